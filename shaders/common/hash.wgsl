@@ -1,0 +1,20 @@
+// Counter-based hashing: PCG-style permutation of a 32-bit counter (the "pcg_hash" of
+// Jarzynski & Olano, JCGT 2020). Stateless, so any invocation can draw the value it needs, and
+// src/cpu/hash.rs reproduces it bit for bit.
+
+fn pcg_hash(v: u32) -> u32 {
+    let state = v * 747796405u + 2891336453u;
+    let word = ((state >> ((state >> 28u) + 4u)) ^ state) * 277803737u;
+    return (word >> 22u) ^ word;
+}
+
+// Uniform pair (i, j), i != j, of 0..n-1 for draw number t of stream seed; n >= 2.
+// Modulo reduction: its bias is below n / 2^32, far under the sampling error it feeds.
+fn hash_pair(seed: u32, t: u32, n: u32) -> vec2<u32> {
+    let i = pcg_hash(seed ^ pcg_hash(2u * t)) % n;
+    var j = pcg_hash(seed ^ pcg_hash(2u * t + 1u)) % (n - 1u);
+    if j >= i {
+        j += 1u;
+    }
+    return vec2<u32>(i, j);
+}

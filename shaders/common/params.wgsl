@@ -1,0 +1,51 @@
+// Uniform structs shared by the kernels. Mirrored by the #[repr(C)] structs in
+// src/gpu/params.rs; a unit test compares their sizes with naga's layouter. Keep in sync.
+
+// Pairwise passes over particles: svgd_phi, ksd_rows.
+struct PairParams {
+    n: u32,        // particles
+    d: u32,        // dimension
+    inv_h: f32,    // 1 / bandwidth, k(x, y) = exp(-|x - y|^2 / h)
+    inv_n: f32,    // 1 / n
+    j_begin: u32,  // column chunk [j_begin, j_end) of this dispatch
+    j_end: u32,
+    flags: u32,    // bit 0: first chunk, bit 1: last chunk
+    _pad: u32,
+}
+
+// Gaussian-mixture score: gmm_score.
+struct GmmParams {
+    n: u32,        // particles
+    d: u32,        // dimension
+    k: u32,        // mixture components
+    _pad: u32,
+}
+
+// Elementwise particle updates: update_sgd, update_adagrad, update_adam.
+struct UpdateParams {
+    len: u32,      // n * d
+    t: u32,        // 1-based step counter (AdaGrad's first step, Adam's bias correction)
+    step_size: f32,
+    beta1: f32,    // AdaGrad: decay alpha of the squared-gradient average; Adam: beta1
+    beta2: f32,    // Adam: beta2
+    eps: f32,      // AdaGrad: fudge 1e-6 added to sqrt(G); Adam: epsilon
+    bc1: f32,      // Adam: 1 / (1 - beta1^t), computed on the host in f64
+    bc2: f32,      // Adam: 1 / (1 - beta2^t)
+}
+
+// Exact median selection over the implicit pairwise squared distances:
+// pair_sample, pair_count, pair_list.
+struct SelectParams {
+    n: u32,        // particles
+    d: u32,        // dimension
+    lo: f32,       // bracket [lo, hi] on squared distances, both inclusive
+    hi: f32,
+    samples: u32,  // pair_sample: number of pairs to draw
+    seed: u32,     // pair_sample: stream of the counter-based hash
+    mode: u32,     // pair_bracket: 0 count, 1 list
+    j_begin: u32,  // pair_bracket: column chunk [j_begin, j_end) of this dispatch
+    j_end: u32,
+    flags: u32,    // pair_bracket: bit 0 first chunk
+    _pad0: u32,
+    _pad1: u32,
+}

@@ -1,0 +1,27 @@
+// gaussian_score: score_i = P (mu - x_i) for N(mu, P^-1), P the precision matrix (the host
+// inverts the covariance in f64 through its Cholesky factor).
+// Parts: common/params.wgsl (GmmParams; k unused)
+// Bindings: 0 uniform GmmParams | 1 x [n,d] | 2 pm [d*d + d]: P row-major, then mu | 3 score [n,d] (written)
+// Dispatch: (ceil(n / WG), 1, 1). One invocation per particle.
+override WG: u32 = 64u;
+
+@group(0) @binding(0) var<uniform> p: GmmParams;
+@group(0) @binding(1) var<storage, read> x: array<f32>;
+@group(0) @binding(2) var<storage, read> pm: array<f32>;
+@group(0) @binding(3) var<storage, read_write> score: array<f32>;
+
+@compute @workgroup_size(WG)
+fn gaussian_score(@builtin(global_invocation_id) gid: vec3<u32>) {
+    let i = gid.x;
+    if i >= p.n {
+        return; // no barriers in this kernel
+    }
+    let dd = p.d * p.d;
+    for (var a = 0u; a < p.d; a++) {
+        var s = 0.0;
+        for (var b = 0u; b < p.d; b++) {
+            s = fma(pm[a * p.d + b], pm[dd + b] - x[i * p.d + b], s);
+        }
+        score[i * p.d + a] = s;
+    }
+}

@@ -1,0 +1,232 @@
+//! Opening a device. The adapter is chosen explicitly (backend and name filters, then the most
+//! capable device type) rather than by `request_adapter`, so that `stein info` and the choice
+//! made by every other command agree, and a filter that matches nothing says what exists.
+
+use anyhow::{bail, Context, Result};
+
+/// How the user asked for an adapter: `--backend` and `--adapter`; when absent, wgpu's own
+/// environment variables `WGPU_BACKEND` and `WGPU_ADAPTER_NAME` are honoured.
+#[derive(Clone, Debug, Default)]
+pub struct AdapterChoice {
+    /// Backend name: vulkan, metal, dx12 or gl.
+    pub backend: Option<String>,
+    /// Case-insensitive substring of the adapter's name.
+    pub name: Option<String>,
+}
+
+/// The device every kernel runs on, with what we need to know about it.
+pub struct GpuContext {
+    /// The logical device.
+    pub device: wgpu::Device,
+    /// Its queue.
+    pub queue: wgpu::Queue,
+    /// Name, backend, device type and driver of the adapter.
+    pub info: wgpu::AdapterInfo,
+    /// Limits granted to the device (the adapter's own, all of them requested).
+    pub limits: wgpu::Limits,
+}
+
+/// Message for a machine with no usable adapter: what to install.
+pub const NO_ADAPTER_HELP: &str = "no GPU adapter found; install a Vulkan driver, or on a machine \
+without a GPU Mesa's lavapipe (Debian/Ubuntu: apt-get install mesa-vulkan-drivers)";
+
+fn parse_backends(choice: &AdapterChoice) -> Result<wgpu::Backends> {
+    match choice.backend.as_deref() {
+        // GL last: EGL on a headless machine prints noise, and compute there is a fallback.
+        None => Ok(wgpu::Backends::PRIMARY.with_env()),
+        Some(b) => Ok(match b.to_ascii_lowercase().as_str() {
+            "vulkan" | "vk" => wgpu::Backends::VULKAN,
+            "metal" | "mtl" => wgpu::Backends::METAL,
+            "dx12" | "d3d12" => wgpu::Backends::DX12,
+            "gl" | "gles" | "opengl" => wgpu::Backends::GL,
+            other => bail!("unknown backend `{other}`; use one of vulkan, metal, dx12, gl"),
+        }),
+    }
+}
+
+fn device_rank(t: wgpu::DeviceType) -> u32 {
+    match t {
+        wgpu::DeviceType::DiscreteGpu => 0,
+        wgpu::DeviceType::IntegratedGpu => 1,
+        wgpu::DeviceType::VirtualGpu => 2,
+        wgpu::DeviceType::Other => 3,
+        wgpu::DeviceType::Cpu => 4,
+    }
+}
+
+fn supports_compute(a: &wgpu::Adapter) -> bool {
+    a.get_downlevel_capabilities()
+        .flags
+        .contains(wgpu::DownlevelFlags::COMPUTE_SHADERS)
+}
+
+/// Every adapter wgpu can see for the chosen backends (no name filter). Without a backend
+/// choice this is Vulkan, Metal and DX12 (`WGPU_BACKEND` overrides); `stein info --backend gl`
+/// lists GL adapters.
+pub fn list_adapters(choice: &AdapterChoice) -> Result<Vec<wgpu::Adapter>> {
+    let backends = parse_backends(choice)?;
+    let mut desc = wgpu::InstanceDescriptor::new_without_display_handle_from_env();
+    desc.backends = backends;
+    let instance = wgpu::Instance::new(desc);
+    Ok(pollster::block_on(instance.enumerate_adapters(backends)))
+}
+
+fn describe(info: &wgpu::AdapterInfo) -> String {
+    format!(
+        "\"{}\" ({:?}, {:?})",
+        info.name, info.backend, info.device_type
+    )
+}
+
+impl GpuContext {
+    /// Opens the best adapter: compute-capable, matching the filters, discrete before
+    /// integrated before software.
+    pub fn new(choice: &AdapterChoice) -> Result<Self> {
+        let mut adapters = list_adapters(choice)?;
+        if adapters.is_empty()
+            && choice.backend.is_none()
+            && std::env::var_os("WGPU_BACKEND").is_none()
+        {
+            let gl = AdapterChoice {
+                backend: Some("gl".into()),
+                ..choice.clone()
+            };
+            adapters = list_adapters(&gl)?;
+        }
+        if adapters.is_empty() {
+            bail!("{NO_ADAPTER_HELP}");
+        }
+        let name = choice
+            .name
+            .clone()
+            .or_else(|| std::env::var("WGPU_ADAPTER_NAME").ok())
+            .map(|s| s.to_lowercase());
+        let mut candidates: Vec<wgpu::Adapter> = adapters
+            .iter()
+            .filter(|a| supports_compute(a))
+            .filter(|a| {
+                name.as_ref()
+                    .is_none_or(|n| a.get_info().name.to_lowercase().contains(n))
+            })
+            .cloned()
+            .collect();
+        if candidates.is_empty() {
+            let seen: Vec<String> = adapters.iter().map(|a| describe(&a.get_info())).collect();
+            bail!(
+                "no compute-capable adapter matches {}{}; adapters found: {}; see `stein info`",
+                name.map(|n| format!("name `{n}`")).unwrap_or_default(),
+                choice
+                    .backend
+                    .as_ref()
+                    .map(|b| format!(" on backend {b}"))
+                    .unwrap_or_default(),
+                seen.join(", ")
+            );
+        }
+        candidates.sort_by_key(|a| {
+            let i = a.get_info();
+            (
+                device_rank(i.device_type),
+                i.backend != wgpu::Backend::Vulkan,
+            )
+        });
+        let adapter = candidates.swap_remove(0);
+        let info = adapter.get_info();
+        let limits = adapter.limits();
+        let (device, queue) = pollster::block_on(adapter.request_device(&wgpu::DeviceDescriptor {
+            label: Some("stein"),
+            required_limits: limits.clone(),
+            ..Default::default()
+        }))
+        .with_context(|| format!("opening a device on {}", describe(&info)))?;
+        log::info!("adapter: {}", describe(&info));
+        Ok(Self {
+            device,
+            queue,
+            info,
+            limits,
+        })
+    }
+
+    /// Opens the default adapter (no filters beyond wgpu's environment variables).
+    pub fn default_adapter() -> Result<Self> {
+        Self::new(&AdapterChoice::default())
+    }
+
+    /// One line naming the adapter, for logs, benchmark tables and JSON.
+    pub fn adapter_label(&self) -> String {
+        format!(
+            "{} ({:?}, {:?}, driver {} {})",
+            self.info.name,
+            self.info.backend,
+            self.info.device_type,
+            self.info.driver,
+            self.info.driver_info
+        )
+    }
+
+    /// Checks that a storage binding of `bytes` fits this device; names the limit otherwise.
+    pub fn check_binding(&self, what: &str, bytes: u64) -> Result<()> {
+        let max =
+            u64::from(self.limits.max_storage_buffer_binding_size).min(self.limits.max_buffer_size);
+        if bytes > max {
+            bail!(
+                "{what} needs {}, more than max_storage_buffer_binding_size = {} on \"{}\"; use fewer particles or dimensions",
+                human_bytes(bytes),
+                human_bytes(max),
+                self.info.name
+            );
+        }
+        Ok(())
+    }
+
+    /// Checks a 1-D workgroup count against `max_compute_workgroups_per_dimension`.
+    pub fn check_groups(&self, what: &str, groups: u64) -> Result<u32> {
+        let max = u64::from(self.limits.max_compute_workgroups_per_dimension);
+        if groups > max {
+            bail!(
+                "{what} needs {groups} workgroups in one dimension, more than \
+                 max_compute_workgroups_per_dimension = {max} on \"{}\"; use fewer particles",
+                self.info.name
+            );
+        }
+        Ok(groups as u32)
+    }
+
+    /// Loop iterations one invocation may run in total, where the driver caps it: llvmpipe
+    /// (Mesa's software rasterizer, lavapipe) silently ends every loop of an invocation after
+    /// 65535 iterations in sum (`LP_MAX_TGSI_LOOP_ITERATIONS`), so kernels there split their
+    /// column loops into chunks (a margin is kept for the kernels' other loops). Other drivers
+    /// get chunks that keep one dispatch short.
+    pub fn loop_budget(&self) -> u64 {
+        if self.info.name.to_ascii_lowercase().contains("llvmpipe") {
+            60_000
+        } else {
+            1 << 20
+        }
+    }
+
+    /// Waits for all submitted work.
+    pub fn wait(&self) -> Result<()> {
+        self.device
+            .poll(wgpu::PollType::wait_indefinitely())
+            .context("waiting for the GPU")?;
+        Ok(())
+    }
+}
+
+/// Bytes in binary units, for messages.
+pub fn human_bytes(b: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut v = b as f64;
+    let mut u = 0;
+    while v >= 1024.0 && u + 1 < UNITS.len() {
+        v /= 1024.0;
+        u += 1;
+    }
+    if u == 0 {
+        format!("{b} B")
+    } else {
+        format!("{v:.2} {}", UNITS[u])
+    }
+}

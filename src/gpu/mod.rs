@@ -1,0 +1,12 @@
+//! The GPU layer: one [`GpuContext`] per process, typed buffers, the shader registry and
+//! pipeline creation. Kernel wrappers (`crate::kernels`) build on it and only *record*
+//! commands; algorithms own the state and decide when to submit and read back.
+
+pub mod buffer;
+pub mod context;
+pub mod params;
+pub mod pipeline;
+pub mod shader;
+
+pub use buffer::{GpuUniform, GpuVec};
+pub use context::{AdapterChoice, GpuContext};

@@ -1,0 +1,90 @@
+//! `#[repr(C)]` mirrors of the uniform structs in `shaders/common/params.wgsl`. The unit tests
+//! in `shader.rs` compare their sizes with naga's layout of the WGSL structs.
+
+use bytemuck::{Pod, Zeroable};
+
+/// Pairwise passes: `svgd_phi`, `ksd_rows`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, Pod, Zeroable)]
+pub struct PairParams {
+    /// Particles.
+    pub n: u32,
+    /// Dimension.
+    pub d: u32,
+    /// 1 / h.
+    pub inv_h: f32,
+    /// 1 / n.
+    pub inv_n: f32,
+    /// First column of this dispatch's chunk.
+    pub j_begin: u32,
+    /// One past its last column.
+    pub j_end: u32,
+    /// Bit 0: first chunk; bit 1: last chunk.
+    pub flags: u32,
+    /// Padding.
+    pub _pad: u32,
+}
+
+/// `gmm_score`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, Pod, Zeroable)]
+pub struct GmmParams {
+    /// Particles.
+    pub n: u32,
+    /// Dimension.
+    pub d: u32,
+    /// Mixture components.
+    pub k: u32,
+    /// Padding.
+    pub _pad: u32,
+}
+
+/// Elementwise updates.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, Pod, Zeroable)]
+pub struct UpdateParams {
+    /// Elements n·d.
+    pub len: u32,
+    /// 1-based step counter.
+    pub t: u32,
+    /// Step size ε.
+    pub step_size: f32,
+    /// AdaGrad's α or Adam's β1.
+    pub beta1: f32,
+    /// Adam's β2.
+    pub beta2: f32,
+    /// AdaGrad's fudge or Adam's ε.
+    pub eps: f32,
+    /// Adam: 1 / (1 − β1^t).
+    pub bc1: f32,
+    /// Adam: 1 / (1 − β2^t).
+    pub bc2: f32,
+}
+
+/// Median selection passes.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, Pod, Zeroable)]
+pub struct SelectParams {
+    /// Particles.
+    pub n: u32,
+    /// Dimension.
+    pub d: u32,
+    /// Bracket low end (inclusive).
+    pub lo: f32,
+    /// Bracket high end (inclusive).
+    pub hi: f32,
+    /// Number of sampled pairs.
+    pub samples: u32,
+    /// Hash stream.
+    pub seed: u32,
+    /// 0 count, 1 list.
+    pub mode: u32,
+    /// First column of this dispatch's chunk.
+    pub j_begin: u32,
+    /// One past its last column.
+    pub j_end: u32,
+    /// Bit 0: first chunk.
+    pub flags: u32,
+    /// Padding.
+    pub _pad: [u32; 2],
+}

@@ -1,0 +1,180 @@
+//! A compute kernel ready to record: pipeline plus explicit bind-group layout (explicit, so
+//! a binding that the shader stops using is an error here, not a far-away mismatch).
+
+use anyhow::{bail, Result};
+
+use super::shader::ShaderSpec;
+use super::GpuContext;
+
+/// How a binding is used.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Binding {
+    /// `var<uniform>`.
+    Uniform,
+    /// `var<storage, read>`.
+    ReadOnly,
+    /// `var<storage, read_write>`.
+    ReadWrite,
+}
+
+/// One compiled compute kernel.
+pub struct Kernel {
+    /// Entry point / file stem.
+    pub name: &'static str,
+    /// Workgroup size the pipeline was built with.
+    pub wg: u32,
+    pipeline: wgpu::ComputePipeline,
+    layout: wgpu::BindGroupLayout,
+    bindings: Vec<Binding>,
+}
+
+impl Kernel {
+    /// Builds the pipeline inside a validation error scope; the error names the kernel.
+    pub fn new(ctx: &GpuContext, spec: &ShaderSpec, bindings: &[Binding], wg: u32) -> Result<Self> {
+        Self::with_constants(ctx, spec, bindings, wg, &[])
+    }
+
+    /// Like [`Kernel::new`], with further `override` values (e.g. a dimension `D` that makes
+    /// loops constant-trip so the compiler unrolls them and keeps arrays in registers).
+    pub fn with_constants(
+        ctx: &GpuContext,
+        spec: &ShaderSpec,
+        bindings: &[Binding],
+        wg: u32,
+        extra: &[(&str, f64)],
+    ) -> Result<Self> {
+        let entries: Vec<wgpu::BindGroupLayoutEntry> = bindings
+            .iter()
+            .enumerate()
+            .map(|(i, b)| wgpu::BindGroupLayoutEntry {
+                binding: i as u32,
+                visibility: wgpu::ShaderStages::COMPUTE,
+                ty: wgpu::BindingType::Buffer {
+                    ty: match b {
+                        Binding::Uniform => wgpu::BufferBindingType::Uniform,
+                        Binding::ReadOnly => wgpu::BufferBindingType::Storage { read_only: true },
+                        Binding::ReadWrite => wgpu::BufferBindingType::Storage { read_only: false },
+                    },
+                    has_dynamic_offset: false,
+                    min_binding_size: None,
+                },
+                count: None,
+            })
+            .collect();
+        let source = spec.source();
+        log::trace!("building `{}`:\n{source}", spec.name);
+        let scope = ctx.device.push_error_scope(wgpu::ErrorFilter::Validation);
+        let layout = ctx
+            .device
+            .create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
+                label: Some(spec.name),
+                entries: &entries,
+            });
+        let desc = wgpu::ShaderModuleDescriptor {
+            label: Some(spec.name),
+            source: wgpu::ShaderSource::Wgsl(source.into()),
+        };
+        let module = if std::env::var_os("STEIN_UNCHECKED").is_some() {
+            unsafe {
+                ctx.device
+                    .create_shader_module_trusted(desc, wgpu::ShaderRuntimeChecks::unchecked())
+            }
+        } else {
+            ctx.device.create_shader_module(desc)
+        };
+        let pipeline_layout = ctx
+            .device
+            .create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
+                label: Some(spec.name),
+                bind_group_layouts: &[Some(&layout)],
+                immediate_size: 0,
+            });
+        let mut constants = vec![("WG", f64::from(wg))];
+        constants.extend_from_slice(extra);
+        let pipeline = ctx
+            .device
+            .create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
+                label: Some(spec.name),
+                layout: Some(&pipeline_layout),
+                module: &module,
+                entry_point: Some(spec.name),
+                compilation_options: wgpu::PipelineCompilationOptions {
+                    constants: &constants,
+                    ..Default::default()
+                },
+                cache: None,
+            });
+        if let Some(err) = pollster::block_on(scope.pop()) {
+            bail!(
+                "building pipeline `{}` with {constants:?}: {err}",
+                spec.name
+            );
+        }
+        log::debug!("built pipeline `{}` ({constants:?})", spec.name);
+        Ok(Self {
+            name: spec.name,
+            wg,
+            pipeline,
+            layout,
+            bindings: bindings.to_vec(),
+        })
+    }
+
+    /// Records one dispatch of `groups` workgroups with `buffers` bound in binding order.
+    pub fn record(
+        &self,
+        ctx: &GpuContext,
+        enc: &mut wgpu::CommandEncoder,
+        buffers: &[&wgpu::Buffer],
+        groups: (u32, u32, u32),
+    ) -> Result<()> {
+        if buffers.len() != self.bindings.len() {
+            bail!(
+                "{}: {} buffers given for {} bindings",
+                self.name,
+                buffers.len(),
+                self.bindings.len()
+            );
+        }
+        let max = ctx.limits.max_compute_workgroups_per_dimension;
+        if groups.0 > max || groups.1 > max || groups.2 > max {
+            bail!(
+                "{}: {groups:?} workgroups exceed max_compute_workgroups_per_dimension = {max}",
+                self.name
+            );
+        }
+        if groups.0 == 0 || groups.1 == 0 || groups.2 == 0 {
+            // Never skip silently: an empty dispatch leaves stale outputs behind.
+            bail!(
+                "{}: empty dispatch {groups:?}; the caller must reject empty inputs",
+                self.name
+            );
+        }
+        let entries: Vec<wgpu::BindGroupEntry> = buffers
+            .iter()
+            .enumerate()
+            .map(|(i, b)| wgpu::BindGroupEntry {
+                binding: i as u32,
+                resource: b.as_entire_binding(),
+            })
+            .collect();
+        let group = ctx.device.create_bind_group(&wgpu::BindGroupDescriptor {
+            label: Some(self.name),
+            layout: &self.layout,
+            entries: &entries,
+        });
+        let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor {
+            label: Some(self.name),
+            timestamp_writes: None,
+        });
+        pass.set_pipeline(&self.pipeline);
+        pass.set_bind_group(0, &group, &[]);
+        pass.dispatch_workgroups(groups.0, groups.1, groups.2);
+        Ok(())
+    }
+
+    /// Workgroups needed to cover `items` invocations, checked against the device limit.
+    pub fn groups_for(&self, ctx: &GpuContext, items: usize) -> Result<u32> {
+        ctx.check_groups(self.name, (items as u64).div_ceil(u64::from(self.wg)))
+    }
+}

@@ -1,0 +1,298 @@
+//! The shader registry. Every compute kernel is one file `shaders/kernels/<name>.wgsl` whose
+//! entry point is `<name>`, assembled by concatenation after the `shaders/common/` snippets it
+//! uses (WGSL allows declarations in any order; naga rejects duplicate names, so collisions
+//! are caught by the validation test below). Sources are compiled into the binary with
+//! `include_str!`: no runtime paths. No string templates: every file is WGSL as written, so
+//! naga validates exactly what runs; per-run values are uniforms, tuning knobs `override`s.
+
+/// A compute kernel's WGSL as an ordered list of files under `shaders/`.
+pub struct ShaderSpec {
+    /// File stem, entry point, and label of every wgpu object made from it.
+    pub name: &'static str,
+    /// `(path under shaders/, source)`: common snippets first, the kernel file last.
+    pub parts: &'static [(&'static str, &'static str)],
+    /// Values of the `WG` override the crate uses with this kernel (checked by the tests).
+    pub workgroup_sizes: &'static [u32],
+}
+
+macro_rules! part {
+    ($path:literal) => {
+        (
+            $path,
+            include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/shaders/", $path)),
+        )
+    };
+}
+
+/// Gaussian-mixture score.
+pub const GMM_SCORE: ShaderSpec = ShaderSpec {
+    name: "gmm_score",
+    parts: &[part!("common/params.wgsl"), part!("kernels/gmm_score.wgsl")],
+    workgroup_sizes: &[64],
+};
+
+/// Full-covariance Gaussian score.
+pub const GAUSSIAN_SCORE: ShaderSpec = ShaderSpec {
+    name: "gaussian_score",
+    parts: &[
+        part!("common/params.wgsl"),
+        part!("kernels/gaussian_score.wgsl"),
+    ],
+    workgroup_sizes: &[64],
+};
+
+/// The SVGD direction for any d (looped).
+pub const SVGD_PHI: ShaderSpec = ShaderSpec {
+    name: "svgd_phi",
+    parts: &[
+        part!("common/params.wgsl"),
+        part!("common/rbf.wgsl"),
+        part!("kernels/svgd_phi.wgsl"),
+    ],
+    workgroup_sizes: &[64],
+};
+
+/// The SVGD direction for d <= 4, unrolled (generated).
+pub const SVGD_PHI_SMALL: ShaderSpec = ShaderSpec {
+    name: "svgd_phi_small",
+    parts: &[
+        part!("common/params.wgsl"),
+        part!("common/rbf.wgsl"),
+        part!("kernels/svgd_phi_small.wgsl"),
+    ],
+    workgroup_sizes: &[32],
+};
+
+/// The SVGD direction for d <= 16, unrolled (generated).
+pub const SVGD_PHI_MID: ShaderSpec = ShaderSpec {
+    name: "svgd_phi_mid",
+    parts: &[
+        part!("common/params.wgsl"),
+        part!("common/rbf.wgsl"),
+        part!("kernels/svgd_phi_mid.wgsl"),
+    ],
+    workgroup_sizes: &[32],
+};
+
+/// The SVGD direction for d <= 64, unrolled (generated).
+pub const SVGD_PHI_WIDE: ShaderSpec = ShaderSpec {
+    name: "svgd_phi_wide",
+    parts: &[
+        part!("common/params.wgsl"),
+        part!("common/rbf.wgsl"),
+        part!("kernels/svgd_phi_wide.wgsl"),
+    ],
+    workgroup_sizes: &[32],
+};
+
+/// Row sums of the Stein kernel for the KSD.
+pub const KSD_ROWS: ShaderSpec = ShaderSpec {
+    name: "ksd_rows",
+    parts: &[
+        part!("common/params.wgsl"),
+        part!("common/rbf.wgsl"),
+        part!("kernels/ksd_rows.wgsl"),
+    ],
+    workgroup_sizes: &[64],
+};
+
+/// Sampled pair distances for the median bracket.
+pub const PAIR_SAMPLE: ShaderSpec = ShaderSpec {
+    name: "pair_sample",
+    parts: &[
+        part!("common/params.wgsl"),
+        part!("common/hash.wgsl"),
+        part!("kernels/pair_sample.wgsl"),
+    ],
+    workgroup_sizes: &[64],
+};
+
+/// Counting and listing pair distances against a bracket.
+pub const PAIR_BRACKET: ShaderSpec = ShaderSpec {
+    name: "pair_bracket",
+    parts: &[
+        part!("common/params.wgsl"),
+        part!("kernels/pair_bracket.wgsl"),
+    ],
+    workgroup_sizes: &[64],
+};
+
+/// x ← x + εφ.
+pub const UPDATE_SGD: ShaderSpec = ShaderSpec {
+    name: "update_sgd",
+    parts: &[
+        part!("common/params.wgsl"),
+        part!("kernels/update_sgd.wgsl"),
+    ],
+    workgroup_sizes: &[256],
+};
+
+/// The reference AdaGrad with momentum.
+pub const UPDATE_ADAGRAD: ShaderSpec = ShaderSpec {
+    name: "update_adagrad",
+    parts: &[
+        part!("common/params.wgsl"),
+        part!("kernels/update_adagrad.wgsl"),
+    ],
+    workgroup_sizes: &[256],
+};
+
+/// Adam (ascent).
+pub const UPDATE_ADAM: ShaderSpec = ShaderSpec {
+    name: "update_adam",
+    parts: &[
+        part!("common/params.wgsl"),
+        part!("kernels/update_adam.wgsl"),
+    ],
+    workgroup_sizes: &[256],
+};
+
+/// Every kernel the crate can build. The naga tests iterate this list.
+pub const ALL: &[&ShaderSpec] = &[
+    &GMM_SCORE,
+    &GAUSSIAN_SCORE,
+    &SVGD_PHI,
+    &SVGD_PHI_SMALL,
+    &SVGD_PHI_MID,
+    &SVGD_PHI_WIDE,
+    &KSD_ROWS,
+    &PAIR_SAMPLE,
+    &PAIR_BRACKET,
+    &UPDATE_SGD,
+    &UPDATE_ADAGRAD,
+    &UPDATE_ADAM,
+];
+
+impl ShaderSpec {
+    /// The module source given to wgpu and naga; the markers map assembled line numbers back
+    /// to files.
+    pub fn source(&self) -> String {
+        let mut s = String::new();
+        for (path, src) in self.parts {
+            s += &format!("// ---- begin {path} ----\n{src}\n// ---- end {path} ----\n");
+        }
+        s
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::gpu::params::{GmmParams, PairParams, SelectParams, UpdateParams};
+
+    fn validate(path: &str, src: &str) -> Result<(naga::Module, naga::valid::ModuleInfo), String> {
+        let module =
+            naga::front::wgsl::parse_str(src).map_err(|e| e.emit_to_string_with_path(src, path))?;
+        let info = naga::valid::Validator::new(
+            naga::valid::ValidationFlags::all(),
+            naga::valid::Capabilities::all(),
+        )
+        .validate(&module)
+        .map_err(|e| e.emit_to_string_with_path(src, path))?;
+        Ok((module, info))
+    }
+
+    #[test]
+    fn every_kernel_validates_and_is_named_after_its_file() {
+        assert!(ALL.len() >= 11, "the registry lost kernels");
+        for spec in ALL {
+            for (path, src) in spec.parts.iter().filter(|(p, _)| p.starts_with("common/")) {
+                validate(path, src).unwrap_or_else(|e| panic!("{e}"));
+            }
+            let (last, _) = spec.parts.last().unwrap();
+            assert_eq!(*last, format!("kernels/{}.wgsl", spec.name));
+            let (module, _) = validate(spec.name, &spec.source()).unwrap_or_else(|e| panic!("{e}"));
+            assert!(
+                module.entry_points.iter().any(|ep| ep.name == spec.name),
+                "{}: the entry point must be named after the file",
+                spec.name
+            );
+        }
+    }
+
+    #[test]
+    fn overrides_resolve_for_every_workgroup_size_used() {
+        for spec in ALL {
+            let (module, info) = validate(spec.name, &spec.source()).unwrap();
+            for &wg in spec.workgroup_sizes {
+                let mut constants: naga::back::PipelineConstants =
+                    [("WG".to_string(), f64::from(wg))].into_iter().collect();
+                if module
+                    .overrides
+                    .iter()
+                    .any(|(_, o)| o.name.as_deref() == Some("D"))
+                {
+                    constants.insert("D".to_string(), 3.0);
+                }
+                let (m, _) = naga::back::pipeline_constants::process_overrides(
+                    &module,
+                    &info,
+                    Some((naga::ShaderStage::Compute, spec.name)),
+                    &constants,
+                )
+                .unwrap_or_else(|e| panic!("{}: WG = {wg}: {e}", spec.name));
+                let ep = m.entry_points.iter().find(|e| e.name == spec.name).unwrap();
+                assert_eq!(ep.workgroup_size, [wg, 1, 1], "{}", spec.name);
+            }
+        }
+    }
+
+    fn wgsl_struct_size(spec: &ShaderSpec, name: &str) -> u32 {
+        let (module, _) = validate(spec.name, &spec.source()).unwrap();
+        let mut layouter = naga::proc::Layouter::default();
+        layouter.update(module.to_ctx()).unwrap();
+        let (handle, _) = module
+            .types
+            .iter()
+            .find(|(_, t)| t.name.as_deref() == Some(name))
+            .unwrap_or_else(|| panic!("{name} not found in {}", spec.name));
+        layouter[handle].size
+    }
+
+    #[test]
+    fn uniform_structs_match_their_rust_mirrors() {
+        let size = |s: usize| u32::try_from(s).unwrap();
+        assert_eq!(
+            wgsl_struct_size(&SVGD_PHI, "PairParams"),
+            size(size_of::<PairParams>())
+        );
+        assert_eq!(
+            wgsl_struct_size(&GMM_SCORE, "GmmParams"),
+            size(size_of::<GmmParams>())
+        );
+        assert_eq!(
+            wgsl_struct_size(&UPDATE_ADAM, "UpdateParams"),
+            size(size_of::<UpdateParams>())
+        );
+        assert_eq!(
+            wgsl_struct_size(&PAIR_BRACKET, "SelectParams"),
+            size(size_of::<SelectParams>())
+        );
+    }
+
+    #[test]
+    fn every_wgsl_file_is_used_by_some_kernel() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("shaders");
+        let mut files = Vec::new();
+        for sub in ["common", "kernels"] {
+            for entry in std::fs::read_dir(root.join(sub)).unwrap() {
+                let path = entry.unwrap().path();
+                if path.extension().is_some_and(|e| e == "wgsl") {
+                    files.push(format!(
+                        "{sub}/{}",
+                        path.file_name().unwrap().to_string_lossy()
+                    ));
+                }
+            }
+        }
+        assert!(files.len() >= 10, "found only {files:?}");
+        for f in &files {
+            assert!(
+                ALL.iter().any(|s| s.parts.iter().any(|(p, _)| p == f)),
+                "shaders/{f} is not used by any kernel in the registry"
+            );
+        }
+        let dir_entries = std::fs::read_dir(root).unwrap().count();
+        assert_eq!(dir_entries, 2, "shaders/ holds only common/ and kernels/");
+    }
+}

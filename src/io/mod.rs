@@ -1,0 +1,127 @@
+//! File input and output: NumPy `.npy` arrays, Gaussian-mixture target files
+//! and PNG plots.
+//!
+//! Every writer in this module goes through [`write_atomic`], so an output file
+//! is either absent, the old version, or the complete new version — never a
+//! half-written file.
+
+pub mod npy;
+pub mod plot;
+pub mod target;
+
+use std::fs::{self, File};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context};
+
+/// Writes `bytes` to `path` atomically.
+///
+/// The bytes go to a temporary file `.<filename>.tmp-<pid>` in the same
+/// directory, which is flushed to disk and then renamed over `path`. On any
+/// error the temporary file is removed and `path` is left untouched.
+///
+/// The parent directory must already exist; it is not created.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
+    let file_name = match path.file_name() {
+        Some(name) => name.to_string_lossy().into_owned(),
+        None => bail!(
+            "cannot write {}: the path does not name a file; give a file path such as out/result.npy",
+            path.display()
+        ),
+    };
+    let dir: PathBuf = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    if !dir.is_dir() {
+        bail!(
+            "cannot write {}: directory {} does not exist; create it first",
+            path.display(),
+            dir.display()
+        );
+    }
+    if path.is_dir() {
+        bail!(
+            "cannot write {}: it is a directory; give a file path instead",
+            path.display()
+        );
+    }
+
+    let tmp = dir.join(format!(".{}.tmp-{}", file_name, std::process::id()));
+    let result = write_and_sync(&tmp, bytes)
+        .and_then(|()| fs::rename(&tmp, path).context("cannot rename the temporary file"));
+    if let Err(err) = result {
+        let _ = fs::remove_file(&tmp);
+        bail!("cannot write {}: {:#}", path.display(), err);
+    }
+    sync_dir(&dir);
+    Ok(())
+}
+
+/// Creates `tmp`, writes `bytes` and fsyncs it.
+fn write_and_sync(tmp: &Path, bytes: &[u8]) -> anyhow::Result<()> {
+    let mut file = File::create(tmp)
+        .with_context(|| format!("cannot create temporary file {}", tmp.display()))?;
+    file.write_all(bytes)
+        .with_context(|| format!("cannot write temporary file {}", tmp.display()))?;
+    file.sync_all()
+        .with_context(|| format!("cannot flush temporary file {} to disk", tmp.display()))?;
+    Ok(())
+}
+
+/// Best-effort fsync of a directory so that a rename inside it is durable.
+fn sync_dir(dir: &Path) {
+    #[cfg(unix)]
+    {
+        if let Ok(d) = File::open(dir) {
+            let _ = d.sync_all();
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = dir;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn writes_and_replaces() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("a.bin");
+        write_atomic(&p, b"hello").unwrap();
+        assert_eq!(fs::read(&p).unwrap(), b"hello");
+        write_atomic(&p, b"world!").unwrap();
+        assert_eq!(fs::read(&p).unwrap(), b"world!");
+        // no temporary files left behind
+        let names: Vec<_> = fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(names, vec!["a.bin".to_string()]);
+    }
+
+    #[test]
+    fn missing_directory_is_an_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("nope").join("a.bin");
+        let err = write_atomic(&p, b"x").unwrap_err().to_string();
+        assert!(err.contains("cannot write"), "{err}");
+        assert!(err.contains("does not exist"), "{err}");
+        assert!(err.contains("nope"), "{err}");
+    }
+
+    #[test]
+    fn directory_target_is_an_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let sub = dir.path().join("sub");
+        fs::create_dir(&sub).unwrap();
+        let err = write_atomic(&sub, b"x").unwrap_err().to_string();
+        assert!(err.contains("is a directory"), "{err}");
+        let names: Vec<_> = fs::read_dir(dir.path()).unwrap().collect();
+        assert_eq!(names.len(), 1);
+    }
+}

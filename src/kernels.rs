@@ -1,0 +1,585 @@
+//! Typed host wrappers, one per WGSL kernel. They check sizes and limits, fill the uniform
+//! and **record** a dispatch; they never submit or read back, so an algorithm can put a whole
+//! step (score, median passes, φ, update) into one encoder.
+
+use anyhow::{ensure, Result};
+
+use crate::gpu::params::{GmmParams, PairParams, SelectParams, UpdateParams};
+use crate::gpu::pipeline::{Binding, Kernel};
+use crate::gpu::shader;
+use crate::gpu::{GpuContext, GpuUniform, GpuVec};
+
+use Binding::{ReadOnly as R, ReadWrite as W, Uniform as U};
+
+/// The φ kernel used for a dimension: unrolled variants up to their `DMAX`, then the looped one.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PhiVariant {
+    /// `svgd_phi_small`, d <= 4, 32 rows per invocation.
+    Small,
+    /// `svgd_phi_mid`, d <= 16, 12 rows per invocation.
+    Mid,
+    /// `svgd_phi_wide`, d <= 64, 4 rows per invocation.
+    Wide,
+    /// `svgd_phi`, any d, one row and 64 output dimensions per invocation.
+    General,
+}
+
+impl PhiVariant {
+    /// The variant for dimension `d`.
+    pub fn for_dim(d: usize) -> Self {
+        match d {
+            0..=4 => PhiVariant::Small,
+            5..=16 => PhiVariant::Mid,
+            17..=64 => PhiVariant::Wide,
+            _ => PhiVariant::General,
+        }
+    }
+
+    fn rows(self) -> usize {
+        match self {
+            PhiVariant::Small => 32,
+            PhiVariant::Mid => 12,
+            PhiVariant::Wide => 4,
+            PhiVariant::General => 1,
+        }
+    }
+
+    /// Loop iterations per column of one invocation.
+    fn per_column(self, d: usize) -> u64 {
+        match self {
+            PhiVariant::General => d as u64 + 65,
+            _ => 1,
+        }
+    }
+}
+
+/// Column chunks `[j_begin, j_end)` of at most `cols` columns, with first/last flags.
+pub fn chunk_plan(n: usize, cols: usize) -> Vec<(u32, u32, u32)> {
+    let cols = cols.max(1);
+    let count = n.div_ceil(cols).max(1);
+    (0..count)
+        .map(|c| {
+            let b = c * cols;
+            let e = (b + cols).min(n);
+            let flags = u32::from(c == 0) | (u32::from(c + 1 == count) << 1);
+            (b as u32, e as u32, flags)
+        })
+        .collect()
+}
+
+/// Columns per chunk so one invocation stays within the device's loop budget.
+pub fn chunk_columns(ctx: &GpuContext, per_column: u64, fixed: u64, cap: Option<usize>) -> usize {
+    let budget = ctx.loop_budget().saturating_sub(fixed).max(per_column);
+    let cols = (budget / per_column.max(1)).max(1) as usize;
+    cap.map_or(cols, |c| cols.min(c.max(1)))
+}
+
+/// Per-dispatch uniforms and device scratch of φ for one (n, d): O(n·d).
+pub struct PhiScratch {
+    variant: PhiVariant,
+    chunks: Vec<(u32, u32, u32)>,
+    params: Vec<GpuUniform<PairParams>>,
+    scratch: GpuVec<f32>,
+    n: usize,
+    d: usize,
+}
+
+impl PhiScratch {
+    /// Plans the column chunks for `n` particles in `d` dimensions and allocates what they need.
+    pub fn new(ctx: &GpuContext, k: &Kernels, n: usize, d: usize) -> Result<Self> {
+        ensure!(n >= 1 && d >= 1, "svgd_phi: need n >= 1 and d >= 1");
+        let variant = PhiVariant::for_dim(d);
+        let cols = chunk_columns(ctx, variant.per_column(d), 3 * d as u64 + 300, k.chunk_cap);
+        let chunks = chunk_plan(n, cols);
+        let ychunks = d.div_ceil(64);
+        let len = if chunks.len() > 1 {
+            n * d + ychunks * n
+        } else {
+            1
+        };
+        let params = (0..chunks.len())
+            .map(|_| GpuUniform::new(ctx, "phi params", &PairParams::default()))
+            .collect();
+        Ok(Self {
+            variant,
+            chunks,
+            params,
+            scratch: GpuVec::zeros(ctx, "phi scratch", len)?,
+            n,
+            d,
+        })
+    }
+
+    /// Bytes held.
+    pub fn device_bytes(&self) -> u64 {
+        self.scratch.bytes() + 32 * self.params.len() as u64
+    }
+
+    /// Number of column chunks (dispatches per φ).
+    pub fn chunks(&self) -> usize {
+        self.chunks.len()
+    }
+}
+
+/// Every pipeline the SVGD engine uses, built once per device.
+pub struct Kernels {
+    /// Gaussian-mixture score.
+    pub gmm_score: Kernel,
+    /// Full-covariance Gaussian score.
+    pub gaussian_score: Kernel,
+    /// SVGD direction for d > 64.
+    pub svgd_phi: Kernel,
+    /// Pipelines specialised on d (override D), built on first use: the unrolled φ
+    /// variants and `pair_bracket`.
+    by_dim:
+        std::sync::Mutex<std::collections::HashMap<(&'static str, usize), std::sync::Arc<Kernel>>>,
+    /// Largest column chunk (tests lower it to exercise multi-chunk paths).
+    pub chunk_cap: Option<usize>,
+    /// KSD row sums.
+    pub ksd_rows: Kernel,
+    /// Sampled pair distances.
+    pub pair_sample: Kernel,
+    /// Plain step.
+    pub update_sgd: Kernel,
+    /// AdaGrad with momentum.
+    pub update_adagrad: Kernel,
+    /// Adam.
+    pub update_adam: Kernel,
+}
+
+impl Kernels {
+    /// Builds all pipelines.
+    pub fn new(ctx: &GpuContext) -> Result<Self> {
+        Ok(Self {
+            gmm_score: Kernel::new(ctx, &shader::GMM_SCORE, &[U, R, R, W], 64)?,
+            gaussian_score: Kernel::new(ctx, &shader::GAUSSIAN_SCORE, &[U, R, R, W], 64)?,
+            svgd_phi: Kernel::new(ctx, &shader::SVGD_PHI, &[U, R, R, W, W], 64)?,
+            by_dim: Default::default(),
+            chunk_cap: None,
+            ksd_rows: Kernel::new(ctx, &shader::KSD_ROWS, &[U, R, R, W, W], 64)?,
+            pair_sample: Kernel::new(ctx, &shader::PAIR_SAMPLE, &[U, R, W], 64)?,
+            update_sgd: Kernel::new(ctx, &shader::UPDATE_SGD, &[U, R, W], 256)?,
+            update_adagrad: Kernel::new(ctx, &shader::UPDATE_ADAGRAD, &[U, R, W, W], 256)?,
+            update_adam: Kernel::new(ctx, &shader::UPDATE_ADAM, &[U, R, W, W, W], 256)?,
+        })
+    }
+}
+
+/// Checks `n, d >= 1` and the `[n, d]` buffers' lengths; returns `n·d` as u32.
+pub fn check_nd(what: &str, n: usize, d: usize, bufs: &[&GpuVec<f32>]) -> Result<u32> {
+    ensure!(
+        n >= 1 && d >= 1,
+        "{what}: need at least one particle and one dimension (n = {n}, d = {d})"
+    );
+    let len = n
+        .checked_mul(d)
+        .filter(|&l| l <= u32::MAX as usize)
+        .ok_or_else(|| anyhow::anyhow!("{what}: n·d = {n}·{d} exceeds 2^32 elements"))?;
+    for b in bufs {
+        ensure!(
+            b.len >= len,
+            "{what}: buffer `{}` holds {} values, need n·d = {len}",
+            b.label,
+            b.len
+        );
+    }
+    Ok(len as u32)
+}
+
+/// Packs a mixture for `gmm_score`: means `[k, d]`, then 1/σ² `[k, d]`, then
+/// log w_k − ½ Σ_c log(2πσ_kc²) `[k]`, all computed in f64 and rounded once.
+pub fn pack_gmm(gmm: &crate::io::target::Gmm) -> Vec<f32> {
+    let (k, d) = (gmm.components(), gmm.dim());
+    let mut out = Vec::with_capacity(2 * k * d + k);
+    for c in 0..k {
+        out.extend(gmm.means[c].iter().map(|&m| m as f32));
+    }
+    for c in 0..k {
+        out.extend(gmm.stds[c].iter().map(|&s| (1.0 / (s * s)) as f32));
+    }
+    for c in 0..k {
+        let logdet: f64 = gmm.stds[c]
+            .iter()
+            .map(|&s| (2.0 * std::f64::consts::PI * s * s).ln())
+            .sum();
+        out.push((gmm.weights[c].ln() - 0.5 * logdet) as f32);
+    }
+    out
+}
+
+impl Kernels {
+    /// Records `score = ∇ log p(x)` for the packed mixture `mix` with `k` components.
+    #[allow(clippy::too_many_arguments)]
+    pub fn record_gmm_score(
+        &self,
+        ctx: &GpuContext,
+        enc: &mut wgpu::CommandEncoder,
+        params: &GpuUniform<GmmParams>,
+        x: &GpuVec<f32>,
+        mix: &GpuVec<f32>,
+        score: &GpuVec<f32>,
+        (n, d, k): (usize, usize, usize),
+    ) -> Result<()> {
+        check_nd("gmm_score", n, d, &[x, score])?;
+        ensure!(
+            mix.len == 2 * k * d + k,
+            "gmm_score: packed mixture has the wrong length"
+        );
+        params.set(
+            ctx,
+            &GmmParams {
+                n: n as u32,
+                d: d as u32,
+                k: k as u32,
+                _pad: 0,
+            },
+        );
+        let g = self.gmm_score.groups_for(ctx, n)?;
+        self.gmm_score.record(
+            ctx,
+            enc,
+            &[&params.buffer, &x.buffer, &mix.buffer, &score.buffer],
+            (g, 1, 1),
+        )
+    }
+
+    /// Records `score = P(μ − x)` for the packed `pm = [P (d×d), μ (d)]`.
+    #[allow(clippy::too_many_arguments)]
+    pub fn record_gaussian_score(
+        &self,
+        ctx: &GpuContext,
+        enc: &mut wgpu::CommandEncoder,
+        params: &GpuUniform<GmmParams>,
+        x: &GpuVec<f32>,
+        pm: &GpuVec<f32>,
+        score: &GpuVec<f32>,
+        (n, d): (usize, usize),
+    ) -> Result<()> {
+        check_nd("gaussian_score", n, d, &[x, score])?;
+        ensure!(
+            pm.len == d * d + d,
+            "gaussian_score: packed precision has the wrong length"
+        );
+        params.set(
+            ctx,
+            &GmmParams {
+                n: n as u32,
+                d: d as u32,
+                k: 1,
+                _pad: 0,
+            },
+        );
+        let g = self.gaussian_score.groups_for(ctx, n)?;
+        self.gaussian_score.record(
+            ctx,
+            enc,
+            &[&params.buffer, &x.buffer, &pm.buffer, &score.buffer],
+            (g, 1, 1),
+        )
+    }
+
+    /// The pipeline of `spec` specialised on `D = d` (cached).
+    pub fn by_dim(
+        &self,
+        ctx: &GpuContext,
+        spec: &shader::ShaderSpec,
+        bindings: &[Binding],
+        wg: u32,
+        d: usize,
+    ) -> Result<std::sync::Arc<Kernel>> {
+        let mut map = self
+            .by_dim
+            .lock()
+            .map_err(|_| anyhow::anyhow!("{}: pipeline cache poisoned", spec.name))?;
+        if let Some(k) = map.get(&(spec.name, d)) {
+            return Ok(k.clone());
+        }
+        let k = std::sync::Arc::new(Kernel::with_constants(
+            ctx,
+            spec,
+            bindings,
+            wg,
+            &[("D", d as f64)],
+        )?);
+        map.insert((spec.name, d), k.clone());
+        Ok(k)
+    }
+
+    /// Records `phi = φ(x)` for bandwidth `h`: one dispatch per column chunk of `scratch`'s
+    /// plan, with the unrolled kernel for d <= 64 and the looped one beyond.
+    #[allow(clippy::too_many_arguments)]
+    pub fn record_svgd_phi(
+        &self,
+        ctx: &GpuContext,
+        enc: &mut wgpu::CommandEncoder,
+        x: &GpuVec<f32>,
+        score: &GpuVec<f32>,
+        scratch: &PhiScratch,
+        phi: &GpuVec<f32>,
+        (n, d): (usize, usize),
+        h: f64,
+    ) -> Result<()> {
+        check_nd("svgd_phi", n, d, &[x, score, phi])?;
+        ensure!(
+            h > 0.0 && h.is_finite(),
+            "svgd_phi: bandwidth h = {h} must be positive and finite"
+        );
+        ensure!(
+            scratch.n == n && scratch.d == d,
+            "svgd_phi: scratch planned for n = {}, d = {}",
+            scratch.n,
+            scratch.d
+        );
+        let (kernel, groups) = match scratch.variant {
+            PhiVariant::General => (
+                None,
+                (
+                    self.svgd_phi.groups_for(ctx, n)?,
+                    ctx.check_groups("svgd_phi", d.div_ceil(64) as u64)?,
+                ),
+            ),
+            v => {
+                let spec = match v {
+                    PhiVariant::Small => &shader::SVGD_PHI_SMALL,
+                    PhiVariant::Mid => &shader::SVGD_PHI_MID,
+                    _ => &shader::SVGD_PHI_WIDE,
+                };
+                let k = self.by_dim(ctx, spec, &[U, R, R, W, W], 32, d)?;
+                let g = ctx.check_groups(spec.name, n.div_ceil(v.rows() * 32) as u64)?;
+                (Some(k), (g, 1))
+            }
+        };
+        let kernel: &Kernel = kernel.as_deref().unwrap_or(&self.svgd_phi);
+        for (&(j_begin, j_end, flags), params) in scratch.chunks.iter().zip(&scratch.params) {
+            params.set(
+                ctx,
+                &PairParams {
+                    j_begin,
+                    j_end,
+                    flags,
+                    ..pair_params(n, d, h)
+                },
+            );
+            kernel.record(
+                ctx,
+                enc,
+                &[
+                    &params.buffer,
+                    &x.buffer,
+                    &score.buffer,
+                    &scratch.scratch.buffer,
+                    &phi.buffer,
+                ],
+                (groups.0, groups.1, 1),
+            )?;
+        }
+        Ok(())
+    }
+
+    /// Records the KSD row sums `rows[i] = Σ_j u_ij` and diagonal terms `diag[i] = u_ii`, one
+    /// dispatch per column chunk (`params` holds one uniform per chunk: see [`Kernels::ksd_plan`]).
+    #[allow(clippy::too_many_arguments)]
+    pub fn record_ksd_rows(
+        &self,
+        ctx: &GpuContext,
+        enc: &mut wgpu::CommandEncoder,
+        params: &[GpuUniform<PairParams>],
+        x: &GpuVec<f32>,
+        score: &GpuVec<f32>,
+        rows: &GpuVec<f32>,
+        diag: &GpuVec<f32>,
+        (n, d): (usize, usize),
+        h: f64,
+    ) -> Result<()> {
+        check_nd("ksd_rows", n, d, &[x, score])?;
+        ensure!(
+            h > 0.0 && h.is_finite(),
+            "ksd: bandwidth h = {h} must be positive and finite"
+        );
+        ensure!(
+            rows.len >= n && diag.len >= n,
+            "ksd_rows: output buffers shorter than n"
+        );
+        let plan = self.ksd_plan(ctx, n, d);
+        ensure!(
+            params.len() >= plan.len(),
+            "ksd_rows: {} uniforms for {} chunks",
+            params.len(),
+            plan.len()
+        );
+        let g = self.ksd_rows.groups_for(ctx, n)?;
+        for (&(j_begin, j_end, flags), u) in plan.iter().zip(params) {
+            u.set(
+                ctx,
+                &PairParams {
+                    j_begin,
+                    j_end,
+                    flags,
+                    ..pair_params(n, d, h)
+                },
+            );
+            self.ksd_rows.record(
+                ctx,
+                enc,
+                &[
+                    &u.buffer,
+                    &x.buffer,
+                    &score.buffer,
+                    &rows.buffer,
+                    &diag.buffer,
+                ],
+                (g, 1, 1),
+            )?;
+        }
+        Ok(())
+    }
+
+    /// Column chunks of `ksd_rows` for (n, d).
+    pub fn ksd_plan(&self, ctx: &GpuContext, n: usize, d: usize) -> Vec<(u32, u32, u32)> {
+        chunk_plan(
+            n,
+            chunk_columns(ctx, d as u64 + 1, d as u64 + 100, self.chunk_cap),
+        )
+    }
+
+    /// Column chunks of `pair_bracket` for (n, d).
+    pub fn bracket_plan(&self, ctx: &GpuContext, n: usize, d: usize) -> Vec<(u32, u32, u32)> {
+        let per = if d <= 4 { 1 } else { d as u64 };
+        chunk_plan(n, chunk_columns(ctx, per, 100, self.chunk_cap))
+    }
+
+    /// Records one elementwise update of `x` along `phi`. `state` holds the optimizer's
+    /// buffers: none (SGD), `[G]` (AdaGrad) or `[m, v]` (Adam).
+    pub fn record_update(
+        &self,
+        ctx: &GpuContext,
+        enc: &mut wgpu::CommandEncoder,
+        params: &GpuUniform<UpdateParams>,
+        p: UpdateParams,
+        phi: &GpuVec<f32>,
+        x: &GpuVec<f32>,
+        state: &[&GpuVec<f32>],
+    ) -> Result<()> {
+        let len = p.len as usize;
+        for b in [phi, x].into_iter().chain(state.iter().copied()) {
+            ensure!(
+                b.len >= len,
+                "update: buffer `{}` shorter than {len}",
+                b.label
+            );
+        }
+        params.set(ctx, &p);
+        let (kernel, mut bufs) = match state.len() {
+            0 => (
+                &self.update_sgd,
+                vec![&params.buffer, &phi.buffer, &x.buffer],
+            ),
+            1 => (
+                &self.update_adagrad,
+                vec![&params.buffer, &phi.buffer, &x.buffer],
+            ),
+            _ => (
+                &self.update_adam,
+                vec![&params.buffer, &phi.buffer, &x.buffer],
+            ),
+        };
+        bufs.extend(state.iter().map(|b| &b.buffer));
+        let g = kernel.groups_for(ctx, len)?;
+        kernel.record(ctx, enc, &bufs, (g, 1, 1))
+    }
+
+    /// Records `pair_sample`: `out[t]` = squared distance of the hashed pair `t`.
+    pub fn record_pair_sample(
+        &self,
+        ctx: &GpuContext,
+        enc: &mut wgpu::CommandEncoder,
+        params: &GpuUniform<SelectParams>,
+        p: SelectParams,
+        x: &GpuVec<f32>,
+        out: &GpuVec<f32>,
+    ) -> Result<()> {
+        ensure!(p.n >= 2, "pair_sample: needs n >= 2");
+        ensure!(
+            out.len >= p.samples as usize,
+            "pair_sample: output shorter than the sample"
+        );
+        params.set(ctx, &p);
+        let g = self.pair_sample.groups_for(ctx, p.samples as usize)?;
+        self.pair_sample.record(
+            ctx,
+            enc,
+            &[&params.buffer, &x.buffer, &out.buffer],
+            (g, 1, 1),
+        )
+    }
+
+    /// Records `pair_bracket` in count (`p.mode = 0`) or list (`p.mode = 1`) mode, one
+    /// dispatch per column chunk (`params` holds one uniform per chunk of
+    /// [`Kernels::bracket_plan`]).
+    #[allow(clippy::too_many_arguments)]
+    pub fn record_pair_bracket(
+        &self,
+        ctx: &GpuContext,
+        enc: &mut wgpu::CommandEncoder,
+        params: &[GpuUniform<SelectParams>],
+        p: SelectParams,
+        x: &GpuVec<f32>,
+        offsets: &GpuVec<u32>,
+        counts: &GpuVec<u32>,
+        out: &GpuVec<f32>,
+    ) -> Result<()> {
+        let (n, d) = (p.n as usize, p.d as usize);
+        ensure!(n >= 1 && d >= 1, "pair_bracket: needs n >= 1 and d >= 1");
+        ensure!(
+            offsets.len >= n && counts.len >= 2 * n,
+            "pair_bracket: row buffers shorter than n"
+        );
+        let plan = self.bracket_plan(ctx, n, d);
+        ensure!(
+            params.len() >= plan.len(),
+            "pair_bracket: {} uniforms for {} chunks",
+            params.len(),
+            plan.len()
+        );
+        let kernel = self.by_dim(ctx, &shader::PAIR_BRACKET, &[U, R, R, W, W], 64, d)?;
+        let g = ctx.check_groups("pair_bracket", n.div_ceil(4 * 64) as u64)?;
+        for (&(j_begin, j_end, flags), u) in plan.iter().zip(params) {
+            u.set(
+                ctx,
+                &SelectParams {
+                    j_begin,
+                    j_end,
+                    flags,
+                    ..p
+                },
+            );
+            kernel.record(
+                ctx,
+                enc,
+                &[
+                    &u.buffer,
+                    &x.buffer,
+                    &offsets.buffer,
+                    &counts.buffer,
+                    &out.buffer,
+                ],
+                (g, 1, 1),
+            )?;
+        }
+        Ok(())
+    }
+}
+
+/// The uniform for pairwise passes.
+pub fn pair_params(n: usize, d: usize, h: f64) -> PairParams {
+    PairParams {
+        n: n as u32,
+        d: d as u32,
+        inv_h: (1.0 / h) as f32,
+        inv_n: (1.0 / n as f64) as f32,
+        j_begin: 0,
+        j_end: n as u32,
+        flags: 3,
+        _pad: 0,
+    }
+}

@@ -1,0 +1,34 @@
+//! # stein
+//!
+//! Stein variational gradient descent (SVGD) and energy-based models on any GPU through wgpu,
+//! with every hot loop in a WGSL compute shader and a plain f64 reference beside it.
+//!
+//! SVGD moves particles x_1..x_n by x_i ← x_i + ε·update(φ(x_i)) with
+//!
+//! ```text
+//! φ(x_i) = (1/n) Σ_j [ k(x_j, x_i) ∇log p(x_j) + ∇_{x_j} k(x_j, x_i) ],  k(x, y) = exp(−‖x − y‖²/h)
+//! ```
+//!
+//! and h = med / log(n + 1), med the median of all n² squared distances (diagonal included,
+//! NumPy's even-count mean). Conventions: `shared/docs/algorithms.md` §1.
+//!
+//! | term | kernel file | host wrapper | f64 reference |
+//! |---|---|---|---|
+//! | ∇log p, Gaussian mixture | `shaders/kernels/gmm_score.wgsl` | [`kernels::Kernels::record_gmm_score`] | [`cpu::gmm::score`] |
+//! | φ, fused and tiled | `shaders/kernels/svgd_phi.wgsl` | [`kernels::Kernels::record_svgd_phi`] | [`cpu::svgd::phi`] |
+//! | median of n² distances | `pair_sample.wgsl`, `pair_bracket.wgsl` | [`median::MedianSelector`] | [`cpu::median::median_sqdist`] |
+//! | KSD² (V and U) | `shaders/kernels/ksd_rows.wgsl` | [`kernels::Kernels::record_ksd_rows`] | [`cpu::ksd::ksd2`] |
+//! | updates | `update_sgd.wgsl`, `update_adagrad.wgsl`, `update_adam.wgsl` | [`kernels::Kernels::record_update`] | [`cpu::update`] |
+//!
+//! No kernel holds an n×n matrix: pairwise sums walk tiles of particles through workgroup
+//! memory, and reductions are in a fixed order (no float atomics), so a rerun on the same
+//! device is bit-identical.
+#![warn(missing_docs)]
+
+pub mod bench;
+pub mod cpu;
+pub mod gpu;
+pub mod io;
+pub mod kernels;
+pub mod median;
+pub mod svgd;

@@ -1,0 +1,561 @@
+//! The `stein` command line: parse → validate → run → report. No GPU code here; every error
+//! is printed as one line and exits with code 2, and outputs are written atomically at the
+//! end, so a failed run leaves no partial file.
+
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, ensure, Context, Result};
+use clap::{Parser, Subcommand};
+use serde_json::json;
+
+use stein::gpu::context::list_adapters;
+use stein::gpu::{AdapterChoice, GpuContext};
+use stein::io::npy::{read_matrix_f32, write_npy_f32};
+use stein::io::target::{load_target, Gmm, SplitMix64, Target};
+use stein::kernels::Kernels;
+use stein::svgd::{target_score, Bandwidth, Optimizer, Svgd};
+
+#[derive(Parser)]
+#[command(
+    name = "stein",
+    version,
+    about = "Stein variational gradient descent and energy models on any GPU",
+    args_override_self = true
+)]
+struct Cli {
+    /// GPU backend: vulkan, metal, dx12 or gl (default: all; WGPU_BACKEND also works).
+    #[arg(long, global = true)]
+    backend: Option<String>,
+    /// Use the adapter whose name contains this text (WGPU_ADAPTER_NAME also works).
+    #[arg(long, global = true)]
+    adapter: Option<String>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// List every adapter with its backend, type, driver and the limits that matter.
+    Info,
+    /// One Stein direction φ at the given particles.
+    Phi {
+        /// Target density (JSON, Gaussian mixture).
+        #[arg(long)]
+        target: PathBuf,
+        /// Particles, .npy [n, d] of f32 or f64.
+        #[arg(long)]
+        particles: PathBuf,
+        /// Output .npy [n, d] f32.
+        #[arg(long)]
+        out: PathBuf,
+        /// `median` or a positive number h.
+        #[arg(long, default_value = "median")]
+        bandwidth: String,
+    },
+    /// Run SVGD and write the final particles.
+    Svgd(SvgdArgs),
+    /// A demo on a built-in 2-D target: 500 particles, a plot and the final particles.
+    Demo {
+        /// Output directory.
+        #[arg(long, default_value = "out/demo")]
+        out_dir: PathBuf,
+        /// Number of steps.
+        #[arg(long, default_value_t = 500)]
+        steps: u64,
+    },
+    /// Particle-count benchmark: time per step, time of φ, pair interactions per second.
+    Bench {
+        /// Smallest n (doubled up to --n-max).
+        #[arg(long, default_value_t = 1024)]
+        n_min: usize,
+        /// Largest n (the sweep stops early for a d once a step takes over --step-budget s).
+        #[arg(long, default_value_t = 65536)]
+        n_max: usize,
+        /// Dimensions, comma-separated.
+        #[arg(long, default_value = "2,16,64", value_delimiter = ',')]
+        dims: Vec<usize>,
+        /// Seconds a full step may take before larger n are skipped.
+        #[arg(long, default_value_t = 10.0)]
+        step_budget: f64,
+        /// JSON output.
+        #[arg(long, default_value = "bench.json")]
+        json: PathBuf,
+    },
+}
+
+#[derive(clap::Args)]
+struct SvgdArgs {
+    /// Target density (JSON, Gaussian mixture).
+    #[arg(long)]
+    target: PathBuf,
+    /// Initial particles, .npy [n, d]; otherwise --n with --init-mean and --init-std.
+    #[arg(long, conflicts_with_all = ["n", "init_mean", "init_std"])]
+    init: Option<PathBuf>,
+    /// Number of particles drawn from N(init-mean, init-std²).
+    #[arg(long)]
+    n: Option<usize>,
+    /// Mean of the initial particles: one number, or one per dimension (comma-separated).
+    #[arg(long, value_delimiter = ',', allow_hyphen_values = true)]
+    init_mean: Option<Vec<f64>>,
+    /// Standard deviation of the initial particles.
+    #[arg(long, allow_negative_numbers = true)]
+    init_std: Option<f64>,
+    /// Random seed for the initial particles.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Number of steps.
+    #[arg(long)]
+    steps: u64,
+    /// Step size ε.
+    #[arg(long, allow_negative_numbers = true)]
+    step_size: f64,
+    /// adagrad (the authors' AdaGrad with momentum), sgd or adam.
+    #[arg(long, default_value = "adagrad")]
+    optimizer: String,
+    /// `median` or a positive number h.
+    #[arg(long, default_value = "median", allow_hyphen_values = true)]
+    bandwidth: String,
+    /// Output .npy [n, d] f32.
+    #[arg(long)]
+    out: PathBuf,
+    /// Write particles every K steps as DIR/step_000000.npy.
+    #[arg(long, requires = "trace_dir")]
+    trace_every: Option<u64>,
+    /// Directory for --trace-every snapshots (created if missing).
+    #[arg(long, requires = "trace_every")]
+    trace_dir: Option<PathBuf>,
+    /// Compute the KSD (U-statistic, median bandwidth) every K steps.
+    #[arg(long)]
+    ksd_every: Option<u64>,
+    /// PNG of the final particles over the target's density (d = 2).
+    #[arg(long)]
+    plot: Option<PathBuf>,
+}
+
+fn main() -> ExitCode {
+    // Mesa's Vulkan device-select layer probes Wayland/X11 and prints to stderr when neither
+    // exists (headless machines); stein never presents, so the layer has nothing to choose.
+    // Set before any thread starts, and only when the user has not chosen otherwise.
+    if std::env::var_os("NODEVICE_SELECT").is_none() {
+        // SAFETY: single-threaded at this point; nothing reads the environment concurrently.
+        unsafe { std::env::set_var("NODEVICE_SELECT", "1") };
+    }
+    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn")).init();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            return if e.use_stderr() {
+                ExitCode::from(2)
+            } else {
+                ExitCode::SUCCESS
+            };
+        }
+    };
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn run(cli: Cli) -> Result<()> {
+    let choice = AdapterChoice {
+        backend: cli.backend.clone(),
+        name: cli.adapter.clone(),
+    };
+    match cli.command {
+        Command::Info => info(&choice),
+        Command::Phi {
+            target,
+            particles,
+            out,
+            bandwidth,
+        } => phi(&choice, &target, &particles, &out, &bandwidth),
+        Command::Svgd(args) => svgd(&choice, args),
+        Command::Demo { out_dir, steps } => demo(&choice, &out_dir, steps),
+        Command::Bench {
+            n_min,
+            n_max,
+            dims,
+            step_budget,
+            json,
+        } => bench(&choice, n_min, n_max, dims, step_budget, &json),
+    }
+}
+
+fn info(choice: &AdapterChoice) -> Result<()> {
+    let adapters = list_adapters(choice)?;
+    if adapters.is_empty() {
+        bail!("{}", stein::gpu::context::NO_ADAPTER_HELP);
+    }
+    for a in adapters {
+        let i = a.get_info();
+        let l = a.limits();
+        let compute = a
+            .get_downlevel_capabilities()
+            .flags
+            .contains(wgpu::DownlevelFlags::COMPUTE_SHADERS);
+        println!("{}", i.name);
+        println!(
+            "  backend: {:?}, type: {:?}, driver: {} {}",
+            i.backend, i.device_type, i.driver, i.driver_info
+        );
+        println!("  compute shaders: {}", if compute { "yes" } else { "no" });
+        println!(
+            "  max_storage_buffer_binding_size: {}, max_buffer_size: {}",
+            stein::gpu::context::human_bytes(u64::from(l.max_storage_buffer_binding_size)),
+            stein::gpu::context::human_bytes(l.max_buffer_size)
+        );
+        println!(
+            "  max_compute_workgroup_storage_size: {} B, max_compute_invocations_per_workgroup: {}, max_compute_workgroups_per_dimension: {}",
+            l.max_compute_workgroup_storage_size, l.max_compute_invocations_per_workgroup, l.max_compute_workgroups_per_dimension
+        );
+    }
+    Ok(())
+}
+
+fn parse_bandwidth(s: &str) -> Result<Bandwidth> {
+    if s == "median" {
+        return Ok(Bandwidth::Median);
+    }
+    match s.parse::<f64>() {
+        Ok(h) if h > 0.0 && h.is_finite() => Ok(Bandwidth::Fixed(h)),
+        _ => bail!("--bandwidth `{s}` is neither `median` nor a positive number"),
+    }
+}
+
+fn parse_optimizer(s: &str) -> Result<Optimizer> {
+    Ok(match s {
+        "adagrad" => Optimizer::Adagrad,
+        "sgd" => Optimizer::Sgd,
+        "adam" => Optimizer::ADAM,
+        _ => bail!("--optimizer `{s}` is not one of adagrad, sgd, adam"),
+    })
+}
+
+/// Fails early when an output could not be written at the end of a long run.
+fn check_output(path: &Path, flag: &str) -> Result<()> {
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    ensure!(
+        dir.is_dir(),
+        "{flag} {}: directory {} does not exist; create it first",
+        path.display(),
+        dir.display()
+    );
+    ensure!(
+        !path.is_dir(),
+        "{flag} {} is a directory; give a file name",
+        path.display()
+    );
+    Ok(())
+}
+
+fn load_particles(path: &Path, gmm: &Target) -> Result<(Vec<f32>, usize)> {
+    let (x, n, d) = read_matrix_f32(path, "particles")?;
+    ensure!(
+        d == gmm.dim(),
+        "{}: particles have d = {d} but the target has d = {}; give particles of the target's dimension",
+        path.display(),
+        gmm.dim()
+    );
+    Ok((x, n))
+}
+
+fn open(choice: &AdapterChoice) -> Result<GpuContext> {
+    GpuContext::new(choice)
+}
+
+fn phi(
+    choice: &AdapterChoice,
+    target: &Path,
+    particles: &Path,
+    out: &Path,
+    bandwidth: &str,
+) -> Result<()> {
+    let bw = parse_bandwidth(bandwidth)?;
+    check_output(out, "--out")?;
+    let gmm = load_target(target)?;
+    let (x, n) = load_particles(particles, &gmm)?;
+    let ctx = open(choice)?;
+    let k = Kernels::new(&ctx)?;
+    let d = gmm.dim();
+    let mut engine = Svgd::new(&ctx, &k, target_score(&ctx, &gmm)?, &x, n, Optimizer::Sgd)?;
+    let (phi, h) = engine.phi(bw)?;
+    ensure!(
+        phi.iter().all(|v| v.is_finite()),
+        "φ has non-finite values (h = {h}); check the target and particles"
+    );
+    write_npy_f32(out, &phi, &[n, d])?;
+    println!("{}", json!({"n": n, "d": d, "h": h}));
+    Ok(())
+}
+
+fn initial_particles(args: &SvgdArgs, gmm: &Target) -> Result<(Vec<f32>, usize)> {
+    if let Some(path) = &args.init {
+        return load_particles(path, gmm);
+    }
+    let d = gmm.dim();
+    let n = args
+        .n
+        .context("give --init X.npy, or --n N with --init-mean M --init-std S")?;
+    ensure!(n >= 1, "--n must be at least 1");
+    let mean = args.init_mean.clone().unwrap_or_else(|| vec![0.0]);
+    let mean = match mean.len() {
+        1 => vec![mean[0]; d],
+        l if l == d => mean,
+        l => bail!("--init-mean has {l} values but the target has d = {d}; give one value or {d}"),
+    };
+    ensure!(
+        mean.iter().all(|m| m.is_finite()),
+        "--init-mean must be finite"
+    );
+    let std = args.init_std.unwrap_or(1.0);
+    ensure!(
+        std > 0.0 && std.is_finite(),
+        "--init-std {std} must be positive and finite"
+    );
+    let mut rng = SplitMix64::new(args.seed);
+    let x = (0..n * d)
+        .map(|e| (mean[e % d] + std * rng.next_normal()) as f32)
+        .collect();
+    Ok((x, n))
+}
+
+fn progress_bar(steps: u64) -> indicatif::ProgressBar {
+    if !std::io::stderr().is_terminal() {
+        return indicatif::ProgressBar::hidden();
+    }
+    let pb = indicatif::ProgressBar::new(steps);
+    pb.set_style(
+        indicatif::ProgressStyle::with_template(
+            "{bar:40} {pos}/{len} steps  {per_sec}  eta {eta}  {msg}",
+        )
+        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    pb
+}
+
+fn mean_cov(x: &[f32], n: usize, d: usize) -> (Vec<f64>, Vec<f64>) {
+    let mut mean = vec![0.0; d];
+    for i in 0..n {
+        for a in 0..d {
+            mean[a] += f64::from(x[i * d + a]) / n as f64;
+        }
+    }
+    let mut cov = vec![0.0; d * d];
+    for i in 0..n {
+        for a in 0..d {
+            for b in 0..d {
+                cov[a * d + b] += (f64::from(x[i * d + a]) - mean[a])
+                    * (f64::from(x[i * d + b]) - mean[b])
+                    / (n.max(2) - 1) as f64;
+            }
+        }
+    }
+    (mean, cov)
+}
+
+fn svgd(choice: &AdapterChoice, args: SvgdArgs) -> Result<()> {
+    let bw = parse_bandwidth(&args.bandwidth)?;
+    let optimizer = parse_optimizer(&args.optimizer)?;
+    ensure!(args.steps >= 1, "--steps must be at least 1");
+    ensure!(
+        args.step_size > 0.0 && args.step_size.is_finite(),
+        "--step-size {} must be positive and finite (typical: 1e-3 to 1 with adagrad)",
+        args.step_size
+    );
+    if let Some(k) = args.trace_every {
+        ensure!(k >= 1, "--trace-every must be at least 1");
+    }
+    if let Some(k) = args.ksd_every {
+        ensure!(k >= 1, "--ksd-every must be at least 1");
+    }
+    check_output(&args.out, "--out")?;
+    if let Some(p) = &args.plot {
+        check_output(p, "--plot")?;
+    }
+    let gmm = load_target(&args.target)?;
+    if args.plot.is_some() {
+        ensure!(
+            gmm.dim() == 2,
+            "--plot draws 2-D targets only; this target has d = {}",
+            gmm.dim()
+        );
+    }
+    let (x0, n) = initial_particles(&args, &gmm)?;
+    let d = gmm.dim();
+    if let Some(dir) = &args.trace_dir {
+        std::fs::create_dir_all(dir)
+            .with_context(|| format!("creating --trace-dir {}", dir.display()))?;
+    }
+    let ctx = open(choice)?;
+    let k = Kernels::new(&ctx)?;
+    let mut engine = Svgd::new(&ctx, &k, target_score(&ctx, &gmm)?, &x0, n, optimizer)?;
+    let pb = progress_bar(args.steps);
+    let mut ksd_trace = Vec::new();
+    let ksd_now = |engine: &mut Svgd| -> Result<(f64, f64)> {
+        let (h, _) = engine.bandwidth(Bandwidth::Median)?;
+        engine.ksd(h)
+    };
+    if args.ksd_every.is_some() {
+        let (v, u) = ksd_now(&mut engine)?;
+        ksd_trace.push(json!({"step": 0, "ksd2_v": v, "ksd2_u": u}));
+    }
+    let start = Instant::now();
+    let mut last_h = f64::NAN;
+    for step in 1..=args.steps {
+        let info = engine.step(args.step_size, bw)?;
+        last_h = info.h;
+        if let (Some(every), Some(dir)) = (args.trace_every, &args.trace_dir) {
+            if step % every == 0 || step == args.steps {
+                let x = engine.particles()?;
+                write_npy_f32(&dir.join(format!("step_{step:06}.npy")), &x, &[n, d])?;
+            }
+        }
+        if let Some(every) = args.ksd_every {
+            if step % every == 0 || step == args.steps {
+                let (v, u) = ksd_now(&mut engine)?;
+                ksd_trace.push(json!({"step": step, "ksd2_v": v, "ksd2_u": u}));
+                pb.set_message(format!("KSD² {u:.3e}"));
+            }
+        }
+        pb.inc(1);
+    }
+    ctx.wait()?;
+    let elapsed = start.elapsed();
+    pb.finish_and_clear();
+    let x = engine.particles()?;
+    ensure!(
+        x.iter().all(|v| v.is_finite()),
+        "particles diverged to NaN or inf; lower --step-size (now {})",
+        args.step_size
+    );
+    let (final_v, final_u) = ksd_now(&mut engine)?;
+    write_npy_f32(&args.out, &x, &[n, d])?;
+    if let Some(p) = &args.plot {
+        let g = gmm.clone();
+        stein::io::plot::plot_particles_2d(
+            p,
+            &x,
+            &move |a, b| g.log_density(&[a, b]),
+            "stein svgd",
+            None,
+        )?;
+    }
+    let (mean, cov) = mean_cov(&x, n, d);
+    let per_step = elapsed.as_secs_f64() / args.steps as f64;
+    let summary = json!({
+        "n": n, "d": d, "steps": args.steps, "h": last_h,
+        "ksd2_v": final_v, "ksd2_u": final_u,
+        "mean": mean, "cov": cov, "seconds_per_step": per_step,
+        "adapter": ctx.adapter_label(), "ksd_trace": ksd_trace,
+    });
+    eprintln!(
+        "svgd: n = {n}, d = {d}, {} steps in {:.3} s ({:.3} ms/step) on {}; final KSD² (U) = {final_u:.4e}",
+        args.steps,
+        elapsed.as_secs_f64(),
+        per_step * 1e3,
+        ctx.info.name
+    );
+    println!("{summary}");
+    Ok(())
+}
+
+fn demo(choice: &AdapterChoice, out_dir: &Path, steps: u64) -> Result<()> {
+    ensure!(steps >= 1, "--steps must be at least 1");
+    std::fs::create_dir_all(out_dir).with_context(|| format!("creating {}", out_dir.display()))?;
+    // A ring of six Gaussians: multi-modal, the case where SVGD's repulsion matters.
+    let (weights, means): (Vec<f64>, Vec<Vec<f64>>) = (0..6)
+        .map(|c| {
+            let a = std::f64::consts::TAU * c as f64 / 6.0;
+            (1.0, vec![3.0 * a.cos(), 3.0 * a.sin()])
+        })
+        .unzip();
+    let gmm = Gmm::new(weights, means, vec![vec![0.5, 0.5]; 6])?;
+    let target_json =
+        json!({"kind": "gmm", "weights": gmm.weights, "means": gmm.means, "stds": gmm.stds});
+    stein::io::write_atomic(
+        &out_dir.join("target.json"),
+        serde_json::to_string_pretty(&target_json)?.as_bytes(),
+    )?;
+    let args = SvgdArgs {
+        target: out_dir.join("target.json"),
+        init: None,
+        n: Some(500),
+        init_mean: Some(vec![0.0, 0.0]),
+        init_std: Some(0.5),
+        seed: 1,
+        steps,
+        step_size: 0.05,
+        optimizer: "adagrad".into(),
+        bandwidth: "median".into(),
+        out: out_dir.join("particles.npy"),
+        trace_every: None,
+        trace_dir: None,
+        ksd_every: Some((steps / 5).max(1)),
+        plot: Some(out_dir.join("particles.png")),
+    };
+    svgd(choice, args)?;
+    eprintln!(
+        "demo: wrote {0}/target.json, {0}/particles.npy and {0}/particles.png",
+        out_dir.display()
+    );
+    Ok(())
+}
+
+fn bench(
+    choice: &AdapterChoice,
+    n_min: usize,
+    n_max: usize,
+    dims: Vec<usize>,
+    budget: f64,
+    json_path: &Path,
+) -> Result<()> {
+    ensure!(
+        n_min >= 2 && n_min <= n_max,
+        "--n-min must be at least 2 and at most --n-max"
+    );
+    ensure!(
+        !dims.is_empty() && dims.iter().all(|&d| d >= 1),
+        "--dims must list dimensions >= 1"
+    );
+    ensure!(budget > 0.0, "--step-budget must be positive");
+    check_output(json_path, "--json")?;
+    let ctx = open(choice)?;
+    let cfg = stein::bench::BenchConfig {
+        n_min,
+        n_max,
+        dims,
+        step_budget: Duration::from_secs_f64(budget),
+        ..Default::default()
+    };
+    println!("adapter: {}", ctx.adapter_label());
+    println!(
+        "{:>7} {:>4} {:>12} {:>12} {:>12} {:>14} {:>12}",
+        "n", "d", "step (s)", "median (s)", "phi (s)", "pairs/s (phi)", "device MiB"
+    );
+    let report = stein::bench::run(&ctx, &cfg, |r| {
+        println!(
+            "{:>7} {:>4} {:>12.4} {:>12.4} {:>12.4} {:>14.3e} {:>12.2}",
+            r.n,
+            r.d,
+            r.step_seconds,
+            r.median_seconds,
+            r.phi_seconds,
+            r.pairs_per_second,
+            r.device_bytes as f64 / (1u64 << 20) as f64
+        );
+    })?;
+    stein::io::write_atomic(json_path, serde_json::to_string_pretty(&report)?.as_bytes())?;
+    println!("wrote {}", json_path.display());
+    Ok(())
+}

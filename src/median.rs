@@ -1,0 +1,413 @@
+//! Exact median of the implicit n² squared distances, on the GPU, with memory O(n).
+//!
+//! The full multiset of algorithms.md §1 is {0 (n times, the diagonal)} ∪ {D_ij twice, i < j};
+//! sorted, its rank r is 0 for r < n and otherwise the off-diagonal value of rank ⌊(r − n)/2⌋.
+//! So only the M = n(n−1)/2 upper-triangle distances are ever enumerated.
+//!
+//! Selection, as the fastest exact CPU peers do it, but with every pass on the GPU:
+//! 1. `pair_sample` draws S hashed pairs; the host picks a bracket [lo, hi] around the target
+//!    quantile from the sample, ±5 standard errors of a sample quantile (plus two positions).
+//! 2. `pair_bracket` (count) gives per row the number of distances below lo and inside the
+//!    bracket; the host checks the target ranks really lie inside.
+//! 3. `pair_bracket` (list) writes the few in-bracket distances at per-row offsets (exclusive
+//!    prefix of the counts: no atomics, fixed order) and the host selects the exact ranks.
+//!
+//! If the sample misleads (probability far below 1e-6), the bracket moves to the side that
+//! holds the rank, and while it holds more candidates than the list buffer it is halved in the
+//! bit pattern of f32 (monotone for non-negative floats), at most 32 times: the answer is
+//! always exact. For M within the list capacity, steps 1–2 are skipped: every pair is listed.
+//! Distances are computed in f32 in the same expression everywhere; the result is the exact
+//! order statistic of those f32 values, then the even-count mean is taken in f64.
+
+use anyhow::{ensure, Result};
+
+use crate::gpu::params::SelectParams;
+use crate::gpu::{GpuContext, GpuUniform, GpuVec};
+use crate::kernels::Kernels;
+
+/// Device buffers for the selection passes, sized for one particle count.
+pub struct MedianSelector {
+    n: usize,
+    d: usize,
+    capacity: usize,
+    samples: usize,
+    params: GpuUniform<SelectParams>,
+    bracket_params: Vec<GpuUniform<SelectParams>>,
+    sample: GpuVec<f32>,
+    offsets: GpuVec<u32>,
+    counts: GpuVec<u32>,
+    list: GpuVec<f32>,
+    /// GPU passes over all pairs made by the last call (sample pass excluded).
+    pub last_passes: u32,
+    calls: u32,
+}
+
+/// What one median computation did.
+#[derive(Clone, Copy, Debug)]
+pub struct MedianResult {
+    /// The median of the n² squared distances.
+    pub med: f64,
+    /// Full passes over the pairs (count and list passes).
+    pub passes: u32,
+    /// Candidates listed and selected on the host.
+    pub candidates: u64,
+}
+
+impl MedianSelector {
+    /// Allocates the buffers for `n` particles in `d` dimensions.
+    pub fn new(ctx: &GpuContext, k: &Kernels, n: usize, d: usize) -> Result<Self> {
+        let m = pairs(n);
+        // Sample size and list capacity balance host selection against GPU listing: the
+        // bracket holds about 5·M/√S candidates, so S = 2^20 keeps it near M/200.
+        let samples = if m <= 1 << 21 {
+            0
+        } else {
+            (1usize << 20).min(m as usize)
+        };
+        let expect = if samples == 0 {
+            m as f64
+        } else {
+            6.0 * m as f64 / (samples as f64).sqrt()
+        };
+        let capacity = (expect.ceil() as usize)
+            .clamp(1 << 10, 1 << 24)
+            .min(m.max(1) as usize);
+        Self::with_limits(ctx, k, n, d, samples, capacity)
+    }
+
+    /// Like [`MedianSelector::new`] with a chosen sample size (0: no sampling, bracket all
+    /// pairs) and list capacity; small values force the narrowing path (tests use this).
+    pub fn with_limits(
+        ctx: &GpuContext,
+        k: &Kernels,
+        n: usize,
+        d: usize,
+        samples: usize,
+        capacity: usize,
+    ) -> Result<Self> {
+        ensure!(n >= 1 && d >= 1, "median: need n >= 1 and d >= 1");
+        ensure!(capacity >= 1, "median: list capacity must be at least 1");
+        let samples = if n >= 2 { samples } else { 0 };
+        Ok(Self {
+            n,
+            d,
+            capacity,
+            samples,
+            params: GpuUniform::new(ctx, "median params", &SelectParams::default()),
+            bracket_params: (0..k.bracket_plan(ctx, n, d).len())
+                .map(|_| GpuUniform::new(ctx, "bracket params", &SelectParams::default()))
+                .collect(),
+            sample: GpuVec::zeros(ctx, "median sample", samples.max(1))?,
+            offsets: GpuVec::zeros(ctx, "median offsets", n)?,
+            counts: GpuVec::zeros(ctx, "median counts", 2 * n)?,
+            list: GpuVec::zeros(ctx, "median candidates", capacity)?,
+            last_passes: 0,
+            calls: 0,
+        })
+    }
+
+    /// Bytes of device memory held.
+    pub fn device_bytes(&self) -> u64 {
+        self.sample.bytes() + self.offsets.bytes() + self.counts.bytes() + self.list.bytes() + 32
+    }
+
+    /// The median of all n² squared distances of the particles in `x` (`[n, d]`).
+    pub fn median_sqdist(
+        &mut self,
+        ctx: &GpuContext,
+        k: &Kernels,
+        x: &GpuVec<f32>,
+    ) -> Result<MedianResult> {
+        ensure!(
+            x.len >= self.n * self.d,
+            "median: particle buffer shorter than n·d"
+        );
+        self.calls = self.calls.wrapping_add(1);
+        let n = self.n as u64;
+        let total = n * n;
+        let full_ranks: Vec<u64> = if total % 2 == 1 {
+            vec![total / 2]
+        } else {
+            vec![total / 2 - 1, total / 2]
+        };
+        let off_ranks: Vec<u64> = full_ranks
+            .iter()
+            .filter(|&&r| r >= n)
+            .map(|&r| (r - n) / 2)
+            .collect();
+        let mut passes = 0;
+        let mut candidates = 0;
+        let mut off_values = Vec::new();
+        if !off_ranks.is_empty() {
+            let mut ranks = off_ranks.clone();
+            ranks.dedup();
+            let vals = self.select(ctx, k, x, &ranks, &mut passes, &mut candidates)?;
+            off_values = off_ranks
+                .iter()
+                .map(|r| vals[ranks.iter().position(|q| q == r).unwrap()])
+                .collect();
+        }
+        let mut it = off_values.into_iter();
+        let values: Vec<f64> = full_ranks
+            .iter()
+            .map(|&r| {
+                if r < n {
+                    0.0
+                } else {
+                    f64::from(it.next().unwrap())
+                }
+            })
+            .collect();
+        let med = values.iter().sum::<f64>() / values.len() as f64;
+        self.last_passes = passes;
+        Ok(MedianResult {
+            med,
+            passes,
+            candidates,
+        })
+    }
+
+    fn base(&self) -> SelectParams {
+        SelectParams {
+            n: self.n as u32,
+            d: self.d as u32,
+            ..Default::default()
+        }
+    }
+
+    /// Off-diagonal order statistics of the given ranks (ascending, distinct, < M).
+    fn select(
+        &mut self,
+        ctx: &GpuContext,
+        k: &Kernels,
+        x: &GpuVec<f32>,
+        ranks: &[u64],
+        passes: &mut u32,
+        candidates: &mut u64,
+    ) -> Result<Vec<f32>> {
+        let m = pairs(self.n);
+        let (mut lo, mut hi) = (0.0f32, f32::INFINITY);
+        // Row counts of the current bracket, when the last count pass was for it.
+        let mut rows: Option<Vec<u32>> = None;
+        let (mut below, mut inside) = (0u64, m);
+        if self.samples > 0 {
+            (lo, hi) = self.sample_bracket(ctx, k, x, ranks, m)?;
+            let c = self.count(ctx, k, x, lo, hi)?;
+            *passes += 1;
+            (below, inside) = sums(&c);
+            rows = Some(c);
+        }
+        let (rmin, rmax) = (ranks[0], *ranks.last().unwrap());
+        for _ in 0..80 {
+            if rmax < below {
+                // Everything wanted lies below lo.
+                hi = prev_float(lo);
+                lo = 0.0;
+                inside = below;
+                below = 0;
+                rows = None;
+            } else if rmin >= below + inside {
+                lo = next_float(hi);
+                hi = f32::INFINITY;
+                below += inside;
+                inside = m - below;
+                rows = None;
+            } else if rmin < below || rmax >= below + inside {
+                // The ranks straddle a bracket edge: select them one at a time.
+                let mut out = Vec::new();
+                for &r in ranks {
+                    out.extend(self.select(ctx, k, x, &[r], passes, candidates)?);
+                }
+                return Ok(out);
+            } else if inside as usize <= self.capacity {
+                let c = match rows.take() {
+                    Some(c) => c,
+                    None => {
+                        *passes += 1;
+                        self.count(ctx, k, x, lo, hi)?
+                    }
+                };
+                *passes += 1;
+                let mut list = self.list(ctx, k, x, lo, hi, &c)?;
+                *candidates += list.len() as u64;
+                ensure!(
+                    list.len() as u64 == inside,
+                    "median: listed {} candidates, counted {inside}",
+                    list.len()
+                );
+                let mut out = Vec::with_capacity(ranks.len());
+                for &r in ranks {
+                    let idx = (r - below) as usize;
+                    let (_, v, _) = list.select_nth_unstable_by(idx, f32::total_cmp);
+                    out.push(*v);
+                }
+                return Ok(out);
+            } else if lo == hi {
+                return Ok(vec![lo; ranks.len()]);
+            } else {
+                // Too many candidates: halve the bracket in bit space.
+                let mid = f32::from_bits(lo.to_bits() + (hi.to_bits() - lo.to_bits()) / 2);
+                let c = self.count(ctx, k, x, lo, mid)?;
+                *passes += 1;
+                let (_, lower) = sums(&c);
+                if rmax < below + lower {
+                    hi = mid;
+                    inside = lower;
+                    rows = Some(c);
+                } else if rmin >= below + lower {
+                    lo = next_float(mid);
+                    below += lower;
+                    inside -= lower;
+                    rows = None;
+                } else {
+                    let mut out = Vec::new();
+                    for &r in ranks {
+                        out.extend(self.select(ctx, k, x, &[r], passes, candidates)?);
+                    }
+                    return Ok(out);
+                }
+            }
+        }
+        anyhow::bail!("median: selection did not converge (bracket [{lo}, {hi}]); this is a bug")
+    }
+
+    fn sample_bracket(
+        &mut self,
+        ctx: &GpuContext,
+        k: &Kernels,
+        x: &GpuVec<f32>,
+        ranks: &[u64],
+        m: u64,
+    ) -> Result<(f32, f32)> {
+        let s = self.samples;
+        let p = SelectParams {
+            samples: s as u32,
+            seed: 0x9e37_79b9u32.wrapping_mul(self.calls),
+            ..self.base()
+        };
+        let mut enc = ctx.device.create_command_encoder(&Default::default());
+        k.record_pair_sample(ctx, &mut enc, &self.params, p, x, &self.sample)?;
+        ctx.queue.submit([enc.finish()]);
+        let mut sample = self.sample.read_prefix(ctx, s)?;
+        let position = |r: u64, side: f64| -> i64 {
+            let q = r as f64 / m as f64;
+            let sd = (s as f64 * q * (1.0 - q)).sqrt();
+            (q * s as f64 + side * (5.0 * sd + 2.0)).floor() as i64
+        };
+        let lo_idx = position(ranks[0], -1.0);
+        let hi_idx = position(*ranks.last().unwrap(), 1.0) + 1;
+        let lo = if lo_idx < 0 {
+            0.0
+        } else {
+            *sample
+                .select_nth_unstable_by(lo_idx as usize, f32::total_cmp)
+                .1
+        };
+        let hi = if hi_idx >= s as i64 {
+            f32::INFINITY
+        } else {
+            *sample
+                .select_nth_unstable_by(hi_idx as usize, f32::total_cmp)
+                .1
+        };
+        Ok((lo, hi.max(lo)))
+    }
+
+    fn count(
+        &mut self,
+        ctx: &GpuContext,
+        k: &Kernels,
+        x: &GpuVec<f32>,
+        lo: f32,
+        hi: f32,
+    ) -> Result<Vec<u32>> {
+        let p = SelectParams {
+            lo,
+            hi,
+            mode: 0,
+            ..self.base()
+        };
+        let mut enc = ctx.device.create_command_encoder(&Default::default());
+        k.record_pair_bracket(
+            ctx,
+            &mut enc,
+            &self.bracket_params,
+            p,
+            x,
+            &self.offsets,
+            &self.counts,
+            &self.list,
+        )?;
+        ctx.queue.submit([enc.finish()]);
+        self.counts.read(ctx)
+    }
+
+    fn list(
+        &mut self,
+        ctx: &GpuContext,
+        k: &Kernels,
+        x: &GpuVec<f32>,
+        lo: f32,
+        hi: f32,
+        counts: &[u32],
+    ) -> Result<Vec<f32>> {
+        let mut offsets = Vec::with_capacity(self.n);
+        let mut acc = 0u32;
+        for i in 0..self.n {
+            offsets.push(acc);
+            acc += counts[2 * i + 1];
+        }
+        ensure!(
+            acc as usize <= self.capacity,
+            "median: {acc} candidates exceed the list capacity"
+        );
+        self.offsets.write(ctx, &offsets)?;
+        let p = SelectParams {
+            lo,
+            hi,
+            mode: 1,
+            ..self.base()
+        };
+        let mut enc = ctx.device.create_command_encoder(&Default::default());
+        k.record_pair_bracket(
+            ctx,
+            &mut enc,
+            &self.bracket_params,
+            p,
+            x,
+            &self.offsets,
+            &self.counts,
+            &self.list,
+        )?;
+        ctx.queue.submit([enc.finish()]);
+        self.list.read_prefix(ctx, acc as usize)
+    }
+}
+
+/// Number of unordered pairs i < j.
+pub fn pairs(n: usize) -> u64 {
+    let n = n as u64;
+    n * n.saturating_sub(1) / 2
+}
+
+fn sums(counts: &[u32]) -> (u64, u64) {
+    counts.chunks_exact(2).fold((0, 0), |(b, i), c| {
+        (b + u64::from(c[0]), i + u64::from(c[1]))
+    })
+}
+
+fn next_float(v: f32) -> f32 {
+    if v == f32::INFINITY {
+        v
+    } else {
+        f32::from_bits(v.to_bits() + 1)
+    }
+}
+
+fn prev_float(v: f32) -> f32 {
+    if v <= 0.0 {
+        0.0
+    } else {
+        f32::from_bits(v.to_bits() - 1)
+    }
+}

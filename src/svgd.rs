@@ -1,0 +1,453 @@
+//! The SVGD engine: particles, score, φ and optimizer state live on the device; one step is
+//! the median selection passes (when the bandwidth is the median) followed by one submit of
+//! score → φ → update. Only what the caller asks for is read back.
+
+use anyhow::{bail, ensure, Result};
+
+use crate::gpu::params::{GmmParams, PairParams, UpdateParams};
+use crate::gpu::{GpuContext, GpuUniform, GpuVec};
+use crate::io::target::{Gaussian, Gmm, Target};
+use crate::kernels::{pack_gmm, Kernels, PhiScratch};
+use crate::median::{MedianResult, MedianSelector};
+
+/// A target density known through its score ∇ log p, evaluated on the device.
+pub trait Score {
+    /// Dimension of the target.
+    fn dim(&self) -> usize;
+    /// Records `score[i] = ∇ log p(x_i)` for the first `n` rows of `x`.
+    fn record(
+        &self,
+        ctx: &GpuContext,
+        k: &Kernels,
+        enc: &mut wgpu::CommandEncoder,
+        x: &GpuVec<f32>,
+        score: &GpuVec<f32>,
+        n: usize,
+    ) -> Result<()>;
+    /// Bytes of device memory held.
+    fn device_bytes(&self) -> u64 {
+        0
+    }
+}
+
+/// A Gaussian mixture on the device.
+pub struct GmmScore {
+    mix: GpuVec<f32>,
+    params: GpuUniform<GmmParams>,
+    d: usize,
+    k: usize,
+}
+
+impl GmmScore {
+    /// Uploads the mixture.
+    pub fn new(ctx: &GpuContext, gmm: &Gmm) -> Result<Self> {
+        Ok(Self {
+            mix: GpuVec::from_slice(ctx, "gmm mixture", &pack_gmm(gmm))?,
+            params: GpuUniform::new(ctx, "gmm params", &GmmParams::default()),
+            d: gmm.dim(),
+            k: gmm.components(),
+        })
+    }
+}
+
+impl Score for GmmScore {
+    fn dim(&self) -> usize {
+        self.d
+    }
+    fn record(
+        &self,
+        ctx: &GpuContext,
+        k: &Kernels,
+        enc: &mut wgpu::CommandEncoder,
+        x: &GpuVec<f32>,
+        score: &GpuVec<f32>,
+        n: usize,
+    ) -> Result<()> {
+        k.record_gmm_score(
+            ctx,
+            enc,
+            &self.params,
+            x,
+            &self.mix,
+            score,
+            (n, self.d, self.k),
+        )
+    }
+    fn device_bytes(&self) -> u64 {
+        self.mix.bytes() + 16
+    }
+}
+
+/// A full-covariance Gaussian on the device.
+pub struct GaussianScore {
+    pm: GpuVec<f32>,
+    params: GpuUniform<GmmParams>,
+    d: usize,
+}
+
+impl GaussianScore {
+    /// Uploads the precision matrix and mean.
+    pub fn new(ctx: &GpuContext, g: &Gaussian) -> Result<Self> {
+        let pm: Vec<f32> = g
+            .precision
+            .iter()
+            .chain(&g.mean)
+            .map(|&v| v as f32)
+            .collect();
+        Ok(Self {
+            pm: GpuVec::from_slice(ctx, "gaussian precision", &pm)?,
+            params: GpuUniform::new(ctx, "gaussian params", &GmmParams::default()),
+            d: g.dim(),
+        })
+    }
+}
+
+impl Score for GaussianScore {
+    fn dim(&self) -> usize {
+        self.d
+    }
+    fn record(
+        &self,
+        ctx: &GpuContext,
+        k: &Kernels,
+        enc: &mut wgpu::CommandEncoder,
+        x: &GpuVec<f32>,
+        score: &GpuVec<f32>,
+        n: usize,
+    ) -> Result<()> {
+        k.record_gaussian_score(ctx, enc, &self.params, x, &self.pm, score, (n, self.d))
+    }
+    fn device_bytes(&self) -> u64 {
+        self.pm.bytes() + 16
+    }
+}
+
+/// The device score of a target read from a file.
+pub fn target_score<'a>(ctx: &GpuContext, t: &Target) -> Result<Box<dyn Score + 'a>> {
+    Ok(match t {
+        Target::Gmm(g) => Box::new(GmmScore::new(ctx, g)?),
+        Target::Gaussian(g) => Box::new(GaussianScore::new(ctx, g)?),
+    })
+}
+
+/// How the kernel bandwidth h is chosen at each step.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Bandwidth {
+    /// h = med / log(n + 1), med the exact median of all n² squared distances.
+    Median,
+    /// A fixed h.
+    Fixed(f64),
+}
+
+/// The particle update.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Optimizer {
+    /// The authors' AdaGrad with momentum (α = 0.9, fudge 1e-6).
+    Adagrad,
+    /// x ← x + εφ.
+    Sgd,
+    /// Adam as an ascent step.
+    Adam {
+        /// β1.
+        beta1: f64,
+        /// β2.
+        beta2: f64,
+        /// ε.
+        eps: f64,
+    },
+}
+
+impl Optimizer {
+    /// Adam with the usual constants (0.9, 0.999, 1e-8).
+    pub const ADAM: Optimizer = Optimizer::Adam {
+        beta1: 0.9,
+        beta2: 0.999,
+        eps: 1e-8,
+    };
+}
+
+/// What a step did.
+#[derive(Clone, Copy, Debug)]
+pub struct StepInfo {
+    /// The bandwidth used.
+    pub h: f64,
+    /// The median computation, when the bandwidth was the median.
+    pub median: Option<MedianResult>,
+}
+
+/// SVGD over `n` particles in `d` dimensions.
+pub struct Svgd<'a> {
+    ctx: &'a GpuContext,
+    k: &'a Kernels,
+    target: Box<dyn Score + 'a>,
+    n: usize,
+    d: usize,
+    x: GpuVec<f32>,
+    score: GpuVec<f32>,
+    phi: GpuVec<f32>,
+    scratch: PhiScratch,
+    state: Vec<GpuVec<f32>>,
+    optimizer: Optimizer,
+    t: u64,
+    ksd_params: Vec<GpuUniform<PairParams>>,
+    update_params: GpuUniform<UpdateParams>,
+    median: MedianSelector,
+    ksd_rows: GpuVec<f32>,
+    ksd_diag: GpuVec<f32>,
+}
+
+impl<'a> Svgd<'a> {
+    /// Uploads the initial particles `x0` (`[n, d]`, row-major).
+    pub fn new(
+        ctx: &'a GpuContext,
+        k: &'a Kernels,
+        target: Box<dyn Score + 'a>,
+        x0: &[f32],
+        n: usize,
+        optimizer: Optimizer,
+    ) -> Result<Self> {
+        let d = target.dim();
+        ensure!(
+            n >= 1 && d >= 1,
+            "svgd: need at least one particle and one dimension"
+        );
+        ensure!(
+            x0.len() == n * d,
+            "svgd: {} initial values for n = {n}, d = {d}",
+            x0.len()
+        );
+        ensure!(
+            x0.iter().all(|v| v.is_finite()),
+            "svgd: initial particles contain NaN or inf"
+        );
+        ensure!(
+            n * d <= u32::MAX as usize,
+            "svgd: n·d = {} exceeds 2^32",
+            n * d
+        );
+        let nd = n * d;
+        let state = match optimizer {
+            Optimizer::Sgd => vec![],
+            Optimizer::Adagrad => vec![GpuVec::zeros(ctx, "adagrad G", nd)?],
+            Optimizer::Adam { .. } => vec![
+                GpuVec::zeros(ctx, "adam m", nd)?,
+                GpuVec::zeros(ctx, "adam v", nd)?,
+            ],
+        };
+        Ok(Self {
+            ctx,
+            k,
+            target,
+            n,
+            d,
+            x: GpuVec::from_slice(ctx, "particles", x0)?,
+            score: GpuVec::zeros(ctx, "score", nd)?,
+            phi: GpuVec::zeros(ctx, "phi", nd)?,
+            scratch: PhiScratch::new(ctx, k, n, d)?,
+            state,
+            optimizer,
+            t: 0,
+            ksd_params: (0..k.ksd_plan(ctx, n, d).len())
+                .map(|_| GpuUniform::new(ctx, "ksd params", &PairParams::default()))
+                .collect(),
+            update_params: GpuUniform::new(ctx, "update params", &UpdateParams::default()),
+            median: MedianSelector::new(ctx, k, n, d)?,
+            ksd_rows: GpuVec::zeros(ctx, "ksd rows", n)?,
+            ksd_diag: GpuVec::zeros(ctx, "ksd diag", n)?,
+        })
+    }
+
+    /// Number of particles.
+    pub fn n(&self) -> usize {
+        self.n
+    }
+
+    /// Dimension.
+    pub fn d(&self) -> usize {
+        self.d
+    }
+
+    /// Steps taken so far.
+    pub fn steps_taken(&self) -> u64 {
+        self.t
+    }
+
+    /// Bytes of device memory held by the engine (particles, score, φ, optimizer state,
+    /// selection buffers, target): O(n·d), never n².
+    pub fn device_bytes(&self) -> u64 {
+        self.x.bytes() * 3
+            + self.state.iter().map(|b| b.bytes()).sum::<u64>()
+            + self.median.device_bytes()
+            + self.scratch.device_bytes()
+            + self.ksd_rows.bytes() * 2
+            + self.target.device_bytes()
+            + 3 * 32
+    }
+
+    /// The current particles.
+    pub fn particles(&self) -> Result<Vec<f32>> {
+        self.x.read(self.ctx)
+    }
+
+    /// The device buffer of the particles.
+    pub fn particles_buffer(&self) -> &GpuVec<f32> {
+        &self.x
+    }
+
+    /// The exact median of the n² squared distances of the current particles.
+    pub fn median(&mut self) -> Result<MedianResult> {
+        self.median.median_sqdist(self.ctx, self.k, &self.x)
+    }
+
+    /// The bandwidth for the current particles.
+    pub fn bandwidth(&mut self, bw: Bandwidth) -> Result<(f64, Option<MedianResult>)> {
+        match bw {
+            Bandwidth::Fixed(h) => {
+                ensure!(
+                    h > 0.0 && h.is_finite(),
+                    "bandwidth h = {h} must be positive and finite"
+                );
+                Ok((h, None))
+            }
+            Bandwidth::Median => {
+                let m = self.median()?;
+                Ok((
+                    crate::cpu::median::bandwidth_from_median(m.med, self.n),
+                    Some(m),
+                ))
+            }
+        }
+    }
+
+    /// Records score and φ for bandwidth h into `enc`.
+    pub fn record_phi(&self, enc: &mut wgpu::CommandEncoder, h: f64) -> Result<()> {
+        self.target
+            .record(self.ctx, self.k, enc, &self.x, &self.score, self.n)?;
+        self.k.record_svgd_phi(
+            self.ctx,
+            enc,
+            &self.x,
+            &self.score,
+            &self.scratch,
+            &self.phi,
+            (self.n, self.d),
+            h,
+        )
+    }
+
+    /// Records φ alone (the score buffer must already hold the current particles' score).
+    pub fn record_phi_only(&self, enc: &mut wgpu::CommandEncoder, h: f64) -> Result<()> {
+        self.k.record_svgd_phi(
+            self.ctx,
+            enc,
+            &self.x,
+            &self.score,
+            &self.scratch,
+            &self.phi,
+            (self.n, self.d),
+            h,
+        )
+    }
+
+    /// φ at the current particles (read back).
+    pub fn phi(&mut self, bw: Bandwidth) -> Result<(Vec<f32>, f64)> {
+        let (h, _) = self.bandwidth(bw)?;
+        let mut enc = self.ctx.device.create_command_encoder(&Default::default());
+        self.record_phi(&mut enc, h)?;
+        self.ctx.queue.submit([enc.finish()]);
+        Ok((self.phi.read(self.ctx)?, h))
+    }
+
+    /// One SVGD step x ← x + ε·update(φ). One submit after the median passes.
+    pub fn step(&mut self, step_size: f64, bw: Bandwidth) -> Result<StepInfo> {
+        if !(step_size > 0.0 && step_size.is_finite()) {
+            bail!("step size {step_size} must be positive and finite");
+        }
+        let (h, median) = self.bandwidth(bw)?;
+        self.t += 1;
+        let mut enc = self.ctx.device.create_command_encoder(&Default::default());
+        self.record_phi(&mut enc, h)?;
+        let len = (self.n * self.d) as u32;
+        let t = self.t.min(u64::from(u32::MAX)) as u32;
+        let p = match self.optimizer {
+            Optimizer::Sgd => UpdateParams {
+                len,
+                t,
+                step_size: step_size as f32,
+                ..Default::default()
+            },
+            Optimizer::Adagrad => UpdateParams {
+                len,
+                t,
+                step_size: step_size as f32,
+                beta1: 0.9,
+                eps: 1e-6,
+                ..Default::default()
+            },
+            Optimizer::Adam { beta1, beta2, eps } => UpdateParams {
+                len,
+                t,
+                step_size: step_size as f32,
+                beta1: beta1 as f32,
+                beta2: beta2 as f32,
+                eps: eps as f32,
+                bc1: (1.0 / (1.0 - beta1.powf(self.t as f64))) as f32,
+                bc2: (1.0 / (1.0 - beta2.powf(self.t as f64))) as f32,
+            },
+        };
+        let state: Vec<&GpuVec<f32>> = self.state.iter().collect();
+        self.k.record_update(
+            self.ctx,
+            &mut enc,
+            &self.update_params,
+            p,
+            &self.phi,
+            &self.x,
+            &state,
+        )?;
+        self.ctx.queue.submit([enc.finish()]);
+        Ok(StepInfo { h, median })
+    }
+
+    /// KSD² (V-statistic, U-statistic) of the current particles under the target, with
+    /// bandwidth h (U is NaN for n = 1).
+    pub fn ksd(&mut self, h: f64) -> Result<(f64, f64)> {
+        let mut enc = self.ctx.device.create_command_encoder(&Default::default());
+        self.target
+            .record(self.ctx, self.k, &mut enc, &self.x, &self.score, self.n)?;
+        self.k.record_ksd_rows(
+            self.ctx,
+            &mut enc,
+            &self.ksd_params,
+            &self.x,
+            &self.score,
+            &self.ksd_rows,
+            &self.ksd_diag,
+            (self.n, self.d),
+            h,
+        )?;
+        self.ctx.queue.submit([enc.finish()]);
+        let rows = self.ksd_rows.read(self.ctx)?;
+        let diag = self.ksd_diag.read(self.ctx)?;
+        Ok(ksd_from_rows(&rows, &diag))
+    }
+
+    /// Overwrites the particles (same shape), resetting nothing else.
+    pub fn set_particles(&mut self, x: &[f32]) -> Result<()> {
+        ensure!(x.len() == self.n * self.d, "set_particles: wrong length");
+        self.x.write(self.ctx, x)
+    }
+}
+
+/// KSD² V- and U-statistics from per-row sums and diagonal terms, summed in f64 in row order.
+pub fn ksd_from_rows(rows: &[f32], diag: &[f32]) -> (f64, f64) {
+    let n = rows.len() as f64;
+    let all: f64 = rows.iter().map(|&v| f64::from(v)).sum();
+    let dg: f64 = diag.iter().map(|&v| f64::from(v)).sum();
+    let u = if rows.len() > 1 {
+        (all - dg) / (n * (n - 1.0))
+    } else {
+        f64::NAN
+    };
+    (all / (n * n), u)
+}

@@ -1,0 +1,10 @@
+//! The one integration-test binary (one link of wgpu): GPU kernels against their f64
+//! references, the exact median, end-to-end SVGD, and the command line's handling of bad input.
+
+mod integration {
+    pub mod algorithms;
+    pub mod cli;
+    pub mod common;
+    pub mod kernels;
+    pub mod median;
+}

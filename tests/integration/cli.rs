@@ -1,0 +1,379 @@
+//! The command line: bad input gets one clear line, exit code 2 and no output file.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use stein::io::npy::encode_npy_f32;
+
+use super::common::gpu;
+
+fn stein(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_stein"))
+        .args(args)
+        .output()
+        .expect("running stein")
+}
+
+struct Dir(tempfile::TempDir);
+
+impl Dir {
+    fn new() -> Self {
+        Dir(tempfile::tempdir().unwrap())
+    }
+    fn path(&self, name: &str) -> PathBuf {
+        self.0.path().join(name)
+    }
+    fn write(&self, name: &str, bytes: &[u8]) -> String {
+        let p = self.path(name);
+        std::fs::write(&p, bytes).unwrap();
+        p.display().to_string()
+    }
+    fn s(&self, name: &str) -> String {
+        self.path(name).display().to_string()
+    }
+}
+
+const MIX2: &str = r#"{"kind":"gmm","weights":[1,2],"means":[[-2,0],[2,0]],"stds":[[1,1],[1,1]]}"#;
+
+/// Asserts exit code 2, one line on stderr containing every `needle`, and no `out` file.
+fn fails(out: &Output, needles: &[&str], no_file: &Path) {
+    let err = String::from_utf8_lossy(&out.stderr);
+    let lines: Vec<&str> = err.lines().filter(|l| !l.trim().is_empty()).collect();
+    assert_eq!(out.status.code(), Some(2), "stderr: {err}");
+    assert_eq!(lines.len(), 1, "want one line, got: {err}");
+    for n in needles {
+        assert!(lines[0].contains(n), "`{}` lacks `{n}`", lines[0]);
+    }
+    assert!(!no_file.exists(), "{} was written", no_file.display());
+}
+
+fn header(descr: &str, fortran: bool, shape: &str) -> Vec<u8> {
+    let mut h = format!(
+        "{{'descr': '{descr}', 'fortran_order': {}, 'shape': {shape}, }}",
+        if fortran { "True" } else { "False" }
+    );
+    while (10 + h.len() + 1) % 64 != 0 {
+        h.push(' ');
+    }
+    h.push('\n');
+    let mut b = b"\x93NUMPY\x01\x00".to_vec();
+    b.extend((h.len() as u16).to_le_bytes());
+    b.extend(h.as_bytes());
+    b
+}
+
+#[test]
+fn phi_writes_npy_and_prints_json() {
+    if gpu().unwrap().is_none() {
+        return;
+    }
+    let dir = Dir::new();
+    let t = dir.write("t.json", MIX2.as_bytes());
+    let x = dir.write(
+        "x.npy",
+        &encode_npy_f32(&[0.0, 0.0, 1.0, 0.5, -1.0, 2.0], &[3, 2]),
+    );
+    let out = dir.s("phi.npy");
+    let o = stein(&["phi", "--target", &t, "--particles", &x, "--out", &out]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let line = String::from_utf8_lossy(&o.stdout);
+    let v: serde_json::Value = serde_json::from_str(line.trim()).unwrap();
+    assert_eq!(v["n"], 3);
+    assert_eq!(v["d"], 2);
+    assert!(v["h"].as_f64().unwrap() > 0.0);
+    let a = stein::io::npy::read_npy(Path::new(&out)).unwrap();
+    assert_eq!(a.shape, vec![3, 2]);
+}
+
+#[test]
+fn bad_target_files_are_rejected() {
+    let dir = Dir::new();
+    let x = dir.write("x.npy", &encode_npy_f32(&[0.0, 0.0, 1.0, 0.5], &[2, 2]));
+    let out = dir.path("phi.npy");
+    let o = out.display().to_string();
+    let cases: &[(&str, &[&str])] = &[
+        ("{not json", &["invalid JSON"]),
+        (
+            r#"{"kind":"gmm","weights":[1],"means":[[0,0,0]],"stds":[[1,1,1]]}"#,
+            &["d = 2", "d = 3"],
+        ),
+        (
+            r#"{"kind":"gmm","weights":[1,1],"means":[[0,0],[1,1]],"stds":[[1,1],[0,1]]}"#,
+            &["std", "positive"],
+        ),
+        (
+            r#"{"kind":"gmm","weights":[1,1],"means":[[0,0],[1,1]],"stds":[[1,1],[-1,1]]}"#,
+            &["std", "positive"],
+        ),
+        (
+            r#"{"kind":"gmm","weights":[1,0],"means":[[0,0],[1,1]],"stds":[[1,1],[1,1]]}"#,
+            &["weight 0"],
+        ),
+        (
+            r#"{"kind":"gmm","weights":[1,-2],"means":[[0,0],[1,1]],"stds":[[1,1],[1,1]]}"#,
+            &["weight -2"],
+        ),
+        (
+            r#"{"kind":"gmm","weights":[],"means":[],"stds":[]}"#,
+            &["no components"],
+        ),
+        (
+            r#"{"kind":"gmm","weights":[1,1],"means":[[0,0],[1]],"stds":[[1,1],[1]]}"#,
+            &["component 1"],
+        ),
+    ];
+    for (json, needles) in cases {
+        let t = dir.write("t.json", json.as_bytes());
+        fails(
+            &stein(&["phi", "--target", &t, "--particles", &x, "--out", &o]),
+            needles,
+            &out,
+        );
+    }
+    let missing = dir.s("missing.json");
+    fails(
+        &stein(&["phi", "--target", &missing, "--particles", &x, "--out", &o]),
+        &["missing.json"],
+        &out,
+    );
+}
+
+#[test]
+fn bad_particle_files_are_rejected() {
+    let dir = Dir::new();
+    let t = dir.write("t.json", MIX2.as_bytes());
+    let out = dir.path("phi.npy");
+    let o = out.display().to_string();
+    let mut wrong_dtype = header("<i8", false, "(2, 2)");
+    wrong_dtype.extend([0u8; 32]);
+    let mut fortran = header("<f4", true, "(2, 2)");
+    fortran.extend([0u8; 16]);
+    let mut truncated = header("<f4", false, "(4, 2)");
+    truncated.extend([0u8; 8]);
+    let cases: Vec<(Vec<u8>, &[&str])> = vec![
+        (encode_npy_f32(&[1.0, 2.0, 3.0], &[3]), &["reshape"]),
+        (
+            encode_npy_f32(&[1.0, 2.0, 3.0], &[3, 1]),
+            &["d = 1", "d = 2"],
+        ),
+        (
+            encode_npy_f32(&[1.0, f32::NAN, 3.0, 4.0], &[2, 2]),
+            &["NaN"],
+        ),
+        (
+            encode_npy_f32(&[1.0, f32::INFINITY, 3.0, 4.0], &[2, 2]),
+            &["inf"],
+        ),
+        (encode_npy_f32(&[], &[0, 2]), &["no rows"]),
+        (encode_npy_f32(&[], &[2, 0]), &["no columns"]),
+        (wrong_dtype, &["<i8"]),
+        (fortran, &["ascontiguousarray"]),
+        (truncated, &["truncated"]),
+        (b"not an npy file at all".to_vec(), &["npy"]),
+    ];
+    for (bytes, needles) in &cases {
+        let x = dir.write("x.npy", bytes);
+        fails(
+            &stein(&["phi", "--target", &t, "--particles", &x, "--out", &o]),
+            needles,
+            &out,
+        );
+    }
+    let missing = dir.s("nope.npy");
+    fails(
+        &stein(&["phi", "--target", &t, "--particles", &missing, "--out", &o]),
+        &["nope.npy"],
+        &out,
+    );
+}
+
+#[test]
+fn bad_run_options_are_rejected() {
+    let dir = Dir::new();
+    let t = dir.write("t.json", MIX2.as_bytes());
+    let out = dir.path("final.npy");
+    let o = out.display().to_string();
+    let base = ["svgd", "--target", &t, "--out", &o, "--n", "10"];
+    let cases: &[(&[&str], &[&str])] = &[
+        (&["--steps", "0", "--step-size", "0.1"], &["--steps"]),
+        (&["--steps", "10", "--step-size", "-1"], &["--step-size"]),
+        (&["--steps", "10", "--step-size", "NaN"], &["--step-size"]),
+        (&["--steps", "10", "--step-size", "0"], &["--step-size"]),
+        (
+            &["--steps", "10", "--step-size", "0.1", "--bandwidth", "wide"],
+            &["--bandwidth"],
+        ),
+        (
+            &["--steps", "10", "--step-size", "0.1", "--bandwidth", "-2"],
+            &["--bandwidth"],
+        ),
+        (
+            &[
+                "--steps",
+                "10",
+                "--step-size",
+                "0.1",
+                "--optimizer",
+                "lbfgs",
+            ],
+            &["--optimizer"],
+        ),
+        (
+            &["--steps", "10", "--step-size", "0.1", "--init-std", "0"],
+            &["--init-std"],
+        ),
+        (
+            &[
+                "--steps",
+                "10",
+                "--step-size",
+                "0.1",
+                "--init-mean",
+                "1,2,3",
+            ],
+            &["--init-mean"],
+        ),
+        (
+            &["--steps", "10", "--step-size", "0.1", "--ksd-every", "0"],
+            &["--ksd-every"],
+        ),
+    ];
+    for (extra, needles) in cases {
+        let args: Vec<&str> = base.iter().chain(extra.iter()).copied().collect();
+        fails(&stein(&args), needles, &out);
+    }
+    let o2 = dir.s("no/such/dir/final.npy");
+    fails(
+        &stein(&[
+            "svgd",
+            "--target",
+            &t,
+            "--out",
+            &o2,
+            "--n",
+            "10",
+            "--steps",
+            "1",
+            "--step-size",
+            "0.1",
+        ]),
+        &["does not exist"],
+        Path::new(&o2),
+    );
+    let o3 = dir.s("zero.npy");
+    fails(
+        &stein(&[
+            "svgd",
+            "--target",
+            &t,
+            "--out",
+            &o3,
+            "--n",
+            "0",
+            "--steps",
+            "1",
+            "--step-size",
+            "0.1",
+        ]),
+        &["--n"],
+        Path::new(&o3),
+    );
+    let t3 = dir.write(
+        "t3.json",
+        br#"{"kind":"gmm","weights":[1],"means":[[0,0,0]],"stds":[[1,1,1]]}"#,
+    );
+    let png = dir.path("p.png");
+    fails(
+        &stein(&[
+            "svgd",
+            "--target",
+            &t3,
+            "--out",
+            &o,
+            "--n",
+            "10",
+            "--steps",
+            "1",
+            "--step-size",
+            "0.1",
+            "--plot",
+            &png.display().to_string(),
+        ]),
+        &["--plot", "d = 3"],
+        &out,
+    );
+}
+
+#[test]
+fn sizes_over_the_adapter_limits_name_the_limit() {
+    if gpu().unwrap().is_none() {
+        return;
+    }
+    let dir = Dir::new();
+    let t = dir.write("t.json", MIX2.as_bytes());
+    let out = dir.path("final.npy");
+    // 40 million 2-D particles: 320 MB of f32, over lavapipe's 128 MiB storage binding.
+    let o = stein(&[
+        "svgd",
+        "--target",
+        &t,
+        "--out",
+        &out.display().to_string(),
+        "--n",
+        "40000000",
+        "--steps",
+        "1",
+        "--step-size",
+        "0.1",
+    ]);
+    fails(&o, &["max_storage_buffer_binding_size"], &out);
+}
+
+#[test]
+fn svgd_cli_runs_traces_and_plots() {
+    if gpu().unwrap().is_none() {
+        return;
+    }
+    let dir = Dir::new();
+    let t = dir.write("t.json", MIX2.as_bytes());
+    let out = dir.s("final.npy");
+    let png = dir.s("p.png");
+    let trace = dir.s("trace");
+    let o = stein(&[
+        "svgd",
+        "--target",
+        &t,
+        "--n",
+        "50",
+        "--init-mean",
+        "0,0",
+        "--init-std",
+        "1",
+        "--seed",
+        "3",
+        "--steps",
+        "20",
+        "--step-size",
+        "0.05",
+        "--out",
+        &out,
+        "--trace-every",
+        "10",
+        "--trace-dir",
+        &trace,
+        "--ksd-every",
+        "10",
+        "--plot",
+        &png,
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let v: serde_json::Value =
+        serde_json::from_str(String::from_utf8_lossy(&o.stdout).trim()).unwrap();
+    assert_eq!(v["ksd_trace"].as_array().unwrap().len(), 3);
+    assert!(v["seconds_per_step"].as_f64().unwrap() > 0.0);
+    assert!(Path::new(&png).exists() && Path::new(&out).exists());
+    assert!(
+        Path::new(&trace).join("step_000010.npy").exists()
+            && Path::new(&trace).join("step_000020.npy").exists()
+    );
+}

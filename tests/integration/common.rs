@@ -1,0 +1,140 @@
+//! Shared helpers: the device, seeded data, case tables and the tolerance check.
+
+use std::sync::OnceLock;
+
+use anyhow::{bail, Result};
+use stein::gpu::GpuContext;
+use stein::io::target::SplitMix64;
+use stein::kernels::Kernels;
+
+/// Particle counts of the case table: 1, 2, a small prime, WG − 1, WG, WG + 1, primes.
+pub const NS: &[usize] = &[1, 2, 3, 31, 64, 65, 257, 1000, 4099];
+/// Dimensions: 1, 2, 3, a prime, the φ kernel's chunk (64) and past it (100).
+pub const DS: &[usize] = &[1, 2, 3, 17, 64, 100];
+
+/// Tolerances, stated once: |got − want| <= max(rel · max(|want|, scale), abs).
+#[derive(Clone, Copy, Debug)]
+pub struct Tol {
+    /// Relative part.
+    pub rel: f64,
+    /// Absolute part.
+    pub abs: f64,
+}
+
+/// Elementwise kernels without reductions (updates).
+pub const TOL_ELEMENTWISE: Tol = Tol {
+    rel: 2e-6,
+    abs: 1e-7,
+};
+/// The mixture score: f32 logits of size ~d·(x−μ)²/σ² (hundreds at d = 100) carry absolute
+/// errors ~1e-4 into the responsibilities where two components compete, so up to ~1e-4 of the
+/// largest term (seen: 5.2e-5 at d = 100).
+pub const TOL_SCORE: Tol = Tol {
+    rel: 2e-4,
+    abs: 1e-6,
+};
+/// φ and KSD row sums: O(n) sums of terms that cancel; relative to the row's scale.
+pub const TOL_PAIRWISE: Tol = Tol {
+    rel: 1e-4,
+    abs: 1e-6,
+};
+
+/// The shared device. With no adapter the GPU tests FAIL with a how-to message, unless
+/// STEIN_ALLOW_NO_GPU=1 asks to skip them.
+pub fn gpu() -> Result<Option<&'static (GpuContext, Kernels)>> {
+    static CTX: OnceLock<Option<(GpuContext, Kernels)>> = OnceLock::new();
+    let ctx = CTX.get_or_init(|| match GpuContext::default_adapter() {
+        Ok(ctx) => {
+            let k = Kernels::new(&ctx).expect("building the pipelines");
+            Some((ctx, k))
+        }
+        Err(err) => {
+            eprintln!("no GPU adapter: {err:#}");
+            None
+        }
+    });
+    if ctx.is_none() && std::env::var("STEIN_ALLOW_NO_GPU").as_deref() != Ok("1") {
+        bail!(
+            "no GPU adapter could be opened; install one (Debian: apt-get install mesa-vulkan-drivers) \
+             or set STEIN_ALLOW_NO_GPU=1 to skip GPU tests"
+        );
+    }
+    Ok(ctx.as_ref())
+}
+
+/// `n·d` standard normals scaled by `scale`, as f32, and the same values in f64.
+pub fn normals(n: usize, d: usize, scale: f64, seed: u64) -> (Vec<f32>, Vec<f64>) {
+    let mut rng = SplitMix64::new(seed);
+    let x32: Vec<f32> = (0..n * d)
+        .map(|_| (scale * rng.next_normal()) as f32)
+        .collect();
+    let x64 = x32.iter().map(|&v| f64::from(v)).collect();
+    (x32, x64)
+}
+
+/// Compares `got` with `want`; the error names how many elements fail, the worst one, and the
+/// mean absolute error. `scale` is a per-comparison magnitude floor for the relative part.
+pub fn assert_close(got: &[f32], want: &[f64], tol: Tol, scale: f64, what: &str) -> Result<()> {
+    if got.len() != want.len() {
+        bail!("{what}: {} values, want {}", got.len(), want.len());
+    }
+    let mut bad = 0;
+    let mut worst = (0usize, 0.0f64);
+    let mut sum_abs = 0.0;
+    for (i, (&g, &w)) in got.iter().zip(want).enumerate() {
+        let g = f64::from(g);
+        let err = (g - w).abs();
+        sum_abs += if err.is_nan() { f64::INFINITY } else { err };
+        let allowed = (tol.rel * w.abs().max(scale)).max(tol.abs);
+        if !(err <= allowed) {
+            bad += 1;
+            let ratio = if err.is_nan() {
+                f64::INFINITY
+            } else {
+                err / allowed
+            };
+            if ratio >= worst.1 {
+                worst = (i, ratio);
+            }
+        }
+    }
+    if bad > 0 {
+        let i = worst.0;
+        bail!(
+            "{what}: {bad} of {} elements outside {tol:?} (scale {scale:e}); worst at {i}: got {}, want {}; mean abs error {:e}",
+            got.len(),
+            got[i],
+            want[i],
+            sum_abs / got.len() as f64
+        );
+    }
+    Ok(())
+}
+
+/// Largest absolute value, for the scale of a relative tolerance.
+pub fn max_abs(v: &[f64]) -> f64 {
+    v.iter().fold(0.0, |m, x| m.max(x.abs()))
+}
+
+/// f64 central differences of `f` at `at` against `grad` on every coordinate.
+pub fn check_gradient(f: impl Fn(&[f64]) -> f64, grad: &[f64], at: &[f64]) -> Result<()> {
+    let mut x = at.to_vec();
+    for k in 0..x.len() {
+        let eps = 1e-5 * x[k].abs().max(1.0);
+        let x0 = x[k];
+        x[k] = x0 + eps;
+        let fp = f(&x);
+        x[k] = x0 - eps;
+        let fm = f(&x);
+        x[k] = x0;
+        let fd = (fp - fm) / (2.0 * eps);
+        let tol = 1e-8 + 1e-6 * fd.abs().max(grad[k].abs());
+        if (fd - grad[k]).abs() > tol {
+            bail!(
+                "coordinate {k}: finite difference {fd:e}, analytic {:e}",
+                grad[k]
+            );
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,383 @@
+//! Every kernel against its f64 reference on the case table, outputs NaN-filled first.
+
+use anyhow::{Context, Result};
+use stein::cpu;
+use stein::gpu::params::{GmmParams, PairParams, UpdateParams};
+use stein::gpu::{GpuContext, GpuUniform, GpuVec};
+use stein::io::target::{Gmm, SplitMix64};
+use stein::kernels::{pack_gmm, Kernels};
+
+use super::common::{self, assert_close, gpu, max_abs, normals, DS, NS};
+
+fn submit(ctx: &GpuContext, f: impl FnOnce(&mut wgpu::CommandEncoder) -> Result<()>) -> Result<()> {
+    let mut enc = ctx.device.create_command_encoder(&Default::default());
+    f(&mut enc)?;
+    ctx.queue.submit([enc.finish()]);
+    Ok(())
+}
+
+fn random_gmm(d: usize, k: usize, seed: u64) -> Gmm {
+    let mut rng = SplitMix64::new(seed);
+    let weights = (0..k).map(|_| 0.2 + rng.next_f64()).collect();
+    let means = (0..k)
+        .map(|_| (0..d).map(|_| 2.0 * rng.next_normal()).collect())
+        .collect();
+    let stds = (0..k)
+        .map(|_| (0..d).map(|_| 0.5 + rng.next_f64()).collect())
+        .collect();
+    Gmm::new(weights, means, stds).unwrap()
+}
+
+fn gpu_score(ctx: &GpuContext, k: &Kernels, gmm: &Gmm, x: &[f32], n: usize) -> Result<Vec<f32>> {
+    let d = gmm.dim();
+    let xb = GpuVec::from_slice(ctx, "x", x)?;
+    let mix = GpuVec::from_slice(ctx, "mix", &pack_gmm(gmm))?;
+    let out = GpuVec::nan_filled(ctx, "score", n * d)?;
+    let params = GpuUniform::new(ctx, "p", &GmmParams::default());
+    submit(ctx, |enc| {
+        k.record_gmm_score(ctx, enc, &params, &xb, &mix, &out, (n, d, gmm.components()))
+    })?;
+    out.read(ctx)
+}
+
+#[test]
+fn gmm_score_matches_cpu_reference() -> Result<()> {
+    let Some((ctx, k)) = gpu()? else {
+        return Ok(());
+    };
+    for &d in DS {
+        let gmm = random_gmm(d, 3, d as u64);
+        for &n in NS {
+            let (x32, x64) = normals(n, d, 2.5, (n * 31 + d) as u64);
+            let got = gpu_score(ctx, k, &gmm, &x32, n)?;
+            let want = cpu::gmm::score(&gmm, &x64, d);
+            // The score sums K terms (μ_k − x)/σ_k² of size up to max|want| and more: relative
+            // to the largest term, not to a result that may cancel to near zero.
+            let scale = max_abs(&want).max(1.0);
+            assert_close(
+                &got,
+                &want,
+                common::TOL_SCORE,
+                scale,
+                &format!("gmm_score n={n} d={d}"),
+            )?;
+        }
+    }
+    Ok(())
+}
+
+#[test]
+fn gmm_score_is_finite_far_from_every_component() -> Result<()> {
+    let Some((ctx, k)) = gpu()? else {
+        return Ok(());
+    };
+    let gmm = random_gmm(2, 4, 5);
+    let x = [1e4f32, -1e4, -3e4, 2e4, 0.0, 5e3, 1e6, 1e6];
+    let got = gpu_score(ctx, k, &gmm, &x, 4)?;
+    assert!(got.iter().all(|v| v.is_finite()), "{got:?}");
+    let x64: Vec<f64> = x.iter().map(|&v| f64::from(v)).collect();
+    let want = cpu::gmm::score(&gmm, &x64, 2);
+    assert!(want.iter().all(|v| v.is_finite()));
+    assert_close(&got, &want, common::TOL_SCORE, 1.0, "far particles")
+}
+
+#[test]
+fn cpu_gmm_score_matches_finite_differences() -> Result<()> {
+    for d in [1, 3, 17] {
+        let gmm = random_gmm(d, 3, 11 + d as u64);
+        let (_, x) = normals(4, d, 2.0, 3);
+        let score = cpu::gmm::score(&gmm, &x, d);
+        for i in 0..4 {
+            let at = &x[i * d..(i + 1) * d];
+            common::check_gradient(|y| gmm.log_density(y), &score[i * d..(i + 1) * d], at)
+                .with_context(|| format!("d = {d}, particle {i}"))?;
+        }
+    }
+    Ok(())
+}
+
+fn test_bandwidth(n: usize, d: usize) -> f64 {
+    // About the median bandwidth of standard normal particles: med ≈ 2d, h = med / log(n+1).
+    2.0 * d as f64 / ((n as f64) + 1.0).ln().max(0.5)
+}
+
+fn gpu_phi(
+    ctx: &GpuContext,
+    k: &Kernels,
+    x: &[f32],
+    s: &[f32],
+    n: usize,
+    d: usize,
+    h: f64,
+) -> Result<Vec<f32>> {
+    let xb = GpuVec::from_slice(ctx, "x", x)?;
+    let sb = GpuVec::from_slice(ctx, "score", s)?;
+    let out = GpuVec::nan_filled(ctx, "phi", n * d)?;
+    let scratch = stein::kernels::PhiScratch::new(ctx, k, n, d)?;
+    submit(ctx, |enc| {
+        k.record_svgd_phi(ctx, enc, &xb, &sb, &scratch, &out, (n, d), h)
+    })?;
+    out.read(ctx)
+}
+
+#[test]
+fn svgd_phi_matches_cpu_reference() -> Result<()> {
+    let Some((ctx, k)) = gpu()? else {
+        return Ok(());
+    };
+    for &d in DS {
+        for &n in NS {
+            // Offset the cloud from the origin: the kernel's centring must not matter.
+            let (mut x32, _) = normals(n, d, 1.0, (7 * n + d) as u64);
+            for v in x32.iter_mut() {
+                *v += 3.0;
+            }
+            let x64: Vec<f64> = x32.iter().map(|&v| f64::from(v)).collect();
+            let (s32, s64) = normals(n, d, 1.0, (11 * n + d) as u64);
+            let h = test_bandwidth(n, d);
+            let got = gpu_phi(ctx, k, &x32, &s32, n, d, h)?;
+            let want = cpu::svgd::phi(&x64, &s64, d, h);
+            // Relative to the largest single term, 1 + 2|x_i − x_j|/h: φ is a mean of such terms.
+            let scale = 1.0 + 2.0 * (2.0 * d as f64).sqrt() / h;
+            assert_close(
+                &got,
+                &want,
+                common::TOL_PAIRWISE,
+                scale,
+                &format!("svgd_phi n={n} d={d} h={h:.3}"),
+            )?;
+        }
+    }
+    Ok(())
+}
+
+#[test]
+fn svgd_phi_is_bit_identical_on_rerun() -> Result<()> {
+    let Some((ctx, k)) = gpu()? else {
+        return Ok(());
+    };
+    for (n, d) in [(1000, 3), (257, 100)] {
+        let (x, _) = normals(n, d, 1.0, 1);
+        let (s, _) = normals(n, d, 1.0, 2);
+        let a = gpu_phi(ctx, k, &x, &s, n, d, 1.3)?;
+        let b = gpu_phi(ctx, k, &x, &s, n, d, 1.3)?;
+        assert!(
+            a.iter().zip(&b).all(|(p, q)| p.to_bits() == q.to_bits()),
+            "n={n} d={d}"
+        );
+    }
+    Ok(())
+}
+
+#[test]
+fn svgd_phi_with_one_particle_is_the_score() -> Result<()> {
+    let Some((ctx, k)) = gpu()? else {
+        return Ok(());
+    };
+    let got = gpu_phi(ctx, k, &[5.0, -1.0, 2.0], &[0.25, -3.0, 7.5], 1, 3, 0.7)?;
+    assert_eq!(got, vec![0.25, -3.0, 7.5]);
+    Ok(())
+}
+
+#[test]
+fn cpu_rbf_repulsion_is_the_kernel_gradient() -> Result<()> {
+    // ∇_{x_j} k(x_j, x_i) = (2/h)(x_i − x_j) k, checked by differences of k in x_j.
+    let (_, x) = normals(2, 5, 1.0, 9);
+    let h = 1.7;
+    let (xi, xj) = (&x[0..5], &x[5..10]);
+    let k = |y: &[f64]| cpu::svgd::rbf(xi.iter().zip(y).map(|(a, b)| (a - b).powi(2)).sum(), h);
+    let kv = k(xj);
+    let grad: Vec<f64> = (0..5).map(|a| 2.0 / h * (xi[a] - xj[a]) * kv).collect();
+    common::check_gradient(k, &grad, xj)
+}
+
+#[test]
+fn ksd_rows_matches_cpu_reference() -> Result<()> {
+    let Some((ctx, k)) = gpu()? else {
+        return Ok(());
+    };
+    for &d in DS {
+        for &n in NS {
+            let (x32, x64) = normals(n, d, 1.0, (3 * n + d) as u64);
+            // Score of N(0.3, I) at the particles: the KSD is small but not zero.
+            let s64: Vec<f64> = x64.iter().map(|v| 0.3 - v).collect();
+            let s32: Vec<f32> = s64.iter().map(|&v| v as f32).collect();
+            let h = test_bandwidth(n, d);
+            let xb = GpuVec::from_slice(ctx, "x", &x32)?;
+            let sb = GpuVec::from_slice(ctx, "s", &s32)?;
+            let rows = GpuVec::nan_filled(ctx, "rows", n)?;
+            let diag = GpuVec::nan_filled(ctx, "diag", n)?;
+            let params: Vec<_> = k
+                .ksd_plan(ctx, n, d)
+                .iter()
+                .map(|_| GpuUniform::new(ctx, "p", &PairParams::default()))
+                .collect();
+            submit(ctx, |enc| {
+                k.record_ksd_rows(ctx, enc, &params, &xb, &sb, &rows, &diag, (n, d), h)
+            })?;
+            let (v, u) = stein::svgd::ksd_from_rows(&rows.read(ctx)?, &diag.read(ctx)?);
+            let (want_v, want_u) = cpu::ksd::ksd2(&x64, &s64, d, h);
+            // The sum cancels: compare relative to the diagonal's size, the terms' scale.
+            let scale = 2.0 * d as f64 / h + 2.0 * d as f64;
+            let what = format!("ksd n={n} d={d}");
+            assert_close(&[v as f32], &[want_v], common::TOL_PAIRWISE, scale, &what)?;
+            if n > 1 {
+                assert_close(&[u as f32], &[want_u], common::TOL_PAIRWISE, scale, &what)?;
+            } else {
+                assert!(u.is_nan() && want_u.is_nan());
+            }
+        }
+    }
+    Ok(())
+}
+
+#[test]
+fn cpu_stein_kernel_trace_term_matches_finite_differences() -> Result<()> {
+    // tr(∇_x ∇_y k) = k (2d/h − 4‖r‖²/h²): second differences of k in (x_a, y_a), summed.
+    let d = 3;
+    let (_, p) = normals(2, d, 1.0, 4);
+    let h = 2.2;
+    let k = |x: &[f64], y: &[f64]| {
+        cpu::svgd::rbf(x.iter().zip(y).map(|(a, b)| (a - b).powi(2)).sum(), h)
+    };
+    let (x, y) = (p[0..d].to_vec(), p[d..2 * d].to_vec());
+    let e = 1e-4;
+    let mut tr = 0.0;
+    for a in 0..d {
+        let mut xs = [x.clone(), x.clone()];
+        let mut ys = [y.clone(), y.clone()];
+        xs[0][a] += e;
+        xs[1][a] -= e;
+        ys[0][a] += e;
+        ys[1][a] -= e;
+        tr += (k(&xs[0], &ys[0]) - k(&xs[0], &ys[1]) - k(&xs[1], &ys[0]) + k(&xs[1], &ys[1]))
+            / (4.0 * e * e);
+    }
+    // With zero scores u(x, y) is the trace term alone.
+    let pts = [x, y].concat();
+    let u = cpu::ksd::stein_kernel(&pts, &[0.0; 6], d, h, 0, 1);
+    anyhow::ensure!(
+        (tr - u).abs() < 1e-6 * u.abs().max(1.0),
+        "trace {tr} vs {u}"
+    );
+    Ok(())
+}
+
+#[test]
+fn updates_match_cpu_reference() -> Result<()> {
+    let Some((ctx, k)) = gpu()? else {
+        return Ok(());
+    };
+    let len = 1000;
+    let (x0, _) = normals(len, 1, 1.0, 1);
+    let params = GpuUniform::new(ctx, "p", &UpdateParams::default());
+    for opt in ["sgd", "adagrad", "adam"] {
+        let x = GpuVec::from_slice(ctx, "x", &x0)?;
+        let nstate = match opt {
+            "sgd" => 0,
+            "adagrad" => 1,
+            _ => 2,
+        };
+        let state: Vec<GpuVec<f32>> = (0..nstate)
+            .map(|_| GpuVec::zeros(ctx, "s", len).unwrap())
+            .collect();
+        let mut xr: Vec<f64> = x0.iter().map(|&v| f64::from(v)).collect();
+        let mut g = vec![0.0; len];
+        let mut v = vec![0.0; len];
+        for t in 1..=4u32 {
+            let (phi32, _) = normals(len, 1, 1.0 + t as f64, 100 + u64::from(t));
+            let phi64: Vec<f64> = phi32.iter().map(|&v| f64::from(v)).collect();
+            let phib = GpuVec::from_slice(ctx, "phi", &phi32)?;
+            let eps = 0.05;
+            let (b1, b2, ae) = (0.9f64, 0.999f64, 1e-8f64);
+            let p = match opt {
+                "sgd" => UpdateParams {
+                    len: len as u32,
+                    t,
+                    step_size: eps as f32,
+                    ..Default::default()
+                },
+                "adagrad" => UpdateParams {
+                    len: len as u32,
+                    t,
+                    step_size: eps as f32,
+                    beta1: 0.9,
+                    eps: 1e-6,
+                    ..Default::default()
+                },
+                _ => UpdateParams {
+                    len: len as u32,
+                    t,
+                    step_size: eps as f32,
+                    beta1: b1 as f32,
+                    beta2: b2 as f32,
+                    eps: ae as f32,
+                    bc1: (1.0 / (1.0 - b1.powi(t as i32))) as f32,
+                    bc2: (1.0 / (1.0 - b2.powi(t as i32))) as f32,
+                },
+            };
+            let refs: Vec<&GpuVec<f32>> = state.iter().collect();
+            submit(ctx, |enc| {
+                k.record_update(ctx, enc, &params, p, &phib, &x, &refs)
+            })?;
+            match opt {
+                "sgd" => cpu::update::sgd(&mut xr, &phi64, eps),
+                "adagrad" => cpu::update::adagrad(&mut xr, &mut g, &phi64, eps, u64::from(t)),
+                _ => cpu::update::adam(
+                    &mut xr,
+                    &mut g,
+                    &mut v,
+                    &phi64,
+                    eps,
+                    b1,
+                    b2,
+                    ae,
+                    u64::from(t),
+                ),
+            }
+            let got = x.read(ctx)?;
+            assert_close(
+                &got,
+                &xr,
+                common::TOL_ELEMENTWISE,
+                1.0,
+                &format!("{opt} step {t}"),
+            )?;
+        }
+    }
+    Ok(())
+}
+
+#[test]
+fn pair_sample_matches_cpu_hash() -> Result<()> {
+    let Some((ctx, k)) = gpu()? else {
+        return Ok(());
+    };
+    let (n, d) = (257, 3);
+    let (x32, x64) = normals(n, d, 1.0, 5);
+    let xb = GpuVec::from_slice(ctx, "x", &x32)?;
+    let s = 999;
+    let out = GpuVec::nan_filled(ctx, "sample", s)?;
+    let params = GpuUniform::new(ctx, "p", &Default::default());
+    let p = stein::gpu::params::SelectParams {
+        n: n as u32,
+        d: d as u32,
+        samples: s as u32,
+        seed: 77,
+        ..Default::default()
+    };
+    submit(ctx, |enc| {
+        k.record_pair_sample(ctx, enc, &params, p, &xb, &out)
+    })?;
+    let got = out.read(ctx)?;
+    let want: Vec<f64> = (0..s as u32)
+        .map(|t| {
+            let (i, j) = cpu::hash::hash_pair(77, t, n as u32);
+            assert_ne!(i, j);
+            cpu::sqdist(&x64, d, i as usize, j as usize)
+        })
+        .collect();
+    assert_close(&got, &want, common::TOL_SCORE, 1.0, "pair_sample")?;
+    let _ = max_abs(&want);
+    Ok(())
+}

@@ -1,0 +1,138 @@
+//! The exact median of the n² squared distances: GPU selection against sorting in f64.
+
+use anyhow::{ensure, Result};
+use stein::cpu;
+use stein::gpu::GpuVec;
+use stein::io::target::SplitMix64;
+use stein::median::MedianSelector;
+
+use super::common::{gpu, normals, DS, NS};
+
+/// Integer coordinates in [-r, r]: every squared distance is exact in f32, so the GPU's
+/// order statistic must equal the f64 one exactly. Small r gives many ties.
+fn integer_particles(n: usize, d: usize, r: i64, seed: u64) -> Vec<f64> {
+    let mut rng = SplitMix64::new(seed);
+    (0..n * d)
+        .map(|_| (rng.next_u64() % (2 * r as u64 + 1)) as f64 - r as f64)
+        .collect()
+}
+
+fn gpu_median(x: &[f64], n: usize, d: usize, limits: Option<(usize, usize)>) -> Result<(f64, u32)> {
+    let (ctx, k) = gpu()?.expect("gpu");
+    let x32: Vec<f32> = x.iter().map(|&v| v as f32).collect();
+    let xb = GpuVec::from_slice(ctx, "x", &x32)?;
+    let mut sel = match limits {
+        None => MedianSelector::new(ctx, k, n, d)?,
+        Some((s, c)) => MedianSelector::with_limits(ctx, k, n, d, s, c)?,
+    };
+    let r = sel.median_sqdist(ctx, k, &xb)?;
+    Ok((r.med, r.passes))
+}
+
+#[test]
+fn median_is_exact_on_the_case_table() -> Result<()> {
+    if gpu()?.is_none() {
+        return Ok(());
+    }
+    for &d in DS {
+        for &n in NS {
+            // Range grows with n so both tie-heavy and tie-free tables occur.
+            let x = integer_particles(n, d, 3 + (n as i64) / 50, (n * 13 + d) as u64);
+            let want = cpu::median::median_sqdist(&x, d);
+            let (got, passes) = gpu_median(&x, n, d, None)?;
+            ensure!(
+                got == want,
+                "n={n} d={d}: gpu {got}, f64 sort {want} ({passes} passes)"
+            );
+        }
+    }
+    Ok(())
+}
+
+#[test]
+fn median_of_float_particles_matches_to_f32_rounding() -> Result<()> {
+    if gpu()?.is_none() {
+        return Ok(());
+    }
+    for (n, d) in [(2, 1), (3, 2), (64, 17), (1000, 3), (4099, 2)] {
+        let (x32, _) = normals(n, d, 1.5, (n + d) as u64);
+        let x: Vec<f64> = x32.iter().map(|&v| f64::from(v)).collect();
+        let want = cpu::median::median_sqdist(&x, d);
+        let (got, _) = gpu_median(&x, n, d, None)?;
+        ensure!(
+            (got - want).abs() <= 4e-7 * want.abs(),
+            "n={n} d={d}: gpu {got}, f64 {want}"
+        );
+    }
+    Ok(())
+}
+
+#[test]
+fn median_edge_cases_ties_duplicates_and_parity() -> Result<()> {
+    if gpu()?.is_none() {
+        return Ok(());
+    }
+    // n = 1: a single zero; h = 1 by convention.
+    let (got, _) = gpu_median(&[4.0, -2.0], 1, 2, None)?;
+    assert_eq!(got, 0.0);
+    assert_eq!(cpu::median::bandwidth_from_median(got, 1), 1.0);
+    // n = 2 (even n²): [0, 0, D, D] → D/2.
+    let (got, _) = gpu_median(&[0.0, 3.0], 2, 1, None)?;
+    assert_eq!(got, 4.5);
+    // n = 3 (odd n²): [0,0,0, 1,1, 4,4, 9,9]... for points 0, 1, 3: D = 1, 9, 4 → median 1.
+    let (got, _) = gpu_median(&[0.0, 1.0, 3.0], 3, 1, None)?;
+    assert_eq!(got, 1.0);
+    assert_eq!(cpu::median::median_sqdist(&[0.0, 1.0, 3.0], 1), 1.0);
+    // All particles equal: med = 0, h = 1.
+    for n in [2, 65, 300] {
+        let x = vec![1.25; n * 3];
+        let (got, _) = gpu_median(&x, n, 3, None)?;
+        assert_eq!(got, 0.0, "n = {n}");
+    }
+    // Two clusters of duplicates: n = 4 → zeros 4 + 2·2 (within clusters), 8 of value 1.
+    let x = [0.0, 0.0, 1.0, 1.0];
+    let (got, _) = gpu_median(&x, 4, 1, None)?;
+    assert_eq!(got, cpu::median::median_sqdist(&x, 1));
+    assert_eq!(got, 0.5); // sorted: 8 zeros, 8 ones → (0 + 1) / 2
+    Ok(())
+}
+
+#[test]
+fn median_narrowing_path_is_exact() -> Result<()> {
+    // A tiny sample and list force the bracket to move and halve, many times.
+    if gpu()?.is_none() {
+        return Ok(());
+    }
+    for (n, d, r, samples, cap) in [
+        (300, 2, 40, 64, 1),
+        (300, 2, 2, 16, 5),
+        (257, 3, 1000, 8, 100),
+        (65, 1, 5, 0, 3),
+    ] {
+        let x = integer_particles(n, d, r, 42 + n as u64);
+        let want = cpu::median::median_sqdist(&x, d);
+        let (got, passes) = gpu_median(&x, n, d, Some((samples, cap)))?;
+        ensure!(
+            got == want,
+            "n={n} r={r} S={samples} cap={cap}: gpu {got}, f64 {want}"
+        );
+        ensure!(
+            passes > 2,
+            "expected the narrowing path, made {passes} passes"
+        );
+    }
+    Ok(())
+}
+
+#[test]
+fn median_is_deterministic() -> Result<()> {
+    if gpu()?.is_none() {
+        return Ok(());
+    }
+    let (x32, _) = normals(3000, 5, 1.0, 3);
+    let x: Vec<f64> = x32.iter().map(|&v| f64::from(v)).collect();
+    let a = gpu_median(&x, 3000, 5, None)?;
+    let b = gpu_median(&x, 3000, 5, None)?;
+    assert_eq!(a.0.to_bits(), b.0.to_bits());
+    Ok(())
+}
