@@ -444,7 +444,7 @@ impl Kernels {
 
     /// Column chunks of `pair_bracket` for (n, d).
     pub fn bracket_plan(&self, ctx: &GpuContext, n: usize, d: usize) -> Vec<(u32, u32, u32)> {
-        let per = if d <= 4 { 1 } else { d as u64 };
+        let per = if d <= 64 { 1 } else { d as u64 };
         chunk_plan(n, chunk_columns(ctx, per, 100, self.chunk_cap))
     }
 
@@ -541,7 +541,12 @@ impl Kernels {
             params.len(),
             plan.len()
         );
-        let kernel = self.by_dim(ctx, &shader::PAIR_BRACKET, &[U, R, R, W, W], 64, d)?;
+        let spec = match d {
+            5..=16 => &shader::PAIR_BRACKET_MID,
+            17..=64 => &shader::PAIR_BRACKET_WIDE,
+            _ => &shader::PAIR_BRACKET,
+        };
+        let kernel = self.by_dim(ctx, spec, &[U, R, R, W, W], 64, d)?;
         let g = ctx.check_groups("pair_bracket", n.div_ceil(4 * 64) as u64)?;
         for (&(j_begin, j_end, flags), u) in plan.iter().zip(params) {
             u.set(

@@ -69,9 +69,12 @@ impl MedianSelector {
         } else {
             6.0 * m as f64 / (samples as f64).sqrt()
         };
-        let capacity = (expect.ceil() as usize)
-            .clamp(1 << 10, 1 << 24)
-            .min(m.max(1) as usize);
+        // The one-pass list gives each row slots for 1.25× its expected share plus 3σ and 4;
+        // 1.5× the expected bracket plus 8 per row covers that total.
+        let capacity = (1.5 * expect + 8.0 * n as f64)
+            .ceil()
+            .clamp(1024.0, (1u64 << 24) as f64)
+            .min(m.max(1) as f64) as usize;
         Self::with_limits(ctx, k, n, d, samples, capacity)
     }
 
@@ -98,7 +101,7 @@ impl MedianSelector {
                 .map(|_| GpuUniform::new(ctx, "bracket params", &SelectParams::default()))
                 .collect(),
             sample: GpuVec::zeros(ctx, "median sample", samples.max(1))?,
-            offsets: GpuVec::zeros(ctx, "median offsets", n)?,
+            offsets: GpuVec::zeros(ctx, "median offsets", n + 1)?,
             counts: GpuVec::zeros(ctx, "median counts", 2 * n)?,
             list: GpuVec::zeros(ctx, "median candidates", capacity)?,
             last_passes: 0,
@@ -185,22 +188,73 @@ impl MedianSelector {
         passes: &mut u32,
         candidates: &mut u64,
     ) -> Result<Vec<f32>> {
-        let m = pairs(self.n);
+        let n = self.n;
+        let m = pairs(n);
+        let (rmin, rmax) = (ranks[0], *ranks.last().unwrap());
         let (mut lo, mut hi) = (0.0f32, f32::INFINITY);
-        // Row counts of the current bracket, when the last count pass was for it.
-        let mut rows: Option<Vec<u32>> = None;
-        let (mut below, mut inside) = (0u64, m);
-        if self.samples > 0 {
-            (lo, hi) = self.sample_bracket(ctx, k, x, ranks, m)?;
+        // First pass: count and list at once into per-row slots; with a sample the slots are
+        // sized from the bracket's sampled share of pairs (generously), else they are exact.
+        let share = if self.samples > 0 {
+            let (l, h, share) = self.sample_bracket(ctx, k, x, ranks, m)?;
+            (lo, hi) = (l, h);
+            share
+        } else {
+            1.0
+        };
+        let slots: Vec<u64> = (0..n)
+            .map(|i| {
+                let mi = (n - 1 - i) as f64;
+                if share >= 1.0 {
+                    mi as u64
+                } else {
+                    (mi * share * 1.25 + 3.0 * (mi * share).sqrt() + 4.0)
+                        .ceil()
+                        .min(mi) as u64
+                }
+            })
+            .collect();
+        let mut rows: Option<Vec<u32>>;
+        let (mut below, mut inside);
+        log::debug!(
+            "median: {} slots for share {share:.5}, capacity {}",
+            slots.iter().sum::<u64>(),
+            self.capacity
+        );
+        if slots.iter().sum::<u64>() <= self.capacity as u64 {
+            let t0 = std::time::Instant::now();
+            let (c, list) = self.list(ctx, k, x, lo, hi, &slots)?;
+            log::debug!("median: list + readback in {:?}", t0.elapsed());
+            *passes += 1;
+            (below, inside) = sums(&c);
+            let fits = (0..n).all(|i| u64::from(c[2 * i + 1]) <= slots[i]);
+            if fits && rmin >= below && rmax < below + inside {
+                let mut cand = Vec::with_capacity(inside as usize);
+                let mut at = 0usize;
+                for i in 0..n {
+                    cand.extend_from_slice(&list[at..at + c[2 * i + 1] as usize]);
+                    at += slots[i] as usize;
+                }
+                *candidates += cand.len() as u64;
+                let t0 = std::time::Instant::now();
+                let picked = pick(&mut cand, ranks, below);
+                log::debug!(
+                    "median: {} candidates selected in {:?}",
+                    cand.len(),
+                    t0.elapsed()
+                );
+                return Ok(picked);
+            }
+            rows = Some(c);
+        } else {
             let c = self.count(ctx, k, x, lo, hi)?;
             *passes += 1;
             (below, inside) = sums(&c);
             rows = Some(c);
         }
-        let (rmin, rmax) = (ranks[0], *ranks.last().unwrap());
+        // The sample misled, or a row overflowed its slots: move or narrow the bracket with
+        // exact counts until the wanted ranks lie in a bracket that fits the list.
         for _ in 0..80 {
             if rmax < below {
-                // Everything wanted lies below lo.
                 hi = prev_float(lo);
                 lo = 0.0;
                 inside = below;
@@ -213,12 +267,7 @@ impl MedianSelector {
                 inside = m - below;
                 rows = None;
             } else if rmin < below || rmax >= below + inside {
-                // The ranks straddle a bracket edge: select them one at a time.
-                let mut out = Vec::new();
-                for &r in ranks {
-                    out.extend(self.select(ctx, k, x, &[r], passes, candidates)?);
-                }
-                return Ok(out);
+                return self.one_by_one(ctx, k, x, ranks, passes, candidates);
             } else if inside as usize <= self.capacity {
                 let c = match rows.take() {
                     Some(c) => c,
@@ -227,25 +276,21 @@ impl MedianSelector {
                         self.count(ctx, k, x, lo, hi)?
                     }
                 };
+                let exact: Vec<u64> = (0..n).map(|i| u64::from(c[2 * i + 1])).collect();
+                let (_, mut list) = self.list(ctx, k, x, lo, hi, &exact)?;
                 *passes += 1;
-                let mut list = self.list(ctx, k, x, lo, hi, &c)?;
-                *candidates += list.len() as u64;
+                list.truncate(inside as usize);
                 ensure!(
                     list.len() as u64 == inside,
                     "median: listed {} candidates, counted {inside}",
                     list.len()
                 );
-                let mut out = Vec::with_capacity(ranks.len());
-                for &r in ranks {
-                    let idx = (r - below) as usize;
-                    let (_, v, _) = list.select_nth_unstable_by(idx, f32::total_cmp);
-                    out.push(*v);
-                }
-                return Ok(out);
+                *candidates += inside;
+                return Ok(pick(&mut list, ranks, below));
             } else if lo == hi {
                 return Ok(vec![lo; ranks.len()]);
             } else {
-                // Too many candidates: halve the bracket in bit space.
+                // Too many candidates: halve the bracket in the bit pattern of f32.
                 let mid = f32::from_bits(lo.to_bits() + (hi.to_bits() - lo.to_bits()) / 2);
                 let c = self.count(ctx, k, x, lo, mid)?;
                 *passes += 1;
@@ -260,17 +305,31 @@ impl MedianSelector {
                     inside -= lower;
                     rows = None;
                 } else {
-                    let mut out = Vec::new();
-                    for &r in ranks {
-                        out.extend(self.select(ctx, k, x, &[r], passes, candidates)?);
-                    }
-                    return Ok(out);
+                    return self.one_by_one(ctx, k, x, ranks, passes, candidates);
                 }
             }
         }
         anyhow::bail!("median: selection did not converge (bracket [{lo}, {hi}]); this is a bug")
     }
 
+    fn one_by_one(
+        &mut self,
+        ctx: &GpuContext,
+        k: &Kernels,
+        x: &GpuVec<f32>,
+        ranks: &[u64],
+        passes: &mut u32,
+        candidates: &mut u64,
+    ) -> Result<Vec<f32>> {
+        let mut out = Vec::new();
+        for &r in ranks {
+            out.extend(self.select(ctx, k, x, &[r], passes, candidates)?);
+        }
+        Ok(out)
+    }
+
+    /// Draws the pair sample and returns a bracket around the wanted ranks (±5 standard errors
+    /// of a sample quantile, plus two positions) and the sampled share of pairs inside it.
     fn sample_bracket(
         &mut self,
         ctx: &GpuContext,
@@ -278,7 +337,7 @@ impl MedianSelector {
         x: &GpuVec<f32>,
         ranks: &[u64],
         m: u64,
-    ) -> Result<(f32, f32)> {
+    ) -> Result<(f32, f32, f64)> {
         let s = self.samples;
         let p = SelectParams {
             samples: s as u32,
@@ -288,12 +347,15 @@ impl MedianSelector {
         let mut enc = ctx.device.create_command_encoder(&Default::default());
         k.record_pair_sample(ctx, &mut enc, &self.params, p, x, &self.sample)?;
         ctx.queue.submit([enc.finish()]);
+        let t0 = std::time::Instant::now();
         let mut sample = self.sample.read_prefix(ctx, s)?;
+        log::debug!("median: sample of {s} pairs in {:?}", t0.elapsed());
         let position = |r: u64, side: f64| -> i64 {
             let q = r as f64 / m as f64;
             let sd = (s as f64 * q * (1.0 - q)).sqrt();
             (q * s as f64 + side * (5.0 * sd + 2.0)).floor() as i64
         };
+        let t1 = std::time::Instant::now();
         let lo_idx = position(ranks[0], -1.0);
         let hi_idx = position(*ranks.last().unwrap(), 1.0) + 1;
         let lo = if lo_idx < 0 {
@@ -310,7 +372,9 @@ impl MedianSelector {
                 .select_nth_unstable_by(hi_idx as usize, f32::total_cmp)
                 .1
         };
-        Ok((lo, hi.max(lo)))
+        let share = ((hi_idx.min(s as i64) - lo_idx.max(0)) as f64 / s as f64).clamp(0.0, 1.0);
+        log::debug!("median: bracket from the sample in {:?}", t1.elapsed());
+        Ok((lo, hi.max(lo), share))
     }
 
     fn count(
@@ -342,6 +406,8 @@ impl MedianSelector {
         self.counts.read(ctx)
     }
 
+    /// Counts and lists the in-bracket distances into per-row slots of the given sizes;
+    /// returns the counts and the slot area of the list.
     fn list(
         &mut self,
         ctx: &GpuContext,
@@ -349,18 +415,19 @@ impl MedianSelector {
         x: &GpuVec<f32>,
         lo: f32,
         hi: f32,
-        counts: &[u32],
-    ) -> Result<Vec<f32>> {
-        let mut offsets = Vec::with_capacity(self.n);
-        let mut acc = 0u32;
-        for i in 0..self.n {
-            offsets.push(acc);
-            acc += counts[2 * i + 1];
+        slots: &[u64],
+    ) -> Result<(Vec<u32>, Vec<f32>)> {
+        let mut offsets = Vec::with_capacity(self.n + 1);
+        let mut acc = 0u64;
+        offsets.push(0u32);
+        for &sl in slots {
+            acc += sl;
+            ensure!(
+                acc as usize <= self.capacity,
+                "median: {acc} slots exceed the list capacity"
+            );
+            offsets.push(acc as u32);
         }
-        ensure!(
-            acc as usize <= self.capacity,
-            "median: {acc} candidates exceed the list capacity"
-        );
         self.offsets.write(ctx, &offsets)?;
         let p = SelectParams {
             lo,
@@ -380,8 +447,23 @@ impl MedianSelector {
             &self.list,
         )?;
         ctx.queue.submit([enc.finish()]);
-        self.list.read_prefix(ctx, acc as usize)
+        let t0 = std::time::Instant::now();
+        let counts = self.counts.read(ctx)?;
+        log::debug!("median: list pass [{lo}, {hi}] in {:?}", t0.elapsed());
+        Ok((counts, self.list.read_prefix(ctx, acc as usize)?))
     }
+}
+
+/// The values of `ranks` (offset by `below`) among `cand`.
+fn pick(cand: &mut [f32], ranks: &[u64], below: u64) -> Vec<f32> {
+    ranks
+        .iter()
+        .map(|&r| {
+            *cand
+                .select_nth_unstable_by((r - below) as usize, f32::total_cmp)
+                .1
+        })
+        .collect()
 }
 
 /// Number of unordered pairs i < j.

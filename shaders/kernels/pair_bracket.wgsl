@@ -1,18 +1,19 @@
 // pair_bracket: one pass over the implicit upper triangle of squared distances
-// D_ij = |x_i - x_j|^2, j > i, against a bracket [lo, hi] (both inclusive).
-//   mode 0 (count): counts[2i] = #{j > i : D_ij < lo}, counts[2i+1] = #{j > i : lo <= D_ij <= hi}
-//   mode 1 (list):  writes every D_ij in [lo, hi], j ascending, to out[offsets[i] + c]
-// The host turns the counts into exclusive row offsets, so the list is written without atomics
-// and in a fixed order: the selection is deterministic.
+// D_ij = |x_i - x_j|^2, j > i, against a bracket [lo, hi] (both inclusive):
+//   counts[2i] = #{j > i : D_ij < lo}, counts[2i+1] = #{j > i : lo <= D_ij <= hi}
+//   and, in list mode, the in-bracket D_ij of row i in j order at out[offsets[i] + c], for
+//   c < offsets[i+1] - offsets[i] (a row that finds more than its slots counts them all and
+//   lists its first ones; the host sees it and lists again with exact offsets).
+// No atomics and a fixed order: the selection is deterministic.
 // Distances use the same expression, in the same order, as pair_sample and the CPU check:
 // s = r_0 * r_0, then s = fma(r_a, r_a, s) for a = 1..d-1, r = x_i - x_j; D_ij = D_ji exactly.
 // Each invocation owns 4 rows (strided by WG); for d <= 4 (override D) their coordinates stay in
-// registers. Column chunks: one dispatch per chunk [j_begin, j_end); flags bit 0 = first chunk;
-// later chunks continue the counts (mode 0) or the write cursors kept in counts[2i+1] (mode 1).
+// registers (pair_bracket_mid and _wide unroll up to 16 and 64; this file loops beyond 4).
+// Column chunks: one dispatch per chunk [j_begin, j_end); flags bit 0 = first chunk; later
+// chunks continue the counts, and the list cursor is offsets[i] + counts[2i+1].
 // Parts: common/params.wgsl
-// Bindings: 0 uniform SelectParams | 1 x [n,d] | 2 offsets [n] | 3 counts [2n] | 4 out [capacity]
-// Dispatch: (ceil(n / (4 WG)), 1, 1). Host guarantees in mode 1 that the in-bracket total
-// fits `out`.
+// Bindings: 0 uniform SelectParams | 1 x [n,d] | 2 offsets [n+1] | 3 counts [2n] | 4 out [capacity]
+// Dispatch: (ceil(n / (4 WG)), 1, 1).
 override WG: u32 = 64u;
 override D: u32 = 2u;
 
@@ -47,16 +48,15 @@ fn pair_bracket(@builtin(local_invocation_id) lid3: vec3<u32>,
     }
     var below = vec4<u32>(0u);
     var inside = vec4<u32>(0u);
-    var cur = vec4<u32>(0u);
-    if listing {
-        if first {
-            cur = vec4<u32>(offsets[rc.x], offsets[rc.y], offsets[rc.z], offsets[rc.w]);
-        } else {
-            cur = vec4<u32>(counts[2u * rc.x + 1u], counts[2u * rc.y + 1u], counts[2u * rc.z + 1u], counts[2u * rc.w + 1u]);
-        }
-    } else if !first {
+    if !first {
         below = vec4<u32>(counts[2u * rc.x], counts[2u * rc.y], counts[2u * rc.z], counts[2u * rc.w]);
         inside = vec4<u32>(counts[2u * rc.x + 1u], counts[2u * rc.y + 1u], counts[2u * rc.z + 1u], counts[2u * rc.w + 1u]);
+    }
+    var start = vec4<u32>(0u);
+    var end = vec4<u32>(0u);
+    if listing {
+        start = vec4<u32>(offsets[rc.x], offsets[rc.y], offsets[rc.z], offsets[rc.w]);
+        end = vec4<u32>(offsets[rc.x + 1u], offsets[rc.y + 1u], offsets[rc.z + 1u], offsets[rc.w + 1u]);
     }
     // Columns j > i: no row of this invocation has a partner at or below `base`.
     for (var t = max(p.j_begin, base + 1u); t < p.j_end; t++) {
@@ -79,24 +79,22 @@ fn pair_bracket(@builtin(local_invocation_id) lid3: vec3<u32>,
         let mine = live & (vec4<u32>(t) > ra);
         let lt = mine & (s < vec4<f32>(p.lo));
         let inb = mine & (s >= vec4<f32>(p.lo)) & (s <= vec4<f32>(p.hi));
+        if listing {
+            let at = start + inside;
+            let fits = inb & (at < end);
+            if fits.x { out[at.x] = s.x; }
+            if fits.y { out[at.y] = s.y; }
+            if fits.z { out[at.z] = s.z; }
+            if fits.w { out[at.w] = s.w; }
+        }
         below += select(vec4<u32>(0u), vec4<u32>(1u), lt);
         inside += select(vec4<u32>(0u), vec4<u32>(1u), inb);
-        if listing {
-            if inb.x { out[cur.x] = s.x; cur.x += 1u; }
-            if inb.y { out[cur.y] = s.y; cur.y += 1u; }
-            if inb.z { out[cur.z] = s.z; cur.z += 1u; }
-            if inb.w { out[cur.w] = s.w; cur.w += 1u; }
-        }
     }
     for (var q = 0u; q < 4u; q++) {
         if live[q] {
             let i = ra[q];
-            if listing {
-                counts[2u * i + 1u] = cur[q];
-            } else {
-                counts[2u * i] = below[q];
-                counts[2u * i + 1u] = inside[q];
-            }
+            counts[2u * i] = below[q];
+            counts[2u * i + 1u] = inside[q];
         }
     }
 }

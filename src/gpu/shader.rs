@@ -117,6 +117,26 @@ pub const PAIR_BRACKET: ShaderSpec = ShaderSpec {
     workgroup_sizes: &[64],
 };
 
+/// Median passes for d <= 16, unrolled (generated).
+pub const PAIR_BRACKET_MID: ShaderSpec = ShaderSpec {
+    name: "pair_bracket_mid",
+    parts: &[
+        part!("common/params.wgsl"),
+        part!("kernels/pair_bracket_mid.wgsl"),
+    ],
+    workgroup_sizes: &[64],
+};
+
+/// Median passes for d <= 64, unrolled (generated).
+pub const PAIR_BRACKET_WIDE: ShaderSpec = ShaderSpec {
+    name: "pair_bracket_wide",
+    parts: &[
+        part!("common/params.wgsl"),
+        part!("kernels/pair_bracket_wide.wgsl"),
+    ],
+    workgroup_sizes: &[64],
+};
+
 /// x ← x + εφ.
 pub const UPDATE_SGD: ShaderSpec = ShaderSpec {
     name: "update_sgd",
@@ -158,6 +178,8 @@ pub const ALL: &[&ShaderSpec] = &[
     &KSD_ROWS,
     &PAIR_SAMPLE,
     &PAIR_BRACKET,
+    &PAIR_BRACKET_MID,
+    &PAIR_BRACKET_WIDE,
     &UPDATE_SGD,
     &UPDATE_ADAGRAD,
     &UPDATE_ADAM,
