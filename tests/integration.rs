@@ -7,4 +7,5 @@ mod integration {
     pub mod common;
     pub mod kernels;
     pub mod median;
+    pub mod regression;
 }

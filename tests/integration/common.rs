@@ -138,3 +138,21 @@ pub fn check_gradient(f: impl Fn(&[f64]) -> f64, grad: &[f64], at: &[f64]) -> Re
     }
     Ok(())
 }
+
+/// The shared device with kernels whose column chunks are capped at `CHUNK` columns, so small
+/// test sizes exercise the multi-chunk paths that llvmpipe's loop limit makes real at large n.
+pub fn gpu_chunked() -> Result<Option<(&'static GpuContext, &'static Kernels)>> {
+    static K: OnceLock<Option<Kernels>> = OnceLock::new();
+    let Some((ctx, _)) = gpu()? else {
+        return Ok(None);
+    };
+    let k = K.get_or_init(|| {
+        let mut k = Kernels::new(ctx).expect("building the pipelines");
+        k.chunk_cap = Some(CHUNK);
+        Some(k)
+    });
+    Ok(k.as_ref().map(|k| (ctx, k)))
+}
+
+/// Column chunk cap of [`gpu_chunked`]: a prime, so chunks end at awkward places.
+pub const CHUNK: usize = 37;
