@@ -47,7 +47,7 @@ impl PhiVariant {
     /// Loop iterations per column of one invocation.
     fn per_column(self, d: usize) -> u64 {
         match self {
-            PhiVariant::General => d as u64 + 65,
+            PhiVariant::General => d as u64 + 66,
             _ => 1,
         }
     }
@@ -448,6 +448,7 @@ impl Kernels {
         chunk_plan(n, chunk_columns(ctx, per, 100, self.chunk_cap))
     }
 
+    #[allow(clippy::too_many_arguments)]
     /// Records one elementwise update of `x` along `phi`. `state` holds the optimizer's
     /// buffers: none (SGD), `[G]` (AdaGrad) or `[m, v]` (Adam).
     pub fn record_update(

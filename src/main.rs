@@ -209,7 +209,7 @@ fn info(choice: &AdapterChoice) -> Result<()> {
         println!("  compute shaders: {}", if compute { "yes" } else { "no" });
         println!(
             "  max_storage_buffer_binding_size: {}, max_buffer_size: {}",
-            stein::gpu::context::human_bytes(u64::from(l.max_storage_buffer_binding_size)),
+            stein::gpu::context::human_bytes(l.max_storage_buffer_binding_size),
             stein::gpu::context::human_bytes(l.max_buffer_size)
         );
         println!(

@@ -14,6 +14,7 @@
 // Dispatch: (ceil(n / WG), ceil(d / DC), 1).
 override WG: u32 = 64u;
 const DC: u32 = 64u;
+const BLOCK: u32 = 128u;
 
 @group(0) @binding(0) var<uniform> p: PairParams;
 @group(0) @binding(1) var<storage, read> x: array<f32>;
@@ -37,23 +38,35 @@ fn svgd_phi(@builtin(global_invocation_id) gid: vec3<u32>,
     let two_inv_h = 2.0 * p.inv_h;
     var acc: array<f32, DC>;
     var rho = 0.0;
+    var bacc: array<f32, DC>;
     for (var a = 0u; a < dy; a++) {
         acc[a] = select(scratch[i * d + y0 + a], 0.0, first);
     }
     if !first {
         rho = scratch[rho_at + i];
     }
-    for (var t = p.j_begin; t < p.j_end; t++) {
-        var s = 0.0;
-        for (var a = 0u; a < d; a++) {
-            let e = x[i * d + a] - x[t * d + a];
-            s = fma(e, e, s);
-        }
-        let kv = rbf_from_sqdist(s, p.inv_h);
-        rho += kv;
+    // Block sums of BLOCK columns, then into the totals: bounded f32 error growth.
+    for (var tb = p.j_begin; tb < p.j_end; tb += BLOCK) {
+        var brho = 0.0;
         for (var a = 0u; a < dy; a++) {
-            let g = t * d + y0 + a;
-            acc[a] = fma(kv, score[g] - two_inv_h * (x[g] - x[y0 + a]), acc[a]);
+            bacc[a] = 0.0;
+        }
+        for (var t = tb; t < min(tb + BLOCK, p.j_end); t++) {
+            var s = 0.0;
+            for (var a = 0u; a < d; a++) {
+                let e = x[i * d + a] - x[t * d + a];
+                s = fma(e, e, s);
+            }
+            let kv = rbf_from_sqdist(s, p.inv_h);
+            brho += kv;
+            for (var a = 0u; a < dy; a++) {
+                let g = t * d + y0 + a;
+                bacc[a] = fma(kv, score[g] - two_inv_h * (x[g] - x[y0 + a]), bacc[a]);
+            }
+        }
+        rho += brho;
+        for (var a = 0u; a < dy; a++) {
+            acc[a] += bacc[a];
         }
     }
     if last {

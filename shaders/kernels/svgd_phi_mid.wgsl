@@ -9,12 +9,14 @@
 // Column chunks: the host splits j into chunks (llvmpipe stops any invocation after 65535
 // loop iterations in total) and records one dispatch per chunk, each with its own uniform;
 // flags bit 0 = first chunk (start from zero, else from the scratch sums), bit 1 = last chunk
-// (write phi, else write the running sums to scratch). Fixed order: deterministic.
+// (write phi, else write the running sums to scratch). Sums run per block of BLOCK columns,
+// then into the totals (bounded f32 error growth). Fixed order: deterministic.
 // Parts: common/params.wgsl, common/rbf.wgsl
 // Bindings: 0 uniform PairParams | 1 x [n,d] | 2 score [n,d] | 3 scratch [n*d + n] | 4 phi [n,d] (written)
 // Dispatch: (ceil(n / (12 WG)), 1, 1). Override D = d (1..16).
 override WG: u32 = 32u;
 override D: u32 = 2u;
+const BLOCK: u32 = 128u;
 
 @group(0) @binding(0) var<uniform> p: PairParams;
 @group(0) @binding(1) var<storage, read> x: array<f32>;
@@ -336,167 +338,272 @@ fn svgd_phi_mid(@builtin(local_invocation_id) lid3: vec3<u32>, @builtin(workgrou
     }
     var rho2 = vec4<f32>(0.0);
     if !first { rho2 = vec4<f32>(scratch[rho_at + i2_0], scratch[rho_at + i2_1], scratch[rho_at + i2_2], scratch[rho_at + i2_3]); }
-    for (var t = p.j_begin; t < p.j_end; t++) {
-        let o = t * D;
-        var xj0 = 0.0;
-        var wj0 = 0.0;
-        if D > 0u { xj0 = x[o + 0u] - x[0u]; wj0 = score[o + 0u] - two_inv_h * xj0; }
-        var xj1 = 0.0;
-        var wj1 = 0.0;
-        if D > 1u { xj1 = x[o + 1u] - x[1u]; wj1 = score[o + 1u] - two_inv_h * xj1; }
-        var xj2 = 0.0;
-        var wj2 = 0.0;
-        if D > 2u { xj2 = x[o + 2u] - x[2u]; wj2 = score[o + 2u] - two_inv_h * xj2; }
-        var xj3 = 0.0;
-        var wj3 = 0.0;
-        if D > 3u { xj3 = x[o + 3u] - x[3u]; wj3 = score[o + 3u] - two_inv_h * xj3; }
-        var xj4 = 0.0;
-        var wj4 = 0.0;
-        if D > 4u { xj4 = x[o + 4u] - x[4u]; wj4 = score[o + 4u] - two_inv_h * xj4; }
-        var xj5 = 0.0;
-        var wj5 = 0.0;
-        if D > 5u { xj5 = x[o + 5u] - x[5u]; wj5 = score[o + 5u] - two_inv_h * xj5; }
-        var xj6 = 0.0;
-        var wj6 = 0.0;
-        if D > 6u { xj6 = x[o + 6u] - x[6u]; wj6 = score[o + 6u] - two_inv_h * xj6; }
-        var xj7 = 0.0;
-        var wj7 = 0.0;
-        if D > 7u { xj7 = x[o + 7u] - x[7u]; wj7 = score[o + 7u] - two_inv_h * xj7; }
-        var xj8 = 0.0;
-        var wj8 = 0.0;
-        if D > 8u { xj8 = x[o + 8u] - x[8u]; wj8 = score[o + 8u] - two_inv_h * xj8; }
-        var xj9 = 0.0;
-        var wj9 = 0.0;
-        if D > 9u { xj9 = x[o + 9u] - x[9u]; wj9 = score[o + 9u] - two_inv_h * xj9; }
-        var xj10 = 0.0;
-        var wj10 = 0.0;
-        if D > 10u { xj10 = x[o + 10u] - x[10u]; wj10 = score[o + 10u] - two_inv_h * xj10; }
-        var xj11 = 0.0;
-        var wj11 = 0.0;
-        if D > 11u { xj11 = x[o + 11u] - x[11u]; wj11 = score[o + 11u] - two_inv_h * xj11; }
-        var xj12 = 0.0;
-        var wj12 = 0.0;
-        if D > 12u { xj12 = x[o + 12u] - x[12u]; wj12 = score[o + 12u] - two_inv_h * xj12; }
-        var xj13 = 0.0;
-        var wj13 = 0.0;
-        if D > 13u { xj13 = x[o + 13u] - x[13u]; wj13 = score[o + 13u] - two_inv_h * xj13; }
-        var xj14 = 0.0;
-        var wj14 = 0.0;
-        if D > 14u { xj14 = x[o + 14u] - x[14u]; wj14 = score[o + 14u] - two_inv_h * xj14; }
-        var xj15 = 0.0;
-        var wj15 = 0.0;
-        if D > 15u { xj15 = x[o + 15u] - x[15u]; wj15 = score[o + 15u] - two_inv_h * xj15; }
-        {
-            let e0 = x0_0 - xj0;
-            var s = e0 * e0;
-            if D > 1u { let e = x0_1 - xj1; s = fma(e, e, s); }
-            if D > 2u { let e = x0_2 - xj2; s = fma(e, e, s); }
-            if D > 3u { let e = x0_3 - xj3; s = fma(e, e, s); }
-            if D > 4u { let e = x0_4 - xj4; s = fma(e, e, s); }
-            if D > 5u { let e = x0_5 - xj5; s = fma(e, e, s); }
-            if D > 6u { let e = x0_6 - xj6; s = fma(e, e, s); }
-            if D > 7u { let e = x0_7 - xj7; s = fma(e, e, s); }
-            if D > 8u { let e = x0_8 - xj8; s = fma(e, e, s); }
-            if D > 9u { let e = x0_9 - xj9; s = fma(e, e, s); }
-            if D > 10u { let e = x0_10 - xj10; s = fma(e, e, s); }
-            if D > 11u { let e = x0_11 - xj11; s = fma(e, e, s); }
-            if D > 12u { let e = x0_12 - xj12; s = fma(e, e, s); }
-            if D > 13u { let e = x0_13 - xj13; s = fma(e, e, s); }
-            if D > 14u { let e = x0_14 - xj14; s = fma(e, e, s); }
-            if D > 15u { let e = x0_15 - xj15; s = fma(e, e, s); }
-            let kv = rbf4_from_sqdist(s, p.inv_h);
-            rho0 += kv;
-            if D > 0u { a0_0 = fma(kv, vec4<f32>(wj0), a0_0); }
-            if D > 1u { a0_1 = fma(kv, vec4<f32>(wj1), a0_1); }
-            if D > 2u { a0_2 = fma(kv, vec4<f32>(wj2), a0_2); }
-            if D > 3u { a0_3 = fma(kv, vec4<f32>(wj3), a0_3); }
-            if D > 4u { a0_4 = fma(kv, vec4<f32>(wj4), a0_4); }
-            if D > 5u { a0_5 = fma(kv, vec4<f32>(wj5), a0_5); }
-            if D > 6u { a0_6 = fma(kv, vec4<f32>(wj6), a0_6); }
-            if D > 7u { a0_7 = fma(kv, vec4<f32>(wj7), a0_7); }
-            if D > 8u { a0_8 = fma(kv, vec4<f32>(wj8), a0_8); }
-            if D > 9u { a0_9 = fma(kv, vec4<f32>(wj9), a0_9); }
-            if D > 10u { a0_10 = fma(kv, vec4<f32>(wj10), a0_10); }
-            if D > 11u { a0_11 = fma(kv, vec4<f32>(wj11), a0_11); }
-            if D > 12u { a0_12 = fma(kv, vec4<f32>(wj12), a0_12); }
-            if D > 13u { a0_13 = fma(kv, vec4<f32>(wj13), a0_13); }
-            if D > 14u { a0_14 = fma(kv, vec4<f32>(wj14), a0_14); }
-            if D > 15u { a0_15 = fma(kv, vec4<f32>(wj15), a0_15); }
+    for (var tb = p.j_begin; tb < p.j_end; tb += BLOCK) {
+        let te = min(tb + BLOCK, p.j_end);
+        var brho0 = vec4<f32>(0.0);
+        var b0_0 = vec4<f32>(0.0);
+        var b0_1 = vec4<f32>(0.0);
+        var b0_2 = vec4<f32>(0.0);
+        var b0_3 = vec4<f32>(0.0);
+        var b0_4 = vec4<f32>(0.0);
+        var b0_5 = vec4<f32>(0.0);
+        var b0_6 = vec4<f32>(0.0);
+        var b0_7 = vec4<f32>(0.0);
+        var b0_8 = vec4<f32>(0.0);
+        var b0_9 = vec4<f32>(0.0);
+        var b0_10 = vec4<f32>(0.0);
+        var b0_11 = vec4<f32>(0.0);
+        var b0_12 = vec4<f32>(0.0);
+        var b0_13 = vec4<f32>(0.0);
+        var b0_14 = vec4<f32>(0.0);
+        var b0_15 = vec4<f32>(0.0);
+        var brho1 = vec4<f32>(0.0);
+        var b1_0 = vec4<f32>(0.0);
+        var b1_1 = vec4<f32>(0.0);
+        var b1_2 = vec4<f32>(0.0);
+        var b1_3 = vec4<f32>(0.0);
+        var b1_4 = vec4<f32>(0.0);
+        var b1_5 = vec4<f32>(0.0);
+        var b1_6 = vec4<f32>(0.0);
+        var b1_7 = vec4<f32>(0.0);
+        var b1_8 = vec4<f32>(0.0);
+        var b1_9 = vec4<f32>(0.0);
+        var b1_10 = vec4<f32>(0.0);
+        var b1_11 = vec4<f32>(0.0);
+        var b1_12 = vec4<f32>(0.0);
+        var b1_13 = vec4<f32>(0.0);
+        var b1_14 = vec4<f32>(0.0);
+        var b1_15 = vec4<f32>(0.0);
+        var brho2 = vec4<f32>(0.0);
+        var b2_0 = vec4<f32>(0.0);
+        var b2_1 = vec4<f32>(0.0);
+        var b2_2 = vec4<f32>(0.0);
+        var b2_3 = vec4<f32>(0.0);
+        var b2_4 = vec4<f32>(0.0);
+        var b2_5 = vec4<f32>(0.0);
+        var b2_6 = vec4<f32>(0.0);
+        var b2_7 = vec4<f32>(0.0);
+        var b2_8 = vec4<f32>(0.0);
+        var b2_9 = vec4<f32>(0.0);
+        var b2_10 = vec4<f32>(0.0);
+        var b2_11 = vec4<f32>(0.0);
+        var b2_12 = vec4<f32>(0.0);
+        var b2_13 = vec4<f32>(0.0);
+        var b2_14 = vec4<f32>(0.0);
+        var b2_15 = vec4<f32>(0.0);
+        for (var t = tb; t < te; t++) {
+            let o = t * D;
+            var xj0 = 0.0;
+            var wj0 = 0.0;
+            if D > 0u { xj0 = x[o + 0u] - x[0u]; wj0 = score[o + 0u] - two_inv_h * xj0; }
+            var xj1 = 0.0;
+            var wj1 = 0.0;
+            if D > 1u { xj1 = x[o + 1u] - x[1u]; wj1 = score[o + 1u] - two_inv_h * xj1; }
+            var xj2 = 0.0;
+            var wj2 = 0.0;
+            if D > 2u { xj2 = x[o + 2u] - x[2u]; wj2 = score[o + 2u] - two_inv_h * xj2; }
+            var xj3 = 0.0;
+            var wj3 = 0.0;
+            if D > 3u { xj3 = x[o + 3u] - x[3u]; wj3 = score[o + 3u] - two_inv_h * xj3; }
+            var xj4 = 0.0;
+            var wj4 = 0.0;
+            if D > 4u { xj4 = x[o + 4u] - x[4u]; wj4 = score[o + 4u] - two_inv_h * xj4; }
+            var xj5 = 0.0;
+            var wj5 = 0.0;
+            if D > 5u { xj5 = x[o + 5u] - x[5u]; wj5 = score[o + 5u] - two_inv_h * xj5; }
+            var xj6 = 0.0;
+            var wj6 = 0.0;
+            if D > 6u { xj6 = x[o + 6u] - x[6u]; wj6 = score[o + 6u] - two_inv_h * xj6; }
+            var xj7 = 0.0;
+            var wj7 = 0.0;
+            if D > 7u { xj7 = x[o + 7u] - x[7u]; wj7 = score[o + 7u] - two_inv_h * xj7; }
+            var xj8 = 0.0;
+            var wj8 = 0.0;
+            if D > 8u { xj8 = x[o + 8u] - x[8u]; wj8 = score[o + 8u] - two_inv_h * xj8; }
+            var xj9 = 0.0;
+            var wj9 = 0.0;
+            if D > 9u { xj9 = x[o + 9u] - x[9u]; wj9 = score[o + 9u] - two_inv_h * xj9; }
+            var xj10 = 0.0;
+            var wj10 = 0.0;
+            if D > 10u { xj10 = x[o + 10u] - x[10u]; wj10 = score[o + 10u] - two_inv_h * xj10; }
+            var xj11 = 0.0;
+            var wj11 = 0.0;
+            if D > 11u { xj11 = x[o + 11u] - x[11u]; wj11 = score[o + 11u] - two_inv_h * xj11; }
+            var xj12 = 0.0;
+            var wj12 = 0.0;
+            if D > 12u { xj12 = x[o + 12u] - x[12u]; wj12 = score[o + 12u] - two_inv_h * xj12; }
+            var xj13 = 0.0;
+            var wj13 = 0.0;
+            if D > 13u { xj13 = x[o + 13u] - x[13u]; wj13 = score[o + 13u] - two_inv_h * xj13; }
+            var xj14 = 0.0;
+            var wj14 = 0.0;
+            if D > 14u { xj14 = x[o + 14u] - x[14u]; wj14 = score[o + 14u] - two_inv_h * xj14; }
+            var xj15 = 0.0;
+            var wj15 = 0.0;
+            if D > 15u { xj15 = x[o + 15u] - x[15u]; wj15 = score[o + 15u] - two_inv_h * xj15; }
+            {
+                let e0 = x0_0 - xj0;
+                var s = e0 * e0;
+                if D > 1u { let e = x0_1 - xj1; s = fma(e, e, s); }
+                if D > 2u { let e = x0_2 - xj2; s = fma(e, e, s); }
+                if D > 3u { let e = x0_3 - xj3; s = fma(e, e, s); }
+                if D > 4u { let e = x0_4 - xj4; s = fma(e, e, s); }
+                if D > 5u { let e = x0_5 - xj5; s = fma(e, e, s); }
+                if D > 6u { let e = x0_6 - xj6; s = fma(e, e, s); }
+                if D > 7u { let e = x0_7 - xj7; s = fma(e, e, s); }
+                if D > 8u { let e = x0_8 - xj8; s = fma(e, e, s); }
+                if D > 9u { let e = x0_9 - xj9; s = fma(e, e, s); }
+                if D > 10u { let e = x0_10 - xj10; s = fma(e, e, s); }
+                if D > 11u { let e = x0_11 - xj11; s = fma(e, e, s); }
+                if D > 12u { let e = x0_12 - xj12; s = fma(e, e, s); }
+                if D > 13u { let e = x0_13 - xj13; s = fma(e, e, s); }
+                if D > 14u { let e = x0_14 - xj14; s = fma(e, e, s); }
+                if D > 15u { let e = x0_15 - xj15; s = fma(e, e, s); }
+                let kv = rbf4_from_sqdist(s, p.inv_h);
+                brho0 += kv;
+                if D > 0u { b0_0 = fma(kv, vec4<f32>(wj0), b0_0); }
+                if D > 1u { b0_1 = fma(kv, vec4<f32>(wj1), b0_1); }
+                if D > 2u { b0_2 = fma(kv, vec4<f32>(wj2), b0_2); }
+                if D > 3u { b0_3 = fma(kv, vec4<f32>(wj3), b0_3); }
+                if D > 4u { b0_4 = fma(kv, vec4<f32>(wj4), b0_4); }
+                if D > 5u { b0_5 = fma(kv, vec4<f32>(wj5), b0_5); }
+                if D > 6u { b0_6 = fma(kv, vec4<f32>(wj6), b0_6); }
+                if D > 7u { b0_7 = fma(kv, vec4<f32>(wj7), b0_7); }
+                if D > 8u { b0_8 = fma(kv, vec4<f32>(wj8), b0_8); }
+                if D > 9u { b0_9 = fma(kv, vec4<f32>(wj9), b0_9); }
+                if D > 10u { b0_10 = fma(kv, vec4<f32>(wj10), b0_10); }
+                if D > 11u { b0_11 = fma(kv, vec4<f32>(wj11), b0_11); }
+                if D > 12u { b0_12 = fma(kv, vec4<f32>(wj12), b0_12); }
+                if D > 13u { b0_13 = fma(kv, vec4<f32>(wj13), b0_13); }
+                if D > 14u { b0_14 = fma(kv, vec4<f32>(wj14), b0_14); }
+                if D > 15u { b0_15 = fma(kv, vec4<f32>(wj15), b0_15); }
+            }
+            {
+                let e0 = x1_0 - xj0;
+                var s = e0 * e0;
+                if D > 1u { let e = x1_1 - xj1; s = fma(e, e, s); }
+                if D > 2u { let e = x1_2 - xj2; s = fma(e, e, s); }
+                if D > 3u { let e = x1_3 - xj3; s = fma(e, e, s); }
+                if D > 4u { let e = x1_4 - xj4; s = fma(e, e, s); }
+                if D > 5u { let e = x1_5 - xj5; s = fma(e, e, s); }
+                if D > 6u { let e = x1_6 - xj6; s = fma(e, e, s); }
+                if D > 7u { let e = x1_7 - xj7; s = fma(e, e, s); }
+                if D > 8u { let e = x1_8 - xj8; s = fma(e, e, s); }
+                if D > 9u { let e = x1_9 - xj9; s = fma(e, e, s); }
+                if D > 10u { let e = x1_10 - xj10; s = fma(e, e, s); }
+                if D > 11u { let e = x1_11 - xj11; s = fma(e, e, s); }
+                if D > 12u { let e = x1_12 - xj12; s = fma(e, e, s); }
+                if D > 13u { let e = x1_13 - xj13; s = fma(e, e, s); }
+                if D > 14u { let e = x1_14 - xj14; s = fma(e, e, s); }
+                if D > 15u { let e = x1_15 - xj15; s = fma(e, e, s); }
+                let kv = rbf4_from_sqdist(s, p.inv_h);
+                brho1 += kv;
+                if D > 0u { b1_0 = fma(kv, vec4<f32>(wj0), b1_0); }
+                if D > 1u { b1_1 = fma(kv, vec4<f32>(wj1), b1_1); }
+                if D > 2u { b1_2 = fma(kv, vec4<f32>(wj2), b1_2); }
+                if D > 3u { b1_3 = fma(kv, vec4<f32>(wj3), b1_3); }
+                if D > 4u { b1_4 = fma(kv, vec4<f32>(wj4), b1_4); }
+                if D > 5u { b1_5 = fma(kv, vec4<f32>(wj5), b1_5); }
+                if D > 6u { b1_6 = fma(kv, vec4<f32>(wj6), b1_6); }
+                if D > 7u { b1_7 = fma(kv, vec4<f32>(wj7), b1_7); }
+                if D > 8u { b1_8 = fma(kv, vec4<f32>(wj8), b1_8); }
+                if D > 9u { b1_9 = fma(kv, vec4<f32>(wj9), b1_9); }
+                if D > 10u { b1_10 = fma(kv, vec4<f32>(wj10), b1_10); }
+                if D > 11u { b1_11 = fma(kv, vec4<f32>(wj11), b1_11); }
+                if D > 12u { b1_12 = fma(kv, vec4<f32>(wj12), b1_12); }
+                if D > 13u { b1_13 = fma(kv, vec4<f32>(wj13), b1_13); }
+                if D > 14u { b1_14 = fma(kv, vec4<f32>(wj14), b1_14); }
+                if D > 15u { b1_15 = fma(kv, vec4<f32>(wj15), b1_15); }
+            }
+            {
+                let e0 = x2_0 - xj0;
+                var s = e0 * e0;
+                if D > 1u { let e = x2_1 - xj1; s = fma(e, e, s); }
+                if D > 2u { let e = x2_2 - xj2; s = fma(e, e, s); }
+                if D > 3u { let e = x2_3 - xj3; s = fma(e, e, s); }
+                if D > 4u { let e = x2_4 - xj4; s = fma(e, e, s); }
+                if D > 5u { let e = x2_5 - xj5; s = fma(e, e, s); }
+                if D > 6u { let e = x2_6 - xj6; s = fma(e, e, s); }
+                if D > 7u { let e = x2_7 - xj7; s = fma(e, e, s); }
+                if D > 8u { let e = x2_8 - xj8; s = fma(e, e, s); }
+                if D > 9u { let e = x2_9 - xj9; s = fma(e, e, s); }
+                if D > 10u { let e = x2_10 - xj10; s = fma(e, e, s); }
+                if D > 11u { let e = x2_11 - xj11; s = fma(e, e, s); }
+                if D > 12u { let e = x2_12 - xj12; s = fma(e, e, s); }
+                if D > 13u { let e = x2_13 - xj13; s = fma(e, e, s); }
+                if D > 14u { let e = x2_14 - xj14; s = fma(e, e, s); }
+                if D > 15u { let e = x2_15 - xj15; s = fma(e, e, s); }
+                let kv = rbf4_from_sqdist(s, p.inv_h);
+                brho2 += kv;
+                if D > 0u { b2_0 = fma(kv, vec4<f32>(wj0), b2_0); }
+                if D > 1u { b2_1 = fma(kv, vec4<f32>(wj1), b2_1); }
+                if D > 2u { b2_2 = fma(kv, vec4<f32>(wj2), b2_2); }
+                if D > 3u { b2_3 = fma(kv, vec4<f32>(wj3), b2_3); }
+                if D > 4u { b2_4 = fma(kv, vec4<f32>(wj4), b2_4); }
+                if D > 5u { b2_5 = fma(kv, vec4<f32>(wj5), b2_5); }
+                if D > 6u { b2_6 = fma(kv, vec4<f32>(wj6), b2_6); }
+                if D > 7u { b2_7 = fma(kv, vec4<f32>(wj7), b2_7); }
+                if D > 8u { b2_8 = fma(kv, vec4<f32>(wj8), b2_8); }
+                if D > 9u { b2_9 = fma(kv, vec4<f32>(wj9), b2_9); }
+                if D > 10u { b2_10 = fma(kv, vec4<f32>(wj10), b2_10); }
+                if D > 11u { b2_11 = fma(kv, vec4<f32>(wj11), b2_11); }
+                if D > 12u { b2_12 = fma(kv, vec4<f32>(wj12), b2_12); }
+                if D > 13u { b2_13 = fma(kv, vec4<f32>(wj13), b2_13); }
+                if D > 14u { b2_14 = fma(kv, vec4<f32>(wj14), b2_14); }
+                if D > 15u { b2_15 = fma(kv, vec4<f32>(wj15), b2_15); }
+            }
         }
-        {
-            let e0 = x1_0 - xj0;
-            var s = e0 * e0;
-            if D > 1u { let e = x1_1 - xj1; s = fma(e, e, s); }
-            if D > 2u { let e = x1_2 - xj2; s = fma(e, e, s); }
-            if D > 3u { let e = x1_3 - xj3; s = fma(e, e, s); }
-            if D > 4u { let e = x1_4 - xj4; s = fma(e, e, s); }
-            if D > 5u { let e = x1_5 - xj5; s = fma(e, e, s); }
-            if D > 6u { let e = x1_6 - xj6; s = fma(e, e, s); }
-            if D > 7u { let e = x1_7 - xj7; s = fma(e, e, s); }
-            if D > 8u { let e = x1_8 - xj8; s = fma(e, e, s); }
-            if D > 9u { let e = x1_9 - xj9; s = fma(e, e, s); }
-            if D > 10u { let e = x1_10 - xj10; s = fma(e, e, s); }
-            if D > 11u { let e = x1_11 - xj11; s = fma(e, e, s); }
-            if D > 12u { let e = x1_12 - xj12; s = fma(e, e, s); }
-            if D > 13u { let e = x1_13 - xj13; s = fma(e, e, s); }
-            if D > 14u { let e = x1_14 - xj14; s = fma(e, e, s); }
-            if D > 15u { let e = x1_15 - xj15; s = fma(e, e, s); }
-            let kv = rbf4_from_sqdist(s, p.inv_h);
-            rho1 += kv;
-            if D > 0u { a1_0 = fma(kv, vec4<f32>(wj0), a1_0); }
-            if D > 1u { a1_1 = fma(kv, vec4<f32>(wj1), a1_1); }
-            if D > 2u { a1_2 = fma(kv, vec4<f32>(wj2), a1_2); }
-            if D > 3u { a1_3 = fma(kv, vec4<f32>(wj3), a1_3); }
-            if D > 4u { a1_4 = fma(kv, vec4<f32>(wj4), a1_4); }
-            if D > 5u { a1_5 = fma(kv, vec4<f32>(wj5), a1_5); }
-            if D > 6u { a1_6 = fma(kv, vec4<f32>(wj6), a1_6); }
-            if D > 7u { a1_7 = fma(kv, vec4<f32>(wj7), a1_7); }
-            if D > 8u { a1_8 = fma(kv, vec4<f32>(wj8), a1_8); }
-            if D > 9u { a1_9 = fma(kv, vec4<f32>(wj9), a1_9); }
-            if D > 10u { a1_10 = fma(kv, vec4<f32>(wj10), a1_10); }
-            if D > 11u { a1_11 = fma(kv, vec4<f32>(wj11), a1_11); }
-            if D > 12u { a1_12 = fma(kv, vec4<f32>(wj12), a1_12); }
-            if D > 13u { a1_13 = fma(kv, vec4<f32>(wj13), a1_13); }
-            if D > 14u { a1_14 = fma(kv, vec4<f32>(wj14), a1_14); }
-            if D > 15u { a1_15 = fma(kv, vec4<f32>(wj15), a1_15); }
-        }
-        {
-            let e0 = x2_0 - xj0;
-            var s = e0 * e0;
-            if D > 1u { let e = x2_1 - xj1; s = fma(e, e, s); }
-            if D > 2u { let e = x2_2 - xj2; s = fma(e, e, s); }
-            if D > 3u { let e = x2_3 - xj3; s = fma(e, e, s); }
-            if D > 4u { let e = x2_4 - xj4; s = fma(e, e, s); }
-            if D > 5u { let e = x2_5 - xj5; s = fma(e, e, s); }
-            if D > 6u { let e = x2_6 - xj6; s = fma(e, e, s); }
-            if D > 7u { let e = x2_7 - xj7; s = fma(e, e, s); }
-            if D > 8u { let e = x2_8 - xj8; s = fma(e, e, s); }
-            if D > 9u { let e = x2_9 - xj9; s = fma(e, e, s); }
-            if D > 10u { let e = x2_10 - xj10; s = fma(e, e, s); }
-            if D > 11u { let e = x2_11 - xj11; s = fma(e, e, s); }
-            if D > 12u { let e = x2_12 - xj12; s = fma(e, e, s); }
-            if D > 13u { let e = x2_13 - xj13; s = fma(e, e, s); }
-            if D > 14u { let e = x2_14 - xj14; s = fma(e, e, s); }
-            if D > 15u { let e = x2_15 - xj15; s = fma(e, e, s); }
-            let kv = rbf4_from_sqdist(s, p.inv_h);
-            rho2 += kv;
-            if D > 0u { a2_0 = fma(kv, vec4<f32>(wj0), a2_0); }
-            if D > 1u { a2_1 = fma(kv, vec4<f32>(wj1), a2_1); }
-            if D > 2u { a2_2 = fma(kv, vec4<f32>(wj2), a2_2); }
-            if D > 3u { a2_3 = fma(kv, vec4<f32>(wj3), a2_3); }
-            if D > 4u { a2_4 = fma(kv, vec4<f32>(wj4), a2_4); }
-            if D > 5u { a2_5 = fma(kv, vec4<f32>(wj5), a2_5); }
-            if D > 6u { a2_6 = fma(kv, vec4<f32>(wj6), a2_6); }
-            if D > 7u { a2_7 = fma(kv, vec4<f32>(wj7), a2_7); }
-            if D > 8u { a2_8 = fma(kv, vec4<f32>(wj8), a2_8); }
-            if D > 9u { a2_9 = fma(kv, vec4<f32>(wj9), a2_9); }
-            if D > 10u { a2_10 = fma(kv, vec4<f32>(wj10), a2_10); }
-            if D > 11u { a2_11 = fma(kv, vec4<f32>(wj11), a2_11); }
-            if D > 12u { a2_12 = fma(kv, vec4<f32>(wj12), a2_12); }
-            if D > 13u { a2_13 = fma(kv, vec4<f32>(wj13), a2_13); }
-            if D > 14u { a2_14 = fma(kv, vec4<f32>(wj14), a2_14); }
-            if D > 15u { a2_15 = fma(kv, vec4<f32>(wj15), a2_15); }
-        }
+        rho0 += brho0;
+        if D > 0u { a0_0 += b0_0; }
+        if D > 1u { a0_1 += b0_1; }
+        if D > 2u { a0_2 += b0_2; }
+        if D > 3u { a0_3 += b0_3; }
+        if D > 4u { a0_4 += b0_4; }
+        if D > 5u { a0_5 += b0_5; }
+        if D > 6u { a0_6 += b0_6; }
+        if D > 7u { a0_7 += b0_7; }
+        if D > 8u { a0_8 += b0_8; }
+        if D > 9u { a0_9 += b0_9; }
+        if D > 10u { a0_10 += b0_10; }
+        if D > 11u { a0_11 += b0_11; }
+        if D > 12u { a0_12 += b0_12; }
+        if D > 13u { a0_13 += b0_13; }
+        if D > 14u { a0_14 += b0_14; }
+        if D > 15u { a0_15 += b0_15; }
+        rho1 += brho1;
+        if D > 0u { a1_0 += b1_0; }
+        if D > 1u { a1_1 += b1_1; }
+        if D > 2u { a1_2 += b1_2; }
+        if D > 3u { a1_3 += b1_3; }
+        if D > 4u { a1_4 += b1_4; }
+        if D > 5u { a1_5 += b1_5; }
+        if D > 6u { a1_6 += b1_6; }
+        if D > 7u { a1_7 += b1_7; }
+        if D > 8u { a1_8 += b1_8; }
+        if D > 9u { a1_9 += b1_9; }
+        if D > 10u { a1_10 += b1_10; }
+        if D > 11u { a1_11 += b1_11; }
+        if D > 12u { a1_12 += b1_12; }
+        if D > 13u { a1_13 += b1_13; }
+        if D > 14u { a1_14 += b1_14; }
+        if D > 15u { a1_15 += b1_15; }
+        rho2 += brho2;
+        if D > 0u { a2_0 += b2_0; }
+        if D > 1u { a2_1 += b2_1; }
+        if D > 2u { a2_2 += b2_2; }
+        if D > 3u { a2_3 += b2_3; }
+        if D > 4u { a2_4 += b2_4; }
+        if D > 5u { a2_5 += b2_5; }
+        if D > 6u { a2_6 += b2_6; }
+        if D > 7u { a2_7 += b2_7; }
+        if D > 8u { a2_8 += b2_8; }
+        if D > 9u { a2_9 += b2_9; }
+        if D > 10u { a2_10 += b2_10; }
+        if D > 11u { a2_11 += b2_11; }
+        if D > 12u { a2_12 += b2_12; }
+        if D > 13u { a2_13 += b2_13; }
+        if D > 14u { a2_14 += b2_14; }
+        if D > 15u { a2_15 += b2_15; }
     }
     if base + 0u * WG < p.n {
         if last {

@@ -9,12 +9,14 @@
 // Column chunks: the host splits j into chunks (llvmpipe stops any invocation after 65535
 // loop iterations in total) and records one dispatch per chunk, each with its own uniform;
 // flags bit 0 = first chunk (start from zero, else from the scratch sums), bit 1 = last chunk
-// (write phi, else write the running sums to scratch). Fixed order: deterministic.
+// (write phi, else write the running sums to scratch). Sums run per block of BLOCK columns,
+// then into the totals (bounded f32 error growth). Fixed order: deterministic.
 // Parts: common/params.wgsl, common/rbf.wgsl
 // Bindings: 0 uniform PairParams | 1 x [n,d] | 2 score [n,d] | 3 scratch [n*d + n] | 4 phi [n,d] (written)
 // Dispatch: (ceil(n / (32 WG)), 1, 1). Override D = d (1..4).
 override WG: u32 = 32u;
 override D: u32 = 2u;
+const BLOCK: u32 = 128u;
 
 @group(0) @binding(0) var<uniform> p: PairParams;
 @group(0) @binding(1) var<storage, read> x: array<f32>;
@@ -270,124 +272,207 @@ fn svgd_phi_small(@builtin(local_invocation_id) lid3: vec3<u32>, @builtin(workgr
     }
     var rho7 = vec4<f32>(0.0);
     if !first { rho7 = vec4<f32>(scratch[rho_at + i7_0], scratch[rho_at + i7_1], scratch[rho_at + i7_2], scratch[rho_at + i7_3]); }
-    for (var t = p.j_begin; t < p.j_end; t++) {
-        let o = t * D;
-        var xj0 = 0.0;
-        var wj0 = 0.0;
-        if D > 0u { xj0 = x[o + 0u] - x[0u]; wj0 = score[o + 0u] - two_inv_h * xj0; }
-        var xj1 = 0.0;
-        var wj1 = 0.0;
-        if D > 1u { xj1 = x[o + 1u] - x[1u]; wj1 = score[o + 1u] - two_inv_h * xj1; }
-        var xj2 = 0.0;
-        var wj2 = 0.0;
-        if D > 2u { xj2 = x[o + 2u] - x[2u]; wj2 = score[o + 2u] - two_inv_h * xj2; }
-        var xj3 = 0.0;
-        var wj3 = 0.0;
-        if D > 3u { xj3 = x[o + 3u] - x[3u]; wj3 = score[o + 3u] - two_inv_h * xj3; }
-        {
-            let e0 = x0_0 - xj0;
-            var s = e0 * e0;
-            if D > 1u { let e = x0_1 - xj1; s = fma(e, e, s); }
-            if D > 2u { let e = x0_2 - xj2; s = fma(e, e, s); }
-            if D > 3u { let e = x0_3 - xj3; s = fma(e, e, s); }
-            let kv = rbf4_from_sqdist(s, p.inv_h);
-            rho0 += kv;
-            if D > 0u { a0_0 = fma(kv, vec4<f32>(wj0), a0_0); }
-            if D > 1u { a0_1 = fma(kv, vec4<f32>(wj1), a0_1); }
-            if D > 2u { a0_2 = fma(kv, vec4<f32>(wj2), a0_2); }
-            if D > 3u { a0_3 = fma(kv, vec4<f32>(wj3), a0_3); }
+    for (var tb = p.j_begin; tb < p.j_end; tb += BLOCK) {
+        let te = min(tb + BLOCK, p.j_end);
+        var brho0 = vec4<f32>(0.0);
+        var b0_0 = vec4<f32>(0.0);
+        var b0_1 = vec4<f32>(0.0);
+        var b0_2 = vec4<f32>(0.0);
+        var b0_3 = vec4<f32>(0.0);
+        var brho1 = vec4<f32>(0.0);
+        var b1_0 = vec4<f32>(0.0);
+        var b1_1 = vec4<f32>(0.0);
+        var b1_2 = vec4<f32>(0.0);
+        var b1_3 = vec4<f32>(0.0);
+        var brho2 = vec4<f32>(0.0);
+        var b2_0 = vec4<f32>(0.0);
+        var b2_1 = vec4<f32>(0.0);
+        var b2_2 = vec4<f32>(0.0);
+        var b2_3 = vec4<f32>(0.0);
+        var brho3 = vec4<f32>(0.0);
+        var b3_0 = vec4<f32>(0.0);
+        var b3_1 = vec4<f32>(0.0);
+        var b3_2 = vec4<f32>(0.0);
+        var b3_3 = vec4<f32>(0.0);
+        var brho4 = vec4<f32>(0.0);
+        var b4_0 = vec4<f32>(0.0);
+        var b4_1 = vec4<f32>(0.0);
+        var b4_2 = vec4<f32>(0.0);
+        var b4_3 = vec4<f32>(0.0);
+        var brho5 = vec4<f32>(0.0);
+        var b5_0 = vec4<f32>(0.0);
+        var b5_1 = vec4<f32>(0.0);
+        var b5_2 = vec4<f32>(0.0);
+        var b5_3 = vec4<f32>(0.0);
+        var brho6 = vec4<f32>(0.0);
+        var b6_0 = vec4<f32>(0.0);
+        var b6_1 = vec4<f32>(0.0);
+        var b6_2 = vec4<f32>(0.0);
+        var b6_3 = vec4<f32>(0.0);
+        var brho7 = vec4<f32>(0.0);
+        var b7_0 = vec4<f32>(0.0);
+        var b7_1 = vec4<f32>(0.0);
+        var b7_2 = vec4<f32>(0.0);
+        var b7_3 = vec4<f32>(0.0);
+        for (var t = tb; t < te; t++) {
+            let o = t * D;
+            var xj0 = 0.0;
+            var wj0 = 0.0;
+            if D > 0u { xj0 = x[o + 0u] - x[0u]; wj0 = score[o + 0u] - two_inv_h * xj0; }
+            var xj1 = 0.0;
+            var wj1 = 0.0;
+            if D > 1u { xj1 = x[o + 1u] - x[1u]; wj1 = score[o + 1u] - two_inv_h * xj1; }
+            var xj2 = 0.0;
+            var wj2 = 0.0;
+            if D > 2u { xj2 = x[o + 2u] - x[2u]; wj2 = score[o + 2u] - two_inv_h * xj2; }
+            var xj3 = 0.0;
+            var wj3 = 0.0;
+            if D > 3u { xj3 = x[o + 3u] - x[3u]; wj3 = score[o + 3u] - two_inv_h * xj3; }
+            {
+                let e0 = x0_0 - xj0;
+                var s = e0 * e0;
+                if D > 1u { let e = x0_1 - xj1; s = fma(e, e, s); }
+                if D > 2u { let e = x0_2 - xj2; s = fma(e, e, s); }
+                if D > 3u { let e = x0_3 - xj3; s = fma(e, e, s); }
+                let kv = rbf4_from_sqdist(s, p.inv_h);
+                brho0 += kv;
+                if D > 0u { b0_0 = fma(kv, vec4<f32>(wj0), b0_0); }
+                if D > 1u { b0_1 = fma(kv, vec4<f32>(wj1), b0_1); }
+                if D > 2u { b0_2 = fma(kv, vec4<f32>(wj2), b0_2); }
+                if D > 3u { b0_3 = fma(kv, vec4<f32>(wj3), b0_3); }
+            }
+            {
+                let e0 = x1_0 - xj0;
+                var s = e0 * e0;
+                if D > 1u { let e = x1_1 - xj1; s = fma(e, e, s); }
+                if D > 2u { let e = x1_2 - xj2; s = fma(e, e, s); }
+                if D > 3u { let e = x1_3 - xj3; s = fma(e, e, s); }
+                let kv = rbf4_from_sqdist(s, p.inv_h);
+                brho1 += kv;
+                if D > 0u { b1_0 = fma(kv, vec4<f32>(wj0), b1_0); }
+                if D > 1u { b1_1 = fma(kv, vec4<f32>(wj1), b1_1); }
+                if D > 2u { b1_2 = fma(kv, vec4<f32>(wj2), b1_2); }
+                if D > 3u { b1_3 = fma(kv, vec4<f32>(wj3), b1_3); }
+            }
+            {
+                let e0 = x2_0 - xj0;
+                var s = e0 * e0;
+                if D > 1u { let e = x2_1 - xj1; s = fma(e, e, s); }
+                if D > 2u { let e = x2_2 - xj2; s = fma(e, e, s); }
+                if D > 3u { let e = x2_3 - xj3; s = fma(e, e, s); }
+                let kv = rbf4_from_sqdist(s, p.inv_h);
+                brho2 += kv;
+                if D > 0u { b2_0 = fma(kv, vec4<f32>(wj0), b2_0); }
+                if D > 1u { b2_1 = fma(kv, vec4<f32>(wj1), b2_1); }
+                if D > 2u { b2_2 = fma(kv, vec4<f32>(wj2), b2_2); }
+                if D > 3u { b2_3 = fma(kv, vec4<f32>(wj3), b2_3); }
+            }
+            {
+                let e0 = x3_0 - xj0;
+                var s = e0 * e0;
+                if D > 1u { let e = x3_1 - xj1; s = fma(e, e, s); }
+                if D > 2u { let e = x3_2 - xj2; s = fma(e, e, s); }
+                if D > 3u { let e = x3_3 - xj3; s = fma(e, e, s); }
+                let kv = rbf4_from_sqdist(s, p.inv_h);
+                brho3 += kv;
+                if D > 0u { b3_0 = fma(kv, vec4<f32>(wj0), b3_0); }
+                if D > 1u { b3_1 = fma(kv, vec4<f32>(wj1), b3_1); }
+                if D > 2u { b3_2 = fma(kv, vec4<f32>(wj2), b3_2); }
+                if D > 3u { b3_3 = fma(kv, vec4<f32>(wj3), b3_3); }
+            }
+            {
+                let e0 = x4_0 - xj0;
+                var s = e0 * e0;
+                if D > 1u { let e = x4_1 - xj1; s = fma(e, e, s); }
+                if D > 2u { let e = x4_2 - xj2; s = fma(e, e, s); }
+                if D > 3u { let e = x4_3 - xj3; s = fma(e, e, s); }
+                let kv = rbf4_from_sqdist(s, p.inv_h);
+                brho4 += kv;
+                if D > 0u { b4_0 = fma(kv, vec4<f32>(wj0), b4_0); }
+                if D > 1u { b4_1 = fma(kv, vec4<f32>(wj1), b4_1); }
+                if D > 2u { b4_2 = fma(kv, vec4<f32>(wj2), b4_2); }
+                if D > 3u { b4_3 = fma(kv, vec4<f32>(wj3), b4_3); }
+            }
+            {
+                let e0 = x5_0 - xj0;
+                var s = e0 * e0;
+                if D > 1u { let e = x5_1 - xj1; s = fma(e, e, s); }
+                if D > 2u { let e = x5_2 - xj2; s = fma(e, e, s); }
+                if D > 3u { let e = x5_3 - xj3; s = fma(e, e, s); }
+                let kv = rbf4_from_sqdist(s, p.inv_h);
+                brho5 += kv;
+                if D > 0u { b5_0 = fma(kv, vec4<f32>(wj0), b5_0); }
+                if D > 1u { b5_1 = fma(kv, vec4<f32>(wj1), b5_1); }
+                if D > 2u { b5_2 = fma(kv, vec4<f32>(wj2), b5_2); }
+                if D > 3u { b5_3 = fma(kv, vec4<f32>(wj3), b5_3); }
+            }
+            {
+                let e0 = x6_0 - xj0;
+                var s = e0 * e0;
+                if D > 1u { let e = x6_1 - xj1; s = fma(e, e, s); }
+                if D > 2u { let e = x6_2 - xj2; s = fma(e, e, s); }
+                if D > 3u { let e = x6_3 - xj3; s = fma(e, e, s); }
+                let kv = rbf4_from_sqdist(s, p.inv_h);
+                brho6 += kv;
+                if D > 0u { b6_0 = fma(kv, vec4<f32>(wj0), b6_0); }
+                if D > 1u { b6_1 = fma(kv, vec4<f32>(wj1), b6_1); }
+                if D > 2u { b6_2 = fma(kv, vec4<f32>(wj2), b6_2); }
+                if D > 3u { b6_3 = fma(kv, vec4<f32>(wj3), b6_3); }
+            }
+            {
+                let e0 = x7_0 - xj0;
+                var s = e0 * e0;
+                if D > 1u { let e = x7_1 - xj1; s = fma(e, e, s); }
+                if D > 2u { let e = x7_2 - xj2; s = fma(e, e, s); }
+                if D > 3u { let e = x7_3 - xj3; s = fma(e, e, s); }
+                let kv = rbf4_from_sqdist(s, p.inv_h);
+                brho7 += kv;
+                if D > 0u { b7_0 = fma(kv, vec4<f32>(wj0), b7_0); }
+                if D > 1u { b7_1 = fma(kv, vec4<f32>(wj1), b7_1); }
+                if D > 2u { b7_2 = fma(kv, vec4<f32>(wj2), b7_2); }
+                if D > 3u { b7_3 = fma(kv, vec4<f32>(wj3), b7_3); }
+            }
         }
-        {
-            let e0 = x1_0 - xj0;
-            var s = e0 * e0;
-            if D > 1u { let e = x1_1 - xj1; s = fma(e, e, s); }
-            if D > 2u { let e = x1_2 - xj2; s = fma(e, e, s); }
-            if D > 3u { let e = x1_3 - xj3; s = fma(e, e, s); }
-            let kv = rbf4_from_sqdist(s, p.inv_h);
-            rho1 += kv;
-            if D > 0u { a1_0 = fma(kv, vec4<f32>(wj0), a1_0); }
-            if D > 1u { a1_1 = fma(kv, vec4<f32>(wj1), a1_1); }
-            if D > 2u { a1_2 = fma(kv, vec4<f32>(wj2), a1_2); }
-            if D > 3u { a1_3 = fma(kv, vec4<f32>(wj3), a1_3); }
-        }
-        {
-            let e0 = x2_0 - xj0;
-            var s = e0 * e0;
-            if D > 1u { let e = x2_1 - xj1; s = fma(e, e, s); }
-            if D > 2u { let e = x2_2 - xj2; s = fma(e, e, s); }
-            if D > 3u { let e = x2_3 - xj3; s = fma(e, e, s); }
-            let kv = rbf4_from_sqdist(s, p.inv_h);
-            rho2 += kv;
-            if D > 0u { a2_0 = fma(kv, vec4<f32>(wj0), a2_0); }
-            if D > 1u { a2_1 = fma(kv, vec4<f32>(wj1), a2_1); }
-            if D > 2u { a2_2 = fma(kv, vec4<f32>(wj2), a2_2); }
-            if D > 3u { a2_3 = fma(kv, vec4<f32>(wj3), a2_3); }
-        }
-        {
-            let e0 = x3_0 - xj0;
-            var s = e0 * e0;
-            if D > 1u { let e = x3_1 - xj1; s = fma(e, e, s); }
-            if D > 2u { let e = x3_2 - xj2; s = fma(e, e, s); }
-            if D > 3u { let e = x3_3 - xj3; s = fma(e, e, s); }
-            let kv = rbf4_from_sqdist(s, p.inv_h);
-            rho3 += kv;
-            if D > 0u { a3_0 = fma(kv, vec4<f32>(wj0), a3_0); }
-            if D > 1u { a3_1 = fma(kv, vec4<f32>(wj1), a3_1); }
-            if D > 2u { a3_2 = fma(kv, vec4<f32>(wj2), a3_2); }
-            if D > 3u { a3_3 = fma(kv, vec4<f32>(wj3), a3_3); }
-        }
-        {
-            let e0 = x4_0 - xj0;
-            var s = e0 * e0;
-            if D > 1u { let e = x4_1 - xj1; s = fma(e, e, s); }
-            if D > 2u { let e = x4_2 - xj2; s = fma(e, e, s); }
-            if D > 3u { let e = x4_3 - xj3; s = fma(e, e, s); }
-            let kv = rbf4_from_sqdist(s, p.inv_h);
-            rho4 += kv;
-            if D > 0u { a4_0 = fma(kv, vec4<f32>(wj0), a4_0); }
-            if D > 1u { a4_1 = fma(kv, vec4<f32>(wj1), a4_1); }
-            if D > 2u { a4_2 = fma(kv, vec4<f32>(wj2), a4_2); }
-            if D > 3u { a4_3 = fma(kv, vec4<f32>(wj3), a4_3); }
-        }
-        {
-            let e0 = x5_0 - xj0;
-            var s = e0 * e0;
-            if D > 1u { let e = x5_1 - xj1; s = fma(e, e, s); }
-            if D > 2u { let e = x5_2 - xj2; s = fma(e, e, s); }
-            if D > 3u { let e = x5_3 - xj3; s = fma(e, e, s); }
-            let kv = rbf4_from_sqdist(s, p.inv_h);
-            rho5 += kv;
-            if D > 0u { a5_0 = fma(kv, vec4<f32>(wj0), a5_0); }
-            if D > 1u { a5_1 = fma(kv, vec4<f32>(wj1), a5_1); }
-            if D > 2u { a5_2 = fma(kv, vec4<f32>(wj2), a5_2); }
-            if D > 3u { a5_3 = fma(kv, vec4<f32>(wj3), a5_3); }
-        }
-        {
-            let e0 = x6_0 - xj0;
-            var s = e0 * e0;
-            if D > 1u { let e = x6_1 - xj1; s = fma(e, e, s); }
-            if D > 2u { let e = x6_2 - xj2; s = fma(e, e, s); }
-            if D > 3u { let e = x6_3 - xj3; s = fma(e, e, s); }
-            let kv = rbf4_from_sqdist(s, p.inv_h);
-            rho6 += kv;
-            if D > 0u { a6_0 = fma(kv, vec4<f32>(wj0), a6_0); }
-            if D > 1u { a6_1 = fma(kv, vec4<f32>(wj1), a6_1); }
-            if D > 2u { a6_2 = fma(kv, vec4<f32>(wj2), a6_2); }
-            if D > 3u { a6_3 = fma(kv, vec4<f32>(wj3), a6_3); }
-        }
-        {
-            let e0 = x7_0 - xj0;
-            var s = e0 * e0;
-            if D > 1u { let e = x7_1 - xj1; s = fma(e, e, s); }
-            if D > 2u { let e = x7_2 - xj2; s = fma(e, e, s); }
-            if D > 3u { let e = x7_3 - xj3; s = fma(e, e, s); }
-            let kv = rbf4_from_sqdist(s, p.inv_h);
-            rho7 += kv;
-            if D > 0u { a7_0 = fma(kv, vec4<f32>(wj0), a7_0); }
-            if D > 1u { a7_1 = fma(kv, vec4<f32>(wj1), a7_1); }
-            if D > 2u { a7_2 = fma(kv, vec4<f32>(wj2), a7_2); }
-            if D > 3u { a7_3 = fma(kv, vec4<f32>(wj3), a7_3); }
-        }
+        rho0 += brho0;
+        if D > 0u { a0_0 += b0_0; }
+        if D > 1u { a0_1 += b0_1; }
+        if D > 2u { a0_2 += b0_2; }
+        if D > 3u { a0_3 += b0_3; }
+        rho1 += brho1;
+        if D > 0u { a1_0 += b1_0; }
+        if D > 1u { a1_1 += b1_1; }
+        if D > 2u { a1_2 += b1_2; }
+        if D > 3u { a1_3 += b1_3; }
+        rho2 += brho2;
+        if D > 0u { a2_0 += b2_0; }
+        if D > 1u { a2_1 += b2_1; }
+        if D > 2u { a2_2 += b2_2; }
+        if D > 3u { a2_3 += b2_3; }
+        rho3 += brho3;
+        if D > 0u { a3_0 += b3_0; }
+        if D > 1u { a3_1 += b3_1; }
+        if D > 2u { a3_2 += b3_2; }
+        if D > 3u { a3_3 += b3_3; }
+        rho4 += brho4;
+        if D > 0u { a4_0 += b4_0; }
+        if D > 1u { a4_1 += b4_1; }
+        if D > 2u { a4_2 += b4_2; }
+        if D > 3u { a4_3 += b4_3; }
+        rho5 += brho5;
+        if D > 0u { a5_0 += b5_0; }
+        if D > 1u { a5_1 += b5_1; }
+        if D > 2u { a5_2 += b5_2; }
+        if D > 3u { a5_3 += b5_3; }
+        rho6 += brho6;
+        if D > 0u { a6_0 += b6_0; }
+        if D > 1u { a6_1 += b6_1; }
+        if D > 2u { a6_2 += b6_2; }
+        if D > 3u { a6_3 += b6_3; }
+        rho7 += brho7;
+        if D > 0u { a7_0 += b7_0; }
+        if D > 1u { a7_1 += b7_1; }
+        if D > 2u { a7_2 += b7_2; }
+        if D > 3u { a7_3 += b7_3; }
     }
     if base + 0u * WG < p.n {
         if last {

@@ -9,12 +9,14 @@
 // Column chunks: the host splits j into chunks (llvmpipe stops any invocation after 65535
 // loop iterations in total) and records one dispatch per chunk, each with its own uniform;
 // flags bit 0 = first chunk (start from zero, else from the scratch sums), bit 1 = last chunk
-// (write phi, else write the running sums to scratch). Fixed order: deterministic.
+// (write phi, else write the running sums to scratch). Sums run per block of BLOCK columns,
+// then into the totals (bounded f32 error growth). Fixed order: deterministic.
 // Parts: common/params.wgsl, common/rbf.wgsl
 // Bindings: 0 uniform PairParams | 1 x [n,d] | 2 score [n,d] | 3 scratch [n*d + n] | 4 phi [n,d] (written)
 // Dispatch: (ceil(n / (4 WG)), 1, 1). Override D = d (1..64).
 override WG: u32 = 32u;
 override D: u32 = 2u;
+const BLOCK: u32 = 128u;
 
 @group(0) @binding(0) var<uniform> p: PairParams;
 @group(0) @binding(1) var<storage, read> x: array<f32>;
@@ -420,333 +422,466 @@ fn svgd_phi_wide(@builtin(local_invocation_id) lid3: vec3<u32>, @builtin(workgro
     }
     var rho0 = vec4<f32>(0.0);
     if !first { rho0 = vec4<f32>(scratch[rho_at + i0_0], scratch[rho_at + i0_1], scratch[rho_at + i0_2], scratch[rho_at + i0_3]); }
-    for (var t = p.j_begin; t < p.j_end; t++) {
-        let o = t * D;
-        var xj0 = 0.0;
-        var wj0 = 0.0;
-        if D > 0u { xj0 = x[o + 0u] - x[0u]; wj0 = score[o + 0u] - two_inv_h * xj0; }
-        var xj1 = 0.0;
-        var wj1 = 0.0;
-        if D > 1u { xj1 = x[o + 1u] - x[1u]; wj1 = score[o + 1u] - two_inv_h * xj1; }
-        var xj2 = 0.0;
-        var wj2 = 0.0;
-        if D > 2u { xj2 = x[o + 2u] - x[2u]; wj2 = score[o + 2u] - two_inv_h * xj2; }
-        var xj3 = 0.0;
-        var wj3 = 0.0;
-        if D > 3u { xj3 = x[o + 3u] - x[3u]; wj3 = score[o + 3u] - two_inv_h * xj3; }
-        var xj4 = 0.0;
-        var wj4 = 0.0;
-        if D > 4u { xj4 = x[o + 4u] - x[4u]; wj4 = score[o + 4u] - two_inv_h * xj4; }
-        var xj5 = 0.0;
-        var wj5 = 0.0;
-        if D > 5u { xj5 = x[o + 5u] - x[5u]; wj5 = score[o + 5u] - two_inv_h * xj5; }
-        var xj6 = 0.0;
-        var wj6 = 0.0;
-        if D > 6u { xj6 = x[o + 6u] - x[6u]; wj6 = score[o + 6u] - two_inv_h * xj6; }
-        var xj7 = 0.0;
-        var wj7 = 0.0;
-        if D > 7u { xj7 = x[o + 7u] - x[7u]; wj7 = score[o + 7u] - two_inv_h * xj7; }
-        var xj8 = 0.0;
-        var wj8 = 0.0;
-        if D > 8u { xj8 = x[o + 8u] - x[8u]; wj8 = score[o + 8u] - two_inv_h * xj8; }
-        var xj9 = 0.0;
-        var wj9 = 0.0;
-        if D > 9u { xj9 = x[o + 9u] - x[9u]; wj9 = score[o + 9u] - two_inv_h * xj9; }
-        var xj10 = 0.0;
-        var wj10 = 0.0;
-        if D > 10u { xj10 = x[o + 10u] - x[10u]; wj10 = score[o + 10u] - two_inv_h * xj10; }
-        var xj11 = 0.0;
-        var wj11 = 0.0;
-        if D > 11u { xj11 = x[o + 11u] - x[11u]; wj11 = score[o + 11u] - two_inv_h * xj11; }
-        var xj12 = 0.0;
-        var wj12 = 0.0;
-        if D > 12u { xj12 = x[o + 12u] - x[12u]; wj12 = score[o + 12u] - two_inv_h * xj12; }
-        var xj13 = 0.0;
-        var wj13 = 0.0;
-        if D > 13u { xj13 = x[o + 13u] - x[13u]; wj13 = score[o + 13u] - two_inv_h * xj13; }
-        var xj14 = 0.0;
-        var wj14 = 0.0;
-        if D > 14u { xj14 = x[o + 14u] - x[14u]; wj14 = score[o + 14u] - two_inv_h * xj14; }
-        var xj15 = 0.0;
-        var wj15 = 0.0;
-        if D > 15u { xj15 = x[o + 15u] - x[15u]; wj15 = score[o + 15u] - two_inv_h * xj15; }
-        var xj16 = 0.0;
-        var wj16 = 0.0;
-        if D > 16u { xj16 = x[o + 16u] - x[16u]; wj16 = score[o + 16u] - two_inv_h * xj16; }
-        var xj17 = 0.0;
-        var wj17 = 0.0;
-        if D > 17u { xj17 = x[o + 17u] - x[17u]; wj17 = score[o + 17u] - two_inv_h * xj17; }
-        var xj18 = 0.0;
-        var wj18 = 0.0;
-        if D > 18u { xj18 = x[o + 18u] - x[18u]; wj18 = score[o + 18u] - two_inv_h * xj18; }
-        var xj19 = 0.0;
-        var wj19 = 0.0;
-        if D > 19u { xj19 = x[o + 19u] - x[19u]; wj19 = score[o + 19u] - two_inv_h * xj19; }
-        var xj20 = 0.0;
-        var wj20 = 0.0;
-        if D > 20u { xj20 = x[o + 20u] - x[20u]; wj20 = score[o + 20u] - two_inv_h * xj20; }
-        var xj21 = 0.0;
-        var wj21 = 0.0;
-        if D > 21u { xj21 = x[o + 21u] - x[21u]; wj21 = score[o + 21u] - two_inv_h * xj21; }
-        var xj22 = 0.0;
-        var wj22 = 0.0;
-        if D > 22u { xj22 = x[o + 22u] - x[22u]; wj22 = score[o + 22u] - two_inv_h * xj22; }
-        var xj23 = 0.0;
-        var wj23 = 0.0;
-        if D > 23u { xj23 = x[o + 23u] - x[23u]; wj23 = score[o + 23u] - two_inv_h * xj23; }
-        var xj24 = 0.0;
-        var wj24 = 0.0;
-        if D > 24u { xj24 = x[o + 24u] - x[24u]; wj24 = score[o + 24u] - two_inv_h * xj24; }
-        var xj25 = 0.0;
-        var wj25 = 0.0;
-        if D > 25u { xj25 = x[o + 25u] - x[25u]; wj25 = score[o + 25u] - two_inv_h * xj25; }
-        var xj26 = 0.0;
-        var wj26 = 0.0;
-        if D > 26u { xj26 = x[o + 26u] - x[26u]; wj26 = score[o + 26u] - two_inv_h * xj26; }
-        var xj27 = 0.0;
-        var wj27 = 0.0;
-        if D > 27u { xj27 = x[o + 27u] - x[27u]; wj27 = score[o + 27u] - two_inv_h * xj27; }
-        var xj28 = 0.0;
-        var wj28 = 0.0;
-        if D > 28u { xj28 = x[o + 28u] - x[28u]; wj28 = score[o + 28u] - two_inv_h * xj28; }
-        var xj29 = 0.0;
-        var wj29 = 0.0;
-        if D > 29u { xj29 = x[o + 29u] - x[29u]; wj29 = score[o + 29u] - two_inv_h * xj29; }
-        var xj30 = 0.0;
-        var wj30 = 0.0;
-        if D > 30u { xj30 = x[o + 30u] - x[30u]; wj30 = score[o + 30u] - two_inv_h * xj30; }
-        var xj31 = 0.0;
-        var wj31 = 0.0;
-        if D > 31u { xj31 = x[o + 31u] - x[31u]; wj31 = score[o + 31u] - two_inv_h * xj31; }
-        var xj32 = 0.0;
-        var wj32 = 0.0;
-        if D > 32u { xj32 = x[o + 32u] - x[32u]; wj32 = score[o + 32u] - two_inv_h * xj32; }
-        var xj33 = 0.0;
-        var wj33 = 0.0;
-        if D > 33u { xj33 = x[o + 33u] - x[33u]; wj33 = score[o + 33u] - two_inv_h * xj33; }
-        var xj34 = 0.0;
-        var wj34 = 0.0;
-        if D > 34u { xj34 = x[o + 34u] - x[34u]; wj34 = score[o + 34u] - two_inv_h * xj34; }
-        var xj35 = 0.0;
-        var wj35 = 0.0;
-        if D > 35u { xj35 = x[o + 35u] - x[35u]; wj35 = score[o + 35u] - two_inv_h * xj35; }
-        var xj36 = 0.0;
-        var wj36 = 0.0;
-        if D > 36u { xj36 = x[o + 36u] - x[36u]; wj36 = score[o + 36u] - two_inv_h * xj36; }
-        var xj37 = 0.0;
-        var wj37 = 0.0;
-        if D > 37u { xj37 = x[o + 37u] - x[37u]; wj37 = score[o + 37u] - two_inv_h * xj37; }
-        var xj38 = 0.0;
-        var wj38 = 0.0;
-        if D > 38u { xj38 = x[o + 38u] - x[38u]; wj38 = score[o + 38u] - two_inv_h * xj38; }
-        var xj39 = 0.0;
-        var wj39 = 0.0;
-        if D > 39u { xj39 = x[o + 39u] - x[39u]; wj39 = score[o + 39u] - two_inv_h * xj39; }
-        var xj40 = 0.0;
-        var wj40 = 0.0;
-        if D > 40u { xj40 = x[o + 40u] - x[40u]; wj40 = score[o + 40u] - two_inv_h * xj40; }
-        var xj41 = 0.0;
-        var wj41 = 0.0;
-        if D > 41u { xj41 = x[o + 41u] - x[41u]; wj41 = score[o + 41u] - two_inv_h * xj41; }
-        var xj42 = 0.0;
-        var wj42 = 0.0;
-        if D > 42u { xj42 = x[o + 42u] - x[42u]; wj42 = score[o + 42u] - two_inv_h * xj42; }
-        var xj43 = 0.0;
-        var wj43 = 0.0;
-        if D > 43u { xj43 = x[o + 43u] - x[43u]; wj43 = score[o + 43u] - two_inv_h * xj43; }
-        var xj44 = 0.0;
-        var wj44 = 0.0;
-        if D > 44u { xj44 = x[o + 44u] - x[44u]; wj44 = score[o + 44u] - two_inv_h * xj44; }
-        var xj45 = 0.0;
-        var wj45 = 0.0;
-        if D > 45u { xj45 = x[o + 45u] - x[45u]; wj45 = score[o + 45u] - two_inv_h * xj45; }
-        var xj46 = 0.0;
-        var wj46 = 0.0;
-        if D > 46u { xj46 = x[o + 46u] - x[46u]; wj46 = score[o + 46u] - two_inv_h * xj46; }
-        var xj47 = 0.0;
-        var wj47 = 0.0;
-        if D > 47u { xj47 = x[o + 47u] - x[47u]; wj47 = score[o + 47u] - two_inv_h * xj47; }
-        var xj48 = 0.0;
-        var wj48 = 0.0;
-        if D > 48u { xj48 = x[o + 48u] - x[48u]; wj48 = score[o + 48u] - two_inv_h * xj48; }
-        var xj49 = 0.0;
-        var wj49 = 0.0;
-        if D > 49u { xj49 = x[o + 49u] - x[49u]; wj49 = score[o + 49u] - two_inv_h * xj49; }
-        var xj50 = 0.0;
-        var wj50 = 0.0;
-        if D > 50u { xj50 = x[o + 50u] - x[50u]; wj50 = score[o + 50u] - two_inv_h * xj50; }
-        var xj51 = 0.0;
-        var wj51 = 0.0;
-        if D > 51u { xj51 = x[o + 51u] - x[51u]; wj51 = score[o + 51u] - two_inv_h * xj51; }
-        var xj52 = 0.0;
-        var wj52 = 0.0;
-        if D > 52u { xj52 = x[o + 52u] - x[52u]; wj52 = score[o + 52u] - two_inv_h * xj52; }
-        var xj53 = 0.0;
-        var wj53 = 0.0;
-        if D > 53u { xj53 = x[o + 53u] - x[53u]; wj53 = score[o + 53u] - two_inv_h * xj53; }
-        var xj54 = 0.0;
-        var wj54 = 0.0;
-        if D > 54u { xj54 = x[o + 54u] - x[54u]; wj54 = score[o + 54u] - two_inv_h * xj54; }
-        var xj55 = 0.0;
-        var wj55 = 0.0;
-        if D > 55u { xj55 = x[o + 55u] - x[55u]; wj55 = score[o + 55u] - two_inv_h * xj55; }
-        var xj56 = 0.0;
-        var wj56 = 0.0;
-        if D > 56u { xj56 = x[o + 56u] - x[56u]; wj56 = score[o + 56u] - two_inv_h * xj56; }
-        var xj57 = 0.0;
-        var wj57 = 0.0;
-        if D > 57u { xj57 = x[o + 57u] - x[57u]; wj57 = score[o + 57u] - two_inv_h * xj57; }
-        var xj58 = 0.0;
-        var wj58 = 0.0;
-        if D > 58u { xj58 = x[o + 58u] - x[58u]; wj58 = score[o + 58u] - two_inv_h * xj58; }
-        var xj59 = 0.0;
-        var wj59 = 0.0;
-        if D > 59u { xj59 = x[o + 59u] - x[59u]; wj59 = score[o + 59u] - two_inv_h * xj59; }
-        var xj60 = 0.0;
-        var wj60 = 0.0;
-        if D > 60u { xj60 = x[o + 60u] - x[60u]; wj60 = score[o + 60u] - two_inv_h * xj60; }
-        var xj61 = 0.0;
-        var wj61 = 0.0;
-        if D > 61u { xj61 = x[o + 61u] - x[61u]; wj61 = score[o + 61u] - two_inv_h * xj61; }
-        var xj62 = 0.0;
-        var wj62 = 0.0;
-        if D > 62u { xj62 = x[o + 62u] - x[62u]; wj62 = score[o + 62u] - two_inv_h * xj62; }
-        var xj63 = 0.0;
-        var wj63 = 0.0;
-        if D > 63u { xj63 = x[o + 63u] - x[63u]; wj63 = score[o + 63u] - two_inv_h * xj63; }
-        {
-            let e0 = x0_0 - xj0;
-            var s = e0 * e0;
-            if D > 1u { let e = x0_1 - xj1; s = fma(e, e, s); }
-            if D > 2u { let e = x0_2 - xj2; s = fma(e, e, s); }
-            if D > 3u { let e = x0_3 - xj3; s = fma(e, e, s); }
-            if D > 4u { let e = x0_4 - xj4; s = fma(e, e, s); }
-            if D > 5u { let e = x0_5 - xj5; s = fma(e, e, s); }
-            if D > 6u { let e = x0_6 - xj6; s = fma(e, e, s); }
-            if D > 7u { let e = x0_7 - xj7; s = fma(e, e, s); }
-            if D > 8u { let e = x0_8 - xj8; s = fma(e, e, s); }
-            if D > 9u { let e = x0_9 - xj9; s = fma(e, e, s); }
-            if D > 10u { let e = x0_10 - xj10; s = fma(e, e, s); }
-            if D > 11u { let e = x0_11 - xj11; s = fma(e, e, s); }
-            if D > 12u { let e = x0_12 - xj12; s = fma(e, e, s); }
-            if D > 13u { let e = x0_13 - xj13; s = fma(e, e, s); }
-            if D > 14u { let e = x0_14 - xj14; s = fma(e, e, s); }
-            if D > 15u { let e = x0_15 - xj15; s = fma(e, e, s); }
-            if D > 16u { let e = x0_16 - xj16; s = fma(e, e, s); }
-            if D > 17u { let e = x0_17 - xj17; s = fma(e, e, s); }
-            if D > 18u { let e = x0_18 - xj18; s = fma(e, e, s); }
-            if D > 19u { let e = x0_19 - xj19; s = fma(e, e, s); }
-            if D > 20u { let e = x0_20 - xj20; s = fma(e, e, s); }
-            if D > 21u { let e = x0_21 - xj21; s = fma(e, e, s); }
-            if D > 22u { let e = x0_22 - xj22; s = fma(e, e, s); }
-            if D > 23u { let e = x0_23 - xj23; s = fma(e, e, s); }
-            if D > 24u { let e = x0_24 - xj24; s = fma(e, e, s); }
-            if D > 25u { let e = x0_25 - xj25; s = fma(e, e, s); }
-            if D > 26u { let e = x0_26 - xj26; s = fma(e, e, s); }
-            if D > 27u { let e = x0_27 - xj27; s = fma(e, e, s); }
-            if D > 28u { let e = x0_28 - xj28; s = fma(e, e, s); }
-            if D > 29u { let e = x0_29 - xj29; s = fma(e, e, s); }
-            if D > 30u { let e = x0_30 - xj30; s = fma(e, e, s); }
-            if D > 31u { let e = x0_31 - xj31; s = fma(e, e, s); }
-            if D > 32u { let e = x0_32 - xj32; s = fma(e, e, s); }
-            if D > 33u { let e = x0_33 - xj33; s = fma(e, e, s); }
-            if D > 34u { let e = x0_34 - xj34; s = fma(e, e, s); }
-            if D > 35u { let e = x0_35 - xj35; s = fma(e, e, s); }
-            if D > 36u { let e = x0_36 - xj36; s = fma(e, e, s); }
-            if D > 37u { let e = x0_37 - xj37; s = fma(e, e, s); }
-            if D > 38u { let e = x0_38 - xj38; s = fma(e, e, s); }
-            if D > 39u { let e = x0_39 - xj39; s = fma(e, e, s); }
-            if D > 40u { let e = x0_40 - xj40; s = fma(e, e, s); }
-            if D > 41u { let e = x0_41 - xj41; s = fma(e, e, s); }
-            if D > 42u { let e = x0_42 - xj42; s = fma(e, e, s); }
-            if D > 43u { let e = x0_43 - xj43; s = fma(e, e, s); }
-            if D > 44u { let e = x0_44 - xj44; s = fma(e, e, s); }
-            if D > 45u { let e = x0_45 - xj45; s = fma(e, e, s); }
-            if D > 46u { let e = x0_46 - xj46; s = fma(e, e, s); }
-            if D > 47u { let e = x0_47 - xj47; s = fma(e, e, s); }
-            if D > 48u { let e = x0_48 - xj48; s = fma(e, e, s); }
-            if D > 49u { let e = x0_49 - xj49; s = fma(e, e, s); }
-            if D > 50u { let e = x0_50 - xj50; s = fma(e, e, s); }
-            if D > 51u { let e = x0_51 - xj51; s = fma(e, e, s); }
-            if D > 52u { let e = x0_52 - xj52; s = fma(e, e, s); }
-            if D > 53u { let e = x0_53 - xj53; s = fma(e, e, s); }
-            if D > 54u { let e = x0_54 - xj54; s = fma(e, e, s); }
-            if D > 55u { let e = x0_55 - xj55; s = fma(e, e, s); }
-            if D > 56u { let e = x0_56 - xj56; s = fma(e, e, s); }
-            if D > 57u { let e = x0_57 - xj57; s = fma(e, e, s); }
-            if D > 58u { let e = x0_58 - xj58; s = fma(e, e, s); }
-            if D > 59u { let e = x0_59 - xj59; s = fma(e, e, s); }
-            if D > 60u { let e = x0_60 - xj60; s = fma(e, e, s); }
-            if D > 61u { let e = x0_61 - xj61; s = fma(e, e, s); }
-            if D > 62u { let e = x0_62 - xj62; s = fma(e, e, s); }
-            if D > 63u { let e = x0_63 - xj63; s = fma(e, e, s); }
-            let kv = rbf4_from_sqdist(s, p.inv_h);
-            rho0 += kv;
-            if D > 0u { a0_0 = fma(kv, vec4<f32>(wj0), a0_0); }
-            if D > 1u { a0_1 = fma(kv, vec4<f32>(wj1), a0_1); }
-            if D > 2u { a0_2 = fma(kv, vec4<f32>(wj2), a0_2); }
-            if D > 3u { a0_3 = fma(kv, vec4<f32>(wj3), a0_3); }
-            if D > 4u { a0_4 = fma(kv, vec4<f32>(wj4), a0_4); }
-            if D > 5u { a0_5 = fma(kv, vec4<f32>(wj5), a0_5); }
-            if D > 6u { a0_6 = fma(kv, vec4<f32>(wj6), a0_6); }
-            if D > 7u { a0_7 = fma(kv, vec4<f32>(wj7), a0_7); }
-            if D > 8u { a0_8 = fma(kv, vec4<f32>(wj8), a0_8); }
-            if D > 9u { a0_9 = fma(kv, vec4<f32>(wj9), a0_9); }
-            if D > 10u { a0_10 = fma(kv, vec4<f32>(wj10), a0_10); }
-            if D > 11u { a0_11 = fma(kv, vec4<f32>(wj11), a0_11); }
-            if D > 12u { a0_12 = fma(kv, vec4<f32>(wj12), a0_12); }
-            if D > 13u { a0_13 = fma(kv, vec4<f32>(wj13), a0_13); }
-            if D > 14u { a0_14 = fma(kv, vec4<f32>(wj14), a0_14); }
-            if D > 15u { a0_15 = fma(kv, vec4<f32>(wj15), a0_15); }
-            if D > 16u { a0_16 = fma(kv, vec4<f32>(wj16), a0_16); }
-            if D > 17u { a0_17 = fma(kv, vec4<f32>(wj17), a0_17); }
-            if D > 18u { a0_18 = fma(kv, vec4<f32>(wj18), a0_18); }
-            if D > 19u { a0_19 = fma(kv, vec4<f32>(wj19), a0_19); }
-            if D > 20u { a0_20 = fma(kv, vec4<f32>(wj20), a0_20); }
-            if D > 21u { a0_21 = fma(kv, vec4<f32>(wj21), a0_21); }
-            if D > 22u { a0_22 = fma(kv, vec4<f32>(wj22), a0_22); }
-            if D > 23u { a0_23 = fma(kv, vec4<f32>(wj23), a0_23); }
-            if D > 24u { a0_24 = fma(kv, vec4<f32>(wj24), a0_24); }
-            if D > 25u { a0_25 = fma(kv, vec4<f32>(wj25), a0_25); }
-            if D > 26u { a0_26 = fma(kv, vec4<f32>(wj26), a0_26); }
-            if D > 27u { a0_27 = fma(kv, vec4<f32>(wj27), a0_27); }
-            if D > 28u { a0_28 = fma(kv, vec4<f32>(wj28), a0_28); }
-            if D > 29u { a0_29 = fma(kv, vec4<f32>(wj29), a0_29); }
-            if D > 30u { a0_30 = fma(kv, vec4<f32>(wj30), a0_30); }
-            if D > 31u { a0_31 = fma(kv, vec4<f32>(wj31), a0_31); }
-            if D > 32u { a0_32 = fma(kv, vec4<f32>(wj32), a0_32); }
-            if D > 33u { a0_33 = fma(kv, vec4<f32>(wj33), a0_33); }
-            if D > 34u { a0_34 = fma(kv, vec4<f32>(wj34), a0_34); }
-            if D > 35u { a0_35 = fma(kv, vec4<f32>(wj35), a0_35); }
-            if D > 36u { a0_36 = fma(kv, vec4<f32>(wj36), a0_36); }
-            if D > 37u { a0_37 = fma(kv, vec4<f32>(wj37), a0_37); }
-            if D > 38u { a0_38 = fma(kv, vec4<f32>(wj38), a0_38); }
-            if D > 39u { a0_39 = fma(kv, vec4<f32>(wj39), a0_39); }
-            if D > 40u { a0_40 = fma(kv, vec4<f32>(wj40), a0_40); }
-            if D > 41u { a0_41 = fma(kv, vec4<f32>(wj41), a0_41); }
-            if D > 42u { a0_42 = fma(kv, vec4<f32>(wj42), a0_42); }
-            if D > 43u { a0_43 = fma(kv, vec4<f32>(wj43), a0_43); }
-            if D > 44u { a0_44 = fma(kv, vec4<f32>(wj44), a0_44); }
-            if D > 45u { a0_45 = fma(kv, vec4<f32>(wj45), a0_45); }
-            if D > 46u { a0_46 = fma(kv, vec4<f32>(wj46), a0_46); }
-            if D > 47u { a0_47 = fma(kv, vec4<f32>(wj47), a0_47); }
-            if D > 48u { a0_48 = fma(kv, vec4<f32>(wj48), a0_48); }
-            if D > 49u { a0_49 = fma(kv, vec4<f32>(wj49), a0_49); }
-            if D > 50u { a0_50 = fma(kv, vec4<f32>(wj50), a0_50); }
-            if D > 51u { a0_51 = fma(kv, vec4<f32>(wj51), a0_51); }
-            if D > 52u { a0_52 = fma(kv, vec4<f32>(wj52), a0_52); }
-            if D > 53u { a0_53 = fma(kv, vec4<f32>(wj53), a0_53); }
-            if D > 54u { a0_54 = fma(kv, vec4<f32>(wj54), a0_54); }
-            if D > 55u { a0_55 = fma(kv, vec4<f32>(wj55), a0_55); }
-            if D > 56u { a0_56 = fma(kv, vec4<f32>(wj56), a0_56); }
-            if D > 57u { a0_57 = fma(kv, vec4<f32>(wj57), a0_57); }
-            if D > 58u { a0_58 = fma(kv, vec4<f32>(wj58), a0_58); }
-            if D > 59u { a0_59 = fma(kv, vec4<f32>(wj59), a0_59); }
-            if D > 60u { a0_60 = fma(kv, vec4<f32>(wj60), a0_60); }
-            if D > 61u { a0_61 = fma(kv, vec4<f32>(wj61), a0_61); }
-            if D > 62u { a0_62 = fma(kv, vec4<f32>(wj62), a0_62); }
-            if D > 63u { a0_63 = fma(kv, vec4<f32>(wj63), a0_63); }
+    for (var tb = p.j_begin; tb < p.j_end; tb += BLOCK) {
+        let te = min(tb + BLOCK, p.j_end);
+        var brho0 = vec4<f32>(0.0);
+        var b0_0 = vec4<f32>(0.0);
+        var b0_1 = vec4<f32>(0.0);
+        var b0_2 = vec4<f32>(0.0);
+        var b0_3 = vec4<f32>(0.0);
+        var b0_4 = vec4<f32>(0.0);
+        var b0_5 = vec4<f32>(0.0);
+        var b0_6 = vec4<f32>(0.0);
+        var b0_7 = vec4<f32>(0.0);
+        var b0_8 = vec4<f32>(0.0);
+        var b0_9 = vec4<f32>(0.0);
+        var b0_10 = vec4<f32>(0.0);
+        var b0_11 = vec4<f32>(0.0);
+        var b0_12 = vec4<f32>(0.0);
+        var b0_13 = vec4<f32>(0.0);
+        var b0_14 = vec4<f32>(0.0);
+        var b0_15 = vec4<f32>(0.0);
+        var b0_16 = vec4<f32>(0.0);
+        var b0_17 = vec4<f32>(0.0);
+        var b0_18 = vec4<f32>(0.0);
+        var b0_19 = vec4<f32>(0.0);
+        var b0_20 = vec4<f32>(0.0);
+        var b0_21 = vec4<f32>(0.0);
+        var b0_22 = vec4<f32>(0.0);
+        var b0_23 = vec4<f32>(0.0);
+        var b0_24 = vec4<f32>(0.0);
+        var b0_25 = vec4<f32>(0.0);
+        var b0_26 = vec4<f32>(0.0);
+        var b0_27 = vec4<f32>(0.0);
+        var b0_28 = vec4<f32>(0.0);
+        var b0_29 = vec4<f32>(0.0);
+        var b0_30 = vec4<f32>(0.0);
+        var b0_31 = vec4<f32>(0.0);
+        var b0_32 = vec4<f32>(0.0);
+        var b0_33 = vec4<f32>(0.0);
+        var b0_34 = vec4<f32>(0.0);
+        var b0_35 = vec4<f32>(0.0);
+        var b0_36 = vec4<f32>(0.0);
+        var b0_37 = vec4<f32>(0.0);
+        var b0_38 = vec4<f32>(0.0);
+        var b0_39 = vec4<f32>(0.0);
+        var b0_40 = vec4<f32>(0.0);
+        var b0_41 = vec4<f32>(0.0);
+        var b0_42 = vec4<f32>(0.0);
+        var b0_43 = vec4<f32>(0.0);
+        var b0_44 = vec4<f32>(0.0);
+        var b0_45 = vec4<f32>(0.0);
+        var b0_46 = vec4<f32>(0.0);
+        var b0_47 = vec4<f32>(0.0);
+        var b0_48 = vec4<f32>(0.0);
+        var b0_49 = vec4<f32>(0.0);
+        var b0_50 = vec4<f32>(0.0);
+        var b0_51 = vec4<f32>(0.0);
+        var b0_52 = vec4<f32>(0.0);
+        var b0_53 = vec4<f32>(0.0);
+        var b0_54 = vec4<f32>(0.0);
+        var b0_55 = vec4<f32>(0.0);
+        var b0_56 = vec4<f32>(0.0);
+        var b0_57 = vec4<f32>(0.0);
+        var b0_58 = vec4<f32>(0.0);
+        var b0_59 = vec4<f32>(0.0);
+        var b0_60 = vec4<f32>(0.0);
+        var b0_61 = vec4<f32>(0.0);
+        var b0_62 = vec4<f32>(0.0);
+        var b0_63 = vec4<f32>(0.0);
+        for (var t = tb; t < te; t++) {
+            let o = t * D;
+            var xj0 = 0.0;
+            var wj0 = 0.0;
+            if D > 0u { xj0 = x[o + 0u] - x[0u]; wj0 = score[o + 0u] - two_inv_h * xj0; }
+            var xj1 = 0.0;
+            var wj1 = 0.0;
+            if D > 1u { xj1 = x[o + 1u] - x[1u]; wj1 = score[o + 1u] - two_inv_h * xj1; }
+            var xj2 = 0.0;
+            var wj2 = 0.0;
+            if D > 2u { xj2 = x[o + 2u] - x[2u]; wj2 = score[o + 2u] - two_inv_h * xj2; }
+            var xj3 = 0.0;
+            var wj3 = 0.0;
+            if D > 3u { xj3 = x[o + 3u] - x[3u]; wj3 = score[o + 3u] - two_inv_h * xj3; }
+            var xj4 = 0.0;
+            var wj4 = 0.0;
+            if D > 4u { xj4 = x[o + 4u] - x[4u]; wj4 = score[o + 4u] - two_inv_h * xj4; }
+            var xj5 = 0.0;
+            var wj5 = 0.0;
+            if D > 5u { xj5 = x[o + 5u] - x[5u]; wj5 = score[o + 5u] - two_inv_h * xj5; }
+            var xj6 = 0.0;
+            var wj6 = 0.0;
+            if D > 6u { xj6 = x[o + 6u] - x[6u]; wj6 = score[o + 6u] - two_inv_h * xj6; }
+            var xj7 = 0.0;
+            var wj7 = 0.0;
+            if D > 7u { xj7 = x[o + 7u] - x[7u]; wj7 = score[o + 7u] - two_inv_h * xj7; }
+            var xj8 = 0.0;
+            var wj8 = 0.0;
+            if D > 8u { xj8 = x[o + 8u] - x[8u]; wj8 = score[o + 8u] - two_inv_h * xj8; }
+            var xj9 = 0.0;
+            var wj9 = 0.0;
+            if D > 9u { xj9 = x[o + 9u] - x[9u]; wj9 = score[o + 9u] - two_inv_h * xj9; }
+            var xj10 = 0.0;
+            var wj10 = 0.0;
+            if D > 10u { xj10 = x[o + 10u] - x[10u]; wj10 = score[o + 10u] - two_inv_h * xj10; }
+            var xj11 = 0.0;
+            var wj11 = 0.0;
+            if D > 11u { xj11 = x[o + 11u] - x[11u]; wj11 = score[o + 11u] - two_inv_h * xj11; }
+            var xj12 = 0.0;
+            var wj12 = 0.0;
+            if D > 12u { xj12 = x[o + 12u] - x[12u]; wj12 = score[o + 12u] - two_inv_h * xj12; }
+            var xj13 = 0.0;
+            var wj13 = 0.0;
+            if D > 13u { xj13 = x[o + 13u] - x[13u]; wj13 = score[o + 13u] - two_inv_h * xj13; }
+            var xj14 = 0.0;
+            var wj14 = 0.0;
+            if D > 14u { xj14 = x[o + 14u] - x[14u]; wj14 = score[o + 14u] - two_inv_h * xj14; }
+            var xj15 = 0.0;
+            var wj15 = 0.0;
+            if D > 15u { xj15 = x[o + 15u] - x[15u]; wj15 = score[o + 15u] - two_inv_h * xj15; }
+            var xj16 = 0.0;
+            var wj16 = 0.0;
+            if D > 16u { xj16 = x[o + 16u] - x[16u]; wj16 = score[o + 16u] - two_inv_h * xj16; }
+            var xj17 = 0.0;
+            var wj17 = 0.0;
+            if D > 17u { xj17 = x[o + 17u] - x[17u]; wj17 = score[o + 17u] - two_inv_h * xj17; }
+            var xj18 = 0.0;
+            var wj18 = 0.0;
+            if D > 18u { xj18 = x[o + 18u] - x[18u]; wj18 = score[o + 18u] - two_inv_h * xj18; }
+            var xj19 = 0.0;
+            var wj19 = 0.0;
+            if D > 19u { xj19 = x[o + 19u] - x[19u]; wj19 = score[o + 19u] - two_inv_h * xj19; }
+            var xj20 = 0.0;
+            var wj20 = 0.0;
+            if D > 20u { xj20 = x[o + 20u] - x[20u]; wj20 = score[o + 20u] - two_inv_h * xj20; }
+            var xj21 = 0.0;
+            var wj21 = 0.0;
+            if D > 21u { xj21 = x[o + 21u] - x[21u]; wj21 = score[o + 21u] - two_inv_h * xj21; }
+            var xj22 = 0.0;
+            var wj22 = 0.0;
+            if D > 22u { xj22 = x[o + 22u] - x[22u]; wj22 = score[o + 22u] - two_inv_h * xj22; }
+            var xj23 = 0.0;
+            var wj23 = 0.0;
+            if D > 23u { xj23 = x[o + 23u] - x[23u]; wj23 = score[o + 23u] - two_inv_h * xj23; }
+            var xj24 = 0.0;
+            var wj24 = 0.0;
+            if D > 24u { xj24 = x[o + 24u] - x[24u]; wj24 = score[o + 24u] - two_inv_h * xj24; }
+            var xj25 = 0.0;
+            var wj25 = 0.0;
+            if D > 25u { xj25 = x[o + 25u] - x[25u]; wj25 = score[o + 25u] - two_inv_h * xj25; }
+            var xj26 = 0.0;
+            var wj26 = 0.0;
+            if D > 26u { xj26 = x[o + 26u] - x[26u]; wj26 = score[o + 26u] - two_inv_h * xj26; }
+            var xj27 = 0.0;
+            var wj27 = 0.0;
+            if D > 27u { xj27 = x[o + 27u] - x[27u]; wj27 = score[o + 27u] - two_inv_h * xj27; }
+            var xj28 = 0.0;
+            var wj28 = 0.0;
+            if D > 28u { xj28 = x[o + 28u] - x[28u]; wj28 = score[o + 28u] - two_inv_h * xj28; }
+            var xj29 = 0.0;
+            var wj29 = 0.0;
+            if D > 29u { xj29 = x[o + 29u] - x[29u]; wj29 = score[o + 29u] - two_inv_h * xj29; }
+            var xj30 = 0.0;
+            var wj30 = 0.0;
+            if D > 30u { xj30 = x[o + 30u] - x[30u]; wj30 = score[o + 30u] - two_inv_h * xj30; }
+            var xj31 = 0.0;
+            var wj31 = 0.0;
+            if D > 31u { xj31 = x[o + 31u] - x[31u]; wj31 = score[o + 31u] - two_inv_h * xj31; }
+            var xj32 = 0.0;
+            var wj32 = 0.0;
+            if D > 32u { xj32 = x[o + 32u] - x[32u]; wj32 = score[o + 32u] - two_inv_h * xj32; }
+            var xj33 = 0.0;
+            var wj33 = 0.0;
+            if D > 33u { xj33 = x[o + 33u] - x[33u]; wj33 = score[o + 33u] - two_inv_h * xj33; }
+            var xj34 = 0.0;
+            var wj34 = 0.0;
+            if D > 34u { xj34 = x[o + 34u] - x[34u]; wj34 = score[o + 34u] - two_inv_h * xj34; }
+            var xj35 = 0.0;
+            var wj35 = 0.0;
+            if D > 35u { xj35 = x[o + 35u] - x[35u]; wj35 = score[o + 35u] - two_inv_h * xj35; }
+            var xj36 = 0.0;
+            var wj36 = 0.0;
+            if D > 36u { xj36 = x[o + 36u] - x[36u]; wj36 = score[o + 36u] - two_inv_h * xj36; }
+            var xj37 = 0.0;
+            var wj37 = 0.0;
+            if D > 37u { xj37 = x[o + 37u] - x[37u]; wj37 = score[o + 37u] - two_inv_h * xj37; }
+            var xj38 = 0.0;
+            var wj38 = 0.0;
+            if D > 38u { xj38 = x[o + 38u] - x[38u]; wj38 = score[o + 38u] - two_inv_h * xj38; }
+            var xj39 = 0.0;
+            var wj39 = 0.0;
+            if D > 39u { xj39 = x[o + 39u] - x[39u]; wj39 = score[o + 39u] - two_inv_h * xj39; }
+            var xj40 = 0.0;
+            var wj40 = 0.0;
+            if D > 40u { xj40 = x[o + 40u] - x[40u]; wj40 = score[o + 40u] - two_inv_h * xj40; }
+            var xj41 = 0.0;
+            var wj41 = 0.0;
+            if D > 41u { xj41 = x[o + 41u] - x[41u]; wj41 = score[o + 41u] - two_inv_h * xj41; }
+            var xj42 = 0.0;
+            var wj42 = 0.0;
+            if D > 42u { xj42 = x[o + 42u] - x[42u]; wj42 = score[o + 42u] - two_inv_h * xj42; }
+            var xj43 = 0.0;
+            var wj43 = 0.0;
+            if D > 43u { xj43 = x[o + 43u] - x[43u]; wj43 = score[o + 43u] - two_inv_h * xj43; }
+            var xj44 = 0.0;
+            var wj44 = 0.0;
+            if D > 44u { xj44 = x[o + 44u] - x[44u]; wj44 = score[o + 44u] - two_inv_h * xj44; }
+            var xj45 = 0.0;
+            var wj45 = 0.0;
+            if D > 45u { xj45 = x[o + 45u] - x[45u]; wj45 = score[o + 45u] - two_inv_h * xj45; }
+            var xj46 = 0.0;
+            var wj46 = 0.0;
+            if D > 46u { xj46 = x[o + 46u] - x[46u]; wj46 = score[o + 46u] - two_inv_h * xj46; }
+            var xj47 = 0.0;
+            var wj47 = 0.0;
+            if D > 47u { xj47 = x[o + 47u] - x[47u]; wj47 = score[o + 47u] - two_inv_h * xj47; }
+            var xj48 = 0.0;
+            var wj48 = 0.0;
+            if D > 48u { xj48 = x[o + 48u] - x[48u]; wj48 = score[o + 48u] - two_inv_h * xj48; }
+            var xj49 = 0.0;
+            var wj49 = 0.0;
+            if D > 49u { xj49 = x[o + 49u] - x[49u]; wj49 = score[o + 49u] - two_inv_h * xj49; }
+            var xj50 = 0.0;
+            var wj50 = 0.0;
+            if D > 50u { xj50 = x[o + 50u] - x[50u]; wj50 = score[o + 50u] - two_inv_h * xj50; }
+            var xj51 = 0.0;
+            var wj51 = 0.0;
+            if D > 51u { xj51 = x[o + 51u] - x[51u]; wj51 = score[o + 51u] - two_inv_h * xj51; }
+            var xj52 = 0.0;
+            var wj52 = 0.0;
+            if D > 52u { xj52 = x[o + 52u] - x[52u]; wj52 = score[o + 52u] - two_inv_h * xj52; }
+            var xj53 = 0.0;
+            var wj53 = 0.0;
+            if D > 53u { xj53 = x[o + 53u] - x[53u]; wj53 = score[o + 53u] - two_inv_h * xj53; }
+            var xj54 = 0.0;
+            var wj54 = 0.0;
+            if D > 54u { xj54 = x[o + 54u] - x[54u]; wj54 = score[o + 54u] - two_inv_h * xj54; }
+            var xj55 = 0.0;
+            var wj55 = 0.0;
+            if D > 55u { xj55 = x[o + 55u] - x[55u]; wj55 = score[o + 55u] - two_inv_h * xj55; }
+            var xj56 = 0.0;
+            var wj56 = 0.0;
+            if D > 56u { xj56 = x[o + 56u] - x[56u]; wj56 = score[o + 56u] - two_inv_h * xj56; }
+            var xj57 = 0.0;
+            var wj57 = 0.0;
+            if D > 57u { xj57 = x[o + 57u] - x[57u]; wj57 = score[o + 57u] - two_inv_h * xj57; }
+            var xj58 = 0.0;
+            var wj58 = 0.0;
+            if D > 58u { xj58 = x[o + 58u] - x[58u]; wj58 = score[o + 58u] - two_inv_h * xj58; }
+            var xj59 = 0.0;
+            var wj59 = 0.0;
+            if D > 59u { xj59 = x[o + 59u] - x[59u]; wj59 = score[o + 59u] - two_inv_h * xj59; }
+            var xj60 = 0.0;
+            var wj60 = 0.0;
+            if D > 60u { xj60 = x[o + 60u] - x[60u]; wj60 = score[o + 60u] - two_inv_h * xj60; }
+            var xj61 = 0.0;
+            var wj61 = 0.0;
+            if D > 61u { xj61 = x[o + 61u] - x[61u]; wj61 = score[o + 61u] - two_inv_h * xj61; }
+            var xj62 = 0.0;
+            var wj62 = 0.0;
+            if D > 62u { xj62 = x[o + 62u] - x[62u]; wj62 = score[o + 62u] - two_inv_h * xj62; }
+            var xj63 = 0.0;
+            var wj63 = 0.0;
+            if D > 63u { xj63 = x[o + 63u] - x[63u]; wj63 = score[o + 63u] - two_inv_h * xj63; }
+            {
+                let e0 = x0_0 - xj0;
+                var s = e0 * e0;
+                if D > 1u { let e = x0_1 - xj1; s = fma(e, e, s); }
+                if D > 2u { let e = x0_2 - xj2; s = fma(e, e, s); }
+                if D > 3u { let e = x0_3 - xj3; s = fma(e, e, s); }
+                if D > 4u { let e = x0_4 - xj4; s = fma(e, e, s); }
+                if D > 5u { let e = x0_5 - xj5; s = fma(e, e, s); }
+                if D > 6u { let e = x0_6 - xj6; s = fma(e, e, s); }
+                if D > 7u { let e = x0_7 - xj7; s = fma(e, e, s); }
+                if D > 8u { let e = x0_8 - xj8; s = fma(e, e, s); }
+                if D > 9u { let e = x0_9 - xj9; s = fma(e, e, s); }
+                if D > 10u { let e = x0_10 - xj10; s = fma(e, e, s); }
+                if D > 11u { let e = x0_11 - xj11; s = fma(e, e, s); }
+                if D > 12u { let e = x0_12 - xj12; s = fma(e, e, s); }
+                if D > 13u { let e = x0_13 - xj13; s = fma(e, e, s); }
+                if D > 14u { let e = x0_14 - xj14; s = fma(e, e, s); }
+                if D > 15u { let e = x0_15 - xj15; s = fma(e, e, s); }
+                if D > 16u { let e = x0_16 - xj16; s = fma(e, e, s); }
+                if D > 17u { let e = x0_17 - xj17; s = fma(e, e, s); }
+                if D > 18u { let e = x0_18 - xj18; s = fma(e, e, s); }
+                if D > 19u { let e = x0_19 - xj19; s = fma(e, e, s); }
+                if D > 20u { let e = x0_20 - xj20; s = fma(e, e, s); }
+                if D > 21u { let e = x0_21 - xj21; s = fma(e, e, s); }
+                if D > 22u { let e = x0_22 - xj22; s = fma(e, e, s); }
+                if D > 23u { let e = x0_23 - xj23; s = fma(e, e, s); }
+                if D > 24u { let e = x0_24 - xj24; s = fma(e, e, s); }
+                if D > 25u { let e = x0_25 - xj25; s = fma(e, e, s); }
+                if D > 26u { let e = x0_26 - xj26; s = fma(e, e, s); }
+                if D > 27u { let e = x0_27 - xj27; s = fma(e, e, s); }
+                if D > 28u { let e = x0_28 - xj28; s = fma(e, e, s); }
+                if D > 29u { let e = x0_29 - xj29; s = fma(e, e, s); }
+                if D > 30u { let e = x0_30 - xj30; s = fma(e, e, s); }
+                if D > 31u { let e = x0_31 - xj31; s = fma(e, e, s); }
+                if D > 32u { let e = x0_32 - xj32; s = fma(e, e, s); }
+                if D > 33u { let e = x0_33 - xj33; s = fma(e, e, s); }
+                if D > 34u { let e = x0_34 - xj34; s = fma(e, e, s); }
+                if D > 35u { let e = x0_35 - xj35; s = fma(e, e, s); }
+                if D > 36u { let e = x0_36 - xj36; s = fma(e, e, s); }
+                if D > 37u { let e = x0_37 - xj37; s = fma(e, e, s); }
+                if D > 38u { let e = x0_38 - xj38; s = fma(e, e, s); }
+                if D > 39u { let e = x0_39 - xj39; s = fma(e, e, s); }
+                if D > 40u { let e = x0_40 - xj40; s = fma(e, e, s); }
+                if D > 41u { let e = x0_41 - xj41; s = fma(e, e, s); }
+                if D > 42u { let e = x0_42 - xj42; s = fma(e, e, s); }
+                if D > 43u { let e = x0_43 - xj43; s = fma(e, e, s); }
+                if D > 44u { let e = x0_44 - xj44; s = fma(e, e, s); }
+                if D > 45u { let e = x0_45 - xj45; s = fma(e, e, s); }
+                if D > 46u { let e = x0_46 - xj46; s = fma(e, e, s); }
+                if D > 47u { let e = x0_47 - xj47; s = fma(e, e, s); }
+                if D > 48u { let e = x0_48 - xj48; s = fma(e, e, s); }
+                if D > 49u { let e = x0_49 - xj49; s = fma(e, e, s); }
+                if D > 50u { let e = x0_50 - xj50; s = fma(e, e, s); }
+                if D > 51u { let e = x0_51 - xj51; s = fma(e, e, s); }
+                if D > 52u { let e = x0_52 - xj52; s = fma(e, e, s); }
+                if D > 53u { let e = x0_53 - xj53; s = fma(e, e, s); }
+                if D > 54u { let e = x0_54 - xj54; s = fma(e, e, s); }
+                if D > 55u { let e = x0_55 - xj55; s = fma(e, e, s); }
+                if D > 56u { let e = x0_56 - xj56; s = fma(e, e, s); }
+                if D > 57u { let e = x0_57 - xj57; s = fma(e, e, s); }
+                if D > 58u { let e = x0_58 - xj58; s = fma(e, e, s); }
+                if D > 59u { let e = x0_59 - xj59; s = fma(e, e, s); }
+                if D > 60u { let e = x0_60 - xj60; s = fma(e, e, s); }
+                if D > 61u { let e = x0_61 - xj61; s = fma(e, e, s); }
+                if D > 62u { let e = x0_62 - xj62; s = fma(e, e, s); }
+                if D > 63u { let e = x0_63 - xj63; s = fma(e, e, s); }
+                let kv = rbf4_from_sqdist(s, p.inv_h);
+                brho0 += kv;
+                if D > 0u { b0_0 = fma(kv, vec4<f32>(wj0), b0_0); }
+                if D > 1u { b0_1 = fma(kv, vec4<f32>(wj1), b0_1); }
+                if D > 2u { b0_2 = fma(kv, vec4<f32>(wj2), b0_2); }
+                if D > 3u { b0_3 = fma(kv, vec4<f32>(wj3), b0_3); }
+                if D > 4u { b0_4 = fma(kv, vec4<f32>(wj4), b0_4); }
+                if D > 5u { b0_5 = fma(kv, vec4<f32>(wj5), b0_5); }
+                if D > 6u { b0_6 = fma(kv, vec4<f32>(wj6), b0_6); }
+                if D > 7u { b0_7 = fma(kv, vec4<f32>(wj7), b0_7); }
+                if D > 8u { b0_8 = fma(kv, vec4<f32>(wj8), b0_8); }
+                if D > 9u { b0_9 = fma(kv, vec4<f32>(wj9), b0_9); }
+                if D > 10u { b0_10 = fma(kv, vec4<f32>(wj10), b0_10); }
+                if D > 11u { b0_11 = fma(kv, vec4<f32>(wj11), b0_11); }
+                if D > 12u { b0_12 = fma(kv, vec4<f32>(wj12), b0_12); }
+                if D > 13u { b0_13 = fma(kv, vec4<f32>(wj13), b0_13); }
+                if D > 14u { b0_14 = fma(kv, vec4<f32>(wj14), b0_14); }
+                if D > 15u { b0_15 = fma(kv, vec4<f32>(wj15), b0_15); }
+                if D > 16u { b0_16 = fma(kv, vec4<f32>(wj16), b0_16); }
+                if D > 17u { b0_17 = fma(kv, vec4<f32>(wj17), b0_17); }
+                if D > 18u { b0_18 = fma(kv, vec4<f32>(wj18), b0_18); }
+                if D > 19u { b0_19 = fma(kv, vec4<f32>(wj19), b0_19); }
+                if D > 20u { b0_20 = fma(kv, vec4<f32>(wj20), b0_20); }
+                if D > 21u { b0_21 = fma(kv, vec4<f32>(wj21), b0_21); }
+                if D > 22u { b0_22 = fma(kv, vec4<f32>(wj22), b0_22); }
+                if D > 23u { b0_23 = fma(kv, vec4<f32>(wj23), b0_23); }
+                if D > 24u { b0_24 = fma(kv, vec4<f32>(wj24), b0_24); }
+                if D > 25u { b0_25 = fma(kv, vec4<f32>(wj25), b0_25); }
+                if D > 26u { b0_26 = fma(kv, vec4<f32>(wj26), b0_26); }
+                if D > 27u { b0_27 = fma(kv, vec4<f32>(wj27), b0_27); }
+                if D > 28u { b0_28 = fma(kv, vec4<f32>(wj28), b0_28); }
+                if D > 29u { b0_29 = fma(kv, vec4<f32>(wj29), b0_29); }
+                if D > 30u { b0_30 = fma(kv, vec4<f32>(wj30), b0_30); }
+                if D > 31u { b0_31 = fma(kv, vec4<f32>(wj31), b0_31); }
+                if D > 32u { b0_32 = fma(kv, vec4<f32>(wj32), b0_32); }
+                if D > 33u { b0_33 = fma(kv, vec4<f32>(wj33), b0_33); }
+                if D > 34u { b0_34 = fma(kv, vec4<f32>(wj34), b0_34); }
+                if D > 35u { b0_35 = fma(kv, vec4<f32>(wj35), b0_35); }
+                if D > 36u { b0_36 = fma(kv, vec4<f32>(wj36), b0_36); }
+                if D > 37u { b0_37 = fma(kv, vec4<f32>(wj37), b0_37); }
+                if D > 38u { b0_38 = fma(kv, vec4<f32>(wj38), b0_38); }
+                if D > 39u { b0_39 = fma(kv, vec4<f32>(wj39), b0_39); }
+                if D > 40u { b0_40 = fma(kv, vec4<f32>(wj40), b0_40); }
+                if D > 41u { b0_41 = fma(kv, vec4<f32>(wj41), b0_41); }
+                if D > 42u { b0_42 = fma(kv, vec4<f32>(wj42), b0_42); }
+                if D > 43u { b0_43 = fma(kv, vec4<f32>(wj43), b0_43); }
+                if D > 44u { b0_44 = fma(kv, vec4<f32>(wj44), b0_44); }
+                if D > 45u { b0_45 = fma(kv, vec4<f32>(wj45), b0_45); }
+                if D > 46u { b0_46 = fma(kv, vec4<f32>(wj46), b0_46); }
+                if D > 47u { b0_47 = fma(kv, vec4<f32>(wj47), b0_47); }
+                if D > 48u { b0_48 = fma(kv, vec4<f32>(wj48), b0_48); }
+                if D > 49u { b0_49 = fma(kv, vec4<f32>(wj49), b0_49); }
+                if D > 50u { b0_50 = fma(kv, vec4<f32>(wj50), b0_50); }
+                if D > 51u { b0_51 = fma(kv, vec4<f32>(wj51), b0_51); }
+                if D > 52u { b0_52 = fma(kv, vec4<f32>(wj52), b0_52); }
+                if D > 53u { b0_53 = fma(kv, vec4<f32>(wj53), b0_53); }
+                if D > 54u { b0_54 = fma(kv, vec4<f32>(wj54), b0_54); }
+                if D > 55u { b0_55 = fma(kv, vec4<f32>(wj55), b0_55); }
+                if D > 56u { b0_56 = fma(kv, vec4<f32>(wj56), b0_56); }
+                if D > 57u { b0_57 = fma(kv, vec4<f32>(wj57), b0_57); }
+                if D > 58u { b0_58 = fma(kv, vec4<f32>(wj58), b0_58); }
+                if D > 59u { b0_59 = fma(kv, vec4<f32>(wj59), b0_59); }
+                if D > 60u { b0_60 = fma(kv, vec4<f32>(wj60), b0_60); }
+                if D > 61u { b0_61 = fma(kv, vec4<f32>(wj61), b0_61); }
+                if D > 62u { b0_62 = fma(kv, vec4<f32>(wj62), b0_62); }
+                if D > 63u { b0_63 = fma(kv, vec4<f32>(wj63), b0_63); }
+            }
         }
+        rho0 += brho0;
+        if D > 0u { a0_0 += b0_0; }
+        if D > 1u { a0_1 += b0_1; }
+        if D > 2u { a0_2 += b0_2; }
+        if D > 3u { a0_3 += b0_3; }
+        if D > 4u { a0_4 += b0_4; }
+        if D > 5u { a0_5 += b0_5; }
+        if D > 6u { a0_6 += b0_6; }
+        if D > 7u { a0_7 += b0_7; }
+        if D > 8u { a0_8 += b0_8; }
+        if D > 9u { a0_9 += b0_9; }
+        if D > 10u { a0_10 += b0_10; }
+        if D > 11u { a0_11 += b0_11; }
+        if D > 12u { a0_12 += b0_12; }
+        if D > 13u { a0_13 += b0_13; }
+        if D > 14u { a0_14 += b0_14; }
+        if D > 15u { a0_15 += b0_15; }
+        if D > 16u { a0_16 += b0_16; }
+        if D > 17u { a0_17 += b0_17; }
+        if D > 18u { a0_18 += b0_18; }
+        if D > 19u { a0_19 += b0_19; }
+        if D > 20u { a0_20 += b0_20; }
+        if D > 21u { a0_21 += b0_21; }
+        if D > 22u { a0_22 += b0_22; }
+        if D > 23u { a0_23 += b0_23; }
+        if D > 24u { a0_24 += b0_24; }
+        if D > 25u { a0_25 += b0_25; }
+        if D > 26u { a0_26 += b0_26; }
+        if D > 27u { a0_27 += b0_27; }
+        if D > 28u { a0_28 += b0_28; }
+        if D > 29u { a0_29 += b0_29; }
+        if D > 30u { a0_30 += b0_30; }
+        if D > 31u { a0_31 += b0_31; }
+        if D > 32u { a0_32 += b0_32; }
+        if D > 33u { a0_33 += b0_33; }
+        if D > 34u { a0_34 += b0_34; }
+        if D > 35u { a0_35 += b0_35; }
+        if D > 36u { a0_36 += b0_36; }
+        if D > 37u { a0_37 += b0_37; }
+        if D > 38u { a0_38 += b0_38; }
+        if D > 39u { a0_39 += b0_39; }
+        if D > 40u { a0_40 += b0_40; }
+        if D > 41u { a0_41 += b0_41; }
+        if D > 42u { a0_42 += b0_42; }
+        if D > 43u { a0_43 += b0_43; }
+        if D > 44u { a0_44 += b0_44; }
+        if D > 45u { a0_45 += b0_45; }
+        if D > 46u { a0_46 += b0_46; }
+        if D > 47u { a0_47 += b0_47; }
+        if D > 48u { a0_48 += b0_48; }
+        if D > 49u { a0_49 += b0_49; }
+        if D > 50u { a0_50 += b0_50; }
+        if D > 51u { a0_51 += b0_51; }
+        if D > 52u { a0_52 += b0_52; }
+        if D > 53u { a0_53 += b0_53; }
+        if D > 54u { a0_54 += b0_54; }
+        if D > 55u { a0_55 += b0_55; }
+        if D > 56u { a0_56 += b0_56; }
+        if D > 57u { a0_57 += b0_57; }
+        if D > 58u { a0_58 += b0_58; }
+        if D > 59u { a0_59 += b0_59; }
+        if D > 60u { a0_60 += b0_60; }
+        if D > 61u { a0_61 += b0_61; }
+        if D > 62u { a0_62 += b0_62; }
+        if D > 63u { a0_63 += b0_63; }
     }
     if base + 0u * WG < p.n {
         if last {

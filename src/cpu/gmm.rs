@@ -14,9 +14,8 @@ pub fn score(gmm: &Gmm, x: &[f64], d: usize) -> Vec<f64> {
         for (c, l) in logits.iter_mut().enumerate() {
             let mut q = 0.0;
             let mut logdet = 0.0;
-            for a in 0..d {
-                let s = gmm.stds[c][a];
-                q += ((xi[a] - gmm.means[c][a]) / s).powi(2);
+            for ((&xa, &m), &s) in xi.iter().zip(&gmm.means[c]).zip(&gmm.stds[c]) {
+                q += ((xa - m) / s).powi(2);
                 logdet += (2.0 * std::f64::consts::PI * s * s).ln();
             }
             *l = gmm.weights[c].ln() - 0.5 * (logdet + q);

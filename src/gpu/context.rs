@@ -167,8 +167,10 @@ impl GpuContext {
 
     /// Checks that a storage binding of `bytes` fits this device; names the limit otherwise.
     pub fn check_binding(&self, what: &str, bytes: u64) -> Result<()> {
-        let max =
-            u64::from(self.limits.max_storage_buffer_binding_size).min(self.limits.max_buffer_size);
+        let max = self
+            .limits
+            .max_storage_buffer_binding_size
+            .min(self.limits.max_buffer_size);
         if bytes > max {
             bail!(
                 "{what} needs {}, more than max_storage_buffer_binding_size = {} on \"{}\"; use fewer particles or dimensions",

@@ -107,7 +107,7 @@ impl Gaussian {
                 let s: f64 = (0..b).map(|k| l[a * d + k] * l[b * d + k]).sum();
                 if a == b {
                     let v = c[a * d + a] - s;
-                    if !(v > 0.0) {
+                    if v.is_nan() || v <= 0.0 {
                         bail!("{origin}: cov is not positive definite (pivot {a} is {v}); give a valid covariance");
                     }
                     l[a * d + a] = v.sqrt();

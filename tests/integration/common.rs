@@ -86,7 +86,7 @@ pub fn assert_close(got: &[f32], want: &[f64], tol: Tol, scale: f64, what: &str)
         let err = (g - w).abs();
         sum_abs += if err.is_nan() { f64::INFINITY } else { err };
         let allowed = (tol.rel * w.abs().max(scale)).max(tol.abs);
-        if !(err <= allowed) {
+        if err.is_nan() || err > allowed {
             bad += 1;
             let ratio = if err.is_nan() {
                 f64::INFINITY

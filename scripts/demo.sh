@@ -1,0 +1,8 @@
+#!/usr/bin/env bash
+# The main job: SVGD with 500 particles on a built-in ring of six Gaussians. Writes
+# out/demo/{target.json, particles.npy, particles.png}.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/setup.sh
+cargo build --release --quiet
+exec ./target/release/stein demo --out-dir out/demo "$@"

@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# The whole test suite, as CI runs it: formatting, lints, the benches compile, then every test
+# (GPU tests run on the default adapter, lavapipe without a GPU, and FAIL if none opens).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/setup.sh
+if cargo fmt --version >/dev/null 2>&1; then
+    cargo fmt --all -- --check
+fi
+if cargo clippy --version >/dev/null 2>&1; then
+    cargo clippy --release --all-targets --quiet -- -D warnings
+fi
+cargo bench --no-run --quiet
+cargo test --release "$@"
