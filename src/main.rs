@@ -63,7 +63,7 @@ enum Command {
         #[arg(long, default_value = "out/demo")]
         out_dir: PathBuf,
         /// Number of steps.
-        #[arg(long, default_value_t = 500)]
+        #[arg(long, default_value_t = 1000)]
         steps: u64,
     },
     /// Particle-count benchmark: time per step, time of φ, pair interactions per second.
@@ -492,11 +492,14 @@ fn demo(choice: &AdapterChoice, out_dir: &Path, steps: u64) -> Result<()> {
         init: None,
         n: Some(500),
         init_mean: Some(vec![0.0, 0.0]),
-        init_std: Some(0.5),
+        init_std: Some(2.0),
         seed: 1,
         steps,
-        step_size: 0.05,
-        optimizer: "adagrad".into(),
+        // Plain steps: the per-coordinate AdaGrad and Adam are not rotation invariant and on this
+        // rotation-symmetric target leave the modes on the x axis under-populated (measured:
+        // 20–31 of 500 particles there against ~83 with plain steps).
+        step_size: 0.5,
+        optimizer: "sgd".into(),
         bandwidth: "median".into(),
         out: out_dir.join("particles.npy"),
         trace_every: None,
