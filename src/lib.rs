@@ -15,14 +15,18 @@
 //! | term | kernel file | host wrapper | f64 reference |
 //! |---|---|---|---|
 //! | ∇log p, Gaussian mixture | `shaders/kernels/gmm_score.wgsl` | [`kernels::Kernels::record_gmm_score`] | [`cpu::gmm::score`] |
-//! | φ, fused and tiled | `shaders/kernels/svgd_phi.wgsl` | [`kernels::Kernels::record_svgd_phi`] | [`cpu::svgd::phi`] |
-//! | median of n² distances | `pair_sample.wgsl`, `pair_bracket.wgsl` | [`median::MedianSelector`] | [`cpu::median::median_sqdist`] |
+//! | ∇log p, full-covariance Gaussian | `gaussian_score.wgsl` | [`kernels::Kernels::record_gaussian_score`] | [`io::target::Gaussian::grad_log_density`] |
+//! | φ, d ≤ 4 / 16 / 64 (unrolled, generated) | `svgd_phi_small.wgsl`, `_mid`, `_wide` | [`kernels::Kernels::record_svgd_phi`] | [`cpu::svgd::phi`] |
+//! | φ, d > 64 | `svgd_phi.wgsl` | same | same |
+//! | median of n² distances | `pair_sample.wgsl`, `pair_bracket.wgsl` (`_mid`, `_wide`) | [`median::MedianSelector`] | [`cpu::median::median_sqdist`] |
 //! | KSD² (V and U) | `shaders/kernels/ksd_rows.wgsl` | [`kernels::Kernels::record_ksd_rows`] | [`cpu::ksd::ksd2`] |
 //! | updates | `update_sgd.wgsl`, `update_adagrad.wgsl`, `update_adam.wgsl` | [`kernels::Kernels::record_update`] | [`cpu::update`] |
 //!
-//! No kernel holds an n×n matrix: pairwise sums walk tiles of particles through workgroup
-//! memory, and reductions are in a fixed order (no float atomics), so a rerun on the same
-//! device is bit-identical.
+//! No kernel holds an n×n matrix: each invocation keeps its rows in registers and walks the
+//! columns in the same order as every other invocation (so a GPU serves each column from one
+//! cache line), in chunks of columns that keep llvmpipe under its loop limit
+//! ([`gpu::GpuContext::loop_budget`]); reductions run in a fixed order (no float atomics), so a
+//! rerun on the same device is bit-identical.
 #![warn(missing_docs)]
 
 pub mod bench;

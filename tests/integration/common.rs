@@ -156,3 +156,80 @@ pub fn gpu_chunked() -> Result<Option<(&'static GpuContext, &'static Kernels)>> 
 
 /// Column chunk cap of [`gpu_chunked`]: a prime, so chunks end at awkward places.
 pub const CHUNK: usize = 37;
+
+/// φ on the device for `[n, d]` particles and scores, output NaN-filled first.
+pub fn run_phi(
+    ctx: &GpuContext,
+    k: &Kernels,
+    x: &[f32],
+    s: &[f32],
+    (n, d): (usize, usize),
+    h: f64,
+) -> Result<Vec<f32>> {
+    let xb = stein::gpu::GpuVec::from_slice(ctx, "x", x)?;
+    let sb = stein::gpu::GpuVec::from_slice(ctx, "score", s)?;
+    let out = stein::gpu::GpuVec::nan_filled(ctx, "phi", n * d)?;
+    let scratch = stein::kernels::PhiScratch::new(ctx, k, n, d)?;
+    let mut enc = ctx.device.create_command_encoder(&Default::default());
+    k.record_svgd_phi(ctx, &mut enc, &xb, &sb, &scratch, &out, (n, d), h)?;
+    ctx.queue.submit([enc.finish()]);
+    out.read(ctx)
+}
+
+/// φ against the f64 reference, relative to the largest single term 1 + 2|x_i − x_j|/h.
+pub fn check_phi(got: &[f32], x: &[f64], s: &[f64], d: usize, h: f64, what: &str) -> Result<()> {
+    let want = stein::cpu::svgd::phi(x, s, d, h);
+    let scale = 1.0 + 2.0 * (2.0 * d as f64).sqrt() / h;
+    assert_close(got, &want, TOL_PAIRWISE, scale, what)
+}
+
+/// KSD² (V, U) on the device, outputs NaN-filled first.
+pub fn run_ksd(
+    ctx: &GpuContext,
+    k: &Kernels,
+    x: &[f32],
+    s: &[f32],
+    (n, d): (usize, usize),
+    h: f64,
+) -> Result<(f64, f64)> {
+    use stein::gpu::{GpuUniform, GpuVec};
+    let xb = GpuVec::from_slice(ctx, "x", x)?;
+    let sb = GpuVec::from_slice(ctx, "s", s)?;
+    let rows = GpuVec::nan_filled(ctx, "rows", n)?;
+    let diag = GpuVec::nan_filled(ctx, "diag", n)?;
+    let params: Vec<_> = k
+        .ksd_plan(ctx, n, d)
+        .iter()
+        .map(|_| GpuUniform::new(ctx, "p", &Default::default()))
+        .collect();
+    let mut enc = ctx.device.create_command_encoder(&Default::default());
+    k.record_ksd_rows(ctx, &mut enc, &params, &xb, &sb, &rows, &diag, (n, d), h)?;
+    ctx.queue.submit([enc.finish()]);
+    Ok(stein::svgd::ksd_from_rows(
+        &rows.read(ctx)?,
+        &diag.read(ctx)?,
+    ))
+}
+
+/// KSD² against the f64 reference, relative to the Stein kernel's diagonal scale.
+pub fn check_ksd(
+    got: (f64, f64),
+    x: &[f64],
+    s: &[f64],
+    d: usize,
+    h: f64,
+    what: &str,
+) -> Result<()> {
+    let (want_v, want_u) = stein::cpu::ksd::ksd2(x, s, d, h);
+    let scale = 2.0 * d as f64 / h + 2.0 * d as f64;
+    assert_close(&[got.0 as f32], &[want_v], TOL_PAIRWISE, scale, what)?;
+    if want_u.is_nan() {
+        anyhow::ensure!(
+            got.1.is_nan(),
+            "{what}: U-statistic of one particle must be NaN"
+        );
+        Ok(())
+    } else {
+        assert_close(&[got.1 as f32], &[want_u], TOL_PAIRWISE, scale, what)
+    }
+}

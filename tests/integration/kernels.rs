@@ -2,7 +2,7 @@
 
 use anyhow::{Context, Result};
 use stein::cpu;
-use stein::gpu::params::{GmmParams, PairParams, UpdateParams};
+use stein::gpu::params::{GmmParams, UpdateParams};
 use stein::gpu::{GpuContext, GpuUniform, GpuVec};
 use stein::io::target::{Gmm, SplitMix64};
 use stein::kernels::{pack_gmm, Kernels};
@@ -110,14 +110,7 @@ fn gpu_phi(
     d: usize,
     h: f64,
 ) -> Result<Vec<f32>> {
-    let xb = GpuVec::from_slice(ctx, "x", x)?;
-    let sb = GpuVec::from_slice(ctx, "score", s)?;
-    let out = GpuVec::nan_filled(ctx, "phi", n * d)?;
-    let scratch = stein::kernels::PhiScratch::new(ctx, k, n, d)?;
-    submit(ctx, |enc| {
-        k.record_svgd_phi(ctx, enc, &xb, &sb, &scratch, &out, (n, d), h)
-    })?;
-    out.read(ctx)
+    common::run_phi(ctx, k, x, s, (n, d), h)
 }
 
 #[test]
@@ -136,14 +129,12 @@ fn svgd_phi_matches_cpu_reference() -> Result<()> {
             let (s32, s64) = normals(n, d, 1.0, (11 * n + d) as u64);
             let h = test_bandwidth(n, d);
             let got = gpu_phi(ctx, k, &x32, &s32, n, d, h)?;
-            let want = cpu::svgd::phi(&x64, &s64, d, h);
-            // Relative to the largest single term, 1 + 2|x_i − x_j|/h: φ is a mean of such terms.
-            let scale = 1.0 + 2.0 * (2.0 * d as f64).sqrt() / h;
-            assert_close(
+            common::check_phi(
                 &got,
-                &want,
-                common::TOL_PAIRWISE,
-                scale,
+                &x64,
+                &s64,
+                d,
+                h,
                 &format!("svgd_phi n={n} d={d} h={h:.3}"),
             )?;
         }
@@ -203,29 +194,8 @@ fn ksd_rows_matches_cpu_reference() -> Result<()> {
             let s64: Vec<f64> = x64.iter().map(|v| 0.3 - v).collect();
             let s32: Vec<f32> = s64.iter().map(|&v| v as f32).collect();
             let h = test_bandwidth(n, d);
-            let xb = GpuVec::from_slice(ctx, "x", &x32)?;
-            let sb = GpuVec::from_slice(ctx, "s", &s32)?;
-            let rows = GpuVec::nan_filled(ctx, "rows", n)?;
-            let diag = GpuVec::nan_filled(ctx, "diag", n)?;
-            let params: Vec<_> = k
-                .ksd_plan(ctx, n, d)
-                .iter()
-                .map(|_| GpuUniform::new(ctx, "p", &PairParams::default()))
-                .collect();
-            submit(ctx, |enc| {
-                k.record_ksd_rows(ctx, enc, &params, &xb, &sb, &rows, &diag, (n, d), h)
-            })?;
-            let (v, u) = stein::svgd::ksd_from_rows(&rows.read(ctx)?, &diag.read(ctx)?);
-            let (want_v, want_u) = cpu::ksd::ksd2(&x64, &s64, d, h);
-            // The sum cancels: compare relative to the diagonal's size, the terms' scale.
-            let scale = 2.0 * d as f64 / h + 2.0 * d as f64;
-            let what = format!("ksd n={n} d={d}");
-            assert_close(&[v as f32], &[want_v], common::TOL_PAIRWISE, scale, &what)?;
-            if n > 1 {
-                assert_close(&[u as f32], &[want_u], common::TOL_PAIRWISE, scale, &what)?;
-            } else {
-                assert!(u.is_nan() && want_u.is_nan());
-            }
+            let got = common::run_ksd(ctx, k, &x32, &s32, (n, d), h)?;
+            common::check_ksd(got, &x64, &s64, d, h, &format!("ksd n={n} d={d}"))?;
         }
     }
     Ok(())
