@@ -11,7 +11,7 @@ use anyhow::{bail, ensure, Context, Result};
 use clap::{Parser, Subcommand};
 use serde_json::json;
 
-use stein::gpu::context::list_adapters;
+use stein::gpu::context::list_all_adapters;
 use stein::gpu::{AdapterChoice, GpuContext};
 use stein::io::npy::{read_matrix_f32, write_npy_f32};
 use stein::io::target::{load_target, Gmm, SplitMix64, Target};
@@ -190,7 +190,7 @@ fn run(cli: Cli) -> Result<()> {
 }
 
 fn info(choice: &AdapterChoice) -> Result<()> {
-    let adapters = list_adapters(choice)?;
+    let adapters = list_all_adapters(choice)?;
     if adapters.is_empty() {
         bail!("{}", stein::gpu::context::NO_ADAPTER_HELP);
     }

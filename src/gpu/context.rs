@@ -64,7 +64,19 @@ fn supports_compute(a: &wgpu::Adapter) -> bool {
 /// choice this is Vulkan, Metal and DX12 (`WGPU_BACKEND` overrides); `stein info --backend gl`
 /// lists GL adapters.
 pub fn list_adapters(choice: &AdapterChoice) -> Result<Vec<wgpu::Adapter>> {
-    let backends = parse_backends(choice)?;
+    list_backend_adapters(parse_backends(choice)?)
+}
+
+/// Every adapter of every backend compiled in (GL included; `WGPU_BACKEND` narrows), for
+/// `stein info`.
+pub fn list_all_adapters(choice: &AdapterChoice) -> Result<Vec<wgpu::Adapter>> {
+    match choice.backend {
+        Some(_) => list_adapters(choice),
+        None => list_backend_adapters(wgpu::Backends::all().with_env()),
+    }
+}
+
+fn list_backend_adapters(backends: wgpu::Backends) -> Result<Vec<wgpu::Adapter>> {
     let mut desc = wgpu::InstanceDescriptor::new_without_display_handle_from_env();
     desc.backends = backends;
     let instance = wgpu::Instance::new(desc);

@@ -377,3 +377,33 @@ fn svgd_cli_runs_traces_and_plots() {
             && Path::new(&trace).join("step_000020.npy").exists()
     );
 }
+
+#[test]
+fn no_adapter_says_how_to_get_one() {
+    // Hide every Vulkan driver from the loader and keep wgpu to Vulkan.
+    let dir = Dir::new();
+    let t = dir.write("t.json", MIX2.as_bytes());
+    let x = dir.write("x.npy", &encode_npy_f32(&[0.0, 0.0, 1.0, 0.5], &[2, 2]));
+    let out = dir.path("phi.npy");
+    for args in [
+        vec!["info"],
+        vec![
+            "phi",
+            "--target",
+            &t,
+            "--particles",
+            &x,
+            "--out",
+            &out.display().to_string(),
+        ],
+    ] {
+        let o = Command::new(env!("CARGO_BIN_EXE_stein"))
+            .args(&args)
+            .env("VK_ICD_FILENAMES", "/nonexistent/icd.json")
+            .env("VK_DRIVER_FILES", "/nonexistent/icd.json")
+            .env("WGPU_BACKEND", "vulkan")
+            .output()
+            .unwrap();
+        fails(&o, &["no GPU adapter", "mesa-vulkan-drivers"], &out);
+    }
+}
