@@ -35,4 +35,5 @@ pub mod gpu;
 pub mod io;
 pub mod kernels;
 pub mod median;
+pub mod model;
 pub mod svgd;

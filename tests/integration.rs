@@ -7,5 +7,6 @@ mod integration {
     pub mod common;
     pub mod kernels;
     pub mod median;
+    pub mod models;
     pub mod regression;
 }

@@ -49,3 +49,11 @@ struct SelectParams {
     _pad0: u32,
     _pad1: u32,
 }
+
+// Gaussian-Bernoulli RBM kernels: rbm_hidden, rbm_energy, rbm_score, rbm_grad.
+struct RbmParams {
+    n: u32,        // samples in the batch
+    d: u32,        // visible units
+    h: u32,        // hidden units
+    _pad: u32,
+}

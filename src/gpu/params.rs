@@ -88,3 +88,17 @@ pub struct SelectParams {
     /// Padding.
     pub _pad: [u32; 2],
 }
+
+/// Gaussian-Bernoulli RBM kernels.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, Pod, Zeroable)]
+pub struct RbmParams {
+    /// Samples in the batch.
+    pub n: u32,
+    /// Visible units.
+    pub d: u32,
+    /// Hidden units.
+    pub h: u32,
+    /// Padding.
+    pub _pad: u32,
+}

@@ -167,6 +167,40 @@ pub const UPDATE_ADAM: ShaderSpec = ShaderSpec {
     workgroup_sizes: &[256],
 };
 
+/// RBM hidden pre-activations.
+pub const RBM_HIDDEN: ShaderSpec = ShaderSpec {
+    name: "rbm_hidden",
+    parts: &[
+        part!("common/params.wgsl"),
+        part!("kernels/rbm_hidden.wgsl"),
+    ],
+    workgroup_sizes: &[64],
+};
+
+/// RBM unnormalised log-density.
+pub const RBM_ENERGY: ShaderSpec = ShaderSpec {
+    name: "rbm_energy",
+    parts: &[
+        part!("common/params.wgsl"),
+        part!("kernels/rbm_energy.wgsl"),
+    ],
+    workgroup_sizes: &[64],
+};
+
+/// RBM score.
+pub const RBM_SCORE: ShaderSpec = ShaderSpec {
+    name: "rbm_score",
+    parts: &[part!("common/params.wgsl"), part!("kernels/rbm_score.wgsl")],
+    workgroup_sizes: &[64],
+};
+
+/// RBM parameter gradient of a weighted batch sum.
+pub const RBM_GRAD: ShaderSpec = ShaderSpec {
+    name: "rbm_grad",
+    parts: &[part!("common/params.wgsl"), part!("kernels/rbm_grad.wgsl")],
+    workgroup_sizes: &[64],
+};
+
 /// Every kernel the crate can build. The naga tests iterate this list.
 pub const ALL: &[&ShaderSpec] = &[
     &GMM_SCORE,
@@ -183,6 +217,10 @@ pub const ALL: &[&ShaderSpec] = &[
     &UPDATE_SGD,
     &UPDATE_ADAGRAD,
     &UPDATE_ADAM,
+    &RBM_HIDDEN,
+    &RBM_ENERGY,
+    &RBM_SCORE,
+    &RBM_GRAD,
 ];
 
 impl ShaderSpec {
@@ -200,7 +238,7 @@ impl ShaderSpec {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::gpu::params::{GmmParams, PairParams, SelectParams, UpdateParams};
+    use crate::gpu::params::{GmmParams, PairParams, RbmParams, SelectParams, UpdateParams};
 
     fn validate(path: &str, src: &str) -> Result<(naga::Module, naga::valid::ModuleInfo), String> {
         let module =
@@ -289,6 +327,10 @@ mod tests {
         assert_eq!(
             wgsl_struct_size(&PAIR_BRACKET, "SelectParams"),
             size(size_of::<SelectParams>())
+        );
+        assert_eq!(
+            wgsl_struct_size(&RBM_GRAD, "RbmParams"),
+            size(size_of::<RbmParams>())
         );
     }
 

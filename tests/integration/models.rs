@@ -1,0 +1,142 @@
+//! Energy models: the f64 references against finite differences and quadrature, and the GPU
+//! kernels against the references on awkward sizes, outputs NaN-filled first.
+
+use anyhow::{ensure, Context, Result};
+use stein::cpu;
+use stein::gpu::GpuVec;
+use stein::io::target::SplitMix64;
+use stein::model::rbm::{RbmBatch, RbmKernels, RbmShape};
+
+use super::common::{assert_close, check_gradient, gpu, max_abs, normals, Tol};
+
+/// Model kernels: sums over d and H of f32 products.
+const TOL_MODEL: Tol = Tol {
+    rel: 1e-5,
+    abs: 1e-6,
+};
+
+fn random_theta(s: RbmShape, seed: u64) -> Vec<f64> {
+    let mut rng = SplitMix64::new(seed);
+    let mut th: Vec<f64> = (0..s.len()).map(|_| 0.3 * rng.next_normal()).collect();
+    for a in 0..s.d {
+        for j in 0..s.h {
+            th[s.b_mat(a, j)] = rng.next_f64() - 0.5;
+        }
+    }
+    th
+}
+
+#[test]
+fn cpu_rbm_score_and_parameter_gradient_match_finite_differences() -> Result<()> {
+    for (d, h) in [(1, 1), (3, 2), (5, 7)] {
+        let s = RbmShape { d, h };
+        let th = random_theta(s, (d * 10 + h) as u64);
+        let (_, x) = normals(3, d, 1.5, 9);
+        let score = cpu::rbm::score(&th, s, &x);
+        for i in 0..3 {
+            let xi = &x[i * d..(i + 1) * d];
+            check_gradient(
+                |y| cpu::rbm::energy(&th, s, y)[0],
+                &score[i * d..(i + 1) * d],
+                xi,
+            )
+            .with_context(|| format!("score d={d} H={h} sample {i}"))?;
+            let g = cpu::rbm::grad(&th, s, xi, &[1.0]);
+            check_gradient(|t| cpu::rbm::energy(t, s, xi)[0], &g, &th)
+                .with_context(|| format!("∇θ d={d} H={h} sample {i}"))?;
+        }
+    }
+    Ok(())
+}
+
+#[test]
+fn cpu_rbm_log_partition_matches_quadrature() -> Result<()> {
+    // d = 1 on a fine grid, d = 2 on a coarser one: ∫ exp(f) dx against the 2^H-term formula.
+    for (d, h, half, steps) in [(1usize, 2usize, 12.0f64, 24_001usize), (2, 3, 10.0, 1_201)] {
+        let s = RbmShape { d, h };
+        let th = random_theta(s, 5 + d as u64);
+        let dx = 2.0 * half / (steps - 1) as f64;
+        let mut total = 0.0;
+        if d == 1 {
+            for k in 0..steps {
+                total += cpu::rbm::energy(&th, s, &[-half + k as f64 * dx])[0].exp() * dx;
+            }
+        } else {
+            for k in 0..steps {
+                for l in 0..steps {
+                    let p = [-half + k as f64 * dx, -half + l as f64 * dx];
+                    total += cpu::rbm::energy(&th, s, &p)[0].exp() * dx * dx;
+                }
+            }
+        }
+        let exact = cpu::rbm::log_partition(&th, s);
+        ensure!(
+            (total.ln() - exact).abs() < 1e-6,
+            "d={d} H={h}: quadrature {} vs exact {exact}",
+            total.ln()
+        );
+    }
+    Ok(())
+}
+
+#[test]
+fn rbm_kernels_match_cpu_reference() -> Result<()> {
+    let Some((ctx, _)) = gpu()? else {
+        return Ok(());
+    };
+    let k = RbmKernels::new(ctx)?;
+    for (d, h) in [(1, 1), (3, 2), (17, 10), (64, 5), (784, 10)] {
+        let s = RbmShape { d, h };
+        let th = random_theta(s, (d + h) as u64);
+        let th32: Vec<f32> = th.iter().map(|&v| v as f32).collect();
+        let theta = GpuVec::from_slice(ctx, "theta", &th32)?;
+        for n in [1, 2, 31, 65, 257] {
+            let (x32, x) = normals(n, d, 1.0, (n * d) as u64);
+            // Positives +1/m, negatives −1/m, as eq. 23 uses it.
+            let w: Vec<f64> = (0..n)
+                .map(|i| if i % 2 == 0 { 1.0 } else { -1.0 } / n as f64)
+                .collect();
+            let w32: Vec<f32> = w.iter().map(|&v| v as f32).collect();
+            let xb = GpuVec::from_slice(ctx, "x", &x32)?;
+            let wb = GpuVec::from_slice(ctx, "w", &w32)?;
+            let batch = RbmBatch::new(ctx, s, n)?;
+            let f = GpuVec::nan_filled(ctx, "f", n)?;
+            let sc = GpuVec::nan_filled(ctx, "score", n * d)?;
+            let g = GpuVec::nan_filled(ctx, "g", s.len())?;
+            let mut enc = ctx.device.create_command_encoder(&Default::default());
+            k.record_hidden(ctx, &mut enc, s, &theta, &xb, &batch)?;
+            k.record_energy(ctx, &mut enc, s, &theta, &xb, &batch, &f)?;
+            k.record_score(ctx, &mut enc, s, &theta, &xb, &batch, &sc)?;
+            k.record_grad(ctx, &mut enc, s, &xb, &batch, &wb, &g)?;
+            ctx.queue.submit([enc.finish()]);
+            // The kernels take the f32 θ: compare with the reference at the same θ.
+            let th_r: Vec<f64> = th32.iter().map(|&v| f64::from(v)).collect();
+            let what = |q: &str| format!("rbm {q} n={n} d={d} H={h}");
+            let want = cpu::rbm::energy(&th_r, s, &x);
+            assert_close(
+                &f.read(ctx)?,
+                &want,
+                TOL_MODEL,
+                max_abs(&want) + d as f64,
+                &what("energy"),
+            )?;
+            let want = cpu::rbm::score(&th_r, s, &x);
+            assert_close(
+                &sc.read(ctx)?,
+                &want,
+                TOL_MODEL,
+                max_abs(&want) + h as f64,
+                &what("score"),
+            )?;
+            let want = cpu::rbm::grad(&th_r, s, &x, &w);
+            assert_close(
+                &g.read(ctx)?,
+                &want,
+                TOL_MODEL,
+                max_abs(&want).max(1.0),
+                &what("grad"),
+            )?;
+        }
+    }
+    Ok(())
+}
