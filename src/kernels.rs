@@ -4,7 +4,7 @@
 
 use anyhow::{ensure, Result};
 
-use crate::gpu::params::{GmmParams, PairParams, SelectParams, UpdateParams};
+use crate::gpu::params::{GmmParams, LangevinParams, PairParams, SelectParams, UpdateParams};
 use crate::gpu::pipeline::{Binding, Kernel};
 use crate::gpu::shader;
 use crate::gpu::{GpuContext, GpuUniform, GpuVec};
@@ -145,6 +145,8 @@ pub struct Kernels {
     pub update_adagrad: Kernel,
     /// Adam.
     pub update_adam: Kernel,
+    /// Unadjusted Langevin step.
+    pub langevin_step: Kernel,
 }
 
 impl Kernels {
@@ -161,6 +163,7 @@ impl Kernels {
             update_sgd: Kernel::new(ctx, &shader::UPDATE_SGD, &[U, R, W], 256)?,
             update_adagrad: Kernel::new(ctx, &shader::UPDATE_ADAGRAD, &[U, R, W, W], 256)?,
             update_adam: Kernel::new(ctx, &shader::UPDATE_ADAM, &[U, R, W, W, W], 256)?,
+            langevin_step: Kernel::new(ctx, &shader::LANGEVIN_STEP, &[U, R, W], 256)?,
         })
     }
 }
@@ -573,6 +576,42 @@ impl Kernels {
             )?;
         }
         Ok(())
+    }
+}
+
+impl Kernels {
+    /// Records one Langevin step x ← x + (η/2)·score + √η·ξ with ξ_e = normal(key, e)
+    /// (`cpu::hash::normal`); `params` must not be rewritten before this submit.
+    pub fn record_langevin(
+        &self,
+        ctx: &GpuContext,
+        enc: &mut wgpu::CommandEncoder,
+        params: &GpuUniform<LangevinParams>,
+        (eta, key): (f64, u32),
+        score: &GpuVec<f32>,
+        x: &GpuVec<f32>,
+    ) -> Result<()> {
+        ensure!(
+            eta > 0.0 && eta.is_finite(),
+            "Langevin step size η = {eta} must be positive and finite"
+        );
+        ensure!(score.len >= x.len, "langevin_step: score shorter than x");
+        params.set(
+            ctx,
+            &LangevinParams {
+                len: x.len as u32,
+                key,
+                eta: eta as f32,
+                _pad: 0,
+            },
+        );
+        let g = self.langevin_step.groups_for(ctx, x.len)?;
+        self.langevin_step.record(
+            ctx,
+            enc,
+            &[&params.buffer, &score.buffer, &x.buffer],
+            (g, 1, 1),
+        )
     }
 }
 

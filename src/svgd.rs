@@ -393,6 +393,7 @@ impl<'a> Svgd<'a> {
                 eps: eps as f32,
                 bc1: (1.0 / (1.0 - beta1.powf(self.t as f64))) as f32,
                 bc2: (1.0 / (1.0 - beta2.powf(self.t as f64))) as f32,
+                ..Default::default()
             },
         };
         let state: Vec<&GpuVec<f32>> = self.state.iter().collect();

@@ -18,3 +18,16 @@ fn hash_pair(seed: u32, t: u32, n: u32) -> vec2<u32> {
     }
     return vec2<u32>(i, j);
 }
+
+// Uniform in (0, 1) from the top 24 bits: (k + 0.5) / 2^24, exact in f32 and in f64.
+fn uniform01(h: u32) -> f32 {
+    return (f32(h >> 8u) + 0.5) * (1.0 / 16777216.0);
+}
+
+// Standard normal for counter ctr of stream key (Box-Muller on two hashed uniforms);
+// src/cpu/hash.rs computes the same uniforms bit for bit and the transform in f64.
+fn normal(key: u32, ctr: u32) -> f32 {
+    let u1 = uniform01(pcg_hash(key ^ pcg_hash(2u * ctr)));
+    let u2 = uniform01(pcg_hash(key ^ pcg_hash(2u * ctr + 1u)));
+    return sqrt(-2.0 * log(u1)) * cos(6.283185307179586 * u2);
+}

@@ -31,6 +31,10 @@ struct UpdateParams {
     eps: f32,      // AdaGrad: fudge 1e-6 added to sqrt(G); Adam: epsilon
     bc1: f32,      // Adam: 1 / (1 - beta1^t), computed on the host in f64
     bc2: f32,      // Adam: 1 / (1 - beta2^t)
+    wd: f32,       // Adam: L2 weight decay, the ascent direction becomes phi - wd * x
+    _pad0: u32,
+    _pad1: u32,
+    _pad2: u32,
 }
 
 // Exact median selection over the implicit pairwise squared distances:
@@ -55,5 +59,13 @@ struct RbmParams {
     n: u32,        // samples in the batch
     d: u32,        // visible units
     h: u32,        // hidden units
+    key: u32,      // rbm_gibbs_*: random stream of this step
+}
+
+// Langevin step: langevin_step.
+struct LangevinParams {
+    len: u32,      // n * d
+    key: u32,      // random stream of this step
+    eta: f32,      // step size: x <- x + eta/2 score + sqrt(eta) xi
     _pad: u32,
 }

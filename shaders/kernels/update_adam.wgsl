@@ -1,5 +1,6 @@
-// update_adam: Adam as an ascent step along phi (Kingma & Ba, bias-corrected):
-//   m <- b1 m + (1 - b1) phi,  v <- b2 v + (1 - b2) phi^2
+// update_adam: Adam as an ascent step along phi (Kingma & Ba, bias-corrected), with L2
+// weight decay wd folded into the direction (g = phi - wd x; wd = 0 for particles):
+//   m <- b1 m + (1 - b1) g,  v <- b2 v + (1 - b2) g^2
 //   x <- x + step_size * (m * bc1) / (sqrt(v * bc2) + eps),  bc_k = 1 / (1 - b_k^t)
 // Parts: common/params.wgsl
 // Bindings: 0 uniform UpdateParams | 1 phi [len] | 2 x [len] | 3 m [len] | 4 v [len] (all updated)
@@ -16,7 +17,7 @@ override WG: u32 = 256u;
 fn update_adam(@builtin(global_invocation_id) gid: vec3<u32>) {
     let e = gid.x;
     if e < p.len {
-        let f = phi[e];
+        let f = phi[e] - p.wd * x[e];
         let mn = p.beta1 * m[e] + (1.0 - p.beta1) * f;
         let vn = p.beta2 * v[e] + (1.0 - p.beta2) * f * f;
         m[e] = mn;

@@ -16,3 +16,23 @@ pub fn hash_pair(seed: u32, t: u32, n: u32) -> (u32, u32) {
     }
     (i, j)
 }
+
+/// Uniform in (0, 1) from the top 24 bits of a hash, as `uniform01` in WGSL.
+pub fn uniform01(h: u32) -> f64 {
+    (f64::from(h >> 8) + 0.5) / 16_777_216.0
+}
+
+/// The standard normal of counter `ctr` in stream `key`, as `normal` in WGSL (in f64).
+pub fn normal(key: u32, ctr: u32) -> f64 {
+    let u1 = uniform01(pcg_hash(key ^ pcg_hash(ctr.wrapping_mul(2))));
+    let u2 = uniform01(pcg_hash(
+        key ^ pcg_hash(ctr.wrapping_mul(2).wrapping_add(1)),
+    ));
+    (-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos()
+}
+
+/// The stream key of step `step` of a run seeded with `seed`.
+pub fn stream_key(seed: u64, step: u64) -> u32 {
+    let s = (seed ^ (seed >> 32)) as u32;
+    pcg_hash(s ^ pcg_hash(step as u32 ^ pcg_hash((step >> 32) as u32)))
+}

@@ -93,3 +93,38 @@ pub fn log_partition(theta: &[f64], s: RbmShape) -> f64 {
     let lse = mx + terms.iter().map(|t| (t - mx).exp()).sum::<f64>().ln();
     0.5 * s.d as f64 * (2.0 * std::f64::consts::PI).ln() + lse
 }
+
+/// One block-Gibbs sweep from x, as the GPU draws it: h_j = +1 iff
+/// uniform01(hash(key, 2e)) < sigmoid(2y_j) (e = i·H + j), then
+/// x_a = b_a + Σ_j B_aj h_j + normal(key ^ VISIBLE_STREAM, i·d + a). Returns (h, x).
+pub fn gibbs(theta: &[f64], s: RbmShape, x: &[f64], key: u32) -> (Vec<f64>, Vec<f64>) {
+    use super::hash::{normal, pcg_hash, uniform01};
+    let y = hidden(theta, s, x);
+    let hs: Vec<f64> = y
+        .iter()
+        .enumerate()
+        .map(|(e, &yv)| {
+            let u = uniform01(pcg_hash(key ^ pcg_hash(2 * e as u32)));
+            if u < 1.0 / (1.0 + (-2.0 * yv).exp()) {
+                1.0
+            } else {
+                -1.0
+            }
+        })
+        .collect();
+    let n = x.len() / s.d;
+    let mut out = vec![0.0; n * s.d];
+    for i in 0..n {
+        for a in 0..s.d {
+            let m = theta[s.b(a)]
+                + (0..s.h)
+                    .map(|j| theta[s.b_mat(a, j)] * hs[i * s.h + j])
+                    .sum::<f64>();
+            out[i * s.d + a] = m + normal(
+                key ^ crate::model::rbm::VISIBLE_STREAM,
+                (i * s.d + a) as u32,
+            );
+        }
+    }
+    (hs, out)
+}

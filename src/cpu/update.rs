@@ -22,24 +22,22 @@ pub fn adagrad(x: &mut [f64], g: &mut [f64], phi: &[f64], step_size: f64, t: u64
     }
 }
 
-/// Adam (bias-corrected) as an ascent step.
-#[allow(clippy::too_many_arguments)]
+/// Adam (bias-corrected) as an ascent step along g = φ − wd·x (L2 weight decay wd).
 pub fn adam(
     x: &mut [f64],
     m: &mut [f64],
     v: &mut [f64],
     phi: &[f64],
     step_size: f64,
-    beta1: f64,
-    beta2: f64,
-    eps: f64,
+    (beta1, beta2, eps, wd): (f64, f64, f64, f64),
     t: u64,
 ) {
     let bc1 = 1.0 / (1.0 - beta1.powi(t as i32));
     let bc2 = 1.0 / (1.0 - beta2.powi(t as i32));
     for i in 0..x.len() {
-        m[i] = beta1 * m[i] + (1.0 - beta1) * phi[i];
-        v[i] = beta2 * v[i] + (1.0 - beta2) * phi[i] * phi[i];
+        let g = phi[i] - wd * x[i];
+        m[i] = beta1 * m[i] + (1.0 - beta1) * g;
+        v[i] = beta2 * v[i] + (1.0 - beta2) * g * g;
         x[i] += step_size * (m[i] * bc1) / ((v[i] * bc2).sqrt() + eps);
     }
 }

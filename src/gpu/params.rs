@@ -59,6 +59,10 @@ pub struct UpdateParams {
     pub bc1: f32,
     /// Adam: 1 / (1 − β2^t).
     pub bc2: f32,
+    /// Adam: L2 weight decay (the direction becomes φ − wd·x).
+    pub wd: f32,
+    /// Padding.
+    pub _pad: [u32; 3],
 }
 
 /// Median selection passes.
@@ -99,6 +103,20 @@ pub struct RbmParams {
     pub d: u32,
     /// Hidden units.
     pub h: u32,
+    /// Random stream of this step (Gibbs kernels).
+    pub key: u32,
+}
+
+/// Langevin step.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, Pod, Zeroable)]
+pub struct LangevinParams {
+    /// Elements n·d.
+    pub len: u32,
+    /// Random stream of this step.
+    pub key: u32,
+    /// Step size η.
+    pub eta: f32,
     /// Padding.
     pub _pad: u32,
 }

@@ -201,6 +201,49 @@ pub const RBM_GRAD: ShaderSpec = ShaderSpec {
     workgroup_sizes: &[64],
 };
 
+/// RBM block Gibbs: hidden units.
+pub const RBM_GIBBS_HIDDEN: ShaderSpec = ShaderSpec {
+    name: "rbm_gibbs_hidden",
+    parts: &[
+        part!("common/params.wgsl"),
+        part!("common/hash.wgsl"),
+        part!("kernels/rbm_gibbs_hidden.wgsl"),
+    ],
+    workgroup_sizes: &[64],
+};
+
+/// RBM block Gibbs: visible units.
+pub const RBM_GIBBS_VISIBLE: ShaderSpec = ShaderSpec {
+    name: "rbm_gibbs_visible",
+    parts: &[
+        part!("common/params.wgsl"),
+        part!("common/hash.wgsl"),
+        part!("kernels/rbm_gibbs_visible.wgsl"),
+    ],
+    workgroup_sizes: &[64],
+};
+
+/// Terms of the exact RBM normaliser.
+pub const RBM_LOGZ_TERMS: ShaderSpec = ShaderSpec {
+    name: "rbm_logz_terms",
+    parts: &[
+        part!("common/params.wgsl"),
+        part!("kernels/rbm_logz_terms.wgsl"),
+    ],
+    workgroup_sizes: &[64],
+};
+
+/// Unadjusted Langevin step.
+pub const LANGEVIN_STEP: ShaderSpec = ShaderSpec {
+    name: "langevin_step",
+    parts: &[
+        part!("common/params.wgsl"),
+        part!("common/hash.wgsl"),
+        part!("kernels/langevin_step.wgsl"),
+    ],
+    workgroup_sizes: &[256],
+};
+
 /// Every kernel the crate can build. The naga tests iterate this list.
 pub const ALL: &[&ShaderSpec] = &[
     &GMM_SCORE,
@@ -221,6 +264,10 @@ pub const ALL: &[&ShaderSpec] = &[
     &RBM_ENERGY,
     &RBM_SCORE,
     &RBM_GRAD,
+    &RBM_GIBBS_HIDDEN,
+    &RBM_GIBBS_VISIBLE,
+    &RBM_LOGZ_TERMS,
+    &LANGEVIN_STEP,
 ];
 
 impl ShaderSpec {
@@ -331,6 +378,10 @@ mod tests {
         assert_eq!(
             wgsl_struct_size(&RBM_GRAD, "RbmParams"),
             size(size_of::<RbmParams>())
+        );
+        assert_eq!(
+            wgsl_struct_size(&LANGEVIN_STEP, "LangevinParams"),
+            size(size_of::<crate::gpu::params::LangevinParams>())
         );
     }
 

@@ -48,6 +48,9 @@ pub struct RbmKernels {
     energy: Kernel,
     score: Kernel,
     grad: Kernel,
+    gibbs_hidden: Kernel,
+    gibbs_visible: Kernel,
+    logz_terms: Kernel,
 }
 
 /// Per-batch device buffers for the hidden layer.
@@ -56,7 +59,10 @@ pub struct RbmBatch {
     pub y: GpuVec<f32>,
     /// tanh(y), `[n, H]`.
     pub t: GpuVec<f32>,
+    /// Sampled hidden units ±1, `[n, H]` (Gibbs).
+    pub hs: GpuVec<f32>,
     params: GpuUniform<RbmParams>,
+    visible_params: GpuUniform<RbmParams>,
     n: usize,
 }
 
@@ -67,7 +73,9 @@ impl RbmBatch {
         Ok(Self {
             y: GpuVec::zeros(ctx, "rbm y", n * shape.h)?,
             t: GpuVec::zeros(ctx, "rbm tanh y", n * shape.h)?,
+            hs: GpuVec::zeros(ctx, "rbm hidden sample", n * shape.h)?,
             params: GpuUniform::new(ctx, "rbm params", &RbmParams::default()),
+            visible_params: GpuUniform::new(ctx, "rbm visible params", &RbmParams::default()),
             n,
         })
     }
@@ -81,6 +89,9 @@ impl RbmKernels {
             energy: Kernel::new(ctx, &shader::RBM_ENERGY, &[U, R, R, R, W], 64)?,
             score: Kernel::new(ctx, &shader::RBM_SCORE, &[U, R, R, R, W], 64)?,
             grad: Kernel::new(ctx, &shader::RBM_GRAD, &[U, R, R, R, W], 64)?,
+            gibbs_hidden: Kernel::new(ctx, &shader::RBM_GIBBS_HIDDEN, &[U, R, W], 64)?,
+            gibbs_visible: Kernel::new(ctx, &shader::RBM_GIBBS_VISIBLE, &[U, R, R, W], 64)?,
+            logz_terms: Kernel::new(ctx, &shader::RBM_LOGZ_TERMS, &[U, R, W], 64)?,
         })
     }
 
@@ -107,6 +118,8 @@ impl RbmKernels {
     }
 
     /// Records y = Bᵀx + c and tanh(y) for the batch; every other record needs this first.
+    /// `key` is the random stream of the Gibbs sweep recorded after it in the same submit.
+    #[allow(clippy::too_many_arguments)]
     pub fn record_hidden(
         &self,
         ctx: &GpuContext,
@@ -115,15 +128,21 @@ impl RbmKernels {
         theta: &GpuVec<f32>,
         x: &GpuVec<f32>,
         batch: &RbmBatch,
+        key: u32,
     ) -> Result<()> {
         Self::check(shape, theta, x, batch)?;
-        batch.params.set(
+        let p = RbmParams {
+            n: batch.n as u32,
+            d: shape.d as u32,
+            h: shape.h as u32,
+            key,
+        };
+        batch.params.set(ctx, &p);
+        batch.visible_params.set(
             ctx,
             &RbmParams {
-                n: batch.n as u32,
-                d: shape.d as u32,
-                h: shape.h as u32,
-                _pad: 0,
+                key: key ^ VISIBLE_STREAM,
+                ..p
             },
         );
         let g = self.hidden.groups_for(ctx, batch.n * shape.h)?;
@@ -239,4 +258,101 @@ impl RbmKernels {
             (groups, 1, 1),
         )
     }
+
+    /// Records one block-Gibbs sweep x → h → x in place, after [`RbmKernels::record_hidden`]
+    /// of `x` with the sweep's key: h_j = ±1 with p(+1) = sigmoid(2y_j) (uniforms of stream
+    /// `key`), then x ~ N(b + Bh, I) (normals of stream `key ^ VISIBLE_STREAM`).
+    pub fn record_gibbs(
+        &self,
+        ctx: &GpuContext,
+        enc: &mut wgpu::CommandEncoder,
+        shape: RbmShape,
+        theta: &GpuVec<f32>,
+        x: &GpuVec<f32>,
+        batch: &RbmBatch,
+    ) -> Result<()> {
+        Self::check(shape, theta, x, batch)?;
+        let g = self.gibbs_hidden.groups_for(ctx, batch.n * shape.h)?;
+        self.gibbs_hidden.record(
+            ctx,
+            enc,
+            &[&batch.params.buffer, &batch.y.buffer, &batch.hs.buffer],
+            (g, 1, 1),
+        )?;
+        let g = self.gibbs_visible.groups_for(ctx, batch.n * shape.d)?;
+        self.gibbs_visible.record(
+            ctx,
+            enc,
+            &[
+                &batch.visible_params.buffer,
+                &theta.buffer,
+                &batch.hs.buffer,
+                &x.buffer,
+            ],
+            (g, 1, 1),
+        )
+    }
+
+    /// The exact log normaliser log Z: the 2^H terms on the device, their logsumexp on the
+    /// host in f64 and in state order (submits and waits).
+    pub fn log_partition(
+        &self,
+        ctx: &GpuContext,
+        shape: RbmShape,
+        theta: &GpuVec<f32>,
+    ) -> Result<f64> {
+        ensure!(
+            shape.h <= MAX_EXACT_HIDDEN,
+            "exact log-likelihood sums 2^H hidden states and supports H <= {MAX_EXACT_HIDDEN} (this model has H = {}); use AIS instead",
+            shape.h
+        );
+        ensure!(
+            theta.len == shape.len(),
+            "rbm: θ has {} values, the shape needs {}",
+            theta.len,
+            shape.len()
+        );
+        let per_state = (shape.d as u64 + 1) * (shape.h as u64 + 1);
+        ensure!(
+            per_state <= ctx.loop_budget(),
+            "exact log-likelihood: d·H = {}·{} is past this adapter's loop budget; use AIS instead",
+            shape.d,
+            shape.h
+        );
+        let states = 1usize << shape.h;
+        let params = GpuUniform::new(
+            ctx,
+            "logz params",
+            &RbmParams {
+                n: states as u32,
+                d: shape.d as u32,
+                h: shape.h as u32,
+                key: 0,
+            },
+        );
+        let terms = GpuVec::<f32>::nan_filled(ctx, "logz terms", states)?;
+        let mut enc = ctx.device.create_command_encoder(&Default::default());
+        let g = self.logz_terms.groups_for(ctx, states)?;
+        self.logz_terms.record(
+            ctx,
+            &mut enc,
+            &[&params.buffer, &theta.buffer, &terms.buffer],
+            (g, 1, 1),
+        )?;
+        ctx.queue.submit([enc.finish()]);
+        let t = terms.read(ctx)?;
+        let mx = t
+            .iter()
+            .map(|&v| f64::from(v))
+            .fold(f64::NEG_INFINITY, f64::max);
+        let sum: f64 = t.iter().map(|&v| (f64::from(v) - mx).exp()).sum();
+        Ok(0.5 * shape.d as f64 * (2.0 * std::f64::consts::PI).ln() + mx + sum.ln())
+    }
 }
+
+/// Largest H for the exact log-likelihood (2^H states).
+pub const MAX_EXACT_HIDDEN: usize = 20;
+
+/// Mixed into a Gibbs sweep's key for the visible noise, so it differs from the hidden
+/// uniforms' stream.
+pub const VISIBLE_STREAM: u32 = 0x5bd1_e995;

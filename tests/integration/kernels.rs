@@ -284,6 +284,8 @@ fn updates_match_cpu_reference() -> Result<()> {
                     eps: ae as f32,
                     bc1: (1.0 / (1.0 - b1.powi(t as i32))) as f32,
                     bc2: (1.0 / (1.0 - b2.powi(t as i32))) as f32,
+                    wd: 0.01,
+                    ..Default::default()
                 },
             };
             let refs: Vec<&GpuVec<f32>> = state.iter().collect();
@@ -299,9 +301,7 @@ fn updates_match_cpu_reference() -> Result<()> {
                     &mut v,
                     &phi64,
                     eps,
-                    b1,
-                    b2,
-                    ae,
+                    (b1, b2, ae, 0.01),
                     u64::from(t),
                 ),
             }

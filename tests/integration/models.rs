@@ -104,7 +104,7 @@ fn rbm_kernels_match_cpu_reference() -> Result<()> {
             let sc = GpuVec::nan_filled(ctx, "score", n * d)?;
             let g = GpuVec::nan_filled(ctx, "g", s.len())?;
             let mut enc = ctx.device.create_command_encoder(&Default::default());
-            k.record_hidden(ctx, &mut enc, s, &theta, &xb, &batch)?;
+            k.record_hidden(ctx, &mut enc, s, &theta, &xb, &batch, 0)?;
             k.record_energy(ctx, &mut enc, s, &theta, &xb, &batch, &f)?;
             k.record_score(ctx, &mut enc, s, &theta, &xb, &batch, &sc)?;
             k.record_grad(ctx, &mut enc, s, &xb, &batch, &wb, &g)?;
@@ -138,5 +138,122 @@ fn rbm_kernels_match_cpu_reference() -> Result<()> {
             )?;
         }
     }
+    Ok(())
+}
+
+#[test]
+fn langevin_noise_matches_the_counter_based_reference() -> Result<()> {
+    let Some((ctx, k)) = gpu()? else {
+        return Ok(());
+    };
+    let len = 100_000;
+    let x = GpuVec::<f32>::zeros(ctx, "x", len)?;
+    let score = GpuVec::<f32>::zeros(ctx, "score", len)?;
+    let params = stein::gpu::GpuUniform::new(ctx, "p", &Default::default());
+    let key = cpu::hash::stream_key(42, 7);
+    let mut enc = ctx.device.create_command_encoder(&Default::default());
+    // score = 0 and η = 1: x becomes exactly the noise.
+    k.record_langevin(ctx, &mut enc, &params, (1.0, key), &score, &x)?;
+    ctx.queue.submit([enc.finish()]);
+    let got = x.read(ctx)?;
+    let want: Vec<f64> = (0..len as u32).map(|e| cpu::hash::normal(key, e)).collect();
+    assert_close(
+        &got,
+        &want,
+        Tol {
+            rel: 1e-5,
+            abs: 2e-6,
+        },
+        1.0,
+        "langevin noise",
+    )?;
+    let mean = want.iter().sum::<f64>() / len as f64;
+    let var = want.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / len as f64;
+    ensure!(
+        mean.abs() < 0.01 && (var - 1.0).abs() < 0.02,
+        "noise mean {mean}, variance {var}"
+    );
+    Ok(())
+}
+
+#[test]
+fn rbm_gibbs_sweep_matches_the_reference_draw() -> Result<()> {
+    let Some((ctx, _)) = gpu()? else {
+        return Ok(());
+    };
+    let k = RbmKernels::new(ctx)?;
+    let s = RbmShape { d: 17, h: 10 };
+    let th = random_theta(s, 3);
+    let th32: Vec<f32> = th.iter().map(|&v| v as f32).collect();
+    let th_r: Vec<f64> = th32.iter().map(|&v| f64::from(v)).collect();
+    let theta = GpuVec::from_slice(ctx, "theta", &th32)?;
+    let n = 257;
+    let (x32, x) = normals(n, s.d, 1.0, 11);
+    let xb = GpuVec::from_slice(ctx, "x", &x32)?;
+    let batch = RbmBatch::new(ctx, s, n)?;
+    let key = cpu::hash::stream_key(1, 2);
+    let mut enc = ctx.device.create_command_encoder(&Default::default());
+    k.record_hidden(ctx, &mut enc, s, &theta, &xb, &batch, key)?;
+    k.record_gibbs(ctx, &mut enc, s, &theta, &xb, &batch)?;
+    ctx.queue.submit([enc.finish()]);
+    let (h_want, x_want) = cpu::rbm::gibbs(&th_r, s, &x, key);
+    let h_got = batch.hs.read(ctx)?;
+    // Decisions agree but where the uniform lies within f32 rounding of sigmoid(2y).
+    let flips = h_got
+        .iter()
+        .zip(&h_want)
+        .filter(|(a, b)| f64::from(**a) != **b)
+        .count();
+    ensure!(
+        flips == 0,
+        "{flips} of {} hidden draws differ",
+        h_want.len()
+    );
+    assert_close(
+        &xb.read(ctx)?,
+        &x_want,
+        Tol {
+            rel: 1e-5,
+            abs: 1e-5,
+        },
+        1.0,
+        "gibbs visible",
+    )?;
+    Ok(())
+}
+
+#[test]
+fn rbm_exact_log_partition_matches_cpu_and_refuses_large_h() -> Result<()> {
+    let Some((ctx, _)) = gpu()? else {
+        return Ok(());
+    };
+    let k = RbmKernels::new(ctx)?;
+    for (d, h) in [(1, 1), (17, 10), (784, 10), (5, 16)] {
+        let s = RbmShape { d, h };
+        // The authors' initialisation scale on B, small biases.
+        let mut rng = SplitMix64::new(d as u64);
+        let th: Vec<f64> = (0..s.len())
+            .map(|q| {
+                if q < d * h {
+                    0.1 * (rng.next_f64() - 0.5)
+                } else {
+                    0.1 * rng.next_normal()
+                }
+            })
+            .collect();
+        let th32: Vec<f32> = th.iter().map(|&v| v as f32).collect();
+        let th_r: Vec<f64> = th32.iter().map(|&v| f64::from(v)).collect();
+        let theta = GpuVec::from_slice(ctx, "theta", &th32)?;
+        let got = k.log_partition(ctx, s, &theta)?;
+        let want = cpu::rbm::log_partition(&th_r, s);
+        ensure!(
+            (got - want).abs() < 1e-5 * want.abs().max(1.0),
+            "d={d} H={h}: {got} vs {want}"
+        );
+    }
+    let s = RbmShape { d: 2, h: 21 };
+    let theta = GpuVec::from_slice(ctx, "theta", &vec![0.0f32; s.len()])?;
+    let err = k.log_partition(ctx, s, &theta).unwrap_err().to_string();
+    ensure!(err.contains("H <= 20") && err.contains("AIS"), "{err}");
     Ok(())
 }
