@@ -162,7 +162,7 @@ fn langevin_noise_matches_the_counter_based_reference() -> Result<()> {
         &want,
         Tol {
             rel: 1e-5,
-            abs: 2e-6,
+            abs: 5e-5, // f32 log and cos on the device: llvmpipe's cos is ~1.5e-5 off near its zeros
         },
         1.0,
         "langevin noise",
