@@ -37,3 +37,4 @@ pub mod kernels;
 pub mod median;
 pub mod model;
 pub mod svgd;
+pub mod train;

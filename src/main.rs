@@ -66,6 +66,20 @@ enum Command {
         #[arg(long, default_value_t = 1000)]
         steps: u64,
     },
+    /// Train a Gaussian-Bernoulli RBM by CD, PCD or SteinCD; writes a run directory.
+    Train(TrainArgs),
+    /// Mean exact test log-likelihood of an RBM model on data.
+    Eval {
+        /// Model file (safetensors, as `stein train` writes it).
+        #[arg(long)]
+        model: PathBuf,
+        /// Data: .npy [N, d] (f32, f64 or u8) or .csv with a header row.
+        #[arg(long)]
+        data: PathBuf,
+        /// Keep u8 data as 0..255 (default: divide by 255).
+        #[arg(long)]
+        raw_u8: bool,
+    },
     /// Particle-count benchmark: time per step, time of φ, pair interactions per second.
     Bench {
         /// Smallest n (doubled up to --n-max).
@@ -84,6 +98,67 @@ enum Command {
         #[arg(long, default_value = "bench.json")]
         json: PathBuf,
     },
+}
+
+#[derive(clap::Args)]
+struct TrainArgs {
+    /// Energy model: grbm (Gaussian-Bernoulli RBM).
+    #[arg(long, default_value = "grbm")]
+    model: String,
+    /// Hidden units of the RBM.
+    #[arg(long, default_value_t = 10)]
+    hidden: usize,
+    /// cd, pcd or stein-cd.
+    #[arg(long, default_value = "cd")]
+    algo: String,
+    /// MCMC kernel of cd and pcd: gibbs or langevin.
+    #[arg(long, default_value = "gibbs")]
+    sampler: String,
+    /// MCMC steps per update.
+    #[arg(long, default_value_t = 1)]
+    k: usize,
+    /// Langevin step size η.
+    #[arg(long, default_value_t = 0.01)]
+    langevin_step: f64,
+    /// SteinCD step size ε.
+    #[arg(long, default_value_t = 0.1)]
+    svgd_step: f64,
+    /// SteinCD bandwidth: median (of each batch) or a positive number.
+    #[arg(long, default_value = "median")]
+    bandwidth: String,
+    /// Training data: .npy [N, d] (f32, f64 or u8 scaled by 1/255) or .csv with a header row.
+    #[arg(long)]
+    data: PathBuf,
+    /// Validation data for the exact log-likelihood at every log step.
+    #[arg(long)]
+    valid: Option<PathBuf>,
+    /// Updates.
+    #[arg(long, default_value_t = 1000)]
+    steps: u64,
+    /// Batch size.
+    #[arg(long, default_value_t = 100)]
+    batch: usize,
+    /// Adam learning rate (β1 = 0.5, β2 = 0.999, weight decay 1e-5 as the authors).
+    #[arg(long, default_value_t = 3e-4)]
+    lr: f64,
+    /// L2 weight decay.
+    #[arg(long, default_value_t = 1e-5)]
+    weight_decay: f64,
+    /// Random seed.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Metrics (and validation) every this many updates.
+    #[arg(long, default_value_t = 100)]
+    log_every: u64,
+    /// Keep u8 data as 0..255.
+    #[arg(long)]
+    raw_u8: bool,
+    /// Standardise each column (CSV data).
+    #[arg(long)]
+    standardize: bool,
+    /// Run directory (created): config.json, metrics.jsonl, model.safetensors.
+    #[arg(long)]
+    out: PathBuf,
 }
 
 #[derive(clap::Args)]
@@ -146,13 +221,21 @@ fn main() -> ExitCode {
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn")).init();
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
-        Err(e) => {
+        Err(e) if !e.use_stderr() => {
+            // --help and --version.
             let _ = e.print();
-            return if e.use_stderr() {
-                ExitCode::from(2)
-            } else {
-                ExitCode::SUCCESS
-            };
+            return ExitCode::SUCCESS;
+        }
+        Err(e) => {
+            // One line, like every other error: clap's first line, and where to look.
+            let text = e.to_string();
+            let first = text
+                .lines()
+                .find(|l| !l.trim().is_empty())
+                .unwrap_or("invalid arguments");
+            let first = first.trim_start_matches("error: ");
+            eprintln!("error: {first}; see `stein --help` or `stein <command> --help`");
+            return ExitCode::from(2);
         }
     };
     match run(cli) {
@@ -179,6 +262,12 @@ fn run(cli: Cli) -> Result<()> {
         } => phi(&choice, &target, &particles, &out, &bandwidth),
         Command::Svgd(args) => svgd(&choice, args),
         Command::Demo { out_dir, steps } => demo(&choice, &out_dir, steps),
+        Command::Train(args) => train(&choice, args),
+        Command::Eval {
+            model,
+            data,
+            raw_u8,
+        } => eval(&choice, &model, &data, raw_u8),
         Command::Bench {
             n_min,
             n_max,
@@ -299,7 +388,7 @@ fn phi(
     Ok(())
 }
 
-fn initial_particles(args: &SvgdArgs, gmm: &Target) -> Result<(Vec<f32>, usize)> {
+fn initial_particles(args: &SvgdArgs, gmm: &Target, ctx: &GpuContext) -> Result<(Vec<f32>, usize)> {
     if let Some(path) = &args.init {
         return load_particles(path, gmm);
     }
@@ -308,6 +397,12 @@ fn initial_particles(args: &SvgdArgs, gmm: &Target) -> Result<(Vec<f32>, usize)>
         .n
         .context("give --init X.npy, or --n N with --init-mean M --init-std S")?;
     ensure!(n >= 1, "--n must be at least 1");
+    // Check the device can hold them before generating them on the host.
+    let bytes = n
+        .checked_mul(d)
+        .and_then(|l| l.checked_mul(4))
+        .with_context(|| format!("--n {n} with d = {d} overflows; use fewer particles"))?;
+    ctx.check_binding("--n particles", bytes as u64)?;
     let mean = args.init_mean.clone().unwrap_or_else(|| vec![0.0]);
     let mean = match mean.len() {
         1 => vec![mean[0]; d],
@@ -391,13 +486,13 @@ fn svgd(choice: &AdapterChoice, args: SvgdArgs) -> Result<()> {
             gmm.dim()
         );
     }
-    let (x0, n) = initial_particles(&args, &gmm)?;
+    let ctx = open(choice)?;
+    let (x0, n) = initial_particles(&args, &gmm, &ctx)?;
     let d = gmm.dim();
     if let Some(dir) = &args.trace_dir {
         std::fs::create_dir_all(dir)
             .with_context(|| format!("creating --trace-dir {}", dir.display()))?;
     }
-    let ctx = open(choice)?;
     let k = Kernels::new(&ctx)?;
     let mut engine = Svgd::new(&ctx, &k, target_score(&ctx, &gmm)?, &x0, n, optimizer)?;
     let pb = progress_bar(args.steps);
@@ -440,7 +535,7 @@ fn svgd(choice: &AdapterChoice, args: SvgdArgs) -> Result<()> {
         args.step_size
     );
     let (final_v, final_u) = ksd_now(&mut engine)?;
-    write_npy_f32(&args.out, &x, &[n, d])?;
+    // The plot first: if it fails, no --out is left behind either.
     if let Some(p) = &args.plot {
         let g = gmm.clone();
         stein::io::plot::plot_particles_2d(
@@ -451,6 +546,7 @@ fn svgd(choice: &AdapterChoice, args: SvgdArgs) -> Result<()> {
             None,
         )?;
     }
+    write_npy_f32(&args.out, &x, &[n, d])?;
     let (mean, cov) = mean_cov(&x, n, d);
     let per_step = elapsed.as_secs_f64() / args.steps as f64;
     let summary = json!({
@@ -560,5 +656,237 @@ fn bench(
     })?;
     stein::io::write_atomic(json_path, serde_json::to_string_pretty(&report)?.as_bytes())?;
     println!("wrote {}", json_path.display());
+    Ok(())
+}
+
+fn rbm_tensors(
+    shape: stein::model::rbm::RbmShape,
+    theta: &[f32],
+    cfg: &stein::train::TrainConfig,
+) -> stein::io::safetensors::Tensors {
+    let (d, h) = (shape.d, shape.h);
+    let mut t = stein::io::safetensors::Tensors::default();
+    t.tensors
+        .insert("B".into(), (vec![d, h], theta[..d * h].to_vec()));
+    t.tensors
+        .insert("b".into(), (vec![d], theta[d * h..d * h + d].to_vec()));
+    t.tensors
+        .insert("c".into(), (vec![h], theta[d * h + d..].to_vec()));
+    t.metadata.insert("model".into(), "grbm".into());
+    t.metadata.insert(
+        "energy".into(),
+        "f(x) = b.x - |x|^2/2 + sum_j log(exp(y_j) + exp(-y_j)), y = B^T x + c".into(),
+    );
+    t.metadata.insert(
+        "config".into(),
+        serde_json::to_string(cfg).unwrap_or_default(),
+    );
+    t
+}
+
+fn load_rbm(path: &Path) -> Result<(stein::model::rbm::RbmShape, Vec<f32>)> {
+    let t = stein::io::safetensors::Tensors::read(path)?;
+    ensure!(
+        t.metadata.get("model").map(String::as_str) == Some("grbm"),
+        "{}: not a grbm model (metadata model = {:?}); give a model written by `stein train --model grbm`",
+        path.display(),
+        t.metadata.get("model")
+    );
+    let get = |k: &str| {
+        t.tensors
+            .get(k)
+            .with_context(|| format!("{}: tensor `{k}` missing", path.display()))
+    };
+    let (bs, bm) = get("B")?;
+    ensure!(bs.len() == 2, "{}: B must be [d, H]", path.display());
+    let shape = stein::model::rbm::RbmShape { d: bs[0], h: bs[1] };
+    let (_, b) = get("b")?;
+    let (_, c) = get("c")?;
+    ensure!(
+        b.len() == shape.d && c.len() == shape.h,
+        "{}: b or c does not match B's shape",
+        path.display()
+    );
+    let mut theta = bm.clone();
+    theta.extend_from_slice(b);
+    theta.extend_from_slice(c);
+    Ok((shape, theta))
+}
+
+fn train(choice: &AdapterChoice, a: TrainArgs) -> Result<()> {
+    use stein::train::{Algo, Sampler, TrainConfig};
+    ensure!(
+        a.model == "grbm",
+        "--model `{}` is not available yet; use grbm",
+        a.model
+    );
+    let algo = match a.algo.as_str() {
+        "cd" => Algo::Cd,
+        "pcd" => Algo::Pcd,
+        "stein-cd" => Algo::SteinCd,
+        o => bail!("--algo `{o}` is not one of cd, pcd, stein-cd"),
+    };
+    let sampler = match a.sampler.as_str() {
+        "gibbs" => Sampler::Gibbs,
+        "langevin" => Sampler::Langevin,
+        o => bail!("--sampler `{o}` is not one of gibbs, langevin"),
+    };
+    let bandwidth = match parse_bandwidth(&a.bandwidth)? {
+        Bandwidth::Median => None,
+        Bandwidth::Fixed(h) => Some(h),
+    };
+    let cfg = TrainConfig {
+        sampler,
+        k: a.k,
+        langevin_step: a.langevin_step,
+        svgd_step: a.svgd_step,
+        bandwidth,
+        batch: a.batch,
+        steps: a.steps,
+        lr: a.lr,
+        weight_decay: a.weight_decay,
+        seed: a.seed,
+        log_every: a.log_every,
+        ..TrainConfig::paper(a.hidden, algo)
+    };
+    cfg.validate()?;
+    let opts = stein::io::data::DataOptions {
+        raw_u8: a.raw_u8,
+        standardize: a.standardize,
+    };
+    let data = stein::io::data::load_data(&a.data, opts)?;
+    let valid = match &a.valid {
+        Some(p) => {
+            let v = stein::io::data::load_data(p, opts)?;
+            ensure!(
+                v.d == data.d,
+                "{}: validation data has d = {} but the training data has d = {}",
+                p.display(),
+                v.d,
+                data.d
+            );
+            Some(v)
+        }
+        None => None,
+    };
+    if valid.is_some() {
+        ensure!(
+            cfg.hidden <= stein::model::rbm::MAX_EXACT_HIDDEN,
+            "--valid evaluates the exact log-likelihood, which needs H <= {} (got --hidden {})",
+            stein::model::rbm::MAX_EXACT_HIDDEN,
+            cfg.hidden
+        );
+    }
+    ensure!(
+        !a.out.is_file(),
+        "--out {} is a file; give a directory",
+        a.out.display()
+    );
+    std::fs::create_dir_all(&a.out)
+        .with_context(|| format!("creating --out {}", a.out.display()))?;
+    let ctx = open(choice)?;
+    let k = Kernels::new(&ctx)?;
+    let rk = stein::model::rbm::RbmKernels::new(&ctx)?;
+    let shape = stein::model::rbm::RbmShape {
+        d: data.d,
+        h: cfg.hidden,
+    };
+    let config = json!({"model": "grbm", "d": data.d, "data": a.data, "valid": a.valid, "raw_u8": a.raw_u8,
+        "standardize": a.standardize, "train": cfg, "adapter": ctx.adapter_label()});
+    stein::io::write_atomic(
+        &a.out.join("config.json"),
+        serde_json::to_string_pretty(&config)?.as_bytes(),
+    )?;
+    let mut trainer = stein::train::RbmTrainer::new(
+        &ctx,
+        &k,
+        &rk,
+        data.d,
+        &stein::train::init_theta(shape, cfg.seed),
+        cfg.clone(),
+    )?;
+    let metrics_path = a.out.join("metrics.jsonl");
+    let mut metrics = std::fs::File::create(&metrics_path)
+        .with_context(|| format!("creating {}", metrics_path.display()))?;
+    let pb = progress_bar(cfg.steps);
+    let mut last = Instant::now();
+    let mut last_line = None;
+    for step in 1..=cfg.steps {
+        let log = step % cfg.log_every == 0 || step == cfg.steps;
+        if let Some((gap, norm)) = trainer.step(&data.x, data.n, log)? {
+            let secs = last.elapsed().as_secs_f64() / cfg.log_every.min(step) as f64;
+            last = Instant::now();
+            let valid_loglik = match &valid {
+                Some(v) => {
+                    Some(stein::train::rbm_loglik(&ctx, &rk, shape, &trainer.theta, &v.x, v.n)?.0)
+                }
+                None => None,
+            };
+            let m = stein::train::Metrics {
+                step,
+                energy_gap: gap,
+                grad_norm: norm,
+                step_seconds: secs,
+                valid_loglik,
+            };
+            let line = serde_json::to_string(&m)?;
+            use std::io::Write;
+            writeln!(metrics, "{line}")
+                .with_context(|| format!("writing {}", metrics_path.display()))?;
+            pb.set_message(format!(
+                "gap {gap:.3}{}",
+                valid_loglik
+                    .map(|l| format!("  valid LL {l:.2}"))
+                    .unwrap_or_default()
+            ));
+            last_line = Some(line);
+        }
+        pb.inc(1);
+    }
+    pb.finish_and_clear();
+    let theta = trainer.theta()?;
+    rbm_tensors(shape, &theta, &cfg).write(&a.out.join("model.safetensors"))?;
+    eprintln!(
+        "train: {} updates; wrote {}/model.safetensors",
+        cfg.steps,
+        a.out.display()
+    );
+    if let Some(l) = last_line {
+        println!("{l}");
+    }
+    Ok(())
+}
+
+fn eval(choice: &AdapterChoice, model: &Path, data_path: &Path, raw_u8: bool) -> Result<()> {
+    let (shape, theta) = load_rbm(model)?;
+    let data = stein::io::data::load_data(
+        data_path,
+        stein::io::data::DataOptions {
+            raw_u8,
+            standardize: false,
+        },
+    )?;
+    ensure!(
+        data.d == shape.d,
+        "{}: data has d = {} but the model {} has d = {}; give data of the model's dimension",
+        data_path.display(),
+        data.d,
+        model.display(),
+        shape.d
+    );
+    ensure!(
+        shape.h <= stein::model::rbm::MAX_EXACT_HIDDEN,
+        "exact evaluation sums 2^H hidden states and supports H <= {}; this model has H = {} (AIS is not available yet)",
+        stein::model::rbm::MAX_EXACT_HIDDEN,
+        shape.h
+    );
+    let ctx = open(choice)?;
+    let rk = stein::model::rbm::RbmKernels::new(&ctx)?;
+    let theta_gpu = stein::gpu::GpuVec::from_slice(&ctx, "theta", &theta)?;
+    let (ll, log_z) = stein::train::rbm_loglik(&ctx, &rk, shape, &theta_gpu, &data.x, data.n)?;
+    println!(
+        "{}",
+        json!({"n": data.n, "d": data.d, "hidden": shape.h, "loglik": ll, "log_z": log_z, "method": "exact"})
+    );
     Ok(())
 }

@@ -223,6 +223,11 @@ impl MedianSelector {
         if slots.iter().sum::<u64>() <= self.capacity as u64 {
             let t0 = std::time::Instant::now();
             let (c, list) = self.list(ctx, k, x, lo, hi, &slots)?;
+            // NaN distances are neither below nor inside any bracket.
+            ensure!(
+                self.samples > 0 || sums(&c).0 + sums(&c).1 == m,
+                "{DIVERGED}"
+            );
             log::debug!("median: list + readback in {:?}", t0.elapsed());
             *passes += 1;
             (below, inside) = sums(&c);
@@ -254,6 +259,10 @@ impl MedianSelector {
         // The sample misled, or a row overflowed its slots: move or narrow the bracket with
         // exact counts until the wanted ranks lie in a bracket that fits the list.
         for _ in 0..80 {
+            ensure!(
+                !lo.is_nan() && !hi.is_nan() && below + inside <= m,
+                "{DIVERGED}"
+            );
             if rmax < below {
                 hi = prev_float(lo);
                 lo = 0.0;
@@ -349,6 +358,7 @@ impl MedianSelector {
         ctx.queue.submit([enc.finish()]);
         let t0 = std::time::Instant::now();
         let mut sample = self.sample.read_prefix(ctx, s)?;
+        ensure!(!sample.iter().any(|v| v.is_nan()), "{DIVERGED}");
         log::debug!("median: sample of {s} pairs in {:?}", t0.elapsed());
         let position = |r: u64, side: f64| -> i64 {
             let q = r as f64 / m as f64;
@@ -465,6 +475,9 @@ fn pick(cand: &mut [f32], ranks: &[u64], below: u64) -> Vec<f32> {
         })
         .collect()
 }
+
+/// The message when the particles hold NaN (a diverged run).
+const DIVERGED: &str = "particles contain NaN (the run diverged); lower the step size";
 
 /// Number of unordered pairs i < j.
 pub fn pairs(n: usize) -> u64 {

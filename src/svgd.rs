@@ -311,6 +311,11 @@ impl<'a> Svgd<'a> {
             }
             Bandwidth::Median => {
                 let m = self.median()?;
+                ensure!(
+                    m.med.is_finite(),
+                    "particles diverged (their median squared distance is {}); lower the step size",
+                    m.med
+                );
                 Ok((
                     crate::cpu::median::bandwidth_from_median(m.med, self.n),
                     Some(m),

@@ -24,6 +24,9 @@ pub struct GpuContext {
     pub info: wgpu::AdapterInfo,
     /// Limits granted to the device (the adapter's own, all of them requested).
     pub limits: wgpu::Limits,
+    /// Errors wgpu reported outside an error scope (out of memory, validation); checked by
+    /// [`GpuContext::wait`] so that no stale result is returned after one.
+    errors: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
 }
 
 /// Message for a machine with no usable adapter: what to install.
@@ -152,11 +155,19 @@ impl GpuContext {
         }))
         .with_context(|| format!("opening a device on {}", describe(&info)))?;
         log::info!("adapter: {}", describe(&info));
+        let errors = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let sink = errors.clone();
+        device.on_uncaptured_error(std::sync::Arc::new(move |e: wgpu::Error| {
+            if let Ok(mut v) = sink.lock() {
+                v.push(e.to_string().lines().next().unwrap_or("").to_string());
+            }
+        }));
         Ok(Self {
             device,
             queue,
             info,
             limits,
+            errors,
         })
     }
 
@@ -213,11 +224,29 @@ impl GpuContext {
     /// column loops into chunks (a margin is kept for the kernels' other loops). Other drivers
     /// get chunks that keep one dispatch short.
     pub fn loop_budget(&self) -> u64 {
-        if self.info.name.to_ascii_lowercase().contains("llvmpipe") {
-            60_000
-        } else {
-            1 << 20
+        self.loop_limit().unwrap_or(1 << 20)
+    }
+
+    /// The hard per-invocation loop limit, where the driver has one (llvmpipe).
+    pub fn loop_limit(&self) -> Option<u64> {
+        self.info
+            .name
+            .to_ascii_lowercase()
+            .contains("llvmpipe")
+            .then_some(60_000)
+    }
+
+    /// Fails with a clear message when a kernel would loop `iterations` times in one
+    /// invocation on a driver that cuts loops short.
+    pub fn check_loop(&self, what: &str, iterations: u64) -> Result<()> {
+        if let Some(limit) = self.loop_limit() {
+            if iterations > limit {
+                bail!(
+                    "{what} needs {iterations} loop iterations per invocation, past llvmpipe's limit of 65535 (with margin {limit}); use a smaller target or a GPU"
+                );
+            }
         }
+        Ok(())
     }
 
     /// Waits for all submitted work.
@@ -225,6 +254,9 @@ impl GpuContext {
         self.device
             .poll(wgpu::PollType::wait_indefinitely())
             .context("waiting for the GPU")?;
+        if let Some(e) = self.errors.lock().ok().and_then(|v| v.first().cloned()) {
+            bail!("the GPU reported an error: {e}");
+        }
         Ok(())
     }
 }

@@ -5,8 +5,10 @@
 //! is either absent, the old version, or the complete new version — never a
 //! half-written file.
 
+pub mod data;
 pub mod npy;
 pub mod plot;
+pub mod safetensors;
 pub mod target;
 
 use std::fs::{self, File};

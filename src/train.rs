@@ -1,0 +1,448 @@
+//! Learning the Gaussian-Bernoulli RBM (algorithms.md §3): every algorithm makes the same
+//! θ-update (eq. 23) from a data batch x⁺ and negatives x⁻, fed to Adam as an ascent
+//! direction, and differs only in where x⁻ comes from:
+//! - CD-k: k sampler steps (block Gibbs or Langevin) started at x⁺;
+//! - PCD-k: the same steps continuing persistent chains;
+//! - SteinCD: x⁻ = x⁺ + ε φ(x⁺), φ the SVGD direction with the batch as particles.
+//!
+//! One submit per update; only logged steps read anything back.
+
+use anyhow::{bail, ensure, Result};
+use serde::{Deserialize, Serialize};
+
+use crate::cpu::hash::stream_key;
+use crate::gpu::params::{LangevinParams, UpdateParams};
+use crate::gpu::{GpuContext, GpuUniform, GpuVec};
+use crate::io::target::SplitMix64;
+use crate::kernels::{Kernels, PhiScratch};
+use crate::model::rbm::{RbmBatch, RbmKernels, RbmShape};
+
+/// Where the negatives come from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Algo {
+    /// Contrastive divergence from the data batch.
+    Cd,
+    /// Persistent contrastive divergence.
+    Pcd,
+    /// One SVGD step from the data batch (Algorithm 1).
+    SteinCd,
+}
+
+/// The MCMC kernel of CD and PCD.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Sampler {
+    /// Block Gibbs (RBM only).
+    Gibbs,
+    /// Unadjusted Langevin.
+    Langevin,
+}
+
+/// A training run's resolved configuration (written to the run directory).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct TrainConfig {
+    /// Hidden units.
+    pub hidden: usize,
+    /// Algorithm.
+    pub algo: Algo,
+    /// MCMC kernel for CD/PCD.
+    pub sampler: Sampler,
+    /// MCMC steps per update.
+    pub k: usize,
+    /// Langevin step size η.
+    pub langevin_step: f64,
+    /// SteinCD step size ε.
+    pub svgd_step: f64,
+    /// SteinCD bandwidth: None = median of the batch (algorithms.md §1).
+    pub bandwidth: Option<f64>,
+    /// Batch size m.
+    pub batch: usize,
+    /// Updates.
+    pub steps: u64,
+    /// Adam learning rate, β1, β2, ε, L2 weight decay.
+    pub lr: f64,
+    /// Adam β1.
+    pub beta1: f64,
+    /// Adam β2.
+    pub beta2: f64,
+    /// Adam ε.
+    pub adam_eps: f64,
+    /// L2 weight decay.
+    pub weight_decay: f64,
+    /// Seed of θ's initialisation, the batches and the sampler noise.
+    pub seed: u64,
+    /// Metrics every this many updates.
+    pub log_every: u64,
+}
+
+impl TrainConfig {
+    /// The authors' settings (algorithms.md §3): Adam lr 3e-4, β1 0.5, β2 0.999, weight decay
+    /// 1e-5, batch 100; CD-1 with Gibbs.
+    pub fn paper(hidden: usize, algo: Algo) -> Self {
+        Self {
+            hidden,
+            algo,
+            sampler: Sampler::Gibbs,
+            k: 1,
+            langevin_step: 1e-2,
+            svgd_step: 1e-1,
+            bandwidth: None,
+            batch: 100,
+            steps: 1000,
+            lr: 3e-4,
+            beta1: 0.5,
+            beta2: 0.999,
+            adam_eps: 1e-8,
+            weight_decay: 1e-5,
+            seed: 0,
+            log_every: 100,
+        }
+    }
+
+    /// Checks the numbers make sense; the message names the option.
+    pub fn validate(&self) -> Result<()> {
+        ensure!(self.hidden >= 1, "--hidden must be at least 1");
+        ensure!(self.batch >= 2, "--batch must be at least 2");
+        ensure!(self.steps >= 1, "--steps must be at least 1");
+        ensure!(self.k >= 1, "--k (sampler steps) must be at least 1");
+        ensure!(
+            self.lr > 0.0 && self.lr.is_finite(),
+            "--lr {} must be positive and finite",
+            self.lr
+        );
+        ensure!(
+            self.langevin_step > 0.0 && self.langevin_step.is_finite(),
+            "--langevin-step must be positive"
+        );
+        ensure!(
+            self.svgd_step > 0.0 && self.svgd_step.is_finite(),
+            "--svgd-step must be positive"
+        );
+        ensure!(self.log_every >= 1, "--log-every must be at least 1");
+        if let Some(h) = self.bandwidth {
+            ensure!(h > 0.0 && h.is_finite(), "--bandwidth {h} must be positive");
+        }
+        Ok(())
+    }
+}
+
+/// One logged line of `metrics.jsonl`.
+#[derive(Clone, Debug, Serialize)]
+pub struct Metrics {
+    /// Updates done.
+    pub step: u64,
+    /// mean f(x⁺) − mean f(x⁻) of this update's batches.
+    pub energy_gap: f64,
+    /// ‖eq. 23 direction‖₂ (before Adam).
+    pub grad_norm: f64,
+    /// Seconds per update since the last log line.
+    pub step_seconds: f64,
+    /// Exact validation log-likelihood, when evaluated.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub valid_loglik: Option<f64>,
+}
+
+/// The RBM's parameters initialised as the authors did: B ~ U(−0.05, 0.05), b = c = 0.
+pub fn init_theta(shape: RbmShape, seed: u64) -> Vec<f32> {
+    let mut rng = SplitMix64::new(seed ^ 0xa5a5_5a5a);
+    (0..shape.len())
+        .map(|q| {
+            if q < shape.d * shape.h {
+                (0.1 * rng.next_f64() - 0.05) as f32
+            } else {
+                0.0
+            }
+        })
+        .collect()
+}
+
+/// A training run's device state.
+pub struct RbmTrainer<'a> {
+    ctx: &'a GpuContext,
+    k: &'a Kernels,
+    rk: &'a RbmKernels,
+    /// Shape.
+    pub shape: RbmShape,
+    /// Configuration.
+    pub cfg: TrainConfig,
+    /// θ on the device.
+    pub theta: GpuVec<f32>,
+    m_adam: GpuVec<f32>,
+    v_adam: GpuVec<f32>,
+    xall: GpuVec<f32>,
+    xneg: GpuVec<f32>,
+    weights: GpuVec<f32>,
+    grad: GpuVec<f32>,
+    energy: GpuVec<f32>,
+    score: GpuVec<f32>,
+    phi: GpuVec<f32>,
+    phi_scratch: PhiScratch,
+    neg_batches: Vec<RbmBatch>,
+    all_batch: RbmBatch,
+    langevin: Vec<GpuUniform<LangevinParams>>,
+    sgd_params: GpuUniform<UpdateParams>,
+    adam_params: GpuUniform<UpdateParams>,
+    rng: SplitMix64,
+    /// Updates done.
+    pub t: u64,
+    chains_ready: bool,
+}
+
+impl<'a> RbmTrainer<'a> {
+    /// Uploads θ (fresh from `init_theta` or a loaded model) and allocates the state.
+    pub fn new(
+        ctx: &'a GpuContext,
+        k: &'a Kernels,
+        rk: &'a RbmKernels,
+        d: usize,
+        theta: &[f32],
+        cfg: TrainConfig,
+    ) -> Result<Self> {
+        cfg.validate()?;
+        let shape = RbmShape { d, h: cfg.hidden };
+        ensure!(
+            theta.len() == shape.len(),
+            "model has {} parameters, d = {d} and H = {} need {}",
+            theta.len(),
+            cfg.hidden,
+            shape.len()
+        );
+        let m = cfg.batch;
+        let mut w = vec![1.0 / m as f32; m];
+        w.extend(vec![-1.0 / m as f32; m]);
+        let steps = cfg.k.max(1);
+        Ok(Self {
+            ctx,
+            k,
+            rk,
+            shape,
+            theta: GpuVec::from_slice(ctx, "theta", theta)?,
+            m_adam: GpuVec::zeros(ctx, "adam m", shape.len())?,
+            v_adam: GpuVec::zeros(ctx, "adam v", shape.len())?,
+            xall: GpuVec::zeros(ctx, "x+ and x-", 2 * m * d)?,
+            xneg: GpuVec::zeros(ctx, "x-", m * d)?,
+            weights: GpuVec::from_slice(ctx, "eq. 23 weights", &w)?,
+            grad: GpuVec::zeros(ctx, "grad", shape.len())?,
+            energy: GpuVec::zeros(ctx, "f", 2 * m)?,
+            score: GpuVec::zeros(ctx, "score", m * d)?,
+            phi: GpuVec::zeros(ctx, "phi", m * d)?,
+            phi_scratch: PhiScratch::new(ctx, k, m, d)?,
+            neg_batches: (0..steps)
+                .map(|_| RbmBatch::new(ctx, shape, m))
+                .collect::<Result<_>>()?,
+            all_batch: RbmBatch::new(ctx, shape, 2 * m)?,
+            langevin: (0..steps)
+                .map(|_| GpuUniform::new(ctx, "langevin", &LangevinParams::default()))
+                .collect(),
+            sgd_params: GpuUniform::new(ctx, "stein-cd step", &UpdateParams::default()),
+            adam_params: GpuUniform::new(ctx, "adam", &UpdateParams::default()),
+            rng: SplitMix64::new(cfg.seed ^ 0x0bad_5eed),
+            t: 0,
+            chains_ready: false,
+            cfg,
+        })
+    }
+
+    /// One update from the data (`[n, d]` row-major); returns the metrics when `log` asks for
+    /// them (the only readback).
+    pub fn step(&mut self, data: &[f32], n: usize, log: bool) -> Result<Option<(f64, f64)>> {
+        let (ctx, d, m) = (self.ctx, self.shape.d, self.cfg.batch);
+        ensure!(
+            data.len() == n * d && n >= 1,
+            "training data does not match d = {d}"
+        );
+        // The batch: m rows drawn uniformly with replacement, deterministic in the seed.
+        let mut pos = Vec::with_capacity(m * d);
+        for _ in 0..m {
+            let i = (self.rng.next_u64() % n as u64) as usize;
+            pos.extend_from_slice(&data[i * d..(i + 1) * d]);
+        }
+        self.t += 1;
+        self.xall.write(ctx, &pos)?;
+        let restart = match self.cfg.algo {
+            Algo::Pcd => !self.chains_ready,
+            _ => true,
+        };
+        if restart {
+            self.xneg.write(ctx, &pos)?;
+            self.chains_ready = true;
+        }
+        let mut enc = ctx.device.create_command_encoder(&Default::default());
+        let (shape, theta) = (self.shape, &self.theta);
+        match self.cfg.algo {
+            Algo::SteinCd => {
+                let h = match self.cfg.bandwidth {
+                    Some(h) => h,
+                    None => {
+                        let x64: Vec<f64> = pos.iter().map(|&v| f64::from(v)).collect();
+                        crate::cpu::median::median_bandwidth(&x64, d)
+                    }
+                };
+                let b = &self.neg_batches[0];
+                self.rk
+                    .record_hidden(ctx, &mut enc, shape, theta, &self.xneg, b, 0)?;
+                self.rk
+                    .record_score(ctx, &mut enc, shape, theta, &self.xneg, b, &self.score)?;
+                self.k.record_svgd_phi(
+                    ctx,
+                    &mut enc,
+                    &self.xneg,
+                    &self.score,
+                    &self.phi_scratch,
+                    &self.phi,
+                    (m, d),
+                    h,
+                )?;
+                let p = UpdateParams {
+                    len: (m * d) as u32,
+                    t: 1,
+                    step_size: self.cfg.svgd_step as f32,
+                    ..Default::default()
+                };
+                self.k.record_update(
+                    ctx,
+                    &mut enc,
+                    &self.sgd_params,
+                    p,
+                    &self.phi,
+                    &self.xneg,
+                    &[],
+                )?;
+            }
+            Algo::Cd | Algo::Pcd => {
+                for s in 0..self.cfg.k {
+                    let key = stream_key(self.cfg.seed, self.t * 64 + s as u64);
+                    let b = &self.neg_batches[s];
+                    self.rk
+                        .record_hidden(ctx, &mut enc, shape, theta, &self.xneg, b, key)?;
+                    match self.cfg.sampler {
+                        Sampler::Gibbs => self
+                            .rk
+                            .record_gibbs(ctx, &mut enc, shape, theta, &self.xneg, b)?,
+                        Sampler::Langevin => {
+                            self.rk.record_score(
+                                ctx,
+                                &mut enc,
+                                shape,
+                                theta,
+                                &self.xneg,
+                                b,
+                                &self.score,
+                            )?;
+                            self.k.record_langevin(
+                                ctx,
+                                &mut enc,
+                                &self.langevin[s],
+                                (self.cfg.langevin_step, key),
+                                &self.score,
+                                &self.xneg,
+                            )?;
+                        }
+                    }
+                }
+            }
+        }
+        // eq. 23: g = (1/m) Σ ∇θ f(x⁺) − (1/m) Σ ∇θ f(x⁻), then Adam ascent with weight decay.
+        let bytes = (m * d * 4) as u64;
+        enc.copy_buffer_to_buffer(&self.xneg.buffer, 0, &self.xall.buffer, bytes, bytes);
+        self.rk
+            .record_hidden(ctx, &mut enc, shape, theta, &self.xall, &self.all_batch, 0)?;
+        self.rk.record_grad(
+            ctx,
+            &mut enc,
+            shape,
+            &self.xall,
+            &self.all_batch,
+            &self.weights,
+            &self.grad,
+        )?;
+        if log {
+            self.rk.record_energy(
+                ctx,
+                &mut enc,
+                shape,
+                theta,
+                &self.xall,
+                &self.all_batch,
+                &self.energy,
+            )?;
+        }
+        let t = self.t as f64;
+        let p = UpdateParams {
+            len: shape.len() as u32,
+            t: self.t.min(u64::from(u32::MAX)) as u32,
+            step_size: self.cfg.lr as f32,
+            beta1: self.cfg.beta1 as f32,
+            beta2: self.cfg.beta2 as f32,
+            eps: self.cfg.adam_eps as f32,
+            bc1: (1.0 / (1.0 - self.cfg.beta1.powf(t))) as f32,
+            bc2: (1.0 / (1.0 - self.cfg.beta2.powf(t))) as f32,
+            wd: self.cfg.weight_decay as f32,
+            ..Default::default()
+        };
+        self.k.record_update(
+            ctx,
+            &mut enc,
+            &self.adam_params,
+            p,
+            &self.grad,
+            &self.theta,
+            &[&self.m_adam, &self.v_adam],
+        )?;
+        ctx.queue.submit([enc.finish()]);
+        if !log {
+            return Ok(None);
+        }
+        let f = self.energy.read(ctx)?;
+        let g = self.grad.read(ctx)?;
+        let mean = |v: &[f32]| v.iter().map(|&x| f64::from(x)).sum::<f64>() / v.len() as f64;
+        let gap = mean(&f[..m]) - mean(&f[m..]);
+        let norm = g.iter().map(|&x| f64::from(x).powi(2)).sum::<f64>().sqrt();
+        if !gap.is_finite() || !norm.is_finite() {
+            bail!("training diverged at update {} (energy gap {gap}, gradient norm {norm}); lower --lr or the sampler step size", self.t);
+        }
+        Ok(Some((gap, norm)))
+    }
+
+    /// θ on the host.
+    pub fn theta(&self) -> Result<Vec<f32>> {
+        self.theta.read(self.ctx)
+    }
+}
+
+/// Mean exact log-likelihood of `data` under the RBM θ: mean f(x) − log Z, f on the device
+/// in batches, log Z from the 2^H terms.
+pub fn rbm_loglik(
+    ctx: &GpuContext,
+    rk: &RbmKernels,
+    shape: RbmShape,
+    theta: &GpuVec<f32>,
+    data: &[f32],
+    n: usize,
+) -> Result<(f64, f64)> {
+    let log_z = rk.log_partition(ctx, shape, theta)?;
+    let chunk = 4096.min(n);
+    let batch = RbmBatch::new(ctx, shape, chunk)?;
+    let xb = GpuVec::<f32>::zeros(ctx, "eval x", chunk * shape.d)?;
+    let f = GpuVec::<f32>::zeros(ctx, "eval f", chunk)?;
+    let mut total = 0.0;
+    let mut start = 0;
+    while start < n {
+        let len = chunk.min(n - start);
+        let mut rows = data[start * shape.d..(start + len) * shape.d].to_vec();
+        rows.resize(chunk * shape.d, 0.0);
+        xb.write(ctx, &rows)?;
+        let mut enc = ctx.device.create_command_encoder(&Default::default());
+        rk.record_hidden(ctx, &mut enc, shape, theta, &xb, &batch, 0)?;
+        rk.record_energy(ctx, &mut enc, shape, theta, &xb, &batch, &f)?;
+        ctx.queue.submit([enc.finish()]);
+        total += f
+            .read_prefix(ctx, len)?
+            .iter()
+            .map(|&v| f64::from(v))
+            .sum::<f64>();
+        start += len;
+    }
+    Ok((total / n as f64 - log_z, log_z))
+}
