@@ -21,6 +21,9 @@
 //! | median of n² distances | `pair_sample.wgsl`, `pair_bracket.wgsl` (`_mid`, `_wide`) | [`median::MedianSelector`] | [`cpu::median::median_sqdist`] |
 //! | KSD² (V and U) | `shaders/kernels/ksd_rows.wgsl` | [`kernels::Kernels::record_ksd_rows`] | [`cpu::ksd::ksd2`] |
 //! | updates | `update_sgd.wgsl`, `update_adagrad.wgsl`, `update_adam.wgsl` | [`kernels::Kernels::record_update`] | [`cpu::update`] |
+//! | Langevin step | `langevin_step.wgsl` | [`kernels::Kernels::record_langevin`] | [`cpu::hash::normal`] |
+//! | RBM f, score, ∇θ | `rbm_hidden`, `rbm_energy`, `rbm_score`, `rbm_grad` | [`model::rbm::RbmKernels`] | [`cpu::rbm`] |
+//! | RBM Gibbs, exact log Z | `rbm_gibbs_hidden`, `rbm_gibbs_visible`, `rbm_logz_terms` | same | [`cpu::rbm::gibbs`], [`cpu::rbm::log_partition`] |
 //!
 //! No kernel holds an n×n matrix: each invocation keeps its rows in registers and walks the
 //! columns in the same order as every other invocation (so a GPU serves each column from one
