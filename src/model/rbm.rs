@@ -28,15 +28,15 @@ impl RbmShape {
     pub fn is_empty(self) -> bool {
         false
     }
-    /// Index of B[a, j].
+    /// Index of `B[a, j]`.
     pub fn b_mat(self, a: usize, j: usize) -> usize {
         a * self.h + j
     }
-    /// Index of b[a].
+    /// Index of `b[a]`.
     pub fn b(self, a: usize) -> usize {
         self.d * self.h + a
     }
-    /// Index of c[j].
+    /// Index of `c[j]`.
     pub fn c(self, j: usize) -> usize {
         self.d * self.h + self.d + j
     }
