@@ -2,7 +2,7 @@
 //! and **record** a dispatch; they never submit or read back, so an algorithm can put a whole
 //! step (score, median passes, φ, update) into one encoder.
 
-use anyhow::{ensure, Result};
+use anyhow::{ensure, Context, Result};
 
 use crate::gpu::params::{GmmParams, LangevinParams, PairParams, SelectParams, UpdateParams};
 use crate::gpu::pipeline::{Binding, Kernel};
@@ -20,7 +20,9 @@ pub enum PhiVariant {
     Mid,
     /// `svgd_phi_wide`, d <= 64, 4 rows per invocation.
     Wide,
-    /// `svgd_phi`, any d, one row and 64 output dimensions per invocation.
+    /// `svgd_phi_kblock` + `svgd_phi_krho` + `svgd_phi_kacc`, any d: kernel values of a block
+    /// of columns, each computed once, then their row sums and the accumulation over
+    /// dimensions.
     General,
 }
 
@@ -41,14 +43,6 @@ impl PhiVariant {
             PhiVariant::Mid => 12,
             PhiVariant::Wide => 4,
             PhiVariant::General => 1,
-        }
-    }
-
-    /// Loop iterations per column of one invocation.
-    fn per_column(self, d: usize) -> u64 {
-        match self {
-            PhiVariant::General => d as u64 + 66,
-            _ => 1,
         }
     }
 }
@@ -80,6 +74,8 @@ pub struct PhiScratch {
     chunks: Vec<(u32, u32, u32)>,
     params: Vec<GpuUniform<PairParams>>,
     scratch: GpuVec<f32>,
+    kblock: GpuVec<f32>,
+    rho: GpuVec<f32>,
     n: usize,
     d: usize,
 }
@@ -89,22 +85,32 @@ impl PhiScratch {
     pub fn new(ctx: &GpuContext, k: &Kernels, n: usize, d: usize) -> Result<Self> {
         ensure!(n >= 1 && d >= 1, "svgd_phi: need n >= 1 and d >= 1");
         let variant = PhiVariant::for_dim(d);
-        let cols = chunk_columns(ctx, variant.per_column(d), 3 * d as u64 + 300, k.chunk_cap);
+        let general = variant == PhiVariant::General;
+        let cols = if general {
+            // Blocks of 32..256 columns, at most 2^23 kernel values (32 MiB) at once.
+            let tb = ((1usize << 23) / n).clamp(32, 256);
+            ctx.check_loop("svgd_phi_kblock (d dimensions per pair)", d as u64 + 10)?;
+            k.chunk_cap.map_or(tb, |c| tb.min(c.max(1)))
+        } else {
+            chunk_columns(ctx, 1, 3 * d as u64 + 300, k.chunk_cap)
+        };
         let chunks = chunk_plan(n, cols);
-        let ychunks = d.div_ceil(64);
-        let len = if chunks.len() > 1 {
-            n * d + ychunks * n
+        let len = if general || chunks.len() > 1 {
+            n * d + n
         } else {
             1
         };
         let params = (0..chunks.len())
             .map(|_| GpuUniform::new(ctx, "phi params", &PairParams::default()))
             .collect();
+        let kb = if general { n * cols.min(n) } else { 1 };
         Ok(Self {
             variant,
             chunks,
             params,
             scratch: GpuVec::zeros(ctx, "phi scratch", len)?,
+            kblock: GpuVec::zeros(ctx, "phi kernel block", kb)?,
+            rho: GpuVec::zeros(ctx, "phi rho", if general { n } else { 1 })?,
             n,
             d,
         })
@@ -112,7 +118,10 @@ impl PhiScratch {
 
     /// Bytes held.
     pub fn device_bytes(&self) -> u64 {
-        self.scratch.bytes() + 32 * self.params.len() as u64
+        self.scratch.bytes()
+            + self.kblock.bytes()
+            + self.rho.bytes()
+            + 32 * self.params.len() as u64
     }
 
     /// Number of column chunks (dispatches per φ).
@@ -127,8 +136,12 @@ pub struct Kernels {
     pub gmm_score: Kernel,
     /// Full-covariance Gaussian score.
     pub gaussian_score: Kernel,
-    /// SVGD direction for d > 64.
-    pub svgd_phi: Kernel,
+    /// SVGD direction for d > 64: kernel values of a column block.
+    pub svgd_phi_kblock: Kernel,
+    /// Their running row sums.
+    pub svgd_phi_krho: Kernel,
+    /// The accumulation of φ.
+    pub svgd_phi_kacc: Kernel,
     /// Pipelines specialised on d (override D), built on first use: the unrolled φ
     /// variants and `pair_bracket`.
     by_dim:
@@ -155,7 +168,9 @@ impl Kernels {
         Ok(Self {
             gmm_score: Kernel::new(ctx, &shader::GMM_SCORE, &[U, R, R, W], 64)?,
             gaussian_score: Kernel::new(ctx, &shader::GAUSSIAN_SCORE, &[U, R, R, W], 64)?,
-            svgd_phi: Kernel::new(ctx, &shader::SVGD_PHI, &[U, R, R, W, W], 64)?,
+            svgd_phi_kblock: Kernel::new(ctx, &shader::SVGD_PHI_KBLOCK, &[U, R, W], 64)?,
+            svgd_phi_krho: Kernel::new(ctx, &shader::SVGD_PHI_KRHO, &[U, R, W], 64)?,
+            svgd_phi_kacc: Kernel::new(ctx, &shader::SVGD_PHI_KACC, &[U, R, R, R, R, W, W], 64)?,
             by_dim: Default::default(),
             chunk_cap: None,
             ksd_rows: Kernel::new(ctx, &shader::KSD_ROWS, &[U, R, R, W, W], 64)?,
@@ -333,26 +348,62 @@ impl Kernels {
             scratch.n,
             scratch.d
         );
-        let (kernel, groups) = match scratch.variant {
-            PhiVariant::General => (
-                None,
-                (
-                    self.svgd_phi.groups_for(ctx, n)?,
-                    ctx.check_groups("svgd_phi", d.div_ceil(64) as u64)?,
-                ),
-            ),
-            v => {
-                let spec = match v {
-                    PhiVariant::Small => &shader::SVGD_PHI_SMALL,
-                    PhiVariant::Mid => &shader::SVGD_PHI_MID,
-                    _ => &shader::SVGD_PHI_WIDE,
-                };
-                let k = self.by_dim(ctx, spec, &[U, R, R, W, W], 32, d)?;
-                let g = ctx.check_groups(spec.name, n.div_ceil(v.rows() * 32) as u64)?;
-                (Some(k), (g, 1))
+        if scratch.variant == PhiVariant::General {
+            let nd = n
+                .checked_mul(d)
+                .filter(|&v| v <= u32::MAX as usize)
+                .context("svgd_phi: n·d too large")?;
+            let g_acc = self.svgd_phi_kacc.groups_for(ctx, nd)?;
+            let g_rho = self.svgd_phi_krho.groups_for(ctx, n)?;
+            for (&(j_begin, j_end, flags), params) in scratch.chunks.iter().zip(&scratch.params) {
+                params.set(
+                    ctx,
+                    &PairParams {
+                        j_begin,
+                        j_end,
+                        flags,
+                        ..pair_params(n, d, h)
+                    },
+                );
+                let g_k = self
+                    .svgd_phi_kblock
+                    .groups_for(ctx, n * (j_end - j_begin) as usize)?;
+                self.svgd_phi_kblock.record(
+                    ctx,
+                    enc,
+                    &[&params.buffer, &x.buffer, &scratch.kblock.buffer],
+                    (g_k, 1, 1),
+                )?;
+                self.svgd_phi_krho.record(
+                    ctx,
+                    enc,
+                    &[&params.buffer, &scratch.kblock.buffer, &scratch.rho.buffer],
+                    (g_rho, 1, 1),
+                )?;
+                self.svgd_phi_kacc.record(
+                    ctx,
+                    enc,
+                    &[
+                        &params.buffer,
+                        &x.buffer,
+                        &score.buffer,
+                        &scratch.kblock.buffer,
+                        &scratch.rho.buffer,
+                        &scratch.scratch.buffer,
+                        &phi.buffer,
+                    ],
+                    (g_acc, 1, 1),
+                )?;
             }
+            return Ok(());
+        }
+        let spec = match scratch.variant {
+            PhiVariant::Small => &shader::SVGD_PHI_SMALL,
+            PhiVariant::Mid => &shader::SVGD_PHI_MID,
+            _ => &shader::SVGD_PHI_WIDE,
         };
-        let kernel: &Kernel = kernel.as_deref().unwrap_or(&self.svgd_phi);
+        let kernel = self.by_dim(ctx, spec, &[U, R, R, W, W], 32, d)?;
+        let g = ctx.check_groups(spec.name, n.div_ceil(scratch.variant.rows() * 32) as u64)?;
         for (&(j_begin, j_end, flags), params) in scratch.chunks.iter().zip(&scratch.params) {
             params.set(
                 ctx,
@@ -373,7 +424,7 @@ impl Kernels {
                     &scratch.scratch.buffer,
                     &phi.buffer,
                 ],
-                (groups.0, groups.1, 1),
+                (g, 1, 1),
             )?;
         }
         Ok(())

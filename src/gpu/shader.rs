@@ -41,13 +41,33 @@ pub const GAUSSIAN_SCORE: ShaderSpec = ShaderSpec {
     workgroup_sizes: &[64],
 };
 
-/// The SVGD direction for any d (looped).
-pub const SVGD_PHI: ShaderSpec = ShaderSpec {
-    name: "svgd_phi",
+/// Kernel values of one column block (φ for d > 64).
+pub const SVGD_PHI_KBLOCK: ShaderSpec = ShaderSpec {
+    name: "svgd_phi_kblock",
     parts: &[
         part!("common/params.wgsl"),
         part!("common/rbf.wgsl"),
-        part!("kernels/svgd_phi.wgsl"),
+        part!("kernels/svgd_phi_kblock.wgsl"),
+    ],
+    workgroup_sizes: &[64],
+};
+
+/// Running row sums of the kernel blocks (φ for d > 64).
+pub const SVGD_PHI_KRHO: ShaderSpec = ShaderSpec {
+    name: "svgd_phi_krho",
+    parts: &[
+        part!("common/params.wgsl"),
+        part!("kernels/svgd_phi_krho.wgsl"),
+    ],
+    workgroup_sizes: &[64],
+};
+
+/// Accumulation of φ from the kernel blocks (φ for d > 64).
+pub const SVGD_PHI_KACC: ShaderSpec = ShaderSpec {
+    name: "svgd_phi_kacc",
+    parts: &[
+        part!("common/params.wgsl"),
+        part!("kernels/svgd_phi_kacc.wgsl"),
     ],
     workgroup_sizes: &[64],
 };
@@ -248,7 +268,9 @@ pub const LANGEVIN_STEP: ShaderSpec = ShaderSpec {
 pub const ALL: &[&ShaderSpec] = &[
     &GMM_SCORE,
     &GAUSSIAN_SCORE,
-    &SVGD_PHI,
+    &SVGD_PHI_KBLOCK,
+    &SVGD_PHI_KRHO,
+    &SVGD_PHI_KACC,
     &SVGD_PHI_SMALL,
     &SVGD_PHI_MID,
     &SVGD_PHI_WIDE,
@@ -360,7 +382,7 @@ mod tests {
     fn uniform_structs_match_their_rust_mirrors() {
         let size = |s: usize| u32::try_from(s).unwrap();
         assert_eq!(
-            wgsl_struct_size(&SVGD_PHI, "PairParams"),
+            wgsl_struct_size(&SVGD_PHI_KACC, "PairParams"),
             size(size_of::<PairParams>())
         );
         assert_eq!(

@@ -1,4 +1,4 @@
-//! Minimal safetensors (https://github.com/huggingface/safetensors) writer and reader for f32
+//! Minimal writer and reader of Hugging Face's safetensors format for f32
 //! tensors: 8-byte little-endian header length, a JSON header
 //! `{"name": {"dtype": "F32", "shape": [...], "data_offsets": [begin, end]}, "__metadata__":
 //! {...}}`, then the raw little-endian data. `safetensors.numpy.load_file` reads what this
