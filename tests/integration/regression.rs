@@ -9,10 +9,10 @@ use stein::median::MedianSelector;
 use super::common::{check_ksd, check_phi, gpu, gpu_chunked, normals, run_ksd, run_phi, CHUNK};
 
 /// Issue 2: llvmpipe ends the loops of an invocation once they have run 65535 iterations in
-/// total (LP_MAX_TGSI_LOOP_ITERATIONS, shared by all loops), silently. The looped kernels
-/// (φ for d > 64, the KSD rows) run n·d inner iterations per invocation, so they must split
-/// the columns into chunks; before they did, 1000 particles in 70 dimensions got a φ summed
-/// over the first few hundred columns only, and the KSD likewise, with no error.
+/// total (LP_MAX_TGSI_LOOP_ITERATIONS, shared by all loops), silently. A looped kernel that
+/// runs n·d inner iterations per invocation (the KSD rows; φ for d > 64 before it moved to
+/// column blocks) must split the columns into chunks; before it did, 1000 particles in 70
+/// dimensions got φ and KSD summed over the first few hundred columns only, with no error.
 #[test]
 fn issue_2_llvmpipe_loop_limit_in_looped_kernels() -> Result<()> {
     let Some((ctx, k)) = gpu()? else {
