@@ -127,14 +127,20 @@ struct TrainArgs {
     #[arg(long, default_value = "median")]
     bandwidth: String,
     /// Training data: .npy [N, d] (f32, f64 or u8 scaled by 1/255) or .csv with a header row.
-    #[arg(long)]
-    data: PathBuf,
+    #[arg(long, required_unless_present = "resume")]
+    data: Option<PathBuf>,
     /// Validation data for the exact log-likelihood at every log step.
     #[arg(long)]
     valid: Option<PathBuf>,
-    /// Updates.
-    #[arg(long, default_value_t = 1000)]
-    steps: u64,
+    /// Updates in all (default 1000; with --resume, the run's own unless given).
+    #[arg(long)]
+    steps: Option<u64>,
+    /// Write checkpoint.safetensors (θ, Adam state, chains, generator state) every K updates.
+    #[arg(long, default_value_t = 500)]
+    checkpoint_every: u64,
+    /// Continue the run in this directory from its last checkpoint, with its configuration.
+    #[arg(long, conflicts_with_all = ["data", "valid", "out"])]
+    resume: Option<PathBuf>,
     /// Batch size.
     #[arg(long, default_value_t = 100)]
     batch: usize,
@@ -156,9 +162,10 @@ struct TrainArgs {
     /// Standardise each column (CSV data).
     #[arg(long)]
     standardize: bool,
-    /// Run directory (created): config.json, metrics.jsonl, model.safetensors.
-    #[arg(long)]
-    out: PathBuf,
+    /// Run directory (created): config.json, metrics.jsonl, checkpoint.safetensors,
+    /// model.safetensors.
+    #[arg(long, required_unless_present = "resume")]
+    out: Option<PathBuf>,
 }
 
 #[derive(clap::Args)]
@@ -713,49 +720,103 @@ fn load_rbm(path: &Path) -> Result<(stein::model::rbm::RbmShape, Vec<f32>)> {
     Ok((shape, theta))
 }
 
+/// What a run directory's config.json records: enough to resume it.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct RunConfig {
+    model: String,
+    d: usize,
+    data: PathBuf,
+    valid: Option<PathBuf>,
+    raw_u8: bool,
+    standardize: bool,
+    train: stein::train::TrainConfig,
+}
+
 fn train(choice: &AdapterChoice, a: TrainArgs) -> Result<()> {
     use stein::train::{Algo, Sampler, TrainConfig};
     ensure!(
-        a.model == "grbm",
-        "--model `{}` is not available yet; use grbm",
-        a.model
+        a.checkpoint_every >= 1,
+        "--checkpoint-every must be at least 1"
     );
-    let algo = match a.algo.as_str() {
-        "cd" => Algo::Cd,
-        "pcd" => Algo::Pcd,
-        "stein-cd" => Algo::SteinCd,
-        o => bail!("--algo `{o}` is not one of cd, pcd, stein-cd"),
+    let (out, mut run, resuming) = if let Some(dir) = &a.resume {
+        let path = dir.join("config.json");
+        let text = std::fs::read_to_string(&path).with_context(|| {
+            format!(
+                "--resume {}: no config.json there; give a run directory written by `stein train`",
+                dir.display()
+            )
+        })?;
+        let run: RunConfig = serde_json::from_str(&text)
+            .with_context(|| format!("{}: not a stein run configuration", path.display()))?;
+        (dir.clone(), run, true)
+    } else {
+        ensure!(
+            a.model == "grbm",
+            "--model `{}` is not available yet; use grbm",
+            a.model
+        );
+        let algo = match a.algo.as_str() {
+            "cd" => Algo::Cd,
+            "pcd" => Algo::Pcd,
+            "stein-cd" => Algo::SteinCd,
+            o => bail!("--algo `{o}` is not one of cd, pcd, stein-cd"),
+        };
+        let sampler = match a.sampler.as_str() {
+            "gibbs" => Sampler::Gibbs,
+            "langevin" => Sampler::Langevin,
+            o => bail!("--sampler `{o}` is not one of gibbs, langevin"),
+        };
+        let bandwidth = match parse_bandwidth(&a.bandwidth)? {
+            Bandwidth::Median => None,
+            Bandwidth::Fixed(h) => Some(h),
+        };
+        let cfg = TrainConfig {
+            sampler,
+            k: a.k,
+            langevin_step: a.langevin_step,
+            svgd_step: a.svgd_step,
+            bandwidth,
+            batch: a.batch,
+            steps: 1000,
+            lr: a.lr,
+            weight_decay: a.weight_decay,
+            seed: a.seed,
+            log_every: a.log_every,
+            ..TrainConfig::paper(a.hidden, algo)
+        };
+        let data = a.data.clone().context("give --data")?;
+        let run = RunConfig {
+            model: "grbm".into(),
+            d: 0,
+            data,
+            valid: a.valid.clone(),
+            raw_u8: a.raw_u8,
+            standardize: a.standardize,
+            train: cfg,
+        };
+        (a.out.clone().context("give --out")?, run, false)
     };
-    let sampler = match a.sampler.as_str() {
-        "gibbs" => Sampler::Gibbs,
-        "langevin" => Sampler::Langevin,
-        o => bail!("--sampler `{o}` is not one of gibbs, langevin"),
-    };
-    let bandwidth = match parse_bandwidth(&a.bandwidth)? {
-        Bandwidth::Median => None,
-        Bandwidth::Fixed(h) => Some(h),
-    };
-    let cfg = TrainConfig {
-        sampler,
-        k: a.k,
-        langevin_step: a.langevin_step,
-        svgd_step: a.svgd_step,
-        bandwidth,
-        batch: a.batch,
-        steps: a.steps,
-        lr: a.lr,
-        weight_decay: a.weight_decay,
-        seed: a.seed,
-        log_every: a.log_every,
-        ..TrainConfig::paper(a.hidden, algo)
-    };
+    if let Some(steps) = a.steps {
+        run.train.steps = steps;
+    }
+    let cfg = run.train.clone();
     cfg.validate()?;
     let opts = stein::io::data::DataOptions {
-        raw_u8: a.raw_u8,
-        standardize: a.standardize,
+        raw_u8: run.raw_u8,
+        standardize: run.standardize,
     };
-    let data = stein::io::data::load_data(&a.data, opts)?;
-    let valid = match &a.valid {
+    let data = stein::io::data::load_data(&run.data, opts)?;
+    if resuming {
+        ensure!(
+            data.d == run.d,
+            "--resume: {} now has d = {} but the run was trained with d = {}; the run's config is incompatible with its data",
+            run.data.display(),
+            data.d,
+            run.d
+        );
+    }
+    run.d = data.d;
+    let valid = match &run.valid {
         Some(p) => {
             let v = stein::io::data::load_data(p, opts)?;
             ensure!(
@@ -772,18 +833,17 @@ fn train(choice: &AdapterChoice, a: TrainArgs) -> Result<()> {
     if valid.is_some() {
         ensure!(
             cfg.hidden <= stein::model::rbm::MAX_EXACT_HIDDEN,
-            "--valid evaluates the exact log-likelihood, which needs H <= {} (got --hidden {})",
+            "--valid evaluates the exact log-likelihood, which needs H <= {} (got --hidden {}); drop --valid",
             stein::model::rbm::MAX_EXACT_HIDDEN,
             cfg.hidden
         );
     }
     ensure!(
-        !a.out.is_file(),
+        !out.is_file(),
         "--out {} is a file; give a directory",
-        a.out.display()
+        out.display()
     );
-    std::fs::create_dir_all(&a.out)
-        .with_context(|| format!("creating --out {}", a.out.display()))?;
+    std::fs::create_dir_all(&out).with_context(|| format!("creating --out {}", out.display()))?;
     let ctx = open(choice)?;
     let k = Kernels::new(&ctx)?;
     let rk = stein::model::rbm::RbmKernels::new(&ctx)?;
@@ -791,12 +851,6 @@ fn train(choice: &AdapterChoice, a: TrainArgs) -> Result<()> {
         d: data.d,
         h: cfg.hidden,
     };
-    let config = json!({"model": "grbm", "d": data.d, "data": a.data, "valid": a.valid, "raw_u8": a.raw_u8,
-        "standardize": a.standardize, "train": cfg, "adapter": ctx.adapter_label()});
-    stein::io::write_atomic(
-        &a.out.join("config.json"),
-        serde_json::to_string_pretty(&config)?.as_bytes(),
-    )?;
     let mut trainer = stein::train::RbmTrainer::new(
         &ctx,
         &k,
@@ -805,13 +859,69 @@ fn train(choice: &AdapterChoice, a: TrainArgs) -> Result<()> {
         &stein::train::init_theta(shape, cfg.seed),
         cfg.clone(),
     )?;
-    let metrics_path = a.out.join("metrics.jsonl");
-    let mut metrics = std::fs::File::create(&metrics_path)
-        .with_context(|| format!("creating {}", metrics_path.display()))?;
+    let metrics_path = out.join("metrics.jsonl");
+    let checkpoint_path = out.join("checkpoint.safetensors");
+    if resuming {
+        let ck = stein::io::safetensors::Tensors::read(&checkpoint_path)?;
+        let saved: TrainConfig = serde_json::from_str(
+            ck.metadata
+                .get("config")
+                .map(String::as_str)
+                .unwrap_or("{}"),
+        )
+        .with_context(|| {
+            format!(
+                "{}: no training configuration in the checkpoint",
+                checkpoint_path.display()
+            )
+        })?;
+        let same = TrainConfig {
+            steps: cfg.steps,
+            ..saved
+        };
+        ensure!(
+            serde_json::to_value(&same)? == serde_json::to_value(&cfg)?,
+            "--resume: the checkpoint was written with a different configuration than {}/config.json; the run is incompatible",
+            out.display()
+        );
+        trainer
+            .restore(&ck)
+            .with_context(|| format!("--resume from {}", checkpoint_path.display()))?;
+        ensure!(
+            trainer.t < cfg.steps,
+            "--resume: the run already has {} updates; give a larger --steps",
+            trainer.t
+        );
+        // Metrics after the checkpoint belong to updates that will be redone.
+        let kept: Vec<String> = std::fs::read_to_string(&metrics_path)
+            .unwrap_or_default()
+            .lines()
+            .filter(|l| {
+                serde_json::from_str::<serde_json::Value>(l)
+                    .ok()
+                    .and_then(|v| v["step"].as_u64())
+                    .is_some_and(|s| s <= trainer.t)
+            })
+            .map(|l| format!("{l}\n"))
+            .collect();
+        stein::io::write_atomic(&metrics_path, kept.concat().as_bytes())?;
+    }
+    let config = json!({"model": "grbm", "d": data.d, "data": run.data, "valid": run.valid, "raw_u8": run.raw_u8,
+        "standardize": run.standardize, "train": cfg, "adapter": ctx.adapter_label()});
+    stein::io::write_atomic(
+        &out.join("config.json"),
+        serde_json::to_string_pretty(&config)?.as_bytes(),
+    )?;
+    let mut metrics = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&metrics_path)
+        .with_context(|| format!("opening {}", metrics_path.display()))?;
     let pb = progress_bar(cfg.steps);
+    pb.set_position(trainer.t);
     let mut last = Instant::now();
     let mut last_line = None;
-    for step in 1..=cfg.steps {
+    for step in trainer.t + 1..=cfg.steps {
         let log = step % cfg.log_every == 0 || step == cfg.steps;
         if let Some((gap, norm)) = trainer.step(&data.x, data.n, log)? {
             let secs = last.elapsed().as_secs_f64() / cfg.log_every.min(step) as f64;
@@ -841,15 +951,18 @@ fn train(choice: &AdapterChoice, a: TrainArgs) -> Result<()> {
             ));
             last_line = Some(line);
         }
+        if step % a.checkpoint_every == 0 || step == cfg.steps {
+            trainer.checkpoint()?.write(&checkpoint_path)?;
+        }
         pb.inc(1);
     }
     pb.finish_and_clear();
     let theta = trainer.theta()?;
-    rbm_tensors(shape, &theta, &cfg).write(&a.out.join("model.safetensors"))?;
+    rbm_tensors(shape, &theta, &cfg).write(&out.join("model.safetensors"))?;
     eprintln!(
         "train: {} updates; wrote {}/model.safetensors",
         cfg.steps,
-        a.out.display()
+        out.display()
     );
     if let Some(l) = last_line {
         println!("{l}");

@@ -409,6 +409,79 @@ impl<'a> RbmTrainer<'a> {
     pub fn theta(&self) -> Result<Vec<f32>> {
         self.theta.read(self.ctx)
     }
+
+    /// Everything a run needs to continue bit for bit: θ, Adam's moments, the persistent
+    /// chains, the update count and the batch generator's state.
+    pub fn checkpoint(&self) -> Result<crate::io::safetensors::Tensors> {
+        let mut t = crate::io::safetensors::Tensors::default();
+        let (d, m) = (self.shape.d, self.cfg.batch);
+        let theta = self.theta.read(self.ctx)?;
+        // Never overwrite the last good checkpoint with a diverged state.
+        if theta.iter().any(|v| !v.is_finite()) {
+            bail!("training diverged before update {} (θ holds NaN or inf); the last good checkpoint is kept; lower --lr or the sampler step size", self.t);
+        }
+        t.tensors
+            .insert("theta".into(), (vec![self.shape.len()], theta));
+        t.tensors.insert(
+            "adam_m".into(),
+            (vec![self.shape.len()], self.m_adam.read(self.ctx)?),
+        );
+        t.tensors.insert(
+            "adam_v".into(),
+            (vec![self.shape.len()], self.v_adam.read(self.ctx)?),
+        );
+        t.tensors
+            .insert("chains".into(), (vec![m, d], self.xneg.read(self.ctx)?));
+        let (state, spare) = self.rng.state();
+        t.metadata.insert("step".into(), self.t.to_string());
+        t.metadata.insert("rng_state".into(), state.to_string());
+        t.metadata.insert(
+            "rng_spare".into(),
+            spare.map(|v| v.to_bits().to_string()).unwrap_or_default(),
+        );
+        t.metadata
+            .insert("chains_ready".into(), self.chains_ready.to_string());
+        t.metadata
+            .insert("config".into(), serde_json::to_string(&self.cfg)?);
+        Ok(t)
+    }
+
+    /// Continues from a [`RbmTrainer::checkpoint`] of a run with the same shape and batch.
+    pub fn restore(&mut self, t: &crate::io::safetensors::Tensors) -> Result<()> {
+        let get = |k: &str, len: usize| -> Result<&Vec<f32>> {
+            let (_, v) = t
+                .tensors
+                .get(k)
+                .ok_or_else(|| anyhow::anyhow!("checkpoint lacks `{k}`"))?;
+            ensure!(
+                v.len() == len,
+                "checkpoint `{k}` has {} values, this run needs {len}; the run's shape changed",
+                v.len()
+            );
+            Ok(v)
+        };
+        let len = self.shape.len();
+        self.theta.write(self.ctx, get("theta", len)?)?;
+        self.m_adam.write(self.ctx, get("adam_m", len)?)?;
+        self.v_adam.write(self.ctx, get("adam_v", len)?)?;
+        self.xneg
+            .write(self.ctx, get("chains", self.cfg.batch * self.shape.d)?)?;
+        let meta = |k: &str| {
+            t.metadata
+                .get(k)
+                .ok_or_else(|| anyhow::anyhow!("checkpoint lacks metadata `{k}`"))
+        };
+        self.t = meta("step")?.parse()?;
+        let spare = meta("rng_spare")?;
+        let spare = if spare.is_empty() {
+            None
+        } else {
+            Some(f64::from_bits(spare.parse()?))
+        };
+        self.rng = SplitMix64::from_state(meta("rng_state")?.parse()?, spare);
+        self.chains_ready = meta("chains_ready")? == "true";
+        Ok(())
+    }
 }
 
 /// Mean exact log-likelihood of `data` under the RBM θ: mean f(x) − log Z, f on the device

@@ -481,6 +481,17 @@ pub struct SplitMix64 {
 }
 
 impl SplitMix64 {
+    /// The full generator state (counter and the cached second Box–Muller normal), for
+    /// checkpoints.
+    pub fn state(&self) -> (u64, Option<f64>) {
+        (self.state, self.spare)
+    }
+
+    /// A generator continuing from a saved [`SplitMix64::state`].
+    pub fn from_state(state: u64, spare: Option<f64>) -> SplitMix64 {
+        SplitMix64 { state, spare }
+    }
+
     /// Creates a generator from `seed`; equal seeds give equal streams.
     pub fn new(seed: u64) -> SplitMix64 {
         SplitMix64 {

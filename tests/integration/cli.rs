@@ -529,3 +529,62 @@ fn train_and_eval_an_rbm_and_reject_bad_input() {
         &run2.join("model.safetensors"),
     );
 }
+
+#[test]
+fn train_resumes_exactly_and_refuses_an_incompatible_run() {
+    if gpu().unwrap().is_none() {
+        return;
+    }
+    let dir = Dir::new();
+    let data = "../shared/data/digits8-train-images.npy";
+    let (a, b) = (dir.s("a"), dir.s("b"));
+    let common = [
+        "--data",
+        data,
+        "--hidden",
+        "5",
+        "--algo",
+        "pcd",
+        "--log-every",
+        "10",
+        "--checkpoint-every",
+        "20",
+    ];
+    let run = |extra: &[&str]| {
+        let args: Vec<&str> = ["train"]
+            .iter()
+            .chain(common.iter())
+            .chain(extra.iter())
+            .copied()
+            .collect();
+        let o = stein(&args);
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    };
+    run(&["--steps", "40", "--out", &a]);
+    run(&["--steps", "20", "--out", &b]);
+    let o = stein(&["train", "--resume", &b, "--steps", "40"]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let read = |d: &str| std::fs::read(Path::new(d).join("model.safetensors")).unwrap();
+    assert_eq!(
+        read(&a),
+        read(&b),
+        "40 updates straight and 20 + 20 resumed differ"
+    );
+    let metrics = std::fs::read_to_string(Path::new(&b).join("metrics.jsonl")).unwrap();
+    assert_eq!(metrics.lines().count(), 4, "{metrics}");
+    // An edited configuration no longer matches the checkpoint.
+    let cfg_path = Path::new(&b).join("config.json");
+    let cfg = std::fs::read_to_string(&cfg_path)
+        .unwrap()
+        .replace("\"hidden\": 5", "\"hidden\": 6");
+    std::fs::write(&cfg_path, cfg).unwrap();
+    let before = read(&b);
+    let o = stein(&["train", "--resume", &b, "--steps", "60"]);
+    fails(&o, &["incompatible"], &dir.path("nothing"));
+    assert_eq!(read(&b), before);
+    fails(
+        &stein(&["train", "--resume", &dir.s("nope")]),
+        &["config.json"],
+        &dir.path("nothing"),
+    );
+}
