@@ -80,6 +80,42 @@ enum Command {
         #[arg(long)]
         raw_u8: bool,
     },
+    /// Unnormalised log-density f(x) of an RBM model at given points.
+    Energy {
+        /// Model file (safetensors).
+        #[arg(long)]
+        model: PathBuf,
+        /// Points, .npy [n, d].
+        #[arg(long)]
+        points: PathBuf,
+        /// Output .npy [n] f32.
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Draw samples from an RBM model by block Gibbs, Langevin or SVGD, started at N(0, I).
+    Sample {
+        /// Model file (safetensors).
+        #[arg(long)]
+        model: PathBuf,
+        /// gibbs, langevin or svgd.
+        #[arg(long, default_value = "gibbs")]
+        method: String,
+        /// Number of samples (chains or particles).
+        #[arg(long)]
+        n: usize,
+        /// Steps (sweeps, Langevin steps or SVGD steps).
+        #[arg(long)]
+        steps: u64,
+        /// Langevin η or SVGD ε (AdaGrad).
+        #[arg(long, default_value_t = 0.01)]
+        step_size: f64,
+        /// Random seed.
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+        /// Output .npy [n, d] f32.
+        #[arg(long)]
+        out: PathBuf,
+    },
     /// Particle-count benchmark: time per step, time of φ, pair interactions per second.
     Bench {
         /// Smallest n (doubled up to --n-max).
@@ -270,6 +306,16 @@ fn run(cli: Cli) -> Result<()> {
         Command::Svgd(args) => svgd(&choice, args),
         Command::Demo { out_dir, steps } => demo(&choice, &out_dir, steps),
         Command::Train(args) => train(&choice, args),
+        Command::Energy { model, points, out } => energy(&choice, &model, &points, &out),
+        Command::Sample {
+            model,
+            method,
+            n,
+            steps,
+            step_size,
+            seed,
+            out,
+        } => sample(&choice, &model, &method, (n, steps, step_size, seed), &out),
         Command::Eval {
             model,
             data,
@@ -1000,6 +1046,99 @@ fn eval(choice: &AdapterChoice, model: &Path, data_path: &Path, raw_u8: bool) ->
     println!(
         "{}",
         json!({"n": data.n, "d": data.d, "hidden": shape.h, "loglik": ll, "log_z": log_z, "method": "exact"})
+    );
+    Ok(())
+}
+
+fn energy(choice: &AdapterChoice, model: &Path, points: &Path, out: &Path) -> Result<()> {
+    check_output(out, "--out")?;
+    let (shape, theta) = load_rbm(model)?;
+    let (x, n, d) = read_matrix_f32(points, "points")?;
+    ensure!(
+        d == shape.d,
+        "{}: points have d = {d} but the model has d = {}",
+        points.display(),
+        shape.d
+    );
+    let ctx = open(choice)?;
+    let rk = stein::model::rbm::RbmKernels::new(&ctx)?;
+    let theta = stein::gpu::GpuVec::from_slice(&ctx, "theta", &theta)?;
+    let xb = stein::gpu::GpuVec::from_slice(&ctx, "points", &x)?;
+    let batch = stein::model::rbm::RbmBatch::new(&ctx, shape, n)?;
+    let f = stein::gpu::GpuVec::<f32>::zeros(&ctx, "f", n)?;
+    let mut enc = ctx.device.create_command_encoder(&Default::default());
+    rk.record_hidden(&ctx, &mut enc, shape, &theta, &xb, &batch, 0)?;
+    rk.record_energy(&ctx, &mut enc, shape, &theta, &xb, &batch, &f)?;
+    ctx.queue.submit([enc.finish()]);
+    write_npy_f32(out, &f.read(&ctx)?, &[n])?;
+    println!("{}", json!({"n": n, "d": d}));
+    Ok(())
+}
+
+fn sample(
+    choice: &AdapterChoice,
+    model: &Path,
+    method: &str,
+    (n, steps, step_size, seed): (usize, u64, f64, u64),
+    out: &Path,
+) -> Result<()> {
+    check_output(out, "--out")?;
+    ensure!(n >= 1, "--n must be at least 1");
+    ensure!(steps >= 1, "--steps must be at least 1");
+    ensure!(
+        step_size > 0.0 && step_size.is_finite(),
+        "--step-size {step_size} must be positive and finite"
+    );
+    ensure!(
+        matches!(method, "gibbs" | "langevin" | "svgd"),
+        "--method `{method}` is not one of gibbs, langevin, svgd"
+    );
+    let (shape, theta) = load_rbm(model)?;
+    let d = shape.d;
+    let ctx = open(choice)?;
+    ctx.check_binding("--n samples", (n as u64).saturating_mul(d as u64 * 4))?;
+    let mut rng = SplitMix64::new(seed);
+    let x0: Vec<f32> = (0..n * d).map(|_| rng.next_normal() as f32).collect();
+    let k = Kernels::new(&ctx)?;
+    let rk = stein::model::rbm::RbmKernels::new(&ctx)?;
+    let x = if method == "svgd" {
+        let target = Box::new(stein::model::rbm::RbmScore::new(
+            &ctx, &rk, shape, &theta, n,
+        )?);
+        let mut engine = Svgd::new(&ctx, &k, target, &x0, n, Optimizer::Adagrad)?;
+        for _ in 0..steps {
+            engine.step(step_size, Bandwidth::Median)?;
+        }
+        engine.particles()?
+    } else {
+        let theta = stein::gpu::GpuVec::from_slice(&ctx, "theta", &theta)?;
+        let xb = stein::gpu::GpuVec::from_slice(&ctx, "samples", &x0)?;
+        let score = stein::gpu::GpuVec::<f32>::zeros(&ctx, "score", n * d)?;
+        let batch = stein::model::rbm::RbmBatch::new(&ctx, shape, n)?;
+        let lp = stein::gpu::GpuUniform::new(&ctx, "langevin", &Default::default());
+        for s in 0..steps {
+            // One submit per step: the batch's uniform holds one key at a time.
+            let key = stein::cpu::hash::stream_key(seed, s);
+            let mut enc = ctx.device.create_command_encoder(&Default::default());
+            rk.record_hidden(&ctx, &mut enc, shape, &theta, &xb, &batch, key)?;
+            if method == "gibbs" {
+                rk.record_gibbs(&ctx, &mut enc, shape, &theta, &xb, &batch)?;
+            } else {
+                rk.record_score(&ctx, &mut enc, shape, &theta, &xb, &batch, &score)?;
+                k.record_langevin(&ctx, &mut enc, &lp, (step_size, key), &score, &xb)?;
+            }
+            ctx.queue.submit([enc.finish()]);
+        }
+        xb.read(&ctx)?
+    };
+    ensure!(
+        x.iter().all(|v| v.is_finite()),
+        "samples diverged; lower --step-size"
+    );
+    write_npy_f32(out, &x, &[n, d])?;
+    println!(
+        "{}",
+        json!({"n": n, "d": d, "method": method, "steps": steps})
     );
     Ok(())
 }

@@ -588,3 +588,91 @@ fn train_resumes_exactly_and_refuses_an_incompatible_run() {
         &dir.path("nothing"),
     );
 }
+
+#[test]
+fn energy_and_sample_from_a_trained_rbm() {
+    if gpu().unwrap().is_none() {
+        return;
+    }
+    let dir = Dir::new();
+    let data = "../shared/data/digits8-train-images.npy";
+    let run = dir.s("run");
+    let o = stein(&[
+        "train", "--data", data, "--hidden", "3", "--steps", "20", "--out", &run,
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let model = Path::new(&run)
+        .join("model.safetensors")
+        .display()
+        .to_string();
+    // f at a few points against the f64 reference with the file's θ.
+    let t = stein::io::safetensors::Tensors::read(Path::new(&model)).unwrap();
+    let mut theta: Vec<f64> = Vec::new();
+    for k in ["B", "b", "c"] {
+        theta.extend(t.tensors[k].1.iter().map(|&v| f64::from(v)));
+    }
+    let shape = stein::model::rbm::RbmShape { d: 64, h: 3 };
+    let pts: Vec<f32> = (0..5 * 64).map(|i| ((i * 37) % 17) as f32 / 17.0).collect();
+    let p = dir.write("p.npy", &encode_npy_f32(&pts, &[5, 64]));
+    let f_out = dir.s("f.npy");
+    let o = stein(&["energy", "--model", &model, "--points", &p, "--out", &f_out]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let got = stein::io::npy::read_npy(Path::new(&f_out)).unwrap();
+    let stein::io::npy::NpyData::F32(got) = got.data else {
+        panic!("not f32")
+    };
+    let want = stein::cpu::rbm::energy(
+        &theta,
+        shape,
+        &pts.iter().map(|&v| f64::from(v)).collect::<Vec<_>>(),
+    );
+    for (g, w) in got.iter().zip(&want) {
+        assert!(
+            (f64::from(*g) - w).abs() < 1e-4 * w.abs().max(1.0),
+            "{g} vs {w}"
+        );
+    }
+    for method in ["gibbs", "langevin", "svgd"] {
+        let s_out = dir.s(&format!("{method}.npy"));
+        let o = stein(&[
+            "sample", "--model", &model, "--method", method, "--n", "50", "--steps", "20", "--out",
+            &s_out,
+        ]);
+        assert!(
+            o.status.success(),
+            "{method}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        let a = stein::io::npy::read_npy(Path::new(&s_out)).unwrap();
+        assert_eq!(a.shape, vec![50, 64]);
+    }
+    let wrong = dir.write("w.npy", &encode_npy_f32(&[0.0; 6], &[2, 3]));
+    fails(
+        &stein(&[
+            "energy",
+            "--model",
+            &model,
+            "--points",
+            &wrong,
+            "--out",
+            &dir.s("e.npy"),
+        ]),
+        &["d = 3", "d = 64"],
+        &dir.path("e.npy"),
+    );
+    fails(
+        &stein(&[
+            "sample",
+            "--model",
+            &p,
+            "--n",
+            "5",
+            "--steps",
+            "2",
+            "--out",
+            &dir.s("s.npy"),
+        ]),
+        &["safetensors"],
+        &dir.path("s.npy"),
+    );
+}
