@@ -8,7 +8,7 @@ use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, ensure, Context, Result};
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 use serde_json::json;
 
 use stein::gpu::context::list_all_adapters;
@@ -163,7 +163,7 @@ struct TrainArgs {
     #[arg(long, default_value = "median")]
     bandwidth: String,
     /// Training data: .npy [N, d] (f32, f64 or u8 scaled by 1/255) or .csv with a header row.
-    #[arg(long, required_unless_present = "resume")]
+    #[arg(long)]
     data: Option<PathBuf>,
     /// Validation data for the exact log-likelihood at every log step.
     #[arg(long)]
@@ -174,6 +174,10 @@ struct TrainArgs {
     /// Write checkpoint.safetensors (θ, Adam state, chains, generator state) every K updates.
     #[arg(long, default_value_t = 500)]
     checkpoint_every: u64,
+    /// TOML file with any of these options under their long names (`lr = 3e-4`,
+    /// `algo = "stein-cd"`, `langevin-step = 0.01`, …); options given on the command line win.
+    #[arg(long)]
+    config: Option<PathBuf>,
     /// Continue the run in this directory from its last checkpoint, with its configuration.
     #[arg(long, conflicts_with_all = ["data", "valid", "out"])]
     resume: Option<PathBuf>,
@@ -200,7 +204,7 @@ struct TrainArgs {
     standardize: bool,
     /// Run directory (created): config.json, metrics.jsonl, checkpoint.safetensors,
     /// model.safetensors.
-    #[arg(long, required_unless_present = "resume")]
+    #[arg(long)]
     out: Option<PathBuf>,
 }
 
@@ -262,8 +266,21 @@ fn main() -> ExitCode {
         unsafe { std::env::set_var("NODEVICE_SELECT", "1") };
     }
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn")).init();
-    let cli = match Cli::try_parse() {
-        Ok(cli) => cli,
+    let parsed = Cli::command()
+        .try_get_matches()
+        .and_then(|m| Cli::from_arg_matches(&m).map(|c| (c, m)));
+    let cli = match parsed {
+        Ok((mut cli, matches)) => {
+            if let (Command::Train(args), Some(sub)) =
+                (&mut cli.command, matches.subcommand_matches("train"))
+            {
+                if let Err(err) = apply_config(args, sub) {
+                    eprintln!("error: {err:#}");
+                    return ExitCode::from(2);
+                }
+            }
+            cli
+        }
         Err(e) if !e.use_stderr() => {
             // --help and --version.
             let _ = e.print();
@@ -830,7 +847,10 @@ fn train(choice: &AdapterChoice, a: TrainArgs) -> Result<()> {
             log_every: a.log_every,
             ..TrainConfig::paper(a.hidden, algo)
         };
-        let data = a.data.clone().context("give --data")?;
+        let data = a
+            .data
+            .clone()
+            .context("give --data FILE (or `data` in --config), or --resume RUN_DIR")?;
         let run = RunConfig {
             model: "grbm".into(),
             d: 0,
@@ -840,7 +860,13 @@ fn train(choice: &AdapterChoice, a: TrainArgs) -> Result<()> {
             standardize: a.standardize,
             train: cfg,
         };
-        (a.out.clone().context("give --out")?, run, false)
+        (
+            a.out
+                .clone()
+                .context("give --out RUN_DIR (or `out` in --config)")?,
+            run,
+            false,
+        )
     };
     if let Some(steps) = a.steps {
         run.train.steps = steps;
@@ -1140,5 +1166,81 @@ fn sample(
         "{}",
         json!({"n": n, "d": d, "method": method, "steps": steps})
     );
+    Ok(())
+}
+
+/// Fills the train options not given on the command line from `--config FILE` (TOML).
+fn apply_config(a: &mut TrainArgs, m: &clap::ArgMatches) -> Result<()> {
+    let Some(path) = a.config.clone() else {
+        return Ok(());
+    };
+    let text = std::fs::read_to_string(&path).with_context(|| {
+        format!(
+            "--config {}: cannot read the file; check the path",
+            path.display()
+        )
+    })?;
+    let table: toml::Table = text.parse().map_err(|e: toml::de::Error| {
+        anyhow::anyhow!("--config {}: {}", path.display(), e.message())
+    })?;
+    let bad = |key: &str, want: &str| {
+        anyhow::anyhow!("--config {}: `{key}` must be {want}", path.display())
+    };
+    for (key, v) in &table {
+        let id = key.replace('-', "_");
+        if m.value_source(&id) == Some(clap::parser::ValueSource::CommandLine) {
+            continue;
+        }
+        let string = || {
+            v.as_str()
+                .map(str::to_string)
+                .ok_or_else(|| bad(key, "a string"))
+        };
+        let float = || {
+            v.as_float()
+                .or_else(|| v.as_integer().map(|i| i as f64))
+                .ok_or_else(|| bad(key, "a number"))
+        };
+        let count = || {
+            v.as_integer()
+                .filter(|&i| i >= 0)
+                .map(|i| i as u64)
+                .ok_or_else(|| bad(key, "a non-negative integer"))
+        };
+        let flag = || v.as_bool().ok_or_else(|| bad(key, "true or false"));
+        match id.as_str() {
+            "model" => a.model = string()?,
+            "hidden" => a.hidden = count()? as usize,
+            "algo" => a.algo = string()?,
+            "sampler" => a.sampler = string()?,
+            "k" => a.k = count()? as usize,
+            "langevin_step" => a.langevin_step = float()?,
+            "svgd_step" => a.svgd_step = float()?,
+            "bandwidth" => {
+                a.bandwidth = v
+                    .as_str()
+                    .map(str::to_string)
+                    .or_else(|| v.as_float().map(|f| f.to_string()))
+                    .ok_or_else(|| bad(key, "\"median\" or a number"))?
+            }
+            "data" => a.data = Some(PathBuf::from(string()?)),
+            "valid" => a.valid = Some(PathBuf::from(string()?)),
+            "steps" => a.steps = Some(count()?),
+            "checkpoint_every" => a.checkpoint_every = count()?,
+            "batch" => a.batch = count()? as usize,
+            "lr" => a.lr = float()?,
+            "weight_decay" => a.weight_decay = float()?,
+            "seed" => a.seed = count()?,
+            "log_every" => a.log_every = count()?,
+            "raw_u8" => a.raw_u8 = flag()?,
+            "standardize" => a.standardize = flag()?,
+            "out" => a.out = Some(PathBuf::from(string()?)),
+            "config" | "resume" => bail!("--config {}: `{key}` cannot be set from a config file", path.display()),
+            _ => bail!(
+                "--config {}: unknown option `{key}`; use the long names of `stein train --help` (e.g. lr, algo, langevin-step)",
+                path.display()
+            ),
+        }
+    }
     Ok(())
 }

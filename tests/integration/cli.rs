@@ -676,3 +676,41 @@ fn energy_and_sample_from_a_trained_rbm() {
         &dir.path("s.npy"),
     );
 }
+
+#[test]
+fn train_reads_a_toml_config_and_the_command_line_wins() {
+    if gpu().unwrap().is_none() {
+        return;
+    }
+    let dir = Dir::new();
+    let run = dir.s("run");
+    let cfg = format!(
+        "data = \"../shared/data/digits8-train-images.npy\"\nout = \"{run}\"\nhidden = 3\nalgo = \"pcd\"\nsteps = 10\nlog-every = 5\nlr = 1e-3\n"
+    );
+    let c = dir.write("run.toml", cfg.as_bytes());
+    let o = stein(&["train", "--config", &c, "--steps", "15"]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let metrics = std::fs::read_to_string(Path::new(&run).join("metrics.jsonl")).unwrap();
+    assert_eq!(
+        metrics.lines().count(),
+        3,
+        "steps 15 from the command line, logs every 5 from the file"
+    );
+    let config = std::fs::read_to_string(Path::new(&run).join("config.json")).unwrap();
+    assert!(
+        config.contains("\"algo\": \"pcd\"") && config.contains("\"lr\": 0.001"),
+        "{config}"
+    );
+    let bad = dir.write("bad.toml", b"learning-rate = 0.1\n");
+    fails(
+        &stein(&["train", "--config", &bad]),
+        &["unknown option `learning-rate`"],
+        &dir.path("x"),
+    );
+    let bad = dir.write("bad2.toml", b"hidden = \"ten\"\n");
+    fails(
+        &stein(&["train", "--config", &bad]),
+        &["`hidden` must be"],
+        &dir.path("x"),
+    );
+}
