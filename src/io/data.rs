@@ -151,3 +151,93 @@ fn read_csv(path: &Path) -> Result<(Vec<f32>, usize, usize)> {
     }
     Ok((x, n, d))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn write(dir: &Path, name: &str, text: &str) -> std::path::PathBuf {
+        let p = dir.join(name);
+        std::fs::write(&p, text).unwrap();
+        p
+    }
+
+    #[test]
+    fn csv_with_header_loads_and_standardizes() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = write(
+            dir.path(),
+            "a.csv",
+            "waiting,duration\n80,4.0\n60,2.0\n\n70,3.0\n",
+        );
+        let d = load_data(&p, DataOptions::default()).unwrap();
+        assert_eq!((d.n, d.d), (3, 2));
+        assert_eq!(d.x, vec![80.0, 4.0, 60.0, 2.0, 70.0, 3.0]);
+        let s = load_data(
+            &p,
+            DataOptions {
+                standardize: true,
+                ..Default::default()
+            },
+        )
+        .unwrap();
+        let col0: Vec<f32> = (0..3).map(|i| s.x[i * 2]).collect();
+        assert!((col0.iter().sum::<f32>()).abs() < 1e-6);
+        let var: f32 = col0.iter().map(|v| v * v).sum::<f32>() / 3.0;
+        assert!((var - 1.0).abs() < 1e-5);
+        assert_eq!(s.standardization.unwrap()[0].0, 70.0);
+    }
+
+    #[test]
+    fn csv_errors_name_the_place() {
+        let dir = tempfile::tempdir().unwrap();
+        let e = |text: &str| {
+            load_data(&write(dir.path(), "b.csv", text), DataOptions::default())
+                .unwrap_err()
+                .to_string()
+        };
+        assert!(e("a,b\n1,2\n3\n").contains("row 2 has 1 columns"));
+        assert!(e("a,b\n1,x\n").contains("`x` is not a number"));
+        assert!(e("a,b\n").contains("empty"));
+        assert!(e("a,b\n1,nan\n").contains("NaN"));
+        let c = write(dir.path(), "c.csv", "a,b\n1,2\n1,3\n");
+        let err = load_data(
+            &c,
+            DataOptions {
+                standardize: true,
+                ..Default::default()
+            },
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("column 0 is constant"), "{err}");
+        assert!(
+            load_data(&write(dir.path(), "d.txt", "1"), DataOptions::default())
+                .unwrap_err()
+                .to_string()
+                .contains("unknown data format")
+        );
+    }
+
+    #[test]
+    fn real_csv_and_u8_npy_from_shared_data() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data");
+        let g = load_data(
+            &root.join("geyser.csv"),
+            DataOptions {
+                standardize: true,
+                ..Default::default()
+            },
+        )
+        .unwrap();
+        assert_eq!((g.n, g.d), (299, 2));
+        let m = load_data(
+            &root.join("digits8-train-images.npy"),
+            DataOptions::default(),
+        )
+        .unwrap();
+        assert_eq!((m.n, m.d), (1500, 64));
+        assert!(m.x.iter().all(|&v| (0.0..=1.0).contains(&v)));
+        assert!(m.x.iter().any(|&v| v == 1.0 / 255.0 * 16.0));
+    }
+}
