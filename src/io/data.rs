@@ -197,7 +197,7 @@ mod tests {
                 .to_string()
         };
         assert!(e("a,b\n1,2\n3\n").contains("row 2 has 1 columns"));
-        assert!(e("a,b\n1,x\n").contains("`x` is not a number"));
+        assert!(e("a,b\n1,x\n").contains("(`x`) is not a number"));
         assert!(e("a,b\n").contains("empty"));
         assert!(e("a,b\n1,nan\n").contains("NaN"));
         let c = write(dir.path(), "c.csv", "a,b\n1,2\n1,3\n");
