@@ -163,6 +163,7 @@ impl MedianSelector {
             .collect();
         let med = values.iter().sum::<f64>() / values.len() as f64;
         self.last_passes = passes;
+        log::debug!("median: {med} after {passes} passes over the pairs, {candidates} candidates");
         Ok(MedianResult {
             med,
             passes,
@@ -215,22 +216,12 @@ impl MedianSelector {
             .collect();
         let mut rows: Option<Vec<u32>>;
         let (mut below, mut inside);
-        log::debug!(
-            "median: {} slots for share {share:.5}, capacity {}",
-            slots.iter().sum::<u64>(),
-            self.capacity
-        );
         if slots.iter().sum::<u64>() <= self.capacity as u64 {
-            let t0 = std::time::Instant::now();
             let (c, list) = self.list(ctx, k, x, lo, hi, &slots)?;
-            // NaN distances are neither below nor inside any bracket.
-            ensure!(
-                self.samples > 0 || sums(&c).0 + sums(&c).1 == m,
-                "{DIVERGED}"
-            );
-            log::debug!("median: list + readback in {:?}", t0.elapsed());
             *passes += 1;
             (below, inside) = sums(&c);
+            // NaN distances are neither below nor inside any bracket.
+            ensure!(self.samples > 0 || below + inside == m, "{DIVERGED}");
             let fits = (0..n).all(|i| u64::from(c[2 * i + 1]) <= slots[i]);
             if fits && rmin >= below && rmax < below + inside {
                 let mut cand = Vec::with_capacity(inside as usize);
@@ -240,14 +231,7 @@ impl MedianSelector {
                     at += slots[i] as usize;
                 }
                 *candidates += cand.len() as u64;
-                let t0 = std::time::Instant::now();
-                let picked = pick(&mut cand, ranks, below);
-                log::debug!(
-                    "median: {} candidates selected in {:?}",
-                    cand.len(),
-                    t0.elapsed()
-                );
-                return Ok(picked);
+                return Ok(pick(&mut cand, ranks, below));
             }
             rows = Some(c);
         } else {
@@ -356,16 +340,13 @@ impl MedianSelector {
         let mut enc = ctx.device.create_command_encoder(&Default::default());
         k.record_pair_sample(ctx, &mut enc, &self.params, p, x, &self.sample)?;
         ctx.queue.submit([enc.finish()]);
-        let t0 = std::time::Instant::now();
         let mut sample = self.sample.read_prefix(ctx, s)?;
         ensure!(!sample.iter().any(|v| v.is_nan()), "{DIVERGED}");
-        log::debug!("median: sample of {s} pairs in {:?}", t0.elapsed());
         let position = |r: u64, side: f64| -> i64 {
             let q = r as f64 / m as f64;
             let sd = (s as f64 * q * (1.0 - q)).sqrt();
             (q * s as f64 + side * (5.0 * sd + 2.0)).floor() as i64
         };
-        let t1 = std::time::Instant::now();
         let lo_idx = position(ranks[0], -1.0);
         let hi_idx = position(*ranks.last().unwrap(), 1.0) + 1;
         let lo = if lo_idx < 0 {
@@ -383,7 +364,6 @@ impl MedianSelector {
                 .1
         };
         let share = ((hi_idx.min(s as i64) - lo_idx.max(0)) as f64 / s as f64).clamp(0.0, 1.0);
-        log::debug!("median: bracket from the sample in {:?}", t1.elapsed());
         Ok((lo, hi.max(lo), share))
     }
 
@@ -457,9 +437,7 @@ impl MedianSelector {
             &self.list,
         )?;
         ctx.queue.submit([enc.finish()]);
-        let t0 = std::time::Instant::now();
         let counts = self.counts.read(ctx)?;
-        log::debug!("median: list pass [{lo}, {hi}] in {:?}", t0.elapsed());
         Ok((counts, self.list.read_prefix(ctx, acc as usize)?))
     }
 }

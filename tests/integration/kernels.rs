@@ -101,18 +101,6 @@ fn test_bandwidth(n: usize, d: usize) -> f64 {
     2.0 * d as f64 / ((n as f64) + 1.0).ln().max(0.5)
 }
 
-fn gpu_phi(
-    ctx: &GpuContext,
-    k: &Kernels,
-    x: &[f32],
-    s: &[f32],
-    n: usize,
-    d: usize,
-    h: f64,
-) -> Result<Vec<f32>> {
-    common::run_phi(ctx, k, x, s, (n, d), h)
-}
-
 #[test]
 fn svgd_phi_matches_cpu_reference() -> Result<()> {
     let Some((ctx, k)) = gpu()? else {
@@ -128,7 +116,7 @@ fn svgd_phi_matches_cpu_reference() -> Result<()> {
             let x64: Vec<f64> = x32.iter().map(|&v| f64::from(v)).collect();
             let (s32, s64) = normals(n, d, 1.0, (11 * n + d) as u64);
             let h = test_bandwidth(n, d);
-            let got = gpu_phi(ctx, k, &x32, &s32, n, d, h)?;
+            let got = common::run_phi(ctx, k, &x32, &s32, (n, d), h)?;
             common::check_phi(
                 &got,
                 &x64,
@@ -150,8 +138,8 @@ fn svgd_phi_is_bit_identical_on_rerun() -> Result<()> {
     for (n, d) in [(1000, 3), (257, 100)] {
         let (x, _) = normals(n, d, 1.0, 1);
         let (s, _) = normals(n, d, 1.0, 2);
-        let a = gpu_phi(ctx, k, &x, &s, n, d, 1.3)?;
-        let b = gpu_phi(ctx, k, &x, &s, n, d, 1.3)?;
+        let a = common::run_phi(ctx, k, &x, &s, (n, d), 1.3)?;
+        let b = common::run_phi(ctx, k, &x, &s, (n, d), 1.3)?;
         assert!(
             a.iter().zip(&b).all(|(p, q)| p.to_bits() == q.to_bits()),
             "n={n} d={d}"
@@ -165,7 +153,7 @@ fn svgd_phi_with_one_particle_is_the_score() -> Result<()> {
     let Some((ctx, k)) = gpu()? else {
         return Ok(());
     };
-    let got = gpu_phi(ctx, k, &[5.0, -1.0, 2.0], &[0.25, -3.0, 7.5], 1, 3, 0.7)?;
+    let got = common::run_phi(ctx, k, &[5.0, -1.0, 2.0], &[0.25, -3.0, 7.5], (1, 3), 0.7)?;
     assert_eq!(got, vec![0.25, -3.0, 7.5]);
     Ok(())
 }
