@@ -20,6 +20,9 @@ pub enum PhiVariant {
     Mid,
     /// `svgd_phi_wide`, d <= 64, 4 rows per invocation.
     Wide,
+    /// `svgd_phi_lane`, 5 <= d <= 64 on hardware GPUs, one row per invocation (the row-tiled
+    /// variants spill registers there; see the generator).
+    Lane,
     /// `svgd_phi_kblock` + `svgd_phi_krho` + `svgd_phi_kacc`, any d: kernel values of a block
     /// of columns, each computed once, then their row sums and the accumulation over
     /// dimensions.
@@ -27,10 +30,11 @@ pub enum PhiVariant {
 }
 
 impl PhiVariant {
-    /// The variant for dimension `d`.
-    pub fn for_dim(d: usize) -> Self {
+    /// The variant for dimension `d`; `lane` picks [`PhiVariant::Lane`] for 5 <= d <= 64.
+    pub fn for_dim(d: usize, lane: bool) -> Self {
         match d {
             0..=4 => PhiVariant::Small,
+            5..=64 if lane => PhiVariant::Lane,
             5..=16 => PhiVariant::Mid,
             17..=64 => PhiVariant::Wide,
             _ => PhiVariant::General,
@@ -42,7 +46,7 @@ impl PhiVariant {
             PhiVariant::Small => 32,
             PhiVariant::Mid => 12,
             PhiVariant::Wide => 4,
-            PhiVariant::General => 1,
+            PhiVariant::Lane | PhiVariant::General => 1,
         }
     }
 }
@@ -84,7 +88,7 @@ impl PhiScratch {
     /// Plans the column chunks for `n` particles in `d` dimensions and allocates what they need.
     pub fn new(ctx: &GpuContext, k: &Kernels, n: usize, d: usize) -> Result<Self> {
         ensure!(n >= 1 && d >= 1, "svgd_phi: need n >= 1 and d >= 1");
-        let variant = PhiVariant::for_dim(d);
+        let variant = PhiVariant::for_dim(d, k.phi_lane);
         let general = variant == PhiVariant::General;
         let cols = if general {
             // Blocks of 32..256 columns, at most 2^23 kernel values (32 MiB) at once.
@@ -148,6 +152,10 @@ pub struct Kernels {
         std::sync::Mutex<std::collections::HashMap<(&'static str, usize), std::sync::Arc<Kernel>>>,
     /// Largest column chunk (tests lower it to exercise multi-chunk paths).
     pub chunk_cap: Option<usize>,
+    /// φ for 5 <= d <= 64 with one row per invocation ([`PhiVariant::Lane`]): the default on
+    /// hardware GPUs, off on CPU adapters (llvmpipe), where the row-tiled kernels are faster.
+    /// `STEIN_PHI_LANE=0|1` overrides the default (for benchmarks); tests set it directly.
+    pub phi_lane: bool,
     /// KSD row sums.
     pub ksd_rows: Kernel,
     /// Sampled pair distances.
@@ -173,6 +181,11 @@ impl Kernels {
             svgd_phi_kacc: Kernel::new(ctx, &shader::SVGD_PHI_KACC, &[U, R, R, R, R, W, W], 64)?,
             by_dim: Default::default(),
             chunk_cap: None,
+            phi_lane: match std::env::var("STEIN_PHI_LANE").as_deref() {
+                Ok("1") => true,
+                Ok("0") => false,
+                _ => ctx.info.device_type != wgpu::DeviceType::Cpu,
+            },
             ksd_rows: Kernel::new(ctx, &shader::KSD_ROWS, &[U, R, R, W, W], 64)?,
             pair_sample: Kernel::new(ctx, &shader::PAIR_SAMPLE, &[U, R, W], 64)?,
             update_sgd: Kernel::new(ctx, &shader::UPDATE_SGD, &[U, R, W], 256)?,
@@ -397,13 +410,17 @@ impl Kernels {
             }
             return Ok(());
         }
-        let spec = match scratch.variant {
-            PhiVariant::Small => &shader::SVGD_PHI_SMALL,
-            PhiVariant::Mid => &shader::SVGD_PHI_MID,
-            _ => &shader::SVGD_PHI_WIDE,
+        let (spec, wg) = match scratch.variant {
+            PhiVariant::Small => (&shader::SVGD_PHI_SMALL, 32),
+            PhiVariant::Mid => (&shader::SVGD_PHI_MID, 32),
+            PhiVariant::Lane => (&shader::SVGD_PHI_LANE, 64),
+            _ => (&shader::SVGD_PHI_WIDE, 32),
         };
-        let kernel = self.by_dim(ctx, spec, &[U, R, R, W, W], 32, d)?;
-        let g = ctx.check_groups(spec.name, n.div_ceil(scratch.variant.rows() * 32) as u64)?;
+        let kernel = self.by_dim(ctx, spec, &[U, R, R, W, W], wg, d)?;
+        let g = ctx.check_groups(
+            spec.name,
+            n.div_ceil(scratch.variant.rows() * wg as usize) as u64,
+        )?;
         for (&(j_begin, j_end, flags), params) in scratch.chunks.iter().zip(&scratch.params) {
             params.set(
                 ctx,

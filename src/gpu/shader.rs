@@ -105,6 +105,17 @@ pub const SVGD_PHI_WIDE: ShaderSpec = ShaderSpec {
     workgroup_sizes: &[32],
 };
 
+/// The SVGD direction for d <= 64 on hardware GPUs, one row per invocation (generated).
+pub const SVGD_PHI_LANE: ShaderSpec = ShaderSpec {
+    name: "svgd_phi_lane",
+    parts: &[
+        part!("common/params.wgsl"),
+        part!("common/rbf.wgsl"),
+        part!("kernels/svgd_phi_lane.wgsl"),
+    ],
+    workgroup_sizes: &[64],
+};
+
 /// Row sums of the Stein kernel for the KSD.
 pub const KSD_ROWS: ShaderSpec = ShaderSpec {
     name: "ksd_rows",
@@ -274,6 +285,7 @@ pub const ALL: &[&ShaderSpec] = &[
     &SVGD_PHI_SMALL,
     &SVGD_PHI_MID,
     &SVGD_PHI_WIDE,
+    &SVGD_PHI_LANE,
     &KSD_ROWS,
     &PAIR_SAMPLE,
     &PAIR_BRACKET,

@@ -416,3 +416,60 @@ impl crate::svgd::Score for RbmScore<'_> {
         self.theta.bytes() + self.batch.y.bytes() * 3
     }
 }
+
+/// The RBM as an [`Energy`](super::Energy): θ uploaded once, workspace for `n` rows.
+pub struct RbmEnergy<'a> {
+    kernels: &'a RbmKernels,
+    shape: RbmShape,
+    theta: GpuVec<f32>,
+    batch: RbmBatch,
+}
+
+impl<'a> RbmEnergy<'a> {
+    /// Uploads θ for batches of `n` rows.
+    pub fn new(
+        ctx: &GpuContext,
+        kernels: &'a RbmKernels,
+        shape: RbmShape,
+        theta: &[f32],
+        n: usize,
+    ) -> Result<Self> {
+        ensure!(
+            theta.len() == shape.len(),
+            "rbm: θ has {} values, the shape needs {}",
+            theta.len(),
+            shape.len()
+        );
+        Ok(Self {
+            kernels,
+            shape,
+            theta: GpuVec::from_slice(ctx, "theta", theta)?,
+            batch: RbmBatch::new(ctx, shape, n)?,
+        })
+    }
+}
+
+impl super::Energy for RbmEnergy<'_> {
+    fn dim(&self) -> usize {
+        self.shape.d
+    }
+    fn batch(&self) -> usize {
+        self.batch.n
+    }
+    fn record_energy_score(
+        &self,
+        ctx: &GpuContext,
+        enc: &mut wgpu::CommandEncoder,
+        x: &GpuVec<f32>,
+        f: &GpuVec<f32>,
+        score: &GpuVec<f32>,
+    ) -> Result<()> {
+        let k = self.kernels;
+        k.record_hidden(ctx, enc, self.shape, &self.theta, x, &self.batch, 0)?;
+        k.record_energy(ctx, enc, self.shape, &self.theta, x, &self.batch, f)?;
+        k.record_score(ctx, enc, self.shape, &self.theta, x, &self.batch, score)
+    }
+    fn device_bytes(&self) -> u64 {
+        self.theta.bytes() + self.batch.y.bytes() * 3
+    }
+}

@@ -154,6 +154,24 @@ pub fn gpu_chunked() -> Result<Option<(&'static GpuContext, &'static Kernels)>> 
     Ok(k.as_ref().map(|k| (ctx, k)))
 }
 
+/// The shared device with the other φ layout for 5 <= d <= 64 than its default
+/// ([`Kernels::phi_lane`] flipped: the one-row-per-invocation kernel on llvmpipe, the
+/// row-tiled ones on a hardware GPU), so both are tested wherever the suite runs; unchunked
+/// and chunked at [`CHUNK`] columns.
+pub fn gpu_other_phi(chunked: bool) -> Result<Option<(&'static GpuContext, &'static Kernels)>> {
+    static K: [OnceLock<Kernels>; 2] = [OnceLock::new(), OnceLock::new()];
+    let Some((ctx, k0)) = gpu()? else {
+        return Ok(None);
+    };
+    let k = K[usize::from(chunked)].get_or_init(|| {
+        let mut k = Kernels::new(ctx).expect("building the pipelines");
+        k.phi_lane = !k0.phi_lane;
+        k.chunk_cap = chunked.then_some(CHUNK);
+        k
+    });
+    Ok(Some((ctx, k)))
+}
+
 /// Column chunk cap of [`gpu_chunked`]: a prime, so chunks end at awkward places.
 pub const CHUNK: usize = 37;
 

@@ -130,6 +130,28 @@ fn svgd_phi_matches_cpu_reference() -> Result<()> {
     Ok(())
 }
 
+/// Both φ layouts for 5 <= d <= 64 (one row per invocation, rows tiled in registers) agree
+/// with the reference on the case table, in one chunk and in chunks of a prime width.
+#[test]
+fn svgd_phi_other_layout_matches_cpu_reference() -> Result<()> {
+    for chunked in [false, true] {
+        let Some((ctx, k)) = common::gpu_other_phi(chunked)? else {
+            return Ok(());
+        };
+        for d in [5, 17, 33, 64] {
+            for &n in NS {
+                let (x32, x64) = normals(n, d, 1.0, (13 * n + d) as u64);
+                let (s32, s64) = normals(n, d, 1.0, (17 * n + d) as u64);
+                let h = test_bandwidth(n, d);
+                let got = common::run_phi(ctx, k, &x32, &s32, (n, d), h)?;
+                let what = format!("other phi layout chunked={chunked} n={n} d={d}");
+                common::check_phi(&got, &x64, &s64, d, h, &what)?;
+            }
+        }
+    }
+    Ok(())
+}
+
 #[test]
 fn svgd_phi_is_bit_identical_on_rerun() -> Result<()> {
     let Some((ctx, k)) = gpu()? else {
