@@ -270,7 +270,7 @@ impl Kernels {
             ctx,
             enc,
             &[&params.buffer, &x.buffer, &mix.buffer, &score.buffer],
-            (g, 1, 1),
+            g,
         )
     }
 
@@ -305,7 +305,7 @@ impl Kernels {
             ctx,
             enc,
             &[&params.buffer, &x.buffer, &pm.buffer, &score.buffer],
-            (g, 1, 1),
+            g,
         )
     }
 
@@ -385,13 +385,13 @@ impl Kernels {
                     ctx,
                     enc,
                     &[&params.buffer, &x.buffer, &scratch.kblock.buffer],
-                    (g_k, 1, 1),
+                    g_k,
                 )?;
                 self.svgd_phi_krho.record(
                     ctx,
                     enc,
                     &[&params.buffer, &scratch.kblock.buffer, &scratch.rho.buffer],
-                    (g_rho, 1, 1),
+                    g_rho,
                 )?;
                 self.svgd_phi_kacc.record(
                     ctx,
@@ -405,7 +405,7 @@ impl Kernels {
                         &scratch.scratch.buffer,
                         &phi.buffer,
                     ],
-                    (g_acc, 1, 1),
+                    g_acc,
                 )?;
             }
             return Ok(());
@@ -499,7 +499,7 @@ impl Kernels {
                     &rows.buffer,
                     &diag.buffer,
                 ],
-                (g, 1, 1),
+                g,
             )?;
         }
         Ok(())
@@ -557,7 +557,7 @@ impl Kernels {
         };
         bufs.extend(state.iter().map(|b| &b.buffer));
         let g = kernel.groups_for(ctx, len)?;
-        kernel.record(ctx, enc, &bufs, (g, 1, 1))
+        kernel.record(ctx, enc, &bufs, g)
     }
 
     /// Records `pair_sample`: `out[t]` = squared distance of the hashed pair `t`.
@@ -577,12 +577,8 @@ impl Kernels {
         );
         params.set(ctx, &p);
         let g = self.pair_sample.groups_for(ctx, p.samples as usize)?;
-        self.pair_sample.record(
-            ctx,
-            enc,
-            &[&params.buffer, &x.buffer, &out.buffer],
-            (g, 1, 1),
-        )
+        self.pair_sample
+            .record(ctx, enc, &[&params.buffer, &x.buffer, &out.buffer], g)
     }
 
     /// Records `pair_bracket` in count (`p.mode = 0`) or list (`p.mode = 1`) mode, one
@@ -674,12 +670,8 @@ impl Kernels {
             },
         );
         let g = self.langevin_step.groups_for(ctx, x.len)?;
-        self.langevin_step.record(
-            ctx,
-            enc,
-            &[&params.buffer, &score.buffer, &x.buffer],
-            (g, 1, 1),
-        )
+        self.langevin_step
+            .record(ctx, enc, &[&params.buffer, &score.buffer, &x.buffer], g)
     }
 }
 

@@ -25,8 +25,8 @@ fn component_logit(i: u32, c: u32) -> f32 {
 }
 
 @compute @workgroup_size(WG)
-fn gmm_score(@builtin(global_invocation_id) gid: vec3<u32>) {
-    let i = gid.x;
+fn gmm_score(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let i = gid.x + gid.y * (nwg.x * WG); // 2-D grid past 65535 groups
     if i >= p.n {
         return; // no barriers in this kernel, so an early return is safe
     }

@@ -10,8 +10,8 @@ override WG: u32 = 256u;
 @group(0) @binding(2) var<storage, read_write> x: array<f32>;
 
 @compute @workgroup_size(WG)
-fn langevin_step(@builtin(global_invocation_id) gid: vec3<u32>) {
-    let e = gid.x;
+fn langevin_step(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let e = gid.x + gid.y * (nwg.x * WG); // 2-D grid past 65535 groups
     if e < p.len {
         x[e] = x[e] + 0.5 * p.eta * score[e] + sqrt(p.eta) * normal(p.key, e);
     }

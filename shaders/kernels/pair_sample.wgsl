@@ -11,8 +11,8 @@ override WG: u32 = 64u;
 @group(0) @binding(2) var<storage, read_write> out: array<f32>;
 
 @compute @workgroup_size(WG)
-fn pair_sample(@builtin(global_invocation_id) gid: vec3<u32>) {
-    let t = gid.x;
+fn pair_sample(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let t = gid.x + gid.y * (nwg.x * WG); // 2-D grid past 65535 groups
     if t >= p.samples {
         return; // no barriers in this kernel
     }

@@ -13,8 +13,8 @@ override WG: u32 = 64u;
 @group(0) @binding(4) var<storage, read_write> f: array<f32>;
 
 @compute @workgroup_size(WG)
-fn rbm_energy(@builtin(global_invocation_id) gid: vec3<u32>) {
-    let i = gid.x;
+fn rbm_energy(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let i = gid.x + gid.y * (nwg.x * WG); // 2-D grid past 65535 groups
     if i >= p.n {
         return; // no barriers in this kernel
     }

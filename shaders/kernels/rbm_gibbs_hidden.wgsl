@@ -11,8 +11,8 @@ override WG: u32 = 64u;
 @group(0) @binding(2) var<storage, read_write> hs: array<f32>;
 
 @compute @workgroup_size(WG)
-fn rbm_gibbs_hidden(@builtin(global_invocation_id) gid: vec3<u32>) {
-    let e = gid.x;
+fn rbm_gibbs_hidden(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let e = gid.x + gid.y * (nwg.x * WG); // 2-D grid past 65535 groups
     if e >= p.n * p.h {
         return; // no barriers in this kernel
     }

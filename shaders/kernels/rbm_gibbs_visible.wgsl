@@ -11,8 +11,8 @@ override WG: u32 = 64u;
 @group(0) @binding(3) var<storage, read_write> x: array<f32>;
 
 @compute @workgroup_size(WG)
-fn rbm_gibbs_visible(@builtin(global_invocation_id) gid: vec3<u32>) {
-    let e = gid.x;
+fn rbm_gibbs_visible(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let e = gid.x + gid.y * (nwg.x * WG); // 2-D grid past 65535 groups
     if e >= p.n * p.d {
         return; // no barriers in this kernel
     }

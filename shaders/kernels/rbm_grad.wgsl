@@ -15,8 +15,8 @@ override WG: u32 = 64u;
 @group(0) @binding(4) var<storage, read_write> g: array<f32>;
 
 @compute @workgroup_size(WG)
-fn rbm_grad(@builtin(global_invocation_id) gid: vec3<u32>) {
-    let q = gid.x;
+fn rbm_grad(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let q = gid.x + gid.y * (nwg.x * WG); // 2-D grid past 65535 groups
     let nb = p.d * p.h;
     if q >= nb + p.d + p.h {
         return; // no barriers in this kernel

@@ -16,8 +16,8 @@ fn spin(s: u32, j: u32) -> f32 {
 }
 
 @compute @workgroup_size(WG)
-fn rbm_logz_terms(@builtin(global_invocation_id) gid: vec3<u32>) {
-    let s = gid.x;
+fn rbm_logz_terms(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let s = gid.x + gid.y * (nwg.x * WG); // 2-D grid past 65535 groups
     if s >= p.n {
         return; // no barriers in this kernel
     }

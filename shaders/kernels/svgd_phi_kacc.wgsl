@@ -19,8 +19,8 @@ override WG: u32 = 64u;
 @group(0) @binding(6) var<storage, read_write> phi: array<f32>;
 
 @compute @workgroup_size(WG)
-fn svgd_phi_kacc(@builtin(global_invocation_id) gid: vec3<u32>) {
-    let e = gid.x;
+fn svgd_phi_kacc(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let e = gid.x + gid.y * (nwg.x * WG); // 2-D grid past 65535 groups
     if e >= p.n * p.d {
         return; // no barriers in this kernel
     }

@@ -14,9 +14,9 @@ override WG: u32 = 64u;
 @group(0) @binding(2) var<storage, read_write> kblock: array<f32>;
 
 @compute @workgroup_size(WG)
-fn svgd_phi_kblock(@builtin(global_invocation_id) gid: vec3<u32>) {
+fn svgd_phi_kblock(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
     let tb = p.j_end - p.j_begin;
-    let e = gid.x;
+    let e = gid.x + gid.y * (nwg.x * WG); // 2-D grid past 65535 groups
     if e >= p.n * tb {
         return; // no barriers in this kernel
     }

@@ -12,8 +12,8 @@ override WG: u32 = 256u;
 @group(0) @binding(3) var<storage, read_write> g: array<f32>;
 
 @compute @workgroup_size(WG)
-fn update_adagrad(@builtin(global_invocation_id) gid: vec3<u32>) {
-    let e = gid.x;
+fn update_adagrad(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let e = gid.x + gid.y * (nwg.x * WG); // 2-D grid past 65535 groups
     if e < p.len {
         let f = phi[e];
         var gn = f * f;

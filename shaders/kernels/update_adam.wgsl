@@ -14,8 +14,8 @@ override WG: u32 = 256u;
 @group(0) @binding(4) var<storage, read_write> v: array<f32>;
 
 @compute @workgroup_size(WG)
-fn update_adam(@builtin(global_invocation_id) gid: vec3<u32>) {
-    let e = gid.x;
+fn update_adam(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let e = gid.x + gid.y * (nwg.x * WG); // 2-D grid past 65535 groups
     if e < p.len {
         let f = phi[e] - p.wd * x[e];
         let mn = p.beta1 * m[e] + (1.0 - p.beta1) * f;

@@ -9,8 +9,8 @@ override WG: u32 = 256u;
 @group(0) @binding(2) var<storage, read_write> x: array<f32>;
 
 @compute @workgroup_size(WG)
-fn update_sgd(@builtin(global_invocation_id) gid: vec3<u32>) {
-    let e = gid.x;
+fn update_sgd(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let e = gid.x + gid.y * (nwg.x * WG); // 2-D grid past 65535 groups
     if e < p.len {
         x[e] = fma(p.step_size, phi[e], x[e]);
     }

@@ -1,7 +1,7 @@
 //! A compute kernel ready to record: pipeline plus explicit bind-group layout (explicit, so
 //! a binding that the shader stops using is an error here, not a far-away mismatch).
 
-use anyhow::{bail, Result};
+use anyhow::{bail, ensure, Result};
 
 use super::shader::ShaderSpec;
 use super::GpuContext;
@@ -173,8 +173,19 @@ impl Kernel {
         Ok(())
     }
 
-    /// Workgroups needed to cover `items` invocations, checked against the device limit.
-    pub fn groups_for(&self, ctx: &GpuContext, items: usize) -> Result<u32> {
-        ctx.check_groups(self.name, (items as u64).div_ceil(u64::from(self.wg)))
+    /// The dispatch grid covering `items` invocations of a kernel that indexes
+    /// `gid.x + gid.y · (num_workgroups.x · WG)` and ignores indices ≥ its item count: one row
+    /// of workgroups while they fit the device's per-dimension limit (65535 on most), else rows
+    /// of that width (so n·d past 4.2 million elements still dispatches).
+    pub fn groups_for(&self, ctx: &GpuContext, items: usize) -> Result<(u32, u32, u32)> {
+        let groups = (items as u64).div_ceil(u64::from(self.wg)).max(1);
+        let max = u64::from(ctx.limits.max_compute_workgroups_per_dimension).max(1);
+        let rows = groups.div_ceil(max);
+        ensure!(
+            rows <= max && groups * u64::from(self.wg) <= u64::from(u32::MAX),
+            "{} needs {groups} workgroups, more than this adapter can index; use fewer particles",
+            self.name
+        );
+        Ok((groups.min(max) as u32, rows as u32, 1))
     }
 }

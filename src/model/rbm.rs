@@ -156,7 +156,7 @@ impl RbmKernels {
                 &batch.y.buffer,
                 &batch.t.buffer,
             ],
-            (g, 1, 1),
+            g,
         )
     }
 
@@ -188,7 +188,7 @@ impl RbmKernels {
                 &batch.y.buffer,
                 &f.buffer,
             ],
-            (g, 1, 1),
+            g,
         )
     }
 
@@ -220,7 +220,7 @@ impl RbmKernels {
                 &batch.t.buffer,
                 &score.buffer,
             ],
-            (g, 1, 1),
+            g,
         )
     }
 
@@ -255,7 +255,7 @@ impl RbmKernels {
                 &w.buffer,
                 &g.buffer,
             ],
-            (groups, 1, 1),
+            groups,
         )
     }
 
@@ -277,7 +277,7 @@ impl RbmKernels {
             ctx,
             enc,
             &[&batch.params.buffer, &batch.y.buffer, &batch.hs.buffer],
-            (g, 1, 1),
+            g,
         )?;
         let g = self.gibbs_visible.groups_for(ctx, batch.n * shape.d)?;
         self.gibbs_visible.record(
@@ -289,7 +289,7 @@ impl RbmKernels {
                 &batch.hs.buffer,
                 &x.buffer,
             ],
-            (g, 1, 1),
+            g,
         )
     }
 
@@ -337,7 +337,7 @@ impl RbmKernels {
             ctx,
             &mut enc,
             &[&params.buffer, &theta.buffer, &terms.buffer],
-            (g, 1, 1),
+            g,
         )?;
         ctx.queue.submit([enc.finish()]);
         let t = terms.read(ctx)?;

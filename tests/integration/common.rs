@@ -33,6 +33,25 @@ pub const TOL_SCORE: Tol = Tol {
     rel: 2e-4,
     abs: 1e-6,
 };
+/// Counter-based normals (Box-Muller): f32 log and cos on the device; llvmpipe's cos is
+/// ~1.5e-5 off near its zeros.
+pub const TOL_NOISE: Tol = Tol {
+    rel: 1e-5,
+    abs: 5e-5,
+};
+
+/// One sampler move built from model sums and counter-based noise (Gibbs visible units).
+pub const TOL_SAMPLER: Tol = Tol {
+    rel: 1e-5,
+    abs: 1e-5,
+};
+
+/// Model kernels (RBM, MLP): sums over d and hidden units of f32 products.
+pub const TOL_MODEL: Tol = Tol {
+    rel: 1e-5,
+    abs: 1e-6,
+};
+
 /// φ and KSD row sums: O(n) sums of terms that cancel; relative to the row's scale.
 pub const TOL_PAIRWISE: Tol = Tol {
     rel: 1e-4,

@@ -7,12 +7,8 @@ use stein::gpu::GpuVec;
 use stein::io::target::SplitMix64;
 use stein::model::rbm::{RbmBatch, RbmKernels, RbmShape};
 
-use super::common::{assert_close, check_gradient, gpu, max_abs, normals, Tol};
-
-/// Model kernels: sums over d and H of f32 products.
-const TOL_MODEL: Tol = Tol {
-    rel: 1e-5,
-    abs: 1e-6,
+use super::common::{
+    assert_close, check_gradient, gpu, max_abs, normals, TOL_MODEL, TOL_NOISE, TOL_SAMPLER,
 };
 
 fn random_theta(s: RbmShape, seed: u64) -> Vec<f64> {
@@ -157,16 +153,7 @@ fn langevin_noise_matches_the_counter_based_reference() -> Result<()> {
     ctx.queue.submit([enc.finish()]);
     let got = x.read(ctx)?;
     let want: Vec<f64> = (0..len as u32).map(|e| cpu::hash::normal(key, e)).collect();
-    assert_close(
-        &got,
-        &want,
-        Tol {
-            rel: 1e-5,
-            abs: 5e-5, // f32 log and cos on the device: llvmpipe's cos is ~1.5e-5 off near its zeros
-        },
-        1.0,
-        "langevin noise",
-    )?;
+    assert_close(&got, &want, TOL_NOISE, 1.0, "langevin noise")?;
     let mean = want.iter().sum::<f64>() / len as f64;
     let var = want.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / len as f64;
     ensure!(
@@ -209,16 +196,7 @@ fn rbm_gibbs_sweep_matches_the_reference_draw() -> Result<()> {
         "{flips} of {} hidden draws differ",
         h_want.len()
     );
-    assert_close(
-        &xb.read(ctx)?,
-        &x_want,
-        Tol {
-            rel: 1e-5,
-            abs: 1e-5,
-        },
-        1.0,
-        "gibbs visible",
-    )?;
+    assert_close(&xb.read(ctx)?, &x_want, TOL_SAMPLER, 1.0, "gibbs visible")?;
     Ok(())
 }
 

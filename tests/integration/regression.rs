@@ -92,3 +92,58 @@ fn issue_2_column_chunks_agree_with_the_reference() -> Result<()> {
     }
     Ok(())
 }
+
+/// Issue 2 (found on an H100): elementwise kernels dispatched one workgroup per 64 or 256
+/// items in one dimension failed past 65535 workgroups (φ at d = 256 from n = 16384). They
+/// now run on a 2-D grid; here past the limit in both an update (256 per group) and an RBM
+/// kernel over n·d (64 per group).
+#[test]
+fn issue_2_elementwise_kernels_dispatch_past_65535_workgroups() -> Result<()> {
+    use stein::gpu::params::UpdateParams;
+    use stein::gpu::GpuUniform;
+    use stein::model::rbm::{RbmBatch, RbmKernels, RbmShape};
+    let Some((ctx, k)) = gpu()? else {
+        return Ok(());
+    };
+    let len = 65535 * 256 + 77;
+    let phi: Vec<f32> = (0..len).map(|e| (e % 1999) as f32 - 999.5).collect();
+    let phib = GpuVec::from_slice(ctx, "phi", &phi)?;
+    let x = GpuVec::<f32>::zeros(ctx, "x", len)?;
+    let params = GpuUniform::new(ctx, "update", &UpdateParams::default());
+    let p = UpdateParams {
+        len: len as u32,
+        t: 1,
+        step_size: 0.25,
+        ..Default::default()
+    };
+    let mut enc = ctx.device.create_command_encoder(&Default::default());
+    k.record_update(ctx, &mut enc, &params, p, &phib, &x, &[])?;
+    ctx.queue.submit([enc.finish()]);
+    let got = x.read(ctx)?;
+    let bad = (0..len).find(|&e| got[e] != 0.25 * phi[e]);
+    ensure!(bad.is_none(), "sgd over {len} values: wrong at {bad:?}");
+
+    let rk = RbmKernels::new(ctx)?;
+    let (n, s) = (5400, RbmShape { d: 784, h: 2 });
+    let th: Vec<f32> = (0..s.len())
+        .map(|q| ((q % 13) as f32 - 6.0) * 0.01)
+        .collect();
+    let theta = GpuVec::from_slice(ctx, "theta", &th)?;
+    let (x32, x64) = normals(n, s.d, 1.0, 3);
+    let xb = GpuVec::from_slice(ctx, "x", &x32)?;
+    let batch = RbmBatch::new(ctx, s, n)?;
+    let sc = GpuVec::nan_filled(ctx, "score", n * s.d)?;
+    let mut enc = ctx.device.create_command_encoder(&Default::default());
+    rk.record_hidden(ctx, &mut enc, s, &theta, &xb, &batch, 0)?;
+    rk.record_score(ctx, &mut enc, s, &theta, &xb, &batch, &sc)?;
+    ctx.queue.submit([enc.finish()]);
+    let th64: Vec<f64> = th.iter().map(|&v| f64::from(v)).collect();
+    let want = cpu::rbm::score(&th64, s, &x64);
+    super::common::assert_close(
+        &sc.read(ctx)?,
+        &want,
+        super::common::TOL_MODEL,
+        10.0,
+        "rbm score n·d = 4.2M",
+    )
+}
