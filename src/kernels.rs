@@ -51,6 +51,13 @@ impl PhiVariant {
     }
 }
 
+/// Largest n for which hardware GPUs use [`PhiVariant::Lane`]. The row-tiled kernels give a
+/// workgroup 384 (d <= 16) or 128 (d <= 64) rows, so below a few hundred thousand particles
+/// they leave an H100's 132 multiprocessors short of workgroups; above, they win. Measured on
+/// an H100 (Vulkan), d = 16: lane 7.0e10 against tiled 4.2e10 pairs/s at n = 65536, but
+/// 4.7e10 against 1.35e11 at n = 262144 (README, Benchmarks).
+pub const LANE_MAX_N: usize = 1 << 18;
+
 /// Column chunks `[j_begin, j_end)` of at most `cols` columns, with first/last flags.
 pub fn chunk_plan(n: usize, cols: usize) -> Vec<(u32, u32, u32)> {
     let cols = cols.max(1);
@@ -88,7 +95,7 @@ impl PhiScratch {
     /// Plans the column chunks for `n` particles in `d` dimensions and allocates what they need.
     pub fn new(ctx: &GpuContext, k: &Kernels, n: usize, d: usize) -> Result<Self> {
         ensure!(n >= 1 && d >= 1, "svgd_phi: need n >= 1 and d >= 1");
-        let variant = PhiVariant::for_dim(d, k.phi_lane);
+        let variant = PhiVariant::for_dim(d, k.phi_lane && n < LANE_MAX_N);
         let general = variant == PhiVariant::General;
         let cols = if general {
             // Blocks of 32..256 columns, at most 2^23 kernel values (32 MiB) at once.
@@ -152,8 +159,9 @@ pub struct Kernels {
         std::sync::Mutex<std::collections::HashMap<(&'static str, usize), std::sync::Arc<Kernel>>>,
     /// Largest column chunk (tests lower it to exercise multi-chunk paths).
     pub chunk_cap: Option<usize>,
-    /// φ for 5 <= d <= 64 with one row per invocation ([`PhiVariant::Lane`]): the default on
-    /// hardware GPUs, off on CPU adapters (llvmpipe), where the row-tiled kernels are faster.
+    /// φ for 5 <= d <= 64 and n < [`LANE_MAX_N`] with one row per invocation
+    /// ([`PhiVariant::Lane`]): the default on hardware GPUs, off on CPU adapters (llvmpipe),
+    /// where the row-tiled kernels are faster.
     /// `STEIN_PHI_LANE=0|1` overrides the default (for benchmarks); tests set it directly.
     pub phi_lane: bool,
     /// KSD row sums.
