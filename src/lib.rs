@@ -34,6 +34,7 @@
 
 pub mod bench;
 pub mod cpu;
+pub mod eval;
 pub mod gpu;
 pub mod io;
 pub mod kernels;

@@ -235,3 +235,27 @@ fn rbm_exact_log_partition_matches_cpu_and_refuses_large_h() -> Result<()> {
     ensure!(err.contains("H <= 20") && err.contains("AIS"), "{err}");
     Ok(())
 }
+
+/// Quadrature log Z (d <= 2) against the exact RBM normaliser, which has the same f.
+#[test]
+fn quadrature_log_partition_matches_the_exact_rbm_value() -> Result<()> {
+    use stein::model::rbm::RbmEnergy;
+    let Some((ctx, _)) = gpu()? else {
+        return Ok(());
+    };
+    let k = RbmKernels::new(ctx)?;
+    for (d, h, seed) in [(1, 3, 5), (2, 4, 6), (2, 1, 7)] {
+        let s = RbmShape { d, h };
+        let th: Vec<f32> = random_theta(s, seed).iter().map(|&v| v as f32).collect();
+        let theta = GpuVec::from_slice(ctx, "theta", &th)?;
+        let exact = k.log_partition(ctx, s, &theta)?;
+        let model = RbmEnergy::new(ctx, &k, s, &th, 4099)?;
+        let (lo, hi) = (vec![-9.0; d], vec![9.0; d]);
+        let q = stein::eval::log_partition_quadrature(ctx, &model, &lo, &hi, 400)?;
+        ensure!(
+            (q.log_z - exact).abs() < 1e-4 && q.grid_change < 1e-3 && q.border_gap < -20.0,
+            "d={d} H={h}: quadrature {q:?} against exact {exact}"
+        );
+    }
+    Ok(())
+}
