@@ -30,8 +30,35 @@ pub struct Data {
     pub standardization: Option<Vec<(f64, f64)>>,
 }
 
-/// Reads `.npy` or `.csv` by extension.
+/// The built-in synthetic data set `ring8`: a ring of 8 Gaussians, centres at radius 2 and
+/// angles 2πk/8, standard deviation 0.2 per coordinate, equal weights.
+pub const RING8_POINTS: usize = 4000;
+
+/// `n` points of the ring of 8 Gaussians (see [`RING8_POINTS`]), deterministic in `seed`.
+pub fn ring_of_gaussians(n: usize, seed: u64) -> Vec<f32> {
+    let mut rng = super::target::SplitMix64::new(seed ^ 0x7269_6e67);
+    let mut x = Vec::with_capacity(2 * n);
+    for _ in 0..n {
+        let k = (rng.next_u64() % 8) as f64;
+        let a = std::f64::consts::TAU * k / 8.0;
+        x.push((2.0 * a.cos() + 0.2 * rng.next_normal()) as f32);
+        x.push((2.0 * a.sin() + 0.2 * rng.next_normal()) as f32);
+    }
+    x
+}
+
+/// Reads `.npy` or `.csv` by extension; the name `ring8` (no such file) gives the built-in
+/// ring of 8 Gaussians, [`RING8_POINTS`] points.
 pub fn load_data(path: &Path, opts: DataOptions) -> Result<Data> {
+    if path.as_os_str() == "ring8" && !path.exists() {
+        let x = ring_of_gaussians(RING8_POINTS, 0);
+        return Ok(Data {
+            x,
+            n: RING8_POINTS,
+            d: 2,
+            standardization: None,
+        });
+    }
     let ext = path
         .extension()
         .and_then(|e| e.to_str())
@@ -217,6 +244,26 @@ mod tests {
                 .to_string()
                 .contains("unknown data format")
         );
+    }
+
+    #[test]
+    fn ring8_has_eight_equal_clusters_at_radius_two() {
+        let d = load_data(Path::new("ring8"), DataOptions::default()).unwrap();
+        assert_eq!((d.n, d.d), (RING8_POINTS, 2));
+        let mut counts = [0usize; 8];
+        for p in d.x.chunks_exact(2) {
+            let (x, y) = (f64::from(p[0]), f64::from(p[1]));
+            let r = x.hypot(y);
+            assert!((r - 2.0).abs() < 1.2, "point at radius {r}");
+            let k = (y.atan2(x) / (std::f64::consts::TAU / 8.0))
+                .round()
+                .rem_euclid(8.0);
+            counts[k as usize] += 1;
+        }
+        for c in counts {
+            assert!((c as f64 - 500.0).abs() < 100.0, "cluster sizes {counts:?}");
+        }
+        assert_eq!(d.x, ring_of_gaussians(RING8_POINTS, 0), "deterministic");
     }
 
     #[test]

@@ -25,6 +25,8 @@ const CONTOUR_RGB: [u8; 3] = [40, 100, 170];
 const AXIS_RGB: [u8; 3] = [200, 200, 200];
 const FRAME_RGB: [u8; 3] = [60, 60, 60];
 const DOT_RGB: [u8; 3] = [25, 25, 25];
+/// Second point set (model samples) in [`plot_density_2d`].
+const SAMPLE_RGB: [u8; 3] = [230, 110, 20];
 
 /// Renders 2-D particles over a density and writes a 640×640 RGB PNG to
 /// `path` (atomically, see [`write_atomic`]).
@@ -48,7 +50,37 @@ pub fn plot_particles_2d(
     title: &str,
     bounds: Option<[f64; 4]>,
 ) -> anyhow::Result<()> {
-    let rgb = render_particles_2d(PLOT_SIZE, particles, log_density, bounds)
+    let rgb = render_particles_2d(PLOT_SIZE, &[(particles, DOT_RGB)], log_density, bounds)
+        .map_err(|e| anyhow!("{}: {}", path.display(), e))?;
+    let png = encode_png(
+        PLOT_SIZE as u32,
+        PLOT_SIZE as u32,
+        png::ColorType::Rgb,
+        &rgb,
+        title,
+    )
+    .map_err(|e| anyhow!("{}: {}", path.display(), e))?;
+    write_atomic(path, &png)
+}
+
+/// A learned 2-D density with two point sets: `data` as dark dots and `samples` (drawn from
+/// the model) as orange dots, over the shading and contours of `log_density`, as in
+/// [`plot_particles_2d`]. With `bounds` None the box covers both sets.
+pub fn plot_density_2d(
+    path: &Path,
+    data: &[f32],
+    samples: &[f32],
+    log_density: &dyn Fn(f64, f64) -> f64,
+    title: &str,
+    bounds: Option<[f64; 4]>,
+) -> anyhow::Result<()> {
+    let both: Vec<f32> = data.iter().chain(samples).copied().collect();
+    let bounds = match bounds {
+        Some(b) => b,
+        None => view_box(&both, None).map_err(|e| anyhow!("{}: {}", path.display(), e))?,
+    };
+    let sets = [(data, DOT_RGB), (samples, SAMPLE_RGB)];
+    let rgb = render_particles_2d(PLOT_SIZE, &sets, log_density, Some(bounds))
         .map_err(|e| anyhow!("{}: {}", path.display(), e))?;
     let png = encode_png(
         PLOT_SIZE as u32,
@@ -187,17 +219,19 @@ fn ramp(t: f64) -> [u8; 3] {
 /// Renders the particle plot into a `size × size` RGB buffer.
 fn render_particles_2d(
     size: usize,
-    particles: &[f32],
+    sets: &[(&[f32], [u8; 3])],
     log_density: &dyn Fn(f64, f64) -> f64,
     bounds: Option<[f64; 4]>,
 ) -> anyhow::Result<Vec<u8>> {
-    if !particles.len().is_multiple_of(2) {
-        bail!(
-            "particles have {} values, which is not a multiple of 2; pass 2-D particles as an [n, 2] array",
-            particles.len()
-        );
+    for (particles, _) in sets {
+        if !particles.len().is_multiple_of(2) {
+            bail!(
+                "particles have {} values, which is not a multiple of 2; pass 2-D particles as an [n, 2] array",
+                particles.len()
+            );
+        }
     }
-    let [x0, x1, y0, y1] = view_box(particles, bounds)?;
+    let [x0, x1, y0, y1] = view_box(sets[0].0, bounds)?;
     let (w, h) = (size, size);
     let sx = (x1 - x0) / w as f64;
     let sy = (y1 - y0) / h as f64;
@@ -280,8 +314,11 @@ fn render_particles_2d(
         put(&mut img, w - 1, j, FRAME_RGB);
     }
 
-    // particles: filled discs of radius 2 px
-    for p in particles.chunks_exact(2) {
+    // particles: filled discs of radius 2 px, set by set
+    for (p, colour) in sets
+        .iter()
+        .flat_map(|(ps, c)| ps.chunks_exact(2).map(move |p| (p, *c)))
+    {
         let (x, y) = (p[0] as f64, p[1] as f64);
         if !(x.is_finite() && y.is_finite()) {
             continue;
@@ -299,7 +336,7 @@ fn render_particles_2d(
                 }
                 let (i, j) = (ci + di, cj + dj);
                 if i >= 0 && j >= 0 && (i as usize) < w && (j as usize) < h {
-                    put(&mut img, i as usize, j as usize, DOT_RGB);
+                    put(&mut img, i as usize, j as usize, colour);
                 }
             }
         }
