@@ -93,6 +93,34 @@ fn grid_energies(
     Ok((out, step.iter().product()))
 }
 
+/// Mean f over the rows of `data` (`[N, d]`), in batches of the model's size.
+pub fn mean_energy(ctx: &GpuContext, model: &dyn Energy, data: &[f32]) -> Result<f64> {
+    let (d, b) = (model.dim(), model.batch());
+    ensure!(
+        !data.is_empty() && data.len().is_multiple_of(d),
+        "data does not match d = {d}"
+    );
+    let n = data.len() / d;
+    let xb = GpuVec::<f32>::zeros(ctx, "eval x", b * d)?;
+    let fb = GpuVec::<f32>::nan_filled(ctx, "eval f", b)?;
+    let sb = GpuVec::<f32>::zeros(ctx, "eval score", b * d)?;
+    let mut total = 0.0;
+    for start in (0..n).step_by(b) {
+        let len = b.min(n - start);
+        let mut rows = data[start * d..(start + len) * d].to_vec();
+        rows.resize(b * d, 0.0);
+        xb.write(ctx, &rows)?;
+        let mut enc = ctx.device.create_command_encoder(&Default::default());
+        model.record_energy_score(ctx, &mut enc, &xb, &fb, &sb)?;
+        ctx.queue.submit([enc.finish()]);
+        total += fb.read(ctx)?[..len]
+            .iter()
+            .map(|&v| f64::from(v))
+            .sum::<f64>();
+    }
+    Ok(total / n as f64)
+}
+
 fn log_sum_exp(v: &[f64]) -> f64 {
     let mx = v.iter().copied().fold(f64::NEG_INFINITY, f64::max);
     mx + v.iter().map(|&x| (x - mx).exp()).sum::<f64>().ln()

@@ -68,7 +68,8 @@ enum Command {
     },
     /// Train a Gaussian-Bernoulli RBM by CD, PCD or SteinCD; writes a run directory.
     Train(TrainArgs),
-    /// Mean exact test log-likelihood of an RBM model on data.
+    /// Mean test log-likelihood of a model on data: exact for the RBM (2^H hidden states), by
+    /// quadrature for d <= 2.
     Eval {
         /// Model file (safetensors, as `stein train` writes it).
         #[arg(long)]
@@ -79,6 +80,19 @@ enum Command {
         /// Keep u8 data as 0..255 (default: divide by 255).
         #[arg(long)]
         raw_u8: bool,
+        /// Standardise CSV columns (as the model was trained).
+        #[arg(long)]
+        standardize: bool,
+        /// auto (exact for the RBM, else quadrature for d <= 2), exact or quadrature.
+        #[arg(long, default_value = "auto")]
+        method: String,
+        /// Quadrature: midpoint-rule points per axis.
+        #[arg(long, default_value_t = 512)]
+        grid: usize,
+        /// Quadrature: the box is the data's bounding box widened by this fraction of its extent
+        /// on each side (and by at least 3).
+        #[arg(long, default_value_t = 0.5)]
+        margin: f64,
     },
     /// Unnormalised log-density f(x) of an RBM model at given points.
     Energy {
@@ -337,7 +351,18 @@ fn run(cli: Cli) -> Result<()> {
             model,
             data,
             raw_u8,
-        } => eval(&choice, &model, &data, raw_u8),
+            standardize,
+            method,
+            grid,
+            margin,
+        } => eval(
+            &choice,
+            &model,
+            &data,
+            (raw_u8, standardize),
+            &method,
+            (grid, margin),
+        ),
         Command::Bench {
             n_min,
             n_max,
@@ -1042,13 +1067,32 @@ fn train(choice: &AdapterChoice, a: TrainArgs) -> Result<()> {
     Ok(())
 }
 
-fn eval(choice: &AdapterChoice, model: &Path, data_path: &Path, raw_u8: bool) -> Result<()> {
+fn eval(
+    choice: &AdapterChoice,
+    model: &Path,
+    data_path: &Path,
+    (raw_u8, standardize): (bool, bool),
+    method: &str,
+    (grid, margin): (usize, f64),
+) -> Result<()> {
+    ensure!(
+        matches!(method, "auto" | "exact" | "quadrature"),
+        "--method must be auto, exact or quadrature, not `{method}`"
+    );
+    ensure!(
+        (4..=16384).contains(&grid),
+        "--grid must be between 4 and 16384 points per axis"
+    );
+    ensure!(
+        margin >= 0.0 && margin.is_finite(),
+        "--margin must be a non-negative fraction"
+    );
     let (shape, theta) = load_rbm(model)?;
     let data = stein::io::data::load_data(
         data_path,
         stein::io::data::DataOptions {
             raw_u8,
-            standardize: false,
+            standardize,
         },
     )?;
     ensure!(
@@ -1059,14 +1103,39 @@ fn eval(choice: &AdapterChoice, model: &Path, data_path: &Path, raw_u8: bool) ->
         model.display(),
         shape.d
     );
+    let quadrature = method == "quadrature";
     ensure!(
-        shape.h <= stein::model::rbm::MAX_EXACT_HIDDEN,
+        !quadrature || data.d <= 2,
+        "quadrature evaluation needs d <= 2 (this model has d = {})",
+        data.d
+    );
+    ensure!(
+        quadrature || shape.h <= stein::model::rbm::MAX_EXACT_HIDDEN,
         "exact evaluation sums 2^H hidden states and supports H <= {}; this model has H = {} (AIS is not available yet)",
         stein::model::rbm::MAX_EXACT_HIDDEN,
         shape.h
     );
     let ctx = open(choice)?;
     let rk = stein::model::rbm::RbmKernels::new(&ctx)?;
+    if quadrature {
+        let energy = stein::model::rbm::RbmEnergy::new(&ctx, &rk, shape, &theta, 4096)?;
+        let (lo, hi) = stein::eval::data_box(&data.x, data.d, margin, 3.0);
+        let q = stein::eval::log_partition_quadrature(&ctx, &energy, &lo, &hi, grid)?;
+        let mean_f = stein::eval::mean_energy(&ctx, &energy, &data.x)?;
+        if q.border_gap > -10.0 {
+            eprintln!(
+                "warning: f on the quadrature box's border is within {:.1} nats of its peak; widen it with --margin",
+                -q.border_gap
+            );
+        }
+        println!(
+            "{}",
+            json!({"n": data.n, "d": data.d, "loglik": mean_f - q.log_z, "log_z": q.log_z,
+                   "method": "quadrature", "grid": grid, "box_lo": q.lo, "box_hi": q.hi,
+                   "grid_change": q.grid_change, "border_gap": q.border_gap})
+        );
+        return Ok(());
+    }
     let theta_gpu = stein::gpu::GpuVec::from_slice(&ctx, "theta", &theta)?;
     let (ll, log_z) = stein::train::rbm_loglik(&ctx, &rk, shape, &theta_gpu, &data.x, data.n)?;
     println!(

@@ -714,3 +714,59 @@ fn train_reads_a_toml_config_and_the_command_line_wins() {
         &dir.path("x"),
     );
 }
+
+/// `stein eval --method quadrature` (d <= 2) agrees with the exact RBM value on geyser.csv.
+#[test]
+fn eval_by_quadrature_matches_exact_on_geyser() {
+    if gpu().unwrap().is_none() {
+        return;
+    }
+    let dir = Dir::new();
+    let data = "../shared/data/geyser.csv";
+    let run = dir.s("run");
+    let o = stein(&[
+        "train",
+        "--data",
+        data,
+        "--standardize",
+        "--hidden",
+        "3",
+        "--steps",
+        "50",
+        "--out",
+        &run,
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let model = Path::new(&run)
+        .join("model.safetensors")
+        .display()
+        .to_string();
+    let ll = |method: &str| {
+        let o = stein(&[
+            "eval",
+            "--model",
+            &model,
+            "--data",
+            data,
+            "--standardize",
+            "--method",
+            method,
+        ]);
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        let v: serde_json::Value =
+            serde_json::from_str(String::from_utf8_lossy(&o.stdout).trim()).unwrap();
+        v["loglik"].as_f64().unwrap()
+    };
+    let (exact, quad) = (ll("exact"), ll("quadrature"));
+    assert!(
+        (exact - quad).abs() < 1e-4,
+        "exact {exact}, quadrature {quad}"
+    );
+    fails(
+        &stein(&[
+            "eval", "--model", &model, "--data", data, "--method", "magic",
+        ]),
+        &["--method", "auto, exact or quadrature"],
+        &dir.path("none"),
+    );
+}
