@@ -166,6 +166,8 @@ pub struct Kernels {
     pub phi_lane: bool,
     /// KSD row sums.
     pub ksd_rows: Kernel,
+    /// MMD row sums.
+    pub mmd_rows: Kernel,
     /// Sampled pair distances.
     pub pair_sample: Kernel,
     /// Plain step.
@@ -195,6 +197,7 @@ impl Kernels {
                 _ => ctx.info.device_type != wgpu::DeviceType::Cpu,
             },
             ksd_rows: Kernel::new(ctx, &shader::KSD_ROWS, &[U, R, R, W, W], 64)?,
+            mmd_rows: Kernel::new(ctx, &shader::MMD_ROWS, &[U, R, W], 64)?,
             pair_sample: Kernel::new(ctx, &shader::PAIR_SAMPLE, &[U, R, W], 64)?,
             update_sgd: Kernel::new(ctx, &shader::UPDATE_SGD, &[U, R, W], 256)?,
             update_adagrad: Kernel::new(ctx, &shader::UPDATE_ADAGRAD, &[U, R, W, W], 256)?,
@@ -693,6 +696,6 @@ pub fn pair_params(n: usize, d: usize, h: f64) -> PairParams {
         j_begin: 0,
         j_end: n as u32,
         flags: 3,
-        _pad: 0,
+        aux: 0,
     }
 }

@@ -39,6 +39,7 @@ pub mod gpu;
 pub mod io;
 pub mod kernels;
 pub mod median;
+pub mod mmd;
 pub mod model;
 pub mod svgd;
 pub mod train;

@@ -93,6 +93,10 @@ enum Command {
         /// on each side (and by at least 3).
         #[arg(long, default_value_t = 0.5)]
         margin: f64,
+        /// Model samples (.npy [n, d], e.g. from `stein sample`): also report the unbiased MMD²
+        /// between them and the data (RBF kernel, pooled median bandwidth).
+        #[arg(long)]
+        samples: Option<PathBuf>,
     },
     /// Unnormalised log-density f(x) of an RBM model at given points.
     Energy {
@@ -355,6 +359,7 @@ fn run(cli: Cli) -> Result<()> {
             method,
             grid,
             margin,
+            samples,
         } => eval(
             &choice,
             &model,
@@ -362,6 +367,7 @@ fn run(cli: Cli) -> Result<()> {
             (raw_u8, standardize),
             &method,
             (grid, margin),
+            samples.as_deref(),
         ),
         Command::Bench {
             n_min,
@@ -1074,6 +1080,7 @@ fn eval(
     (raw_u8, standardize): (bool, bool),
     method: &str,
     (grid, margin): (usize, f64),
+    samples: Option<&Path>,
 ) -> Result<()> {
     ensure!(
         matches!(method, "auto" | "exact" | "quadrature"),
@@ -1115,8 +1122,29 @@ fn eval(
         stein::model::rbm::MAX_EXACT_HIDDEN,
         shape.h
     );
+    let samples = match samples {
+        Some(p) => {
+            let (s, n, d) = read_matrix_f32(p, "samples")?;
+            ensure!(
+                d == data.d,
+                "{}: samples have d = {d} but the data has d = {}",
+                p.display(),
+                data.d
+            );
+            ensure!(n >= 2, "{}: MMD² needs at least 2 samples", p.display());
+            Some(s)
+        }
+        None => None,
+    };
     let ctx = open(choice)?;
     let rk = stein::model::rbm::RbmKernels::new(&ctx)?;
+    let mmd = match &samples {
+        Some(s) => {
+            let k = stein::kernels::Kernels::new(&ctx)?;
+            Some(stein::mmd::mmd2(&ctx, &k, s, &data.x, data.d, None)?)
+        }
+        None => None,
+    };
     if quadrature {
         let energy = stein::model::rbm::RbmEnergy::new(&ctx, &rk, shape, &theta, 4096)?;
         let (lo, hi) = stein::eval::data_box(&data.x, data.d, margin, 3.0);
@@ -1132,7 +1160,7 @@ fn eval(
             "{}",
             json!({"n": data.n, "d": data.d, "loglik": mean_f - q.log_z, "log_z": q.log_z,
                    "method": "quadrature", "grid": grid, "box_lo": q.lo, "box_hi": q.hi,
-                   "grid_change": q.grid_change, "border_gap": q.border_gap})
+                   "grid_change": q.grid_change, "border_gap": q.border_gap, "mmd2": mmd})
         );
         return Ok(());
     }
@@ -1140,7 +1168,7 @@ fn eval(
     let (ll, log_z) = stein::train::rbm_loglik(&ctx, &rk, shape, &theta_gpu, &data.x, data.n)?;
     println!(
         "{}",
-        json!({"n": data.n, "d": data.d, "hidden": shape.h, "loglik": ll, "log_z": log_z, "method": "exact"})
+        json!({"n": data.n, "d": data.d, "hidden": shape.h, "loglik": ll, "log_z": log_z, "method": "exact", "mmd2": mmd})
     );
     Ok(())
 }

@@ -10,7 +10,7 @@ struct PairParams {
     j_begin: u32,  // column chunk [j_begin, j_end) of this dispatch
     j_end: u32,
     flags: u32,    // bit 0: first chunk, bit 1: last chunk
-    _pad: u32,
+    aux: u32,      // kernel-specific (mmd_rows: rows of the first sample)
 }
 
 // Gaussian-mixture score: gmm_score.

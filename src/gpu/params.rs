@@ -21,8 +21,8 @@ pub struct PairParams {
     pub j_end: u32,
     /// Bit 0: first chunk; bit 1: last chunk.
     pub flags: u32,
-    /// Padding.
-    pub _pad: u32,
+    /// Kernel-specific (`mmd_rows`: rows of the first sample; others: 0).
+    pub aux: u32,
 }
 
 /// `gmm_score`.

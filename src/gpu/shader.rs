@@ -127,6 +127,17 @@ pub const KSD_ROWS: ShaderSpec = ShaderSpec {
     workgroup_sizes: &[64],
 };
 
+/// Row sums of the RBF kernel within and across two samples, for the unbiased MMD².
+pub const MMD_ROWS: ShaderSpec = ShaderSpec {
+    name: "mmd_rows",
+    parts: &[
+        part!("common/params.wgsl"),
+        part!("common/rbf.wgsl"),
+        part!("kernels/mmd_rows.wgsl"),
+    ],
+    workgroup_sizes: &[64],
+};
+
 /// Sampled pair distances for the median bracket.
 pub const PAIR_SAMPLE: ShaderSpec = ShaderSpec {
     name: "pair_sample",
@@ -287,6 +298,7 @@ pub const ALL: &[&ShaderSpec] = &[
     &SVGD_PHI_WIDE,
     &SVGD_PHI_LANE,
     &KSD_ROWS,
+    &MMD_ROWS,
     &PAIR_SAMPLE,
     &PAIR_BRACKET,
     &PAIR_BRACKET_MID,

@@ -46,6 +46,13 @@ pub const TOL_SAMPLER: Tol = Tol {
     abs: 1e-5,
 };
 
+/// Unbiased MMD²: three kernel means, each ≤ 1, summed in f32 per row then f64; the
+/// difference cancels, so the bound is absolute.
+pub const TOL_MMD: Tol = Tol {
+    rel: 0.0,
+    abs: 2e-5,
+};
+
 /// Model kernels (RBM, MLP): sums over d and hidden units of f32 products.
 pub const TOL_MODEL: Tol = Tol {
     rel: 1e-5,

@@ -361,3 +361,56 @@ fn pair_sample_matches_cpu_hash() -> Result<()> {
     let _ = max_abs(&want);
     Ok(())
 }
+
+/// The unbiased MMD² against its f64 reference on awkward sizes, in one chunk and in chunks
+/// of a prime width, with a fixed and with the median bandwidth.
+#[test]
+fn mmd_matches_cpu_reference() -> Result<()> {
+    for chunked in [false, true] {
+        let Some((ctx, k)) = (if chunked {
+            common::gpu_chunked()?
+        } else {
+            gpu()?.map(|(c, k)| (c, k))
+        }) else {
+            return Ok(());
+        };
+        for (n, m, d) in [
+            (2, 2, 1),
+            (3, 31, 2),
+            (65, 64, 17),
+            (257, 100, 3),
+            (40, 41, 100),
+        ] {
+            let (x32, x) = normals(n, d, 1.0, (n + 7 * d) as u64);
+            let (mut y32, _) = normals(m, d, 1.3, (m + 11 * d) as u64);
+            for v in y32.iter_mut() {
+                *v += 0.4;
+            }
+            let y: Vec<f64> = y32.iter().map(|&v| f64::from(v)).collect();
+            for h in [Some(0.9 * d as f64), None] {
+                let got = stein::mmd::mmd2(ctx, k, &x32, &y32, d, h)?;
+                let z: Vec<f64> = x.iter().chain(&y).copied().collect();
+                let med = cpu::median::median_sqdist(&z, d);
+                let want_h = h.unwrap_or(if med > 0.0 { med } else { 1.0 });
+                ensure_close_h(got.h, want_h)?;
+                let want = cpu::mmd::mmd2_unbiased(&x, &y, d, want_h);
+                common::assert_close(
+                    &[got.mmd2 as f32],
+                    &[want],
+                    common::TOL_MMD,
+                    1.0,
+                    &format!("mmd n={n} m={m} d={d} h={h:?} chunked={chunked}"),
+                )?;
+            }
+        }
+    }
+    Ok(())
+}
+
+fn ensure_close_h(got: f64, want: f64) -> Result<()> {
+    anyhow::ensure!(
+        (got - want).abs() <= 1e-6 * want,
+        "bandwidth {got} against {want}"
+    );
+    Ok(())
+}
