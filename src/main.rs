@@ -133,6 +133,12 @@ enum Command {
         /// Output .npy [n, d] f32.
         #[arg(long)]
         out: PathBuf,
+        /// Also write the samples as a PNG grid of images (values in [0, 1]).
+        #[arg(long)]
+        grid: Option<PathBuf>,
+        /// Image shape ROWSxCOLS for --grid (default: square, √d × √d).
+        #[arg(long)]
+        image_shape: Option<String>,
     },
     /// Particle-count benchmark: time per step, time of φ, pair interactions per second.
     Bench {
@@ -350,7 +356,16 @@ fn run(cli: Cli) -> Result<()> {
             step_size,
             seed,
             out,
-        } => sample(&choice, &model, &method, (n, steps, step_size, seed), &out),
+            grid,
+            image_shape,
+        } => sample(
+            &choice,
+            &model,
+            &method,
+            (n, steps, step_size, seed),
+            &out,
+            grid.as_deref().map(|g| (g, image_shape.as_deref())),
+        ),
         Command::Eval {
             model,
             data,
@@ -1198,14 +1213,34 @@ fn energy(choice: &AdapterChoice, model: &Path, points: &Path, out: &Path) -> Re
     Ok(())
 }
 
+/// `--image-shape ROWSxCOLS`.
+fn parse_image_shape(s: Option<&str>) -> Result<Option<(usize, usize)>> {
+    let Some(s) = s else { return Ok(None) };
+    let parsed = s
+        .split_once(['x', 'X'])
+        .and_then(|(r, c)| Some((r.trim().parse().ok()?, c.trim().parse().ok()?)));
+    match parsed {
+        Some((r, c)) if r >= 1 && c >= 1 => Ok(Some((r, c))),
+        _ => bail!("--image-shape `{s}` is not ROWSxCOLS (e.g. 28x28)"),
+    }
+}
+
 fn sample(
     choice: &AdapterChoice,
     model: &Path,
     method: &str,
     (n, steps, step_size, seed): (usize, u64, f64, u64),
     out: &Path,
+    grid: Option<(&Path, Option<&str>)>,
 ) -> Result<()> {
     check_output(out, "--out")?;
+    let grid_shape = match grid {
+        Some((g, shape)) => {
+            check_output(g, "--grid")?;
+            Some(parse_image_shape(shape)?)
+        }
+        None => None,
+    };
     ensure!(n >= 1, "--n must be at least 1");
     ensure!(steps >= 1, "--steps must be at least 1");
     ensure!(
@@ -1218,6 +1253,10 @@ fn sample(
     );
     let (shape, theta) = load_rbm(model)?;
     let d = shape.d;
+    let grid_shape = match grid_shape {
+        Some(s) => Some(stein::io::plot::image_shape(d, s)?),
+        None => None,
+    };
     let ctx = open(choice)?;
     ctx.check_binding("--n samples", (n as u64).saturating_mul(d as u64 * 4))?;
     let mut rng = SplitMix64::new(seed);
@@ -1258,6 +1297,9 @@ fn sample(
         x.iter().all(|v| v.is_finite()),
         "samples diverged; lower --step-size"
     );
+    if let (Some((g, _)), Some(shape)) = (grid, grid_shape) {
+        stein::io::plot::write_image_grid(g, &x, shape, "stein sample")?;
+    }
     write_npy_f32(out, &x, &[n, d])?;
     println!(
         "{}",

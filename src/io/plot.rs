@@ -93,6 +93,70 @@ pub fn plot_density_2d(
     write_atomic(path, &png)
 }
 
+/// The image shape `(rows, cols)` of a d-dimensional sample: `shape` if given (its product
+/// must be d), else the square root of d when d is a perfect square.
+pub fn image_shape(d: usize, shape: Option<(usize, usize)>) -> anyhow::Result<(usize, usize)> {
+    if let Some((r, c)) = shape {
+        if r * c != d || r == 0 {
+            bail!("--image-shape {r}x{c} holds {} pixels but the samples have d = {d}; give ROWSxCOLS with ROWS·COLS = d", r * c);
+        }
+        return Ok((r, c));
+    }
+    let s = (d as f64).sqrt().round() as usize;
+    if s * s != d {
+        bail!("d = {d} is not a square; give the image shape with --image-shape ROWSxCOLS");
+    }
+    Ok((s, s))
+}
+
+/// Writes samples `[n, rows·cols]` (values in [0, 1], clamped; NaN shown black) as a grey
+/// PNG grid, ⌈√n⌉ images per row, each scaled up to at least 28 pixels high, with 2-pixel
+/// gaps (atomically).
+pub fn write_image_grid(
+    path: &Path,
+    samples: &[f32],
+    (rows, cols): (usize, usize),
+    title: &str,
+) -> anyhow::Result<()> {
+    let d = rows * cols;
+    if d == 0 || samples.is_empty() || !samples.len().is_multiple_of(d) {
+        bail!(
+            "{}: {} values do not make whole {rows}x{cols} images",
+            path.display(),
+            samples.len()
+        );
+    }
+    let n = samples.len() / d;
+    let per_row = (n as f64).sqrt().ceil() as usize;
+    let grid_rows = n.div_ceil(per_row);
+    let scale = 28usize.div_ceil(rows).max(1);
+    let gap = 2;
+    let (ih, iw) = (rows * scale, cols * scale);
+    let width = per_row * (iw + gap) + gap;
+    let height = grid_rows * (ih + gap) + gap;
+    let mut img = vec![255u8; width * height];
+    for (q, sample) in samples.chunks_exact(d).enumerate() {
+        let (gr, gc) = (q / per_row, q % per_row);
+        let (oy, ox) = (gap + gr * (ih + gap), gap + gc * (iw + gap));
+        for y in 0..ih {
+            for x in 0..iw {
+                let v = sample[(y / scale) * cols + x / scale];
+                let v = if v.is_nan() { 0.0 } else { v.clamp(0.0, 1.0) };
+                img[(oy + y) * width + ox + x] = (v * 255.0).round() as u8;
+            }
+        }
+    }
+    let png = encode_png(
+        width as u32,
+        height as u32,
+        png::ColorType::Grayscale,
+        &img,
+        title,
+    )
+    .map_err(|e| anyhow!("{}: {}", path.display(), e))?;
+    write_atomic(path, &png)
+}
+
 /// Writes an 8-bit RGB image (`rgb` row-major, 3 bytes per pixel) as a PNG,
 /// atomically.
 pub fn write_png_rgb(path: &Path, width: u32, height: u32, rgb: &[u8]) -> anyhow::Result<()> {
@@ -480,5 +544,34 @@ mod tests {
         let e = write_png_rgb(&q, 3, 3, &rgb).unwrap_err().to_string();
         assert!(e.contains("needs 27 bytes but 18"), "{e}");
         assert!(write_png_gray(&q, 0, 3, &[]).is_err());
+    }
+
+    #[test]
+    fn image_grid_places_each_sample_in_its_cell() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("grid.png");
+        // 5 images of 2x3: image q is uniformly q/4.
+        let samples: Vec<f32> = (0..5).flat_map(|q| vec![q as f32 / 4.0; 6]).collect();
+        write_image_grid(&path, &samples, image_shape(6, Some((2, 3))).unwrap(), "t").unwrap();
+        let (info, px, _) = decode(&path);
+        // 3 per row, 2 rows; scale 14 → cells 28 x 42, gaps 2.
+        assert_eq!((info.width, info.height), (3 * 44 + 2, 2 * 30 + 2));
+        let at = |x: usize, y: usize| px[y * info.width as usize + x];
+        for q in 0..5usize {
+            let (x, y) = (2 + (q % 3) * 44 + 5, 2 + (q / 3) * 30 + 5);
+            assert_eq!(
+                at(x, y),
+                (q as f32 / 4.0 * 255.0).round() as u8,
+                "image {q}"
+            );
+        }
+        assert_eq!(at(0, 0), 255, "gap is white");
+        assert_eq!(
+            at(2 + 2 * 44 + 5, 2 + 30 + 5),
+            255,
+            "missing sixth cell is white"
+        );
+        assert!(image_shape(784, None).unwrap() == (28, 28));
+        assert!(image_shape(10, None).is_err() && image_shape(6, Some((4, 2))).is_err());
     }
 }

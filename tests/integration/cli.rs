@@ -646,6 +646,45 @@ fn energy_and_sample_from_a_trained_rbm() {
         let a = stein::io::npy::read_npy(Path::new(&s_out)).unwrap();
         assert_eq!(a.shape, vec![50, 64]);
     }
+    // An image grid of 8x8 digits; a shape that does not hold d pixels is refused up front.
+    let png = dir.s("grid.png");
+    let o = stein(&[
+        "sample",
+        "--model",
+        &model,
+        "--n",
+        "10",
+        "--steps",
+        "2",
+        "--out",
+        &dir.s("g.npy"),
+        "--grid",
+        &png,
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let dec = png::Decoder::new(std::io::BufReader::new(std::fs::File::open(&png).unwrap()));
+    let info = dec.read_info().unwrap().info().clone();
+    // 4 per row, 3 rows, 8x8 scaled by 4 to 32x32, 2-pixel gaps.
+    assert_eq!((info.width, info.height), (4 * 34 + 2, 3 * 34 + 2));
+    fails(
+        &stein(&[
+            "sample",
+            "--model",
+            &model,
+            "--n",
+            "10",
+            "--steps",
+            "2",
+            "--out",
+            &dir.s("h.npy"),
+            "--grid",
+            &dir.s("h.png"),
+            "--image-shape",
+            "8x9",
+        ]),
+        &["--image-shape 8x9", "d = 64"],
+        &dir.path("h.npy"),
+    );
     let wrong = dir.write("w.npy", &encode_npy_f32(&[0.0; 6], &[2, 3]));
     fails(
         &stein(&[
