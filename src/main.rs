@@ -969,11 +969,13 @@ fn train(choice: &AdapterChoice, a: TrainArgs) -> Result<()> {
         d: data.d,
         h: cfg.hidden,
     };
-    let mut trainer = stein::train::RbmTrainer::new(
+    let mut trainer = stein::train::Trainer::new(
         &ctx,
         &k,
-        &rk,
-        data.d,
+        stein::model::rbm::RbmModel {
+            kernels: &rk,
+            shape,
+        },
         &stein::train::init_theta(shape, cfg.seed),
         cfg.clone(),
     )?;

@@ -16,6 +16,7 @@ use crate::gpu::{GpuContext, GpuUniform, GpuVec};
 use crate::io::target::SplitMix64;
 use crate::kernels::{Kernels, PhiScratch};
 use crate::model::rbm::{RbmBatch, RbmKernels, RbmShape};
+use crate::model::Trainable;
 
 /// Where the negatives come from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -157,13 +158,12 @@ pub fn init_theta(shape: RbmShape, seed: u64) -> Vec<f32> {
         .collect()
 }
 
-/// A training run's device state.
-pub struct RbmTrainer<'a> {
+/// A training run's device state, for any [`Trainable`] model.
+pub struct Trainer<'a, M: Trainable> {
     ctx: &'a GpuContext,
     k: &'a Kernels,
-    rk: &'a RbmKernels,
-    /// Shape.
-    pub shape: RbmShape,
+    /// The model (pipelines and shape; θ is [`Trainer::theta`]).
+    pub model: M,
     /// Configuration.
     pub cfg: TrainConfig,
     /// θ on the device.
@@ -178,8 +178,8 @@ pub struct RbmTrainer<'a> {
     score: GpuVec<f32>,
     phi: GpuVec<f32>,
     phi_scratch: PhiScratch,
-    neg_batches: Vec<RbmBatch>,
-    all_batch: RbmBatch,
+    neg_batches: Vec<M::Work>,
+    all_batch: M::Work,
     langevin: Vec<GpuUniform<LangevinParams>>,
     sgd_params: GpuUniform<UpdateParams>,
     adam_params: GpuUniform<UpdateParams>,
@@ -189,24 +189,21 @@ pub struct RbmTrainer<'a> {
     chains_ready: bool,
 }
 
-impl<'a> RbmTrainer<'a> {
-    /// Uploads θ (fresh from `init_theta` or a loaded model) and allocates the state.
+impl<'a, M: Trainable> Trainer<'a, M> {
+    /// Uploads θ (fresh from an initialisation or a loaded model) and allocates the state.
     pub fn new(
         ctx: &'a GpuContext,
         k: &'a Kernels,
-        rk: &'a RbmKernels,
-        d: usize,
+        model: M,
         theta: &[f32],
         cfg: TrainConfig,
     ) -> Result<Self> {
         cfg.validate()?;
-        let shape = RbmShape { d, h: cfg.hidden };
+        let (d, len) = (model.dim(), model.n_params());
         ensure!(
-            theta.len() == shape.len(),
-            "model has {} parameters, d = {d} and H = {} need {}",
+            theta.len() == len,
+            "model has {} parameters, its shape needs {len}",
             theta.len(),
-            cfg.hidden,
-            shape.len()
         );
         let m = cfg.batch;
         let mut w = vec![1.0 / m as f32; m];
@@ -215,23 +212,21 @@ impl<'a> RbmTrainer<'a> {
         Ok(Self {
             ctx,
             k,
-            rk,
-            shape,
             theta: GpuVec::from_slice(ctx, "theta", theta)?,
-            m_adam: GpuVec::zeros(ctx, "adam m", shape.len())?,
-            v_adam: GpuVec::zeros(ctx, "adam v", shape.len())?,
+            m_adam: GpuVec::zeros(ctx, "adam m", len)?,
+            v_adam: GpuVec::zeros(ctx, "adam v", len)?,
             xall: GpuVec::zeros(ctx, "x+ and x-", 2 * m * d)?,
             xneg: GpuVec::zeros(ctx, "x-", m * d)?,
             weights: GpuVec::from_slice(ctx, "eq. 23 weights", &w)?,
-            grad: GpuVec::zeros(ctx, "grad", shape.len())?,
+            grad: GpuVec::zeros(ctx, "grad", len)?,
             energy: GpuVec::zeros(ctx, "f", 2 * m)?,
             score: GpuVec::zeros(ctx, "score", m * d)?,
             phi: GpuVec::zeros(ctx, "phi", m * d)?,
             phi_scratch: PhiScratch::new(ctx, k, m, d)?,
             neg_batches: (0..steps)
-                .map(|_| RbmBatch::new(ctx, shape, m))
+                .map(|_| model.work(ctx, m))
                 .collect::<Result<_>>()?,
-            all_batch: RbmBatch::new(ctx, shape, 2 * m)?,
+            all_batch: model.work(ctx, 2 * m)?,
             langevin: (0..steps)
                 .map(|_| GpuUniform::new(ctx, "langevin", &LangevinParams::default()))
                 .collect(),
@@ -241,13 +236,14 @@ impl<'a> RbmTrainer<'a> {
             t: 0,
             chains_ready: false,
             cfg,
+            model,
         })
     }
 
     /// One update from the data (`[n, d]` row-major); returns the metrics when `log` asks for
     /// them (the only readback).
     pub fn step(&mut self, data: &[f32], n: usize, log: bool) -> Result<Option<(f64, f64)>> {
-        let (ctx, d, m) = (self.ctx, self.shape.d, self.cfg.batch);
+        let (ctx, d, m) = (self.ctx, self.model.dim(), self.cfg.batch);
         ensure!(
             data.len() == n * d && n >= 1,
             "training data does not match d = {d}"
@@ -269,7 +265,7 @@ impl<'a> RbmTrainer<'a> {
             self.chains_ready = true;
         }
         let mut enc = ctx.device.create_command_encoder(&Default::default());
-        let (shape, theta) = (self.shape, &self.theta);
+        let (model, theta) = (&self.model, &self.theta);
         match self.cfg.algo {
             Algo::SteinCd => {
                 let h = match self.cfg.bandwidth {
@@ -280,10 +276,7 @@ impl<'a> RbmTrainer<'a> {
                     }
                 };
                 let b = &self.neg_batches[0];
-                self.rk
-                    .record_hidden(ctx, &mut enc, shape, theta, &self.xneg, b, 0)?;
-                self.rk
-                    .record_score(ctx, &mut enc, shape, theta, &self.xneg, b, &self.score)?;
+                model.record_score(ctx, &mut enc, theta, &self.xneg, b, &self.score)?;
                 self.k.record_svgd_phi(
                     ctx,
                     &mut enc,
@@ -314,22 +307,12 @@ impl<'a> RbmTrainer<'a> {
                 for s in 0..self.cfg.k {
                     let key = stream_key(self.cfg.seed, self.t * 64 + s as u64);
                     let b = &self.neg_batches[s];
-                    self.rk
-                        .record_hidden(ctx, &mut enc, shape, theta, &self.xneg, b, key)?;
                     match self.cfg.sampler {
-                        Sampler::Gibbs => self
-                            .rk
-                            .record_gibbs(ctx, &mut enc, shape, theta, &self.xneg, b)?,
+                        Sampler::Gibbs => {
+                            model.record_gibbs(ctx, &mut enc, theta, &self.xneg, b, key)?
+                        }
                         Sampler::Langevin => {
-                            self.rk.record_score(
-                                ctx,
-                                &mut enc,
-                                shape,
-                                theta,
-                                &self.xneg,
-                                b,
-                                &self.score,
-                            )?;
+                            model.record_score(ctx, &mut enc, theta, &self.xneg, b, &self.score)?;
                             self.k.record_langevin(
                                 ctx,
                                 &mut enc,
@@ -346,31 +329,19 @@ impl<'a> RbmTrainer<'a> {
         // eq. 23: g = (1/m) Σ ∇θ f(x⁺) − (1/m) Σ ∇θ f(x⁻), then Adam ascent with weight decay.
         let bytes = (m * d * 4) as u64;
         enc.copy_buffer_to_buffer(&self.xneg.buffer, 0, &self.xall.buffer, bytes, bytes);
-        self.rk
-            .record_hidden(ctx, &mut enc, shape, theta, &self.xall, &self.all_batch, 0)?;
-        self.rk.record_grad(
+        model.record_grad(
             ctx,
             &mut enc,
-            shape,
+            theta,
             &self.xall,
             &self.all_batch,
             &self.weights,
             &self.grad,
+            log.then_some(&self.energy),
         )?;
-        if log {
-            self.rk.record_energy(
-                ctx,
-                &mut enc,
-                shape,
-                theta,
-                &self.xall,
-                &self.all_batch,
-                &self.energy,
-            )?;
-        }
         let t = self.t as f64;
         let p = UpdateParams {
-            len: shape.len() as u32,
+            len: model.n_params() as u32,
             t: self.t.min(u64::from(u32::MAX)) as u32,
             step_size: self.cfg.lr as f32,
             beta1: self.cfg.beta1 as f32,
@@ -414,22 +385,17 @@ impl<'a> RbmTrainer<'a> {
     /// chains, the update count and the batch generator's state.
     pub fn checkpoint(&self) -> Result<crate::io::safetensors::Tensors> {
         let mut t = crate::io::safetensors::Tensors::default();
-        let (d, m) = (self.shape.d, self.cfg.batch);
+        let (d, m, len) = (self.model.dim(), self.cfg.batch, self.model.n_params());
         let theta = self.theta.read(self.ctx)?;
         // Never overwrite the last good checkpoint with a diverged state.
         if theta.iter().any(|v| !v.is_finite()) {
             bail!("training diverged before update {} (θ holds NaN or inf); the last good checkpoint is kept; lower --lr or the sampler step size", self.t);
         }
+        t.tensors.insert("theta".into(), (vec![len], theta));
         t.tensors
-            .insert("theta".into(), (vec![self.shape.len()], theta));
-        t.tensors.insert(
-            "adam_m".into(),
-            (vec![self.shape.len()], self.m_adam.read(self.ctx)?),
-        );
-        t.tensors.insert(
-            "adam_v".into(),
-            (vec![self.shape.len()], self.v_adam.read(self.ctx)?),
-        );
+            .insert("adam_m".into(), (vec![len], self.m_adam.read(self.ctx)?));
+        t.tensors
+            .insert("adam_v".into(), (vec![len], self.v_adam.read(self.ctx)?));
         t.tensors
             .insert("chains".into(), (vec![m, d], self.xneg.read(self.ctx)?));
         let (state, spare) = self.rng.state();
@@ -446,7 +412,7 @@ impl<'a> RbmTrainer<'a> {
         Ok(t)
     }
 
-    /// Continues from a [`RbmTrainer::checkpoint`] of a run with the same shape and batch.
+    /// Continues from a [`Trainer::checkpoint`] of a run with the same shape and batch.
     pub fn restore(&mut self, t: &crate::io::safetensors::Tensors) -> Result<()> {
         let get = |k: &str, len: usize| -> Result<&Vec<f32>> {
             let (_, v) = t
@@ -460,12 +426,12 @@ impl<'a> RbmTrainer<'a> {
             );
             Ok(v)
         };
-        let len = self.shape.len();
+        let len = self.model.n_params();
         self.theta.write(self.ctx, get("theta", len)?)?;
         self.m_adam.write(self.ctx, get("adam_m", len)?)?;
         self.v_adam.write(self.ctx, get("adam_v", len)?)?;
         self.xneg
-            .write(self.ctx, get("chains", self.cfg.batch * self.shape.d)?)?;
+            .write(self.ctx, get("chains", self.cfg.batch * self.model.dim())?)?;
         let meta = |k: &str| {
             t.metadata
                 .get(k)

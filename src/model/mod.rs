@@ -4,7 +4,7 @@
 //! [`Energy`] is what samplers and evaluators (Langevin, SVGD, AIS, quadrature) need of a model:
 //! f and ∇ₓf for a batch of a fixed size, recorded into an encoder, with θ on the device.
 
-use anyhow::Result;
+use anyhow::{bail, Result};
 
 use crate::gpu::{GpuContext, GpuVec};
 
@@ -30,5 +30,58 @@ pub trait Energy {
     /// Bytes of device memory held.
     fn device_bytes(&self) -> u64 {
         0
+    }
+}
+
+/// What the trainer (algorithms.md §3) needs of a model, with θ in a flat device buffer owned
+/// by the trainer: a per-batch workspace, the score, f with the weighted parameter gradient
+/// Σ_i w_i ∇θ f(x_i) (eq. 23 with w = ±1/m), and optionally a block-Gibbs sweep.
+pub trait Trainable {
+    /// Per-batch device workspace (its uniforms belong to one batch: make one per dispatch
+    /// sequence that needs different values within a submit).
+    type Work;
+    /// Dimension d of x.
+    fn dim(&self) -> usize;
+    /// Length of θ.
+    fn n_params(&self) -> usize;
+    /// A workspace for batches of `n` rows.
+    fn work(&self, ctx: &GpuContext, n: usize) -> Result<Self::Work>;
+    /// Records `score = ∇ₓf(x)` for the workspace's rows.
+    #[allow(clippy::too_many_arguments)]
+    fn record_score(
+        &self,
+        ctx: &GpuContext,
+        enc: &mut wgpu::CommandEncoder,
+        theta: &GpuVec<f32>,
+        x: &GpuVec<f32>,
+        work: &Self::Work,
+        score: &GpuVec<f32>,
+    ) -> Result<()>;
+    /// Records `g = Σ_i w_i ∇θ f(x_i)` and, when given, `f[i] = f(x_i)`.
+    #[allow(clippy::too_many_arguments)]
+    fn record_grad(
+        &self,
+        ctx: &GpuContext,
+        enc: &mut wgpu::CommandEncoder,
+        theta: &GpuVec<f32>,
+        x: &GpuVec<f32>,
+        work: &Self::Work,
+        weights: &GpuVec<f32>,
+        g: &GpuVec<f32>,
+        f: Option<&GpuVec<f32>>,
+    ) -> Result<()>;
+    /// Records one block-Gibbs sweep of `x` in place with random stream `key`, where the model
+    /// has one.
+    #[allow(clippy::too_many_arguments)]
+    fn record_gibbs(
+        &self,
+        _ctx: &GpuContext,
+        _enc: &mut wgpu::CommandEncoder,
+        _theta: &GpuVec<f32>,
+        _x: &GpuVec<f32>,
+        _work: &Self::Work,
+        _key: u32,
+    ) -> Result<()> {
+        bail!("this model has no block-Gibbs sampler; use --sampler langevin")
     }
 }

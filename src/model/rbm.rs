@@ -473,3 +473,70 @@ impl super::Energy for RbmEnergy<'_> {
         self.theta.bytes() + self.batch.y.bytes() * 3
     }
 }
+
+/// The RBM as a [`Trainable`](super::Trainable) model.
+#[derive(Clone, Copy)]
+pub struct RbmModel<'a> {
+    /// Pipelines.
+    pub kernels: &'a RbmKernels,
+    /// Shape.
+    pub shape: RbmShape,
+}
+
+impl super::Trainable for RbmModel<'_> {
+    type Work = RbmBatch;
+    fn dim(&self) -> usize {
+        self.shape.d
+    }
+    fn n_params(&self) -> usize {
+        self.shape.len()
+    }
+    fn work(&self, ctx: &GpuContext, n: usize) -> Result<RbmBatch> {
+        RbmBatch::new(ctx, self.shape, n)
+    }
+    fn record_score(
+        &self,
+        ctx: &GpuContext,
+        enc: &mut wgpu::CommandEncoder,
+        theta: &GpuVec<f32>,
+        x: &GpuVec<f32>,
+        work: &RbmBatch,
+        score: &GpuVec<f32>,
+    ) -> Result<()> {
+        let (k, s) = (self.kernels, self.shape);
+        k.record_hidden(ctx, enc, s, theta, x, work, 0)?;
+        k.record_score(ctx, enc, s, theta, x, work, score)
+    }
+    fn record_grad(
+        &self,
+        ctx: &GpuContext,
+        enc: &mut wgpu::CommandEncoder,
+        theta: &GpuVec<f32>,
+        x: &GpuVec<f32>,
+        work: &RbmBatch,
+        weights: &GpuVec<f32>,
+        g: &GpuVec<f32>,
+        f: Option<&GpuVec<f32>>,
+    ) -> Result<()> {
+        let (k, s) = (self.kernels, self.shape);
+        k.record_hidden(ctx, enc, s, theta, x, work, 0)?;
+        k.record_grad(ctx, enc, s, x, work, weights, g)?;
+        if let Some(f) = f {
+            k.record_energy(ctx, enc, s, theta, x, work, f)?;
+        }
+        Ok(())
+    }
+    fn record_gibbs(
+        &self,
+        ctx: &GpuContext,
+        enc: &mut wgpu::CommandEncoder,
+        theta: &GpuVec<f32>,
+        x: &GpuVec<f32>,
+        work: &RbmBatch,
+        key: u32,
+    ) -> Result<()> {
+        let (k, s) = (self.kernels, self.shape);
+        k.record_hidden(ctx, enc, s, theta, x, work, key)?;
+        k.record_gibbs(ctx, enc, s, theta, x, work)
+    }
+}
