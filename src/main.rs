@@ -90,7 +90,7 @@ enum Command {
         #[arg(long, default_value_t = 512)]
         grid: usize,
         /// Quadrature: the box is the data's bounding box widened by this fraction of its extent
-        /// on each side (and by at least 3).
+        /// on each side (and by at least 5).
         #[arg(long, default_value_t = 0.5)]
         margin: f64,
         /// Model samples (.npy [n, d], e.g. from `stein sample`): also report the unbiased MMD²
@@ -192,6 +192,11 @@ struct TrainArgs {
     /// Validation data for the exact log-likelihood at every log step.
     #[arg(long)]
     valid: Option<PathBuf>,
+    /// Hold out this many rows of --data (a shuffle deterministic in --seed) as validation
+    /// data instead of --valid; with --standardize both parts use the training rows'
+    /// statistics. The held-out rows are written to RUN_DIR/valid.npy.
+    #[arg(long, default_value_t = 0, conflicts_with = "valid")]
+    holdout: usize,
     /// Updates in all (default 1000; with --resume, the run's own unless given).
     #[arg(long)]
     steps: Option<u64>,
@@ -838,6 +843,8 @@ struct RunConfig {
     valid: Option<PathBuf>,
     raw_u8: bool,
     standardize: bool,
+    #[serde(default)]
+    holdout: usize,
     train: stein::train::TrainConfig,
 }
 
@@ -904,6 +911,7 @@ fn train(choice: &AdapterChoice, a: TrainArgs) -> Result<()> {
             valid: a.valid.clone(),
             raw_u8: a.raw_u8,
             standardize: a.standardize,
+            holdout: a.holdout,
             train: cfg,
         };
         (
@@ -923,7 +931,13 @@ fn train(choice: &AdapterChoice, a: TrainArgs) -> Result<()> {
         raw_u8: run.raw_u8,
         standardize: run.standardize,
     };
-    let data = stein::io::data::load_data(&run.data, opts)?;
+    let mut data = stein::io::data::load_data(&run.data, opts)?;
+    let mut held = None;
+    if run.holdout > 0 {
+        let (t, v) = data.holdout(run.holdout, cfg.seed)?;
+        data = t;
+        held = Some(v);
+    }
     if resuming {
         ensure!(
             data.d == run.d,
@@ -944,9 +958,13 @@ fn train(choice: &AdapterChoice, a: TrainArgs) -> Result<()> {
                 v.d,
                 data.d
             );
-            Some(v)
+            // Standardised with the training data's statistics, not its own.
+            Some(match &data.standardization {
+                Some(stats) => v.standardized_with(stats),
+                None => v,
+            })
         }
-        None => None,
+        None => held,
     };
     if valid.is_some() {
         ensure!(
@@ -962,6 +980,9 @@ fn train(choice: &AdapterChoice, a: TrainArgs) -> Result<()> {
         out.display()
     );
     std::fs::create_dir_all(&out).with_context(|| format!("creating --out {}", out.display()))?;
+    if let (true, Some(v)) = (run.holdout > 0, &valid) {
+        write_npy_f32(&out.join("valid.npy"), &v.x, &[v.n, v.d])?;
+    }
     let ctx = open(choice)?;
     let k = Kernels::new(&ctx)?;
     let rk = stein::model::rbm::RbmKernels::new(&ctx)?;
@@ -1164,7 +1185,7 @@ fn eval(
     };
     if quadrature {
         let energy = stein::model::rbm::RbmEnergy::new(&ctx, &rk, shape, &theta, 4096)?;
-        let (lo, hi) = stein::eval::data_box(&data.x, data.d, margin, 3.0);
+        let (lo, hi) = stein::eval::data_box(&data.x, data.d, margin, 5.0);
         let q = stein::eval::log_partition_quadrature(&ctx, &energy, &lo, &hi, grid)?;
         let mean_f = stein::eval::mean_energy(&ctx, &energy, &data.x)?;
         if q.border_gap > -10.0 {
@@ -1366,6 +1387,7 @@ fn apply_config(a: &mut TrainArgs, m: &clap::ArgMatches) -> Result<()> {
             }
             "data" => a.data = Some(PathBuf::from(string()?)),
             "valid" => a.valid = Some(PathBuf::from(string()?)),
+            "holdout" => a.holdout = count()? as usize,
             "steps" => a.steps = Some(count()?),
             "checkpoint_every" => a.checkpoint_every = count()?,
             "batch" => a.batch = count()? as usize,

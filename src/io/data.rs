@@ -30,9 +30,92 @@ pub struct Data {
     pub standardization: Option<Vec<(f64, f64)>>,
 }
 
+impl Data {
+    /// The same rows standardised with `stats` (per column (mean, std), e.g. the training
+    /// set's), this data's own standardisation undone first.
+    pub fn standardized_with(&self, stats: &[(f64, f64)]) -> Data {
+        let d = self.d;
+        let x = self
+            .x
+            .iter()
+            .enumerate()
+            .map(|(e, &v)| {
+                let a = e % d;
+                let raw = match &self.standardization {
+                    Some(own) => f64::from(v) * own[a].1 + own[a].0,
+                    None => f64::from(v),
+                };
+                ((raw - stats[a].0) / stats[a].1) as f32
+            })
+            .collect();
+        Data {
+            x,
+            n: self.n,
+            d,
+            standardization: Some(stats.to_vec()),
+        }
+    }
+
+    /// Splits off `k` rows, chosen by a shuffle deterministic in `seed`, as held-out data;
+    /// returns (training, held-out), both in the original row order. If this data was
+    /// standardised, both are re-standardised with the training rows' statistics.
+    pub fn holdout(&self, k: usize, seed: u64) -> Result<(Data, Data)> {
+        if k == 0 || k >= self.n {
+            bail!(
+                "--holdout {k} must leave at least one row on each side of {} rows",
+                self.n
+            );
+        }
+        let mut order: Vec<usize> = (0..self.n).collect();
+        let mut rng = super::target::SplitMix64::new(seed ^ 0x686f_6c64);
+        for i in (1..self.n).rev() {
+            let j = (rng.next_u64() % (i as u64 + 1)) as usize;
+            order.swap(i, j);
+        }
+        let mut held = vec![false; self.n];
+        for &i in &order[..k] {
+            held[i] = true;
+        }
+        let d = self.d;
+        let pick = |want: bool| -> Data {
+            let x: Vec<f32> = (0..self.n)
+                .filter(|&i| held[i] == want)
+                .flat_map(|i| self.x[i * d..(i + 1) * d].iter().copied())
+                .collect();
+            Data {
+                n: x.len() / d,
+                x,
+                d,
+                standardization: self.standardization.clone(),
+            }
+        };
+        let (train, valid) = (pick(false), pick(true));
+        if self.standardization.is_none() {
+            return Ok((train, valid));
+        }
+        // Statistics of the training rows, in raw units.
+        let raw = train.standardized_with(&vec![(0.0, 1.0); d]);
+        let stats: Vec<(f64, f64)> = (0..d)
+            .map(|a| {
+                let col = raw.x.iter().skip(a).step_by(d).map(|&v| f64::from(v));
+                let mean = col.clone().sum::<f64>() / raw.n as f64;
+                let var = col.map(|v| (v - mean).powi(2)).sum::<f64>() / raw.n as f64;
+                (mean, var.sqrt().max(f64::MIN_POSITIVE))
+            })
+            .collect();
+        Ok((
+            train.standardized_with(&stats),
+            valid.standardized_with(&stats),
+        ))
+    }
+}
+
 /// The built-in synthetic data set `ring8`: a ring of 8 Gaussians, centres at radius 2 and
 /// angles 2πk/8, standard deviation 0.2 per coordinate, equal weights.
 pub const RING8_POINTS: usize = 4000;
+
+/// Points of `ring8-valid`, the held-out set drawn with another seed.
+pub const RING8_VALID_POINTS: usize = 1000;
 
 /// `n` points of the ring of 8 Gaussians (see [`RING8_POINTS`]), deterministic in `seed`.
 pub fn ring_of_gaussians(n: usize, seed: u64) -> Vec<f32> {
@@ -47,17 +130,22 @@ pub fn ring_of_gaussians(n: usize, seed: u64) -> Vec<f32> {
     x
 }
 
-/// Reads `.npy` or `.csv` by extension; the name `ring8` (no such file) gives the built-in
-/// ring of 8 Gaussians, [`RING8_POINTS`] points.
+/// Reads `.npy` or `.csv` by extension; the names `ring8` and `ring8-valid` (no such file)
+/// give the built-in ring of 8 Gaussians, [`RING8_POINTS`] training and
+/// [`RING8_VALID_POINTS`] held-out points (seeds 0 and 1).
 pub fn load_data(path: &Path, opts: DataOptions) -> Result<Data> {
-    if path.as_os_str() == "ring8" && !path.exists() {
-        let x = ring_of_gaussians(RING8_POINTS, 0);
-        return Ok(Data {
-            x,
-            n: RING8_POINTS,
-            d: 2,
-            standardization: None,
-        });
+    for (name, n, seed) in [
+        ("ring8", RING8_POINTS, 0),
+        ("ring8-valid", RING8_VALID_POINTS, 1),
+    ] {
+        if path.as_os_str() == name && !path.exists() {
+            return Ok(Data {
+                x: ring_of_gaussians(n, seed),
+                n,
+                d: 2,
+                standardization: None,
+            });
+        }
     }
     let ext = path
         .extension()
@@ -244,6 +332,49 @@ mod tests {
                 .to_string()
                 .contains("unknown data format")
         );
+    }
+
+    #[test]
+    fn holdout_splits_deterministically_and_restandardizes_with_training_statistics() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data");
+        let opts = DataOptions {
+            standardize: true,
+            ..Default::default()
+        };
+        let g = load_data(&root.join("geyser.csv"), opts).unwrap();
+        let (t, v) = g.holdout(50, 3).unwrap();
+        assert_eq!((t.n, v.n, t.d), (249, 50, 2));
+        let (t2, v2) = g.holdout(50, 3).unwrap();
+        assert_eq!((t.x.clone(), v.x.clone()), (t2.x, v2.x));
+        for a in 0..2 {
+            let col: Vec<f64> =
+                t.x.iter()
+                    .skip(a)
+                    .step_by(2)
+                    .map(|&x| f64::from(x))
+                    .collect();
+            let mean = col.iter().sum::<f64>() / col.len() as f64;
+            let var = col.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / col.len() as f64;
+            assert!(
+                mean.abs() < 1e-6 && (var - 1.0).abs() < 1e-5,
+                "{mean} {var}"
+            );
+        }
+        // Raw values survive: every held-out row is a raw geyser row.
+        let raw = load_data(&root.join("geyser.csv"), DataOptions::default()).unwrap();
+        let s = t.standardization.clone().unwrap();
+        for r in v.x.chunks_exact(2) {
+            let back = [
+                f64::from(r[0]) * s[0].1 + s[0].0,
+                f64::from(r[1]) * s[1].1 + s[1].0,
+            ];
+            assert!(raw
+                .x
+                .chunks_exact(2)
+                .any(|q| (f64::from(q[0]) - back[0]).abs() < 1e-3
+                    && (f64::from(q[1]) - back[1]).abs() < 1e-3));
+        }
+        assert!(g.holdout(0, 1).is_err() && g.holdout(299, 1).is_err());
     }
 
     #[test]
