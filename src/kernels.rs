@@ -58,6 +58,9 @@ impl PhiVariant {
 /// 4.7e10 against 1.35e11 at n = 262144 (README, Benchmarks).
 pub const LANE_MAX_N: usize = 1 << 18;
 
+/// Bins of `pair_histogram` (its const BINS).
+pub const HISTOGRAM_BINS: usize = 1024;
+
 /// Column chunks `[j_begin, j_end)` of at most `cols` columns, with first/last flags.
 pub fn chunk_plan(n: usize, cols: usize) -> Vec<(u32, u32, u32)> {
     let cols = cols.max(1);
@@ -528,6 +531,56 @@ impl Kernels {
     pub fn bracket_plan(&self, ctx: &GpuContext, n: usize, d: usize) -> Vec<(u32, u32, u32)> {
         let per = if d <= 64 { 1 } else { d as u64 };
         chunk_plan(n, chunk_columns(ctx, per, 100, self.chunk_cap))
+    }
+
+    /// Column chunks of `pair_histogram` for (n, d) (its coordinates are looped past d = 4).
+    pub fn histogram_plan(&self, ctx: &GpuContext, n: usize, d: usize) -> Vec<(u32, u32, u32)> {
+        let per = if d <= 4 { 1 } else { d as u64 };
+        chunk_plan(n, chunk_columns(ctx, per, 100, self.chunk_cap))
+    }
+
+    /// Records the per-workgroup histogram of the distances in `[p.lo, p.hi]` (BINS = 1024
+    /// bins in f32 bit space, slot 1024 = count below lo) into `hist`
+    /// (`ceil(n / 256) · 1025` values), one dispatch per chunk of
+    /// [`Kernels::histogram_plan`], each with its own uniform from `params`.
+    pub fn record_pair_histogram(
+        &self,
+        ctx: &GpuContext,
+        enc: &mut wgpu::CommandEncoder,
+        params: &[GpuUniform<SelectParams>],
+        p: SelectParams,
+        x: &GpuVec<f32>,
+        hist: &GpuVec<u32>,
+    ) -> Result<()> {
+        let (n, d) = (p.n as usize, p.d as usize);
+        ensure!(n >= 1 && d >= 1, "pair_histogram: needs n >= 1 and d >= 1");
+        let groups = n.div_ceil(4 * 64);
+        ensure!(
+            hist.len >= groups * (HISTOGRAM_BINS + 1),
+            "pair_histogram: histogram buffer too short"
+        );
+        let plan = self.histogram_plan(ctx, n, d);
+        ensure!(
+            params.len() >= plan.len(),
+            "pair_histogram: {} uniforms for {} chunks",
+            params.len(),
+            plan.len()
+        );
+        let kernel = self.by_dim(ctx, &shader::PAIR_HISTOGRAM, &[U, R, W], 64, d)?;
+        let g = ctx.check_groups("pair_histogram", groups as u64)?;
+        for (&(j_begin, j_end, flags), u) in plan.iter().zip(params) {
+            u.set(
+                ctx,
+                &SelectParams {
+                    j_begin,
+                    j_end,
+                    flags,
+                    ..p
+                },
+            );
+            kernel.record(ctx, enc, &[&u.buffer, &x.buffer, &hist.buffer], (g, 1, 1))?;
+        }
+        Ok(())
     }
 
     #[allow(clippy::too_many_arguments)]

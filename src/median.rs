@@ -37,6 +37,8 @@ pub struct MedianSelector {
     offsets: GpuVec<u32>,
     counts: GpuVec<u32>,
     list: GpuVec<f32>,
+    hist_params: Vec<GpuUniform<SelectParams>>,
+    hist: Option<GpuVec<u32>>,
     /// GPU passes over all pairs made by the last call (sample pass excluded).
     pub last_passes: u32,
     calls: u32,
@@ -104,6 +106,10 @@ impl MedianSelector {
             offsets: GpuVec::zeros(ctx, "median offsets", n + 1)?,
             counts: GpuVec::zeros(ctx, "median counts", 2 * n)?,
             list: GpuVec::zeros(ctx, "median candidates", capacity)?,
+            hist_params: (0..k.histogram_plan(ctx, n, d).len())
+                .map(|_| GpuUniform::new(ctx, "histogram params", &SelectParams::default()))
+                .collect(),
+            hist: None,
             last_passes: 0,
             calls: 0,
         })
@@ -111,7 +117,12 @@ impl MedianSelector {
 
     /// Bytes of device memory held.
     pub fn device_bytes(&self) -> u64 {
-        self.sample.bytes() + self.offsets.bytes() + self.counts.bytes() + self.list.bytes() + 32
+        self.sample.bytes()
+            + self.offsets.bytes()
+            + self.counts.bytes()
+            + self.list.bytes()
+            + self.hist.as_ref().map_or(0, |h| h.bytes())
+            + 32
     }
 
     /// The median of all n² squared distances of the particles in `x` (`[n, d]`).
@@ -235,10 +246,10 @@ impl MedianSelector {
             }
             rows = Some(c);
         } else {
-            let c = self.count(ctx, k, x, lo, hi)?;
+            // The bracket holds more than the list: narrow it about 1024-fold in one pass.
+            (lo, hi, below, inside) = self.narrow(ctx, k, x, (lo, hi), ranks, None)?;
             *passes += 1;
-            (below, inside) = sums(&c);
-            rows = Some(c);
+            rows = None;
         }
         // The sample misled, or a row overflowed its slots: move or narrow the bracket with
         // exact counts until the wanted ranks lie in a bracket that fits the list.
@@ -283,26 +294,89 @@ impl MedianSelector {
             } else if lo == hi {
                 return Ok(vec![lo; ranks.len()]);
             } else {
-                // Too many candidates: halve the bracket in the bit pattern of f32.
-                let mid = f32::from_bits(lo.to_bits() + (hi.to_bits() - lo.to_bits()) / 2);
-                let c = self.count(ctx, k, x, lo, mid)?;
+                // Too many candidates: split the bracket into 1024 bins in the bit pattern of
+                // f32 and keep the bins that hold the ranks.
+                let before = (lo, hi);
+                (lo, hi, below, inside) =
+                    self.narrow(ctx, k, x, (lo, hi), ranks, Some((below, inside)))?;
                 *passes += 1;
-                let (_, lower) = sums(&c);
-                if rmax < below + lower {
-                    hi = mid;
-                    inside = lower;
-                    rows = Some(c);
-                } else if rmin >= below + lower {
-                    lo = next_float(mid);
-                    below += lower;
-                    inside -= lower;
-                    rows = None;
-                } else {
+                rows = None;
+                if (lo, hi) == before {
+                    // Two ranks in bins that cannot shrink further with both in one list.
                     return self.one_by_one(ctx, k, x, ranks, passes, candidates);
                 }
             }
         }
         anyhow::bail!("median: selection did not converge (bracket [{lo}, {hi}]); this is a bug")
+    }
+
+    /// One `pair_histogram` pass over [lo, hi]: returns the narrowed bracket (the bins that
+    /// hold the smallest and largest wanted rank), the count below it and inside it. `known`
+    /// (below, inside) of [lo, hi], when the caller has them, is checked against the pass.
+    fn narrow(
+        &mut self,
+        ctx: &GpuContext,
+        k: &Kernels,
+        x: &GpuVec<f32>,
+        (lo, hi): (f32, f32),
+        ranks: &[u64],
+        known: Option<(u64, u64)>,
+    ) -> Result<(f32, f32, u64, u64)> {
+        use crate::kernels::HISTOGRAM_BINS as BINS;
+        let groups = self.n.div_ceil(4 * 64);
+        if self.hist.is_none() {
+            self.hist = Some(GpuVec::zeros(ctx, "median histogram", groups * (BINS + 1))?);
+        }
+        let hist = self.hist.as_ref().expect("allocated above");
+        let p = SelectParams {
+            lo,
+            hi,
+            ..self.base()
+        };
+        let mut enc = ctx.device.create_command_encoder(&Default::default());
+        k.record_pair_histogram(ctx, &mut enc, &self.hist_params, p, x, hist)?;
+        ctx.queue.submit([enc.finish()]);
+        let h = hist.read(ctx)?;
+        let mut bins = vec![0u64; BINS];
+        let mut below = 0u64;
+        for g in h.chunks_exact(BINS + 1).take(groups) {
+            for (b, &v) in g[..BINS].iter().enumerate() {
+                bins[b] += u64::from(v);
+            }
+            below += u64::from(g[BINS]);
+        }
+        let inside: u64 = bins.iter().sum();
+        if let Some((kb, ki)) = known {
+            ensure!(
+                kb == below && ki == inside,
+                "median: histogram counted {below} below and {inside} inside, the count pass {kb} and {ki}; this is a bug"
+            );
+        }
+        let (rmin, rmax) = (ranks[0], *ranks.last().expect("ranks"));
+        if !(rmin >= below && rmax < below + inside) {
+            // The (sampled) bracket missed a rank: exact counts let the caller move it.
+            return Ok((lo, hi, below, inside));
+        }
+        let (lo_bits, hi_bits) = (lo.to_bits(), hi.to_bits());
+        // Must match the shader: width = (bits(hi) - bits(lo)) / BINS + 1.
+        let width = (hi_bits - lo_bits) / BINS as u32 + 1;
+        let bin_of = |rank: u64| {
+            let mut acc = below;
+            for (b, &c) in bins.iter().enumerate() {
+                acc += c;
+                if rank < acc {
+                    return b;
+                }
+            }
+            BINS - 1
+        };
+        let (b0, b1) = (bin_of(rmin), bin_of(rmax));
+        let new_lo = f32::from_bits(lo_bits + b0 as u32 * width);
+        let top = u64::from(lo_bits) + (b1 as u64 + 1) * u64::from(width) - 1;
+        let new_hi = f32::from_bits(top.min(u64::from(hi_bits)) as u32);
+        let new_below = below + bins[..b0].iter().sum::<u64>();
+        let new_inside = bins[b0..=b1].iter().sum::<u64>();
+        Ok((new_lo, new_hi, new_below, new_inside))
     }
 
     fn one_by_one(

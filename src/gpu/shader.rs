@@ -159,6 +159,16 @@ pub const PAIR_BRACKET: ShaderSpec = ShaderSpec {
     workgroup_sizes: &[64],
 };
 
+/// Per-workgroup histogram of the pair distances inside a bracket (median narrowing).
+pub const PAIR_HISTOGRAM: ShaderSpec = ShaderSpec {
+    name: "pair_histogram",
+    parts: &[
+        part!("common/params.wgsl"),
+        part!("kernels/pair_histogram.wgsl"),
+    ],
+    workgroup_sizes: &[64],
+};
+
 /// Median passes for d <= 16, unrolled (generated).
 pub const PAIR_BRACKET_MID: ShaderSpec = ShaderSpec {
     name: "pair_bracket_mid",
@@ -301,6 +311,7 @@ pub const ALL: &[&ShaderSpec] = &[
     &MMD_ROWS,
     &PAIR_SAMPLE,
     &PAIR_BRACKET,
+    &PAIR_HISTOGRAM,
     &PAIR_BRACKET_MID,
     &PAIR_BRACKET_WIDE,
     &UPDATE_SGD,
