@@ -24,6 +24,7 @@
 //! | Langevin step | `langevin_step.wgsl` | [`kernels::Kernels::record_langevin`] | [`cpu::hash::normal`] |
 //! | RBM f, score, ∇θ | `rbm_hidden`, `rbm_energy`, `rbm_score`, `rbm_grad` | [`model::rbm::RbmKernels`] | [`cpu::rbm`] |
 //! | RBM Gibbs, exact log Z | `rbm_gibbs_hidden`, `rbm_gibbs_visible`, `rbm_logz_terms` | same | [`cpu::rbm::gibbs`], [`cpu::rbm::log_partition`] |
+//! | MLP energy f, score, Σᵢ wᵢ∇θf, VJPs | `mlp_forward`, `mlp_backward`, `mlp_param_grad`, `mlp_energy` | [`model::mlp::MlpKernels`] | [`cpu::mlp`] |
 //!
 //! No kernel holds an n×n matrix: each invocation keeps its rows in registers and walks the
 //! columns in the same order as every other invocation (so a GPU serves each column from one

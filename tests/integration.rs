@@ -7,6 +7,7 @@ mod integration {
     pub mod common;
     pub mod kernels;
     pub mod median;
+    pub mod mlp;
     pub mod models;
     pub mod regression;
 }

@@ -69,3 +69,16 @@ struct LangevinParams {
     eta: f32,      // step size: x <- x + eta/2 score + sqrt(eta) xi
     _pad: u32,
 }
+
+// MLP layer kernels: mlp_forward, mlp_backward, mlp_param_grad, mlp_energy. Layer l of the flat
+// theta is W [fan_in, fan_out] (row-major) at w_off, then b [fan_out] at w_off + fan_in * fan_out.
+struct MlpParams {
+    n: u32,        // samples in the batch
+    fan_in: u32,   // the layer's input width (mlp_energy: d)
+    fan_out: u32,  // the layer's output width
+    w_off: u32,    // offset of the layer's W in theta
+    act: u32,      // activation: 0 softplus, 1 SiLU, 2 tanh (common/activation.wgsl)
+    flags: u32,    // bit 0: the output is activated (hidden layer); bit 1: the input is a hidden layer
+    coef: f32,     // -1/sigma0^2: mlp_backward on the input layer adds coef * x, mlp_energy coef/2 |x|^2
+    _pad: u32,
+}

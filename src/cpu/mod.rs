@@ -6,6 +6,7 @@ pub mod gmm;
 pub mod hash;
 pub mod ksd;
 pub mod median;
+pub mod mlp;
 pub mod mmd;
 pub mod rbm;
 pub mod svgd;

@@ -120,3 +120,25 @@ pub struct LangevinParams {
     /// Padding.
     pub _pad: u32,
 }
+
+/// MLP layer kernels: `mlp_forward`, `mlp_backward`, `mlp_param_grad`, `mlp_energy`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, Pod, Zeroable)]
+pub struct MlpParams {
+    /// Samples in the batch.
+    pub n: u32,
+    /// The layer's input width (`mlp_energy`: d).
+    pub fan_in: u32,
+    /// The layer's output width.
+    pub fan_out: u32,
+    /// Offset of the layer's W in θ; b follows at `w_off + fan_in·fan_out`.
+    pub w_off: u32,
+    /// Activation code (`Activation::code`).
+    pub act: u32,
+    /// Bit 0: the output is activated; bit 1: the input is a hidden layer.
+    pub flags: u32,
+    /// −1/σ₀² (the input layer's backward of the score, `mlp_energy`), 0 for a plain VJP.
+    pub coef: f32,
+    /// Padding.
+    pub _pad: u32,
+}

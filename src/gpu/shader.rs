@@ -296,6 +296,48 @@ pub const LANGEVIN_STEP: ShaderSpec = ShaderSpec {
     workgroup_sizes: &[256],
 };
 
+/// One MLP layer forward: pre-activations and activations.
+pub const MLP_FORWARD: ShaderSpec = ShaderSpec {
+    name: "mlp_forward",
+    parts: &[
+        part!("common/params.wgsl"),
+        part!("common/activation.wgsl"),
+        part!("kernels/mlp_forward.wgsl"),
+    ],
+    workgroup_sizes: &[64],
+};
+
+/// One MLP layer's vector-Jacobian product to its input.
+pub const MLP_BACKWARD: ShaderSpec = ShaderSpec {
+    name: "mlp_backward",
+    parts: &[
+        part!("common/params.wgsl"),
+        part!("common/activation.wgsl"),
+        part!("kernels/mlp_backward.wgsl"),
+    ],
+    workgroup_sizes: &[64],
+};
+
+/// One MLP layer's parameter gradient summed over the batch.
+pub const MLP_PARAM_GRAD: ShaderSpec = ShaderSpec {
+    name: "mlp_param_grad",
+    parts: &[
+        part!("common/params.wgsl"),
+        part!("kernels/mlp_param_grad.wgsl"),
+    ],
+    workgroup_sizes: &[64],
+};
+
+/// The MLP energy from the network output and the Gaussian term.
+pub const MLP_ENERGY: ShaderSpec = ShaderSpec {
+    name: "mlp_energy",
+    parts: &[
+        part!("common/params.wgsl"),
+        part!("kernels/mlp_energy.wgsl"),
+    ],
+    workgroup_sizes: &[64],
+};
+
 /// Every kernel the crate can build. The naga tests iterate this list.
 pub const ALL: &[&ShaderSpec] = &[
     &GMM_SCORE,
@@ -325,6 +367,10 @@ pub const ALL: &[&ShaderSpec] = &[
     &RBM_GIBBS_VISIBLE,
     &RBM_LOGZ_TERMS,
     &LANGEVIN_STEP,
+    &MLP_FORWARD,
+    &MLP_BACKWARD,
+    &MLP_PARAM_GRAD,
+    &MLP_ENERGY,
 ];
 
 impl ShaderSpec {
@@ -439,6 +485,10 @@ mod tests {
         assert_eq!(
             wgsl_struct_size(&LANGEVIN_STEP, "LangevinParams"),
             size(size_of::<crate::gpu::params::LangevinParams>())
+        );
+        assert_eq!(
+            wgsl_struct_size(&MLP_BACKWARD, "MlpParams"),
+            size(size_of::<crate::gpu::params::MlpParams>())
         );
     }
 

@@ -65,6 +65,15 @@ pub const TOL_PAIRWISE: Tol = Tol {
     abs: 1e-6,
 };
 
+/// MLP energy kernels (f, score, weighted ∇θ, general VJPs) against the f64 reference: f32
+/// dot products over widths up to 130 through up to four layers, relative to the largest
+/// value of the compared quantity (the `scale` of [`assert_close`]). Seen on lavapipe: at most
+/// 6e-7 of that scale.
+pub const TOL_MLP: Tol = Tol {
+    rel: 5e-6,
+    abs: 1e-7,
+};
+
 /// The shared device. With no adapter the GPU tests FAIL with a how-to message, unless
 /// STEIN_ALLOW_NO_GPU=1 asks to skip them.
 pub fn gpu() -> Result<Option<&'static (GpuContext, Kernels)>> {
