@@ -162,12 +162,21 @@ enum Command {
 
 #[derive(clap::Args)]
 struct TrainArgs {
-    /// Energy model: grbm (Gaussian-Bernoulli RBM).
+    /// Energy model: grbm (Gaussian-Bernoulli RBM) or mlp (MLP energy with a Gaussian base).
     #[arg(long, default_value = "grbm")]
     model: String,
     /// Hidden units of the RBM.
     #[arg(long, default_value_t = 10)]
     hidden: usize,
+    /// Hidden widths of the MLP energy, comma-separated (e.g. 256,256 for d-256-256-1).
+    #[arg(long, default_value = "64,64")]
+    widths: String,
+    /// Activation of the MLP's hidden layers: softplus, silu or tanh.
+    #[arg(long, default_value = "softplus")]
+    activation: String,
+    /// σ₀ of the MLP energy's base term −‖x‖²/(2σ₀²) (a few times the data's scale).
+    #[arg(long, default_value_t = 3.0)]
+    sigma0: f64,
     /// cd, pcd or stein-cd.
     #[arg(long, default_value = "cd")]
     algo: String,
@@ -780,64 +789,16 @@ fn bench(
     Ok(())
 }
 
-fn rbm_tensors(
-    shape: stein::model::rbm::RbmShape,
-    theta: &[f32],
-    cfg: &stein::train::TrainConfig,
-) -> stein::io::safetensors::Tensors {
-    let (d, h) = (shape.d, shape.h);
-    let mut t = stein::io::safetensors::Tensors::default();
-    t.tensors
-        .insert("B".into(), (vec![d, h], theta[..d * h].to_vec()));
-    t.tensors
-        .insert("b".into(), (vec![d], theta[d * h..d * h + d].to_vec()));
-    t.tensors
-        .insert("c".into(), (vec![h], theta[d * h + d..].to_vec()));
-    t.metadata.insert("model".into(), "grbm".into());
-    t.metadata.insert(
-        "energy".into(),
-        "f(x) = b.x - |x|^2/2 + sum_j log(exp(y_j) + exp(-y_j)), y = B^T x + c".into(),
-    );
-    t.metadata.insert(
-        "config".into(),
-        serde_json::to_string(cfg).unwrap_or_default(),
-    );
-    t
-}
-
-fn load_rbm(path: &Path) -> Result<(stein::model::rbm::RbmShape, Vec<f32>)> {
-    let t = stein::io::safetensors::Tensors::read(path)?;
-    ensure!(
-        t.metadata.get("model").map(String::as_str) == Some("grbm"),
-        "{}: not a grbm model (metadata model = {:?}); give a model written by `stein train --model grbm`",
-        path.display(),
-        t.metadata.get("model")
-    );
-    let get = |k: &str| {
-        t.tensors
-            .get(k)
-            .with_context(|| format!("{}: tensor `{k}` missing", path.display()))
-    };
-    let (bs, bm) = get("B")?;
-    ensure!(bs.len() == 2, "{}: B must be [d, H]", path.display());
-    let shape = stein::model::rbm::RbmShape { d: bs[0], h: bs[1] };
-    let (_, b) = get("b")?;
-    let (_, c) = get("c")?;
-    ensure!(
-        b.len() == shape.d && c.len() == shape.h,
-        "{}: b or c does not match B's shape",
-        path.display()
-    );
-    let mut theta = bm.clone();
-    theta.extend_from_slice(b);
-    theta.extend_from_slice(c);
-    Ok((shape, theta))
-}
-
 /// What a run directory's config.json records: enough to resume it.
 #[derive(serde::Serialize, serde::Deserialize)]
 struct RunConfig {
     model: String,
+    #[serde(default)]
+    widths: Vec<usize>,
+    #[serde(default)]
+    activation: String,
+    #[serde(default)]
+    sigma0: f64,
     d: usize,
     data: PathBuf,
     valid: Option<PathBuf>,
@@ -867,10 +828,20 @@ fn train(choice: &AdapterChoice, a: TrainArgs) -> Result<()> {
         (dir.clone(), run, true)
     } else {
         ensure!(
-            a.model == "grbm",
-            "--model `{}` is not available yet; use grbm",
+            a.model == "grbm" || a.model == "mlp",
+            "--model `{}` is not one of grbm, mlp",
             a.model
         );
+        let widths = parse_widths(&a.widths)?;
+        if a.model == "mlp" {
+            a.activation
+                .parse::<stein::model::mlp::Activation>()
+                .map_err(|e| anyhow::anyhow!("--activation: {e}"))?;
+            ensure!(
+                a.sigma0 > 0.0 && a.sigma0.is_finite(),
+                "--sigma0 must be positive"
+            );
+        }
         let algo = match a.algo.as_str() {
             "cd" => Algo::Cd,
             "pcd" => Algo::Pcd,
@@ -905,7 +876,10 @@ fn train(choice: &AdapterChoice, a: TrainArgs) -> Result<()> {
             .clone()
             .context("give --data FILE (or `data` in --config), or --resume RUN_DIR")?;
         let run = RunConfig {
-            model: "grbm".into(),
+            model: a.model.clone(),
+            widths,
+            activation: a.activation.clone(),
+            sigma0: a.sigma0,
             d: 0,
             data,
             valid: a.valid.clone(),
@@ -966,13 +940,30 @@ fn train(choice: &AdapterChoice, a: TrainArgs) -> Result<()> {
         }
         None => held,
     };
+    let spec = match run.model.as_str() {
+        "mlp" => stein::model::spec::ModelSpec::Mlp {
+            d: data.d,
+            hidden: run.widths.clone(),
+            activation: run.activation.clone(),
+            sigma0: run.sigma0,
+        },
+        _ => stein::model::spec::ModelSpec::Grbm {
+            d: data.d,
+            hidden: cfg.hidden,
+        },
+    };
     if valid.is_some() {
-        ensure!(
-            cfg.hidden <= stein::model::rbm::MAX_EXACT_HIDDEN,
-            "--valid evaluates the exact log-likelihood, which needs H <= {} (got --hidden {}); drop --valid",
-            stein::model::rbm::MAX_EXACT_HIDDEN,
-            cfg.hidden
-        );
+        match &spec {
+            stein::model::spec::ModelSpec::Grbm { hidden, .. } => ensure!(
+                *hidden <= stein::model::rbm::MAX_EXACT_HIDDEN,
+                "--valid evaluates the exact log-likelihood, which needs H <= {} (got --hidden {hidden}); drop --valid",
+                stein::model::rbm::MAX_EXACT_HIDDEN,
+            ),
+            stein::model::spec::ModelSpec::Mlp { d, .. } => ensure!(
+                *d <= 2,
+                "--valid during MLP training evaluates the log-likelihood by quadrature, which needs d <= 2 (the data has d = {d}); drop --valid and run `stein eval` (AIS) on the model"
+            ),
+        }
     }
     ensure!(
         !out.is_file(),
@@ -985,130 +976,196 @@ fn train(choice: &AdapterChoice, a: TrainArgs) -> Result<()> {
     }
     let ctx = open(choice)?;
     let k = Kernels::new(&ctx)?;
-    let rk = stein::model::rbm::RbmKernels::new(&ctx)?;
-    let shape = stein::model::rbm::RbmShape {
-        d: data.d,
-        h: cfg.hidden,
+    let mk = stein::model::spec::ModelKernels::new(&ctx)?;
+    let theta0 = spec.init_theta(cfg.seed)?;
+    let job = TrainJob {
+        ctx: &ctx,
+        spec: &spec,
+        kernels: &mk,
+        run: &run,
+        out: &out,
+        data: &data,
+        valid: valid.as_ref(),
+        resuming,
+        checkpoint_every: a.checkpoint_every,
     };
-    let mut trainer = stein::train::Trainer::new(
-        &ctx,
-        &k,
-        stein::model::rbm::RbmModel {
-            kernels: &rk,
-            shape,
-        },
-        &stein::train::init_theta(shape, cfg.seed),
-        cfg.clone(),
-    )?;
-    let metrics_path = out.join("metrics.jsonl");
-    let checkpoint_path = out.join("checkpoint.safetensors");
-    if resuming {
-        let ck = stein::io::safetensors::Tensors::read(&checkpoint_path)?;
-        let saved: TrainConfig = serde_json::from_str(
-            ck.metadata
-                .get("config")
-                .map(String::as_str)
-                .unwrap_or("{}"),
-        )
-        .with_context(|| {
-            format!(
-                "{}: no training configuration in the checkpoint",
-                checkpoint_path.display()
-            )
-        })?;
-        let same = TrainConfig {
-            steps: cfg.steps,
-            ..saved
+    match &spec {
+        stein::model::spec::ModelSpec::Grbm { .. } => {
+            let model = stein::model::rbm::RbmModel {
+                kernels: &mk.rbm,
+                shape: spec.rbm().expect("rbm"),
+            };
+            job.run(stein::train::Trainer::new(&ctx, &k, model, &theta0, cfg)?)
+        }
+        stein::model::spec::ModelSpec::Mlp { .. } => {
+            let model = stein::model::mlp::MlpModel {
+                kernels: &mk.mlp,
+                shape: spec.mlp()?.expect("mlp"),
+            };
+            job.run(stein::train::Trainer::new(&ctx, &k, model, &theta0, cfg)?)
+        }
+    }
+}
+
+/// `--widths 256,256`.
+fn parse_widths(s: &str) -> Result<Vec<usize>> {
+    let w: Option<Vec<usize>> = s
+        .split(',')
+        .map(|v| v.trim().parse().ok().filter(|&w: &usize| w >= 1))
+        .collect();
+    w.with_context(|| format!("--widths `{s}` must list positive integers, e.g. 256,256"))
+}
+
+/// Everything a training loop needs besides the trainer.
+struct TrainJob<'a> {
+    ctx: &'a GpuContext,
+    spec: &'a stein::model::spec::ModelSpec,
+    kernels: &'a stein::model::spec::ModelKernels,
+    run: &'a RunConfig,
+    out: &'a Path,
+    data: &'a stein::io::data::Data,
+    valid: Option<&'a stein::io::data::Data>,
+    resuming: bool,
+    checkpoint_every: u64,
+}
+
+impl TrainJob<'_> {
+    /// Mean validation log-likelihood at θ: exact for the RBM, quadrature for d <= 2.
+    fn valid_loglik(&self, theta: &[f32]) -> Result<Option<f64>> {
+        let Some(v) = self.valid else {
+            return Ok(None);
         };
-        ensure!(
-            serde_json::to_value(&same)? == serde_json::to_value(&cfg)?,
-            "--resume: the checkpoint was written with a different configuration than {}/config.json; the run is incompatible",
+        let (ctx, spec) = (self.ctx, self.spec);
+        Ok(Some(if let Some(shape) = spec.rbm() {
+            let th = stein::gpu::GpuVec::from_slice(ctx, "theta", theta)?;
+            stein::train::rbm_loglik(ctx, &self.kernels.rbm, shape, &th, &v.x, v.n)?.0
+        } else {
+            let energy = spec.energy(ctx, self.kernels, theta, 4096)?;
+            let (lo, hi) = stein::eval::data_box(&self.data.x, self.data.d, 0.5, 5.0);
+            let q = stein::eval::log_partition_quadrature(ctx, energy.as_ref(), &lo, &hi, 256)?;
+            stein::eval::mean_energy(ctx, energy.as_ref(), &v.x)? - q.log_z
+        }))
+    }
+
+    fn run<M: stein::model::Trainable>(&self, mut trainer: stein::train::Trainer<M>) -> Result<()> {
+        use stein::train::TrainConfig;
+        let (ctx, out, run) = (self.ctx, self.out, self.run);
+        let cfg = trainer.cfg.clone();
+        let data = self.data;
+        let metrics_path = out.join("metrics.jsonl");
+        let checkpoint_path = out.join("checkpoint.safetensors");
+        if self.resuming {
+            let ck = stein::io::safetensors::Tensors::read(&checkpoint_path)?;
+            let saved: TrainConfig = serde_json::from_str(
+                ck.metadata
+                    .get("config")
+                    .map(String::as_str)
+                    .unwrap_or("{}"),
+            )
+            .with_context(|| {
+                format!(
+                    "{}: no training configuration in the checkpoint",
+                    checkpoint_path.display()
+                )
+            })?;
+            let same = TrainConfig {
+                steps: cfg.steps,
+                ..saved
+            };
+            ensure!(
+                serde_json::to_value(&same)? == serde_json::to_value(&cfg)?,
+                "--resume: the checkpoint was written with a different configuration than {}/config.json; the run is incompatible",
+                out.display()
+            );
+            trainer
+                .restore(&ck)
+                .with_context(|| format!("--resume from {}", checkpoint_path.display()))?;
+            ensure!(
+                trainer.t < cfg.steps,
+                "--resume: the run already has {} updates; give a larger --steps",
+                trainer.t
+            );
+            // Metrics after the checkpoint belong to updates that will be redone.
+            let kept: Vec<String> = std::fs::read_to_string(&metrics_path)
+                .unwrap_or_default()
+                .lines()
+                .filter(|l| {
+                    serde_json::from_str::<serde_json::Value>(l)
+                        .ok()
+                        .and_then(|v| v["step"].as_u64())
+                        .is_some_and(|s| s <= trainer.t)
+                })
+                .map(|l| format!("{l}\n"))
+                .collect();
+            stein::io::write_atomic(&metrics_path, kept.concat().as_bytes())?;
+        }
+        let config = json!({"model": run.model, "widths": run.widths, "activation": run.activation,
+            "sigma0": run.sigma0, "d": data.d, "data": run.data, "valid": run.valid,
+            "raw_u8": run.raw_u8, "standardize": run.standardize, "holdout": run.holdout,
+            "train": cfg, "adapter": ctx.adapter_label()});
+        stein::io::write_atomic(
+            &out.join("config.json"),
+            serde_json::to_string_pretty(&config)?.as_bytes(),
+        )?;
+        let mut metrics = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&metrics_path)
+            .with_context(|| format!("opening {}", metrics_path.display()))?;
+        let pb = progress_bar(cfg.steps);
+        pb.set_position(trainer.t);
+        let mut last = Instant::now();
+        let mut last_line = None;
+        for step in trainer.t + 1..=cfg.steps {
+            let log = step % cfg.log_every == 0 || step == cfg.steps;
+            if let Some((gap, norm)) = trainer.step(&data.x, data.n, log)? {
+                let secs = last.elapsed().as_secs_f64() / cfg.log_every.min(step) as f64;
+                let valid_loglik = if self.valid.is_some() {
+                    self.valid_loglik(&trainer.theta()?)?
+                } else {
+                    None
+                };
+                last = Instant::now();
+                let m = stein::train::Metrics {
+                    step,
+                    energy_gap: gap,
+                    grad_norm: norm,
+                    step_seconds: secs,
+                    valid_loglik,
+                };
+                let line = serde_json::to_string(&m)?;
+                use std::io::Write;
+                writeln!(metrics, "{line}")
+                    .with_context(|| format!("writing {}", metrics_path.display()))?;
+                pb.set_message(format!(
+                    "gap {gap:.3}{}",
+                    valid_loglik
+                        .map(|l| format!("  valid LL {l:.2}"))
+                        .unwrap_or_default()
+                ));
+                last_line = Some(line);
+            }
+            if step % self.checkpoint_every == 0 || step == cfg.steps {
+                trainer.checkpoint()?.write(&checkpoint_path)?;
+            }
+            pb.inc(1);
+        }
+        pb.finish_and_clear();
+        let theta = trainer.theta()?;
+        let mut t = self.spec.to_tensors(&theta)?;
+        t.metadata
+            .insert("config".into(), serde_json::to_string(&cfg)?);
+        t.write(&out.join("model.safetensors"))?;
+        eprintln!(
+            "train: {} updates; wrote {}/model.safetensors",
+            cfg.steps,
             out.display()
         );
-        trainer
-            .restore(&ck)
-            .with_context(|| format!("--resume from {}", checkpoint_path.display()))?;
-        ensure!(
-            trainer.t < cfg.steps,
-            "--resume: the run already has {} updates; give a larger --steps",
-            trainer.t
-        );
-        // Metrics after the checkpoint belong to updates that will be redone.
-        let kept: Vec<String> = std::fs::read_to_string(&metrics_path)
-            .unwrap_or_default()
-            .lines()
-            .filter(|l| {
-                serde_json::from_str::<serde_json::Value>(l)
-                    .ok()
-                    .and_then(|v| v["step"].as_u64())
-                    .is_some_and(|s| s <= trainer.t)
-            })
-            .map(|l| format!("{l}\n"))
-            .collect();
-        stein::io::write_atomic(&metrics_path, kept.concat().as_bytes())?;
-    }
-    let config = json!({"model": "grbm", "d": data.d, "data": run.data, "valid": run.valid, "raw_u8": run.raw_u8,
-        "standardize": run.standardize, "train": cfg, "adapter": ctx.adapter_label()});
-    stein::io::write_atomic(
-        &out.join("config.json"),
-        serde_json::to_string_pretty(&config)?.as_bytes(),
-    )?;
-    let mut metrics = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(&metrics_path)
-        .with_context(|| format!("opening {}", metrics_path.display()))?;
-    let pb = progress_bar(cfg.steps);
-    pb.set_position(trainer.t);
-    let mut last = Instant::now();
-    let mut last_line = None;
-    for step in trainer.t + 1..=cfg.steps {
-        let log = step % cfg.log_every == 0 || step == cfg.steps;
-        if let Some((gap, norm)) = trainer.step(&data.x, data.n, log)? {
-            let secs = last.elapsed().as_secs_f64() / cfg.log_every.min(step) as f64;
-            last = Instant::now();
-            let valid_loglik = match &valid {
-                Some(v) => {
-                    Some(stein::train::rbm_loglik(&ctx, &rk, shape, &trainer.theta, &v.x, v.n)?.0)
-                }
-                None => None,
-            };
-            let m = stein::train::Metrics {
-                step,
-                energy_gap: gap,
-                grad_norm: norm,
-                step_seconds: secs,
-                valid_loglik,
-            };
-            let line = serde_json::to_string(&m)?;
-            use std::io::Write;
-            writeln!(metrics, "{line}")
-                .with_context(|| format!("writing {}", metrics_path.display()))?;
-            pb.set_message(format!(
-                "gap {gap:.3}{}",
-                valid_loglik
-                    .map(|l| format!("  valid LL {l:.2}"))
-                    .unwrap_or_default()
-            ));
-            last_line = Some(line);
+        if let Some(l) = last_line {
+            println!("{l}");
         }
-        if step % a.checkpoint_every == 0 || step == cfg.steps {
-            trainer.checkpoint()?.write(&checkpoint_path)?;
-        }
-        pb.inc(1);
+        Ok(())
     }
-    pb.finish_and_clear();
-    let theta = trainer.theta()?;
-    rbm_tensors(shape, &theta, &cfg).write(&out.join("model.safetensors"))?;
-    eprintln!(
-        "train: {} updates; wrote {}/model.safetensors",
-        cfg.steps,
-        out.display()
-    );
-    if let Some(l) = last_line {
-        println!("{l}");
-    }
-    Ok(())
 }
 
 fn eval(
@@ -1132,7 +1189,7 @@ fn eval(
         margin >= 0.0 && margin.is_finite(),
         "--margin must be a non-negative fraction"
     );
-    let (shape, theta) = load_rbm(model)?;
+    let (spec, theta) = stein::model::spec::ModelSpec::load(model)?;
     let data = stein::io::data::load_data(
         data_path,
         stein::io::data::DataOptions {
@@ -1141,25 +1198,38 @@ fn eval(
         },
     )?;
     ensure!(
-        data.d == shape.d,
+        data.d == spec.dim(),
         "{}: data has d = {} but the model {} has d = {}; give data of the model's dimension",
         data_path.display(),
         data.d,
         model.display(),
-        shape.d
+        spec.dim()
     );
+    let exact_ok = spec
+        .rbm()
+        .is_some_and(|s| s.h <= stein::model::rbm::MAX_EXACT_HIDDEN);
+    let method = match method {
+        "auto" if exact_ok => "exact",
+        "auto" if data.d <= 2 => "quadrature",
+        "auto" => "ais",
+        m => m,
+    };
+    match (method, spec.rbm()) {
+        ("exact", None) => bail!("--method exact needs an RBM; use quadrature (d <= 2) or ais"),
+        ("exact", Some(s)) => ensure!(
+            exact_ok,
+            "exact evaluation sums 2^H hidden states and supports H <= {}; this model has H = {} (AIS is not available yet)",
+            stein::model::rbm::MAX_EXACT_HIDDEN,
+            s.h
+        ),
+        ("quadrature", _) => ensure!(
+            data.d <= 2,
+            "quadrature evaluation needs d <= 2 (this model has d = {})",
+            data.d
+        ),
+        _ => bail!("no exact or quadrature evaluation for this model (d = {}); AIS is not available yet", data.d),
+    }
     let quadrature = method == "quadrature";
-    ensure!(
-        !quadrature || data.d <= 2,
-        "quadrature evaluation needs d <= 2 (this model has d = {})",
-        data.d
-    );
-    ensure!(
-        quadrature || shape.h <= stein::model::rbm::MAX_EXACT_HIDDEN,
-        "exact evaluation sums 2^H hidden states and supports H <= {}; this model has H = {} (AIS is not available yet)",
-        stein::model::rbm::MAX_EXACT_HIDDEN,
-        shape.h
-    );
     let samples = match samples {
         Some(p) => {
             let (s, n, d) = read_matrix_f32(p, "samples")?;
@@ -1175,7 +1245,7 @@ fn eval(
         None => None,
     };
     let ctx = open(choice)?;
-    let rk = stein::model::rbm::RbmKernels::new(&ctx)?;
+    let mk = stein::model::spec::ModelKernels::new(&ctx)?;
     let mmd = match &samples {
         Some(s) => {
             let k = stein::kernels::Kernels::new(&ctx)?;
@@ -1184,10 +1254,10 @@ fn eval(
         None => None,
     };
     if quadrature {
-        let energy = stein::model::rbm::RbmEnergy::new(&ctx, &rk, shape, &theta, 4096)?;
+        let energy = spec.energy(&ctx, &mk, &theta, 4096)?;
         let (lo, hi) = stein::eval::data_box(&data.x, data.d, margin, 5.0);
-        let q = stein::eval::log_partition_quadrature(&ctx, &energy, &lo, &hi, grid)?;
-        let mean_f = stein::eval::mean_energy(&ctx, &energy, &data.x)?;
+        let q = stein::eval::log_partition_quadrature(&ctx, energy.as_ref(), &lo, &hi, grid)?;
+        let mean_f = stein::eval::mean_energy(&ctx, energy.as_ref(), &data.x)?;
         if q.border_gap > -10.0 {
             eprintln!(
                 "warning: f on the quadrature box's border is within {:.1} nats of its peak; widen it with --margin",
@@ -1202,8 +1272,9 @@ fn eval(
         );
         return Ok(());
     }
+    let shape = spec.rbm().expect("exact needs the RBM");
     let theta_gpu = stein::gpu::GpuVec::from_slice(&ctx, "theta", &theta)?;
-    let (ll, log_z) = stein::train::rbm_loglik(&ctx, &rk, shape, &theta_gpu, &data.x, data.n)?;
+    let (ll, log_z) = stein::train::rbm_loglik(&ctx, &mk.rbm, shape, &theta_gpu, &data.x, data.n)?;
     println!(
         "{}",
         json!({"n": data.n, "d": data.d, "hidden": shape.h, "loglik": ll, "log_z": log_z, "method": "exact", "mmd2": mmd})
@@ -1213,23 +1284,22 @@ fn eval(
 
 fn energy(choice: &AdapterChoice, model: &Path, points: &Path, out: &Path) -> Result<()> {
     check_output(out, "--out")?;
-    let (shape, theta) = load_rbm(model)?;
+    let (spec, theta) = stein::model::spec::ModelSpec::load(model)?;
     let (x, n, d) = read_matrix_f32(points, "points")?;
     ensure!(
-        d == shape.d,
+        d == spec.dim(),
         "{}: points have d = {d} but the model has d = {}",
         points.display(),
-        shape.d
+        spec.dim()
     );
     let ctx = open(choice)?;
-    let rk = stein::model::rbm::RbmKernels::new(&ctx)?;
-    let theta = stein::gpu::GpuVec::from_slice(&ctx, "theta", &theta)?;
+    let mk = stein::model::spec::ModelKernels::new(&ctx)?;
+    let energy = spec.energy(&ctx, &mk, &theta, n)?;
     let xb = stein::gpu::GpuVec::from_slice(&ctx, "points", &x)?;
-    let batch = stein::model::rbm::RbmBatch::new(&ctx, shape, n)?;
-    let f = stein::gpu::GpuVec::<f32>::zeros(&ctx, "f", n)?;
+    let f = stein::gpu::GpuVec::<f32>::nan_filled(&ctx, "f", n)?;
+    let score = stein::gpu::GpuVec::<f32>::zeros(&ctx, "score", n * d)?;
     let mut enc = ctx.device.create_command_encoder(&Default::default());
-    rk.record_hidden(&ctx, &mut enc, shape, &theta, &xb, &batch, 0)?;
-    rk.record_energy(&ctx, &mut enc, shape, &theta, &xb, &batch, &f)?;
+    energy.record_energy_score(&ctx, &mut enc, &xb, &f, &score)?;
     ctx.queue.submit([enc.finish()]);
     write_npy_f32(out, &f.read(&ctx)?, &[n])?;
     println!("{}", json!({"n": n, "d": d}));
@@ -1274,8 +1344,12 @@ fn sample(
         matches!(method, "gibbs" | "langevin" | "svgd"),
         "--method `{method}` is not one of gibbs, langevin, svgd"
     );
-    let (shape, theta) = load_rbm(model)?;
-    let d = shape.d;
+    let (spec, theta) = stein::model::spec::ModelSpec::load(model)?;
+    let d = spec.dim();
+    ensure!(
+        method != "gibbs" || spec.rbm().is_some(),
+        "--method gibbs needs an RBM; use langevin or svgd for this model"
+    );
     let grid_shape = match grid_shape {
         Some(s) => Some(stein::io::plot::image_shape(d, s)?),
         None => None,
@@ -1285,33 +1359,42 @@ fn sample(
     let mut rng = SplitMix64::new(seed);
     let x0: Vec<f32> = (0..n * d).map(|_| rng.next_normal() as f32).collect();
     let k = Kernels::new(&ctx)?;
-    let rk = stein::model::rbm::RbmKernels::new(&ctx)?;
+    let mk = stein::model::spec::ModelKernels::new(&ctx)?;
     let x = if method == "svgd" {
-        let target = Box::new(stein::model::rbm::RbmScore::new(
-            &ctx, &rk, shape, &theta, n,
+        let target = Box::new(stein::model::EnergyScore::new(
+            &ctx,
+            spec.energy(&ctx, &mk, &theta, n)?,
         )?);
         let mut engine = Svgd::new(&ctx, &k, target, &x0, n, Optimizer::Adagrad)?;
         for _ in 0..steps {
             engine.step(step_size, Bandwidth::Median)?;
         }
         engine.particles()?
-    } else {
+    } else if let Some(shape) = spec.rbm().filter(|_| method == "gibbs") {
+        let rk = &mk.rbm;
         let theta = stein::gpu::GpuVec::from_slice(&ctx, "theta", &theta)?;
         let xb = stein::gpu::GpuVec::from_slice(&ctx, "samples", &x0)?;
-        let score = stein::gpu::GpuVec::<f32>::zeros(&ctx, "score", n * d)?;
         let batch = stein::model::rbm::RbmBatch::new(&ctx, shape, n)?;
-        let lp = stein::gpu::GpuUniform::new(&ctx, "langevin", &Default::default());
         for s in 0..steps {
             // One submit per step: the batch's uniform holds one key at a time.
             let key = stein::cpu::hash::stream_key(seed, s);
             let mut enc = ctx.device.create_command_encoder(&Default::default());
             rk.record_hidden(&ctx, &mut enc, shape, &theta, &xb, &batch, key)?;
-            if method == "gibbs" {
-                rk.record_gibbs(&ctx, &mut enc, shape, &theta, &xb, &batch)?;
-            } else {
-                rk.record_score(&ctx, &mut enc, shape, &theta, &xb, &batch, &score)?;
-                k.record_langevin(&ctx, &mut enc, &lp, (step_size, key), &score, &xb)?;
-            }
+            rk.record_gibbs(&ctx, &mut enc, shape, &theta, &xb, &batch)?;
+            ctx.queue.submit([enc.finish()]);
+        }
+        xb.read(&ctx)?
+    } else {
+        let energy = spec.energy(&ctx, &mk, &theta, n)?;
+        let xb = stein::gpu::GpuVec::from_slice(&ctx, "samples", &x0)?;
+        let score = stein::gpu::GpuVec::<f32>::zeros(&ctx, "score", n * d)?;
+        let f = stein::gpu::GpuVec::<f32>::zeros(&ctx, "f", n)?;
+        let lp = stein::gpu::GpuUniform::new(&ctx, "langevin", &Default::default());
+        for s in 0..steps {
+            let key = stein::cpu::hash::stream_key(seed, s);
+            let mut enc = ctx.device.create_command_encoder(&Default::default());
+            energy.record_energy_score(&ctx, &mut enc, &xb, &f, &score)?;
+            k.record_langevin(&ctx, &mut enc, &lp, (step_size, key), &score, &xb)?;
             ctx.queue.submit([enc.finish()]);
         }
         xb.read(&ctx)?

@@ -885,3 +885,56 @@ mod tests {
         check(&shader::MLP_PARAM_GRAD, "COLS", COLS);
     }
 }
+
+/// The MLP energy as a [`Trainable`](super::Trainable) model.
+#[derive(Clone)]
+pub struct MlpModel<'a> {
+    /// Pipelines.
+    pub kernels: &'a MlpKernels,
+    /// Shape.
+    pub shape: MlpShape,
+}
+
+impl super::Trainable for MlpModel<'_> {
+    type Work = MlpBatch;
+    fn dim(&self) -> usize {
+        self.shape.d
+    }
+    fn n_params(&self) -> usize {
+        self.shape.len()
+    }
+    fn work(&self, ctx: &GpuContext, n: usize) -> Result<MlpBatch> {
+        MlpBatch::new(ctx, &self.shape, n)
+    }
+    fn record_score(
+        &self,
+        ctx: &GpuContext,
+        enc: &mut wgpu::CommandEncoder,
+        theta: &GpuVec<f32>,
+        x: &GpuVec<f32>,
+        work: &MlpBatch,
+        score: &GpuVec<f32>,
+    ) -> Result<()> {
+        self.kernels.record_forward(ctx, enc, theta, x, work)?;
+        self.kernels.record_score(ctx, enc, theta, x, work, score)
+    }
+    fn record_grad(
+        &self,
+        ctx: &GpuContext,
+        enc: &mut wgpu::CommandEncoder,
+        theta: &GpuVec<f32>,
+        x: &GpuVec<f32>,
+        work: &MlpBatch,
+        weights: &GpuVec<f32>,
+        g: &GpuVec<f32>,
+        f: Option<&GpuVec<f32>>,
+    ) -> Result<()> {
+        self.kernels.record_forward(ctx, enc, theta, x, work)?;
+        self.kernels
+            .record_grad(ctx, enc, theta, x, work, weights, g)?;
+        if let Some(f) = f {
+            self.kernels.record_energy(ctx, enc, x, work, f)?;
+        }
+        Ok(())
+    }
+}

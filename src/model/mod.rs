@@ -10,6 +10,7 @@ use crate::gpu::{GpuContext, GpuVec};
 
 pub mod mlp;
 pub mod rbm;
+pub mod spec;
 
 /// A model's f and ∇ₓf for batches of a fixed size `batch()`, with its θ on the device.
 pub trait Energy {
@@ -84,5 +85,44 @@ pub trait Trainable {
         _key: u32,
     ) -> Result<()> {
         bail!("this model has no block-Gibbs sampler; use --sampler langevin")
+    }
+}
+
+/// A model's score as an SVGD target ([`crate::svgd::Score`]) for a fixed particle count.
+pub struct EnergyScore<'a> {
+    energy: Box<dyn Energy + 'a>,
+    f: GpuVec<f32>,
+}
+
+impl<'a> EnergyScore<'a> {
+    /// Wraps `energy` (its batch size is the particle count).
+    pub fn new(ctx: &GpuContext, energy: Box<dyn Energy + 'a>) -> Result<Self> {
+        let f = GpuVec::zeros(ctx, "energy f", energy.batch())?;
+        Ok(Self { energy, f })
+    }
+}
+
+impl crate::svgd::Score for EnergyScore<'_> {
+    fn dim(&self) -> usize {
+        self.energy.dim()
+    }
+    fn record(
+        &self,
+        ctx: &GpuContext,
+        _k: &crate::kernels::Kernels,
+        enc: &mut wgpu::CommandEncoder,
+        x: &GpuVec<f32>,
+        score: &GpuVec<f32>,
+        n: usize,
+    ) -> Result<()> {
+        anyhow::ensure!(
+            n == self.energy.batch(),
+            "model score planned for {} particles, asked for {n}",
+            self.energy.batch()
+        );
+        self.energy.record_energy_score(ctx, enc, x, &self.f, score)
+    }
+    fn device_bytes(&self) -> u64 {
+        self.energy.device_bytes() + self.f.bytes()
     }
 }
