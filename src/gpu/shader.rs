@@ -275,6 +275,66 @@ pub const LANGEVIN_STEP: ShaderSpec = ShaderSpec {
     workgroup_sizes: &[256],
 };
 
+/// AIS: exact samples of π_0 = N(0, I).
+pub const AIS_INIT: ShaderSpec = ShaderSpec {
+    name: "ais_init",
+    parts: &[
+        part!("common/params.wgsl"),
+        part!("common/hash.wgsl"),
+        part!("kernels/ais_init.wgsl"),
+    ],
+    workgroup_sizes: &[64],
+};
+
+/// AIS: momentum and leapfrog position of one HMC transition.
+pub const AIS_PROPOSE: ShaderSpec = ShaderSpec {
+    name: "ais_propose",
+    parts: &[
+        part!("common/params.wgsl"),
+        part!("common/hash.wgsl"),
+        part!("kernels/ais_propose.wgsl"),
+    ],
+    workgroup_sizes: &[256],
+};
+
+/// AIS: importance weight and Metropolis test per chain.
+pub const AIS_ACCEPT: ShaderSpec = ShaderSpec {
+    name: "ais_accept",
+    parts: &[
+        part!("common/params.wgsl"),
+        part!("common/hash.wgsl"),
+        part!("kernels/ais_accept.wgsl"),
+    ],
+    workgroup_sizes: &[64],
+};
+
+/// AIS: accepted chains take their proposal.
+pub const AIS_SELECT: ShaderSpec = ShaderSpec {
+    name: "ais_select",
+    parts: &[
+        part!("common/params.wgsl"),
+        part!("kernels/ais_select.wgsl"),
+    ],
+    workgroup_sizes: &[256],
+};
+
+/// AIS: per-run step-size adaptation and the temperature counter.
+pub const AIS_ADAPT: ShaderSpec = ShaderSpec {
+    name: "ais_adapt",
+    parts: &[part!("common/params.wgsl"), part!("kernels/ais_adapt.wgsl")],
+    workgroup_sizes: &[64],
+};
+
+/// Diagonal Gaussian energy (known normaliser).
+pub const GAUSSIAN_ENERGY: ShaderSpec = ShaderSpec {
+    name: "gaussian_energy",
+    parts: &[
+        part!("common/params.wgsl"),
+        part!("kernels/gaussian_energy.wgsl"),
+    ],
+    workgroup_sizes: &[64],
+};
+
 /// Every kernel the crate can build. The naga tests iterate this list.
 pub const ALL: &[&ShaderSpec] = &[
     &GMM_SCORE,
@@ -302,6 +362,12 @@ pub const ALL: &[&ShaderSpec] = &[
     &RBM_GIBBS_VISIBLE,
     &RBM_LOGZ_TERMS,
     &LANGEVIN_STEP,
+    &AIS_INIT,
+    &AIS_PROPOSE,
+    &AIS_ACCEPT,
+    &AIS_SELECT,
+    &AIS_ADAPT,
+    &GAUSSIAN_ENERGY,
 ];
 
 impl ShaderSpec {
@@ -416,6 +482,10 @@ mod tests {
         assert_eq!(
             wgsl_struct_size(&LANGEVIN_STEP, "LangevinParams"),
             size(size_of::<crate::gpu::params::LangevinParams>())
+        );
+        assert_eq!(
+            wgsl_struct_size(&AIS_ACCEPT, "AisParams"),
+            size(size_of::<crate::gpu::params::AisParams>())
         );
     }
 

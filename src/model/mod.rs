@@ -8,6 +8,7 @@ use anyhow::Result;
 
 use crate::gpu::{GpuContext, GpuVec};
 
+pub mod gaussian;
 pub mod rbm;
 
 /// A model's f and ∇ₓf for batches of a fixed size `batch()`, with its θ on the device.
