@@ -25,6 +25,8 @@
 //! | RBM f, score, ∇θ | `rbm_hidden`, `rbm_energy`, `rbm_score`, `rbm_grad` | [`model::rbm::RbmKernels`] | [`cpu::rbm`] |
 //! | RBM Gibbs, exact log Z | `rbm_gibbs_hidden`, `rbm_gibbs_visible`, `rbm_logz_terms` | same | [`cpu::rbm::gibbs`], [`cpu::rbm::log_partition`] |
 //! | MLP energy f, score, Σᵢ wᵢ∇θf, VJPs | `mlp_forward`, `mlp_backward`, `mlp_param_grad`, `mlp_energy` | [`model::mlp::MlpKernels`] | [`cpu::mlp`] |
+//! | AIS log Z of any [`model::Energy`] (HMC, adaptive ε) | `ais_init`, `ais_propose`, `ais_accept`, `ais_select`, `ais_adapt` | [`ais::ais_log_partition`] | [`cpu::ais::ais`] |
+//! | diagonal Gaussian energy (closed-form log Z) | `gaussian_energy` | [`model::gaussian::DiagGaussianEnergy`] | its `energy`, `score` |
 //!
 //! No kernel holds an n×n matrix: each invocation keeps its rows in registers and walks the
 //! columns in the same order as every other invocation (so a GPU serves each column from one
@@ -33,6 +35,7 @@
 //! rerun on the same device is bit-identical.
 #![warn(missing_docs)]
 
+pub mod ais;
 pub mod bench;
 pub mod cpu;
 pub mod eval;

@@ -2,6 +2,7 @@
 //! references, the exact median, end-to-end SVGD, and the command line's handling of bad input.
 
 mod integration {
+    pub mod ais;
     pub mod algorithms;
     pub mod cli;
     pub mod common;

@@ -31,3 +31,9 @@ fn normal(key: u32, ctr: u32) -> f32 {
     let u2 = uniform01(pcg_hash(key ^ pcg_hash(2u * ctr + 1u)));
     return sqrt(-2.0 * log(u1)) * cos(6.283185307179586 * u2);
 }
+
+// The key of step `step` of a run whose 64-bit seed was folded to `seed` = seed ^ (seed >> 32)
+// on the host: cpu::hash::stream_key for steps below 2^32.
+fn stream_key(seed: u32, step: u32) -> u32 {
+    return pcg_hash(seed ^ pcg_hash(step ^ pcg_hash(0u)));
+}

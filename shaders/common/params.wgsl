@@ -82,3 +82,25 @@ struct MlpParams {
     coef: f32,     // -1/sigma0^2: mlp_backward on the input layer adds coef * x, mlp_energy coef/2 |x|^2
     _pad: u32,
 }
+
+// Annealed importance sampling: ais_init, ais_propose, ais_accept, ais_select, ais_adapt.
+// One value for the whole run of a wave; the temperature index k lives on the device (the
+// first word of the run-state buffer), so no uniform changes between temperatures.
+struct AisParams {
+    n: u32,             // chains in this wave (the energy's batch), = runs * chains
+    d: u32,             // dimension
+    chains: u32,        // chains per run C
+    runs: u32,          // runs in this wave
+    temperatures: u32,  // T: the schedule buffer holds t_k at k and t_k - t_{k-1} at T + k
+    first_chain: u32,   // global index of the wave's first chain (the RNG counters)
+    seed: u32,          // the folded seed of cpu::hash::stream_key
+    accept_stream: u32, // xor'ed into a temperature's key for the accept uniforms
+    slot_len: u32,      // temperatures per log-weight slot (f32 partial sums, f64 on the host)
+    up_above: u32,      // a run's step size grows iff more than this many of its chains accepted
+    eps_min: f32,       // step size clamp
+    eps_max: f32,
+    eps_up: f32,        // factor when the run accepted more than the target
+    eps_down: f32,      // factor otherwise
+    _pad0: u32,
+    _pad1: u32,
+}

@@ -31,8 +31,13 @@ pub fn normal(key: u32, ctr: u32) -> f64 {
     (-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos()
 }
 
-/// The stream key of step `step` of a run seeded with `seed`.
+/// The stream key of step `step` of a run seeded with `seed` (`stream_key` in WGSL takes the
+/// folded seed and a step below 2^32).
 pub fn stream_key(seed: u64, step: u64) -> u32 {
-    let s = (seed ^ (seed >> 32)) as u32;
-    pcg_hash(s ^ pcg_hash(step as u32 ^ pcg_hash((step >> 32) as u32)))
+    pcg_hash(fold_seed(seed) ^ pcg_hash(step as u32 ^ pcg_hash((step >> 32) as u32)))
+}
+
+/// A 64-bit seed folded to the 32 bits that [`stream_key`] hashes.
+pub fn fold_seed(seed: u64) -> u32 {
+    (seed ^ (seed >> 32)) as u32
 }

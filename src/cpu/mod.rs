@@ -2,6 +2,7 @@
 //! They are the oracle for the GPU tests and the statement of what each shader computes.
 //! Inputs are row-major `[n, d]` slices.
 
+pub mod ais;
 pub mod gmm;
 pub mod hash;
 pub mod ksd;

@@ -142,3 +142,39 @@ pub struct MlpParams {
     /// Padding.
     pub _pad: u32,
 }
+
+/// Annealed importance sampling kernels (`ais_*`): constant over a wave's temperatures.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, Pod, Zeroable)]
+pub struct AisParams {
+    /// Chains in this wave (the energy's batch), runs · chains.
+    pub n: u32,
+    /// Dimension.
+    pub d: u32,
+    /// Chains per run C.
+    pub chains: u32,
+    /// Runs in this wave.
+    pub runs: u32,
+    /// Temperatures T (the schedule buffer holds t_k, then t_k − t_{k−1}).
+    pub temperatures: u32,
+    /// Global index of the wave's first chain (RNG counters).
+    pub first_chain: u32,
+    /// The folded seed of [`crate::cpu::hash::stream_key`].
+    pub seed: u32,
+    /// Xor'ed into a temperature's key for the accept uniforms.
+    pub accept_stream: u32,
+    /// Temperatures per f32 log-weight slot.
+    pub slot_len: u32,
+    /// A run's step size grows iff more than this many of its chains accepted.
+    pub up_above: u32,
+    /// Smallest step size.
+    pub eps_min: f32,
+    /// Largest step size.
+    pub eps_max: f32,
+    /// Step factor above the target acceptance.
+    pub eps_up: f32,
+    /// Step factor otherwise.
+    pub eps_down: f32,
+    /// Padding.
+    pub _pad: [u32; 2],
+}

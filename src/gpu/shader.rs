@@ -338,6 +338,66 @@ pub const MLP_ENERGY: ShaderSpec = ShaderSpec {
     workgroup_sizes: &[64],
 };
 
+/// AIS: exact samples of π_0 = N(0, I).
+pub const AIS_INIT: ShaderSpec = ShaderSpec {
+    name: "ais_init",
+    parts: &[
+        part!("common/params.wgsl"),
+        part!("common/hash.wgsl"),
+        part!("kernels/ais_init.wgsl"),
+    ],
+    workgroup_sizes: &[64],
+};
+
+/// AIS: momentum and leapfrog position of one HMC transition.
+pub const AIS_PROPOSE: ShaderSpec = ShaderSpec {
+    name: "ais_propose",
+    parts: &[
+        part!("common/params.wgsl"),
+        part!("common/hash.wgsl"),
+        part!("kernels/ais_propose.wgsl"),
+    ],
+    workgroup_sizes: &[256],
+};
+
+/// AIS: importance weight and Metropolis test per chain.
+pub const AIS_ACCEPT: ShaderSpec = ShaderSpec {
+    name: "ais_accept",
+    parts: &[
+        part!("common/params.wgsl"),
+        part!("common/hash.wgsl"),
+        part!("kernels/ais_accept.wgsl"),
+    ],
+    workgroup_sizes: &[64],
+};
+
+/// AIS: accepted chains take their proposal.
+pub const AIS_SELECT: ShaderSpec = ShaderSpec {
+    name: "ais_select",
+    parts: &[
+        part!("common/params.wgsl"),
+        part!("kernels/ais_select.wgsl"),
+    ],
+    workgroup_sizes: &[256],
+};
+
+/// AIS: per-run step-size adaptation and the temperature counter.
+pub const AIS_ADAPT: ShaderSpec = ShaderSpec {
+    name: "ais_adapt",
+    parts: &[part!("common/params.wgsl"), part!("kernels/ais_adapt.wgsl")],
+    workgroup_sizes: &[64],
+};
+
+/// Diagonal Gaussian energy (known normaliser).
+pub const GAUSSIAN_ENERGY: ShaderSpec = ShaderSpec {
+    name: "gaussian_energy",
+    parts: &[
+        part!("common/params.wgsl"),
+        part!("kernels/gaussian_energy.wgsl"),
+    ],
+    workgroup_sizes: &[64],
+};
+
 /// Every kernel the crate can build. The naga tests iterate this list.
 pub const ALL: &[&ShaderSpec] = &[
     &GMM_SCORE,
@@ -371,6 +431,12 @@ pub const ALL: &[&ShaderSpec] = &[
     &MLP_BACKWARD,
     &MLP_PARAM_GRAD,
     &MLP_ENERGY,
+    &AIS_INIT,
+    &AIS_PROPOSE,
+    &AIS_ACCEPT,
+    &AIS_SELECT,
+    &AIS_ADAPT,
+    &GAUSSIAN_ENERGY,
 ];
 
 impl ShaderSpec {

@@ -8,6 +8,7 @@ use anyhow::{bail, Result};
 
 use crate::gpu::{GpuContext, GpuVec};
 
+pub mod gaussian;
 pub mod mlp;
 pub mod rbm;
 pub mod spec;
