@@ -83,9 +83,22 @@ enum Command {
         /// Standardise CSV columns (as the model was trained).
         #[arg(long)]
         standardize: bool,
-        /// auto (exact for the RBM, else quadrature for d <= 2), exact or quadrature.
+        /// auto (exact for the RBM with H <= 20, else quadrature for d <= 2, else AIS), exact,
+        /// quadrature or ais.
         #[arg(long, default_value = "auto")]
         method: String,
+        /// AIS: temperatures on the sigmoid schedule.
+        #[arg(long, default_value_t = 1000)]
+        ais_temperatures: usize,
+        /// AIS: independent runs (the standard error is their spread / √runs).
+        #[arg(long, default_value_t = 100)]
+        ais_runs: usize,
+        /// AIS: chains per run.
+        #[arg(long, default_value_t = 100)]
+        ais_chains: usize,
+        /// AIS: random seed.
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
         /// Quadrature: midpoint-rule points per axis.
         #[arg(long, default_value_t = 512)]
         grid: usize,
@@ -386,6 +399,10 @@ fn run(cli: Cli) -> Result<()> {
             raw_u8,
             standardize,
             method,
+            ais_temperatures,
+            ais_runs,
+            ais_chains,
+            seed,
             grid,
             margin,
             samples,
@@ -396,6 +413,13 @@ fn run(cli: Cli) -> Result<()> {
             (raw_u8, standardize),
             &method,
             (grid, margin),
+            stein::ais::AisConfig {
+                temperatures: ais_temperatures,
+                runs: ais_runs,
+                chains: ais_chains,
+                seed,
+                ..Default::default()
+            },
             samples.as_deref(),
         ),
         Command::Bench {
@@ -1175,12 +1199,14 @@ fn eval(
     (raw_u8, standardize): (bool, bool),
     method: &str,
     (grid, margin): (usize, f64),
+    ais: stein::ais::AisConfig,
     samples: Option<&Path>,
 ) -> Result<()> {
     ensure!(
-        matches!(method, "auto" | "exact" | "quadrature"),
-        "--method must be auto, exact or quadrature, not `{method}`"
+        matches!(method, "auto" | "exact" | "quadrature" | "ais"),
+        "--method must be auto, exact, quadrature or ais, not `{method}`"
     );
+    ais.validate()?;
     ensure!(
         (4..=16384).contains(&grid),
         "--grid must be between 4 and 16384 points per axis"
@@ -1218,7 +1244,7 @@ fn eval(
         ("exact", None) => bail!("--method exact needs an RBM; use quadrature (d <= 2) or ais"),
         ("exact", Some(s)) => ensure!(
             exact_ok,
-            "exact evaluation sums 2^H hidden states and supports H <= {}; this model has H = {} (AIS is not available yet)",
+            "exact evaluation sums 2^H hidden states and supports H <= {}; this model has H = {}: use --method ais",
             stein::model::rbm::MAX_EXACT_HIDDEN,
             s.h
         ),
@@ -1227,7 +1253,7 @@ fn eval(
             "quadrature evaluation needs d <= 2 (this model has d = {})",
             data.d
         ),
-        _ => bail!("no exact or quadrature evaluation for this model (d = {}); AIS is not available yet", data.d),
+        _ => {}
     }
     let quadrature = method == "quadrature";
     let samples = match samples {
@@ -1253,6 +1279,33 @@ fn eval(
         }
         None => None,
     };
+    if method == "ais" {
+        let kernels = stein::ais::AisKernels::new(&ctx)?;
+        let batch = stein::ais::wave_chains(&ctx, &ais, data.d);
+        let energy = spec.energy(&ctx, &mk, &theta, batch)?;
+        let pb = progress_bar(1);
+        let r = stein::ais::ais_log_partition_with_progress(
+            &ctx,
+            &kernels,
+            energy.as_ref(),
+            &ais,
+            &mut |done, total| {
+                pb.set_length(total as u64);
+                pb.set_position(done as u64);
+            },
+        )?;
+        pb.finish_and_clear();
+        let eval_energy = spec.energy(&ctx, &mk, &theta, 4096.min(data.n))?;
+        let mean_f = stein::eval::mean_energy(&ctx, eval_energy.as_ref(), &data.x)?;
+        println!(
+            "{}",
+            json!({"n": data.n, "d": data.d, "loglik": mean_f - r.log_z, "log_z": r.log_z,
+                   "std_err": r.std_err, "method": "ais", "temperatures": ais.temperatures,
+                   "runs": ais.runs, "chains": ais.chains, "acceptance": r.acceptance,
+                   "seconds": r.seconds, "mmd2": mmd})
+        );
+        return Ok(());
+    }
     if quadrature {
         let energy = spec.energy(&ctx, &mk, &theta, 4096)?;
         let (lo, hi) = stein::eval::data_box(&data.x, data.d, margin, 5.0);

@@ -809,3 +809,97 @@ fn eval_by_quadrature_matches_exact_on_geyser() {
         &dir.path("none"),
     );
 }
+
+/// `stein eval --method ais` agrees with the exact RBM log-likelihood within its standard
+/// error; an MLP model (d = 64) is evaluated by AIS under `auto`.
+#[test]
+fn eval_by_ais_matches_exact_and_covers_the_mlp() {
+    if gpu().unwrap().is_none() {
+        return;
+    }
+    let dir = Dir::new();
+    let data = "../shared/data/digits8-train-images.npy";
+    let run = dir.s("run");
+    let o = stein(&[
+        "train", "--data", data, "--hidden", "4", "--steps", "40", "--out", &run,
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let model = Path::new(&run)
+        .join("model.safetensors")
+        .display()
+        .to_string();
+    let eval = |model: &str, extra: &[&str]| {
+        let mut args = vec!["eval", "--model", model, "--data", data];
+        args.extend_from_slice(extra);
+        let o = stein(&args);
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        serde_json::from_str::<serde_json::Value>(String::from_utf8_lossy(&o.stdout).trim())
+            .unwrap()
+    };
+    let exact = eval(&model, &[])["loglik"].as_f64().unwrap();
+    let ais = eval(
+        &model,
+        &[
+            "--method",
+            "ais",
+            "--ais-runs",
+            "8",
+            "--ais-chains",
+            "25",
+            "--ais-temperatures",
+            "300",
+        ],
+    );
+    let (ll, se) = (
+        ais["loglik"].as_f64().unwrap(),
+        ais["std_err"].as_f64().unwrap(),
+    );
+    assert!(
+        (ll - exact).abs() < 4.0 * se + 0.05,
+        "AIS {ll} ± {se} against exact {exact}"
+    );
+    let mrun = dir.s("mlp");
+    let o = stein(&[
+        "train",
+        "--model",
+        "mlp",
+        "--widths",
+        "16",
+        "--data",
+        data,
+        "--algo",
+        "cd",
+        "--sampler",
+        "langevin",
+        "--steps",
+        "20",
+        "--out",
+        &mrun,
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let mmodel = Path::new(&mrun)
+        .join("model.safetensors")
+        .display()
+        .to_string();
+    let v = eval(
+        &mmodel,
+        &[
+            "--ais-runs",
+            "4",
+            "--ais-chains",
+            "25",
+            "--ais-temperatures",
+            "100",
+        ],
+    );
+    assert_eq!(v["method"], "ais");
+    assert!(v["loglik"].as_f64().unwrap().is_finite());
+    // Gibbs sampling and exact evaluation are refused for the MLP, in one line.
+    fails(
+        &stein(&[
+            "eval", "--model", &mmodel, "--data", data, "--method", "exact",
+        ]),
+        &["--method exact needs an RBM"],
+        &dir.path("none"),
+    );
+}
