@@ -1192,6 +1192,7 @@ impl TrainJob<'_> {
     }
 }
 
+#[allow(clippy::too_many_arguments)]
 fn eval(
     choice: &AdapterChoice,
     model: &Path,
