@@ -53,7 +53,7 @@ pub fn data_box(data: &[f32], d: usize, margin: f64, min_pad: f64) -> (Vec<f64>,
 
 /// f at the midpoints of an m^d grid on [lo, hi], row-major (last axis fastest), with the
 /// cell volume.
-fn grid_energies(
+pub fn grid_energies(
     ctx: &GpuContext,
     model: &dyn Energy,
     lo: &[f64],

@@ -1004,6 +1004,7 @@ fn train(choice: &AdapterChoice, a: TrainArgs) -> Result<()> {
     let theta0 = spec.init_theta(cfg.seed)?;
     let job = TrainJob {
         ctx: &ctx,
+        k: &k,
         spec: &spec,
         kernels: &mk,
         run: &run,
@@ -1043,6 +1044,7 @@ fn parse_widths(s: &str) -> Result<Vec<usize>> {
 /// Everything a training loop needs besides the trainer.
 struct TrainJob<'a> {
     ctx: &'a GpuContext,
+    k: &'a Kernels,
     spec: &'a stein::model::spec::ModelSpec,
     kernels: &'a stein::model::spec::ModelKernels,
     run: &'a RunConfig,
@@ -1069,6 +1071,51 @@ impl TrainJob<'_> {
             let q = stein::eval::log_partition_quadrature(ctx, energy.as_ref(), &lo, &hi, 256)?;
             stein::eval::mean_energy(ctx, energy.as_ref(), &v.x)? - q.log_z
         }))
+    }
+
+    /// d = 2: the learned density exp(f) (shading and contours, from f on a 200×200 grid of
+    /// the data's box), the training data (dark, at most 2000 points) and 500 model samples
+    /// (orange: SVGD from N(0, I), 1000 AdaGrad steps of 0.05, median bandwidth); the
+    /// samples are also written to model_samples.npy.
+    fn plot_density(&self, theta: &[f32], path: &Path) -> Result<()> {
+        let (ctx, data) = (self.ctx, self.data);
+        let energy = self.spec.energy(ctx, self.kernels, theta, 4096)?;
+        let (lo, hi) = stein::eval::data_box(&data.x, 2, 0.15, 0.5);
+        let m = 200;
+        let (f, _) = stein::eval::grid_energies(ctx, energy.as_ref(), &lo, &hi, m)?;
+        let n = 500;
+        let mut rng = SplitMix64::new(self.run.train.seed ^ 0x706c_6f74);
+        let x0: Vec<f32> = (0..2 * n).map(|_| rng.next_normal() as f32).collect();
+        let target = Box::new(stein::model::EnergyScore::new(
+            ctx,
+            self.spec.energy(ctx, self.kernels, theta, n)?,
+        )?);
+        let mut engine = Svgd::new(ctx, self.k, target, &x0, n, Optimizer::Adagrad)?;
+        for _ in 0..1000 {
+            engine.step(0.05, Bandwidth::Median)?;
+        }
+        let samples = engine.particles()?;
+        write_npy_f32(&path.with_file_name("model_samples.npy"), &samples, &[n, 2])?;
+        // Bilinear interpolation of the grid (cell midpoints) at a pixel.
+        let step = [(hi[0] - lo[0]) / m as f64, (hi[1] - lo[1]) / m as f64];
+        let at = |i: usize, j: usize| f[i.min(m - 1) * m + j.min(m - 1)];
+        let log_density = |x: f64, y: f64| {
+            let u = ((x - lo[0]) / step[0] - 0.5).clamp(0.0, (m - 1) as f64);
+            let v = ((y - lo[1]) / step[1] - 0.5).clamp(0.0, (m - 1) as f64);
+            let (i, j) = (u.floor() as usize, v.floor() as usize);
+            let (a, b) = (u - i as f64, v - j as f64);
+            (1.0 - a) * ((1.0 - b) * at(i, j) + b * at(i, j + 1))
+                + a * ((1.0 - b) * at(i + 1, j) + b * at(i + 1, j + 1))
+        };
+        let shown = &data.x[..data.x.len().min(4000)];
+        stein::io::plot::plot_density_2d(
+            path,
+            shown,
+            &samples,
+            &log_density,
+            "learned density: data (dark), model samples by SVGD (orange)",
+            Some([lo[0], hi[0], lo[1], hi[1]]),
+        )
     }
 
     fn run<M: stein::model::Trainable>(&self, mut trainer: stein::train::Trainer<M>) -> Result<()> {
@@ -1180,6 +1227,9 @@ impl TrainJob<'_> {
         t.metadata
             .insert("config".into(), serde_json::to_string(&cfg)?);
         t.write(&out.join("model.safetensors"))?;
+        if data.d == 2 {
+            self.plot_density(&theta, &out.join("density.png"))?;
+        }
         eprintln!(
             "train: {} updates; wrote {}/model.safetensors",
             cfg.steps,

@@ -805,7 +805,7 @@ fn eval_by_quadrature_matches_exact_on_geyser() {
         &stein(&[
             "eval", "--model", &model, "--data", data, "--method", "magic",
         ]),
-        &["--method", "auto, exact or quadrature"],
+        &["--method", "auto, exact, quadrature or ais"],
         &dir.path("none"),
     );
 }

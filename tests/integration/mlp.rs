@@ -422,6 +422,27 @@ fn mlp_refuses_bad_sizes_and_batches_past_the_loop_limit() -> Result<()> {
     ensure!(k
         .record_forward(ctx, &mut enc, &theta, &short_x, &batch)
         .is_err());
+    // A long batch on every device (50,000 rows stay under llvmpipe's limit): the block sums
+    // keep the f32 error of the sum over rows small.
+    {
+        let m = 50_000;
+        let batch = MlpBatch::new(ctx, &s, m)?;
+        let x = GpuVec::<f32>::zeros(ctx, "x", m)?;
+        let w = GpuVec::from_slice(ctx, "w", &vec![1.0 / m as f32; m])?;
+        let g = GpuVec::nan_filled(ctx, "g", s.len())?;
+        let mut enc = ctx.device.create_command_encoder(&Default::default());
+        k.record_forward(ctx, &mut enc, &theta, &x, &batch)?;
+        k.record_grad(ctx, &mut enc, &theta, &x, &batch, &w, &g)?;
+        ctx.queue.submit([enc.finish()]);
+        let want = cpu::mlp::grad(&to_f64(&s.init_theta(0)), &s, &[0.0], &[1.0]);
+        assert_close(
+            &g.read(ctx)?,
+            &want,
+            TOL_MLP,
+            1.0,
+            "gradient of 50,000 rows",
+        )?;
+    }
     k.record_forward(ctx, &mut enc, &theta, &x, &batch)?;
     let r = k.record_grad(ctx, &mut enc, &theta, &x, &batch, &w, &g);
     if ctx.loop_limit().is_some() {
