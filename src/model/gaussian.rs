@@ -1,4 +1,4 @@
-//! An unnormalised Gaussian with diagonal covariance as an [`Energy`]: a model whose log Z is
+//! An unnormalised Gaussian with diagonal covariance as an [`Energy`](super::Energy): a model whose log Z is
 //! known in closed form, to check samplers and evaluators (AIS) against.
 
 use anyhow::{ensure, Result};
