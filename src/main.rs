@@ -222,6 +222,9 @@ struct TrainArgs {
     /// Updates in all (default 1000; with --resume, the run's own unless given).
     #[arg(long)]
     steps: Option<u64>,
+    /// Passes over the training data instead of --steps: updates = ⌈E · N / batch⌉.
+    #[arg(long, conflicts_with = "steps")]
+    epochs: Option<f64>,
     /// Write checkpoint.safetensors (θ, Adam state, chains, generator state) every K updates.
     #[arg(long, default_value_t = 500)]
     checkpoint_every: u64,
@@ -923,7 +926,7 @@ fn train(choice: &AdapterChoice, a: TrainArgs) -> Result<()> {
     if let Some(steps) = a.steps {
         run.train.steps = steps;
     }
-    let cfg = run.train.clone();
+    let mut cfg = run.train.clone();
     cfg.validate()?;
     let opts = stein::io::data::DataOptions {
         raw_u8: run.raw_u8,
@@ -935,6 +938,12 @@ fn train(choice: &AdapterChoice, a: TrainArgs) -> Result<()> {
         let (t, v) = data.holdout(run.holdout, cfg.seed)?;
         data = t;
         held = Some(v);
+    }
+    if let Some(e) = a.epochs {
+        ensure!(e > 0.0 && e.is_finite(), "--epochs must be positive");
+        let steps = (e * data.n as f64 / cfg.batch as f64).ceil().max(1.0) as u64;
+        cfg.steps = steps;
+        run.train.steps = steps;
     }
     if resuming {
         ensure!(
@@ -980,7 +989,7 @@ fn train(choice: &AdapterChoice, a: TrainArgs) -> Result<()> {
         match &spec {
             stein::model::spec::ModelSpec::Grbm { hidden, .. } => ensure!(
                 *hidden <= stein::model::rbm::MAX_EXACT_HIDDEN,
-                "--valid evaluates the exact log-likelihood, which needs H <= {} (got --hidden {hidden}); drop --valid",
+                "--valid evaluates the exact log-likelihood, which needs H <= {} (got --hidden {hidden}); drop --valid and evaluate the model with `stein eval --method ais`",
                 stein::model::rbm::MAX_EXACT_HIDDEN,
             ),
             stein::model::spec::ModelSpec::Mlp { d, .. } => ensure!(
@@ -1576,6 +1585,7 @@ fn apply_config(a: &mut TrainArgs, m: &clap::ArgMatches) -> Result<()> {
             "valid" => a.valid = Some(PathBuf::from(string()?)),
             "holdout" => a.holdout = count()? as usize,
             "steps" => a.steps = Some(count()?),
+            "epochs" => a.epochs = Some(float()?),
             "checkpoint_every" => a.checkpoint_every = count()?,
             "batch" => a.batch = count()? as usize,
             "lr" => a.lr = float()?,

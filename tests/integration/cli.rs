@@ -525,7 +525,7 @@ fn train_and_eval_an_rbm_and_reject_bad_input() {
             "train", "--data", data, "--valid", data, "--hidden", "21", "--steps", "5", "--out",
             &r2,
         ]),
-        &["H <= 20"],
+        &["H <= 20", "stein eval --method ais"],
         &run2.join("model.safetensors"),
     );
 }
@@ -901,5 +901,50 @@ fn eval_by_ais_matches_exact_and_covers_the_mlp() {
         ]),
         &["--method exact needs an RBM"],
         &dir.path("none"),
+    );
+}
+
+/// `--epochs E` trains ⌈E·N/batch⌉ updates (geyser: 299 rows).
+#[test]
+fn train_epochs_sets_the_update_count() {
+    if gpu().unwrap().is_none() {
+        return;
+    }
+    let dir = Dir::new();
+    let run = dir.s("run");
+    let o = stein(&[
+        "train",
+        "--data",
+        "../shared/data/geyser.csv",
+        "--standardize",
+        "--hidden",
+        "2",
+        "--epochs",
+        "2",
+        "--batch",
+        "50",
+        "--log-every",
+        "1000",
+        "--out",
+        &run,
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let m = std::fs::read_to_string(Path::new(&run).join("metrics.jsonl")).unwrap();
+    let v: serde_json::Value = serde_json::from_str(m.lines().last().unwrap()).unwrap();
+    assert_eq!(v["step"], 12);
+    fails(
+        &stein(&[
+            "train",
+            "--data",
+            "../shared/data/geyser.csv",
+            "--epochs",
+            "1",
+            "--steps",
+            "5",
+            "--out",
+            &dir.s("r2"),
+        ]),
+        &["--epochs"],
+        &dir.path("r2"),
     );
 }
