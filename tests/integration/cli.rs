@@ -947,4 +947,21 @@ fn train_epochs_sets_the_update_count() {
         &["--epochs"],
         &dir.path("r2"),
     );
+    // Training data of an unsupported dtype.
+    let mut ints = header("<i8", false, "(2, 2)");
+    ints.extend([0u8; 32]);
+    let ints = dir.write("ints.npy", &ints);
+    fails(
+        &stein(&[
+            "train",
+            "--data",
+            &ints,
+            "--steps",
+            "2",
+            "--out",
+            &dir.s("r3"),
+        ]),
+        &["<i8"],
+        &dir.path("r3"),
+    );
 }
