@@ -24,7 +24,10 @@ fn generator_ops(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_wor
     }
     switch p.mode {
         case 0u: {
-            out[e] = 2.0 * uniform01(pcg_hash(p.key ^ pcg_hash(e))) - 1.0;
+            // 2 uniform01(h) - 1 = (2k + 1 - 2^24) / 2^24, k = h >> 8: an odd integer below
+            // 2^24 in magnitude, exact in f32 (uniform01's k + 0.5 is not, for k >= 2^23).
+            let k = pcg_hash(p.key ^ pcg_hash(e)) >> 8u;
+            out[e] = f32(i32(2u * k + 1u) - 16777216) * (1.0 / 16777216.0);
         }
         case 1u: {
             out[e] = sigmoid(a[e]);
