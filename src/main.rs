@@ -67,7 +67,7 @@ enum Command {
         steps: u64,
     },
     /// Train a Gaussian-Bernoulli RBM by CD, PCD or SteinCD; writes a run directory.
-    Train(TrainArgs),
+    Train(Box<TrainArgs>),
     /// Mean test log-likelihood of a model on data: exact for the RBM (2^H hidden states), by
     /// quadrature for d <= 2.
     Eval {
@@ -123,11 +123,16 @@ enum Command {
         #[arg(long)]
         out: PathBuf,
     },
-    /// Draw samples from an RBM model by block Gibbs, Langevin or SVGD, started at N(0, I).
+    /// Draw samples from an RBM model by block Gibbs, Langevin or SVGD, started at N(0, I),
+    /// or (--generator) from a SteinGAN run's generator, x = G(z), z ~ U(−1, 1)^n_z.
     Sample {
-        /// Model file (safetensors).
+        /// Model file (safetensors); with --generator the run's generator.safetensors (or its
+        /// model.safetensors, whose directory holds the generator).
         #[arg(long)]
         model: PathBuf,
+        /// Sample the generator of a stein-gan or hybrid run (no --method or --steps).
+        #[arg(long)]
+        generator: bool,
         /// gibbs, langevin or svgd.
         #[arg(long, default_value = "gibbs")]
         method: String,
@@ -135,8 +140,8 @@ enum Command {
         #[arg(long)]
         n: usize,
         /// Steps (sweeps, Langevin steps or SVGD steps).
-        #[arg(long)]
-        steps: u64,
+        #[arg(long, required_unless_present = "generator")]
+        steps: Option<u64>,
         /// Langevin η or SVGD ε (AdaGrad).
         #[arg(long, default_value_t = 0.01)]
         step_size: f64,
@@ -190,9 +195,35 @@ struct TrainArgs {
     /// σ₀ of the MLP energy's base term −‖x‖²/(2σ₀²) (a few times the data's scale).
     #[arg(long, default_value_t = 3.0)]
     sigma0: f64,
-    /// cd, pcd or stein-cd.
+    /// cd, pcd, stein-cd, stein-gan (a generator trained along φ gives the negatives) or
+    /// hybrid (each negative from stein-cd with probability --mix-prob, else the generator).
     #[arg(long, default_value = "cd")]
     algo: String,
+    /// stein-gan/hybrid: latent dimension n_z of the generator (z ~ U(−1, 1)^n_z).
+    #[arg(long, default_value_t = 100)]
+    nz: usize,
+    /// stein-gan/hybrid: hidden widths of the generator, comma-separated (n_z-…-d).
+    #[arg(long, default_value = "256,256")]
+    gen_widths: String,
+    /// stein-gan/hybrid: activation of the generator's hidden layers: softplus, silu or tanh.
+    #[arg(long, default_value = "softplus")]
+    gen_activation: String,
+    /// stein-gan/hybrid: generator output: identity or sigmoid (images in [0, 1]).
+    #[arg(long, default_value = "identity")]
+    gen_output: String,
+    /// stein-gan/hybrid: Adam learning rate of the generator.
+    #[arg(long, default_value_t = 1e-3)]
+    gen_lr: f64,
+    /// stein-gan/hybrid: kernel of the generator's Stein direction: rbf, or none (φ = ∇ₓf,
+    /// the "without kernel" ablation).
+    #[arg(long, default_value = "rbf")]
+    kernel: String,
+    /// stein-gan/hybrid: φ normalised by count (1/m, the paper) or rowsum (1/Σ_j k_ij).
+    #[arg(long, default_value = "count")]
+    phi_norm: String,
+    /// hybrid: probability that a negative comes from SteinCD rather than the generator.
+    #[arg(long, default_value_t = 0.5)]
+    mix_prob: f64,
     /// MCMC kernel of cd and pcd: gibbs or langevin.
     #[arg(long, default_value = "gibbs")]
     sampler: String,
@@ -376,8 +407,24 @@ fn run(cli: Cli) -> Result<()> {
         } => phi(&choice, &target, &particles, &out, &bandwidth),
         Command::Svgd(args) => svgd(&choice, args),
         Command::Demo { out_dir, steps } => demo(&choice, &out_dir, steps),
-        Command::Train(args) => train(&choice, args),
+        Command::Train(args) => train(&choice, *args),
         Command::Energy { model, points, out } => energy(&choice, &model, &points, &out),
+        Command::Sample {
+            model,
+            generator: true,
+            n,
+            seed,
+            out,
+            grid,
+            image_shape,
+            ..
+        } => sample_generator(
+            &choice,
+            &model,
+            (n, seed),
+            &out,
+            grid.as_deref().map(|g| (g, image_shape.as_deref())),
+        ),
         Command::Sample {
             model,
             method,
@@ -388,11 +435,12 @@ fn run(cli: Cli) -> Result<()> {
             out,
             grid,
             image_shape,
+            ..
         } => sample(
             &choice,
             &model,
             &method,
-            (n, steps, step_size, seed),
+            (n, steps.unwrap_or(0), step_size, seed),
             &out,
             grid.as_deref().map(|g| (g, image_shape.as_deref())),
         ),
@@ -873,7 +921,40 @@ fn train(choice: &AdapterChoice, a: TrainArgs) -> Result<()> {
             "cd" => Algo::Cd,
             "pcd" => Algo::Pcd,
             "stein-cd" => Algo::SteinCd,
-            o => bail!("--algo `{o}` is not one of cd, pcd, stein-cd"),
+            "stein-gan" => Algo::SteinGan,
+            "hybrid" => Algo::Hybrid,
+            o => bail!("--algo `{o}` is not one of cd, pcd, stein-cd, stein-gan, hybrid"),
+        };
+        let gen = if algo.has_generator() {
+            let widths = parse_widths(&a.gen_widths).map_err(|_| {
+                anyhow::anyhow!(
+                    "--gen-widths `{}` must list positive integers, e.g. 256,256",
+                    a.gen_widths
+                )
+            })?;
+            Some(stein::train::GenConfig {
+                nz: a.nz,
+                widths,
+                activation: a.gen_activation.clone(),
+                output: a
+                    .gen_output
+                    .parse()
+                    .map_err(|e| anyhow::anyhow!("--gen-output: {e}"))?,
+                lr: a.gen_lr,
+                kernel: match a.kernel.as_str() {
+                    "rbf" => stein::train::GanKernel::Rbf,
+                    "none" => stein::train::GanKernel::None,
+                    o => bail!("--kernel `{o}` is not one of rbf, none"),
+                },
+                phi_norm: match a.phi_norm.as_str() {
+                    "count" => stein::train::PhiNorm::Count,
+                    "rowsum" => stein::train::PhiNorm::Rowsum,
+                    o => bail!("--phi-norm `{o}` is not one of count, rowsum"),
+                },
+                mix_prob: a.mix_prob,
+            })
+        } else {
+            None
         };
         let sampler = match a.sampler.as_str() {
             "gibbs" => Sampler::Gibbs,
@@ -896,6 +977,7 @@ fn train(choice: &AdapterChoice, a: TrainArgs) -> Result<()> {
             weight_decay: a.weight_decay,
             seed: a.seed,
             log_every: a.log_every,
+            gen,
             ..TrainConfig::paper(a.hidden, algo)
         };
         let data = a
@@ -1011,6 +1093,11 @@ fn train(choice: &AdapterChoice, a: TrainArgs) -> Result<()> {
     let k = Kernels::new(&ctx)?;
     let mk = stein::model::spec::ModelKernels::new(&ctx)?;
     let theta0 = spec.init_theta(cfg.seed)?;
+    let eta0 = match &cfg.gen {
+        Some(g) if cfg.algo.has_generator() => Some(g.spec(data.d)?.init_eta(cfg.seed)),
+        _ => None,
+    };
+
     let job = TrainJob {
         ctx: &ctx,
         k: &k,
@@ -1029,14 +1116,22 @@ fn train(choice: &AdapterChoice, a: TrainArgs) -> Result<()> {
                 kernels: &mk.rbm,
                 shape: spec.rbm().expect("rbm"),
             };
-            job.run(stein::train::Trainer::new(&ctx, &k, model, &theta0, cfg)?)
+            let t = stein::train::Trainer::new(&ctx, &k, model, &theta0, cfg)?;
+            job.run(match &eta0 {
+                Some(eta) => t.with_generator(&mk.mlp, eta)?,
+                None => t,
+            })
         }
         stein::model::spec::ModelSpec::Mlp { .. } => {
             let model = stein::model::mlp::MlpModel {
                 kernels: &mk.mlp,
                 shape: spec.mlp()?.expect("mlp"),
             };
-            job.run(stein::train::Trainer::new(&ctx, &k, model, &theta0, cfg)?)
+            let t = stein::train::Trainer::new(&ctx, &k, model, &theta0, cfg)?;
+            job.run(match &eta0 {
+                Some(eta) => t.with_generator(&mk.mlp, eta)?,
+                None => t,
+            })
         }
     }
 }
@@ -1086,25 +1181,51 @@ impl TrainJob<'_> {
     /// the data's box), the training data (dark, at most 2000 points) and 500 model samples
     /// (orange: SVGD from N(0, I), 1000 AdaGrad steps of 0.05, median bandwidth); the
     /// samples are also written to model_samples.npy.
-    fn plot_density(&self, theta: &[f32], path: &Path) -> Result<()> {
+    fn plot_density(
+        &self,
+        theta: &[f32],
+        generated: Option<(&stein::model::generator::GenSpec, &[f32])>,
+        path: &Path,
+    ) -> Result<()> {
         let (ctx, data) = (self.ctx, self.data);
         let energy = self.spec.energy(ctx, self.kernels, theta, 4096)?;
         let (lo, hi) = stein::eval::data_box(&data.x, 2, 0.15, 0.5);
         let m = 200;
         let (f, _) = stein::eval::grid_energies(ctx, energy.as_ref(), &lo, &hi, m)?;
         let n = 500;
-        let mut rng = SplitMix64::new(self.run.train.seed ^ 0x706c_6f74);
-        let x0: Vec<f32> = (0..2 * n).map(|_| rng.next_normal() as f32).collect();
-        let target = Box::new(stein::model::EnergyScore::new(
-            ctx,
-            self.spec.energy(ctx, self.kernels, theta, n)?,
-        )?);
-        let mut engine = Svgd::new(ctx, self.k, target, &x0, n, Optimizer::Adagrad)?;
-        for _ in 0..1000 {
-            engine.step(0.05, Bandwidth::Median)?;
-        }
-        let samples = engine.particles()?;
-        write_npy_f32(&path.with_file_name("model_samples.npy"), &samples, &[n, 2])?;
+        let (samples, title) = if let Some((gspec, eta)) = generated {
+            // A generator's run: its samples (stream_key(seed, 0), as `stein sample --generator`).
+            let gk = stein::model::generator::GenKernels::new(ctx)?;
+            let eta = stein::gpu::GpuVec::from_slice(ctx, "generator eta", eta)?;
+            let batch = stein::model::generator::GenBatch::new(ctx, gspec, n)?;
+            let mut enc = ctx.device.create_command_encoder(&Default::default());
+            let key = stein::cpu::hash::stream_key(self.run.train.seed, 0);
+            gk.record_sample(ctx, &mut enc, &self.kernels.mlp, &eta, &batch, key)?;
+            ctx.queue.submit([enc.finish()]);
+            let x = batch.x.read(ctx)?;
+            write_npy_f32(&path.with_file_name("generator_samples.npy"), &x, &[n, 2])?;
+            (
+                x,
+                "learned density: data (dark), generator samples (orange)",
+            )
+        } else {
+            let mut rng = SplitMix64::new(self.run.train.seed ^ 0x706c_6f74);
+            let x0: Vec<f32> = (0..2 * n).map(|_| rng.next_normal() as f32).collect();
+            let target = Box::new(stein::model::EnergyScore::new(
+                ctx,
+                self.spec.energy(ctx, self.kernels, theta, n)?,
+            )?);
+            let mut engine = Svgd::new(ctx, self.k, target, &x0, n, Optimizer::Adagrad)?;
+            for _ in 0..1000 {
+                engine.step(0.05, Bandwidth::Median)?;
+            }
+            let x = engine.particles()?;
+            write_npy_f32(&path.with_file_name("model_samples.npy"), &x, &[n, 2])?;
+            (
+                x,
+                "learned density: data (dark), model samples by SVGD (orange)",
+            )
+        };
         // Bilinear interpolation of the grid (cell midpoints) at a pixel.
         let step = [(hi[0] - lo[0]) / m as f64, (hi[1] - lo[1]) / m as f64];
         let at = |i: usize, j: usize| f[i.min(m - 1) * m + j.min(m - 1)];
@@ -1122,7 +1243,7 @@ impl TrainJob<'_> {
             shown,
             &samples,
             &log_density,
-            "learned density: data (dark), model samples by SVGD (orange)",
+            title,
             Some([lo[0], hi[0], lo[1], hi[1]]),
         )
     }
@@ -1236,8 +1357,16 @@ impl TrainJob<'_> {
         t.metadata
             .insert("config".into(), serde_json::to_string(&cfg)?);
         t.write(&out.join("model.safetensors"))?;
+        let gen = trainer.generator()?;
+        if let Some((gspec, eta)) = &gen {
+            let mut g = gspec.to_tensors(eta)?;
+            g.metadata
+                .insert("config".into(), serde_json::to_string(&cfg)?);
+            g.write(&out.join("generator.safetensors"))?;
+        }
         if data.d == 2 {
-            self.plot_density(&theta, &out.join("density.png"))?;
+            let generated = gen.as_ref().map(|(s, e)| (s, e.as_slice()));
+            self.plot_density(&theta, generated, &out.join("density.png"))?;
         }
         eprintln!(
             "train: {} updates; wrote {}/model.safetensors",
@@ -1527,6 +1656,75 @@ fn sample(
     Ok(())
 }
 
+/// `stein sample --generator`: x = G(z; η), z ~ U(−1, 1)^{n_z} from the counter-based hash
+/// (stream `stream_key(seed, 0)`), on the device.
+fn sample_generator(
+    choice: &AdapterChoice,
+    model: &Path,
+    (n, seed): (usize, u64),
+    out: &Path,
+    grid: Option<(&Path, Option<&str>)>,
+) -> Result<()> {
+    check_output(out, "--out")?;
+    let grid_shape = match grid {
+        Some((g, shape)) => {
+            check_output(g, "--grid")?;
+            Some(parse_image_shape(shape)?)
+        }
+        None => None,
+    };
+    ensure!(n >= 1, "--n must be at least 1");
+    // A run's model.safetensors stands for the generator.safetensors beside it.
+    let path = match stein::io::safetensors::Tensors::read(model)?
+        .metadata
+        .get("model")
+        .map(String::as_str)
+    {
+        Some("generator") => model.to_path_buf(),
+        _ => {
+            let g = model.with_file_name("generator.safetensors");
+            ensure!(
+                g.is_file(),
+                "--generator: {} is not a generator and {} does not exist; give the generator.safetensors of a `stein train --algo stein-gan` or `--algo hybrid` run",
+                model.display(),
+                g.display()
+            );
+            g
+        }
+    };
+    let (spec, eta) = stein::model::generator::GenSpec::load(&path)?;
+    let d = spec.d();
+    let grid_shape = match grid_shape {
+        Some(s) => Some(stein::io::plot::image_shape(d, s)?),
+        None => None,
+    };
+    let ctx = open(choice)?;
+    let widest = spec.net.widths.iter().copied().max().unwrap_or(1);
+    ctx.check_binding("--n samples", (n as u64).saturating_mul(widest as u64 * 4))?;
+    let mlp = stein::model::mlp::MlpKernels::new(&ctx)?;
+    let gk = stein::model::generator::GenKernels::new(&ctx)?;
+    let eta = stein::gpu::GpuVec::from_slice(&ctx, "generator eta", &eta)?;
+    let batch = stein::model::generator::GenBatch::new(&ctx, &spec, n)?;
+    let mut enc = ctx.device.create_command_encoder(&Default::default());
+    let key = stein::cpu::hash::stream_key(seed, 0);
+    gk.record_sample(&ctx, &mut enc, &mlp, &eta, &batch, key)?;
+    ctx.queue.submit([enc.finish()]);
+    let x = batch.x.read(&ctx)?;
+    ensure!(
+        x.iter().all(|v| v.is_finite()),
+        "the generator's samples are not finite; the run diverged"
+    );
+    if let (Some((g, _)), Some(shape)) = (grid, grid_shape) {
+        stein::io::plot::write_image_grid(g, &x, shape, "stein sample --generator")?;
+    }
+    write_npy_f32(out, &x, &[n, d])?;
+    println!(
+        "{}",
+        json!({"n": n, "d": d, "method": "generator", "nz": spec.nz()})
+    );
+    Ok(())
+}
+
 /// Fills the train options not given on the command line from `--config FILE` (TOML).
 fn apply_config(a: &mut TrainArgs, m: &clap::ArgMatches) -> Result<()> {
     let Some(path) = a.config.clone() else {
@@ -1570,6 +1768,14 @@ fn apply_config(a: &mut TrainArgs, m: &clap::ArgMatches) -> Result<()> {
             "model" => a.model = string()?,
             "hidden" => a.hidden = count()? as usize,
             "algo" => a.algo = string()?,
+            "nz" => a.nz = count()? as usize,
+            "gen_widths" => a.gen_widths = string()?,
+            "gen_activation" => a.gen_activation = string()?,
+            "gen_output" => a.gen_output = string()?,
+            "gen_lr" => a.gen_lr = float()?,
+            "kernel" => a.kernel = string()?,
+            "phi_norm" => a.phi_norm = string()?,
+            "mix_prob" => a.mix_prob = float()?,
             "sampler" => a.sampler = string()?,
             "k" => a.k = count()? as usize,
             "langevin_step" => a.langevin_step = float()?,

@@ -3,7 +3,9 @@
 //! direction, and differs only in where x⁻ comes from:
 //! - CD-k: k sampler steps (block Gibbs or Langevin) started at x⁺;
 //! - PCD-k: the same steps continuing persistent chains;
-//! - SteinCD: x⁻ = x⁺ + ε φ(x⁺), φ the SVGD direction with the batch as particles.
+//! - SteinCD: x⁻ = x⁺ + ε φ(x⁺), φ the SVGD direction with the batch as particles;
+//! - SteinGAN (amortized MLE, §3.3): x⁻ = G(z) from a generator trained along φ(x⁻);
+//! - hybrid (§3.4): each x⁻ᵢ from SteinCD with probability p, else from the generator.
 //!
 //! One submit per update; only logged steps read anything back.
 
@@ -15,6 +17,8 @@ use crate::gpu::params::{LangevinParams, UpdateParams};
 use crate::gpu::{GpuContext, GpuUniform, GpuVec};
 use crate::io::target::SplitMix64;
 use crate::kernels::{Kernels, PhiScratch};
+use crate::model::generator::{GenBatch, GenKernels, GenSpec};
+use crate::model::mlp::MlpKernels;
 use crate::model::rbm::{RbmBatch, RbmKernels, RbmShape};
 use crate::model::Trainable;
 
@@ -28,6 +32,114 @@ pub enum Algo {
     Pcd,
     /// One SVGD step from the data batch (Algorithm 1).
     SteinCd,
+    /// Generator samples, the generator trained along φ (Algorithm 2, amortized MLE).
+    SteinGan,
+    /// SteinCD negatives mixed with generator negatives (algorithms.md §3.4).
+    Hybrid,
+}
+
+impl Algo {
+    /// Whether the algorithm trains a generator.
+    pub fn has_generator(self) -> bool {
+        matches!(self, Algo::SteinGan | Algo::Hybrid)
+    }
+}
+
+/// The kernel of the generator's Stein direction.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum GanKernel {
+    /// RBF, bandwidth of `TrainConfig::bandwidth` (median of the generated batch by default).
+    Rbf,
+    /// None: φ(xᵢ) = ∇ₓf(xᵢ), the "without kernel" ablation.
+    None,
+}
+
+/// How φ at the generated batch is normalised.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum PhiNorm {
+    /// 1/m (the paper).
+    Count,
+    /// 1/Σ_j k_ij per row (the authors' MNIST code).
+    Rowsum,
+}
+
+/// The generator of SteinGAN and the hybrid.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct GenConfig {
+    /// Latent dimension n_z.
+    pub nz: usize,
+    /// Hidden widths.
+    pub widths: Vec<usize>,
+    /// Activation of the hidden layers.
+    pub activation: String,
+    /// Output activation.
+    pub output: crate::model::generator::GenOutput,
+    /// Adam learning rate of η.
+    pub lr: f64,
+    /// Kernel of φ.
+    pub kernel: GanKernel,
+    /// Normalisation of φ.
+    pub phi_norm: PhiNorm,
+    /// Hybrid: probability that a negative comes from SteinCD.
+    pub mix_prob: f64,
+}
+
+impl Default for GenConfig {
+    fn default() -> Self {
+        Self {
+            nz: 100,
+            widths: vec![256, 256],
+            activation: "softplus".into(),
+            output: Default::default(),
+            lr: 1e-3,
+            kernel: GanKernel::Rbf,
+            phi_norm: PhiNorm::Count,
+            mix_prob: 0.5,
+        }
+    }
+}
+
+impl GenConfig {
+    /// Checks the numbers; the message names the option.
+    pub fn validate(&self) -> Result<()> {
+        ensure!(self.nz >= 1, "--nz must be at least 1");
+        ensure!(
+            self.widths.iter().all(|&w| w >= 1),
+            "--gen-widths must list positive integers, got {:?}",
+            self.widths
+        );
+        self.activation
+            .parse::<crate::model::mlp::Activation>()
+            .map_err(|e| anyhow::anyhow!("--gen-activation: {e}"))?;
+        ensure!(
+            self.lr > 0.0 && self.lr.is_finite(),
+            "--gen-lr {} must be positive and finite",
+            self.lr
+        );
+        ensure!(
+            (0.0..=1.0).contains(&self.mix_prob),
+            "--mix-prob {} must be a probability in [0, 1]",
+            self.mix_prob
+        );
+        ensure!(
+            !(self.kernel == GanKernel::None && self.phi_norm == PhiNorm::Rowsum),
+            "--phi-norm rowsum needs --kernel rbf (without a kernel φ is the score)"
+        );
+        Ok(())
+    }
+
+    /// The generator's shape for data of dimension `d`.
+    pub fn spec(&self, d: usize) -> Result<crate::model::generator::GenSpec> {
+        crate::model::generator::GenSpec::new(
+            self.nz,
+            &self.widths,
+            d,
+            self.activation.parse()?,
+            self.output,
+        )
+    }
 }
 
 /// The MCMC kernel of CD and PCD.
@@ -75,6 +187,9 @@ pub struct TrainConfig {
     pub seed: u64,
     /// Metrics every this many updates.
     pub log_every: u64,
+    /// SteinGAN and hybrid: the generator.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gen: Option<GenConfig>,
 }
 
 impl TrainConfig {
@@ -98,6 +213,7 @@ impl TrainConfig {
             weight_decay: 1e-5,
             seed: 0,
             log_every: 100,
+            gen: algo.has_generator().then(GenConfig::default),
         }
     }
 
@@ -123,6 +239,11 @@ impl TrainConfig {
         ensure!(self.log_every >= 1, "--log-every must be at least 1");
         if let Some(h) = self.bandwidth {
             ensure!(h > 0.0 && h.is_finite(), "--bandwidth {h} must be positive");
+        }
+        match (&self.gen, self.algo.has_generator()) {
+            (Some(g), true) => g.validate()?,
+            (None, true) => bail!("--algo {:?} needs a generator configuration", self.algo),
+            _ => {}
         }
         Ok(())
     }
@@ -158,6 +279,24 @@ pub fn init_theta(shape: RbmShape, seed: u64) -> Vec<f32> {
         .collect()
 }
 
+/// The generator's device state in a SteinGAN or hybrid run.
+struct GenState<'a, W> {
+    spec: GenSpec,
+    mlp: &'a MlpKernels,
+    ops: GenKernels,
+    eta: GpuVec<f32>,
+    m_adam: GpuVec<f32>,
+    v_adam: GpuVec<f32>,
+    grad: GpuVec<f32>,
+    batch: GenBatch,
+    work: W,
+    phi_scratch: PhiScratch,
+    adam_params: GpuUniform<UpdateParams>,
+}
+
+/// Xor'ed into the seed for the generator's latent draws.
+const GEN_STREAM: u64 = 0x67_656e_5f7a;
+
 /// A training run's device state, for any [`Trainable`] model.
 pub struct Trainer<'a, M: Trainable> {
     ctx: &'a GpuContext,
@@ -187,6 +326,7 @@ pub struct Trainer<'a, M: Trainable> {
     /// Updates done.
     pub t: u64,
     chains_ready: bool,
+    gen: Option<GenState<'a, M::Work>>,
 }
 
 impl<'a, M: Trainable> Trainer<'a, M> {
@@ -235,9 +375,67 @@ impl<'a, M: Trainable> Trainer<'a, M> {
             rng: SplitMix64::new(cfg.seed ^ 0x0bad_5eed),
             t: 0,
             chains_ready: false,
+            gen: None,
             cfg,
             model,
         })
+    }
+
+    /// Adds the generator of a SteinGAN or hybrid run (`cfg.gen`) with initial η `eta`
+    /// (e.g. [`GenSpec::init_eta`]); its layers run on `mlp`.
+    pub fn with_generator(mut self, mlp: &'a MlpKernels, eta: &[f32]) -> Result<Self> {
+        let (ctx, m, d) = (self.ctx, self.cfg.batch, self.model.dim());
+        let gc = self
+            .cfg
+            .gen
+            .as_ref()
+            .ok_or_else(|| anyhow::anyhow!("this run's configuration has no generator"))?;
+        let spec = gc.spec(d)?;
+        let len = spec.len();
+        ensure!(
+            eta.len() == len,
+            "generator has {} parameters, its shape needs {len}",
+            eta.len()
+        );
+        self.gen = Some(GenState {
+            mlp,
+            ops: GenKernels::new(ctx)?,
+            eta: GpuVec::from_slice(ctx, "generator eta", eta)?,
+            m_adam: GpuVec::zeros(ctx, "generator adam m", len)?,
+            v_adam: GpuVec::zeros(ctx, "generator adam v", len)?,
+            grad: GpuVec::zeros(ctx, "generator grad", len)?,
+            batch: GenBatch::new(ctx, &spec, m)?,
+            work: self.model.work(ctx, m)?,
+            phi_scratch: PhiScratch::new(ctx, self.k, m, d)?,
+            adam_params: GpuUniform::new(ctx, "generator adam", &UpdateParams::default()),
+            spec,
+        });
+        Ok(self)
+    }
+
+    /// The generator's shape and η on the host, in a SteinGAN or hybrid run.
+    pub fn generator(&self) -> Result<Option<(GenSpec, Vec<f32>)>> {
+        match &self.gen {
+            Some(g) => Ok(Some((g.spec.clone(), g.eta.read(self.ctx)?))),
+            None => Ok(None),
+        }
+    }
+
+    /// Adam's parameters at update t for learning rate `lr` and weight decay `wd`.
+    fn adam(&self, len: usize, lr: f64, wd: f64) -> UpdateParams {
+        let t = self.t as f64;
+        UpdateParams {
+            len: len as u32,
+            t: self.t.min(u64::from(u32::MAX)) as u32,
+            step_size: lr as f32,
+            beta1: self.cfg.beta1 as f32,
+            beta2: self.cfg.beta2 as f32,
+            eps: self.cfg.adam_eps as f32,
+            bc1: (1.0 / (1.0 - self.cfg.beta1.powf(t))) as f32,
+            bc2: (1.0 / (1.0 - self.cfg.beta2.powf(t))) as f32,
+            wd: wd as f32,
+            ..Default::default()
+        }
     }
 
     /// One update from the data (`[n, d]` row-major); returns the metrics when `log` asks for
@@ -264,16 +462,46 @@ impl<'a, M: Trainable> Trainer<'a, M> {
             self.xneg.write(ctx, &pos)?;
             self.chains_ready = true;
         }
+        let median = |x: &[f32]| {
+            let x64: Vec<f64> = x.iter().map(|&v| f64::from(v)).collect();
+            crate::cpu::median::median_bandwidth(&x64, d)
+        };
+        // The generator's batch x⁻ = G(z) first, read back when the median bandwidth needs it.
+        let gen_h = match (&self.gen, self.cfg.algo.has_generator()) {
+            (Some(g), true) => {
+                let key = stream_key(self.cfg.seed ^ GEN_STREAM, self.t);
+                let mut enc = ctx.device.create_command_encoder(&Default::default());
+                g.ops
+                    .record_sample(ctx, &mut enc, g.mlp, &g.eta, &g.batch, key)?;
+                ctx.queue.submit([enc.finish()]);
+                let gc = self.cfg.gen.as_ref().expect("validated");
+                match (gc.kernel, self.cfg.bandwidth) {
+                    (GanKernel::None, _) => 1.0,
+                    (GanKernel::Rbf, Some(h)) => h,
+                    (GanKernel::Rbf, None) => median(&g.batch.x.read(ctx)?),
+                }
+            }
+            (None, true) => bail!(
+                "--algo {:?} needs a generator (Trainer::with_generator)",
+                self.cfg.algo
+            ),
+            _ => 0.0,
+        };
+        // Hybrid: which negatives come from SteinCD (true) or the generator.
+        let mask: Vec<bool> = match self.cfg.algo {
+            Algo::Hybrid => {
+                let p = self.cfg.gen.as_ref().map_or(0.5, |g| g.mix_prob);
+                (0..m).map(|_| self.rng.next_f64() < p).collect()
+            }
+            _ => Vec::new(),
+        };
         let mut enc = ctx.device.create_command_encoder(&Default::default());
         let (model, theta) = (&self.model, &self.theta);
         match self.cfg.algo {
-            Algo::SteinCd => {
+            Algo::SteinCd | Algo::Hybrid => {
                 let h = match self.cfg.bandwidth {
                     Some(h) => h,
-                    None => {
-                        let x64: Vec<f64> = pos.iter().map(|&v| f64::from(v)).collect();
-                        crate::cpu::median::median_bandwidth(&x64, d)
-                    }
+                    None => median(&pos),
                 };
                 let b = &self.neg_batches[0];
                 model.record_score(ctx, &mut enc, theta, &self.xneg, b, &self.score)?;
@@ -303,6 +531,7 @@ impl<'a, M: Trainable> Trainer<'a, M> {
                     &[],
                 )?;
             }
+            Algo::SteinGan => {}
             Algo::Cd | Algo::Pcd => {
                 for s in 0..self.cfg.k {
                     let key = stream_key(self.cfg.seed, self.t * 64 + s as u64);
@@ -326,9 +555,80 @@ impl<'a, M: Trainable> Trainer<'a, M> {
                 }
             }
         }
-        // eq. 23: g = (1/m) Σ ∇θ f(x⁺) − (1/m) Σ ∇θ f(x⁻), then Adam ascent with weight decay.
         let bytes = (m * d * 4) as u64;
-        enc.copy_buffer_to_buffer(&self.xneg.buffer, 0, &self.xall.buffer, bytes, bytes);
+        let row = (d * 4) as u64;
+        if let (true, Some(gc)) = (self.cfg.algo.has_generator(), self.cfg.gen.clone()) {
+            // Generator step (Algorithm 2): φ at the generated batch, η ascends along
+            // (1/m) Σᵢ ∂G(zᵢ)/∂η · φ(x⁻ᵢ) through Adam.
+            let adam = self.adam(self.gen.as_ref().expect("checked").spec.len(), gc.lr, 0.0);
+            let g = self.gen.as_mut().expect("checked");
+            let x = &g.batch.x;
+            model.record_score(ctx, &mut enc, theta, x, &g.work, &self.score)?;
+            let phi = match gc.kernel {
+                GanKernel::None => &self.score,
+                GanKernel::Rbf => {
+                    self.k.record_svgd_phi(
+                        ctx,
+                        &mut enc,
+                        x,
+                        &self.score,
+                        &g.phi_scratch,
+                        &self.phi,
+                        (m, d),
+                        gen_h,
+                    )?;
+                    &self.phi
+                }
+            };
+            let phi = if gc.kernel == GanKernel::Rbf && gc.phi_norm == PhiNorm::Rowsum {
+                g.ops
+                    .record_rowsum_norm(ctx, self.k, &mut enc, &mut g.batch, phi, gen_h)?;
+                g.batch.rowsum_phi()
+            } else {
+                phi
+            };
+            g.ops.record_eta_grad(
+                ctx,
+                &mut enc,
+                g.mlp,
+                &g.eta,
+                &g.batch,
+                phi,
+                1.0 / m as f64,
+                &g.grad,
+            )?;
+            self.k.record_update(
+                ctx,
+                &mut enc,
+                &g.adam_params,
+                adam,
+                &g.grad,
+                &g.eta,
+                &[&g.m_adam, &g.v_adam],
+            )?;
+            // The negatives: the generated batch from before the update (hybrid: row by row,
+            // runs of rows from one source copied at once).
+            let gx = &g.batch.x.buffer;
+            if mask.is_empty() {
+                enc.copy_buffer_to_buffer(gx, 0, &self.xall.buffer, bytes, bytes);
+            } else {
+                let mut i = 0;
+                while i < m {
+                    let mut j = i + 1;
+                    while j < m && mask[j] == mask[i] {
+                        j += 1;
+                    }
+                    let src = if mask[i] { &self.xneg.buffer } else { gx };
+                    let off = i as u64 * row;
+                    let len = (j - i) as u64 * row;
+                    enc.copy_buffer_to_buffer(src, off, &self.xall.buffer, bytes + off, len);
+                    i = j;
+                }
+            }
+        } else {
+            enc.copy_buffer_to_buffer(&self.xneg.buffer, 0, &self.xall.buffer, bytes, bytes);
+        }
+        // eq. 23: g = (1/m) Σ ∇θ f(x⁺) − (1/m) Σ ∇θ f(x⁻), then Adam ascent with weight decay.
         model.record_grad(
             ctx,
             &mut enc,
@@ -339,19 +639,7 @@ impl<'a, M: Trainable> Trainer<'a, M> {
             &self.grad,
             log.then_some(&self.energy),
         )?;
-        let t = self.t as f64;
-        let p = UpdateParams {
-            len: model.n_params() as u32,
-            t: self.t.min(u64::from(u32::MAX)) as u32,
-            step_size: self.cfg.lr as f32,
-            beta1: self.cfg.beta1 as f32,
-            beta2: self.cfg.beta2 as f32,
-            eps: self.cfg.adam_eps as f32,
-            bc1: (1.0 / (1.0 - self.cfg.beta1.powf(t))) as f32,
-            bc2: (1.0 / (1.0 - self.cfg.beta2.powf(t))) as f32,
-            wd: self.cfg.weight_decay as f32,
-            ..Default::default()
-        };
+        let p = self.adam(model.n_params(), self.cfg.lr, self.cfg.weight_decay);
         self.k.record_update(
             ctx,
             &mut enc,
@@ -398,6 +686,18 @@ impl<'a, M: Trainable> Trainer<'a, M> {
             .insert("adam_v".into(), (vec![len], self.v_adam.read(self.ctx)?));
         t.tensors
             .insert("chains".into(), (vec![m, d], self.xneg.read(self.ctx)?));
+        if let Some(g) = &self.gen {
+            let len = g.spec.len();
+            let eta = g.eta.read(self.ctx)?;
+            if eta.iter().any(|v| !v.is_finite()) {
+                bail!("training diverged before update {} (the generator's η holds NaN or inf); the last good checkpoint is kept; lower --gen-lr", self.t);
+            }
+            t.tensors.insert("gen_eta".into(), (vec![len], eta));
+            t.tensors
+                .insert("gen_adam_m".into(), (vec![len], g.m_adam.read(self.ctx)?));
+            t.tensors
+                .insert("gen_adam_v".into(), (vec![len], g.v_adam.read(self.ctx)?));
+        }
         let (state, spare) = self.rng.state();
         t.metadata.insert("step".into(), self.t.to_string());
         t.metadata.insert("rng_state".into(), state.to_string());
@@ -432,6 +732,12 @@ impl<'a, M: Trainable> Trainer<'a, M> {
         self.v_adam.write(self.ctx, get("adam_v", len)?)?;
         self.xneg
             .write(self.ctx, get("chains", self.cfg.batch * self.model.dim())?)?;
+        if let Some(g) = &self.gen {
+            let len = g.spec.len();
+            g.eta.write(self.ctx, get("gen_eta", len)?)?;
+            g.m_adam.write(self.ctx, get("gen_adam_m", len)?)?;
+            g.v_adam.write(self.ctx, get("gen_adam_v", len)?)?;
+        }
         let meta = |k: &str| {
             t.metadata
                 .get(k)

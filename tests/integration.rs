@@ -6,6 +6,7 @@ mod integration {
     pub mod algorithms;
     pub mod cli;
     pub mod common;
+    pub mod generator;
     pub mod kernels;
     pub mod median;
     pub mod mlp;

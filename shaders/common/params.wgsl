@@ -104,3 +104,15 @@ struct AisParams {
     _pad0: u32,
     _pad1: u32,
 }
+
+// The generator's elementwise passes: generator_ops.
+struct GenParams {
+    len: u32,      // elements
+    key: u32,      // mode 0: random stream of this draw
+    mode: u32,     // 0 latent draw, 1 sigmoid, 2 cotangent, 3 sigmoid cotangent, 4 row-sum norm
+    d: u32,        // mode 4: row width
+    scale: f32,    // modes 2-4: factor
+    _pad0: u32,
+    _pad1: u32,
+    _pad2: u32,
+}

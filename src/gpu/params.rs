@@ -178,3 +178,21 @@ pub struct AisParams {
     /// Padding.
     pub _pad: [u32; 2],
 }
+
+/// The generator's elementwise passes (`generator_ops`).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, Pod, Zeroable)]
+pub struct GenParams {
+    /// Elements.
+    pub len: u32,
+    /// Mode 0: random stream of this draw.
+    pub key: u32,
+    /// 0 latent draw, 1 sigmoid, 2 cotangent, 3 sigmoid cotangent, 4 row-sum norm.
+    pub mode: u32,
+    /// Mode 4: row width.
+    pub d: u32,
+    /// Modes 2–4: factor.
+    pub scale: f32,
+    /// Padding.
+    pub _pad: [u32; 3],
+}

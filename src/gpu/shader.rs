@@ -398,6 +398,18 @@ pub const GAUSSIAN_ENERGY: ShaderSpec = ShaderSpec {
     workgroup_sizes: &[64],
 };
 
+/// The generator's elementwise passes: latent draw, sigmoid output, cotangents.
+pub const GENERATOR_OPS: ShaderSpec = ShaderSpec {
+    name: "generator_ops",
+    parts: &[
+        part!("common/params.wgsl"),
+        part!("common/hash.wgsl"),
+        part!("common/activation.wgsl"),
+        part!("kernels/generator_ops.wgsl"),
+    ],
+    workgroup_sizes: &[256],
+};
+
 /// Every kernel the crate can build. The naga tests iterate this list.
 pub const ALL: &[&ShaderSpec] = &[
     &GMM_SCORE,
@@ -437,6 +449,7 @@ pub const ALL: &[&ShaderSpec] = &[
     &AIS_SELECT,
     &AIS_ADAPT,
     &GAUSSIAN_ENERGY,
+    &GENERATOR_OPS,
 ];
 
 impl ShaderSpec {
@@ -551,6 +564,10 @@ mod tests {
         assert_eq!(
             wgsl_struct_size(&LANGEVIN_STEP, "LangevinParams"),
             size(size_of::<crate::gpu::params::LangevinParams>())
+        );
+        assert_eq!(
+            wgsl_struct_size(&GENERATOR_OPS, "GenParams"),
+            size(size_of::<crate::gpu::params::GenParams>())
         );
         assert_eq!(
             wgsl_struct_size(&MLP_BACKWARD, "MlpParams"),

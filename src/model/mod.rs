@@ -9,6 +9,7 @@ use anyhow::{bail, Result};
 use crate::gpu::{GpuContext, GpuVec};
 
 pub mod gaussian;
+pub mod generator;
 pub mod mlp;
 pub mod rbm;
 pub mod spec;

@@ -965,3 +965,231 @@ fn train_epochs_sets_the_update_count() {
         &dir.path("r3"),
     );
 }
+
+/// Mean and per-coordinate standard deviation of `[n, 2]` rows.
+fn moments2(x: &[f32]) -> ([f64; 2], [f64; 2]) {
+    let n = (x.len() / 2) as f64;
+    let mut mean = [0.0; 2];
+    let mut sd = [0.0; 2];
+    for a in 0..2 {
+        mean[a] = x
+            .iter()
+            .skip(a)
+            .step_by(2)
+            .map(|&v| f64::from(v))
+            .sum::<f64>()
+            / n;
+        sd[a] = (x
+            .iter()
+            .skip(a)
+            .step_by(2)
+            .map(|&v| (f64::from(v) - mean[a]).powi(2))
+            .sum::<f64>()
+            / n)
+            .sqrt();
+    }
+    (mean, sd)
+}
+
+#[test]
+fn stein_gan_trains_a_generator_resumes_exactly_and_rejects_bad_input() {
+    if gpu().unwrap().is_none() {
+        return;
+    }
+    let dir = Dir::new();
+    let common = [
+        "train",
+        "--data",
+        "ring8",
+        "--model",
+        "mlp",
+        "--algo",
+        "stein-gan",
+        "--nz",
+        "4",
+        "--gen-widths",
+        "32,32",
+        "--lr",
+        "1e-3",
+        "--log-every",
+        "100",
+    ];
+    let run = |extra: &[&str]| {
+        let args: Vec<&str> = common.iter().chain(extra.iter()).copied().collect();
+        let o = stein(&args);
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    };
+    let sample = |run: &str, name: &str| -> Vec<f32> {
+        let out = dir.s(name);
+        let model = Path::new(run).join("generator.safetensors");
+        let o = stein(&[
+            "sample",
+            "--model",
+            &model.display().to_string(),
+            "--generator",
+            "--n",
+            "500",
+            "--out",
+            &out,
+        ]);
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        let (x, n, d) = stein::io::npy::read_matrix_f32(Path::new(&out), "samples").unwrap();
+        assert_eq!((n, d), (500, 2));
+        x
+    };
+    // One update barely moves η; 600 updates must bring the samples' mean and spread toward
+    // the ring's (mean 0, per-coordinate sd ≈ 1.45).
+    let (r1, r600) = (dir.s("r1"), dir.s("r600"));
+    run(&["--steps", "1", "--out", &r1]);
+    run(&["--steps", "600", "--out", &r600]);
+    let data = stein::io::data::load_data(Path::new("ring8"), Default::default()).unwrap();
+    let (dm, ds) = moments2(&data.x);
+    let score = |x: &[f32]| {
+        let (m, s) = moments2(x);
+        let mean_err = ((m[0] - dm[0]).powi(2) + (m[1] - dm[1]).powi(2)).sqrt();
+        let sd_err = (s[0] - ds[0]).abs() + (s[1] - ds[1]).abs();
+        (mean_err, sd_err)
+    };
+    let (m1, s1) = score(&sample(&r1, "s1.npy"));
+    let (m600, s600) = score(&sample(&r600, "s600.npy"));
+    assert!(
+        m600 < m1 && s600 < 0.6 * s1,
+        "untrained: mean off by {m1:.3}, sd off by {s1:.3}; trained: {m600:.3}, {s600:.3}"
+    );
+    // Resume: 20 + 20 updates equal 40 straight, energy and generator.
+    let (a, b) = (dir.s("a"), dir.s("b"));
+    let ck = [
+        "--checkpoint-every",
+        "20",
+        "--kernel",
+        "rbf",
+        "--phi-norm",
+        "rowsum",
+    ];
+    run(&[&ck[..], &["--steps", "40", "--out", &a]].concat());
+    run(&[&ck[..], &["--steps", "20", "--out", &b]].concat());
+    let o = stein(&["train", "--resume", &b, "--steps", "40"]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    for f in ["model.safetensors", "generator.safetensors"] {
+        let read = |d: &str| std::fs::read(Path::new(d).join(f)).unwrap();
+        assert_eq!(
+            read(&a),
+            read(&b),
+            "{f}: 40 straight and 20 + 20 resumed differ"
+        );
+    }
+    // The hybrid (both energy models) and the kernel-free ablation run.
+    let h = dir.s("h");
+    let o = stein(&[
+        "train",
+        "--data",
+        "ring8",
+        "--model",
+        "mlp",
+        "--algo",
+        "hybrid",
+        "--mix-prob",
+        "0.3",
+        "--nz",
+        "3",
+        "--gen-widths",
+        "8",
+        "--steps",
+        "20",
+        "--out",
+        &h,
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(Path::new(&h).join("generator.safetensors").is_file());
+    let data8 = "../shared/data/digits8-train-images.npy";
+    let h2 = dir.s("h2");
+    let o = stein(&[
+        "train",
+        "--data",
+        data8,
+        "--hidden",
+        "4",
+        "--algo",
+        "hybrid",
+        "--gen-output",
+        "sigmoid",
+        "--nz",
+        "5",
+        "--gen-widths",
+        "16",
+        "--steps",
+        "10",
+        "--out",
+        &h2,
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let g = dir.s("g.npy");
+    let o = stein(&[
+        "sample",
+        "--model",
+        &Path::new(&h2)
+            .join("model.safetensors")
+            .display()
+            .to_string(),
+        "--generator",
+        "--n",
+        "7",
+        "--out",
+        &g,
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let (x, n, d) = stein::io::npy::read_matrix_f32(Path::new(&g), "samples").unwrap();
+    assert_eq!((n, d), (7, 64));
+    assert!(
+        x.iter().all(|&v| v > 0.0 && v < 1.0),
+        "sigmoid output outside (0, 1)"
+    );
+    let nk = dir.s("nk");
+    run(&["--kernel", "none", "--steps", "10", "--out", &nk]);
+    // Bad input: one line, exit code 2, no run directory.
+    let bad = dir.path("bad");
+    let bs = bad.display().to_string();
+    for (extra, needle) in [
+        (&["--algo", "hybrid", "--mix-prob", "1.5"][..], "--mix-prob"),
+        (&["--algo", "stein-gan", "--nz", "0"][..], "--nz"),
+        (
+            &["--algo", "stein-gan", "--gen-output", "relu"][..],
+            "identity or sigmoid",
+        ),
+        (
+            &[
+                "--algo",
+                "stein-gan",
+                "--kernel",
+                "none",
+                "--phi-norm",
+                "rowsum",
+            ][..],
+            "--kernel rbf",
+        ),
+    ] {
+        let args: Vec<&str> = ["train", "--data", "ring8", "--out", &bs]
+            .iter()
+            .chain(extra.iter())
+            .copied()
+            .collect();
+        fails(&stein(&args), &[needle], &bad);
+    }
+    fails(
+        &stein(&[
+            "sample",
+            "--model",
+            &Path::new(&r1)
+                .join("model.safetensors")
+                .display()
+                .to_string(),
+            "--generator",
+            "--n",
+            "0",
+            "--out",
+            &dir.s("none.npy"),
+        ]),
+        &["--n"],
+        &dir.path("none.npy"),
+    );
+}
