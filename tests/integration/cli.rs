@@ -1193,3 +1193,61 @@ fn stein_gan_trains_a_generator_resumes_exactly_and_rejects_bad_input() {
         &dir.path("none.npy"),
     );
 }
+
+/// Issue 4 bad input: a generator asked of a run that trained none, and samples (e.g. a
+/// generator's) whose dimension differs from the energy's data.
+#[test]
+fn generator_of_a_plain_run_and_mismatched_samples_are_refused() {
+    if gpu().unwrap().is_none() {
+        return;
+    }
+    let dir = Dir::new();
+    let run = dir.s("run");
+    let data = "../shared/data/geyser.csv";
+    let o = stein(&[
+        "train",
+        "--data",
+        data,
+        "--standardize",
+        "--hidden",
+        "2",
+        "--steps",
+        "5",
+        "--out",
+        &run,
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let model = Path::new(&run)
+        .join("model.safetensors")
+        .display()
+        .to_string();
+    fails(
+        &stein(&[
+            "sample",
+            "--model",
+            &model,
+            "--generator",
+            "--n",
+            "5",
+            "--out",
+            &dir.s("s.npy"),
+        ]),
+        &["not a generator"],
+        &dir.path("s.npy"),
+    );
+    let three = dir.write("three.npy", &encode_npy_f32(&[0.5; 9], &[3, 3]));
+    fails(
+        &stein(&[
+            "eval",
+            "--model",
+            &model,
+            "--data",
+            data,
+            "--standardize",
+            "--samples",
+            &three,
+        ]),
+        &["d = 3", "d = 2"],
+        &dir.path("none"),
+    );
+}
