@@ -259,6 +259,14 @@ struct TrainArgs {
     /// Write checkpoint.safetensors (θ, Adam state, chains, generator state) every K updates.
     #[arg(long, default_value_t = 500)]
     checkpoint_every: u64,
+    /// Image data: every K updates (and at the end) write RUN_DIR/grids/step_NNNNNNN_*.png, 64
+    /// samples of the energy by Langevin (500 steps of η = 0.01 from N(0, I)) and, with a
+    /// generator, 64 generator samples (the same z each time). 0: off.
+    #[arg(long, default_value_t = 0)]
+    grid_every: u64,
+    /// Image shape ROWSxCOLS for --grid-every (default: square).
+    #[arg(long)]
+    image_shape: Option<String>,
     /// TOML file with any of these options under their long names (`lr = 3e-4`,
     /// `algo = "stein-cd"`, `langevin-step = 0.01`, …); options given on the command line win.
     #[arg(long)]
@@ -1080,6 +1088,14 @@ fn train(choice: &AdapterChoice, a: TrainArgs) -> Result<()> {
             ),
         }
     }
+    let grids = match a.grid_every {
+        0 => None,
+        every => Some((
+            every,
+            stein::io::plot::image_shape(data.d, parse_image_shape(a.image_shape.as_deref())?)
+                .context("--grid-every draws image grids")?,
+        )),
+    };
     ensure!(
         !out.is_file(),
         "--out {} is a file; give a directory",
@@ -1109,6 +1125,7 @@ fn train(choice: &AdapterChoice, a: TrainArgs) -> Result<()> {
         valid: valid.as_ref(),
         resuming,
         checkpoint_every: a.checkpoint_every,
+        grids,
     };
     match &spec {
         stein::model::spec::ModelSpec::Grbm { .. } => {
@@ -1157,9 +1174,66 @@ struct TrainJob<'a> {
     valid: Option<&'a stein::io::data::Data>,
     resuming: bool,
     checkpoint_every: u64,
+    /// (every K updates, image shape) of `--grid-every`.
+    grids: Option<(u64, (usize, usize))>,
 }
 
 impl TrainJob<'_> {
+    /// `--grid-every`: 64 Langevin samples of the energy and, with a generator, 64 generator
+    /// samples, as PNG grids in RUN_DIR/grids.
+    fn write_grids(
+        &self,
+        theta: &[f32],
+        generated: Option<(stein::model::generator::GenSpec, Vec<f32>)>,
+        step: u64,
+        shape: (usize, usize),
+    ) -> Result<()> {
+        let ctx = self.ctx;
+        let dir = self.out.join("grids");
+        std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+        let n = 64;
+        let d = self.spec.dim();
+        let seed = self.run.train.seed;
+        if let Some((gspec, eta)) = generated {
+            let gk = stein::model::generator::GenKernels::new(ctx)?;
+            let eta = stein::gpu::GpuVec::from_slice(ctx, "generator eta", &eta)?;
+            let batch = stein::model::generator::GenBatch::new(ctx, &gspec, n)?;
+            let mut enc = ctx.device.create_command_encoder(&Default::default());
+            let key = stein::cpu::hash::stream_key(seed ^ 0x67_7269_64, 0);
+            gk.record_sample(ctx, &mut enc, &self.kernels.mlp, &eta, &batch, key)?;
+            ctx.queue.submit([enc.finish()]);
+            let x = batch.x.read(ctx)?;
+            stein::io::plot::write_image_grid(
+                &dir.join(format!("step_{step:07}_generator.png")),
+                &x,
+                shape,
+                &format!("generator samples after {step} updates"),
+            )?;
+        }
+        let energy = self.spec.energy(ctx, self.kernels, theta, n)?;
+        let mut rng = SplitMix64::new(seed ^ 0x6c61_6e67);
+        let x0: Vec<f32> = (0..n * d).map(|_| rng.next_normal() as f32).collect();
+        let xb = stein::gpu::GpuVec::from_slice(ctx, "grid samples", &x0)?;
+        let score = stein::gpu::GpuVec::<f32>::zeros(ctx, "score", n * d)?;
+        let f = stein::gpu::GpuVec::<f32>::zeros(ctx, "f", n)?;
+        let lp = stein::gpu::GpuUniform::new(ctx, "langevin", &Default::default());
+        for s in 0..500 {
+            // One submit per step: the uniform holds one key at a time.
+            let key = stein::cpu::hash::stream_key(seed ^ 0x6c61_6e67, s);
+            let mut enc = ctx.device.create_command_encoder(&Default::default());
+            energy.record_energy_score(ctx, &mut enc, &xb, &f, &score)?;
+            self.k
+                .record_langevin(ctx, &mut enc, &lp, (0.01, key), &score, &xb)?;
+            ctx.queue.submit([enc.finish()]);
+        }
+        stein::io::plot::write_image_grid(
+            &dir.join(format!("step_{step:07}_langevin.png")),
+            &xb.read(ctx)?,
+            shape,
+            &format!("Langevin samples of the energy after {step} updates"),
+        )
+    }
+
     /// Mean validation log-likelihood at θ: exact for the RBM, quadrature for d <= 2.
     fn valid_loglik(&self, theta: &[f32]) -> Result<Option<f64>> {
         let Some(v) = self.valid else {
@@ -1345,6 +1419,11 @@ impl TrainJob<'_> {
                         .unwrap_or_default()
                 ));
                 last_line = Some(line);
+            }
+            if let Some((every, shape)) = self.grids {
+                if step % every == 0 || step == cfg.steps {
+                    self.write_grids(&trainer.theta()?, trainer.generator()?, step, shape)?;
+                }
             }
             if step % self.checkpoint_every == 0 || step == cfg.steps {
                 trainer.checkpoint()?.write(&checkpoint_path)?;
@@ -1793,6 +1872,8 @@ fn apply_config(a: &mut TrainArgs, m: &clap::ArgMatches) -> Result<()> {
             "steps" => a.steps = Some(count()?),
             "epochs" => a.epochs = Some(float()?),
             "checkpoint_every" => a.checkpoint_every = count()?,
+            "grid_every" => a.grid_every = count()?,
+            "image_shape" => a.image_shape = Some(string()?),
             "batch" => a.batch = count()? as usize,
             "lr" => a.lr = float()?,
             "weight_decay" => a.weight_decay = float()?,

@@ -1251,3 +1251,65 @@ fn generator_of_a_plain_run_and_mismatched_samples_are_refused() {
         &dir.path("none"),
     );
 }
+
+/// `--grid-every K`: generator and Langevin grids every K updates for image data; refused up
+/// front (no run directory) when d is not an image.
+#[test]
+fn train_writes_sample_grids_every_k_updates() {
+    if gpu().unwrap().is_none() {
+        return;
+    }
+    let dir = Dir::new();
+    let run = dir.s("run");
+    let o = stein(&[
+        "train",
+        "--data",
+        "../shared/data/digits8-train-images.npy",
+        "--hidden",
+        "4",
+        "--algo",
+        "stein-gan",
+        "--gen-output",
+        "sigmoid",
+        "--nz",
+        "5",
+        "--gen-widths",
+        "16",
+        "--steps",
+        "10",
+        "--grid-every",
+        "5",
+        "--out",
+        &run,
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    for step in [5, 10] {
+        for kind in ["generator", "langevin"] {
+            let p = Path::new(&run).join(format!("grids/step_{step:07}_{kind}.png"));
+            let dec = png::Decoder::new(std::io::BufReader::new(std::fs::File::open(&p).unwrap()));
+            let info = dec.read_info().unwrap().info().clone();
+            // 64 images of 8x8 scaled by 4: 8 per row, 34 px cells.
+            assert_eq!(
+                (info.width, info.height),
+                (8 * 34 + 2, 8 * 34 + 2),
+                "{}",
+                p.display()
+            );
+        }
+    }
+    fails(
+        &stein(&[
+            "train",
+            "--data",
+            "../shared/data/geyser.csv",
+            "--grid-every",
+            "5",
+            "--steps",
+            "5",
+            "--out",
+            &dir.s("g"),
+        ]),
+        &["--grid-every", "--image-shape"],
+        &dir.path("g"),
+    );
+}
