@@ -1199,7 +1199,7 @@ impl TrainJob<'_> {
             let eta = stein::gpu::GpuVec::from_slice(ctx, "generator eta", &eta)?;
             let batch = stein::model::generator::GenBatch::new(ctx, &gspec, n)?;
             let mut enc = ctx.device.create_command_encoder(&Default::default());
-            let key = stein::cpu::hash::stream_key(seed ^ 0x67_7269_64, 0);
+            let key = stein::cpu::hash::stream_key(seed ^ 0x0067_7269, 0);
             gk.record_sample(ctx, &mut enc, &self.kernels.mlp, &eta, &batch, key)?;
             ctx.queue.submit([enc.finish()]);
             let x = batch.x.read(ctx)?;
