@@ -461,6 +461,30 @@ impl Kernels {
         Ok(())
     }
 
+    /// [`Kernels::record_svgd_phi`] with the bandwidth taken from the device: `h` holds
+    /// (h, 1/h) (as [`crate::median::BatchMedian`] writes it), copied into each chunk's
+    /// uniform inside the encoder, so no readback is needed.
+    #[allow(clippy::too_many_arguments)]
+    pub fn record_svgd_phi_device_h(
+        &self,
+        ctx: &GpuContext,
+        enc: &mut wgpu::CommandEncoder,
+        x: &GpuVec<f32>,
+        score: &GpuVec<f32>,
+        scratch: &PhiScratch,
+        phi: &GpuVec<f32>,
+        (n, d): (usize, usize),
+        h: &GpuVec<f32>,
+    ) -> Result<()> {
+        ensure!(h.len >= 2, "svgd_phi: the bandwidth buffer holds (h, 1/h)");
+        // PairParams.inv_h sits at byte 8; the queue's uniform writes of this submit land
+        // before the encoder runs, so the copies override the placeholder bandwidth.
+        for u in &scratch.params {
+            enc.copy_buffer_to_buffer(&h.buffer, 4, &u.buffer, 8, 4);
+        }
+        self.record_svgd_phi(ctx, enc, x, score, scratch, phi, (n, d), 1.0)
+    }
+
     /// Records the KSD row sums `rows[i] = Σ_j u_ij` and diagonal terms `diag[i] = u_ii`, one
     /// dispatch per column chunk (`params` holds one uniform per chunk: see [`Kernels::ksd_plan`]).
     #[allow(clippy::too_many_arguments)]

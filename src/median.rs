@@ -558,3 +558,113 @@ fn prev_float(v: f32) -> f32 {
         f32::from_bits(v.to_bits() - 1)
     }
 }
+
+/// The median bandwidth h of a batch of `n` rows (n ≤ [`BatchMedian::MAX_N`]) recorded into
+/// an encoder, so a training iteration needs no readback: `pair_bracket` lists all
+/// M = n(n−1)/2 pair distances (exact per-row offsets), then `batch_median` (one workgroup)
+/// selects the middle order statistics exactly by radix selection and writes (h, 1/h) to
+/// [`BatchMedian::h`]; [`Kernels::record_svgd_phi_device_h`] feeds 1/h to φ. The same f32
+/// distances as [`MedianSelector`]; med is averaged and divided by log(n + 1) in f32.
+pub struct BatchMedian {
+    n: usize,
+    d: usize,
+    offsets: GpuVec<u32>,
+    counts: GpuVec<u32>,
+    list: GpuVec<f32>,
+    bracket_params: Vec<GpuUniform<SelectParams>>,
+    params: GpuUniform<SelectParams>,
+    kernel: crate::gpu::pipeline::Kernel,
+    /// (h, 1/h), written by the recorded passes.
+    pub h: GpuVec<f32>,
+}
+
+impl BatchMedian {
+    /// Largest batch (M = n(n−1)/2 distances are listed, and one workgroup selects among them).
+    pub const MAX_N: usize = 4096;
+
+    /// Buffers and pipelines for batches of `n` rows in `d` dimensions.
+    pub fn new(ctx: &GpuContext, k: &Kernels, n: usize, d: usize) -> Result<Self> {
+        ensure!(
+            (1..=Self::MAX_N).contains(&n) && d >= 1,
+            "batch median: needs 1 <= n <= {} and d >= 1 (n = {n})",
+            Self::MAX_N
+        );
+        let m = n * (n - 1) / 2;
+        ctx.check_loop(
+            "batch_median (pairs per invocation)",
+            8 * (m as u64 / 256 + 2),
+        )?;
+        let mut offsets = Vec::with_capacity(n + 1);
+        let mut at = 0u32;
+        for i in 0..n {
+            offsets.push(at);
+            at += (n - 1 - i) as u32;
+        }
+        offsets.push(at);
+        Ok(Self {
+            n,
+            d,
+            offsets: GpuVec::from_slice(ctx, "batch median offsets", &offsets)?,
+            counts: GpuVec::zeros(ctx, "batch median counts", 2 * n)?,
+            list: GpuVec::zeros(ctx, "batch median pairs", m.max(1))?,
+            bracket_params: (0..k.bracket_plan(ctx, n, d).len())
+                .map(|_| GpuUniform::new(ctx, "batch median bracket", &SelectParams::default()))
+                .collect(),
+            params: GpuUniform::new(
+                ctx,
+                "batch median params",
+                &SelectParams {
+                    n: n as u32,
+                    d: d as u32,
+                    samples: m as u32,
+                    ..Default::default()
+                },
+            ),
+            kernel: crate::gpu::pipeline::Kernel::new(
+                ctx,
+                &crate::gpu::shader::BATCH_MEDIAN,
+                &[
+                    crate::gpu::pipeline::Binding::Uniform,
+                    crate::gpu::pipeline::Binding::ReadOnly,
+                    crate::gpu::pipeline::Binding::ReadWrite,
+                ],
+                256,
+            )?,
+            h: GpuVec::nan_filled(ctx, "batch median h", 2)?,
+        })
+    }
+
+    /// Records the listing and selection passes for the batch in `x` (`[n, d]`).
+    pub fn record(
+        &self,
+        ctx: &GpuContext,
+        k: &Kernels,
+        enc: &mut wgpu::CommandEncoder,
+        x: &GpuVec<f32>,
+    ) -> Result<()> {
+        let p = SelectParams {
+            n: self.n as u32,
+            d: self.d as u32,
+            lo: 0.0,
+            hi: f32::INFINITY,
+            mode: 1,
+            ..Default::default()
+        };
+        k.record_pair_bracket(
+            ctx,
+            enc,
+            &self.bracket_params,
+            p,
+            x,
+            &self.offsets,
+            &self.counts,
+            &self.list,
+        )?;
+        self.kernel.record(
+            ctx,
+            enc,
+            &[&self.params.buffer, &self.list.buffer, &self.h.buffer],
+            (1, 1, 1),
+        )
+    }
+}

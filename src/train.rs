@@ -292,6 +292,8 @@ struct GenState<'a, W> {
     work: W,
     phi_scratch: PhiScratch,
     adam_params: GpuUniform<UpdateParams>,
+    /// The generated batch's median bandwidth on the device (one submit per iteration).
+    median: Option<crate::median::BatchMedian>,
 }
 
 /// Xor'ed into the seed for the generator's latent draws.
@@ -408,6 +410,15 @@ impl<'a, M: Trainable> Trainer<'a, M> {
             work: self.model.work(ctx, m)?,
             phi_scratch: PhiScratch::new(ctx, self.k, m, d)?,
             adam_params: GpuUniform::new(ctx, "generator adam", &UpdateParams::default()),
+            median: if gc.kernel == GanKernel::Rbf
+                && gc.phi_norm == PhiNorm::Count
+                && self.cfg.bandwidth.is_none()
+                && m <= crate::median::BatchMedian::MAX_N
+            {
+                Some(crate::median::BatchMedian::new(ctx, self.k, m, d)?)
+            } else {
+                None
+            },
             spec,
         });
         Ok(self)
@@ -466,8 +477,31 @@ impl<'a, M: Trainable> Trainer<'a, M> {
             let x64: Vec<f64> = x.iter().map(|&v| f64::from(v)).collect();
             crate::cpu::median::median_bandwidth(&x64, d)
         };
-        // The generator's batch x⁻ = G(z) first, read back when the median bandwidth needs it.
+        // The generator's batch x⁻ = G(z) first. With the median bandwidth and count
+        // normalisation it is drawn in this iteration's one encoder and its bandwidth found on
+        // the device (`BatchMedian`); otherwise (rowsum) it is read back for the host's median.
+        let mut enc = ctx.device.create_command_encoder(&Default::default());
         let gen_h = match (&self.gen, self.cfg.algo.has_generator()) {
+            (Some(g), true)
+                if g.median.is_some()
+                    || self.cfg.bandwidth.is_some()
+                    || self
+                        .cfg
+                        .gen
+                        .as_ref()
+                        .is_some_and(|c| c.kernel == GanKernel::None) =>
+            {
+                let key = stream_key(self.cfg.seed ^ GEN_STREAM, self.t);
+                g.ops
+                    .record_sample(ctx, &mut enc, g.mlp, &g.eta, &g.batch, key)?;
+                let gc = self.cfg.gen.as_ref().expect("validated");
+                match (gc.kernel, self.cfg.bandwidth) {
+                    (GanKernel::None, _) => 1.0,
+                    (GanKernel::Rbf, Some(h)) => h,
+                    // Unused: φ reads the device bandwidth of `BatchMedian`.
+                    (GanKernel::Rbf, None) => f64::NAN,
+                }
+            }
             (Some(g), true) => {
                 let key = stream_key(self.cfg.seed ^ GEN_STREAM, self.t);
                 let mut enc = ctx.device.create_command_encoder(&Default::default());
@@ -495,7 +529,6 @@ impl<'a, M: Trainable> Trainer<'a, M> {
             }
             _ => Vec::new(),
         };
-        let mut enc = ctx.device.create_command_encoder(&Default::default());
         let (model, theta) = (&self.model, &self.theta);
         match self.cfg.algo {
             Algo::SteinCd | Algo::Hybrid => {
@@ -567,16 +600,30 @@ impl<'a, M: Trainable> Trainer<'a, M> {
             let phi = match gc.kernel {
                 GanKernel::None => &self.score,
                 GanKernel::Rbf => {
-                    self.k.record_svgd_phi(
-                        ctx,
-                        &mut enc,
-                        x,
-                        &self.score,
-                        &g.phi_scratch,
-                        &self.phi,
-                        (m, d),
-                        gen_h,
-                    )?;
+                    if let Some(bm) = &g.median {
+                        bm.record(ctx, self.k, &mut enc, x)?;
+                        self.k.record_svgd_phi_device_h(
+                            ctx,
+                            &mut enc,
+                            x,
+                            &self.score,
+                            &g.phi_scratch,
+                            &self.phi,
+                            (m, d),
+                            &bm.h,
+                        )?;
+                    } else {
+                        self.k.record_svgd_phi(
+                            ctx,
+                            &mut enc,
+                            x,
+                            &self.score,
+                            &g.phi_scratch,
+                            &self.phi,
+                            (m, d),
+                            gen_h,
+                        )?;
+                    }
                     &self.phi
                 }
             };

@@ -169,6 +169,16 @@ pub const PAIR_HISTOGRAM: ShaderSpec = ShaderSpec {
     workgroup_sizes: &[64],
 };
 
+/// Exact median bandwidth of a small batch from its listed pair distances (one workgroup).
+pub const BATCH_MEDIAN: ShaderSpec = ShaderSpec {
+    name: "batch_median",
+    parts: &[
+        part!("common/params.wgsl"),
+        part!("kernels/batch_median.wgsl"),
+    ],
+    workgroup_sizes: &[256],
+};
+
 /// Median passes for d <= 16, unrolled (generated).
 pub const PAIR_BRACKET_MID: ShaderSpec = ShaderSpec {
     name: "pair_bracket_mid",
@@ -426,6 +436,7 @@ pub const ALL: &[&ShaderSpec] = &[
     &PAIR_SAMPLE,
     &PAIR_BRACKET,
     &PAIR_HISTOGRAM,
+    &BATCH_MEDIAN,
     &PAIR_BRACKET_MID,
     &PAIR_BRACKET_WIDE,
     &UPDATE_SGD,

@@ -136,3 +136,60 @@ fn median_is_deterministic() -> Result<()> {
     assert_eq!(a.0.to_bits(), b.0.to_bits());
     Ok(())
 }
+
+/// The in-encoder batch median (`BatchMedian`, for training iterations without readback)
+/// against the f64 median bandwidth: exact order statistics on integer coordinates (ties,
+/// duplicates, all equal), then φ with the device bandwidth against φ with the host's.
+#[test]
+fn batch_median_matches_the_host_bandwidth() -> Result<()> {
+    use stein::median::BatchMedian;
+    let Some((ctx, k)) = gpu()? else {
+        return Ok(());
+    };
+    for (n, d, r) in [
+        (1, 2, 3),
+        (2, 1, 3),
+        (3, 3, 2),
+        (31, 2, 1),
+        (100, 784, 2),
+        (100, 3, 0),
+        (257, 5, 3),
+        (1000, 2, 50),
+    ] {
+        let x = integer_particles(n, d, r, 7 + n as u64);
+        let x32: Vec<f32> = x.iter().map(|&v| v as f32).collect();
+        let xb = GpuVec::from_slice(ctx, "x", &x32)?;
+        let bm = BatchMedian::new(ctx, k, n, d)?;
+        let mut enc = ctx.device.create_command_encoder(&Default::default());
+        bm.record(ctx, k, &mut enc, &xb)?;
+        ctx.queue.submit([enc.finish()]);
+        let h = bm.h.read(ctx)?;
+        let want = cpu::median::median_bandwidth(&x, d);
+        ensure!(
+            (f64::from(h[0]) - want).abs() <= 1e-6 * want && h[1] == 1.0 / h[0],
+            "n={n} d={d} r={r}: device h {:?}, host {want}",
+            h
+        );
+    }
+    let (n, d) = (300, 17);
+    let (x32, x) = normals(n, d, 1.0, 9);
+    let (s32, s) = normals(n, d, 1.0, 10);
+    let xb = GpuVec::from_slice(ctx, "x", &x32)?;
+    let sb = GpuVec::from_slice(ctx, "score", &s32)?;
+    let phi = GpuVec::nan_filled(ctx, "phi", n * d)?;
+    let scratch = stein::kernels::PhiScratch::new(ctx, k, n, d)?;
+    let bm = BatchMedian::new(ctx, k, n, d)?;
+    let mut enc = ctx.device.create_command_encoder(&Default::default());
+    bm.record(ctx, k, &mut enc, &xb)?;
+    k.record_svgd_phi_device_h(ctx, &mut enc, &xb, &sb, &scratch, &phi, (n, d), &bm.h)?;
+    ctx.queue.submit([enc.finish()]);
+    let h = cpu::median::median_bandwidth(&x, d);
+    super::common::check_phi(
+        &phi.read(ctx)?,
+        &x,
+        &s,
+        d,
+        h,
+        "phi with the device bandwidth",
+    )
+}
