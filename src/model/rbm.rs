@@ -357,66 +357,6 @@ pub const MAX_EXACT_HIDDEN: usize = 20;
 /// uniforms' stream.
 pub const VISIBLE_STREAM: u32 = 0x5bd1_e995;
 
-/// The RBM's score as an SVGD target: ∇ₓf on the device for a fixed particle count.
-pub struct RbmScore<'a> {
-    kernels: &'a RbmKernels,
-    shape: RbmShape,
-    theta: GpuVec<f32>,
-    batch: RbmBatch,
-}
-
-impl<'a> RbmScore<'a> {
-    /// Uploads θ for `n` particles.
-    pub fn new(
-        ctx: &GpuContext,
-        kernels: &'a RbmKernels,
-        shape: RbmShape,
-        theta: &[f32],
-        n: usize,
-    ) -> Result<Self> {
-        ensure!(
-            theta.len() == shape.len(),
-            "rbm: θ has {} values, the shape needs {}",
-            theta.len(),
-            shape.len()
-        );
-        Ok(Self {
-            kernels,
-            shape,
-            theta: GpuVec::from_slice(ctx, "theta", theta)?,
-            batch: RbmBatch::new(ctx, shape, n)?,
-        })
-    }
-}
-
-impl crate::svgd::Score for RbmScore<'_> {
-    fn dim(&self) -> usize {
-        self.shape.d
-    }
-    fn record(
-        &self,
-        ctx: &GpuContext,
-        _k: &crate::kernels::Kernels,
-        enc: &mut wgpu::CommandEncoder,
-        x: &GpuVec<f32>,
-        score: &GpuVec<f32>,
-        n: usize,
-    ) -> Result<()> {
-        ensure!(
-            n == self.batch.n,
-            "rbm score planned for {} particles, asked for {n}",
-            self.batch.n
-        );
-        self.kernels
-            .record_hidden(ctx, enc, self.shape, &self.theta, x, &self.batch, 0)?;
-        self.kernels
-            .record_score(ctx, enc, self.shape, &self.theta, x, &self.batch, score)
-    }
-    fn device_bytes(&self) -> u64 {
-        self.theta.bytes() + self.batch.y.bytes() * 3
-    }
-}
-
 /// The RBM as an [`Energy`](super::Energy): θ uploaded once, workspace for `n` rows.
 pub struct RbmEnergy<'a> {
     kernels: &'a RbmKernels,
