@@ -1195,14 +1195,9 @@ impl TrainJob<'_> {
         let d = self.spec.dim();
         let seed = self.run.train.seed;
         if let Some((gspec, eta)) = generated {
-            let gk = stein::model::generator::GenKernels::new(ctx)?;
-            let eta = stein::gpu::GpuVec::from_slice(ctx, "generator eta", &eta)?;
-            let batch = stein::model::generator::GenBatch::new(ctx, &gspec, n)?;
-            let mut enc = ctx.device.create_command_encoder(&Default::default());
             let key = stein::cpu::hash::stream_key(seed ^ 0x0067_7269, 0);
-            gk.record_sample(ctx, &mut enc, &self.kernels.mlp, &eta, &batch, key)?;
-            ctx.queue.submit([enc.finish()]);
-            let x = batch.x.read(ctx)?;
+            let (gk, mlp) = (&self.kernels.gen, &self.kernels.mlp);
+            let x = stein::model::generator::sample(ctx, gk, mlp, &gspec, &eta, n, key)?;
             stein::io::plot::write_image_grid(
                 &dir.join(format!("step_{step:07}_generator.png")),
                 &x,
@@ -1213,22 +1208,16 @@ impl TrainJob<'_> {
         let energy = self.spec.energy(ctx, self.kernels, theta, n)?;
         let mut rng = SplitMix64::new(seed ^ 0x6c61_6e67);
         let x0: Vec<f32> = (0..n * d).map(|_| rng.next_normal() as f32).collect();
-        let xb = stein::gpu::GpuVec::from_slice(ctx, "grid samples", &x0)?;
-        let score = stein::gpu::GpuVec::<f32>::zeros(ctx, "score", n * d)?;
-        let f = stein::gpu::GpuVec::<f32>::zeros(ctx, "f", n)?;
-        let lp = stein::gpu::GpuUniform::new(ctx, "langevin", &Default::default());
-        for s in 0..500 {
-            // One submit per step: the uniform holds one key at a time.
-            let key = stein::cpu::hash::stream_key(seed ^ 0x6c61_6e67, s);
-            let mut enc = ctx.device.create_command_encoder(&Default::default());
-            energy.record_energy_score(ctx, &mut enc, &xb, &f, &score)?;
-            self.k
-                .record_langevin(ctx, &mut enc, &lp, (0.01, key), &score, &xb)?;
-            ctx.queue.submit([enc.finish()]);
-        }
+        let x = stein::model::langevin_samples(
+            ctx,
+            self.k,
+            energy.as_ref(),
+            &x0,
+            (500, 0.01, seed ^ 0x6c61_6e67),
+        )?;
         stein::io::plot::write_image_grid(
             &dir.join(format!("step_{step:07}_langevin.png")),
-            &xb.read(ctx)?,
+            &x,
             shape,
             &format!("Langevin samples of the energy after {step} updates"),
         )
@@ -1241,8 +1230,7 @@ impl TrainJob<'_> {
         };
         let (ctx, spec) = (self.ctx, self.spec);
         Ok(Some(if let Some(shape) = spec.rbm() {
-            let th = stein::gpu::GpuVec::from_slice(ctx, "theta", theta)?;
-            stein::train::rbm_loglik(ctx, &self.kernels.rbm, shape, &th, &v.x, v.n)?.0
+            stein::train::rbm_loglik(ctx, &self.kernels.rbm, shape, theta, &v.x)?.0
         } else {
             let energy = spec.energy(ctx, self.kernels, theta, 4096)?;
             let (lo, hi) = stein::eval::data_box(&self.data.x, self.data.d, 0.5, 5.0);
@@ -1269,14 +1257,9 @@ impl TrainJob<'_> {
         let n = 500;
         let (samples, title) = if let Some((gspec, eta)) = generated {
             // A generator's run: its samples (stream_key(seed, 0), as `stein sample --generator`).
-            let gk = stein::model::generator::GenKernels::new(ctx)?;
-            let eta = stein::gpu::GpuVec::from_slice(ctx, "generator eta", eta)?;
-            let batch = stein::model::generator::GenBatch::new(ctx, gspec, n)?;
-            let mut enc = ctx.device.create_command_encoder(&Default::default());
             let key = stein::cpu::hash::stream_key(self.run.train.seed, 0);
-            gk.record_sample(ctx, &mut enc, &self.kernels.mlp, &eta, &batch, key)?;
-            ctx.queue.submit([enc.finish()]);
-            let x = batch.x.read(ctx)?;
+            let (gk, mlp) = (&self.kernels.gen, &self.kernels.mlp);
+            let x = stein::model::generator::sample(ctx, gk, mlp, gspec, eta, n, key)?;
             write_npy_f32(&path.with_file_name("generator_samples.npy"), &x, &[n, 2])?;
             (
                 x,
@@ -1594,8 +1577,7 @@ fn eval(
         return Ok(());
     }
     let shape = spec.rbm().expect("exact needs the RBM");
-    let theta_gpu = stein::gpu::GpuVec::from_slice(&ctx, "theta", &theta)?;
-    let (ll, log_z) = stein::train::rbm_loglik(&ctx, &mk.rbm, shape, &theta_gpu, &data.x, data.n)?;
+    let (ll, log_z) = stein::train::rbm_loglik(&ctx, &mk.rbm, shape, &theta, &data.x)?;
     println!(
         "{}",
         json!({"n": data.n, "d": data.d, "hidden": shape.h, "loglik": ll, "log_z": log_z, "method": "exact", "mmd2": mmd})
@@ -1707,18 +1689,7 @@ fn sample(
         xb.read(&ctx)?
     } else {
         let energy = spec.energy(&ctx, &mk, &theta, n)?;
-        let xb = stein::gpu::GpuVec::from_slice(&ctx, "samples", &x0)?;
-        let score = stein::gpu::GpuVec::<f32>::zeros(&ctx, "score", n * d)?;
-        let f = stein::gpu::GpuVec::<f32>::zeros(&ctx, "f", n)?;
-        let lp = stein::gpu::GpuUniform::new(&ctx, "langevin", &Default::default());
-        for s in 0..steps {
-            let key = stein::cpu::hash::stream_key(seed, s);
-            let mut enc = ctx.device.create_command_encoder(&Default::default());
-            energy.record_energy_score(&ctx, &mut enc, &xb, &f, &score)?;
-            k.record_langevin(&ctx, &mut enc, &lp, (step_size, key), &score, &xb)?;
-            ctx.queue.submit([enc.finish()]);
-        }
-        xb.read(&ctx)?
+        stein::model::langevin_samples(&ctx, &k, energy.as_ref(), &x0, (steps, step_size, seed))?
     };
     ensure!(
         x.iter().all(|v| v.is_finite()),
@@ -1782,13 +1753,8 @@ fn sample_generator(
     ctx.check_binding("--n samples", (n as u64).saturating_mul(widest as u64 * 4))?;
     let mlp = stein::model::mlp::MlpKernels::new(&ctx)?;
     let gk = stein::model::generator::GenKernels::new(&ctx)?;
-    let eta = stein::gpu::GpuVec::from_slice(&ctx, "generator eta", &eta)?;
-    let batch = stein::model::generator::GenBatch::new(&ctx, &spec, n)?;
-    let mut enc = ctx.device.create_command_encoder(&Default::default());
     let key = stein::cpu::hash::stream_key(seed, 0);
-    gk.record_sample(&ctx, &mut enc, &mlp, &eta, &batch, key)?;
-    ctx.queue.submit([enc.finish()]);
-    let x = batch.x.read(&ctx)?;
+    let x = stein::model::generator::sample(&ctx, &gk, &mlp, &spec, &eta, n, key)?;
     ensure!(
         x.iter().all(|v| v.is_finite()),
         "the generator's samples are not finite; the run diverged"

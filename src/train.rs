@@ -19,7 +19,7 @@ use crate::io::target::SplitMix64;
 use crate::kernels::{Kernels, PhiScratch};
 use crate::model::generator::{GenBatch, GenKernels, GenSpec};
 use crate::model::mlp::MlpKernels;
-use crate::model::rbm::{RbmBatch, RbmKernels, RbmShape};
+use crate::model::rbm::{RbmKernels, RbmShape};
 use crate::model::Trainable;
 
 /// Where the negatives come from.
@@ -482,15 +482,7 @@ impl<'a, M: Trainable> Trainer<'a, M> {
         // the device (`BatchMedian`); otherwise (rowsum) it is read back for the host's median.
         let mut enc = ctx.device.create_command_encoder(&Default::default());
         let gen_h = match (&self.gen, self.cfg.algo.has_generator()) {
-            (Some(g), true)
-                if g.median.is_some()
-                    || self.cfg.bandwidth.is_some()
-                    || self
-                        .cfg
-                        .gen
-                        .as_ref()
-                        .is_some_and(|c| c.kernel == GanKernel::None) =>
-            {
+            (Some(g), true) => {
                 let key = stream_key(self.cfg.seed ^ GEN_STREAM, self.t);
                 g.ops
                     .record_sample(ctx, &mut enc, g.mlp, &g.eta, &g.batch, key)?;
@@ -499,20 +491,16 @@ impl<'a, M: Trainable> Trainer<'a, M> {
                     (GanKernel::None, _) => 1.0,
                     (GanKernel::Rbf, Some(h)) => h,
                     // Unused: φ reads the device bandwidth of `BatchMedian`.
-                    (GanKernel::Rbf, None) => f64::NAN,
-                }
-            }
-            (Some(g), true) => {
-                let key = stream_key(self.cfg.seed ^ GEN_STREAM, self.t);
-                let mut enc = ctx.device.create_command_encoder(&Default::default());
-                g.ops
-                    .record_sample(ctx, &mut enc, g.mlp, &g.eta, &g.batch, key)?;
-                ctx.queue.submit([enc.finish()]);
-                let gc = self.cfg.gen.as_ref().expect("validated");
-                match (gc.kernel, self.cfg.bandwidth) {
-                    (GanKernel::None, _) => 1.0,
-                    (GanKernel::Rbf, Some(h)) => h,
-                    (GanKernel::Rbf, None) => median(&g.batch.x.read(ctx)?),
+                    (GanKernel::Rbf, None) if g.median.is_some() => f64::NAN,
+                    // Rowsum normalisation needs h on the host: submit the draw, read it back.
+                    (GanKernel::Rbf, None) => {
+                        let done = std::mem::replace(
+                            &mut enc,
+                            ctx.device.create_command_encoder(&Default::default()),
+                        );
+                        ctx.queue.submit([done.finish()]);
+                        median(&g.batch.x.read(ctx)?)
+                    }
                 }
             }
             (None, true) => bail!(
@@ -803,38 +791,18 @@ impl<'a, M: Trainable> Trainer<'a, M> {
     }
 }
 
-/// Mean exact log-likelihood of `data` under the RBM θ: mean f(x) − log Z, f on the device
-/// in batches, log Z from the 2^H terms.
+/// Mean exact log-likelihood of `data` (`[N, d]`) under the RBM θ: mean f(x) −
+/// log Z, f on the device in batches ([`crate::eval::mean_energy`]), log Z from the 2^H terms.
+/// Returns (log-likelihood, log Z).
 pub fn rbm_loglik(
     ctx: &GpuContext,
     rk: &RbmKernels,
     shape: RbmShape,
-    theta: &GpuVec<f32>,
+    theta: &[f32],
     data: &[f32],
-    n: usize,
 ) -> Result<(f64, f64)> {
-    let log_z = rk.log_partition(ctx, shape, theta)?;
-    let chunk = 4096.min(n);
-    let batch = RbmBatch::new(ctx, shape, chunk)?;
-    let xb = GpuVec::<f32>::zeros(ctx, "eval x", chunk * shape.d)?;
-    let f = GpuVec::<f32>::zeros(ctx, "eval f", chunk)?;
-    let mut total = 0.0;
-    let mut start = 0;
-    while start < n {
-        let len = chunk.min(n - start);
-        let mut rows = data[start * shape.d..(start + len) * shape.d].to_vec();
-        rows.resize(chunk * shape.d, 0.0);
-        xb.write(ctx, &rows)?;
-        let mut enc = ctx.device.create_command_encoder(&Default::default());
-        rk.record_hidden(ctx, &mut enc, shape, theta, &xb, &batch, 0)?;
-        rk.record_energy(ctx, &mut enc, shape, theta, &xb, &batch, &f)?;
-        ctx.queue.submit([enc.finish()]);
-        total += f
-            .read_prefix(ctx, len)?
-            .iter()
-            .map(|&v| f64::from(v))
-            .sum::<f64>();
-        start += len;
-    }
-    Ok((total / n as f64 - log_z, log_z))
+    let log_z = rk.log_partition(ctx, shape, &GpuVec::from_slice(ctx, "theta", theta)?)?;
+    let n = data.len() / shape.d.max(1);
+    let energy = crate::model::rbm::RbmEnergy::new(ctx, rk, shape, theta, 4096.min(n.max(1)))?;
+    Ok((crate::eval::mean_energy(ctx, &energy, data)? - log_z, log_z))
 }

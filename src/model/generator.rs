@@ -443,3 +443,21 @@ impl GenKernels {
         mlp.record_backward(ctx, enc, eta, &batch.z, &batch.mlp, &batch.cot, out)
     }
 }
+
+/// `n` samples x = G(z; η), z ~ U(−1, 1)^{n_z} from stream `key`, on the host (one submit).
+pub fn sample(
+    ctx: &GpuContext,
+    gk: &GenKernels,
+    mlp: &MlpKernels,
+    spec: &GenSpec,
+    eta: &[f32],
+    n: usize,
+    key: u32,
+) -> Result<Vec<f32>> {
+    let eta = GpuVec::from_slice(ctx, "generator eta", eta)?;
+    let batch = GenBatch::new(ctx, spec, n)?;
+    let mut enc = ctx.device.create_command_encoder(&Default::default());
+    gk.record_sample(ctx, &mut enc, mlp, &eta, &batch, key)?;
+    ctx.queue.submit([enc.finish()]);
+    batch.x.read(ctx)
+}

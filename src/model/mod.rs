@@ -128,3 +128,32 @@ impl crate::svgd::Score for EnergyScore<'_> {
         self.energy.device_bytes() + self.f.bytes()
     }
 }
+
+/// Unadjusted Langevin x ← x + (η/2)∇ₓf(x) + √η·ξ for `steps` steps on the device, from `x0`
+/// (`[n, d]`, n = the energy's batch); step s draws its noise from `stream_key(seed, s)`
+/// (one submit per step: the step's uniform holds one key). Returns the final x.
+pub fn langevin_samples(
+    ctx: &GpuContext,
+    k: &crate::kernels::Kernels,
+    energy: &dyn Energy,
+    x0: &[f32],
+    (steps, eta, seed): (u64, f64, u64),
+) -> Result<Vec<f32>> {
+    let (n, d) = (energy.batch(), energy.dim());
+    anyhow::ensure!(
+        x0.len() == n * d,
+        "langevin: x0 does not hold {n}×{d} values"
+    );
+    let xb = GpuVec::from_slice(ctx, "langevin samples", x0)?;
+    let score = GpuVec::<f32>::zeros(ctx, "langevin score", n * d)?;
+    let f = GpuVec::<f32>::zeros(ctx, "langevin f", n)?;
+    let lp = crate::gpu::GpuUniform::new(ctx, "langevin", &Default::default());
+    for s in 0..steps {
+        let key = crate::cpu::hash::stream_key(seed, s);
+        let mut enc = ctx.device.create_command_encoder(&Default::default());
+        energy.record_energy_score(ctx, &mut enc, &xb, &f, &score)?;
+        k.record_langevin(ctx, &mut enc, &lp, (eta, key), &score, &xb)?;
+        ctx.queue.submit([enc.finish()]);
+    }
+    xb.read(ctx)
+}

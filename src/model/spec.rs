@@ -46,8 +46,10 @@ pub enum ModelSpec {
 pub struct ModelKernels {
     /// RBM.
     pub rbm: RbmKernels,
-    /// MLP.
+    /// MLP (energy and generator layers).
     pub mlp: MlpKernels,
+    /// The generator's latent draw and output ops.
+    pub gen: super::generator::GenKernels,
 }
 
 impl ModelKernels {
@@ -56,6 +58,7 @@ impl ModelKernels {
         Ok(Self {
             rbm: RbmKernels::new(ctx)?,
             mlp: MlpKernels::new(ctx)?,
+            gen: super::generator::GenKernels::new(ctx)?,
         })
     }
 }
