@@ -23,6 +23,9 @@ pub enum PhiVariant {
     /// `svgd_phi_lane`, 5 <= d <= 64 on hardware GPUs, one row per invocation (the row-tiled
     /// variants spill registers there; see the generator).
     Lane,
+    /// `svgd_phi_shuffle`, 5 <= d <= 64 on CPU adapters with subgroups (llvmpipe), 8 rows per
+    /// invocation, columns handed between lanes by subgroupShuffle (see the generator).
+    Shuffle,
     /// `svgd_phi_kblock` + `svgd_phi_krho` + `svgd_phi_kacc`, any d: kernel values of a block
     /// of columns, each computed once, then their row sums and the accumulation over
     /// dimensions.
@@ -30,11 +33,12 @@ pub enum PhiVariant {
 }
 
 impl PhiVariant {
-    /// The variant for dimension `d`; `lane` picks [`PhiVariant::Lane`] for 5 <= d <= 64.
-    pub fn for_dim(d: usize, lane: bool) -> Self {
+    /// The variant for dimension `d` and `n` particles under `layout`.
+    pub fn for_dim(d: usize, n: usize, layout: PhiLayout) -> Self {
         match d {
             0..=4 => PhiVariant::Small,
-            5..=64 if lane => PhiVariant::Lane,
+            5..=64 if layout == PhiLayout::Lane && n < LANE_MAX_N => PhiVariant::Lane,
+            5..=64 if matches!(layout, PhiLayout::Shuffle(_)) => PhiVariant::Shuffle,
             5..=16 => PhiVariant::Mid,
             17..=64 => PhiVariant::Wide,
             _ => PhiVariant::General,
@@ -46,10 +50,54 @@ impl PhiVariant {
             PhiVariant::Small => 32,
             PhiVariant::Mid => 12,
             PhiVariant::Wide => 4,
+            PhiVariant::Shuffle => SHUFFLE_ROWS,
             PhiVariant::Lane | PhiVariant::General => 1,
         }
     }
 }
+
+/// Which φ kernel serves 5 <= d <= 64.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PhiLayout {
+    /// One row per invocation ([`PhiVariant::Lane`], for n < [`LANE_MAX_N`]; the row-tiled
+    /// kernels beyond): the default on hardware GPUs.
+    Lane,
+    /// Columns shared through subgroup shuffles ([`PhiVariant::Shuffle`]) with this fixed
+    /// subgroup size: the default on CPU adapters with subgroups (llvmpipe: 8).
+    Shuffle(u32),
+    /// Rows tiled in registers, columns read at one shared address ([`PhiVariant::Mid`],
+    /// [`PhiVariant::Wide`]): CPU adapters without subgroups.
+    Tiled,
+}
+
+impl PhiLayout {
+    /// The subgroup size `svgd_phi_shuffle` can run with on this device, if any: subgroups
+    /// enabled, one fixed size, at most the 8 lanes the generator unrolls.
+    pub fn shuffle_size(ctx: &GpuContext) -> Option<u32> {
+        let (lo, hi) = (ctx.info.subgroup_min_size, ctx.info.subgroup_max_size);
+        (ctx.device.features().contains(wgpu::Features::SUBGROUP)
+            && lo == hi
+            && (1..=8).contains(&lo)
+            && 32 % lo == 0)
+            .then_some(lo)
+    }
+
+    /// The default for this device; `STEIN_PHI_LAYOUT=lane|shuffle|tiled` overrides it (for
+    /// benchmarks; shuffle falls back to tiled where the device cannot run it).
+    pub fn default_for(ctx: &GpuContext) -> Self {
+        let shuffle = Self::shuffle_size(ctx).map_or(PhiLayout::Tiled, PhiLayout::Shuffle);
+        match std::env::var("STEIN_PHI_LAYOUT").as_deref() {
+            Ok("lane") => PhiLayout::Lane,
+            Ok("shuffle") => shuffle,
+            Ok("tiled") => PhiLayout::Tiled,
+            _ if ctx.info.device_type != wgpu::DeviceType::Cpu => PhiLayout::Lane,
+            _ => shuffle,
+        }
+    }
+}
+
+/// Rows per invocation of `svgd_phi_shuffle` (SHUFFLE_ROWS in tools/gen_svgd_phi.py).
+const SHUFFLE_ROWS: usize = 8;
 
 /// Largest n for which hardware GPUs use [`PhiVariant::Lane`]. The row-tiled kernels give a
 /// workgroup 384 (d <= 16) or 128 (d <= 64) rows, so below a few hundred thousand particles
@@ -98,7 +146,7 @@ impl PhiScratch {
     /// Plans the column chunks for `n` particles in `d` dimensions and allocates what they need.
     pub fn new(ctx: &GpuContext, k: &Kernels, n: usize, d: usize) -> Result<Self> {
         ensure!(n >= 1 && d >= 1, "svgd_phi: need n >= 1 and d >= 1");
-        let variant = PhiVariant::for_dim(d, k.phi_lane && n < LANE_MAX_N);
+        let variant = PhiVariant::for_dim(d, n, k.phi_layout);
         let general = variant == PhiVariant::General;
         let cols = if general {
             // Blocks of 32..256 columns, at most 2^23 kernel values (32 MiB) at once.
@@ -162,11 +210,8 @@ pub struct Kernels {
         std::sync::Mutex<std::collections::HashMap<(&'static str, usize), std::sync::Arc<Kernel>>>,
     /// Largest column chunk (tests lower it to exercise multi-chunk paths).
     pub chunk_cap: Option<usize>,
-    /// φ for 5 <= d <= 64 and n < [`LANE_MAX_N`] with one row per invocation
-    /// ([`PhiVariant::Lane`]): the default on hardware GPUs, off on CPU adapters (llvmpipe),
-    /// where the row-tiled kernels are faster.
-    /// `STEIN_PHI_LANE=0|1` overrides the default (for benchmarks); tests set it directly.
-    pub phi_lane: bool,
+    /// The φ kernel for 5 <= d <= 64 ([`PhiLayout::default_for`]; tests set it directly).
+    pub phi_layout: PhiLayout,
     /// KSD row sums.
     pub ksd_rows: Kernel,
     /// MMD row sums.
@@ -194,11 +239,7 @@ impl Kernels {
             svgd_phi_kacc: Kernel::new(ctx, &shader::SVGD_PHI_KACC, &[U, R, R, R, R, W, W], 64)?,
             by_dim: Default::default(),
             chunk_cap: None,
-            phi_lane: match std::env::var("STEIN_PHI_LANE").as_deref() {
-                Ok("1") => true,
-                Ok("0") => false,
-                _ => ctx.info.device_type != wgpu::DeviceType::Cpu,
-            },
+            phi_layout: PhiLayout::default_for(ctx),
             ksd_rows: Kernel::new(ctx, &shader::KSD_ROWS, &[U, R, R, W, W], 64)?,
             mmd_rows: Kernel::new(ctx, &shader::MMD_ROWS, &[U, R, W], 64)?,
             pair_sample: Kernel::new(ctx, &shader::PAIR_SAMPLE, &[U, R, W], 64)?,
@@ -332,6 +373,20 @@ impl Kernels {
         wg: u32,
         d: usize,
     ) -> Result<std::sync::Arc<Kernel>> {
+        self.by_dim_with(ctx, spec, bindings, wg, d, &[])
+    }
+
+    /// [`Kernels::by_dim`] with further overrides, which must be the same on every call for
+    /// one kernel (the cache is keyed by kernel and d; `SG` is fixed per device).
+    pub fn by_dim_with(
+        &self,
+        ctx: &GpuContext,
+        spec: &shader::ShaderSpec,
+        bindings: &[Binding],
+        wg: u32,
+        d: usize,
+        extra: &[(&str, f64)],
+    ) -> Result<std::sync::Arc<Kernel>> {
         let mut map = self
             .by_dim
             .lock()
@@ -344,7 +399,7 @@ impl Kernels {
             spec,
             bindings,
             wg,
-            &[("D", d as f64)],
+            &[&[("D", d as f64)], extra].concat(),
         )?);
         map.insert((spec.name, d), k.clone());
         Ok(k)
@@ -428,9 +483,19 @@ impl Kernels {
             PhiVariant::Small => (&shader::SVGD_PHI_SMALL, 32),
             PhiVariant::Mid => (&shader::SVGD_PHI_MID, 32),
             PhiVariant::Lane => (&shader::SVGD_PHI_LANE, 64),
+            PhiVariant::Shuffle => (&shader::SVGD_PHI_SHUFFLE, 64),
             _ => (&shader::SVGD_PHI_WIDE, 32),
         };
-        let kernel = self.by_dim(ctx, spec, &[U, R, R, W, W], wg, d)?;
+        let sg = match self.phi_layout {
+            PhiLayout::Shuffle(sg) => f64::from(sg),
+            _ => 0.0,
+        };
+        let extra: &[(&str, f64)] = if scratch.variant == PhiVariant::Shuffle {
+            &[("SG", sg)]
+        } else {
+            &[]
+        };
+        let kernel = self.by_dim_with(ctx, spec, &[U, R, R, W, W], wg, d, extra)?;
         let g = ctx.check_groups(
             spec.name,
             n.div_ceil(scratch.variant.rows() * wg as usize) as u64,

@@ -105,6 +105,17 @@ pub const SVGD_PHI_WIDE: ShaderSpec = ShaderSpec {
     workgroup_sizes: &[32],
 };
 
+/// The SVGD direction for d <= 64 on CPU adapters with subgroups (generated).
+pub const SVGD_PHI_SHUFFLE: ShaderSpec = ShaderSpec {
+    name: "svgd_phi_shuffle",
+    parts: &[
+        part!("common/params.wgsl"),
+        part!("common/rbf.wgsl"),
+        part!("kernels/svgd_phi_shuffle.wgsl"),
+    ],
+    workgroup_sizes: &[64],
+};
+
 /// The SVGD direction for d <= 64 on hardware GPUs, one row per invocation (generated).
 pub const SVGD_PHI_LANE: ShaderSpec = ShaderSpec {
     name: "svgd_phi_lane",
@@ -431,6 +442,7 @@ pub const ALL: &[&ShaderSpec] = &[
     &SVGD_PHI_MID,
     &SVGD_PHI_WIDE,
     &SVGD_PHI_LANE,
+    &SVGD_PHI_SHUFFLE,
     &KSD_ROWS,
     &MMD_ROWS,
     &PAIR_SAMPLE,

@@ -1,11 +1,11 @@
 //! Shared helpers: the device, seeded data, case tables and the tolerance check.
 
-use std::sync::OnceLock;
+use std::sync::{Mutex, OnceLock};
 
 use anyhow::{bail, Result};
 use stein::gpu::GpuContext;
 use stein::io::target::SplitMix64;
-use stein::kernels::Kernels;
+use stein::kernels::{Kernels, PhiLayout};
 
 /// Particle counts of the case table: 1, 2, a small prime, WG − 1, WG, WG + 1, primes.
 pub const NS: &[usize] = &[1, 2, 3, 31, 64, 65, 257, 1000, 4099];
@@ -189,21 +189,35 @@ pub fn gpu_chunked() -> Result<Option<(&'static GpuContext, &'static Kernels)>> 
     Ok(k.as_ref().map(|k| (ctx, k)))
 }
 
-/// The shared device with the other φ layout for 5 <= d <= 64 than its default
-/// ([`Kernels::phi_lane`] flipped: the one-row-per-invocation kernel on llvmpipe, the
-/// row-tiled ones on a hardware GPU), so both are tested wherever the suite runs; unchunked
-/// and chunked at [`CHUNK`] columns.
-pub fn gpu_other_phi(chunked: bool) -> Result<Option<(&'static GpuContext, &'static Kernels)>> {
-    static K: [OnceLock<Kernels>; 2] = [OnceLock::new(), OnceLock::new()];
-    let Some((ctx, k0)) = gpu()? else {
+/// The φ layouts for 5 <= d <= 64 that this device can run: [`PhiLayout::Lane`] and
+/// [`PhiLayout::Tiled`] everywhere, [`PhiLayout::Shuffle`] where subgroups allow it (llvmpipe
+/// must: a test checks), so every layout is tested wherever the suite runs.
+pub fn phi_layouts(ctx: &GpuContext) -> Vec<PhiLayout> {
+    let mut v = vec![PhiLayout::Lane, PhiLayout::Tiled];
+    v.extend(PhiLayout::shuffle_size(ctx).map(PhiLayout::Shuffle));
+    v
+}
+
+/// The shared device with kernels set to one φ `layout`, unchunked or chunked at [`CHUNK`]
+/// columns (built once per layout and chunking).
+pub fn gpu_phi_layout(
+    layout: PhiLayout,
+    chunked: bool,
+) -> Result<Option<(&'static GpuContext, &'static Kernels)>> {
+    type Cache = Mutex<Vec<((PhiLayout, bool), &'static Kernels)>>;
+    static K: OnceLock<Cache> = OnceLock::new();
+    let Some((ctx, _)) = gpu()? else {
         return Ok(None);
     };
-    let k = K[usize::from(chunked)].get_or_init(|| {
-        let mut k = Kernels::new(ctx).expect("building the pipelines");
-        k.phi_lane = !k0.phi_lane;
-        k.chunk_cap = chunked.then_some(CHUNK);
-        k
-    });
+    let mut cache = K.get_or_init(Default::default).lock().unwrap();
+    if let Some((_, k)) = cache.iter().find(|(key, _)| *key == (layout, chunked)) {
+        return Ok(Some((ctx, k)));
+    }
+    let mut k = Kernels::new(ctx)?;
+    k.phi_layout = layout;
+    k.chunk_cap = chunked.then_some(CHUNK);
+    let k: &'static Kernels = Box::leak(Box::new(k));
+    cache.push(((layout, chunked), k));
     Ok(Some((ctx, k)))
 }
 

@@ -130,24 +130,50 @@ fn svgd_phi_matches_cpu_reference() -> Result<()> {
     Ok(())
 }
 
-/// Both φ layouts for 5 <= d <= 64 (one row per invocation, rows tiled in registers) agree
-/// with the reference on the case table, in one chunk and in chunks of a prime width.
+/// Every φ layout for 5 <= d <= 64 this device can run (one row per invocation, rows tiled in
+/// registers, columns shared by subgroup shuffles) agrees with the reference on the case
+/// table, in one chunk and in chunks of a prime width.
 #[test]
-fn svgd_phi_other_layout_matches_cpu_reference() -> Result<()> {
-    for chunked in [false, true] {
-        let Some((ctx, k)) = common::gpu_other_phi(chunked)? else {
-            return Ok(());
-        };
-        for d in [5, 17, 33, 64] {
-            for &n in NS {
-                let (x32, x64) = normals(n, d, 1.0, (13 * n + d) as u64);
-                let (s32, s64) = normals(n, d, 1.0, (17 * n + d) as u64);
-                let h = test_bandwidth(n, d);
-                let got = common::run_phi(ctx, k, &x32, &s32, (n, d), h)?;
-                let what = format!("other phi layout chunked={chunked} n={n} d={d}");
-                common::check_phi(&got, &x64, &s64, d, h, &what)?;
+fn svgd_phi_every_layout_matches_cpu_reference() -> Result<()> {
+    let Some((ctx, _)) = gpu()? else {
+        return Ok(());
+    };
+    for layout in common::phi_layouts(ctx) {
+        for chunked in [false, true] {
+            let Some((ctx, k)) = common::gpu_phi_layout(layout, chunked)? else {
+                return Ok(());
+            };
+            for d in [5, 17, 33, 64] {
+                for &n in NS {
+                    let (x32, x64) = normals(n, d, 1.0, (13 * n + d) as u64);
+                    let (s32, s64) = normals(n, d, 1.0, (17 * n + d) as u64);
+                    let h = test_bandwidth(n, d);
+                    let got = common::run_phi(ctx, k, &x32, &s32, (n, d), h)?;
+                    let what = format!("phi layout {layout:?} chunked={chunked} n={n} d={d}");
+                    common::check_phi(&got, &x64, &s64, d, h, &what)?;
+                }
             }
         }
+    }
+    Ok(())
+}
+
+/// llvmpipe, the GPU of CI, must get the subgroup-shuffle φ by default, so the layout test
+/// above cannot pass there without running it.
+#[test]
+fn llvmpipe_runs_the_shuffle_layout() -> Result<()> {
+    let Some((ctx, k)) = gpu()? else {
+        return Ok(());
+    };
+    if ctx.info.name.contains("llvmpipe") {
+        assert!(
+            matches!(k.phi_layout, stein::kernels::PhiLayout::Shuffle(_)),
+            "llvmpipe should default to the shuffle layout, got {:?} (subgroup sizes {}..{}, features {:?})",
+            k.phi_layout,
+            ctx.info.subgroup_min_size,
+            ctx.info.subgroup_max_size,
+            ctx.device.features()
+        );
     }
     Ok(())
 }
