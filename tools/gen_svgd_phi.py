@@ -39,6 +39,31 @@ def gen_bracket(name, DMAX):
     return head + "@compute" + body
 
 
+def close_rows(L, G, DMAX):
+    """The end shared by gen() and gen_shuffle(): block sums into the totals, then phi (last
+    chunk) or the running sums to scratch, for G vec4 groups of rows."""
+    for g in range(G):
+        L.append(f"        rho{g} += brho{g};")
+        for k in range(DMAX):
+            L.append(f"        if D > {k}u {{ a{g}_{k} += b{g}_{k}; }}")
+    L.append("    }")
+    for g in range(G):
+        for q in range(4):
+            c = "xyzw"[q]
+            L.append(f"    if base + {4 * g + q}u * WG < p.n {{")
+            L.append("        if last {")
+            for k in range(DMAX):
+                L.append(f"            if D > {k}u {{ phi[i{g}_{q} * D + {k}u] = (a{g}_{k}.{c} + two_inv_h * x{g}_{k}.{c} * rho{g}.{c}) * p.inv_n; }}")
+            L.append("        } else {")
+            for k in range(DMAX):
+                L.append(f"            if D > {k}u {{ scratch[i{g}_{q} * D + {k}u] = a{g}_{k}.{c}; }}")
+            L.append(f"            scratch[rho_at + i{g}_{q}] = rho{g}.{c};")
+            L.append("        }")
+            L.append("    }")
+    L.append("}")
+    return "\n".join(L) + "\n"
+
+
 def gen(name, DMAX, R):
     G = R // 4
     L = []
@@ -121,26 +146,7 @@ fn svgd_phi_{name}(@builtin(local_invocation_id) lid3: vec3<u32>, @builtin(workg
             L.append(f"                if D > {k}u {{ b{g}_{k} = fma(kv, vec4<f32>(wj{k}), b{g}_{k}); }}")
         L.append("            }")
     L.append("        }")
-    for g in range(G):
-        L.append(f"        rho{g} += brho{g};")
-        for k in range(DMAX):
-            L.append(f"        if D > {k}u {{ a{g}_{k} += b{g}_{k}; }}")
-    L.append("    }")
-    for g in range(G):
-        for q in range(4):
-            c = "xyzw"[q]
-            L.append(f"    if base + {4 * g + q}u * WG < p.n {{")
-            L.append("        if last {")
-            for k in range(DMAX):
-                L.append(f"            if D > {k}u {{ phi[i{g}_{q} * D + {k}u] = (a{g}_{k}.{c} + two_inv_h * x{g}_{k}.{c} * rho{g}.{c}) * p.inv_n; }}")
-            L.append("        } else {")
-            for k in range(DMAX):
-                L.append(f"            if D > {k}u {{ scratch[i{g}_{q} * D + {k}u] = a{g}_{k}.{c}; }}")
-            L.append(f"            scratch[rho_at + i{g}_{q}] = rho{g}.{c};")
-            L.append("        }")
-            L.append("    }")
-    L.append("}")
-    return "\n".join(L) + "\n"
+    return close_rows(L, G, DMAX)
 
 
 def gen_lane(DMAX):
@@ -318,26 +324,7 @@ fn svgd_phi_shuffle(@builtin(local_invocation_id) lid3: vec3<u32>, @builtin(work
             L.append("                }")
         L.append("            }")
     L.append("        }")
-    for g in range(G):
-        L.append(f"        rho{g} += brho{g};")
-        for k in range(DMAX):
-            L.append(f"        if D > {k}u {{ a{g}_{k} += b{g}_{k}; }}")
-    L.append("    }")
-    for g in range(G):
-        for q in range(4):
-            c = "xyzw"[q]
-            L.append(f"    if base + {4 * g + q}u * WG < p.n {{")
-            L.append("        if last {")
-            for k in range(DMAX):
-                L.append(f"            if D > {k}u {{ phi[i{g}_{q} * D + {k}u] = (a{g}_{k}.{c} + two_inv_h * x{g}_{k}.{c} * rho{g}.{c}) * p.inv_n; }}")
-            L.append("        } else {")
-            for k in range(DMAX):
-                L.append(f"            if D > {k}u {{ scratch[i{g}_{q} * D + {k}u] = a{g}_{k}.{c}; }}")
-            L.append(f"            scratch[rho_at + i{g}_{q}] = rho{g}.{c};")
-            L.append("        }")
-            L.append("    }")
-    L.append("}")
-    return "\n".join(L) + "\n"
+    return close_rows(L, G, DMAX)
 
 
 if __name__ == "__main__":
