@@ -24,8 +24,9 @@ pub enum PhiVariant {
     /// variants spill registers there; see the generator).
     Lane,
     /// `svgd_phi_shuffle`, 5 <= d <= 64 on CPU adapters with subgroups (llvmpipe), 8 rows per
-    /// invocation, columns handed between lanes by subgroupShuffle (see the generator).
-    Shuffle,
+    /// invocation, columns handed between lanes by subgroupShuffle (see the generator); the
+    /// subgroup size.
+    Shuffle(u32),
     /// `svgd_phi_kblock` + `svgd_phi_krho` + `svgd_phi_kacc`, any d: kernel values of a block
     /// of columns, each computed once, then their row sums and the accumulation over
     /// dimensions.
@@ -35,12 +36,12 @@ pub enum PhiVariant {
 impl PhiVariant {
     /// The variant for dimension `d` and `n` particles under `layout`.
     pub fn for_dim(d: usize, n: usize, layout: PhiLayout) -> Self {
-        match d {
-            0..=4 => PhiVariant::Small,
-            5..=64 if layout == PhiLayout::Lane && n < LANE_MAX_N => PhiVariant::Lane,
-            5..=64 if matches!(layout, PhiLayout::Shuffle(_)) => PhiVariant::Shuffle,
-            5..=16 => PhiVariant::Mid,
-            17..=64 => PhiVariant::Wide,
+        match (d, layout) {
+            (0..=4, _) => PhiVariant::Small,
+            (5..=64, PhiLayout::Lane) if n < LANE_MAX_N => PhiVariant::Lane,
+            (5..=64, PhiLayout::Shuffle(sg)) => PhiVariant::Shuffle(sg),
+            (5..=16, _) => PhiVariant::Mid,
+            (17..=64, _) => PhiVariant::Wide,
             _ => PhiVariant::General,
         }
     }
@@ -50,7 +51,7 @@ impl PhiVariant {
             PhiVariant::Small => 32,
             PhiVariant::Mid => 12,
             PhiVariant::Wide => 4,
-            PhiVariant::Shuffle => SHUFFLE_ROWS,
+            PhiVariant::Shuffle(_) => SHUFFLE_ROWS,
             PhiVariant::Lane | PhiVariant::General => 1,
         }
     }
@@ -72,14 +73,14 @@ pub enum PhiLayout {
 
 impl PhiLayout {
     /// The subgroup size `svgd_phi_shuffle` can run with on this device, if any: subgroups
-    /// enabled, one fixed size, at most the 8 lanes the generator unrolls.
+    /// enabled and one fixed size that divides its workgroup of 64.
     pub fn shuffle_size(ctx: &GpuContext) -> Option<u32> {
         let (lo, hi) = (ctx.info.subgroup_min_size, ctx.info.subgroup_max_size);
         (ctx.device.features().contains(wgpu::Features::SUBGROUP)
             && lo == hi
-            && (1..=8).contains(&lo)
-            && 32 % lo == 0)
-            .then_some(lo)
+            && lo >= 1
+            && SHUFFLE_WG.is_multiple_of(lo))
+        .then_some(lo)
     }
 
     /// The default for this device; `STEIN_PHI_LAYOUT=lane|shuffle|tiled` overrides it (for
@@ -98,6 +99,9 @@ impl PhiLayout {
 
 /// Rows per invocation of `svgd_phi_shuffle` (SHUFFLE_ROWS in tools/gen_svgd_phi.py).
 const SHUFFLE_ROWS: usize = 8;
+
+/// Workgroup size of `svgd_phi_shuffle` (a multiple of the subgroup size).
+const SHUFFLE_WG: u32 = 64;
 
 /// Largest n for which hardware GPUs use [`PhiVariant::Lane`]. The row-tiled kernels give a
 /// workgroup 384 (d <= 16) or 128 (d <= 64) rows, so below a few hundred thousand particles
@@ -153,6 +157,11 @@ impl PhiScratch {
             let tb = ((1usize << 23) / n).clamp(32, 256);
             ctx.check_loop("svgd_phi_kblock (d dimensions per pair)", d as u64 + 10)?;
             k.chunk_cap.map_or(tb, |c| tb.min(c.max(1)))
+        } else if let PhiVariant::Shuffle(sg) = variant {
+            // SG + 1 loop iterations per SG columns (the lane loop, then the group's).
+            let sg = sg as usize;
+            let cols = sg * chunk_columns(ctx, sg as u64 + 1, 3 * d as u64 + 300, None);
+            k.chunk_cap.map_or(cols, |c| cols.min(c.max(1)))
         } else {
             chunk_columns(ctx, 1, 3 * d as u64 + 300, k.chunk_cap)
         };
@@ -192,6 +201,9 @@ impl PhiScratch {
     }
 }
 
+/// Cache key of [`Kernels::by_dim_with`]: kernel, d, further overrides.
+type DimKey = (&'static str, usize, String);
+
 /// Every pipeline the SVGD engine uses, built once per device.
 pub struct Kernels {
     /// Gaussian-mixture score.
@@ -206,8 +218,7 @@ pub struct Kernels {
     pub svgd_phi_kacc: Kernel,
     /// Pipelines specialised on d (override D), built on first use: the unrolled φ
     /// variants and `pair_bracket`.
-    by_dim:
-        std::sync::Mutex<std::collections::HashMap<(&'static str, usize), std::sync::Arc<Kernel>>>,
+    by_dim: std::sync::Mutex<std::collections::HashMap<DimKey, std::sync::Arc<Kernel>>>,
     /// Largest column chunk (tests lower it to exercise multi-chunk paths).
     pub chunk_cap: Option<usize>,
     /// The φ kernel for 5 <= d <= 64 ([`PhiLayout::default_for`]; tests set it directly).
@@ -376,8 +387,7 @@ impl Kernels {
         self.by_dim_with(ctx, spec, bindings, wg, d, &[])
     }
 
-    /// [`Kernels::by_dim`] with further overrides, which must be the same on every call for
-    /// one kernel (the cache is keyed by kernel and d; `SG` is fixed per device).
+    /// [`Kernels::by_dim`] with further overrides (part of the cache key).
     pub fn by_dim_with(
         &self,
         ctx: &GpuContext,
@@ -391,7 +401,8 @@ impl Kernels {
             .by_dim
             .lock()
             .map_err(|_| anyhow::anyhow!("{}: pipeline cache poisoned", spec.name))?;
-        if let Some(k) = map.get(&(spec.name, d)) {
+        let key = (spec.name, d, format!("{extra:?}"));
+        if let Some(k) = map.get(&key) {
             return Ok(k.clone());
         }
         let k = std::sync::Arc::new(Kernel::with_constants(
@@ -401,7 +412,7 @@ impl Kernels {
             wg,
             &[&[("D", d as f64)], extra].concat(),
         )?);
-        map.insert((spec.name, d), k.clone());
+        map.insert(key, k.clone());
         Ok(k)
     }
 
@@ -483,19 +494,14 @@ impl Kernels {
             PhiVariant::Small => (&shader::SVGD_PHI_SMALL, 32),
             PhiVariant::Mid => (&shader::SVGD_PHI_MID, 32),
             PhiVariant::Lane => (&shader::SVGD_PHI_LANE, 64),
-            PhiVariant::Shuffle => (&shader::SVGD_PHI_SHUFFLE, 64),
+            PhiVariant::Shuffle(_) => (&shader::SVGD_PHI_SHUFFLE, SHUFFLE_WG),
             _ => (&shader::SVGD_PHI_WIDE, 32),
         };
-        let sg = match self.phi_layout {
-            PhiLayout::Shuffle(sg) => f64::from(sg),
-            _ => 0.0,
+        let sg = match scratch.variant {
+            PhiVariant::Shuffle(sg) => vec![("SG", f64::from(sg))],
+            _ => vec![],
         };
-        let extra: &[(&str, f64)] = if scratch.variant == PhiVariant::Shuffle {
-            &[("SG", sg)]
-        } else {
-            &[]
-        };
-        let kernel = self.by_dim_with(ctx, spec, &[U, R, R, W, W], wg, d, extra)?;
+        let kernel = self.by_dim_with(ctx, spec, &[U, R, R, W, W], wg, d, &sg)?;
         let g = ctx.check_groups(
             spec.name,
             n.div_ceil(scratch.variant.rows() * wg as usize) as u64,

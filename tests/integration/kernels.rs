@@ -440,3 +440,43 @@ fn ensure_close_h(got: f64, want: f64) -> Result<()> {
     );
     Ok(())
 }
+
+/// φ for n past llvmpipe's loop budget in one invocation (60 000 iterations there), in the
+/// device's default layout: the column chunks must be sized from what the kernel really loops
+/// (svgd_phi_shuffle: SG + 1 iterations per SG columns), or llvmpipe ends the loops early and
+/// the sums silently miss columns. Checked on sampled rows against the f64 reference.
+#[test]
+fn svgd_phi_past_the_loop_budget_matches_sampled_rows() -> Result<()> {
+    let Some((ctx, k)) = gpu()? else {
+        return Ok(());
+    };
+    let (n, d) = (61_000, 5);
+    let (x32, x64) = normals(n, d, 1.0, 61);
+    let (s32, s64) = normals(n, d, 1.0, 62);
+    let h = test_bandwidth(n, d);
+    if let Some(limit) = ctx.loop_limit() {
+        let scratch = stein::kernels::PhiScratch::new(ctx, k, n, d)?;
+        assert!(
+            scratch.chunks() > 1,
+            "n = {n} > loop limit {limit}: the columns must be split"
+        );
+    }
+    let got = common::run_phi(ctx, k, &x32, &s32, (n, d), h)?;
+    let rows: Vec<usize> = (0..n).step_by(n / 7).chain([n - 1]).collect();
+    let want: Vec<f64> = rows
+        .iter()
+        .flat_map(|&i| stein::cpu::svgd::phi_row(&x64, &s64, d, h, i))
+        .collect();
+    let got_rows: Vec<f32> = rows
+        .iter()
+        .flat_map(|&i| got[i * d..(i + 1) * d].to_vec())
+        .collect();
+    let scale = 1.0 + 2.0 * (2.0 * d as f64).sqrt() / h;
+    common::assert_close(
+        &got_rows,
+        &want,
+        common::TOL_PAIRWISE,
+        scale,
+        &format!("phi n={n} d={d}, rows {rows:?}"),
+    )
+}
