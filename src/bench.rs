@@ -27,6 +27,9 @@ pub struct BenchConfig {
     pub step_budget: Duration,
     /// Minimum measuring time per figure.
     pub min_time: Duration,
+    /// Time φ alone (with the median's h); the step and median columns are left out (NaN,
+    /// null in JSON). For quick kernel comparisons.
+    pub phi_only: bool,
 }
 
 impl Default for BenchConfig {
@@ -37,6 +40,7 @@ impl Default for BenchConfig {
             dims: vec![2, 16, 64],
             step_budget: Duration::from_secs(10),
             min_time: Duration::from_millis(500),
+            phi_only: false,
         }
     }
 }
@@ -132,11 +136,17 @@ pub fn run(
                 ctx.queue.submit([enc.finish()]);
                 ctx.wait()
             })?;
-            let median_seconds = time_it(cfg.min_time, || engine.median().map(|_| ()))?;
-            let step_seconds = time_it(cfg.min_time, || {
-                engine.step(1e-3, Bandwidth::Median)?;
-                ctx.wait()
-            })?;
+            let (median_seconds, step_seconds) = if cfg.phi_only {
+                (f64::NAN, f64::NAN)
+            } else {
+                (
+                    time_it(cfg.min_time, || engine.median().map(|_| ()))?,
+                    time_it(cfg.min_time, || {
+                        engine.step(1e-3, Bandwidth::Median)?;
+                        ctx.wait()
+                    })?,
+                )
+            };
             let row = BenchRow {
                 n,
                 d,
@@ -149,7 +159,7 @@ pub fn run(
             };
             report(&row);
             rows.push(row);
-            if step_seconds > cfg.step_budget.as_secs_f64() {
+            if step_seconds.max(phi_seconds) > cfg.step_budget.as_secs_f64() {
                 break;
             }
             n *= 2;

@@ -24,7 +24,8 @@ pub enum PhiVariant {
     /// variants spill registers there; see the generator).
     Lane,
     /// `svgd_phi_shuffle`, 5 <= d <= 64 on CPU adapters with subgroups (llvmpipe), 8 rows per
-    /// invocation, columns handed between lanes by subgroupShuffle (see the generator); the
+    /// invocation, columns handed between lanes by subgroupShuffle (see the generator), after
+    /// `svgd_phi_center` and `svgd_phi_pack` have written the centred column records; the
     /// subgroup size.
     Shuffle(u32),
     /// `svgd_phi_kblock` + `svgd_phi_krho` + `svgd_phi_kacc`, any d: kernel values of a block
@@ -46,12 +47,12 @@ impl PhiVariant {
         }
     }
 
-    fn rows(self) -> usize {
+    fn rows(self, d: usize) -> usize {
         match self {
             PhiVariant::Small => 32,
             PhiVariant::Mid => 12,
             PhiVariant::Wide => 4,
-            PhiVariant::Shuffle(_) => SHUFFLE_ROWS,
+            PhiVariant::Shuffle(_) => shuffle_rows(d),
             PhiVariant::Lane | PhiVariant::General => 1,
         }
     }
@@ -97,11 +98,34 @@ impl PhiLayout {
     }
 }
 
-/// Rows per invocation of `svgd_phi_shuffle` (SHUFFLE_ROWS in tools/gen_svgd_phi.py).
-const SHUFFLE_ROWS: usize = 8;
+/// Rows per invocation of `svgd_phi_shuffle` (its override ROWS, at most SHUFFLE_ROWS in
+/// tools/gen_svgd_phi.py): 8 share each column load, but past d = 32 the compile time grows
+/// steeply (llvmpipe, d = 64: 57 s with 8 rows, 14 s with 4) while φ gains nothing
+/// (1.27e8 against 1.26e8 pairs/s at n = 16384); at d = 16 8 rows run 1.2x faster.
+fn shuffle_rows(d: usize) -> usize {
+    if d <= 32 {
+        8
+    } else {
+        4
+    }
+}
 
 /// Workgroup size of `svgd_phi_shuffle` (a multiple of the subgroup size).
 const SHUFFLE_WG: u32 = 64;
+
+/// Rows per invocation of `pair_bracket_shuffle` (4 · BRACKET_SHUFFLE_GROUPS in
+/// tools/gen_svgd_phi.py).
+const BRACKET_SHUFFLE_ROWS: usize = 8;
+
+/// Particles padded to whole subgroups: the column records `svgd_phi_shuffle` reads.
+fn shuffle_padded(n: usize, sg: u32) -> usize {
+    n.div_ceil(sg as usize) * sg as usize
+}
+
+/// vec4s per column record of `svgd_phi_pack`: u and w (⌈d/4⌉ each), then (e, 0, 0, 0).
+fn shuffle_record(d: usize) -> usize {
+    2 * d.div_ceil(4) + 1
+}
 
 /// Largest n for which hardware GPUs use [`PhiVariant::Lane`]. The row-tiled kernels give a
 /// workgroup 384 (d <= 16) or 128 (d <= 64) rows, so below a few hundred thousand particles
@@ -142,6 +166,8 @@ pub struct PhiScratch {
     scratch: GpuVec<f32>,
     kblock: GpuVec<f32>,
     rho: GpuVec<f32>,
+    center: GpuVec<f32>,
+    pack: GpuVec<f32>,
     n: usize,
     d: usize,
 }
@@ -158,10 +184,17 @@ impl PhiScratch {
             ctx.check_loop("svgd_phi_kblock (d dimensions per pair)", d as u64 + 10)?;
             k.chunk_cap.map_or(tb, |c| tb.min(c.max(1)))
         } else if let PhiVariant::Shuffle(sg) = variant {
-            // SG + 1 loop iterations per SG columns (the lane loop, then the group's).
+            // SG + 1 loop iterations per SG columns (the lane loop, then the group's). Chunks
+            // start at multiples of SG: the kernel reads whole subgroups of column records.
+            ctx.check_loop(
+                "svgd_phi_center (n / 256 rows per invocation)",
+                n.div_ceil(256) as u64 + 8,
+            )?;
             let sg = sg as usize;
-            let cols = sg * chunk_columns(ctx, sg as u64 + 1, 3 * d as u64 + 300, None);
-            k.chunk_cap.map_or(cols, |c| cols.min(c.max(1)))
+            let groups = chunk_columns(ctx, sg as u64 + 1, 3 * d as u64 + 300, None);
+            sg * k
+                .chunk_cap
+                .map_or(groups, |c| groups.min(c.div_ceil(sg)).max(1))
         } else {
             chunk_columns(ctx, 1, 3 * d as u64 + 300, k.chunk_cap)
         };
@@ -175,6 +208,12 @@ impl PhiScratch {
             .map(|_| GpuUniform::new(ctx, "phi params", &PairParams::default()))
             .collect();
         let kb = if general { n * cols.min(n) } else { 1 };
+        // svgd_phi_shuffle's centre and column records (svgd_phi_pack), padded to whole
+        // subgroups.
+        let (center, pack) = match variant {
+            PhiVariant::Shuffle(sg) => (d, shuffle_padded(n, sg) * shuffle_record(d) * 4),
+            _ => (1, 1),
+        };
         Ok(Self {
             variant,
             chunks,
@@ -182,6 +221,8 @@ impl PhiScratch {
             scratch: GpuVec::zeros(ctx, "phi scratch", len)?,
             kblock: GpuVec::zeros(ctx, "phi kernel block", kb)?,
             rho: GpuVec::zeros(ctx, "phi rho", if general { n } else { 1 })?,
+            center: GpuVec::zeros(ctx, "phi centre", center)?,
+            pack: GpuVec::zeros(ctx, "phi column records", pack)?,
             n,
             d,
         })
@@ -192,6 +233,8 @@ impl PhiScratch {
         self.scratch.bytes()
             + self.kblock.bytes()
             + self.rho.bytes()
+            + self.center.bytes()
+            + self.pack.bytes()
             + 32 * self.params.len() as u64
     }
 
@@ -216,6 +259,8 @@ pub struct Kernels {
     pub svgd_phi_krho: Kernel,
     /// The accumulation of φ.
     pub svgd_phi_kacc: Kernel,
+    /// The particles' mean (the centre of `svgd_phi_shuffle`).
+    pub svgd_phi_center: Kernel,
     /// Pipelines specialised on d (override D), built on first use: the unrolled φ
     /// variants and `pair_bracket`.
     by_dim: std::sync::Mutex<std::collections::HashMap<DimKey, std::sync::Arc<Kernel>>>,
@@ -248,6 +293,7 @@ impl Kernels {
             svgd_phi_kblock: Kernel::new(ctx, &shader::SVGD_PHI_KBLOCK, &[U, R, W], 64)?,
             svgd_phi_krho: Kernel::new(ctx, &shader::SVGD_PHI_KRHO, &[U, R, W], 64)?,
             svgd_phi_kacc: Kernel::new(ctx, &shader::SVGD_PHI_KACC, &[U, R, R, R, R, W, W], 64)?,
+            svgd_phi_center: Kernel::new(ctx, &shader::SVGD_PHI_CENTER, &[U, R, W], 256)?,
             by_dim: Default::default(),
             chunk_cap: None,
             phi_layout: PhiLayout::default_for(ctx),
@@ -498,14 +544,26 @@ impl Kernels {
             _ => (&shader::SVGD_PHI_WIDE, 32),
         };
         let sg = match scratch.variant {
-            PhiVariant::Shuffle(sg) => vec![("SG", f64::from(sg))],
+            PhiVariant::Shuffle(sg) => {
+                vec![("SG", f64::from(sg)), ("ROWS", shuffle_rows(d) as f64)]
+            }
             _ => vec![],
         };
-        let kernel = self.by_dim_with(ctx, spec, &[U, R, R, W, W], wg, d, &sg)?;
+        let shuffle = matches!(scratch.variant, PhiVariant::Shuffle(_));
+        let bindings: &[Binding] = if shuffle {
+            &[U, R, R, R, W, W]
+        } else {
+            &[U, R, R, W, W]
+        };
+        let kernel = self.by_dim_with(ctx, spec, bindings, wg, d, &sg)?;
         let g = ctx.check_groups(
             spec.name,
-            n.div_ceil(scratch.variant.rows() * wg as usize) as u64,
+            n.div_ceil(scratch.variant.rows(d) * wg as usize) as u64,
         )?;
+        let aux = match scratch.variant {
+            PhiVariant::Shuffle(sg) => shuffle_padded(n, sg) as u32,
+            _ => 0,
+        };
         for (&(j_begin, j_end, flags), params) in scratch.chunks.iter().zip(&scratch.params) {
             params.set(
                 ctx,
@@ -513,21 +571,56 @@ impl Kernels {
                     j_begin,
                     j_end,
                     flags,
+                    aux,
                     ..pair_params(n, d, h)
                 },
             );
-            kernel.record(
+        }
+        if shuffle {
+            // The centre, then the column records, both from the first chunk's uniform
+            // (every chunk holds the same n, d, h and n_pad).
+            let p0 = &scratch.params[0].buffer;
+            self.svgd_phi_center.record(
+                ctx,
+                enc,
+                &[p0, &x.buffer, &scratch.center.buffer],
+                (ctx.check_groups("svgd_phi_center", d as u64)?, 1, 1),
+            )?;
+            let pack = self.by_dim(ctx, &shader::SVGD_PHI_PACK, &[U, R, R, R, W], 64, d)?;
+            let g_pack = pack.groups_for(ctx, aux as usize)?;
+            pack.record(
                 ctx,
                 enc,
                 &[
+                    p0,
+                    &x.buffer,
+                    &score.buffer,
+                    &scratch.center.buffer,
+                    &scratch.pack.buffer,
+                ],
+                g_pack,
+            )?;
+        }
+        for params in &scratch.params {
+            let bufs: Vec<&wgpu::Buffer> = if shuffle {
+                vec![
+                    &params.buffer,
+                    &x.buffer,
+                    &scratch.center.buffer,
+                    &scratch.pack.buffer,
+                    &scratch.scratch.buffer,
+                    &phi.buffer,
+                ]
+            } else {
+                vec![
                     &params.buffer,
                     &x.buffer,
                     &score.buffer,
                     &scratch.scratch.buffer,
                     &phi.buffer,
-                ],
-                (g, 1, 1),
-            )?;
+                ]
+            };
+            kernel.record(ctx, enc, &bufs, (g, 1, 1))?;
         }
         Ok(())
     }
@@ -624,8 +717,23 @@ impl Kernels {
 
     /// Column chunks of `pair_bracket` for (n, d).
     pub fn bracket_plan(&self, ctx: &GpuContext, n: usize, d: usize) -> Vec<(u32, u32, u32)> {
+        if let Some(sg) = self.bracket_shuffle(d) {
+            // SG + 1 loop iterations per SG columns (the lane loop, then the group's).
+            let sg = sg as usize;
+            let cols = sg * chunk_columns(ctx, sg as u64 + 1, 100, None);
+            return chunk_plan(n, self.chunk_cap.map_or(cols, |c| cols.min(c.max(1))));
+        }
         let per = if d <= 64 { 1 } else { d as u64 };
         chunk_plan(n, chunk_columns(ctx, per, 100, self.chunk_cap))
+    }
+
+    /// The subgroup size `pair_bracket_shuffle` runs with, where it serves d: d <= 64 on
+    /// the shuffle layout (CPU adapters with subgroups).
+    fn bracket_shuffle(&self, d: usize) -> Option<u32> {
+        match self.phi_layout {
+            PhiLayout::Shuffle(sg) if d <= 64 => Some(sg),
+            _ => None,
+        }
     }
 
     /// Column chunks of `pair_histogram` for (n, d) (its coordinates are looped past d = 4).
@@ -768,13 +876,21 @@ impl Kernels {
             params.len(),
             plan.len()
         );
-        let spec = match d {
-            5..=16 => &shader::PAIR_BRACKET_MID,
-            17..=64 => &shader::PAIR_BRACKET_WIDE,
+        let sg = self.bracket_shuffle(d);
+        let spec = match (d, sg) {
+            (_, Some(_)) => &shader::PAIR_BRACKET_SHUFFLE,
+            (5..=16, _) => &shader::PAIR_BRACKET_MID,
+            (17..=64, _) => &shader::PAIR_BRACKET_WIDE,
             _ => &shader::PAIR_BRACKET,
         };
-        let kernel = self.by_dim(ctx, spec, &[U, R, R, W, W], 64, d)?;
-        let g = ctx.check_groups("pair_bracket", n.div_ceil(4 * 64) as u64)?;
+        let extra: Vec<(&str, f64)> = sg.map(|sg| ("SG", f64::from(sg))).into_iter().collect();
+        let kernel = self.by_dim_with(ctx, spec, &[U, R, R, W, W], 64, d, &extra)?;
+        let rows = if sg.is_some() {
+            BRACKET_SHUFFLE_ROWS
+        } else {
+            4
+        };
+        let g = ctx.check_groups("pair_bracket", n.div_ceil(rows * 64) as u64)?;
         for (&(j_begin, j_end, flags), u) in plan.iter().zip(params) {
             u.set(
                 ctx,

@@ -175,6 +175,9 @@ enum Command {
         /// JSON output.
         #[arg(long, default_value = "bench.json")]
         json: PathBuf,
+        /// Time φ alone (fixed h from the median); skip the step and median columns.
+        #[arg(long)]
+        phi_only: bool,
     },
 }
 
@@ -487,7 +490,8 @@ fn run(cli: Cli) -> Result<()> {
             dims,
             step_budget,
             json,
-        } => bench(&choice, n_min, n_max, dims, step_budget, &json),
+            phi_only,
+        } => bench(&choice, n_min, n_max, dims, step_budget, &json, phi_only),
     }
 }
 
@@ -831,6 +835,7 @@ fn bench(
     dims: Vec<usize>,
     budget: f64,
     json_path: &Path,
+    phi_only: bool,
 ) -> Result<()> {
     ensure!(
         n_min >= 2 && n_min <= n_max,
@@ -848,6 +853,7 @@ fn bench(
         n_max,
         dims,
         step_budget: Duration::from_secs_f64(budget),
+        phi_only,
         ..Default::default()
     };
     println!("adapter: {}", ctx.adapter_label());

@@ -105,6 +105,27 @@ pub const SVGD_PHI_WIDE: ShaderSpec = ShaderSpec {
     workgroup_sizes: &[32],
 };
 
+/// The particles' mean, the centre of `svgd_phi_shuffle`'s dot-product form.
+pub const SVGD_PHI_CENTER: ShaderSpec = ShaderSpec {
+    name: "svgd_phi_center",
+    parts: &[
+        part!("common/params.wgsl"),
+        part!("kernels/svgd_phi_center.wgsl"),
+    ],
+    workgroup_sizes: &[256],
+};
+
+/// The column records of `svgd_phi_shuffle` (centred, scaled coordinates, w_j, −L‖xc_j‖²).
+pub const SVGD_PHI_PACK: ShaderSpec = ShaderSpec {
+    name: "svgd_phi_pack",
+    parts: &[
+        part!("common/params.wgsl"),
+        part!("common/rbf.wgsl"),
+        part!("kernels/svgd_phi_pack.wgsl"),
+    ],
+    workgroup_sizes: &[64],
+};
+
 /// The SVGD direction for d <= 64 on CPU adapters with subgroups (generated).
 pub const SVGD_PHI_SHUFFLE: ShaderSpec = ShaderSpec {
     name: "svgd_phi_shuffle",
@@ -206,6 +227,16 @@ pub const PAIR_BRACKET_WIDE: ShaderSpec = ShaderSpec {
     parts: &[
         part!("common/params.wgsl"),
         part!("kernels/pair_bracket_wide.wgsl"),
+    ],
+    workgroup_sizes: &[64],
+};
+
+/// `pair_bracket` for d <= 64 on CPU adapters with subgroups (generated).
+pub const PAIR_BRACKET_SHUFFLE: ShaderSpec = ShaderSpec {
+    name: "pair_bracket_shuffle",
+    parts: &[
+        part!("common/params.wgsl"),
+        part!("kernels/pair_bracket_shuffle.wgsl"),
     ],
     workgroup_sizes: &[64],
 };
@@ -442,6 +473,8 @@ pub const ALL: &[&ShaderSpec] = &[
     &SVGD_PHI_MID,
     &SVGD_PHI_WIDE,
     &SVGD_PHI_LANE,
+    &SVGD_PHI_CENTER,
+    &SVGD_PHI_PACK,
     &SVGD_PHI_SHUFFLE,
     &KSD_ROWS,
     &MMD_ROWS,
@@ -450,6 +483,7 @@ pub const ALL: &[&ShaderSpec] = &[
     &PAIR_HISTOGRAM,
     &BATCH_MEDIAN,
     &PAIR_BRACKET_MID,
+    &PAIR_BRACKET_SHUFFLE,
     &PAIR_BRACKET_WIDE,
     &UPDATE_SGD,
     &UPDATE_ADAGRAD,

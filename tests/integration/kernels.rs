@@ -158,6 +158,46 @@ fn svgd_phi_every_layout_matches_cpu_reference() -> Result<()> {
     Ok(())
 }
 
+/// φ depends on differences only, so every layout must keep f32 accuracy where the particles
+/// sit far from the origin (svgd_phi_shuffle centres them on their mean before its
+/// ‖xc_i‖² + ‖xc_j‖² − 2 xc_i·xc_j form) and for two clusters 8 apart per coordinate with the
+/// within-cluster median bandwidth (that form's hard case: its rounding grows with
+/// ‖xc‖²/h ≈ 16·d/h here).
+#[test]
+fn svgd_phi_keeps_precision_far_from_the_origin_and_across_clusters() -> Result<()> {
+    let Some((ctx, _)) = gpu()? else {
+        return Ok(());
+    };
+    let (n, d) = (257, 17);
+    let (z, _) = normals(n, d, 1.0, 5);
+    let (s32, s64) = normals(n, d, 1.0, 6);
+    let shifted: Vec<f32> = z.iter().map(|&v| v + 1000.0).collect();
+    let clusters: Vec<f32> = z
+        .iter()
+        .enumerate()
+        .map(|(e, &v)| v + if (e / d) % 3 == 0 { 4.0 } else { -4.0 })
+        .collect();
+    for layout in common::phi_layouts(ctx) {
+        let Some((ctx, k)) = common::gpu_phi_layout(layout, false)? else {
+            return Ok(());
+        };
+        for (name, x32, h) in [
+            ("shifted by 1000", &shifted, test_bandwidth(n, d)),
+            // Within-cluster squared distances ~ 2d, over log(n + 1).
+            (
+                "two clusters",
+                &clusters,
+                2.0 * d as f64 / ((n + 1) as f64).ln(),
+            ),
+        ] {
+            let x64: Vec<f64> = x32.iter().map(|&v| f64::from(v)).collect();
+            let got = common::run_phi(ctx, k, x32, &s32, (n, d), h)?;
+            common::check_phi(&got, &x64, &s64, d, h, &format!("phi {layout:?} {name}"))?;
+        }
+    }
+    Ok(())
+}
+
 /// llvmpipe, the GPU of CI, must get the subgroup-shuffle φ by default, so the layout test
 /// above cannot pass there without running it.
 #[test]

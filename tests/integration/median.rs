@@ -193,3 +193,35 @@ fn batch_median_matches_the_host_bandwidth() -> Result<()> {
         "phi with the device bandwidth",
     )
 }
+
+/// Every pair_bracket kernel (llvmpipe's default is the subgroup-shuffle one; hardware GPUs
+/// use pair_bracket, _mid and _wide, which the other layouts select here) gives the exact
+/// median, unchunked and in column chunks, through the one-pass list and the narrowing path.
+#[test]
+fn median_is_exact_with_every_bracket_kernel() -> Result<()> {
+    let Some((ctx, _)) = gpu()? else {
+        return Ok(());
+    };
+    for layout in super::common::phi_layouts(ctx) {
+        for chunked in [false, true] {
+            let Some((ctx, k)) = super::common::gpu_phi_layout(layout, chunked)? else {
+                return Ok(());
+            };
+            for (n, d) in [(65, 3), (257, 9), (300, 17), (131, 40), (100, 64)] {
+                let x = integer_particles(n, d, 2 + (n as i64) / 60, (n * 7 + d) as u64);
+                let want = cpu::median::median_sqdist(&x, d);
+                let x32: Vec<f32> = x.iter().map(|&v| v as f32).collect();
+                let xb = GpuVec::from_slice(ctx, "x", &x32)?;
+                for (samples, cap) in [(0, 1 << 20), (16, 7)] {
+                    let mut sel = MedianSelector::with_limits(ctx, k, n, d, samples, cap)?;
+                    let got = sel.median_sqdist(ctx, k, &xb)?.med;
+                    ensure!(
+                        got == want,
+                        "{layout:?} chunked={chunked} n={n} d={d} S={samples} cap={cap}: gpu {got}, f64 sort {want}"
+                    );
+                }
+            }
+        }
+    }
+    Ok(())
+}
