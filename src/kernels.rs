@@ -151,7 +151,10 @@ pub fn chunk_plan(n: usize, cols: usize) -> Vec<(u32, u32, u32)> {
         .collect()
 }
 
-/// Columns per chunk so one invocation stays within the device's loop budget.
+/// Columns per chunk so one invocation stays within the device's loop budget. `per_column`
+/// counts passes through loop ends, as llvmpipe's limiter does: the column loop's own pass,
+/// every inner iteration, and each inner loop's exit pass (its last check runs the body's
+/// end once more with no lane active).
 pub fn chunk_columns(ctx: &GpuContext, per_column: u64, fixed: u64, cap: Option<usize>) -> usize {
     let budget = ctx.loop_budget().saturating_sub(fixed).max(per_column);
     let cols = (budget / per_column.max(1)).max(1) as usize;
@@ -184,14 +187,17 @@ impl PhiScratch {
             ctx.check_loop("svgd_phi_kblock (d dimensions per pair)", d as u64 + 10)?;
             k.chunk_cap.map_or(tb, |c| tb.min(c.max(1)))
         } else if let PhiVariant::Shuffle(sg) = variant {
-            // SG + 1 loop iterations per SG columns (the lane loop, then the group's). Chunks
-            // start at multiples of SG: the kernel reads whole subgroups of column records.
+            // llvmpipe counts every pass through a loop's end, the last one that leaves it
+            // too: per SG columns the group loop's pass and the lane loop's SG + 1, and per
+            // BLOCK (128) columns two more (the block loop's pass, the group loop's exit):
+            // SG + 3 per SG columns bounds them all. Chunks start at multiples of SG: the
+            // kernel reads whole subgroups of column records.
             ctx.check_loop(
                 "svgd_phi_center (n / 256 rows per invocation)",
                 n.div_ceil(256) as u64 + 8,
             )?;
             let sg = sg as usize;
-            let groups = chunk_columns(ctx, sg as u64 + 1, 3 * d as u64 + 300, None);
+            let groups = chunk_columns(ctx, sg as u64 + 3, 3 * d as u64 + 300, None);
             sg * k
                 .chunk_cap
                 .map_or(groups, |c| groups.min(c.div_ceil(sg)).max(1))
@@ -709,21 +715,26 @@ impl Kernels {
 
     /// Column chunks of `ksd_rows` for (n, d).
     pub fn ksd_plan(&self, ctx: &GpuContext, n: usize, d: usize) -> Vec<(u32, u32, u32)> {
+        // Per column: the column loop's pass, d dimension passes and the dimension loop's
+        // exit pass (llvmpipe counts it too).
         chunk_plan(
             n,
-            chunk_columns(ctx, d as u64 + 1, d as u64 + 100, self.chunk_cap),
+            chunk_columns(ctx, d as u64 + 2, d as u64 + 100, self.chunk_cap),
         )
     }
 
     /// Column chunks of `pair_bracket` for (n, d).
     pub fn bracket_plan(&self, ctx: &GpuContext, n: usize, d: usize) -> Vec<(u32, u32, u32)> {
         if let Some(sg) = self.bracket_shuffle(d) {
-            // SG + 1 loop iterations per SG columns (the lane loop, then the group's).
+            // Passes through loop ends per SG columns: the group loop's one and the lane
+            // loop's SG + 1 (its exit pass counts too, see PhiScratch::new).
             let sg = sg as usize;
-            let cols = sg * chunk_columns(ctx, sg as u64 + 1, 100, None);
+            let cols = sg * chunk_columns(ctx, sg as u64 + 2, 100, None);
             return chunk_plan(n, self.chunk_cap.map_or(cols, |c| cols.min(c.max(1))));
         }
-        let per = if d <= 64 { 1 } else { d as u64 };
+        // Per column: the column loop's pass, and past d = 64 the dimension loop's d - 1
+        // passes and its exit pass.
+        let per = if d <= 64 { 1 } else { d as u64 + 1 };
         chunk_plan(n, chunk_columns(ctx, per, 100, self.chunk_cap))
     }
 
@@ -738,7 +749,9 @@ impl Kernels {
 
     /// Column chunks of `pair_histogram` for (n, d) (its coordinates are looped past d = 4).
     pub fn histogram_plan(&self, ctx: &GpuContext, n: usize, d: usize) -> Vec<(u32, u32, u32)> {
-        let per = if d <= 4 { 1 } else { d as u64 };
+        // Per column: the column loop's pass, the four-row bin loop's 4 + 1 (its exit pass
+        // counts too) and past d = 4 the dimension loop's d - 1 + 1.
+        let per = if d <= 4 { 6 } else { d as u64 + 6 };
         chunk_plan(n, chunk_columns(ctx, per, 100, self.chunk_cap))
     }
 

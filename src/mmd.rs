@@ -64,7 +64,7 @@ pub fn mmd2(
         }
     };
     let rows = GpuVec::<f32>::nan_filled(ctx, "mmd rows", 2 * total)?;
-    let plan = chunk_plan(total, chunk_columns(ctx, d as u64 + 1, 100, k.chunk_cap));
+    let plan = chunk_plan(total, chunk_columns(ctx, d as u64 + 2, 100, k.chunk_cap));
     let base = PairParams {
         aux: n as u32,
         ..pair_params(total, d, h)

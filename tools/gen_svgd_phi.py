@@ -278,8 +278,9 @@ def gen_shuffle(DMAX, R, U):
 // Bindings: 0 uniform PairParams | 1 x [n,d] | 2 center [d] | 3 pack [n_pad * (2 D4 + 1)] vec4
 //   | 4 scratch [n*d + n] | 5 phi [n,d] (written)
 // Dispatch: (ceil(n / (ROWS WG)), 1, 1), WG a multiple of SG. Overrides D = d (1..{DMAX}),
-// SG = subgroup size. Loop iterations per invocation: SG + 1 per SG columns, plus one per
-// BLOCK columns (the host sizes chunks for llvmpipe's loop limit from this).
+// SG = subgroup size. Passes through loop ends per invocation (llvmpipe's loop limit counts
+// them, a loop's exit pass included): SG + 2 per SG columns, plus two per BLOCK columns (the
+// host sizes chunks from this).
 override WG: u32 = 64u;
 override D: u32 = 2u;
 override SG: u32 = 8u;
@@ -389,7 +390,8 @@ def gen_bracket_shuffle(DMAX, G):
 // Parts: common/params.wgsl
 // Bindings: 0 uniform SelectParams | 1 x [n,d] | 2 offsets [n+1] | 3 counts [2n] | 4 out [capacity]
 // Dispatch: (ceil(n / ({R} WG)), 1, 1), WG a multiple of SG. Overrides D = d (1..{DMAX}),
-// SG = subgroup size. Loop iterations per invocation: SG + 1 per SG columns.
+// SG = subgroup size. Passes through loop ends per invocation (llvmpipe's loop limit counts
+// them, a loop's exit pass included): SG + 2 per SG columns.
 override WG: u32 = 64u;
 override D: u32 = 2u;
 override SG: u32 = 8u;

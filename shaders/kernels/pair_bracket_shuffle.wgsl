@@ -11,7 +11,8 @@
 // Parts: common/params.wgsl
 // Bindings: 0 uniform SelectParams | 1 x [n,d] | 2 offsets [n+1] | 3 counts [2n] | 4 out [capacity]
 // Dispatch: (ceil(n / (8 WG)), 1, 1), WG a multiple of SG. Overrides D = d (1..64),
-// SG = subgroup size. Loop iterations per invocation: SG + 1 per SG columns.
+// SG = subgroup size. Passes through loop ends per invocation (llvmpipe's loop limit counts
+// them, a loop's exit pass included): SG + 2 per SG columns.
 override WG: u32 = 64u;
 override D: u32 = 2u;
 override SG: u32 = 8u;

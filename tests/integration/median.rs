@@ -225,3 +225,57 @@ fn median_is_exact_with_every_bracket_kernel() -> Result<()> {
     }
     Ok(())
 }
+
+/// pair_bracket past llvmpipe's loop budget: with [lo, hi] = [1, ∞) every pair j > i is below
+/// or inside, so row i must count exactly n − 1 − i. Column chunks sized from fewer loop passes
+/// than the kernel makes (pair_bracket_shuffle: SG + 2 per SG columns) let llvmpipe end the
+/// loops early and rows come up short; the median would then rank from wrong counts.
+#[test]
+fn pair_bracket_counts_every_pair_past_the_loop_budget() -> Result<()> {
+    let Some((ctx, k)) = gpu()? else {
+        return Ok(());
+    };
+    use stein::gpu::params::SelectParams;
+    use stein::gpu::GpuUniform;
+    for d in [2, 9] {
+        let n = 61_000;
+        let (x32, _) = normals(n, d, 1.0, 71 + d as u64);
+        let x = GpuVec::from_slice(ctx, "x", &x32)?;
+        let plan = k.bracket_plan(ctx, n, d);
+        if ctx.loop_limit().is_some() {
+            ensure!(plan.len() > 1, "n = {n} must be split into column chunks");
+        }
+        let params: Vec<GpuUniform<SelectParams>> = plan
+            .iter()
+            .map(|_| GpuUniform::new(ctx, "bracket params", &SelectParams::default()))
+            .collect();
+        let offsets = GpuVec::<u32>::zeros(ctx, "offsets", n + 1)?;
+        let counts = GpuVec::<u32>::zeros(ctx, "counts", 2 * n)?;
+        let out = GpuVec::<f32>::zeros(ctx, "out", 1)?;
+        let p = SelectParams {
+            n: n as u32,
+            d: d as u32,
+            lo: 1.0,
+            hi: f32::INFINITY,
+            mode: 0,
+            ..Default::default()
+        };
+        let mut enc = ctx.device.create_command_encoder(&Default::default());
+        k.record_pair_bracket(ctx, &mut enc, &params, p, &x, &offsets, &counts, &out)?;
+        ctx.queue.submit([enc.finish()]);
+        let c = counts.read(ctx)?;
+        let short: Vec<usize> = (0..n)
+            .filter(|&i| (c[2 * i] + c[2 * i + 1]) as usize != n - 1 - i)
+            .collect();
+        ensure!(
+            short.is_empty(),
+            "d = {d}: {} rows miscounted, first {:?}: {} + {} for {} partners",
+            short.len(),
+            short.first(),
+            c[2 * short[0]],
+            c[2 * short[0] + 1],
+            n - 1 - short[0]
+        );
+    }
+    Ok(())
+}

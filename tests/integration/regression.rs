@@ -154,3 +154,83 @@ fn issue_2_elementwise_kernels_dispatch_past_65535_workgroups() -> Result<()> {
         "rbm score n·d = 4.2M",
     )
 }
+
+/// Issue 2: llvmpipe's loop limiter counts every pass through a loop's end, the pass that
+/// leaves the loop included, so a column loop with an inner loop of d iterations costs d + 2
+/// per column, not d + 1. Chunks sized from d + 1 let KSD (n = 17 000, d = 2: 68 000 passes
+/// in one chunk) and MMD lose their last columns, and the median's histogram pass (whose
+/// four-row bin loop adds five passes per column) count a fraction of the pairs, silently.
+#[test]
+fn issue_2_loop_budget_counts_exit_passes() -> Result<()> {
+    let Some((ctx, k)) = gpu()? else {
+        return Ok(());
+    };
+    use stein::gpu::params::SelectParams;
+    use stein::gpu::GpuUniform;
+
+    // KSD rows: one dimension loop inside the column loop.
+    let (n, d) = (17_000, 2);
+    let (x32, x) = normals(n, d, 1.0, 81);
+    let s: Vec<f64> = x.iter().map(|v| -v).collect();
+    let s32: Vec<f32> = s.iter().map(|&v| v as f32).collect();
+    let h = 4.0 * d as f64;
+    check_ksd(
+        run_ksd(ctx, k, &x32, &s32, (n, d), h)?,
+        &x,
+        &s,
+        d,
+        h,
+        "ksd n=17000 d=2",
+    )?;
+
+    // MMD rows over the 18 000 particles of both samples.
+    let (n, m, d) = (9_000, 9_000, 2);
+    let (x32, x) = normals(n, d, 1.0, 82);
+    let (y32, _) = normals(m, d, 1.3, 83);
+    let y: Vec<f64> = y32.iter().map(|&v| f64::from(v) + 0.5).collect();
+    let y32: Vec<f32> = y.iter().map(|&v| v as f32).collect();
+    let h = 4.0 * d as f64;
+    let got = stein::mmd::mmd2(ctx, k, &x32, &y32, d, Some(h))?;
+    let want = cpu::mmd::mmd2_unbiased(&x, &y, d, h);
+    super::common::assert_close(
+        &[got.mmd2 as f32],
+        &[want],
+        super::common::TOL_MMD,
+        1.0,
+        "mmd n=m=9000 d=2",
+    )?;
+
+    // pair_histogram over [0, ∞): its bins and below-count hold every pair j > i.
+    for d in [2, 9] {
+        let n = 12_000;
+        let (x32, _) = normals(n, d, 1.0, 84 + d as u64);
+        let xb = GpuVec::from_slice(ctx, "x", &x32)?;
+        let plan = k.histogram_plan(ctx, n, d);
+        let params: Vec<GpuUniform<SelectParams>> = plan
+            .iter()
+            .map(|_| GpuUniform::new(ctx, "histogram params", &SelectParams::default()))
+            .collect();
+        let hist = GpuVec::<u32>::zeros(
+            ctx,
+            "hist",
+            n.div_ceil(256) * (stein::kernels::HISTOGRAM_BINS + 1),
+        )?;
+        let p = SelectParams {
+            n: n as u32,
+            d: d as u32,
+            lo: 0.0,
+            hi: f32::INFINITY,
+            ..Default::default()
+        };
+        let mut enc = ctx.device.create_command_encoder(&Default::default());
+        k.record_pair_histogram(ctx, &mut enc, &params, p, &xb, &hist)?;
+        ctx.queue.submit([enc.finish()]);
+        let total: u64 = hist.read(ctx)?.iter().map(|&c| u64::from(c)).sum();
+        let pairs = (n * (n - 1) / 2) as u64;
+        ensure!(
+            total == pairs,
+            "pair_histogram n={n} d={d}: {total} pairs counted of {pairs}"
+        );
+    }
+    Ok(())
+}
