@@ -24,7 +24,7 @@ pub enum PhiVariant {
     /// variants spill registers there; see the generator).
     Lane,
     /// `svgd_phi_shuffle`, 5 <= d <= 64 on CPU adapters with subgroups (llvmpipe), 8 rows per
-    /// invocation, columns handed between lanes by subgroupShuffle (see the generator), after
+    /// invocation up to d = 32 and 4 beyond, columns handed between lanes by subgroupShuffle (see the generator), after
     /// `svgd_phi_center` and `svgd_phi_pack` have written the centred column records; the
     /// subgroup size.
     Shuffle(u32),
@@ -194,7 +194,7 @@ impl PhiScratch {
             // kernel reads whole subgroups of column records.
             ctx.check_loop(
                 "svgd_phi_center (n / 256 rows per invocation)",
-                n.div_ceil(256) as u64 + 8,
+                n.div_ceil(256) as u64 + 10,
             )?;
             let sg = sg as usize;
             let groups = chunk_columns(ctx, sg as u64 + 3, 3 * d as u64 + 300, None);
@@ -711,6 +711,13 @@ impl Kernels {
             )?;
         }
         Ok(())
+    }
+
+    /// Column chunks of `mmd_rows` over `total` particles in d dimensions (MMD's two samples
+    /// together, or a generator batch's row sums): per column the column loop's pass, d
+    /// dimension passes and the dimension loop's exit pass.
+    pub fn mmd_plan(&self, ctx: &GpuContext, total: usize, d: usize) -> Vec<(u32, u32, u32)> {
+        chunk_plan(total, chunk_columns(ctx, d as u64 + 2, 100, self.chunk_cap))
     }
 
     /// Column chunks of `ksd_rows` for (n, d).

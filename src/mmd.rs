@@ -9,7 +9,7 @@ use anyhow::{ensure, Result};
 
 use crate::gpu::params::PairParams;
 use crate::gpu::{GpuContext, GpuUniform, GpuVec};
-use crate::kernels::{chunk_columns, chunk_plan, pair_params, Kernels};
+use crate::kernels::{pair_params, Kernels};
 use crate::median::MedianSelector;
 
 /// What [`mmd2`] computed.
@@ -64,7 +64,7 @@ pub fn mmd2(
         }
     };
     let rows = GpuVec::<f32>::nan_filled(ctx, "mmd rows", 2 * total)?;
-    let plan = chunk_plan(total, chunk_columns(ctx, d as u64 + 2, 100, k.chunk_cap));
+    let plan = k.mmd_plan(ctx, total, d);
     let base = PairParams {
         aux: n as u32,
         ..pair_params(total, d, h)

@@ -16,7 +16,8 @@ A unit test (src/gpu/shader.rs) validates every generated file with naga like an
 
 VARIANTS = [("small", 4, 32), ("mid", 16, 12), ("wide", 64, 4)]
 BRACKET_VARIANTS = [("mid", 16), ("wide", 64)]
-# Rows per invocation of svgd_phi_shuffle (the Rust side reads it from the shader header).
+# Most rows per invocation of svgd_phi_shuffle (its override ROWS, a multiple of 4 up to this;
+# src/kernels.rs shuffle_rows picks it per d).
 SHUFFLE_ROWS = 8
 # Columns per pass of svgd_phi_shuffle's lane loop: its accumulators are written (with
 # llvmpipe's exec-mask blend) once per pass. 2 measured +8% at d = 16 and -18% at d = 64

@@ -7,8 +7,8 @@
 // tree in workgroup memory adds the WG partial sums: deterministic, no atomics.
 // Parts: common/params.wgsl
 // Bindings: 0 uniform PairParams | 1 x [n,d] | 2 center [d] (written)
-// Dispatch: (d, 1, 1), WG a power of two <= 256. Loop iterations per invocation:
-// ceil(n / WG) + log2(WG).
+// Dispatch: (d, 1, 1), WG a power of two <= 256. Passes through loop ends per invocation
+// (exit passes included): ceil(n / WG) + log2(WG) + 2.
 override WG: u32 = 256u;
 
 @group(0) @binding(0) var<uniform> p: PairParams;

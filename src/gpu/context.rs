@@ -151,7 +151,8 @@ impl GpuContext {
         let (device, queue) = pollster::block_on(adapter.request_device(&wgpu::DeviceDescriptor {
             label: Some("stein"),
             required_limits: limits.clone(),
-            // Subgroups serve svgd_phi_shuffle (CPU adapters); nothing else needs a feature.
+            // Subgroups serve svgd_phi_shuffle and pair_bracket_shuffle (CPU adapters);
+            // nothing else needs a feature.
             required_features: adapter.features() & wgpu::Features::SUBGROUP,
             ..Default::default()
         }))

@@ -25,7 +25,7 @@ use crate::gpu::pipeline::{Binding, Kernel};
 use crate::gpu::shader;
 use crate::gpu::{GpuContext, GpuUniform, GpuVec};
 use crate::io::safetensors::Tensors;
-use crate::kernels::{chunk_columns, chunk_plan, pair_params, Kernels};
+use crate::kernels::{pair_params, Kernels};
 
 use Binding::{ReadOnly as R, ReadWrite as W, Uniform as U};
 
@@ -367,7 +367,7 @@ impl GenKernels {
             h > 0.0 && h.is_finite(),
             "bandwidth h = {h} must be positive"
         );
-        let plan = chunk_plan(n, chunk_columns(ctx, d as u64 + 1, 100, k.chunk_cap));
+        let plan = k.mmd_plan(ctx, n, d);
         while batch.row_params.len() < plan.len() {
             batch.row_params.push(GpuUniform::new(
                 ctx,
