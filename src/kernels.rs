@@ -118,12 +118,12 @@ const SHUFFLE_WG: u32 = 64;
 const BRACKET_SHUFFLE_ROWS: usize = 8;
 
 /// Particles padded to whole subgroups: the column records `svgd_phi_shuffle` reads.
-fn shuffle_padded(n: usize, sg: u32) -> usize {
+pub fn shuffle_padded(n: usize, sg: u32) -> usize {
     n.div_ceil(sg as usize) * sg as usize
 }
 
 /// vec4s per column record of `svgd_phi_pack`: u and w (⌈d/4⌉ each), then (e, 0, 0, 0).
-fn shuffle_record(d: usize) -> usize {
+pub fn shuffle_record(d: usize) -> usize {
     2 * d.div_ceil(4) + 1
 }
 
@@ -585,26 +585,15 @@ impl Kernels {
         if shuffle {
             // The centre, then the column records, both from the first chunk's uniform
             // (every chunk holds the same n, d, h and n_pad).
-            let p0 = &scratch.params[0].buffer;
-            self.svgd_phi_center.record(
+            self.record_shuffle_columns(
                 ctx,
                 enc,
-                &[p0, &x.buffer, &scratch.center.buffer],
-                (ctx.check_groups("svgd_phi_center", d as u64)?, 1, 1),
-            )?;
-            let pack = self.by_dim(ctx, &shader::SVGD_PHI_PACK, &[U, R, R, R, W], 64, d)?;
-            let g_pack = pack.groups_for(ctx, aux as usize)?;
-            pack.record(
-                ctx,
-                enc,
-                &[
-                    p0,
-                    &x.buffer,
-                    &score.buffer,
-                    &scratch.center.buffer,
-                    &scratch.pack.buffer,
-                ],
-                g_pack,
+                &scratch.params[0],
+                x,
+                score,
+                &scratch.center,
+                &scratch.pack,
+                (n, d, aux as usize),
             )?;
         }
         for params in &scratch.params {
@@ -629,6 +618,53 @@ impl Kernels {
             kernel.record(ctx, enc, &bufs, (g, 1, 1))?;
         }
         Ok(())
+    }
+
+    /// Records `svgd_phi_center` (the particles' mean into `center`, d values) and
+    /// `svgd_phi_pack` (the column records of `svgd_phi_shuffle` into `pack`,
+    /// `padded · (2⌈d/4⌉ + 1)` vec4, `padded` = [`shuffle_padded`] particles), both reading
+    /// n, d, 1/h and aux = `padded` from `params`. References: [`crate::cpu::svgd::centre`],
+    /// [`crate::cpu::svgd::shuffle_records`].
+    #[allow(clippy::too_many_arguments)]
+    pub fn record_shuffle_columns(
+        &self,
+        ctx: &GpuContext,
+        enc: &mut wgpu::CommandEncoder,
+        params: &GpuUniform<PairParams>,
+        x: &GpuVec<f32>,
+        score: &GpuVec<f32>,
+        center: &GpuVec<f32>,
+        pack: &GpuVec<f32>,
+        (n, d, padded): (usize, usize, usize),
+    ) -> Result<()> {
+        ensure!(
+            x.len >= n * d && score.len >= n * d && center.len >= d,
+            "svgd_phi_pack: buffers shorter than n·d or d"
+        );
+        ensure!(
+            padded >= n && pack.len >= padded * shuffle_record(d) * 4,
+            "svgd_phi_pack: record buffer shorter than {padded} records"
+        );
+        self.svgd_phi_center.record(
+            ctx,
+            enc,
+            &[&params.buffer, &x.buffer, &center.buffer],
+            (ctx.check_groups("svgd_phi_center", d as u64)?, 1, 1),
+        )?;
+        let kernel = self.by_dim(ctx, &shader::SVGD_PHI_PACK, &[U, R, R, R, W], 64, d)?;
+        let groups = kernel.groups_for(ctx, padded)?;
+        kernel.record(
+            ctx,
+            enc,
+            &[
+                &params.buffer,
+                &x.buffer,
+                &score.buffer,
+                &center.buffer,
+                &pack.buffer,
+            ],
+            groups,
+        )
     }
 
     /// [`Kernels::record_svgd_phi`] with the bandwidth taken from the device: `h` holds

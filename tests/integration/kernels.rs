@@ -198,6 +198,70 @@ fn svgd_phi_keeps_precision_far_from_the_origin_and_across_clusters() -> Result<
     Ok(())
 }
 
+/// svgd_phi_center and svgd_phi_pack (the mean and the column records svgd_phi_shuffle reads)
+/// against their f64 references on the case table, outputs NaN-filled first; the records are
+/// padded to whole subgroups of 8 (the padding must read as k = 0).
+#[test]
+fn svgd_phi_centre_and_records_match_cpu_reference() -> Result<()> {
+    let Some((ctx, k)) = gpu()? else {
+        return Ok(());
+    };
+    for &d in DS {
+        for &n in NS {
+            let (x32, x) = normals(n, d, 1.0, (n * 3 + d) as u64);
+            let (s32, s) = normals(n, d, 2.0, (n * 5 + d) as u64);
+            let x32: Vec<f32> = x32.iter().map(|v| v + 3.0).collect();
+            let x: Vec<f64> = x.iter().map(|v| v + 3.0).collect();
+            let h = test_bandwidth(n, d);
+            let padded = stein::kernels::shuffle_padded(n, 8);
+            let params = GpuUniform::new(
+                ctx,
+                "pack params",
+                &stein::gpu::params::PairParams {
+                    aux: padded as u32,
+                    ..stein::kernels::pair_params(n, d, h)
+                },
+            );
+            let xb = GpuVec::from_slice(ctx, "x", &x32)?;
+            let sb = GpuVec::from_slice(ctx, "score", &s32)?;
+            let centre = GpuVec::nan_filled(ctx, "centre", d)?;
+            let records = GpuVec::nan_filled(
+                ctx,
+                "records",
+                padded * stein::kernels::shuffle_record(d) * 4,
+            )?;
+            let mut enc = ctx.device.create_command_encoder(&Default::default());
+            k.record_shuffle_columns(
+                ctx,
+                &mut enc,
+                &params,
+                &xb,
+                &sb,
+                &centre,
+                &records,
+                (n, d, padded),
+            )?;
+            ctx.queue.submit([enc.finish()]);
+            let what = format!("n={n} d={d}");
+            assert_close(
+                &centre.read(ctx)?,
+                &cpu::svgd::centre(&x, d),
+                common::TOL_PAIRWISE,
+                3.0,
+                &format!("centre {what}"),
+            )?;
+            assert_close(
+                &records.read(ctx)?,
+                &cpu::svgd::shuffle_records(&x, &s, d, h, padded),
+                common::TOL_PAIRWISE,
+                1.0,
+                &format!("records {what}"),
+            )?;
+        }
+    }
+    Ok(())
+}
+
 /// llvmpipe, the GPU of CI, must get the subgroup-shuffle φ by default, so the layout test
 /// above cannot pass there without running it.
 #[test]
