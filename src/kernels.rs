@@ -637,12 +637,9 @@ impl Kernels {
         pack: &GpuVec<f32>,
         (n, d, padded): (usize, usize, usize),
     ) -> Result<()> {
+        check_nd("svgd_phi_pack", n, d, &[x, score])?;
         ensure!(
-            x.len >= n * d && score.len >= n * d && center.len >= d,
-            "svgd_phi_pack: buffers shorter than n·d or d"
-        );
-        ensure!(
-            padded >= n && pack.len >= padded * shuffle_record(d) * 4,
+            center.len >= d && padded >= n && pack.len >= padded * shuffle_record(d) * 4,
             "svgd_phi_pack: record buffer shorter than {padded} records"
         );
         self.svgd_phi_center.record(

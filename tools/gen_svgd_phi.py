@@ -19,10 +19,6 @@ BRACKET_VARIANTS = [("mid", 16), ("wide", 64)]
 # Most rows per invocation of svgd_phi_shuffle (its override ROWS, a multiple of 4 up to this;
 # src/kernels.rs shuffle_rows picks it per d).
 SHUFFLE_ROWS = 8
-# Columns per pass of svgd_phi_shuffle's lane loop: its accumulators are written (with
-# llvmpipe's exec-mask blend) once per pass. 2 measured +8% at d = 16 and -18% at d = 64
-# (more shuffled values than registers), so 1.
-SHUFFLE_COLUMNS = 1
 # vec4 row groups per invocation of pair_bracket_shuffle.
 BRACKET_SHUFFLE_GROUPS = 2
 
@@ -240,7 +236,7 @@ fn svgd_phi_lane(@builtin(local_invocation_id) lid3: vec3<u32>, @builtin(workgro
     return "\n".join(L) + "\n"
 
 
-def gen_shuffle(DMAX, R, U):
+def gen_shuffle(DMAX, R):
     """svgd_phi_shuffle: for CPU adapters with subgroups (llvmpipe). Why: llvmpipe turns every
     storage or workgroup load whose index is not a compile-time or push-constant expression
     (any load indexed by a loop counter) into a loop over the 8 SIMD lanes with a bounds check
@@ -254,7 +250,9 @@ def gen_shuffle(DMAX, R, U):
     values instead of one per value) and already holding w_j; the squared distance is the
     dot-product form e_i + e_j + xc_i . u_j (two operations per dimension where the
     difference form needs three: llvmpipe lowers fma into a multiply and an add). Rows are
-    grouped four to a vec4 as in gen()."""
+    grouped four to a vec4 as in gen(). Measured and dropped (llvmpipe, n = 16384): two
+    columns per lane-loop pass, so the accumulators take llvmpipe's masked write once per two
+    columns (+8 % at d = 16, -18 % at d = 64: more shuffled values than registers)."""
     G = R // 4
     L = []
     L.append(f"""// svgd_phi_shuffle: the SVGD direction for d <= {DMAX} on CPU adapters with subgroups (llvmpipe),
@@ -341,28 +339,23 @@ fn svgd_phi_shuffle(@builtin(local_invocation_id) lid3: vec3<u32>, @builtin(work
         L.append(f"            var mw{q} = vec4<f32>(0.0);")
         L.append(f"            if D4 > {q}u {{ mu{q} = pack[o + {q}u]; mw{q} = pack[o + D4 + {q}u]; }}")
     L.append("            let me = pack[o + 2u * D4].x;")
-    L.append(f"            for (var c = 0u; c < SG; c += {U}u) {{")
-    for u in range(U):
-        L.append(f"                let es{u} = subgroupShuffle(me, c + {u}u);")
-        for k in range(DMAX):
-            q, r = divmod(k, 4)
-            comp = "xyzw"[r]
-            L.append(f"                var us{u}_{k} = 0.0;")
-            L.append(f"                var ws{u}_{k} = 0.0;")
-            L.append(f"                if D > {k}u {{ us{u}_{k} = subgroupShuffle(mu{q}.{comp}, c + {u}u); ws{u}_{k} = subgroupShuffle(mw{q}.{comp}, c + {u}u); }}")
+    L.append("            for (var c = 0u; c < SG; c++) {")
+    L.append("                let es = subgroupShuffle(me, c);")
+    for k in range(DMAX):
+        q, r = divmod(k, 4)
+        comp = "xyzw"[r]
+        L.append(f"                var us{k} = 0.0;")
+        L.append(f"                var ws{k} = 0.0;")
+        L.append(f"                if D > {k}u {{ us{k} = subgroupShuffle(mu{q}.{comp}, c); ws{k} = subgroupShuffle(mw{q}.{comp}, c); }}")
     for g in range(G):
         L.append("                {" if g == 0 else f"                if ROWS > {4 * g}u {{")
-        for u in range(U):
-            L.append(f"                    var t{u} = e{g} + es{u};")
-            for k in range(DMAX):
-                L.append(f"                    if D > {k}u {{ t{u} = fma(x{g}_{k}, vec4<f32>(us{u}_{k}), t{u}); }}")
-            L.append(f"                    let kv{u} = exp2(min(t{u}, vec4<f32>(0.0)));")
-        L.append(f"                    brho{g} += " + " + ".join(f"kv{u}" for u in range(U)) + ";")
+        L.append(f"                    var t = e{g} + es;")
         for k in range(DMAX):
-            expr = f"b{g}_{k}"
-            for u in range(U):
-                expr = f"fma(kv{u}, vec4<f32>(ws{u}_{k}), {expr})"
-            L.append(f"                    if D > {k}u {{ b{g}_{k} = {expr}; }}")
+            L.append(f"                    if D > {k}u {{ t = fma(x{g}_{k}, vec4<f32>(us{k}), t); }}")
+        L.append("                    let kv = exp2(min(t, vec4<f32>(0.0)));")
+        L.append(f"                    brho{g} += kv;")
+        for k in range(DMAX):
+            L.append(f"                    if D > {k}u {{ b{g}_{k} = fma(kv, vec4<f32>(ws{k}), b{g}_{k}); }}")
         L.append("                }")
     L.append("            }")
     L.append("        }")
@@ -388,7 +381,7 @@ def gen_bracket_shuffle(DMAX, G):
 // SG: lane l loads column t0 + l, and subgroupShuffle(v, c) hands column t0 + c to every lane.
 // All lanes of a subgroup run the same loops: the first column is the subgroup's minimum of
 // max(j_begin, row + 1) over its first rows (subgroupMin), later rows mask columns t <= i.
-// Parts: common/params.wgsl
+// Parts: common/params.wgsl, common/bracket.wgsl
 // Bindings: 0 uniform SelectParams | 1 x [n,d] | 2 offsets [n+1] | 3 counts [2n] | 4 out [capacity]
 // Dispatch: (ceil(n / ({R} WG)), 1, 1), WG a multiple of SG. Overrides D = d (1..{DMAX}),
 // SG = subgroup size. Passes through loop ends per invocation (llvmpipe's loop limit counts
@@ -451,16 +444,11 @@ fn pair_bracket_shuffle(@builtin(local_invocation_id) lid3: vec3<u32>, @builtin(
         for k in range(1, DMAX):
             L.append(f"                if D > {k}u {{ let e = x{g}_{k} - xs{k}; s = fma(e, e, s); }}")
         L.append(f"                let mine = live{g} & col & (vec4<u32>(t) > ra{g});")
-        L.append("                let lt = mine & (s < vec4<f32>(p.lo));")
-        L.append("                let inb = mine & (s >= vec4<f32>(p.lo)) & (s <= vec4<f32>(p.hi));")
+        L.append(f"                let st = bracket_column(s, mine, p.lo, p.hi, start{g}, end{g}, &below{g}, &inside{g});")
         L.append("                if listing {")
-        L.append(f"                    let at = start{g} + inside{g};")
-        L.append(f"                    let fits = inb & (at < end{g});")
         for q in "xyzw":
-            L.append(f"                    if fits.{q} {{ out[at.{q}] = s.{q}; }}")
+            L.append(f"                    if st.fits.{q} {{ out[st.at.{q}] = s.{q}; }}")
         L.append("                }")
-        L.append(f"                below{g} += select(vec4<u32>(0u), vec4<u32>(1u), lt);")
-        L.append(f"                inside{g} += select(vec4<u32>(0u), vec4<u32>(1u), inb);")
         L.append("            }")
     L.append("        }")
     L.append("    }")
@@ -483,7 +471,7 @@ if __name__ == "__main__":
     with open("shaders/kernels/svgd_phi_lane.wgsl", "w") as f:
         f.write(gen_lane(64))
     with open("shaders/kernels/svgd_phi_shuffle.wgsl", "w") as f:
-        f.write(gen_shuffle(64, SHUFFLE_ROWS, SHUFFLE_COLUMNS))
+        f.write(gen_shuffle(64, SHUFFLE_ROWS))
     with open("shaders/kernels/pair_bracket_shuffle.wgsl", "w") as f:
         f.write(gen_bracket_shuffle(64, BRACKET_SHUFFLE_GROUPS))
     for name, dmax in BRACKET_VARIANTS:

@@ -11,7 +11,7 @@
 // registers (pair_bracket_mid and _wide unroll up to 16 and 64; this file loops beyond 4).
 // Column chunks: one dispatch per chunk [j_begin, j_end); flags bit 0 = first chunk; later
 // chunks continue the counts, and the list cursor is offsets[i] + counts[2i+1].
-// Parts: common/params.wgsl
+// Parts: common/params.wgsl, common/bracket.wgsl
 // Bindings: 0 uniform SelectParams | 1 x [n,d] | 2 offsets [n+1] | 3 counts [2n] | 4 out [capacity]
 // Dispatch: (ceil(n / (4 WG)), 1, 1).
 override WG: u32 = 64u;
@@ -77,18 +77,13 @@ fn pair_bracket(@builtin(local_invocation_id) lid3: vec3<u32>,
             }
         }
         let mine = live & (vec4<u32>(t) > ra);
-        let lt = mine & (s < vec4<f32>(p.lo));
-        let inb = mine & (s >= vec4<f32>(p.lo)) & (s <= vec4<f32>(p.hi));
+        let st = bracket_column(s, mine, p.lo, p.hi, start, end, &below, &inside);
         if listing {
-            let at = start + inside;
-            let fits = inb & (at < end);
-            if fits.x { out[at.x] = s.x; }
-            if fits.y { out[at.y] = s.y; }
-            if fits.z { out[at.z] = s.z; }
-            if fits.w { out[at.w] = s.w; }
+            if st.fits.x { out[st.at.x] = s.x; }
+            if st.fits.y { out[st.at.y] = s.y; }
+            if st.fits.z { out[st.at.z] = s.z; }
+            if st.fits.w { out[st.at.w] = s.w; }
         }
-        below += select(vec4<u32>(0u), vec4<u32>(1u), lt);
-        inside += select(vec4<u32>(0u), vec4<u32>(1u), inb);
     }
     for (var q = 0u; q < 4u; q++) {
         if live[q] {

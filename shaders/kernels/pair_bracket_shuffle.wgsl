@@ -8,7 +8,7 @@
 // SG: lane l loads column t0 + l, and subgroupShuffle(v, c) hands column t0 + c to every lane.
 // All lanes of a subgroup run the same loops: the first column is the subgroup's minimum of
 // max(j_begin, row + 1) over its first rows (subgroupMin), later rows mask columns t <= i.
-// Parts: common/params.wgsl
+// Parts: common/params.wgsl, common/bracket.wgsl
 // Bindings: 0 uniform SelectParams | 1 x [n,d] | 2 offsets [n+1] | 3 counts [2n] | 4 out [capacity]
 // Dispatch: (ceil(n / (8 WG)), 1, 1), WG a multiple of SG. Overrides D = d (1..64),
 // SG = subgroup size. Passes through loop ends per invocation (llvmpipe's loop limit counts
@@ -648,18 +648,13 @@ fn pair_bracket_shuffle(@builtin(local_invocation_id) lid3: vec3<u32>, @builtin(
                 if D > 62u { let e = x0_62 - xs62; s = fma(e, e, s); }
                 if D > 63u { let e = x0_63 - xs63; s = fma(e, e, s); }
                 let mine = live0 & col & (vec4<u32>(t) > ra0);
-                let lt = mine & (s < vec4<f32>(p.lo));
-                let inb = mine & (s >= vec4<f32>(p.lo)) & (s <= vec4<f32>(p.hi));
+                let st = bracket_column(s, mine, p.lo, p.hi, start0, end0, &below0, &inside0);
                 if listing {
-                    let at = start0 + inside0;
-                    let fits = inb & (at < end0);
-                    if fits.x { out[at.x] = s.x; }
-                    if fits.y { out[at.y] = s.y; }
-                    if fits.z { out[at.z] = s.z; }
-                    if fits.w { out[at.w] = s.w; }
+                    if st.fits.x { out[st.at.x] = s.x; }
+                    if st.fits.y { out[st.at.y] = s.y; }
+                    if st.fits.z { out[st.at.z] = s.z; }
+                    if st.fits.w { out[st.at.w] = s.w; }
                 }
-                below0 += select(vec4<u32>(0u), vec4<u32>(1u), lt);
-                inside0 += select(vec4<u32>(0u), vec4<u32>(1u), inb);
             }
             {
                 let e0 = x1_0 - xs0;
@@ -728,18 +723,13 @@ fn pair_bracket_shuffle(@builtin(local_invocation_id) lid3: vec3<u32>, @builtin(
                 if D > 62u { let e = x1_62 - xs62; s = fma(e, e, s); }
                 if D > 63u { let e = x1_63 - xs63; s = fma(e, e, s); }
                 let mine = live1 & col & (vec4<u32>(t) > ra1);
-                let lt = mine & (s < vec4<f32>(p.lo));
-                let inb = mine & (s >= vec4<f32>(p.lo)) & (s <= vec4<f32>(p.hi));
+                let st = bracket_column(s, mine, p.lo, p.hi, start1, end1, &below1, &inside1);
                 if listing {
-                    let at = start1 + inside1;
-                    let fits = inb & (at < end1);
-                    if fits.x { out[at.x] = s.x; }
-                    if fits.y { out[at.y] = s.y; }
-                    if fits.z { out[at.z] = s.z; }
-                    if fits.w { out[at.w] = s.w; }
+                    if st.fits.x { out[st.at.x] = s.x; }
+                    if st.fits.y { out[st.at.y] = s.y; }
+                    if st.fits.z { out[st.at.z] = s.z; }
+                    if st.fits.w { out[st.at.w] = s.w; }
                 }
-                below1 += select(vec4<u32>(0u), vec4<u32>(1u), lt);
-                inside1 += select(vec4<u32>(0u), vec4<u32>(1u), inb);
             }
         }
     }

@@ -1012,465 +1012,465 @@ fn svgd_phi_shuffle(@builtin(local_invocation_id) lid3: vec3<u32>, @builtin(work
             var mw15 = vec4<f32>(0.0);
             if D4 > 15u { mu15 = pack[o + 15u]; mw15 = pack[o + D4 + 15u]; }
             let me = pack[o + 2u * D4].x;
-            for (var c = 0u; c < SG; c += 1u) {
-                let es0 = subgroupShuffle(me, c + 0u);
-                var us0_0 = 0.0;
-                var ws0_0 = 0.0;
-                if D > 0u { us0_0 = subgroupShuffle(mu0.x, c + 0u); ws0_0 = subgroupShuffle(mw0.x, c + 0u); }
-                var us0_1 = 0.0;
-                var ws0_1 = 0.0;
-                if D > 1u { us0_1 = subgroupShuffle(mu0.y, c + 0u); ws0_1 = subgroupShuffle(mw0.y, c + 0u); }
-                var us0_2 = 0.0;
-                var ws0_2 = 0.0;
-                if D > 2u { us0_2 = subgroupShuffle(mu0.z, c + 0u); ws0_2 = subgroupShuffle(mw0.z, c + 0u); }
-                var us0_3 = 0.0;
-                var ws0_3 = 0.0;
-                if D > 3u { us0_3 = subgroupShuffle(mu0.w, c + 0u); ws0_3 = subgroupShuffle(mw0.w, c + 0u); }
-                var us0_4 = 0.0;
-                var ws0_4 = 0.0;
-                if D > 4u { us0_4 = subgroupShuffle(mu1.x, c + 0u); ws0_4 = subgroupShuffle(mw1.x, c + 0u); }
-                var us0_5 = 0.0;
-                var ws0_5 = 0.0;
-                if D > 5u { us0_5 = subgroupShuffle(mu1.y, c + 0u); ws0_5 = subgroupShuffle(mw1.y, c + 0u); }
-                var us0_6 = 0.0;
-                var ws0_6 = 0.0;
-                if D > 6u { us0_6 = subgroupShuffle(mu1.z, c + 0u); ws0_6 = subgroupShuffle(mw1.z, c + 0u); }
-                var us0_7 = 0.0;
-                var ws0_7 = 0.0;
-                if D > 7u { us0_7 = subgroupShuffle(mu1.w, c + 0u); ws0_7 = subgroupShuffle(mw1.w, c + 0u); }
-                var us0_8 = 0.0;
-                var ws0_8 = 0.0;
-                if D > 8u { us0_8 = subgroupShuffle(mu2.x, c + 0u); ws0_8 = subgroupShuffle(mw2.x, c + 0u); }
-                var us0_9 = 0.0;
-                var ws0_9 = 0.0;
-                if D > 9u { us0_9 = subgroupShuffle(mu2.y, c + 0u); ws0_9 = subgroupShuffle(mw2.y, c + 0u); }
-                var us0_10 = 0.0;
-                var ws0_10 = 0.0;
-                if D > 10u { us0_10 = subgroupShuffle(mu2.z, c + 0u); ws0_10 = subgroupShuffle(mw2.z, c + 0u); }
-                var us0_11 = 0.0;
-                var ws0_11 = 0.0;
-                if D > 11u { us0_11 = subgroupShuffle(mu2.w, c + 0u); ws0_11 = subgroupShuffle(mw2.w, c + 0u); }
-                var us0_12 = 0.0;
-                var ws0_12 = 0.0;
-                if D > 12u { us0_12 = subgroupShuffle(mu3.x, c + 0u); ws0_12 = subgroupShuffle(mw3.x, c + 0u); }
-                var us0_13 = 0.0;
-                var ws0_13 = 0.0;
-                if D > 13u { us0_13 = subgroupShuffle(mu3.y, c + 0u); ws0_13 = subgroupShuffle(mw3.y, c + 0u); }
-                var us0_14 = 0.0;
-                var ws0_14 = 0.0;
-                if D > 14u { us0_14 = subgroupShuffle(mu3.z, c + 0u); ws0_14 = subgroupShuffle(mw3.z, c + 0u); }
-                var us0_15 = 0.0;
-                var ws0_15 = 0.0;
-                if D > 15u { us0_15 = subgroupShuffle(mu3.w, c + 0u); ws0_15 = subgroupShuffle(mw3.w, c + 0u); }
-                var us0_16 = 0.0;
-                var ws0_16 = 0.0;
-                if D > 16u { us0_16 = subgroupShuffle(mu4.x, c + 0u); ws0_16 = subgroupShuffle(mw4.x, c + 0u); }
-                var us0_17 = 0.0;
-                var ws0_17 = 0.0;
-                if D > 17u { us0_17 = subgroupShuffle(mu4.y, c + 0u); ws0_17 = subgroupShuffle(mw4.y, c + 0u); }
-                var us0_18 = 0.0;
-                var ws0_18 = 0.0;
-                if D > 18u { us0_18 = subgroupShuffle(mu4.z, c + 0u); ws0_18 = subgroupShuffle(mw4.z, c + 0u); }
-                var us0_19 = 0.0;
-                var ws0_19 = 0.0;
-                if D > 19u { us0_19 = subgroupShuffle(mu4.w, c + 0u); ws0_19 = subgroupShuffle(mw4.w, c + 0u); }
-                var us0_20 = 0.0;
-                var ws0_20 = 0.0;
-                if D > 20u { us0_20 = subgroupShuffle(mu5.x, c + 0u); ws0_20 = subgroupShuffle(mw5.x, c + 0u); }
-                var us0_21 = 0.0;
-                var ws0_21 = 0.0;
-                if D > 21u { us0_21 = subgroupShuffle(mu5.y, c + 0u); ws0_21 = subgroupShuffle(mw5.y, c + 0u); }
-                var us0_22 = 0.0;
-                var ws0_22 = 0.0;
-                if D > 22u { us0_22 = subgroupShuffle(mu5.z, c + 0u); ws0_22 = subgroupShuffle(mw5.z, c + 0u); }
-                var us0_23 = 0.0;
-                var ws0_23 = 0.0;
-                if D > 23u { us0_23 = subgroupShuffle(mu5.w, c + 0u); ws0_23 = subgroupShuffle(mw5.w, c + 0u); }
-                var us0_24 = 0.0;
-                var ws0_24 = 0.0;
-                if D > 24u { us0_24 = subgroupShuffle(mu6.x, c + 0u); ws0_24 = subgroupShuffle(mw6.x, c + 0u); }
-                var us0_25 = 0.0;
-                var ws0_25 = 0.0;
-                if D > 25u { us0_25 = subgroupShuffle(mu6.y, c + 0u); ws0_25 = subgroupShuffle(mw6.y, c + 0u); }
-                var us0_26 = 0.0;
-                var ws0_26 = 0.0;
-                if D > 26u { us0_26 = subgroupShuffle(mu6.z, c + 0u); ws0_26 = subgroupShuffle(mw6.z, c + 0u); }
-                var us0_27 = 0.0;
-                var ws0_27 = 0.0;
-                if D > 27u { us0_27 = subgroupShuffle(mu6.w, c + 0u); ws0_27 = subgroupShuffle(mw6.w, c + 0u); }
-                var us0_28 = 0.0;
-                var ws0_28 = 0.0;
-                if D > 28u { us0_28 = subgroupShuffle(mu7.x, c + 0u); ws0_28 = subgroupShuffle(mw7.x, c + 0u); }
-                var us0_29 = 0.0;
-                var ws0_29 = 0.0;
-                if D > 29u { us0_29 = subgroupShuffle(mu7.y, c + 0u); ws0_29 = subgroupShuffle(mw7.y, c + 0u); }
-                var us0_30 = 0.0;
-                var ws0_30 = 0.0;
-                if D > 30u { us0_30 = subgroupShuffle(mu7.z, c + 0u); ws0_30 = subgroupShuffle(mw7.z, c + 0u); }
-                var us0_31 = 0.0;
-                var ws0_31 = 0.0;
-                if D > 31u { us0_31 = subgroupShuffle(mu7.w, c + 0u); ws0_31 = subgroupShuffle(mw7.w, c + 0u); }
-                var us0_32 = 0.0;
-                var ws0_32 = 0.0;
-                if D > 32u { us0_32 = subgroupShuffle(mu8.x, c + 0u); ws0_32 = subgroupShuffle(mw8.x, c + 0u); }
-                var us0_33 = 0.0;
-                var ws0_33 = 0.0;
-                if D > 33u { us0_33 = subgroupShuffle(mu8.y, c + 0u); ws0_33 = subgroupShuffle(mw8.y, c + 0u); }
-                var us0_34 = 0.0;
-                var ws0_34 = 0.0;
-                if D > 34u { us0_34 = subgroupShuffle(mu8.z, c + 0u); ws0_34 = subgroupShuffle(mw8.z, c + 0u); }
-                var us0_35 = 0.0;
-                var ws0_35 = 0.0;
-                if D > 35u { us0_35 = subgroupShuffle(mu8.w, c + 0u); ws0_35 = subgroupShuffle(mw8.w, c + 0u); }
-                var us0_36 = 0.0;
-                var ws0_36 = 0.0;
-                if D > 36u { us0_36 = subgroupShuffle(mu9.x, c + 0u); ws0_36 = subgroupShuffle(mw9.x, c + 0u); }
-                var us0_37 = 0.0;
-                var ws0_37 = 0.0;
-                if D > 37u { us0_37 = subgroupShuffle(mu9.y, c + 0u); ws0_37 = subgroupShuffle(mw9.y, c + 0u); }
-                var us0_38 = 0.0;
-                var ws0_38 = 0.0;
-                if D > 38u { us0_38 = subgroupShuffle(mu9.z, c + 0u); ws0_38 = subgroupShuffle(mw9.z, c + 0u); }
-                var us0_39 = 0.0;
-                var ws0_39 = 0.0;
-                if D > 39u { us0_39 = subgroupShuffle(mu9.w, c + 0u); ws0_39 = subgroupShuffle(mw9.w, c + 0u); }
-                var us0_40 = 0.0;
-                var ws0_40 = 0.0;
-                if D > 40u { us0_40 = subgroupShuffle(mu10.x, c + 0u); ws0_40 = subgroupShuffle(mw10.x, c + 0u); }
-                var us0_41 = 0.0;
-                var ws0_41 = 0.0;
-                if D > 41u { us0_41 = subgroupShuffle(mu10.y, c + 0u); ws0_41 = subgroupShuffle(mw10.y, c + 0u); }
-                var us0_42 = 0.0;
-                var ws0_42 = 0.0;
-                if D > 42u { us0_42 = subgroupShuffle(mu10.z, c + 0u); ws0_42 = subgroupShuffle(mw10.z, c + 0u); }
-                var us0_43 = 0.0;
-                var ws0_43 = 0.0;
-                if D > 43u { us0_43 = subgroupShuffle(mu10.w, c + 0u); ws0_43 = subgroupShuffle(mw10.w, c + 0u); }
-                var us0_44 = 0.0;
-                var ws0_44 = 0.0;
-                if D > 44u { us0_44 = subgroupShuffle(mu11.x, c + 0u); ws0_44 = subgroupShuffle(mw11.x, c + 0u); }
-                var us0_45 = 0.0;
-                var ws0_45 = 0.0;
-                if D > 45u { us0_45 = subgroupShuffle(mu11.y, c + 0u); ws0_45 = subgroupShuffle(mw11.y, c + 0u); }
-                var us0_46 = 0.0;
-                var ws0_46 = 0.0;
-                if D > 46u { us0_46 = subgroupShuffle(mu11.z, c + 0u); ws0_46 = subgroupShuffle(mw11.z, c + 0u); }
-                var us0_47 = 0.0;
-                var ws0_47 = 0.0;
-                if D > 47u { us0_47 = subgroupShuffle(mu11.w, c + 0u); ws0_47 = subgroupShuffle(mw11.w, c + 0u); }
-                var us0_48 = 0.0;
-                var ws0_48 = 0.0;
-                if D > 48u { us0_48 = subgroupShuffle(mu12.x, c + 0u); ws0_48 = subgroupShuffle(mw12.x, c + 0u); }
-                var us0_49 = 0.0;
-                var ws0_49 = 0.0;
-                if D > 49u { us0_49 = subgroupShuffle(mu12.y, c + 0u); ws0_49 = subgroupShuffle(mw12.y, c + 0u); }
-                var us0_50 = 0.0;
-                var ws0_50 = 0.0;
-                if D > 50u { us0_50 = subgroupShuffle(mu12.z, c + 0u); ws0_50 = subgroupShuffle(mw12.z, c + 0u); }
-                var us0_51 = 0.0;
-                var ws0_51 = 0.0;
-                if D > 51u { us0_51 = subgroupShuffle(mu12.w, c + 0u); ws0_51 = subgroupShuffle(mw12.w, c + 0u); }
-                var us0_52 = 0.0;
-                var ws0_52 = 0.0;
-                if D > 52u { us0_52 = subgroupShuffle(mu13.x, c + 0u); ws0_52 = subgroupShuffle(mw13.x, c + 0u); }
-                var us0_53 = 0.0;
-                var ws0_53 = 0.0;
-                if D > 53u { us0_53 = subgroupShuffle(mu13.y, c + 0u); ws0_53 = subgroupShuffle(mw13.y, c + 0u); }
-                var us0_54 = 0.0;
-                var ws0_54 = 0.0;
-                if D > 54u { us0_54 = subgroupShuffle(mu13.z, c + 0u); ws0_54 = subgroupShuffle(mw13.z, c + 0u); }
-                var us0_55 = 0.0;
-                var ws0_55 = 0.0;
-                if D > 55u { us0_55 = subgroupShuffle(mu13.w, c + 0u); ws0_55 = subgroupShuffle(mw13.w, c + 0u); }
-                var us0_56 = 0.0;
-                var ws0_56 = 0.0;
-                if D > 56u { us0_56 = subgroupShuffle(mu14.x, c + 0u); ws0_56 = subgroupShuffle(mw14.x, c + 0u); }
-                var us0_57 = 0.0;
-                var ws0_57 = 0.0;
-                if D > 57u { us0_57 = subgroupShuffle(mu14.y, c + 0u); ws0_57 = subgroupShuffle(mw14.y, c + 0u); }
-                var us0_58 = 0.0;
-                var ws0_58 = 0.0;
-                if D > 58u { us0_58 = subgroupShuffle(mu14.z, c + 0u); ws0_58 = subgroupShuffle(mw14.z, c + 0u); }
-                var us0_59 = 0.0;
-                var ws0_59 = 0.0;
-                if D > 59u { us0_59 = subgroupShuffle(mu14.w, c + 0u); ws0_59 = subgroupShuffle(mw14.w, c + 0u); }
-                var us0_60 = 0.0;
-                var ws0_60 = 0.0;
-                if D > 60u { us0_60 = subgroupShuffle(mu15.x, c + 0u); ws0_60 = subgroupShuffle(mw15.x, c + 0u); }
-                var us0_61 = 0.0;
-                var ws0_61 = 0.0;
-                if D > 61u { us0_61 = subgroupShuffle(mu15.y, c + 0u); ws0_61 = subgroupShuffle(mw15.y, c + 0u); }
-                var us0_62 = 0.0;
-                var ws0_62 = 0.0;
-                if D > 62u { us0_62 = subgroupShuffle(mu15.z, c + 0u); ws0_62 = subgroupShuffle(mw15.z, c + 0u); }
-                var us0_63 = 0.0;
-                var ws0_63 = 0.0;
-                if D > 63u { us0_63 = subgroupShuffle(mu15.w, c + 0u); ws0_63 = subgroupShuffle(mw15.w, c + 0u); }
+            for (var c = 0u; c < SG; c++) {
+                let es = subgroupShuffle(me, c);
+                var us0 = 0.0;
+                var ws0 = 0.0;
+                if D > 0u { us0 = subgroupShuffle(mu0.x, c); ws0 = subgroupShuffle(mw0.x, c); }
+                var us1 = 0.0;
+                var ws1 = 0.0;
+                if D > 1u { us1 = subgroupShuffle(mu0.y, c); ws1 = subgroupShuffle(mw0.y, c); }
+                var us2 = 0.0;
+                var ws2 = 0.0;
+                if D > 2u { us2 = subgroupShuffle(mu0.z, c); ws2 = subgroupShuffle(mw0.z, c); }
+                var us3 = 0.0;
+                var ws3 = 0.0;
+                if D > 3u { us3 = subgroupShuffle(mu0.w, c); ws3 = subgroupShuffle(mw0.w, c); }
+                var us4 = 0.0;
+                var ws4 = 0.0;
+                if D > 4u { us4 = subgroupShuffle(mu1.x, c); ws4 = subgroupShuffle(mw1.x, c); }
+                var us5 = 0.0;
+                var ws5 = 0.0;
+                if D > 5u { us5 = subgroupShuffle(mu1.y, c); ws5 = subgroupShuffle(mw1.y, c); }
+                var us6 = 0.0;
+                var ws6 = 0.0;
+                if D > 6u { us6 = subgroupShuffle(mu1.z, c); ws6 = subgroupShuffle(mw1.z, c); }
+                var us7 = 0.0;
+                var ws7 = 0.0;
+                if D > 7u { us7 = subgroupShuffle(mu1.w, c); ws7 = subgroupShuffle(mw1.w, c); }
+                var us8 = 0.0;
+                var ws8 = 0.0;
+                if D > 8u { us8 = subgroupShuffle(mu2.x, c); ws8 = subgroupShuffle(mw2.x, c); }
+                var us9 = 0.0;
+                var ws9 = 0.0;
+                if D > 9u { us9 = subgroupShuffle(mu2.y, c); ws9 = subgroupShuffle(mw2.y, c); }
+                var us10 = 0.0;
+                var ws10 = 0.0;
+                if D > 10u { us10 = subgroupShuffle(mu2.z, c); ws10 = subgroupShuffle(mw2.z, c); }
+                var us11 = 0.0;
+                var ws11 = 0.0;
+                if D > 11u { us11 = subgroupShuffle(mu2.w, c); ws11 = subgroupShuffle(mw2.w, c); }
+                var us12 = 0.0;
+                var ws12 = 0.0;
+                if D > 12u { us12 = subgroupShuffle(mu3.x, c); ws12 = subgroupShuffle(mw3.x, c); }
+                var us13 = 0.0;
+                var ws13 = 0.0;
+                if D > 13u { us13 = subgroupShuffle(mu3.y, c); ws13 = subgroupShuffle(mw3.y, c); }
+                var us14 = 0.0;
+                var ws14 = 0.0;
+                if D > 14u { us14 = subgroupShuffle(mu3.z, c); ws14 = subgroupShuffle(mw3.z, c); }
+                var us15 = 0.0;
+                var ws15 = 0.0;
+                if D > 15u { us15 = subgroupShuffle(mu3.w, c); ws15 = subgroupShuffle(mw3.w, c); }
+                var us16 = 0.0;
+                var ws16 = 0.0;
+                if D > 16u { us16 = subgroupShuffle(mu4.x, c); ws16 = subgroupShuffle(mw4.x, c); }
+                var us17 = 0.0;
+                var ws17 = 0.0;
+                if D > 17u { us17 = subgroupShuffle(mu4.y, c); ws17 = subgroupShuffle(mw4.y, c); }
+                var us18 = 0.0;
+                var ws18 = 0.0;
+                if D > 18u { us18 = subgroupShuffle(mu4.z, c); ws18 = subgroupShuffle(mw4.z, c); }
+                var us19 = 0.0;
+                var ws19 = 0.0;
+                if D > 19u { us19 = subgroupShuffle(mu4.w, c); ws19 = subgroupShuffle(mw4.w, c); }
+                var us20 = 0.0;
+                var ws20 = 0.0;
+                if D > 20u { us20 = subgroupShuffle(mu5.x, c); ws20 = subgroupShuffle(mw5.x, c); }
+                var us21 = 0.0;
+                var ws21 = 0.0;
+                if D > 21u { us21 = subgroupShuffle(mu5.y, c); ws21 = subgroupShuffle(mw5.y, c); }
+                var us22 = 0.0;
+                var ws22 = 0.0;
+                if D > 22u { us22 = subgroupShuffle(mu5.z, c); ws22 = subgroupShuffle(mw5.z, c); }
+                var us23 = 0.0;
+                var ws23 = 0.0;
+                if D > 23u { us23 = subgroupShuffle(mu5.w, c); ws23 = subgroupShuffle(mw5.w, c); }
+                var us24 = 0.0;
+                var ws24 = 0.0;
+                if D > 24u { us24 = subgroupShuffle(mu6.x, c); ws24 = subgroupShuffle(mw6.x, c); }
+                var us25 = 0.0;
+                var ws25 = 0.0;
+                if D > 25u { us25 = subgroupShuffle(mu6.y, c); ws25 = subgroupShuffle(mw6.y, c); }
+                var us26 = 0.0;
+                var ws26 = 0.0;
+                if D > 26u { us26 = subgroupShuffle(mu6.z, c); ws26 = subgroupShuffle(mw6.z, c); }
+                var us27 = 0.0;
+                var ws27 = 0.0;
+                if D > 27u { us27 = subgroupShuffle(mu6.w, c); ws27 = subgroupShuffle(mw6.w, c); }
+                var us28 = 0.0;
+                var ws28 = 0.0;
+                if D > 28u { us28 = subgroupShuffle(mu7.x, c); ws28 = subgroupShuffle(mw7.x, c); }
+                var us29 = 0.0;
+                var ws29 = 0.0;
+                if D > 29u { us29 = subgroupShuffle(mu7.y, c); ws29 = subgroupShuffle(mw7.y, c); }
+                var us30 = 0.0;
+                var ws30 = 0.0;
+                if D > 30u { us30 = subgroupShuffle(mu7.z, c); ws30 = subgroupShuffle(mw7.z, c); }
+                var us31 = 0.0;
+                var ws31 = 0.0;
+                if D > 31u { us31 = subgroupShuffle(mu7.w, c); ws31 = subgroupShuffle(mw7.w, c); }
+                var us32 = 0.0;
+                var ws32 = 0.0;
+                if D > 32u { us32 = subgroupShuffle(mu8.x, c); ws32 = subgroupShuffle(mw8.x, c); }
+                var us33 = 0.0;
+                var ws33 = 0.0;
+                if D > 33u { us33 = subgroupShuffle(mu8.y, c); ws33 = subgroupShuffle(mw8.y, c); }
+                var us34 = 0.0;
+                var ws34 = 0.0;
+                if D > 34u { us34 = subgroupShuffle(mu8.z, c); ws34 = subgroupShuffle(mw8.z, c); }
+                var us35 = 0.0;
+                var ws35 = 0.0;
+                if D > 35u { us35 = subgroupShuffle(mu8.w, c); ws35 = subgroupShuffle(mw8.w, c); }
+                var us36 = 0.0;
+                var ws36 = 0.0;
+                if D > 36u { us36 = subgroupShuffle(mu9.x, c); ws36 = subgroupShuffle(mw9.x, c); }
+                var us37 = 0.0;
+                var ws37 = 0.0;
+                if D > 37u { us37 = subgroupShuffle(mu9.y, c); ws37 = subgroupShuffle(mw9.y, c); }
+                var us38 = 0.0;
+                var ws38 = 0.0;
+                if D > 38u { us38 = subgroupShuffle(mu9.z, c); ws38 = subgroupShuffle(mw9.z, c); }
+                var us39 = 0.0;
+                var ws39 = 0.0;
+                if D > 39u { us39 = subgroupShuffle(mu9.w, c); ws39 = subgroupShuffle(mw9.w, c); }
+                var us40 = 0.0;
+                var ws40 = 0.0;
+                if D > 40u { us40 = subgroupShuffle(mu10.x, c); ws40 = subgroupShuffle(mw10.x, c); }
+                var us41 = 0.0;
+                var ws41 = 0.0;
+                if D > 41u { us41 = subgroupShuffle(mu10.y, c); ws41 = subgroupShuffle(mw10.y, c); }
+                var us42 = 0.0;
+                var ws42 = 0.0;
+                if D > 42u { us42 = subgroupShuffle(mu10.z, c); ws42 = subgroupShuffle(mw10.z, c); }
+                var us43 = 0.0;
+                var ws43 = 0.0;
+                if D > 43u { us43 = subgroupShuffle(mu10.w, c); ws43 = subgroupShuffle(mw10.w, c); }
+                var us44 = 0.0;
+                var ws44 = 0.0;
+                if D > 44u { us44 = subgroupShuffle(mu11.x, c); ws44 = subgroupShuffle(mw11.x, c); }
+                var us45 = 0.0;
+                var ws45 = 0.0;
+                if D > 45u { us45 = subgroupShuffle(mu11.y, c); ws45 = subgroupShuffle(mw11.y, c); }
+                var us46 = 0.0;
+                var ws46 = 0.0;
+                if D > 46u { us46 = subgroupShuffle(mu11.z, c); ws46 = subgroupShuffle(mw11.z, c); }
+                var us47 = 0.0;
+                var ws47 = 0.0;
+                if D > 47u { us47 = subgroupShuffle(mu11.w, c); ws47 = subgroupShuffle(mw11.w, c); }
+                var us48 = 0.0;
+                var ws48 = 0.0;
+                if D > 48u { us48 = subgroupShuffle(mu12.x, c); ws48 = subgroupShuffle(mw12.x, c); }
+                var us49 = 0.0;
+                var ws49 = 0.0;
+                if D > 49u { us49 = subgroupShuffle(mu12.y, c); ws49 = subgroupShuffle(mw12.y, c); }
+                var us50 = 0.0;
+                var ws50 = 0.0;
+                if D > 50u { us50 = subgroupShuffle(mu12.z, c); ws50 = subgroupShuffle(mw12.z, c); }
+                var us51 = 0.0;
+                var ws51 = 0.0;
+                if D > 51u { us51 = subgroupShuffle(mu12.w, c); ws51 = subgroupShuffle(mw12.w, c); }
+                var us52 = 0.0;
+                var ws52 = 0.0;
+                if D > 52u { us52 = subgroupShuffle(mu13.x, c); ws52 = subgroupShuffle(mw13.x, c); }
+                var us53 = 0.0;
+                var ws53 = 0.0;
+                if D > 53u { us53 = subgroupShuffle(mu13.y, c); ws53 = subgroupShuffle(mw13.y, c); }
+                var us54 = 0.0;
+                var ws54 = 0.0;
+                if D > 54u { us54 = subgroupShuffle(mu13.z, c); ws54 = subgroupShuffle(mw13.z, c); }
+                var us55 = 0.0;
+                var ws55 = 0.0;
+                if D > 55u { us55 = subgroupShuffle(mu13.w, c); ws55 = subgroupShuffle(mw13.w, c); }
+                var us56 = 0.0;
+                var ws56 = 0.0;
+                if D > 56u { us56 = subgroupShuffle(mu14.x, c); ws56 = subgroupShuffle(mw14.x, c); }
+                var us57 = 0.0;
+                var ws57 = 0.0;
+                if D > 57u { us57 = subgroupShuffle(mu14.y, c); ws57 = subgroupShuffle(mw14.y, c); }
+                var us58 = 0.0;
+                var ws58 = 0.0;
+                if D > 58u { us58 = subgroupShuffle(mu14.z, c); ws58 = subgroupShuffle(mw14.z, c); }
+                var us59 = 0.0;
+                var ws59 = 0.0;
+                if D > 59u { us59 = subgroupShuffle(mu14.w, c); ws59 = subgroupShuffle(mw14.w, c); }
+                var us60 = 0.0;
+                var ws60 = 0.0;
+                if D > 60u { us60 = subgroupShuffle(mu15.x, c); ws60 = subgroupShuffle(mw15.x, c); }
+                var us61 = 0.0;
+                var ws61 = 0.0;
+                if D > 61u { us61 = subgroupShuffle(mu15.y, c); ws61 = subgroupShuffle(mw15.y, c); }
+                var us62 = 0.0;
+                var ws62 = 0.0;
+                if D > 62u { us62 = subgroupShuffle(mu15.z, c); ws62 = subgroupShuffle(mw15.z, c); }
+                var us63 = 0.0;
+                var ws63 = 0.0;
+                if D > 63u { us63 = subgroupShuffle(mu15.w, c); ws63 = subgroupShuffle(mw15.w, c); }
                 {
-                    var t0 = e0 + es0;
-                    if D > 0u { t0 = fma(x0_0, vec4<f32>(us0_0), t0); }
-                    if D > 1u { t0 = fma(x0_1, vec4<f32>(us0_1), t0); }
-                    if D > 2u { t0 = fma(x0_2, vec4<f32>(us0_2), t0); }
-                    if D > 3u { t0 = fma(x0_3, vec4<f32>(us0_3), t0); }
-                    if D > 4u { t0 = fma(x0_4, vec4<f32>(us0_4), t0); }
-                    if D > 5u { t0 = fma(x0_5, vec4<f32>(us0_5), t0); }
-                    if D > 6u { t0 = fma(x0_6, vec4<f32>(us0_6), t0); }
-                    if D > 7u { t0 = fma(x0_7, vec4<f32>(us0_7), t0); }
-                    if D > 8u { t0 = fma(x0_8, vec4<f32>(us0_8), t0); }
-                    if D > 9u { t0 = fma(x0_9, vec4<f32>(us0_9), t0); }
-                    if D > 10u { t0 = fma(x0_10, vec4<f32>(us0_10), t0); }
-                    if D > 11u { t0 = fma(x0_11, vec4<f32>(us0_11), t0); }
-                    if D > 12u { t0 = fma(x0_12, vec4<f32>(us0_12), t0); }
-                    if D > 13u { t0 = fma(x0_13, vec4<f32>(us0_13), t0); }
-                    if D > 14u { t0 = fma(x0_14, vec4<f32>(us0_14), t0); }
-                    if D > 15u { t0 = fma(x0_15, vec4<f32>(us0_15), t0); }
-                    if D > 16u { t0 = fma(x0_16, vec4<f32>(us0_16), t0); }
-                    if D > 17u { t0 = fma(x0_17, vec4<f32>(us0_17), t0); }
-                    if D > 18u { t0 = fma(x0_18, vec4<f32>(us0_18), t0); }
-                    if D > 19u { t0 = fma(x0_19, vec4<f32>(us0_19), t0); }
-                    if D > 20u { t0 = fma(x0_20, vec4<f32>(us0_20), t0); }
-                    if D > 21u { t0 = fma(x0_21, vec4<f32>(us0_21), t0); }
-                    if D > 22u { t0 = fma(x0_22, vec4<f32>(us0_22), t0); }
-                    if D > 23u { t0 = fma(x0_23, vec4<f32>(us0_23), t0); }
-                    if D > 24u { t0 = fma(x0_24, vec4<f32>(us0_24), t0); }
-                    if D > 25u { t0 = fma(x0_25, vec4<f32>(us0_25), t0); }
-                    if D > 26u { t0 = fma(x0_26, vec4<f32>(us0_26), t0); }
-                    if D > 27u { t0 = fma(x0_27, vec4<f32>(us0_27), t0); }
-                    if D > 28u { t0 = fma(x0_28, vec4<f32>(us0_28), t0); }
-                    if D > 29u { t0 = fma(x0_29, vec4<f32>(us0_29), t0); }
-                    if D > 30u { t0 = fma(x0_30, vec4<f32>(us0_30), t0); }
-                    if D > 31u { t0 = fma(x0_31, vec4<f32>(us0_31), t0); }
-                    if D > 32u { t0 = fma(x0_32, vec4<f32>(us0_32), t0); }
-                    if D > 33u { t0 = fma(x0_33, vec4<f32>(us0_33), t0); }
-                    if D > 34u { t0 = fma(x0_34, vec4<f32>(us0_34), t0); }
-                    if D > 35u { t0 = fma(x0_35, vec4<f32>(us0_35), t0); }
-                    if D > 36u { t0 = fma(x0_36, vec4<f32>(us0_36), t0); }
-                    if D > 37u { t0 = fma(x0_37, vec4<f32>(us0_37), t0); }
-                    if D > 38u { t0 = fma(x0_38, vec4<f32>(us0_38), t0); }
-                    if D > 39u { t0 = fma(x0_39, vec4<f32>(us0_39), t0); }
-                    if D > 40u { t0 = fma(x0_40, vec4<f32>(us0_40), t0); }
-                    if D > 41u { t0 = fma(x0_41, vec4<f32>(us0_41), t0); }
-                    if D > 42u { t0 = fma(x0_42, vec4<f32>(us0_42), t0); }
-                    if D > 43u { t0 = fma(x0_43, vec4<f32>(us0_43), t0); }
-                    if D > 44u { t0 = fma(x0_44, vec4<f32>(us0_44), t0); }
-                    if D > 45u { t0 = fma(x0_45, vec4<f32>(us0_45), t0); }
-                    if D > 46u { t0 = fma(x0_46, vec4<f32>(us0_46), t0); }
-                    if D > 47u { t0 = fma(x0_47, vec4<f32>(us0_47), t0); }
-                    if D > 48u { t0 = fma(x0_48, vec4<f32>(us0_48), t0); }
-                    if D > 49u { t0 = fma(x0_49, vec4<f32>(us0_49), t0); }
-                    if D > 50u { t0 = fma(x0_50, vec4<f32>(us0_50), t0); }
-                    if D > 51u { t0 = fma(x0_51, vec4<f32>(us0_51), t0); }
-                    if D > 52u { t0 = fma(x0_52, vec4<f32>(us0_52), t0); }
-                    if D > 53u { t0 = fma(x0_53, vec4<f32>(us0_53), t0); }
-                    if D > 54u { t0 = fma(x0_54, vec4<f32>(us0_54), t0); }
-                    if D > 55u { t0 = fma(x0_55, vec4<f32>(us0_55), t0); }
-                    if D > 56u { t0 = fma(x0_56, vec4<f32>(us0_56), t0); }
-                    if D > 57u { t0 = fma(x0_57, vec4<f32>(us0_57), t0); }
-                    if D > 58u { t0 = fma(x0_58, vec4<f32>(us0_58), t0); }
-                    if D > 59u { t0 = fma(x0_59, vec4<f32>(us0_59), t0); }
-                    if D > 60u { t0 = fma(x0_60, vec4<f32>(us0_60), t0); }
-                    if D > 61u { t0 = fma(x0_61, vec4<f32>(us0_61), t0); }
-                    if D > 62u { t0 = fma(x0_62, vec4<f32>(us0_62), t0); }
-                    if D > 63u { t0 = fma(x0_63, vec4<f32>(us0_63), t0); }
-                    let kv0 = exp2(min(t0, vec4<f32>(0.0)));
-                    brho0 += kv0;
-                    if D > 0u { b0_0 = fma(kv0, vec4<f32>(ws0_0), b0_0); }
-                    if D > 1u { b0_1 = fma(kv0, vec4<f32>(ws0_1), b0_1); }
-                    if D > 2u { b0_2 = fma(kv0, vec4<f32>(ws0_2), b0_2); }
-                    if D > 3u { b0_3 = fma(kv0, vec4<f32>(ws0_3), b0_3); }
-                    if D > 4u { b0_4 = fma(kv0, vec4<f32>(ws0_4), b0_4); }
-                    if D > 5u { b0_5 = fma(kv0, vec4<f32>(ws0_5), b0_5); }
-                    if D > 6u { b0_6 = fma(kv0, vec4<f32>(ws0_6), b0_6); }
-                    if D > 7u { b0_7 = fma(kv0, vec4<f32>(ws0_7), b0_7); }
-                    if D > 8u { b0_8 = fma(kv0, vec4<f32>(ws0_8), b0_8); }
-                    if D > 9u { b0_9 = fma(kv0, vec4<f32>(ws0_9), b0_9); }
-                    if D > 10u { b0_10 = fma(kv0, vec4<f32>(ws0_10), b0_10); }
-                    if D > 11u { b0_11 = fma(kv0, vec4<f32>(ws0_11), b0_11); }
-                    if D > 12u { b0_12 = fma(kv0, vec4<f32>(ws0_12), b0_12); }
-                    if D > 13u { b0_13 = fma(kv0, vec4<f32>(ws0_13), b0_13); }
-                    if D > 14u { b0_14 = fma(kv0, vec4<f32>(ws0_14), b0_14); }
-                    if D > 15u { b0_15 = fma(kv0, vec4<f32>(ws0_15), b0_15); }
-                    if D > 16u { b0_16 = fma(kv0, vec4<f32>(ws0_16), b0_16); }
-                    if D > 17u { b0_17 = fma(kv0, vec4<f32>(ws0_17), b0_17); }
-                    if D > 18u { b0_18 = fma(kv0, vec4<f32>(ws0_18), b0_18); }
-                    if D > 19u { b0_19 = fma(kv0, vec4<f32>(ws0_19), b0_19); }
-                    if D > 20u { b0_20 = fma(kv0, vec4<f32>(ws0_20), b0_20); }
-                    if D > 21u { b0_21 = fma(kv0, vec4<f32>(ws0_21), b0_21); }
-                    if D > 22u { b0_22 = fma(kv0, vec4<f32>(ws0_22), b0_22); }
-                    if D > 23u { b0_23 = fma(kv0, vec4<f32>(ws0_23), b0_23); }
-                    if D > 24u { b0_24 = fma(kv0, vec4<f32>(ws0_24), b0_24); }
-                    if D > 25u { b0_25 = fma(kv0, vec4<f32>(ws0_25), b0_25); }
-                    if D > 26u { b0_26 = fma(kv0, vec4<f32>(ws0_26), b0_26); }
-                    if D > 27u { b0_27 = fma(kv0, vec4<f32>(ws0_27), b0_27); }
-                    if D > 28u { b0_28 = fma(kv0, vec4<f32>(ws0_28), b0_28); }
-                    if D > 29u { b0_29 = fma(kv0, vec4<f32>(ws0_29), b0_29); }
-                    if D > 30u { b0_30 = fma(kv0, vec4<f32>(ws0_30), b0_30); }
-                    if D > 31u { b0_31 = fma(kv0, vec4<f32>(ws0_31), b0_31); }
-                    if D > 32u { b0_32 = fma(kv0, vec4<f32>(ws0_32), b0_32); }
-                    if D > 33u { b0_33 = fma(kv0, vec4<f32>(ws0_33), b0_33); }
-                    if D > 34u { b0_34 = fma(kv0, vec4<f32>(ws0_34), b0_34); }
-                    if D > 35u { b0_35 = fma(kv0, vec4<f32>(ws0_35), b0_35); }
-                    if D > 36u { b0_36 = fma(kv0, vec4<f32>(ws0_36), b0_36); }
-                    if D > 37u { b0_37 = fma(kv0, vec4<f32>(ws0_37), b0_37); }
-                    if D > 38u { b0_38 = fma(kv0, vec4<f32>(ws0_38), b0_38); }
-                    if D > 39u { b0_39 = fma(kv0, vec4<f32>(ws0_39), b0_39); }
-                    if D > 40u { b0_40 = fma(kv0, vec4<f32>(ws0_40), b0_40); }
-                    if D > 41u { b0_41 = fma(kv0, vec4<f32>(ws0_41), b0_41); }
-                    if D > 42u { b0_42 = fma(kv0, vec4<f32>(ws0_42), b0_42); }
-                    if D > 43u { b0_43 = fma(kv0, vec4<f32>(ws0_43), b0_43); }
-                    if D > 44u { b0_44 = fma(kv0, vec4<f32>(ws0_44), b0_44); }
-                    if D > 45u { b0_45 = fma(kv0, vec4<f32>(ws0_45), b0_45); }
-                    if D > 46u { b0_46 = fma(kv0, vec4<f32>(ws0_46), b0_46); }
-                    if D > 47u { b0_47 = fma(kv0, vec4<f32>(ws0_47), b0_47); }
-                    if D > 48u { b0_48 = fma(kv0, vec4<f32>(ws0_48), b0_48); }
-                    if D > 49u { b0_49 = fma(kv0, vec4<f32>(ws0_49), b0_49); }
-                    if D > 50u { b0_50 = fma(kv0, vec4<f32>(ws0_50), b0_50); }
-                    if D > 51u { b0_51 = fma(kv0, vec4<f32>(ws0_51), b0_51); }
-                    if D > 52u { b0_52 = fma(kv0, vec4<f32>(ws0_52), b0_52); }
-                    if D > 53u { b0_53 = fma(kv0, vec4<f32>(ws0_53), b0_53); }
-                    if D > 54u { b0_54 = fma(kv0, vec4<f32>(ws0_54), b0_54); }
-                    if D > 55u { b0_55 = fma(kv0, vec4<f32>(ws0_55), b0_55); }
-                    if D > 56u { b0_56 = fma(kv0, vec4<f32>(ws0_56), b0_56); }
-                    if D > 57u { b0_57 = fma(kv0, vec4<f32>(ws0_57), b0_57); }
-                    if D > 58u { b0_58 = fma(kv0, vec4<f32>(ws0_58), b0_58); }
-                    if D > 59u { b0_59 = fma(kv0, vec4<f32>(ws0_59), b0_59); }
-                    if D > 60u { b0_60 = fma(kv0, vec4<f32>(ws0_60), b0_60); }
-                    if D > 61u { b0_61 = fma(kv0, vec4<f32>(ws0_61), b0_61); }
-                    if D > 62u { b0_62 = fma(kv0, vec4<f32>(ws0_62), b0_62); }
-                    if D > 63u { b0_63 = fma(kv0, vec4<f32>(ws0_63), b0_63); }
+                    var t = e0 + es;
+                    if D > 0u { t = fma(x0_0, vec4<f32>(us0), t); }
+                    if D > 1u { t = fma(x0_1, vec4<f32>(us1), t); }
+                    if D > 2u { t = fma(x0_2, vec4<f32>(us2), t); }
+                    if D > 3u { t = fma(x0_3, vec4<f32>(us3), t); }
+                    if D > 4u { t = fma(x0_4, vec4<f32>(us4), t); }
+                    if D > 5u { t = fma(x0_5, vec4<f32>(us5), t); }
+                    if D > 6u { t = fma(x0_6, vec4<f32>(us6), t); }
+                    if D > 7u { t = fma(x0_7, vec4<f32>(us7), t); }
+                    if D > 8u { t = fma(x0_8, vec4<f32>(us8), t); }
+                    if D > 9u { t = fma(x0_9, vec4<f32>(us9), t); }
+                    if D > 10u { t = fma(x0_10, vec4<f32>(us10), t); }
+                    if D > 11u { t = fma(x0_11, vec4<f32>(us11), t); }
+                    if D > 12u { t = fma(x0_12, vec4<f32>(us12), t); }
+                    if D > 13u { t = fma(x0_13, vec4<f32>(us13), t); }
+                    if D > 14u { t = fma(x0_14, vec4<f32>(us14), t); }
+                    if D > 15u { t = fma(x0_15, vec4<f32>(us15), t); }
+                    if D > 16u { t = fma(x0_16, vec4<f32>(us16), t); }
+                    if D > 17u { t = fma(x0_17, vec4<f32>(us17), t); }
+                    if D > 18u { t = fma(x0_18, vec4<f32>(us18), t); }
+                    if D > 19u { t = fma(x0_19, vec4<f32>(us19), t); }
+                    if D > 20u { t = fma(x0_20, vec4<f32>(us20), t); }
+                    if D > 21u { t = fma(x0_21, vec4<f32>(us21), t); }
+                    if D > 22u { t = fma(x0_22, vec4<f32>(us22), t); }
+                    if D > 23u { t = fma(x0_23, vec4<f32>(us23), t); }
+                    if D > 24u { t = fma(x0_24, vec4<f32>(us24), t); }
+                    if D > 25u { t = fma(x0_25, vec4<f32>(us25), t); }
+                    if D > 26u { t = fma(x0_26, vec4<f32>(us26), t); }
+                    if D > 27u { t = fma(x0_27, vec4<f32>(us27), t); }
+                    if D > 28u { t = fma(x0_28, vec4<f32>(us28), t); }
+                    if D > 29u { t = fma(x0_29, vec4<f32>(us29), t); }
+                    if D > 30u { t = fma(x0_30, vec4<f32>(us30), t); }
+                    if D > 31u { t = fma(x0_31, vec4<f32>(us31), t); }
+                    if D > 32u { t = fma(x0_32, vec4<f32>(us32), t); }
+                    if D > 33u { t = fma(x0_33, vec4<f32>(us33), t); }
+                    if D > 34u { t = fma(x0_34, vec4<f32>(us34), t); }
+                    if D > 35u { t = fma(x0_35, vec4<f32>(us35), t); }
+                    if D > 36u { t = fma(x0_36, vec4<f32>(us36), t); }
+                    if D > 37u { t = fma(x0_37, vec4<f32>(us37), t); }
+                    if D > 38u { t = fma(x0_38, vec4<f32>(us38), t); }
+                    if D > 39u { t = fma(x0_39, vec4<f32>(us39), t); }
+                    if D > 40u { t = fma(x0_40, vec4<f32>(us40), t); }
+                    if D > 41u { t = fma(x0_41, vec4<f32>(us41), t); }
+                    if D > 42u { t = fma(x0_42, vec4<f32>(us42), t); }
+                    if D > 43u { t = fma(x0_43, vec4<f32>(us43), t); }
+                    if D > 44u { t = fma(x0_44, vec4<f32>(us44), t); }
+                    if D > 45u { t = fma(x0_45, vec4<f32>(us45), t); }
+                    if D > 46u { t = fma(x0_46, vec4<f32>(us46), t); }
+                    if D > 47u { t = fma(x0_47, vec4<f32>(us47), t); }
+                    if D > 48u { t = fma(x0_48, vec4<f32>(us48), t); }
+                    if D > 49u { t = fma(x0_49, vec4<f32>(us49), t); }
+                    if D > 50u { t = fma(x0_50, vec4<f32>(us50), t); }
+                    if D > 51u { t = fma(x0_51, vec4<f32>(us51), t); }
+                    if D > 52u { t = fma(x0_52, vec4<f32>(us52), t); }
+                    if D > 53u { t = fma(x0_53, vec4<f32>(us53), t); }
+                    if D > 54u { t = fma(x0_54, vec4<f32>(us54), t); }
+                    if D > 55u { t = fma(x0_55, vec4<f32>(us55), t); }
+                    if D > 56u { t = fma(x0_56, vec4<f32>(us56), t); }
+                    if D > 57u { t = fma(x0_57, vec4<f32>(us57), t); }
+                    if D > 58u { t = fma(x0_58, vec4<f32>(us58), t); }
+                    if D > 59u { t = fma(x0_59, vec4<f32>(us59), t); }
+                    if D > 60u { t = fma(x0_60, vec4<f32>(us60), t); }
+                    if D > 61u { t = fma(x0_61, vec4<f32>(us61), t); }
+                    if D > 62u { t = fma(x0_62, vec4<f32>(us62), t); }
+                    if D > 63u { t = fma(x0_63, vec4<f32>(us63), t); }
+                    let kv = exp2(min(t, vec4<f32>(0.0)));
+                    brho0 += kv;
+                    if D > 0u { b0_0 = fma(kv, vec4<f32>(ws0), b0_0); }
+                    if D > 1u { b0_1 = fma(kv, vec4<f32>(ws1), b0_1); }
+                    if D > 2u { b0_2 = fma(kv, vec4<f32>(ws2), b0_2); }
+                    if D > 3u { b0_3 = fma(kv, vec4<f32>(ws3), b0_3); }
+                    if D > 4u { b0_4 = fma(kv, vec4<f32>(ws4), b0_4); }
+                    if D > 5u { b0_5 = fma(kv, vec4<f32>(ws5), b0_5); }
+                    if D > 6u { b0_6 = fma(kv, vec4<f32>(ws6), b0_6); }
+                    if D > 7u { b0_7 = fma(kv, vec4<f32>(ws7), b0_7); }
+                    if D > 8u { b0_8 = fma(kv, vec4<f32>(ws8), b0_8); }
+                    if D > 9u { b0_9 = fma(kv, vec4<f32>(ws9), b0_9); }
+                    if D > 10u { b0_10 = fma(kv, vec4<f32>(ws10), b0_10); }
+                    if D > 11u { b0_11 = fma(kv, vec4<f32>(ws11), b0_11); }
+                    if D > 12u { b0_12 = fma(kv, vec4<f32>(ws12), b0_12); }
+                    if D > 13u { b0_13 = fma(kv, vec4<f32>(ws13), b0_13); }
+                    if D > 14u { b0_14 = fma(kv, vec4<f32>(ws14), b0_14); }
+                    if D > 15u { b0_15 = fma(kv, vec4<f32>(ws15), b0_15); }
+                    if D > 16u { b0_16 = fma(kv, vec4<f32>(ws16), b0_16); }
+                    if D > 17u { b0_17 = fma(kv, vec4<f32>(ws17), b0_17); }
+                    if D > 18u { b0_18 = fma(kv, vec4<f32>(ws18), b0_18); }
+                    if D > 19u { b0_19 = fma(kv, vec4<f32>(ws19), b0_19); }
+                    if D > 20u { b0_20 = fma(kv, vec4<f32>(ws20), b0_20); }
+                    if D > 21u { b0_21 = fma(kv, vec4<f32>(ws21), b0_21); }
+                    if D > 22u { b0_22 = fma(kv, vec4<f32>(ws22), b0_22); }
+                    if D > 23u { b0_23 = fma(kv, vec4<f32>(ws23), b0_23); }
+                    if D > 24u { b0_24 = fma(kv, vec4<f32>(ws24), b0_24); }
+                    if D > 25u { b0_25 = fma(kv, vec4<f32>(ws25), b0_25); }
+                    if D > 26u { b0_26 = fma(kv, vec4<f32>(ws26), b0_26); }
+                    if D > 27u { b0_27 = fma(kv, vec4<f32>(ws27), b0_27); }
+                    if D > 28u { b0_28 = fma(kv, vec4<f32>(ws28), b0_28); }
+                    if D > 29u { b0_29 = fma(kv, vec4<f32>(ws29), b0_29); }
+                    if D > 30u { b0_30 = fma(kv, vec4<f32>(ws30), b0_30); }
+                    if D > 31u { b0_31 = fma(kv, vec4<f32>(ws31), b0_31); }
+                    if D > 32u { b0_32 = fma(kv, vec4<f32>(ws32), b0_32); }
+                    if D > 33u { b0_33 = fma(kv, vec4<f32>(ws33), b0_33); }
+                    if D > 34u { b0_34 = fma(kv, vec4<f32>(ws34), b0_34); }
+                    if D > 35u { b0_35 = fma(kv, vec4<f32>(ws35), b0_35); }
+                    if D > 36u { b0_36 = fma(kv, vec4<f32>(ws36), b0_36); }
+                    if D > 37u { b0_37 = fma(kv, vec4<f32>(ws37), b0_37); }
+                    if D > 38u { b0_38 = fma(kv, vec4<f32>(ws38), b0_38); }
+                    if D > 39u { b0_39 = fma(kv, vec4<f32>(ws39), b0_39); }
+                    if D > 40u { b0_40 = fma(kv, vec4<f32>(ws40), b0_40); }
+                    if D > 41u { b0_41 = fma(kv, vec4<f32>(ws41), b0_41); }
+                    if D > 42u { b0_42 = fma(kv, vec4<f32>(ws42), b0_42); }
+                    if D > 43u { b0_43 = fma(kv, vec4<f32>(ws43), b0_43); }
+                    if D > 44u { b0_44 = fma(kv, vec4<f32>(ws44), b0_44); }
+                    if D > 45u { b0_45 = fma(kv, vec4<f32>(ws45), b0_45); }
+                    if D > 46u { b0_46 = fma(kv, vec4<f32>(ws46), b0_46); }
+                    if D > 47u { b0_47 = fma(kv, vec4<f32>(ws47), b0_47); }
+                    if D > 48u { b0_48 = fma(kv, vec4<f32>(ws48), b0_48); }
+                    if D > 49u { b0_49 = fma(kv, vec4<f32>(ws49), b0_49); }
+                    if D > 50u { b0_50 = fma(kv, vec4<f32>(ws50), b0_50); }
+                    if D > 51u { b0_51 = fma(kv, vec4<f32>(ws51), b0_51); }
+                    if D > 52u { b0_52 = fma(kv, vec4<f32>(ws52), b0_52); }
+                    if D > 53u { b0_53 = fma(kv, vec4<f32>(ws53), b0_53); }
+                    if D > 54u { b0_54 = fma(kv, vec4<f32>(ws54), b0_54); }
+                    if D > 55u { b0_55 = fma(kv, vec4<f32>(ws55), b0_55); }
+                    if D > 56u { b0_56 = fma(kv, vec4<f32>(ws56), b0_56); }
+                    if D > 57u { b0_57 = fma(kv, vec4<f32>(ws57), b0_57); }
+                    if D > 58u { b0_58 = fma(kv, vec4<f32>(ws58), b0_58); }
+                    if D > 59u { b0_59 = fma(kv, vec4<f32>(ws59), b0_59); }
+                    if D > 60u { b0_60 = fma(kv, vec4<f32>(ws60), b0_60); }
+                    if D > 61u { b0_61 = fma(kv, vec4<f32>(ws61), b0_61); }
+                    if D > 62u { b0_62 = fma(kv, vec4<f32>(ws62), b0_62); }
+                    if D > 63u { b0_63 = fma(kv, vec4<f32>(ws63), b0_63); }
                 }
                 if ROWS > 4u {
-                    var t0 = e1 + es0;
-                    if D > 0u { t0 = fma(x1_0, vec4<f32>(us0_0), t0); }
-                    if D > 1u { t0 = fma(x1_1, vec4<f32>(us0_1), t0); }
-                    if D > 2u { t0 = fma(x1_2, vec4<f32>(us0_2), t0); }
-                    if D > 3u { t0 = fma(x1_3, vec4<f32>(us0_3), t0); }
-                    if D > 4u { t0 = fma(x1_4, vec4<f32>(us0_4), t0); }
-                    if D > 5u { t0 = fma(x1_5, vec4<f32>(us0_5), t0); }
-                    if D > 6u { t0 = fma(x1_6, vec4<f32>(us0_6), t0); }
-                    if D > 7u { t0 = fma(x1_7, vec4<f32>(us0_7), t0); }
-                    if D > 8u { t0 = fma(x1_8, vec4<f32>(us0_8), t0); }
-                    if D > 9u { t0 = fma(x1_9, vec4<f32>(us0_9), t0); }
-                    if D > 10u { t0 = fma(x1_10, vec4<f32>(us0_10), t0); }
-                    if D > 11u { t0 = fma(x1_11, vec4<f32>(us0_11), t0); }
-                    if D > 12u { t0 = fma(x1_12, vec4<f32>(us0_12), t0); }
-                    if D > 13u { t0 = fma(x1_13, vec4<f32>(us0_13), t0); }
-                    if D > 14u { t0 = fma(x1_14, vec4<f32>(us0_14), t0); }
-                    if D > 15u { t0 = fma(x1_15, vec4<f32>(us0_15), t0); }
-                    if D > 16u { t0 = fma(x1_16, vec4<f32>(us0_16), t0); }
-                    if D > 17u { t0 = fma(x1_17, vec4<f32>(us0_17), t0); }
-                    if D > 18u { t0 = fma(x1_18, vec4<f32>(us0_18), t0); }
-                    if D > 19u { t0 = fma(x1_19, vec4<f32>(us0_19), t0); }
-                    if D > 20u { t0 = fma(x1_20, vec4<f32>(us0_20), t0); }
-                    if D > 21u { t0 = fma(x1_21, vec4<f32>(us0_21), t0); }
-                    if D > 22u { t0 = fma(x1_22, vec4<f32>(us0_22), t0); }
-                    if D > 23u { t0 = fma(x1_23, vec4<f32>(us0_23), t0); }
-                    if D > 24u { t0 = fma(x1_24, vec4<f32>(us0_24), t0); }
-                    if D > 25u { t0 = fma(x1_25, vec4<f32>(us0_25), t0); }
-                    if D > 26u { t0 = fma(x1_26, vec4<f32>(us0_26), t0); }
-                    if D > 27u { t0 = fma(x1_27, vec4<f32>(us0_27), t0); }
-                    if D > 28u { t0 = fma(x1_28, vec4<f32>(us0_28), t0); }
-                    if D > 29u { t0 = fma(x1_29, vec4<f32>(us0_29), t0); }
-                    if D > 30u { t0 = fma(x1_30, vec4<f32>(us0_30), t0); }
-                    if D > 31u { t0 = fma(x1_31, vec4<f32>(us0_31), t0); }
-                    if D > 32u { t0 = fma(x1_32, vec4<f32>(us0_32), t0); }
-                    if D > 33u { t0 = fma(x1_33, vec4<f32>(us0_33), t0); }
-                    if D > 34u { t0 = fma(x1_34, vec4<f32>(us0_34), t0); }
-                    if D > 35u { t0 = fma(x1_35, vec4<f32>(us0_35), t0); }
-                    if D > 36u { t0 = fma(x1_36, vec4<f32>(us0_36), t0); }
-                    if D > 37u { t0 = fma(x1_37, vec4<f32>(us0_37), t0); }
-                    if D > 38u { t0 = fma(x1_38, vec4<f32>(us0_38), t0); }
-                    if D > 39u { t0 = fma(x1_39, vec4<f32>(us0_39), t0); }
-                    if D > 40u { t0 = fma(x1_40, vec4<f32>(us0_40), t0); }
-                    if D > 41u { t0 = fma(x1_41, vec4<f32>(us0_41), t0); }
-                    if D > 42u { t0 = fma(x1_42, vec4<f32>(us0_42), t0); }
-                    if D > 43u { t0 = fma(x1_43, vec4<f32>(us0_43), t0); }
-                    if D > 44u { t0 = fma(x1_44, vec4<f32>(us0_44), t0); }
-                    if D > 45u { t0 = fma(x1_45, vec4<f32>(us0_45), t0); }
-                    if D > 46u { t0 = fma(x1_46, vec4<f32>(us0_46), t0); }
-                    if D > 47u { t0 = fma(x1_47, vec4<f32>(us0_47), t0); }
-                    if D > 48u { t0 = fma(x1_48, vec4<f32>(us0_48), t0); }
-                    if D > 49u { t0 = fma(x1_49, vec4<f32>(us0_49), t0); }
-                    if D > 50u { t0 = fma(x1_50, vec4<f32>(us0_50), t0); }
-                    if D > 51u { t0 = fma(x1_51, vec4<f32>(us0_51), t0); }
-                    if D > 52u { t0 = fma(x1_52, vec4<f32>(us0_52), t0); }
-                    if D > 53u { t0 = fma(x1_53, vec4<f32>(us0_53), t0); }
-                    if D > 54u { t0 = fma(x1_54, vec4<f32>(us0_54), t0); }
-                    if D > 55u { t0 = fma(x1_55, vec4<f32>(us0_55), t0); }
-                    if D > 56u { t0 = fma(x1_56, vec4<f32>(us0_56), t0); }
-                    if D > 57u { t0 = fma(x1_57, vec4<f32>(us0_57), t0); }
-                    if D > 58u { t0 = fma(x1_58, vec4<f32>(us0_58), t0); }
-                    if D > 59u { t0 = fma(x1_59, vec4<f32>(us0_59), t0); }
-                    if D > 60u { t0 = fma(x1_60, vec4<f32>(us0_60), t0); }
-                    if D > 61u { t0 = fma(x1_61, vec4<f32>(us0_61), t0); }
-                    if D > 62u { t0 = fma(x1_62, vec4<f32>(us0_62), t0); }
-                    if D > 63u { t0 = fma(x1_63, vec4<f32>(us0_63), t0); }
-                    let kv0 = exp2(min(t0, vec4<f32>(0.0)));
-                    brho1 += kv0;
-                    if D > 0u { b1_0 = fma(kv0, vec4<f32>(ws0_0), b1_0); }
-                    if D > 1u { b1_1 = fma(kv0, vec4<f32>(ws0_1), b1_1); }
-                    if D > 2u { b1_2 = fma(kv0, vec4<f32>(ws0_2), b1_2); }
-                    if D > 3u { b1_3 = fma(kv0, vec4<f32>(ws0_3), b1_3); }
-                    if D > 4u { b1_4 = fma(kv0, vec4<f32>(ws0_4), b1_4); }
-                    if D > 5u { b1_5 = fma(kv0, vec4<f32>(ws0_5), b1_5); }
-                    if D > 6u { b1_6 = fma(kv0, vec4<f32>(ws0_6), b1_6); }
-                    if D > 7u { b1_7 = fma(kv0, vec4<f32>(ws0_7), b1_7); }
-                    if D > 8u { b1_8 = fma(kv0, vec4<f32>(ws0_8), b1_8); }
-                    if D > 9u { b1_9 = fma(kv0, vec4<f32>(ws0_9), b1_9); }
-                    if D > 10u { b1_10 = fma(kv0, vec4<f32>(ws0_10), b1_10); }
-                    if D > 11u { b1_11 = fma(kv0, vec4<f32>(ws0_11), b1_11); }
-                    if D > 12u { b1_12 = fma(kv0, vec4<f32>(ws0_12), b1_12); }
-                    if D > 13u { b1_13 = fma(kv0, vec4<f32>(ws0_13), b1_13); }
-                    if D > 14u { b1_14 = fma(kv0, vec4<f32>(ws0_14), b1_14); }
-                    if D > 15u { b1_15 = fma(kv0, vec4<f32>(ws0_15), b1_15); }
-                    if D > 16u { b1_16 = fma(kv0, vec4<f32>(ws0_16), b1_16); }
-                    if D > 17u { b1_17 = fma(kv0, vec4<f32>(ws0_17), b1_17); }
-                    if D > 18u { b1_18 = fma(kv0, vec4<f32>(ws0_18), b1_18); }
-                    if D > 19u { b1_19 = fma(kv0, vec4<f32>(ws0_19), b1_19); }
-                    if D > 20u { b1_20 = fma(kv0, vec4<f32>(ws0_20), b1_20); }
-                    if D > 21u { b1_21 = fma(kv0, vec4<f32>(ws0_21), b1_21); }
-                    if D > 22u { b1_22 = fma(kv0, vec4<f32>(ws0_22), b1_22); }
-                    if D > 23u { b1_23 = fma(kv0, vec4<f32>(ws0_23), b1_23); }
-                    if D > 24u { b1_24 = fma(kv0, vec4<f32>(ws0_24), b1_24); }
-                    if D > 25u { b1_25 = fma(kv0, vec4<f32>(ws0_25), b1_25); }
-                    if D > 26u { b1_26 = fma(kv0, vec4<f32>(ws0_26), b1_26); }
-                    if D > 27u { b1_27 = fma(kv0, vec4<f32>(ws0_27), b1_27); }
-                    if D > 28u { b1_28 = fma(kv0, vec4<f32>(ws0_28), b1_28); }
-                    if D > 29u { b1_29 = fma(kv0, vec4<f32>(ws0_29), b1_29); }
-                    if D > 30u { b1_30 = fma(kv0, vec4<f32>(ws0_30), b1_30); }
-                    if D > 31u { b1_31 = fma(kv0, vec4<f32>(ws0_31), b1_31); }
-                    if D > 32u { b1_32 = fma(kv0, vec4<f32>(ws0_32), b1_32); }
-                    if D > 33u { b1_33 = fma(kv0, vec4<f32>(ws0_33), b1_33); }
-                    if D > 34u { b1_34 = fma(kv0, vec4<f32>(ws0_34), b1_34); }
-                    if D > 35u { b1_35 = fma(kv0, vec4<f32>(ws0_35), b1_35); }
-                    if D > 36u { b1_36 = fma(kv0, vec4<f32>(ws0_36), b1_36); }
-                    if D > 37u { b1_37 = fma(kv0, vec4<f32>(ws0_37), b1_37); }
-                    if D > 38u { b1_38 = fma(kv0, vec4<f32>(ws0_38), b1_38); }
-                    if D > 39u { b1_39 = fma(kv0, vec4<f32>(ws0_39), b1_39); }
-                    if D > 40u { b1_40 = fma(kv0, vec4<f32>(ws0_40), b1_40); }
-                    if D > 41u { b1_41 = fma(kv0, vec4<f32>(ws0_41), b1_41); }
-                    if D > 42u { b1_42 = fma(kv0, vec4<f32>(ws0_42), b1_42); }
-                    if D > 43u { b1_43 = fma(kv0, vec4<f32>(ws0_43), b1_43); }
-                    if D > 44u { b1_44 = fma(kv0, vec4<f32>(ws0_44), b1_44); }
-                    if D > 45u { b1_45 = fma(kv0, vec4<f32>(ws0_45), b1_45); }
-                    if D > 46u { b1_46 = fma(kv0, vec4<f32>(ws0_46), b1_46); }
-                    if D > 47u { b1_47 = fma(kv0, vec4<f32>(ws0_47), b1_47); }
-                    if D > 48u { b1_48 = fma(kv0, vec4<f32>(ws0_48), b1_48); }
-                    if D > 49u { b1_49 = fma(kv0, vec4<f32>(ws0_49), b1_49); }
-                    if D > 50u { b1_50 = fma(kv0, vec4<f32>(ws0_50), b1_50); }
-                    if D > 51u { b1_51 = fma(kv0, vec4<f32>(ws0_51), b1_51); }
-                    if D > 52u { b1_52 = fma(kv0, vec4<f32>(ws0_52), b1_52); }
-                    if D > 53u { b1_53 = fma(kv0, vec4<f32>(ws0_53), b1_53); }
-                    if D > 54u { b1_54 = fma(kv0, vec4<f32>(ws0_54), b1_54); }
-                    if D > 55u { b1_55 = fma(kv0, vec4<f32>(ws0_55), b1_55); }
-                    if D > 56u { b1_56 = fma(kv0, vec4<f32>(ws0_56), b1_56); }
-                    if D > 57u { b1_57 = fma(kv0, vec4<f32>(ws0_57), b1_57); }
-                    if D > 58u { b1_58 = fma(kv0, vec4<f32>(ws0_58), b1_58); }
-                    if D > 59u { b1_59 = fma(kv0, vec4<f32>(ws0_59), b1_59); }
-                    if D > 60u { b1_60 = fma(kv0, vec4<f32>(ws0_60), b1_60); }
-                    if D > 61u { b1_61 = fma(kv0, vec4<f32>(ws0_61), b1_61); }
-                    if D > 62u { b1_62 = fma(kv0, vec4<f32>(ws0_62), b1_62); }
-                    if D > 63u { b1_63 = fma(kv0, vec4<f32>(ws0_63), b1_63); }
+                    var t = e1 + es;
+                    if D > 0u { t = fma(x1_0, vec4<f32>(us0), t); }
+                    if D > 1u { t = fma(x1_1, vec4<f32>(us1), t); }
+                    if D > 2u { t = fma(x1_2, vec4<f32>(us2), t); }
+                    if D > 3u { t = fma(x1_3, vec4<f32>(us3), t); }
+                    if D > 4u { t = fma(x1_4, vec4<f32>(us4), t); }
+                    if D > 5u { t = fma(x1_5, vec4<f32>(us5), t); }
+                    if D > 6u { t = fma(x1_6, vec4<f32>(us6), t); }
+                    if D > 7u { t = fma(x1_7, vec4<f32>(us7), t); }
+                    if D > 8u { t = fma(x1_8, vec4<f32>(us8), t); }
+                    if D > 9u { t = fma(x1_9, vec4<f32>(us9), t); }
+                    if D > 10u { t = fma(x1_10, vec4<f32>(us10), t); }
+                    if D > 11u { t = fma(x1_11, vec4<f32>(us11), t); }
+                    if D > 12u { t = fma(x1_12, vec4<f32>(us12), t); }
+                    if D > 13u { t = fma(x1_13, vec4<f32>(us13), t); }
+                    if D > 14u { t = fma(x1_14, vec4<f32>(us14), t); }
+                    if D > 15u { t = fma(x1_15, vec4<f32>(us15), t); }
+                    if D > 16u { t = fma(x1_16, vec4<f32>(us16), t); }
+                    if D > 17u { t = fma(x1_17, vec4<f32>(us17), t); }
+                    if D > 18u { t = fma(x1_18, vec4<f32>(us18), t); }
+                    if D > 19u { t = fma(x1_19, vec4<f32>(us19), t); }
+                    if D > 20u { t = fma(x1_20, vec4<f32>(us20), t); }
+                    if D > 21u { t = fma(x1_21, vec4<f32>(us21), t); }
+                    if D > 22u { t = fma(x1_22, vec4<f32>(us22), t); }
+                    if D > 23u { t = fma(x1_23, vec4<f32>(us23), t); }
+                    if D > 24u { t = fma(x1_24, vec4<f32>(us24), t); }
+                    if D > 25u { t = fma(x1_25, vec4<f32>(us25), t); }
+                    if D > 26u { t = fma(x1_26, vec4<f32>(us26), t); }
+                    if D > 27u { t = fma(x1_27, vec4<f32>(us27), t); }
+                    if D > 28u { t = fma(x1_28, vec4<f32>(us28), t); }
+                    if D > 29u { t = fma(x1_29, vec4<f32>(us29), t); }
+                    if D > 30u { t = fma(x1_30, vec4<f32>(us30), t); }
+                    if D > 31u { t = fma(x1_31, vec4<f32>(us31), t); }
+                    if D > 32u { t = fma(x1_32, vec4<f32>(us32), t); }
+                    if D > 33u { t = fma(x1_33, vec4<f32>(us33), t); }
+                    if D > 34u { t = fma(x1_34, vec4<f32>(us34), t); }
+                    if D > 35u { t = fma(x1_35, vec4<f32>(us35), t); }
+                    if D > 36u { t = fma(x1_36, vec4<f32>(us36), t); }
+                    if D > 37u { t = fma(x1_37, vec4<f32>(us37), t); }
+                    if D > 38u { t = fma(x1_38, vec4<f32>(us38), t); }
+                    if D > 39u { t = fma(x1_39, vec4<f32>(us39), t); }
+                    if D > 40u { t = fma(x1_40, vec4<f32>(us40), t); }
+                    if D > 41u { t = fma(x1_41, vec4<f32>(us41), t); }
+                    if D > 42u { t = fma(x1_42, vec4<f32>(us42), t); }
+                    if D > 43u { t = fma(x1_43, vec4<f32>(us43), t); }
+                    if D > 44u { t = fma(x1_44, vec4<f32>(us44), t); }
+                    if D > 45u { t = fma(x1_45, vec4<f32>(us45), t); }
+                    if D > 46u { t = fma(x1_46, vec4<f32>(us46), t); }
+                    if D > 47u { t = fma(x1_47, vec4<f32>(us47), t); }
+                    if D > 48u { t = fma(x1_48, vec4<f32>(us48), t); }
+                    if D > 49u { t = fma(x1_49, vec4<f32>(us49), t); }
+                    if D > 50u { t = fma(x1_50, vec4<f32>(us50), t); }
+                    if D > 51u { t = fma(x1_51, vec4<f32>(us51), t); }
+                    if D > 52u { t = fma(x1_52, vec4<f32>(us52), t); }
+                    if D > 53u { t = fma(x1_53, vec4<f32>(us53), t); }
+                    if D > 54u { t = fma(x1_54, vec4<f32>(us54), t); }
+                    if D > 55u { t = fma(x1_55, vec4<f32>(us55), t); }
+                    if D > 56u { t = fma(x1_56, vec4<f32>(us56), t); }
+                    if D > 57u { t = fma(x1_57, vec4<f32>(us57), t); }
+                    if D > 58u { t = fma(x1_58, vec4<f32>(us58), t); }
+                    if D > 59u { t = fma(x1_59, vec4<f32>(us59), t); }
+                    if D > 60u { t = fma(x1_60, vec4<f32>(us60), t); }
+                    if D > 61u { t = fma(x1_61, vec4<f32>(us61), t); }
+                    if D > 62u { t = fma(x1_62, vec4<f32>(us62), t); }
+                    if D > 63u { t = fma(x1_63, vec4<f32>(us63), t); }
+                    let kv = exp2(min(t, vec4<f32>(0.0)));
+                    brho1 += kv;
+                    if D > 0u { b1_0 = fma(kv, vec4<f32>(ws0), b1_0); }
+                    if D > 1u { b1_1 = fma(kv, vec4<f32>(ws1), b1_1); }
+                    if D > 2u { b1_2 = fma(kv, vec4<f32>(ws2), b1_2); }
+                    if D > 3u { b1_3 = fma(kv, vec4<f32>(ws3), b1_3); }
+                    if D > 4u { b1_4 = fma(kv, vec4<f32>(ws4), b1_4); }
+                    if D > 5u { b1_5 = fma(kv, vec4<f32>(ws5), b1_5); }
+                    if D > 6u { b1_6 = fma(kv, vec4<f32>(ws6), b1_6); }
+                    if D > 7u { b1_7 = fma(kv, vec4<f32>(ws7), b1_7); }
+                    if D > 8u { b1_8 = fma(kv, vec4<f32>(ws8), b1_8); }
+                    if D > 9u { b1_9 = fma(kv, vec4<f32>(ws9), b1_9); }
+                    if D > 10u { b1_10 = fma(kv, vec4<f32>(ws10), b1_10); }
+                    if D > 11u { b1_11 = fma(kv, vec4<f32>(ws11), b1_11); }
+                    if D > 12u { b1_12 = fma(kv, vec4<f32>(ws12), b1_12); }
+                    if D > 13u { b1_13 = fma(kv, vec4<f32>(ws13), b1_13); }
+                    if D > 14u { b1_14 = fma(kv, vec4<f32>(ws14), b1_14); }
+                    if D > 15u { b1_15 = fma(kv, vec4<f32>(ws15), b1_15); }
+                    if D > 16u { b1_16 = fma(kv, vec4<f32>(ws16), b1_16); }
+                    if D > 17u { b1_17 = fma(kv, vec4<f32>(ws17), b1_17); }
+                    if D > 18u { b1_18 = fma(kv, vec4<f32>(ws18), b1_18); }
+                    if D > 19u { b1_19 = fma(kv, vec4<f32>(ws19), b1_19); }
+                    if D > 20u { b1_20 = fma(kv, vec4<f32>(ws20), b1_20); }
+                    if D > 21u { b1_21 = fma(kv, vec4<f32>(ws21), b1_21); }
+                    if D > 22u { b1_22 = fma(kv, vec4<f32>(ws22), b1_22); }
+                    if D > 23u { b1_23 = fma(kv, vec4<f32>(ws23), b1_23); }
+                    if D > 24u { b1_24 = fma(kv, vec4<f32>(ws24), b1_24); }
+                    if D > 25u { b1_25 = fma(kv, vec4<f32>(ws25), b1_25); }
+                    if D > 26u { b1_26 = fma(kv, vec4<f32>(ws26), b1_26); }
+                    if D > 27u { b1_27 = fma(kv, vec4<f32>(ws27), b1_27); }
+                    if D > 28u { b1_28 = fma(kv, vec4<f32>(ws28), b1_28); }
+                    if D > 29u { b1_29 = fma(kv, vec4<f32>(ws29), b1_29); }
+                    if D > 30u { b1_30 = fma(kv, vec4<f32>(ws30), b1_30); }
+                    if D > 31u { b1_31 = fma(kv, vec4<f32>(ws31), b1_31); }
+                    if D > 32u { b1_32 = fma(kv, vec4<f32>(ws32), b1_32); }
+                    if D > 33u { b1_33 = fma(kv, vec4<f32>(ws33), b1_33); }
+                    if D > 34u { b1_34 = fma(kv, vec4<f32>(ws34), b1_34); }
+                    if D > 35u { b1_35 = fma(kv, vec4<f32>(ws35), b1_35); }
+                    if D > 36u { b1_36 = fma(kv, vec4<f32>(ws36), b1_36); }
+                    if D > 37u { b1_37 = fma(kv, vec4<f32>(ws37), b1_37); }
+                    if D > 38u { b1_38 = fma(kv, vec4<f32>(ws38), b1_38); }
+                    if D > 39u { b1_39 = fma(kv, vec4<f32>(ws39), b1_39); }
+                    if D > 40u { b1_40 = fma(kv, vec4<f32>(ws40), b1_40); }
+                    if D > 41u { b1_41 = fma(kv, vec4<f32>(ws41), b1_41); }
+                    if D > 42u { b1_42 = fma(kv, vec4<f32>(ws42), b1_42); }
+                    if D > 43u { b1_43 = fma(kv, vec4<f32>(ws43), b1_43); }
+                    if D > 44u { b1_44 = fma(kv, vec4<f32>(ws44), b1_44); }
+                    if D > 45u { b1_45 = fma(kv, vec4<f32>(ws45), b1_45); }
+                    if D > 46u { b1_46 = fma(kv, vec4<f32>(ws46), b1_46); }
+                    if D > 47u { b1_47 = fma(kv, vec4<f32>(ws47), b1_47); }
+                    if D > 48u { b1_48 = fma(kv, vec4<f32>(ws48), b1_48); }
+                    if D > 49u { b1_49 = fma(kv, vec4<f32>(ws49), b1_49); }
+                    if D > 50u { b1_50 = fma(kv, vec4<f32>(ws50), b1_50); }
+                    if D > 51u { b1_51 = fma(kv, vec4<f32>(ws51), b1_51); }
+                    if D > 52u { b1_52 = fma(kv, vec4<f32>(ws52), b1_52); }
+                    if D > 53u { b1_53 = fma(kv, vec4<f32>(ws53), b1_53); }
+                    if D > 54u { b1_54 = fma(kv, vec4<f32>(ws54), b1_54); }
+                    if D > 55u { b1_55 = fma(kv, vec4<f32>(ws55), b1_55); }
+                    if D > 56u { b1_56 = fma(kv, vec4<f32>(ws56), b1_56); }
+                    if D > 57u { b1_57 = fma(kv, vec4<f32>(ws57), b1_57); }
+                    if D > 58u { b1_58 = fma(kv, vec4<f32>(ws58), b1_58); }
+                    if D > 59u { b1_59 = fma(kv, vec4<f32>(ws59), b1_59); }
+                    if D > 60u { b1_60 = fma(kv, vec4<f32>(ws60), b1_60); }
+                    if D > 61u { b1_61 = fma(kv, vec4<f32>(ws61), b1_61); }
+                    if D > 62u { b1_62 = fma(kv, vec4<f32>(ws62), b1_62); }
+                    if D > 63u { b1_63 = fma(kv, vec4<f32>(ws63), b1_63); }
                 }
             }
         }

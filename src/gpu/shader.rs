@@ -186,6 +186,7 @@ pub const PAIR_BRACKET: ShaderSpec = ShaderSpec {
     name: "pair_bracket",
     parts: &[
         part!("common/params.wgsl"),
+        part!("common/bracket.wgsl"),
         part!("kernels/pair_bracket.wgsl"),
     ],
     workgroup_sizes: &[64],
@@ -216,6 +217,7 @@ pub const PAIR_BRACKET_MID: ShaderSpec = ShaderSpec {
     name: "pair_bracket_mid",
     parts: &[
         part!("common/params.wgsl"),
+        part!("common/bracket.wgsl"),
         part!("kernels/pair_bracket_mid.wgsl"),
     ],
     workgroup_sizes: &[64],
@@ -226,6 +228,7 @@ pub const PAIR_BRACKET_WIDE: ShaderSpec = ShaderSpec {
     name: "pair_bracket_wide",
     parts: &[
         part!("common/params.wgsl"),
+        part!("common/bracket.wgsl"),
         part!("kernels/pair_bracket_wide.wgsl"),
     ],
     workgroup_sizes: &[64],
@@ -236,6 +239,7 @@ pub const PAIR_BRACKET_SHUFFLE: ShaderSpec = ShaderSpec {
     name: "pair_bracket_shuffle",
     parts: &[
         part!("common/params.wgsl"),
+        part!("common/bracket.wgsl"),
         part!("kernels/pair_bracket_shuffle.wgsl"),
     ],
     workgroup_sizes: &[64],
