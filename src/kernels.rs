@@ -28,6 +28,11 @@ pub enum PhiVariant {
     /// `svgd_phi_center` and `svgd_phi_pack` have written the centred column records; the
     /// subgroup size.
     Shuffle(u32),
+    /// `svgd_phi_gemm`, any d >= 5 on hardware GPUs: 64 × 64 tiles of pairs as two fused
+    /// matrix products (‖xc_i‖² + ‖xc_j‖² − 2 xc_i·xc_j, then K·W) in workgroup memory, over
+    /// the centred column records of `svgd_phi_center` and `svgd_phi_pack`; output dimensions
+    /// in passes of [`gemm_dims_per_pass`].
+    Gemm,
     /// `svgd_phi_kblock` + `svgd_phi_krho` + `svgd_phi_kacc`, any d: kernel values of a block
     /// of columns, each computed once, then their row sums and the accumulation over
     /// dimensions.
@@ -39,6 +44,8 @@ impl PhiVariant {
     pub fn for_dim(d: usize, n: usize, layout: PhiLayout) -> Self {
         match (d, layout) {
             (0..=4, _) => PhiVariant::Small,
+            (5..=8, PhiLayout::Gemm) if n >= GEMM_ROW_TILED_MIN_N => PhiVariant::Mid,
+            (_, PhiLayout::Gemm) => PhiVariant::Gemm,
             (5..=64, PhiLayout::Lane) if n < LANE_MAX_N => PhiVariant::Lane,
             (5..=64, PhiLayout::Shuffle(sg)) => PhiVariant::Shuffle(sg),
             (5..=16, _) => PhiVariant::Mid,
@@ -53,6 +60,7 @@ impl PhiVariant {
             PhiVariant::Mid => 12,
             PhiVariant::Wide => 4,
             PhiVariant::Shuffle(_) => shuffle_rows(d),
+            PhiVariant::Gemm => GEMM_TILE,
             PhiVariant::Lane | PhiVariant::General => 1,
         }
     }
@@ -62,7 +70,8 @@ impl PhiVariant {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum PhiLayout {
     /// One row per invocation ([`PhiVariant::Lane`], for n < [`LANE_MAX_N`]; the row-tiled
-    /// kernels beyond): the default on hardware GPUs.
+    /// kernels beyond; [`PhiVariant::General`] past d = 64): hardware GPUs without room for
+    /// [`PhiLayout::Gemm`].
     Lane,
     /// Columns shared through subgroup shuffles ([`PhiVariant::Shuffle`]) with this fixed
     /// subgroup size: the default on CPU adapters with subgroups (llvmpipe: 8).
@@ -70,6 +79,10 @@ pub enum PhiLayout {
     /// Rows tiled in registers, columns read at one shared address ([`PhiVariant::Mid`],
     /// [`PhiVariant::Wide`]): CPU adapters without subgroups.
     Tiled,
+    /// Tiles of pairs as fused matrix products ([`PhiVariant::Gemm`], every d >= 5, except
+    /// d <= 8 from [`GEMM_ROW_TILED_MIN_N`] particles: [`PhiVariant::Mid`]): the default on
+    /// hardware GPUs that give a workgroup 256 invocations and 32 KiB.
+    Gemm,
 }
 
 impl PhiLayout {
@@ -84,15 +97,30 @@ impl PhiLayout {
         .then_some(lo)
     }
 
-    /// The default for this device; `STEIN_PHI_LAYOUT=lane|shuffle|tiled` overrides it (for
-    /// benchmarks; shuffle falls back to tiled where the device cannot run it).
+    /// Whether this device can run `svgd_phi_gemm`: 256 invocations and 32 KiB of workgroup
+    /// memory per workgroup.
+    pub fn gemm_fits(ctx: &GpuContext) -> bool {
+        ctx.limits.max_compute_invocations_per_workgroup >= 256
+            && ctx.limits.max_compute_workgroup_size_x >= 256
+            && ctx.limits.max_compute_workgroup_storage_size >= GEMM_WORKGROUP_BYTES
+    }
+
+    /// The default for this device; `STEIN_PHI_LAYOUT=lane|shuffle|tiled|gemm` overrides it
+    /// (for benchmarks; shuffle falls back to tiled and gemm to lane where the device cannot
+    /// run them).
     pub fn default_for(ctx: &GpuContext) -> Self {
         let shuffle = Self::shuffle_size(ctx).map_or(PhiLayout::Tiled, PhiLayout::Shuffle);
+        let gemm = if Self::gemm_fits(ctx) {
+            PhiLayout::Gemm
+        } else {
+            PhiLayout::Lane
+        };
         match std::env::var("STEIN_PHI_LAYOUT").as_deref() {
             Ok("lane") => PhiLayout::Lane,
             Ok("shuffle") => shuffle,
             Ok("tiled") => PhiLayout::Tiled,
-            _ if ctx.info.device_type != wgpu::DeviceType::Cpu => PhiLayout::Lane,
+            Ok("gemm") => gemm,
+            _ if ctx.info.device_type != wgpu::DeviceType::Cpu => gemm,
             _ => shuffle,
         }
     }
@@ -117,6 +145,37 @@ const SHUFFLE_WG: u32 = 64;
 /// tools/gen_svgd_phi.py).
 const BRACKET_SHUFFLE_ROWS: usize = 8;
 
+/// Rows and columns of one `svgd_phi_gemm` tile (its workgroup owns GEMM_TILE rows; chunks
+/// start at multiples of GEMM_TILE columns).
+pub const GEMM_TILE: usize = 64;
+
+/// Workgroup memory of `svgd_phi_gemm` (two arrays of 1024 vec4).
+const GEMM_WORKGROUP_BYTES: u32 = 32 * 1024;
+
+/// Output vec4s per sub-pass of `svgd_phi_gemm` (its override DV, a power of two dividing
+/// 16): the smallest that covers d, at most 16 (64 dimensions).
+pub fn gemm_dims_per_pass(d: usize) -> usize {
+    d.div_ceil(4).next_power_of_two().clamp(2, 16)
+}
+
+/// Sub-passes of `svgd_phi_gemm` sharing one kernel tile (its override SP): up to 4, so
+/// d <= 256 computes each kernel value once.
+pub fn gemm_subpasses(d: usize) -> usize {
+    d.div_ceil(4).div_ceil(gemm_dims_per_pass(d)).clamp(1, 4)
+}
+
+/// Passes (dispatch y) of `svgd_phi_gemm` over the output dimensions, each recomputing the
+/// kernel values: one up to d = 256.
+pub fn gemm_passes(d: usize) -> usize {
+    d.div_ceil(4)
+        .div_ceil(gemm_dims_per_pass(d) * gemm_subpasses(d))
+}
+
+/// Particles padded to whole tiles: the column records `svgd_phi_gemm` reads.
+pub fn gemm_padded(n: usize) -> usize {
+    n.div_ceil(GEMM_TILE) * GEMM_TILE
+}
+
 /// Particles padded to whole subgroups: the column records `svgd_phi_shuffle` reads.
 pub fn shuffle_padded(n: usize, sg: u32) -> usize {
     n.div_ceil(sg as usize) * sg as usize
@@ -127,12 +186,20 @@ pub fn shuffle_record(d: usize) -> usize {
     2 * d.div_ceil(4) + 1
 }
 
-/// Largest n for which hardware GPUs use [`PhiVariant::Lane`]. The row-tiled kernels give a
-/// workgroup 384 (d <= 16) or 128 (d <= 64) rows, so below a few hundred thousand particles
+/// Largest n for which the lane layout uses [`PhiVariant::Lane`]. The row-tiled kernels give
+/// a workgroup 384 (d <= 16) or 128 (d <= 64) rows, so below a few hundred thousand particles
 /// they leave an H100's 132 multiprocessors short of workgroups; above, they win. Measured on
 /// an H100 (Vulkan), d = 16: lane 7.0e10 against tiled 4.2e10 pairs/s at n = 65536, but
 /// 4.7e10 against 1.35e11 at n = 262144 (README, Benchmarks).
 pub const LANE_MAX_N: usize = 1 << 18;
+
+/// From this n on, the gemm layout (hardware GPUs' default) hands d <= 8 to the row-tiled
+/// [`PhiVariant::Mid`]: with enough workgroups its 12 register rows per invocation beat the
+/// 64 × 64 tiles' staging where d is this small. Measured on an H200 (Vulkan) at n = 262144:
+/// d = 8, tiled 3.8e11 against gemm 3.3e11 pairs/s; d = 12, 2.33e11 against 2.39e11; d = 16,
+/// 1.37e11 against 2.03e11 (README, Benchmarks). Below it gemm wins at every d measured
+/// (d = 8, n = 65536: 3.2e11 against the lane kernel's 9.2e10).
+pub const GEMM_ROW_TILED_MIN_N: usize = 1 << 18;
 
 /// Bins of `pair_histogram` (its const BINS).
 pub const HISTOGRAM_BINS: usize = 1024;
@@ -201,12 +268,30 @@ impl PhiScratch {
             sg * k
                 .chunk_cap
                 .map_or(groups, |c| groups.min(c.div_ceil(sg)).max(1))
+        } else if variant == PhiVariant::Gemm {
+            // Per 64 columns at most ⌈d / 32⌉ 46 + 20 + 71 SP passes through loop ends,
+            // fixed 400 (the kernel's header); chunks start at multiples of 64.
+            ctx.check_loop(
+                "svgd_phi_center (n / 256 rows per invocation)",
+                n.div_ceil(256) as u64 + 10,
+            )?;
+            let per_block = d.div_ceil(32) as u64 * 46 + 20 + 71 * gemm_subpasses(d) as u64;
+            let blocks = chunk_columns(ctx, per_block, 400, None);
+            GEMM_TILE
+                * k.chunk_cap
+                    .map_or(blocks, |c| blocks.min(c.div_ceil(GEMM_TILE)).max(1))
         } else {
             chunk_columns(ctx, 1, 3 * d as u64 + 300, k.chunk_cap)
         };
         let chunks = chunk_plan(n, cols);
+        // Running sums between chunks: Σ_j k_ij w_j [n, d], then ρ (one copy per gemm pass).
+        let rho_copies = if variant == PhiVariant::Gemm {
+            gemm_passes(d)
+        } else {
+            1
+        };
         let len = if general || chunks.len() > 1 {
-            n * d + n
+            n * d + rho_copies * n
         } else {
             1
         };
@@ -218,6 +303,7 @@ impl PhiScratch {
         // subgroups.
         let (center, pack) = match variant {
             PhiVariant::Shuffle(sg) => (d, shuffle_padded(n, sg) * shuffle_record(d) * 4),
+            PhiVariant::Gemm => (d, gemm_padded(n) * shuffle_record(d) * 4),
             _ => (1, 1),
         };
         Ok(Self {
@@ -547,27 +633,39 @@ impl Kernels {
             PhiVariant::Mid => (&shader::SVGD_PHI_MID, 32),
             PhiVariant::Lane => (&shader::SVGD_PHI_LANE, 64),
             PhiVariant::Shuffle(_) => (&shader::SVGD_PHI_SHUFFLE, SHUFFLE_WG),
+            PhiVariant::Gemm => (&shader::SVGD_PHI_GEMM, 256),
             _ => (&shader::SVGD_PHI_WIDE, 32),
         };
-        let sg = match scratch.variant {
+        let extra = match scratch.variant {
             PhiVariant::Shuffle(sg) => {
                 vec![("SG", f64::from(sg)), ("ROWS", shuffle_rows(d) as f64)]
             }
+            PhiVariant::Gemm => vec![
+                ("DV", gemm_dims_per_pass(d) as f64),
+                ("SP", gemm_subpasses(d) as f64),
+            ],
             _ => vec![],
         };
-        let shuffle = matches!(scratch.variant, PhiVariant::Shuffle(_));
+        // svgd_phi_shuffle and svgd_phi_gemm read the centred column records.
+        let shuffle = matches!(scratch.variant, PhiVariant::Shuffle(_) | PhiVariant::Gemm);
         let bindings: &[Binding] = if shuffle {
             &[U, R, R, R, W, W]
         } else {
             &[U, R, R, W, W]
         };
-        let kernel = self.by_dim_with(ctx, spec, bindings, wg, d, &sg)?;
-        let g = ctx.check_groups(
-            spec.name,
-            n.div_ceil(scratch.variant.rows(d) * wg as usize) as u64,
-        )?;
+        let kernel = self.by_dim_with(ctx, spec, bindings, wg, d, &extra)?;
+        let (g, gy) = if scratch.variant == PhiVariant::Gemm {
+            (
+                ctx.check_groups(spec.name, n.div_ceil(GEMM_TILE) as u64)?,
+                ctx.check_groups(spec.name, gemm_passes(d) as u64)?,
+            )
+        } else {
+            let rows = scratch.variant.rows(d) * wg as usize;
+            (ctx.check_groups(spec.name, n.div_ceil(rows) as u64)?, 1)
+        };
         let aux = match scratch.variant {
             PhiVariant::Shuffle(sg) => shuffle_padded(n, sg) as u32,
+            PhiVariant::Gemm => gemm_padded(n) as u32,
             _ => 0,
         };
         for (&(j_begin, j_end, flags), params) in scratch.chunks.iter().zip(&scratch.params) {
@@ -615,7 +713,7 @@ impl Kernels {
                     &phi.buffer,
                 ]
             };
-            kernel.record(ctx, enc, &bufs, (g, 1, 1))?;
+            kernel.record(ctx, enc, &bufs, (g, gy, 1))?;
         }
         Ok(())
     }

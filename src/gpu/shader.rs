@@ -13,6 +13,12 @@ pub struct ShaderSpec {
     pub parts: &'static [(&'static str, &'static str)],
     /// Values of the `WG` override the crate uses with this kernel (checked by the tests).
     pub workgroup_sizes: &'static [u32],
+    /// Built without wgpu's runtime checks (bounds clamps on every buffer and workgroup
+    /// access, loop counters, guarded integer division): only kernels whose header proves
+    /// every index in bounds from sizes the host checks before dispatch, and whose loops all
+    /// end. The checks cost `svgd_phi_gemm` 1.75× on an H200 (Benchmarks in the README).
+    /// `STEIN_UNCHECKED=1` builds every kernel so (for measurements).
+    pub trusted: bool,
 }
 
 macro_rules! part {
@@ -29,6 +35,7 @@ pub const GMM_SCORE: ShaderSpec = ShaderSpec {
     name: "gmm_score",
     parts: &[part!("common/params.wgsl"), part!("kernels/gmm_score.wgsl")],
     workgroup_sizes: &[64],
+    trusted: false,
 };
 
 /// Full-covariance Gaussian score.
@@ -39,6 +46,7 @@ pub const GAUSSIAN_SCORE: ShaderSpec = ShaderSpec {
         part!("kernels/gaussian_score.wgsl"),
     ],
     workgroup_sizes: &[64],
+    trusted: false,
 };
 
 /// Kernel values of one column block (φ for d > 64).
@@ -50,6 +58,7 @@ pub const SVGD_PHI_KBLOCK: ShaderSpec = ShaderSpec {
         part!("kernels/svgd_phi_kblock.wgsl"),
     ],
     workgroup_sizes: &[64],
+    trusted: false,
 };
 
 /// Running row sums of the kernel blocks (φ for d > 64).
@@ -60,6 +69,7 @@ pub const SVGD_PHI_KRHO: ShaderSpec = ShaderSpec {
         part!("kernels/svgd_phi_krho.wgsl"),
     ],
     workgroup_sizes: &[64],
+    trusted: false,
 };
 
 /// Accumulation of φ from the kernel blocks (φ for d > 64).
@@ -70,6 +80,7 @@ pub const SVGD_PHI_KACC: ShaderSpec = ShaderSpec {
         part!("kernels/svgd_phi_kacc.wgsl"),
     ],
     workgroup_sizes: &[64],
+    trusted: false,
 };
 
 /// The SVGD direction for d <= 4, unrolled (generated).
@@ -81,6 +92,7 @@ pub const SVGD_PHI_SMALL: ShaderSpec = ShaderSpec {
         part!("kernels/svgd_phi_small.wgsl"),
     ],
     workgroup_sizes: &[32],
+    trusted: false,
 };
 
 /// The SVGD direction for d <= 16, unrolled (generated).
@@ -92,6 +104,7 @@ pub const SVGD_PHI_MID: ShaderSpec = ShaderSpec {
         part!("kernels/svgd_phi_mid.wgsl"),
     ],
     workgroup_sizes: &[32],
+    trusted: false,
 };
 
 /// The SVGD direction for d <= 64, unrolled (generated).
@@ -103,6 +116,7 @@ pub const SVGD_PHI_WIDE: ShaderSpec = ShaderSpec {
         part!("kernels/svgd_phi_wide.wgsl"),
     ],
     workgroup_sizes: &[32],
+    trusted: false,
 };
 
 /// The particles' mean, the centre of `svgd_phi_shuffle`'s dot-product form.
@@ -113,6 +127,7 @@ pub const SVGD_PHI_CENTER: ShaderSpec = ShaderSpec {
         part!("kernels/svgd_phi_center.wgsl"),
     ],
     workgroup_sizes: &[256],
+    trusted: false,
 };
 
 /// The column records of `svgd_phi_shuffle` (centred, scaled coordinates, w_j, −L‖xc_j‖²).
@@ -124,6 +139,7 @@ pub const SVGD_PHI_PACK: ShaderSpec = ShaderSpec {
         part!("kernels/svgd_phi_pack.wgsl"),
     ],
     workgroup_sizes: &[64],
+    trusted: false,
 };
 
 /// The SVGD direction for d <= 64 on CPU adapters with subgroups (generated).
@@ -135,6 +151,19 @@ pub const SVGD_PHI_SHUFFLE: ShaderSpec = ShaderSpec {
         part!("kernels/svgd_phi_shuffle.wgsl"),
     ],
     workgroup_sizes: &[64],
+    trusted: false,
+};
+
+/// The SVGD direction for d >= 5 on hardware GPUs: tiles of pairs as fused matrix products.
+pub const SVGD_PHI_GEMM: ShaderSpec = ShaderSpec {
+    name: "svgd_phi_gemm",
+    parts: &[
+        part!("common/params.wgsl"),
+        part!("common/rbf.wgsl"),
+        part!("kernels/svgd_phi_gemm.wgsl"),
+    ],
+    workgroup_sizes: &[256],
+    trusted: true,
 };
 
 /// The SVGD direction for d <= 64 on hardware GPUs, one row per invocation (generated).
@@ -146,6 +175,7 @@ pub const SVGD_PHI_LANE: ShaderSpec = ShaderSpec {
         part!("kernels/svgd_phi_lane.wgsl"),
     ],
     workgroup_sizes: &[64],
+    trusted: false,
 };
 
 /// Row sums of the Stein kernel for the KSD.
@@ -157,6 +187,7 @@ pub const KSD_ROWS: ShaderSpec = ShaderSpec {
         part!("kernels/ksd_rows.wgsl"),
     ],
     workgroup_sizes: &[64],
+    trusted: false,
 };
 
 /// Row sums of the RBF kernel within and across two samples, for the unbiased MMD².
@@ -168,6 +199,7 @@ pub const MMD_ROWS: ShaderSpec = ShaderSpec {
         part!("kernels/mmd_rows.wgsl"),
     ],
     workgroup_sizes: &[64],
+    trusted: false,
 };
 
 /// Sampled pair distances for the median bracket.
@@ -179,6 +211,7 @@ pub const PAIR_SAMPLE: ShaderSpec = ShaderSpec {
         part!("kernels/pair_sample.wgsl"),
     ],
     workgroup_sizes: &[64],
+    trusted: false,
 };
 
 /// Counting and listing pair distances against a bracket.
@@ -190,6 +223,7 @@ pub const PAIR_BRACKET: ShaderSpec = ShaderSpec {
         part!("kernels/pair_bracket.wgsl"),
     ],
     workgroup_sizes: &[64],
+    trusted: false,
 };
 
 /// Per-workgroup histogram of the pair distances inside a bracket (median narrowing).
@@ -200,6 +234,7 @@ pub const PAIR_HISTOGRAM: ShaderSpec = ShaderSpec {
         part!("kernels/pair_histogram.wgsl"),
     ],
     workgroup_sizes: &[64],
+    trusted: false,
 };
 
 /// Exact median bandwidth of a small batch from its listed pair distances (one workgroup).
@@ -210,6 +245,7 @@ pub const BATCH_MEDIAN: ShaderSpec = ShaderSpec {
         part!("kernels/batch_median.wgsl"),
     ],
     workgroup_sizes: &[256],
+    trusted: false,
 };
 
 /// Median passes for d <= 16, unrolled (generated).
@@ -221,6 +257,7 @@ pub const PAIR_BRACKET_MID: ShaderSpec = ShaderSpec {
         part!("kernels/pair_bracket_mid.wgsl"),
     ],
     workgroup_sizes: &[64],
+    trusted: false,
 };
 
 /// Median passes for d <= 64, unrolled (generated).
@@ -232,6 +269,7 @@ pub const PAIR_BRACKET_WIDE: ShaderSpec = ShaderSpec {
         part!("kernels/pair_bracket_wide.wgsl"),
     ],
     workgroup_sizes: &[64],
+    trusted: false,
 };
 
 /// `pair_bracket` for d <= 64 on CPU adapters with subgroups (generated).
@@ -243,6 +281,7 @@ pub const PAIR_BRACKET_SHUFFLE: ShaderSpec = ShaderSpec {
         part!("kernels/pair_bracket_shuffle.wgsl"),
     ],
     workgroup_sizes: &[64],
+    trusted: false,
 };
 
 /// x ← x + εφ.
@@ -253,6 +292,7 @@ pub const UPDATE_SGD: ShaderSpec = ShaderSpec {
         part!("kernels/update_sgd.wgsl"),
     ],
     workgroup_sizes: &[256],
+    trusted: false,
 };
 
 /// The reference AdaGrad with momentum.
@@ -263,6 +303,7 @@ pub const UPDATE_ADAGRAD: ShaderSpec = ShaderSpec {
         part!("kernels/update_adagrad.wgsl"),
     ],
     workgroup_sizes: &[256],
+    trusted: false,
 };
 
 /// Adam (ascent).
@@ -273,6 +314,7 @@ pub const UPDATE_ADAM: ShaderSpec = ShaderSpec {
         part!("kernels/update_adam.wgsl"),
     ],
     workgroup_sizes: &[256],
+    trusted: false,
 };
 
 /// RBM hidden pre-activations.
@@ -283,6 +325,7 @@ pub const RBM_HIDDEN: ShaderSpec = ShaderSpec {
         part!("kernels/rbm_hidden.wgsl"),
     ],
     workgroup_sizes: &[64],
+    trusted: false,
 };
 
 /// RBM unnormalised log-density.
@@ -293,6 +336,7 @@ pub const RBM_ENERGY: ShaderSpec = ShaderSpec {
         part!("kernels/rbm_energy.wgsl"),
     ],
     workgroup_sizes: &[64],
+    trusted: false,
 };
 
 /// RBM score.
@@ -300,6 +344,7 @@ pub const RBM_SCORE: ShaderSpec = ShaderSpec {
     name: "rbm_score",
     parts: &[part!("common/params.wgsl"), part!("kernels/rbm_score.wgsl")],
     workgroup_sizes: &[64],
+    trusted: false,
 };
 
 /// RBM parameter gradient of a weighted batch sum.
@@ -307,6 +352,7 @@ pub const RBM_GRAD: ShaderSpec = ShaderSpec {
     name: "rbm_grad",
     parts: &[part!("common/params.wgsl"), part!("kernels/rbm_grad.wgsl")],
     workgroup_sizes: &[64],
+    trusted: false,
 };
 
 /// RBM block Gibbs: hidden units.
@@ -318,6 +364,7 @@ pub const RBM_GIBBS_HIDDEN: ShaderSpec = ShaderSpec {
         part!("kernels/rbm_gibbs_hidden.wgsl"),
     ],
     workgroup_sizes: &[64],
+    trusted: false,
 };
 
 /// RBM block Gibbs: visible units.
@@ -329,6 +376,7 @@ pub const RBM_GIBBS_VISIBLE: ShaderSpec = ShaderSpec {
         part!("kernels/rbm_gibbs_visible.wgsl"),
     ],
     workgroup_sizes: &[64],
+    trusted: false,
 };
 
 /// Terms of the exact RBM normaliser.
@@ -339,6 +387,7 @@ pub const RBM_LOGZ_TERMS: ShaderSpec = ShaderSpec {
         part!("kernels/rbm_logz_terms.wgsl"),
     ],
     workgroup_sizes: &[64],
+    trusted: false,
 };
 
 /// Unadjusted Langevin step.
@@ -350,6 +399,7 @@ pub const LANGEVIN_STEP: ShaderSpec = ShaderSpec {
         part!("kernels/langevin_step.wgsl"),
     ],
     workgroup_sizes: &[256],
+    trusted: false,
 };
 
 /// One MLP layer forward: pre-activations and activations.
@@ -361,6 +411,7 @@ pub const MLP_FORWARD: ShaderSpec = ShaderSpec {
         part!("kernels/mlp_forward.wgsl"),
     ],
     workgroup_sizes: &[64],
+    trusted: false,
 };
 
 /// One MLP layer's vector-Jacobian product to its input.
@@ -372,6 +423,7 @@ pub const MLP_BACKWARD: ShaderSpec = ShaderSpec {
         part!("kernels/mlp_backward.wgsl"),
     ],
     workgroup_sizes: &[64],
+    trusted: false,
 };
 
 /// One MLP layer's parameter gradient summed over the batch.
@@ -382,6 +434,7 @@ pub const MLP_PARAM_GRAD: ShaderSpec = ShaderSpec {
         part!("kernels/mlp_param_grad.wgsl"),
     ],
     workgroup_sizes: &[64],
+    trusted: false,
 };
 
 /// The MLP energy from the network output and the Gaussian term.
@@ -392,6 +445,7 @@ pub const MLP_ENERGY: ShaderSpec = ShaderSpec {
         part!("kernels/mlp_energy.wgsl"),
     ],
     workgroup_sizes: &[64],
+    trusted: false,
 };
 
 /// AIS: exact samples of π_0 = N(0, I).
@@ -403,6 +457,7 @@ pub const AIS_INIT: ShaderSpec = ShaderSpec {
         part!("kernels/ais_init.wgsl"),
     ],
     workgroup_sizes: &[64],
+    trusted: false,
 };
 
 /// AIS: momentum and leapfrog position of one HMC transition.
@@ -414,6 +469,7 @@ pub const AIS_PROPOSE: ShaderSpec = ShaderSpec {
         part!("kernels/ais_propose.wgsl"),
     ],
     workgroup_sizes: &[256],
+    trusted: false,
 };
 
 /// AIS: importance weight and Metropolis test per chain.
@@ -425,6 +481,7 @@ pub const AIS_ACCEPT: ShaderSpec = ShaderSpec {
         part!("kernels/ais_accept.wgsl"),
     ],
     workgroup_sizes: &[64],
+    trusted: false,
 };
 
 /// AIS: accepted chains take their proposal.
@@ -435,6 +492,7 @@ pub const AIS_SELECT: ShaderSpec = ShaderSpec {
         part!("kernels/ais_select.wgsl"),
     ],
     workgroup_sizes: &[256],
+    trusted: false,
 };
 
 /// AIS: per-run step-size adaptation and the temperature counter.
@@ -442,6 +500,7 @@ pub const AIS_ADAPT: ShaderSpec = ShaderSpec {
     name: "ais_adapt",
     parts: &[part!("common/params.wgsl"), part!("kernels/ais_adapt.wgsl")],
     workgroup_sizes: &[64],
+    trusted: false,
 };
 
 /// Diagonal Gaussian energy (known normaliser).
@@ -452,6 +511,7 @@ pub const GAUSSIAN_ENERGY: ShaderSpec = ShaderSpec {
         part!("kernels/gaussian_energy.wgsl"),
     ],
     workgroup_sizes: &[64],
+    trusted: false,
 };
 
 /// The generator's elementwise passes: latent draw, sigmoid output, cotangents.
@@ -464,6 +524,7 @@ pub const GENERATOR_OPS: ShaderSpec = ShaderSpec {
         part!("kernels/generator_ops.wgsl"),
     ],
     workgroup_sizes: &[256],
+    trusted: false,
 };
 
 /// Every kernel the crate can build. The naga tests iterate this list.
@@ -480,6 +541,7 @@ pub const ALL: &[&ShaderSpec] = &[
     &SVGD_PHI_CENTER,
     &SVGD_PHI_PACK,
     &SVGD_PHI_SHUFFLE,
+    &SVGD_PHI_GEMM,
     &KSD_ROWS,
     &MMD_ROWS,
     &PAIR_SAMPLE,

@@ -189,12 +189,16 @@ pub fn gpu_chunked() -> Result<Option<(&'static GpuContext, &'static Kernels)>> 
     Ok(k.as_ref().map(|k| (ctx, k)))
 }
 
-/// The φ layouts for 5 <= d <= 64 that this device can run: [`PhiLayout::Lane`] and
+/// The φ layouts for d >= 5 that this device can run: [`PhiLayout::Lane`] and
 /// [`PhiLayout::Tiled`] everywhere, [`PhiLayout::Shuffle`] where subgroups allow it (llvmpipe
-/// must: a test checks), so every layout is tested wherever the suite runs.
+/// must: a test checks), [`PhiLayout::Gemm`] where 256 invocations and 32 KiB of workgroup
+/// memory fit (llvmpipe does), so every layout is tested wherever the suite runs.
 pub fn phi_layouts(ctx: &GpuContext) -> Vec<PhiLayout> {
     let mut v = vec![PhiLayout::Lane, PhiLayout::Tiled];
     v.extend(PhiLayout::shuffle_size(ctx).map(PhiLayout::Shuffle));
+    if PhiLayout::gemm_fits(ctx) {
+        v.push(PhiLayout::Gemm);
+    }
     v
 }
 

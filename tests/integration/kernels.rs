@@ -130,9 +130,13 @@ fn svgd_phi_matches_cpu_reference() -> Result<()> {
     Ok(())
 }
 
-/// Every φ layout for 5 <= d <= 64 this device can run (one row per invocation, rows tiled in
-/// registers, columns shared by subgroup shuffles) agrees with the reference on the case
-/// table, in one chunk and in chunks of a prime width.
+/// Every φ layout for d >= 5 this device can run (one row per invocation, rows tiled in
+/// registers, columns shared by subgroup shuffles, tiles as matrix products) agrees with the
+/// reference on the case table, in one chunk and in chunks of a prime width (rounded up to
+/// whole tiles of 64 for the gemm layout). The gemm layout also serves d > 64, in passes of
+/// 64 output dimensions: d = 100 and 130 take two and three, with one bank-rotated column
+/// group (DV = 16) where smaller d use 2 to 8 (d = 5, 17, 33); d = 300 takes two dispatch
+/// passes of four sub-passes each (n <= 257 there, to keep the f64 reference quick).
 #[test]
 fn svgd_phi_every_layout_matches_cpu_reference() -> Result<()> {
     let Some((ctx, _)) = gpu()? else {
@@ -143,8 +147,13 @@ fn svgd_phi_every_layout_matches_cpu_reference() -> Result<()> {
             let Some((ctx, k)) = common::gpu_phi_layout(layout, chunked)? else {
                 return Ok(());
             };
-            for d in [5, 17, 33, 64] {
-                for &n in NS {
+            let dims: &[usize] = if layout == stein::kernels::PhiLayout::Gemm {
+                &[5, 9, 17, 33, 64, 100, 130, 300]
+            } else {
+                &[5, 17, 33, 64]
+            };
+            for &d in dims {
+                for &n in NS.iter().filter(|&&n| d < 300 || n <= 257) {
                     let (x32, x64) = normals(n, d, 1.0, (13 * n + d) as u64);
                     let (s32, s64) = normals(n, d, 1.0, (17 * n + d) as u64);
                     let h = test_bandwidth(n, d);
@@ -282,20 +291,26 @@ fn llvmpipe_runs_the_shuffle_layout() -> Result<()> {
     Ok(())
 }
 
+/// Reruns give bit-identical φ, in every layout this device can run.
 #[test]
 fn svgd_phi_is_bit_identical_on_rerun() -> Result<()> {
-    let Some((ctx, k)) = gpu()? else {
+    let Some((ctx, _)) = gpu()? else {
         return Ok(());
     };
-    for (n, d) in [(1000, 3), (257, 100)] {
-        let (x, _) = normals(n, d, 1.0, 1);
-        let (s, _) = normals(n, d, 1.0, 2);
-        let a = common::run_phi(ctx, k, &x, &s, (n, d), 1.3)?;
-        let b = common::run_phi(ctx, k, &x, &s, (n, d), 1.3)?;
-        assert!(
-            a.iter().zip(&b).all(|(p, q)| p.to_bits() == q.to_bits()),
-            "n={n} d={d}"
-        );
+    for layout in common::phi_layouts(ctx) {
+        let Some((ctx, k)) = common::gpu_phi_layout(layout, false)? else {
+            return Ok(());
+        };
+        for (n, d) in [(1000, 3), (1000, 17), (257, 100)] {
+            let (x, _) = normals(n, d, 1.0, 1);
+            let (s, _) = normals(n, d, 1.0, 2);
+            let a = common::run_phi(ctx, k, &x, &s, (n, d), 1.3)?;
+            let b = common::run_phi(ctx, k, &x, &s, (n, d), 1.3)?;
+            assert!(
+                a.iter().zip(&b).all(|(p, q)| p.to_bits() == q.to_bits()),
+                "{layout:?} n={n} d={d}"
+            );
+        }
     }
     Ok(())
 }
@@ -557,7 +572,32 @@ fn svgd_phi_past_the_loop_budget_matches_sampled_rows() -> Result<()> {
     let Some((ctx, k)) = gpu()? else {
         return Ok(());
     };
-    let (n, d) = (61_000, 5);
+    phi_rows_past_the_loop_budget(ctx, k, 61_000)
+}
+
+/// The same for `svgd_phi_gemm` (the hardware GPUs' default, run here on whatever device
+/// the suite has): its chunks hold whole 64-column tiles sized from ⌈d/32⌉·46 + 100 passes
+/// per tile, about 26 000 columns at d = 5 on llvmpipe, so 30 000 particles take two chunks.
+#[test]
+fn svgd_phi_gemm_past_the_loop_budget_matches_sampled_rows() -> Result<()> {
+    let Some((ctx, _)) = gpu()? else {
+        return Ok(());
+    };
+    if !stein::kernels::PhiLayout::gemm_fits(ctx) {
+        return Ok(());
+    }
+    let Some((ctx, k)) = common::gpu_phi_layout(stein::kernels::PhiLayout::Gemm, false)? else {
+        return Ok(());
+    };
+    phi_rows_past_the_loop_budget(ctx, k, 30_000)
+}
+
+fn phi_rows_past_the_loop_budget(
+    ctx: &stein::gpu::GpuContext,
+    k: &stein::kernels::Kernels,
+    n: usize,
+) -> Result<()> {
+    let d = 5;
     let (x32, x64) = normals(n, d, 1.0, 61);
     let (s32, s64) = normals(n, d, 1.0, 62);
     let h = 4.0 * d as f64;

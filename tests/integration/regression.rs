@@ -67,10 +67,14 @@ fn issue_2_column_chunks_agree_with_the_reference() -> Result<()> {
         let (s32, s) = normals(n, d, 1.0, 5 + n as u64);
         let h = 0.7 * d as f64;
         let scratch = PhiScratch::new(ctx, k, n, d)?;
-        // svgd_phi_shuffle's chunks hold whole subgroups of columns.
+        // svgd_phi_shuffle's chunks hold whole subgroups of columns, svgd_phi_gemm's whole
+        // tiles.
         let cols = match k.phi_layout {
             stein::kernels::PhiLayout::Shuffle(sg) if (5..=64).contains(&d) => {
                 CHUNK.next_multiple_of(sg as usize)
+            }
+            stein::kernels::PhiLayout::Gemm if d >= 5 => {
+                CHUNK.next_multiple_of(stein::kernels::GEMM_TILE)
             }
             _ => CHUNK,
         };
