@@ -158,17 +158,18 @@ pub fn gemm_dims_per_pass(d: usize) -> usize {
     d.div_ceil(4).next_power_of_two().clamp(2, 16)
 }
 
-/// Sub-passes of `svgd_phi_gemm` sharing one kernel tile (its override SP): up to 4, so
-/// d <= 256 computes each kernel value once.
-pub fn gemm_subpasses(d: usize) -> usize {
-    d.div_ceil(4).div_ceil(gemm_dims_per_pass(d)).clamp(1, 4)
+/// Passes (dispatch y) of `svgd_phi_gemm` over the output dimensions, each recomputing the
+/// kernel values: one up to d = 256 (four sub-passes of 64 dimensions at most).
+pub fn gemm_passes(d: usize) -> usize {
+    d.div_ceil(4).div_ceil(4 * gemm_dims_per_pass(d))
 }
 
-/// Passes (dispatch y) of `svgd_phi_gemm` over the output dimensions, each recomputing the
-/// kernel values: one up to d = 256.
-pub fn gemm_passes(d: usize) -> usize {
+/// Sub-passes of `svgd_phi_gemm` sharing one kernel tile (its override SP, 1..4): the
+/// output vec4s spread evenly over [`gemm_passes`] (d = 300: two passes of three).
+pub fn gemm_subpasses(d: usize) -> usize {
     d.div_ceil(4)
-        .div_ceil(gemm_dims_per_pass(d) * gemm_subpasses(d))
+        .div_ceil(gemm_dims_per_pass(d) * gemm_passes(d))
+        .clamp(1, 4)
 }
 
 /// Particles padded to whole tiles: the column records `svgd_phi_gemm` reads.
@@ -197,8 +198,10 @@ pub const LANE_MAX_N: usize = 1 << 18;
 /// [`PhiVariant::Mid`]: with enough workgroups its 12 register rows per invocation beat the
 /// 64 × 64 tiles' staging where d is this small. Measured on an H200 (Vulkan) at n = 262144:
 /// d = 8, tiled 3.8e11 against gemm 3.3e11 pairs/s; d = 12, 2.33e11 against 2.39e11; d = 16,
-/// 1.37e11 against 2.03e11 (README, Benchmarks). Below it gemm wins at every d measured
-/// (d = 8, n = 65536: 3.2e11 against the lane kernel's 9.2e10).
+/// 1.37e11 against 2.03e11 (README, Benchmarks); d = 5..7 were not measured against it and
+/// follow d = 8 (gemm barely gains below d = 8: 3.5e11 at d = 5).
+/// Below 2^18 the row-tiled kernels leave the GPU short of workgroups (H100, above); gemm
+/// was measured there against the lane kernel only (d = 8, n = 65536: 3.2e11 against 9.2e10).
 pub const GEMM_ROW_TILED_MIN_N: usize = 1 << 18;
 
 /// Bins of `pair_histogram` (its const BINS).
@@ -275,6 +278,12 @@ impl PhiScratch {
                 "svgd_phi_center (n / 256 rows per invocation)",
                 n.div_ceil(256) as u64 + 10,
             )?;
+            // Every index of the (unchecked) kernel fits in u32.
+            ensure!(
+                (n * d + gemm_passes(d) * n) as u64 <= u64::from(u32::MAX)
+                    && (gemm_padded(n) * shuffle_record(d)) as u64 <= u64::from(u32::MAX),
+                "svgd_phi: n = {n}, d = {d} exceeds 2^32 elements per buffer"
+            );
             let per_block = d.div_ceil(32) as u64 * 46 + 20 + 71 * gemm_subpasses(d) as u64;
             let blocks = chunk_columns(ctx, per_block, 400, None);
             GEMM_TILE
@@ -358,7 +367,7 @@ pub struct Kernels {
     by_dim: std::sync::Mutex<std::collections::HashMap<DimKey, std::sync::Arc<Kernel>>>,
     /// Largest column chunk (tests lower it to exercise multi-chunk paths).
     pub chunk_cap: Option<usize>,
-    /// The φ kernel for 5 <= d <= 64 ([`PhiLayout::default_for`]; tests set it directly).
+    /// The φ kernel for d >= 5 ([`PhiLayout::default_for`]; tests set it directly).
     pub phi_layout: PhiLayout,
     /// KSD row sums.
     pub ksd_rows: Kernel,

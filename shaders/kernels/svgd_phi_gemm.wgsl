@@ -212,8 +212,11 @@ fn svgd_phi_gemm(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_i
             for (var gg = 0u; gg < G; gg++) {
                 tot += ks[(tr * 16u + gg * DV + v) * 4u + r];
             }
+            // Between chunks the running rho of a row is read and rewritten by its (v = 0,
+            // sp = 0) invocation alone (no other invocation touches it then); the last chunk
+            // only reads it.
             var rho_i = rho[r];
-            if !first {
+            if !first && (last || (v == 0u && sp == 0u)) {
                 rho_i += scratch[rho_at + i];
             }
             for (var c = 0u; c < 4u; c++) {
