@@ -64,6 +64,8 @@ pub struct BenchRow {
     pub device_bytes: u64,
     /// Largest relative error of φ against the f64 reference on the checked rows.
     pub check_max_rel_err: f64,
+    /// The φ kernel that ran (`STEIN_PHI_LAYOUT` and the device choose it).
+    pub phi_kernel: &'static str,
 }
 
 /// The benchmark's result, as written to JSON.
@@ -156,6 +158,7 @@ pub fn run(
                 median_seconds,
                 device_bytes: engine.device_bytes(),
                 check_max_rel_err,
+                phi_kernel: crate::kernels::PhiVariant::for_dim(d, n, k.phi_layout).kernel_name(),
             };
             report(&row);
             rows.push(row);

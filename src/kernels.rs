@@ -54,6 +54,19 @@ impl PhiVariant {
         }
     }
 
+    /// The WGSL entry point that computes φ (the first of them for the column-block path).
+    pub fn kernel_name(self) -> &'static str {
+        match self {
+            PhiVariant::Small => shader::SVGD_PHI_SMALL.name,
+            PhiVariant::Mid => shader::SVGD_PHI_MID.name,
+            PhiVariant::Wide => shader::SVGD_PHI_WIDE.name,
+            PhiVariant::Lane => shader::SVGD_PHI_LANE.name,
+            PhiVariant::Shuffle(_) => shader::SVGD_PHI_SHUFFLE.name,
+            PhiVariant::Gemm => shader::SVGD_PHI_GEMM.name,
+            PhiVariant::General => shader::SVGD_PHI_KBLOCK.name,
+        }
+    }
+
     fn rows(self, d: usize) -> usize {
         match self {
             PhiVariant::Small => 32,

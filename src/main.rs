@@ -858,19 +858,20 @@ fn bench(
     };
     println!("adapter: {}", ctx.adapter_label());
     println!(
-        "{:>7} {:>4} {:>12} {:>12} {:>12} {:>14} {:>12}",
+        "{:>7} {:>4} {:>12} {:>12} {:>12} {:>14} {:>12}  phi kernel",
         "n", "d", "step (s)", "median (s)", "phi (s)", "pairs/s (phi)", "device MiB"
     );
     let report = stein::bench::run(&ctx, &cfg, |r| {
         println!(
-            "{:>7} {:>4} {:>12.4} {:>12.4} {:>12.4} {:>14.3e} {:>12.2}",
+            "{:>7} {:>4} {:>12.4} {:>12.4} {:>12.4} {:>14.3e} {:>12.2}  {}",
             r.n,
             r.d,
             r.step_seconds,
             r.median_seconds,
             r.phi_seconds,
             r.pairs_per_second,
-            r.device_bytes as f64 / (1u64 << 20) as f64
+            r.device_bytes as f64 / (1u64 << 20) as f64,
+            r.phi_kernel
         );
     })?;
     stein::io::write_atomic(json_path, serde_json::to_string_pretty(&report)?.as_bytes())?;

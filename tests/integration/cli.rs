@@ -1313,3 +1313,42 @@ fn train_writes_sample_grids_every_k_updates() {
         &dir.path("g"),
     );
 }
+
+/// `stein bench` on a tiny sweep: the table and the JSON name the adapter and, per row, the φ
+/// kernel that ran; every row was checked against the f64 reference before it was timed.
+#[test]
+fn bench_writes_json_naming_adapter_and_kernels() {
+    if gpu().unwrap().is_none() {
+        return;
+    }
+    let dir = Dir::new();
+    let json = dir.s("bench.json");
+    let o = stein(&[
+        "bench",
+        "--phi-only",
+        "--dims",
+        "2,9",
+        "--n-min",
+        "64",
+        "--n-max",
+        "128",
+        "--json",
+        &json,
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let table = String::from_utf8_lossy(&o.stdout);
+    assert!(table.contains("svgd_phi_small"), "{table}");
+    let v: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&json).expect("bench JSON")).unwrap();
+    assert!(!v["adapter"].as_str().unwrap().is_empty());
+    let rows = v["rows"].as_array().unwrap();
+    assert_eq!(rows.len(), 4, "{rows:?}");
+    for r in rows {
+        assert!(r["pairs_per_second"].as_f64().unwrap() > 0.0, "{r}");
+        assert!(r["check_max_rel_err"].as_f64().unwrap() < 1e-3, "{r}");
+        let kernel = r["phi_kernel"].as_str().unwrap();
+        let want_small = r["d"] == 2;
+        assert_eq!(kernel == "svgd_phi_small", want_small, "{r}");
+        assert!(kernel.starts_with("svgd_phi_"), "{r}");
+    }
+}
