@@ -67,19 +67,32 @@ impl PhiVariant {
         }
     }
 
-    fn rows(self, d: usize) -> usize {
-        match self {
+    /// Rows one workgroup of `wg` invocations owns.
+    fn rows_per_group(self, d: usize, wg: u32) -> usize {
+        let per_invocation = match self {
             PhiVariant::Small => 32,
             PhiVariant::Mid => 12,
             PhiVariant::Wide => 4,
             PhiVariant::Shuffle(_) => shuffle_rows(d),
-            PhiVariant::Gemm => GEMM_TILE,
+            PhiVariant::Gemm => return GEMM_TILE,
             PhiVariant::Lane | PhiVariant::General => 1,
+        };
+        per_invocation * wg as usize
+    }
+
+    /// Particles the centred column records are padded to, for the variants that read them
+    /// (after `svgd_phi_center` and `svgd_phi_pack`): whole subgroups for the shuffle kernel,
+    /// whole tiles for the gemm kernel.
+    fn record_rows(self, n: usize) -> Option<usize> {
+        match self {
+            PhiVariant::Shuffle(sg) => Some(shuffle_padded(n, sg)),
+            PhiVariant::Gemm => Some(gemm_padded(n)),
+            _ => None,
         }
     }
 }
 
-/// Which φ kernel serves 5 <= d <= 64.
+/// Which φ kernel serves d >= 5 (up to d = 64; beyond, the gemm kernel or the column blocks).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum PhiLayout {
     /// One row per invocation ([`PhiVariant::Lane`], for n < [`LANE_MAX_N`]; the row-tiled
@@ -264,46 +277,46 @@ impl PhiScratch {
         ensure!(n >= 1 && d >= 1, "svgd_phi: need n >= 1 and d >= 1");
         let variant = PhiVariant::for_dim(d, n, k.phi_layout);
         let general = variant == PhiVariant::General;
+        let records = variant.record_rows(n);
+        if let Some(padded) = records {
+            ctx.check_loop(
+                "svgd_phi_center (n / 256 rows per invocation)",
+                n.div_ceil(256) as u64 + 10,
+            )?;
+            // Every index of the kernels that read the records fits in u32 (svgd_phi_gemm
+            // runs without runtime checks).
+            ensure!(
+                (n * d + gemm_passes(d) * n) as u64 <= u64::from(u32::MAX)
+                    && (padded * shuffle_record(d) * 4) as u64 <= u64::from(u32::MAX),
+                "svgd_phi: n = {n}, d = {d} exceeds 2^32 elements per buffer"
+            );
+        }
         let cols = if general {
             // Blocks of 32..256 columns, at most 2^23 kernel values (32 MiB) at once.
             let tb = ((1usize << 23) / n).clamp(32, 256);
             ctx.check_loop("svgd_phi_kblock (d dimensions per pair)", d as u64 + 10)?;
             k.chunk_cap.map_or(tb, |c| tb.min(c.max(1)))
-        } else if let PhiVariant::Shuffle(sg) = variant {
-            // llvmpipe counts every pass through a loop's end, the last one that leaves it
-            // too: per SG columns the group loop's pass and the lane loop's SG + 1, and per
-            // BLOCK (128) columns two more (the block loop's pass, the group loop's exit):
-            // SG + 3 per SG columns bounds them all. Chunks start at multiples of SG: the
-            // kernel reads whole subgroups of column records.
-            ctx.check_loop(
-                "svgd_phi_center (n / 256 rows per invocation)",
-                n.div_ceil(256) as u64 + 10,
-            )?;
-            let sg = sg as usize;
-            let groups = chunk_columns(ctx, sg as u64 + 3, 3 * d as u64 + 300, None);
-            sg * k
-                .chunk_cap
-                .map_or(groups, |c| groups.min(c.div_ceil(sg)).max(1))
-        } else if variant == PhiVariant::Gemm {
-            // Per 64 columns at most ⌈d / 32⌉ 46 + 20 + 71 SP passes through loop ends,
-            // fixed 400 (the kernel's header); chunks start at multiples of 64.
-            ctx.check_loop(
-                "svgd_phi_center (n / 256 rows per invocation)",
-                n.div_ceil(256) as u64 + 10,
-            )?;
-            // Every index of the (unchecked) kernel fits in u32.
-            ensure!(
-                (n * d + gemm_passes(d) * n) as u64 <= u64::from(u32::MAX)
-                    && (gemm_padded(n) * shuffle_record(d)) as u64 <= u64::from(u32::MAX),
-                "svgd_phi: n = {n}, d = {d} exceeds 2^32 elements per buffer"
-            );
-            let per_block = d.div_ceil(32) as u64 * 46 + 20 + 71 * gemm_subpasses(d) as u64;
-            let blocks = chunk_columns(ctx, per_block, 400, None);
-            GEMM_TILE
-                * k.chunk_cap
-                    .map_or(blocks, |c| blocks.min(c.div_ceil(GEMM_TILE)).max(1))
         } else {
-            chunk_columns(ctx, 1, 3 * d as u64 + 300, k.chunk_cap)
+            // Columns per unit, loop passes per unit and fixed passes per invocation (llvmpipe
+            // counts every pass through a loop's end, the one that leaves it too); chunks
+            // start at multiples of the unit, the column records the kernel reads at once.
+            let (unit, per_unit, fixed) = match variant {
+                // Per SG columns the group loop's pass and the lane loop's SG + 1, and per
+                // BLOCK (128) columns two more (the block loop's pass, the group loop's
+                // exit): SG + 3 per SG columns bounds them all.
+                PhiVariant::Shuffle(sg) => (sg as usize, u64::from(sg) + 3, 3 * d as u64 + 300),
+                // Per tile at most ⌈d / 32⌉ 46 + 20 + 71 SP, fixed 400 (the kernel's header).
+                PhiVariant::Gemm => (
+                    GEMM_TILE,
+                    d.div_ceil(32) as u64 * 46 + 20 + 71 * gemm_subpasses(d) as u64,
+                    400,
+                ),
+                _ => (1, 1, 3 * d as u64 + 300),
+            };
+            let units = chunk_columns(ctx, per_unit, fixed, None);
+            unit * k
+                .chunk_cap
+                .map_or(units, |c| units.min(c.div_ceil(unit)).max(1))
         };
         let chunks = chunk_plan(n, cols);
         // Running sums between chunks: Σ_j k_ij w_j [n, d], then ρ (one copy per gemm pass).
@@ -321,12 +334,10 @@ impl PhiScratch {
             .map(|_| GpuUniform::new(ctx, "phi params", &PairParams::default()))
             .collect();
         let kb = if general { n * cols.min(n) } else { 1 };
-        // svgd_phi_shuffle's centre and column records (svgd_phi_pack), padded to whole
-        // subgroups.
-        let (center, pack) = match variant {
-            PhiVariant::Shuffle(sg) => (d, shuffle_padded(n, sg) * shuffle_record(d) * 4),
-            PhiVariant::Gemm => (d, gemm_padded(n) * shuffle_record(d) * 4),
-            _ => (1, 1),
+        // The centre and the column records (svgd_phi_pack) of the kernels that read them.
+        let (center, pack) = match records {
+            Some(padded) => (d, padded * shuffle_record(d) * 4),
+            None => (1, 1),
         };
         Ok(Self {
             variant,
@@ -669,27 +680,24 @@ impl Kernels {
             _ => vec![],
         };
         // svgd_phi_shuffle and svgd_phi_gemm read the centred column records.
-        let shuffle = matches!(scratch.variant, PhiVariant::Shuffle(_) | PhiVariant::Gemm);
-        let bindings: &[Binding] = if shuffle {
+        let records = scratch.variant.record_rows(n);
+        let bindings: &[Binding] = if records.is_some() {
             &[U, R, R, R, W, W]
         } else {
             &[U, R, R, W, W]
         };
         let kernel = self.by_dim_with(ctx, spec, bindings, wg, d, &extra)?;
-        let (g, gy) = if scratch.variant == PhiVariant::Gemm {
-            (
-                ctx.check_groups(spec.name, n.div_ceil(GEMM_TILE) as u64)?,
-                ctx.check_groups(spec.name, gemm_passes(d) as u64)?,
-            )
+        let g = ctx.check_groups(
+            spec.name,
+            n.div_ceil(scratch.variant.rows_per_group(d, wg)) as u64,
+        )?;
+        // svgd_phi_gemm's output dimensions beyond one pass go to dispatch y.
+        let passes = if scratch.variant == PhiVariant::Gemm {
+            ctx.check_groups(spec.name, gemm_passes(d) as u64)?
         } else {
-            let rows = scratch.variant.rows(d) * wg as usize;
-            (ctx.check_groups(spec.name, n.div_ceil(rows) as u64)?, 1)
+            1
         };
-        let aux = match scratch.variant {
-            PhiVariant::Shuffle(sg) => shuffle_padded(n, sg) as u32,
-            PhiVariant::Gemm => gemm_padded(n) as u32,
-            _ => 0,
-        };
+        let aux = records.unwrap_or(0) as u32;
         for (&(j_begin, j_end, flags), params) in scratch.chunks.iter().zip(&scratch.params) {
             params.set(
                 ctx,
@@ -702,10 +710,10 @@ impl Kernels {
                 },
             );
         }
-        if shuffle {
+        if records.is_some() {
             // The centre, then the column records, both from the first chunk's uniform
             // (every chunk holds the same n, d, h and n_pad).
-            self.record_shuffle_columns(
+            self.record_phi_columns(
                 ctx,
                 enc,
                 &scratch.params[0],
@@ -717,7 +725,7 @@ impl Kernels {
             )?;
         }
         for params in &scratch.params {
-            let bufs: Vec<&wgpu::Buffer> = if shuffle {
+            let bufs: Vec<&wgpu::Buffer> = if records.is_some() {
                 vec![
                     &params.buffer,
                     &x.buffer,
@@ -735,18 +743,19 @@ impl Kernels {
                     &phi.buffer,
                 ]
             };
-            kernel.record(ctx, enc, &bufs, (g, gy, 1))?;
+            kernel.record(ctx, enc, &bufs, (g, passes, 1))?;
         }
         Ok(())
     }
 
     /// Records `svgd_phi_center` (the particles' mean into `center`, d values) and
-    /// `svgd_phi_pack` (the column records of `svgd_phi_shuffle` into `pack`,
-    /// `padded · (2⌈d/4⌉ + 1)` vec4, `padded` = [`shuffle_padded`] particles), both reading
+    /// `svgd_phi_pack` (the column records of `svgd_phi_shuffle` and `svgd_phi_gemm` into
+    /// `pack`, `padded · (2⌈d/4⌉ + 1)` vec4, `padded` = [`shuffle_padded`] or
+    /// [`gemm_padded`] particles), both reading
     /// n, d, 1/h and aux = `padded` from `params`. References: [`crate::cpu::svgd::centre`],
     /// [`crate::cpu::svgd::shuffle_records`].
     #[allow(clippy::too_many_arguments)]
-    pub fn record_shuffle_columns(
+    pub fn record_phi_columns(
         &self,
         ctx: &GpuContext,
         enc: &mut wgpu::CommandEncoder,

@@ -106,32 +106,22 @@ def main():
         want = phi_reference_rows(x, s, h, rows)
         scale = max(1e-3, float(np.abs(want).max()))
         row = {"n": n, "d": d, "h": h}
+
+        def measure(name, f):
+            got = np.asarray(f())
+            err = float(np.abs(got[rows] - want).max() / scale)
+            assert err < 1e-3, (name, row, err)
+            t = timed(f)
+            row.update({f"{name}_check_max_rel_err": err, f"{name}_phi_seconds": t,
+                        f"{name}_pairs_per_second": n * n / t})
+
         if pykeops:
-            got = phi_keops(x, s, h)
-            row["keops_check_max_rel_err"] = float(np.abs(got[rows] - want).max() / scale)
-            assert row["keops_check_max_rel_err"] < 1e-3, row
-            t = timed(lambda: phi_keops(x, s, h))
-            row["keops_phi_seconds"] = t
-            row["keops_pairs_per_second"] = n * n / t
-        if n > args.n_max_dense:
-            print(json.dumps(row), flush=True)
-            report["rows"].append(row)
-            continue
-        got = phi_numpy(x, s, h)
-        row["numpy_check_max_rel_err"] = float(np.abs(got[rows] - want).max() / scale)
-        assert row["numpy_check_max_rel_err"] < 1e-3, row
-        t = timed(lambda: phi_numpy(x, s, h))
-        row["numpy_phi_seconds"] = t
-        row["numpy_pairs_per_second"] = n * n / t
-        if jax:
-            xj, sj = jnp.asarray(x), jnp.asarray(s)
-            inv_h = jnp.float32(1.0 / h)
-            got = np.asarray(phi_jax(xj, sj, inv_h))
-            row["jax_check_max_rel_err"] = float(np.abs(got[rows] - want).max() / scale)
-            assert row["jax_check_max_rel_err"] < 1e-3, row
-            t = timed(lambda: phi_jax(xj, sj, inv_h).block_until_ready())
-            row["jax_phi_seconds"] = t
-            row["jax_pairs_per_second"] = n * n / t
+            measure("keops", lambda: phi_keops(x, s, h))
+        if n <= args.n_max_dense:
+            measure("numpy", lambda: phi_numpy(x, s, h))
+            if jax:
+                xj, sj, inv_h = jnp.asarray(x), jnp.asarray(s), jnp.float32(1.0 / h)
+                measure("jax", lambda: phi_jax(xj, sj, inv_h).block_until_ready())
         print(json.dumps(row), flush=True)
         report["rows"].append(row)
     with open(args.json + ".tmp", "w") as f:

@@ -1,6 +1,7 @@
-// svgd_phi_center: the particles' mean, the centre c of svgd_phi_shuffle's columns and rows,
+// svgd_phi_center: the particles' mean, the centre c of the columns and rows of
+// svgd_phi_shuffle and svgd_phi_gemm,
 //   center[k] = (1/n) sum_i x[i, k].
-// Why: svgd_phi_shuffle forms |x_i - x_j|^2 as |xc_i|^2 + |xc_j|^2 - 2 xc_i . xc_j with
+// Why: they form |x_i - x_j|^2 as |xc_i|^2 + |xc_j|^2 - 2 xc_i . xc_j with
 // xc = x - c; its f32 rounding grows with |xc|^2 / h, so c must sit inside the cloud. Any c
 // gives the same phi in exact arithmetic, so the mean's own rounding does not matter.
 // One workgroup per dimension k: invocation l sums rows l, l + WG, ... in order, then a fixed

@@ -1,10 +1,10 @@
-// svgd_phi_pack: the column records of svgd_phi_shuffle, one per particle, P = 2 D4 + 1 vec4
+// svgd_phi_pack: the column records of svgd_phi_shuffle and svgd_phi_gemm, one per particle, P = 2 D4 + 1 vec4
 // (D4 = ceil(D / 4), zero padded):
 //   rec_j = [ u_j (D4 vec4) | w_j (D4 vec4) | (e_j, 0, 0, 0) ],
 //   xc_j = x_j - c,  u_j = 2 L xc_j,  w_j = score_j - (2/h) xc_j,  e_j = -L |xc_j|^2,
 //   L = log2(e) / h, c = center (svgd_phi_center).
-// so that svgd_phi_shuffle's exponent is t_ij = e_i + e_j + xc_i . u_j = -L |x_i - x_j|^2.
-// Records n <= j < n_pad pad the columns to whole subgroups: u = w = 0 and e_j = -1e30, so
+// so that their exponent is t_ij = e_i + e_j + xc_i . u_j = -L |x_i - x_j|^2.
+// Records n <= j < n_pad pad the columns to whole subgroups (shuffle) or tiles (gemm): u = w = 0 and e_j = -1e30, so
 // k = exp2(-1e30) = 0 (llvmpipe's exp2 clamps its argument: 2^-127, which adds nothing to a
 // row sum rho_i >= 1).
 // Parts: common/params.wgsl

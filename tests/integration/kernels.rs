@@ -240,7 +240,7 @@ fn svgd_phi_centre_and_records_match_cpu_reference() -> Result<()> {
                 padded * stein::kernels::shuffle_record(d) * 4,
             )?;
             let mut enc = ctx.device.create_command_encoder(&Default::default());
-            k.record_shuffle_columns(
+            k.record_phi_columns(
                 ctx,
                 &mut enc,
                 &params,
