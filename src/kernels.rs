@@ -23,33 +23,40 @@ pub enum PhiVariant {
     /// `svgd_phi_lane`, 5 <= d <= 64 on hardware GPUs, one row per invocation (the row-tiled
     /// variants spill registers there; see the generator).
     Lane,
-    /// `svgd_phi_shuffle`, 5 <= d <= 64 on CPU adapters with subgroups (llvmpipe), 8 rows per
-    /// invocation up to d = 32 and 4 beyond, columns handed between lanes by subgroupShuffle (see the generator), after
+    /// `svgd_phi_shuffle`, 5 <= d <= [`SHUFFLE_DMAX`] on CPU adapters with subgroups
+    /// (llvmpipe), 8 rows per invocation up to d = 32 and 4 beyond, columns handed between
+    /// lanes by subgroupShuffle (see the generator), after
     /// `svgd_phi_center` and `svgd_phi_pack` have written the centred column records; the
     /// subgroup size.
     Shuffle(u32),
-    /// `svgd_phi_gemm`, any d >= 5 on hardware GPUs: 64 × 64 tiles of pairs as two fused
+    /// `svgd_phi_gemm`, any d >= 5 on hardware GPUs, and on CPU adapters past their unrolled
+    /// kernels (d > [`SHUFFLE_DMAX`] with subgroups, d > 64 without): 64 × 64 tiles of pairs as two fused
     /// matrix products (‖xc_i‖² + ‖xc_j‖² − 2 xc_i·xc_j, then K·W) in workgroup memory, over
     /// the centred column records of `svgd_phi_center` and `svgd_phi_pack`; output dimensions
     /// in passes of [`gemm_dims_per_pass`].
     Gemm,
     /// `svgd_phi_kblock` + `svgd_phi_krho` + `svgd_phi_kacc`, any d: kernel values of a block
     /// of columns, each computed once, then their row sums and the accumulation over
-    /// dimensions.
+    /// dimensions. Past d = 64 on devices without room for `svgd_phi_gemm`.
     General,
 }
 
 impl PhiVariant {
-    /// The variant for dimension `d` and `n` particles under `layout`.
-    pub fn for_dim(d: usize, n: usize, layout: PhiLayout) -> Self {
+    /// The variant for dimension `d` and `n` particles under `layout`; `gemm`: the device runs
+    /// `svgd_phi_gemm` ([`PhiLayout::gemm_fits`]), which then serves the CPU layouts past
+    /// their unrolled kernels. On llvmpipe (2 cores, n = 16384) it runs d = 128 at 1.1e7
+    /// pairs/s against the column blocks' 1.8e6 (n = 2048), and d = 784 at 6.5e5 against
+    /// 2.8e5 (n = 2048): the column blocks read every coordinate through a lane loop.
+    pub fn for_dim(d: usize, n: usize, layout: PhiLayout, gemm: bool) -> Self {
         match (d, layout) {
             (0..=4, _) => PhiVariant::Small,
             (5..=8, PhiLayout::Gemm) if n >= GEMM_ROW_TILED_MIN_N => PhiVariant::Mid,
             (_, PhiLayout::Gemm) => PhiVariant::Gemm,
             (5..=64, PhiLayout::Lane) if n < LANE_MAX_N => PhiVariant::Lane,
-            (5..=64, PhiLayout::Shuffle(sg)) => PhiVariant::Shuffle(sg),
+            (5..=SHUFFLE_DMAX, PhiLayout::Shuffle(sg)) => PhiVariant::Shuffle(sg),
             (5..=16, _) => PhiVariant::Mid,
             (17..=64, _) => PhiVariant::Wide,
+            (_, PhiLayout::Shuffle(_) | PhiLayout::Tiled) if gemm => PhiVariant::Gemm,
             _ => PhiVariant::General,
         }
     }
@@ -99,11 +106,13 @@ pub enum PhiLayout {
     /// kernels beyond; [`PhiVariant::General`] past d = 64): hardware GPUs without room for
     /// [`PhiLayout::Gemm`].
     Lane,
-    /// Columns shared through subgroup shuffles ([`PhiVariant::Shuffle`]) with this fixed
-    /// subgroup size: the default on CPU adapters with subgroups (llvmpipe: 8).
+    /// Columns shared through subgroup shuffles ([`PhiVariant::Shuffle`], d <=
+    /// [`SHUFFLE_DMAX`]; then [`PhiVariant::Gemm`] where it fits) with this fixed subgroup
+    /// size: the default on CPU adapters with subgroups (llvmpipe: 8).
     Shuffle(u32),
     /// Rows tiled in registers, columns read at one shared address ([`PhiVariant::Mid`],
-    /// [`PhiVariant::Wide`]): CPU adapters without subgroups.
+    /// [`PhiVariant::Wide`]; past d = 64 [`PhiVariant::Gemm`] where it fits): CPU adapters
+    /// without subgroups.
     Tiled,
     /// Tiles of pairs as fused matrix products ([`PhiVariant::Gemm`], every d >= 5, except
     /// d <= 8 from [`GEMM_ROW_TILED_MIN_N`] particles: [`PhiVariant::Mid`]): the default on
@@ -163,6 +172,12 @@ fn shuffle_rows(d: usize) -> usize {
         4
     }
 }
+
+/// Largest d of `svgd_phi_shuffle` (SHUFFLE_DMAX in tools/gen_svgd_phi.py). Past d = 64 its
+/// first build on llvmpipe takes longer (2 cores: about 30 s at d = 100, 50 s at d = 128; Mesa
+/// caches the result on disk), for φ about 6x faster than `svgd_phi_gemm` there (n = 16384,
+/// d = 100: 7.8e7 against 1.2e7 pairs/s; README, Notes for lavapipe).
+pub const SHUFFLE_DMAX: usize = 128;
 
 /// Workgroup size of `svgd_phi_shuffle` (a multiple of the subgroup size).
 const SHUFFLE_WG: u32 = 64;
@@ -275,7 +290,7 @@ impl PhiScratch {
     /// Plans the column chunks for `n` particles in `d` dimensions and allocates what they need.
     pub fn new(ctx: &GpuContext, k: &Kernels, n: usize, d: usize) -> Result<Self> {
         ensure!(n >= 1 && d >= 1, "svgd_phi: need n >= 1 and d >= 1");
-        let variant = PhiVariant::for_dim(d, n, k.phi_layout);
+        let variant = k.phi_variant(d, n);
         let general = variant == PhiVariant::General;
         let records = variant.record_rows(n);
         if let Some(padded) = records {
@@ -393,6 +408,8 @@ pub struct Kernels {
     pub chunk_cap: Option<usize>,
     /// The φ kernel for d >= 5 ([`PhiLayout::default_for`]; tests set it directly).
     pub phi_layout: PhiLayout,
+    /// Whether the device runs `svgd_phi_gemm` ([`PhiLayout::gemm_fits`]).
+    pub phi_gemm: bool,
     /// KSD row sums.
     pub ksd_rows: Kernel,
     /// MMD row sums.
@@ -422,6 +439,7 @@ impl Kernels {
             by_dim: Default::default(),
             chunk_cap: None,
             phi_layout: PhiLayout::default_for(ctx),
+            phi_gemm: PhiLayout::gemm_fits(ctx),
             ksd_rows: Kernel::new(ctx, &shader::KSD_ROWS, &[U, R, R, W, W], 64)?,
             mmd_rows: Kernel::new(ctx, &shader::MMD_ROWS, &[U, R, W], 64)?,
             pair_sample: Kernel::new(ctx, &shader::PAIR_SAMPLE, &[U, R, W], 64)?,
@@ -476,6 +494,11 @@ pub fn pack_gmm(gmm: &crate::io::target::Gmm) -> Vec<f32> {
 }
 
 impl Kernels {
+    /// The φ kernel these pipelines use for `n` particles in `d` dimensions.
+    pub fn phi_variant(&self, d: usize, n: usize) -> PhiVariant {
+        PhiVariant::for_dim(d, n, self.phi_layout, self.phi_gemm)
+    }
+
     /// Records `score = ∇ log p(x)` for the packed mixture `mix` with `k` components.
     #[allow(clippy::too_many_arguments)]
     pub fn record_gmm_score(

@@ -19,6 +19,11 @@ BRACKET_VARIANTS = [("mid", 16), ("wide", 64)]
 # Most rows per invocation of svgd_phi_shuffle (its override ROWS, a multiple of 4 up to this;
 # src/kernels.rs shuffle_rows picks it per d).
 SHUFFLE_ROWS = 8
+# Largest d of svgd_phi_shuffle (src/kernels.rs SHUFFLE_DMAX). Past d = 64 the first compile
+# on llvmpipe grows (2 cores: about 30 s at d = 100, 50 s at d = 128; Mesa caches it on disk
+# afterwards), but φ runs about 6x faster than svgd_phi_gemm there and 35x faster than the
+# column blocks (README, Notes for lavapipe).
+SHUFFLE_DMAX = 128
 # vec4 row groups per invocation of pair_bracket_shuffle.
 BRACKET_SHUFFLE_GROUPS = 2
 
@@ -471,7 +476,7 @@ if __name__ == "__main__":
     with open("shaders/kernels/svgd_phi_lane.wgsl", "w") as f:
         f.write(gen_lane(64))
     with open("shaders/kernels/svgd_phi_shuffle.wgsl", "w") as f:
-        f.write(gen_shuffle(64, SHUFFLE_ROWS))
+        f.write(gen_shuffle(SHUFFLE_DMAX, SHUFFLE_ROWS))
     with open("shaders/kernels/pair_bracket_shuffle.wgsl", "w") as f:
         f.write(gen_bracket_shuffle(64, BRACKET_SHUFFLE_GROUPS))
     for name, dmax in BRACKET_VARIANTS:

@@ -1,6 +1,6 @@
 //! Every kernel against its f64 reference on the case table, outputs NaN-filled first.
 
-use anyhow::{Context, Result};
+use anyhow::{ensure, Context, Result};
 use stein::cpu;
 use stein::gpu::params::{GmmParams, UpdateParams};
 use stein::gpu::{GpuContext, GpuUniform, GpuVec};
@@ -137,6 +137,10 @@ fn svgd_phi_matches_cpu_reference() -> Result<()> {
 /// 64 output dimensions: d = 100 and 130 take two and three, with one bank-rotated column
 /// group (DV = 16) where smaller d use 2 to 8 (d = 5, 17, 33); d = 300 takes two dispatch
 /// passes of three sub-passes each (n <= 257 there, to keep the f64 reference quick).
+/// Past their unrolled kernels the other layouts hand over: the shuffle layout runs up to
+/// d = SHUFFLE_DMAX (128) and gives d = 130 to the gemm kernel, the tiled layout gives
+/// d = 100 to the gemm kernel, and the lane layout gives it to the column blocks (where the
+/// gemm kernel fits, as on llvmpipe; the test names the kernel it expects).
 #[test]
 fn svgd_phi_every_layout_matches_cpu_reference() -> Result<()> {
     let Some((ctx, _)) = gpu()? else {
@@ -147,12 +151,23 @@ fn svgd_phi_every_layout_matches_cpu_reference() -> Result<()> {
             let Some((ctx, k)) = common::gpu_phi_layout(layout, chunked)? else {
                 return Ok(());
             };
-            let dims: &[usize] = if layout == stein::kernels::PhiLayout::Gemm {
-                &[5, 9, 17, 33, 64, 100, 130, 300]
-            } else {
-                &[5, 17, 33, 64]
+            let dims: &[usize] = match layout {
+                stein::kernels::PhiLayout::Gemm => &[5, 9, 17, 33, 64, 100, 130, 300],
+                stein::kernels::PhiLayout::Shuffle(_) => &[5, 17, 33, 64, 100, 128, 130],
+                _ => &[5, 17, 33, 64, 100],
             };
             for &d in dims {
+                let want = match (layout, d) {
+                    (_, 0..=64) | (stein::kernels::PhiLayout::Gemm, _) => None,
+                    (stein::kernels::PhiLayout::Shuffle(_), 65..=128) => Some("svgd_phi_shuffle"),
+                    (stein::kernels::PhiLayout::Lane, _) => Some("svgd_phi_kblock"),
+                    _ if k.phi_gemm => Some("svgd_phi_gemm"),
+                    _ => Some("svgd_phi_kblock"),
+                };
+                if let Some(want) = want {
+                    let got = k.phi_variant(d, 1000).kernel_name();
+                    ensure!(got == want, "{layout:?} d = {d}: {got}, expected {want}");
+                }
                 for &n in NS.iter().filter(|&&n| d < 300 || n <= 257) {
                     let (x32, x64) = normals(n, d, 1.0, (13 * n + d) as u64);
                     let (s32, s64) = normals(n, d, 1.0, (17 * n + d) as u64);

@@ -3,19 +3,26 @@
 use anyhow::{ensure, Result};
 use stein::cpu;
 use stein::gpu::GpuVec;
-use stein::kernels::PhiScratch;
+use stein::kernels::{PhiLayout, PhiScratch, PhiVariant};
 use stein::median::MedianSelector;
 
-use super::common::{check_ksd, check_phi, gpu, gpu_chunked, normals, run_ksd, run_phi, CHUNK};
+use super::common::{
+    check_ksd, check_phi, gpu, gpu_chunked, gpu_phi_layout, normals, run_ksd, run_phi, CHUNK,
+};
 
 /// Issue 2: llvmpipe ends the loops of an invocation once they have run 65535 iterations in
 /// total (LP_MAX_TGSI_LOOP_ITERATIONS, shared by all loops), silently. A looped kernel that
 /// runs n·d inner iterations per invocation (the KSD rows; φ for d > 64 before it moved to
 /// column blocks) must split the columns into chunks; before it did, 1000 particles in 70
 /// dimensions got φ and KSD summed over the first few hundred columns only, with no error.
+/// φ at d = 70 runs here in the column blocks (the lane layout's kernel past d = 64) and in
+/// this device's default kernel.
 #[test]
 fn issue_2_llvmpipe_loop_limit_in_looped_kernels() -> Result<()> {
     let Some((ctx, k)) = gpu()? else {
+        return Ok(());
+    };
+    let Some((_, blocks)) = gpu_phi_layout(PhiLayout::Lane, false)? else {
         return Ok(());
     };
     for (n, d) in [(1000, 70), (2000, 40)] {
@@ -24,15 +31,19 @@ fn issue_2_llvmpipe_loop_limit_in_looped_kernels() -> Result<()> {
         let s32: Vec<f32> = s.iter().map(|&v| v as f32).collect();
         let h = 2.0 * d as f64 / (n as f64).ln();
         if d > 64 {
-            let scratch = PhiScratch::new(ctx, k, n, d)?;
+            ensure!(blocks.phi_variant(d, n) == PhiVariant::General);
+            let scratch = PhiScratch::new(ctx, blocks, n, d)?;
             if ctx.info.name.contains("llvmpipe") {
                 ensure!(
                     scratch.chunks() > 1,
                     "{n}·{d} inner iterations must be split on llvmpipe"
                 );
             }
-            let got = run_phi(ctx, k, &x32, &s32, (n, d), h)?;
-            check_phi(&got, &x, &s, d, h, &format!("phi n={n} d={d}"))?;
+            for kernels in [blocks, k] {
+                let got = run_phi(ctx, kernels, &x32, &s32, (n, d), h)?;
+                let what = format!("phi {:?} n={n} d={d}", kernels.phi_variant(d, n));
+                check_phi(&got, &x, &s, d, h, &what)?;
+            }
         }
         check_ksd(
             run_ksd(ctx, k, &x32, &s32, (n, d), h)?,
@@ -69,13 +80,9 @@ fn issue_2_column_chunks_agree_with_the_reference() -> Result<()> {
         let scratch = PhiScratch::new(ctx, k, n, d)?;
         // svgd_phi_shuffle's chunks hold whole subgroups of columns, svgd_phi_gemm's whole
         // tiles.
-        let cols = match k.phi_layout {
-            stein::kernels::PhiLayout::Shuffle(sg) if (5..=64).contains(&d) => {
-                CHUNK.next_multiple_of(sg as usize)
-            }
-            stein::kernels::PhiLayout::Gemm if d >= 5 => {
-                CHUNK.next_multiple_of(stein::kernels::GEMM_TILE)
-            }
+        let cols = match k.phi_variant(d, n) {
+            stein::kernels::PhiVariant::Shuffle(sg) => CHUNK.next_multiple_of(sg as usize),
+            stein::kernels::PhiVariant::Gemm => CHUNK.next_multiple_of(stein::kernels::GEMM_TILE),
             _ => CHUNK,
         };
         ensure!(
