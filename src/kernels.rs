@@ -1168,3 +1168,52 @@ pub fn pair_params(n: usize, d: usize, h: f64) -> PairParams {
         aux: 0,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The largest d a generated kernel unrolls, from its header ("D = d (1..N)").
+    fn unrolled_dmax(spec: &shader::ShaderSpec) -> Option<usize> {
+        let src = spec.source();
+        let at = src.find("D = d (1..")? + "D = d (1..".len();
+        src[at..].split(')').next()?.parse().ok()
+    }
+
+    /// The host never hands a generated kernel a d past what its file unrolls (raising
+    /// SHUFFLE_DMAX without regenerating svgd_phi_shuffle, say, would drop dimensions).
+    #[test]
+    fn every_phi_variant_covers_the_dimensions_it_is_given() {
+        let layouts = [
+            PhiLayout::Lane,
+            PhiLayout::Shuffle(8),
+            PhiLayout::Tiled,
+            PhiLayout::Gemm,
+        ];
+        for d in 1..=300 {
+            for layout in layouts {
+                for gemm in [false, true] {
+                    for n in [1000, LANE_MAX_N, GEMM_ROW_TILED_MIN_N] {
+                        let v = PhiVariant::for_dim(d, n, layout, gemm);
+                        let spec = match v {
+                            PhiVariant::Small => &shader::SVGD_PHI_SMALL,
+                            PhiVariant::Mid => &shader::SVGD_PHI_MID,
+                            PhiVariant::Wide => &shader::SVGD_PHI_WIDE,
+                            PhiVariant::Lane => &shader::SVGD_PHI_LANE,
+                            PhiVariant::Shuffle(_) => &shader::SVGD_PHI_SHUFFLE,
+                            PhiVariant::Gemm | PhiVariant::General => continue,
+                        };
+                        let dmax = unrolled_dmax(spec)
+                            .unwrap_or_else(|| panic!("{}: no \"D = d (1..N)\" header", spec.name));
+                        assert!(
+                            d <= dmax,
+                            "{layout:?} gemm={gemm} n={n}: d = {d} to {v:?} (1..{dmax})"
+                        );
+                        assert!(gemm || v != PhiVariant::Gemm || layout == PhiLayout::Gemm);
+                    }
+                }
+            }
+        }
+        assert_eq!(unrolled_dmax(&shader::SVGD_PHI_SHUFFLE), Some(SHUFFLE_DMAX));
+    }
+}
