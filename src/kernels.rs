@@ -186,6 +186,20 @@ const SHUFFLE_WG: u32 = 64;
 /// tools/gen_svgd_phi.py).
 const BRACKET_SHUFFLE_ROWS: usize = 8;
 
+/// Largest d of `pair_bracket_shuffle` (BRACKET_SHUFFLE_DMAX in tools/gen_svgd_phi.py): past
+/// d = 64 the looped `pair_bracket` reads every coordinate through llvmpipe's lane loop (the
+/// median took 23 s of a 27 s step at n = 16384, d = 100, before the shuffle pass served it).
+pub const BRACKET_SHUFFLE_DMAX: usize = 128;
+
+/// The subgroup size `pair_bracket_shuffle` runs with under `layout` for d, where it serves
+/// d: d <= [`BRACKET_SHUFFLE_DMAX`] on the shuffle layout (CPU adapters with subgroups).
+pub fn bracket_shuffle_size(layout: PhiLayout, d: usize) -> Option<u32> {
+    match layout {
+        PhiLayout::Shuffle(sg) if d <= BRACKET_SHUFFLE_DMAX => Some(sg),
+        _ => None,
+    }
+}
+
 /// Rows and columns of one `svgd_phi_gemm` tile (its workgroup owns GEMM_TILE rows; chunks
 /// start at multiples of GEMM_TILE columns).
 pub const GEMM_TILE: usize = 64;
@@ -930,13 +944,9 @@ impl Kernels {
         chunk_plan(n, chunk_columns(ctx, per, 100, self.chunk_cap))
     }
 
-    /// The subgroup size `pair_bracket_shuffle` runs with, where it serves d: d <= 64 on
-    /// the shuffle layout (CPU adapters with subgroups).
+    /// The subgroup size `pair_bracket_shuffle` runs with, where it serves d.
     fn bracket_shuffle(&self, d: usize) -> Option<u32> {
-        match self.phi_layout {
-            PhiLayout::Shuffle(sg) if d <= 64 => Some(sg),
-            _ => None,
-        }
+        bracket_shuffle_size(self.phi_layout, d)
     }
 
     /// Column chunks of `pair_histogram` for (n, d) (its coordinates are looped past d = 4).
@@ -1215,5 +1225,17 @@ mod tests {
             }
         }
         assert_eq!(unrolled_dmax(&shader::SVGD_PHI_SHUFFLE), Some(SHUFFLE_DMAX));
+    }
+
+    /// The same for the median's `pair_bracket_shuffle`.
+    #[test]
+    fn the_shuffle_bracket_covers_the_dimensions_it_is_given() {
+        let dmax = unrolled_dmax(&shader::PAIR_BRACKET_SHUFFLE).expect("header");
+        for d in 1..=300 {
+            if bracket_shuffle_size(PhiLayout::Shuffle(8), d).is_some() {
+                assert!(d <= dmax, "d = {d} to pair_bracket_shuffle (1..{dmax})");
+            }
+        }
+        assert_eq!(dmax, BRACKET_SHUFFLE_DMAX);
     }
 }

@@ -26,6 +26,10 @@ SHUFFLE_ROWS = 8
 SHUFFLE_DMAX = 128
 # vec4 row groups per invocation of pair_bracket_shuffle.
 BRACKET_SHUFFLE_GROUPS = 2
+# Largest d of pair_bracket_shuffle (src/kernels.rs BRACKET_SHUFFLE_DMAX): past d = 64 the
+# looped pair_bracket reads every coordinate through llvmpipe's lane loop (the median took
+# 23 s of a 27 s step at n = 16384, d = 100).
+BRACKET_SHUFFLE_DMAX = 128
 
 
 def gen_bracket(name, DMAX):
@@ -478,7 +482,7 @@ if __name__ == "__main__":
     with open("shaders/kernels/svgd_phi_shuffle.wgsl", "w") as f:
         f.write(gen_shuffle(SHUFFLE_DMAX, SHUFFLE_ROWS))
     with open("shaders/kernels/pair_bracket_shuffle.wgsl", "w") as f:
-        f.write(gen_bracket_shuffle(64, BRACKET_SHUFFLE_GROUPS))
+        f.write(gen_bracket_shuffle(BRACKET_SHUFFLE_DMAX, BRACKET_SHUFFLE_GROUPS))
     for name, dmax in BRACKET_VARIANTS:
         text = gen_bracket(name, dmax)
         with open(f"shaders/kernels/pair_bracket_{name}.wgsl", "w") as f:

@@ -194,9 +194,10 @@ fn batch_median_matches_the_host_bandwidth() -> Result<()> {
     )
 }
 
-/// Every pair_bracket kernel (llvmpipe's default is the subgroup-shuffle one; hardware GPUs
-/// use pair_bracket, _mid and _wide, which the other layouts select here) gives the exact
-/// median, unchunked and in column chunks, through the one-pass list and the narrowing path.
+/// Every pair_bracket kernel (llvmpipe's default is the subgroup-shuffle one, up to d = 128;
+/// hardware GPUs use pair_bracket, _mid and _wide, which the other layouts select here) gives
+/// the exact median, unchunked and in column chunks, through the one-pass list and the
+/// narrowing path.
 #[test]
 fn median_is_exact_with_every_bracket_kernel() -> Result<()> {
     let Some((ctx, _)) = gpu()? else {
@@ -207,7 +208,15 @@ fn median_is_exact_with_every_bracket_kernel() -> Result<()> {
             let Some((ctx, k)) = super::common::gpu_phi_layout(layout, chunked)? else {
                 return Ok(());
             };
-            for (n, d) in [(65, 3), (257, 9), (300, 17), (131, 40), (100, 64)] {
+            for (n, d) in [
+                (65, 3),
+                (257, 9),
+                (300, 17),
+                (131, 40),
+                (100, 64),
+                (70, 100),
+                (37, 128),
+            ] {
                 let x = integer_particles(n, d, 2 + (n as i64) / 60, (n * 7 + d) as u64);
                 let want = cpu::median::median_sqdist(&x, d);
                 let x32: Vec<f32> = x.iter().map(|&v| v as f32).collect();
