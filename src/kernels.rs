@@ -61,17 +61,23 @@ impl PhiVariant {
         }
     }
 
+    /// The kernel that computes φ (the first of three for the column-block path) and its
+    /// workgroup size.
+    fn spec(self) -> (&'static shader::ShaderSpec, u32) {
+        match self {
+            PhiVariant::Small => (&shader::SVGD_PHI_SMALL, 32),
+            PhiVariant::Mid => (&shader::SVGD_PHI_MID, 32),
+            PhiVariant::Wide => (&shader::SVGD_PHI_WIDE, 32),
+            PhiVariant::Lane => (&shader::SVGD_PHI_LANE, 64),
+            PhiVariant::Shuffle(_) => (&shader::SVGD_PHI_SHUFFLE, SHUFFLE_WG),
+            PhiVariant::Gemm => (&shader::SVGD_PHI_GEMM, 256),
+            PhiVariant::General => (&shader::SVGD_PHI_KBLOCK, 64),
+        }
+    }
+
     /// The WGSL entry point that computes φ (the first of them for the column-block path).
     pub fn kernel_name(self) -> &'static str {
-        match self {
-            PhiVariant::Small => shader::SVGD_PHI_SMALL.name,
-            PhiVariant::Mid => shader::SVGD_PHI_MID.name,
-            PhiVariant::Wide => shader::SVGD_PHI_WIDE.name,
-            PhiVariant::Lane => shader::SVGD_PHI_LANE.name,
-            PhiVariant::Shuffle(_) => shader::SVGD_PHI_SHUFFLE.name,
-            PhiVariant::Gemm => shader::SVGD_PHI_GEMM.name,
-            PhiVariant::General => shader::SVGD_PHI_KBLOCK.name,
-        }
+        self.spec().0.name
     }
 
     /// Rows one workgroup of `wg` invocations owns.
@@ -99,7 +105,8 @@ impl PhiVariant {
     }
 }
 
-/// Which φ kernel serves d >= 5 (up to d = 64; beyond, the gemm kernel or the column blocks).
+/// Which φ kernels serve d >= 5 (each layout's unrolled kernels up to their largest d; beyond,
+/// the gemm kernel where it fits, else the column blocks).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum PhiLayout {
     /// One row per invocation ([`PhiVariant::Lane`], for n < [`LANE_MAX_N`]; the row-tiled
@@ -176,7 +183,7 @@ fn shuffle_rows(d: usize) -> usize {
 /// Largest d of `svgd_phi_shuffle` (SHUFFLE_DMAX in tools/gen_svgd_phi.py). Past d = 64 its
 /// first build on llvmpipe takes longer (2 cores: about 30 s at d = 100, 50 s at d = 128; Mesa
 /// caches the result on disk), for φ about 6x faster than `svgd_phi_gemm` there (n = 16384,
-/// d = 100: 7.8e7 against 1.2e7 pairs/s; README, Notes for lavapipe).
+/// d = 100: 7.1e7 against 1.2e7 pairs/s; README, Benchmarks, Past d = 64).
 pub const SHUFFLE_DMAX: usize = 128;
 
 /// Workgroup size of `svgd_phi_shuffle` (a multiple of the subgroup size).
@@ -698,14 +705,7 @@ impl Kernels {
             }
             return Ok(());
         }
-        let (spec, wg) = match scratch.variant {
-            PhiVariant::Small => (&shader::SVGD_PHI_SMALL, 32),
-            PhiVariant::Mid => (&shader::SVGD_PHI_MID, 32),
-            PhiVariant::Lane => (&shader::SVGD_PHI_LANE, 64),
-            PhiVariant::Shuffle(_) => (&shader::SVGD_PHI_SHUFFLE, SHUFFLE_WG),
-            PhiVariant::Gemm => (&shader::SVGD_PHI_GEMM, 256),
-            _ => (&shader::SVGD_PHI_WIDE, 32),
-        };
+        let (spec, wg) = scratch.variant.spec();
         let extra = match scratch.variant {
             PhiVariant::Shuffle(sg) => {
                 vec![("SG", f64::from(sg)), ("ROWS", shuffle_rows(d) as f64)]
@@ -1205,14 +1205,11 @@ mod tests {
                 for gemm in [false, true] {
                     for n in [1000, LANE_MAX_N, GEMM_ROW_TILED_MIN_N] {
                         let v = PhiVariant::for_dim(d, n, layout, gemm);
-                        let spec = match v {
-                            PhiVariant::Small => &shader::SVGD_PHI_SMALL,
-                            PhiVariant::Mid => &shader::SVGD_PHI_MID,
-                            PhiVariant::Wide => &shader::SVGD_PHI_WIDE,
-                            PhiVariant::Lane => &shader::SVGD_PHI_LANE,
-                            PhiVariant::Shuffle(_) => &shader::SVGD_PHI_SHUFFLE,
-                            PhiVariant::Gemm | PhiVariant::General => continue,
-                        };
+                        // The tiles and the column blocks loop over any d.
+                        if matches!(v, PhiVariant::Gemm | PhiVariant::General) {
+                            continue;
+                        }
+                        let (spec, _) = v.spec();
                         let dmax = unrolled_dmax(spec)
                             .unwrap_or_else(|| panic!("{}: no \"D = d (1..N)\" header", spec.name));
                         assert!(

@@ -21,8 +21,8 @@ BRACKET_VARIANTS = [("mid", 16), ("wide", 64)]
 SHUFFLE_ROWS = 8
 # Largest d of svgd_phi_shuffle (src/kernels.rs SHUFFLE_DMAX). Past d = 64 the first compile
 # on llvmpipe grows (2 cores: about 30 s at d = 100, 50 s at d = 128; Mesa caches it on disk
-# afterwards), but φ runs about 6x faster than svgd_phi_gemm there and 35x faster than the
-# column blocks (README, Notes for lavapipe).
+# afterwards), but φ runs about 6x faster than svgd_phi_gemm there and 30x faster than the
+# column blocks (README, Benchmarks, Past d = 64).
 SHUFFLE_DMAX = 128
 # vec4 row groups per invocation of pair_bracket_shuffle.
 BRACKET_SHUFFLE_GROUPS = 2
