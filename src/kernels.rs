@@ -25,9 +25,9 @@ pub enum PhiVariant {
     Lane,
     /// `svgd_phi_shuffle`, 5 <= d <= [`SHUFFLE_DMAX`] on CPU adapters with subgroups
     /// (llvmpipe), 8 rows per invocation up to d = 32 and 4 beyond, columns handed between
-    /// lanes by subgroupShuffle (see the generator), after
-    /// `svgd_phi_center` and `svgd_phi_pack` have written the centred column records; the
-    /// subgroup size.
+    /// lanes by subgroupShuffle (see the generator), after `svgd_phi_center` and
+    /// `svgd_phi_pack` have written the centred column records and they are copied into a
+    /// texture ([`shuffle_texture_size`]); the subgroup size.
     Shuffle(u32),
     /// `svgd_phi_gemm`, any d >= 5 on hardware GPUs, and on CPU adapters past their unrolled
     /// kernels (d > [`SHUFFLE_DMAX`] with subgroups, d > 64 without): 64 × 64 tiles of pairs as two fused
@@ -47,13 +47,20 @@ impl PhiVariant {
     /// their unrolled kernels. On llvmpipe (2 cores, n = 16384) it runs d = 128 at 1.1e7
     /// pairs/s against the column blocks' 1.8e6 (n = 2048), and d = 784 at 6.5e5 against
     /// 2.8e5 (n = 2048): the column blocks read every coordinate through a lane loop.
-    pub fn for_dim(d: usize, n: usize, layout: PhiLayout, gemm: bool) -> Self {
+    /// `texture_rows`: the device's largest 2-D texture side, which bounds the particles
+    /// `svgd_phi_shuffle` takes ([`shuffle_texture_size`]; past it the tiled kernels or gemm
+    /// serve, as without subgroups).
+    pub fn for_dim(d: usize, n: usize, layout: PhiLayout, gemm: bool, texture_rows: usize) -> Self {
         match (d, layout) {
             (0..=4, _) => PhiVariant::Small,
             (5..=8, PhiLayout::Gemm) if n >= GEMM_ROW_TILED_MIN_N => PhiVariant::Mid,
             (_, PhiLayout::Gemm) => PhiVariant::Gemm,
             (5..=64, PhiLayout::Lane) if n < LANE_MAX_N => PhiVariant::Lane,
-            (5..=SHUFFLE_DMAX, PhiLayout::Shuffle(sg)) => PhiVariant::Shuffle(sg),
+            (5..=SHUFFLE_DMAX, PhiLayout::Shuffle(sg))
+                if shuffle_texture_size(n, d, sg).1 <= texture_rows =>
+            {
+                PhiVariant::Shuffle(sg)
+            }
             (5..=16, _) => PhiVariant::Mid,
             (17..=64, _) => PhiVariant::Wide,
             (_, PhiLayout::Shuffle(_) | PhiLayout::Tiled) if gemm => PhiVariant::Gemm,
@@ -249,6 +256,23 @@ pub fn shuffle_record(d: usize) -> usize {
     2 * d.div_ceil(4) + 1
 }
 
+/// Texels per row of `svgd_phi_shuffle`'s record texture (its const TEX_W,
+/// SHUFFLE_TEXTURE_WIDTH in tools/gen_svgd_phi.py). WebGPU guarantees 8192.
+pub const SHUFFLE_TEXTURE_WIDTH: usize = 4096;
+
+/// (width, height) in texels of `svgd_phi_shuffle`'s rgba32float record texture for `n`
+/// particles in `d` dimensions and subgroup size `sg`: the column records row by row, the
+/// last row zero padded. `svgd_phi_pack` writes them to a buffer of whole rows, which is
+/// copied into the texture: llvmpipe fetches texels with a branch-free gather, where a
+/// storage-buffer vec4 costs a loop of 32 bounds-checked scalar loads (see the generator).
+pub fn shuffle_texture_size(n: usize, d: usize, sg: u32) -> (usize, usize) {
+    let texels = shuffle_padded(n, sg) * shuffle_record(d);
+    (
+        SHUFFLE_TEXTURE_WIDTH,
+        texels.div_ceil(SHUFFLE_TEXTURE_WIDTH).max(1),
+    )
+}
+
 /// Largest n for which the lane layout uses [`PhiVariant::Lane`]. The row-tiled kernels give
 /// a workgroup 384 (d <= 16) or 128 (d <= 64) rows, so below a few hundred thousand particles
 /// they leave an H100's 132 multiprocessors short of workgroups; above, they win. Measured on
@@ -303,6 +327,9 @@ pub struct PhiScratch {
     rho: GpuVec<f32>,
     center: GpuVec<f32>,
     pack: GpuVec<f32>,
+    /// `svgd_phi_shuffle`'s copy of the records (a 1 × 1 stand-in for the other variants).
+    records: wgpu::Texture,
+    records_view: wgpu::TextureView,
     n: usize,
     d: usize,
 }
@@ -337,10 +364,10 @@ impl PhiScratch {
             // counts every pass through a loop's end, the one that leaves it too); chunks
             // start at multiples of the unit, the column records the kernel reads at once.
             let (unit, per_unit, fixed) = match variant {
-                // Per SG columns the group loop's pass and the lane loop's SG + 1, and per
-                // BLOCK (128) columns two more (the block loop's pass, the group loop's
-                // exit): SG + 3 per SG columns bounds them all.
-                PhiVariant::Shuffle(sg) => (sg as usize, u64::from(sg) + 3, 3 * d as u64 + 300),
+                // Per SG columns the group loop's pass and the lane loop's SG / 2 + 1 (two
+                // columns a pass), and per BLOCK (128) columns two more (the block loop's
+                // pass, the group loop's exit): SG / 2 + 3 per SG columns bounds them all.
+                PhiVariant::Shuffle(sg) => (sg as usize, u64::from(sg / 2) + 3, 3 * d as u64 + 300),
                 // Per tile at most ⌈d / 32⌉ 46 + 20 + 71 SP, fixed 400 (the kernel's header).
                 PhiVariant::Gemm => (
                     GEMM_TILE,
@@ -370,11 +397,40 @@ impl PhiScratch {
             .map(|_| GpuUniform::new(ctx, "phi params", &PairParams::default()))
             .collect();
         let kb = if general { n * cols.min(n) } else { 1 };
-        // The centre and the column records (svgd_phi_pack) of the kernels that read them.
-        let (center, pack) = match records {
-            Some(padded) => (d, padded * shuffle_record(d) * 4),
-            None => (1, 1),
+        // The centre and the column records (svgd_phi_pack) of the kernels that read them;
+        // svgd_phi_shuffle's in whole texture rows, copied into the texture.
+        let texture = match variant {
+            PhiVariant::Shuffle(sg) => shuffle_texture_size(n, d, sg),
+            _ => (1, 1),
         };
+        let (center, pack) = match (records, variant) {
+            (Some(_), PhiVariant::Shuffle(_)) => (d, texture.0 * texture.1 * 4),
+            (Some(padded), _) => (d, padded * shuffle_record(d) * 4),
+            _ => (1, 1),
+        };
+        let max = ctx.limits.max_texture_dimension_2d as usize;
+        ensure!(
+            texture.0 <= max && texture.1 <= max,
+            "svgd_phi: n = {n}, d = {d} needs a {}x{} texture, over this adapter's \
+             max_texture_dimension_2d = {max}; use fewer particles",
+            texture.0,
+            texture.1
+        );
+        let records_texture = ctx.device.create_texture(&wgpu::TextureDescriptor {
+            label: Some("phi column records"),
+            size: wgpu::Extent3d {
+                width: texture.0 as u32,
+                height: texture.1 as u32,
+                depth_or_array_layers: 1,
+            },
+            mip_level_count: 1,
+            sample_count: 1,
+            dimension: wgpu::TextureDimension::D2,
+            format: wgpu::TextureFormat::Rgba32Float,
+            usage: wgpu::TextureUsages::TEXTURE_BINDING | wgpu::TextureUsages::COPY_DST,
+            view_formats: &[],
+        });
+        let records_view = records_texture.create_view(&Default::default());
         Ok(Self {
             variant,
             chunks,
@@ -384,6 +440,8 @@ impl PhiScratch {
             rho: GpuVec::zeros(ctx, "phi rho", if general { n } else { 1 })?,
             center: GpuVec::zeros(ctx, "phi centre", center)?,
             pack: GpuVec::zeros(ctx, "phi column records", pack)?,
+            records: records_texture,
+            records_view,
             n,
             d,
         })
@@ -396,6 +454,7 @@ impl PhiScratch {
             + self.rho.bytes()
             + self.center.bytes()
             + self.pack.bytes()
+            + 16 * u64::from(self.records.width()) * u64::from(self.records.height())
             + 32 * self.params.len() as u64
     }
 
@@ -431,6 +490,9 @@ pub struct Kernels {
     pub phi_layout: PhiLayout,
     /// Whether the device runs `svgd_phi_gemm` ([`PhiLayout::gemm_fits`]).
     pub phi_gemm: bool,
+    /// The device's largest 2-D texture side, which bounds the particles `svgd_phi_shuffle`
+    /// takes (its column records are a texture).
+    pub texture_rows: usize,
     /// KSD row sums.
     pub ksd_rows: Kernel,
     /// MMD row sums.
@@ -461,6 +523,7 @@ impl Kernels {
             chunk_cap: None,
             phi_layout: PhiLayout::default_for(ctx),
             phi_gemm: PhiLayout::gemm_fits(ctx),
+            texture_rows: ctx.limits.max_texture_dimension_2d as usize,
             ksd_rows: Kernel::new(ctx, &shader::KSD_ROWS, &[U, R, R, W, W], 64)?,
             mmd_rows: Kernel::new(ctx, &shader::MMD_ROWS, &[U, R, W], 64)?,
             pair_sample: Kernel::new(ctx, &shader::PAIR_SAMPLE, &[U, R, W], 64)?,
@@ -517,7 +580,7 @@ pub fn pack_gmm(gmm: &crate::io::target::Gmm) -> Vec<f32> {
 impl Kernels {
     /// The φ kernel these pipelines use for `n` particles in `d` dimensions.
     pub fn phi_variant(&self, d: usize, n: usize) -> PhiVariant {
-        PhiVariant::for_dim(d, n, self.phi_layout, self.phi_gemm)
+        PhiVariant::for_dim(d, n, self.phi_layout, self.phi_gemm, self.texture_rows)
     }
 
     /// Records `score = ∇ log p(x)` for the packed mixture `mix` with `k` components.
@@ -716,12 +779,14 @@ impl Kernels {
             ],
             _ => vec![],
         };
-        // svgd_phi_shuffle and svgd_phi_gemm read the centred column records.
+        // svgd_phi_shuffle and svgd_phi_gemm read the centred column records (the shuffle
+        // kernel from a texture).
         let records = scratch.variant.record_rows(n);
-        let bindings: &[Binding] = if records.is_some() {
-            &[U, R, R, R, W, W]
-        } else {
-            &[U, R, R, W, W]
+        let shuffle = matches!(scratch.variant, PhiVariant::Shuffle(_));
+        let bindings: &[Binding] = match (records, shuffle) {
+            (Some(_), true) => &[U, R, R, Binding::Texture, W, W],
+            (Some(_), false) => &[U, R, R, R, W, W],
+            _ => &[U, R, R, W, W],
         };
         let kernel = self.by_dim_with(ctx, spec, bindings, wg, d, &extra)?;
         let g = ctx.check_groups(
@@ -761,26 +826,46 @@ impl Kernels {
                 (n, d, aux as usize),
             )?;
         }
+        if shuffle {
+            // Whole rows of records (the pack buffer's length) into the texture.
+            let (width, height) = (scratch.records.width(), scratch.records.height());
+            enc.copy_buffer_to_texture(
+                wgpu::TexelCopyBufferInfo {
+                    buffer: &scratch.pack.buffer,
+                    layout: wgpu::TexelCopyBufferLayout {
+                        offset: 0,
+                        bytes_per_row: Some(16 * width),
+                        rows_per_image: Some(height),
+                    },
+                },
+                scratch.records.as_image_copy(),
+                scratch.records.size(),
+            );
+        }
         for params in &scratch.params {
-            let bufs: Vec<&wgpu::Buffer> = if records.is_some() {
-                vec![
-                    &params.buffer,
-                    &x.buffer,
-                    &scratch.center.buffer,
-                    &scratch.pack.buffer,
-                    &scratch.scratch.buffer,
-                    &phi.buffer,
-                ]
-            } else {
-                vec![
-                    &params.buffer,
-                    &x.buffer,
-                    &score.buffer,
-                    &scratch.scratch.buffer,
-                    &phi.buffer,
-                ]
+            let (u, x, out) = (&params.buffer, &x.buffer, &scratch.scratch.buffer);
+            let resources: Vec<wgpu::BindingResource> = match records {
+                Some(_) => vec![
+                    u.as_entire_binding(),
+                    x.as_entire_binding(),
+                    scratch.center.buffer.as_entire_binding(),
+                    if shuffle {
+                        wgpu::BindingResource::TextureView(&scratch.records_view)
+                    } else {
+                        scratch.pack.buffer.as_entire_binding()
+                    },
+                    out.as_entire_binding(),
+                    phi.buffer.as_entire_binding(),
+                ],
+                None => vec![
+                    u.as_entire_binding(),
+                    x.as_entire_binding(),
+                    score.buffer.as_entire_binding(),
+                    out.as_entire_binding(),
+                    phi.buffer.as_entire_binding(),
+                ],
             };
-            kernel.record(ctx, enc, &bufs, (g, passes, 1))?;
+            kernel.record_resources(ctx, enc, &resources, (g, passes, 1))?;
         }
         Ok(())
     }
@@ -1202,9 +1287,9 @@ mod tests {
         ];
         for d in 1..=300 {
             for layout in layouts {
-                for gemm in [false, true] {
+                for (gemm, rows) in [(false, 16384), (true, 16384), (false, 1), (true, 1)] {
                     for n in [1000, LANE_MAX_N, GEMM_ROW_TILED_MIN_N] {
-                        let v = PhiVariant::for_dim(d, n, layout, gemm);
+                        let v = PhiVariant::for_dim(d, n, layout, gemm, rows);
                         // The tiles and the column blocks loop over any d.
                         if matches!(v, PhiVariant::Gemm | PhiVariant::General) {
                             continue;
@@ -1214,7 +1299,7 @@ mod tests {
                             .unwrap_or_else(|| panic!("{}: no \"D = d (1..N)\" header", spec.name));
                         assert!(
                             d <= dmax,
-                            "{layout:?} gemm={gemm} n={n}: d = {d} to {v:?} (1..{dmax})"
+                            "{layout:?} gemm={gemm} rows={rows} n={n}: d = {d} to {v:?} (1..{dmax})"
                         );
                         assert!(gemm || v != PhiVariant::Gemm || layout == PhiLayout::Gemm);
                     }
@@ -1222,6 +1307,32 @@ mod tests {
             }
         }
         assert_eq!(unrolled_dmax(&shader::SVGD_PHI_SHUFFLE), Some(SHUFFLE_DMAX));
+    }
+
+    /// `svgd_phi_shuffle` gets only particles whose records fit the device's textures, and
+    /// the host's texture width is the kernel's.
+    #[test]
+    fn the_shuffle_kernel_gets_only_records_that_fit_a_texture() {
+        let src = shader::SVGD_PHI_SHUFFLE.source();
+        assert!(src.contains(&format!("const TEX_W: u32 = {SHUFFLE_TEXTURE_WIDTH}u;")));
+        // n = 16384, d = 64: 16384 records of 33 texels, 132 rows of 4096.
+        assert_eq!(shuffle_texture_size(16384, 64, 8), (4096, 132));
+        assert_eq!(shuffle_texture_size(1, 5, 8), (4096, 1));
+        let layout = PhiLayout::Shuffle(8);
+        for d in [5, 64, 128] {
+            for n in [1, 1000, 16384, 1 << 20] {
+                let rows = shuffle_texture_size(n, d, 8).1;
+                assert_eq!(
+                    PhiVariant::for_dim(d, n, layout, true, rows),
+                    PhiVariant::Shuffle(8)
+                );
+                let v = PhiVariant::for_dim(d, n, layout, true, rows - 1);
+                assert!(
+                    !matches!(v, PhiVariant::Shuffle(_)),
+                    "d = {d}, n = {n}: {v:?}"
+                );
+            }
+        }
     }
 
     /// The same for the median's `pair_bracket_shuffle`.

@@ -24,6 +24,10 @@ SHUFFLE_ROWS = 8
 # afterwards), but φ runs about 6x faster than svgd_phi_gemm there and 30x faster than the
 # column blocks (README, Benchmarks, Past d = 64).
 SHUFFLE_DMAX = 128
+# Columns per pass of svgd_phi_shuffle's lane loop (the subgroup size must be a multiple).
+SHUFFLE_COLS = 2
+# Texels per row of svgd_phi_shuffle's record texture (src/kernels.rs SHUFFLE_TEXTURE_WIDTH).
+SHUFFLE_TEXTURE_WIDTH = 4096
 # vec4 row groups per invocation of pair_bracket_shuffle.
 BRACKET_SHUFFLE_GROUPS = 2
 # Largest d of pair_bracket_shuffle (src/kernels.rs BRACKET_SHUFFLE_DMAX): past d = 64 the
@@ -255,14 +259,25 @@ def gen_shuffle(DMAX, R):
     subgroupShuffle. The lane index is the counter of a loop over the subgroup, which llvmpipe
     compiles to one vpermd (emit_shuffle); unrolling that loop with constant indices made the
     file twice as large and was slower.
-    The columns come from svgd_phi_pack's records, read as vec4 (one lane loop per four
-    values instead of one per value) and already holding w_j; the squared distance is the
-    dot-product form e_i + e_j + xc_i . u_j (two operations per dimension where the
-    difference form needs three: llvmpipe lowers fma into a multiply and an add). Rows are
-    grouped four to a vec4 as in gen(). Measured and dropped (llvmpipe, n = 16384): two
-    columns per lane-loop pass, so the accumulators take llvmpipe's masked write once per two
-    columns (+8 % at d = 16, -18 % at d = 64: more shuffled values than registers)."""
+    The columns come from svgd_phi_pack's records, copied into an rgba32float texture and read
+    with textureLoad: llvmpipe fetches texels with a branch-free gather (lp_bld_sample), where a
+    storage-buffer vec4 costs a lane loop of 32 bounds-checked scalar loads. The records already
+    hold w_j; the squared distance is the dot-product form e_i + e_j + xc_i . u_j (two
+    operations per dimension where the difference form needs three: llvmpipe lowers fma into a
+    multiply and an add). Rows are grouped four to a vec4 as in gen(). Each pass of the lane
+    loop takes COLS = 2 columns: the exponents of both first, dimension by dimension (each row
+    value loaded once for both), then each accumulator updated once for both (llvmpipe masks
+    every write to a loop-carried variable with a blend). The accumulators add the columns in
+    order, as one column per pass did, so the sums are the same.
+    Measured (llvmpipe, 2 cores, n = 16384, pairs/s; README, Benchmarks): storage buffer and
+    one column per pass, against texture and two: d = 5 1.33e9 / 1.52e9, d = 16 6.2e8 / 7.3e8,
+    d = 32 2.9e8 / 3.7e8, d = 64 1.35e8 / 1.69e8, d = 100 7.5e7 / 9.5e7. Dropped: the texture
+    with one column per pass (d = 64: 1.50e8); two columns per pass from the storage buffer
+    (d = 64: 1.28e8); four columns per pass (d = 64: 1.08e8 with the texture; its 47 KB loop
+    body outgrows the 32 KB instruction cache); 8 rows per invocation past d = 32 (d = 64:
+    1.19e8)."""
     G = R // 4
+    C = SHUFFLE_COLS
     L = []
     L.append(f"""// svgd_phi_shuffle: the SVGD direction for d <= {DMAX} on CPU adapters with subgroups (llvmpipe),
 //   phi_i = 1/n sum_j [ k(x_j, x_i) score_j + 2/h (x_i - x_j) k(x_j, x_i) ].
@@ -278,30 +293,36 @@ def gen_shuffle(DMAX, R):
 // svgd_phi_wide.wgsl). Each invocation owns ROWS rows (a multiple of 4 up to {R}; strided by WG, four
 // to a vec4): more rows share each column load, fewer compile faster at large d.
 // The columns go by in groups of SG (the subgroup size): lane l loads record t0 + l, and
-// subgroupShuffle(v, c) hands column t0 + c to every lane. The records are padded to whole
-// subgroups with k = 0, and chunks start at multiples of SG. Needs: the subgroup size is SG on
-// every dispatch, and all lanes of a subgroup run the loops together (uniform bounds; rows
-// past n are clamped, never returned).
+// subgroupShuffle(v, c) hands column t0 + c to every lane, {C} columns per pass. The records
+// are padded to whole subgroups with k = 0, and chunks start at multiples of SG. Needs: the
+// subgroup size is SG (even) on every dispatch, and all lanes of a subgroup run the loops
+// together (uniform bounds; rows past n are clamped, never returned).
+// Records: the texture holds svgd_phi_pack's vec4 number i at texel (i % TEX_W, i / TEX_W).
 // Parts: common/params.wgsl, common/rbf.wgsl
-// Bindings: 0 uniform PairParams | 1 x [n,d] | 2 center [d] | 3 pack [n_pad * (2 D4 + 1)] vec4
-//   | 4 scratch [n*d + n] | 5 phi [n,d] (written)
+// Bindings: 0 uniform PairParams | 1 x [n,d] | 2 center [d] | 3 records texture_2d<f32> (rgba32float,
+//   TEX_W wide, n_pad (2 D4 + 1) texels) | 4 scratch [n*d + n] | 5 phi [n,d] (written)
 // Dispatch: (ceil(n / (ROWS WG)), 1, 1), WG a multiple of SG. Overrides D = d (1..{DMAX}),
 // SG = subgroup size. Passes through loop ends per invocation (llvmpipe's loop limit counts
-// them, a loop's exit pass included): SG + 2 per SG columns, plus two per BLOCK columns (the
-// host sizes chunks from this).
+// them, a loop's exit pass included): SG / {C} + 2 per SG columns, plus two per BLOCK columns
+// (the host sizes chunks from this).
 override WG: u32 = 64u;
 override D: u32 = 2u;
 override SG: u32 = 8u;
 override ROWS: u32 = {R}u;
 override D4: u32 = (D + 3u) / 4u;
 const BLOCK: u32 = 128u;
+const TEX_W: u32 = {SHUFFLE_TEXTURE_WIDTH}u;
 
 @group(0) @binding(0) var<uniform> p: PairParams;
 @group(0) @binding(1) var<storage, read> x: array<f32>;
 @group(0) @binding(2) var<storage, read> center: array<f32>;
-@group(0) @binding(3) var<storage, read> pack: array<vec4<f32>>;
+@group(0) @binding(3) var records: texture_2d<f32>;
 @group(0) @binding(4) var<storage, read_write> scratch: array<f32>;
 @group(0) @binding(5) var<storage, read_write> phi: array<f32>;
+
+fn record(i: u32) -> vec4<f32> {{
+    return textureLoad(records, vec2<u32>(i % TEX_W, i / TEX_W), 0);
+}}
 
 @compute @workgroup_size(WG)
 fn svgd_phi_shuffle(@builtin(local_invocation_id) lid3: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(subgroup_invocation_id) sid: u32) {{
@@ -317,7 +338,7 @@ fn svgd_phi_shuffle(@builtin(local_invocation_id) lid3: vec3<u32>, @builtin(work
         on = "" if g == 0 else f"ROWS > {4 * g}u && "
         for q in range(4):
             L.append(f"    let i{g}_{q} = min(base + {4 * g + q}u * WG, p.n - 1u);")
-        es = ", ".join(f"pack[i{g}_{q} * stride + 2u * D4].x" for q in range(4))
+        es = ", ".join(f"record(i{g}_{q} * stride + 2u * D4).x" for q in range(4))
         if g == 0:
             L.append(f"    let e{g} = vec4<f32>({es});")
         else:
@@ -346,25 +367,48 @@ fn svgd_phi_shuffle(@builtin(local_invocation_id) lid3: vec3<u32>, @builtin(work
     for q in range((DMAX + 3) // 4):
         L.append(f"            var mu{q} = vec4<f32>(0.0);")
         L.append(f"            var mw{q} = vec4<f32>(0.0);")
-        L.append(f"            if D4 > {q}u {{ mu{q} = pack[o + {q}u]; mw{q} = pack[o + D4 + {q}u]; }}")
-    L.append("            let me = pack[o + 2u * D4].x;")
-    L.append("            for (var c = 0u; c < SG; c++) {")
-    L.append("                let es = subgroupShuffle(me, c);")
+        L.append(f"            if D4 > {q}u {{ mu{q} = record(o + {q}u); mw{q} = record(o + D4 + {q}u); }}")
+    L.append("            let me = record(o + 2u * D4).x;")
+    L.append(f"            for (var c = 0u; c < SG; c += {C}u) {{")
+    # The exponents of the pass's columns, dimension by dimension.
+    for cc in range(C):
+        L.append(f"                let es{cc} = subgroupShuffle(me, c + {cc}u);")
+    for g in range(G):
+        for cc in range(C):
+            L.append(f"                var t{g}_{cc} = e{g} + es{cc};")
     for k in range(DMAX):
         q, r = divmod(k, 4)
         comp = "xyzw"[r]
-        L.append(f"                var us{k} = 0.0;")
-        L.append(f"                var ws{k} = 0.0;")
-        L.append(f"                if D > {k}u {{ us{k} = subgroupShuffle(mu{q}.{comp}, c); ws{k} = subgroupShuffle(mw{q}.{comp}, c); }}")
+        L.append(f"                if D > {k}u {{")
+        for cc in range(C):
+            L.append(f"                    let u{cc} = vec4<f32>(subgroupShuffle(mu{q}.{comp}, c + {cc}u));")
+        for g in range(G):
+            on = "" if g == 0 else f"if ROWS > {4 * g}u "
+            upd = " ".join(f"t{g}_{cc} = fma(x{g}_{k}, u{cc}, t{g}_{cc});" for cc in range(C))
+            L.append(f"                    {on}{{ {upd} }}")
+        L.append("                }")
+    # Kernel values, then every accumulator once for the pass's columns, in column order.
     for g in range(G):
         L.append("                {" if g == 0 else f"                if ROWS > {4 * g}u {{")
-        L.append(f"                    var t = e{g} + es;")
-        for k in range(DMAX):
-            L.append(f"                    if D > {k}u {{ t = fma(x{g}_{k}, vec4<f32>(us{k}), t); }}")
-        L.append("                    let kv = exp2(min(t, vec4<f32>(0.0)));")
-        L.append(f"                    brho{g} += kv;")
-        for k in range(DMAX):
-            L.append(f"                    if D > {k}u {{ b{g}_{k} = fma(kv, vec4<f32>(ws{k}), b{g}_{k}); }}")
+        for cc in range(C):
+            L.append(f"                    let kv{cc} = exp2(min(t{g}_{cc}, vec4<f32>(0.0)));")
+        L.append(f"                    brho{g} = brho{g}" + "".join(f" + kv{cc}" for cc in range(C)) + ";")
+        L.append(f"                    t{g}_0 = kv0;")
+        for cc in range(1, C):
+            L.append(f"                    t{g}_{cc} = kv{cc};")
+        L.append("                }")
+    for k in range(DMAX):
+        q, r = divmod(k, 4)
+        comp = "xyzw"[r]
+        L.append(f"                if D > {k}u {{")
+        for cc in range(C):
+            L.append(f"                    let w{cc} = vec4<f32>(subgroupShuffle(mw{q}.{comp}, c + {cc}u));")
+        for g in range(G):
+            on = "" if g == 0 else f"if ROWS > {4 * g}u "
+            expr = f"b{g}_{k}"
+            for cc in range(C):
+                expr = f"fma(t{g}_{cc}, w{cc}, {expr})"
+            L.append(f"                    {on}{{ b{g}_{k} = {expr}; }}")
         L.append("                }")
     L.append("            }")
     L.append("        }")

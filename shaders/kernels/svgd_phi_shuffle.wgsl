@@ -12,30 +12,36 @@
 // svgd_phi_wide.wgsl). Each invocation owns ROWS rows (a multiple of 4 up to 8; strided by WG, four
 // to a vec4): more rows share each column load, fewer compile faster at large d.
 // The columns go by in groups of SG (the subgroup size): lane l loads record t0 + l, and
-// subgroupShuffle(v, c) hands column t0 + c to every lane. The records are padded to whole
-// subgroups with k = 0, and chunks start at multiples of SG. Needs: the subgroup size is SG on
-// every dispatch, and all lanes of a subgroup run the loops together (uniform bounds; rows
-// past n are clamped, never returned).
+// subgroupShuffle(v, c) hands column t0 + c to every lane, 2 columns per pass. The records
+// are padded to whole subgroups with k = 0, and chunks start at multiples of SG. Needs: the
+// subgroup size is SG (even) on every dispatch, and all lanes of a subgroup run the loops
+// together (uniform bounds; rows past n are clamped, never returned).
+// Records: the texture holds svgd_phi_pack's vec4 number i at texel (i % TEX_W, i / TEX_W).
 // Parts: common/params.wgsl, common/rbf.wgsl
-// Bindings: 0 uniform PairParams | 1 x [n,d] | 2 center [d] | 3 pack [n_pad * (2 D4 + 1)] vec4
-//   | 4 scratch [n*d + n] | 5 phi [n,d] (written)
+// Bindings: 0 uniform PairParams | 1 x [n,d] | 2 center [d] | 3 records texture_2d<f32> (rgba32float,
+//   TEX_W wide, n_pad (2 D4 + 1) texels) | 4 scratch [n*d + n] | 5 phi [n,d] (written)
 // Dispatch: (ceil(n / (ROWS WG)), 1, 1), WG a multiple of SG. Overrides D = d (1..128),
 // SG = subgroup size. Passes through loop ends per invocation (llvmpipe's loop limit counts
-// them, a loop's exit pass included): SG + 2 per SG columns, plus two per BLOCK columns (the
-// host sizes chunks from this).
+// them, a loop's exit pass included): SG / 2 + 2 per SG columns, plus two per BLOCK columns
+// (the host sizes chunks from this).
 override WG: u32 = 64u;
 override D: u32 = 2u;
 override SG: u32 = 8u;
 override ROWS: u32 = 8u;
 override D4: u32 = (D + 3u) / 4u;
 const BLOCK: u32 = 128u;
+const TEX_W: u32 = 4096u;
 
 @group(0) @binding(0) var<uniform> p: PairParams;
 @group(0) @binding(1) var<storage, read> x: array<f32>;
 @group(0) @binding(2) var<storage, read> center: array<f32>;
-@group(0) @binding(3) var<storage, read> pack: array<vec4<f32>>;
+@group(0) @binding(3) var records: texture_2d<f32>;
 @group(0) @binding(4) var<storage, read_write> scratch: array<f32>;
 @group(0) @binding(5) var<storage, read_write> phi: array<f32>;
+
+fn record(i: u32) -> vec4<f32> {
+    return textureLoad(records, vec2<u32>(i % TEX_W, i / TEX_W), 0);
+}
 
 @compute @workgroup_size(WG)
 fn svgd_phi_shuffle(@builtin(local_invocation_id) lid3: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(subgroup_invocation_id) sid: u32) {
@@ -50,7 +56,7 @@ fn svgd_phi_shuffle(@builtin(local_invocation_id) lid3: vec3<u32>, @builtin(work
     let i0_1 = min(base + 1u * WG, p.n - 1u);
     let i0_2 = min(base + 2u * WG, p.n - 1u);
     let i0_3 = min(base + 3u * WG, p.n - 1u);
-    let e0 = vec4<f32>(pack[i0_0 * stride + 2u * D4].x, pack[i0_1 * stride + 2u * D4].x, pack[i0_2 * stride + 2u * D4].x, pack[i0_3 * stride + 2u * D4].x);
+    let e0 = vec4<f32>(record(i0_0 * stride + 2u * D4).x, record(i0_1 * stride + 2u * D4).x, record(i0_2 * stride + 2u * D4).x, record(i0_3 * stride + 2u * D4).x);
     var x0_0 = vec4<f32>(0.0);
     var a0_0 = vec4<f32>(0.0);
     if D > 0u {
@@ -826,7 +832,7 @@ fn svgd_phi_shuffle(@builtin(local_invocation_id) lid3: vec3<u32>, @builtin(work
     let i1_2 = min(base + 6u * WG, p.n - 1u);
     let i1_3 = min(base + 7u * WG, p.n - 1u);
     var e1 = vec4<f32>(0.0);
-    if ROWS > 4u { e1 = vec4<f32>(pack[i1_0 * stride + 2u * D4].x, pack[i1_1 * stride + 2u * D4].x, pack[i1_2 * stride + 2u * D4].x, pack[i1_3 * stride + 2u * D4].x); }
+    if ROWS > 4u { e1 = vec4<f32>(record(i1_0 * stride + 2u * D4).x, record(i1_1 * stride + 2u * D4).x, record(i1_2 * stride + 2u * D4).x, record(i1_3 * stride + 2u * D4).x); }
     var x1_0 = vec4<f32>(0.0);
     var a1_0 = vec4<f32>(0.0);
     if ROWS > 4u && D > 0u {
@@ -1861,1008 +1867,1657 @@ fn svgd_phi_shuffle(@builtin(local_invocation_id) lid3: vec3<u32>, @builtin(work
             let o = (t0 + sid) * stride;
             var mu0 = vec4<f32>(0.0);
             var mw0 = vec4<f32>(0.0);
-            if D4 > 0u { mu0 = pack[o + 0u]; mw0 = pack[o + D4 + 0u]; }
+            if D4 > 0u { mu0 = record(o + 0u); mw0 = record(o + D4 + 0u); }
             var mu1 = vec4<f32>(0.0);
             var mw1 = vec4<f32>(0.0);
-            if D4 > 1u { mu1 = pack[o + 1u]; mw1 = pack[o + D4 + 1u]; }
+            if D4 > 1u { mu1 = record(o + 1u); mw1 = record(o + D4 + 1u); }
             var mu2 = vec4<f32>(0.0);
             var mw2 = vec4<f32>(0.0);
-            if D4 > 2u { mu2 = pack[o + 2u]; mw2 = pack[o + D4 + 2u]; }
+            if D4 > 2u { mu2 = record(o + 2u); mw2 = record(o + D4 + 2u); }
             var mu3 = vec4<f32>(0.0);
             var mw3 = vec4<f32>(0.0);
-            if D4 > 3u { mu3 = pack[o + 3u]; mw3 = pack[o + D4 + 3u]; }
+            if D4 > 3u { mu3 = record(o + 3u); mw3 = record(o + D4 + 3u); }
             var mu4 = vec4<f32>(0.0);
             var mw4 = vec4<f32>(0.0);
-            if D4 > 4u { mu4 = pack[o + 4u]; mw4 = pack[o + D4 + 4u]; }
+            if D4 > 4u { mu4 = record(o + 4u); mw4 = record(o + D4 + 4u); }
             var mu5 = vec4<f32>(0.0);
             var mw5 = vec4<f32>(0.0);
-            if D4 > 5u { mu5 = pack[o + 5u]; mw5 = pack[o + D4 + 5u]; }
+            if D4 > 5u { mu5 = record(o + 5u); mw5 = record(o + D4 + 5u); }
             var mu6 = vec4<f32>(0.0);
             var mw6 = vec4<f32>(0.0);
-            if D4 > 6u { mu6 = pack[o + 6u]; mw6 = pack[o + D4 + 6u]; }
+            if D4 > 6u { mu6 = record(o + 6u); mw6 = record(o + D4 + 6u); }
             var mu7 = vec4<f32>(0.0);
             var mw7 = vec4<f32>(0.0);
-            if D4 > 7u { mu7 = pack[o + 7u]; mw7 = pack[o + D4 + 7u]; }
+            if D4 > 7u { mu7 = record(o + 7u); mw7 = record(o + D4 + 7u); }
             var mu8 = vec4<f32>(0.0);
             var mw8 = vec4<f32>(0.0);
-            if D4 > 8u { mu8 = pack[o + 8u]; mw8 = pack[o + D4 + 8u]; }
+            if D4 > 8u { mu8 = record(o + 8u); mw8 = record(o + D4 + 8u); }
             var mu9 = vec4<f32>(0.0);
             var mw9 = vec4<f32>(0.0);
-            if D4 > 9u { mu9 = pack[o + 9u]; mw9 = pack[o + D4 + 9u]; }
+            if D4 > 9u { mu9 = record(o + 9u); mw9 = record(o + D4 + 9u); }
             var mu10 = vec4<f32>(0.0);
             var mw10 = vec4<f32>(0.0);
-            if D4 > 10u { mu10 = pack[o + 10u]; mw10 = pack[o + D4 + 10u]; }
+            if D4 > 10u { mu10 = record(o + 10u); mw10 = record(o + D4 + 10u); }
             var mu11 = vec4<f32>(0.0);
             var mw11 = vec4<f32>(0.0);
-            if D4 > 11u { mu11 = pack[o + 11u]; mw11 = pack[o + D4 + 11u]; }
+            if D4 > 11u { mu11 = record(o + 11u); mw11 = record(o + D4 + 11u); }
             var mu12 = vec4<f32>(0.0);
             var mw12 = vec4<f32>(0.0);
-            if D4 > 12u { mu12 = pack[o + 12u]; mw12 = pack[o + D4 + 12u]; }
+            if D4 > 12u { mu12 = record(o + 12u); mw12 = record(o + D4 + 12u); }
             var mu13 = vec4<f32>(0.0);
             var mw13 = vec4<f32>(0.0);
-            if D4 > 13u { mu13 = pack[o + 13u]; mw13 = pack[o + D4 + 13u]; }
+            if D4 > 13u { mu13 = record(o + 13u); mw13 = record(o + D4 + 13u); }
             var mu14 = vec4<f32>(0.0);
             var mw14 = vec4<f32>(0.0);
-            if D4 > 14u { mu14 = pack[o + 14u]; mw14 = pack[o + D4 + 14u]; }
+            if D4 > 14u { mu14 = record(o + 14u); mw14 = record(o + D4 + 14u); }
             var mu15 = vec4<f32>(0.0);
             var mw15 = vec4<f32>(0.0);
-            if D4 > 15u { mu15 = pack[o + 15u]; mw15 = pack[o + D4 + 15u]; }
+            if D4 > 15u { mu15 = record(o + 15u); mw15 = record(o + D4 + 15u); }
             var mu16 = vec4<f32>(0.0);
             var mw16 = vec4<f32>(0.0);
-            if D4 > 16u { mu16 = pack[o + 16u]; mw16 = pack[o + D4 + 16u]; }
+            if D4 > 16u { mu16 = record(o + 16u); mw16 = record(o + D4 + 16u); }
             var mu17 = vec4<f32>(0.0);
             var mw17 = vec4<f32>(0.0);
-            if D4 > 17u { mu17 = pack[o + 17u]; mw17 = pack[o + D4 + 17u]; }
+            if D4 > 17u { mu17 = record(o + 17u); mw17 = record(o + D4 + 17u); }
             var mu18 = vec4<f32>(0.0);
             var mw18 = vec4<f32>(0.0);
-            if D4 > 18u { mu18 = pack[o + 18u]; mw18 = pack[o + D4 + 18u]; }
+            if D4 > 18u { mu18 = record(o + 18u); mw18 = record(o + D4 + 18u); }
             var mu19 = vec4<f32>(0.0);
             var mw19 = vec4<f32>(0.0);
-            if D4 > 19u { mu19 = pack[o + 19u]; mw19 = pack[o + D4 + 19u]; }
+            if D4 > 19u { mu19 = record(o + 19u); mw19 = record(o + D4 + 19u); }
             var mu20 = vec4<f32>(0.0);
             var mw20 = vec4<f32>(0.0);
-            if D4 > 20u { mu20 = pack[o + 20u]; mw20 = pack[o + D4 + 20u]; }
+            if D4 > 20u { mu20 = record(o + 20u); mw20 = record(o + D4 + 20u); }
             var mu21 = vec4<f32>(0.0);
             var mw21 = vec4<f32>(0.0);
-            if D4 > 21u { mu21 = pack[o + 21u]; mw21 = pack[o + D4 + 21u]; }
+            if D4 > 21u { mu21 = record(o + 21u); mw21 = record(o + D4 + 21u); }
             var mu22 = vec4<f32>(0.0);
             var mw22 = vec4<f32>(0.0);
-            if D4 > 22u { mu22 = pack[o + 22u]; mw22 = pack[o + D4 + 22u]; }
+            if D4 > 22u { mu22 = record(o + 22u); mw22 = record(o + D4 + 22u); }
             var mu23 = vec4<f32>(0.0);
             var mw23 = vec4<f32>(0.0);
-            if D4 > 23u { mu23 = pack[o + 23u]; mw23 = pack[o + D4 + 23u]; }
+            if D4 > 23u { mu23 = record(o + 23u); mw23 = record(o + D4 + 23u); }
             var mu24 = vec4<f32>(0.0);
             var mw24 = vec4<f32>(0.0);
-            if D4 > 24u { mu24 = pack[o + 24u]; mw24 = pack[o + D4 + 24u]; }
+            if D4 > 24u { mu24 = record(o + 24u); mw24 = record(o + D4 + 24u); }
             var mu25 = vec4<f32>(0.0);
             var mw25 = vec4<f32>(0.0);
-            if D4 > 25u { mu25 = pack[o + 25u]; mw25 = pack[o + D4 + 25u]; }
+            if D4 > 25u { mu25 = record(o + 25u); mw25 = record(o + D4 + 25u); }
             var mu26 = vec4<f32>(0.0);
             var mw26 = vec4<f32>(0.0);
-            if D4 > 26u { mu26 = pack[o + 26u]; mw26 = pack[o + D4 + 26u]; }
+            if D4 > 26u { mu26 = record(o + 26u); mw26 = record(o + D4 + 26u); }
             var mu27 = vec4<f32>(0.0);
             var mw27 = vec4<f32>(0.0);
-            if D4 > 27u { mu27 = pack[o + 27u]; mw27 = pack[o + D4 + 27u]; }
+            if D4 > 27u { mu27 = record(o + 27u); mw27 = record(o + D4 + 27u); }
             var mu28 = vec4<f32>(0.0);
             var mw28 = vec4<f32>(0.0);
-            if D4 > 28u { mu28 = pack[o + 28u]; mw28 = pack[o + D4 + 28u]; }
+            if D4 > 28u { mu28 = record(o + 28u); mw28 = record(o + D4 + 28u); }
             var mu29 = vec4<f32>(0.0);
             var mw29 = vec4<f32>(0.0);
-            if D4 > 29u { mu29 = pack[o + 29u]; mw29 = pack[o + D4 + 29u]; }
+            if D4 > 29u { mu29 = record(o + 29u); mw29 = record(o + D4 + 29u); }
             var mu30 = vec4<f32>(0.0);
             var mw30 = vec4<f32>(0.0);
-            if D4 > 30u { mu30 = pack[o + 30u]; mw30 = pack[o + D4 + 30u]; }
+            if D4 > 30u { mu30 = record(o + 30u); mw30 = record(o + D4 + 30u); }
             var mu31 = vec4<f32>(0.0);
             var mw31 = vec4<f32>(0.0);
-            if D4 > 31u { mu31 = pack[o + 31u]; mw31 = pack[o + D4 + 31u]; }
-            let me = pack[o + 2u * D4].x;
-            for (var c = 0u; c < SG; c++) {
-                let es = subgroupShuffle(me, c);
-                var us0 = 0.0;
-                var ws0 = 0.0;
-                if D > 0u { us0 = subgroupShuffle(mu0.x, c); ws0 = subgroupShuffle(mw0.x, c); }
-                var us1 = 0.0;
-                var ws1 = 0.0;
-                if D > 1u { us1 = subgroupShuffle(mu0.y, c); ws1 = subgroupShuffle(mw0.y, c); }
-                var us2 = 0.0;
-                var ws2 = 0.0;
-                if D > 2u { us2 = subgroupShuffle(mu0.z, c); ws2 = subgroupShuffle(mw0.z, c); }
-                var us3 = 0.0;
-                var ws3 = 0.0;
-                if D > 3u { us3 = subgroupShuffle(mu0.w, c); ws3 = subgroupShuffle(mw0.w, c); }
-                var us4 = 0.0;
-                var ws4 = 0.0;
-                if D > 4u { us4 = subgroupShuffle(mu1.x, c); ws4 = subgroupShuffle(mw1.x, c); }
-                var us5 = 0.0;
-                var ws5 = 0.0;
-                if D > 5u { us5 = subgroupShuffle(mu1.y, c); ws5 = subgroupShuffle(mw1.y, c); }
-                var us6 = 0.0;
-                var ws6 = 0.0;
-                if D > 6u { us6 = subgroupShuffle(mu1.z, c); ws6 = subgroupShuffle(mw1.z, c); }
-                var us7 = 0.0;
-                var ws7 = 0.0;
-                if D > 7u { us7 = subgroupShuffle(mu1.w, c); ws7 = subgroupShuffle(mw1.w, c); }
-                var us8 = 0.0;
-                var ws8 = 0.0;
-                if D > 8u { us8 = subgroupShuffle(mu2.x, c); ws8 = subgroupShuffle(mw2.x, c); }
-                var us9 = 0.0;
-                var ws9 = 0.0;
-                if D > 9u { us9 = subgroupShuffle(mu2.y, c); ws9 = subgroupShuffle(mw2.y, c); }
-                var us10 = 0.0;
-                var ws10 = 0.0;
-                if D > 10u { us10 = subgroupShuffle(mu2.z, c); ws10 = subgroupShuffle(mw2.z, c); }
-                var us11 = 0.0;
-                var ws11 = 0.0;
-                if D > 11u { us11 = subgroupShuffle(mu2.w, c); ws11 = subgroupShuffle(mw2.w, c); }
-                var us12 = 0.0;
-                var ws12 = 0.0;
-                if D > 12u { us12 = subgroupShuffle(mu3.x, c); ws12 = subgroupShuffle(mw3.x, c); }
-                var us13 = 0.0;
-                var ws13 = 0.0;
-                if D > 13u { us13 = subgroupShuffle(mu3.y, c); ws13 = subgroupShuffle(mw3.y, c); }
-                var us14 = 0.0;
-                var ws14 = 0.0;
-                if D > 14u { us14 = subgroupShuffle(mu3.z, c); ws14 = subgroupShuffle(mw3.z, c); }
-                var us15 = 0.0;
-                var ws15 = 0.0;
-                if D > 15u { us15 = subgroupShuffle(mu3.w, c); ws15 = subgroupShuffle(mw3.w, c); }
-                var us16 = 0.0;
-                var ws16 = 0.0;
-                if D > 16u { us16 = subgroupShuffle(mu4.x, c); ws16 = subgroupShuffle(mw4.x, c); }
-                var us17 = 0.0;
-                var ws17 = 0.0;
-                if D > 17u { us17 = subgroupShuffle(mu4.y, c); ws17 = subgroupShuffle(mw4.y, c); }
-                var us18 = 0.0;
-                var ws18 = 0.0;
-                if D > 18u { us18 = subgroupShuffle(mu4.z, c); ws18 = subgroupShuffle(mw4.z, c); }
-                var us19 = 0.0;
-                var ws19 = 0.0;
-                if D > 19u { us19 = subgroupShuffle(mu4.w, c); ws19 = subgroupShuffle(mw4.w, c); }
-                var us20 = 0.0;
-                var ws20 = 0.0;
-                if D > 20u { us20 = subgroupShuffle(mu5.x, c); ws20 = subgroupShuffle(mw5.x, c); }
-                var us21 = 0.0;
-                var ws21 = 0.0;
-                if D > 21u { us21 = subgroupShuffle(mu5.y, c); ws21 = subgroupShuffle(mw5.y, c); }
-                var us22 = 0.0;
-                var ws22 = 0.0;
-                if D > 22u { us22 = subgroupShuffle(mu5.z, c); ws22 = subgroupShuffle(mw5.z, c); }
-                var us23 = 0.0;
-                var ws23 = 0.0;
-                if D > 23u { us23 = subgroupShuffle(mu5.w, c); ws23 = subgroupShuffle(mw5.w, c); }
-                var us24 = 0.0;
-                var ws24 = 0.0;
-                if D > 24u { us24 = subgroupShuffle(mu6.x, c); ws24 = subgroupShuffle(mw6.x, c); }
-                var us25 = 0.0;
-                var ws25 = 0.0;
-                if D > 25u { us25 = subgroupShuffle(mu6.y, c); ws25 = subgroupShuffle(mw6.y, c); }
-                var us26 = 0.0;
-                var ws26 = 0.0;
-                if D > 26u { us26 = subgroupShuffle(mu6.z, c); ws26 = subgroupShuffle(mw6.z, c); }
-                var us27 = 0.0;
-                var ws27 = 0.0;
-                if D > 27u { us27 = subgroupShuffle(mu6.w, c); ws27 = subgroupShuffle(mw6.w, c); }
-                var us28 = 0.0;
-                var ws28 = 0.0;
-                if D > 28u { us28 = subgroupShuffle(mu7.x, c); ws28 = subgroupShuffle(mw7.x, c); }
-                var us29 = 0.0;
-                var ws29 = 0.0;
-                if D > 29u { us29 = subgroupShuffle(mu7.y, c); ws29 = subgroupShuffle(mw7.y, c); }
-                var us30 = 0.0;
-                var ws30 = 0.0;
-                if D > 30u { us30 = subgroupShuffle(mu7.z, c); ws30 = subgroupShuffle(mw7.z, c); }
-                var us31 = 0.0;
-                var ws31 = 0.0;
-                if D > 31u { us31 = subgroupShuffle(mu7.w, c); ws31 = subgroupShuffle(mw7.w, c); }
-                var us32 = 0.0;
-                var ws32 = 0.0;
-                if D > 32u { us32 = subgroupShuffle(mu8.x, c); ws32 = subgroupShuffle(mw8.x, c); }
-                var us33 = 0.0;
-                var ws33 = 0.0;
-                if D > 33u { us33 = subgroupShuffle(mu8.y, c); ws33 = subgroupShuffle(mw8.y, c); }
-                var us34 = 0.0;
-                var ws34 = 0.0;
-                if D > 34u { us34 = subgroupShuffle(mu8.z, c); ws34 = subgroupShuffle(mw8.z, c); }
-                var us35 = 0.0;
-                var ws35 = 0.0;
-                if D > 35u { us35 = subgroupShuffle(mu8.w, c); ws35 = subgroupShuffle(mw8.w, c); }
-                var us36 = 0.0;
-                var ws36 = 0.0;
-                if D > 36u { us36 = subgroupShuffle(mu9.x, c); ws36 = subgroupShuffle(mw9.x, c); }
-                var us37 = 0.0;
-                var ws37 = 0.0;
-                if D > 37u { us37 = subgroupShuffle(mu9.y, c); ws37 = subgroupShuffle(mw9.y, c); }
-                var us38 = 0.0;
-                var ws38 = 0.0;
-                if D > 38u { us38 = subgroupShuffle(mu9.z, c); ws38 = subgroupShuffle(mw9.z, c); }
-                var us39 = 0.0;
-                var ws39 = 0.0;
-                if D > 39u { us39 = subgroupShuffle(mu9.w, c); ws39 = subgroupShuffle(mw9.w, c); }
-                var us40 = 0.0;
-                var ws40 = 0.0;
-                if D > 40u { us40 = subgroupShuffle(mu10.x, c); ws40 = subgroupShuffle(mw10.x, c); }
-                var us41 = 0.0;
-                var ws41 = 0.0;
-                if D > 41u { us41 = subgroupShuffle(mu10.y, c); ws41 = subgroupShuffle(mw10.y, c); }
-                var us42 = 0.0;
-                var ws42 = 0.0;
-                if D > 42u { us42 = subgroupShuffle(mu10.z, c); ws42 = subgroupShuffle(mw10.z, c); }
-                var us43 = 0.0;
-                var ws43 = 0.0;
-                if D > 43u { us43 = subgroupShuffle(mu10.w, c); ws43 = subgroupShuffle(mw10.w, c); }
-                var us44 = 0.0;
-                var ws44 = 0.0;
-                if D > 44u { us44 = subgroupShuffle(mu11.x, c); ws44 = subgroupShuffle(mw11.x, c); }
-                var us45 = 0.0;
-                var ws45 = 0.0;
-                if D > 45u { us45 = subgroupShuffle(mu11.y, c); ws45 = subgroupShuffle(mw11.y, c); }
-                var us46 = 0.0;
-                var ws46 = 0.0;
-                if D > 46u { us46 = subgroupShuffle(mu11.z, c); ws46 = subgroupShuffle(mw11.z, c); }
-                var us47 = 0.0;
-                var ws47 = 0.0;
-                if D > 47u { us47 = subgroupShuffle(mu11.w, c); ws47 = subgroupShuffle(mw11.w, c); }
-                var us48 = 0.0;
-                var ws48 = 0.0;
-                if D > 48u { us48 = subgroupShuffle(mu12.x, c); ws48 = subgroupShuffle(mw12.x, c); }
-                var us49 = 0.0;
-                var ws49 = 0.0;
-                if D > 49u { us49 = subgroupShuffle(mu12.y, c); ws49 = subgroupShuffle(mw12.y, c); }
-                var us50 = 0.0;
-                var ws50 = 0.0;
-                if D > 50u { us50 = subgroupShuffle(mu12.z, c); ws50 = subgroupShuffle(mw12.z, c); }
-                var us51 = 0.0;
-                var ws51 = 0.0;
-                if D > 51u { us51 = subgroupShuffle(mu12.w, c); ws51 = subgroupShuffle(mw12.w, c); }
-                var us52 = 0.0;
-                var ws52 = 0.0;
-                if D > 52u { us52 = subgroupShuffle(mu13.x, c); ws52 = subgroupShuffle(mw13.x, c); }
-                var us53 = 0.0;
-                var ws53 = 0.0;
-                if D > 53u { us53 = subgroupShuffle(mu13.y, c); ws53 = subgroupShuffle(mw13.y, c); }
-                var us54 = 0.0;
-                var ws54 = 0.0;
-                if D > 54u { us54 = subgroupShuffle(mu13.z, c); ws54 = subgroupShuffle(mw13.z, c); }
-                var us55 = 0.0;
-                var ws55 = 0.0;
-                if D > 55u { us55 = subgroupShuffle(mu13.w, c); ws55 = subgroupShuffle(mw13.w, c); }
-                var us56 = 0.0;
-                var ws56 = 0.0;
-                if D > 56u { us56 = subgroupShuffle(mu14.x, c); ws56 = subgroupShuffle(mw14.x, c); }
-                var us57 = 0.0;
-                var ws57 = 0.0;
-                if D > 57u { us57 = subgroupShuffle(mu14.y, c); ws57 = subgroupShuffle(mw14.y, c); }
-                var us58 = 0.0;
-                var ws58 = 0.0;
-                if D > 58u { us58 = subgroupShuffle(mu14.z, c); ws58 = subgroupShuffle(mw14.z, c); }
-                var us59 = 0.0;
-                var ws59 = 0.0;
-                if D > 59u { us59 = subgroupShuffle(mu14.w, c); ws59 = subgroupShuffle(mw14.w, c); }
-                var us60 = 0.0;
-                var ws60 = 0.0;
-                if D > 60u { us60 = subgroupShuffle(mu15.x, c); ws60 = subgroupShuffle(mw15.x, c); }
-                var us61 = 0.0;
-                var ws61 = 0.0;
-                if D > 61u { us61 = subgroupShuffle(mu15.y, c); ws61 = subgroupShuffle(mw15.y, c); }
-                var us62 = 0.0;
-                var ws62 = 0.0;
-                if D > 62u { us62 = subgroupShuffle(mu15.z, c); ws62 = subgroupShuffle(mw15.z, c); }
-                var us63 = 0.0;
-                var ws63 = 0.0;
-                if D > 63u { us63 = subgroupShuffle(mu15.w, c); ws63 = subgroupShuffle(mw15.w, c); }
-                var us64 = 0.0;
-                var ws64 = 0.0;
-                if D > 64u { us64 = subgroupShuffle(mu16.x, c); ws64 = subgroupShuffle(mw16.x, c); }
-                var us65 = 0.0;
-                var ws65 = 0.0;
-                if D > 65u { us65 = subgroupShuffle(mu16.y, c); ws65 = subgroupShuffle(mw16.y, c); }
-                var us66 = 0.0;
-                var ws66 = 0.0;
-                if D > 66u { us66 = subgroupShuffle(mu16.z, c); ws66 = subgroupShuffle(mw16.z, c); }
-                var us67 = 0.0;
-                var ws67 = 0.0;
-                if D > 67u { us67 = subgroupShuffle(mu16.w, c); ws67 = subgroupShuffle(mw16.w, c); }
-                var us68 = 0.0;
-                var ws68 = 0.0;
-                if D > 68u { us68 = subgroupShuffle(mu17.x, c); ws68 = subgroupShuffle(mw17.x, c); }
-                var us69 = 0.0;
-                var ws69 = 0.0;
-                if D > 69u { us69 = subgroupShuffle(mu17.y, c); ws69 = subgroupShuffle(mw17.y, c); }
-                var us70 = 0.0;
-                var ws70 = 0.0;
-                if D > 70u { us70 = subgroupShuffle(mu17.z, c); ws70 = subgroupShuffle(mw17.z, c); }
-                var us71 = 0.0;
-                var ws71 = 0.0;
-                if D > 71u { us71 = subgroupShuffle(mu17.w, c); ws71 = subgroupShuffle(mw17.w, c); }
-                var us72 = 0.0;
-                var ws72 = 0.0;
-                if D > 72u { us72 = subgroupShuffle(mu18.x, c); ws72 = subgroupShuffle(mw18.x, c); }
-                var us73 = 0.0;
-                var ws73 = 0.0;
-                if D > 73u { us73 = subgroupShuffle(mu18.y, c); ws73 = subgroupShuffle(mw18.y, c); }
-                var us74 = 0.0;
-                var ws74 = 0.0;
-                if D > 74u { us74 = subgroupShuffle(mu18.z, c); ws74 = subgroupShuffle(mw18.z, c); }
-                var us75 = 0.0;
-                var ws75 = 0.0;
-                if D > 75u { us75 = subgroupShuffle(mu18.w, c); ws75 = subgroupShuffle(mw18.w, c); }
-                var us76 = 0.0;
-                var ws76 = 0.0;
-                if D > 76u { us76 = subgroupShuffle(mu19.x, c); ws76 = subgroupShuffle(mw19.x, c); }
-                var us77 = 0.0;
-                var ws77 = 0.0;
-                if D > 77u { us77 = subgroupShuffle(mu19.y, c); ws77 = subgroupShuffle(mw19.y, c); }
-                var us78 = 0.0;
-                var ws78 = 0.0;
-                if D > 78u { us78 = subgroupShuffle(mu19.z, c); ws78 = subgroupShuffle(mw19.z, c); }
-                var us79 = 0.0;
-                var ws79 = 0.0;
-                if D > 79u { us79 = subgroupShuffle(mu19.w, c); ws79 = subgroupShuffle(mw19.w, c); }
-                var us80 = 0.0;
-                var ws80 = 0.0;
-                if D > 80u { us80 = subgroupShuffle(mu20.x, c); ws80 = subgroupShuffle(mw20.x, c); }
-                var us81 = 0.0;
-                var ws81 = 0.0;
-                if D > 81u { us81 = subgroupShuffle(mu20.y, c); ws81 = subgroupShuffle(mw20.y, c); }
-                var us82 = 0.0;
-                var ws82 = 0.0;
-                if D > 82u { us82 = subgroupShuffle(mu20.z, c); ws82 = subgroupShuffle(mw20.z, c); }
-                var us83 = 0.0;
-                var ws83 = 0.0;
-                if D > 83u { us83 = subgroupShuffle(mu20.w, c); ws83 = subgroupShuffle(mw20.w, c); }
-                var us84 = 0.0;
-                var ws84 = 0.0;
-                if D > 84u { us84 = subgroupShuffle(mu21.x, c); ws84 = subgroupShuffle(mw21.x, c); }
-                var us85 = 0.0;
-                var ws85 = 0.0;
-                if D > 85u { us85 = subgroupShuffle(mu21.y, c); ws85 = subgroupShuffle(mw21.y, c); }
-                var us86 = 0.0;
-                var ws86 = 0.0;
-                if D > 86u { us86 = subgroupShuffle(mu21.z, c); ws86 = subgroupShuffle(mw21.z, c); }
-                var us87 = 0.0;
-                var ws87 = 0.0;
-                if D > 87u { us87 = subgroupShuffle(mu21.w, c); ws87 = subgroupShuffle(mw21.w, c); }
-                var us88 = 0.0;
-                var ws88 = 0.0;
-                if D > 88u { us88 = subgroupShuffle(mu22.x, c); ws88 = subgroupShuffle(mw22.x, c); }
-                var us89 = 0.0;
-                var ws89 = 0.0;
-                if D > 89u { us89 = subgroupShuffle(mu22.y, c); ws89 = subgroupShuffle(mw22.y, c); }
-                var us90 = 0.0;
-                var ws90 = 0.0;
-                if D > 90u { us90 = subgroupShuffle(mu22.z, c); ws90 = subgroupShuffle(mw22.z, c); }
-                var us91 = 0.0;
-                var ws91 = 0.0;
-                if D > 91u { us91 = subgroupShuffle(mu22.w, c); ws91 = subgroupShuffle(mw22.w, c); }
-                var us92 = 0.0;
-                var ws92 = 0.0;
-                if D > 92u { us92 = subgroupShuffle(mu23.x, c); ws92 = subgroupShuffle(mw23.x, c); }
-                var us93 = 0.0;
-                var ws93 = 0.0;
-                if D > 93u { us93 = subgroupShuffle(mu23.y, c); ws93 = subgroupShuffle(mw23.y, c); }
-                var us94 = 0.0;
-                var ws94 = 0.0;
-                if D > 94u { us94 = subgroupShuffle(mu23.z, c); ws94 = subgroupShuffle(mw23.z, c); }
-                var us95 = 0.0;
-                var ws95 = 0.0;
-                if D > 95u { us95 = subgroupShuffle(mu23.w, c); ws95 = subgroupShuffle(mw23.w, c); }
-                var us96 = 0.0;
-                var ws96 = 0.0;
-                if D > 96u { us96 = subgroupShuffle(mu24.x, c); ws96 = subgroupShuffle(mw24.x, c); }
-                var us97 = 0.0;
-                var ws97 = 0.0;
-                if D > 97u { us97 = subgroupShuffle(mu24.y, c); ws97 = subgroupShuffle(mw24.y, c); }
-                var us98 = 0.0;
-                var ws98 = 0.0;
-                if D > 98u { us98 = subgroupShuffle(mu24.z, c); ws98 = subgroupShuffle(mw24.z, c); }
-                var us99 = 0.0;
-                var ws99 = 0.0;
-                if D > 99u { us99 = subgroupShuffle(mu24.w, c); ws99 = subgroupShuffle(mw24.w, c); }
-                var us100 = 0.0;
-                var ws100 = 0.0;
-                if D > 100u { us100 = subgroupShuffle(mu25.x, c); ws100 = subgroupShuffle(mw25.x, c); }
-                var us101 = 0.0;
-                var ws101 = 0.0;
-                if D > 101u { us101 = subgroupShuffle(mu25.y, c); ws101 = subgroupShuffle(mw25.y, c); }
-                var us102 = 0.0;
-                var ws102 = 0.0;
-                if D > 102u { us102 = subgroupShuffle(mu25.z, c); ws102 = subgroupShuffle(mw25.z, c); }
-                var us103 = 0.0;
-                var ws103 = 0.0;
-                if D > 103u { us103 = subgroupShuffle(mu25.w, c); ws103 = subgroupShuffle(mw25.w, c); }
-                var us104 = 0.0;
-                var ws104 = 0.0;
-                if D > 104u { us104 = subgroupShuffle(mu26.x, c); ws104 = subgroupShuffle(mw26.x, c); }
-                var us105 = 0.0;
-                var ws105 = 0.0;
-                if D > 105u { us105 = subgroupShuffle(mu26.y, c); ws105 = subgroupShuffle(mw26.y, c); }
-                var us106 = 0.0;
-                var ws106 = 0.0;
-                if D > 106u { us106 = subgroupShuffle(mu26.z, c); ws106 = subgroupShuffle(mw26.z, c); }
-                var us107 = 0.0;
-                var ws107 = 0.0;
-                if D > 107u { us107 = subgroupShuffle(mu26.w, c); ws107 = subgroupShuffle(mw26.w, c); }
-                var us108 = 0.0;
-                var ws108 = 0.0;
-                if D > 108u { us108 = subgroupShuffle(mu27.x, c); ws108 = subgroupShuffle(mw27.x, c); }
-                var us109 = 0.0;
-                var ws109 = 0.0;
-                if D > 109u { us109 = subgroupShuffle(mu27.y, c); ws109 = subgroupShuffle(mw27.y, c); }
-                var us110 = 0.0;
-                var ws110 = 0.0;
-                if D > 110u { us110 = subgroupShuffle(mu27.z, c); ws110 = subgroupShuffle(mw27.z, c); }
-                var us111 = 0.0;
-                var ws111 = 0.0;
-                if D > 111u { us111 = subgroupShuffle(mu27.w, c); ws111 = subgroupShuffle(mw27.w, c); }
-                var us112 = 0.0;
-                var ws112 = 0.0;
-                if D > 112u { us112 = subgroupShuffle(mu28.x, c); ws112 = subgroupShuffle(mw28.x, c); }
-                var us113 = 0.0;
-                var ws113 = 0.0;
-                if D > 113u { us113 = subgroupShuffle(mu28.y, c); ws113 = subgroupShuffle(mw28.y, c); }
-                var us114 = 0.0;
-                var ws114 = 0.0;
-                if D > 114u { us114 = subgroupShuffle(mu28.z, c); ws114 = subgroupShuffle(mw28.z, c); }
-                var us115 = 0.0;
-                var ws115 = 0.0;
-                if D > 115u { us115 = subgroupShuffle(mu28.w, c); ws115 = subgroupShuffle(mw28.w, c); }
-                var us116 = 0.0;
-                var ws116 = 0.0;
-                if D > 116u { us116 = subgroupShuffle(mu29.x, c); ws116 = subgroupShuffle(mw29.x, c); }
-                var us117 = 0.0;
-                var ws117 = 0.0;
-                if D > 117u { us117 = subgroupShuffle(mu29.y, c); ws117 = subgroupShuffle(mw29.y, c); }
-                var us118 = 0.0;
-                var ws118 = 0.0;
-                if D > 118u { us118 = subgroupShuffle(mu29.z, c); ws118 = subgroupShuffle(mw29.z, c); }
-                var us119 = 0.0;
-                var ws119 = 0.0;
-                if D > 119u { us119 = subgroupShuffle(mu29.w, c); ws119 = subgroupShuffle(mw29.w, c); }
-                var us120 = 0.0;
-                var ws120 = 0.0;
-                if D > 120u { us120 = subgroupShuffle(mu30.x, c); ws120 = subgroupShuffle(mw30.x, c); }
-                var us121 = 0.0;
-                var ws121 = 0.0;
-                if D > 121u { us121 = subgroupShuffle(mu30.y, c); ws121 = subgroupShuffle(mw30.y, c); }
-                var us122 = 0.0;
-                var ws122 = 0.0;
-                if D > 122u { us122 = subgroupShuffle(mu30.z, c); ws122 = subgroupShuffle(mw30.z, c); }
-                var us123 = 0.0;
-                var ws123 = 0.0;
-                if D > 123u { us123 = subgroupShuffle(mu30.w, c); ws123 = subgroupShuffle(mw30.w, c); }
-                var us124 = 0.0;
-                var ws124 = 0.0;
-                if D > 124u { us124 = subgroupShuffle(mu31.x, c); ws124 = subgroupShuffle(mw31.x, c); }
-                var us125 = 0.0;
-                var ws125 = 0.0;
-                if D > 125u { us125 = subgroupShuffle(mu31.y, c); ws125 = subgroupShuffle(mw31.y, c); }
-                var us126 = 0.0;
-                var ws126 = 0.0;
-                if D > 126u { us126 = subgroupShuffle(mu31.z, c); ws126 = subgroupShuffle(mw31.z, c); }
-                var us127 = 0.0;
-                var ws127 = 0.0;
-                if D > 127u { us127 = subgroupShuffle(mu31.w, c); ws127 = subgroupShuffle(mw31.w, c); }
+            if D4 > 31u { mu31 = record(o + 31u); mw31 = record(o + D4 + 31u); }
+            let me = record(o + 2u * D4).x;
+            for (var c = 0u; c < SG; c += 2u) {
+                let es0 = subgroupShuffle(me, c + 0u);
+                let es1 = subgroupShuffle(me, c + 1u);
+                var t0_0 = e0 + es0;
+                var t0_1 = e0 + es1;
+                var t1_0 = e1 + es0;
+                var t1_1 = e1 + es1;
+                if D > 0u {
+                    let u0 = vec4<f32>(subgroupShuffle(mu0.x, c + 0u));
+                    let u1 = vec4<f32>(subgroupShuffle(mu0.x, c + 1u));
+                    { t0_0 = fma(x0_0, u0, t0_0); t0_1 = fma(x0_0, u1, t0_1); }
+                    if ROWS > 4u { t1_0 = fma(x1_0, u0, t1_0); t1_1 = fma(x1_0, u1, t1_1); }
+                }
+                if D > 1u {
+                    let u0 = vec4<f32>(subgroupShuffle(mu0.y, c + 0u));
+                    let u1 = vec4<f32>(subgroupShuffle(mu0.y, c + 1u));
+                    { t0_0 = fma(x0_1, u0, t0_0); t0_1 = fma(x0_1, u1, t0_1); }
+                    if ROWS > 4u { t1_0 = fma(x1_1, u0, t1_0); t1_1 = fma(x1_1, u1, t1_1); }
+                }
+                if D > 2u {
+                    let u0 = vec4<f32>(subgroupShuffle(mu0.z, c + 0u));
+                    let u1 = vec4<f32>(subgroupShuffle(mu0.z, c + 1u));
+                    { t0_0 = fma(x0_2, u0, t0_0); t0_1 = fma(x0_2, u1, t0_1); }
+                    if ROWS > 4u { t1_0 = fma(x1_2, u0, t1_0); t1_1 = fma(x1_2, u1, t1_1); }
+                }
+                if D > 3u {
+                    let u0 = vec4<f32>(subgroupShuffle(mu0.w, c + 0u));
+                    let u1 = vec4<f32>(subgroupShuffle(mu0.w, c + 1u));
+                    { t0_0 = fma(x0_3, u0, t0_0); t0_1 = fma(x0_3, u1, t0_1); }
+                    if ROWS > 4u { t1_0 = fma(x1_3, u0, t1_0); t1_1 = fma(x1_3, u1, t1_1); }
+                }
+                if D > 4u {
+                    let u0 = vec4<f32>(subgroupShuffle(mu1.x, c + 0u));
+                    let u1 = vec4<f32>(subgroupShuffle(mu1.x, c + 1u));
+                    { t0_0 = fma(x0_4, u0, t0_0); t0_1 = fma(x0_4, u1, t0_1); }
+                    if ROWS > 4u { t1_0 = fma(x1_4, u0, t1_0); t1_1 = fma(x1_4, u1, t1_1); }
+                }
+                if D > 5u {
+                    let u0 = vec4<f32>(subgroupShuffle(mu1.y, c + 0u));
+                    let u1 = vec4<f32>(subgroupShuffle(mu1.y, c + 1u));
+                    { t0_0 = fma(x0_5, u0, t0_0); t0_1 = fma(x0_5, u1, t0_1); }
+                    if ROWS > 4u { t1_0 = fma(x1_5, u0, t1_0); t1_1 = fma(x1_5, u1, t1_1); }
+                }
+                if D > 6u {
+                    let u0 = vec4<f32>(subgroupShuffle(mu1.z, c + 0u));
+                    let u1 = vec4<f32>(subgroupShuffle(mu1.z, c + 1u));
+                    { t0_0 = fma(x0_6, u0, t0_0); t0_1 = fma(x0_6, u1, t0_1); }
+                    if ROWS > 4u { t1_0 = fma(x1_6, u0, t1_0); t1_1 = fma(x1_6, u1, t1_1); }
+                }
+                if D > 7u {
+                    let u0 = vec4<f32>(subgroupShuffle(mu1.w, c + 0u));
+                    let u1 = vec4<f32>(subgroupShuffle(mu1.w, c + 1u));
+                    { t0_0 = fma(x0_7, u0, t0_0); t0_1 = fma(x0_7, u1, t0_1); }
+                    if ROWS > 4u { t1_0 = fma(x1_7, u0, t1_0); t1_1 = fma(x1_7, u1, t1_1); }
+                }
+                if D > 8u {
+                    let u0 = vec4<f32>(subgroupShuffle(mu2.x, c + 0u));
+                    let u1 = vec4<f32>(subgroupShuffle(mu2.x, c + 1u));
+                    { t0_0 = fma(x0_8, u0, t0_0); t0_1 = fma(x0_8, u1, t0_1); }
+                    if ROWS > 4u { t1_0 = fma(x1_8, u0, t1_0); t1_1 = fma(x1_8, u1, t1_1); }
+                }
+                if D > 9u {
+                    let u0 = vec4<f32>(subgroupShuffle(mu2.y, c + 0u));
+                    let u1 = vec4<f32>(subgroupShuffle(mu2.y, c + 1u));
+                    { t0_0 = fma(x0_9, u0, t0_0); t0_1 = fma(x0_9, u1, t0_1); }
+                    if ROWS > 4u { t1_0 = fma(x1_9, u0, t1_0); t1_1 = fma(x1_9, u1, t1_1); }
+                }
+                if D > 10u {
+                    let u0 = vec4<f32>(subgroupShuffle(mu2.z, c + 0u));
+                    let u1 = vec4<f32>(subgroupShuffle(mu2.z, c + 1u));
+                    { t0_0 = fma(x0_10, u0, t0_0); t0_1 = fma(x0_10, u1, t0_1); }
+                    if ROWS > 4u { t1_0 = fma(x1_10, u0, t1_0); t1_1 = fma(x1_10, u1, t1_1); }
+                }
+                if D > 11u {
+                    let u0 = vec4<f32>(subgroupShuffle(mu2.w, c + 0u));
+                    let u1 = vec4<f32>(subgroupShuffle(mu2.w, c + 1u));
+                    { t0_0 = fma(x0_11, u0, t0_0); t0_1 = fma(x0_11, u1, t0_1); }
+                    if ROWS > 4u { t1_0 = fma(x1_11, u0, t1_0); t1_1 = fma(x1_11, u1, t1_1); }
+                }
+                if D > 12u {
+                    let u0 = vec4<f32>(subgroupShuffle(mu3.x, c + 0u));
+                    let u1 = vec4<f32>(subgroupShuffle(mu3.x, c + 1u));
+                    { t0_0 = fma(x0_12, u0, t0_0); t0_1 = fma(x0_12, u1, t0_1); }
+                    if ROWS > 4u { t1_0 = fma(x1_12, u0, t1_0); t1_1 = fma(x1_12, u1, t1_1); }
+                }
+                if D > 13u {
+                    let u0 = vec4<f32>(subgroupShuffle(mu3.y, c + 0u));
+                    let u1 = vec4<f32>(subgroupShuffle(mu3.y, c + 1u));
+                    { t0_0 = fma(x0_13, u0, t0_0); t0_1 = fma(x0_13, u1, t0_1); }
+                    if ROWS > 4u { t1_0 = fma(x1_13, u0, t1_0); t1_1 = fma(x1_13, u1, t1_1); }
+                }
+                if D > 14u {
+                    let u0 = vec4<f32>(subgroupShuffle(mu3.z, c + 0u));
+                    let u1 = vec4<f32>(subgroupShuffle(mu3.z, c + 1u));
+                    { t0_0 = fma(x0_14, u0, t0_0); t0_1 = fma(x0_14, u1, t0_1); }
+                    if ROWS > 4u { t1_0 = fma(x1_14, u0, t1_0); t1_1 = fma(x1_14, u1, t1_1); }
+                }
+                if D > 15u {
+                    let u0 = vec4<f32>(subgroupShuffle(mu3.w, c + 0u));
+                    let u1 = vec4<f32>(subgroupShuffle(mu3.w, c + 1u));
+                    { t0_0 = fma(x0_15, u0, t0_0); t0_1 = fma(x0_15, u1, t0_1); }
+                    if ROWS > 4u { t1_0 = fma(x1_15, u0, t1_0); t1_1 = fma(x1_15, u1, t1_1); }
+                }
+                if D > 16u {
+                    let u0 = vec4<f32>(subgroupShuffle(mu4.x, c + 0u));
+                    let u1 = vec4<f32>(subgroupShuffle(mu4.x, c + 1u));
+                    { t0_0 = fma(x0_16, u0, t0_0); t0_1 = fma(x0_16, u1, t0_1); }
+                    if ROWS > 4u { t1_0 = fma(x1_16, u0, t1_0); t1_1 = fma(x1_16, u1, t1_1); }
+                }
+                if D > 17u {
+                    let u0 = vec4<f32>(subgroupShuffle(mu4.y, c + 0u));
+                    let u1 = vec4<f32>(subgroupShuffle(mu4.y, c + 1u));
+                    { t0_0 = fma(x0_17, u0, t0_0); t0_1 = fma(x0_17, u1, t0_1); }
+                    if ROWS > 4u { t1_0 = fma(x1_17, u0, t1_0); t1_1 = fma(x1_17, u1, t1_1); }
+                }
+                if D > 18u {
+                    let u0 = vec4<f32>(subgroupShuffle(mu4.z, c + 0u));
+                    let u1 = vec4<f32>(subgroupShuffle(mu4.z, c + 1u));
+                    { t0_0 = fma(x0_18, u0, t0_0); t0_1 = fma(x0_18, u1, t0_1); }
+                    if ROWS > 4u { t1_0 = fma(x1_18, u0, t1_0); t1_1 = fma(x1_18, u1, t1_1); }
+                }
+                if D > 19u {
+                    let u0 = vec4<f32>(subgroupShuffle(mu4.w, c + 0u));
+                    let u1 = vec4<f32>(subgroupShuffle(mu4.w, c + 1u));
+                    { t0_0 = fma(x0_19, u0, t0_0); t0_1 = fma(x0_19, u1, t0_1); }
+                    if ROWS > 4u { t1_0 = fma(x1_19, u0, t1_0); t1_1 = fma(x1_19, u1, t1_1); }
+                }
+                if D > 20u {
+                    let u0 = vec4<f32>(subgroupShuffle(mu5.x, c + 0u));
+                    let u1 = vec4<f32>(subgroupShuffle(mu5.x, c + 1u));
+                    { t0_0 = fma(x0_20, u0, t0_0); t0_1 = fma(x0_20, u1, t0_1); }
+                    if ROWS > 4u { t1_0 = fma(x1_20, u0, t1_0); t1_1 = fma(x1_20, u1, t1_1); }
+                }
+                if D > 21u {
+                    let u0 = vec4<f32>(subgroupShuffle(mu5.y, c + 0u));
+                    let u1 = vec4<f32>(subgroupShuffle(mu5.y, c + 1u));
+                    { t0_0 = fma(x0_21, u0, t0_0); t0_1 = fma(x0_21, u1, t0_1); }
+                    if ROWS > 4u { t1_0 = fma(x1_21, u0, t1_0); t1_1 = fma(x1_21, u1, t1_1); }
+                }
+                if D > 22u {
+                    let u0 = vec4<f32>(subgroupShuffle(mu5.z, c + 0u));
+                    let u1 = vec4<f32>(subgroupShuffle(mu5.z, c + 1u));
+                    { t0_0 = fma(x0_22, u0, t0_0); t0_1 = fma(x0_22, u1, t0_1); }
+                    if ROWS > 4u { t1_0 = fma(x1_22, u0, t1_0); t1_1 = fma(x1_22, u1, t1_1); }
+                }
+                if D > 23u {
+                    let u0 = vec4<f32>(subgroupShuffle(mu5.w, c + 0u));
+                    let u1 = vec4<f32>(subgroupShuffle(mu5.w, c + 1u));
+                    { t0_0 = fma(x0_23, u0, t0_0); t0_1 = fma(x0_23, u1, t0_1); }
+                    if ROWS > 4u { t1_0 = fma(x1_23, u0, t1_0); t1_1 = fma(x1_23, u1, t1_1); }
+                }
+                if D > 24u {
+                    let u0 = vec4<f32>(subgroupShuffle(mu6.x, c + 0u));
+                    let u1 = vec4<f32>(subgroupShuffle(mu6.x, c + 1u));
+                    { t0_0 = fma(x0_24, u0, t0_0); t0_1 = fma(x0_24, u1, t0_1); }
+                    if ROWS > 4u { t1_0 = fma(x1_24, u0, t1_0); t1_1 = fma(x1_24, u1, t1_1); }
+                }
+                if D > 25u {
+                    let u0 = vec4<f32>(subgroupShuffle(mu6.y, c + 0u));
+                    let u1 = vec4<f32>(subgroupShuffle(mu6.y, c + 1u));
+                    { t0_0 = fma(x0_25, u0, t0_0); t0_1 = fma(x0_25, u1, t0_1); }
+                    if ROWS > 4u { t1_0 = fma(x1_25, u0, t1_0); t1_1 = fma(x1_25, u1, t1_1); }
+                }
+                if D > 26u {
+                    let u0 = vec4<f32>(subgroupShuffle(mu6.z, c + 0u));
+                    let u1 = vec4<f32>(subgroupShuffle(mu6.z, c + 1u));
+                    { t0_0 = fma(x0_26, u0, t0_0); t0_1 = fma(x0_26, u1, t0_1); }
+                    if ROWS > 4u { t1_0 = fma(x1_26, u0, t1_0); t1_1 = fma(x1_26, u1, t1_1); }
+                }
+                if D > 27u {
+                    let u0 = vec4<f32>(subgroupShuffle(mu6.w, c + 0u));
+                    let u1 = vec4<f32>(subgroupShuffle(mu6.w, c + 1u));
+                    { t0_0 = fma(x0_27, u0, t0_0); t0_1 = fma(x0_27, u1, t0_1); }
+                    if ROWS > 4u { t1_0 = fma(x1_27, u0, t1_0); t1_1 = fma(x1_27, u1, t1_1); }
+                }
+                if D > 28u {
+                    let u0 = vec4<f32>(subgroupShuffle(mu7.x, c + 0u));
+                    let u1 = vec4<f32>(subgroupShuffle(mu7.x, c + 1u));
+                    { t0_0 = fma(x0_28, u0, t0_0); t0_1 = fma(x0_28, u1, t0_1); }
+                    if ROWS > 4u { t1_0 = fma(x1_28, u0, t1_0); t1_1 = fma(x1_28, u1, t1_1); }
+                }
+                if D > 29u {
+                    let u0 = vec4<f32>(subgroupShuffle(mu7.y, c + 0u));
+                    let u1 = vec4<f32>(subgroupShuffle(mu7.y, c + 1u));
+                    { t0_0 = fma(x0_29, u0, t0_0); t0_1 = fma(x0_29, u1, t0_1); }
+                    if ROWS > 4u { t1_0 = fma(x1_29, u0, t1_0); t1_1 = fma(x1_29, u1, t1_1); }
+                }
+                if D > 30u {
+                    let u0 = vec4<f32>(subgroupShuffle(mu7.z, c + 0u));
+                    let u1 = vec4<f32>(subgroupShuffle(mu7.z, c + 1u));
+                    { t0_0 = fma(x0_30, u0, t0_0); t0_1 = fma(x0_30, u1, t0_1); }
+                    if ROWS > 4u { t1_0 = fma(x1_30, u0, t1_0); t1_1 = fma(x1_30, u1, t1_1); }
+                }
+                if D > 31u {
+                    let u0 = vec4<f32>(subgroupShuffle(mu7.w, c + 0u));
+                    let u1 = vec4<f32>(subgroupShuffle(mu7.w, c + 1u));
+                    { t0_0 = fma(x0_31, u0, t0_0); t0_1 = fma(x0_31, u1, t0_1); }
+                    if ROWS > 4u { t1_0 = fma(x1_31, u0, t1_0); t1_1 = fma(x1_31, u1, t1_1); }
+                }
+                if D > 32u {
+                    let u0 = vec4<f32>(subgroupShuffle(mu8.x, c + 0u));
+                    let u1 = vec4<f32>(subgroupShuffle(mu8.x, c + 1u));
+                    { t0_0 = fma(x0_32, u0, t0_0); t0_1 = fma(x0_32, u1, t0_1); }
+                    if ROWS > 4u { t1_0 = fma(x1_32, u0, t1_0); t1_1 = fma(x1_32, u1, t1_1); }
+                }
+                if D > 33u {
+                    let u0 = vec4<f32>(subgroupShuffle(mu8.y, c + 0u));
+                    let u1 = vec4<f32>(subgroupShuffle(mu8.y, c + 1u));
+                    { t0_0 = fma(x0_33, u0, t0_0); t0_1 = fma(x0_33, u1, t0_1); }
+                    if ROWS > 4u { t1_0 = fma(x1_33, u0, t1_0); t1_1 = fma(x1_33, u1, t1_1); }
+                }
+                if D > 34u {
+                    let u0 = vec4<f32>(subgroupShuffle(mu8.z, c + 0u));
+                    let u1 = vec4<f32>(subgroupShuffle(mu8.z, c + 1u));
+                    { t0_0 = fma(x0_34, u0, t0_0); t0_1 = fma(x0_34, u1, t0_1); }
+                    if ROWS > 4u { t1_0 = fma(x1_34, u0, t1_0); t1_1 = fma(x1_34, u1, t1_1); }
+                }
+                if D > 35u {
+                    let u0 = vec4<f32>(subgroupShuffle(mu8.w, c + 0u));
+                    let u1 = vec4<f32>(subgroupShuffle(mu8.w, c + 1u));
+                    { t0_0 = fma(x0_35, u0, t0_0); t0_1 = fma(x0_35, u1, t0_1); }
+                    if ROWS > 4u { t1_0 = fma(x1_35, u0, t1_0); t1_1 = fma(x1_35, u1, t1_1); }
+                }
+                if D > 36u {
+                    let u0 = vec4<f32>(subgroupShuffle(mu9.x, c + 0u));
+                    let u1 = vec4<f32>(subgroupShuffle(mu9.x, c + 1u));
+                    { t0_0 = fma(x0_36, u0, t0_0); t0_1 = fma(x0_36, u1, t0_1); }
+                    if ROWS > 4u { t1_0 = fma(x1_36, u0, t1_0); t1_1 = fma(x1_36, u1, t1_1); }
+                }
+                if D > 37u {
+                    let u0 = vec4<f32>(subgroupShuffle(mu9.y, c + 0u));
+                    let u1 = vec4<f32>(subgroupShuffle(mu9.y, c + 1u));
+                    { t0_0 = fma(x0_37, u0, t0_0); t0_1 = fma(x0_37, u1, t0_1); }
+                    if ROWS > 4u { t1_0 = fma(x1_37, u0, t1_0); t1_1 = fma(x1_37, u1, t1_1); }
+                }
+                if D > 38u {
+                    let u0 = vec4<f32>(subgroupShuffle(mu9.z, c + 0u));
+                    let u1 = vec4<f32>(subgroupShuffle(mu9.z, c + 1u));
+                    { t0_0 = fma(x0_38, u0, t0_0); t0_1 = fma(x0_38, u1, t0_1); }
+                    if ROWS > 4u { t1_0 = fma(x1_38, u0, t1_0); t1_1 = fma(x1_38, u1, t1_1); }
+                }
+                if D > 39u {
+                    let u0 = vec4<f32>(subgroupShuffle(mu9.w, c + 0u));
+                    let u1 = vec4<f32>(subgroupShuffle(mu9.w, c + 1u));
+                    { t0_0 = fma(x0_39, u0, t0_0); t0_1 = fma(x0_39, u1, t0_1); }
+                    if ROWS > 4u { t1_0 = fma(x1_39, u0, t1_0); t1_1 = fma(x1_39, u1, t1_1); }
+                }
+                if D > 40u {
+                    let u0 = vec4<f32>(subgroupShuffle(mu10.x, c + 0u));
+                    let u1 = vec4<f32>(subgroupShuffle(mu10.x, c + 1u));
+                    { t0_0 = fma(x0_40, u0, t0_0); t0_1 = fma(x0_40, u1, t0_1); }
+                    if ROWS > 4u { t1_0 = fma(x1_40, u0, t1_0); t1_1 = fma(x1_40, u1, t1_1); }
+                }
+                if D > 41u {
+                    let u0 = vec4<f32>(subgroupShuffle(mu10.y, c + 0u));
+                    let u1 = vec4<f32>(subgroupShuffle(mu10.y, c + 1u));
+                    { t0_0 = fma(x0_41, u0, t0_0); t0_1 = fma(x0_41, u1, t0_1); }
+                    if ROWS > 4u { t1_0 = fma(x1_41, u0, t1_0); t1_1 = fma(x1_41, u1, t1_1); }
+                }
+                if D > 42u {
+                    let u0 = vec4<f32>(subgroupShuffle(mu10.z, c + 0u));
+                    let u1 = vec4<f32>(subgroupShuffle(mu10.z, c + 1u));
+                    { t0_0 = fma(x0_42, u0, t0_0); t0_1 = fma(x0_42, u1, t0_1); }
+                    if ROWS > 4u { t1_0 = fma(x1_42, u0, t1_0); t1_1 = fma(x1_42, u1, t1_1); }
+                }
+                if D > 43u {
+                    let u0 = vec4<f32>(subgroupShuffle(mu10.w, c + 0u));
+                    let u1 = vec4<f32>(subgroupShuffle(mu10.w, c + 1u));
+                    { t0_0 = fma(x0_43, u0, t0_0); t0_1 = fma(x0_43, u1, t0_1); }
+                    if ROWS > 4u { t1_0 = fma(x1_43, u0, t1_0); t1_1 = fma(x1_43, u1, t1_1); }
+                }
+                if D > 44u {
+                    let u0 = vec4<f32>(subgroupShuffle(mu11.x, c + 0u));
+                    let u1 = vec4<f32>(subgroupShuffle(mu11.x, c + 1u));
+                    { t0_0 = fma(x0_44, u0, t0_0); t0_1 = fma(x0_44, u1, t0_1); }
+                    if ROWS > 4u { t1_0 = fma(x1_44, u0, t1_0); t1_1 = fma(x1_44, u1, t1_1); }
+                }
+                if D > 45u {
+                    let u0 = vec4<f32>(subgroupShuffle(mu11.y, c + 0u));
+                    let u1 = vec4<f32>(subgroupShuffle(mu11.y, c + 1u));
+                    { t0_0 = fma(x0_45, u0, t0_0); t0_1 = fma(x0_45, u1, t0_1); }
+                    if ROWS > 4u { t1_0 = fma(x1_45, u0, t1_0); t1_1 = fma(x1_45, u1, t1_1); }
+                }
+                if D > 46u {
+                    let u0 = vec4<f32>(subgroupShuffle(mu11.z, c + 0u));
+                    let u1 = vec4<f32>(subgroupShuffle(mu11.z, c + 1u));
+                    { t0_0 = fma(x0_46, u0, t0_0); t0_1 = fma(x0_46, u1, t0_1); }
+                    if ROWS > 4u { t1_0 = fma(x1_46, u0, t1_0); t1_1 = fma(x1_46, u1, t1_1); }
+                }
+                if D > 47u {
+                    let u0 = vec4<f32>(subgroupShuffle(mu11.w, c + 0u));
+                    let u1 = vec4<f32>(subgroupShuffle(mu11.w, c + 1u));
+                    { t0_0 = fma(x0_47, u0, t0_0); t0_1 = fma(x0_47, u1, t0_1); }
+                    if ROWS > 4u { t1_0 = fma(x1_47, u0, t1_0); t1_1 = fma(x1_47, u1, t1_1); }
+                }
+                if D > 48u {
+                    let u0 = vec4<f32>(subgroupShuffle(mu12.x, c + 0u));
+                    let u1 = vec4<f32>(subgroupShuffle(mu12.x, c + 1u));
+                    { t0_0 = fma(x0_48, u0, t0_0); t0_1 = fma(x0_48, u1, t0_1); }
+                    if ROWS > 4u { t1_0 = fma(x1_48, u0, t1_0); t1_1 = fma(x1_48, u1, t1_1); }
+                }
+                if D > 49u {
+                    let u0 = vec4<f32>(subgroupShuffle(mu12.y, c + 0u));
+                    let u1 = vec4<f32>(subgroupShuffle(mu12.y, c + 1u));
+                    { t0_0 = fma(x0_49, u0, t0_0); t0_1 = fma(x0_49, u1, t0_1); }
+                    if ROWS > 4u { t1_0 = fma(x1_49, u0, t1_0); t1_1 = fma(x1_49, u1, t1_1); }
+                }
+                if D > 50u {
+                    let u0 = vec4<f32>(subgroupShuffle(mu12.z, c + 0u));
+                    let u1 = vec4<f32>(subgroupShuffle(mu12.z, c + 1u));
+                    { t0_0 = fma(x0_50, u0, t0_0); t0_1 = fma(x0_50, u1, t0_1); }
+                    if ROWS > 4u { t1_0 = fma(x1_50, u0, t1_0); t1_1 = fma(x1_50, u1, t1_1); }
+                }
+                if D > 51u {
+                    let u0 = vec4<f32>(subgroupShuffle(mu12.w, c + 0u));
+                    let u1 = vec4<f32>(subgroupShuffle(mu12.w, c + 1u));
+                    { t0_0 = fma(x0_51, u0, t0_0); t0_1 = fma(x0_51, u1, t0_1); }
+                    if ROWS > 4u { t1_0 = fma(x1_51, u0, t1_0); t1_1 = fma(x1_51, u1, t1_1); }
+                }
+                if D > 52u {
+                    let u0 = vec4<f32>(subgroupShuffle(mu13.x, c + 0u));
+                    let u1 = vec4<f32>(subgroupShuffle(mu13.x, c + 1u));
+                    { t0_0 = fma(x0_52, u0, t0_0); t0_1 = fma(x0_52, u1, t0_1); }
+                    if ROWS > 4u { t1_0 = fma(x1_52, u0, t1_0); t1_1 = fma(x1_52, u1, t1_1); }
+                }
+                if D > 53u {
+                    let u0 = vec4<f32>(subgroupShuffle(mu13.y, c + 0u));
+                    let u1 = vec4<f32>(subgroupShuffle(mu13.y, c + 1u));
+                    { t0_0 = fma(x0_53, u0, t0_0); t0_1 = fma(x0_53, u1, t0_1); }
+                    if ROWS > 4u { t1_0 = fma(x1_53, u0, t1_0); t1_1 = fma(x1_53, u1, t1_1); }
+                }
+                if D > 54u {
+                    let u0 = vec4<f32>(subgroupShuffle(mu13.z, c + 0u));
+                    let u1 = vec4<f32>(subgroupShuffle(mu13.z, c + 1u));
+                    { t0_0 = fma(x0_54, u0, t0_0); t0_1 = fma(x0_54, u1, t0_1); }
+                    if ROWS > 4u { t1_0 = fma(x1_54, u0, t1_0); t1_1 = fma(x1_54, u1, t1_1); }
+                }
+                if D > 55u {
+                    let u0 = vec4<f32>(subgroupShuffle(mu13.w, c + 0u));
+                    let u1 = vec4<f32>(subgroupShuffle(mu13.w, c + 1u));
+                    { t0_0 = fma(x0_55, u0, t0_0); t0_1 = fma(x0_55, u1, t0_1); }
+                    if ROWS > 4u { t1_0 = fma(x1_55, u0, t1_0); t1_1 = fma(x1_55, u1, t1_1); }
+                }
+                if D > 56u {
+                    let u0 = vec4<f32>(subgroupShuffle(mu14.x, c + 0u));
+                    let u1 = vec4<f32>(subgroupShuffle(mu14.x, c + 1u));
+                    { t0_0 = fma(x0_56, u0, t0_0); t0_1 = fma(x0_56, u1, t0_1); }
+                    if ROWS > 4u { t1_0 = fma(x1_56, u0, t1_0); t1_1 = fma(x1_56, u1, t1_1); }
+                }
+                if D > 57u {
+                    let u0 = vec4<f32>(subgroupShuffle(mu14.y, c + 0u));
+                    let u1 = vec4<f32>(subgroupShuffle(mu14.y, c + 1u));
+                    { t0_0 = fma(x0_57, u0, t0_0); t0_1 = fma(x0_57, u1, t0_1); }
+                    if ROWS > 4u { t1_0 = fma(x1_57, u0, t1_0); t1_1 = fma(x1_57, u1, t1_1); }
+                }
+                if D > 58u {
+                    let u0 = vec4<f32>(subgroupShuffle(mu14.z, c + 0u));
+                    let u1 = vec4<f32>(subgroupShuffle(mu14.z, c + 1u));
+                    { t0_0 = fma(x0_58, u0, t0_0); t0_1 = fma(x0_58, u1, t0_1); }
+                    if ROWS > 4u { t1_0 = fma(x1_58, u0, t1_0); t1_1 = fma(x1_58, u1, t1_1); }
+                }
+                if D > 59u {
+                    let u0 = vec4<f32>(subgroupShuffle(mu14.w, c + 0u));
+                    let u1 = vec4<f32>(subgroupShuffle(mu14.w, c + 1u));
+                    { t0_0 = fma(x0_59, u0, t0_0); t0_1 = fma(x0_59, u1, t0_1); }
+                    if ROWS > 4u { t1_0 = fma(x1_59, u0, t1_0); t1_1 = fma(x1_59, u1, t1_1); }
+                }
+                if D > 60u {
+                    let u0 = vec4<f32>(subgroupShuffle(mu15.x, c + 0u));
+                    let u1 = vec4<f32>(subgroupShuffle(mu15.x, c + 1u));
+                    { t0_0 = fma(x0_60, u0, t0_0); t0_1 = fma(x0_60, u1, t0_1); }
+                    if ROWS > 4u { t1_0 = fma(x1_60, u0, t1_0); t1_1 = fma(x1_60, u1, t1_1); }
+                }
+                if D > 61u {
+                    let u0 = vec4<f32>(subgroupShuffle(mu15.y, c + 0u));
+                    let u1 = vec4<f32>(subgroupShuffle(mu15.y, c + 1u));
+                    { t0_0 = fma(x0_61, u0, t0_0); t0_1 = fma(x0_61, u1, t0_1); }
+                    if ROWS > 4u { t1_0 = fma(x1_61, u0, t1_0); t1_1 = fma(x1_61, u1, t1_1); }
+                }
+                if D > 62u {
+                    let u0 = vec4<f32>(subgroupShuffle(mu15.z, c + 0u));
+                    let u1 = vec4<f32>(subgroupShuffle(mu15.z, c + 1u));
+                    { t0_0 = fma(x0_62, u0, t0_0); t0_1 = fma(x0_62, u1, t0_1); }
+                    if ROWS > 4u { t1_0 = fma(x1_62, u0, t1_0); t1_1 = fma(x1_62, u1, t1_1); }
+                }
+                if D > 63u {
+                    let u0 = vec4<f32>(subgroupShuffle(mu15.w, c + 0u));
+                    let u1 = vec4<f32>(subgroupShuffle(mu15.w, c + 1u));
+                    { t0_0 = fma(x0_63, u0, t0_0); t0_1 = fma(x0_63, u1, t0_1); }
+                    if ROWS > 4u { t1_0 = fma(x1_63, u0, t1_0); t1_1 = fma(x1_63, u1, t1_1); }
+                }
+                if D > 64u {
+                    let u0 = vec4<f32>(subgroupShuffle(mu16.x, c + 0u));
+                    let u1 = vec4<f32>(subgroupShuffle(mu16.x, c + 1u));
+                    { t0_0 = fma(x0_64, u0, t0_0); t0_1 = fma(x0_64, u1, t0_1); }
+                    if ROWS > 4u { t1_0 = fma(x1_64, u0, t1_0); t1_1 = fma(x1_64, u1, t1_1); }
+                }
+                if D > 65u {
+                    let u0 = vec4<f32>(subgroupShuffle(mu16.y, c + 0u));
+                    let u1 = vec4<f32>(subgroupShuffle(mu16.y, c + 1u));
+                    { t0_0 = fma(x0_65, u0, t0_0); t0_1 = fma(x0_65, u1, t0_1); }
+                    if ROWS > 4u { t1_0 = fma(x1_65, u0, t1_0); t1_1 = fma(x1_65, u1, t1_1); }
+                }
+                if D > 66u {
+                    let u0 = vec4<f32>(subgroupShuffle(mu16.z, c + 0u));
+                    let u1 = vec4<f32>(subgroupShuffle(mu16.z, c + 1u));
+                    { t0_0 = fma(x0_66, u0, t0_0); t0_1 = fma(x0_66, u1, t0_1); }
+                    if ROWS > 4u { t1_0 = fma(x1_66, u0, t1_0); t1_1 = fma(x1_66, u1, t1_1); }
+                }
+                if D > 67u {
+                    let u0 = vec4<f32>(subgroupShuffle(mu16.w, c + 0u));
+                    let u1 = vec4<f32>(subgroupShuffle(mu16.w, c + 1u));
+                    { t0_0 = fma(x0_67, u0, t0_0); t0_1 = fma(x0_67, u1, t0_1); }
+                    if ROWS > 4u { t1_0 = fma(x1_67, u0, t1_0); t1_1 = fma(x1_67, u1, t1_1); }
+                }
+                if D > 68u {
+                    let u0 = vec4<f32>(subgroupShuffle(mu17.x, c + 0u));
+                    let u1 = vec4<f32>(subgroupShuffle(mu17.x, c + 1u));
+                    { t0_0 = fma(x0_68, u0, t0_0); t0_1 = fma(x0_68, u1, t0_1); }
+                    if ROWS > 4u { t1_0 = fma(x1_68, u0, t1_0); t1_1 = fma(x1_68, u1, t1_1); }
+                }
+                if D > 69u {
+                    let u0 = vec4<f32>(subgroupShuffle(mu17.y, c + 0u));
+                    let u1 = vec4<f32>(subgroupShuffle(mu17.y, c + 1u));
+                    { t0_0 = fma(x0_69, u0, t0_0); t0_1 = fma(x0_69, u1, t0_1); }
+                    if ROWS > 4u { t1_0 = fma(x1_69, u0, t1_0); t1_1 = fma(x1_69, u1, t1_1); }
+                }
+                if D > 70u {
+                    let u0 = vec4<f32>(subgroupShuffle(mu17.z, c + 0u));
+                    let u1 = vec4<f32>(subgroupShuffle(mu17.z, c + 1u));
+                    { t0_0 = fma(x0_70, u0, t0_0); t0_1 = fma(x0_70, u1, t0_1); }
+                    if ROWS > 4u { t1_0 = fma(x1_70, u0, t1_0); t1_1 = fma(x1_70, u1, t1_1); }
+                }
+                if D > 71u {
+                    let u0 = vec4<f32>(subgroupShuffle(mu17.w, c + 0u));
+                    let u1 = vec4<f32>(subgroupShuffle(mu17.w, c + 1u));
+                    { t0_0 = fma(x0_71, u0, t0_0); t0_1 = fma(x0_71, u1, t0_1); }
+                    if ROWS > 4u { t1_0 = fma(x1_71, u0, t1_0); t1_1 = fma(x1_71, u1, t1_1); }
+                }
+                if D > 72u {
+                    let u0 = vec4<f32>(subgroupShuffle(mu18.x, c + 0u));
+                    let u1 = vec4<f32>(subgroupShuffle(mu18.x, c + 1u));
+                    { t0_0 = fma(x0_72, u0, t0_0); t0_1 = fma(x0_72, u1, t0_1); }
+                    if ROWS > 4u { t1_0 = fma(x1_72, u0, t1_0); t1_1 = fma(x1_72, u1, t1_1); }
+                }
+                if D > 73u {
+                    let u0 = vec4<f32>(subgroupShuffle(mu18.y, c + 0u));
+                    let u1 = vec4<f32>(subgroupShuffle(mu18.y, c + 1u));
+                    { t0_0 = fma(x0_73, u0, t0_0); t0_1 = fma(x0_73, u1, t0_1); }
+                    if ROWS > 4u { t1_0 = fma(x1_73, u0, t1_0); t1_1 = fma(x1_73, u1, t1_1); }
+                }
+                if D > 74u {
+                    let u0 = vec4<f32>(subgroupShuffle(mu18.z, c + 0u));
+                    let u1 = vec4<f32>(subgroupShuffle(mu18.z, c + 1u));
+                    { t0_0 = fma(x0_74, u0, t0_0); t0_1 = fma(x0_74, u1, t0_1); }
+                    if ROWS > 4u { t1_0 = fma(x1_74, u0, t1_0); t1_1 = fma(x1_74, u1, t1_1); }
+                }
+                if D > 75u {
+                    let u0 = vec4<f32>(subgroupShuffle(mu18.w, c + 0u));
+                    let u1 = vec4<f32>(subgroupShuffle(mu18.w, c + 1u));
+                    { t0_0 = fma(x0_75, u0, t0_0); t0_1 = fma(x0_75, u1, t0_1); }
+                    if ROWS > 4u { t1_0 = fma(x1_75, u0, t1_0); t1_1 = fma(x1_75, u1, t1_1); }
+                }
+                if D > 76u {
+                    let u0 = vec4<f32>(subgroupShuffle(mu19.x, c + 0u));
+                    let u1 = vec4<f32>(subgroupShuffle(mu19.x, c + 1u));
+                    { t0_0 = fma(x0_76, u0, t0_0); t0_1 = fma(x0_76, u1, t0_1); }
+                    if ROWS > 4u { t1_0 = fma(x1_76, u0, t1_0); t1_1 = fma(x1_76, u1, t1_1); }
+                }
+                if D > 77u {
+                    let u0 = vec4<f32>(subgroupShuffle(mu19.y, c + 0u));
+                    let u1 = vec4<f32>(subgroupShuffle(mu19.y, c + 1u));
+                    { t0_0 = fma(x0_77, u0, t0_0); t0_1 = fma(x0_77, u1, t0_1); }
+                    if ROWS > 4u { t1_0 = fma(x1_77, u0, t1_0); t1_1 = fma(x1_77, u1, t1_1); }
+                }
+                if D > 78u {
+                    let u0 = vec4<f32>(subgroupShuffle(mu19.z, c + 0u));
+                    let u1 = vec4<f32>(subgroupShuffle(mu19.z, c + 1u));
+                    { t0_0 = fma(x0_78, u0, t0_0); t0_1 = fma(x0_78, u1, t0_1); }
+                    if ROWS > 4u { t1_0 = fma(x1_78, u0, t1_0); t1_1 = fma(x1_78, u1, t1_1); }
+                }
+                if D > 79u {
+                    let u0 = vec4<f32>(subgroupShuffle(mu19.w, c + 0u));
+                    let u1 = vec4<f32>(subgroupShuffle(mu19.w, c + 1u));
+                    { t0_0 = fma(x0_79, u0, t0_0); t0_1 = fma(x0_79, u1, t0_1); }
+                    if ROWS > 4u { t1_0 = fma(x1_79, u0, t1_0); t1_1 = fma(x1_79, u1, t1_1); }
+                }
+                if D > 80u {
+                    let u0 = vec4<f32>(subgroupShuffle(mu20.x, c + 0u));
+                    let u1 = vec4<f32>(subgroupShuffle(mu20.x, c + 1u));
+                    { t0_0 = fma(x0_80, u0, t0_0); t0_1 = fma(x0_80, u1, t0_1); }
+                    if ROWS > 4u { t1_0 = fma(x1_80, u0, t1_0); t1_1 = fma(x1_80, u1, t1_1); }
+                }
+                if D > 81u {
+                    let u0 = vec4<f32>(subgroupShuffle(mu20.y, c + 0u));
+                    let u1 = vec4<f32>(subgroupShuffle(mu20.y, c + 1u));
+                    { t0_0 = fma(x0_81, u0, t0_0); t0_1 = fma(x0_81, u1, t0_1); }
+                    if ROWS > 4u { t1_0 = fma(x1_81, u0, t1_0); t1_1 = fma(x1_81, u1, t1_1); }
+                }
+                if D > 82u {
+                    let u0 = vec4<f32>(subgroupShuffle(mu20.z, c + 0u));
+                    let u1 = vec4<f32>(subgroupShuffle(mu20.z, c + 1u));
+                    { t0_0 = fma(x0_82, u0, t0_0); t0_1 = fma(x0_82, u1, t0_1); }
+                    if ROWS > 4u { t1_0 = fma(x1_82, u0, t1_0); t1_1 = fma(x1_82, u1, t1_1); }
+                }
+                if D > 83u {
+                    let u0 = vec4<f32>(subgroupShuffle(mu20.w, c + 0u));
+                    let u1 = vec4<f32>(subgroupShuffle(mu20.w, c + 1u));
+                    { t0_0 = fma(x0_83, u0, t0_0); t0_1 = fma(x0_83, u1, t0_1); }
+                    if ROWS > 4u { t1_0 = fma(x1_83, u0, t1_0); t1_1 = fma(x1_83, u1, t1_1); }
+                }
+                if D > 84u {
+                    let u0 = vec4<f32>(subgroupShuffle(mu21.x, c + 0u));
+                    let u1 = vec4<f32>(subgroupShuffle(mu21.x, c + 1u));
+                    { t0_0 = fma(x0_84, u0, t0_0); t0_1 = fma(x0_84, u1, t0_1); }
+                    if ROWS > 4u { t1_0 = fma(x1_84, u0, t1_0); t1_1 = fma(x1_84, u1, t1_1); }
+                }
+                if D > 85u {
+                    let u0 = vec4<f32>(subgroupShuffle(mu21.y, c + 0u));
+                    let u1 = vec4<f32>(subgroupShuffle(mu21.y, c + 1u));
+                    { t0_0 = fma(x0_85, u0, t0_0); t0_1 = fma(x0_85, u1, t0_1); }
+                    if ROWS > 4u { t1_0 = fma(x1_85, u0, t1_0); t1_1 = fma(x1_85, u1, t1_1); }
+                }
+                if D > 86u {
+                    let u0 = vec4<f32>(subgroupShuffle(mu21.z, c + 0u));
+                    let u1 = vec4<f32>(subgroupShuffle(mu21.z, c + 1u));
+                    { t0_0 = fma(x0_86, u0, t0_0); t0_1 = fma(x0_86, u1, t0_1); }
+                    if ROWS > 4u { t1_0 = fma(x1_86, u0, t1_0); t1_1 = fma(x1_86, u1, t1_1); }
+                }
+                if D > 87u {
+                    let u0 = vec4<f32>(subgroupShuffle(mu21.w, c + 0u));
+                    let u1 = vec4<f32>(subgroupShuffle(mu21.w, c + 1u));
+                    { t0_0 = fma(x0_87, u0, t0_0); t0_1 = fma(x0_87, u1, t0_1); }
+                    if ROWS > 4u { t1_0 = fma(x1_87, u0, t1_0); t1_1 = fma(x1_87, u1, t1_1); }
+                }
+                if D > 88u {
+                    let u0 = vec4<f32>(subgroupShuffle(mu22.x, c + 0u));
+                    let u1 = vec4<f32>(subgroupShuffle(mu22.x, c + 1u));
+                    { t0_0 = fma(x0_88, u0, t0_0); t0_1 = fma(x0_88, u1, t0_1); }
+                    if ROWS > 4u { t1_0 = fma(x1_88, u0, t1_0); t1_1 = fma(x1_88, u1, t1_1); }
+                }
+                if D > 89u {
+                    let u0 = vec4<f32>(subgroupShuffle(mu22.y, c + 0u));
+                    let u1 = vec4<f32>(subgroupShuffle(mu22.y, c + 1u));
+                    { t0_0 = fma(x0_89, u0, t0_0); t0_1 = fma(x0_89, u1, t0_1); }
+                    if ROWS > 4u { t1_0 = fma(x1_89, u0, t1_0); t1_1 = fma(x1_89, u1, t1_1); }
+                }
+                if D > 90u {
+                    let u0 = vec4<f32>(subgroupShuffle(mu22.z, c + 0u));
+                    let u1 = vec4<f32>(subgroupShuffle(mu22.z, c + 1u));
+                    { t0_0 = fma(x0_90, u0, t0_0); t0_1 = fma(x0_90, u1, t0_1); }
+                    if ROWS > 4u { t1_0 = fma(x1_90, u0, t1_0); t1_1 = fma(x1_90, u1, t1_1); }
+                }
+                if D > 91u {
+                    let u0 = vec4<f32>(subgroupShuffle(mu22.w, c + 0u));
+                    let u1 = vec4<f32>(subgroupShuffle(mu22.w, c + 1u));
+                    { t0_0 = fma(x0_91, u0, t0_0); t0_1 = fma(x0_91, u1, t0_1); }
+                    if ROWS > 4u { t1_0 = fma(x1_91, u0, t1_0); t1_1 = fma(x1_91, u1, t1_1); }
+                }
+                if D > 92u {
+                    let u0 = vec4<f32>(subgroupShuffle(mu23.x, c + 0u));
+                    let u1 = vec4<f32>(subgroupShuffle(mu23.x, c + 1u));
+                    { t0_0 = fma(x0_92, u0, t0_0); t0_1 = fma(x0_92, u1, t0_1); }
+                    if ROWS > 4u { t1_0 = fma(x1_92, u0, t1_0); t1_1 = fma(x1_92, u1, t1_1); }
+                }
+                if D > 93u {
+                    let u0 = vec4<f32>(subgroupShuffle(mu23.y, c + 0u));
+                    let u1 = vec4<f32>(subgroupShuffle(mu23.y, c + 1u));
+                    { t0_0 = fma(x0_93, u0, t0_0); t0_1 = fma(x0_93, u1, t0_1); }
+                    if ROWS > 4u { t1_0 = fma(x1_93, u0, t1_0); t1_1 = fma(x1_93, u1, t1_1); }
+                }
+                if D > 94u {
+                    let u0 = vec4<f32>(subgroupShuffle(mu23.z, c + 0u));
+                    let u1 = vec4<f32>(subgroupShuffle(mu23.z, c + 1u));
+                    { t0_0 = fma(x0_94, u0, t0_0); t0_1 = fma(x0_94, u1, t0_1); }
+                    if ROWS > 4u { t1_0 = fma(x1_94, u0, t1_0); t1_1 = fma(x1_94, u1, t1_1); }
+                }
+                if D > 95u {
+                    let u0 = vec4<f32>(subgroupShuffle(mu23.w, c + 0u));
+                    let u1 = vec4<f32>(subgroupShuffle(mu23.w, c + 1u));
+                    { t0_0 = fma(x0_95, u0, t0_0); t0_1 = fma(x0_95, u1, t0_1); }
+                    if ROWS > 4u { t1_0 = fma(x1_95, u0, t1_0); t1_1 = fma(x1_95, u1, t1_1); }
+                }
+                if D > 96u {
+                    let u0 = vec4<f32>(subgroupShuffle(mu24.x, c + 0u));
+                    let u1 = vec4<f32>(subgroupShuffle(mu24.x, c + 1u));
+                    { t0_0 = fma(x0_96, u0, t0_0); t0_1 = fma(x0_96, u1, t0_1); }
+                    if ROWS > 4u { t1_0 = fma(x1_96, u0, t1_0); t1_1 = fma(x1_96, u1, t1_1); }
+                }
+                if D > 97u {
+                    let u0 = vec4<f32>(subgroupShuffle(mu24.y, c + 0u));
+                    let u1 = vec4<f32>(subgroupShuffle(mu24.y, c + 1u));
+                    { t0_0 = fma(x0_97, u0, t0_0); t0_1 = fma(x0_97, u1, t0_1); }
+                    if ROWS > 4u { t1_0 = fma(x1_97, u0, t1_0); t1_1 = fma(x1_97, u1, t1_1); }
+                }
+                if D > 98u {
+                    let u0 = vec4<f32>(subgroupShuffle(mu24.z, c + 0u));
+                    let u1 = vec4<f32>(subgroupShuffle(mu24.z, c + 1u));
+                    { t0_0 = fma(x0_98, u0, t0_0); t0_1 = fma(x0_98, u1, t0_1); }
+                    if ROWS > 4u { t1_0 = fma(x1_98, u0, t1_0); t1_1 = fma(x1_98, u1, t1_1); }
+                }
+                if D > 99u {
+                    let u0 = vec4<f32>(subgroupShuffle(mu24.w, c + 0u));
+                    let u1 = vec4<f32>(subgroupShuffle(mu24.w, c + 1u));
+                    { t0_0 = fma(x0_99, u0, t0_0); t0_1 = fma(x0_99, u1, t0_1); }
+                    if ROWS > 4u { t1_0 = fma(x1_99, u0, t1_0); t1_1 = fma(x1_99, u1, t1_1); }
+                }
+                if D > 100u {
+                    let u0 = vec4<f32>(subgroupShuffle(mu25.x, c + 0u));
+                    let u1 = vec4<f32>(subgroupShuffle(mu25.x, c + 1u));
+                    { t0_0 = fma(x0_100, u0, t0_0); t0_1 = fma(x0_100, u1, t0_1); }
+                    if ROWS > 4u { t1_0 = fma(x1_100, u0, t1_0); t1_1 = fma(x1_100, u1, t1_1); }
+                }
+                if D > 101u {
+                    let u0 = vec4<f32>(subgroupShuffle(mu25.y, c + 0u));
+                    let u1 = vec4<f32>(subgroupShuffle(mu25.y, c + 1u));
+                    { t0_0 = fma(x0_101, u0, t0_0); t0_1 = fma(x0_101, u1, t0_1); }
+                    if ROWS > 4u { t1_0 = fma(x1_101, u0, t1_0); t1_1 = fma(x1_101, u1, t1_1); }
+                }
+                if D > 102u {
+                    let u0 = vec4<f32>(subgroupShuffle(mu25.z, c + 0u));
+                    let u1 = vec4<f32>(subgroupShuffle(mu25.z, c + 1u));
+                    { t0_0 = fma(x0_102, u0, t0_0); t0_1 = fma(x0_102, u1, t0_1); }
+                    if ROWS > 4u { t1_0 = fma(x1_102, u0, t1_0); t1_1 = fma(x1_102, u1, t1_1); }
+                }
+                if D > 103u {
+                    let u0 = vec4<f32>(subgroupShuffle(mu25.w, c + 0u));
+                    let u1 = vec4<f32>(subgroupShuffle(mu25.w, c + 1u));
+                    { t0_0 = fma(x0_103, u0, t0_0); t0_1 = fma(x0_103, u1, t0_1); }
+                    if ROWS > 4u { t1_0 = fma(x1_103, u0, t1_0); t1_1 = fma(x1_103, u1, t1_1); }
+                }
+                if D > 104u {
+                    let u0 = vec4<f32>(subgroupShuffle(mu26.x, c + 0u));
+                    let u1 = vec4<f32>(subgroupShuffle(mu26.x, c + 1u));
+                    { t0_0 = fma(x0_104, u0, t0_0); t0_1 = fma(x0_104, u1, t0_1); }
+                    if ROWS > 4u { t1_0 = fma(x1_104, u0, t1_0); t1_1 = fma(x1_104, u1, t1_1); }
+                }
+                if D > 105u {
+                    let u0 = vec4<f32>(subgroupShuffle(mu26.y, c + 0u));
+                    let u1 = vec4<f32>(subgroupShuffle(mu26.y, c + 1u));
+                    { t0_0 = fma(x0_105, u0, t0_0); t0_1 = fma(x0_105, u1, t0_1); }
+                    if ROWS > 4u { t1_0 = fma(x1_105, u0, t1_0); t1_1 = fma(x1_105, u1, t1_1); }
+                }
+                if D > 106u {
+                    let u0 = vec4<f32>(subgroupShuffle(mu26.z, c + 0u));
+                    let u1 = vec4<f32>(subgroupShuffle(mu26.z, c + 1u));
+                    { t0_0 = fma(x0_106, u0, t0_0); t0_1 = fma(x0_106, u1, t0_1); }
+                    if ROWS > 4u { t1_0 = fma(x1_106, u0, t1_0); t1_1 = fma(x1_106, u1, t1_1); }
+                }
+                if D > 107u {
+                    let u0 = vec4<f32>(subgroupShuffle(mu26.w, c + 0u));
+                    let u1 = vec4<f32>(subgroupShuffle(mu26.w, c + 1u));
+                    { t0_0 = fma(x0_107, u0, t0_0); t0_1 = fma(x0_107, u1, t0_1); }
+                    if ROWS > 4u { t1_0 = fma(x1_107, u0, t1_0); t1_1 = fma(x1_107, u1, t1_1); }
+                }
+                if D > 108u {
+                    let u0 = vec4<f32>(subgroupShuffle(mu27.x, c + 0u));
+                    let u1 = vec4<f32>(subgroupShuffle(mu27.x, c + 1u));
+                    { t0_0 = fma(x0_108, u0, t0_0); t0_1 = fma(x0_108, u1, t0_1); }
+                    if ROWS > 4u { t1_0 = fma(x1_108, u0, t1_0); t1_1 = fma(x1_108, u1, t1_1); }
+                }
+                if D > 109u {
+                    let u0 = vec4<f32>(subgroupShuffle(mu27.y, c + 0u));
+                    let u1 = vec4<f32>(subgroupShuffle(mu27.y, c + 1u));
+                    { t0_0 = fma(x0_109, u0, t0_0); t0_1 = fma(x0_109, u1, t0_1); }
+                    if ROWS > 4u { t1_0 = fma(x1_109, u0, t1_0); t1_1 = fma(x1_109, u1, t1_1); }
+                }
+                if D > 110u {
+                    let u0 = vec4<f32>(subgroupShuffle(mu27.z, c + 0u));
+                    let u1 = vec4<f32>(subgroupShuffle(mu27.z, c + 1u));
+                    { t0_0 = fma(x0_110, u0, t0_0); t0_1 = fma(x0_110, u1, t0_1); }
+                    if ROWS > 4u { t1_0 = fma(x1_110, u0, t1_0); t1_1 = fma(x1_110, u1, t1_1); }
+                }
+                if D > 111u {
+                    let u0 = vec4<f32>(subgroupShuffle(mu27.w, c + 0u));
+                    let u1 = vec4<f32>(subgroupShuffle(mu27.w, c + 1u));
+                    { t0_0 = fma(x0_111, u0, t0_0); t0_1 = fma(x0_111, u1, t0_1); }
+                    if ROWS > 4u { t1_0 = fma(x1_111, u0, t1_0); t1_1 = fma(x1_111, u1, t1_1); }
+                }
+                if D > 112u {
+                    let u0 = vec4<f32>(subgroupShuffle(mu28.x, c + 0u));
+                    let u1 = vec4<f32>(subgroupShuffle(mu28.x, c + 1u));
+                    { t0_0 = fma(x0_112, u0, t0_0); t0_1 = fma(x0_112, u1, t0_1); }
+                    if ROWS > 4u { t1_0 = fma(x1_112, u0, t1_0); t1_1 = fma(x1_112, u1, t1_1); }
+                }
+                if D > 113u {
+                    let u0 = vec4<f32>(subgroupShuffle(mu28.y, c + 0u));
+                    let u1 = vec4<f32>(subgroupShuffle(mu28.y, c + 1u));
+                    { t0_0 = fma(x0_113, u0, t0_0); t0_1 = fma(x0_113, u1, t0_1); }
+                    if ROWS > 4u { t1_0 = fma(x1_113, u0, t1_0); t1_1 = fma(x1_113, u1, t1_1); }
+                }
+                if D > 114u {
+                    let u0 = vec4<f32>(subgroupShuffle(mu28.z, c + 0u));
+                    let u1 = vec4<f32>(subgroupShuffle(mu28.z, c + 1u));
+                    { t0_0 = fma(x0_114, u0, t0_0); t0_1 = fma(x0_114, u1, t0_1); }
+                    if ROWS > 4u { t1_0 = fma(x1_114, u0, t1_0); t1_1 = fma(x1_114, u1, t1_1); }
+                }
+                if D > 115u {
+                    let u0 = vec4<f32>(subgroupShuffle(mu28.w, c + 0u));
+                    let u1 = vec4<f32>(subgroupShuffle(mu28.w, c + 1u));
+                    { t0_0 = fma(x0_115, u0, t0_0); t0_1 = fma(x0_115, u1, t0_1); }
+                    if ROWS > 4u { t1_0 = fma(x1_115, u0, t1_0); t1_1 = fma(x1_115, u1, t1_1); }
+                }
+                if D > 116u {
+                    let u0 = vec4<f32>(subgroupShuffle(mu29.x, c + 0u));
+                    let u1 = vec4<f32>(subgroupShuffle(mu29.x, c + 1u));
+                    { t0_0 = fma(x0_116, u0, t0_0); t0_1 = fma(x0_116, u1, t0_1); }
+                    if ROWS > 4u { t1_0 = fma(x1_116, u0, t1_0); t1_1 = fma(x1_116, u1, t1_1); }
+                }
+                if D > 117u {
+                    let u0 = vec4<f32>(subgroupShuffle(mu29.y, c + 0u));
+                    let u1 = vec4<f32>(subgroupShuffle(mu29.y, c + 1u));
+                    { t0_0 = fma(x0_117, u0, t0_0); t0_1 = fma(x0_117, u1, t0_1); }
+                    if ROWS > 4u { t1_0 = fma(x1_117, u0, t1_0); t1_1 = fma(x1_117, u1, t1_1); }
+                }
+                if D > 118u {
+                    let u0 = vec4<f32>(subgroupShuffle(mu29.z, c + 0u));
+                    let u1 = vec4<f32>(subgroupShuffle(mu29.z, c + 1u));
+                    { t0_0 = fma(x0_118, u0, t0_0); t0_1 = fma(x0_118, u1, t0_1); }
+                    if ROWS > 4u { t1_0 = fma(x1_118, u0, t1_0); t1_1 = fma(x1_118, u1, t1_1); }
+                }
+                if D > 119u {
+                    let u0 = vec4<f32>(subgroupShuffle(mu29.w, c + 0u));
+                    let u1 = vec4<f32>(subgroupShuffle(mu29.w, c + 1u));
+                    { t0_0 = fma(x0_119, u0, t0_0); t0_1 = fma(x0_119, u1, t0_1); }
+                    if ROWS > 4u { t1_0 = fma(x1_119, u0, t1_0); t1_1 = fma(x1_119, u1, t1_1); }
+                }
+                if D > 120u {
+                    let u0 = vec4<f32>(subgroupShuffle(mu30.x, c + 0u));
+                    let u1 = vec4<f32>(subgroupShuffle(mu30.x, c + 1u));
+                    { t0_0 = fma(x0_120, u0, t0_0); t0_1 = fma(x0_120, u1, t0_1); }
+                    if ROWS > 4u { t1_0 = fma(x1_120, u0, t1_0); t1_1 = fma(x1_120, u1, t1_1); }
+                }
+                if D > 121u {
+                    let u0 = vec4<f32>(subgroupShuffle(mu30.y, c + 0u));
+                    let u1 = vec4<f32>(subgroupShuffle(mu30.y, c + 1u));
+                    { t0_0 = fma(x0_121, u0, t0_0); t0_1 = fma(x0_121, u1, t0_1); }
+                    if ROWS > 4u { t1_0 = fma(x1_121, u0, t1_0); t1_1 = fma(x1_121, u1, t1_1); }
+                }
+                if D > 122u {
+                    let u0 = vec4<f32>(subgroupShuffle(mu30.z, c + 0u));
+                    let u1 = vec4<f32>(subgroupShuffle(mu30.z, c + 1u));
+                    { t0_0 = fma(x0_122, u0, t0_0); t0_1 = fma(x0_122, u1, t0_1); }
+                    if ROWS > 4u { t1_0 = fma(x1_122, u0, t1_0); t1_1 = fma(x1_122, u1, t1_1); }
+                }
+                if D > 123u {
+                    let u0 = vec4<f32>(subgroupShuffle(mu30.w, c + 0u));
+                    let u1 = vec4<f32>(subgroupShuffle(mu30.w, c + 1u));
+                    { t0_0 = fma(x0_123, u0, t0_0); t0_1 = fma(x0_123, u1, t0_1); }
+                    if ROWS > 4u { t1_0 = fma(x1_123, u0, t1_0); t1_1 = fma(x1_123, u1, t1_1); }
+                }
+                if D > 124u {
+                    let u0 = vec4<f32>(subgroupShuffle(mu31.x, c + 0u));
+                    let u1 = vec4<f32>(subgroupShuffle(mu31.x, c + 1u));
+                    { t0_0 = fma(x0_124, u0, t0_0); t0_1 = fma(x0_124, u1, t0_1); }
+                    if ROWS > 4u { t1_0 = fma(x1_124, u0, t1_0); t1_1 = fma(x1_124, u1, t1_1); }
+                }
+                if D > 125u {
+                    let u0 = vec4<f32>(subgroupShuffle(mu31.y, c + 0u));
+                    let u1 = vec4<f32>(subgroupShuffle(mu31.y, c + 1u));
+                    { t0_0 = fma(x0_125, u0, t0_0); t0_1 = fma(x0_125, u1, t0_1); }
+                    if ROWS > 4u { t1_0 = fma(x1_125, u0, t1_0); t1_1 = fma(x1_125, u1, t1_1); }
+                }
+                if D > 126u {
+                    let u0 = vec4<f32>(subgroupShuffle(mu31.z, c + 0u));
+                    let u1 = vec4<f32>(subgroupShuffle(mu31.z, c + 1u));
+                    { t0_0 = fma(x0_126, u0, t0_0); t0_1 = fma(x0_126, u1, t0_1); }
+                    if ROWS > 4u { t1_0 = fma(x1_126, u0, t1_0); t1_1 = fma(x1_126, u1, t1_1); }
+                }
+                if D > 127u {
+                    let u0 = vec4<f32>(subgroupShuffle(mu31.w, c + 0u));
+                    let u1 = vec4<f32>(subgroupShuffle(mu31.w, c + 1u));
+                    { t0_0 = fma(x0_127, u0, t0_0); t0_1 = fma(x0_127, u1, t0_1); }
+                    if ROWS > 4u { t1_0 = fma(x1_127, u0, t1_0); t1_1 = fma(x1_127, u1, t1_1); }
+                }
                 {
-                    var t = e0 + es;
-                    if D > 0u { t = fma(x0_0, vec4<f32>(us0), t); }
-                    if D > 1u { t = fma(x0_1, vec4<f32>(us1), t); }
-                    if D > 2u { t = fma(x0_2, vec4<f32>(us2), t); }
-                    if D > 3u { t = fma(x0_3, vec4<f32>(us3), t); }
-                    if D > 4u { t = fma(x0_4, vec4<f32>(us4), t); }
-                    if D > 5u { t = fma(x0_5, vec4<f32>(us5), t); }
-                    if D > 6u { t = fma(x0_6, vec4<f32>(us6), t); }
-                    if D > 7u { t = fma(x0_7, vec4<f32>(us7), t); }
-                    if D > 8u { t = fma(x0_8, vec4<f32>(us8), t); }
-                    if D > 9u { t = fma(x0_9, vec4<f32>(us9), t); }
-                    if D > 10u { t = fma(x0_10, vec4<f32>(us10), t); }
-                    if D > 11u { t = fma(x0_11, vec4<f32>(us11), t); }
-                    if D > 12u { t = fma(x0_12, vec4<f32>(us12), t); }
-                    if D > 13u { t = fma(x0_13, vec4<f32>(us13), t); }
-                    if D > 14u { t = fma(x0_14, vec4<f32>(us14), t); }
-                    if D > 15u { t = fma(x0_15, vec4<f32>(us15), t); }
-                    if D > 16u { t = fma(x0_16, vec4<f32>(us16), t); }
-                    if D > 17u { t = fma(x0_17, vec4<f32>(us17), t); }
-                    if D > 18u { t = fma(x0_18, vec4<f32>(us18), t); }
-                    if D > 19u { t = fma(x0_19, vec4<f32>(us19), t); }
-                    if D > 20u { t = fma(x0_20, vec4<f32>(us20), t); }
-                    if D > 21u { t = fma(x0_21, vec4<f32>(us21), t); }
-                    if D > 22u { t = fma(x0_22, vec4<f32>(us22), t); }
-                    if D > 23u { t = fma(x0_23, vec4<f32>(us23), t); }
-                    if D > 24u { t = fma(x0_24, vec4<f32>(us24), t); }
-                    if D > 25u { t = fma(x0_25, vec4<f32>(us25), t); }
-                    if D > 26u { t = fma(x0_26, vec4<f32>(us26), t); }
-                    if D > 27u { t = fma(x0_27, vec4<f32>(us27), t); }
-                    if D > 28u { t = fma(x0_28, vec4<f32>(us28), t); }
-                    if D > 29u { t = fma(x0_29, vec4<f32>(us29), t); }
-                    if D > 30u { t = fma(x0_30, vec4<f32>(us30), t); }
-                    if D > 31u { t = fma(x0_31, vec4<f32>(us31), t); }
-                    if D > 32u { t = fma(x0_32, vec4<f32>(us32), t); }
-                    if D > 33u { t = fma(x0_33, vec4<f32>(us33), t); }
-                    if D > 34u { t = fma(x0_34, vec4<f32>(us34), t); }
-                    if D > 35u { t = fma(x0_35, vec4<f32>(us35), t); }
-                    if D > 36u { t = fma(x0_36, vec4<f32>(us36), t); }
-                    if D > 37u { t = fma(x0_37, vec4<f32>(us37), t); }
-                    if D > 38u { t = fma(x0_38, vec4<f32>(us38), t); }
-                    if D > 39u { t = fma(x0_39, vec4<f32>(us39), t); }
-                    if D > 40u { t = fma(x0_40, vec4<f32>(us40), t); }
-                    if D > 41u { t = fma(x0_41, vec4<f32>(us41), t); }
-                    if D > 42u { t = fma(x0_42, vec4<f32>(us42), t); }
-                    if D > 43u { t = fma(x0_43, vec4<f32>(us43), t); }
-                    if D > 44u { t = fma(x0_44, vec4<f32>(us44), t); }
-                    if D > 45u { t = fma(x0_45, vec4<f32>(us45), t); }
-                    if D > 46u { t = fma(x0_46, vec4<f32>(us46), t); }
-                    if D > 47u { t = fma(x0_47, vec4<f32>(us47), t); }
-                    if D > 48u { t = fma(x0_48, vec4<f32>(us48), t); }
-                    if D > 49u { t = fma(x0_49, vec4<f32>(us49), t); }
-                    if D > 50u { t = fma(x0_50, vec4<f32>(us50), t); }
-                    if D > 51u { t = fma(x0_51, vec4<f32>(us51), t); }
-                    if D > 52u { t = fma(x0_52, vec4<f32>(us52), t); }
-                    if D > 53u { t = fma(x0_53, vec4<f32>(us53), t); }
-                    if D > 54u { t = fma(x0_54, vec4<f32>(us54), t); }
-                    if D > 55u { t = fma(x0_55, vec4<f32>(us55), t); }
-                    if D > 56u { t = fma(x0_56, vec4<f32>(us56), t); }
-                    if D > 57u { t = fma(x0_57, vec4<f32>(us57), t); }
-                    if D > 58u { t = fma(x0_58, vec4<f32>(us58), t); }
-                    if D > 59u { t = fma(x0_59, vec4<f32>(us59), t); }
-                    if D > 60u { t = fma(x0_60, vec4<f32>(us60), t); }
-                    if D > 61u { t = fma(x0_61, vec4<f32>(us61), t); }
-                    if D > 62u { t = fma(x0_62, vec4<f32>(us62), t); }
-                    if D > 63u { t = fma(x0_63, vec4<f32>(us63), t); }
-                    if D > 64u { t = fma(x0_64, vec4<f32>(us64), t); }
-                    if D > 65u { t = fma(x0_65, vec4<f32>(us65), t); }
-                    if D > 66u { t = fma(x0_66, vec4<f32>(us66), t); }
-                    if D > 67u { t = fma(x0_67, vec4<f32>(us67), t); }
-                    if D > 68u { t = fma(x0_68, vec4<f32>(us68), t); }
-                    if D > 69u { t = fma(x0_69, vec4<f32>(us69), t); }
-                    if D > 70u { t = fma(x0_70, vec4<f32>(us70), t); }
-                    if D > 71u { t = fma(x0_71, vec4<f32>(us71), t); }
-                    if D > 72u { t = fma(x0_72, vec4<f32>(us72), t); }
-                    if D > 73u { t = fma(x0_73, vec4<f32>(us73), t); }
-                    if D > 74u { t = fma(x0_74, vec4<f32>(us74), t); }
-                    if D > 75u { t = fma(x0_75, vec4<f32>(us75), t); }
-                    if D > 76u { t = fma(x0_76, vec4<f32>(us76), t); }
-                    if D > 77u { t = fma(x0_77, vec4<f32>(us77), t); }
-                    if D > 78u { t = fma(x0_78, vec4<f32>(us78), t); }
-                    if D > 79u { t = fma(x0_79, vec4<f32>(us79), t); }
-                    if D > 80u { t = fma(x0_80, vec4<f32>(us80), t); }
-                    if D > 81u { t = fma(x0_81, vec4<f32>(us81), t); }
-                    if D > 82u { t = fma(x0_82, vec4<f32>(us82), t); }
-                    if D > 83u { t = fma(x0_83, vec4<f32>(us83), t); }
-                    if D > 84u { t = fma(x0_84, vec4<f32>(us84), t); }
-                    if D > 85u { t = fma(x0_85, vec4<f32>(us85), t); }
-                    if D > 86u { t = fma(x0_86, vec4<f32>(us86), t); }
-                    if D > 87u { t = fma(x0_87, vec4<f32>(us87), t); }
-                    if D > 88u { t = fma(x0_88, vec4<f32>(us88), t); }
-                    if D > 89u { t = fma(x0_89, vec4<f32>(us89), t); }
-                    if D > 90u { t = fma(x0_90, vec4<f32>(us90), t); }
-                    if D > 91u { t = fma(x0_91, vec4<f32>(us91), t); }
-                    if D > 92u { t = fma(x0_92, vec4<f32>(us92), t); }
-                    if D > 93u { t = fma(x0_93, vec4<f32>(us93), t); }
-                    if D > 94u { t = fma(x0_94, vec4<f32>(us94), t); }
-                    if D > 95u { t = fma(x0_95, vec4<f32>(us95), t); }
-                    if D > 96u { t = fma(x0_96, vec4<f32>(us96), t); }
-                    if D > 97u { t = fma(x0_97, vec4<f32>(us97), t); }
-                    if D > 98u { t = fma(x0_98, vec4<f32>(us98), t); }
-                    if D > 99u { t = fma(x0_99, vec4<f32>(us99), t); }
-                    if D > 100u { t = fma(x0_100, vec4<f32>(us100), t); }
-                    if D > 101u { t = fma(x0_101, vec4<f32>(us101), t); }
-                    if D > 102u { t = fma(x0_102, vec4<f32>(us102), t); }
-                    if D > 103u { t = fma(x0_103, vec4<f32>(us103), t); }
-                    if D > 104u { t = fma(x0_104, vec4<f32>(us104), t); }
-                    if D > 105u { t = fma(x0_105, vec4<f32>(us105), t); }
-                    if D > 106u { t = fma(x0_106, vec4<f32>(us106), t); }
-                    if D > 107u { t = fma(x0_107, vec4<f32>(us107), t); }
-                    if D > 108u { t = fma(x0_108, vec4<f32>(us108), t); }
-                    if D > 109u { t = fma(x0_109, vec4<f32>(us109), t); }
-                    if D > 110u { t = fma(x0_110, vec4<f32>(us110), t); }
-                    if D > 111u { t = fma(x0_111, vec4<f32>(us111), t); }
-                    if D > 112u { t = fma(x0_112, vec4<f32>(us112), t); }
-                    if D > 113u { t = fma(x0_113, vec4<f32>(us113), t); }
-                    if D > 114u { t = fma(x0_114, vec4<f32>(us114), t); }
-                    if D > 115u { t = fma(x0_115, vec4<f32>(us115), t); }
-                    if D > 116u { t = fma(x0_116, vec4<f32>(us116), t); }
-                    if D > 117u { t = fma(x0_117, vec4<f32>(us117), t); }
-                    if D > 118u { t = fma(x0_118, vec4<f32>(us118), t); }
-                    if D > 119u { t = fma(x0_119, vec4<f32>(us119), t); }
-                    if D > 120u { t = fma(x0_120, vec4<f32>(us120), t); }
-                    if D > 121u { t = fma(x0_121, vec4<f32>(us121), t); }
-                    if D > 122u { t = fma(x0_122, vec4<f32>(us122), t); }
-                    if D > 123u { t = fma(x0_123, vec4<f32>(us123), t); }
-                    if D > 124u { t = fma(x0_124, vec4<f32>(us124), t); }
-                    if D > 125u { t = fma(x0_125, vec4<f32>(us125), t); }
-                    if D > 126u { t = fma(x0_126, vec4<f32>(us126), t); }
-                    if D > 127u { t = fma(x0_127, vec4<f32>(us127), t); }
-                    let kv = exp2(min(t, vec4<f32>(0.0)));
-                    brho0 += kv;
-                    if D > 0u { b0_0 = fma(kv, vec4<f32>(ws0), b0_0); }
-                    if D > 1u { b0_1 = fma(kv, vec4<f32>(ws1), b0_1); }
-                    if D > 2u { b0_2 = fma(kv, vec4<f32>(ws2), b0_2); }
-                    if D > 3u { b0_3 = fma(kv, vec4<f32>(ws3), b0_3); }
-                    if D > 4u { b0_4 = fma(kv, vec4<f32>(ws4), b0_4); }
-                    if D > 5u { b0_5 = fma(kv, vec4<f32>(ws5), b0_5); }
-                    if D > 6u { b0_6 = fma(kv, vec4<f32>(ws6), b0_6); }
-                    if D > 7u { b0_7 = fma(kv, vec4<f32>(ws7), b0_7); }
-                    if D > 8u { b0_8 = fma(kv, vec4<f32>(ws8), b0_8); }
-                    if D > 9u { b0_9 = fma(kv, vec4<f32>(ws9), b0_9); }
-                    if D > 10u { b0_10 = fma(kv, vec4<f32>(ws10), b0_10); }
-                    if D > 11u { b0_11 = fma(kv, vec4<f32>(ws11), b0_11); }
-                    if D > 12u { b0_12 = fma(kv, vec4<f32>(ws12), b0_12); }
-                    if D > 13u { b0_13 = fma(kv, vec4<f32>(ws13), b0_13); }
-                    if D > 14u { b0_14 = fma(kv, vec4<f32>(ws14), b0_14); }
-                    if D > 15u { b0_15 = fma(kv, vec4<f32>(ws15), b0_15); }
-                    if D > 16u { b0_16 = fma(kv, vec4<f32>(ws16), b0_16); }
-                    if D > 17u { b0_17 = fma(kv, vec4<f32>(ws17), b0_17); }
-                    if D > 18u { b0_18 = fma(kv, vec4<f32>(ws18), b0_18); }
-                    if D > 19u { b0_19 = fma(kv, vec4<f32>(ws19), b0_19); }
-                    if D > 20u { b0_20 = fma(kv, vec4<f32>(ws20), b0_20); }
-                    if D > 21u { b0_21 = fma(kv, vec4<f32>(ws21), b0_21); }
-                    if D > 22u { b0_22 = fma(kv, vec4<f32>(ws22), b0_22); }
-                    if D > 23u { b0_23 = fma(kv, vec4<f32>(ws23), b0_23); }
-                    if D > 24u { b0_24 = fma(kv, vec4<f32>(ws24), b0_24); }
-                    if D > 25u { b0_25 = fma(kv, vec4<f32>(ws25), b0_25); }
-                    if D > 26u { b0_26 = fma(kv, vec4<f32>(ws26), b0_26); }
-                    if D > 27u { b0_27 = fma(kv, vec4<f32>(ws27), b0_27); }
-                    if D > 28u { b0_28 = fma(kv, vec4<f32>(ws28), b0_28); }
-                    if D > 29u { b0_29 = fma(kv, vec4<f32>(ws29), b0_29); }
-                    if D > 30u { b0_30 = fma(kv, vec4<f32>(ws30), b0_30); }
-                    if D > 31u { b0_31 = fma(kv, vec4<f32>(ws31), b0_31); }
-                    if D > 32u { b0_32 = fma(kv, vec4<f32>(ws32), b0_32); }
-                    if D > 33u { b0_33 = fma(kv, vec4<f32>(ws33), b0_33); }
-                    if D > 34u { b0_34 = fma(kv, vec4<f32>(ws34), b0_34); }
-                    if D > 35u { b0_35 = fma(kv, vec4<f32>(ws35), b0_35); }
-                    if D > 36u { b0_36 = fma(kv, vec4<f32>(ws36), b0_36); }
-                    if D > 37u { b0_37 = fma(kv, vec4<f32>(ws37), b0_37); }
-                    if D > 38u { b0_38 = fma(kv, vec4<f32>(ws38), b0_38); }
-                    if D > 39u { b0_39 = fma(kv, vec4<f32>(ws39), b0_39); }
-                    if D > 40u { b0_40 = fma(kv, vec4<f32>(ws40), b0_40); }
-                    if D > 41u { b0_41 = fma(kv, vec4<f32>(ws41), b0_41); }
-                    if D > 42u { b0_42 = fma(kv, vec4<f32>(ws42), b0_42); }
-                    if D > 43u { b0_43 = fma(kv, vec4<f32>(ws43), b0_43); }
-                    if D > 44u { b0_44 = fma(kv, vec4<f32>(ws44), b0_44); }
-                    if D > 45u { b0_45 = fma(kv, vec4<f32>(ws45), b0_45); }
-                    if D > 46u { b0_46 = fma(kv, vec4<f32>(ws46), b0_46); }
-                    if D > 47u { b0_47 = fma(kv, vec4<f32>(ws47), b0_47); }
-                    if D > 48u { b0_48 = fma(kv, vec4<f32>(ws48), b0_48); }
-                    if D > 49u { b0_49 = fma(kv, vec4<f32>(ws49), b0_49); }
-                    if D > 50u { b0_50 = fma(kv, vec4<f32>(ws50), b0_50); }
-                    if D > 51u { b0_51 = fma(kv, vec4<f32>(ws51), b0_51); }
-                    if D > 52u { b0_52 = fma(kv, vec4<f32>(ws52), b0_52); }
-                    if D > 53u { b0_53 = fma(kv, vec4<f32>(ws53), b0_53); }
-                    if D > 54u { b0_54 = fma(kv, vec4<f32>(ws54), b0_54); }
-                    if D > 55u { b0_55 = fma(kv, vec4<f32>(ws55), b0_55); }
-                    if D > 56u { b0_56 = fma(kv, vec4<f32>(ws56), b0_56); }
-                    if D > 57u { b0_57 = fma(kv, vec4<f32>(ws57), b0_57); }
-                    if D > 58u { b0_58 = fma(kv, vec4<f32>(ws58), b0_58); }
-                    if D > 59u { b0_59 = fma(kv, vec4<f32>(ws59), b0_59); }
-                    if D > 60u { b0_60 = fma(kv, vec4<f32>(ws60), b0_60); }
-                    if D > 61u { b0_61 = fma(kv, vec4<f32>(ws61), b0_61); }
-                    if D > 62u { b0_62 = fma(kv, vec4<f32>(ws62), b0_62); }
-                    if D > 63u { b0_63 = fma(kv, vec4<f32>(ws63), b0_63); }
-                    if D > 64u { b0_64 = fma(kv, vec4<f32>(ws64), b0_64); }
-                    if D > 65u { b0_65 = fma(kv, vec4<f32>(ws65), b0_65); }
-                    if D > 66u { b0_66 = fma(kv, vec4<f32>(ws66), b0_66); }
-                    if D > 67u { b0_67 = fma(kv, vec4<f32>(ws67), b0_67); }
-                    if D > 68u { b0_68 = fma(kv, vec4<f32>(ws68), b0_68); }
-                    if D > 69u { b0_69 = fma(kv, vec4<f32>(ws69), b0_69); }
-                    if D > 70u { b0_70 = fma(kv, vec4<f32>(ws70), b0_70); }
-                    if D > 71u { b0_71 = fma(kv, vec4<f32>(ws71), b0_71); }
-                    if D > 72u { b0_72 = fma(kv, vec4<f32>(ws72), b0_72); }
-                    if D > 73u { b0_73 = fma(kv, vec4<f32>(ws73), b0_73); }
-                    if D > 74u { b0_74 = fma(kv, vec4<f32>(ws74), b0_74); }
-                    if D > 75u { b0_75 = fma(kv, vec4<f32>(ws75), b0_75); }
-                    if D > 76u { b0_76 = fma(kv, vec4<f32>(ws76), b0_76); }
-                    if D > 77u { b0_77 = fma(kv, vec4<f32>(ws77), b0_77); }
-                    if D > 78u { b0_78 = fma(kv, vec4<f32>(ws78), b0_78); }
-                    if D > 79u { b0_79 = fma(kv, vec4<f32>(ws79), b0_79); }
-                    if D > 80u { b0_80 = fma(kv, vec4<f32>(ws80), b0_80); }
-                    if D > 81u { b0_81 = fma(kv, vec4<f32>(ws81), b0_81); }
-                    if D > 82u { b0_82 = fma(kv, vec4<f32>(ws82), b0_82); }
-                    if D > 83u { b0_83 = fma(kv, vec4<f32>(ws83), b0_83); }
-                    if D > 84u { b0_84 = fma(kv, vec4<f32>(ws84), b0_84); }
-                    if D > 85u { b0_85 = fma(kv, vec4<f32>(ws85), b0_85); }
-                    if D > 86u { b0_86 = fma(kv, vec4<f32>(ws86), b0_86); }
-                    if D > 87u { b0_87 = fma(kv, vec4<f32>(ws87), b0_87); }
-                    if D > 88u { b0_88 = fma(kv, vec4<f32>(ws88), b0_88); }
-                    if D > 89u { b0_89 = fma(kv, vec4<f32>(ws89), b0_89); }
-                    if D > 90u { b0_90 = fma(kv, vec4<f32>(ws90), b0_90); }
-                    if D > 91u { b0_91 = fma(kv, vec4<f32>(ws91), b0_91); }
-                    if D > 92u { b0_92 = fma(kv, vec4<f32>(ws92), b0_92); }
-                    if D > 93u { b0_93 = fma(kv, vec4<f32>(ws93), b0_93); }
-                    if D > 94u { b0_94 = fma(kv, vec4<f32>(ws94), b0_94); }
-                    if D > 95u { b0_95 = fma(kv, vec4<f32>(ws95), b0_95); }
-                    if D > 96u { b0_96 = fma(kv, vec4<f32>(ws96), b0_96); }
-                    if D > 97u { b0_97 = fma(kv, vec4<f32>(ws97), b0_97); }
-                    if D > 98u { b0_98 = fma(kv, vec4<f32>(ws98), b0_98); }
-                    if D > 99u { b0_99 = fma(kv, vec4<f32>(ws99), b0_99); }
-                    if D > 100u { b0_100 = fma(kv, vec4<f32>(ws100), b0_100); }
-                    if D > 101u { b0_101 = fma(kv, vec4<f32>(ws101), b0_101); }
-                    if D > 102u { b0_102 = fma(kv, vec4<f32>(ws102), b0_102); }
-                    if D > 103u { b0_103 = fma(kv, vec4<f32>(ws103), b0_103); }
-                    if D > 104u { b0_104 = fma(kv, vec4<f32>(ws104), b0_104); }
-                    if D > 105u { b0_105 = fma(kv, vec4<f32>(ws105), b0_105); }
-                    if D > 106u { b0_106 = fma(kv, vec4<f32>(ws106), b0_106); }
-                    if D > 107u { b0_107 = fma(kv, vec4<f32>(ws107), b0_107); }
-                    if D > 108u { b0_108 = fma(kv, vec4<f32>(ws108), b0_108); }
-                    if D > 109u { b0_109 = fma(kv, vec4<f32>(ws109), b0_109); }
-                    if D > 110u { b0_110 = fma(kv, vec4<f32>(ws110), b0_110); }
-                    if D > 111u { b0_111 = fma(kv, vec4<f32>(ws111), b0_111); }
-                    if D > 112u { b0_112 = fma(kv, vec4<f32>(ws112), b0_112); }
-                    if D > 113u { b0_113 = fma(kv, vec4<f32>(ws113), b0_113); }
-                    if D > 114u { b0_114 = fma(kv, vec4<f32>(ws114), b0_114); }
-                    if D > 115u { b0_115 = fma(kv, vec4<f32>(ws115), b0_115); }
-                    if D > 116u { b0_116 = fma(kv, vec4<f32>(ws116), b0_116); }
-                    if D > 117u { b0_117 = fma(kv, vec4<f32>(ws117), b0_117); }
-                    if D > 118u { b0_118 = fma(kv, vec4<f32>(ws118), b0_118); }
-                    if D > 119u { b0_119 = fma(kv, vec4<f32>(ws119), b0_119); }
-                    if D > 120u { b0_120 = fma(kv, vec4<f32>(ws120), b0_120); }
-                    if D > 121u { b0_121 = fma(kv, vec4<f32>(ws121), b0_121); }
-                    if D > 122u { b0_122 = fma(kv, vec4<f32>(ws122), b0_122); }
-                    if D > 123u { b0_123 = fma(kv, vec4<f32>(ws123), b0_123); }
-                    if D > 124u { b0_124 = fma(kv, vec4<f32>(ws124), b0_124); }
-                    if D > 125u { b0_125 = fma(kv, vec4<f32>(ws125), b0_125); }
-                    if D > 126u { b0_126 = fma(kv, vec4<f32>(ws126), b0_126); }
-                    if D > 127u { b0_127 = fma(kv, vec4<f32>(ws127), b0_127); }
+                    let kv0 = exp2(min(t0_0, vec4<f32>(0.0)));
+                    let kv1 = exp2(min(t0_1, vec4<f32>(0.0)));
+                    brho0 = brho0 + kv0 + kv1;
+                    t0_0 = kv0;
+                    t0_1 = kv1;
                 }
                 if ROWS > 4u {
-                    var t = e1 + es;
-                    if D > 0u { t = fma(x1_0, vec4<f32>(us0), t); }
-                    if D > 1u { t = fma(x1_1, vec4<f32>(us1), t); }
-                    if D > 2u { t = fma(x1_2, vec4<f32>(us2), t); }
-                    if D > 3u { t = fma(x1_3, vec4<f32>(us3), t); }
-                    if D > 4u { t = fma(x1_4, vec4<f32>(us4), t); }
-                    if D > 5u { t = fma(x1_5, vec4<f32>(us5), t); }
-                    if D > 6u { t = fma(x1_6, vec4<f32>(us6), t); }
-                    if D > 7u { t = fma(x1_7, vec4<f32>(us7), t); }
-                    if D > 8u { t = fma(x1_8, vec4<f32>(us8), t); }
-                    if D > 9u { t = fma(x1_9, vec4<f32>(us9), t); }
-                    if D > 10u { t = fma(x1_10, vec4<f32>(us10), t); }
-                    if D > 11u { t = fma(x1_11, vec4<f32>(us11), t); }
-                    if D > 12u { t = fma(x1_12, vec4<f32>(us12), t); }
-                    if D > 13u { t = fma(x1_13, vec4<f32>(us13), t); }
-                    if D > 14u { t = fma(x1_14, vec4<f32>(us14), t); }
-                    if D > 15u { t = fma(x1_15, vec4<f32>(us15), t); }
-                    if D > 16u { t = fma(x1_16, vec4<f32>(us16), t); }
-                    if D > 17u { t = fma(x1_17, vec4<f32>(us17), t); }
-                    if D > 18u { t = fma(x1_18, vec4<f32>(us18), t); }
-                    if D > 19u { t = fma(x1_19, vec4<f32>(us19), t); }
-                    if D > 20u { t = fma(x1_20, vec4<f32>(us20), t); }
-                    if D > 21u { t = fma(x1_21, vec4<f32>(us21), t); }
-                    if D > 22u { t = fma(x1_22, vec4<f32>(us22), t); }
-                    if D > 23u { t = fma(x1_23, vec4<f32>(us23), t); }
-                    if D > 24u { t = fma(x1_24, vec4<f32>(us24), t); }
-                    if D > 25u { t = fma(x1_25, vec4<f32>(us25), t); }
-                    if D > 26u { t = fma(x1_26, vec4<f32>(us26), t); }
-                    if D > 27u { t = fma(x1_27, vec4<f32>(us27), t); }
-                    if D > 28u { t = fma(x1_28, vec4<f32>(us28), t); }
-                    if D > 29u { t = fma(x1_29, vec4<f32>(us29), t); }
-                    if D > 30u { t = fma(x1_30, vec4<f32>(us30), t); }
-                    if D > 31u { t = fma(x1_31, vec4<f32>(us31), t); }
-                    if D > 32u { t = fma(x1_32, vec4<f32>(us32), t); }
-                    if D > 33u { t = fma(x1_33, vec4<f32>(us33), t); }
-                    if D > 34u { t = fma(x1_34, vec4<f32>(us34), t); }
-                    if D > 35u { t = fma(x1_35, vec4<f32>(us35), t); }
-                    if D > 36u { t = fma(x1_36, vec4<f32>(us36), t); }
-                    if D > 37u { t = fma(x1_37, vec4<f32>(us37), t); }
-                    if D > 38u { t = fma(x1_38, vec4<f32>(us38), t); }
-                    if D > 39u { t = fma(x1_39, vec4<f32>(us39), t); }
-                    if D > 40u { t = fma(x1_40, vec4<f32>(us40), t); }
-                    if D > 41u { t = fma(x1_41, vec4<f32>(us41), t); }
-                    if D > 42u { t = fma(x1_42, vec4<f32>(us42), t); }
-                    if D > 43u { t = fma(x1_43, vec4<f32>(us43), t); }
-                    if D > 44u { t = fma(x1_44, vec4<f32>(us44), t); }
-                    if D > 45u { t = fma(x1_45, vec4<f32>(us45), t); }
-                    if D > 46u { t = fma(x1_46, vec4<f32>(us46), t); }
-                    if D > 47u { t = fma(x1_47, vec4<f32>(us47), t); }
-                    if D > 48u { t = fma(x1_48, vec4<f32>(us48), t); }
-                    if D > 49u { t = fma(x1_49, vec4<f32>(us49), t); }
-                    if D > 50u { t = fma(x1_50, vec4<f32>(us50), t); }
-                    if D > 51u { t = fma(x1_51, vec4<f32>(us51), t); }
-                    if D > 52u { t = fma(x1_52, vec4<f32>(us52), t); }
-                    if D > 53u { t = fma(x1_53, vec4<f32>(us53), t); }
-                    if D > 54u { t = fma(x1_54, vec4<f32>(us54), t); }
-                    if D > 55u { t = fma(x1_55, vec4<f32>(us55), t); }
-                    if D > 56u { t = fma(x1_56, vec4<f32>(us56), t); }
-                    if D > 57u { t = fma(x1_57, vec4<f32>(us57), t); }
-                    if D > 58u { t = fma(x1_58, vec4<f32>(us58), t); }
-                    if D > 59u { t = fma(x1_59, vec4<f32>(us59), t); }
-                    if D > 60u { t = fma(x1_60, vec4<f32>(us60), t); }
-                    if D > 61u { t = fma(x1_61, vec4<f32>(us61), t); }
-                    if D > 62u { t = fma(x1_62, vec4<f32>(us62), t); }
-                    if D > 63u { t = fma(x1_63, vec4<f32>(us63), t); }
-                    if D > 64u { t = fma(x1_64, vec4<f32>(us64), t); }
-                    if D > 65u { t = fma(x1_65, vec4<f32>(us65), t); }
-                    if D > 66u { t = fma(x1_66, vec4<f32>(us66), t); }
-                    if D > 67u { t = fma(x1_67, vec4<f32>(us67), t); }
-                    if D > 68u { t = fma(x1_68, vec4<f32>(us68), t); }
-                    if D > 69u { t = fma(x1_69, vec4<f32>(us69), t); }
-                    if D > 70u { t = fma(x1_70, vec4<f32>(us70), t); }
-                    if D > 71u { t = fma(x1_71, vec4<f32>(us71), t); }
-                    if D > 72u { t = fma(x1_72, vec4<f32>(us72), t); }
-                    if D > 73u { t = fma(x1_73, vec4<f32>(us73), t); }
-                    if D > 74u { t = fma(x1_74, vec4<f32>(us74), t); }
-                    if D > 75u { t = fma(x1_75, vec4<f32>(us75), t); }
-                    if D > 76u { t = fma(x1_76, vec4<f32>(us76), t); }
-                    if D > 77u { t = fma(x1_77, vec4<f32>(us77), t); }
-                    if D > 78u { t = fma(x1_78, vec4<f32>(us78), t); }
-                    if D > 79u { t = fma(x1_79, vec4<f32>(us79), t); }
-                    if D > 80u { t = fma(x1_80, vec4<f32>(us80), t); }
-                    if D > 81u { t = fma(x1_81, vec4<f32>(us81), t); }
-                    if D > 82u { t = fma(x1_82, vec4<f32>(us82), t); }
-                    if D > 83u { t = fma(x1_83, vec4<f32>(us83), t); }
-                    if D > 84u { t = fma(x1_84, vec4<f32>(us84), t); }
-                    if D > 85u { t = fma(x1_85, vec4<f32>(us85), t); }
-                    if D > 86u { t = fma(x1_86, vec4<f32>(us86), t); }
-                    if D > 87u { t = fma(x1_87, vec4<f32>(us87), t); }
-                    if D > 88u { t = fma(x1_88, vec4<f32>(us88), t); }
-                    if D > 89u { t = fma(x1_89, vec4<f32>(us89), t); }
-                    if D > 90u { t = fma(x1_90, vec4<f32>(us90), t); }
-                    if D > 91u { t = fma(x1_91, vec4<f32>(us91), t); }
-                    if D > 92u { t = fma(x1_92, vec4<f32>(us92), t); }
-                    if D > 93u { t = fma(x1_93, vec4<f32>(us93), t); }
-                    if D > 94u { t = fma(x1_94, vec4<f32>(us94), t); }
-                    if D > 95u { t = fma(x1_95, vec4<f32>(us95), t); }
-                    if D > 96u { t = fma(x1_96, vec4<f32>(us96), t); }
-                    if D > 97u { t = fma(x1_97, vec4<f32>(us97), t); }
-                    if D > 98u { t = fma(x1_98, vec4<f32>(us98), t); }
-                    if D > 99u { t = fma(x1_99, vec4<f32>(us99), t); }
-                    if D > 100u { t = fma(x1_100, vec4<f32>(us100), t); }
-                    if D > 101u { t = fma(x1_101, vec4<f32>(us101), t); }
-                    if D > 102u { t = fma(x1_102, vec4<f32>(us102), t); }
-                    if D > 103u { t = fma(x1_103, vec4<f32>(us103), t); }
-                    if D > 104u { t = fma(x1_104, vec4<f32>(us104), t); }
-                    if D > 105u { t = fma(x1_105, vec4<f32>(us105), t); }
-                    if D > 106u { t = fma(x1_106, vec4<f32>(us106), t); }
-                    if D > 107u { t = fma(x1_107, vec4<f32>(us107), t); }
-                    if D > 108u { t = fma(x1_108, vec4<f32>(us108), t); }
-                    if D > 109u { t = fma(x1_109, vec4<f32>(us109), t); }
-                    if D > 110u { t = fma(x1_110, vec4<f32>(us110), t); }
-                    if D > 111u { t = fma(x1_111, vec4<f32>(us111), t); }
-                    if D > 112u { t = fma(x1_112, vec4<f32>(us112), t); }
-                    if D > 113u { t = fma(x1_113, vec4<f32>(us113), t); }
-                    if D > 114u { t = fma(x1_114, vec4<f32>(us114), t); }
-                    if D > 115u { t = fma(x1_115, vec4<f32>(us115), t); }
-                    if D > 116u { t = fma(x1_116, vec4<f32>(us116), t); }
-                    if D > 117u { t = fma(x1_117, vec4<f32>(us117), t); }
-                    if D > 118u { t = fma(x1_118, vec4<f32>(us118), t); }
-                    if D > 119u { t = fma(x1_119, vec4<f32>(us119), t); }
-                    if D > 120u { t = fma(x1_120, vec4<f32>(us120), t); }
-                    if D > 121u { t = fma(x1_121, vec4<f32>(us121), t); }
-                    if D > 122u { t = fma(x1_122, vec4<f32>(us122), t); }
-                    if D > 123u { t = fma(x1_123, vec4<f32>(us123), t); }
-                    if D > 124u { t = fma(x1_124, vec4<f32>(us124), t); }
-                    if D > 125u { t = fma(x1_125, vec4<f32>(us125), t); }
-                    if D > 126u { t = fma(x1_126, vec4<f32>(us126), t); }
-                    if D > 127u { t = fma(x1_127, vec4<f32>(us127), t); }
-                    let kv = exp2(min(t, vec4<f32>(0.0)));
-                    brho1 += kv;
-                    if D > 0u { b1_0 = fma(kv, vec4<f32>(ws0), b1_0); }
-                    if D > 1u { b1_1 = fma(kv, vec4<f32>(ws1), b1_1); }
-                    if D > 2u { b1_2 = fma(kv, vec4<f32>(ws2), b1_2); }
-                    if D > 3u { b1_3 = fma(kv, vec4<f32>(ws3), b1_3); }
-                    if D > 4u { b1_4 = fma(kv, vec4<f32>(ws4), b1_4); }
-                    if D > 5u { b1_5 = fma(kv, vec4<f32>(ws5), b1_5); }
-                    if D > 6u { b1_6 = fma(kv, vec4<f32>(ws6), b1_6); }
-                    if D > 7u { b1_7 = fma(kv, vec4<f32>(ws7), b1_7); }
-                    if D > 8u { b1_8 = fma(kv, vec4<f32>(ws8), b1_8); }
-                    if D > 9u { b1_9 = fma(kv, vec4<f32>(ws9), b1_9); }
-                    if D > 10u { b1_10 = fma(kv, vec4<f32>(ws10), b1_10); }
-                    if D > 11u { b1_11 = fma(kv, vec4<f32>(ws11), b1_11); }
-                    if D > 12u { b1_12 = fma(kv, vec4<f32>(ws12), b1_12); }
-                    if D > 13u { b1_13 = fma(kv, vec4<f32>(ws13), b1_13); }
-                    if D > 14u { b1_14 = fma(kv, vec4<f32>(ws14), b1_14); }
-                    if D > 15u { b1_15 = fma(kv, vec4<f32>(ws15), b1_15); }
-                    if D > 16u { b1_16 = fma(kv, vec4<f32>(ws16), b1_16); }
-                    if D > 17u { b1_17 = fma(kv, vec4<f32>(ws17), b1_17); }
-                    if D > 18u { b1_18 = fma(kv, vec4<f32>(ws18), b1_18); }
-                    if D > 19u { b1_19 = fma(kv, vec4<f32>(ws19), b1_19); }
-                    if D > 20u { b1_20 = fma(kv, vec4<f32>(ws20), b1_20); }
-                    if D > 21u { b1_21 = fma(kv, vec4<f32>(ws21), b1_21); }
-                    if D > 22u { b1_22 = fma(kv, vec4<f32>(ws22), b1_22); }
-                    if D > 23u { b1_23 = fma(kv, vec4<f32>(ws23), b1_23); }
-                    if D > 24u { b1_24 = fma(kv, vec4<f32>(ws24), b1_24); }
-                    if D > 25u { b1_25 = fma(kv, vec4<f32>(ws25), b1_25); }
-                    if D > 26u { b1_26 = fma(kv, vec4<f32>(ws26), b1_26); }
-                    if D > 27u { b1_27 = fma(kv, vec4<f32>(ws27), b1_27); }
-                    if D > 28u { b1_28 = fma(kv, vec4<f32>(ws28), b1_28); }
-                    if D > 29u { b1_29 = fma(kv, vec4<f32>(ws29), b1_29); }
-                    if D > 30u { b1_30 = fma(kv, vec4<f32>(ws30), b1_30); }
-                    if D > 31u { b1_31 = fma(kv, vec4<f32>(ws31), b1_31); }
-                    if D > 32u { b1_32 = fma(kv, vec4<f32>(ws32), b1_32); }
-                    if D > 33u { b1_33 = fma(kv, vec4<f32>(ws33), b1_33); }
-                    if D > 34u { b1_34 = fma(kv, vec4<f32>(ws34), b1_34); }
-                    if D > 35u { b1_35 = fma(kv, vec4<f32>(ws35), b1_35); }
-                    if D > 36u { b1_36 = fma(kv, vec4<f32>(ws36), b1_36); }
-                    if D > 37u { b1_37 = fma(kv, vec4<f32>(ws37), b1_37); }
-                    if D > 38u { b1_38 = fma(kv, vec4<f32>(ws38), b1_38); }
-                    if D > 39u { b1_39 = fma(kv, vec4<f32>(ws39), b1_39); }
-                    if D > 40u { b1_40 = fma(kv, vec4<f32>(ws40), b1_40); }
-                    if D > 41u { b1_41 = fma(kv, vec4<f32>(ws41), b1_41); }
-                    if D > 42u { b1_42 = fma(kv, vec4<f32>(ws42), b1_42); }
-                    if D > 43u { b1_43 = fma(kv, vec4<f32>(ws43), b1_43); }
-                    if D > 44u { b1_44 = fma(kv, vec4<f32>(ws44), b1_44); }
-                    if D > 45u { b1_45 = fma(kv, vec4<f32>(ws45), b1_45); }
-                    if D > 46u { b1_46 = fma(kv, vec4<f32>(ws46), b1_46); }
-                    if D > 47u { b1_47 = fma(kv, vec4<f32>(ws47), b1_47); }
-                    if D > 48u { b1_48 = fma(kv, vec4<f32>(ws48), b1_48); }
-                    if D > 49u { b1_49 = fma(kv, vec4<f32>(ws49), b1_49); }
-                    if D > 50u { b1_50 = fma(kv, vec4<f32>(ws50), b1_50); }
-                    if D > 51u { b1_51 = fma(kv, vec4<f32>(ws51), b1_51); }
-                    if D > 52u { b1_52 = fma(kv, vec4<f32>(ws52), b1_52); }
-                    if D > 53u { b1_53 = fma(kv, vec4<f32>(ws53), b1_53); }
-                    if D > 54u { b1_54 = fma(kv, vec4<f32>(ws54), b1_54); }
-                    if D > 55u { b1_55 = fma(kv, vec4<f32>(ws55), b1_55); }
-                    if D > 56u { b1_56 = fma(kv, vec4<f32>(ws56), b1_56); }
-                    if D > 57u { b1_57 = fma(kv, vec4<f32>(ws57), b1_57); }
-                    if D > 58u { b1_58 = fma(kv, vec4<f32>(ws58), b1_58); }
-                    if D > 59u { b1_59 = fma(kv, vec4<f32>(ws59), b1_59); }
-                    if D > 60u { b1_60 = fma(kv, vec4<f32>(ws60), b1_60); }
-                    if D > 61u { b1_61 = fma(kv, vec4<f32>(ws61), b1_61); }
-                    if D > 62u { b1_62 = fma(kv, vec4<f32>(ws62), b1_62); }
-                    if D > 63u { b1_63 = fma(kv, vec4<f32>(ws63), b1_63); }
-                    if D > 64u { b1_64 = fma(kv, vec4<f32>(ws64), b1_64); }
-                    if D > 65u { b1_65 = fma(kv, vec4<f32>(ws65), b1_65); }
-                    if D > 66u { b1_66 = fma(kv, vec4<f32>(ws66), b1_66); }
-                    if D > 67u { b1_67 = fma(kv, vec4<f32>(ws67), b1_67); }
-                    if D > 68u { b1_68 = fma(kv, vec4<f32>(ws68), b1_68); }
-                    if D > 69u { b1_69 = fma(kv, vec4<f32>(ws69), b1_69); }
-                    if D > 70u { b1_70 = fma(kv, vec4<f32>(ws70), b1_70); }
-                    if D > 71u { b1_71 = fma(kv, vec4<f32>(ws71), b1_71); }
-                    if D > 72u { b1_72 = fma(kv, vec4<f32>(ws72), b1_72); }
-                    if D > 73u { b1_73 = fma(kv, vec4<f32>(ws73), b1_73); }
-                    if D > 74u { b1_74 = fma(kv, vec4<f32>(ws74), b1_74); }
-                    if D > 75u { b1_75 = fma(kv, vec4<f32>(ws75), b1_75); }
-                    if D > 76u { b1_76 = fma(kv, vec4<f32>(ws76), b1_76); }
-                    if D > 77u { b1_77 = fma(kv, vec4<f32>(ws77), b1_77); }
-                    if D > 78u { b1_78 = fma(kv, vec4<f32>(ws78), b1_78); }
-                    if D > 79u { b1_79 = fma(kv, vec4<f32>(ws79), b1_79); }
-                    if D > 80u { b1_80 = fma(kv, vec4<f32>(ws80), b1_80); }
-                    if D > 81u { b1_81 = fma(kv, vec4<f32>(ws81), b1_81); }
-                    if D > 82u { b1_82 = fma(kv, vec4<f32>(ws82), b1_82); }
-                    if D > 83u { b1_83 = fma(kv, vec4<f32>(ws83), b1_83); }
-                    if D > 84u { b1_84 = fma(kv, vec4<f32>(ws84), b1_84); }
-                    if D > 85u { b1_85 = fma(kv, vec4<f32>(ws85), b1_85); }
-                    if D > 86u { b1_86 = fma(kv, vec4<f32>(ws86), b1_86); }
-                    if D > 87u { b1_87 = fma(kv, vec4<f32>(ws87), b1_87); }
-                    if D > 88u { b1_88 = fma(kv, vec4<f32>(ws88), b1_88); }
-                    if D > 89u { b1_89 = fma(kv, vec4<f32>(ws89), b1_89); }
-                    if D > 90u { b1_90 = fma(kv, vec4<f32>(ws90), b1_90); }
-                    if D > 91u { b1_91 = fma(kv, vec4<f32>(ws91), b1_91); }
-                    if D > 92u { b1_92 = fma(kv, vec4<f32>(ws92), b1_92); }
-                    if D > 93u { b1_93 = fma(kv, vec4<f32>(ws93), b1_93); }
-                    if D > 94u { b1_94 = fma(kv, vec4<f32>(ws94), b1_94); }
-                    if D > 95u { b1_95 = fma(kv, vec4<f32>(ws95), b1_95); }
-                    if D > 96u { b1_96 = fma(kv, vec4<f32>(ws96), b1_96); }
-                    if D > 97u { b1_97 = fma(kv, vec4<f32>(ws97), b1_97); }
-                    if D > 98u { b1_98 = fma(kv, vec4<f32>(ws98), b1_98); }
-                    if D > 99u { b1_99 = fma(kv, vec4<f32>(ws99), b1_99); }
-                    if D > 100u { b1_100 = fma(kv, vec4<f32>(ws100), b1_100); }
-                    if D > 101u { b1_101 = fma(kv, vec4<f32>(ws101), b1_101); }
-                    if D > 102u { b1_102 = fma(kv, vec4<f32>(ws102), b1_102); }
-                    if D > 103u { b1_103 = fma(kv, vec4<f32>(ws103), b1_103); }
-                    if D > 104u { b1_104 = fma(kv, vec4<f32>(ws104), b1_104); }
-                    if D > 105u { b1_105 = fma(kv, vec4<f32>(ws105), b1_105); }
-                    if D > 106u { b1_106 = fma(kv, vec4<f32>(ws106), b1_106); }
-                    if D > 107u { b1_107 = fma(kv, vec4<f32>(ws107), b1_107); }
-                    if D > 108u { b1_108 = fma(kv, vec4<f32>(ws108), b1_108); }
-                    if D > 109u { b1_109 = fma(kv, vec4<f32>(ws109), b1_109); }
-                    if D > 110u { b1_110 = fma(kv, vec4<f32>(ws110), b1_110); }
-                    if D > 111u { b1_111 = fma(kv, vec4<f32>(ws111), b1_111); }
-                    if D > 112u { b1_112 = fma(kv, vec4<f32>(ws112), b1_112); }
-                    if D > 113u { b1_113 = fma(kv, vec4<f32>(ws113), b1_113); }
-                    if D > 114u { b1_114 = fma(kv, vec4<f32>(ws114), b1_114); }
-                    if D > 115u { b1_115 = fma(kv, vec4<f32>(ws115), b1_115); }
-                    if D > 116u { b1_116 = fma(kv, vec4<f32>(ws116), b1_116); }
-                    if D > 117u { b1_117 = fma(kv, vec4<f32>(ws117), b1_117); }
-                    if D > 118u { b1_118 = fma(kv, vec4<f32>(ws118), b1_118); }
-                    if D > 119u { b1_119 = fma(kv, vec4<f32>(ws119), b1_119); }
-                    if D > 120u { b1_120 = fma(kv, vec4<f32>(ws120), b1_120); }
-                    if D > 121u { b1_121 = fma(kv, vec4<f32>(ws121), b1_121); }
-                    if D > 122u { b1_122 = fma(kv, vec4<f32>(ws122), b1_122); }
-                    if D > 123u { b1_123 = fma(kv, vec4<f32>(ws123), b1_123); }
-                    if D > 124u { b1_124 = fma(kv, vec4<f32>(ws124), b1_124); }
-                    if D > 125u { b1_125 = fma(kv, vec4<f32>(ws125), b1_125); }
-                    if D > 126u { b1_126 = fma(kv, vec4<f32>(ws126), b1_126); }
-                    if D > 127u { b1_127 = fma(kv, vec4<f32>(ws127), b1_127); }
+                    let kv0 = exp2(min(t1_0, vec4<f32>(0.0)));
+                    let kv1 = exp2(min(t1_1, vec4<f32>(0.0)));
+                    brho1 = brho1 + kv0 + kv1;
+                    t1_0 = kv0;
+                    t1_1 = kv1;
+                }
+                if D > 0u {
+                    let w0 = vec4<f32>(subgroupShuffle(mw0.x, c + 0u));
+                    let w1 = vec4<f32>(subgroupShuffle(mw0.x, c + 1u));
+                    { b0_0 = fma(t0_1, w1, fma(t0_0, w0, b0_0)); }
+                    if ROWS > 4u { b1_0 = fma(t1_1, w1, fma(t1_0, w0, b1_0)); }
+                }
+                if D > 1u {
+                    let w0 = vec4<f32>(subgroupShuffle(mw0.y, c + 0u));
+                    let w1 = vec4<f32>(subgroupShuffle(mw0.y, c + 1u));
+                    { b0_1 = fma(t0_1, w1, fma(t0_0, w0, b0_1)); }
+                    if ROWS > 4u { b1_1 = fma(t1_1, w1, fma(t1_0, w0, b1_1)); }
+                }
+                if D > 2u {
+                    let w0 = vec4<f32>(subgroupShuffle(mw0.z, c + 0u));
+                    let w1 = vec4<f32>(subgroupShuffle(mw0.z, c + 1u));
+                    { b0_2 = fma(t0_1, w1, fma(t0_0, w0, b0_2)); }
+                    if ROWS > 4u { b1_2 = fma(t1_1, w1, fma(t1_0, w0, b1_2)); }
+                }
+                if D > 3u {
+                    let w0 = vec4<f32>(subgroupShuffle(mw0.w, c + 0u));
+                    let w1 = vec4<f32>(subgroupShuffle(mw0.w, c + 1u));
+                    { b0_3 = fma(t0_1, w1, fma(t0_0, w0, b0_3)); }
+                    if ROWS > 4u { b1_3 = fma(t1_1, w1, fma(t1_0, w0, b1_3)); }
+                }
+                if D > 4u {
+                    let w0 = vec4<f32>(subgroupShuffle(mw1.x, c + 0u));
+                    let w1 = vec4<f32>(subgroupShuffle(mw1.x, c + 1u));
+                    { b0_4 = fma(t0_1, w1, fma(t0_0, w0, b0_4)); }
+                    if ROWS > 4u { b1_4 = fma(t1_1, w1, fma(t1_0, w0, b1_4)); }
+                }
+                if D > 5u {
+                    let w0 = vec4<f32>(subgroupShuffle(mw1.y, c + 0u));
+                    let w1 = vec4<f32>(subgroupShuffle(mw1.y, c + 1u));
+                    { b0_5 = fma(t0_1, w1, fma(t0_0, w0, b0_5)); }
+                    if ROWS > 4u { b1_5 = fma(t1_1, w1, fma(t1_0, w0, b1_5)); }
+                }
+                if D > 6u {
+                    let w0 = vec4<f32>(subgroupShuffle(mw1.z, c + 0u));
+                    let w1 = vec4<f32>(subgroupShuffle(mw1.z, c + 1u));
+                    { b0_6 = fma(t0_1, w1, fma(t0_0, w0, b0_6)); }
+                    if ROWS > 4u { b1_6 = fma(t1_1, w1, fma(t1_0, w0, b1_6)); }
+                }
+                if D > 7u {
+                    let w0 = vec4<f32>(subgroupShuffle(mw1.w, c + 0u));
+                    let w1 = vec4<f32>(subgroupShuffle(mw1.w, c + 1u));
+                    { b0_7 = fma(t0_1, w1, fma(t0_0, w0, b0_7)); }
+                    if ROWS > 4u { b1_7 = fma(t1_1, w1, fma(t1_0, w0, b1_7)); }
+                }
+                if D > 8u {
+                    let w0 = vec4<f32>(subgroupShuffle(mw2.x, c + 0u));
+                    let w1 = vec4<f32>(subgroupShuffle(mw2.x, c + 1u));
+                    { b0_8 = fma(t0_1, w1, fma(t0_0, w0, b0_8)); }
+                    if ROWS > 4u { b1_8 = fma(t1_1, w1, fma(t1_0, w0, b1_8)); }
+                }
+                if D > 9u {
+                    let w0 = vec4<f32>(subgroupShuffle(mw2.y, c + 0u));
+                    let w1 = vec4<f32>(subgroupShuffle(mw2.y, c + 1u));
+                    { b0_9 = fma(t0_1, w1, fma(t0_0, w0, b0_9)); }
+                    if ROWS > 4u { b1_9 = fma(t1_1, w1, fma(t1_0, w0, b1_9)); }
+                }
+                if D > 10u {
+                    let w0 = vec4<f32>(subgroupShuffle(mw2.z, c + 0u));
+                    let w1 = vec4<f32>(subgroupShuffle(mw2.z, c + 1u));
+                    { b0_10 = fma(t0_1, w1, fma(t0_0, w0, b0_10)); }
+                    if ROWS > 4u { b1_10 = fma(t1_1, w1, fma(t1_0, w0, b1_10)); }
+                }
+                if D > 11u {
+                    let w0 = vec4<f32>(subgroupShuffle(mw2.w, c + 0u));
+                    let w1 = vec4<f32>(subgroupShuffle(mw2.w, c + 1u));
+                    { b0_11 = fma(t0_1, w1, fma(t0_0, w0, b0_11)); }
+                    if ROWS > 4u { b1_11 = fma(t1_1, w1, fma(t1_0, w0, b1_11)); }
+                }
+                if D > 12u {
+                    let w0 = vec4<f32>(subgroupShuffle(mw3.x, c + 0u));
+                    let w1 = vec4<f32>(subgroupShuffle(mw3.x, c + 1u));
+                    { b0_12 = fma(t0_1, w1, fma(t0_0, w0, b0_12)); }
+                    if ROWS > 4u { b1_12 = fma(t1_1, w1, fma(t1_0, w0, b1_12)); }
+                }
+                if D > 13u {
+                    let w0 = vec4<f32>(subgroupShuffle(mw3.y, c + 0u));
+                    let w1 = vec4<f32>(subgroupShuffle(mw3.y, c + 1u));
+                    { b0_13 = fma(t0_1, w1, fma(t0_0, w0, b0_13)); }
+                    if ROWS > 4u { b1_13 = fma(t1_1, w1, fma(t1_0, w0, b1_13)); }
+                }
+                if D > 14u {
+                    let w0 = vec4<f32>(subgroupShuffle(mw3.z, c + 0u));
+                    let w1 = vec4<f32>(subgroupShuffle(mw3.z, c + 1u));
+                    { b0_14 = fma(t0_1, w1, fma(t0_0, w0, b0_14)); }
+                    if ROWS > 4u { b1_14 = fma(t1_1, w1, fma(t1_0, w0, b1_14)); }
+                }
+                if D > 15u {
+                    let w0 = vec4<f32>(subgroupShuffle(mw3.w, c + 0u));
+                    let w1 = vec4<f32>(subgroupShuffle(mw3.w, c + 1u));
+                    { b0_15 = fma(t0_1, w1, fma(t0_0, w0, b0_15)); }
+                    if ROWS > 4u { b1_15 = fma(t1_1, w1, fma(t1_0, w0, b1_15)); }
+                }
+                if D > 16u {
+                    let w0 = vec4<f32>(subgroupShuffle(mw4.x, c + 0u));
+                    let w1 = vec4<f32>(subgroupShuffle(mw4.x, c + 1u));
+                    { b0_16 = fma(t0_1, w1, fma(t0_0, w0, b0_16)); }
+                    if ROWS > 4u { b1_16 = fma(t1_1, w1, fma(t1_0, w0, b1_16)); }
+                }
+                if D > 17u {
+                    let w0 = vec4<f32>(subgroupShuffle(mw4.y, c + 0u));
+                    let w1 = vec4<f32>(subgroupShuffle(mw4.y, c + 1u));
+                    { b0_17 = fma(t0_1, w1, fma(t0_0, w0, b0_17)); }
+                    if ROWS > 4u { b1_17 = fma(t1_1, w1, fma(t1_0, w0, b1_17)); }
+                }
+                if D > 18u {
+                    let w0 = vec4<f32>(subgroupShuffle(mw4.z, c + 0u));
+                    let w1 = vec4<f32>(subgroupShuffle(mw4.z, c + 1u));
+                    { b0_18 = fma(t0_1, w1, fma(t0_0, w0, b0_18)); }
+                    if ROWS > 4u { b1_18 = fma(t1_1, w1, fma(t1_0, w0, b1_18)); }
+                }
+                if D > 19u {
+                    let w0 = vec4<f32>(subgroupShuffle(mw4.w, c + 0u));
+                    let w1 = vec4<f32>(subgroupShuffle(mw4.w, c + 1u));
+                    { b0_19 = fma(t0_1, w1, fma(t0_0, w0, b0_19)); }
+                    if ROWS > 4u { b1_19 = fma(t1_1, w1, fma(t1_0, w0, b1_19)); }
+                }
+                if D > 20u {
+                    let w0 = vec4<f32>(subgroupShuffle(mw5.x, c + 0u));
+                    let w1 = vec4<f32>(subgroupShuffle(mw5.x, c + 1u));
+                    { b0_20 = fma(t0_1, w1, fma(t0_0, w0, b0_20)); }
+                    if ROWS > 4u { b1_20 = fma(t1_1, w1, fma(t1_0, w0, b1_20)); }
+                }
+                if D > 21u {
+                    let w0 = vec4<f32>(subgroupShuffle(mw5.y, c + 0u));
+                    let w1 = vec4<f32>(subgroupShuffle(mw5.y, c + 1u));
+                    { b0_21 = fma(t0_1, w1, fma(t0_0, w0, b0_21)); }
+                    if ROWS > 4u { b1_21 = fma(t1_1, w1, fma(t1_0, w0, b1_21)); }
+                }
+                if D > 22u {
+                    let w0 = vec4<f32>(subgroupShuffle(mw5.z, c + 0u));
+                    let w1 = vec4<f32>(subgroupShuffle(mw5.z, c + 1u));
+                    { b0_22 = fma(t0_1, w1, fma(t0_0, w0, b0_22)); }
+                    if ROWS > 4u { b1_22 = fma(t1_1, w1, fma(t1_0, w0, b1_22)); }
+                }
+                if D > 23u {
+                    let w0 = vec4<f32>(subgroupShuffle(mw5.w, c + 0u));
+                    let w1 = vec4<f32>(subgroupShuffle(mw5.w, c + 1u));
+                    { b0_23 = fma(t0_1, w1, fma(t0_0, w0, b0_23)); }
+                    if ROWS > 4u { b1_23 = fma(t1_1, w1, fma(t1_0, w0, b1_23)); }
+                }
+                if D > 24u {
+                    let w0 = vec4<f32>(subgroupShuffle(mw6.x, c + 0u));
+                    let w1 = vec4<f32>(subgroupShuffle(mw6.x, c + 1u));
+                    { b0_24 = fma(t0_1, w1, fma(t0_0, w0, b0_24)); }
+                    if ROWS > 4u { b1_24 = fma(t1_1, w1, fma(t1_0, w0, b1_24)); }
+                }
+                if D > 25u {
+                    let w0 = vec4<f32>(subgroupShuffle(mw6.y, c + 0u));
+                    let w1 = vec4<f32>(subgroupShuffle(mw6.y, c + 1u));
+                    { b0_25 = fma(t0_1, w1, fma(t0_0, w0, b0_25)); }
+                    if ROWS > 4u { b1_25 = fma(t1_1, w1, fma(t1_0, w0, b1_25)); }
+                }
+                if D > 26u {
+                    let w0 = vec4<f32>(subgroupShuffle(mw6.z, c + 0u));
+                    let w1 = vec4<f32>(subgroupShuffle(mw6.z, c + 1u));
+                    { b0_26 = fma(t0_1, w1, fma(t0_0, w0, b0_26)); }
+                    if ROWS > 4u { b1_26 = fma(t1_1, w1, fma(t1_0, w0, b1_26)); }
+                }
+                if D > 27u {
+                    let w0 = vec4<f32>(subgroupShuffle(mw6.w, c + 0u));
+                    let w1 = vec4<f32>(subgroupShuffle(mw6.w, c + 1u));
+                    { b0_27 = fma(t0_1, w1, fma(t0_0, w0, b0_27)); }
+                    if ROWS > 4u { b1_27 = fma(t1_1, w1, fma(t1_0, w0, b1_27)); }
+                }
+                if D > 28u {
+                    let w0 = vec4<f32>(subgroupShuffle(mw7.x, c + 0u));
+                    let w1 = vec4<f32>(subgroupShuffle(mw7.x, c + 1u));
+                    { b0_28 = fma(t0_1, w1, fma(t0_0, w0, b0_28)); }
+                    if ROWS > 4u { b1_28 = fma(t1_1, w1, fma(t1_0, w0, b1_28)); }
+                }
+                if D > 29u {
+                    let w0 = vec4<f32>(subgroupShuffle(mw7.y, c + 0u));
+                    let w1 = vec4<f32>(subgroupShuffle(mw7.y, c + 1u));
+                    { b0_29 = fma(t0_1, w1, fma(t0_0, w0, b0_29)); }
+                    if ROWS > 4u { b1_29 = fma(t1_1, w1, fma(t1_0, w0, b1_29)); }
+                }
+                if D > 30u {
+                    let w0 = vec4<f32>(subgroupShuffle(mw7.z, c + 0u));
+                    let w1 = vec4<f32>(subgroupShuffle(mw7.z, c + 1u));
+                    { b0_30 = fma(t0_1, w1, fma(t0_0, w0, b0_30)); }
+                    if ROWS > 4u { b1_30 = fma(t1_1, w1, fma(t1_0, w0, b1_30)); }
+                }
+                if D > 31u {
+                    let w0 = vec4<f32>(subgroupShuffle(mw7.w, c + 0u));
+                    let w1 = vec4<f32>(subgroupShuffle(mw7.w, c + 1u));
+                    { b0_31 = fma(t0_1, w1, fma(t0_0, w0, b0_31)); }
+                    if ROWS > 4u { b1_31 = fma(t1_1, w1, fma(t1_0, w0, b1_31)); }
+                }
+                if D > 32u {
+                    let w0 = vec4<f32>(subgroupShuffle(mw8.x, c + 0u));
+                    let w1 = vec4<f32>(subgroupShuffle(mw8.x, c + 1u));
+                    { b0_32 = fma(t0_1, w1, fma(t0_0, w0, b0_32)); }
+                    if ROWS > 4u { b1_32 = fma(t1_1, w1, fma(t1_0, w0, b1_32)); }
+                }
+                if D > 33u {
+                    let w0 = vec4<f32>(subgroupShuffle(mw8.y, c + 0u));
+                    let w1 = vec4<f32>(subgroupShuffle(mw8.y, c + 1u));
+                    { b0_33 = fma(t0_1, w1, fma(t0_0, w0, b0_33)); }
+                    if ROWS > 4u { b1_33 = fma(t1_1, w1, fma(t1_0, w0, b1_33)); }
+                }
+                if D > 34u {
+                    let w0 = vec4<f32>(subgroupShuffle(mw8.z, c + 0u));
+                    let w1 = vec4<f32>(subgroupShuffle(mw8.z, c + 1u));
+                    { b0_34 = fma(t0_1, w1, fma(t0_0, w0, b0_34)); }
+                    if ROWS > 4u { b1_34 = fma(t1_1, w1, fma(t1_0, w0, b1_34)); }
+                }
+                if D > 35u {
+                    let w0 = vec4<f32>(subgroupShuffle(mw8.w, c + 0u));
+                    let w1 = vec4<f32>(subgroupShuffle(mw8.w, c + 1u));
+                    { b0_35 = fma(t0_1, w1, fma(t0_0, w0, b0_35)); }
+                    if ROWS > 4u { b1_35 = fma(t1_1, w1, fma(t1_0, w0, b1_35)); }
+                }
+                if D > 36u {
+                    let w0 = vec4<f32>(subgroupShuffle(mw9.x, c + 0u));
+                    let w1 = vec4<f32>(subgroupShuffle(mw9.x, c + 1u));
+                    { b0_36 = fma(t0_1, w1, fma(t0_0, w0, b0_36)); }
+                    if ROWS > 4u { b1_36 = fma(t1_1, w1, fma(t1_0, w0, b1_36)); }
+                }
+                if D > 37u {
+                    let w0 = vec4<f32>(subgroupShuffle(mw9.y, c + 0u));
+                    let w1 = vec4<f32>(subgroupShuffle(mw9.y, c + 1u));
+                    { b0_37 = fma(t0_1, w1, fma(t0_0, w0, b0_37)); }
+                    if ROWS > 4u { b1_37 = fma(t1_1, w1, fma(t1_0, w0, b1_37)); }
+                }
+                if D > 38u {
+                    let w0 = vec4<f32>(subgroupShuffle(mw9.z, c + 0u));
+                    let w1 = vec4<f32>(subgroupShuffle(mw9.z, c + 1u));
+                    { b0_38 = fma(t0_1, w1, fma(t0_0, w0, b0_38)); }
+                    if ROWS > 4u { b1_38 = fma(t1_1, w1, fma(t1_0, w0, b1_38)); }
+                }
+                if D > 39u {
+                    let w0 = vec4<f32>(subgroupShuffle(mw9.w, c + 0u));
+                    let w1 = vec4<f32>(subgroupShuffle(mw9.w, c + 1u));
+                    { b0_39 = fma(t0_1, w1, fma(t0_0, w0, b0_39)); }
+                    if ROWS > 4u { b1_39 = fma(t1_1, w1, fma(t1_0, w0, b1_39)); }
+                }
+                if D > 40u {
+                    let w0 = vec4<f32>(subgroupShuffle(mw10.x, c + 0u));
+                    let w1 = vec4<f32>(subgroupShuffle(mw10.x, c + 1u));
+                    { b0_40 = fma(t0_1, w1, fma(t0_0, w0, b0_40)); }
+                    if ROWS > 4u { b1_40 = fma(t1_1, w1, fma(t1_0, w0, b1_40)); }
+                }
+                if D > 41u {
+                    let w0 = vec4<f32>(subgroupShuffle(mw10.y, c + 0u));
+                    let w1 = vec4<f32>(subgroupShuffle(mw10.y, c + 1u));
+                    { b0_41 = fma(t0_1, w1, fma(t0_0, w0, b0_41)); }
+                    if ROWS > 4u { b1_41 = fma(t1_1, w1, fma(t1_0, w0, b1_41)); }
+                }
+                if D > 42u {
+                    let w0 = vec4<f32>(subgroupShuffle(mw10.z, c + 0u));
+                    let w1 = vec4<f32>(subgroupShuffle(mw10.z, c + 1u));
+                    { b0_42 = fma(t0_1, w1, fma(t0_0, w0, b0_42)); }
+                    if ROWS > 4u { b1_42 = fma(t1_1, w1, fma(t1_0, w0, b1_42)); }
+                }
+                if D > 43u {
+                    let w0 = vec4<f32>(subgroupShuffle(mw10.w, c + 0u));
+                    let w1 = vec4<f32>(subgroupShuffle(mw10.w, c + 1u));
+                    { b0_43 = fma(t0_1, w1, fma(t0_0, w0, b0_43)); }
+                    if ROWS > 4u { b1_43 = fma(t1_1, w1, fma(t1_0, w0, b1_43)); }
+                }
+                if D > 44u {
+                    let w0 = vec4<f32>(subgroupShuffle(mw11.x, c + 0u));
+                    let w1 = vec4<f32>(subgroupShuffle(mw11.x, c + 1u));
+                    { b0_44 = fma(t0_1, w1, fma(t0_0, w0, b0_44)); }
+                    if ROWS > 4u { b1_44 = fma(t1_1, w1, fma(t1_0, w0, b1_44)); }
+                }
+                if D > 45u {
+                    let w0 = vec4<f32>(subgroupShuffle(mw11.y, c + 0u));
+                    let w1 = vec4<f32>(subgroupShuffle(mw11.y, c + 1u));
+                    { b0_45 = fma(t0_1, w1, fma(t0_0, w0, b0_45)); }
+                    if ROWS > 4u { b1_45 = fma(t1_1, w1, fma(t1_0, w0, b1_45)); }
+                }
+                if D > 46u {
+                    let w0 = vec4<f32>(subgroupShuffle(mw11.z, c + 0u));
+                    let w1 = vec4<f32>(subgroupShuffle(mw11.z, c + 1u));
+                    { b0_46 = fma(t0_1, w1, fma(t0_0, w0, b0_46)); }
+                    if ROWS > 4u { b1_46 = fma(t1_1, w1, fma(t1_0, w0, b1_46)); }
+                }
+                if D > 47u {
+                    let w0 = vec4<f32>(subgroupShuffle(mw11.w, c + 0u));
+                    let w1 = vec4<f32>(subgroupShuffle(mw11.w, c + 1u));
+                    { b0_47 = fma(t0_1, w1, fma(t0_0, w0, b0_47)); }
+                    if ROWS > 4u { b1_47 = fma(t1_1, w1, fma(t1_0, w0, b1_47)); }
+                }
+                if D > 48u {
+                    let w0 = vec4<f32>(subgroupShuffle(mw12.x, c + 0u));
+                    let w1 = vec4<f32>(subgroupShuffle(mw12.x, c + 1u));
+                    { b0_48 = fma(t0_1, w1, fma(t0_0, w0, b0_48)); }
+                    if ROWS > 4u { b1_48 = fma(t1_1, w1, fma(t1_0, w0, b1_48)); }
+                }
+                if D > 49u {
+                    let w0 = vec4<f32>(subgroupShuffle(mw12.y, c + 0u));
+                    let w1 = vec4<f32>(subgroupShuffle(mw12.y, c + 1u));
+                    { b0_49 = fma(t0_1, w1, fma(t0_0, w0, b0_49)); }
+                    if ROWS > 4u { b1_49 = fma(t1_1, w1, fma(t1_0, w0, b1_49)); }
+                }
+                if D > 50u {
+                    let w0 = vec4<f32>(subgroupShuffle(mw12.z, c + 0u));
+                    let w1 = vec4<f32>(subgroupShuffle(mw12.z, c + 1u));
+                    { b0_50 = fma(t0_1, w1, fma(t0_0, w0, b0_50)); }
+                    if ROWS > 4u { b1_50 = fma(t1_1, w1, fma(t1_0, w0, b1_50)); }
+                }
+                if D > 51u {
+                    let w0 = vec4<f32>(subgroupShuffle(mw12.w, c + 0u));
+                    let w1 = vec4<f32>(subgroupShuffle(mw12.w, c + 1u));
+                    { b0_51 = fma(t0_1, w1, fma(t0_0, w0, b0_51)); }
+                    if ROWS > 4u { b1_51 = fma(t1_1, w1, fma(t1_0, w0, b1_51)); }
+                }
+                if D > 52u {
+                    let w0 = vec4<f32>(subgroupShuffle(mw13.x, c + 0u));
+                    let w1 = vec4<f32>(subgroupShuffle(mw13.x, c + 1u));
+                    { b0_52 = fma(t0_1, w1, fma(t0_0, w0, b0_52)); }
+                    if ROWS > 4u { b1_52 = fma(t1_1, w1, fma(t1_0, w0, b1_52)); }
+                }
+                if D > 53u {
+                    let w0 = vec4<f32>(subgroupShuffle(mw13.y, c + 0u));
+                    let w1 = vec4<f32>(subgroupShuffle(mw13.y, c + 1u));
+                    { b0_53 = fma(t0_1, w1, fma(t0_0, w0, b0_53)); }
+                    if ROWS > 4u { b1_53 = fma(t1_1, w1, fma(t1_0, w0, b1_53)); }
+                }
+                if D > 54u {
+                    let w0 = vec4<f32>(subgroupShuffle(mw13.z, c + 0u));
+                    let w1 = vec4<f32>(subgroupShuffle(mw13.z, c + 1u));
+                    { b0_54 = fma(t0_1, w1, fma(t0_0, w0, b0_54)); }
+                    if ROWS > 4u { b1_54 = fma(t1_1, w1, fma(t1_0, w0, b1_54)); }
+                }
+                if D > 55u {
+                    let w0 = vec4<f32>(subgroupShuffle(mw13.w, c + 0u));
+                    let w1 = vec4<f32>(subgroupShuffle(mw13.w, c + 1u));
+                    { b0_55 = fma(t0_1, w1, fma(t0_0, w0, b0_55)); }
+                    if ROWS > 4u { b1_55 = fma(t1_1, w1, fma(t1_0, w0, b1_55)); }
+                }
+                if D > 56u {
+                    let w0 = vec4<f32>(subgroupShuffle(mw14.x, c + 0u));
+                    let w1 = vec4<f32>(subgroupShuffle(mw14.x, c + 1u));
+                    { b0_56 = fma(t0_1, w1, fma(t0_0, w0, b0_56)); }
+                    if ROWS > 4u { b1_56 = fma(t1_1, w1, fma(t1_0, w0, b1_56)); }
+                }
+                if D > 57u {
+                    let w0 = vec4<f32>(subgroupShuffle(mw14.y, c + 0u));
+                    let w1 = vec4<f32>(subgroupShuffle(mw14.y, c + 1u));
+                    { b0_57 = fma(t0_1, w1, fma(t0_0, w0, b0_57)); }
+                    if ROWS > 4u { b1_57 = fma(t1_1, w1, fma(t1_0, w0, b1_57)); }
+                }
+                if D > 58u {
+                    let w0 = vec4<f32>(subgroupShuffle(mw14.z, c + 0u));
+                    let w1 = vec4<f32>(subgroupShuffle(mw14.z, c + 1u));
+                    { b0_58 = fma(t0_1, w1, fma(t0_0, w0, b0_58)); }
+                    if ROWS > 4u { b1_58 = fma(t1_1, w1, fma(t1_0, w0, b1_58)); }
+                }
+                if D > 59u {
+                    let w0 = vec4<f32>(subgroupShuffle(mw14.w, c + 0u));
+                    let w1 = vec4<f32>(subgroupShuffle(mw14.w, c + 1u));
+                    { b0_59 = fma(t0_1, w1, fma(t0_0, w0, b0_59)); }
+                    if ROWS > 4u { b1_59 = fma(t1_1, w1, fma(t1_0, w0, b1_59)); }
+                }
+                if D > 60u {
+                    let w0 = vec4<f32>(subgroupShuffle(mw15.x, c + 0u));
+                    let w1 = vec4<f32>(subgroupShuffle(mw15.x, c + 1u));
+                    { b0_60 = fma(t0_1, w1, fma(t0_0, w0, b0_60)); }
+                    if ROWS > 4u { b1_60 = fma(t1_1, w1, fma(t1_0, w0, b1_60)); }
+                }
+                if D > 61u {
+                    let w0 = vec4<f32>(subgroupShuffle(mw15.y, c + 0u));
+                    let w1 = vec4<f32>(subgroupShuffle(mw15.y, c + 1u));
+                    { b0_61 = fma(t0_1, w1, fma(t0_0, w0, b0_61)); }
+                    if ROWS > 4u { b1_61 = fma(t1_1, w1, fma(t1_0, w0, b1_61)); }
+                }
+                if D > 62u {
+                    let w0 = vec4<f32>(subgroupShuffle(mw15.z, c + 0u));
+                    let w1 = vec4<f32>(subgroupShuffle(mw15.z, c + 1u));
+                    { b0_62 = fma(t0_1, w1, fma(t0_0, w0, b0_62)); }
+                    if ROWS > 4u { b1_62 = fma(t1_1, w1, fma(t1_0, w0, b1_62)); }
+                }
+                if D > 63u {
+                    let w0 = vec4<f32>(subgroupShuffle(mw15.w, c + 0u));
+                    let w1 = vec4<f32>(subgroupShuffle(mw15.w, c + 1u));
+                    { b0_63 = fma(t0_1, w1, fma(t0_0, w0, b0_63)); }
+                    if ROWS > 4u { b1_63 = fma(t1_1, w1, fma(t1_0, w0, b1_63)); }
+                }
+                if D > 64u {
+                    let w0 = vec4<f32>(subgroupShuffle(mw16.x, c + 0u));
+                    let w1 = vec4<f32>(subgroupShuffle(mw16.x, c + 1u));
+                    { b0_64 = fma(t0_1, w1, fma(t0_0, w0, b0_64)); }
+                    if ROWS > 4u { b1_64 = fma(t1_1, w1, fma(t1_0, w0, b1_64)); }
+                }
+                if D > 65u {
+                    let w0 = vec4<f32>(subgroupShuffle(mw16.y, c + 0u));
+                    let w1 = vec4<f32>(subgroupShuffle(mw16.y, c + 1u));
+                    { b0_65 = fma(t0_1, w1, fma(t0_0, w0, b0_65)); }
+                    if ROWS > 4u { b1_65 = fma(t1_1, w1, fma(t1_0, w0, b1_65)); }
+                }
+                if D > 66u {
+                    let w0 = vec4<f32>(subgroupShuffle(mw16.z, c + 0u));
+                    let w1 = vec4<f32>(subgroupShuffle(mw16.z, c + 1u));
+                    { b0_66 = fma(t0_1, w1, fma(t0_0, w0, b0_66)); }
+                    if ROWS > 4u { b1_66 = fma(t1_1, w1, fma(t1_0, w0, b1_66)); }
+                }
+                if D > 67u {
+                    let w0 = vec4<f32>(subgroupShuffle(mw16.w, c + 0u));
+                    let w1 = vec4<f32>(subgroupShuffle(mw16.w, c + 1u));
+                    { b0_67 = fma(t0_1, w1, fma(t0_0, w0, b0_67)); }
+                    if ROWS > 4u { b1_67 = fma(t1_1, w1, fma(t1_0, w0, b1_67)); }
+                }
+                if D > 68u {
+                    let w0 = vec4<f32>(subgroupShuffle(mw17.x, c + 0u));
+                    let w1 = vec4<f32>(subgroupShuffle(mw17.x, c + 1u));
+                    { b0_68 = fma(t0_1, w1, fma(t0_0, w0, b0_68)); }
+                    if ROWS > 4u { b1_68 = fma(t1_1, w1, fma(t1_0, w0, b1_68)); }
+                }
+                if D > 69u {
+                    let w0 = vec4<f32>(subgroupShuffle(mw17.y, c + 0u));
+                    let w1 = vec4<f32>(subgroupShuffle(mw17.y, c + 1u));
+                    { b0_69 = fma(t0_1, w1, fma(t0_0, w0, b0_69)); }
+                    if ROWS > 4u { b1_69 = fma(t1_1, w1, fma(t1_0, w0, b1_69)); }
+                }
+                if D > 70u {
+                    let w0 = vec4<f32>(subgroupShuffle(mw17.z, c + 0u));
+                    let w1 = vec4<f32>(subgroupShuffle(mw17.z, c + 1u));
+                    { b0_70 = fma(t0_1, w1, fma(t0_0, w0, b0_70)); }
+                    if ROWS > 4u { b1_70 = fma(t1_1, w1, fma(t1_0, w0, b1_70)); }
+                }
+                if D > 71u {
+                    let w0 = vec4<f32>(subgroupShuffle(mw17.w, c + 0u));
+                    let w1 = vec4<f32>(subgroupShuffle(mw17.w, c + 1u));
+                    { b0_71 = fma(t0_1, w1, fma(t0_0, w0, b0_71)); }
+                    if ROWS > 4u { b1_71 = fma(t1_1, w1, fma(t1_0, w0, b1_71)); }
+                }
+                if D > 72u {
+                    let w0 = vec4<f32>(subgroupShuffle(mw18.x, c + 0u));
+                    let w1 = vec4<f32>(subgroupShuffle(mw18.x, c + 1u));
+                    { b0_72 = fma(t0_1, w1, fma(t0_0, w0, b0_72)); }
+                    if ROWS > 4u { b1_72 = fma(t1_1, w1, fma(t1_0, w0, b1_72)); }
+                }
+                if D > 73u {
+                    let w0 = vec4<f32>(subgroupShuffle(mw18.y, c + 0u));
+                    let w1 = vec4<f32>(subgroupShuffle(mw18.y, c + 1u));
+                    { b0_73 = fma(t0_1, w1, fma(t0_0, w0, b0_73)); }
+                    if ROWS > 4u { b1_73 = fma(t1_1, w1, fma(t1_0, w0, b1_73)); }
+                }
+                if D > 74u {
+                    let w0 = vec4<f32>(subgroupShuffle(mw18.z, c + 0u));
+                    let w1 = vec4<f32>(subgroupShuffle(mw18.z, c + 1u));
+                    { b0_74 = fma(t0_1, w1, fma(t0_0, w0, b0_74)); }
+                    if ROWS > 4u { b1_74 = fma(t1_1, w1, fma(t1_0, w0, b1_74)); }
+                }
+                if D > 75u {
+                    let w0 = vec4<f32>(subgroupShuffle(mw18.w, c + 0u));
+                    let w1 = vec4<f32>(subgroupShuffle(mw18.w, c + 1u));
+                    { b0_75 = fma(t0_1, w1, fma(t0_0, w0, b0_75)); }
+                    if ROWS > 4u { b1_75 = fma(t1_1, w1, fma(t1_0, w0, b1_75)); }
+                }
+                if D > 76u {
+                    let w0 = vec4<f32>(subgroupShuffle(mw19.x, c + 0u));
+                    let w1 = vec4<f32>(subgroupShuffle(mw19.x, c + 1u));
+                    { b0_76 = fma(t0_1, w1, fma(t0_0, w0, b0_76)); }
+                    if ROWS > 4u { b1_76 = fma(t1_1, w1, fma(t1_0, w0, b1_76)); }
+                }
+                if D > 77u {
+                    let w0 = vec4<f32>(subgroupShuffle(mw19.y, c + 0u));
+                    let w1 = vec4<f32>(subgroupShuffle(mw19.y, c + 1u));
+                    { b0_77 = fma(t0_1, w1, fma(t0_0, w0, b0_77)); }
+                    if ROWS > 4u { b1_77 = fma(t1_1, w1, fma(t1_0, w0, b1_77)); }
+                }
+                if D > 78u {
+                    let w0 = vec4<f32>(subgroupShuffle(mw19.z, c + 0u));
+                    let w1 = vec4<f32>(subgroupShuffle(mw19.z, c + 1u));
+                    { b0_78 = fma(t0_1, w1, fma(t0_0, w0, b0_78)); }
+                    if ROWS > 4u { b1_78 = fma(t1_1, w1, fma(t1_0, w0, b1_78)); }
+                }
+                if D > 79u {
+                    let w0 = vec4<f32>(subgroupShuffle(mw19.w, c + 0u));
+                    let w1 = vec4<f32>(subgroupShuffle(mw19.w, c + 1u));
+                    { b0_79 = fma(t0_1, w1, fma(t0_0, w0, b0_79)); }
+                    if ROWS > 4u { b1_79 = fma(t1_1, w1, fma(t1_0, w0, b1_79)); }
+                }
+                if D > 80u {
+                    let w0 = vec4<f32>(subgroupShuffle(mw20.x, c + 0u));
+                    let w1 = vec4<f32>(subgroupShuffle(mw20.x, c + 1u));
+                    { b0_80 = fma(t0_1, w1, fma(t0_0, w0, b0_80)); }
+                    if ROWS > 4u { b1_80 = fma(t1_1, w1, fma(t1_0, w0, b1_80)); }
+                }
+                if D > 81u {
+                    let w0 = vec4<f32>(subgroupShuffle(mw20.y, c + 0u));
+                    let w1 = vec4<f32>(subgroupShuffle(mw20.y, c + 1u));
+                    { b0_81 = fma(t0_1, w1, fma(t0_0, w0, b0_81)); }
+                    if ROWS > 4u { b1_81 = fma(t1_1, w1, fma(t1_0, w0, b1_81)); }
+                }
+                if D > 82u {
+                    let w0 = vec4<f32>(subgroupShuffle(mw20.z, c + 0u));
+                    let w1 = vec4<f32>(subgroupShuffle(mw20.z, c + 1u));
+                    { b0_82 = fma(t0_1, w1, fma(t0_0, w0, b0_82)); }
+                    if ROWS > 4u { b1_82 = fma(t1_1, w1, fma(t1_0, w0, b1_82)); }
+                }
+                if D > 83u {
+                    let w0 = vec4<f32>(subgroupShuffle(mw20.w, c + 0u));
+                    let w1 = vec4<f32>(subgroupShuffle(mw20.w, c + 1u));
+                    { b0_83 = fma(t0_1, w1, fma(t0_0, w0, b0_83)); }
+                    if ROWS > 4u { b1_83 = fma(t1_1, w1, fma(t1_0, w0, b1_83)); }
+                }
+                if D > 84u {
+                    let w0 = vec4<f32>(subgroupShuffle(mw21.x, c + 0u));
+                    let w1 = vec4<f32>(subgroupShuffle(mw21.x, c + 1u));
+                    { b0_84 = fma(t0_1, w1, fma(t0_0, w0, b0_84)); }
+                    if ROWS > 4u { b1_84 = fma(t1_1, w1, fma(t1_0, w0, b1_84)); }
+                }
+                if D > 85u {
+                    let w0 = vec4<f32>(subgroupShuffle(mw21.y, c + 0u));
+                    let w1 = vec4<f32>(subgroupShuffle(mw21.y, c + 1u));
+                    { b0_85 = fma(t0_1, w1, fma(t0_0, w0, b0_85)); }
+                    if ROWS > 4u { b1_85 = fma(t1_1, w1, fma(t1_0, w0, b1_85)); }
+                }
+                if D > 86u {
+                    let w0 = vec4<f32>(subgroupShuffle(mw21.z, c + 0u));
+                    let w1 = vec4<f32>(subgroupShuffle(mw21.z, c + 1u));
+                    { b0_86 = fma(t0_1, w1, fma(t0_0, w0, b0_86)); }
+                    if ROWS > 4u { b1_86 = fma(t1_1, w1, fma(t1_0, w0, b1_86)); }
+                }
+                if D > 87u {
+                    let w0 = vec4<f32>(subgroupShuffle(mw21.w, c + 0u));
+                    let w1 = vec4<f32>(subgroupShuffle(mw21.w, c + 1u));
+                    { b0_87 = fma(t0_1, w1, fma(t0_0, w0, b0_87)); }
+                    if ROWS > 4u { b1_87 = fma(t1_1, w1, fma(t1_0, w0, b1_87)); }
+                }
+                if D > 88u {
+                    let w0 = vec4<f32>(subgroupShuffle(mw22.x, c + 0u));
+                    let w1 = vec4<f32>(subgroupShuffle(mw22.x, c + 1u));
+                    { b0_88 = fma(t0_1, w1, fma(t0_0, w0, b0_88)); }
+                    if ROWS > 4u { b1_88 = fma(t1_1, w1, fma(t1_0, w0, b1_88)); }
+                }
+                if D > 89u {
+                    let w0 = vec4<f32>(subgroupShuffle(mw22.y, c + 0u));
+                    let w1 = vec4<f32>(subgroupShuffle(mw22.y, c + 1u));
+                    { b0_89 = fma(t0_1, w1, fma(t0_0, w0, b0_89)); }
+                    if ROWS > 4u { b1_89 = fma(t1_1, w1, fma(t1_0, w0, b1_89)); }
+                }
+                if D > 90u {
+                    let w0 = vec4<f32>(subgroupShuffle(mw22.z, c + 0u));
+                    let w1 = vec4<f32>(subgroupShuffle(mw22.z, c + 1u));
+                    { b0_90 = fma(t0_1, w1, fma(t0_0, w0, b0_90)); }
+                    if ROWS > 4u { b1_90 = fma(t1_1, w1, fma(t1_0, w0, b1_90)); }
+                }
+                if D > 91u {
+                    let w0 = vec4<f32>(subgroupShuffle(mw22.w, c + 0u));
+                    let w1 = vec4<f32>(subgroupShuffle(mw22.w, c + 1u));
+                    { b0_91 = fma(t0_1, w1, fma(t0_0, w0, b0_91)); }
+                    if ROWS > 4u { b1_91 = fma(t1_1, w1, fma(t1_0, w0, b1_91)); }
+                }
+                if D > 92u {
+                    let w0 = vec4<f32>(subgroupShuffle(mw23.x, c + 0u));
+                    let w1 = vec4<f32>(subgroupShuffle(mw23.x, c + 1u));
+                    { b0_92 = fma(t0_1, w1, fma(t0_0, w0, b0_92)); }
+                    if ROWS > 4u { b1_92 = fma(t1_1, w1, fma(t1_0, w0, b1_92)); }
+                }
+                if D > 93u {
+                    let w0 = vec4<f32>(subgroupShuffle(mw23.y, c + 0u));
+                    let w1 = vec4<f32>(subgroupShuffle(mw23.y, c + 1u));
+                    { b0_93 = fma(t0_1, w1, fma(t0_0, w0, b0_93)); }
+                    if ROWS > 4u { b1_93 = fma(t1_1, w1, fma(t1_0, w0, b1_93)); }
+                }
+                if D > 94u {
+                    let w0 = vec4<f32>(subgroupShuffle(mw23.z, c + 0u));
+                    let w1 = vec4<f32>(subgroupShuffle(mw23.z, c + 1u));
+                    { b0_94 = fma(t0_1, w1, fma(t0_0, w0, b0_94)); }
+                    if ROWS > 4u { b1_94 = fma(t1_1, w1, fma(t1_0, w0, b1_94)); }
+                }
+                if D > 95u {
+                    let w0 = vec4<f32>(subgroupShuffle(mw23.w, c + 0u));
+                    let w1 = vec4<f32>(subgroupShuffle(mw23.w, c + 1u));
+                    { b0_95 = fma(t0_1, w1, fma(t0_0, w0, b0_95)); }
+                    if ROWS > 4u { b1_95 = fma(t1_1, w1, fma(t1_0, w0, b1_95)); }
+                }
+                if D > 96u {
+                    let w0 = vec4<f32>(subgroupShuffle(mw24.x, c + 0u));
+                    let w1 = vec4<f32>(subgroupShuffle(mw24.x, c + 1u));
+                    { b0_96 = fma(t0_1, w1, fma(t0_0, w0, b0_96)); }
+                    if ROWS > 4u { b1_96 = fma(t1_1, w1, fma(t1_0, w0, b1_96)); }
+                }
+                if D > 97u {
+                    let w0 = vec4<f32>(subgroupShuffle(mw24.y, c + 0u));
+                    let w1 = vec4<f32>(subgroupShuffle(mw24.y, c + 1u));
+                    { b0_97 = fma(t0_1, w1, fma(t0_0, w0, b0_97)); }
+                    if ROWS > 4u { b1_97 = fma(t1_1, w1, fma(t1_0, w0, b1_97)); }
+                }
+                if D > 98u {
+                    let w0 = vec4<f32>(subgroupShuffle(mw24.z, c + 0u));
+                    let w1 = vec4<f32>(subgroupShuffle(mw24.z, c + 1u));
+                    { b0_98 = fma(t0_1, w1, fma(t0_0, w0, b0_98)); }
+                    if ROWS > 4u { b1_98 = fma(t1_1, w1, fma(t1_0, w0, b1_98)); }
+                }
+                if D > 99u {
+                    let w0 = vec4<f32>(subgroupShuffle(mw24.w, c + 0u));
+                    let w1 = vec4<f32>(subgroupShuffle(mw24.w, c + 1u));
+                    { b0_99 = fma(t0_1, w1, fma(t0_0, w0, b0_99)); }
+                    if ROWS > 4u { b1_99 = fma(t1_1, w1, fma(t1_0, w0, b1_99)); }
+                }
+                if D > 100u {
+                    let w0 = vec4<f32>(subgroupShuffle(mw25.x, c + 0u));
+                    let w1 = vec4<f32>(subgroupShuffle(mw25.x, c + 1u));
+                    { b0_100 = fma(t0_1, w1, fma(t0_0, w0, b0_100)); }
+                    if ROWS > 4u { b1_100 = fma(t1_1, w1, fma(t1_0, w0, b1_100)); }
+                }
+                if D > 101u {
+                    let w0 = vec4<f32>(subgroupShuffle(mw25.y, c + 0u));
+                    let w1 = vec4<f32>(subgroupShuffle(mw25.y, c + 1u));
+                    { b0_101 = fma(t0_1, w1, fma(t0_0, w0, b0_101)); }
+                    if ROWS > 4u { b1_101 = fma(t1_1, w1, fma(t1_0, w0, b1_101)); }
+                }
+                if D > 102u {
+                    let w0 = vec4<f32>(subgroupShuffle(mw25.z, c + 0u));
+                    let w1 = vec4<f32>(subgroupShuffle(mw25.z, c + 1u));
+                    { b0_102 = fma(t0_1, w1, fma(t0_0, w0, b0_102)); }
+                    if ROWS > 4u { b1_102 = fma(t1_1, w1, fma(t1_0, w0, b1_102)); }
+                }
+                if D > 103u {
+                    let w0 = vec4<f32>(subgroupShuffle(mw25.w, c + 0u));
+                    let w1 = vec4<f32>(subgroupShuffle(mw25.w, c + 1u));
+                    { b0_103 = fma(t0_1, w1, fma(t0_0, w0, b0_103)); }
+                    if ROWS > 4u { b1_103 = fma(t1_1, w1, fma(t1_0, w0, b1_103)); }
+                }
+                if D > 104u {
+                    let w0 = vec4<f32>(subgroupShuffle(mw26.x, c + 0u));
+                    let w1 = vec4<f32>(subgroupShuffle(mw26.x, c + 1u));
+                    { b0_104 = fma(t0_1, w1, fma(t0_0, w0, b0_104)); }
+                    if ROWS > 4u { b1_104 = fma(t1_1, w1, fma(t1_0, w0, b1_104)); }
+                }
+                if D > 105u {
+                    let w0 = vec4<f32>(subgroupShuffle(mw26.y, c + 0u));
+                    let w1 = vec4<f32>(subgroupShuffle(mw26.y, c + 1u));
+                    { b0_105 = fma(t0_1, w1, fma(t0_0, w0, b0_105)); }
+                    if ROWS > 4u { b1_105 = fma(t1_1, w1, fma(t1_0, w0, b1_105)); }
+                }
+                if D > 106u {
+                    let w0 = vec4<f32>(subgroupShuffle(mw26.z, c + 0u));
+                    let w1 = vec4<f32>(subgroupShuffle(mw26.z, c + 1u));
+                    { b0_106 = fma(t0_1, w1, fma(t0_0, w0, b0_106)); }
+                    if ROWS > 4u { b1_106 = fma(t1_1, w1, fma(t1_0, w0, b1_106)); }
+                }
+                if D > 107u {
+                    let w0 = vec4<f32>(subgroupShuffle(mw26.w, c + 0u));
+                    let w1 = vec4<f32>(subgroupShuffle(mw26.w, c + 1u));
+                    { b0_107 = fma(t0_1, w1, fma(t0_0, w0, b0_107)); }
+                    if ROWS > 4u { b1_107 = fma(t1_1, w1, fma(t1_0, w0, b1_107)); }
+                }
+                if D > 108u {
+                    let w0 = vec4<f32>(subgroupShuffle(mw27.x, c + 0u));
+                    let w1 = vec4<f32>(subgroupShuffle(mw27.x, c + 1u));
+                    { b0_108 = fma(t0_1, w1, fma(t0_0, w0, b0_108)); }
+                    if ROWS > 4u { b1_108 = fma(t1_1, w1, fma(t1_0, w0, b1_108)); }
+                }
+                if D > 109u {
+                    let w0 = vec4<f32>(subgroupShuffle(mw27.y, c + 0u));
+                    let w1 = vec4<f32>(subgroupShuffle(mw27.y, c + 1u));
+                    { b0_109 = fma(t0_1, w1, fma(t0_0, w0, b0_109)); }
+                    if ROWS > 4u { b1_109 = fma(t1_1, w1, fma(t1_0, w0, b1_109)); }
+                }
+                if D > 110u {
+                    let w0 = vec4<f32>(subgroupShuffle(mw27.z, c + 0u));
+                    let w1 = vec4<f32>(subgroupShuffle(mw27.z, c + 1u));
+                    { b0_110 = fma(t0_1, w1, fma(t0_0, w0, b0_110)); }
+                    if ROWS > 4u { b1_110 = fma(t1_1, w1, fma(t1_0, w0, b1_110)); }
+                }
+                if D > 111u {
+                    let w0 = vec4<f32>(subgroupShuffle(mw27.w, c + 0u));
+                    let w1 = vec4<f32>(subgroupShuffle(mw27.w, c + 1u));
+                    { b0_111 = fma(t0_1, w1, fma(t0_0, w0, b0_111)); }
+                    if ROWS > 4u { b1_111 = fma(t1_1, w1, fma(t1_0, w0, b1_111)); }
+                }
+                if D > 112u {
+                    let w0 = vec4<f32>(subgroupShuffle(mw28.x, c + 0u));
+                    let w1 = vec4<f32>(subgroupShuffle(mw28.x, c + 1u));
+                    { b0_112 = fma(t0_1, w1, fma(t0_0, w0, b0_112)); }
+                    if ROWS > 4u { b1_112 = fma(t1_1, w1, fma(t1_0, w0, b1_112)); }
+                }
+                if D > 113u {
+                    let w0 = vec4<f32>(subgroupShuffle(mw28.y, c + 0u));
+                    let w1 = vec4<f32>(subgroupShuffle(mw28.y, c + 1u));
+                    { b0_113 = fma(t0_1, w1, fma(t0_0, w0, b0_113)); }
+                    if ROWS > 4u { b1_113 = fma(t1_1, w1, fma(t1_0, w0, b1_113)); }
+                }
+                if D > 114u {
+                    let w0 = vec4<f32>(subgroupShuffle(mw28.z, c + 0u));
+                    let w1 = vec4<f32>(subgroupShuffle(mw28.z, c + 1u));
+                    { b0_114 = fma(t0_1, w1, fma(t0_0, w0, b0_114)); }
+                    if ROWS > 4u { b1_114 = fma(t1_1, w1, fma(t1_0, w0, b1_114)); }
+                }
+                if D > 115u {
+                    let w0 = vec4<f32>(subgroupShuffle(mw28.w, c + 0u));
+                    let w1 = vec4<f32>(subgroupShuffle(mw28.w, c + 1u));
+                    { b0_115 = fma(t0_1, w1, fma(t0_0, w0, b0_115)); }
+                    if ROWS > 4u { b1_115 = fma(t1_1, w1, fma(t1_0, w0, b1_115)); }
+                }
+                if D > 116u {
+                    let w0 = vec4<f32>(subgroupShuffle(mw29.x, c + 0u));
+                    let w1 = vec4<f32>(subgroupShuffle(mw29.x, c + 1u));
+                    { b0_116 = fma(t0_1, w1, fma(t0_0, w0, b0_116)); }
+                    if ROWS > 4u { b1_116 = fma(t1_1, w1, fma(t1_0, w0, b1_116)); }
+                }
+                if D > 117u {
+                    let w0 = vec4<f32>(subgroupShuffle(mw29.y, c + 0u));
+                    let w1 = vec4<f32>(subgroupShuffle(mw29.y, c + 1u));
+                    { b0_117 = fma(t0_1, w1, fma(t0_0, w0, b0_117)); }
+                    if ROWS > 4u { b1_117 = fma(t1_1, w1, fma(t1_0, w0, b1_117)); }
+                }
+                if D > 118u {
+                    let w0 = vec4<f32>(subgroupShuffle(mw29.z, c + 0u));
+                    let w1 = vec4<f32>(subgroupShuffle(mw29.z, c + 1u));
+                    { b0_118 = fma(t0_1, w1, fma(t0_0, w0, b0_118)); }
+                    if ROWS > 4u { b1_118 = fma(t1_1, w1, fma(t1_0, w0, b1_118)); }
+                }
+                if D > 119u {
+                    let w0 = vec4<f32>(subgroupShuffle(mw29.w, c + 0u));
+                    let w1 = vec4<f32>(subgroupShuffle(mw29.w, c + 1u));
+                    { b0_119 = fma(t0_1, w1, fma(t0_0, w0, b0_119)); }
+                    if ROWS > 4u { b1_119 = fma(t1_1, w1, fma(t1_0, w0, b1_119)); }
+                }
+                if D > 120u {
+                    let w0 = vec4<f32>(subgroupShuffle(mw30.x, c + 0u));
+                    let w1 = vec4<f32>(subgroupShuffle(mw30.x, c + 1u));
+                    { b0_120 = fma(t0_1, w1, fma(t0_0, w0, b0_120)); }
+                    if ROWS > 4u { b1_120 = fma(t1_1, w1, fma(t1_0, w0, b1_120)); }
+                }
+                if D > 121u {
+                    let w0 = vec4<f32>(subgroupShuffle(mw30.y, c + 0u));
+                    let w1 = vec4<f32>(subgroupShuffle(mw30.y, c + 1u));
+                    { b0_121 = fma(t0_1, w1, fma(t0_0, w0, b0_121)); }
+                    if ROWS > 4u { b1_121 = fma(t1_1, w1, fma(t1_0, w0, b1_121)); }
+                }
+                if D > 122u {
+                    let w0 = vec4<f32>(subgroupShuffle(mw30.z, c + 0u));
+                    let w1 = vec4<f32>(subgroupShuffle(mw30.z, c + 1u));
+                    { b0_122 = fma(t0_1, w1, fma(t0_0, w0, b0_122)); }
+                    if ROWS > 4u { b1_122 = fma(t1_1, w1, fma(t1_0, w0, b1_122)); }
+                }
+                if D > 123u {
+                    let w0 = vec4<f32>(subgroupShuffle(mw30.w, c + 0u));
+                    let w1 = vec4<f32>(subgroupShuffle(mw30.w, c + 1u));
+                    { b0_123 = fma(t0_1, w1, fma(t0_0, w0, b0_123)); }
+                    if ROWS > 4u { b1_123 = fma(t1_1, w1, fma(t1_0, w0, b1_123)); }
+                }
+                if D > 124u {
+                    let w0 = vec4<f32>(subgroupShuffle(mw31.x, c + 0u));
+                    let w1 = vec4<f32>(subgroupShuffle(mw31.x, c + 1u));
+                    { b0_124 = fma(t0_1, w1, fma(t0_0, w0, b0_124)); }
+                    if ROWS > 4u { b1_124 = fma(t1_1, w1, fma(t1_0, w0, b1_124)); }
+                }
+                if D > 125u {
+                    let w0 = vec4<f32>(subgroupShuffle(mw31.y, c + 0u));
+                    let w1 = vec4<f32>(subgroupShuffle(mw31.y, c + 1u));
+                    { b0_125 = fma(t0_1, w1, fma(t0_0, w0, b0_125)); }
+                    if ROWS > 4u { b1_125 = fma(t1_1, w1, fma(t1_0, w0, b1_125)); }
+                }
+                if D > 126u {
+                    let w0 = vec4<f32>(subgroupShuffle(mw31.z, c + 0u));
+                    let w1 = vec4<f32>(subgroupShuffle(mw31.z, c + 1u));
+                    { b0_126 = fma(t0_1, w1, fma(t0_0, w0, b0_126)); }
+                    if ROWS > 4u { b1_126 = fma(t1_1, w1, fma(t1_0, w0, b1_126)); }
+                }
+                if D > 127u {
+                    let w0 = vec4<f32>(subgroupShuffle(mw31.w, c + 0u));
+                    let w1 = vec4<f32>(subgroupShuffle(mw31.w, c + 1u));
+                    { b0_127 = fma(t0_1, w1, fma(t0_0, w0, b0_127)); }
+                    if ROWS > 4u { b1_127 = fma(t1_1, w1, fma(t1_0, w0, b1_127)); }
                 }
             }
         }

@@ -15,6 +15,9 @@ pub enum Binding {
     ReadOnly,
     /// `var<storage, read_write>`.
     ReadWrite,
+    /// `texture_2d<f32>` read with `textureLoad` (a non-filterable float format such as
+    /// rgba32float).
+    Texture,
 }
 
 /// One compiled compute kernel.
@@ -49,14 +52,23 @@ impl Kernel {
             .map(|(i, b)| wgpu::BindGroupLayoutEntry {
                 binding: i as u32,
                 visibility: wgpu::ShaderStages::COMPUTE,
-                ty: wgpu::BindingType::Buffer {
-                    ty: match b {
-                        Binding::Uniform => wgpu::BufferBindingType::Uniform,
-                        Binding::ReadOnly => wgpu::BufferBindingType::Storage { read_only: true },
-                        Binding::ReadWrite => wgpu::BufferBindingType::Storage { read_only: false },
+                ty: match b {
+                    Binding::Texture => wgpu::BindingType::Texture {
+                        sample_type: wgpu::TextureSampleType::Float { filterable: false },
+                        view_dimension: wgpu::TextureViewDimension::D2,
+                        multisampled: false,
                     },
-                    has_dynamic_offset: false,
-                    min_binding_size: None,
+                    _ => wgpu::BindingType::Buffer {
+                        ty: match b {
+                            Binding::Uniform => wgpu::BufferBindingType::Uniform,
+                            Binding::ReadOnly => {
+                                wgpu::BufferBindingType::Storage { read_only: true }
+                            }
+                            _ => wgpu::BufferBindingType::Storage { read_only: false },
+                        },
+                        has_dynamic_offset: false,
+                        min_binding_size: None,
+                    },
                 },
                 count: None,
             })
@@ -131,12 +143,34 @@ impl Kernel {
         buffers: &[&wgpu::Buffer],
         groups: (u32, u32, u32),
     ) -> Result<()> {
-        if buffers.len() != self.bindings.len() {
+        let resources: Vec<wgpu::BindingResource> =
+            buffers.iter().map(|b| b.as_entire_binding()).collect();
+        self.record_resources(ctx, enc, &resources, groups)
+    }
+
+    /// [`Kernel::record`] for kernels that also bind textures: `resources` in binding order.
+    pub fn record_resources(
+        &self,
+        ctx: &GpuContext,
+        enc: &mut wgpu::CommandEncoder,
+        resources: &[wgpu::BindingResource],
+        groups: (u32, u32, u32),
+    ) -> Result<()> {
+        if resources.len() != self.bindings.len() {
             bail!(
-                "{}: {} buffers given for {} bindings",
+                "{}: {} resources given for {} bindings",
                 self.name,
-                buffers.len(),
+                resources.len(),
                 self.bindings.len()
+            );
+        }
+        for (i, (r, b)) in resources.iter().zip(&self.bindings).enumerate() {
+            let texture = matches!(r, wgpu::BindingResource::TextureView(_));
+            ensure!(
+                texture == (*b == Binding::Texture),
+                "{}: binding {i} is a {b:?}, given {}",
+                self.name,
+                if texture { "a texture" } else { "a buffer" }
             );
         }
         let max = ctx.limits.max_compute_workgroups_per_dimension;
@@ -153,12 +187,12 @@ impl Kernel {
                 self.name
             );
         }
-        let entries: Vec<wgpu::BindGroupEntry> = buffers
+        let entries: Vec<wgpu::BindGroupEntry> = resources
             .iter()
             .enumerate()
-            .map(|(i, b)| wgpu::BindGroupEntry {
+            .map(|(i, r)| wgpu::BindGroupEntry {
                 binding: i as u32,
-                resource: b.as_entire_binding(),
+                resource: r.clone(),
             })
             .collect();
         let group = ctx.device.create_bind_group(&wgpu::BindGroupDescriptor {

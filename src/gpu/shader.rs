@@ -130,7 +130,8 @@ pub const SVGD_PHI_CENTER: ShaderSpec = ShaderSpec {
     trusted: false,
 };
 
-/// The column records of `svgd_phi_shuffle` (centred, scaled coordinates, w_j, −L‖xc_j‖²).
+/// The column records of `svgd_phi_shuffle` and `svgd_phi_gemm` (centred, scaled coordinates,
+/// w_j, −L‖xc_j‖²).
 pub const SVGD_PHI_PACK: ShaderSpec = ShaderSpec {
     name: "svgd_phi_pack",
     parts: &[
@@ -142,7 +143,8 @@ pub const SVGD_PHI_PACK: ShaderSpec = ShaderSpec {
     trusted: false,
 };
 
-/// The SVGD direction for d <= 64 on CPU adapters with subgroups (generated).
+/// The SVGD direction for d <= 128 on CPU adapters with subgroups (generated; its column
+/// records from a texture).
 pub const SVGD_PHI_SHUFFLE: ShaderSpec = ShaderSpec {
     name: "svgd_phi_shuffle",
     parts: &[
