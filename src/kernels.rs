@@ -205,6 +205,24 @@ const BRACKET_SHUFFLE_ROWS: usize = 8;
 /// median took 23 s of a 27 s step at n = 16384, d = 100, before the shuffle pass served it).
 pub const BRACKET_SHUFFLE_DMAX: usize = 128;
 
+/// Rows per invocation of `ksd_shuffle` (4 · KSD_SHUFFLE_GROUPS in tools/gen_svgd_phi.py).
+const KSD_SHUFFLE_ROWS: usize = 8;
+
+/// Largest d of `ksd_shuffle` (KSD_SHUFFLE_DMAX in tools/gen_svgd_phi.py). The looped
+/// `ksd_rows` reads both coordinates of every pair through llvmpipe's lane loop: a KSD took
+/// 13 s at n = 8192, d = 64 (ten SVGD steps' worth) before.
+pub const KSD_SHUFFLE_DMAX: usize = 128;
+
+/// The subgroup size `ksd_shuffle` runs with under `layout` for d, where it serves d: d <=
+/// [`KSD_SHUFFLE_DMAX`] on the shuffle layout (CPU adapters with subgroups); elsewhere
+/// `ksd_rows`.
+pub fn ksd_shuffle_size(layout: PhiLayout, d: usize) -> Option<u32> {
+    match layout {
+        PhiLayout::Shuffle(sg) if d <= KSD_SHUFFLE_DMAX => Some(sg),
+        _ => None,
+    }
+}
+
 /// The subgroup size `pair_bracket_shuffle` runs with under `layout` for d, where it serves
 /// d: d <= [`BRACKET_SHUFFLE_DMAX`] on the shuffle layout (CPU adapters with subgroups).
 pub fn bracket_shuffle_size(layout: PhiLayout, d: usize) -> Option<u32> {
@@ -970,7 +988,29 @@ impl Kernels {
             params.len(),
             plan.len()
         );
-        let g = self.ksd_rows.groups_for(ctx, n)?;
+        // ksd_shuffle on CPU adapters with subgroups, else the looped ksd_rows.
+        let shuffle = match ksd_shuffle_size(self.phi_layout, d) {
+            Some(sg) => Some(self.by_dim_with(
+                ctx,
+                &shader::KSD_SHUFFLE,
+                &[U, R, R, W, W],
+                64,
+                d,
+                &[("SG", f64::from(sg))],
+            )?),
+            None => None,
+        };
+        let (kernel, g) = match &shuffle {
+            Some(k) => (
+                k.as_ref(),
+                (
+                    ctx.check_groups("ksd_shuffle", n.div_ceil(KSD_SHUFFLE_ROWS * 64) as u64)?,
+                    1,
+                    1,
+                ),
+            ),
+            None => (&self.ksd_rows, self.ksd_rows.groups_for(ctx, n)?),
+        };
         for (&(j_begin, j_end, flags), u) in plan.iter().zip(params) {
             u.set(
                 ctx,
@@ -981,7 +1021,7 @@ impl Kernels {
                     ..pair_params(n, d, h)
                 },
             );
-            self.ksd_rows.record(
+            kernel.record(
                 ctx,
                 enc,
                 &[
@@ -1004,8 +1044,15 @@ impl Kernels {
         chunk_plan(total, chunk_columns(ctx, d as u64 + 2, 100, self.chunk_cap))
     }
 
-    /// Column chunks of `ksd_rows` for (n, d).
+    /// Column chunks of `ksd_rows` (or `ksd_shuffle`) for (n, d).
     pub fn ksd_plan(&self, ctx: &GpuContext, n: usize, d: usize) -> Vec<(u32, u32, u32)> {
+        if let Some(sg) = ksd_shuffle_size(self.phi_layout, d) {
+            // Per SG columns the group loop's pass and the lane loop's SG + 1, and per BLOCK
+            // (128) columns two more: SG + 3 per SG columns bounds them all.
+            let sg = sg as usize;
+            let cols = sg * chunk_columns(ctx, sg as u64 + 3, 100, None);
+            return chunk_plan(n, self.chunk_cap.map_or(cols, |c| cols.min(c.max(1))));
+        }
         // Per column: the column loop's pass, d dimension passes and the dimension loop's
         // exit pass (llvmpipe counts it too).
         chunk_plan(
@@ -1331,6 +1378,20 @@ mod tests {
                     !matches!(v, PhiVariant::Shuffle(_)),
                     "d = {d}, n = {n}: {v:?}"
                 );
+            }
+        }
+    }
+
+    /// The same for the KSD's `ksd_shuffle`, which also serves d = 1..4.
+    #[test]
+    fn the_ksd_shuffle_covers_the_dimensions_it_is_given() {
+        let dmax = unrolled_dmax(&shader::KSD_SHUFFLE).expect("header");
+        assert_eq!(dmax, KSD_SHUFFLE_DMAX);
+        for d in 1..=300 {
+            let got = ksd_shuffle_size(PhiLayout::Shuffle(8), d);
+            assert_eq!(got.is_some(), d <= dmax, "d = {d}");
+            for layout in [PhiLayout::Lane, PhiLayout::Tiled, PhiLayout::Gemm] {
+                assert_eq!(ksd_shuffle_size(layout, d), None);
             }
         }
     }

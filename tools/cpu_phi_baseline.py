@@ -12,6 +12,7 @@ block_until_ready). Compare with `stein bench --phi-only` run on the same machin
 or after, since instances of a machine class differ (README, Benchmarks).
 
 Usage: python3 tools/cpu_phi_baseline.py [--n 16384] [--dims 2,16,64] [--json out.json]
+       [--peers numpy,jax,keops]
 Needs numpy (jax and pykeops for their columns, each skipped if absent); not part of the
 project's tests. --n-max-dense skips the dense columns above that n (they need the n×n matrix).
 """
@@ -61,7 +62,10 @@ def main():
     ap.add_argument("--dims", default="2,16,64")
     ap.add_argument("--json", default="cpu-baseline.json")
     ap.add_argument("--n-max-dense", type=int, default=16384)
+    ap.add_argument("--peers", default="numpy,jax,keops",
+                    help="which to run, comma-separated (for runs interleaved with stein's)")
     args = ap.parse_args()
+    peers = set(args.peers.split(","))
     try:
         import jax
         import jax.numpy as jnp
@@ -115,11 +119,12 @@ def main():
             row.update({f"{name}_check_max_rel_err": err, f"{name}_phi_seconds": t,
                         f"{name}_pairs_per_second": n * n / t})
 
-        if pykeops:
+        if pykeops and "keops" in peers:
             measure("keops", lambda: phi_keops(x, s, h))
         if n <= args.n_max_dense:
-            measure("numpy", lambda: phi_numpy(x, s, h))
-            if jax:
+            if "numpy" in peers:
+                measure("numpy", lambda: phi_numpy(x, s, h))
+            if jax and "jax" in peers:
                 xj, sj, inv_h = jnp.asarray(x), jnp.asarray(s), jnp.float32(1.0 / h)
                 measure("jax", lambda: phi_jax(xj, sj, inv_h).block_until_ready())
         print(json.dumps(row), flush=True)

@@ -274,13 +274,25 @@ pub const PAIR_BRACKET_WIDE: ShaderSpec = ShaderSpec {
     trusted: false,
 };
 
-/// `pair_bracket` for d <= 64 on CPU adapters with subgroups (generated).
+/// `pair_bracket` for d <= 128 on CPU adapters with subgroups (generated).
 pub const PAIR_BRACKET_SHUFFLE: ShaderSpec = ShaderSpec {
     name: "pair_bracket_shuffle",
     parts: &[
         part!("common/params.wgsl"),
         part!("common/bracket.wgsl"),
         part!("kernels/pair_bracket_shuffle.wgsl"),
+    ],
+    workgroup_sizes: &[64],
+    trusted: false,
+};
+
+/// `ksd_rows` for d <= 128 on CPU adapters with subgroups (generated).
+pub const KSD_SHUFFLE: ShaderSpec = ShaderSpec {
+    name: "ksd_shuffle",
+    parts: &[
+        part!("common/params.wgsl"),
+        part!("common/rbf.wgsl"),
+        part!("kernels/ksd_shuffle.wgsl"),
     ],
     workgroup_sizes: &[64],
     trusted: false,
@@ -552,6 +564,7 @@ pub const ALL: &[&ShaderSpec] = &[
     &BATCH_MEDIAN,
     &PAIR_BRACKET_MID,
     &PAIR_BRACKET_SHUFFLE,
+    &KSD_SHUFFLE,
     &PAIR_BRACKET_WIDE,
     &UPDATE_SGD,
     &UPDATE_ADAGRAD,

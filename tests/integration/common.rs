@@ -263,6 +263,19 @@ pub fn run_ksd(
     (n, d): (usize, usize),
     h: f64,
 ) -> Result<(f64, f64)> {
+    let (rows, diag) = run_ksd_rows(ctx, k, x, s, (n, d), h)?;
+    Ok(stein::svgd::ksd_from_rows(&rows, &diag))
+}
+
+/// The KSD's per-row sums `rows[i] = Σ_j u_ij` and diagonal terms `u_ii` (NaN-filled first).
+pub fn run_ksd_rows(
+    ctx: &GpuContext,
+    k: &Kernels,
+    x: &[f32],
+    s: &[f32],
+    (n, d): (usize, usize),
+    h: f64,
+) -> Result<(Vec<f32>, Vec<f32>)> {
     use stein::gpu::{GpuUniform, GpuVec};
     let xb = GpuVec::from_slice(ctx, "x", x)?;
     let sb = GpuVec::from_slice(ctx, "s", s)?;
@@ -276,10 +289,7 @@ pub fn run_ksd(
     let mut enc = ctx.device.create_command_encoder(&Default::default());
     k.record_ksd_rows(ctx, &mut enc, &params, &xb, &sb, &rows, &diag, (n, d), h)?;
     ctx.queue.submit([enc.finish()]);
-    Ok(stein::svgd::ksd_from_rows(
-        &rows.read(ctx)?,
-        &diag.read(ctx)?,
-    ))
+    Ok((rows.read(ctx)?, diag.read(ctx)?))
 }
 
 /// KSD² against the f64 reference. Each row sum has n terms of the Stein kernel's size

@@ -364,18 +364,71 @@ fn ksd_rows_matches_cpu_reference() -> Result<()> {
     let Some((ctx, k)) = gpu()? else {
         return Ok(());
     };
-    for &d in DS {
-        for &n in NS {
-            let (x32, x64) = normals(n, d, 1.0, (3 * n + d) as u64);
-            // Score of N(0.3, I) at the particles: the KSD is small but not zero.
-            let s64: Vec<f64> = x64.iter().map(|v| 0.3 - v).collect();
-            let s32: Vec<f32> = s64.iter().map(|&v| v as f32).collect();
-            let h = test_bandwidth(n, d);
-            let got = common::run_ksd(ctx, k, &x32, &s32, (n, d), h)?;
-            common::check_ksd(got, &x64, &s64, d, h, &format!("ksd n={n} d={d}"))?;
+    // The device's default kernel (ksd_shuffle on llvmpipe), and the looped ksd_rows that
+    // hardware GPUs run, through the tiled layout.
+    let Some((_, tiled)) = common::gpu_phi_layout(stein::kernels::PhiLayout::Tiled, false)? else {
+        return Ok(());
+    };
+    for (k, kernel) in [(k, "default"), (tiled, "ksd_rows")] {
+        for &d in DS {
+            for &n in NS {
+                let (x32, x64) = normals(n, d, 1.0, (3 * n + d) as u64);
+                // Score of N(0.3, I) at the particles: the KSD is small but not zero.
+                let s64: Vec<f64> = x64.iter().map(|v| 0.3 - v).collect();
+                let s32: Vec<f32> = s64.iter().map(|&v| v as f32).collect();
+                let h = test_bandwidth(n, d);
+                let got = common::run_ksd(ctx, k, &x32, &s32, (n, d), h)?;
+                let what = format!("ksd ({kernel}) n={n} d={d}");
+                common::check_ksd(got, &x64, &s64, d, h, &what)?;
+            }
         }
     }
     Ok(())
+}
+
+/// The KSD's row sums for n past llvmpipe's loop budget in one invocation, in the device's
+/// default kernel (ksd_shuffle on llvmpipe: SG + 2 passes per SG columns and two per 128,
+/// so one invocation over 60 000 columns would run about 76 000): the chunks must be sized
+/// from what the kernel loops, or llvmpipe ends its loops early and the sums miss columns.
+/// Scores 1 + 0.1 x and a wide bandwidth make every u_ij positive and of one size, so a
+/// lost column shows in every row sum; sampled rows against the f64 reference.
+#[test]
+fn ksd_rows_past_the_loop_budget_match_sampled_rows() -> Result<()> {
+    let Some((ctx, k)) = gpu()? else {
+        return Ok(());
+    };
+    let (n, d) = (60_000, 3);
+    let (x32, x64) = normals(n, d, 1.0, 91);
+    let s64: Vec<f64> = x64.iter().map(|v| 1.0 + 0.1 * v).collect();
+    let s32: Vec<f32> = s64.iter().map(|&v| v as f32).collect();
+    let h = 8.0 * d as f64;
+    if let Some(limit) = ctx.loop_limit() {
+        assert!(
+            k.ksd_plan(ctx, n, d).len() > 1,
+            "n = {n} > loop limit {limit}: the columns must be split"
+        );
+    }
+    let (rows, diag) = common::run_ksd_rows(ctx, k, &x32, &s32, (n, d), h)?;
+    let sample: Vec<usize> = (0..n).step_by(n / 7).chain([n - 1]).collect();
+    let mut got = Vec::new();
+    let mut want = Vec::new();
+    for &i in &sample {
+        got.extend([rows[i], diag[i]]);
+        want.push(
+            (0..n)
+                .map(|j| cpu::ksd::stein_kernel(&x64, &s64, d, h, i, j))
+                .sum(),
+        );
+        want.push(cpu::ksd::stein_kernel(&x64, &s64, d, h, i, i));
+    }
+    let scale = want.iter().fold(0.0f64, |m, v| m.max(v.abs()));
+    common::assert_close(
+        &got,
+        &want,
+        common::TOL_PAIRWISE,
+        scale,
+        &format!("ksd rows n={n} d={d}, rows {sample:?}"),
+    )
 }
 
 #[test]
