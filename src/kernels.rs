@@ -187,6 +187,19 @@ fn shuffle_rows(d: usize) -> usize {
     }
 }
 
+/// Columns per pass of `svgd_phi_shuffle`'s lane loop (its override COLS): two share each
+/// row value and each accumulator's blend, but double the loop body, which past d = 100
+/// outgrows what the core keeps decoded. llvmpipe, n = 16384, pairs/s, texture records, one
+/// against two columns: d = 64 1.50e8 / 1.69e8, d = 100 8.6e7 / 9.5e7 (one hour), d = 112
+/// 7.4e7–7.6e7 / 6.2e7–6.5e7, d = 128 6.4e7–6.5e7 / 5.3e7–5.5e7 (alternated, a later hour).
+fn shuffle_cols(d: usize) -> u32 {
+    if d <= 100 {
+        2
+    } else {
+        1
+    }
+}
+
 /// Largest d of `svgd_phi_shuffle` (SHUFFLE_DMAX in tools/gen_svgd_phi.py). Past d = 64 its
 /// first build on llvmpipe takes longer (2 cores: about 30 s at d = 100, 50 s at d = 128; Mesa
 /// caches the result on disk), for φ about 6x faster than `svgd_phi_gemm` there (n = 16384,
@@ -382,10 +395,14 @@ impl PhiScratch {
             // counts every pass through a loop's end, the one that leaves it too); chunks
             // start at multiples of the unit, the column records the kernel reads at once.
             let (unit, per_unit, fixed) = match variant {
-                // Per SG columns the group loop's pass and the lane loop's SG / 2 + 1 (two
-                // columns a pass), and per BLOCK (128) columns two more (the block loop's
-                // pass, the group loop's exit): SG / 2 + 3 per SG columns bounds them all.
-                PhiVariant::Shuffle(sg) => (sg as usize, u64::from(sg / 2) + 3, 3 * d as u64 + 300),
+                // Per SG columns the group loop's pass and the lane loop's SG / COLS + 1,
+                // and per BLOCK (128) columns two more (the block loop's pass, the group
+                // loop's exit): SG / COLS + 3 per SG columns bounds them all.
+                PhiVariant::Shuffle(sg) => (
+                    sg as usize,
+                    u64::from(sg / shuffle_cols(d)) + 3,
+                    3 * d as u64 + 300,
+                ),
                 // Per tile at most ⌈d / 32⌉ 46 + 20 + 71 SP, fixed 400 (the kernel's header).
                 PhiVariant::Gemm => (
                     GEMM_TILE,
@@ -789,7 +806,11 @@ impl Kernels {
         let (spec, wg) = scratch.variant.spec();
         let extra = match scratch.variant {
             PhiVariant::Shuffle(sg) => {
-                vec![("SG", f64::from(sg)), ("ROWS", shuffle_rows(d) as f64)]
+                vec![
+                    ("SG", f64::from(sg)),
+                    ("ROWS", shuffle_rows(d) as f64),
+                    ("COLS", f64::from(shuffle_cols(d))),
+                ]
             }
             PhiVariant::Gemm => vec![
                 ("DV", gemm_dims_per_pass(d) as f64),

@@ -25,7 +25,8 @@ SHUFFLE_ROWS = 8
 # afterwards), but φ runs about 6x faster than svgd_phi_gemm there and 30x faster than the
 # column blocks (README, Benchmarks, Past d = 64).
 SHUFFLE_DMAX = 128
-# Columns per pass of svgd_phi_shuffle's lane loop (the subgroup size must be a multiple).
+# Most columns per pass of svgd_phi_shuffle's lane loop (its override COLS, 1 or 2; the
+# subgroup size must be a multiple; src/kernels.rs shuffle_cols picks it per d).
 SHUFFLE_COLS = 2
 # Texels per row of svgd_phi_shuffle's record texture (src/kernels.rs SHUFFLE_TEXTURE_WIDTH).
 SHUFFLE_TEXTURE_WIDTH = 4096
@@ -270,17 +271,18 @@ def gen_shuffle(DMAX, R):
     hold w_j; the squared distance is the dot-product form e_i + e_j + xc_i . u_j (two
     operations per dimension where the difference form needs three: llvmpipe lowers fma into a
     multiply and an add). Rows are grouped four to a vec4 as in gen(). Each pass of the lane
-    loop takes COLS = 2 columns: the exponents of both first, dimension by dimension (each row
-    value loaded once for both), then each accumulator updated once for both (llvmpipe masks
-    every write to a loop-carried variable with a blend). The accumulators add the columns in
-    order, as one column per pass did, so the sums are the same.
+    loop takes COLS columns (an override, 1 or 2; the host takes 2 up to d = 100): the
+    exponents of both first, dimension by dimension (each row value loaded once for both),
+    then each accumulator updated for both in one write (llvmpipe masks every write to a
+    loop-carried variable with a blend). The accumulators add the columns in order, as one
+    column per pass does, so the sums are the same.
     Measured (llvmpipe, 2 cores, n = 16384, pairs/s; README, Benchmarks): storage buffer and
     one column per pass, against texture and two: d = 5 1.33e9 / 1.52e9, d = 16 6.2e8 / 7.3e8,
     d = 32 2.9e8 / 3.7e8, d = 64 1.35e8 / 1.69e8, d = 100 7.5e7 / 9.5e7. Dropped: the texture
     with one column per pass (d = 64: 1.50e8); two columns per pass from the storage buffer
     (d = 64: 1.28e8); four columns per pass (d = 64: 1.08e8 with the texture; its 47 KB loop
     body outgrows the 32 KB instruction cache); 8 rows per invocation past d = 32 (d = 64:
-    1.19e8)."""
+    1.19e8). Two columns lose past d = 100 (d = 128: 5.4e7 against 6.5e7 with one)."""
     G = R // 4
     C = SHUFFLE_COLS
     L = []
@@ -298,7 +300,7 @@ def gen_shuffle(DMAX, R):
 // svgd_phi_wide.wgsl). Each invocation owns ROWS rows (a multiple of 4 up to {R}; strided by WG, four
 // to a vec4): more rows share each column load, fewer compile faster at large d.
 // The columns go by in groups of SG (the subgroup size): lane l loads record t0 + l, and
-// subgroupShuffle(v, c) hands column t0 + c to every lane, {C} columns per pass. The records
+// subgroupShuffle(v, c) hands column t0 + c to every lane, COLS (1..{C}) columns per pass. The records
 // are padded to whole subgroups with k = 0, and chunks start at multiples of SG. Needs: the
 // subgroup size is SG (even) on every dispatch, and all lanes of a subgroup run the loops
 // together (uniform bounds; rows past n are clamped, never returned).
@@ -307,13 +309,14 @@ def gen_shuffle(DMAX, R):
 // Bindings: 0 uniform PairParams | 1 x [n,d] | 2 center [d] | 3 records texture_2d<f32> (rgba32float,
 //   TEX_W wide, n_pad (2 D4 + 1) texels) | 4 scratch [n*d + n] | 5 phi [n,d] (written)
 // Dispatch: (ceil(n / (ROWS WG)), 1, 1), WG a multiple of SG. Overrides D = d (1..{DMAX}),
-// SG = subgroup size. Passes through loop ends per invocation (llvmpipe's loop limit counts
-// them, a loop's exit pass included): SG / {C} + 2 per SG columns, plus two per BLOCK columns
-// (the host sizes chunks from this).
+// SG = subgroup size, ROWS, COLS. Passes through loop ends per invocation (llvmpipe's loop
+// limit counts them, a loop's exit pass included): SG / COLS + 2 per SG columns, plus two per
+// BLOCK columns (the host sizes chunks from this).
 override WG: u32 = 64u;
 override D: u32 = 2u;
 override SG: u32 = 8u;
 override ROWS: u32 = {R}u;
+override COLS: u32 = {C}u;
 override D4: u32 = (D + 3u) / 4u;
 const BLOCK: u32 = 128u;
 const TEX_W: u32 = {SHUFFLE_TEXTURE_WIDTH}u;
@@ -374,10 +377,14 @@ fn svgd_phi_shuffle(@builtin(local_invocation_id) lid3: vec3<u32>, @builtin(work
         L.append(f"            var mw{q} = vec4<f32>(0.0);")
         L.append(f"            if D4 > {q}u {{ mu{q} = record(o + {q}u); mw{q} = record(o + D4 + {q}u); }}")
     L.append("            let me = record(o + 2u * D4).x;")
-    L.append(f"            for (var c = 0u; c < SG; c += {C}u) {{")
-    # The exponents of the pass's columns, dimension by dimension.
+    L.append("            for (var c = 0u; c < SG; c += COLS) {")
+    # The exponents of the pass's columns, dimension by dimension. Column cc > 0 exists only
+    # when the override COLS asks for it (its shuffles would name a lane past the subgroup).
+    def col(cc, stmt):
+        return stmt if cc == 0 else f"if COLS > {cc}u {{ {stmt} }}"
     for cc in range(C):
-        L.append(f"                let es{cc} = subgroupShuffle(me, c + {cc}u);")
+        L.append(f"                var es{cc} = 0.0;")
+        L.append("                " + col(cc, f"es{cc} = subgroupShuffle(me, c + {cc}u);"))
     for g in range(G):
         for cc in range(C):
             L.append(f"                var t{g}_{cc} = e{g} + es{cc};")
@@ -386,34 +393,32 @@ fn svgd_phi_shuffle(@builtin(local_invocation_id) lid3: vec3<u32>, @builtin(work
         comp = "xyzw"[r]
         L.append(f"                if D > {k}u {{")
         for cc in range(C):
-            L.append(f"                    let u{cc} = vec4<f32>(subgroupShuffle(mu{q}.{comp}, c + {cc}u));")
+            L.append(f"                    var u{cc} = vec4<f32>(0.0);")
+            L.append("                    " + col(cc, f"u{cc} = vec4<f32>(subgroupShuffle(mu{q}.{comp}, c + {cc}u));"))
         for g in range(G):
             on = "" if g == 0 else f"if ROWS > {4 * g}u "
-            upd = " ".join(f"t{g}_{cc} = fma(x{g}_{k}, u{cc}, t{g}_{cc});" for cc in range(C))
+            upd = " ".join(col(cc, f"t{g}_{cc} = fma(x{g}_{k}, u{cc}, t{g}_{cc});") for cc in range(C))
             L.append(f"                    {on}{{ {upd} }}")
         L.append("                }")
     # Kernel values, then every accumulator once for the pass's columns, in column order.
     for g in range(G):
         L.append("                {" if g == 0 else f"                if ROWS > {4 * g}u {{")
         for cc in range(C):
-            L.append(f"                    let kv{cc} = exp2(min(t{g}_{cc}, vec4<f32>(0.0)));")
-        L.append(f"                    brho{g} = brho{g}" + "".join(f" + kv{cc}" for cc in range(C)) + ";")
-        L.append(f"                    t{g}_0 = kv0;")
-        for cc in range(1, C):
-            L.append(f"                    t{g}_{cc} = kv{cc};")
+            L.append(f"                    t{g}_{cc} = exp2(min(t{g}_{cc}, vec4<f32>(0.0)));")
+        for cc in range(C):
+            L.append("                    " + col(cc, f"brho{g} += t{g}_{cc};"))
         L.append("                }")
     for k in range(DMAX):
         q, r = divmod(k, 4)
         comp = "xyzw"[r]
         L.append(f"                if D > {k}u {{")
         for cc in range(C):
-            L.append(f"                    let w{cc} = vec4<f32>(subgroupShuffle(mw{q}.{comp}, c + {cc}u));")
+            L.append(f"                    var w{cc} = vec4<f32>(0.0);")
+            L.append("                    " + col(cc, f"w{cc} = vec4<f32>(subgroupShuffle(mw{q}.{comp}, c + {cc}u));"))
         for g in range(G):
             on = "" if g == 0 else f"if ROWS > {4 * g}u "
-            expr = f"b{g}_{k}"
-            for cc in range(C):
-                expr = f"fma(t{g}_{cc}, w{cc}, {expr})"
-            L.append(f"                    {on}{{ b{g}_{k} = {expr}; }}")
+            upd = " ".join(col(cc, f"b{g}_{k} = fma(t{g}_{cc}, w{cc}, b{g}_{k});") for cc in range(C))
+            L.append(f"                    {on}{{ {upd} }}")
         L.append("                }")
     L.append("            }")
     L.append("        }")

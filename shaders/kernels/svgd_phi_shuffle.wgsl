@@ -12,7 +12,7 @@
 // svgd_phi_wide.wgsl). Each invocation owns ROWS rows (a multiple of 4 up to 8; strided by WG, four
 // to a vec4): more rows share each column load, fewer compile faster at large d.
 // The columns go by in groups of SG (the subgroup size): lane l loads record t0 + l, and
-// subgroupShuffle(v, c) hands column t0 + c to every lane, 2 columns per pass. The records
+// subgroupShuffle(v, c) hands column t0 + c to every lane, COLS (1..2) columns per pass. The records
 // are padded to whole subgroups with k = 0, and chunks start at multiples of SG. Needs: the
 // subgroup size is SG (even) on every dispatch, and all lanes of a subgroup run the loops
 // together (uniform bounds; rows past n are clamped, never returned).
@@ -21,13 +21,14 @@
 // Bindings: 0 uniform PairParams | 1 x [n,d] | 2 center [d] | 3 records texture_2d<f32> (rgba32float,
 //   TEX_W wide, n_pad (2 D4 + 1) texels) | 4 scratch [n*d + n] | 5 phi [n,d] (written)
 // Dispatch: (ceil(n / (ROWS WG)), 1, 1), WG a multiple of SG. Overrides D = d (1..128),
-// SG = subgroup size. Passes through loop ends per invocation (llvmpipe's loop limit counts
-// them, a loop's exit pass included): SG / 2 + 2 per SG columns, plus two per BLOCK columns
-// (the host sizes chunks from this).
+// SG = subgroup size, ROWS, COLS. Passes through loop ends per invocation (llvmpipe's loop
+// limit counts them, a loop's exit pass included): SG / COLS + 2 per SG columns, plus two per
+// BLOCK columns (the host sizes chunks from this).
 override WG: u32 = 64u;
 override D: u32 = 2u;
 override SG: u32 = 8u;
 override ROWS: u32 = 8u;
+override COLS: u32 = 2u;
 override D4: u32 = (D + 3u) / 4u;
 const BLOCK: u32 = 128u;
 const TEX_W: u32 = 4096u;
@@ -1962,1562 +1963,2074 @@ fn svgd_phi_shuffle(@builtin(local_invocation_id) lid3: vec3<u32>, @builtin(work
             var mw31 = vec4<f32>(0.0);
             if D4 > 31u { mu31 = record(o + 31u); mw31 = record(o + D4 + 31u); }
             let me = record(o + 2u * D4).x;
-            for (var c = 0u; c < SG; c += 2u) {
-                let es0 = subgroupShuffle(me, c + 0u);
-                let es1 = subgroupShuffle(me, c + 1u);
+            for (var c = 0u; c < SG; c += COLS) {
+                var es0 = 0.0;
+                es0 = subgroupShuffle(me, c + 0u);
+                var es1 = 0.0;
+                if COLS > 1u { es1 = subgroupShuffle(me, c + 1u); }
                 var t0_0 = e0 + es0;
                 var t0_1 = e0 + es1;
                 var t1_0 = e1 + es0;
                 var t1_1 = e1 + es1;
                 if D > 0u {
-                    let u0 = vec4<f32>(subgroupShuffle(mu0.x, c + 0u));
-                    let u1 = vec4<f32>(subgroupShuffle(mu0.x, c + 1u));
-                    { t0_0 = fma(x0_0, u0, t0_0); t0_1 = fma(x0_0, u1, t0_1); }
-                    if ROWS > 4u { t1_0 = fma(x1_0, u0, t1_0); t1_1 = fma(x1_0, u1, t1_1); }
+                    var u0 = vec4<f32>(0.0);
+                    u0 = vec4<f32>(subgroupShuffle(mu0.x, c + 0u));
+                    var u1 = vec4<f32>(0.0);
+                    if COLS > 1u { u1 = vec4<f32>(subgroupShuffle(mu0.x, c + 1u)); }
+                    { t0_0 = fma(x0_0, u0, t0_0); if COLS > 1u { t0_1 = fma(x0_0, u1, t0_1); } }
+                    if ROWS > 4u { t1_0 = fma(x1_0, u0, t1_0); if COLS > 1u { t1_1 = fma(x1_0, u1, t1_1); } }
                 }
                 if D > 1u {
-                    let u0 = vec4<f32>(subgroupShuffle(mu0.y, c + 0u));
-                    let u1 = vec4<f32>(subgroupShuffle(mu0.y, c + 1u));
-                    { t0_0 = fma(x0_1, u0, t0_0); t0_1 = fma(x0_1, u1, t0_1); }
-                    if ROWS > 4u { t1_0 = fma(x1_1, u0, t1_0); t1_1 = fma(x1_1, u1, t1_1); }
+                    var u0 = vec4<f32>(0.0);
+                    u0 = vec4<f32>(subgroupShuffle(mu0.y, c + 0u));
+                    var u1 = vec4<f32>(0.0);
+                    if COLS > 1u { u1 = vec4<f32>(subgroupShuffle(mu0.y, c + 1u)); }
+                    { t0_0 = fma(x0_1, u0, t0_0); if COLS > 1u { t0_1 = fma(x0_1, u1, t0_1); } }
+                    if ROWS > 4u { t1_0 = fma(x1_1, u0, t1_0); if COLS > 1u { t1_1 = fma(x1_1, u1, t1_1); } }
                 }
                 if D > 2u {
-                    let u0 = vec4<f32>(subgroupShuffle(mu0.z, c + 0u));
-                    let u1 = vec4<f32>(subgroupShuffle(mu0.z, c + 1u));
-                    { t0_0 = fma(x0_2, u0, t0_0); t0_1 = fma(x0_2, u1, t0_1); }
-                    if ROWS > 4u { t1_0 = fma(x1_2, u0, t1_0); t1_1 = fma(x1_2, u1, t1_1); }
+                    var u0 = vec4<f32>(0.0);
+                    u0 = vec4<f32>(subgroupShuffle(mu0.z, c + 0u));
+                    var u1 = vec4<f32>(0.0);
+                    if COLS > 1u { u1 = vec4<f32>(subgroupShuffle(mu0.z, c + 1u)); }
+                    { t0_0 = fma(x0_2, u0, t0_0); if COLS > 1u { t0_1 = fma(x0_2, u1, t0_1); } }
+                    if ROWS > 4u { t1_0 = fma(x1_2, u0, t1_0); if COLS > 1u { t1_1 = fma(x1_2, u1, t1_1); } }
                 }
                 if D > 3u {
-                    let u0 = vec4<f32>(subgroupShuffle(mu0.w, c + 0u));
-                    let u1 = vec4<f32>(subgroupShuffle(mu0.w, c + 1u));
-                    { t0_0 = fma(x0_3, u0, t0_0); t0_1 = fma(x0_3, u1, t0_1); }
-                    if ROWS > 4u { t1_0 = fma(x1_3, u0, t1_0); t1_1 = fma(x1_3, u1, t1_1); }
+                    var u0 = vec4<f32>(0.0);
+                    u0 = vec4<f32>(subgroupShuffle(mu0.w, c + 0u));
+                    var u1 = vec4<f32>(0.0);
+                    if COLS > 1u { u1 = vec4<f32>(subgroupShuffle(mu0.w, c + 1u)); }
+                    { t0_0 = fma(x0_3, u0, t0_0); if COLS > 1u { t0_1 = fma(x0_3, u1, t0_1); } }
+                    if ROWS > 4u { t1_0 = fma(x1_3, u0, t1_0); if COLS > 1u { t1_1 = fma(x1_3, u1, t1_1); } }
                 }
                 if D > 4u {
-                    let u0 = vec4<f32>(subgroupShuffle(mu1.x, c + 0u));
-                    let u1 = vec4<f32>(subgroupShuffle(mu1.x, c + 1u));
-                    { t0_0 = fma(x0_4, u0, t0_0); t0_1 = fma(x0_4, u1, t0_1); }
-                    if ROWS > 4u { t1_0 = fma(x1_4, u0, t1_0); t1_1 = fma(x1_4, u1, t1_1); }
+                    var u0 = vec4<f32>(0.0);
+                    u0 = vec4<f32>(subgroupShuffle(mu1.x, c + 0u));
+                    var u1 = vec4<f32>(0.0);
+                    if COLS > 1u { u1 = vec4<f32>(subgroupShuffle(mu1.x, c + 1u)); }
+                    { t0_0 = fma(x0_4, u0, t0_0); if COLS > 1u { t0_1 = fma(x0_4, u1, t0_1); } }
+                    if ROWS > 4u { t1_0 = fma(x1_4, u0, t1_0); if COLS > 1u { t1_1 = fma(x1_4, u1, t1_1); } }
                 }
                 if D > 5u {
-                    let u0 = vec4<f32>(subgroupShuffle(mu1.y, c + 0u));
-                    let u1 = vec4<f32>(subgroupShuffle(mu1.y, c + 1u));
-                    { t0_0 = fma(x0_5, u0, t0_0); t0_1 = fma(x0_5, u1, t0_1); }
-                    if ROWS > 4u { t1_0 = fma(x1_5, u0, t1_0); t1_1 = fma(x1_5, u1, t1_1); }
+                    var u0 = vec4<f32>(0.0);
+                    u0 = vec4<f32>(subgroupShuffle(mu1.y, c + 0u));
+                    var u1 = vec4<f32>(0.0);
+                    if COLS > 1u { u1 = vec4<f32>(subgroupShuffle(mu1.y, c + 1u)); }
+                    { t0_0 = fma(x0_5, u0, t0_0); if COLS > 1u { t0_1 = fma(x0_5, u1, t0_1); } }
+                    if ROWS > 4u { t1_0 = fma(x1_5, u0, t1_0); if COLS > 1u { t1_1 = fma(x1_5, u1, t1_1); } }
                 }
                 if D > 6u {
-                    let u0 = vec4<f32>(subgroupShuffle(mu1.z, c + 0u));
-                    let u1 = vec4<f32>(subgroupShuffle(mu1.z, c + 1u));
-                    { t0_0 = fma(x0_6, u0, t0_0); t0_1 = fma(x0_6, u1, t0_1); }
-                    if ROWS > 4u { t1_0 = fma(x1_6, u0, t1_0); t1_1 = fma(x1_6, u1, t1_1); }
+                    var u0 = vec4<f32>(0.0);
+                    u0 = vec4<f32>(subgroupShuffle(mu1.z, c + 0u));
+                    var u1 = vec4<f32>(0.0);
+                    if COLS > 1u { u1 = vec4<f32>(subgroupShuffle(mu1.z, c + 1u)); }
+                    { t0_0 = fma(x0_6, u0, t0_0); if COLS > 1u { t0_1 = fma(x0_6, u1, t0_1); } }
+                    if ROWS > 4u { t1_0 = fma(x1_6, u0, t1_0); if COLS > 1u { t1_1 = fma(x1_6, u1, t1_1); } }
                 }
                 if D > 7u {
-                    let u0 = vec4<f32>(subgroupShuffle(mu1.w, c + 0u));
-                    let u1 = vec4<f32>(subgroupShuffle(mu1.w, c + 1u));
-                    { t0_0 = fma(x0_7, u0, t0_0); t0_1 = fma(x0_7, u1, t0_1); }
-                    if ROWS > 4u { t1_0 = fma(x1_7, u0, t1_0); t1_1 = fma(x1_7, u1, t1_1); }
+                    var u0 = vec4<f32>(0.0);
+                    u0 = vec4<f32>(subgroupShuffle(mu1.w, c + 0u));
+                    var u1 = vec4<f32>(0.0);
+                    if COLS > 1u { u1 = vec4<f32>(subgroupShuffle(mu1.w, c + 1u)); }
+                    { t0_0 = fma(x0_7, u0, t0_0); if COLS > 1u { t0_1 = fma(x0_7, u1, t0_1); } }
+                    if ROWS > 4u { t1_0 = fma(x1_7, u0, t1_0); if COLS > 1u { t1_1 = fma(x1_7, u1, t1_1); } }
                 }
                 if D > 8u {
-                    let u0 = vec4<f32>(subgroupShuffle(mu2.x, c + 0u));
-                    let u1 = vec4<f32>(subgroupShuffle(mu2.x, c + 1u));
-                    { t0_0 = fma(x0_8, u0, t0_0); t0_1 = fma(x0_8, u1, t0_1); }
-                    if ROWS > 4u { t1_0 = fma(x1_8, u0, t1_0); t1_1 = fma(x1_8, u1, t1_1); }
+                    var u0 = vec4<f32>(0.0);
+                    u0 = vec4<f32>(subgroupShuffle(mu2.x, c + 0u));
+                    var u1 = vec4<f32>(0.0);
+                    if COLS > 1u { u1 = vec4<f32>(subgroupShuffle(mu2.x, c + 1u)); }
+                    { t0_0 = fma(x0_8, u0, t0_0); if COLS > 1u { t0_1 = fma(x0_8, u1, t0_1); } }
+                    if ROWS > 4u { t1_0 = fma(x1_8, u0, t1_0); if COLS > 1u { t1_1 = fma(x1_8, u1, t1_1); } }
                 }
                 if D > 9u {
-                    let u0 = vec4<f32>(subgroupShuffle(mu2.y, c + 0u));
-                    let u1 = vec4<f32>(subgroupShuffle(mu2.y, c + 1u));
-                    { t0_0 = fma(x0_9, u0, t0_0); t0_1 = fma(x0_9, u1, t0_1); }
-                    if ROWS > 4u { t1_0 = fma(x1_9, u0, t1_0); t1_1 = fma(x1_9, u1, t1_1); }
+                    var u0 = vec4<f32>(0.0);
+                    u0 = vec4<f32>(subgroupShuffle(mu2.y, c + 0u));
+                    var u1 = vec4<f32>(0.0);
+                    if COLS > 1u { u1 = vec4<f32>(subgroupShuffle(mu2.y, c + 1u)); }
+                    { t0_0 = fma(x0_9, u0, t0_0); if COLS > 1u { t0_1 = fma(x0_9, u1, t0_1); } }
+                    if ROWS > 4u { t1_0 = fma(x1_9, u0, t1_0); if COLS > 1u { t1_1 = fma(x1_9, u1, t1_1); } }
                 }
                 if D > 10u {
-                    let u0 = vec4<f32>(subgroupShuffle(mu2.z, c + 0u));
-                    let u1 = vec4<f32>(subgroupShuffle(mu2.z, c + 1u));
-                    { t0_0 = fma(x0_10, u0, t0_0); t0_1 = fma(x0_10, u1, t0_1); }
-                    if ROWS > 4u { t1_0 = fma(x1_10, u0, t1_0); t1_1 = fma(x1_10, u1, t1_1); }
+                    var u0 = vec4<f32>(0.0);
+                    u0 = vec4<f32>(subgroupShuffle(mu2.z, c + 0u));
+                    var u1 = vec4<f32>(0.0);
+                    if COLS > 1u { u1 = vec4<f32>(subgroupShuffle(mu2.z, c + 1u)); }
+                    { t0_0 = fma(x0_10, u0, t0_0); if COLS > 1u { t0_1 = fma(x0_10, u1, t0_1); } }
+                    if ROWS > 4u { t1_0 = fma(x1_10, u0, t1_0); if COLS > 1u { t1_1 = fma(x1_10, u1, t1_1); } }
                 }
                 if D > 11u {
-                    let u0 = vec4<f32>(subgroupShuffle(mu2.w, c + 0u));
-                    let u1 = vec4<f32>(subgroupShuffle(mu2.w, c + 1u));
-                    { t0_0 = fma(x0_11, u0, t0_0); t0_1 = fma(x0_11, u1, t0_1); }
-                    if ROWS > 4u { t1_0 = fma(x1_11, u0, t1_0); t1_1 = fma(x1_11, u1, t1_1); }
+                    var u0 = vec4<f32>(0.0);
+                    u0 = vec4<f32>(subgroupShuffle(mu2.w, c + 0u));
+                    var u1 = vec4<f32>(0.0);
+                    if COLS > 1u { u1 = vec4<f32>(subgroupShuffle(mu2.w, c + 1u)); }
+                    { t0_0 = fma(x0_11, u0, t0_0); if COLS > 1u { t0_1 = fma(x0_11, u1, t0_1); } }
+                    if ROWS > 4u { t1_0 = fma(x1_11, u0, t1_0); if COLS > 1u { t1_1 = fma(x1_11, u1, t1_1); } }
                 }
                 if D > 12u {
-                    let u0 = vec4<f32>(subgroupShuffle(mu3.x, c + 0u));
-                    let u1 = vec4<f32>(subgroupShuffle(mu3.x, c + 1u));
-                    { t0_0 = fma(x0_12, u0, t0_0); t0_1 = fma(x0_12, u1, t0_1); }
-                    if ROWS > 4u { t1_0 = fma(x1_12, u0, t1_0); t1_1 = fma(x1_12, u1, t1_1); }
+                    var u0 = vec4<f32>(0.0);
+                    u0 = vec4<f32>(subgroupShuffle(mu3.x, c + 0u));
+                    var u1 = vec4<f32>(0.0);
+                    if COLS > 1u { u1 = vec4<f32>(subgroupShuffle(mu3.x, c + 1u)); }
+                    { t0_0 = fma(x0_12, u0, t0_0); if COLS > 1u { t0_1 = fma(x0_12, u1, t0_1); } }
+                    if ROWS > 4u { t1_0 = fma(x1_12, u0, t1_0); if COLS > 1u { t1_1 = fma(x1_12, u1, t1_1); } }
                 }
                 if D > 13u {
-                    let u0 = vec4<f32>(subgroupShuffle(mu3.y, c + 0u));
-                    let u1 = vec4<f32>(subgroupShuffle(mu3.y, c + 1u));
-                    { t0_0 = fma(x0_13, u0, t0_0); t0_1 = fma(x0_13, u1, t0_1); }
-                    if ROWS > 4u { t1_0 = fma(x1_13, u0, t1_0); t1_1 = fma(x1_13, u1, t1_1); }
+                    var u0 = vec4<f32>(0.0);
+                    u0 = vec4<f32>(subgroupShuffle(mu3.y, c + 0u));
+                    var u1 = vec4<f32>(0.0);
+                    if COLS > 1u { u1 = vec4<f32>(subgroupShuffle(mu3.y, c + 1u)); }
+                    { t0_0 = fma(x0_13, u0, t0_0); if COLS > 1u { t0_1 = fma(x0_13, u1, t0_1); } }
+                    if ROWS > 4u { t1_0 = fma(x1_13, u0, t1_0); if COLS > 1u { t1_1 = fma(x1_13, u1, t1_1); } }
                 }
                 if D > 14u {
-                    let u0 = vec4<f32>(subgroupShuffle(mu3.z, c + 0u));
-                    let u1 = vec4<f32>(subgroupShuffle(mu3.z, c + 1u));
-                    { t0_0 = fma(x0_14, u0, t0_0); t0_1 = fma(x0_14, u1, t0_1); }
-                    if ROWS > 4u { t1_0 = fma(x1_14, u0, t1_0); t1_1 = fma(x1_14, u1, t1_1); }
+                    var u0 = vec4<f32>(0.0);
+                    u0 = vec4<f32>(subgroupShuffle(mu3.z, c + 0u));
+                    var u1 = vec4<f32>(0.0);
+                    if COLS > 1u { u1 = vec4<f32>(subgroupShuffle(mu3.z, c + 1u)); }
+                    { t0_0 = fma(x0_14, u0, t0_0); if COLS > 1u { t0_1 = fma(x0_14, u1, t0_1); } }
+                    if ROWS > 4u { t1_0 = fma(x1_14, u0, t1_0); if COLS > 1u { t1_1 = fma(x1_14, u1, t1_1); } }
                 }
                 if D > 15u {
-                    let u0 = vec4<f32>(subgroupShuffle(mu3.w, c + 0u));
-                    let u1 = vec4<f32>(subgroupShuffle(mu3.w, c + 1u));
-                    { t0_0 = fma(x0_15, u0, t0_0); t0_1 = fma(x0_15, u1, t0_1); }
-                    if ROWS > 4u { t1_0 = fma(x1_15, u0, t1_0); t1_1 = fma(x1_15, u1, t1_1); }
+                    var u0 = vec4<f32>(0.0);
+                    u0 = vec4<f32>(subgroupShuffle(mu3.w, c + 0u));
+                    var u1 = vec4<f32>(0.0);
+                    if COLS > 1u { u1 = vec4<f32>(subgroupShuffle(mu3.w, c + 1u)); }
+                    { t0_0 = fma(x0_15, u0, t0_0); if COLS > 1u { t0_1 = fma(x0_15, u1, t0_1); } }
+                    if ROWS > 4u { t1_0 = fma(x1_15, u0, t1_0); if COLS > 1u { t1_1 = fma(x1_15, u1, t1_1); } }
                 }
                 if D > 16u {
-                    let u0 = vec4<f32>(subgroupShuffle(mu4.x, c + 0u));
-                    let u1 = vec4<f32>(subgroupShuffle(mu4.x, c + 1u));
-                    { t0_0 = fma(x0_16, u0, t0_0); t0_1 = fma(x0_16, u1, t0_1); }
-                    if ROWS > 4u { t1_0 = fma(x1_16, u0, t1_0); t1_1 = fma(x1_16, u1, t1_1); }
+                    var u0 = vec4<f32>(0.0);
+                    u0 = vec4<f32>(subgroupShuffle(mu4.x, c + 0u));
+                    var u1 = vec4<f32>(0.0);
+                    if COLS > 1u { u1 = vec4<f32>(subgroupShuffle(mu4.x, c + 1u)); }
+                    { t0_0 = fma(x0_16, u0, t0_0); if COLS > 1u { t0_1 = fma(x0_16, u1, t0_1); } }
+                    if ROWS > 4u { t1_0 = fma(x1_16, u0, t1_0); if COLS > 1u { t1_1 = fma(x1_16, u1, t1_1); } }
                 }
                 if D > 17u {
-                    let u0 = vec4<f32>(subgroupShuffle(mu4.y, c + 0u));
-                    let u1 = vec4<f32>(subgroupShuffle(mu4.y, c + 1u));
-                    { t0_0 = fma(x0_17, u0, t0_0); t0_1 = fma(x0_17, u1, t0_1); }
-                    if ROWS > 4u { t1_0 = fma(x1_17, u0, t1_0); t1_1 = fma(x1_17, u1, t1_1); }
+                    var u0 = vec4<f32>(0.0);
+                    u0 = vec4<f32>(subgroupShuffle(mu4.y, c + 0u));
+                    var u1 = vec4<f32>(0.0);
+                    if COLS > 1u { u1 = vec4<f32>(subgroupShuffle(mu4.y, c + 1u)); }
+                    { t0_0 = fma(x0_17, u0, t0_0); if COLS > 1u { t0_1 = fma(x0_17, u1, t0_1); } }
+                    if ROWS > 4u { t1_0 = fma(x1_17, u0, t1_0); if COLS > 1u { t1_1 = fma(x1_17, u1, t1_1); } }
                 }
                 if D > 18u {
-                    let u0 = vec4<f32>(subgroupShuffle(mu4.z, c + 0u));
-                    let u1 = vec4<f32>(subgroupShuffle(mu4.z, c + 1u));
-                    { t0_0 = fma(x0_18, u0, t0_0); t0_1 = fma(x0_18, u1, t0_1); }
-                    if ROWS > 4u { t1_0 = fma(x1_18, u0, t1_0); t1_1 = fma(x1_18, u1, t1_1); }
+                    var u0 = vec4<f32>(0.0);
+                    u0 = vec4<f32>(subgroupShuffle(mu4.z, c + 0u));
+                    var u1 = vec4<f32>(0.0);
+                    if COLS > 1u { u1 = vec4<f32>(subgroupShuffle(mu4.z, c + 1u)); }
+                    { t0_0 = fma(x0_18, u0, t0_0); if COLS > 1u { t0_1 = fma(x0_18, u1, t0_1); } }
+                    if ROWS > 4u { t1_0 = fma(x1_18, u0, t1_0); if COLS > 1u { t1_1 = fma(x1_18, u1, t1_1); } }
                 }
                 if D > 19u {
-                    let u0 = vec4<f32>(subgroupShuffle(mu4.w, c + 0u));
-                    let u1 = vec4<f32>(subgroupShuffle(mu4.w, c + 1u));
-                    { t0_0 = fma(x0_19, u0, t0_0); t0_1 = fma(x0_19, u1, t0_1); }
-                    if ROWS > 4u { t1_0 = fma(x1_19, u0, t1_0); t1_1 = fma(x1_19, u1, t1_1); }
+                    var u0 = vec4<f32>(0.0);
+                    u0 = vec4<f32>(subgroupShuffle(mu4.w, c + 0u));
+                    var u1 = vec4<f32>(0.0);
+                    if COLS > 1u { u1 = vec4<f32>(subgroupShuffle(mu4.w, c + 1u)); }
+                    { t0_0 = fma(x0_19, u0, t0_0); if COLS > 1u { t0_1 = fma(x0_19, u1, t0_1); } }
+                    if ROWS > 4u { t1_0 = fma(x1_19, u0, t1_0); if COLS > 1u { t1_1 = fma(x1_19, u1, t1_1); } }
                 }
                 if D > 20u {
-                    let u0 = vec4<f32>(subgroupShuffle(mu5.x, c + 0u));
-                    let u1 = vec4<f32>(subgroupShuffle(mu5.x, c + 1u));
-                    { t0_0 = fma(x0_20, u0, t0_0); t0_1 = fma(x0_20, u1, t0_1); }
-                    if ROWS > 4u { t1_0 = fma(x1_20, u0, t1_0); t1_1 = fma(x1_20, u1, t1_1); }
+                    var u0 = vec4<f32>(0.0);
+                    u0 = vec4<f32>(subgroupShuffle(mu5.x, c + 0u));
+                    var u1 = vec4<f32>(0.0);
+                    if COLS > 1u { u1 = vec4<f32>(subgroupShuffle(mu5.x, c + 1u)); }
+                    { t0_0 = fma(x0_20, u0, t0_0); if COLS > 1u { t0_1 = fma(x0_20, u1, t0_1); } }
+                    if ROWS > 4u { t1_0 = fma(x1_20, u0, t1_0); if COLS > 1u { t1_1 = fma(x1_20, u1, t1_1); } }
                 }
                 if D > 21u {
-                    let u0 = vec4<f32>(subgroupShuffle(mu5.y, c + 0u));
-                    let u1 = vec4<f32>(subgroupShuffle(mu5.y, c + 1u));
-                    { t0_0 = fma(x0_21, u0, t0_0); t0_1 = fma(x0_21, u1, t0_1); }
-                    if ROWS > 4u { t1_0 = fma(x1_21, u0, t1_0); t1_1 = fma(x1_21, u1, t1_1); }
+                    var u0 = vec4<f32>(0.0);
+                    u0 = vec4<f32>(subgroupShuffle(mu5.y, c + 0u));
+                    var u1 = vec4<f32>(0.0);
+                    if COLS > 1u { u1 = vec4<f32>(subgroupShuffle(mu5.y, c + 1u)); }
+                    { t0_0 = fma(x0_21, u0, t0_0); if COLS > 1u { t0_1 = fma(x0_21, u1, t0_1); } }
+                    if ROWS > 4u { t1_0 = fma(x1_21, u0, t1_0); if COLS > 1u { t1_1 = fma(x1_21, u1, t1_1); } }
                 }
                 if D > 22u {
-                    let u0 = vec4<f32>(subgroupShuffle(mu5.z, c + 0u));
-                    let u1 = vec4<f32>(subgroupShuffle(mu5.z, c + 1u));
-                    { t0_0 = fma(x0_22, u0, t0_0); t0_1 = fma(x0_22, u1, t0_1); }
-                    if ROWS > 4u { t1_0 = fma(x1_22, u0, t1_0); t1_1 = fma(x1_22, u1, t1_1); }
+                    var u0 = vec4<f32>(0.0);
+                    u0 = vec4<f32>(subgroupShuffle(mu5.z, c + 0u));
+                    var u1 = vec4<f32>(0.0);
+                    if COLS > 1u { u1 = vec4<f32>(subgroupShuffle(mu5.z, c + 1u)); }
+                    { t0_0 = fma(x0_22, u0, t0_0); if COLS > 1u { t0_1 = fma(x0_22, u1, t0_1); } }
+                    if ROWS > 4u { t1_0 = fma(x1_22, u0, t1_0); if COLS > 1u { t1_1 = fma(x1_22, u1, t1_1); } }
                 }
                 if D > 23u {
-                    let u0 = vec4<f32>(subgroupShuffle(mu5.w, c + 0u));
-                    let u1 = vec4<f32>(subgroupShuffle(mu5.w, c + 1u));
-                    { t0_0 = fma(x0_23, u0, t0_0); t0_1 = fma(x0_23, u1, t0_1); }
-                    if ROWS > 4u { t1_0 = fma(x1_23, u0, t1_0); t1_1 = fma(x1_23, u1, t1_1); }
+                    var u0 = vec4<f32>(0.0);
+                    u0 = vec4<f32>(subgroupShuffle(mu5.w, c + 0u));
+                    var u1 = vec4<f32>(0.0);
+                    if COLS > 1u { u1 = vec4<f32>(subgroupShuffle(mu5.w, c + 1u)); }
+                    { t0_0 = fma(x0_23, u0, t0_0); if COLS > 1u { t0_1 = fma(x0_23, u1, t0_1); } }
+                    if ROWS > 4u { t1_0 = fma(x1_23, u0, t1_0); if COLS > 1u { t1_1 = fma(x1_23, u1, t1_1); } }
                 }
                 if D > 24u {
-                    let u0 = vec4<f32>(subgroupShuffle(mu6.x, c + 0u));
-                    let u1 = vec4<f32>(subgroupShuffle(mu6.x, c + 1u));
-                    { t0_0 = fma(x0_24, u0, t0_0); t0_1 = fma(x0_24, u1, t0_1); }
-                    if ROWS > 4u { t1_0 = fma(x1_24, u0, t1_0); t1_1 = fma(x1_24, u1, t1_1); }
+                    var u0 = vec4<f32>(0.0);
+                    u0 = vec4<f32>(subgroupShuffle(mu6.x, c + 0u));
+                    var u1 = vec4<f32>(0.0);
+                    if COLS > 1u { u1 = vec4<f32>(subgroupShuffle(mu6.x, c + 1u)); }
+                    { t0_0 = fma(x0_24, u0, t0_0); if COLS > 1u { t0_1 = fma(x0_24, u1, t0_1); } }
+                    if ROWS > 4u { t1_0 = fma(x1_24, u0, t1_0); if COLS > 1u { t1_1 = fma(x1_24, u1, t1_1); } }
                 }
                 if D > 25u {
-                    let u0 = vec4<f32>(subgroupShuffle(mu6.y, c + 0u));
-                    let u1 = vec4<f32>(subgroupShuffle(mu6.y, c + 1u));
-                    { t0_0 = fma(x0_25, u0, t0_0); t0_1 = fma(x0_25, u1, t0_1); }
-                    if ROWS > 4u { t1_0 = fma(x1_25, u0, t1_0); t1_1 = fma(x1_25, u1, t1_1); }
+                    var u0 = vec4<f32>(0.0);
+                    u0 = vec4<f32>(subgroupShuffle(mu6.y, c + 0u));
+                    var u1 = vec4<f32>(0.0);
+                    if COLS > 1u { u1 = vec4<f32>(subgroupShuffle(mu6.y, c + 1u)); }
+                    { t0_0 = fma(x0_25, u0, t0_0); if COLS > 1u { t0_1 = fma(x0_25, u1, t0_1); } }
+                    if ROWS > 4u { t1_0 = fma(x1_25, u0, t1_0); if COLS > 1u { t1_1 = fma(x1_25, u1, t1_1); } }
                 }
                 if D > 26u {
-                    let u0 = vec4<f32>(subgroupShuffle(mu6.z, c + 0u));
-                    let u1 = vec4<f32>(subgroupShuffle(mu6.z, c + 1u));
-                    { t0_0 = fma(x0_26, u0, t0_0); t0_1 = fma(x0_26, u1, t0_1); }
-                    if ROWS > 4u { t1_0 = fma(x1_26, u0, t1_0); t1_1 = fma(x1_26, u1, t1_1); }
+                    var u0 = vec4<f32>(0.0);
+                    u0 = vec4<f32>(subgroupShuffle(mu6.z, c + 0u));
+                    var u1 = vec4<f32>(0.0);
+                    if COLS > 1u { u1 = vec4<f32>(subgroupShuffle(mu6.z, c + 1u)); }
+                    { t0_0 = fma(x0_26, u0, t0_0); if COLS > 1u { t0_1 = fma(x0_26, u1, t0_1); } }
+                    if ROWS > 4u { t1_0 = fma(x1_26, u0, t1_0); if COLS > 1u { t1_1 = fma(x1_26, u1, t1_1); } }
                 }
                 if D > 27u {
-                    let u0 = vec4<f32>(subgroupShuffle(mu6.w, c + 0u));
-                    let u1 = vec4<f32>(subgroupShuffle(mu6.w, c + 1u));
-                    { t0_0 = fma(x0_27, u0, t0_0); t0_1 = fma(x0_27, u1, t0_1); }
-                    if ROWS > 4u { t1_0 = fma(x1_27, u0, t1_0); t1_1 = fma(x1_27, u1, t1_1); }
+                    var u0 = vec4<f32>(0.0);
+                    u0 = vec4<f32>(subgroupShuffle(mu6.w, c + 0u));
+                    var u1 = vec4<f32>(0.0);
+                    if COLS > 1u { u1 = vec4<f32>(subgroupShuffle(mu6.w, c + 1u)); }
+                    { t0_0 = fma(x0_27, u0, t0_0); if COLS > 1u { t0_1 = fma(x0_27, u1, t0_1); } }
+                    if ROWS > 4u { t1_0 = fma(x1_27, u0, t1_0); if COLS > 1u { t1_1 = fma(x1_27, u1, t1_1); } }
                 }
                 if D > 28u {
-                    let u0 = vec4<f32>(subgroupShuffle(mu7.x, c + 0u));
-                    let u1 = vec4<f32>(subgroupShuffle(mu7.x, c + 1u));
-                    { t0_0 = fma(x0_28, u0, t0_0); t0_1 = fma(x0_28, u1, t0_1); }
-                    if ROWS > 4u { t1_0 = fma(x1_28, u0, t1_0); t1_1 = fma(x1_28, u1, t1_1); }
+                    var u0 = vec4<f32>(0.0);
+                    u0 = vec4<f32>(subgroupShuffle(mu7.x, c + 0u));
+                    var u1 = vec4<f32>(0.0);
+                    if COLS > 1u { u1 = vec4<f32>(subgroupShuffle(mu7.x, c + 1u)); }
+                    { t0_0 = fma(x0_28, u0, t0_0); if COLS > 1u { t0_1 = fma(x0_28, u1, t0_1); } }
+                    if ROWS > 4u { t1_0 = fma(x1_28, u0, t1_0); if COLS > 1u { t1_1 = fma(x1_28, u1, t1_1); } }
                 }
                 if D > 29u {
-                    let u0 = vec4<f32>(subgroupShuffle(mu7.y, c + 0u));
-                    let u1 = vec4<f32>(subgroupShuffle(mu7.y, c + 1u));
-                    { t0_0 = fma(x0_29, u0, t0_0); t0_1 = fma(x0_29, u1, t0_1); }
-                    if ROWS > 4u { t1_0 = fma(x1_29, u0, t1_0); t1_1 = fma(x1_29, u1, t1_1); }
+                    var u0 = vec4<f32>(0.0);
+                    u0 = vec4<f32>(subgroupShuffle(mu7.y, c + 0u));
+                    var u1 = vec4<f32>(0.0);
+                    if COLS > 1u { u1 = vec4<f32>(subgroupShuffle(mu7.y, c + 1u)); }
+                    { t0_0 = fma(x0_29, u0, t0_0); if COLS > 1u { t0_1 = fma(x0_29, u1, t0_1); } }
+                    if ROWS > 4u { t1_0 = fma(x1_29, u0, t1_0); if COLS > 1u { t1_1 = fma(x1_29, u1, t1_1); } }
                 }
                 if D > 30u {
-                    let u0 = vec4<f32>(subgroupShuffle(mu7.z, c + 0u));
-                    let u1 = vec4<f32>(subgroupShuffle(mu7.z, c + 1u));
-                    { t0_0 = fma(x0_30, u0, t0_0); t0_1 = fma(x0_30, u1, t0_1); }
-                    if ROWS > 4u { t1_0 = fma(x1_30, u0, t1_0); t1_1 = fma(x1_30, u1, t1_1); }
+                    var u0 = vec4<f32>(0.0);
+                    u0 = vec4<f32>(subgroupShuffle(mu7.z, c + 0u));
+                    var u1 = vec4<f32>(0.0);
+                    if COLS > 1u { u1 = vec4<f32>(subgroupShuffle(mu7.z, c + 1u)); }
+                    { t0_0 = fma(x0_30, u0, t0_0); if COLS > 1u { t0_1 = fma(x0_30, u1, t0_1); } }
+                    if ROWS > 4u { t1_0 = fma(x1_30, u0, t1_0); if COLS > 1u { t1_1 = fma(x1_30, u1, t1_1); } }
                 }
                 if D > 31u {
-                    let u0 = vec4<f32>(subgroupShuffle(mu7.w, c + 0u));
-                    let u1 = vec4<f32>(subgroupShuffle(mu7.w, c + 1u));
-                    { t0_0 = fma(x0_31, u0, t0_0); t0_1 = fma(x0_31, u1, t0_1); }
-                    if ROWS > 4u { t1_0 = fma(x1_31, u0, t1_0); t1_1 = fma(x1_31, u1, t1_1); }
+                    var u0 = vec4<f32>(0.0);
+                    u0 = vec4<f32>(subgroupShuffle(mu7.w, c + 0u));
+                    var u1 = vec4<f32>(0.0);
+                    if COLS > 1u { u1 = vec4<f32>(subgroupShuffle(mu7.w, c + 1u)); }
+                    { t0_0 = fma(x0_31, u0, t0_0); if COLS > 1u { t0_1 = fma(x0_31, u1, t0_1); } }
+                    if ROWS > 4u { t1_0 = fma(x1_31, u0, t1_0); if COLS > 1u { t1_1 = fma(x1_31, u1, t1_1); } }
                 }
                 if D > 32u {
-                    let u0 = vec4<f32>(subgroupShuffle(mu8.x, c + 0u));
-                    let u1 = vec4<f32>(subgroupShuffle(mu8.x, c + 1u));
-                    { t0_0 = fma(x0_32, u0, t0_0); t0_1 = fma(x0_32, u1, t0_1); }
-                    if ROWS > 4u { t1_0 = fma(x1_32, u0, t1_0); t1_1 = fma(x1_32, u1, t1_1); }
+                    var u0 = vec4<f32>(0.0);
+                    u0 = vec4<f32>(subgroupShuffle(mu8.x, c + 0u));
+                    var u1 = vec4<f32>(0.0);
+                    if COLS > 1u { u1 = vec4<f32>(subgroupShuffle(mu8.x, c + 1u)); }
+                    { t0_0 = fma(x0_32, u0, t0_0); if COLS > 1u { t0_1 = fma(x0_32, u1, t0_1); } }
+                    if ROWS > 4u { t1_0 = fma(x1_32, u0, t1_0); if COLS > 1u { t1_1 = fma(x1_32, u1, t1_1); } }
                 }
                 if D > 33u {
-                    let u0 = vec4<f32>(subgroupShuffle(mu8.y, c + 0u));
-                    let u1 = vec4<f32>(subgroupShuffle(mu8.y, c + 1u));
-                    { t0_0 = fma(x0_33, u0, t0_0); t0_1 = fma(x0_33, u1, t0_1); }
-                    if ROWS > 4u { t1_0 = fma(x1_33, u0, t1_0); t1_1 = fma(x1_33, u1, t1_1); }
+                    var u0 = vec4<f32>(0.0);
+                    u0 = vec4<f32>(subgroupShuffle(mu8.y, c + 0u));
+                    var u1 = vec4<f32>(0.0);
+                    if COLS > 1u { u1 = vec4<f32>(subgroupShuffle(mu8.y, c + 1u)); }
+                    { t0_0 = fma(x0_33, u0, t0_0); if COLS > 1u { t0_1 = fma(x0_33, u1, t0_1); } }
+                    if ROWS > 4u { t1_0 = fma(x1_33, u0, t1_0); if COLS > 1u { t1_1 = fma(x1_33, u1, t1_1); } }
                 }
                 if D > 34u {
-                    let u0 = vec4<f32>(subgroupShuffle(mu8.z, c + 0u));
-                    let u1 = vec4<f32>(subgroupShuffle(mu8.z, c + 1u));
-                    { t0_0 = fma(x0_34, u0, t0_0); t0_1 = fma(x0_34, u1, t0_1); }
-                    if ROWS > 4u { t1_0 = fma(x1_34, u0, t1_0); t1_1 = fma(x1_34, u1, t1_1); }
+                    var u0 = vec4<f32>(0.0);
+                    u0 = vec4<f32>(subgroupShuffle(mu8.z, c + 0u));
+                    var u1 = vec4<f32>(0.0);
+                    if COLS > 1u { u1 = vec4<f32>(subgroupShuffle(mu8.z, c + 1u)); }
+                    { t0_0 = fma(x0_34, u0, t0_0); if COLS > 1u { t0_1 = fma(x0_34, u1, t0_1); } }
+                    if ROWS > 4u { t1_0 = fma(x1_34, u0, t1_0); if COLS > 1u { t1_1 = fma(x1_34, u1, t1_1); } }
                 }
                 if D > 35u {
-                    let u0 = vec4<f32>(subgroupShuffle(mu8.w, c + 0u));
-                    let u1 = vec4<f32>(subgroupShuffle(mu8.w, c + 1u));
-                    { t0_0 = fma(x0_35, u0, t0_0); t0_1 = fma(x0_35, u1, t0_1); }
-                    if ROWS > 4u { t1_0 = fma(x1_35, u0, t1_0); t1_1 = fma(x1_35, u1, t1_1); }
+                    var u0 = vec4<f32>(0.0);
+                    u0 = vec4<f32>(subgroupShuffle(mu8.w, c + 0u));
+                    var u1 = vec4<f32>(0.0);
+                    if COLS > 1u { u1 = vec4<f32>(subgroupShuffle(mu8.w, c + 1u)); }
+                    { t0_0 = fma(x0_35, u0, t0_0); if COLS > 1u { t0_1 = fma(x0_35, u1, t0_1); } }
+                    if ROWS > 4u { t1_0 = fma(x1_35, u0, t1_0); if COLS > 1u { t1_1 = fma(x1_35, u1, t1_1); } }
                 }
                 if D > 36u {
-                    let u0 = vec4<f32>(subgroupShuffle(mu9.x, c + 0u));
-                    let u1 = vec4<f32>(subgroupShuffle(mu9.x, c + 1u));
-                    { t0_0 = fma(x0_36, u0, t0_0); t0_1 = fma(x0_36, u1, t0_1); }
-                    if ROWS > 4u { t1_0 = fma(x1_36, u0, t1_0); t1_1 = fma(x1_36, u1, t1_1); }
+                    var u0 = vec4<f32>(0.0);
+                    u0 = vec4<f32>(subgroupShuffle(mu9.x, c + 0u));
+                    var u1 = vec4<f32>(0.0);
+                    if COLS > 1u { u1 = vec4<f32>(subgroupShuffle(mu9.x, c + 1u)); }
+                    { t0_0 = fma(x0_36, u0, t0_0); if COLS > 1u { t0_1 = fma(x0_36, u1, t0_1); } }
+                    if ROWS > 4u { t1_0 = fma(x1_36, u0, t1_0); if COLS > 1u { t1_1 = fma(x1_36, u1, t1_1); } }
                 }
                 if D > 37u {
-                    let u0 = vec4<f32>(subgroupShuffle(mu9.y, c + 0u));
-                    let u1 = vec4<f32>(subgroupShuffle(mu9.y, c + 1u));
-                    { t0_0 = fma(x0_37, u0, t0_0); t0_1 = fma(x0_37, u1, t0_1); }
-                    if ROWS > 4u { t1_0 = fma(x1_37, u0, t1_0); t1_1 = fma(x1_37, u1, t1_1); }
+                    var u0 = vec4<f32>(0.0);
+                    u0 = vec4<f32>(subgroupShuffle(mu9.y, c + 0u));
+                    var u1 = vec4<f32>(0.0);
+                    if COLS > 1u { u1 = vec4<f32>(subgroupShuffle(mu9.y, c + 1u)); }
+                    { t0_0 = fma(x0_37, u0, t0_0); if COLS > 1u { t0_1 = fma(x0_37, u1, t0_1); } }
+                    if ROWS > 4u { t1_0 = fma(x1_37, u0, t1_0); if COLS > 1u { t1_1 = fma(x1_37, u1, t1_1); } }
                 }
                 if D > 38u {
-                    let u0 = vec4<f32>(subgroupShuffle(mu9.z, c + 0u));
-                    let u1 = vec4<f32>(subgroupShuffle(mu9.z, c + 1u));
-                    { t0_0 = fma(x0_38, u0, t0_0); t0_1 = fma(x0_38, u1, t0_1); }
-                    if ROWS > 4u { t1_0 = fma(x1_38, u0, t1_0); t1_1 = fma(x1_38, u1, t1_1); }
+                    var u0 = vec4<f32>(0.0);
+                    u0 = vec4<f32>(subgroupShuffle(mu9.z, c + 0u));
+                    var u1 = vec4<f32>(0.0);
+                    if COLS > 1u { u1 = vec4<f32>(subgroupShuffle(mu9.z, c + 1u)); }
+                    { t0_0 = fma(x0_38, u0, t0_0); if COLS > 1u { t0_1 = fma(x0_38, u1, t0_1); } }
+                    if ROWS > 4u { t1_0 = fma(x1_38, u0, t1_0); if COLS > 1u { t1_1 = fma(x1_38, u1, t1_1); } }
                 }
                 if D > 39u {
-                    let u0 = vec4<f32>(subgroupShuffle(mu9.w, c + 0u));
-                    let u1 = vec4<f32>(subgroupShuffle(mu9.w, c + 1u));
-                    { t0_0 = fma(x0_39, u0, t0_0); t0_1 = fma(x0_39, u1, t0_1); }
-                    if ROWS > 4u { t1_0 = fma(x1_39, u0, t1_0); t1_1 = fma(x1_39, u1, t1_1); }
+                    var u0 = vec4<f32>(0.0);
+                    u0 = vec4<f32>(subgroupShuffle(mu9.w, c + 0u));
+                    var u1 = vec4<f32>(0.0);
+                    if COLS > 1u { u1 = vec4<f32>(subgroupShuffle(mu9.w, c + 1u)); }
+                    { t0_0 = fma(x0_39, u0, t0_0); if COLS > 1u { t0_1 = fma(x0_39, u1, t0_1); } }
+                    if ROWS > 4u { t1_0 = fma(x1_39, u0, t1_0); if COLS > 1u { t1_1 = fma(x1_39, u1, t1_1); } }
                 }
                 if D > 40u {
-                    let u0 = vec4<f32>(subgroupShuffle(mu10.x, c + 0u));
-                    let u1 = vec4<f32>(subgroupShuffle(mu10.x, c + 1u));
-                    { t0_0 = fma(x0_40, u0, t0_0); t0_1 = fma(x0_40, u1, t0_1); }
-                    if ROWS > 4u { t1_0 = fma(x1_40, u0, t1_0); t1_1 = fma(x1_40, u1, t1_1); }
+                    var u0 = vec4<f32>(0.0);
+                    u0 = vec4<f32>(subgroupShuffle(mu10.x, c + 0u));
+                    var u1 = vec4<f32>(0.0);
+                    if COLS > 1u { u1 = vec4<f32>(subgroupShuffle(mu10.x, c + 1u)); }
+                    { t0_0 = fma(x0_40, u0, t0_0); if COLS > 1u { t0_1 = fma(x0_40, u1, t0_1); } }
+                    if ROWS > 4u { t1_0 = fma(x1_40, u0, t1_0); if COLS > 1u { t1_1 = fma(x1_40, u1, t1_1); } }
                 }
                 if D > 41u {
-                    let u0 = vec4<f32>(subgroupShuffle(mu10.y, c + 0u));
-                    let u1 = vec4<f32>(subgroupShuffle(mu10.y, c + 1u));
-                    { t0_0 = fma(x0_41, u0, t0_0); t0_1 = fma(x0_41, u1, t0_1); }
-                    if ROWS > 4u { t1_0 = fma(x1_41, u0, t1_0); t1_1 = fma(x1_41, u1, t1_1); }
+                    var u0 = vec4<f32>(0.0);
+                    u0 = vec4<f32>(subgroupShuffle(mu10.y, c + 0u));
+                    var u1 = vec4<f32>(0.0);
+                    if COLS > 1u { u1 = vec4<f32>(subgroupShuffle(mu10.y, c + 1u)); }
+                    { t0_0 = fma(x0_41, u0, t0_0); if COLS > 1u { t0_1 = fma(x0_41, u1, t0_1); } }
+                    if ROWS > 4u { t1_0 = fma(x1_41, u0, t1_0); if COLS > 1u { t1_1 = fma(x1_41, u1, t1_1); } }
                 }
                 if D > 42u {
-                    let u0 = vec4<f32>(subgroupShuffle(mu10.z, c + 0u));
-                    let u1 = vec4<f32>(subgroupShuffle(mu10.z, c + 1u));
-                    { t0_0 = fma(x0_42, u0, t0_0); t0_1 = fma(x0_42, u1, t0_1); }
-                    if ROWS > 4u { t1_0 = fma(x1_42, u0, t1_0); t1_1 = fma(x1_42, u1, t1_1); }
+                    var u0 = vec4<f32>(0.0);
+                    u0 = vec4<f32>(subgroupShuffle(mu10.z, c + 0u));
+                    var u1 = vec4<f32>(0.0);
+                    if COLS > 1u { u1 = vec4<f32>(subgroupShuffle(mu10.z, c + 1u)); }
+                    { t0_0 = fma(x0_42, u0, t0_0); if COLS > 1u { t0_1 = fma(x0_42, u1, t0_1); } }
+                    if ROWS > 4u { t1_0 = fma(x1_42, u0, t1_0); if COLS > 1u { t1_1 = fma(x1_42, u1, t1_1); } }
                 }
                 if D > 43u {
-                    let u0 = vec4<f32>(subgroupShuffle(mu10.w, c + 0u));
-                    let u1 = vec4<f32>(subgroupShuffle(mu10.w, c + 1u));
-                    { t0_0 = fma(x0_43, u0, t0_0); t0_1 = fma(x0_43, u1, t0_1); }
-                    if ROWS > 4u { t1_0 = fma(x1_43, u0, t1_0); t1_1 = fma(x1_43, u1, t1_1); }
+                    var u0 = vec4<f32>(0.0);
+                    u0 = vec4<f32>(subgroupShuffle(mu10.w, c + 0u));
+                    var u1 = vec4<f32>(0.0);
+                    if COLS > 1u { u1 = vec4<f32>(subgroupShuffle(mu10.w, c + 1u)); }
+                    { t0_0 = fma(x0_43, u0, t0_0); if COLS > 1u { t0_1 = fma(x0_43, u1, t0_1); } }
+                    if ROWS > 4u { t1_0 = fma(x1_43, u0, t1_0); if COLS > 1u { t1_1 = fma(x1_43, u1, t1_1); } }
                 }
                 if D > 44u {
-                    let u0 = vec4<f32>(subgroupShuffle(mu11.x, c + 0u));
-                    let u1 = vec4<f32>(subgroupShuffle(mu11.x, c + 1u));
-                    { t0_0 = fma(x0_44, u0, t0_0); t0_1 = fma(x0_44, u1, t0_1); }
-                    if ROWS > 4u { t1_0 = fma(x1_44, u0, t1_0); t1_1 = fma(x1_44, u1, t1_1); }
+                    var u0 = vec4<f32>(0.0);
+                    u0 = vec4<f32>(subgroupShuffle(mu11.x, c + 0u));
+                    var u1 = vec4<f32>(0.0);
+                    if COLS > 1u { u1 = vec4<f32>(subgroupShuffle(mu11.x, c + 1u)); }
+                    { t0_0 = fma(x0_44, u0, t0_0); if COLS > 1u { t0_1 = fma(x0_44, u1, t0_1); } }
+                    if ROWS > 4u { t1_0 = fma(x1_44, u0, t1_0); if COLS > 1u { t1_1 = fma(x1_44, u1, t1_1); } }
                 }
                 if D > 45u {
-                    let u0 = vec4<f32>(subgroupShuffle(mu11.y, c + 0u));
-                    let u1 = vec4<f32>(subgroupShuffle(mu11.y, c + 1u));
-                    { t0_0 = fma(x0_45, u0, t0_0); t0_1 = fma(x0_45, u1, t0_1); }
-                    if ROWS > 4u { t1_0 = fma(x1_45, u0, t1_0); t1_1 = fma(x1_45, u1, t1_1); }
+                    var u0 = vec4<f32>(0.0);
+                    u0 = vec4<f32>(subgroupShuffle(mu11.y, c + 0u));
+                    var u1 = vec4<f32>(0.0);
+                    if COLS > 1u { u1 = vec4<f32>(subgroupShuffle(mu11.y, c + 1u)); }
+                    { t0_0 = fma(x0_45, u0, t0_0); if COLS > 1u { t0_1 = fma(x0_45, u1, t0_1); } }
+                    if ROWS > 4u { t1_0 = fma(x1_45, u0, t1_0); if COLS > 1u { t1_1 = fma(x1_45, u1, t1_1); } }
                 }
                 if D > 46u {
-                    let u0 = vec4<f32>(subgroupShuffle(mu11.z, c + 0u));
-                    let u1 = vec4<f32>(subgroupShuffle(mu11.z, c + 1u));
-                    { t0_0 = fma(x0_46, u0, t0_0); t0_1 = fma(x0_46, u1, t0_1); }
-                    if ROWS > 4u { t1_0 = fma(x1_46, u0, t1_0); t1_1 = fma(x1_46, u1, t1_1); }
+                    var u0 = vec4<f32>(0.0);
+                    u0 = vec4<f32>(subgroupShuffle(mu11.z, c + 0u));
+                    var u1 = vec4<f32>(0.0);
+                    if COLS > 1u { u1 = vec4<f32>(subgroupShuffle(mu11.z, c + 1u)); }
+                    { t0_0 = fma(x0_46, u0, t0_0); if COLS > 1u { t0_1 = fma(x0_46, u1, t0_1); } }
+                    if ROWS > 4u { t1_0 = fma(x1_46, u0, t1_0); if COLS > 1u { t1_1 = fma(x1_46, u1, t1_1); } }
                 }
                 if D > 47u {
-                    let u0 = vec4<f32>(subgroupShuffle(mu11.w, c + 0u));
-                    let u1 = vec4<f32>(subgroupShuffle(mu11.w, c + 1u));
-                    { t0_0 = fma(x0_47, u0, t0_0); t0_1 = fma(x0_47, u1, t0_1); }
-                    if ROWS > 4u { t1_0 = fma(x1_47, u0, t1_0); t1_1 = fma(x1_47, u1, t1_1); }
+                    var u0 = vec4<f32>(0.0);
+                    u0 = vec4<f32>(subgroupShuffle(mu11.w, c + 0u));
+                    var u1 = vec4<f32>(0.0);
+                    if COLS > 1u { u1 = vec4<f32>(subgroupShuffle(mu11.w, c + 1u)); }
+                    { t0_0 = fma(x0_47, u0, t0_0); if COLS > 1u { t0_1 = fma(x0_47, u1, t0_1); } }
+                    if ROWS > 4u { t1_0 = fma(x1_47, u0, t1_0); if COLS > 1u { t1_1 = fma(x1_47, u1, t1_1); } }
                 }
                 if D > 48u {
-                    let u0 = vec4<f32>(subgroupShuffle(mu12.x, c + 0u));
-                    let u1 = vec4<f32>(subgroupShuffle(mu12.x, c + 1u));
-                    { t0_0 = fma(x0_48, u0, t0_0); t0_1 = fma(x0_48, u1, t0_1); }
-                    if ROWS > 4u { t1_0 = fma(x1_48, u0, t1_0); t1_1 = fma(x1_48, u1, t1_1); }
+                    var u0 = vec4<f32>(0.0);
+                    u0 = vec4<f32>(subgroupShuffle(mu12.x, c + 0u));
+                    var u1 = vec4<f32>(0.0);
+                    if COLS > 1u { u1 = vec4<f32>(subgroupShuffle(mu12.x, c + 1u)); }
+                    { t0_0 = fma(x0_48, u0, t0_0); if COLS > 1u { t0_1 = fma(x0_48, u1, t0_1); } }
+                    if ROWS > 4u { t1_0 = fma(x1_48, u0, t1_0); if COLS > 1u { t1_1 = fma(x1_48, u1, t1_1); } }
                 }
                 if D > 49u {
-                    let u0 = vec4<f32>(subgroupShuffle(mu12.y, c + 0u));
-                    let u1 = vec4<f32>(subgroupShuffle(mu12.y, c + 1u));
-                    { t0_0 = fma(x0_49, u0, t0_0); t0_1 = fma(x0_49, u1, t0_1); }
-                    if ROWS > 4u { t1_0 = fma(x1_49, u0, t1_0); t1_1 = fma(x1_49, u1, t1_1); }
+                    var u0 = vec4<f32>(0.0);
+                    u0 = vec4<f32>(subgroupShuffle(mu12.y, c + 0u));
+                    var u1 = vec4<f32>(0.0);
+                    if COLS > 1u { u1 = vec4<f32>(subgroupShuffle(mu12.y, c + 1u)); }
+                    { t0_0 = fma(x0_49, u0, t0_0); if COLS > 1u { t0_1 = fma(x0_49, u1, t0_1); } }
+                    if ROWS > 4u { t1_0 = fma(x1_49, u0, t1_0); if COLS > 1u { t1_1 = fma(x1_49, u1, t1_1); } }
                 }
                 if D > 50u {
-                    let u0 = vec4<f32>(subgroupShuffle(mu12.z, c + 0u));
-                    let u1 = vec4<f32>(subgroupShuffle(mu12.z, c + 1u));
-                    { t0_0 = fma(x0_50, u0, t0_0); t0_1 = fma(x0_50, u1, t0_1); }
-                    if ROWS > 4u { t1_0 = fma(x1_50, u0, t1_0); t1_1 = fma(x1_50, u1, t1_1); }
+                    var u0 = vec4<f32>(0.0);
+                    u0 = vec4<f32>(subgroupShuffle(mu12.z, c + 0u));
+                    var u1 = vec4<f32>(0.0);
+                    if COLS > 1u { u1 = vec4<f32>(subgroupShuffle(mu12.z, c + 1u)); }
+                    { t0_0 = fma(x0_50, u0, t0_0); if COLS > 1u { t0_1 = fma(x0_50, u1, t0_1); } }
+                    if ROWS > 4u { t1_0 = fma(x1_50, u0, t1_0); if COLS > 1u { t1_1 = fma(x1_50, u1, t1_1); } }
                 }
                 if D > 51u {
-                    let u0 = vec4<f32>(subgroupShuffle(mu12.w, c + 0u));
-                    let u1 = vec4<f32>(subgroupShuffle(mu12.w, c + 1u));
-                    { t0_0 = fma(x0_51, u0, t0_0); t0_1 = fma(x0_51, u1, t0_1); }
-                    if ROWS > 4u { t1_0 = fma(x1_51, u0, t1_0); t1_1 = fma(x1_51, u1, t1_1); }
+                    var u0 = vec4<f32>(0.0);
+                    u0 = vec4<f32>(subgroupShuffle(mu12.w, c + 0u));
+                    var u1 = vec4<f32>(0.0);
+                    if COLS > 1u { u1 = vec4<f32>(subgroupShuffle(mu12.w, c + 1u)); }
+                    { t0_0 = fma(x0_51, u0, t0_0); if COLS > 1u { t0_1 = fma(x0_51, u1, t0_1); } }
+                    if ROWS > 4u { t1_0 = fma(x1_51, u0, t1_0); if COLS > 1u { t1_1 = fma(x1_51, u1, t1_1); } }
                 }
                 if D > 52u {
-                    let u0 = vec4<f32>(subgroupShuffle(mu13.x, c + 0u));
-                    let u1 = vec4<f32>(subgroupShuffle(mu13.x, c + 1u));
-                    { t0_0 = fma(x0_52, u0, t0_0); t0_1 = fma(x0_52, u1, t0_1); }
-                    if ROWS > 4u { t1_0 = fma(x1_52, u0, t1_0); t1_1 = fma(x1_52, u1, t1_1); }
+                    var u0 = vec4<f32>(0.0);
+                    u0 = vec4<f32>(subgroupShuffle(mu13.x, c + 0u));
+                    var u1 = vec4<f32>(0.0);
+                    if COLS > 1u { u1 = vec4<f32>(subgroupShuffle(mu13.x, c + 1u)); }
+                    { t0_0 = fma(x0_52, u0, t0_0); if COLS > 1u { t0_1 = fma(x0_52, u1, t0_1); } }
+                    if ROWS > 4u { t1_0 = fma(x1_52, u0, t1_0); if COLS > 1u { t1_1 = fma(x1_52, u1, t1_1); } }
                 }
                 if D > 53u {
-                    let u0 = vec4<f32>(subgroupShuffle(mu13.y, c + 0u));
-                    let u1 = vec4<f32>(subgroupShuffle(mu13.y, c + 1u));
-                    { t0_0 = fma(x0_53, u0, t0_0); t0_1 = fma(x0_53, u1, t0_1); }
-                    if ROWS > 4u { t1_0 = fma(x1_53, u0, t1_0); t1_1 = fma(x1_53, u1, t1_1); }
+                    var u0 = vec4<f32>(0.0);
+                    u0 = vec4<f32>(subgroupShuffle(mu13.y, c + 0u));
+                    var u1 = vec4<f32>(0.0);
+                    if COLS > 1u { u1 = vec4<f32>(subgroupShuffle(mu13.y, c + 1u)); }
+                    { t0_0 = fma(x0_53, u0, t0_0); if COLS > 1u { t0_1 = fma(x0_53, u1, t0_1); } }
+                    if ROWS > 4u { t1_0 = fma(x1_53, u0, t1_0); if COLS > 1u { t1_1 = fma(x1_53, u1, t1_1); } }
                 }
                 if D > 54u {
-                    let u0 = vec4<f32>(subgroupShuffle(mu13.z, c + 0u));
-                    let u1 = vec4<f32>(subgroupShuffle(mu13.z, c + 1u));
-                    { t0_0 = fma(x0_54, u0, t0_0); t0_1 = fma(x0_54, u1, t0_1); }
-                    if ROWS > 4u { t1_0 = fma(x1_54, u0, t1_0); t1_1 = fma(x1_54, u1, t1_1); }
+                    var u0 = vec4<f32>(0.0);
+                    u0 = vec4<f32>(subgroupShuffle(mu13.z, c + 0u));
+                    var u1 = vec4<f32>(0.0);
+                    if COLS > 1u { u1 = vec4<f32>(subgroupShuffle(mu13.z, c + 1u)); }
+                    { t0_0 = fma(x0_54, u0, t0_0); if COLS > 1u { t0_1 = fma(x0_54, u1, t0_1); } }
+                    if ROWS > 4u { t1_0 = fma(x1_54, u0, t1_0); if COLS > 1u { t1_1 = fma(x1_54, u1, t1_1); } }
                 }
                 if D > 55u {
-                    let u0 = vec4<f32>(subgroupShuffle(mu13.w, c + 0u));
-                    let u1 = vec4<f32>(subgroupShuffle(mu13.w, c + 1u));
-                    { t0_0 = fma(x0_55, u0, t0_0); t0_1 = fma(x0_55, u1, t0_1); }
-                    if ROWS > 4u { t1_0 = fma(x1_55, u0, t1_0); t1_1 = fma(x1_55, u1, t1_1); }
+                    var u0 = vec4<f32>(0.0);
+                    u0 = vec4<f32>(subgroupShuffle(mu13.w, c + 0u));
+                    var u1 = vec4<f32>(0.0);
+                    if COLS > 1u { u1 = vec4<f32>(subgroupShuffle(mu13.w, c + 1u)); }
+                    { t0_0 = fma(x0_55, u0, t0_0); if COLS > 1u { t0_1 = fma(x0_55, u1, t0_1); } }
+                    if ROWS > 4u { t1_0 = fma(x1_55, u0, t1_0); if COLS > 1u { t1_1 = fma(x1_55, u1, t1_1); } }
                 }
                 if D > 56u {
-                    let u0 = vec4<f32>(subgroupShuffle(mu14.x, c + 0u));
-                    let u1 = vec4<f32>(subgroupShuffle(mu14.x, c + 1u));
-                    { t0_0 = fma(x0_56, u0, t0_0); t0_1 = fma(x0_56, u1, t0_1); }
-                    if ROWS > 4u { t1_0 = fma(x1_56, u0, t1_0); t1_1 = fma(x1_56, u1, t1_1); }
+                    var u0 = vec4<f32>(0.0);
+                    u0 = vec4<f32>(subgroupShuffle(mu14.x, c + 0u));
+                    var u1 = vec4<f32>(0.0);
+                    if COLS > 1u { u1 = vec4<f32>(subgroupShuffle(mu14.x, c + 1u)); }
+                    { t0_0 = fma(x0_56, u0, t0_0); if COLS > 1u { t0_1 = fma(x0_56, u1, t0_1); } }
+                    if ROWS > 4u { t1_0 = fma(x1_56, u0, t1_0); if COLS > 1u { t1_1 = fma(x1_56, u1, t1_1); } }
                 }
                 if D > 57u {
-                    let u0 = vec4<f32>(subgroupShuffle(mu14.y, c + 0u));
-                    let u1 = vec4<f32>(subgroupShuffle(mu14.y, c + 1u));
-                    { t0_0 = fma(x0_57, u0, t0_0); t0_1 = fma(x0_57, u1, t0_1); }
-                    if ROWS > 4u { t1_0 = fma(x1_57, u0, t1_0); t1_1 = fma(x1_57, u1, t1_1); }
+                    var u0 = vec4<f32>(0.0);
+                    u0 = vec4<f32>(subgroupShuffle(mu14.y, c + 0u));
+                    var u1 = vec4<f32>(0.0);
+                    if COLS > 1u { u1 = vec4<f32>(subgroupShuffle(mu14.y, c + 1u)); }
+                    { t0_0 = fma(x0_57, u0, t0_0); if COLS > 1u { t0_1 = fma(x0_57, u1, t0_1); } }
+                    if ROWS > 4u { t1_0 = fma(x1_57, u0, t1_0); if COLS > 1u { t1_1 = fma(x1_57, u1, t1_1); } }
                 }
                 if D > 58u {
-                    let u0 = vec4<f32>(subgroupShuffle(mu14.z, c + 0u));
-                    let u1 = vec4<f32>(subgroupShuffle(mu14.z, c + 1u));
-                    { t0_0 = fma(x0_58, u0, t0_0); t0_1 = fma(x0_58, u1, t0_1); }
-                    if ROWS > 4u { t1_0 = fma(x1_58, u0, t1_0); t1_1 = fma(x1_58, u1, t1_1); }
+                    var u0 = vec4<f32>(0.0);
+                    u0 = vec4<f32>(subgroupShuffle(mu14.z, c + 0u));
+                    var u1 = vec4<f32>(0.0);
+                    if COLS > 1u { u1 = vec4<f32>(subgroupShuffle(mu14.z, c + 1u)); }
+                    { t0_0 = fma(x0_58, u0, t0_0); if COLS > 1u { t0_1 = fma(x0_58, u1, t0_1); } }
+                    if ROWS > 4u { t1_0 = fma(x1_58, u0, t1_0); if COLS > 1u { t1_1 = fma(x1_58, u1, t1_1); } }
                 }
                 if D > 59u {
-                    let u0 = vec4<f32>(subgroupShuffle(mu14.w, c + 0u));
-                    let u1 = vec4<f32>(subgroupShuffle(mu14.w, c + 1u));
-                    { t0_0 = fma(x0_59, u0, t0_0); t0_1 = fma(x0_59, u1, t0_1); }
-                    if ROWS > 4u { t1_0 = fma(x1_59, u0, t1_0); t1_1 = fma(x1_59, u1, t1_1); }
+                    var u0 = vec4<f32>(0.0);
+                    u0 = vec4<f32>(subgroupShuffle(mu14.w, c + 0u));
+                    var u1 = vec4<f32>(0.0);
+                    if COLS > 1u { u1 = vec4<f32>(subgroupShuffle(mu14.w, c + 1u)); }
+                    { t0_0 = fma(x0_59, u0, t0_0); if COLS > 1u { t0_1 = fma(x0_59, u1, t0_1); } }
+                    if ROWS > 4u { t1_0 = fma(x1_59, u0, t1_0); if COLS > 1u { t1_1 = fma(x1_59, u1, t1_1); } }
                 }
                 if D > 60u {
-                    let u0 = vec4<f32>(subgroupShuffle(mu15.x, c + 0u));
-                    let u1 = vec4<f32>(subgroupShuffle(mu15.x, c + 1u));
-                    { t0_0 = fma(x0_60, u0, t0_0); t0_1 = fma(x0_60, u1, t0_1); }
-                    if ROWS > 4u { t1_0 = fma(x1_60, u0, t1_0); t1_1 = fma(x1_60, u1, t1_1); }
+                    var u0 = vec4<f32>(0.0);
+                    u0 = vec4<f32>(subgroupShuffle(mu15.x, c + 0u));
+                    var u1 = vec4<f32>(0.0);
+                    if COLS > 1u { u1 = vec4<f32>(subgroupShuffle(mu15.x, c + 1u)); }
+                    { t0_0 = fma(x0_60, u0, t0_0); if COLS > 1u { t0_1 = fma(x0_60, u1, t0_1); } }
+                    if ROWS > 4u { t1_0 = fma(x1_60, u0, t1_0); if COLS > 1u { t1_1 = fma(x1_60, u1, t1_1); } }
                 }
                 if D > 61u {
-                    let u0 = vec4<f32>(subgroupShuffle(mu15.y, c + 0u));
-                    let u1 = vec4<f32>(subgroupShuffle(mu15.y, c + 1u));
-                    { t0_0 = fma(x0_61, u0, t0_0); t0_1 = fma(x0_61, u1, t0_1); }
-                    if ROWS > 4u { t1_0 = fma(x1_61, u0, t1_0); t1_1 = fma(x1_61, u1, t1_1); }
+                    var u0 = vec4<f32>(0.0);
+                    u0 = vec4<f32>(subgroupShuffle(mu15.y, c + 0u));
+                    var u1 = vec4<f32>(0.0);
+                    if COLS > 1u { u1 = vec4<f32>(subgroupShuffle(mu15.y, c + 1u)); }
+                    { t0_0 = fma(x0_61, u0, t0_0); if COLS > 1u { t0_1 = fma(x0_61, u1, t0_1); } }
+                    if ROWS > 4u { t1_0 = fma(x1_61, u0, t1_0); if COLS > 1u { t1_1 = fma(x1_61, u1, t1_1); } }
                 }
                 if D > 62u {
-                    let u0 = vec4<f32>(subgroupShuffle(mu15.z, c + 0u));
-                    let u1 = vec4<f32>(subgroupShuffle(mu15.z, c + 1u));
-                    { t0_0 = fma(x0_62, u0, t0_0); t0_1 = fma(x0_62, u1, t0_1); }
-                    if ROWS > 4u { t1_0 = fma(x1_62, u0, t1_0); t1_1 = fma(x1_62, u1, t1_1); }
+                    var u0 = vec4<f32>(0.0);
+                    u0 = vec4<f32>(subgroupShuffle(mu15.z, c + 0u));
+                    var u1 = vec4<f32>(0.0);
+                    if COLS > 1u { u1 = vec4<f32>(subgroupShuffle(mu15.z, c + 1u)); }
+                    { t0_0 = fma(x0_62, u0, t0_0); if COLS > 1u { t0_1 = fma(x0_62, u1, t0_1); } }
+                    if ROWS > 4u { t1_0 = fma(x1_62, u0, t1_0); if COLS > 1u { t1_1 = fma(x1_62, u1, t1_1); } }
                 }
                 if D > 63u {
-                    let u0 = vec4<f32>(subgroupShuffle(mu15.w, c + 0u));
-                    let u1 = vec4<f32>(subgroupShuffle(mu15.w, c + 1u));
-                    { t0_0 = fma(x0_63, u0, t0_0); t0_1 = fma(x0_63, u1, t0_1); }
-                    if ROWS > 4u { t1_0 = fma(x1_63, u0, t1_0); t1_1 = fma(x1_63, u1, t1_1); }
+                    var u0 = vec4<f32>(0.0);
+                    u0 = vec4<f32>(subgroupShuffle(mu15.w, c + 0u));
+                    var u1 = vec4<f32>(0.0);
+                    if COLS > 1u { u1 = vec4<f32>(subgroupShuffle(mu15.w, c + 1u)); }
+                    { t0_0 = fma(x0_63, u0, t0_0); if COLS > 1u { t0_1 = fma(x0_63, u1, t0_1); } }
+                    if ROWS > 4u { t1_0 = fma(x1_63, u0, t1_0); if COLS > 1u { t1_1 = fma(x1_63, u1, t1_1); } }
                 }
                 if D > 64u {
-                    let u0 = vec4<f32>(subgroupShuffle(mu16.x, c + 0u));
-                    let u1 = vec4<f32>(subgroupShuffle(mu16.x, c + 1u));
-                    { t0_0 = fma(x0_64, u0, t0_0); t0_1 = fma(x0_64, u1, t0_1); }
-                    if ROWS > 4u { t1_0 = fma(x1_64, u0, t1_0); t1_1 = fma(x1_64, u1, t1_1); }
+                    var u0 = vec4<f32>(0.0);
+                    u0 = vec4<f32>(subgroupShuffle(mu16.x, c + 0u));
+                    var u1 = vec4<f32>(0.0);
+                    if COLS > 1u { u1 = vec4<f32>(subgroupShuffle(mu16.x, c + 1u)); }
+                    { t0_0 = fma(x0_64, u0, t0_0); if COLS > 1u { t0_1 = fma(x0_64, u1, t0_1); } }
+                    if ROWS > 4u { t1_0 = fma(x1_64, u0, t1_0); if COLS > 1u { t1_1 = fma(x1_64, u1, t1_1); } }
                 }
                 if D > 65u {
-                    let u0 = vec4<f32>(subgroupShuffle(mu16.y, c + 0u));
-                    let u1 = vec4<f32>(subgroupShuffle(mu16.y, c + 1u));
-                    { t0_0 = fma(x0_65, u0, t0_0); t0_1 = fma(x0_65, u1, t0_1); }
-                    if ROWS > 4u { t1_0 = fma(x1_65, u0, t1_0); t1_1 = fma(x1_65, u1, t1_1); }
+                    var u0 = vec4<f32>(0.0);
+                    u0 = vec4<f32>(subgroupShuffle(mu16.y, c + 0u));
+                    var u1 = vec4<f32>(0.0);
+                    if COLS > 1u { u1 = vec4<f32>(subgroupShuffle(mu16.y, c + 1u)); }
+                    { t0_0 = fma(x0_65, u0, t0_0); if COLS > 1u { t0_1 = fma(x0_65, u1, t0_1); } }
+                    if ROWS > 4u { t1_0 = fma(x1_65, u0, t1_0); if COLS > 1u { t1_1 = fma(x1_65, u1, t1_1); } }
                 }
                 if D > 66u {
-                    let u0 = vec4<f32>(subgroupShuffle(mu16.z, c + 0u));
-                    let u1 = vec4<f32>(subgroupShuffle(mu16.z, c + 1u));
-                    { t0_0 = fma(x0_66, u0, t0_0); t0_1 = fma(x0_66, u1, t0_1); }
-                    if ROWS > 4u { t1_0 = fma(x1_66, u0, t1_0); t1_1 = fma(x1_66, u1, t1_1); }
+                    var u0 = vec4<f32>(0.0);
+                    u0 = vec4<f32>(subgroupShuffle(mu16.z, c + 0u));
+                    var u1 = vec4<f32>(0.0);
+                    if COLS > 1u { u1 = vec4<f32>(subgroupShuffle(mu16.z, c + 1u)); }
+                    { t0_0 = fma(x0_66, u0, t0_0); if COLS > 1u { t0_1 = fma(x0_66, u1, t0_1); } }
+                    if ROWS > 4u { t1_0 = fma(x1_66, u0, t1_0); if COLS > 1u { t1_1 = fma(x1_66, u1, t1_1); } }
                 }
                 if D > 67u {
-                    let u0 = vec4<f32>(subgroupShuffle(mu16.w, c + 0u));
-                    let u1 = vec4<f32>(subgroupShuffle(mu16.w, c + 1u));
-                    { t0_0 = fma(x0_67, u0, t0_0); t0_1 = fma(x0_67, u1, t0_1); }
-                    if ROWS > 4u { t1_0 = fma(x1_67, u0, t1_0); t1_1 = fma(x1_67, u1, t1_1); }
+                    var u0 = vec4<f32>(0.0);
+                    u0 = vec4<f32>(subgroupShuffle(mu16.w, c + 0u));
+                    var u1 = vec4<f32>(0.0);
+                    if COLS > 1u { u1 = vec4<f32>(subgroupShuffle(mu16.w, c + 1u)); }
+                    { t0_0 = fma(x0_67, u0, t0_0); if COLS > 1u { t0_1 = fma(x0_67, u1, t0_1); } }
+                    if ROWS > 4u { t1_0 = fma(x1_67, u0, t1_0); if COLS > 1u { t1_1 = fma(x1_67, u1, t1_1); } }
                 }
                 if D > 68u {
-                    let u0 = vec4<f32>(subgroupShuffle(mu17.x, c + 0u));
-                    let u1 = vec4<f32>(subgroupShuffle(mu17.x, c + 1u));
-                    { t0_0 = fma(x0_68, u0, t0_0); t0_1 = fma(x0_68, u1, t0_1); }
-                    if ROWS > 4u { t1_0 = fma(x1_68, u0, t1_0); t1_1 = fma(x1_68, u1, t1_1); }
+                    var u0 = vec4<f32>(0.0);
+                    u0 = vec4<f32>(subgroupShuffle(mu17.x, c + 0u));
+                    var u1 = vec4<f32>(0.0);
+                    if COLS > 1u { u1 = vec4<f32>(subgroupShuffle(mu17.x, c + 1u)); }
+                    { t0_0 = fma(x0_68, u0, t0_0); if COLS > 1u { t0_1 = fma(x0_68, u1, t0_1); } }
+                    if ROWS > 4u { t1_0 = fma(x1_68, u0, t1_0); if COLS > 1u { t1_1 = fma(x1_68, u1, t1_1); } }
                 }
                 if D > 69u {
-                    let u0 = vec4<f32>(subgroupShuffle(mu17.y, c + 0u));
-                    let u1 = vec4<f32>(subgroupShuffle(mu17.y, c + 1u));
-                    { t0_0 = fma(x0_69, u0, t0_0); t0_1 = fma(x0_69, u1, t0_1); }
-                    if ROWS > 4u { t1_0 = fma(x1_69, u0, t1_0); t1_1 = fma(x1_69, u1, t1_1); }
+                    var u0 = vec4<f32>(0.0);
+                    u0 = vec4<f32>(subgroupShuffle(mu17.y, c + 0u));
+                    var u1 = vec4<f32>(0.0);
+                    if COLS > 1u { u1 = vec4<f32>(subgroupShuffle(mu17.y, c + 1u)); }
+                    { t0_0 = fma(x0_69, u0, t0_0); if COLS > 1u { t0_1 = fma(x0_69, u1, t0_1); } }
+                    if ROWS > 4u { t1_0 = fma(x1_69, u0, t1_0); if COLS > 1u { t1_1 = fma(x1_69, u1, t1_1); } }
                 }
                 if D > 70u {
-                    let u0 = vec4<f32>(subgroupShuffle(mu17.z, c + 0u));
-                    let u1 = vec4<f32>(subgroupShuffle(mu17.z, c + 1u));
-                    { t0_0 = fma(x0_70, u0, t0_0); t0_1 = fma(x0_70, u1, t0_1); }
-                    if ROWS > 4u { t1_0 = fma(x1_70, u0, t1_0); t1_1 = fma(x1_70, u1, t1_1); }
+                    var u0 = vec4<f32>(0.0);
+                    u0 = vec4<f32>(subgroupShuffle(mu17.z, c + 0u));
+                    var u1 = vec4<f32>(0.0);
+                    if COLS > 1u { u1 = vec4<f32>(subgroupShuffle(mu17.z, c + 1u)); }
+                    { t0_0 = fma(x0_70, u0, t0_0); if COLS > 1u { t0_1 = fma(x0_70, u1, t0_1); } }
+                    if ROWS > 4u { t1_0 = fma(x1_70, u0, t1_0); if COLS > 1u { t1_1 = fma(x1_70, u1, t1_1); } }
                 }
                 if D > 71u {
-                    let u0 = vec4<f32>(subgroupShuffle(mu17.w, c + 0u));
-                    let u1 = vec4<f32>(subgroupShuffle(mu17.w, c + 1u));
-                    { t0_0 = fma(x0_71, u0, t0_0); t0_1 = fma(x0_71, u1, t0_1); }
-                    if ROWS > 4u { t1_0 = fma(x1_71, u0, t1_0); t1_1 = fma(x1_71, u1, t1_1); }
+                    var u0 = vec4<f32>(0.0);
+                    u0 = vec4<f32>(subgroupShuffle(mu17.w, c + 0u));
+                    var u1 = vec4<f32>(0.0);
+                    if COLS > 1u { u1 = vec4<f32>(subgroupShuffle(mu17.w, c + 1u)); }
+                    { t0_0 = fma(x0_71, u0, t0_0); if COLS > 1u { t0_1 = fma(x0_71, u1, t0_1); } }
+                    if ROWS > 4u { t1_0 = fma(x1_71, u0, t1_0); if COLS > 1u { t1_1 = fma(x1_71, u1, t1_1); } }
                 }
                 if D > 72u {
-                    let u0 = vec4<f32>(subgroupShuffle(mu18.x, c + 0u));
-                    let u1 = vec4<f32>(subgroupShuffle(mu18.x, c + 1u));
-                    { t0_0 = fma(x0_72, u0, t0_0); t0_1 = fma(x0_72, u1, t0_1); }
-                    if ROWS > 4u { t1_0 = fma(x1_72, u0, t1_0); t1_1 = fma(x1_72, u1, t1_1); }
+                    var u0 = vec4<f32>(0.0);
+                    u0 = vec4<f32>(subgroupShuffle(mu18.x, c + 0u));
+                    var u1 = vec4<f32>(0.0);
+                    if COLS > 1u { u1 = vec4<f32>(subgroupShuffle(mu18.x, c + 1u)); }
+                    { t0_0 = fma(x0_72, u0, t0_0); if COLS > 1u { t0_1 = fma(x0_72, u1, t0_1); } }
+                    if ROWS > 4u { t1_0 = fma(x1_72, u0, t1_0); if COLS > 1u { t1_1 = fma(x1_72, u1, t1_1); } }
                 }
                 if D > 73u {
-                    let u0 = vec4<f32>(subgroupShuffle(mu18.y, c + 0u));
-                    let u1 = vec4<f32>(subgroupShuffle(mu18.y, c + 1u));
-                    { t0_0 = fma(x0_73, u0, t0_0); t0_1 = fma(x0_73, u1, t0_1); }
-                    if ROWS > 4u { t1_0 = fma(x1_73, u0, t1_0); t1_1 = fma(x1_73, u1, t1_1); }
+                    var u0 = vec4<f32>(0.0);
+                    u0 = vec4<f32>(subgroupShuffle(mu18.y, c + 0u));
+                    var u1 = vec4<f32>(0.0);
+                    if COLS > 1u { u1 = vec4<f32>(subgroupShuffle(mu18.y, c + 1u)); }
+                    { t0_0 = fma(x0_73, u0, t0_0); if COLS > 1u { t0_1 = fma(x0_73, u1, t0_1); } }
+                    if ROWS > 4u { t1_0 = fma(x1_73, u0, t1_0); if COLS > 1u { t1_1 = fma(x1_73, u1, t1_1); } }
                 }
                 if D > 74u {
-                    let u0 = vec4<f32>(subgroupShuffle(mu18.z, c + 0u));
-                    let u1 = vec4<f32>(subgroupShuffle(mu18.z, c + 1u));
-                    { t0_0 = fma(x0_74, u0, t0_0); t0_1 = fma(x0_74, u1, t0_1); }
-                    if ROWS > 4u { t1_0 = fma(x1_74, u0, t1_0); t1_1 = fma(x1_74, u1, t1_1); }
+                    var u0 = vec4<f32>(0.0);
+                    u0 = vec4<f32>(subgroupShuffle(mu18.z, c + 0u));
+                    var u1 = vec4<f32>(0.0);
+                    if COLS > 1u { u1 = vec4<f32>(subgroupShuffle(mu18.z, c + 1u)); }
+                    { t0_0 = fma(x0_74, u0, t0_0); if COLS > 1u { t0_1 = fma(x0_74, u1, t0_1); } }
+                    if ROWS > 4u { t1_0 = fma(x1_74, u0, t1_0); if COLS > 1u { t1_1 = fma(x1_74, u1, t1_1); } }
                 }
                 if D > 75u {
-                    let u0 = vec4<f32>(subgroupShuffle(mu18.w, c + 0u));
-                    let u1 = vec4<f32>(subgroupShuffle(mu18.w, c + 1u));
-                    { t0_0 = fma(x0_75, u0, t0_0); t0_1 = fma(x0_75, u1, t0_1); }
-                    if ROWS > 4u { t1_0 = fma(x1_75, u0, t1_0); t1_1 = fma(x1_75, u1, t1_1); }
+                    var u0 = vec4<f32>(0.0);
+                    u0 = vec4<f32>(subgroupShuffle(mu18.w, c + 0u));
+                    var u1 = vec4<f32>(0.0);
+                    if COLS > 1u { u1 = vec4<f32>(subgroupShuffle(mu18.w, c + 1u)); }
+                    { t0_0 = fma(x0_75, u0, t0_0); if COLS > 1u { t0_1 = fma(x0_75, u1, t0_1); } }
+                    if ROWS > 4u { t1_0 = fma(x1_75, u0, t1_0); if COLS > 1u { t1_1 = fma(x1_75, u1, t1_1); } }
                 }
                 if D > 76u {
-                    let u0 = vec4<f32>(subgroupShuffle(mu19.x, c + 0u));
-                    let u1 = vec4<f32>(subgroupShuffle(mu19.x, c + 1u));
-                    { t0_0 = fma(x0_76, u0, t0_0); t0_1 = fma(x0_76, u1, t0_1); }
-                    if ROWS > 4u { t1_0 = fma(x1_76, u0, t1_0); t1_1 = fma(x1_76, u1, t1_1); }
+                    var u0 = vec4<f32>(0.0);
+                    u0 = vec4<f32>(subgroupShuffle(mu19.x, c + 0u));
+                    var u1 = vec4<f32>(0.0);
+                    if COLS > 1u { u1 = vec4<f32>(subgroupShuffle(mu19.x, c + 1u)); }
+                    { t0_0 = fma(x0_76, u0, t0_0); if COLS > 1u { t0_1 = fma(x0_76, u1, t0_1); } }
+                    if ROWS > 4u { t1_0 = fma(x1_76, u0, t1_0); if COLS > 1u { t1_1 = fma(x1_76, u1, t1_1); } }
                 }
                 if D > 77u {
-                    let u0 = vec4<f32>(subgroupShuffle(mu19.y, c + 0u));
-                    let u1 = vec4<f32>(subgroupShuffle(mu19.y, c + 1u));
-                    { t0_0 = fma(x0_77, u0, t0_0); t0_1 = fma(x0_77, u1, t0_1); }
-                    if ROWS > 4u { t1_0 = fma(x1_77, u0, t1_0); t1_1 = fma(x1_77, u1, t1_1); }
+                    var u0 = vec4<f32>(0.0);
+                    u0 = vec4<f32>(subgroupShuffle(mu19.y, c + 0u));
+                    var u1 = vec4<f32>(0.0);
+                    if COLS > 1u { u1 = vec4<f32>(subgroupShuffle(mu19.y, c + 1u)); }
+                    { t0_0 = fma(x0_77, u0, t0_0); if COLS > 1u { t0_1 = fma(x0_77, u1, t0_1); } }
+                    if ROWS > 4u { t1_0 = fma(x1_77, u0, t1_0); if COLS > 1u { t1_1 = fma(x1_77, u1, t1_1); } }
                 }
                 if D > 78u {
-                    let u0 = vec4<f32>(subgroupShuffle(mu19.z, c + 0u));
-                    let u1 = vec4<f32>(subgroupShuffle(mu19.z, c + 1u));
-                    { t0_0 = fma(x0_78, u0, t0_0); t0_1 = fma(x0_78, u1, t0_1); }
-                    if ROWS > 4u { t1_0 = fma(x1_78, u0, t1_0); t1_1 = fma(x1_78, u1, t1_1); }
+                    var u0 = vec4<f32>(0.0);
+                    u0 = vec4<f32>(subgroupShuffle(mu19.z, c + 0u));
+                    var u1 = vec4<f32>(0.0);
+                    if COLS > 1u { u1 = vec4<f32>(subgroupShuffle(mu19.z, c + 1u)); }
+                    { t0_0 = fma(x0_78, u0, t0_0); if COLS > 1u { t0_1 = fma(x0_78, u1, t0_1); } }
+                    if ROWS > 4u { t1_0 = fma(x1_78, u0, t1_0); if COLS > 1u { t1_1 = fma(x1_78, u1, t1_1); } }
                 }
                 if D > 79u {
-                    let u0 = vec4<f32>(subgroupShuffle(mu19.w, c + 0u));
-                    let u1 = vec4<f32>(subgroupShuffle(mu19.w, c + 1u));
-                    { t0_0 = fma(x0_79, u0, t0_0); t0_1 = fma(x0_79, u1, t0_1); }
-                    if ROWS > 4u { t1_0 = fma(x1_79, u0, t1_0); t1_1 = fma(x1_79, u1, t1_1); }
+                    var u0 = vec4<f32>(0.0);
+                    u0 = vec4<f32>(subgroupShuffle(mu19.w, c + 0u));
+                    var u1 = vec4<f32>(0.0);
+                    if COLS > 1u { u1 = vec4<f32>(subgroupShuffle(mu19.w, c + 1u)); }
+                    { t0_0 = fma(x0_79, u0, t0_0); if COLS > 1u { t0_1 = fma(x0_79, u1, t0_1); } }
+                    if ROWS > 4u { t1_0 = fma(x1_79, u0, t1_0); if COLS > 1u { t1_1 = fma(x1_79, u1, t1_1); } }
                 }
                 if D > 80u {
-                    let u0 = vec4<f32>(subgroupShuffle(mu20.x, c + 0u));
-                    let u1 = vec4<f32>(subgroupShuffle(mu20.x, c + 1u));
-                    { t0_0 = fma(x0_80, u0, t0_0); t0_1 = fma(x0_80, u1, t0_1); }
-                    if ROWS > 4u { t1_0 = fma(x1_80, u0, t1_0); t1_1 = fma(x1_80, u1, t1_1); }
+                    var u0 = vec4<f32>(0.0);
+                    u0 = vec4<f32>(subgroupShuffle(mu20.x, c + 0u));
+                    var u1 = vec4<f32>(0.0);
+                    if COLS > 1u { u1 = vec4<f32>(subgroupShuffle(mu20.x, c + 1u)); }
+                    { t0_0 = fma(x0_80, u0, t0_0); if COLS > 1u { t0_1 = fma(x0_80, u1, t0_1); } }
+                    if ROWS > 4u { t1_0 = fma(x1_80, u0, t1_0); if COLS > 1u { t1_1 = fma(x1_80, u1, t1_1); } }
                 }
                 if D > 81u {
-                    let u0 = vec4<f32>(subgroupShuffle(mu20.y, c + 0u));
-                    let u1 = vec4<f32>(subgroupShuffle(mu20.y, c + 1u));
-                    { t0_0 = fma(x0_81, u0, t0_0); t0_1 = fma(x0_81, u1, t0_1); }
-                    if ROWS > 4u { t1_0 = fma(x1_81, u0, t1_0); t1_1 = fma(x1_81, u1, t1_1); }
+                    var u0 = vec4<f32>(0.0);
+                    u0 = vec4<f32>(subgroupShuffle(mu20.y, c + 0u));
+                    var u1 = vec4<f32>(0.0);
+                    if COLS > 1u { u1 = vec4<f32>(subgroupShuffle(mu20.y, c + 1u)); }
+                    { t0_0 = fma(x0_81, u0, t0_0); if COLS > 1u { t0_1 = fma(x0_81, u1, t0_1); } }
+                    if ROWS > 4u { t1_0 = fma(x1_81, u0, t1_0); if COLS > 1u { t1_1 = fma(x1_81, u1, t1_1); } }
                 }
                 if D > 82u {
-                    let u0 = vec4<f32>(subgroupShuffle(mu20.z, c + 0u));
-                    let u1 = vec4<f32>(subgroupShuffle(mu20.z, c + 1u));
-                    { t0_0 = fma(x0_82, u0, t0_0); t0_1 = fma(x0_82, u1, t0_1); }
-                    if ROWS > 4u { t1_0 = fma(x1_82, u0, t1_0); t1_1 = fma(x1_82, u1, t1_1); }
+                    var u0 = vec4<f32>(0.0);
+                    u0 = vec4<f32>(subgroupShuffle(mu20.z, c + 0u));
+                    var u1 = vec4<f32>(0.0);
+                    if COLS > 1u { u1 = vec4<f32>(subgroupShuffle(mu20.z, c + 1u)); }
+                    { t0_0 = fma(x0_82, u0, t0_0); if COLS > 1u { t0_1 = fma(x0_82, u1, t0_1); } }
+                    if ROWS > 4u { t1_0 = fma(x1_82, u0, t1_0); if COLS > 1u { t1_1 = fma(x1_82, u1, t1_1); } }
                 }
                 if D > 83u {
-                    let u0 = vec4<f32>(subgroupShuffle(mu20.w, c + 0u));
-                    let u1 = vec4<f32>(subgroupShuffle(mu20.w, c + 1u));
-                    { t0_0 = fma(x0_83, u0, t0_0); t0_1 = fma(x0_83, u1, t0_1); }
-                    if ROWS > 4u { t1_0 = fma(x1_83, u0, t1_0); t1_1 = fma(x1_83, u1, t1_1); }
+                    var u0 = vec4<f32>(0.0);
+                    u0 = vec4<f32>(subgroupShuffle(mu20.w, c + 0u));
+                    var u1 = vec4<f32>(0.0);
+                    if COLS > 1u { u1 = vec4<f32>(subgroupShuffle(mu20.w, c + 1u)); }
+                    { t0_0 = fma(x0_83, u0, t0_0); if COLS > 1u { t0_1 = fma(x0_83, u1, t0_1); } }
+                    if ROWS > 4u { t1_0 = fma(x1_83, u0, t1_0); if COLS > 1u { t1_1 = fma(x1_83, u1, t1_1); } }
                 }
                 if D > 84u {
-                    let u0 = vec4<f32>(subgroupShuffle(mu21.x, c + 0u));
-                    let u1 = vec4<f32>(subgroupShuffle(mu21.x, c + 1u));
-                    { t0_0 = fma(x0_84, u0, t0_0); t0_1 = fma(x0_84, u1, t0_1); }
-                    if ROWS > 4u { t1_0 = fma(x1_84, u0, t1_0); t1_1 = fma(x1_84, u1, t1_1); }
+                    var u0 = vec4<f32>(0.0);
+                    u0 = vec4<f32>(subgroupShuffle(mu21.x, c + 0u));
+                    var u1 = vec4<f32>(0.0);
+                    if COLS > 1u { u1 = vec4<f32>(subgroupShuffle(mu21.x, c + 1u)); }
+                    { t0_0 = fma(x0_84, u0, t0_0); if COLS > 1u { t0_1 = fma(x0_84, u1, t0_1); } }
+                    if ROWS > 4u { t1_0 = fma(x1_84, u0, t1_0); if COLS > 1u { t1_1 = fma(x1_84, u1, t1_1); } }
                 }
                 if D > 85u {
-                    let u0 = vec4<f32>(subgroupShuffle(mu21.y, c + 0u));
-                    let u1 = vec4<f32>(subgroupShuffle(mu21.y, c + 1u));
-                    { t0_0 = fma(x0_85, u0, t0_0); t0_1 = fma(x0_85, u1, t0_1); }
-                    if ROWS > 4u { t1_0 = fma(x1_85, u0, t1_0); t1_1 = fma(x1_85, u1, t1_1); }
+                    var u0 = vec4<f32>(0.0);
+                    u0 = vec4<f32>(subgroupShuffle(mu21.y, c + 0u));
+                    var u1 = vec4<f32>(0.0);
+                    if COLS > 1u { u1 = vec4<f32>(subgroupShuffle(mu21.y, c + 1u)); }
+                    { t0_0 = fma(x0_85, u0, t0_0); if COLS > 1u { t0_1 = fma(x0_85, u1, t0_1); } }
+                    if ROWS > 4u { t1_0 = fma(x1_85, u0, t1_0); if COLS > 1u { t1_1 = fma(x1_85, u1, t1_1); } }
                 }
                 if D > 86u {
-                    let u0 = vec4<f32>(subgroupShuffle(mu21.z, c + 0u));
-                    let u1 = vec4<f32>(subgroupShuffle(mu21.z, c + 1u));
-                    { t0_0 = fma(x0_86, u0, t0_0); t0_1 = fma(x0_86, u1, t0_1); }
-                    if ROWS > 4u { t1_0 = fma(x1_86, u0, t1_0); t1_1 = fma(x1_86, u1, t1_1); }
+                    var u0 = vec4<f32>(0.0);
+                    u0 = vec4<f32>(subgroupShuffle(mu21.z, c + 0u));
+                    var u1 = vec4<f32>(0.0);
+                    if COLS > 1u { u1 = vec4<f32>(subgroupShuffle(mu21.z, c + 1u)); }
+                    { t0_0 = fma(x0_86, u0, t0_0); if COLS > 1u { t0_1 = fma(x0_86, u1, t0_1); } }
+                    if ROWS > 4u { t1_0 = fma(x1_86, u0, t1_0); if COLS > 1u { t1_1 = fma(x1_86, u1, t1_1); } }
                 }
                 if D > 87u {
-                    let u0 = vec4<f32>(subgroupShuffle(mu21.w, c + 0u));
-                    let u1 = vec4<f32>(subgroupShuffle(mu21.w, c + 1u));
-                    { t0_0 = fma(x0_87, u0, t0_0); t0_1 = fma(x0_87, u1, t0_1); }
-                    if ROWS > 4u { t1_0 = fma(x1_87, u0, t1_0); t1_1 = fma(x1_87, u1, t1_1); }
+                    var u0 = vec4<f32>(0.0);
+                    u0 = vec4<f32>(subgroupShuffle(mu21.w, c + 0u));
+                    var u1 = vec4<f32>(0.0);
+                    if COLS > 1u { u1 = vec4<f32>(subgroupShuffle(mu21.w, c + 1u)); }
+                    { t0_0 = fma(x0_87, u0, t0_0); if COLS > 1u { t0_1 = fma(x0_87, u1, t0_1); } }
+                    if ROWS > 4u { t1_0 = fma(x1_87, u0, t1_0); if COLS > 1u { t1_1 = fma(x1_87, u1, t1_1); } }
                 }
                 if D > 88u {
-                    let u0 = vec4<f32>(subgroupShuffle(mu22.x, c + 0u));
-                    let u1 = vec4<f32>(subgroupShuffle(mu22.x, c + 1u));
-                    { t0_0 = fma(x0_88, u0, t0_0); t0_1 = fma(x0_88, u1, t0_1); }
-                    if ROWS > 4u { t1_0 = fma(x1_88, u0, t1_0); t1_1 = fma(x1_88, u1, t1_1); }
+                    var u0 = vec4<f32>(0.0);
+                    u0 = vec4<f32>(subgroupShuffle(mu22.x, c + 0u));
+                    var u1 = vec4<f32>(0.0);
+                    if COLS > 1u { u1 = vec4<f32>(subgroupShuffle(mu22.x, c + 1u)); }
+                    { t0_0 = fma(x0_88, u0, t0_0); if COLS > 1u { t0_1 = fma(x0_88, u1, t0_1); } }
+                    if ROWS > 4u { t1_0 = fma(x1_88, u0, t1_0); if COLS > 1u { t1_1 = fma(x1_88, u1, t1_1); } }
                 }
                 if D > 89u {
-                    let u0 = vec4<f32>(subgroupShuffle(mu22.y, c + 0u));
-                    let u1 = vec4<f32>(subgroupShuffle(mu22.y, c + 1u));
-                    { t0_0 = fma(x0_89, u0, t0_0); t0_1 = fma(x0_89, u1, t0_1); }
-                    if ROWS > 4u { t1_0 = fma(x1_89, u0, t1_0); t1_1 = fma(x1_89, u1, t1_1); }
+                    var u0 = vec4<f32>(0.0);
+                    u0 = vec4<f32>(subgroupShuffle(mu22.y, c + 0u));
+                    var u1 = vec4<f32>(0.0);
+                    if COLS > 1u { u1 = vec4<f32>(subgroupShuffle(mu22.y, c + 1u)); }
+                    { t0_0 = fma(x0_89, u0, t0_0); if COLS > 1u { t0_1 = fma(x0_89, u1, t0_1); } }
+                    if ROWS > 4u { t1_0 = fma(x1_89, u0, t1_0); if COLS > 1u { t1_1 = fma(x1_89, u1, t1_1); } }
                 }
                 if D > 90u {
-                    let u0 = vec4<f32>(subgroupShuffle(mu22.z, c + 0u));
-                    let u1 = vec4<f32>(subgroupShuffle(mu22.z, c + 1u));
-                    { t0_0 = fma(x0_90, u0, t0_0); t0_1 = fma(x0_90, u1, t0_1); }
-                    if ROWS > 4u { t1_0 = fma(x1_90, u0, t1_0); t1_1 = fma(x1_90, u1, t1_1); }
+                    var u0 = vec4<f32>(0.0);
+                    u0 = vec4<f32>(subgroupShuffle(mu22.z, c + 0u));
+                    var u1 = vec4<f32>(0.0);
+                    if COLS > 1u { u1 = vec4<f32>(subgroupShuffle(mu22.z, c + 1u)); }
+                    { t0_0 = fma(x0_90, u0, t0_0); if COLS > 1u { t0_1 = fma(x0_90, u1, t0_1); } }
+                    if ROWS > 4u { t1_0 = fma(x1_90, u0, t1_0); if COLS > 1u { t1_1 = fma(x1_90, u1, t1_1); } }
                 }
                 if D > 91u {
-                    let u0 = vec4<f32>(subgroupShuffle(mu22.w, c + 0u));
-                    let u1 = vec4<f32>(subgroupShuffle(mu22.w, c + 1u));
-                    { t0_0 = fma(x0_91, u0, t0_0); t0_1 = fma(x0_91, u1, t0_1); }
-                    if ROWS > 4u { t1_0 = fma(x1_91, u0, t1_0); t1_1 = fma(x1_91, u1, t1_1); }
+                    var u0 = vec4<f32>(0.0);
+                    u0 = vec4<f32>(subgroupShuffle(mu22.w, c + 0u));
+                    var u1 = vec4<f32>(0.0);
+                    if COLS > 1u { u1 = vec4<f32>(subgroupShuffle(mu22.w, c + 1u)); }
+                    { t0_0 = fma(x0_91, u0, t0_0); if COLS > 1u { t0_1 = fma(x0_91, u1, t0_1); } }
+                    if ROWS > 4u { t1_0 = fma(x1_91, u0, t1_0); if COLS > 1u { t1_1 = fma(x1_91, u1, t1_1); } }
                 }
                 if D > 92u {
-                    let u0 = vec4<f32>(subgroupShuffle(mu23.x, c + 0u));
-                    let u1 = vec4<f32>(subgroupShuffle(mu23.x, c + 1u));
-                    { t0_0 = fma(x0_92, u0, t0_0); t0_1 = fma(x0_92, u1, t0_1); }
-                    if ROWS > 4u { t1_0 = fma(x1_92, u0, t1_0); t1_1 = fma(x1_92, u1, t1_1); }
+                    var u0 = vec4<f32>(0.0);
+                    u0 = vec4<f32>(subgroupShuffle(mu23.x, c + 0u));
+                    var u1 = vec4<f32>(0.0);
+                    if COLS > 1u { u1 = vec4<f32>(subgroupShuffle(mu23.x, c + 1u)); }
+                    { t0_0 = fma(x0_92, u0, t0_0); if COLS > 1u { t0_1 = fma(x0_92, u1, t0_1); } }
+                    if ROWS > 4u { t1_0 = fma(x1_92, u0, t1_0); if COLS > 1u { t1_1 = fma(x1_92, u1, t1_1); } }
                 }
                 if D > 93u {
-                    let u0 = vec4<f32>(subgroupShuffle(mu23.y, c + 0u));
-                    let u1 = vec4<f32>(subgroupShuffle(mu23.y, c + 1u));
-                    { t0_0 = fma(x0_93, u0, t0_0); t0_1 = fma(x0_93, u1, t0_1); }
-                    if ROWS > 4u { t1_0 = fma(x1_93, u0, t1_0); t1_1 = fma(x1_93, u1, t1_1); }
+                    var u0 = vec4<f32>(0.0);
+                    u0 = vec4<f32>(subgroupShuffle(mu23.y, c + 0u));
+                    var u1 = vec4<f32>(0.0);
+                    if COLS > 1u { u1 = vec4<f32>(subgroupShuffle(mu23.y, c + 1u)); }
+                    { t0_0 = fma(x0_93, u0, t0_0); if COLS > 1u { t0_1 = fma(x0_93, u1, t0_1); } }
+                    if ROWS > 4u { t1_0 = fma(x1_93, u0, t1_0); if COLS > 1u { t1_1 = fma(x1_93, u1, t1_1); } }
                 }
                 if D > 94u {
-                    let u0 = vec4<f32>(subgroupShuffle(mu23.z, c + 0u));
-                    let u1 = vec4<f32>(subgroupShuffle(mu23.z, c + 1u));
-                    { t0_0 = fma(x0_94, u0, t0_0); t0_1 = fma(x0_94, u1, t0_1); }
-                    if ROWS > 4u { t1_0 = fma(x1_94, u0, t1_0); t1_1 = fma(x1_94, u1, t1_1); }
+                    var u0 = vec4<f32>(0.0);
+                    u0 = vec4<f32>(subgroupShuffle(mu23.z, c + 0u));
+                    var u1 = vec4<f32>(0.0);
+                    if COLS > 1u { u1 = vec4<f32>(subgroupShuffle(mu23.z, c + 1u)); }
+                    { t0_0 = fma(x0_94, u0, t0_0); if COLS > 1u { t0_1 = fma(x0_94, u1, t0_1); } }
+                    if ROWS > 4u { t1_0 = fma(x1_94, u0, t1_0); if COLS > 1u { t1_1 = fma(x1_94, u1, t1_1); } }
                 }
                 if D > 95u {
-                    let u0 = vec4<f32>(subgroupShuffle(mu23.w, c + 0u));
-                    let u1 = vec4<f32>(subgroupShuffle(mu23.w, c + 1u));
-                    { t0_0 = fma(x0_95, u0, t0_0); t0_1 = fma(x0_95, u1, t0_1); }
-                    if ROWS > 4u { t1_0 = fma(x1_95, u0, t1_0); t1_1 = fma(x1_95, u1, t1_1); }
+                    var u0 = vec4<f32>(0.0);
+                    u0 = vec4<f32>(subgroupShuffle(mu23.w, c + 0u));
+                    var u1 = vec4<f32>(0.0);
+                    if COLS > 1u { u1 = vec4<f32>(subgroupShuffle(mu23.w, c + 1u)); }
+                    { t0_0 = fma(x0_95, u0, t0_0); if COLS > 1u { t0_1 = fma(x0_95, u1, t0_1); } }
+                    if ROWS > 4u { t1_0 = fma(x1_95, u0, t1_0); if COLS > 1u { t1_1 = fma(x1_95, u1, t1_1); } }
                 }
                 if D > 96u {
-                    let u0 = vec4<f32>(subgroupShuffle(mu24.x, c + 0u));
-                    let u1 = vec4<f32>(subgroupShuffle(mu24.x, c + 1u));
-                    { t0_0 = fma(x0_96, u0, t0_0); t0_1 = fma(x0_96, u1, t0_1); }
-                    if ROWS > 4u { t1_0 = fma(x1_96, u0, t1_0); t1_1 = fma(x1_96, u1, t1_1); }
+                    var u0 = vec4<f32>(0.0);
+                    u0 = vec4<f32>(subgroupShuffle(mu24.x, c + 0u));
+                    var u1 = vec4<f32>(0.0);
+                    if COLS > 1u { u1 = vec4<f32>(subgroupShuffle(mu24.x, c + 1u)); }
+                    { t0_0 = fma(x0_96, u0, t0_0); if COLS > 1u { t0_1 = fma(x0_96, u1, t0_1); } }
+                    if ROWS > 4u { t1_0 = fma(x1_96, u0, t1_0); if COLS > 1u { t1_1 = fma(x1_96, u1, t1_1); } }
                 }
                 if D > 97u {
-                    let u0 = vec4<f32>(subgroupShuffle(mu24.y, c + 0u));
-                    let u1 = vec4<f32>(subgroupShuffle(mu24.y, c + 1u));
-                    { t0_0 = fma(x0_97, u0, t0_0); t0_1 = fma(x0_97, u1, t0_1); }
-                    if ROWS > 4u { t1_0 = fma(x1_97, u0, t1_0); t1_1 = fma(x1_97, u1, t1_1); }
+                    var u0 = vec4<f32>(0.0);
+                    u0 = vec4<f32>(subgroupShuffle(mu24.y, c + 0u));
+                    var u1 = vec4<f32>(0.0);
+                    if COLS > 1u { u1 = vec4<f32>(subgroupShuffle(mu24.y, c + 1u)); }
+                    { t0_0 = fma(x0_97, u0, t0_0); if COLS > 1u { t0_1 = fma(x0_97, u1, t0_1); } }
+                    if ROWS > 4u { t1_0 = fma(x1_97, u0, t1_0); if COLS > 1u { t1_1 = fma(x1_97, u1, t1_1); } }
                 }
                 if D > 98u {
-                    let u0 = vec4<f32>(subgroupShuffle(mu24.z, c + 0u));
-                    let u1 = vec4<f32>(subgroupShuffle(mu24.z, c + 1u));
-                    { t0_0 = fma(x0_98, u0, t0_0); t0_1 = fma(x0_98, u1, t0_1); }
-                    if ROWS > 4u { t1_0 = fma(x1_98, u0, t1_0); t1_1 = fma(x1_98, u1, t1_1); }
+                    var u0 = vec4<f32>(0.0);
+                    u0 = vec4<f32>(subgroupShuffle(mu24.z, c + 0u));
+                    var u1 = vec4<f32>(0.0);
+                    if COLS > 1u { u1 = vec4<f32>(subgroupShuffle(mu24.z, c + 1u)); }
+                    { t0_0 = fma(x0_98, u0, t0_0); if COLS > 1u { t0_1 = fma(x0_98, u1, t0_1); } }
+                    if ROWS > 4u { t1_0 = fma(x1_98, u0, t1_0); if COLS > 1u { t1_1 = fma(x1_98, u1, t1_1); } }
                 }
                 if D > 99u {
-                    let u0 = vec4<f32>(subgroupShuffle(mu24.w, c + 0u));
-                    let u1 = vec4<f32>(subgroupShuffle(mu24.w, c + 1u));
-                    { t0_0 = fma(x0_99, u0, t0_0); t0_1 = fma(x0_99, u1, t0_1); }
-                    if ROWS > 4u { t1_0 = fma(x1_99, u0, t1_0); t1_1 = fma(x1_99, u1, t1_1); }
+                    var u0 = vec4<f32>(0.0);
+                    u0 = vec4<f32>(subgroupShuffle(mu24.w, c + 0u));
+                    var u1 = vec4<f32>(0.0);
+                    if COLS > 1u { u1 = vec4<f32>(subgroupShuffle(mu24.w, c + 1u)); }
+                    { t0_0 = fma(x0_99, u0, t0_0); if COLS > 1u { t0_1 = fma(x0_99, u1, t0_1); } }
+                    if ROWS > 4u { t1_0 = fma(x1_99, u0, t1_0); if COLS > 1u { t1_1 = fma(x1_99, u1, t1_1); } }
                 }
                 if D > 100u {
-                    let u0 = vec4<f32>(subgroupShuffle(mu25.x, c + 0u));
-                    let u1 = vec4<f32>(subgroupShuffle(mu25.x, c + 1u));
-                    { t0_0 = fma(x0_100, u0, t0_0); t0_1 = fma(x0_100, u1, t0_1); }
-                    if ROWS > 4u { t1_0 = fma(x1_100, u0, t1_0); t1_1 = fma(x1_100, u1, t1_1); }
+                    var u0 = vec4<f32>(0.0);
+                    u0 = vec4<f32>(subgroupShuffle(mu25.x, c + 0u));
+                    var u1 = vec4<f32>(0.0);
+                    if COLS > 1u { u1 = vec4<f32>(subgroupShuffle(mu25.x, c + 1u)); }
+                    { t0_0 = fma(x0_100, u0, t0_0); if COLS > 1u { t0_1 = fma(x0_100, u1, t0_1); } }
+                    if ROWS > 4u { t1_0 = fma(x1_100, u0, t1_0); if COLS > 1u { t1_1 = fma(x1_100, u1, t1_1); } }
                 }
                 if D > 101u {
-                    let u0 = vec4<f32>(subgroupShuffle(mu25.y, c + 0u));
-                    let u1 = vec4<f32>(subgroupShuffle(mu25.y, c + 1u));
-                    { t0_0 = fma(x0_101, u0, t0_0); t0_1 = fma(x0_101, u1, t0_1); }
-                    if ROWS > 4u { t1_0 = fma(x1_101, u0, t1_0); t1_1 = fma(x1_101, u1, t1_1); }
+                    var u0 = vec4<f32>(0.0);
+                    u0 = vec4<f32>(subgroupShuffle(mu25.y, c + 0u));
+                    var u1 = vec4<f32>(0.0);
+                    if COLS > 1u { u1 = vec4<f32>(subgroupShuffle(mu25.y, c + 1u)); }
+                    { t0_0 = fma(x0_101, u0, t0_0); if COLS > 1u { t0_1 = fma(x0_101, u1, t0_1); } }
+                    if ROWS > 4u { t1_0 = fma(x1_101, u0, t1_0); if COLS > 1u { t1_1 = fma(x1_101, u1, t1_1); } }
                 }
                 if D > 102u {
-                    let u0 = vec4<f32>(subgroupShuffle(mu25.z, c + 0u));
-                    let u1 = vec4<f32>(subgroupShuffle(mu25.z, c + 1u));
-                    { t0_0 = fma(x0_102, u0, t0_0); t0_1 = fma(x0_102, u1, t0_1); }
-                    if ROWS > 4u { t1_0 = fma(x1_102, u0, t1_0); t1_1 = fma(x1_102, u1, t1_1); }
+                    var u0 = vec4<f32>(0.0);
+                    u0 = vec4<f32>(subgroupShuffle(mu25.z, c + 0u));
+                    var u1 = vec4<f32>(0.0);
+                    if COLS > 1u { u1 = vec4<f32>(subgroupShuffle(mu25.z, c + 1u)); }
+                    { t0_0 = fma(x0_102, u0, t0_0); if COLS > 1u { t0_1 = fma(x0_102, u1, t0_1); } }
+                    if ROWS > 4u { t1_0 = fma(x1_102, u0, t1_0); if COLS > 1u { t1_1 = fma(x1_102, u1, t1_1); } }
                 }
                 if D > 103u {
-                    let u0 = vec4<f32>(subgroupShuffle(mu25.w, c + 0u));
-                    let u1 = vec4<f32>(subgroupShuffle(mu25.w, c + 1u));
-                    { t0_0 = fma(x0_103, u0, t0_0); t0_1 = fma(x0_103, u1, t0_1); }
-                    if ROWS > 4u { t1_0 = fma(x1_103, u0, t1_0); t1_1 = fma(x1_103, u1, t1_1); }
+                    var u0 = vec4<f32>(0.0);
+                    u0 = vec4<f32>(subgroupShuffle(mu25.w, c + 0u));
+                    var u1 = vec4<f32>(0.0);
+                    if COLS > 1u { u1 = vec4<f32>(subgroupShuffle(mu25.w, c + 1u)); }
+                    { t0_0 = fma(x0_103, u0, t0_0); if COLS > 1u { t0_1 = fma(x0_103, u1, t0_1); } }
+                    if ROWS > 4u { t1_0 = fma(x1_103, u0, t1_0); if COLS > 1u { t1_1 = fma(x1_103, u1, t1_1); } }
                 }
                 if D > 104u {
-                    let u0 = vec4<f32>(subgroupShuffle(mu26.x, c + 0u));
-                    let u1 = vec4<f32>(subgroupShuffle(mu26.x, c + 1u));
-                    { t0_0 = fma(x0_104, u0, t0_0); t0_1 = fma(x0_104, u1, t0_1); }
-                    if ROWS > 4u { t1_0 = fma(x1_104, u0, t1_0); t1_1 = fma(x1_104, u1, t1_1); }
+                    var u0 = vec4<f32>(0.0);
+                    u0 = vec4<f32>(subgroupShuffle(mu26.x, c + 0u));
+                    var u1 = vec4<f32>(0.0);
+                    if COLS > 1u { u1 = vec4<f32>(subgroupShuffle(mu26.x, c + 1u)); }
+                    { t0_0 = fma(x0_104, u0, t0_0); if COLS > 1u { t0_1 = fma(x0_104, u1, t0_1); } }
+                    if ROWS > 4u { t1_0 = fma(x1_104, u0, t1_0); if COLS > 1u { t1_1 = fma(x1_104, u1, t1_1); } }
                 }
                 if D > 105u {
-                    let u0 = vec4<f32>(subgroupShuffle(mu26.y, c + 0u));
-                    let u1 = vec4<f32>(subgroupShuffle(mu26.y, c + 1u));
-                    { t0_0 = fma(x0_105, u0, t0_0); t0_1 = fma(x0_105, u1, t0_1); }
-                    if ROWS > 4u { t1_0 = fma(x1_105, u0, t1_0); t1_1 = fma(x1_105, u1, t1_1); }
+                    var u0 = vec4<f32>(0.0);
+                    u0 = vec4<f32>(subgroupShuffle(mu26.y, c + 0u));
+                    var u1 = vec4<f32>(0.0);
+                    if COLS > 1u { u1 = vec4<f32>(subgroupShuffle(mu26.y, c + 1u)); }
+                    { t0_0 = fma(x0_105, u0, t0_0); if COLS > 1u { t0_1 = fma(x0_105, u1, t0_1); } }
+                    if ROWS > 4u { t1_0 = fma(x1_105, u0, t1_0); if COLS > 1u { t1_1 = fma(x1_105, u1, t1_1); } }
                 }
                 if D > 106u {
-                    let u0 = vec4<f32>(subgroupShuffle(mu26.z, c + 0u));
-                    let u1 = vec4<f32>(subgroupShuffle(mu26.z, c + 1u));
-                    { t0_0 = fma(x0_106, u0, t0_0); t0_1 = fma(x0_106, u1, t0_1); }
-                    if ROWS > 4u { t1_0 = fma(x1_106, u0, t1_0); t1_1 = fma(x1_106, u1, t1_1); }
+                    var u0 = vec4<f32>(0.0);
+                    u0 = vec4<f32>(subgroupShuffle(mu26.z, c + 0u));
+                    var u1 = vec4<f32>(0.0);
+                    if COLS > 1u { u1 = vec4<f32>(subgroupShuffle(mu26.z, c + 1u)); }
+                    { t0_0 = fma(x0_106, u0, t0_0); if COLS > 1u { t0_1 = fma(x0_106, u1, t0_1); } }
+                    if ROWS > 4u { t1_0 = fma(x1_106, u0, t1_0); if COLS > 1u { t1_1 = fma(x1_106, u1, t1_1); } }
                 }
                 if D > 107u {
-                    let u0 = vec4<f32>(subgroupShuffle(mu26.w, c + 0u));
-                    let u1 = vec4<f32>(subgroupShuffle(mu26.w, c + 1u));
-                    { t0_0 = fma(x0_107, u0, t0_0); t0_1 = fma(x0_107, u1, t0_1); }
-                    if ROWS > 4u { t1_0 = fma(x1_107, u0, t1_0); t1_1 = fma(x1_107, u1, t1_1); }
+                    var u0 = vec4<f32>(0.0);
+                    u0 = vec4<f32>(subgroupShuffle(mu26.w, c + 0u));
+                    var u1 = vec4<f32>(0.0);
+                    if COLS > 1u { u1 = vec4<f32>(subgroupShuffle(mu26.w, c + 1u)); }
+                    { t0_0 = fma(x0_107, u0, t0_0); if COLS > 1u { t0_1 = fma(x0_107, u1, t0_1); } }
+                    if ROWS > 4u { t1_0 = fma(x1_107, u0, t1_0); if COLS > 1u { t1_1 = fma(x1_107, u1, t1_1); } }
                 }
                 if D > 108u {
-                    let u0 = vec4<f32>(subgroupShuffle(mu27.x, c + 0u));
-                    let u1 = vec4<f32>(subgroupShuffle(mu27.x, c + 1u));
-                    { t0_0 = fma(x0_108, u0, t0_0); t0_1 = fma(x0_108, u1, t0_1); }
-                    if ROWS > 4u { t1_0 = fma(x1_108, u0, t1_0); t1_1 = fma(x1_108, u1, t1_1); }
+                    var u0 = vec4<f32>(0.0);
+                    u0 = vec4<f32>(subgroupShuffle(mu27.x, c + 0u));
+                    var u1 = vec4<f32>(0.0);
+                    if COLS > 1u { u1 = vec4<f32>(subgroupShuffle(mu27.x, c + 1u)); }
+                    { t0_0 = fma(x0_108, u0, t0_0); if COLS > 1u { t0_1 = fma(x0_108, u1, t0_1); } }
+                    if ROWS > 4u { t1_0 = fma(x1_108, u0, t1_0); if COLS > 1u { t1_1 = fma(x1_108, u1, t1_1); } }
                 }
                 if D > 109u {
-                    let u0 = vec4<f32>(subgroupShuffle(mu27.y, c + 0u));
-                    let u1 = vec4<f32>(subgroupShuffle(mu27.y, c + 1u));
-                    { t0_0 = fma(x0_109, u0, t0_0); t0_1 = fma(x0_109, u1, t0_1); }
-                    if ROWS > 4u { t1_0 = fma(x1_109, u0, t1_0); t1_1 = fma(x1_109, u1, t1_1); }
+                    var u0 = vec4<f32>(0.0);
+                    u0 = vec4<f32>(subgroupShuffle(mu27.y, c + 0u));
+                    var u1 = vec4<f32>(0.0);
+                    if COLS > 1u { u1 = vec4<f32>(subgroupShuffle(mu27.y, c + 1u)); }
+                    { t0_0 = fma(x0_109, u0, t0_0); if COLS > 1u { t0_1 = fma(x0_109, u1, t0_1); } }
+                    if ROWS > 4u { t1_0 = fma(x1_109, u0, t1_0); if COLS > 1u { t1_1 = fma(x1_109, u1, t1_1); } }
                 }
                 if D > 110u {
-                    let u0 = vec4<f32>(subgroupShuffle(mu27.z, c + 0u));
-                    let u1 = vec4<f32>(subgroupShuffle(mu27.z, c + 1u));
-                    { t0_0 = fma(x0_110, u0, t0_0); t0_1 = fma(x0_110, u1, t0_1); }
-                    if ROWS > 4u { t1_0 = fma(x1_110, u0, t1_0); t1_1 = fma(x1_110, u1, t1_1); }
+                    var u0 = vec4<f32>(0.0);
+                    u0 = vec4<f32>(subgroupShuffle(mu27.z, c + 0u));
+                    var u1 = vec4<f32>(0.0);
+                    if COLS > 1u { u1 = vec4<f32>(subgroupShuffle(mu27.z, c + 1u)); }
+                    { t0_0 = fma(x0_110, u0, t0_0); if COLS > 1u { t0_1 = fma(x0_110, u1, t0_1); } }
+                    if ROWS > 4u { t1_0 = fma(x1_110, u0, t1_0); if COLS > 1u { t1_1 = fma(x1_110, u1, t1_1); } }
                 }
                 if D > 111u {
-                    let u0 = vec4<f32>(subgroupShuffle(mu27.w, c + 0u));
-                    let u1 = vec4<f32>(subgroupShuffle(mu27.w, c + 1u));
-                    { t0_0 = fma(x0_111, u0, t0_0); t0_1 = fma(x0_111, u1, t0_1); }
-                    if ROWS > 4u { t1_0 = fma(x1_111, u0, t1_0); t1_1 = fma(x1_111, u1, t1_1); }
+                    var u0 = vec4<f32>(0.0);
+                    u0 = vec4<f32>(subgroupShuffle(mu27.w, c + 0u));
+                    var u1 = vec4<f32>(0.0);
+                    if COLS > 1u { u1 = vec4<f32>(subgroupShuffle(mu27.w, c + 1u)); }
+                    { t0_0 = fma(x0_111, u0, t0_0); if COLS > 1u { t0_1 = fma(x0_111, u1, t0_1); } }
+                    if ROWS > 4u { t1_0 = fma(x1_111, u0, t1_0); if COLS > 1u { t1_1 = fma(x1_111, u1, t1_1); } }
                 }
                 if D > 112u {
-                    let u0 = vec4<f32>(subgroupShuffle(mu28.x, c + 0u));
-                    let u1 = vec4<f32>(subgroupShuffle(mu28.x, c + 1u));
-                    { t0_0 = fma(x0_112, u0, t0_0); t0_1 = fma(x0_112, u1, t0_1); }
-                    if ROWS > 4u { t1_0 = fma(x1_112, u0, t1_0); t1_1 = fma(x1_112, u1, t1_1); }
+                    var u0 = vec4<f32>(0.0);
+                    u0 = vec4<f32>(subgroupShuffle(mu28.x, c + 0u));
+                    var u1 = vec4<f32>(0.0);
+                    if COLS > 1u { u1 = vec4<f32>(subgroupShuffle(mu28.x, c + 1u)); }
+                    { t0_0 = fma(x0_112, u0, t0_0); if COLS > 1u { t0_1 = fma(x0_112, u1, t0_1); } }
+                    if ROWS > 4u { t1_0 = fma(x1_112, u0, t1_0); if COLS > 1u { t1_1 = fma(x1_112, u1, t1_1); } }
                 }
                 if D > 113u {
-                    let u0 = vec4<f32>(subgroupShuffle(mu28.y, c + 0u));
-                    let u1 = vec4<f32>(subgroupShuffle(mu28.y, c + 1u));
-                    { t0_0 = fma(x0_113, u0, t0_0); t0_1 = fma(x0_113, u1, t0_1); }
-                    if ROWS > 4u { t1_0 = fma(x1_113, u0, t1_0); t1_1 = fma(x1_113, u1, t1_1); }
+                    var u0 = vec4<f32>(0.0);
+                    u0 = vec4<f32>(subgroupShuffle(mu28.y, c + 0u));
+                    var u1 = vec4<f32>(0.0);
+                    if COLS > 1u { u1 = vec4<f32>(subgroupShuffle(mu28.y, c + 1u)); }
+                    { t0_0 = fma(x0_113, u0, t0_0); if COLS > 1u { t0_1 = fma(x0_113, u1, t0_1); } }
+                    if ROWS > 4u { t1_0 = fma(x1_113, u0, t1_0); if COLS > 1u { t1_1 = fma(x1_113, u1, t1_1); } }
                 }
                 if D > 114u {
-                    let u0 = vec4<f32>(subgroupShuffle(mu28.z, c + 0u));
-                    let u1 = vec4<f32>(subgroupShuffle(mu28.z, c + 1u));
-                    { t0_0 = fma(x0_114, u0, t0_0); t0_1 = fma(x0_114, u1, t0_1); }
-                    if ROWS > 4u { t1_0 = fma(x1_114, u0, t1_0); t1_1 = fma(x1_114, u1, t1_1); }
+                    var u0 = vec4<f32>(0.0);
+                    u0 = vec4<f32>(subgroupShuffle(mu28.z, c + 0u));
+                    var u1 = vec4<f32>(0.0);
+                    if COLS > 1u { u1 = vec4<f32>(subgroupShuffle(mu28.z, c + 1u)); }
+                    { t0_0 = fma(x0_114, u0, t0_0); if COLS > 1u { t0_1 = fma(x0_114, u1, t0_1); } }
+                    if ROWS > 4u { t1_0 = fma(x1_114, u0, t1_0); if COLS > 1u { t1_1 = fma(x1_114, u1, t1_1); } }
                 }
                 if D > 115u {
-                    let u0 = vec4<f32>(subgroupShuffle(mu28.w, c + 0u));
-                    let u1 = vec4<f32>(subgroupShuffle(mu28.w, c + 1u));
-                    { t0_0 = fma(x0_115, u0, t0_0); t0_1 = fma(x0_115, u1, t0_1); }
-                    if ROWS > 4u { t1_0 = fma(x1_115, u0, t1_0); t1_1 = fma(x1_115, u1, t1_1); }
+                    var u0 = vec4<f32>(0.0);
+                    u0 = vec4<f32>(subgroupShuffle(mu28.w, c + 0u));
+                    var u1 = vec4<f32>(0.0);
+                    if COLS > 1u { u1 = vec4<f32>(subgroupShuffle(mu28.w, c + 1u)); }
+                    { t0_0 = fma(x0_115, u0, t0_0); if COLS > 1u { t0_1 = fma(x0_115, u1, t0_1); } }
+                    if ROWS > 4u { t1_0 = fma(x1_115, u0, t1_0); if COLS > 1u { t1_1 = fma(x1_115, u1, t1_1); } }
                 }
                 if D > 116u {
-                    let u0 = vec4<f32>(subgroupShuffle(mu29.x, c + 0u));
-                    let u1 = vec4<f32>(subgroupShuffle(mu29.x, c + 1u));
-                    { t0_0 = fma(x0_116, u0, t0_0); t0_1 = fma(x0_116, u1, t0_1); }
-                    if ROWS > 4u { t1_0 = fma(x1_116, u0, t1_0); t1_1 = fma(x1_116, u1, t1_1); }
+                    var u0 = vec4<f32>(0.0);
+                    u0 = vec4<f32>(subgroupShuffle(mu29.x, c + 0u));
+                    var u1 = vec4<f32>(0.0);
+                    if COLS > 1u { u1 = vec4<f32>(subgroupShuffle(mu29.x, c + 1u)); }
+                    { t0_0 = fma(x0_116, u0, t0_0); if COLS > 1u { t0_1 = fma(x0_116, u1, t0_1); } }
+                    if ROWS > 4u { t1_0 = fma(x1_116, u0, t1_0); if COLS > 1u { t1_1 = fma(x1_116, u1, t1_1); } }
                 }
                 if D > 117u {
-                    let u0 = vec4<f32>(subgroupShuffle(mu29.y, c + 0u));
-                    let u1 = vec4<f32>(subgroupShuffle(mu29.y, c + 1u));
-                    { t0_0 = fma(x0_117, u0, t0_0); t0_1 = fma(x0_117, u1, t0_1); }
-                    if ROWS > 4u { t1_0 = fma(x1_117, u0, t1_0); t1_1 = fma(x1_117, u1, t1_1); }
+                    var u0 = vec4<f32>(0.0);
+                    u0 = vec4<f32>(subgroupShuffle(mu29.y, c + 0u));
+                    var u1 = vec4<f32>(0.0);
+                    if COLS > 1u { u1 = vec4<f32>(subgroupShuffle(mu29.y, c + 1u)); }
+                    { t0_0 = fma(x0_117, u0, t0_0); if COLS > 1u { t0_1 = fma(x0_117, u1, t0_1); } }
+                    if ROWS > 4u { t1_0 = fma(x1_117, u0, t1_0); if COLS > 1u { t1_1 = fma(x1_117, u1, t1_1); } }
                 }
                 if D > 118u {
-                    let u0 = vec4<f32>(subgroupShuffle(mu29.z, c + 0u));
-                    let u1 = vec4<f32>(subgroupShuffle(mu29.z, c + 1u));
-                    { t0_0 = fma(x0_118, u0, t0_0); t0_1 = fma(x0_118, u1, t0_1); }
-                    if ROWS > 4u { t1_0 = fma(x1_118, u0, t1_0); t1_1 = fma(x1_118, u1, t1_1); }
+                    var u0 = vec4<f32>(0.0);
+                    u0 = vec4<f32>(subgroupShuffle(mu29.z, c + 0u));
+                    var u1 = vec4<f32>(0.0);
+                    if COLS > 1u { u1 = vec4<f32>(subgroupShuffle(mu29.z, c + 1u)); }
+                    { t0_0 = fma(x0_118, u0, t0_0); if COLS > 1u { t0_1 = fma(x0_118, u1, t0_1); } }
+                    if ROWS > 4u { t1_0 = fma(x1_118, u0, t1_0); if COLS > 1u { t1_1 = fma(x1_118, u1, t1_1); } }
                 }
                 if D > 119u {
-                    let u0 = vec4<f32>(subgroupShuffle(mu29.w, c + 0u));
-                    let u1 = vec4<f32>(subgroupShuffle(mu29.w, c + 1u));
-                    { t0_0 = fma(x0_119, u0, t0_0); t0_1 = fma(x0_119, u1, t0_1); }
-                    if ROWS > 4u { t1_0 = fma(x1_119, u0, t1_0); t1_1 = fma(x1_119, u1, t1_1); }
+                    var u0 = vec4<f32>(0.0);
+                    u0 = vec4<f32>(subgroupShuffle(mu29.w, c + 0u));
+                    var u1 = vec4<f32>(0.0);
+                    if COLS > 1u { u1 = vec4<f32>(subgroupShuffle(mu29.w, c + 1u)); }
+                    { t0_0 = fma(x0_119, u0, t0_0); if COLS > 1u { t0_1 = fma(x0_119, u1, t0_1); } }
+                    if ROWS > 4u { t1_0 = fma(x1_119, u0, t1_0); if COLS > 1u { t1_1 = fma(x1_119, u1, t1_1); } }
                 }
                 if D > 120u {
-                    let u0 = vec4<f32>(subgroupShuffle(mu30.x, c + 0u));
-                    let u1 = vec4<f32>(subgroupShuffle(mu30.x, c + 1u));
-                    { t0_0 = fma(x0_120, u0, t0_0); t0_1 = fma(x0_120, u1, t0_1); }
-                    if ROWS > 4u { t1_0 = fma(x1_120, u0, t1_0); t1_1 = fma(x1_120, u1, t1_1); }
+                    var u0 = vec4<f32>(0.0);
+                    u0 = vec4<f32>(subgroupShuffle(mu30.x, c + 0u));
+                    var u1 = vec4<f32>(0.0);
+                    if COLS > 1u { u1 = vec4<f32>(subgroupShuffle(mu30.x, c + 1u)); }
+                    { t0_0 = fma(x0_120, u0, t0_0); if COLS > 1u { t0_1 = fma(x0_120, u1, t0_1); } }
+                    if ROWS > 4u { t1_0 = fma(x1_120, u0, t1_0); if COLS > 1u { t1_1 = fma(x1_120, u1, t1_1); } }
                 }
                 if D > 121u {
-                    let u0 = vec4<f32>(subgroupShuffle(mu30.y, c + 0u));
-                    let u1 = vec4<f32>(subgroupShuffle(mu30.y, c + 1u));
-                    { t0_0 = fma(x0_121, u0, t0_0); t0_1 = fma(x0_121, u1, t0_1); }
-                    if ROWS > 4u { t1_0 = fma(x1_121, u0, t1_0); t1_1 = fma(x1_121, u1, t1_1); }
+                    var u0 = vec4<f32>(0.0);
+                    u0 = vec4<f32>(subgroupShuffle(mu30.y, c + 0u));
+                    var u1 = vec4<f32>(0.0);
+                    if COLS > 1u { u1 = vec4<f32>(subgroupShuffle(mu30.y, c + 1u)); }
+                    { t0_0 = fma(x0_121, u0, t0_0); if COLS > 1u { t0_1 = fma(x0_121, u1, t0_1); } }
+                    if ROWS > 4u { t1_0 = fma(x1_121, u0, t1_0); if COLS > 1u { t1_1 = fma(x1_121, u1, t1_1); } }
                 }
                 if D > 122u {
-                    let u0 = vec4<f32>(subgroupShuffle(mu30.z, c + 0u));
-                    let u1 = vec4<f32>(subgroupShuffle(mu30.z, c + 1u));
-                    { t0_0 = fma(x0_122, u0, t0_0); t0_1 = fma(x0_122, u1, t0_1); }
-                    if ROWS > 4u { t1_0 = fma(x1_122, u0, t1_0); t1_1 = fma(x1_122, u1, t1_1); }
+                    var u0 = vec4<f32>(0.0);
+                    u0 = vec4<f32>(subgroupShuffle(mu30.z, c + 0u));
+                    var u1 = vec4<f32>(0.0);
+                    if COLS > 1u { u1 = vec4<f32>(subgroupShuffle(mu30.z, c + 1u)); }
+                    { t0_0 = fma(x0_122, u0, t0_0); if COLS > 1u { t0_1 = fma(x0_122, u1, t0_1); } }
+                    if ROWS > 4u { t1_0 = fma(x1_122, u0, t1_0); if COLS > 1u { t1_1 = fma(x1_122, u1, t1_1); } }
                 }
                 if D > 123u {
-                    let u0 = vec4<f32>(subgroupShuffle(mu30.w, c + 0u));
-                    let u1 = vec4<f32>(subgroupShuffle(mu30.w, c + 1u));
-                    { t0_0 = fma(x0_123, u0, t0_0); t0_1 = fma(x0_123, u1, t0_1); }
-                    if ROWS > 4u { t1_0 = fma(x1_123, u0, t1_0); t1_1 = fma(x1_123, u1, t1_1); }
+                    var u0 = vec4<f32>(0.0);
+                    u0 = vec4<f32>(subgroupShuffle(mu30.w, c + 0u));
+                    var u1 = vec4<f32>(0.0);
+                    if COLS > 1u { u1 = vec4<f32>(subgroupShuffle(mu30.w, c + 1u)); }
+                    { t0_0 = fma(x0_123, u0, t0_0); if COLS > 1u { t0_1 = fma(x0_123, u1, t0_1); } }
+                    if ROWS > 4u { t1_0 = fma(x1_123, u0, t1_0); if COLS > 1u { t1_1 = fma(x1_123, u1, t1_1); } }
                 }
                 if D > 124u {
-                    let u0 = vec4<f32>(subgroupShuffle(mu31.x, c + 0u));
-                    let u1 = vec4<f32>(subgroupShuffle(mu31.x, c + 1u));
-                    { t0_0 = fma(x0_124, u0, t0_0); t0_1 = fma(x0_124, u1, t0_1); }
-                    if ROWS > 4u { t1_0 = fma(x1_124, u0, t1_0); t1_1 = fma(x1_124, u1, t1_1); }
+                    var u0 = vec4<f32>(0.0);
+                    u0 = vec4<f32>(subgroupShuffle(mu31.x, c + 0u));
+                    var u1 = vec4<f32>(0.0);
+                    if COLS > 1u { u1 = vec4<f32>(subgroupShuffle(mu31.x, c + 1u)); }
+                    { t0_0 = fma(x0_124, u0, t0_0); if COLS > 1u { t0_1 = fma(x0_124, u1, t0_1); } }
+                    if ROWS > 4u { t1_0 = fma(x1_124, u0, t1_0); if COLS > 1u { t1_1 = fma(x1_124, u1, t1_1); } }
                 }
                 if D > 125u {
-                    let u0 = vec4<f32>(subgroupShuffle(mu31.y, c + 0u));
-                    let u1 = vec4<f32>(subgroupShuffle(mu31.y, c + 1u));
-                    { t0_0 = fma(x0_125, u0, t0_0); t0_1 = fma(x0_125, u1, t0_1); }
-                    if ROWS > 4u { t1_0 = fma(x1_125, u0, t1_0); t1_1 = fma(x1_125, u1, t1_1); }
+                    var u0 = vec4<f32>(0.0);
+                    u0 = vec4<f32>(subgroupShuffle(mu31.y, c + 0u));
+                    var u1 = vec4<f32>(0.0);
+                    if COLS > 1u { u1 = vec4<f32>(subgroupShuffle(mu31.y, c + 1u)); }
+                    { t0_0 = fma(x0_125, u0, t0_0); if COLS > 1u { t0_1 = fma(x0_125, u1, t0_1); } }
+                    if ROWS > 4u { t1_0 = fma(x1_125, u0, t1_0); if COLS > 1u { t1_1 = fma(x1_125, u1, t1_1); } }
                 }
                 if D > 126u {
-                    let u0 = vec4<f32>(subgroupShuffle(mu31.z, c + 0u));
-                    let u1 = vec4<f32>(subgroupShuffle(mu31.z, c + 1u));
-                    { t0_0 = fma(x0_126, u0, t0_0); t0_1 = fma(x0_126, u1, t0_1); }
-                    if ROWS > 4u { t1_0 = fma(x1_126, u0, t1_0); t1_1 = fma(x1_126, u1, t1_1); }
+                    var u0 = vec4<f32>(0.0);
+                    u0 = vec4<f32>(subgroupShuffle(mu31.z, c + 0u));
+                    var u1 = vec4<f32>(0.0);
+                    if COLS > 1u { u1 = vec4<f32>(subgroupShuffle(mu31.z, c + 1u)); }
+                    { t0_0 = fma(x0_126, u0, t0_0); if COLS > 1u { t0_1 = fma(x0_126, u1, t0_1); } }
+                    if ROWS > 4u { t1_0 = fma(x1_126, u0, t1_0); if COLS > 1u { t1_1 = fma(x1_126, u1, t1_1); } }
                 }
                 if D > 127u {
-                    let u0 = vec4<f32>(subgroupShuffle(mu31.w, c + 0u));
-                    let u1 = vec4<f32>(subgroupShuffle(mu31.w, c + 1u));
-                    { t0_0 = fma(x0_127, u0, t0_0); t0_1 = fma(x0_127, u1, t0_1); }
-                    if ROWS > 4u { t1_0 = fma(x1_127, u0, t1_0); t1_1 = fma(x1_127, u1, t1_1); }
+                    var u0 = vec4<f32>(0.0);
+                    u0 = vec4<f32>(subgroupShuffle(mu31.w, c + 0u));
+                    var u1 = vec4<f32>(0.0);
+                    if COLS > 1u { u1 = vec4<f32>(subgroupShuffle(mu31.w, c + 1u)); }
+                    { t0_0 = fma(x0_127, u0, t0_0); if COLS > 1u { t0_1 = fma(x0_127, u1, t0_1); } }
+                    if ROWS > 4u { t1_0 = fma(x1_127, u0, t1_0); if COLS > 1u { t1_1 = fma(x1_127, u1, t1_1); } }
                 }
                 {
-                    let kv0 = exp2(min(t0_0, vec4<f32>(0.0)));
-                    let kv1 = exp2(min(t0_1, vec4<f32>(0.0)));
-                    brho0 = brho0 + kv0 + kv1;
-                    t0_0 = kv0;
-                    t0_1 = kv1;
+                    t0_0 = exp2(min(t0_0, vec4<f32>(0.0)));
+                    t0_1 = exp2(min(t0_1, vec4<f32>(0.0)));
+                    brho0 += t0_0;
+                    if COLS > 1u { brho0 += t0_1; }
                 }
                 if ROWS > 4u {
-                    let kv0 = exp2(min(t1_0, vec4<f32>(0.0)));
-                    let kv1 = exp2(min(t1_1, vec4<f32>(0.0)));
-                    brho1 = brho1 + kv0 + kv1;
-                    t1_0 = kv0;
-                    t1_1 = kv1;
+                    t1_0 = exp2(min(t1_0, vec4<f32>(0.0)));
+                    t1_1 = exp2(min(t1_1, vec4<f32>(0.0)));
+                    brho1 += t1_0;
+                    if COLS > 1u { brho1 += t1_1; }
                 }
                 if D > 0u {
-                    let w0 = vec4<f32>(subgroupShuffle(mw0.x, c + 0u));
-                    let w1 = vec4<f32>(subgroupShuffle(mw0.x, c + 1u));
-                    { b0_0 = fma(t0_1, w1, fma(t0_0, w0, b0_0)); }
-                    if ROWS > 4u { b1_0 = fma(t1_1, w1, fma(t1_0, w0, b1_0)); }
+                    var w0 = vec4<f32>(0.0);
+                    w0 = vec4<f32>(subgroupShuffle(mw0.x, c + 0u));
+                    var w1 = vec4<f32>(0.0);
+                    if COLS > 1u { w1 = vec4<f32>(subgroupShuffle(mw0.x, c + 1u)); }
+                    { b0_0 = fma(t0_0, w0, b0_0); if COLS > 1u { b0_0 = fma(t0_1, w1, b0_0); } }
+                    if ROWS > 4u { b1_0 = fma(t1_0, w0, b1_0); if COLS > 1u { b1_0 = fma(t1_1, w1, b1_0); } }
                 }
                 if D > 1u {
-                    let w0 = vec4<f32>(subgroupShuffle(mw0.y, c + 0u));
-                    let w1 = vec4<f32>(subgroupShuffle(mw0.y, c + 1u));
-                    { b0_1 = fma(t0_1, w1, fma(t0_0, w0, b0_1)); }
-                    if ROWS > 4u { b1_1 = fma(t1_1, w1, fma(t1_0, w0, b1_1)); }
+                    var w0 = vec4<f32>(0.0);
+                    w0 = vec4<f32>(subgroupShuffle(mw0.y, c + 0u));
+                    var w1 = vec4<f32>(0.0);
+                    if COLS > 1u { w1 = vec4<f32>(subgroupShuffle(mw0.y, c + 1u)); }
+                    { b0_1 = fma(t0_0, w0, b0_1); if COLS > 1u { b0_1 = fma(t0_1, w1, b0_1); } }
+                    if ROWS > 4u { b1_1 = fma(t1_0, w0, b1_1); if COLS > 1u { b1_1 = fma(t1_1, w1, b1_1); } }
                 }
                 if D > 2u {
-                    let w0 = vec4<f32>(subgroupShuffle(mw0.z, c + 0u));
-                    let w1 = vec4<f32>(subgroupShuffle(mw0.z, c + 1u));
-                    { b0_2 = fma(t0_1, w1, fma(t0_0, w0, b0_2)); }
-                    if ROWS > 4u { b1_2 = fma(t1_1, w1, fma(t1_0, w0, b1_2)); }
+                    var w0 = vec4<f32>(0.0);
+                    w0 = vec4<f32>(subgroupShuffle(mw0.z, c + 0u));
+                    var w1 = vec4<f32>(0.0);
+                    if COLS > 1u { w1 = vec4<f32>(subgroupShuffle(mw0.z, c + 1u)); }
+                    { b0_2 = fma(t0_0, w0, b0_2); if COLS > 1u { b0_2 = fma(t0_1, w1, b0_2); } }
+                    if ROWS > 4u { b1_2 = fma(t1_0, w0, b1_2); if COLS > 1u { b1_2 = fma(t1_1, w1, b1_2); } }
                 }
                 if D > 3u {
-                    let w0 = vec4<f32>(subgroupShuffle(mw0.w, c + 0u));
-                    let w1 = vec4<f32>(subgroupShuffle(mw0.w, c + 1u));
-                    { b0_3 = fma(t0_1, w1, fma(t0_0, w0, b0_3)); }
-                    if ROWS > 4u { b1_3 = fma(t1_1, w1, fma(t1_0, w0, b1_3)); }
+                    var w0 = vec4<f32>(0.0);
+                    w0 = vec4<f32>(subgroupShuffle(mw0.w, c + 0u));
+                    var w1 = vec4<f32>(0.0);
+                    if COLS > 1u { w1 = vec4<f32>(subgroupShuffle(mw0.w, c + 1u)); }
+                    { b0_3 = fma(t0_0, w0, b0_3); if COLS > 1u { b0_3 = fma(t0_1, w1, b0_3); } }
+                    if ROWS > 4u { b1_3 = fma(t1_0, w0, b1_3); if COLS > 1u { b1_3 = fma(t1_1, w1, b1_3); } }
                 }
                 if D > 4u {
-                    let w0 = vec4<f32>(subgroupShuffle(mw1.x, c + 0u));
-                    let w1 = vec4<f32>(subgroupShuffle(mw1.x, c + 1u));
-                    { b0_4 = fma(t0_1, w1, fma(t0_0, w0, b0_4)); }
-                    if ROWS > 4u { b1_4 = fma(t1_1, w1, fma(t1_0, w0, b1_4)); }
+                    var w0 = vec4<f32>(0.0);
+                    w0 = vec4<f32>(subgroupShuffle(mw1.x, c + 0u));
+                    var w1 = vec4<f32>(0.0);
+                    if COLS > 1u { w1 = vec4<f32>(subgroupShuffle(mw1.x, c + 1u)); }
+                    { b0_4 = fma(t0_0, w0, b0_4); if COLS > 1u { b0_4 = fma(t0_1, w1, b0_4); } }
+                    if ROWS > 4u { b1_4 = fma(t1_0, w0, b1_4); if COLS > 1u { b1_4 = fma(t1_1, w1, b1_4); } }
                 }
                 if D > 5u {
-                    let w0 = vec4<f32>(subgroupShuffle(mw1.y, c + 0u));
-                    let w1 = vec4<f32>(subgroupShuffle(mw1.y, c + 1u));
-                    { b0_5 = fma(t0_1, w1, fma(t0_0, w0, b0_5)); }
-                    if ROWS > 4u { b1_5 = fma(t1_1, w1, fma(t1_0, w0, b1_5)); }
+                    var w0 = vec4<f32>(0.0);
+                    w0 = vec4<f32>(subgroupShuffle(mw1.y, c + 0u));
+                    var w1 = vec4<f32>(0.0);
+                    if COLS > 1u { w1 = vec4<f32>(subgroupShuffle(mw1.y, c + 1u)); }
+                    { b0_5 = fma(t0_0, w0, b0_5); if COLS > 1u { b0_5 = fma(t0_1, w1, b0_5); } }
+                    if ROWS > 4u { b1_5 = fma(t1_0, w0, b1_5); if COLS > 1u { b1_5 = fma(t1_1, w1, b1_5); } }
                 }
                 if D > 6u {
-                    let w0 = vec4<f32>(subgroupShuffle(mw1.z, c + 0u));
-                    let w1 = vec4<f32>(subgroupShuffle(mw1.z, c + 1u));
-                    { b0_6 = fma(t0_1, w1, fma(t0_0, w0, b0_6)); }
-                    if ROWS > 4u { b1_6 = fma(t1_1, w1, fma(t1_0, w0, b1_6)); }
+                    var w0 = vec4<f32>(0.0);
+                    w0 = vec4<f32>(subgroupShuffle(mw1.z, c + 0u));
+                    var w1 = vec4<f32>(0.0);
+                    if COLS > 1u { w1 = vec4<f32>(subgroupShuffle(mw1.z, c + 1u)); }
+                    { b0_6 = fma(t0_0, w0, b0_6); if COLS > 1u { b0_6 = fma(t0_1, w1, b0_6); } }
+                    if ROWS > 4u { b1_6 = fma(t1_0, w0, b1_6); if COLS > 1u { b1_6 = fma(t1_1, w1, b1_6); } }
                 }
                 if D > 7u {
-                    let w0 = vec4<f32>(subgroupShuffle(mw1.w, c + 0u));
-                    let w1 = vec4<f32>(subgroupShuffle(mw1.w, c + 1u));
-                    { b0_7 = fma(t0_1, w1, fma(t0_0, w0, b0_7)); }
-                    if ROWS > 4u { b1_7 = fma(t1_1, w1, fma(t1_0, w0, b1_7)); }
+                    var w0 = vec4<f32>(0.0);
+                    w0 = vec4<f32>(subgroupShuffle(mw1.w, c + 0u));
+                    var w1 = vec4<f32>(0.0);
+                    if COLS > 1u { w1 = vec4<f32>(subgroupShuffle(mw1.w, c + 1u)); }
+                    { b0_7 = fma(t0_0, w0, b0_7); if COLS > 1u { b0_7 = fma(t0_1, w1, b0_7); } }
+                    if ROWS > 4u { b1_7 = fma(t1_0, w0, b1_7); if COLS > 1u { b1_7 = fma(t1_1, w1, b1_7); } }
                 }
                 if D > 8u {
-                    let w0 = vec4<f32>(subgroupShuffle(mw2.x, c + 0u));
-                    let w1 = vec4<f32>(subgroupShuffle(mw2.x, c + 1u));
-                    { b0_8 = fma(t0_1, w1, fma(t0_0, w0, b0_8)); }
-                    if ROWS > 4u { b1_8 = fma(t1_1, w1, fma(t1_0, w0, b1_8)); }
+                    var w0 = vec4<f32>(0.0);
+                    w0 = vec4<f32>(subgroupShuffle(mw2.x, c + 0u));
+                    var w1 = vec4<f32>(0.0);
+                    if COLS > 1u { w1 = vec4<f32>(subgroupShuffle(mw2.x, c + 1u)); }
+                    { b0_8 = fma(t0_0, w0, b0_8); if COLS > 1u { b0_8 = fma(t0_1, w1, b0_8); } }
+                    if ROWS > 4u { b1_8 = fma(t1_0, w0, b1_8); if COLS > 1u { b1_8 = fma(t1_1, w1, b1_8); } }
                 }
                 if D > 9u {
-                    let w0 = vec4<f32>(subgroupShuffle(mw2.y, c + 0u));
-                    let w1 = vec4<f32>(subgroupShuffle(mw2.y, c + 1u));
-                    { b0_9 = fma(t0_1, w1, fma(t0_0, w0, b0_9)); }
-                    if ROWS > 4u { b1_9 = fma(t1_1, w1, fma(t1_0, w0, b1_9)); }
+                    var w0 = vec4<f32>(0.0);
+                    w0 = vec4<f32>(subgroupShuffle(mw2.y, c + 0u));
+                    var w1 = vec4<f32>(0.0);
+                    if COLS > 1u { w1 = vec4<f32>(subgroupShuffle(mw2.y, c + 1u)); }
+                    { b0_9 = fma(t0_0, w0, b0_9); if COLS > 1u { b0_9 = fma(t0_1, w1, b0_9); } }
+                    if ROWS > 4u { b1_9 = fma(t1_0, w0, b1_9); if COLS > 1u { b1_9 = fma(t1_1, w1, b1_9); } }
                 }
                 if D > 10u {
-                    let w0 = vec4<f32>(subgroupShuffle(mw2.z, c + 0u));
-                    let w1 = vec4<f32>(subgroupShuffle(mw2.z, c + 1u));
-                    { b0_10 = fma(t0_1, w1, fma(t0_0, w0, b0_10)); }
-                    if ROWS > 4u { b1_10 = fma(t1_1, w1, fma(t1_0, w0, b1_10)); }
+                    var w0 = vec4<f32>(0.0);
+                    w0 = vec4<f32>(subgroupShuffle(mw2.z, c + 0u));
+                    var w1 = vec4<f32>(0.0);
+                    if COLS > 1u { w1 = vec4<f32>(subgroupShuffle(mw2.z, c + 1u)); }
+                    { b0_10 = fma(t0_0, w0, b0_10); if COLS > 1u { b0_10 = fma(t0_1, w1, b0_10); } }
+                    if ROWS > 4u { b1_10 = fma(t1_0, w0, b1_10); if COLS > 1u { b1_10 = fma(t1_1, w1, b1_10); } }
                 }
                 if D > 11u {
-                    let w0 = vec4<f32>(subgroupShuffle(mw2.w, c + 0u));
-                    let w1 = vec4<f32>(subgroupShuffle(mw2.w, c + 1u));
-                    { b0_11 = fma(t0_1, w1, fma(t0_0, w0, b0_11)); }
-                    if ROWS > 4u { b1_11 = fma(t1_1, w1, fma(t1_0, w0, b1_11)); }
+                    var w0 = vec4<f32>(0.0);
+                    w0 = vec4<f32>(subgroupShuffle(mw2.w, c + 0u));
+                    var w1 = vec4<f32>(0.0);
+                    if COLS > 1u { w1 = vec4<f32>(subgroupShuffle(mw2.w, c + 1u)); }
+                    { b0_11 = fma(t0_0, w0, b0_11); if COLS > 1u { b0_11 = fma(t0_1, w1, b0_11); } }
+                    if ROWS > 4u { b1_11 = fma(t1_0, w0, b1_11); if COLS > 1u { b1_11 = fma(t1_1, w1, b1_11); } }
                 }
                 if D > 12u {
-                    let w0 = vec4<f32>(subgroupShuffle(mw3.x, c + 0u));
-                    let w1 = vec4<f32>(subgroupShuffle(mw3.x, c + 1u));
-                    { b0_12 = fma(t0_1, w1, fma(t0_0, w0, b0_12)); }
-                    if ROWS > 4u { b1_12 = fma(t1_1, w1, fma(t1_0, w0, b1_12)); }
+                    var w0 = vec4<f32>(0.0);
+                    w0 = vec4<f32>(subgroupShuffle(mw3.x, c + 0u));
+                    var w1 = vec4<f32>(0.0);
+                    if COLS > 1u { w1 = vec4<f32>(subgroupShuffle(mw3.x, c + 1u)); }
+                    { b0_12 = fma(t0_0, w0, b0_12); if COLS > 1u { b0_12 = fma(t0_1, w1, b0_12); } }
+                    if ROWS > 4u { b1_12 = fma(t1_0, w0, b1_12); if COLS > 1u { b1_12 = fma(t1_1, w1, b1_12); } }
                 }
                 if D > 13u {
-                    let w0 = vec4<f32>(subgroupShuffle(mw3.y, c + 0u));
-                    let w1 = vec4<f32>(subgroupShuffle(mw3.y, c + 1u));
-                    { b0_13 = fma(t0_1, w1, fma(t0_0, w0, b0_13)); }
-                    if ROWS > 4u { b1_13 = fma(t1_1, w1, fma(t1_0, w0, b1_13)); }
+                    var w0 = vec4<f32>(0.0);
+                    w0 = vec4<f32>(subgroupShuffle(mw3.y, c + 0u));
+                    var w1 = vec4<f32>(0.0);
+                    if COLS > 1u { w1 = vec4<f32>(subgroupShuffle(mw3.y, c + 1u)); }
+                    { b0_13 = fma(t0_0, w0, b0_13); if COLS > 1u { b0_13 = fma(t0_1, w1, b0_13); } }
+                    if ROWS > 4u { b1_13 = fma(t1_0, w0, b1_13); if COLS > 1u { b1_13 = fma(t1_1, w1, b1_13); } }
                 }
                 if D > 14u {
-                    let w0 = vec4<f32>(subgroupShuffle(mw3.z, c + 0u));
-                    let w1 = vec4<f32>(subgroupShuffle(mw3.z, c + 1u));
-                    { b0_14 = fma(t0_1, w1, fma(t0_0, w0, b0_14)); }
-                    if ROWS > 4u { b1_14 = fma(t1_1, w1, fma(t1_0, w0, b1_14)); }
+                    var w0 = vec4<f32>(0.0);
+                    w0 = vec4<f32>(subgroupShuffle(mw3.z, c + 0u));
+                    var w1 = vec4<f32>(0.0);
+                    if COLS > 1u { w1 = vec4<f32>(subgroupShuffle(mw3.z, c + 1u)); }
+                    { b0_14 = fma(t0_0, w0, b0_14); if COLS > 1u { b0_14 = fma(t0_1, w1, b0_14); } }
+                    if ROWS > 4u { b1_14 = fma(t1_0, w0, b1_14); if COLS > 1u { b1_14 = fma(t1_1, w1, b1_14); } }
                 }
                 if D > 15u {
-                    let w0 = vec4<f32>(subgroupShuffle(mw3.w, c + 0u));
-                    let w1 = vec4<f32>(subgroupShuffle(mw3.w, c + 1u));
-                    { b0_15 = fma(t0_1, w1, fma(t0_0, w0, b0_15)); }
-                    if ROWS > 4u { b1_15 = fma(t1_1, w1, fma(t1_0, w0, b1_15)); }
+                    var w0 = vec4<f32>(0.0);
+                    w0 = vec4<f32>(subgroupShuffle(mw3.w, c + 0u));
+                    var w1 = vec4<f32>(0.0);
+                    if COLS > 1u { w1 = vec4<f32>(subgroupShuffle(mw3.w, c + 1u)); }
+                    { b0_15 = fma(t0_0, w0, b0_15); if COLS > 1u { b0_15 = fma(t0_1, w1, b0_15); } }
+                    if ROWS > 4u { b1_15 = fma(t1_0, w0, b1_15); if COLS > 1u { b1_15 = fma(t1_1, w1, b1_15); } }
                 }
                 if D > 16u {
-                    let w0 = vec4<f32>(subgroupShuffle(mw4.x, c + 0u));
-                    let w1 = vec4<f32>(subgroupShuffle(mw4.x, c + 1u));
-                    { b0_16 = fma(t0_1, w1, fma(t0_0, w0, b0_16)); }
-                    if ROWS > 4u { b1_16 = fma(t1_1, w1, fma(t1_0, w0, b1_16)); }
+                    var w0 = vec4<f32>(0.0);
+                    w0 = vec4<f32>(subgroupShuffle(mw4.x, c + 0u));
+                    var w1 = vec4<f32>(0.0);
+                    if COLS > 1u { w1 = vec4<f32>(subgroupShuffle(mw4.x, c + 1u)); }
+                    { b0_16 = fma(t0_0, w0, b0_16); if COLS > 1u { b0_16 = fma(t0_1, w1, b0_16); } }
+                    if ROWS > 4u { b1_16 = fma(t1_0, w0, b1_16); if COLS > 1u { b1_16 = fma(t1_1, w1, b1_16); } }
                 }
                 if D > 17u {
-                    let w0 = vec4<f32>(subgroupShuffle(mw4.y, c + 0u));
-                    let w1 = vec4<f32>(subgroupShuffle(mw4.y, c + 1u));
-                    { b0_17 = fma(t0_1, w1, fma(t0_0, w0, b0_17)); }
-                    if ROWS > 4u { b1_17 = fma(t1_1, w1, fma(t1_0, w0, b1_17)); }
+                    var w0 = vec4<f32>(0.0);
+                    w0 = vec4<f32>(subgroupShuffle(mw4.y, c + 0u));
+                    var w1 = vec4<f32>(0.0);
+                    if COLS > 1u { w1 = vec4<f32>(subgroupShuffle(mw4.y, c + 1u)); }
+                    { b0_17 = fma(t0_0, w0, b0_17); if COLS > 1u { b0_17 = fma(t0_1, w1, b0_17); } }
+                    if ROWS > 4u { b1_17 = fma(t1_0, w0, b1_17); if COLS > 1u { b1_17 = fma(t1_1, w1, b1_17); } }
                 }
                 if D > 18u {
-                    let w0 = vec4<f32>(subgroupShuffle(mw4.z, c + 0u));
-                    let w1 = vec4<f32>(subgroupShuffle(mw4.z, c + 1u));
-                    { b0_18 = fma(t0_1, w1, fma(t0_0, w0, b0_18)); }
-                    if ROWS > 4u { b1_18 = fma(t1_1, w1, fma(t1_0, w0, b1_18)); }
+                    var w0 = vec4<f32>(0.0);
+                    w0 = vec4<f32>(subgroupShuffle(mw4.z, c + 0u));
+                    var w1 = vec4<f32>(0.0);
+                    if COLS > 1u { w1 = vec4<f32>(subgroupShuffle(mw4.z, c + 1u)); }
+                    { b0_18 = fma(t0_0, w0, b0_18); if COLS > 1u { b0_18 = fma(t0_1, w1, b0_18); } }
+                    if ROWS > 4u { b1_18 = fma(t1_0, w0, b1_18); if COLS > 1u { b1_18 = fma(t1_1, w1, b1_18); } }
                 }
                 if D > 19u {
-                    let w0 = vec4<f32>(subgroupShuffle(mw4.w, c + 0u));
-                    let w1 = vec4<f32>(subgroupShuffle(mw4.w, c + 1u));
-                    { b0_19 = fma(t0_1, w1, fma(t0_0, w0, b0_19)); }
-                    if ROWS > 4u { b1_19 = fma(t1_1, w1, fma(t1_0, w0, b1_19)); }
+                    var w0 = vec4<f32>(0.0);
+                    w0 = vec4<f32>(subgroupShuffle(mw4.w, c + 0u));
+                    var w1 = vec4<f32>(0.0);
+                    if COLS > 1u { w1 = vec4<f32>(subgroupShuffle(mw4.w, c + 1u)); }
+                    { b0_19 = fma(t0_0, w0, b0_19); if COLS > 1u { b0_19 = fma(t0_1, w1, b0_19); } }
+                    if ROWS > 4u { b1_19 = fma(t1_0, w0, b1_19); if COLS > 1u { b1_19 = fma(t1_1, w1, b1_19); } }
                 }
                 if D > 20u {
-                    let w0 = vec4<f32>(subgroupShuffle(mw5.x, c + 0u));
-                    let w1 = vec4<f32>(subgroupShuffle(mw5.x, c + 1u));
-                    { b0_20 = fma(t0_1, w1, fma(t0_0, w0, b0_20)); }
-                    if ROWS > 4u { b1_20 = fma(t1_1, w1, fma(t1_0, w0, b1_20)); }
+                    var w0 = vec4<f32>(0.0);
+                    w0 = vec4<f32>(subgroupShuffle(mw5.x, c + 0u));
+                    var w1 = vec4<f32>(0.0);
+                    if COLS > 1u { w1 = vec4<f32>(subgroupShuffle(mw5.x, c + 1u)); }
+                    { b0_20 = fma(t0_0, w0, b0_20); if COLS > 1u { b0_20 = fma(t0_1, w1, b0_20); } }
+                    if ROWS > 4u { b1_20 = fma(t1_0, w0, b1_20); if COLS > 1u { b1_20 = fma(t1_1, w1, b1_20); } }
                 }
                 if D > 21u {
-                    let w0 = vec4<f32>(subgroupShuffle(mw5.y, c + 0u));
-                    let w1 = vec4<f32>(subgroupShuffle(mw5.y, c + 1u));
-                    { b0_21 = fma(t0_1, w1, fma(t0_0, w0, b0_21)); }
-                    if ROWS > 4u { b1_21 = fma(t1_1, w1, fma(t1_0, w0, b1_21)); }
+                    var w0 = vec4<f32>(0.0);
+                    w0 = vec4<f32>(subgroupShuffle(mw5.y, c + 0u));
+                    var w1 = vec4<f32>(0.0);
+                    if COLS > 1u { w1 = vec4<f32>(subgroupShuffle(mw5.y, c + 1u)); }
+                    { b0_21 = fma(t0_0, w0, b0_21); if COLS > 1u { b0_21 = fma(t0_1, w1, b0_21); } }
+                    if ROWS > 4u { b1_21 = fma(t1_0, w0, b1_21); if COLS > 1u { b1_21 = fma(t1_1, w1, b1_21); } }
                 }
                 if D > 22u {
-                    let w0 = vec4<f32>(subgroupShuffle(mw5.z, c + 0u));
-                    let w1 = vec4<f32>(subgroupShuffle(mw5.z, c + 1u));
-                    { b0_22 = fma(t0_1, w1, fma(t0_0, w0, b0_22)); }
-                    if ROWS > 4u { b1_22 = fma(t1_1, w1, fma(t1_0, w0, b1_22)); }
+                    var w0 = vec4<f32>(0.0);
+                    w0 = vec4<f32>(subgroupShuffle(mw5.z, c + 0u));
+                    var w1 = vec4<f32>(0.0);
+                    if COLS > 1u { w1 = vec4<f32>(subgroupShuffle(mw5.z, c + 1u)); }
+                    { b0_22 = fma(t0_0, w0, b0_22); if COLS > 1u { b0_22 = fma(t0_1, w1, b0_22); } }
+                    if ROWS > 4u { b1_22 = fma(t1_0, w0, b1_22); if COLS > 1u { b1_22 = fma(t1_1, w1, b1_22); } }
                 }
                 if D > 23u {
-                    let w0 = vec4<f32>(subgroupShuffle(mw5.w, c + 0u));
-                    let w1 = vec4<f32>(subgroupShuffle(mw5.w, c + 1u));
-                    { b0_23 = fma(t0_1, w1, fma(t0_0, w0, b0_23)); }
-                    if ROWS > 4u { b1_23 = fma(t1_1, w1, fma(t1_0, w0, b1_23)); }
+                    var w0 = vec4<f32>(0.0);
+                    w0 = vec4<f32>(subgroupShuffle(mw5.w, c + 0u));
+                    var w1 = vec4<f32>(0.0);
+                    if COLS > 1u { w1 = vec4<f32>(subgroupShuffle(mw5.w, c + 1u)); }
+                    { b0_23 = fma(t0_0, w0, b0_23); if COLS > 1u { b0_23 = fma(t0_1, w1, b0_23); } }
+                    if ROWS > 4u { b1_23 = fma(t1_0, w0, b1_23); if COLS > 1u { b1_23 = fma(t1_1, w1, b1_23); } }
                 }
                 if D > 24u {
-                    let w0 = vec4<f32>(subgroupShuffle(mw6.x, c + 0u));
-                    let w1 = vec4<f32>(subgroupShuffle(mw6.x, c + 1u));
-                    { b0_24 = fma(t0_1, w1, fma(t0_0, w0, b0_24)); }
-                    if ROWS > 4u { b1_24 = fma(t1_1, w1, fma(t1_0, w0, b1_24)); }
+                    var w0 = vec4<f32>(0.0);
+                    w0 = vec4<f32>(subgroupShuffle(mw6.x, c + 0u));
+                    var w1 = vec4<f32>(0.0);
+                    if COLS > 1u { w1 = vec4<f32>(subgroupShuffle(mw6.x, c + 1u)); }
+                    { b0_24 = fma(t0_0, w0, b0_24); if COLS > 1u { b0_24 = fma(t0_1, w1, b0_24); } }
+                    if ROWS > 4u { b1_24 = fma(t1_0, w0, b1_24); if COLS > 1u { b1_24 = fma(t1_1, w1, b1_24); } }
                 }
                 if D > 25u {
-                    let w0 = vec4<f32>(subgroupShuffle(mw6.y, c + 0u));
-                    let w1 = vec4<f32>(subgroupShuffle(mw6.y, c + 1u));
-                    { b0_25 = fma(t0_1, w1, fma(t0_0, w0, b0_25)); }
-                    if ROWS > 4u { b1_25 = fma(t1_1, w1, fma(t1_0, w0, b1_25)); }
+                    var w0 = vec4<f32>(0.0);
+                    w0 = vec4<f32>(subgroupShuffle(mw6.y, c + 0u));
+                    var w1 = vec4<f32>(0.0);
+                    if COLS > 1u { w1 = vec4<f32>(subgroupShuffle(mw6.y, c + 1u)); }
+                    { b0_25 = fma(t0_0, w0, b0_25); if COLS > 1u { b0_25 = fma(t0_1, w1, b0_25); } }
+                    if ROWS > 4u { b1_25 = fma(t1_0, w0, b1_25); if COLS > 1u { b1_25 = fma(t1_1, w1, b1_25); } }
                 }
                 if D > 26u {
-                    let w0 = vec4<f32>(subgroupShuffle(mw6.z, c + 0u));
-                    let w1 = vec4<f32>(subgroupShuffle(mw6.z, c + 1u));
-                    { b0_26 = fma(t0_1, w1, fma(t0_0, w0, b0_26)); }
-                    if ROWS > 4u { b1_26 = fma(t1_1, w1, fma(t1_0, w0, b1_26)); }
+                    var w0 = vec4<f32>(0.0);
+                    w0 = vec4<f32>(subgroupShuffle(mw6.z, c + 0u));
+                    var w1 = vec4<f32>(0.0);
+                    if COLS > 1u { w1 = vec4<f32>(subgroupShuffle(mw6.z, c + 1u)); }
+                    { b0_26 = fma(t0_0, w0, b0_26); if COLS > 1u { b0_26 = fma(t0_1, w1, b0_26); } }
+                    if ROWS > 4u { b1_26 = fma(t1_0, w0, b1_26); if COLS > 1u { b1_26 = fma(t1_1, w1, b1_26); } }
                 }
                 if D > 27u {
-                    let w0 = vec4<f32>(subgroupShuffle(mw6.w, c + 0u));
-                    let w1 = vec4<f32>(subgroupShuffle(mw6.w, c + 1u));
-                    { b0_27 = fma(t0_1, w1, fma(t0_0, w0, b0_27)); }
-                    if ROWS > 4u { b1_27 = fma(t1_1, w1, fma(t1_0, w0, b1_27)); }
+                    var w0 = vec4<f32>(0.0);
+                    w0 = vec4<f32>(subgroupShuffle(mw6.w, c + 0u));
+                    var w1 = vec4<f32>(0.0);
+                    if COLS > 1u { w1 = vec4<f32>(subgroupShuffle(mw6.w, c + 1u)); }
+                    { b0_27 = fma(t0_0, w0, b0_27); if COLS > 1u { b0_27 = fma(t0_1, w1, b0_27); } }
+                    if ROWS > 4u { b1_27 = fma(t1_0, w0, b1_27); if COLS > 1u { b1_27 = fma(t1_1, w1, b1_27); } }
                 }
                 if D > 28u {
-                    let w0 = vec4<f32>(subgroupShuffle(mw7.x, c + 0u));
-                    let w1 = vec4<f32>(subgroupShuffle(mw7.x, c + 1u));
-                    { b0_28 = fma(t0_1, w1, fma(t0_0, w0, b0_28)); }
-                    if ROWS > 4u { b1_28 = fma(t1_1, w1, fma(t1_0, w0, b1_28)); }
+                    var w0 = vec4<f32>(0.0);
+                    w0 = vec4<f32>(subgroupShuffle(mw7.x, c + 0u));
+                    var w1 = vec4<f32>(0.0);
+                    if COLS > 1u { w1 = vec4<f32>(subgroupShuffle(mw7.x, c + 1u)); }
+                    { b0_28 = fma(t0_0, w0, b0_28); if COLS > 1u { b0_28 = fma(t0_1, w1, b0_28); } }
+                    if ROWS > 4u { b1_28 = fma(t1_0, w0, b1_28); if COLS > 1u { b1_28 = fma(t1_1, w1, b1_28); } }
                 }
                 if D > 29u {
-                    let w0 = vec4<f32>(subgroupShuffle(mw7.y, c + 0u));
-                    let w1 = vec4<f32>(subgroupShuffle(mw7.y, c + 1u));
-                    { b0_29 = fma(t0_1, w1, fma(t0_0, w0, b0_29)); }
-                    if ROWS > 4u { b1_29 = fma(t1_1, w1, fma(t1_0, w0, b1_29)); }
+                    var w0 = vec4<f32>(0.0);
+                    w0 = vec4<f32>(subgroupShuffle(mw7.y, c + 0u));
+                    var w1 = vec4<f32>(0.0);
+                    if COLS > 1u { w1 = vec4<f32>(subgroupShuffle(mw7.y, c + 1u)); }
+                    { b0_29 = fma(t0_0, w0, b0_29); if COLS > 1u { b0_29 = fma(t0_1, w1, b0_29); } }
+                    if ROWS > 4u { b1_29 = fma(t1_0, w0, b1_29); if COLS > 1u { b1_29 = fma(t1_1, w1, b1_29); } }
                 }
                 if D > 30u {
-                    let w0 = vec4<f32>(subgroupShuffle(mw7.z, c + 0u));
-                    let w1 = vec4<f32>(subgroupShuffle(mw7.z, c + 1u));
-                    { b0_30 = fma(t0_1, w1, fma(t0_0, w0, b0_30)); }
-                    if ROWS > 4u { b1_30 = fma(t1_1, w1, fma(t1_0, w0, b1_30)); }
+                    var w0 = vec4<f32>(0.0);
+                    w0 = vec4<f32>(subgroupShuffle(mw7.z, c + 0u));
+                    var w1 = vec4<f32>(0.0);
+                    if COLS > 1u { w1 = vec4<f32>(subgroupShuffle(mw7.z, c + 1u)); }
+                    { b0_30 = fma(t0_0, w0, b0_30); if COLS > 1u { b0_30 = fma(t0_1, w1, b0_30); } }
+                    if ROWS > 4u { b1_30 = fma(t1_0, w0, b1_30); if COLS > 1u { b1_30 = fma(t1_1, w1, b1_30); } }
                 }
                 if D > 31u {
-                    let w0 = vec4<f32>(subgroupShuffle(mw7.w, c + 0u));
-                    let w1 = vec4<f32>(subgroupShuffle(mw7.w, c + 1u));
-                    { b0_31 = fma(t0_1, w1, fma(t0_0, w0, b0_31)); }
-                    if ROWS > 4u { b1_31 = fma(t1_1, w1, fma(t1_0, w0, b1_31)); }
+                    var w0 = vec4<f32>(0.0);
+                    w0 = vec4<f32>(subgroupShuffle(mw7.w, c + 0u));
+                    var w1 = vec4<f32>(0.0);
+                    if COLS > 1u { w1 = vec4<f32>(subgroupShuffle(mw7.w, c + 1u)); }
+                    { b0_31 = fma(t0_0, w0, b0_31); if COLS > 1u { b0_31 = fma(t0_1, w1, b0_31); } }
+                    if ROWS > 4u { b1_31 = fma(t1_0, w0, b1_31); if COLS > 1u { b1_31 = fma(t1_1, w1, b1_31); } }
                 }
                 if D > 32u {
-                    let w0 = vec4<f32>(subgroupShuffle(mw8.x, c + 0u));
-                    let w1 = vec4<f32>(subgroupShuffle(mw8.x, c + 1u));
-                    { b0_32 = fma(t0_1, w1, fma(t0_0, w0, b0_32)); }
-                    if ROWS > 4u { b1_32 = fma(t1_1, w1, fma(t1_0, w0, b1_32)); }
+                    var w0 = vec4<f32>(0.0);
+                    w0 = vec4<f32>(subgroupShuffle(mw8.x, c + 0u));
+                    var w1 = vec4<f32>(0.0);
+                    if COLS > 1u { w1 = vec4<f32>(subgroupShuffle(mw8.x, c + 1u)); }
+                    { b0_32 = fma(t0_0, w0, b0_32); if COLS > 1u { b0_32 = fma(t0_1, w1, b0_32); } }
+                    if ROWS > 4u { b1_32 = fma(t1_0, w0, b1_32); if COLS > 1u { b1_32 = fma(t1_1, w1, b1_32); } }
                 }
                 if D > 33u {
-                    let w0 = vec4<f32>(subgroupShuffle(mw8.y, c + 0u));
-                    let w1 = vec4<f32>(subgroupShuffle(mw8.y, c + 1u));
-                    { b0_33 = fma(t0_1, w1, fma(t0_0, w0, b0_33)); }
-                    if ROWS > 4u { b1_33 = fma(t1_1, w1, fma(t1_0, w0, b1_33)); }
+                    var w0 = vec4<f32>(0.0);
+                    w0 = vec4<f32>(subgroupShuffle(mw8.y, c + 0u));
+                    var w1 = vec4<f32>(0.0);
+                    if COLS > 1u { w1 = vec4<f32>(subgroupShuffle(mw8.y, c + 1u)); }
+                    { b0_33 = fma(t0_0, w0, b0_33); if COLS > 1u { b0_33 = fma(t0_1, w1, b0_33); } }
+                    if ROWS > 4u { b1_33 = fma(t1_0, w0, b1_33); if COLS > 1u { b1_33 = fma(t1_1, w1, b1_33); } }
                 }
                 if D > 34u {
-                    let w0 = vec4<f32>(subgroupShuffle(mw8.z, c + 0u));
-                    let w1 = vec4<f32>(subgroupShuffle(mw8.z, c + 1u));
-                    { b0_34 = fma(t0_1, w1, fma(t0_0, w0, b0_34)); }
-                    if ROWS > 4u { b1_34 = fma(t1_1, w1, fma(t1_0, w0, b1_34)); }
+                    var w0 = vec4<f32>(0.0);
+                    w0 = vec4<f32>(subgroupShuffle(mw8.z, c + 0u));
+                    var w1 = vec4<f32>(0.0);
+                    if COLS > 1u { w1 = vec4<f32>(subgroupShuffle(mw8.z, c + 1u)); }
+                    { b0_34 = fma(t0_0, w0, b0_34); if COLS > 1u { b0_34 = fma(t0_1, w1, b0_34); } }
+                    if ROWS > 4u { b1_34 = fma(t1_0, w0, b1_34); if COLS > 1u { b1_34 = fma(t1_1, w1, b1_34); } }
                 }
                 if D > 35u {
-                    let w0 = vec4<f32>(subgroupShuffle(mw8.w, c + 0u));
-                    let w1 = vec4<f32>(subgroupShuffle(mw8.w, c + 1u));
-                    { b0_35 = fma(t0_1, w1, fma(t0_0, w0, b0_35)); }
-                    if ROWS > 4u { b1_35 = fma(t1_1, w1, fma(t1_0, w0, b1_35)); }
+                    var w0 = vec4<f32>(0.0);
+                    w0 = vec4<f32>(subgroupShuffle(mw8.w, c + 0u));
+                    var w1 = vec4<f32>(0.0);
+                    if COLS > 1u { w1 = vec4<f32>(subgroupShuffle(mw8.w, c + 1u)); }
+                    { b0_35 = fma(t0_0, w0, b0_35); if COLS > 1u { b0_35 = fma(t0_1, w1, b0_35); } }
+                    if ROWS > 4u { b1_35 = fma(t1_0, w0, b1_35); if COLS > 1u { b1_35 = fma(t1_1, w1, b1_35); } }
                 }
                 if D > 36u {
-                    let w0 = vec4<f32>(subgroupShuffle(mw9.x, c + 0u));
-                    let w1 = vec4<f32>(subgroupShuffle(mw9.x, c + 1u));
-                    { b0_36 = fma(t0_1, w1, fma(t0_0, w0, b0_36)); }
-                    if ROWS > 4u { b1_36 = fma(t1_1, w1, fma(t1_0, w0, b1_36)); }
+                    var w0 = vec4<f32>(0.0);
+                    w0 = vec4<f32>(subgroupShuffle(mw9.x, c + 0u));
+                    var w1 = vec4<f32>(0.0);
+                    if COLS > 1u { w1 = vec4<f32>(subgroupShuffle(mw9.x, c + 1u)); }
+                    { b0_36 = fma(t0_0, w0, b0_36); if COLS > 1u { b0_36 = fma(t0_1, w1, b0_36); } }
+                    if ROWS > 4u { b1_36 = fma(t1_0, w0, b1_36); if COLS > 1u { b1_36 = fma(t1_1, w1, b1_36); } }
                 }
                 if D > 37u {
-                    let w0 = vec4<f32>(subgroupShuffle(mw9.y, c + 0u));
-                    let w1 = vec4<f32>(subgroupShuffle(mw9.y, c + 1u));
-                    { b0_37 = fma(t0_1, w1, fma(t0_0, w0, b0_37)); }
-                    if ROWS > 4u { b1_37 = fma(t1_1, w1, fma(t1_0, w0, b1_37)); }
+                    var w0 = vec4<f32>(0.0);
+                    w0 = vec4<f32>(subgroupShuffle(mw9.y, c + 0u));
+                    var w1 = vec4<f32>(0.0);
+                    if COLS > 1u { w1 = vec4<f32>(subgroupShuffle(mw9.y, c + 1u)); }
+                    { b0_37 = fma(t0_0, w0, b0_37); if COLS > 1u { b0_37 = fma(t0_1, w1, b0_37); } }
+                    if ROWS > 4u { b1_37 = fma(t1_0, w0, b1_37); if COLS > 1u { b1_37 = fma(t1_1, w1, b1_37); } }
                 }
                 if D > 38u {
-                    let w0 = vec4<f32>(subgroupShuffle(mw9.z, c + 0u));
-                    let w1 = vec4<f32>(subgroupShuffle(mw9.z, c + 1u));
-                    { b0_38 = fma(t0_1, w1, fma(t0_0, w0, b0_38)); }
-                    if ROWS > 4u { b1_38 = fma(t1_1, w1, fma(t1_0, w0, b1_38)); }
+                    var w0 = vec4<f32>(0.0);
+                    w0 = vec4<f32>(subgroupShuffle(mw9.z, c + 0u));
+                    var w1 = vec4<f32>(0.0);
+                    if COLS > 1u { w1 = vec4<f32>(subgroupShuffle(mw9.z, c + 1u)); }
+                    { b0_38 = fma(t0_0, w0, b0_38); if COLS > 1u { b0_38 = fma(t0_1, w1, b0_38); } }
+                    if ROWS > 4u { b1_38 = fma(t1_0, w0, b1_38); if COLS > 1u { b1_38 = fma(t1_1, w1, b1_38); } }
                 }
                 if D > 39u {
-                    let w0 = vec4<f32>(subgroupShuffle(mw9.w, c + 0u));
-                    let w1 = vec4<f32>(subgroupShuffle(mw9.w, c + 1u));
-                    { b0_39 = fma(t0_1, w1, fma(t0_0, w0, b0_39)); }
-                    if ROWS > 4u { b1_39 = fma(t1_1, w1, fma(t1_0, w0, b1_39)); }
+                    var w0 = vec4<f32>(0.0);
+                    w0 = vec4<f32>(subgroupShuffle(mw9.w, c + 0u));
+                    var w1 = vec4<f32>(0.0);
+                    if COLS > 1u { w1 = vec4<f32>(subgroupShuffle(mw9.w, c + 1u)); }
+                    { b0_39 = fma(t0_0, w0, b0_39); if COLS > 1u { b0_39 = fma(t0_1, w1, b0_39); } }
+                    if ROWS > 4u { b1_39 = fma(t1_0, w0, b1_39); if COLS > 1u { b1_39 = fma(t1_1, w1, b1_39); } }
                 }
                 if D > 40u {
-                    let w0 = vec4<f32>(subgroupShuffle(mw10.x, c + 0u));
-                    let w1 = vec4<f32>(subgroupShuffle(mw10.x, c + 1u));
-                    { b0_40 = fma(t0_1, w1, fma(t0_0, w0, b0_40)); }
-                    if ROWS > 4u { b1_40 = fma(t1_1, w1, fma(t1_0, w0, b1_40)); }
+                    var w0 = vec4<f32>(0.0);
+                    w0 = vec4<f32>(subgroupShuffle(mw10.x, c + 0u));
+                    var w1 = vec4<f32>(0.0);
+                    if COLS > 1u { w1 = vec4<f32>(subgroupShuffle(mw10.x, c + 1u)); }
+                    { b0_40 = fma(t0_0, w0, b0_40); if COLS > 1u { b0_40 = fma(t0_1, w1, b0_40); } }
+                    if ROWS > 4u { b1_40 = fma(t1_0, w0, b1_40); if COLS > 1u { b1_40 = fma(t1_1, w1, b1_40); } }
                 }
                 if D > 41u {
-                    let w0 = vec4<f32>(subgroupShuffle(mw10.y, c + 0u));
-                    let w1 = vec4<f32>(subgroupShuffle(mw10.y, c + 1u));
-                    { b0_41 = fma(t0_1, w1, fma(t0_0, w0, b0_41)); }
-                    if ROWS > 4u { b1_41 = fma(t1_1, w1, fma(t1_0, w0, b1_41)); }
+                    var w0 = vec4<f32>(0.0);
+                    w0 = vec4<f32>(subgroupShuffle(mw10.y, c + 0u));
+                    var w1 = vec4<f32>(0.0);
+                    if COLS > 1u { w1 = vec4<f32>(subgroupShuffle(mw10.y, c + 1u)); }
+                    { b0_41 = fma(t0_0, w0, b0_41); if COLS > 1u { b0_41 = fma(t0_1, w1, b0_41); } }
+                    if ROWS > 4u { b1_41 = fma(t1_0, w0, b1_41); if COLS > 1u { b1_41 = fma(t1_1, w1, b1_41); } }
                 }
                 if D > 42u {
-                    let w0 = vec4<f32>(subgroupShuffle(mw10.z, c + 0u));
-                    let w1 = vec4<f32>(subgroupShuffle(mw10.z, c + 1u));
-                    { b0_42 = fma(t0_1, w1, fma(t0_0, w0, b0_42)); }
-                    if ROWS > 4u { b1_42 = fma(t1_1, w1, fma(t1_0, w0, b1_42)); }
+                    var w0 = vec4<f32>(0.0);
+                    w0 = vec4<f32>(subgroupShuffle(mw10.z, c + 0u));
+                    var w1 = vec4<f32>(0.0);
+                    if COLS > 1u { w1 = vec4<f32>(subgroupShuffle(mw10.z, c + 1u)); }
+                    { b0_42 = fma(t0_0, w0, b0_42); if COLS > 1u { b0_42 = fma(t0_1, w1, b0_42); } }
+                    if ROWS > 4u { b1_42 = fma(t1_0, w0, b1_42); if COLS > 1u { b1_42 = fma(t1_1, w1, b1_42); } }
                 }
                 if D > 43u {
-                    let w0 = vec4<f32>(subgroupShuffle(mw10.w, c + 0u));
-                    let w1 = vec4<f32>(subgroupShuffle(mw10.w, c + 1u));
-                    { b0_43 = fma(t0_1, w1, fma(t0_0, w0, b0_43)); }
-                    if ROWS > 4u { b1_43 = fma(t1_1, w1, fma(t1_0, w0, b1_43)); }
+                    var w0 = vec4<f32>(0.0);
+                    w0 = vec4<f32>(subgroupShuffle(mw10.w, c + 0u));
+                    var w1 = vec4<f32>(0.0);
+                    if COLS > 1u { w1 = vec4<f32>(subgroupShuffle(mw10.w, c + 1u)); }
+                    { b0_43 = fma(t0_0, w0, b0_43); if COLS > 1u { b0_43 = fma(t0_1, w1, b0_43); } }
+                    if ROWS > 4u { b1_43 = fma(t1_0, w0, b1_43); if COLS > 1u { b1_43 = fma(t1_1, w1, b1_43); } }
                 }
                 if D > 44u {
-                    let w0 = vec4<f32>(subgroupShuffle(mw11.x, c + 0u));
-                    let w1 = vec4<f32>(subgroupShuffle(mw11.x, c + 1u));
-                    { b0_44 = fma(t0_1, w1, fma(t0_0, w0, b0_44)); }
-                    if ROWS > 4u { b1_44 = fma(t1_1, w1, fma(t1_0, w0, b1_44)); }
+                    var w0 = vec4<f32>(0.0);
+                    w0 = vec4<f32>(subgroupShuffle(mw11.x, c + 0u));
+                    var w1 = vec4<f32>(0.0);
+                    if COLS > 1u { w1 = vec4<f32>(subgroupShuffle(mw11.x, c + 1u)); }
+                    { b0_44 = fma(t0_0, w0, b0_44); if COLS > 1u { b0_44 = fma(t0_1, w1, b0_44); } }
+                    if ROWS > 4u { b1_44 = fma(t1_0, w0, b1_44); if COLS > 1u { b1_44 = fma(t1_1, w1, b1_44); } }
                 }
                 if D > 45u {
-                    let w0 = vec4<f32>(subgroupShuffle(mw11.y, c + 0u));
-                    let w1 = vec4<f32>(subgroupShuffle(mw11.y, c + 1u));
-                    { b0_45 = fma(t0_1, w1, fma(t0_0, w0, b0_45)); }
-                    if ROWS > 4u { b1_45 = fma(t1_1, w1, fma(t1_0, w0, b1_45)); }
+                    var w0 = vec4<f32>(0.0);
+                    w0 = vec4<f32>(subgroupShuffle(mw11.y, c + 0u));
+                    var w1 = vec4<f32>(0.0);
+                    if COLS > 1u { w1 = vec4<f32>(subgroupShuffle(mw11.y, c + 1u)); }
+                    { b0_45 = fma(t0_0, w0, b0_45); if COLS > 1u { b0_45 = fma(t0_1, w1, b0_45); } }
+                    if ROWS > 4u { b1_45 = fma(t1_0, w0, b1_45); if COLS > 1u { b1_45 = fma(t1_1, w1, b1_45); } }
                 }
                 if D > 46u {
-                    let w0 = vec4<f32>(subgroupShuffle(mw11.z, c + 0u));
-                    let w1 = vec4<f32>(subgroupShuffle(mw11.z, c + 1u));
-                    { b0_46 = fma(t0_1, w1, fma(t0_0, w0, b0_46)); }
-                    if ROWS > 4u { b1_46 = fma(t1_1, w1, fma(t1_0, w0, b1_46)); }
+                    var w0 = vec4<f32>(0.0);
+                    w0 = vec4<f32>(subgroupShuffle(mw11.z, c + 0u));
+                    var w1 = vec4<f32>(0.0);
+                    if COLS > 1u { w1 = vec4<f32>(subgroupShuffle(mw11.z, c + 1u)); }
+                    { b0_46 = fma(t0_0, w0, b0_46); if COLS > 1u { b0_46 = fma(t0_1, w1, b0_46); } }
+                    if ROWS > 4u { b1_46 = fma(t1_0, w0, b1_46); if COLS > 1u { b1_46 = fma(t1_1, w1, b1_46); } }
                 }
                 if D > 47u {
-                    let w0 = vec4<f32>(subgroupShuffle(mw11.w, c + 0u));
-                    let w1 = vec4<f32>(subgroupShuffle(mw11.w, c + 1u));
-                    { b0_47 = fma(t0_1, w1, fma(t0_0, w0, b0_47)); }
-                    if ROWS > 4u { b1_47 = fma(t1_1, w1, fma(t1_0, w0, b1_47)); }
+                    var w0 = vec4<f32>(0.0);
+                    w0 = vec4<f32>(subgroupShuffle(mw11.w, c + 0u));
+                    var w1 = vec4<f32>(0.0);
+                    if COLS > 1u { w1 = vec4<f32>(subgroupShuffle(mw11.w, c + 1u)); }
+                    { b0_47 = fma(t0_0, w0, b0_47); if COLS > 1u { b0_47 = fma(t0_1, w1, b0_47); } }
+                    if ROWS > 4u { b1_47 = fma(t1_0, w0, b1_47); if COLS > 1u { b1_47 = fma(t1_1, w1, b1_47); } }
                 }
                 if D > 48u {
-                    let w0 = vec4<f32>(subgroupShuffle(mw12.x, c + 0u));
-                    let w1 = vec4<f32>(subgroupShuffle(mw12.x, c + 1u));
-                    { b0_48 = fma(t0_1, w1, fma(t0_0, w0, b0_48)); }
-                    if ROWS > 4u { b1_48 = fma(t1_1, w1, fma(t1_0, w0, b1_48)); }
+                    var w0 = vec4<f32>(0.0);
+                    w0 = vec4<f32>(subgroupShuffle(mw12.x, c + 0u));
+                    var w1 = vec4<f32>(0.0);
+                    if COLS > 1u { w1 = vec4<f32>(subgroupShuffle(mw12.x, c + 1u)); }
+                    { b0_48 = fma(t0_0, w0, b0_48); if COLS > 1u { b0_48 = fma(t0_1, w1, b0_48); } }
+                    if ROWS > 4u { b1_48 = fma(t1_0, w0, b1_48); if COLS > 1u { b1_48 = fma(t1_1, w1, b1_48); } }
                 }
                 if D > 49u {
-                    let w0 = vec4<f32>(subgroupShuffle(mw12.y, c + 0u));
-                    let w1 = vec4<f32>(subgroupShuffle(mw12.y, c + 1u));
-                    { b0_49 = fma(t0_1, w1, fma(t0_0, w0, b0_49)); }
-                    if ROWS > 4u { b1_49 = fma(t1_1, w1, fma(t1_0, w0, b1_49)); }
+                    var w0 = vec4<f32>(0.0);
+                    w0 = vec4<f32>(subgroupShuffle(mw12.y, c + 0u));
+                    var w1 = vec4<f32>(0.0);
+                    if COLS > 1u { w1 = vec4<f32>(subgroupShuffle(mw12.y, c + 1u)); }
+                    { b0_49 = fma(t0_0, w0, b0_49); if COLS > 1u { b0_49 = fma(t0_1, w1, b0_49); } }
+                    if ROWS > 4u { b1_49 = fma(t1_0, w0, b1_49); if COLS > 1u { b1_49 = fma(t1_1, w1, b1_49); } }
                 }
                 if D > 50u {
-                    let w0 = vec4<f32>(subgroupShuffle(mw12.z, c + 0u));
-                    let w1 = vec4<f32>(subgroupShuffle(mw12.z, c + 1u));
-                    { b0_50 = fma(t0_1, w1, fma(t0_0, w0, b0_50)); }
-                    if ROWS > 4u { b1_50 = fma(t1_1, w1, fma(t1_0, w0, b1_50)); }
+                    var w0 = vec4<f32>(0.0);
+                    w0 = vec4<f32>(subgroupShuffle(mw12.z, c + 0u));
+                    var w1 = vec4<f32>(0.0);
+                    if COLS > 1u { w1 = vec4<f32>(subgroupShuffle(mw12.z, c + 1u)); }
+                    { b0_50 = fma(t0_0, w0, b0_50); if COLS > 1u { b0_50 = fma(t0_1, w1, b0_50); } }
+                    if ROWS > 4u { b1_50 = fma(t1_0, w0, b1_50); if COLS > 1u { b1_50 = fma(t1_1, w1, b1_50); } }
                 }
                 if D > 51u {
-                    let w0 = vec4<f32>(subgroupShuffle(mw12.w, c + 0u));
-                    let w1 = vec4<f32>(subgroupShuffle(mw12.w, c + 1u));
-                    { b0_51 = fma(t0_1, w1, fma(t0_0, w0, b0_51)); }
-                    if ROWS > 4u { b1_51 = fma(t1_1, w1, fma(t1_0, w0, b1_51)); }
+                    var w0 = vec4<f32>(0.0);
+                    w0 = vec4<f32>(subgroupShuffle(mw12.w, c + 0u));
+                    var w1 = vec4<f32>(0.0);
+                    if COLS > 1u { w1 = vec4<f32>(subgroupShuffle(mw12.w, c + 1u)); }
+                    { b0_51 = fma(t0_0, w0, b0_51); if COLS > 1u { b0_51 = fma(t0_1, w1, b0_51); } }
+                    if ROWS > 4u { b1_51 = fma(t1_0, w0, b1_51); if COLS > 1u { b1_51 = fma(t1_1, w1, b1_51); } }
                 }
                 if D > 52u {
-                    let w0 = vec4<f32>(subgroupShuffle(mw13.x, c + 0u));
-                    let w1 = vec4<f32>(subgroupShuffle(mw13.x, c + 1u));
-                    { b0_52 = fma(t0_1, w1, fma(t0_0, w0, b0_52)); }
-                    if ROWS > 4u { b1_52 = fma(t1_1, w1, fma(t1_0, w0, b1_52)); }
+                    var w0 = vec4<f32>(0.0);
+                    w0 = vec4<f32>(subgroupShuffle(mw13.x, c + 0u));
+                    var w1 = vec4<f32>(0.0);
+                    if COLS > 1u { w1 = vec4<f32>(subgroupShuffle(mw13.x, c + 1u)); }
+                    { b0_52 = fma(t0_0, w0, b0_52); if COLS > 1u { b0_52 = fma(t0_1, w1, b0_52); } }
+                    if ROWS > 4u { b1_52 = fma(t1_0, w0, b1_52); if COLS > 1u { b1_52 = fma(t1_1, w1, b1_52); } }
                 }
                 if D > 53u {
-                    let w0 = vec4<f32>(subgroupShuffle(mw13.y, c + 0u));
-                    let w1 = vec4<f32>(subgroupShuffle(mw13.y, c + 1u));
-                    { b0_53 = fma(t0_1, w1, fma(t0_0, w0, b0_53)); }
-                    if ROWS > 4u { b1_53 = fma(t1_1, w1, fma(t1_0, w0, b1_53)); }
+                    var w0 = vec4<f32>(0.0);
+                    w0 = vec4<f32>(subgroupShuffle(mw13.y, c + 0u));
+                    var w1 = vec4<f32>(0.0);
+                    if COLS > 1u { w1 = vec4<f32>(subgroupShuffle(mw13.y, c + 1u)); }
+                    { b0_53 = fma(t0_0, w0, b0_53); if COLS > 1u { b0_53 = fma(t0_1, w1, b0_53); } }
+                    if ROWS > 4u { b1_53 = fma(t1_0, w0, b1_53); if COLS > 1u { b1_53 = fma(t1_1, w1, b1_53); } }
                 }
                 if D > 54u {
-                    let w0 = vec4<f32>(subgroupShuffle(mw13.z, c + 0u));
-                    let w1 = vec4<f32>(subgroupShuffle(mw13.z, c + 1u));
-                    { b0_54 = fma(t0_1, w1, fma(t0_0, w0, b0_54)); }
-                    if ROWS > 4u { b1_54 = fma(t1_1, w1, fma(t1_0, w0, b1_54)); }
+                    var w0 = vec4<f32>(0.0);
+                    w0 = vec4<f32>(subgroupShuffle(mw13.z, c + 0u));
+                    var w1 = vec4<f32>(0.0);
+                    if COLS > 1u { w1 = vec4<f32>(subgroupShuffle(mw13.z, c + 1u)); }
+                    { b0_54 = fma(t0_0, w0, b0_54); if COLS > 1u { b0_54 = fma(t0_1, w1, b0_54); } }
+                    if ROWS > 4u { b1_54 = fma(t1_0, w0, b1_54); if COLS > 1u { b1_54 = fma(t1_1, w1, b1_54); } }
                 }
                 if D > 55u {
-                    let w0 = vec4<f32>(subgroupShuffle(mw13.w, c + 0u));
-                    let w1 = vec4<f32>(subgroupShuffle(mw13.w, c + 1u));
-                    { b0_55 = fma(t0_1, w1, fma(t0_0, w0, b0_55)); }
-                    if ROWS > 4u { b1_55 = fma(t1_1, w1, fma(t1_0, w0, b1_55)); }
+                    var w0 = vec4<f32>(0.0);
+                    w0 = vec4<f32>(subgroupShuffle(mw13.w, c + 0u));
+                    var w1 = vec4<f32>(0.0);
+                    if COLS > 1u { w1 = vec4<f32>(subgroupShuffle(mw13.w, c + 1u)); }
+                    { b0_55 = fma(t0_0, w0, b0_55); if COLS > 1u { b0_55 = fma(t0_1, w1, b0_55); } }
+                    if ROWS > 4u { b1_55 = fma(t1_0, w0, b1_55); if COLS > 1u { b1_55 = fma(t1_1, w1, b1_55); } }
                 }
                 if D > 56u {
-                    let w0 = vec4<f32>(subgroupShuffle(mw14.x, c + 0u));
-                    let w1 = vec4<f32>(subgroupShuffle(mw14.x, c + 1u));
-                    { b0_56 = fma(t0_1, w1, fma(t0_0, w0, b0_56)); }
-                    if ROWS > 4u { b1_56 = fma(t1_1, w1, fma(t1_0, w0, b1_56)); }
+                    var w0 = vec4<f32>(0.0);
+                    w0 = vec4<f32>(subgroupShuffle(mw14.x, c + 0u));
+                    var w1 = vec4<f32>(0.0);
+                    if COLS > 1u { w1 = vec4<f32>(subgroupShuffle(mw14.x, c + 1u)); }
+                    { b0_56 = fma(t0_0, w0, b0_56); if COLS > 1u { b0_56 = fma(t0_1, w1, b0_56); } }
+                    if ROWS > 4u { b1_56 = fma(t1_0, w0, b1_56); if COLS > 1u { b1_56 = fma(t1_1, w1, b1_56); } }
                 }
                 if D > 57u {
-                    let w0 = vec4<f32>(subgroupShuffle(mw14.y, c + 0u));
-                    let w1 = vec4<f32>(subgroupShuffle(mw14.y, c + 1u));
-                    { b0_57 = fma(t0_1, w1, fma(t0_0, w0, b0_57)); }
-                    if ROWS > 4u { b1_57 = fma(t1_1, w1, fma(t1_0, w0, b1_57)); }
+                    var w0 = vec4<f32>(0.0);
+                    w0 = vec4<f32>(subgroupShuffle(mw14.y, c + 0u));
+                    var w1 = vec4<f32>(0.0);
+                    if COLS > 1u { w1 = vec4<f32>(subgroupShuffle(mw14.y, c + 1u)); }
+                    { b0_57 = fma(t0_0, w0, b0_57); if COLS > 1u { b0_57 = fma(t0_1, w1, b0_57); } }
+                    if ROWS > 4u { b1_57 = fma(t1_0, w0, b1_57); if COLS > 1u { b1_57 = fma(t1_1, w1, b1_57); } }
                 }
                 if D > 58u {
-                    let w0 = vec4<f32>(subgroupShuffle(mw14.z, c + 0u));
-                    let w1 = vec4<f32>(subgroupShuffle(mw14.z, c + 1u));
-                    { b0_58 = fma(t0_1, w1, fma(t0_0, w0, b0_58)); }
-                    if ROWS > 4u { b1_58 = fma(t1_1, w1, fma(t1_0, w0, b1_58)); }
+                    var w0 = vec4<f32>(0.0);
+                    w0 = vec4<f32>(subgroupShuffle(mw14.z, c + 0u));
+                    var w1 = vec4<f32>(0.0);
+                    if COLS > 1u { w1 = vec4<f32>(subgroupShuffle(mw14.z, c + 1u)); }
+                    { b0_58 = fma(t0_0, w0, b0_58); if COLS > 1u { b0_58 = fma(t0_1, w1, b0_58); } }
+                    if ROWS > 4u { b1_58 = fma(t1_0, w0, b1_58); if COLS > 1u { b1_58 = fma(t1_1, w1, b1_58); } }
                 }
                 if D > 59u {
-                    let w0 = vec4<f32>(subgroupShuffle(mw14.w, c + 0u));
-                    let w1 = vec4<f32>(subgroupShuffle(mw14.w, c + 1u));
-                    { b0_59 = fma(t0_1, w1, fma(t0_0, w0, b0_59)); }
-                    if ROWS > 4u { b1_59 = fma(t1_1, w1, fma(t1_0, w0, b1_59)); }
+                    var w0 = vec4<f32>(0.0);
+                    w0 = vec4<f32>(subgroupShuffle(mw14.w, c + 0u));
+                    var w1 = vec4<f32>(0.0);
+                    if COLS > 1u { w1 = vec4<f32>(subgroupShuffle(mw14.w, c + 1u)); }
+                    { b0_59 = fma(t0_0, w0, b0_59); if COLS > 1u { b0_59 = fma(t0_1, w1, b0_59); } }
+                    if ROWS > 4u { b1_59 = fma(t1_0, w0, b1_59); if COLS > 1u { b1_59 = fma(t1_1, w1, b1_59); } }
                 }
                 if D > 60u {
-                    let w0 = vec4<f32>(subgroupShuffle(mw15.x, c + 0u));
-                    let w1 = vec4<f32>(subgroupShuffle(mw15.x, c + 1u));
-                    { b0_60 = fma(t0_1, w1, fma(t0_0, w0, b0_60)); }
-                    if ROWS > 4u { b1_60 = fma(t1_1, w1, fma(t1_0, w0, b1_60)); }
+                    var w0 = vec4<f32>(0.0);
+                    w0 = vec4<f32>(subgroupShuffle(mw15.x, c + 0u));
+                    var w1 = vec4<f32>(0.0);
+                    if COLS > 1u { w1 = vec4<f32>(subgroupShuffle(mw15.x, c + 1u)); }
+                    { b0_60 = fma(t0_0, w0, b0_60); if COLS > 1u { b0_60 = fma(t0_1, w1, b0_60); } }
+                    if ROWS > 4u { b1_60 = fma(t1_0, w0, b1_60); if COLS > 1u { b1_60 = fma(t1_1, w1, b1_60); } }
                 }
                 if D > 61u {
-                    let w0 = vec4<f32>(subgroupShuffle(mw15.y, c + 0u));
-                    let w1 = vec4<f32>(subgroupShuffle(mw15.y, c + 1u));
-                    { b0_61 = fma(t0_1, w1, fma(t0_0, w0, b0_61)); }
-                    if ROWS > 4u { b1_61 = fma(t1_1, w1, fma(t1_0, w0, b1_61)); }
+                    var w0 = vec4<f32>(0.0);
+                    w0 = vec4<f32>(subgroupShuffle(mw15.y, c + 0u));
+                    var w1 = vec4<f32>(0.0);
+                    if COLS > 1u { w1 = vec4<f32>(subgroupShuffle(mw15.y, c + 1u)); }
+                    { b0_61 = fma(t0_0, w0, b0_61); if COLS > 1u { b0_61 = fma(t0_1, w1, b0_61); } }
+                    if ROWS > 4u { b1_61 = fma(t1_0, w0, b1_61); if COLS > 1u { b1_61 = fma(t1_1, w1, b1_61); } }
                 }
                 if D > 62u {
-                    let w0 = vec4<f32>(subgroupShuffle(mw15.z, c + 0u));
-                    let w1 = vec4<f32>(subgroupShuffle(mw15.z, c + 1u));
-                    { b0_62 = fma(t0_1, w1, fma(t0_0, w0, b0_62)); }
-                    if ROWS > 4u { b1_62 = fma(t1_1, w1, fma(t1_0, w0, b1_62)); }
+                    var w0 = vec4<f32>(0.0);
+                    w0 = vec4<f32>(subgroupShuffle(mw15.z, c + 0u));
+                    var w1 = vec4<f32>(0.0);
+                    if COLS > 1u { w1 = vec4<f32>(subgroupShuffle(mw15.z, c + 1u)); }
+                    { b0_62 = fma(t0_0, w0, b0_62); if COLS > 1u { b0_62 = fma(t0_1, w1, b0_62); } }
+                    if ROWS > 4u { b1_62 = fma(t1_0, w0, b1_62); if COLS > 1u { b1_62 = fma(t1_1, w1, b1_62); } }
                 }
                 if D > 63u {
-                    let w0 = vec4<f32>(subgroupShuffle(mw15.w, c + 0u));
-                    let w1 = vec4<f32>(subgroupShuffle(mw15.w, c + 1u));
-                    { b0_63 = fma(t0_1, w1, fma(t0_0, w0, b0_63)); }
-                    if ROWS > 4u { b1_63 = fma(t1_1, w1, fma(t1_0, w0, b1_63)); }
+                    var w0 = vec4<f32>(0.0);
+                    w0 = vec4<f32>(subgroupShuffle(mw15.w, c + 0u));
+                    var w1 = vec4<f32>(0.0);
+                    if COLS > 1u { w1 = vec4<f32>(subgroupShuffle(mw15.w, c + 1u)); }
+                    { b0_63 = fma(t0_0, w0, b0_63); if COLS > 1u { b0_63 = fma(t0_1, w1, b0_63); } }
+                    if ROWS > 4u { b1_63 = fma(t1_0, w0, b1_63); if COLS > 1u { b1_63 = fma(t1_1, w1, b1_63); } }
                 }
                 if D > 64u {
-                    let w0 = vec4<f32>(subgroupShuffle(mw16.x, c + 0u));
-                    let w1 = vec4<f32>(subgroupShuffle(mw16.x, c + 1u));
-                    { b0_64 = fma(t0_1, w1, fma(t0_0, w0, b0_64)); }
-                    if ROWS > 4u { b1_64 = fma(t1_1, w1, fma(t1_0, w0, b1_64)); }
+                    var w0 = vec4<f32>(0.0);
+                    w0 = vec4<f32>(subgroupShuffle(mw16.x, c + 0u));
+                    var w1 = vec4<f32>(0.0);
+                    if COLS > 1u { w1 = vec4<f32>(subgroupShuffle(mw16.x, c + 1u)); }
+                    { b0_64 = fma(t0_0, w0, b0_64); if COLS > 1u { b0_64 = fma(t0_1, w1, b0_64); } }
+                    if ROWS > 4u { b1_64 = fma(t1_0, w0, b1_64); if COLS > 1u { b1_64 = fma(t1_1, w1, b1_64); } }
                 }
                 if D > 65u {
-                    let w0 = vec4<f32>(subgroupShuffle(mw16.y, c + 0u));
-                    let w1 = vec4<f32>(subgroupShuffle(mw16.y, c + 1u));
-                    { b0_65 = fma(t0_1, w1, fma(t0_0, w0, b0_65)); }
-                    if ROWS > 4u { b1_65 = fma(t1_1, w1, fma(t1_0, w0, b1_65)); }
+                    var w0 = vec4<f32>(0.0);
+                    w0 = vec4<f32>(subgroupShuffle(mw16.y, c + 0u));
+                    var w1 = vec4<f32>(0.0);
+                    if COLS > 1u { w1 = vec4<f32>(subgroupShuffle(mw16.y, c + 1u)); }
+                    { b0_65 = fma(t0_0, w0, b0_65); if COLS > 1u { b0_65 = fma(t0_1, w1, b0_65); } }
+                    if ROWS > 4u { b1_65 = fma(t1_0, w0, b1_65); if COLS > 1u { b1_65 = fma(t1_1, w1, b1_65); } }
                 }
                 if D > 66u {
-                    let w0 = vec4<f32>(subgroupShuffle(mw16.z, c + 0u));
-                    let w1 = vec4<f32>(subgroupShuffle(mw16.z, c + 1u));
-                    { b0_66 = fma(t0_1, w1, fma(t0_0, w0, b0_66)); }
-                    if ROWS > 4u { b1_66 = fma(t1_1, w1, fma(t1_0, w0, b1_66)); }
+                    var w0 = vec4<f32>(0.0);
+                    w0 = vec4<f32>(subgroupShuffle(mw16.z, c + 0u));
+                    var w1 = vec4<f32>(0.0);
+                    if COLS > 1u { w1 = vec4<f32>(subgroupShuffle(mw16.z, c + 1u)); }
+                    { b0_66 = fma(t0_0, w0, b0_66); if COLS > 1u { b0_66 = fma(t0_1, w1, b0_66); } }
+                    if ROWS > 4u { b1_66 = fma(t1_0, w0, b1_66); if COLS > 1u { b1_66 = fma(t1_1, w1, b1_66); } }
                 }
                 if D > 67u {
-                    let w0 = vec4<f32>(subgroupShuffle(mw16.w, c + 0u));
-                    let w1 = vec4<f32>(subgroupShuffle(mw16.w, c + 1u));
-                    { b0_67 = fma(t0_1, w1, fma(t0_0, w0, b0_67)); }
-                    if ROWS > 4u { b1_67 = fma(t1_1, w1, fma(t1_0, w0, b1_67)); }
+                    var w0 = vec4<f32>(0.0);
+                    w0 = vec4<f32>(subgroupShuffle(mw16.w, c + 0u));
+                    var w1 = vec4<f32>(0.0);
+                    if COLS > 1u { w1 = vec4<f32>(subgroupShuffle(mw16.w, c + 1u)); }
+                    { b0_67 = fma(t0_0, w0, b0_67); if COLS > 1u { b0_67 = fma(t0_1, w1, b0_67); } }
+                    if ROWS > 4u { b1_67 = fma(t1_0, w0, b1_67); if COLS > 1u { b1_67 = fma(t1_1, w1, b1_67); } }
                 }
                 if D > 68u {
-                    let w0 = vec4<f32>(subgroupShuffle(mw17.x, c + 0u));
-                    let w1 = vec4<f32>(subgroupShuffle(mw17.x, c + 1u));
-                    { b0_68 = fma(t0_1, w1, fma(t0_0, w0, b0_68)); }
-                    if ROWS > 4u { b1_68 = fma(t1_1, w1, fma(t1_0, w0, b1_68)); }
+                    var w0 = vec4<f32>(0.0);
+                    w0 = vec4<f32>(subgroupShuffle(mw17.x, c + 0u));
+                    var w1 = vec4<f32>(0.0);
+                    if COLS > 1u { w1 = vec4<f32>(subgroupShuffle(mw17.x, c + 1u)); }
+                    { b0_68 = fma(t0_0, w0, b0_68); if COLS > 1u { b0_68 = fma(t0_1, w1, b0_68); } }
+                    if ROWS > 4u { b1_68 = fma(t1_0, w0, b1_68); if COLS > 1u { b1_68 = fma(t1_1, w1, b1_68); } }
                 }
                 if D > 69u {
-                    let w0 = vec4<f32>(subgroupShuffle(mw17.y, c + 0u));
-                    let w1 = vec4<f32>(subgroupShuffle(mw17.y, c + 1u));
-                    { b0_69 = fma(t0_1, w1, fma(t0_0, w0, b0_69)); }
-                    if ROWS > 4u { b1_69 = fma(t1_1, w1, fma(t1_0, w0, b1_69)); }
+                    var w0 = vec4<f32>(0.0);
+                    w0 = vec4<f32>(subgroupShuffle(mw17.y, c + 0u));
+                    var w1 = vec4<f32>(0.0);
+                    if COLS > 1u { w1 = vec4<f32>(subgroupShuffle(mw17.y, c + 1u)); }
+                    { b0_69 = fma(t0_0, w0, b0_69); if COLS > 1u { b0_69 = fma(t0_1, w1, b0_69); } }
+                    if ROWS > 4u { b1_69 = fma(t1_0, w0, b1_69); if COLS > 1u { b1_69 = fma(t1_1, w1, b1_69); } }
                 }
                 if D > 70u {
-                    let w0 = vec4<f32>(subgroupShuffle(mw17.z, c + 0u));
-                    let w1 = vec4<f32>(subgroupShuffle(mw17.z, c + 1u));
-                    { b0_70 = fma(t0_1, w1, fma(t0_0, w0, b0_70)); }
-                    if ROWS > 4u { b1_70 = fma(t1_1, w1, fma(t1_0, w0, b1_70)); }
+                    var w0 = vec4<f32>(0.0);
+                    w0 = vec4<f32>(subgroupShuffle(mw17.z, c + 0u));
+                    var w1 = vec4<f32>(0.0);
+                    if COLS > 1u { w1 = vec4<f32>(subgroupShuffle(mw17.z, c + 1u)); }
+                    { b0_70 = fma(t0_0, w0, b0_70); if COLS > 1u { b0_70 = fma(t0_1, w1, b0_70); } }
+                    if ROWS > 4u { b1_70 = fma(t1_0, w0, b1_70); if COLS > 1u { b1_70 = fma(t1_1, w1, b1_70); } }
                 }
                 if D > 71u {
-                    let w0 = vec4<f32>(subgroupShuffle(mw17.w, c + 0u));
-                    let w1 = vec4<f32>(subgroupShuffle(mw17.w, c + 1u));
-                    { b0_71 = fma(t0_1, w1, fma(t0_0, w0, b0_71)); }
-                    if ROWS > 4u { b1_71 = fma(t1_1, w1, fma(t1_0, w0, b1_71)); }
+                    var w0 = vec4<f32>(0.0);
+                    w0 = vec4<f32>(subgroupShuffle(mw17.w, c + 0u));
+                    var w1 = vec4<f32>(0.0);
+                    if COLS > 1u { w1 = vec4<f32>(subgroupShuffle(mw17.w, c + 1u)); }
+                    { b0_71 = fma(t0_0, w0, b0_71); if COLS > 1u { b0_71 = fma(t0_1, w1, b0_71); } }
+                    if ROWS > 4u { b1_71 = fma(t1_0, w0, b1_71); if COLS > 1u { b1_71 = fma(t1_1, w1, b1_71); } }
                 }
                 if D > 72u {
-                    let w0 = vec4<f32>(subgroupShuffle(mw18.x, c + 0u));
-                    let w1 = vec4<f32>(subgroupShuffle(mw18.x, c + 1u));
-                    { b0_72 = fma(t0_1, w1, fma(t0_0, w0, b0_72)); }
-                    if ROWS > 4u { b1_72 = fma(t1_1, w1, fma(t1_0, w0, b1_72)); }
+                    var w0 = vec4<f32>(0.0);
+                    w0 = vec4<f32>(subgroupShuffle(mw18.x, c + 0u));
+                    var w1 = vec4<f32>(0.0);
+                    if COLS > 1u { w1 = vec4<f32>(subgroupShuffle(mw18.x, c + 1u)); }
+                    { b0_72 = fma(t0_0, w0, b0_72); if COLS > 1u { b0_72 = fma(t0_1, w1, b0_72); } }
+                    if ROWS > 4u { b1_72 = fma(t1_0, w0, b1_72); if COLS > 1u { b1_72 = fma(t1_1, w1, b1_72); } }
                 }
                 if D > 73u {
-                    let w0 = vec4<f32>(subgroupShuffle(mw18.y, c + 0u));
-                    let w1 = vec4<f32>(subgroupShuffle(mw18.y, c + 1u));
-                    { b0_73 = fma(t0_1, w1, fma(t0_0, w0, b0_73)); }
-                    if ROWS > 4u { b1_73 = fma(t1_1, w1, fma(t1_0, w0, b1_73)); }
+                    var w0 = vec4<f32>(0.0);
+                    w0 = vec4<f32>(subgroupShuffle(mw18.y, c + 0u));
+                    var w1 = vec4<f32>(0.0);
+                    if COLS > 1u { w1 = vec4<f32>(subgroupShuffle(mw18.y, c + 1u)); }
+                    { b0_73 = fma(t0_0, w0, b0_73); if COLS > 1u { b0_73 = fma(t0_1, w1, b0_73); } }
+                    if ROWS > 4u { b1_73 = fma(t1_0, w0, b1_73); if COLS > 1u { b1_73 = fma(t1_1, w1, b1_73); } }
                 }
                 if D > 74u {
-                    let w0 = vec4<f32>(subgroupShuffle(mw18.z, c + 0u));
-                    let w1 = vec4<f32>(subgroupShuffle(mw18.z, c + 1u));
-                    { b0_74 = fma(t0_1, w1, fma(t0_0, w0, b0_74)); }
-                    if ROWS > 4u { b1_74 = fma(t1_1, w1, fma(t1_0, w0, b1_74)); }
+                    var w0 = vec4<f32>(0.0);
+                    w0 = vec4<f32>(subgroupShuffle(mw18.z, c + 0u));
+                    var w1 = vec4<f32>(0.0);
+                    if COLS > 1u { w1 = vec4<f32>(subgroupShuffle(mw18.z, c + 1u)); }
+                    { b0_74 = fma(t0_0, w0, b0_74); if COLS > 1u { b0_74 = fma(t0_1, w1, b0_74); } }
+                    if ROWS > 4u { b1_74 = fma(t1_0, w0, b1_74); if COLS > 1u { b1_74 = fma(t1_1, w1, b1_74); } }
                 }
                 if D > 75u {
-                    let w0 = vec4<f32>(subgroupShuffle(mw18.w, c + 0u));
-                    let w1 = vec4<f32>(subgroupShuffle(mw18.w, c + 1u));
-                    { b0_75 = fma(t0_1, w1, fma(t0_0, w0, b0_75)); }
-                    if ROWS > 4u { b1_75 = fma(t1_1, w1, fma(t1_0, w0, b1_75)); }
+                    var w0 = vec4<f32>(0.0);
+                    w0 = vec4<f32>(subgroupShuffle(mw18.w, c + 0u));
+                    var w1 = vec4<f32>(0.0);
+                    if COLS > 1u { w1 = vec4<f32>(subgroupShuffle(mw18.w, c + 1u)); }
+                    { b0_75 = fma(t0_0, w0, b0_75); if COLS > 1u { b0_75 = fma(t0_1, w1, b0_75); } }
+                    if ROWS > 4u { b1_75 = fma(t1_0, w0, b1_75); if COLS > 1u { b1_75 = fma(t1_1, w1, b1_75); } }
                 }
                 if D > 76u {
-                    let w0 = vec4<f32>(subgroupShuffle(mw19.x, c + 0u));
-                    let w1 = vec4<f32>(subgroupShuffle(mw19.x, c + 1u));
-                    { b0_76 = fma(t0_1, w1, fma(t0_0, w0, b0_76)); }
-                    if ROWS > 4u { b1_76 = fma(t1_1, w1, fma(t1_0, w0, b1_76)); }
+                    var w0 = vec4<f32>(0.0);
+                    w0 = vec4<f32>(subgroupShuffle(mw19.x, c + 0u));
+                    var w1 = vec4<f32>(0.0);
+                    if COLS > 1u { w1 = vec4<f32>(subgroupShuffle(mw19.x, c + 1u)); }
+                    { b0_76 = fma(t0_0, w0, b0_76); if COLS > 1u { b0_76 = fma(t0_1, w1, b0_76); } }
+                    if ROWS > 4u { b1_76 = fma(t1_0, w0, b1_76); if COLS > 1u { b1_76 = fma(t1_1, w1, b1_76); } }
                 }
                 if D > 77u {
-                    let w0 = vec4<f32>(subgroupShuffle(mw19.y, c + 0u));
-                    let w1 = vec4<f32>(subgroupShuffle(mw19.y, c + 1u));
-                    { b0_77 = fma(t0_1, w1, fma(t0_0, w0, b0_77)); }
-                    if ROWS > 4u { b1_77 = fma(t1_1, w1, fma(t1_0, w0, b1_77)); }
+                    var w0 = vec4<f32>(0.0);
+                    w0 = vec4<f32>(subgroupShuffle(mw19.y, c + 0u));
+                    var w1 = vec4<f32>(0.0);
+                    if COLS > 1u { w1 = vec4<f32>(subgroupShuffle(mw19.y, c + 1u)); }
+                    { b0_77 = fma(t0_0, w0, b0_77); if COLS > 1u { b0_77 = fma(t0_1, w1, b0_77); } }
+                    if ROWS > 4u { b1_77 = fma(t1_0, w0, b1_77); if COLS > 1u { b1_77 = fma(t1_1, w1, b1_77); } }
                 }
                 if D > 78u {
-                    let w0 = vec4<f32>(subgroupShuffle(mw19.z, c + 0u));
-                    let w1 = vec4<f32>(subgroupShuffle(mw19.z, c + 1u));
-                    { b0_78 = fma(t0_1, w1, fma(t0_0, w0, b0_78)); }
-                    if ROWS > 4u { b1_78 = fma(t1_1, w1, fma(t1_0, w0, b1_78)); }
+                    var w0 = vec4<f32>(0.0);
+                    w0 = vec4<f32>(subgroupShuffle(mw19.z, c + 0u));
+                    var w1 = vec4<f32>(0.0);
+                    if COLS > 1u { w1 = vec4<f32>(subgroupShuffle(mw19.z, c + 1u)); }
+                    { b0_78 = fma(t0_0, w0, b0_78); if COLS > 1u { b0_78 = fma(t0_1, w1, b0_78); } }
+                    if ROWS > 4u { b1_78 = fma(t1_0, w0, b1_78); if COLS > 1u { b1_78 = fma(t1_1, w1, b1_78); } }
                 }
                 if D > 79u {
-                    let w0 = vec4<f32>(subgroupShuffle(mw19.w, c + 0u));
-                    let w1 = vec4<f32>(subgroupShuffle(mw19.w, c + 1u));
-                    { b0_79 = fma(t0_1, w1, fma(t0_0, w0, b0_79)); }
-                    if ROWS > 4u { b1_79 = fma(t1_1, w1, fma(t1_0, w0, b1_79)); }
+                    var w0 = vec4<f32>(0.0);
+                    w0 = vec4<f32>(subgroupShuffle(mw19.w, c + 0u));
+                    var w1 = vec4<f32>(0.0);
+                    if COLS > 1u { w1 = vec4<f32>(subgroupShuffle(mw19.w, c + 1u)); }
+                    { b0_79 = fma(t0_0, w0, b0_79); if COLS > 1u { b0_79 = fma(t0_1, w1, b0_79); } }
+                    if ROWS > 4u { b1_79 = fma(t1_0, w0, b1_79); if COLS > 1u { b1_79 = fma(t1_1, w1, b1_79); } }
                 }
                 if D > 80u {
-                    let w0 = vec4<f32>(subgroupShuffle(mw20.x, c + 0u));
-                    let w1 = vec4<f32>(subgroupShuffle(mw20.x, c + 1u));
-                    { b0_80 = fma(t0_1, w1, fma(t0_0, w0, b0_80)); }
-                    if ROWS > 4u { b1_80 = fma(t1_1, w1, fma(t1_0, w0, b1_80)); }
+                    var w0 = vec4<f32>(0.0);
+                    w0 = vec4<f32>(subgroupShuffle(mw20.x, c + 0u));
+                    var w1 = vec4<f32>(0.0);
+                    if COLS > 1u { w1 = vec4<f32>(subgroupShuffle(mw20.x, c + 1u)); }
+                    { b0_80 = fma(t0_0, w0, b0_80); if COLS > 1u { b0_80 = fma(t0_1, w1, b0_80); } }
+                    if ROWS > 4u { b1_80 = fma(t1_0, w0, b1_80); if COLS > 1u { b1_80 = fma(t1_1, w1, b1_80); } }
                 }
                 if D > 81u {
-                    let w0 = vec4<f32>(subgroupShuffle(mw20.y, c + 0u));
-                    let w1 = vec4<f32>(subgroupShuffle(mw20.y, c + 1u));
-                    { b0_81 = fma(t0_1, w1, fma(t0_0, w0, b0_81)); }
-                    if ROWS > 4u { b1_81 = fma(t1_1, w1, fma(t1_0, w0, b1_81)); }
+                    var w0 = vec4<f32>(0.0);
+                    w0 = vec4<f32>(subgroupShuffle(mw20.y, c + 0u));
+                    var w1 = vec4<f32>(0.0);
+                    if COLS > 1u { w1 = vec4<f32>(subgroupShuffle(mw20.y, c + 1u)); }
+                    { b0_81 = fma(t0_0, w0, b0_81); if COLS > 1u { b0_81 = fma(t0_1, w1, b0_81); } }
+                    if ROWS > 4u { b1_81 = fma(t1_0, w0, b1_81); if COLS > 1u { b1_81 = fma(t1_1, w1, b1_81); } }
                 }
                 if D > 82u {
-                    let w0 = vec4<f32>(subgroupShuffle(mw20.z, c + 0u));
-                    let w1 = vec4<f32>(subgroupShuffle(mw20.z, c + 1u));
-                    { b0_82 = fma(t0_1, w1, fma(t0_0, w0, b0_82)); }
-                    if ROWS > 4u { b1_82 = fma(t1_1, w1, fma(t1_0, w0, b1_82)); }
+                    var w0 = vec4<f32>(0.0);
+                    w0 = vec4<f32>(subgroupShuffle(mw20.z, c + 0u));
+                    var w1 = vec4<f32>(0.0);
+                    if COLS > 1u { w1 = vec4<f32>(subgroupShuffle(mw20.z, c + 1u)); }
+                    { b0_82 = fma(t0_0, w0, b0_82); if COLS > 1u { b0_82 = fma(t0_1, w1, b0_82); } }
+                    if ROWS > 4u { b1_82 = fma(t1_0, w0, b1_82); if COLS > 1u { b1_82 = fma(t1_1, w1, b1_82); } }
                 }
                 if D > 83u {
-                    let w0 = vec4<f32>(subgroupShuffle(mw20.w, c + 0u));
-                    let w1 = vec4<f32>(subgroupShuffle(mw20.w, c + 1u));
-                    { b0_83 = fma(t0_1, w1, fma(t0_0, w0, b0_83)); }
-                    if ROWS > 4u { b1_83 = fma(t1_1, w1, fma(t1_0, w0, b1_83)); }
+                    var w0 = vec4<f32>(0.0);
+                    w0 = vec4<f32>(subgroupShuffle(mw20.w, c + 0u));
+                    var w1 = vec4<f32>(0.0);
+                    if COLS > 1u { w1 = vec4<f32>(subgroupShuffle(mw20.w, c + 1u)); }
+                    { b0_83 = fma(t0_0, w0, b0_83); if COLS > 1u { b0_83 = fma(t0_1, w1, b0_83); } }
+                    if ROWS > 4u { b1_83 = fma(t1_0, w0, b1_83); if COLS > 1u { b1_83 = fma(t1_1, w1, b1_83); } }
                 }
                 if D > 84u {
-                    let w0 = vec4<f32>(subgroupShuffle(mw21.x, c + 0u));
-                    let w1 = vec4<f32>(subgroupShuffle(mw21.x, c + 1u));
-                    { b0_84 = fma(t0_1, w1, fma(t0_0, w0, b0_84)); }
-                    if ROWS > 4u { b1_84 = fma(t1_1, w1, fma(t1_0, w0, b1_84)); }
+                    var w0 = vec4<f32>(0.0);
+                    w0 = vec4<f32>(subgroupShuffle(mw21.x, c + 0u));
+                    var w1 = vec4<f32>(0.0);
+                    if COLS > 1u { w1 = vec4<f32>(subgroupShuffle(mw21.x, c + 1u)); }
+                    { b0_84 = fma(t0_0, w0, b0_84); if COLS > 1u { b0_84 = fma(t0_1, w1, b0_84); } }
+                    if ROWS > 4u { b1_84 = fma(t1_0, w0, b1_84); if COLS > 1u { b1_84 = fma(t1_1, w1, b1_84); } }
                 }
                 if D > 85u {
-                    let w0 = vec4<f32>(subgroupShuffle(mw21.y, c + 0u));
-                    let w1 = vec4<f32>(subgroupShuffle(mw21.y, c + 1u));
-                    { b0_85 = fma(t0_1, w1, fma(t0_0, w0, b0_85)); }
-                    if ROWS > 4u { b1_85 = fma(t1_1, w1, fma(t1_0, w0, b1_85)); }
+                    var w0 = vec4<f32>(0.0);
+                    w0 = vec4<f32>(subgroupShuffle(mw21.y, c + 0u));
+                    var w1 = vec4<f32>(0.0);
+                    if COLS > 1u { w1 = vec4<f32>(subgroupShuffle(mw21.y, c + 1u)); }
+                    { b0_85 = fma(t0_0, w0, b0_85); if COLS > 1u { b0_85 = fma(t0_1, w1, b0_85); } }
+                    if ROWS > 4u { b1_85 = fma(t1_0, w0, b1_85); if COLS > 1u { b1_85 = fma(t1_1, w1, b1_85); } }
                 }
                 if D > 86u {
-                    let w0 = vec4<f32>(subgroupShuffle(mw21.z, c + 0u));
-                    let w1 = vec4<f32>(subgroupShuffle(mw21.z, c + 1u));
-                    { b0_86 = fma(t0_1, w1, fma(t0_0, w0, b0_86)); }
-                    if ROWS > 4u { b1_86 = fma(t1_1, w1, fma(t1_0, w0, b1_86)); }
+                    var w0 = vec4<f32>(0.0);
+                    w0 = vec4<f32>(subgroupShuffle(mw21.z, c + 0u));
+                    var w1 = vec4<f32>(0.0);
+                    if COLS > 1u { w1 = vec4<f32>(subgroupShuffle(mw21.z, c + 1u)); }
+                    { b0_86 = fma(t0_0, w0, b0_86); if COLS > 1u { b0_86 = fma(t0_1, w1, b0_86); } }
+                    if ROWS > 4u { b1_86 = fma(t1_0, w0, b1_86); if COLS > 1u { b1_86 = fma(t1_1, w1, b1_86); } }
                 }
                 if D > 87u {
-                    let w0 = vec4<f32>(subgroupShuffle(mw21.w, c + 0u));
-                    let w1 = vec4<f32>(subgroupShuffle(mw21.w, c + 1u));
-                    { b0_87 = fma(t0_1, w1, fma(t0_0, w0, b0_87)); }
-                    if ROWS > 4u { b1_87 = fma(t1_1, w1, fma(t1_0, w0, b1_87)); }
+                    var w0 = vec4<f32>(0.0);
+                    w0 = vec4<f32>(subgroupShuffle(mw21.w, c + 0u));
+                    var w1 = vec4<f32>(0.0);
+                    if COLS > 1u { w1 = vec4<f32>(subgroupShuffle(mw21.w, c + 1u)); }
+                    { b0_87 = fma(t0_0, w0, b0_87); if COLS > 1u { b0_87 = fma(t0_1, w1, b0_87); } }
+                    if ROWS > 4u { b1_87 = fma(t1_0, w0, b1_87); if COLS > 1u { b1_87 = fma(t1_1, w1, b1_87); } }
                 }
                 if D > 88u {
-                    let w0 = vec4<f32>(subgroupShuffle(mw22.x, c + 0u));
-                    let w1 = vec4<f32>(subgroupShuffle(mw22.x, c + 1u));
-                    { b0_88 = fma(t0_1, w1, fma(t0_0, w0, b0_88)); }
-                    if ROWS > 4u { b1_88 = fma(t1_1, w1, fma(t1_0, w0, b1_88)); }
+                    var w0 = vec4<f32>(0.0);
+                    w0 = vec4<f32>(subgroupShuffle(mw22.x, c + 0u));
+                    var w1 = vec4<f32>(0.0);
+                    if COLS > 1u { w1 = vec4<f32>(subgroupShuffle(mw22.x, c + 1u)); }
+                    { b0_88 = fma(t0_0, w0, b0_88); if COLS > 1u { b0_88 = fma(t0_1, w1, b0_88); } }
+                    if ROWS > 4u { b1_88 = fma(t1_0, w0, b1_88); if COLS > 1u { b1_88 = fma(t1_1, w1, b1_88); } }
                 }
                 if D > 89u {
-                    let w0 = vec4<f32>(subgroupShuffle(mw22.y, c + 0u));
-                    let w1 = vec4<f32>(subgroupShuffle(mw22.y, c + 1u));
-                    { b0_89 = fma(t0_1, w1, fma(t0_0, w0, b0_89)); }
-                    if ROWS > 4u { b1_89 = fma(t1_1, w1, fma(t1_0, w0, b1_89)); }
+                    var w0 = vec4<f32>(0.0);
+                    w0 = vec4<f32>(subgroupShuffle(mw22.y, c + 0u));
+                    var w1 = vec4<f32>(0.0);
+                    if COLS > 1u { w1 = vec4<f32>(subgroupShuffle(mw22.y, c + 1u)); }
+                    { b0_89 = fma(t0_0, w0, b0_89); if COLS > 1u { b0_89 = fma(t0_1, w1, b0_89); } }
+                    if ROWS > 4u { b1_89 = fma(t1_0, w0, b1_89); if COLS > 1u { b1_89 = fma(t1_1, w1, b1_89); } }
                 }
                 if D > 90u {
-                    let w0 = vec4<f32>(subgroupShuffle(mw22.z, c + 0u));
-                    let w1 = vec4<f32>(subgroupShuffle(mw22.z, c + 1u));
-                    { b0_90 = fma(t0_1, w1, fma(t0_0, w0, b0_90)); }
-                    if ROWS > 4u { b1_90 = fma(t1_1, w1, fma(t1_0, w0, b1_90)); }
+                    var w0 = vec4<f32>(0.0);
+                    w0 = vec4<f32>(subgroupShuffle(mw22.z, c + 0u));
+                    var w1 = vec4<f32>(0.0);
+                    if COLS > 1u { w1 = vec4<f32>(subgroupShuffle(mw22.z, c + 1u)); }
+                    { b0_90 = fma(t0_0, w0, b0_90); if COLS > 1u { b0_90 = fma(t0_1, w1, b0_90); } }
+                    if ROWS > 4u { b1_90 = fma(t1_0, w0, b1_90); if COLS > 1u { b1_90 = fma(t1_1, w1, b1_90); } }
                 }
                 if D > 91u {
-                    let w0 = vec4<f32>(subgroupShuffle(mw22.w, c + 0u));
-                    let w1 = vec4<f32>(subgroupShuffle(mw22.w, c + 1u));
-                    { b0_91 = fma(t0_1, w1, fma(t0_0, w0, b0_91)); }
-                    if ROWS > 4u { b1_91 = fma(t1_1, w1, fma(t1_0, w0, b1_91)); }
+                    var w0 = vec4<f32>(0.0);
+                    w0 = vec4<f32>(subgroupShuffle(mw22.w, c + 0u));
+                    var w1 = vec4<f32>(0.0);
+                    if COLS > 1u { w1 = vec4<f32>(subgroupShuffle(mw22.w, c + 1u)); }
+                    { b0_91 = fma(t0_0, w0, b0_91); if COLS > 1u { b0_91 = fma(t0_1, w1, b0_91); } }
+                    if ROWS > 4u { b1_91 = fma(t1_0, w0, b1_91); if COLS > 1u { b1_91 = fma(t1_1, w1, b1_91); } }
                 }
                 if D > 92u {
-                    let w0 = vec4<f32>(subgroupShuffle(mw23.x, c + 0u));
-                    let w1 = vec4<f32>(subgroupShuffle(mw23.x, c + 1u));
-                    { b0_92 = fma(t0_1, w1, fma(t0_0, w0, b0_92)); }
-                    if ROWS > 4u { b1_92 = fma(t1_1, w1, fma(t1_0, w0, b1_92)); }
+                    var w0 = vec4<f32>(0.0);
+                    w0 = vec4<f32>(subgroupShuffle(mw23.x, c + 0u));
+                    var w1 = vec4<f32>(0.0);
+                    if COLS > 1u { w1 = vec4<f32>(subgroupShuffle(mw23.x, c + 1u)); }
+                    { b0_92 = fma(t0_0, w0, b0_92); if COLS > 1u { b0_92 = fma(t0_1, w1, b0_92); } }
+                    if ROWS > 4u { b1_92 = fma(t1_0, w0, b1_92); if COLS > 1u { b1_92 = fma(t1_1, w1, b1_92); } }
                 }
                 if D > 93u {
-                    let w0 = vec4<f32>(subgroupShuffle(mw23.y, c + 0u));
-                    let w1 = vec4<f32>(subgroupShuffle(mw23.y, c + 1u));
-                    { b0_93 = fma(t0_1, w1, fma(t0_0, w0, b0_93)); }
-                    if ROWS > 4u { b1_93 = fma(t1_1, w1, fma(t1_0, w0, b1_93)); }
+                    var w0 = vec4<f32>(0.0);
+                    w0 = vec4<f32>(subgroupShuffle(mw23.y, c + 0u));
+                    var w1 = vec4<f32>(0.0);
+                    if COLS > 1u { w1 = vec4<f32>(subgroupShuffle(mw23.y, c + 1u)); }
+                    { b0_93 = fma(t0_0, w0, b0_93); if COLS > 1u { b0_93 = fma(t0_1, w1, b0_93); } }
+                    if ROWS > 4u { b1_93 = fma(t1_0, w0, b1_93); if COLS > 1u { b1_93 = fma(t1_1, w1, b1_93); } }
                 }
                 if D > 94u {
-                    let w0 = vec4<f32>(subgroupShuffle(mw23.z, c + 0u));
-                    let w1 = vec4<f32>(subgroupShuffle(mw23.z, c + 1u));
-                    { b0_94 = fma(t0_1, w1, fma(t0_0, w0, b0_94)); }
-                    if ROWS > 4u { b1_94 = fma(t1_1, w1, fma(t1_0, w0, b1_94)); }
+                    var w0 = vec4<f32>(0.0);
+                    w0 = vec4<f32>(subgroupShuffle(mw23.z, c + 0u));
+                    var w1 = vec4<f32>(0.0);
+                    if COLS > 1u { w1 = vec4<f32>(subgroupShuffle(mw23.z, c + 1u)); }
+                    { b0_94 = fma(t0_0, w0, b0_94); if COLS > 1u { b0_94 = fma(t0_1, w1, b0_94); } }
+                    if ROWS > 4u { b1_94 = fma(t1_0, w0, b1_94); if COLS > 1u { b1_94 = fma(t1_1, w1, b1_94); } }
                 }
                 if D > 95u {
-                    let w0 = vec4<f32>(subgroupShuffle(mw23.w, c + 0u));
-                    let w1 = vec4<f32>(subgroupShuffle(mw23.w, c + 1u));
-                    { b0_95 = fma(t0_1, w1, fma(t0_0, w0, b0_95)); }
-                    if ROWS > 4u { b1_95 = fma(t1_1, w1, fma(t1_0, w0, b1_95)); }
+                    var w0 = vec4<f32>(0.0);
+                    w0 = vec4<f32>(subgroupShuffle(mw23.w, c + 0u));
+                    var w1 = vec4<f32>(0.0);
+                    if COLS > 1u { w1 = vec4<f32>(subgroupShuffle(mw23.w, c + 1u)); }
+                    { b0_95 = fma(t0_0, w0, b0_95); if COLS > 1u { b0_95 = fma(t0_1, w1, b0_95); } }
+                    if ROWS > 4u { b1_95 = fma(t1_0, w0, b1_95); if COLS > 1u { b1_95 = fma(t1_1, w1, b1_95); } }
                 }
                 if D > 96u {
-                    let w0 = vec4<f32>(subgroupShuffle(mw24.x, c + 0u));
-                    let w1 = vec4<f32>(subgroupShuffle(mw24.x, c + 1u));
-                    { b0_96 = fma(t0_1, w1, fma(t0_0, w0, b0_96)); }
-                    if ROWS > 4u { b1_96 = fma(t1_1, w1, fma(t1_0, w0, b1_96)); }
+                    var w0 = vec4<f32>(0.0);
+                    w0 = vec4<f32>(subgroupShuffle(mw24.x, c + 0u));
+                    var w1 = vec4<f32>(0.0);
+                    if COLS > 1u { w1 = vec4<f32>(subgroupShuffle(mw24.x, c + 1u)); }
+                    { b0_96 = fma(t0_0, w0, b0_96); if COLS > 1u { b0_96 = fma(t0_1, w1, b0_96); } }
+                    if ROWS > 4u { b1_96 = fma(t1_0, w0, b1_96); if COLS > 1u { b1_96 = fma(t1_1, w1, b1_96); } }
                 }
                 if D > 97u {
-                    let w0 = vec4<f32>(subgroupShuffle(mw24.y, c + 0u));
-                    let w1 = vec4<f32>(subgroupShuffle(mw24.y, c + 1u));
-                    { b0_97 = fma(t0_1, w1, fma(t0_0, w0, b0_97)); }
-                    if ROWS > 4u { b1_97 = fma(t1_1, w1, fma(t1_0, w0, b1_97)); }
+                    var w0 = vec4<f32>(0.0);
+                    w0 = vec4<f32>(subgroupShuffle(mw24.y, c + 0u));
+                    var w1 = vec4<f32>(0.0);
+                    if COLS > 1u { w1 = vec4<f32>(subgroupShuffle(mw24.y, c + 1u)); }
+                    { b0_97 = fma(t0_0, w0, b0_97); if COLS > 1u { b0_97 = fma(t0_1, w1, b0_97); } }
+                    if ROWS > 4u { b1_97 = fma(t1_0, w0, b1_97); if COLS > 1u { b1_97 = fma(t1_1, w1, b1_97); } }
                 }
                 if D > 98u {
-                    let w0 = vec4<f32>(subgroupShuffle(mw24.z, c + 0u));
-                    let w1 = vec4<f32>(subgroupShuffle(mw24.z, c + 1u));
-                    { b0_98 = fma(t0_1, w1, fma(t0_0, w0, b0_98)); }
-                    if ROWS > 4u { b1_98 = fma(t1_1, w1, fma(t1_0, w0, b1_98)); }
+                    var w0 = vec4<f32>(0.0);
+                    w0 = vec4<f32>(subgroupShuffle(mw24.z, c + 0u));
+                    var w1 = vec4<f32>(0.0);
+                    if COLS > 1u { w1 = vec4<f32>(subgroupShuffle(mw24.z, c + 1u)); }
+                    { b0_98 = fma(t0_0, w0, b0_98); if COLS > 1u { b0_98 = fma(t0_1, w1, b0_98); } }
+                    if ROWS > 4u { b1_98 = fma(t1_0, w0, b1_98); if COLS > 1u { b1_98 = fma(t1_1, w1, b1_98); } }
                 }
                 if D > 99u {
-                    let w0 = vec4<f32>(subgroupShuffle(mw24.w, c + 0u));
-                    let w1 = vec4<f32>(subgroupShuffle(mw24.w, c + 1u));
-                    { b0_99 = fma(t0_1, w1, fma(t0_0, w0, b0_99)); }
-                    if ROWS > 4u { b1_99 = fma(t1_1, w1, fma(t1_0, w0, b1_99)); }
+                    var w0 = vec4<f32>(0.0);
+                    w0 = vec4<f32>(subgroupShuffle(mw24.w, c + 0u));
+                    var w1 = vec4<f32>(0.0);
+                    if COLS > 1u { w1 = vec4<f32>(subgroupShuffle(mw24.w, c + 1u)); }
+                    { b0_99 = fma(t0_0, w0, b0_99); if COLS > 1u { b0_99 = fma(t0_1, w1, b0_99); } }
+                    if ROWS > 4u { b1_99 = fma(t1_0, w0, b1_99); if COLS > 1u { b1_99 = fma(t1_1, w1, b1_99); } }
                 }
                 if D > 100u {
-                    let w0 = vec4<f32>(subgroupShuffle(mw25.x, c + 0u));
-                    let w1 = vec4<f32>(subgroupShuffle(mw25.x, c + 1u));
-                    { b0_100 = fma(t0_1, w1, fma(t0_0, w0, b0_100)); }
-                    if ROWS > 4u { b1_100 = fma(t1_1, w1, fma(t1_0, w0, b1_100)); }
+                    var w0 = vec4<f32>(0.0);
+                    w0 = vec4<f32>(subgroupShuffle(mw25.x, c + 0u));
+                    var w1 = vec4<f32>(0.0);
+                    if COLS > 1u { w1 = vec4<f32>(subgroupShuffle(mw25.x, c + 1u)); }
+                    { b0_100 = fma(t0_0, w0, b0_100); if COLS > 1u { b0_100 = fma(t0_1, w1, b0_100); } }
+                    if ROWS > 4u { b1_100 = fma(t1_0, w0, b1_100); if COLS > 1u { b1_100 = fma(t1_1, w1, b1_100); } }
                 }
                 if D > 101u {
-                    let w0 = vec4<f32>(subgroupShuffle(mw25.y, c + 0u));
-                    let w1 = vec4<f32>(subgroupShuffle(mw25.y, c + 1u));
-                    { b0_101 = fma(t0_1, w1, fma(t0_0, w0, b0_101)); }
-                    if ROWS > 4u { b1_101 = fma(t1_1, w1, fma(t1_0, w0, b1_101)); }
+                    var w0 = vec4<f32>(0.0);
+                    w0 = vec4<f32>(subgroupShuffle(mw25.y, c + 0u));
+                    var w1 = vec4<f32>(0.0);
+                    if COLS > 1u { w1 = vec4<f32>(subgroupShuffle(mw25.y, c + 1u)); }
+                    { b0_101 = fma(t0_0, w0, b0_101); if COLS > 1u { b0_101 = fma(t0_1, w1, b0_101); } }
+                    if ROWS > 4u { b1_101 = fma(t1_0, w0, b1_101); if COLS > 1u { b1_101 = fma(t1_1, w1, b1_101); } }
                 }
                 if D > 102u {
-                    let w0 = vec4<f32>(subgroupShuffle(mw25.z, c + 0u));
-                    let w1 = vec4<f32>(subgroupShuffle(mw25.z, c + 1u));
-                    { b0_102 = fma(t0_1, w1, fma(t0_0, w0, b0_102)); }
-                    if ROWS > 4u { b1_102 = fma(t1_1, w1, fma(t1_0, w0, b1_102)); }
+                    var w0 = vec4<f32>(0.0);
+                    w0 = vec4<f32>(subgroupShuffle(mw25.z, c + 0u));
+                    var w1 = vec4<f32>(0.0);
+                    if COLS > 1u { w1 = vec4<f32>(subgroupShuffle(mw25.z, c + 1u)); }
+                    { b0_102 = fma(t0_0, w0, b0_102); if COLS > 1u { b0_102 = fma(t0_1, w1, b0_102); } }
+                    if ROWS > 4u { b1_102 = fma(t1_0, w0, b1_102); if COLS > 1u { b1_102 = fma(t1_1, w1, b1_102); } }
                 }
                 if D > 103u {
-                    let w0 = vec4<f32>(subgroupShuffle(mw25.w, c + 0u));
-                    let w1 = vec4<f32>(subgroupShuffle(mw25.w, c + 1u));
-                    { b0_103 = fma(t0_1, w1, fma(t0_0, w0, b0_103)); }
-                    if ROWS > 4u { b1_103 = fma(t1_1, w1, fma(t1_0, w0, b1_103)); }
+                    var w0 = vec4<f32>(0.0);
+                    w0 = vec4<f32>(subgroupShuffle(mw25.w, c + 0u));
+                    var w1 = vec4<f32>(0.0);
+                    if COLS > 1u { w1 = vec4<f32>(subgroupShuffle(mw25.w, c + 1u)); }
+                    { b0_103 = fma(t0_0, w0, b0_103); if COLS > 1u { b0_103 = fma(t0_1, w1, b0_103); } }
+                    if ROWS > 4u { b1_103 = fma(t1_0, w0, b1_103); if COLS > 1u { b1_103 = fma(t1_1, w1, b1_103); } }
                 }
                 if D > 104u {
-                    let w0 = vec4<f32>(subgroupShuffle(mw26.x, c + 0u));
-                    let w1 = vec4<f32>(subgroupShuffle(mw26.x, c + 1u));
-                    { b0_104 = fma(t0_1, w1, fma(t0_0, w0, b0_104)); }
-                    if ROWS > 4u { b1_104 = fma(t1_1, w1, fma(t1_0, w0, b1_104)); }
+                    var w0 = vec4<f32>(0.0);
+                    w0 = vec4<f32>(subgroupShuffle(mw26.x, c + 0u));
+                    var w1 = vec4<f32>(0.0);
+                    if COLS > 1u { w1 = vec4<f32>(subgroupShuffle(mw26.x, c + 1u)); }
+                    { b0_104 = fma(t0_0, w0, b0_104); if COLS > 1u { b0_104 = fma(t0_1, w1, b0_104); } }
+                    if ROWS > 4u { b1_104 = fma(t1_0, w0, b1_104); if COLS > 1u { b1_104 = fma(t1_1, w1, b1_104); } }
                 }
                 if D > 105u {
-                    let w0 = vec4<f32>(subgroupShuffle(mw26.y, c + 0u));
-                    let w1 = vec4<f32>(subgroupShuffle(mw26.y, c + 1u));
-                    { b0_105 = fma(t0_1, w1, fma(t0_0, w0, b0_105)); }
-                    if ROWS > 4u { b1_105 = fma(t1_1, w1, fma(t1_0, w0, b1_105)); }
+                    var w0 = vec4<f32>(0.0);
+                    w0 = vec4<f32>(subgroupShuffle(mw26.y, c + 0u));
+                    var w1 = vec4<f32>(0.0);
+                    if COLS > 1u { w1 = vec4<f32>(subgroupShuffle(mw26.y, c + 1u)); }
+                    { b0_105 = fma(t0_0, w0, b0_105); if COLS > 1u { b0_105 = fma(t0_1, w1, b0_105); } }
+                    if ROWS > 4u { b1_105 = fma(t1_0, w0, b1_105); if COLS > 1u { b1_105 = fma(t1_1, w1, b1_105); } }
                 }
                 if D > 106u {
-                    let w0 = vec4<f32>(subgroupShuffle(mw26.z, c + 0u));
-                    let w1 = vec4<f32>(subgroupShuffle(mw26.z, c + 1u));
-                    { b0_106 = fma(t0_1, w1, fma(t0_0, w0, b0_106)); }
-                    if ROWS > 4u { b1_106 = fma(t1_1, w1, fma(t1_0, w0, b1_106)); }
+                    var w0 = vec4<f32>(0.0);
+                    w0 = vec4<f32>(subgroupShuffle(mw26.z, c + 0u));
+                    var w1 = vec4<f32>(0.0);
+                    if COLS > 1u { w1 = vec4<f32>(subgroupShuffle(mw26.z, c + 1u)); }
+                    { b0_106 = fma(t0_0, w0, b0_106); if COLS > 1u { b0_106 = fma(t0_1, w1, b0_106); } }
+                    if ROWS > 4u { b1_106 = fma(t1_0, w0, b1_106); if COLS > 1u { b1_106 = fma(t1_1, w1, b1_106); } }
                 }
                 if D > 107u {
-                    let w0 = vec4<f32>(subgroupShuffle(mw26.w, c + 0u));
-                    let w1 = vec4<f32>(subgroupShuffle(mw26.w, c + 1u));
-                    { b0_107 = fma(t0_1, w1, fma(t0_0, w0, b0_107)); }
-                    if ROWS > 4u { b1_107 = fma(t1_1, w1, fma(t1_0, w0, b1_107)); }
+                    var w0 = vec4<f32>(0.0);
+                    w0 = vec4<f32>(subgroupShuffle(mw26.w, c + 0u));
+                    var w1 = vec4<f32>(0.0);
+                    if COLS > 1u { w1 = vec4<f32>(subgroupShuffle(mw26.w, c + 1u)); }
+                    { b0_107 = fma(t0_0, w0, b0_107); if COLS > 1u { b0_107 = fma(t0_1, w1, b0_107); } }
+                    if ROWS > 4u { b1_107 = fma(t1_0, w0, b1_107); if COLS > 1u { b1_107 = fma(t1_1, w1, b1_107); } }
                 }
                 if D > 108u {
-                    let w0 = vec4<f32>(subgroupShuffle(mw27.x, c + 0u));
-                    let w1 = vec4<f32>(subgroupShuffle(mw27.x, c + 1u));
-                    { b0_108 = fma(t0_1, w1, fma(t0_0, w0, b0_108)); }
-                    if ROWS > 4u { b1_108 = fma(t1_1, w1, fma(t1_0, w0, b1_108)); }
+                    var w0 = vec4<f32>(0.0);
+                    w0 = vec4<f32>(subgroupShuffle(mw27.x, c + 0u));
+                    var w1 = vec4<f32>(0.0);
+                    if COLS > 1u { w1 = vec4<f32>(subgroupShuffle(mw27.x, c + 1u)); }
+                    { b0_108 = fma(t0_0, w0, b0_108); if COLS > 1u { b0_108 = fma(t0_1, w1, b0_108); } }
+                    if ROWS > 4u { b1_108 = fma(t1_0, w0, b1_108); if COLS > 1u { b1_108 = fma(t1_1, w1, b1_108); } }
                 }
                 if D > 109u {
-                    let w0 = vec4<f32>(subgroupShuffle(mw27.y, c + 0u));
-                    let w1 = vec4<f32>(subgroupShuffle(mw27.y, c + 1u));
-                    { b0_109 = fma(t0_1, w1, fma(t0_0, w0, b0_109)); }
-                    if ROWS > 4u { b1_109 = fma(t1_1, w1, fma(t1_0, w0, b1_109)); }
+                    var w0 = vec4<f32>(0.0);
+                    w0 = vec4<f32>(subgroupShuffle(mw27.y, c + 0u));
+                    var w1 = vec4<f32>(0.0);
+                    if COLS > 1u { w1 = vec4<f32>(subgroupShuffle(mw27.y, c + 1u)); }
+                    { b0_109 = fma(t0_0, w0, b0_109); if COLS > 1u { b0_109 = fma(t0_1, w1, b0_109); } }
+                    if ROWS > 4u { b1_109 = fma(t1_0, w0, b1_109); if COLS > 1u { b1_109 = fma(t1_1, w1, b1_109); } }
                 }
                 if D > 110u {
-                    let w0 = vec4<f32>(subgroupShuffle(mw27.z, c + 0u));
-                    let w1 = vec4<f32>(subgroupShuffle(mw27.z, c + 1u));
-                    { b0_110 = fma(t0_1, w1, fma(t0_0, w0, b0_110)); }
-                    if ROWS > 4u { b1_110 = fma(t1_1, w1, fma(t1_0, w0, b1_110)); }
+                    var w0 = vec4<f32>(0.0);
+                    w0 = vec4<f32>(subgroupShuffle(mw27.z, c + 0u));
+                    var w1 = vec4<f32>(0.0);
+                    if COLS > 1u { w1 = vec4<f32>(subgroupShuffle(mw27.z, c + 1u)); }
+                    { b0_110 = fma(t0_0, w0, b0_110); if COLS > 1u { b0_110 = fma(t0_1, w1, b0_110); } }
+                    if ROWS > 4u { b1_110 = fma(t1_0, w0, b1_110); if COLS > 1u { b1_110 = fma(t1_1, w1, b1_110); } }
                 }
                 if D > 111u {
-                    let w0 = vec4<f32>(subgroupShuffle(mw27.w, c + 0u));
-                    let w1 = vec4<f32>(subgroupShuffle(mw27.w, c + 1u));
-                    { b0_111 = fma(t0_1, w1, fma(t0_0, w0, b0_111)); }
-                    if ROWS > 4u { b1_111 = fma(t1_1, w1, fma(t1_0, w0, b1_111)); }
+                    var w0 = vec4<f32>(0.0);
+                    w0 = vec4<f32>(subgroupShuffle(mw27.w, c + 0u));
+                    var w1 = vec4<f32>(0.0);
+                    if COLS > 1u { w1 = vec4<f32>(subgroupShuffle(mw27.w, c + 1u)); }
+                    { b0_111 = fma(t0_0, w0, b0_111); if COLS > 1u { b0_111 = fma(t0_1, w1, b0_111); } }
+                    if ROWS > 4u { b1_111 = fma(t1_0, w0, b1_111); if COLS > 1u { b1_111 = fma(t1_1, w1, b1_111); } }
                 }
                 if D > 112u {
-                    let w0 = vec4<f32>(subgroupShuffle(mw28.x, c + 0u));
-                    let w1 = vec4<f32>(subgroupShuffle(mw28.x, c + 1u));
-                    { b0_112 = fma(t0_1, w1, fma(t0_0, w0, b0_112)); }
-                    if ROWS > 4u { b1_112 = fma(t1_1, w1, fma(t1_0, w0, b1_112)); }
+                    var w0 = vec4<f32>(0.0);
+                    w0 = vec4<f32>(subgroupShuffle(mw28.x, c + 0u));
+                    var w1 = vec4<f32>(0.0);
+                    if COLS > 1u { w1 = vec4<f32>(subgroupShuffle(mw28.x, c + 1u)); }
+                    { b0_112 = fma(t0_0, w0, b0_112); if COLS > 1u { b0_112 = fma(t0_1, w1, b0_112); } }
+                    if ROWS > 4u { b1_112 = fma(t1_0, w0, b1_112); if COLS > 1u { b1_112 = fma(t1_1, w1, b1_112); } }
                 }
                 if D > 113u {
-                    let w0 = vec4<f32>(subgroupShuffle(mw28.y, c + 0u));
-                    let w1 = vec4<f32>(subgroupShuffle(mw28.y, c + 1u));
-                    { b0_113 = fma(t0_1, w1, fma(t0_0, w0, b0_113)); }
-                    if ROWS > 4u { b1_113 = fma(t1_1, w1, fma(t1_0, w0, b1_113)); }
+                    var w0 = vec4<f32>(0.0);
+                    w0 = vec4<f32>(subgroupShuffle(mw28.y, c + 0u));
+                    var w1 = vec4<f32>(0.0);
+                    if COLS > 1u { w1 = vec4<f32>(subgroupShuffle(mw28.y, c + 1u)); }
+                    { b0_113 = fma(t0_0, w0, b0_113); if COLS > 1u { b0_113 = fma(t0_1, w1, b0_113); } }
+                    if ROWS > 4u { b1_113 = fma(t1_0, w0, b1_113); if COLS > 1u { b1_113 = fma(t1_1, w1, b1_113); } }
                 }
                 if D > 114u {
-                    let w0 = vec4<f32>(subgroupShuffle(mw28.z, c + 0u));
-                    let w1 = vec4<f32>(subgroupShuffle(mw28.z, c + 1u));
-                    { b0_114 = fma(t0_1, w1, fma(t0_0, w0, b0_114)); }
-                    if ROWS > 4u { b1_114 = fma(t1_1, w1, fma(t1_0, w0, b1_114)); }
+                    var w0 = vec4<f32>(0.0);
+                    w0 = vec4<f32>(subgroupShuffle(mw28.z, c + 0u));
+                    var w1 = vec4<f32>(0.0);
+                    if COLS > 1u { w1 = vec4<f32>(subgroupShuffle(mw28.z, c + 1u)); }
+                    { b0_114 = fma(t0_0, w0, b0_114); if COLS > 1u { b0_114 = fma(t0_1, w1, b0_114); } }
+                    if ROWS > 4u { b1_114 = fma(t1_0, w0, b1_114); if COLS > 1u { b1_114 = fma(t1_1, w1, b1_114); } }
                 }
                 if D > 115u {
-                    let w0 = vec4<f32>(subgroupShuffle(mw28.w, c + 0u));
-                    let w1 = vec4<f32>(subgroupShuffle(mw28.w, c + 1u));
-                    { b0_115 = fma(t0_1, w1, fma(t0_0, w0, b0_115)); }
-                    if ROWS > 4u { b1_115 = fma(t1_1, w1, fma(t1_0, w0, b1_115)); }
+                    var w0 = vec4<f32>(0.0);
+                    w0 = vec4<f32>(subgroupShuffle(mw28.w, c + 0u));
+                    var w1 = vec4<f32>(0.0);
+                    if COLS > 1u { w1 = vec4<f32>(subgroupShuffle(mw28.w, c + 1u)); }
+                    { b0_115 = fma(t0_0, w0, b0_115); if COLS > 1u { b0_115 = fma(t0_1, w1, b0_115); } }
+                    if ROWS > 4u { b1_115 = fma(t1_0, w0, b1_115); if COLS > 1u { b1_115 = fma(t1_1, w1, b1_115); } }
                 }
                 if D > 116u {
-                    let w0 = vec4<f32>(subgroupShuffle(mw29.x, c + 0u));
-                    let w1 = vec4<f32>(subgroupShuffle(mw29.x, c + 1u));
-                    { b0_116 = fma(t0_1, w1, fma(t0_0, w0, b0_116)); }
-                    if ROWS > 4u { b1_116 = fma(t1_1, w1, fma(t1_0, w0, b1_116)); }
+                    var w0 = vec4<f32>(0.0);
+                    w0 = vec4<f32>(subgroupShuffle(mw29.x, c + 0u));
+                    var w1 = vec4<f32>(0.0);
+                    if COLS > 1u { w1 = vec4<f32>(subgroupShuffle(mw29.x, c + 1u)); }
+                    { b0_116 = fma(t0_0, w0, b0_116); if COLS > 1u { b0_116 = fma(t0_1, w1, b0_116); } }
+                    if ROWS > 4u { b1_116 = fma(t1_0, w0, b1_116); if COLS > 1u { b1_116 = fma(t1_1, w1, b1_116); } }
                 }
                 if D > 117u {
-                    let w0 = vec4<f32>(subgroupShuffle(mw29.y, c + 0u));
-                    let w1 = vec4<f32>(subgroupShuffle(mw29.y, c + 1u));
-                    { b0_117 = fma(t0_1, w1, fma(t0_0, w0, b0_117)); }
-                    if ROWS > 4u { b1_117 = fma(t1_1, w1, fma(t1_0, w0, b1_117)); }
+                    var w0 = vec4<f32>(0.0);
+                    w0 = vec4<f32>(subgroupShuffle(mw29.y, c + 0u));
+                    var w1 = vec4<f32>(0.0);
+                    if COLS > 1u { w1 = vec4<f32>(subgroupShuffle(mw29.y, c + 1u)); }
+                    { b0_117 = fma(t0_0, w0, b0_117); if COLS > 1u { b0_117 = fma(t0_1, w1, b0_117); } }
+                    if ROWS > 4u { b1_117 = fma(t1_0, w0, b1_117); if COLS > 1u { b1_117 = fma(t1_1, w1, b1_117); } }
                 }
                 if D > 118u {
-                    let w0 = vec4<f32>(subgroupShuffle(mw29.z, c + 0u));
-                    let w1 = vec4<f32>(subgroupShuffle(mw29.z, c + 1u));
-                    { b0_118 = fma(t0_1, w1, fma(t0_0, w0, b0_118)); }
-                    if ROWS > 4u { b1_118 = fma(t1_1, w1, fma(t1_0, w0, b1_118)); }
+                    var w0 = vec4<f32>(0.0);
+                    w0 = vec4<f32>(subgroupShuffle(mw29.z, c + 0u));
+                    var w1 = vec4<f32>(0.0);
+                    if COLS > 1u { w1 = vec4<f32>(subgroupShuffle(mw29.z, c + 1u)); }
+                    { b0_118 = fma(t0_0, w0, b0_118); if COLS > 1u { b0_118 = fma(t0_1, w1, b0_118); } }
+                    if ROWS > 4u { b1_118 = fma(t1_0, w0, b1_118); if COLS > 1u { b1_118 = fma(t1_1, w1, b1_118); } }
                 }
                 if D > 119u {
-                    let w0 = vec4<f32>(subgroupShuffle(mw29.w, c + 0u));
-                    let w1 = vec4<f32>(subgroupShuffle(mw29.w, c + 1u));
-                    { b0_119 = fma(t0_1, w1, fma(t0_0, w0, b0_119)); }
-                    if ROWS > 4u { b1_119 = fma(t1_1, w1, fma(t1_0, w0, b1_119)); }
+                    var w0 = vec4<f32>(0.0);
+                    w0 = vec4<f32>(subgroupShuffle(mw29.w, c + 0u));
+                    var w1 = vec4<f32>(0.0);
+                    if COLS > 1u { w1 = vec4<f32>(subgroupShuffle(mw29.w, c + 1u)); }
+                    { b0_119 = fma(t0_0, w0, b0_119); if COLS > 1u { b0_119 = fma(t0_1, w1, b0_119); } }
+                    if ROWS > 4u { b1_119 = fma(t1_0, w0, b1_119); if COLS > 1u { b1_119 = fma(t1_1, w1, b1_119); } }
                 }
                 if D > 120u {
-                    let w0 = vec4<f32>(subgroupShuffle(mw30.x, c + 0u));
-                    let w1 = vec4<f32>(subgroupShuffle(mw30.x, c + 1u));
-                    { b0_120 = fma(t0_1, w1, fma(t0_0, w0, b0_120)); }
-                    if ROWS > 4u { b1_120 = fma(t1_1, w1, fma(t1_0, w0, b1_120)); }
+                    var w0 = vec4<f32>(0.0);
+                    w0 = vec4<f32>(subgroupShuffle(mw30.x, c + 0u));
+                    var w1 = vec4<f32>(0.0);
+                    if COLS > 1u { w1 = vec4<f32>(subgroupShuffle(mw30.x, c + 1u)); }
+                    { b0_120 = fma(t0_0, w0, b0_120); if COLS > 1u { b0_120 = fma(t0_1, w1, b0_120); } }
+                    if ROWS > 4u { b1_120 = fma(t1_0, w0, b1_120); if COLS > 1u { b1_120 = fma(t1_1, w1, b1_120); } }
                 }
                 if D > 121u {
-                    let w0 = vec4<f32>(subgroupShuffle(mw30.y, c + 0u));
-                    let w1 = vec4<f32>(subgroupShuffle(mw30.y, c + 1u));
-                    { b0_121 = fma(t0_1, w1, fma(t0_0, w0, b0_121)); }
-                    if ROWS > 4u { b1_121 = fma(t1_1, w1, fma(t1_0, w0, b1_121)); }
+                    var w0 = vec4<f32>(0.0);
+                    w0 = vec4<f32>(subgroupShuffle(mw30.y, c + 0u));
+                    var w1 = vec4<f32>(0.0);
+                    if COLS > 1u { w1 = vec4<f32>(subgroupShuffle(mw30.y, c + 1u)); }
+                    { b0_121 = fma(t0_0, w0, b0_121); if COLS > 1u { b0_121 = fma(t0_1, w1, b0_121); } }
+                    if ROWS > 4u { b1_121 = fma(t1_0, w0, b1_121); if COLS > 1u { b1_121 = fma(t1_1, w1, b1_121); } }
                 }
                 if D > 122u {
-                    let w0 = vec4<f32>(subgroupShuffle(mw30.z, c + 0u));
-                    let w1 = vec4<f32>(subgroupShuffle(mw30.z, c + 1u));
-                    { b0_122 = fma(t0_1, w1, fma(t0_0, w0, b0_122)); }
-                    if ROWS > 4u { b1_122 = fma(t1_1, w1, fma(t1_0, w0, b1_122)); }
+                    var w0 = vec4<f32>(0.0);
+                    w0 = vec4<f32>(subgroupShuffle(mw30.z, c + 0u));
+                    var w1 = vec4<f32>(0.0);
+                    if COLS > 1u { w1 = vec4<f32>(subgroupShuffle(mw30.z, c + 1u)); }
+                    { b0_122 = fma(t0_0, w0, b0_122); if COLS > 1u { b0_122 = fma(t0_1, w1, b0_122); } }
+                    if ROWS > 4u { b1_122 = fma(t1_0, w0, b1_122); if COLS > 1u { b1_122 = fma(t1_1, w1, b1_122); } }
                 }
                 if D > 123u {
-                    let w0 = vec4<f32>(subgroupShuffle(mw30.w, c + 0u));
-                    let w1 = vec4<f32>(subgroupShuffle(mw30.w, c + 1u));
-                    { b0_123 = fma(t0_1, w1, fma(t0_0, w0, b0_123)); }
-                    if ROWS > 4u { b1_123 = fma(t1_1, w1, fma(t1_0, w0, b1_123)); }
+                    var w0 = vec4<f32>(0.0);
+                    w0 = vec4<f32>(subgroupShuffle(mw30.w, c + 0u));
+                    var w1 = vec4<f32>(0.0);
+                    if COLS > 1u { w1 = vec4<f32>(subgroupShuffle(mw30.w, c + 1u)); }
+                    { b0_123 = fma(t0_0, w0, b0_123); if COLS > 1u { b0_123 = fma(t0_1, w1, b0_123); } }
+                    if ROWS > 4u { b1_123 = fma(t1_0, w0, b1_123); if COLS > 1u { b1_123 = fma(t1_1, w1, b1_123); } }
                 }
                 if D > 124u {
-                    let w0 = vec4<f32>(subgroupShuffle(mw31.x, c + 0u));
-                    let w1 = vec4<f32>(subgroupShuffle(mw31.x, c + 1u));
-                    { b0_124 = fma(t0_1, w1, fma(t0_0, w0, b0_124)); }
-                    if ROWS > 4u { b1_124 = fma(t1_1, w1, fma(t1_0, w0, b1_124)); }
+                    var w0 = vec4<f32>(0.0);
+                    w0 = vec4<f32>(subgroupShuffle(mw31.x, c + 0u));
+                    var w1 = vec4<f32>(0.0);
+                    if COLS > 1u { w1 = vec4<f32>(subgroupShuffle(mw31.x, c + 1u)); }
+                    { b0_124 = fma(t0_0, w0, b0_124); if COLS > 1u { b0_124 = fma(t0_1, w1, b0_124); } }
+                    if ROWS > 4u { b1_124 = fma(t1_0, w0, b1_124); if COLS > 1u { b1_124 = fma(t1_1, w1, b1_124); } }
                 }
                 if D > 125u {
-                    let w0 = vec4<f32>(subgroupShuffle(mw31.y, c + 0u));
-                    let w1 = vec4<f32>(subgroupShuffle(mw31.y, c + 1u));
-                    { b0_125 = fma(t0_1, w1, fma(t0_0, w0, b0_125)); }
-                    if ROWS > 4u { b1_125 = fma(t1_1, w1, fma(t1_0, w0, b1_125)); }
+                    var w0 = vec4<f32>(0.0);
+                    w0 = vec4<f32>(subgroupShuffle(mw31.y, c + 0u));
+                    var w1 = vec4<f32>(0.0);
+                    if COLS > 1u { w1 = vec4<f32>(subgroupShuffle(mw31.y, c + 1u)); }
+                    { b0_125 = fma(t0_0, w0, b0_125); if COLS > 1u { b0_125 = fma(t0_1, w1, b0_125); } }
+                    if ROWS > 4u { b1_125 = fma(t1_0, w0, b1_125); if COLS > 1u { b1_125 = fma(t1_1, w1, b1_125); } }
                 }
                 if D > 126u {
-                    let w0 = vec4<f32>(subgroupShuffle(mw31.z, c + 0u));
-                    let w1 = vec4<f32>(subgroupShuffle(mw31.z, c + 1u));
-                    { b0_126 = fma(t0_1, w1, fma(t0_0, w0, b0_126)); }
-                    if ROWS > 4u { b1_126 = fma(t1_1, w1, fma(t1_0, w0, b1_126)); }
+                    var w0 = vec4<f32>(0.0);
+                    w0 = vec4<f32>(subgroupShuffle(mw31.z, c + 0u));
+                    var w1 = vec4<f32>(0.0);
+                    if COLS > 1u { w1 = vec4<f32>(subgroupShuffle(mw31.z, c + 1u)); }
+                    { b0_126 = fma(t0_0, w0, b0_126); if COLS > 1u { b0_126 = fma(t0_1, w1, b0_126); } }
+                    if ROWS > 4u { b1_126 = fma(t1_0, w0, b1_126); if COLS > 1u { b1_126 = fma(t1_1, w1, b1_126); } }
                 }
                 if D > 127u {
-                    let w0 = vec4<f32>(subgroupShuffle(mw31.w, c + 0u));
-                    let w1 = vec4<f32>(subgroupShuffle(mw31.w, c + 1u));
-                    { b0_127 = fma(t0_1, w1, fma(t0_0, w0, b0_127)); }
-                    if ROWS > 4u { b1_127 = fma(t1_1, w1, fma(t1_0, w0, b1_127)); }
+                    var w0 = vec4<f32>(0.0);
+                    w0 = vec4<f32>(subgroupShuffle(mw31.w, c + 0u));
+                    var w1 = vec4<f32>(0.0);
+                    if COLS > 1u { w1 = vec4<f32>(subgroupShuffle(mw31.w, c + 1u)); }
+                    { b0_127 = fma(t0_0, w0, b0_127); if COLS > 1u { b0_127 = fma(t0_1, w1, b0_127); } }
+                    if ROWS > 4u { b1_127 = fma(t1_0, w0, b1_127); if COLS > 1u { b1_127 = fma(t1_1, w1, b1_127); } }
                 }
             }
         }
