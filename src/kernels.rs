@@ -358,9 +358,8 @@ pub struct PhiScratch {
     rho: GpuVec<f32>,
     center: GpuVec<f32>,
     pack: GpuVec<f32>,
-    /// `svgd_phi_shuffle`'s copy of the records (a 1 × 1 stand-in for the other variants).
-    records: wgpu::Texture,
-    records_view: wgpu::TextureView,
+    /// `svgd_phi_shuffle`'s copy of the records, and its view.
+    records: Option<(wgpu::Texture, wgpu::TextureView)>,
     n: usize,
     d: usize,
 }
@@ -435,37 +434,43 @@ impl PhiScratch {
         // The centre and the column records (svgd_phi_pack) of the kernels that read them;
         // svgd_phi_shuffle's in whole texture rows, copied into the texture.
         let texture = match variant {
-            PhiVariant::Shuffle(sg) => shuffle_texture_size(n, d, sg),
+            PhiVariant::Shuffle(sg) => Some(shuffle_texture_size(n, d, sg)),
+            _ => None,
+        };
+        let (center, pack) = match (records, texture) {
+            (Some(_), Some((width, height))) => (d, width * height * 4),
+            (Some(padded), None) => (d, padded * shuffle_record(d) * 4),
             _ => (1, 1),
         };
-        let (center, pack) = match (records, variant) {
-            (Some(_), PhiVariant::Shuffle(_)) => (d, texture.0 * texture.1 * 4),
-            (Some(padded), _) => (d, padded * shuffle_record(d) * 4),
-            _ => (1, 1),
+        let records_texture = match texture {
+            Some((width, height)) => {
+                // for_dim checked the height against Kernels::texture_rows; this checks the
+                // device itself (the field is public).
+                let max = ctx.limits.max_texture_dimension_2d as usize;
+                ensure!(
+                    width <= max && height <= max,
+                    "svgd_phi: n = {n}, d = {d} needs a {width}x{height} texture, over this \
+                     adapter's max_texture_dimension_2d = {max}; use fewer particles"
+                );
+                let t = ctx.device.create_texture(&wgpu::TextureDescriptor {
+                    label: Some("phi column records"),
+                    size: wgpu::Extent3d {
+                        width: width as u32,
+                        height: height as u32,
+                        depth_or_array_layers: 1,
+                    },
+                    mip_level_count: 1,
+                    sample_count: 1,
+                    dimension: wgpu::TextureDimension::D2,
+                    format: wgpu::TextureFormat::Rgba32Float,
+                    usage: wgpu::TextureUsages::TEXTURE_BINDING | wgpu::TextureUsages::COPY_DST,
+                    view_formats: &[],
+                });
+                let view = t.create_view(&Default::default());
+                Some((t, view))
+            }
+            None => None,
         };
-        let max = ctx.limits.max_texture_dimension_2d as usize;
-        ensure!(
-            texture.0 <= max && texture.1 <= max,
-            "svgd_phi: n = {n}, d = {d} needs a {}x{} texture, over this adapter's \
-             max_texture_dimension_2d = {max}; use fewer particles",
-            texture.0,
-            texture.1
-        );
-        let records_texture = ctx.device.create_texture(&wgpu::TextureDescriptor {
-            label: Some("phi column records"),
-            size: wgpu::Extent3d {
-                width: texture.0 as u32,
-                height: texture.1 as u32,
-                depth_or_array_layers: 1,
-            },
-            mip_level_count: 1,
-            sample_count: 1,
-            dimension: wgpu::TextureDimension::D2,
-            format: wgpu::TextureFormat::Rgba32Float,
-            usage: wgpu::TextureUsages::TEXTURE_BINDING | wgpu::TextureUsages::COPY_DST,
-            view_formats: &[],
-        });
-        let records_view = records_texture.create_view(&Default::default());
         Ok(Self {
             variant,
             chunks,
@@ -476,7 +481,6 @@ impl PhiScratch {
             center: GpuVec::zeros(ctx, "phi centre", center)?,
             pack: GpuVec::zeros(ctx, "phi column records", pack)?,
             records: records_texture,
-            records_view,
             n,
             d,
         })
@@ -489,7 +493,9 @@ impl PhiScratch {
             + self.rho.bytes()
             + self.center.bytes()
             + self.pack.bytes()
-            + 16 * u64::from(self.records.width()) * u64::from(self.records.height())
+            + self.records.as_ref().map_or(0, |(t, _)| {
+                16 * u64::from(t.width()) * u64::from(t.height())
+            })
             + 32 * self.params.len() as u64
     }
 
@@ -821,10 +827,9 @@ impl Kernels {
         // svgd_phi_shuffle and svgd_phi_gemm read the centred column records (the shuffle
         // kernel from a texture).
         let records = scratch.variant.record_rows(n);
-        let shuffle = matches!(scratch.variant, PhiVariant::Shuffle(_));
-        let bindings: &[Binding] = match (records, shuffle) {
-            (Some(_), true) => &[U, R, R, Binding::Texture, W, W],
-            (Some(_), false) => &[U, R, R, R, W, W],
+        let bindings: &[Binding] = match (records, &scratch.records) {
+            (Some(_), Some(_)) => &[U, R, R, Binding::Texture, W, W],
+            (Some(_), None) => &[U, R, R, R, W, W],
             _ => &[U, R, R, W, W],
         };
         let kernel = self.by_dim_with(ctx, spec, bindings, wg, d, &extra)?;
@@ -865,9 +870,9 @@ impl Kernels {
                 (n, d, aux as usize),
             )?;
         }
-        if shuffle {
+        if let Some((texture, _)) = &scratch.records {
             // Whole rows of records (the pack buffer's length) into the texture.
-            let (width, height) = (scratch.records.width(), scratch.records.height());
+            let (width, height) = (texture.width(), texture.height());
             enc.copy_buffer_to_texture(
                 wgpu::TexelCopyBufferInfo {
                     buffer: &scratch.pack.buffer,
@@ -877,8 +882,8 @@ impl Kernels {
                         rows_per_image: Some(height),
                     },
                 },
-                scratch.records.as_image_copy(),
-                scratch.records.size(),
+                texture.as_image_copy(),
+                texture.size(),
             );
         }
         for params in &scratch.params {
@@ -888,10 +893,9 @@ impl Kernels {
                     u.as_entire_binding(),
                     x.as_entire_binding(),
                     scratch.center.buffer.as_entire_binding(),
-                    if shuffle {
-                        wgpu::BindingResource::TextureView(&scratch.records_view)
-                    } else {
-                        scratch.pack.buffer.as_entire_binding()
+                    match &scratch.records {
+                        Some((_, view)) => wgpu::BindingResource::TextureView(view),
+                        None => scratch.pack.buffer.as_entire_binding(),
                     },
                     out.as_entire_binding(),
                     phi.buffer.as_entire_binding(),
@@ -1070,9 +1074,7 @@ impl Kernels {
         if let Some(sg) = ksd_shuffle_size(self.phi_layout, d) {
             // Per SG columns the group loop's pass and the lane loop's SG + 1, and per BLOCK
             // (128) columns two more: SG + 3 per SG columns bounds them all.
-            let sg = sg as usize;
-            let cols = sg * chunk_columns(ctx, sg as u64 + 3, 100, None);
-            return chunk_plan(n, self.chunk_cap.map_or(cols, |c| cols.min(c.max(1))));
+            return self.subgroup_plan(ctx, n, sg, u64::from(sg) + 3);
         }
         // Per column: the column loop's pass, d dimension passes and the dimension loop's
         // exit pass (llvmpipe counts it too).
@@ -1087,14 +1089,26 @@ impl Kernels {
         if let Some(sg) = self.bracket_shuffle(d) {
             // Passes through loop ends per SG columns: the group loop's one and the lane
             // loop's SG + 1 (its exit pass counts too, see PhiScratch::new).
-            let sg = sg as usize;
-            let cols = sg * chunk_columns(ctx, sg as u64 + 2, 100, None);
-            return chunk_plan(n, self.chunk_cap.map_or(cols, |c| cols.min(c.max(1))));
+            return self.subgroup_plan(ctx, n, sg, u64::from(sg) + 2);
         }
         // Per column: the column loop's pass, and past d = 64 the dimension loop's d - 1
         // passes and its exit pass.
         let per = if d <= 64 { 1 } else { d as u64 + 1 };
         chunk_plan(n, chunk_columns(ctx, per, 100, self.chunk_cap))
+    }
+
+    /// Column chunks of a kernel that walks the columns SG at a time (`pair_bracket_shuffle`,
+    /// `ksd_shuffle`), `per_group` loop passes per SG columns: whole groups per chunk, except
+    /// where the tests' chunk cap cuts them (those kernels take any chunk bounds).
+    fn subgroup_plan(
+        &self,
+        ctx: &GpuContext,
+        n: usize,
+        sg: u32,
+        per_group: u64,
+    ) -> Vec<(u32, u32, u32)> {
+        let cols = sg as usize * chunk_columns(ctx, per_group, 100, None);
+        chunk_plan(n, self.chunk_cap.map_or(cols, |c| cols.min(c.max(1))))
     }
 
     /// The subgroup size `pair_bracket_shuffle` runs with, where it serves d.
@@ -1383,6 +1397,17 @@ mod tests {
     fn the_shuffle_kernel_gets_only_records_that_fit_a_texture() {
         let src = shader::SVGD_PHI_SHUFFLE.source();
         assert!(src.contains(&format!("const TEX_W: u32 = {SHUFFLE_TEXTURE_WIDTH}u;")));
+        // The columns per pass the host asks for are ones the file generates and divide the
+        // subgroup.
+        let at = src.find("COLS (1..").expect("COLS header") + "COLS (1..".len();
+        let cols_max: u32 = src[at..].split(')').next().unwrap().parse().unwrap();
+        for d in 5..=SHUFFLE_DMAX {
+            let c = shuffle_cols(d);
+            assert!(
+                (1..=cols_max).contains(&c) && 8 % c == 0,
+                "d = {d}: COLS = {c}"
+            );
+        }
         // n = 16384, d = 64: 16384 records of 33 texels, 132 rows of 4096.
         assert_eq!(shuffle_texture_size(16384, 64, 8), (4096, 132));
         assert_eq!(shuffle_texture_size(1, 5, 8), (4096, 1));
