@@ -294,8 +294,9 @@ pub const SHUFFLE_TEXTURE_WIDTH: usize = 4096;
 /// (width, height) in texels of `svgd_phi_shuffle`'s rgba32float record texture for `n`
 /// particles in `d` dimensions and subgroup size `sg`: the column records row by row, the
 /// last row zero padded. `svgd_phi_pack` writes them to a buffer of whole rows, which is
-/// copied into the texture: llvmpipe fetches texels with a branch-free gather, where a
-/// storage-buffer vec4 costs a loop of 32 bounds-checked scalar loads (see the generator).
+/// copied into the texture (a read-only storage texture): llvmpipe fetches texels with a
+/// branch-free gather, where a storage-buffer vec4 costs a loop of 32 bounds-checked scalar
+/// loads (see the generator).
 pub fn shuffle_texture_size(n: usize, d: usize, sg: u32) -> (usize, usize) {
     let texels = shuffle_padded(n, sg) * shuffle_record(d);
     (
@@ -463,7 +464,7 @@ impl PhiScratch {
                     sample_count: 1,
                     dimension: wgpu::TextureDimension::D2,
                     format: wgpu::TextureFormat::Rgba32Float,
-                    usage: wgpu::TextureUsages::TEXTURE_BINDING | wgpu::TextureUsages::COPY_DST,
+                    usage: wgpu::TextureUsages::STORAGE_BINDING | wgpu::TextureUsages::COPY_DST,
                     view_formats: &[],
                 });
                 let view = t.create_view(&Default::default());

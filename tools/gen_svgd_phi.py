@@ -266,8 +266,13 @@ def gen_shuffle(DMAX, R):
     compiles to one vpermd (emit_shuffle); unrolling that loop with constant indices made the
     file twice as large and was slower.
     The columns come from svgd_phi_pack's records, copied into an rgba32float texture and read
-    with textureLoad: llvmpipe fetches texels with a branch-free gather (lp_bld_sample), where a
-    storage-buffer vec4 costs a lane loop of 32 bounds-checked scalar loads. The records already
+    with textureLoad: llvmpipe fetches texels with a branch-free gather, where a storage-buffer
+    vec4 costs a lane loop of 32 bounds-checked scalar loads. The texture is bound as a
+    read-only storage texture: a sampled texture's textureLoad goes through llvmpipe's sampler
+    code (lp_build_sample_soa), a call per fetch that looks up the mip level's offset and row
+    stride lane by lane, about a third of the kernel's time at d = 64 (JIT profile); a storage
+    texture's load (lp_build_img_op_soa) is inlined, with one row stride for all lanes
+    (n = 16384, alternated: d = 16 7.3e8 -> 8.2e8, d = 64 1.71e8 -> 2.1e8 pairs/s). The records already
     hold w_j; the squared distance is the dot-product form e_i + e_j + xc_i . u_j (two
     operations per dimension where the difference form needs three: llvmpipe lowers fma into a
     multiply and an add). Rows are grouped four to a vec4 as in gen(). Each pass of the lane
@@ -280,9 +285,12 @@ def gen_shuffle(DMAX, R):
     one column per pass, against texture and two: d = 5 1.33e9 / 1.52e9, d = 16 6.2e8 / 7.3e8,
     d = 32 2.9e8 / 3.7e8, d = 64 1.35e8 / 1.69e8, d = 100 7.5e7 / 9.5e7. Dropped: the texture
     with one column per pass (d = 64: 1.50e8); two columns per pass from the storage buffer
-    (d = 64: 1.28e8); four columns per pass (d = 64: 1.08e8 with the texture; its 47 KB loop
-    body outgrows the 32 KB instruction cache); 8 rows per invocation past d = 32 (d = 64:
-    1.19e8). Two columns lose past d = 100 (d = 128: 5.4e7 against 6.5e7 with one)."""
+    (d = 64: 1.28e8); four columns per pass (d = 64: 1.08e8 with the sampled texture, 1.35e8
+    against 2.15e8 with the storage texture; its loop body doubles); 8 rows per invocation past
+    d = 32 (d = 64: 1.19e8 with the sampled texture; 1.56e8 with two columns and 1.92e8 with
+    one, against 2.15e8, with the storage texture); LP_NATIVE_VECTOR_WIDTH=512 (subgroups of
+    16, whose shuffles llvmpipe compiles to a 16-step scalar loop: d = 16 6.7e7 against 8.2e8);
+    subgroupBroadcast, whose lane index WGSL requires to be a constant. Two columns lose past d = 100 (d = 128: 5.4e7 against 6.5e7 with one)."""
     G = R // 4
     C = SHUFFLE_COLS
     L = []
@@ -306,7 +314,7 @@ def gen_shuffle(DMAX, R):
 // together (uniform bounds; rows past n are clamped, never returned).
 // Records: the texture holds svgd_phi_pack's vec4 number i at texel (i % TEX_W, i / TEX_W).
 // Parts: common/params.wgsl, common/rbf.wgsl
-// Bindings: 0 uniform PairParams | 1 x [n,d] | 2 center [d] | 3 records texture_2d<f32> (rgba32float,
+// Bindings: 0 uniform PairParams | 1 x [n,d] | 2 center [d] | 3 records texture_storage_2d (rgba32float, read,
 //   TEX_W wide, n_pad (2 D4 + 1) texels) | 4 scratch [n*d + n] | 5 phi [n,d] (written)
 // Dispatch: (ceil(n / (ROWS WG)), 1, 1), WG a multiple of SG. Overrides D = d (1..{DMAX}),
 // SG = subgroup size, ROWS, COLS. Passes through loop ends per invocation (llvmpipe's loop
@@ -324,12 +332,12 @@ const TEX_W: u32 = {SHUFFLE_TEXTURE_WIDTH}u;
 @group(0) @binding(0) var<uniform> p: PairParams;
 @group(0) @binding(1) var<storage, read> x: array<f32>;
 @group(0) @binding(2) var<storage, read> center: array<f32>;
-@group(0) @binding(3) var records: texture_2d<f32>;
+@group(0) @binding(3) var records: texture_storage_2d<rgba32float, read>;
 @group(0) @binding(4) var<storage, read_write> scratch: array<f32>;
 @group(0) @binding(5) var<storage, read_write> phi: array<f32>;
 
 fn record(i: u32) -> vec4<f32> {{
-    return textureLoad(records, vec2<u32>(i % TEX_W, i / TEX_W), 0);
+    return textureLoad(records, vec2<u32>(i % TEX_W, i / TEX_W));
 }}
 
 @compute @workgroup_size(WG)

@@ -18,7 +18,7 @@
 // together (uniform bounds; rows past n are clamped, never returned).
 // Records: the texture holds svgd_phi_pack's vec4 number i at texel (i % TEX_W, i / TEX_W).
 // Parts: common/params.wgsl, common/rbf.wgsl
-// Bindings: 0 uniform PairParams | 1 x [n,d] | 2 center [d] | 3 records texture_2d<f32> (rgba32float,
+// Bindings: 0 uniform PairParams | 1 x [n,d] | 2 center [d] | 3 records texture_storage_2d (rgba32float, read,
 //   TEX_W wide, n_pad (2 D4 + 1) texels) | 4 scratch [n*d + n] | 5 phi [n,d] (written)
 // Dispatch: (ceil(n / (ROWS WG)), 1, 1), WG a multiple of SG. Overrides D = d (1..128),
 // SG = subgroup size, ROWS, COLS. Passes through loop ends per invocation (llvmpipe's loop
@@ -36,12 +36,12 @@ const TEX_W: u32 = 4096u;
 @group(0) @binding(0) var<uniform> p: PairParams;
 @group(0) @binding(1) var<storage, read> x: array<f32>;
 @group(0) @binding(2) var<storage, read> center: array<f32>;
-@group(0) @binding(3) var records: texture_2d<f32>;
+@group(0) @binding(3) var records: texture_storage_2d<rgba32float, read>;
 @group(0) @binding(4) var<storage, read_write> scratch: array<f32>;
 @group(0) @binding(5) var<storage, read_write> phi: array<f32>;
 
 fn record(i: u32) -> vec4<f32> {
-    return textureLoad(records, vec2<u32>(i % TEX_W, i / TEX_W), 0);
+    return textureLoad(records, vec2<u32>(i % TEX_W, i / TEX_W));
 }
 
 @compute @workgroup_size(WG)

@@ -15,8 +15,9 @@ pub enum Binding {
     ReadOnly,
     /// `var<storage, read_write>`.
     ReadWrite,
-    /// `texture_2d<f32>` read with `textureLoad` (a non-filterable float format such as
-    /// rgba32float).
+    /// `texture_storage_2d<rgba32float, read>` read with `textureLoad`: a read-only storage
+    /// texture, whose loads llvmpipe inlines, where a sampled texture's go through its sampler
+    /// code (see `svgd_phi_shuffle`).
     Texture,
 }
 
@@ -53,10 +54,10 @@ impl Kernel {
                 binding: i as u32,
                 visibility: wgpu::ShaderStages::COMPUTE,
                 ty: match b {
-                    Binding::Texture => wgpu::BindingType::Texture {
-                        sample_type: wgpu::TextureSampleType::Float { filterable: false },
+                    Binding::Texture => wgpu::BindingType::StorageTexture {
+                        access: wgpu::StorageTextureAccess::ReadOnly,
+                        format: wgpu::TextureFormat::Rgba32Float,
                         view_dimension: wgpu::TextureViewDimension::D2,
-                        multisampled: false,
                     },
                     _ => wgpu::BindingType::Buffer {
                         ty: match b {
