@@ -1246,6 +1246,35 @@ impl Kernels {
         counts: &GpuVec<u32>,
         out: &GpuVec<f32>,
     ) -> Result<()> {
+        let blocks = (p.n as usize).div_ceil(self.bracket_block_rows(p.d as usize)) as u32;
+        self.record_pair_bracket_blocks(ctx, enc, params, p, 0..blocks, x, offsets, counts, out)
+    }
+
+    /// Rows per workgroup of the pair_bracket kernel for dimension `d` (a row block: block b
+    /// holds rows [b·rows, (b + 1)·rows)).
+    pub fn bracket_block_rows(&self, d: usize) -> usize {
+        64 * if self.bracket_shuffle(d).is_some() {
+            BRACKET_SHUFFLE_ROWS
+        } else {
+            4
+        }
+    }
+
+    /// [`Kernels::record_pair_bracket`] over the rows of the row blocks `blocks` only (see
+    /// [`Kernels::bracket_block_rows`]); the other rows' counts and list slots are left alone.
+    #[allow(clippy::too_many_arguments)]
+    pub fn record_pair_bracket_blocks(
+        &self,
+        ctx: &GpuContext,
+        enc: &mut wgpu::CommandEncoder,
+        params: &[GpuUniform<SelectParams>],
+        p: SelectParams,
+        blocks: std::ops::Range<u32>,
+        x: &GpuVec<f32>,
+        offsets: &GpuVec<u32>,
+        counts: &GpuVec<u32>,
+        out: &GpuVec<f32>,
+    ) -> Result<()> {
         let (n, d) = (p.n as usize, p.d as usize);
         ensure!(n >= 1 && d >= 1, "pair_bracket: needs n >= 1 and d >= 1");
         ensure!(
@@ -1268,12 +1297,12 @@ impl Kernels {
         };
         let extra: Vec<(&str, f64)> = sg.map(|sg| ("SG", f64::from(sg))).into_iter().collect();
         let kernel = self.by_dim_with(ctx, spec, &[U, R, R, W, W], 64, d, &extra)?;
-        let rows = if sg.is_some() {
-            BRACKET_SHUFFLE_ROWS
-        } else {
-            4
-        };
-        let g = ctx.check_groups("pair_bracket", n.div_ceil(rows * 64) as u64)?;
+        let all = n.div_ceil(self.bracket_block_rows(d)) as u32;
+        ensure!(
+            blocks.start < blocks.end && blocks.end <= all,
+            "pair_bracket: row blocks {blocks:?} outside 0..{all}"
+        );
+        let g = ctx.check_groups("pair_bracket", u64::from(blocks.end - blocks.start))?;
         for (&(j_begin, j_end, flags), u) in plan.iter().zip(params) {
             u.set(
                 ctx,
@@ -1281,6 +1310,7 @@ impl Kernels {
                     j_begin,
                     j_end,
                     flags,
+                    block0: blocks.start,
                     ..p
                 },
             );

@@ -234,15 +234,31 @@ impl MedianSelector {
             // NaN distances are neither below nor inside any bracket.
             ensure!(self.samples > 0 || below + inside == m, "{DIVERGED}");
             let fits = (0..n).all(|i| u64::from(c[2 * i + 1]) <= slots[i]);
-            if fits && rmin >= below && rmax < below + inside {
-                let mut cand = Vec::with_capacity(inside as usize);
-                let mut at = 0usize;
-                for i in 0..n {
-                    cand.extend_from_slice(&list[at..at + c[2 * i + 1] as usize]);
-                    at += slots[i] as usize;
+            if rmin >= below && rmax < below + inside {
+                let relisted = if fits {
+                    Some(vec![None; n])
+                } else {
+                    self.relist(ctx, k, x, (lo, hi), &c, &slots)?
+                };
+                if let Some(relisted) = relisted {
+                    let mut cand = Vec::with_capacity(inside as usize);
+                    let mut at = 0usize;
+                    for i in 0..n {
+                        let row = c[2 * i + 1] as usize;
+                        match &relisted[i] {
+                            Some(r) => cand.extend_from_slice(r),
+                            None => cand.extend_from_slice(&list[at..at + row]),
+                        }
+                        at += slots[i] as usize;
+                    }
+                    ensure!(
+                        cand.len() as u64 == inside,
+                        "median: listed {} candidates, counted {inside}",
+                        cand.len()
+                    );
+                    *candidates += cand.len() as u64;
+                    return Ok(pick(&mut cand, ranks, below));
                 }
-                *candidates += cand.len() as u64;
-                return Ok(pick(&mut cand, ranks, below));
             }
             rows = Some(c);
         } else {
@@ -308,6 +324,109 @@ impl MedianSelector {
             }
         }
         anyhow::bail!("median: selection did not converge (bracket [{lo}, {hi}]); this is a bug")
+    }
+
+    /// After a list pass in which some rows found more in-bracket pairs than their slots
+    /// (the slots follow the sample's share, and a row near a dense region can hold several
+    /// times its share): lists again only the row blocks that hold those rows, with exact
+    /// slots from the pass's counts `c`, and returns the complete lists of the rows that
+    /// overflowed (`None` for the others, whose lists were complete). A row block is a
+    /// workgroup's rows ([`Kernels::bracket_block_rows`]), a few hundred, against a full pass
+    /// over all n rows for one overflowing row before (2026-11-30: at n = 16 384 one or two rows
+    /// overflowed at d = 2 and 16, which cost a second full pass, 0.25 s of a 0.9 s step at
+    /// d = 16). Returns `None` (list every row again) when the blocks hold over half of the
+    /// rows or their exact lists outgrow the capacity.
+    fn relist(
+        &mut self,
+        ctx: &GpuContext,
+        k: &Kernels,
+        x: &GpuVec<f32>,
+        (lo, hi): (f32, f32),
+        c: &[u32],
+        slots: &[u64],
+    ) -> Result<Option<Vec<Option<Vec<f32>>>>> {
+        let n = self.n;
+        let per = k.bracket_block_rows(self.d);
+        let mut blocks: Vec<u32> = (0..n)
+            .filter(|&i| u64::from(c[2 * i + 1]) > slots[i])
+            .map(|i| (i / per) as u32)
+            .collect();
+        blocks.dedup();
+        let rows_in = |b: u32| (b as usize * per)..((b as usize + 1) * per).min(n);
+        let covered: usize = blocks.iter().map(|&b| rows_in(b).len()).sum();
+        let mut offsets = vec![0u32; n + 1];
+        let mut acc = 0u64;
+        let mut b = blocks.iter().peekable();
+        for i in 0..n {
+            offsets[i] = acc as u32;
+            while b.peek().is_some_and(|&&q| rows_in(q).end <= i) {
+                b.next();
+            }
+            if b.peek().is_some_and(|&&q| rows_in(q).contains(&i)) {
+                acc += u64::from(c[2 * i + 1]);
+            }
+        }
+        offsets[n] = acc as u32;
+        if 2 * covered > n || acc as usize > self.capacity {
+            return Ok(None);
+        }
+        self.offsets.write(ctx, &offsets)?;
+        let p = SelectParams {
+            lo,
+            hi,
+            mode: 1,
+            ..self.base()
+        };
+        // One submit per run of consecutive blocks: the chunks' uniforms are rewritten per run.
+        // The counts are cleared first, so that rows the runs miss cannot pass the check below
+        // with their first pass's counts.
+        let mut start = 0;
+        while start < blocks.len() {
+            let mut end = start + 1;
+            while end < blocks.len() && blocks[end] == blocks[end - 1] + 1 {
+                end += 1;
+            }
+            let mut enc = ctx.device.create_command_encoder(&Default::default());
+            if start == 0 {
+                enc.clear_buffer(&self.counts.buffer, 0, None);
+            }
+            k.record_pair_bracket_blocks(
+                ctx,
+                &mut enc,
+                &self.bracket_params,
+                p,
+                blocks[start]..blocks[end - 1] + 1,
+                x,
+                &self.offsets,
+                &self.counts,
+                &self.list,
+            )?;
+            ctx.queue.submit([enc.finish()]);
+            start = end;
+        }
+        let again = self.counts.read(ctx)?;
+        let list = self.list.read_prefix(ctx, acc as usize)?;
+        let mut out = vec![None; n];
+        for &q in &blocks {
+            for i in rows_in(q) {
+                ensure!(
+                    again[2 * i..2 * i + 2] == c[2 * i..2 * i + 2],
+                    "median: row {i} counted {:?} on its second pass, {:?} on its first",
+                    &again[2 * i..2 * i + 2],
+                    &c[2 * i..2 * i + 2]
+                );
+                if u64::from(c[2 * i + 1]) > slots[i] {
+                    let at = offsets[i] as usize;
+                    out[i] = Some(list[at..at + c[2 * i + 1] as usize].to_vec());
+                }
+            }
+        }
+        log::debug!(
+            "median: {} rows overflowed their slots; listed again {covered} rows in {} blocks",
+            out.iter().filter(|r| r.is_some()).count(),
+            blocks.len()
+        );
+        Ok(Some(out))
     }
 
     /// One `pair_histogram` pass over [lo, hi]: returns the narrowed bracket (the bins that

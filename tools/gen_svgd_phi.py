@@ -454,9 +454,9 @@ def gen_bracket_shuffle(DMAX, G):
 // max(j_begin, row + 1) over its first rows (subgroupMin), later rows mask columns t <= i.
 // Parts: common/params.wgsl, common/bracket.wgsl
 // Bindings: 0 uniform SelectParams | 1 x [n,d] | 2 offsets [n+1] | 3 counts [2n] | 4 out [capacity]
-// Dispatch: (ceil(n / ({R} WG)), 1, 1), WG a multiple of SG. Overrides D = d (1..{DMAX}),
-// SG = subgroup size. Passes through loop ends per invocation (llvmpipe's loop limit counts
-// them, a loop's exit pass included): SG + 2 per SG columns.
+// Dispatch: (ceil(n / ({R} WG)), 1, 1), or fewer row blocks from block0 on, WG a multiple of SG.
+// Overrides D = d (1..{DMAX}), SG = subgroup size. Passes through loop ends per invocation
+// (llvmpipe's loop limit counts them, a loop's exit pass included): SG + 2 per SG columns.
 override WG: u32 = 64u;
 override D: u32 = 2u;
 override SG: u32 = 8u;
@@ -473,7 +473,7 @@ fn coord(r: vec4<u32>, a: u32) -> vec4<f32> {{
 
 @compute @workgroup_size(WG)
 fn pair_bracket_shuffle(@builtin(local_invocation_id) lid3: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(subgroup_invocation_id) sid: u32) {{
-    let base = wid.x * WG * {R}u + lid3.x;
+    let base = (p.block0 + wid.x) * WG * {R}u + lid3.x;
     let listing = p.mode == 1u;
     let first = (p.flags & 1u) != 0u;""")
     for g in range(G):

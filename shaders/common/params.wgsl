@@ -50,7 +50,7 @@ struct SelectParams {
     j_begin: u32,  // pair_bracket: column chunk [j_begin, j_end) of this dispatch
     j_end: u32,
     flags: u32,    // pair_bracket: bit 0 first chunk
-    _pad0: u32,
+    block0: u32,   // pair_bracket: the first row block (workgroup) of this dispatch
     _pad1: u32,
 }
 

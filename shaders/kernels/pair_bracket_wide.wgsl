@@ -3,7 +3,8 @@
 //   counts[2i] = #{j > i : D_ij < lo}, counts[2i+1] = #{j > i : lo <= D_ij <= hi}
 //   and, in list mode, the in-bracket D_ij of row i in j order at out[offsets[i] + c], for
 //   c < offsets[i+1] - offsets[i] (a row that finds more than its slots counts them all and
-//   lists its first ones; the host sees it and lists again with exact offsets).
+//   lists its first ones; the host sees it and lists again, with exact offsets, the row blocks
+//   that hold such rows; block0 is the row block of the dispatch's first workgroup).
 // No atomics and a fixed order: the selection is deterministic.
 // Distances use the same expression, in the same order, as pair_sample and the CPU check:
 // s = r_0 * r_0, then s = fma(r_a, r_a, s) for a = 1..d-1, r = x_i - x_j; D_ij = D_ji exactly.
@@ -13,7 +14,8 @@
 // chunks continue the counts, and the list cursor is offsets[i] + counts[2i+1].
 // Parts: common/params.wgsl, common/bracket.wgsl
 // Bindings: 0 uniform SelectParams | 1 x [n,d] | 2 offsets [n+1] | 3 counts [2n] | 4 out [capacity]
-// Dispatch: (ceil(n / (4 WG)), 1, 1).
+// Dispatch: (ceil(n / (4 WG)), 1, 1), or fewer row blocks from block0 on (the host re-lists the
+// blocks of rows that overflowed their slots).
 override WG: u32 = 64u;
 override D: u32 = 2u;
 
@@ -30,7 +32,7 @@ fn coord(r: vec4<u32>, a: u32) -> vec4<f32> {
 @compute @workgroup_size(WG)
 fn pair_bracket_wide(@builtin(local_invocation_id) lid3: vec3<u32>,
                 @builtin(workgroup_id) wid: vec3<u32>) {
-    let base = wid.x * WG * 4u + lid3.x;
+    let base = (p.block0 + wid.x) * WG * 4u + lid3.x;
     let ra = vec4<u32>(base, base + WG, base + 2u * WG, base + 3u * WG);
     let rc = min(ra, vec4<u32>(p.n - 1u));
     let live = ra < vec4<u32>(p.n);

@@ -89,8 +89,10 @@ pub struct SelectParams {
     pub j_end: u32,
     /// Bit 0: first chunk.
     pub flags: u32,
+    /// pair_bracket: the first row block (workgroup) of this dispatch.
+    pub block0: u32,
     /// Padding.
-    pub _pad: [u32; 2],
+    pub _pad: u32,
 }
 
 /// Gaussian-Bernoulli RBM kernels.

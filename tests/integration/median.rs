@@ -137,6 +137,57 @@ fn median_is_deterministic() -> Result<()> {
     Ok(())
 }
 
+/// Rows with several times their sampled share of in-bracket pairs overflow the one-pass
+/// list's slots: two points on the axis of a circle of points, whose squared distances to
+/// the circle all equal 2R², the median. Only the row blocks that hold them are listed
+/// again (one full pass in all, not two as before 2026-11-30), in two blocks apart (the
+/// second block's rows are addressed through the dispatch's first block), and the median
+/// is still the f64 one to f32 rounding; with every bracket kernel, unchunked and in column
+/// chunks.
+#[test]
+fn median_lists_again_only_the_blocks_of_overflowing_rows() -> Result<()> {
+    let Some((ctx, _)) = gpu()? else {
+        return Ok(());
+    };
+    let (n, d, r) = (5000, 3, 3.0f64);
+    let mut rng = SplitMix64::new(11);
+    let mut x = Vec::with_capacity(n * d);
+    for i in 0..n {
+        if i == 0 || i == 3000 {
+            x.extend([0.0, 0.0, r]);
+        } else {
+            let t = rng.next_f64() * std::f64::consts::TAU;
+            x.extend([r * t.cos(), r * t.sin(), 0.0]);
+        }
+    }
+    let x: Vec<f64> = x.iter().map(|&v| f64::from(v as f32)).collect();
+    let want = cpu::median::median_sqdist(&x, d);
+    let x32: Vec<f32> = x.iter().map(|&v| v as f32).collect();
+    for layout in super::common::phi_layouts(ctx) {
+        for chunked in [false, true] {
+            let Some((ctx, k)) = super::common::gpu_phi_layout(layout, chunked)? else {
+                return Ok(());
+            };
+            let xb = GpuVec::from_slice(ctx, "x", &x32)?;
+            let mut sel = MedianSelector::with_limits(ctx, k, n, d, 1 << 14, 1 << 22)?;
+            let r = sel.median_sqdist(ctx, k, &xb)?;
+            ensure!(
+                (r.med - want).abs() <= 4e-7 * want,
+                "{layout:?} chunked={chunked}: gpu {}, f64 {want} ({} passes)",
+                r.med,
+                r.passes
+            );
+            ensure!(
+                r.passes == 1,
+                "{layout:?} chunked={chunked}: {} full passes over the pairs; the overflowing \
+                 rows were not listed alone",
+                r.passes
+            );
+        }
+    }
+    Ok(())
+}
+
 /// The in-encoder batch median (`BatchMedian`, for training iterations without readback)
 /// against the f64 median bandwidth: exact order statistics on integer coordinates (ties,
 /// duplicates, all equal), then φ with the device bandwidth against φ with the host's.
