@@ -291,6 +291,89 @@ pub fn shuffle_record(d: usize) -> usize {
 /// SHUFFLE_TEXTURE_WIDTH in tools/gen_svgd_phi.py). WebGPU guarantees 8192.
 pub const SHUFFLE_TEXTURE_WIDTH: usize = 4096;
 
+/// (width, height) in texels of `x_texture_pack`'s texture for `n` particles in `d`
+/// dimensions: ceil(d / 4) texels a particle, row by row, SHUFFLE_TEXTURE_WIDTH wide.
+pub fn x_texture_size(n: usize, d: usize) -> (usize, usize) {
+    let texels = n * d.div_ceil(4);
+    (
+        SHUFFLE_TEXTURE_WIDTH,
+        texels.div_ceil(SHUFFLE_TEXTURE_WIDTH).max(1),
+    )
+}
+
+/// The particles as an rgba32float texture, four coordinates a texel (`x_texture_pack`),
+/// which the median's sample and bracket passes read on CPU adapters
+/// ([`Kernels::median_x_texture`]): there a storage-buffer load whose index differs between
+/// lanes is a loop over the lanes, a texel load one gather.
+pub struct XTexture {
+    texture: wgpu::Texture,
+    view: wgpu::TextureView,
+    n: usize,
+    d: usize,
+}
+
+impl XTexture {
+    /// A texture for `n` particles in `d` dimensions (checked against the device's
+    /// max_texture_dimension_2d).
+    pub fn new(ctx: &GpuContext, n: usize, d: usize) -> Result<Self> {
+        let (width, height) = x_texture_size(n, d);
+        let max = ctx.limits.max_texture_dimension_2d as usize;
+        ensure!(
+            width <= max && height <= max,
+            "median: n = {n}, d = {d} needs a {width}x{height} texture, over this adapter's \
+             max_texture_dimension_2d = {max}; use fewer particles"
+        );
+        let texture = ctx.device.create_texture(&wgpu::TextureDescriptor {
+            label: Some("x texture"),
+            size: wgpu::Extent3d {
+                width: width as u32,
+                height: height as u32,
+                depth_or_array_layers: 1,
+            },
+            mip_level_count: 1,
+            sample_count: 1,
+            dimension: wgpu::TextureDimension::D2,
+            format: wgpu::TextureFormat::Rgba32Float,
+            usage: wgpu::TextureUsages::STORAGE_BINDING | wgpu::TextureUsages::COPY_SRC,
+            view_formats: &[],
+        });
+        let view = texture.create_view(&Default::default());
+        Ok(Self {
+            texture,
+            view,
+            n,
+            d,
+        })
+    }
+
+    /// Bytes of device memory held.
+    pub fn bytes(&self) -> u64 {
+        let (w, h) = x_texture_size(self.n, self.d);
+        (w * h * 16) as u64
+    }
+
+    /// Reads the texture back: n·ceil(d / 4) texels, 4 floats each, in texel order.
+    pub fn read(&self, ctx: &GpuContext) -> Result<Vec<f32>> {
+        let (width, height) = x_texture_size(self.n, self.d);
+        let all = GpuVec::<f32>::zeros(ctx, "x texture readback", 4 * width * height)?;
+        let mut enc = ctx.device.create_command_encoder(&Default::default());
+        enc.copy_texture_to_buffer(
+            self.texture.as_image_copy(),
+            wgpu::TexelCopyBufferInfo {
+                buffer: &all.buffer,
+                layout: wgpu::TexelCopyBufferLayout {
+                    offset: 0,
+                    bytes_per_row: Some(16 * width as u32),
+                    rows_per_image: Some(height as u32),
+                },
+            },
+            self.texture.size(),
+        );
+        ctx.queue.submit([enc.finish()]);
+        all.read_prefix(ctx, 4 * self.n * self.d.div_ceil(4))
+    }
+}
+
 /// (width, height) in texels of `svgd_phi_shuffle`'s rgba32float record texture for `n`
 /// particles in `d` dimensions and subgroup size `sg`: the column records row by row, the
 /// last row zero padded. `svgd_phi_pack` writes them to a buffer of whole rows, which is
@@ -541,6 +624,10 @@ pub struct Kernels {
     pub mmd_rows: Kernel,
     /// Sampled pair distances.
     pub pair_sample: Kernel,
+    /// Sampled pair distances from the x texture.
+    pub pair_sample_texture: Kernel,
+    /// The particles into the x texture.
+    pub x_texture_pack: Kernel,
     /// Plain step.
     pub update_sgd: Kernel,
     /// AdaGrad with momentum.
@@ -569,6 +656,18 @@ impl Kernels {
             ksd_rows: Kernel::new(ctx, &shader::KSD_ROWS, &[U, R, R, W, W], 64)?,
             mmd_rows: Kernel::new(ctx, &shader::MMD_ROWS, &[U, R, W], 64)?,
             pair_sample: Kernel::new(ctx, &shader::PAIR_SAMPLE, &[U, R, W], 64)?,
+            pair_sample_texture: Kernel::new(
+                ctx,
+                &shader::PAIR_SAMPLE_TEXTURE,
+                &[U, Binding::Texture, W],
+                64,
+            )?,
+            x_texture_pack: Kernel::new(
+                ctx,
+                &shader::X_TEXTURE_PACK,
+                &[U, R, Binding::TextureWrite],
+                64,
+            )?,
             update_sgd: Kernel::new(ctx, &shader::UPDATE_SGD, &[U, R, W], 256)?,
             update_adagrad: Kernel::new(ctx, &shader::UPDATE_ADAGRAD, &[U, R, W, W], 256)?,
             update_adam: Kernel::new(ctx, &shader::UPDATE_ADAM, &[U, R, W, W, W], 256)?,
@@ -1087,7 +1186,7 @@ impl Kernels {
 
     /// Column chunks of `pair_bracket` for (n, d).
     pub fn bracket_plan(&self, ctx: &GpuContext, n: usize, d: usize) -> Vec<(u32, u32, u32)> {
-        if let Some(sg) = self.bracket_shuffle(d) {
+        if let Some(sg) = self.bracket_shuffle(n, d) {
             // Passes through loop ends per SG columns: the group loop's one and the lane
             // loop's SG + 1 (its exit pass counts too, see PhiScratch::new).
             return self.subgroup_plan(ctx, n, sg, u64::from(sg) + 2);
@@ -1112,9 +1211,51 @@ impl Kernels {
         chunk_plan(n, self.chunk_cap.map_or(cols, |c| cols.min(c.max(1))))
     }
 
-    /// The subgroup size `pair_bracket_shuffle` runs with, where it serves d.
-    fn bracket_shuffle(&self, d: usize) -> Option<u32> {
+    /// The subgroup size `pair_bracket_shuffle` runs with, where it serves (n, d): d up to
+    /// BRACKET_SHUFFLE_DMAX and the x texture it reads within the device's limit.
+    fn bracket_shuffle(&self, n: usize, d: usize) -> Option<u32> {
         bracket_shuffle_size(self.phi_layout, d)
+            .filter(|_| x_texture_size(n, d).1 <= self.texture_rows)
+    }
+
+    /// Whether the median's passes for (n, d) read x from an [`XTexture`] (on CPU adapters
+    /// with subgroups, where `pair_bracket_shuffle` serves d): the caller makes one and
+    /// records [`Kernels::record_x_texture`] before them.
+    pub fn median_x_texture(&self, n: usize, d: usize) -> bool {
+        self.bracket_shuffle(n, d).is_some()
+    }
+
+    /// Records `x_texture_pack`: x `[n, d]` into `xt` (made for the same n and d).
+    pub fn record_x_texture(
+        &self,
+        ctx: &GpuContext,
+        enc: &mut wgpu::CommandEncoder,
+        params: &GpuUniform<SelectParams>,
+        x: &GpuVec<f32>,
+        xt: &XTexture,
+    ) -> Result<()> {
+        check_nd("x_texture_pack", xt.n, xt.d, &[x])?;
+        params.set(
+            ctx,
+            &SelectParams {
+                n: xt.n as u32,
+                d: xt.d as u32,
+                ..Default::default()
+            },
+        );
+        let g = self
+            .x_texture_pack
+            .groups_for(ctx, xt.n * xt.d.div_ceil(4))?;
+        self.x_texture_pack.record_resources(
+            ctx,
+            enc,
+            &[
+                params.buffer.as_entire_binding(),
+                x.buffer.as_entire_binding(),
+                wgpu::BindingResource::TextureView(&xt.view),
+            ],
+            g,
+        )
     }
 
     /// Column chunks of `pair_histogram` for (n, d) (its coordinates are looped past d = 4).
@@ -1210,7 +1351,9 @@ impl Kernels {
         kernel.record(ctx, enc, &bufs, g)
     }
 
-    /// Records `pair_sample`: `out[t]` = squared distance of the hashed pair `t`.
+    /// Records `pair_sample`: `out[t]` = squared distance of the hashed pair `t`; with `xt`
+    /// (x packed by [`Kernels::record_x_texture`]) `pair_sample_texture`, the same floats.
+    #[allow(clippy::too_many_arguments)]
     pub fn record_pair_sample(
         &self,
         ctx: &GpuContext,
@@ -1218,6 +1361,7 @@ impl Kernels {
         params: &GpuUniform<SelectParams>,
         p: SelectParams,
         x: &GpuVec<f32>,
+        xt: Option<&XTexture>,
         out: &GpuVec<f32>,
     ) -> Result<()> {
         ensure!(p.n >= 2, "pair_sample: needs n >= 2");
@@ -1227,8 +1371,31 @@ impl Kernels {
         );
         params.set(ctx, &p);
         let g = self.pair_sample.groups_for(ctx, p.samples as usize)?;
-        self.pair_sample
-            .record(ctx, enc, &[&params.buffer, &x.buffer, &out.buffer], g)
+        match xt {
+            None => self
+                .pair_sample
+                .record(ctx, enc, &[&params.buffer, &x.buffer, &out.buffer], g),
+            Some(t) => {
+                ensure!(
+                    (t.n, t.d) == (p.n as usize, p.d as usize),
+                    "pair_sample: the x texture holds n = {}, d = {}, not {}, {}",
+                    t.n,
+                    t.d,
+                    p.n,
+                    p.d
+                );
+                self.pair_sample_texture.record_resources(
+                    ctx,
+                    enc,
+                    &[
+                        params.buffer.as_entire_binding(),
+                        wgpu::BindingResource::TextureView(&t.view),
+                        out.buffer.as_entire_binding(),
+                    ],
+                    g,
+                )
+            }
+        }
     }
 
     /// Records `pair_bracket` in count (`p.mode = 0`) or list (`p.mode = 1`) mode, one
@@ -1242,18 +1409,30 @@ impl Kernels {
         params: &[GpuUniform<SelectParams>],
         p: SelectParams,
         x: &GpuVec<f32>,
+        xt: Option<&XTexture>,
         offsets: &GpuVec<u32>,
         counts: &GpuVec<u32>,
         out: &GpuVec<f32>,
     ) -> Result<()> {
-        let blocks = (p.n as usize).div_ceil(self.bracket_block_rows(p.d as usize)) as u32;
-        self.record_pair_bracket_blocks(ctx, enc, params, p, 0..blocks, x, offsets, counts, out)
+        let (n, d) = (p.n as usize, p.d as usize);
+        let blocks = n.div_ceil(self.bracket_block_rows(n, d)) as u32;
+        self.record_pair_bracket_blocks(
+            ctx,
+            enc,
+            params,
+            p,
+            0..blocks,
+            (x, xt),
+            offsets,
+            counts,
+            out,
+        )
     }
 
-    /// Rows per workgroup of the pair_bracket kernel for dimension `d` (a row block: block b
-    /// holds rows [b·rows, (b + 1)·rows)).
-    pub fn bracket_block_rows(&self, d: usize) -> usize {
-        64 * if self.bracket_shuffle(d).is_some() {
+    /// Rows per workgroup of the pair_bracket kernel for (n, d) (a row block: block b holds
+    /// rows [b·rows, (b + 1)·rows)).
+    pub fn bracket_block_rows(&self, n: usize, d: usize) -> usize {
+        64 * if self.bracket_shuffle(n, d).is_some() {
             BRACKET_SHUFFLE_ROWS
         } else {
             4
@@ -1270,7 +1449,7 @@ impl Kernels {
         params: &[GpuUniform<SelectParams>],
         p: SelectParams,
         blocks: std::ops::Range<u32>,
-        x: &GpuVec<f32>,
+        (x, xt): (&GpuVec<f32>, Option<&XTexture>),
         offsets: &GpuVec<u32>,
         counts: &GpuVec<u32>,
         out: &GpuVec<f32>,
@@ -1288,7 +1467,11 @@ impl Kernels {
             params.len(),
             plan.len()
         );
-        let sg = self.bracket_shuffle(d);
+        let sg = self.bracket_shuffle(n, d);
+        ensure!(
+            sg.is_none() || xt.is_some_and(|t| (t.n, t.d) == (n, d)),
+            "pair_bracket_shuffle reads x from an XTexture for n = {n}, d = {d}; none was given"
+        );
         let spec = match (d, sg) {
             (_, Some(_)) => &shader::PAIR_BRACKET_SHUFFLE,
             (5..=16, _) => &shader::PAIR_BRACKET_MID,
@@ -1296,8 +1479,13 @@ impl Kernels {
             _ => &shader::PAIR_BRACKET,
         };
         let extra: Vec<(&str, f64)> = sg.map(|sg| ("SG", f64::from(sg))).into_iter().collect();
-        let kernel = self.by_dim_with(ctx, spec, &[U, R, R, W, W], 64, d, &extra)?;
-        let all = n.div_ceil(self.bracket_block_rows(d)) as u32;
+        let bindings: &[Binding] = if sg.is_some() {
+            &[U, R, R, W, W, Binding::Texture]
+        } else {
+            &[U, R, R, W, W]
+        };
+        let kernel = self.by_dim_with(ctx, spec, bindings, 64, d, &extra)?;
+        let all = n.div_ceil(self.bracket_block_rows(n, d)) as u32;
         ensure!(
             blocks.start < blocks.end && blocks.end <= all,
             "pair_bracket: row blocks {blocks:?} outside 0..{all}"
@@ -1314,18 +1502,17 @@ impl Kernels {
                     ..p
                 },
             );
-            kernel.record(
-                ctx,
-                enc,
-                &[
-                    &u.buffer,
-                    &x.buffer,
-                    &offsets.buffer,
-                    &counts.buffer,
-                    &out.buffer,
-                ],
-                (g, 1, 1),
-            )?;
+            let mut resources = vec![
+                u.buffer.as_entire_binding(),
+                x.buffer.as_entire_binding(),
+                offsets.buffer.as_entire_binding(),
+                counts.buffer.as_entire_binding(),
+                out.buffer.as_entire_binding(),
+            ];
+            if let (Some(_), Some(t)) = (sg, xt) {
+                resources.push(wgpu::BindingResource::TextureView(&t.view));
+            }
+            kernel.record_resources(ctx, enc, &resources, (g, 1, 1))?;
         }
         Ok(())
     }
@@ -1427,7 +1614,20 @@ mod tests {
     #[test]
     fn the_shuffle_kernel_gets_only_records_that_fit_a_texture() {
         let src = shader::SVGD_PHI_SHUFFLE.source();
-        assert!(src.contains(&format!("const TEX_W: u32 = {SHUFFLE_TEXTURE_WIDTH}u;")));
+        // One texture width for the records and for the x texture of the median's passes.
+        for spec in [
+            &shader::SVGD_PHI_SHUFFLE,
+            &shader::X_TEXTURE_PACK,
+            &shader::PAIR_SAMPLE_TEXTURE,
+            &shader::PAIR_BRACKET_SHUFFLE,
+        ] {
+            assert!(
+                spec.source()
+                    .contains(&format!("const TEX_W: u32 = {SHUFFLE_TEXTURE_WIDTH}u;")),
+                "{}",
+                spec.name
+            );
+        }
         // The columns per pass the host asks for are ones the file generates and divide the
         // subgroup.
         let at = src.find("COLS (1..").expect("COLS header") + "COLS (1..".len();
@@ -1442,6 +1642,10 @@ mod tests {
         // n = 16384, d = 64: 16384 records of 33 texels, 132 rows of 4096.
         assert_eq!(shuffle_texture_size(16384, 64, 8), (4096, 132));
         assert_eq!(shuffle_texture_size(1, 5, 8), (4096, 1));
+        // The x texture: ceil(d / 4) texels a particle.
+        assert_eq!(x_texture_size(16384, 64), (4096, 64));
+        assert_eq!(x_texture_size(4097, 1), (4096, 2));
+        assert_eq!(x_texture_size(1, 5), (4096, 1));
         let layout = PhiLayout::Shuffle(8);
         for d in [5, 64, 128] {
             for n in [1, 1000, 16384, 1 << 20] {

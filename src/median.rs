@@ -23,7 +23,7 @@ use anyhow::{ensure, Result};
 
 use crate::gpu::params::SelectParams;
 use crate::gpu::{GpuContext, GpuUniform, GpuVec};
-use crate::kernels::Kernels;
+use crate::kernels::{Kernels, XTexture};
 
 /// Device buffers for the selection passes, sized for one particle count.
 pub struct MedianSelector {
@@ -39,6 +39,8 @@ pub struct MedianSelector {
     list: GpuVec<f32>,
     hist_params: Vec<GpuUniform<SelectParams>>,
     hist: Option<GpuVec<u32>>,
+    /// x as a texture, where the sample and bracket passes read it so (CPU adapters).
+    xt: Option<(XTexture, GpuUniform<SelectParams>)>,
     /// GPU passes over all pairs made by the last call (sample pass excluded).
     pub last_passes: u32,
     calls: u32,
@@ -110,6 +112,7 @@ impl MedianSelector {
                 .map(|_| GpuUniform::new(ctx, "histogram params", &SelectParams::default()))
                 .collect(),
             hist: None,
+            xt: x_texture(ctx, k, n, d)?,
             last_passes: 0,
             calls: 0,
         })
@@ -122,6 +125,7 @@ impl MedianSelector {
             + self.counts.bytes()
             + self.list.bytes()
             + self.hist.as_ref().map_or(0, |h| h.bytes())
+            + self.xt.as_ref().map_or(0, |t| t.0.bytes())
             + 32
     }
 
@@ -137,6 +141,11 @@ impl MedianSelector {
             "median: particle buffer shorter than n·d"
         );
         self.calls = self.calls.wrapping_add(1);
+        if let Some((xt, params)) = &self.xt {
+            let mut enc = ctx.device.create_command_encoder(&Default::default());
+            k.record_x_texture(ctx, &mut enc, params, x, xt)?;
+            ctx.queue.submit([enc.finish()]);
+        }
         let n = self.n as u64;
         let total = n * n;
         let full_ranks: Vec<u64> = if total % 2 == 1 {
@@ -346,7 +355,7 @@ impl MedianSelector {
         slots: &[u64],
     ) -> Result<Option<Vec<Option<Vec<f32>>>>> {
         let n = self.n;
-        let per = k.bracket_block_rows(self.d);
+        let per = k.bracket_block_rows(n, self.d);
         let mut blocks: Vec<u32> = (0..n)
             .filter(|&i| u64::from(c[2 * i + 1]) > slots[i])
             .map(|i| (i / per) as u32)
@@ -396,7 +405,7 @@ impl MedianSelector {
                 &self.bracket_params,
                 p,
                 blocks[start]..blocks[end - 1] + 1,
-                x,
+                (x, self.xt.as_ref().map(|t| &t.0)),
                 &self.offsets,
                 &self.counts,
                 &self.list,
@@ -531,7 +540,8 @@ impl MedianSelector {
             ..self.base()
         };
         let mut enc = ctx.device.create_command_encoder(&Default::default());
-        k.record_pair_sample(ctx, &mut enc, &self.params, p, x, &self.sample)?;
+        let xt = self.xt.as_ref().map(|t| &t.0);
+        k.record_pair_sample(ctx, &mut enc, &self.params, p, x, xt, &self.sample)?;
         ctx.queue.submit([enc.finish()]);
         let mut sample = self.sample.read_prefix(ctx, s)?;
         ensure!(!sample.iter().any(|v| v.is_nan()), "{DIVERGED}");
@@ -581,6 +591,7 @@ impl MedianSelector {
             &self.bracket_params,
             p,
             x,
+            self.xt.as_ref().map(|t| &t.0),
             &self.offsets,
             &self.counts,
             &self.list,
@@ -625,6 +636,7 @@ impl MedianSelector {
             &self.bracket_params,
             p,
             x,
+            self.xt.as_ref().map(|t| &t.0),
             &self.offsets,
             &self.counts,
             &self.list,
@@ -633,6 +645,24 @@ impl MedianSelector {
         let counts = self.counts.read(ctx)?;
         Ok((counts, self.list.read_prefix(ctx, acc as usize)?))
     }
+}
+
+/// The x texture and its uniform, where the median's passes read x so for (n, d)
+/// ([`Kernels::median_x_texture`]).
+fn x_texture(
+    ctx: &GpuContext,
+    k: &Kernels,
+    n: usize,
+    d: usize,
+) -> Result<Option<(XTexture, GpuUniform<SelectParams>)>> {
+    Ok(if k.median_x_texture(n, d) {
+        Some((
+            XTexture::new(ctx, n, d)?,
+            GpuUniform::new(ctx, "x texture params", &SelectParams::default()),
+        ))
+    } else {
+        None
+    })
 }
 
 /// The values of `ranks` (offset by `below`) among `cand`.
@@ -693,6 +723,7 @@ pub struct BatchMedian {
     bracket_params: Vec<GpuUniform<SelectParams>>,
     params: GpuUniform<SelectParams>,
     kernel: crate::gpu::pipeline::Kernel,
+    xt: Option<(XTexture, GpuUniform<SelectParams>)>,
     /// (h, 1/h), written by the recorded passes.
     pub h: GpuVec<f32>,
 }
@@ -749,6 +780,7 @@ impl BatchMedian {
                 ],
                 256,
             )?,
+            xt: x_texture(ctx, k, n, d)?,
             h: GpuVec::nan_filled(ctx, "batch median h", 2)?,
         })
     }
@@ -769,12 +801,16 @@ impl BatchMedian {
             mode: 1,
             ..Default::default()
         };
+        if let Some((xt, params)) = &self.xt {
+            k.record_x_texture(ctx, enc, params, x, xt)?;
+        }
         k.record_pair_bracket(
             ctx,
             enc,
             &self.bracket_params,
             p,
             x,
+            self.xt.as_ref().map(|t| &t.0),
             &self.offsets,
             &self.counts,
             &self.list,

@@ -439,7 +439,10 @@ def gen_bracket_shuffle(DMAX, G):
     with a loop counter in the index, which llvmpipe turns into a loop over the 8 lanes per
     value; here lane l loads column t0 + l once and subgroupShuffle hands it to the others.
     Same distance expression, order, counts, slots and chunk flags as pair_bracket (so the
-    median's selection is unchanged, bit for bit); 4 G rows per invocation."""
+    median's selection is unchanged, bit for bit); 4 G rows per invocation. The columns come
+    from x_texture_pack's texture, four coordinates a texel: lane l's loads of column t0 + l
+    differ between lanes, so from x they cost a lane loop per coordinate (d of them per SG
+    columns), from the texture a gather per four."""
     R = 4 * G
     L = []
     L.append(f"""// pair_bracket_shuffle: pair_bracket (see pair_bracket.wgsl: the counts below and inside
@@ -452,23 +455,33 @@ def gen_bracket_shuffle(DMAX, G):
 // SG: lane l loads column t0 + l, and subgroupShuffle(v, c) hands column t0 + c to every lane.
 // All lanes of a subgroup run the same loops: the first column is the subgroup's minimum of
 // max(j_begin, row + 1) over its first rows (subgroupMin), later rows mask columns t <= i.
+// The columns come from x_texture_pack's texture (four coordinates a texel, a gather per texel
+// where llvmpipe loops over the lanes for each storage-buffer coordinate); the rows from x.
 // Parts: common/params.wgsl, common/bracket.wgsl
 // Bindings: 0 uniform SelectParams | 1 x [n,d] | 2 offsets [n+1] | 3 counts [2n] | 4 out [capacity]
+//   | 5 x texture_storage_2d<rgba32float, read> (x_texture_pack: TEX_W wide, n D4 texels)
 // Dispatch: (ceil(n / ({R} WG)), 1, 1), or fewer row blocks from block0 on, WG a multiple of SG.
 // Overrides D = d (1..{DMAX}), SG = subgroup size. Passes through loop ends per invocation
 // (llvmpipe's loop limit counts them, a loop's exit pass included): SG + 2 per SG columns.
 override WG: u32 = 64u;
 override D: u32 = 2u;
 override SG: u32 = 8u;
+override D4: u32 = (D + 3u) / 4u;
+const TEX_W: u32 = {SHUFFLE_TEXTURE_WIDTH}u;
 
 @group(0) @binding(0) var<uniform> p: SelectParams;
 @group(0) @binding(1) var<storage, read> x: array<f32>;
 @group(0) @binding(2) var<storage, read> offsets: array<u32>;
 @group(0) @binding(3) var<storage, read_write> counts: array<u32>;
 @group(0) @binding(4) var<storage, read_write> out: array<f32>;
+@group(0) @binding(5) var xt: texture_storage_2d<rgba32float, read>;
 
 fn coord(r: vec4<u32>, a: u32) -> vec4<f32> {{
     return vec4<f32>(x[r.x * D + a], x[r.y * D + a], x[r.z * D + a], x[r.w * D + a]);
+}}
+
+fn texel(t: u32) -> vec4<f32> {{
+    return textureLoad(xt, vec2<u32>(t % TEX_W, t / TEX_W));
 }}
 
 @compute @workgroup_size(WG)
@@ -498,16 +511,16 @@ fn pair_bracket_shuffle(@builtin(local_invocation_id) lid3: vec3<u32>, @builtin(
     L.append("""    // Columns j > i: no row of this subgroup has a partner at or below its first row.
     let t_first = subgroupMin(max(p.j_begin, base + 1u));
     for (var t0 = t_first; t0 < p.j_end; t0 += SG) {
-        let o = min(t0 + sid, p.j_end - 1u) * D;""")
-    for k in range(DMAX):
-        L.append(f"        var m{k} = 0.0;")
-        L.append(f"        if D > {k}u {{ m{k} = x[o + {k}u]; }}")
+        let o = min(t0 + sid, p.j_end - 1u) * D4;""")
+    for q in range((DMAX + 3) // 4):
+        L.append(f"        var m{q} = vec4<f32>(0.0);")
+        L.append(f"        if D4 > {q}u {{ m{q} = texel(o + {q}u); }}")
     L.append("        for (var c = 0u; c < SG; c++) {")
     L.append("            let t = t0 + c;")
     L.append("            let col = vec4<bool>(t < p.j_end);")
     for k in range(DMAX):
         L.append(f"            var xs{k} = 0.0;")
-        L.append(f"            if D > {k}u {{ xs{k} = subgroupShuffle(m{k}, c); }}")
+        L.append(f"            if D > {k}u {{ xs{k} = subgroupShuffle(m{k // 4}.{'xyzw'[k % 4]}, c); }}")
     for g in range(G):
         L.append("            {")
         L.append(f"                let e0 = x{g}_0 - xs0;")

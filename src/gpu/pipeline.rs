@@ -19,6 +19,8 @@ pub enum Binding {
     /// texture, whose loads llvmpipe inlines, where a sampled texture's go through its sampler
     /// code (see `svgd_phi_shuffle`).
     Texture,
+    /// `texture_storage_2d<rgba32float, write>` written with `textureStore`.
+    TextureWrite,
 }
 
 /// One compiled compute kernel.
@@ -54,8 +56,12 @@ impl Kernel {
                 binding: i as u32,
                 visibility: wgpu::ShaderStages::COMPUTE,
                 ty: match b {
-                    Binding::Texture => wgpu::BindingType::StorageTexture {
-                        access: wgpu::StorageTextureAccess::ReadOnly,
+                    Binding::Texture | Binding::TextureWrite => wgpu::BindingType::StorageTexture {
+                        access: if *b == Binding::Texture {
+                            wgpu::StorageTextureAccess::ReadOnly
+                        } else {
+                            wgpu::StorageTextureAccess::WriteOnly
+                        },
                         format: wgpu::TextureFormat::Rgba32Float,
                         view_dimension: wgpu::TextureViewDimension::D2,
                     },
@@ -168,7 +174,7 @@ impl Kernel {
         for (i, (r, b)) in resources.iter().zip(&self.bindings).enumerate() {
             let texture = matches!(r, wgpu::BindingResource::TextureView(_));
             ensure!(
-                texture == (*b == Binding::Texture),
+                texture == matches!(b, Binding::Texture | Binding::TextureWrite),
                 "{}: binding {i} is a {b:?}, given {}",
                 self.name,
                 if texture { "a texture" } else { "a buffer" }

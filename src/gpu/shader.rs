@@ -216,6 +216,30 @@ pub const PAIR_SAMPLE: ShaderSpec = ShaderSpec {
     trusted: false,
 };
 
+/// The particles into a texture, four coordinates a texel (read by the median's passes on
+/// CPU adapters).
+pub const X_TEXTURE_PACK: ShaderSpec = ShaderSpec {
+    name: "x_texture_pack",
+    parts: &[
+        part!("common/params.wgsl"),
+        part!("kernels/x_texture_pack.wgsl"),
+    ],
+    workgroup_sizes: &[64],
+    trusted: false,
+};
+
+/// Sampled pair distances, x from `x_texture_pack`'s texture (CPU adapters).
+pub const PAIR_SAMPLE_TEXTURE: ShaderSpec = ShaderSpec {
+    name: "pair_sample_texture",
+    parts: &[
+        part!("common/params.wgsl"),
+        part!("common/hash.wgsl"),
+        part!("kernels/pair_sample_texture.wgsl"),
+    ],
+    workgroup_sizes: &[64],
+    trusted: false,
+};
+
 /// Counting and listing pair distances against a bracket.
 pub const PAIR_BRACKET: ShaderSpec = ShaderSpec {
     name: "pair_bracket",
@@ -559,6 +583,8 @@ pub const ALL: &[&ShaderSpec] = &[
     &KSD_ROWS,
     &MMD_ROWS,
     &PAIR_SAMPLE,
+    &X_TEXTURE_PACK,
+    &PAIR_SAMPLE_TEXTURE,
     &PAIR_BRACKET,
     &PAIR_HISTOGRAM,
     &BATCH_MEDIAN,

@@ -548,37 +548,76 @@ fn updates_match_cpu_reference() -> Result<()> {
     Ok(())
 }
 
+/// pair_sample, from the buffer and from x_texture_pack's texture, against the f64 distances
+/// of the hashed pairs; the two kernels must agree bit for bit (the median brackets with one
+/// and counts with the other). The texture itself against x padded to four coordinates a
+/// texel (zeros past d). Outputs NaN-filled first.
 #[test]
 fn pair_sample_matches_cpu_hash() -> Result<()> {
     let Some((ctx, k)) = gpu()? else {
         return Ok(());
     };
-    let (n, d) = (257, 3);
-    let (x32, x64) = normals(n, d, 1.0, 5);
-    let xb = GpuVec::from_slice(ctx, "x", &x32)?;
-    let s = 999;
-    let out = GpuVec::nan_filled(ctx, "sample", s)?;
-    let params = GpuUniform::new(ctx, "p", &Default::default());
-    let p = stein::gpu::params::SelectParams {
-        n: n as u32,
-        d: d as u32,
-        samples: s as u32,
-        seed: 77,
-        ..Default::default()
-    };
-    submit(ctx, |enc| {
-        k.record_pair_sample(ctx, enc, &params, p, &xb, &out)
-    })?;
-    let got = out.read(ctx)?;
-    let want: Vec<f64> = (0..s as u32)
-        .map(|t| {
-            let (i, j) = cpu::hash::hash_pair(77, t, n as u32);
-            assert_ne!(i, j);
-            cpu::sqdist(&x64, d, i as usize, j as usize)
-        })
-        .collect();
-    assert_close(&got, &want, common::TOL_SCORE, 1.0, "pair_sample")?;
-    let _ = max_abs(&want);
+    for (n, d) in [
+        (2, 1),
+        (3, 2),
+        (257, 3),
+        (31, 17),
+        (100, 64),
+        (65, 100),
+        (64, 4),
+    ] {
+        let (x32, x64) = normals(n, d, 1.0, 5 + d as u64);
+        let xb = GpuVec::from_slice(ctx, "x", &x32)?;
+        let xt = stein::kernels::XTexture::new(ctx, n, d)?;
+        let s = 999;
+        let out = GpuVec::nan_filled(ctx, "sample", s)?;
+        let out_t = GpuVec::nan_filled(ctx, "sample (texture)", s)?;
+        let params = GpuUniform::new(ctx, "p", &Default::default());
+        let params_t = GpuUniform::new(ctx, "p (texture)", &Default::default());
+        let params_x = GpuUniform::new(ctx, "p (pack)", &Default::default());
+        let p = stein::gpu::params::SelectParams {
+            n: n as u32,
+            d: d as u32,
+            samples: s as u32,
+            seed: 77,
+            ..Default::default()
+        };
+        submit(ctx, |enc| {
+            k.record_pair_sample(ctx, enc, &params, p, &xb, None, &out)?;
+            k.record_x_texture(ctx, enc, &params_x, &xb, &xt)?;
+            k.record_pair_sample(ctx, enc, &params_t, p, &xb, Some(&xt), &out_t)
+        })?;
+        let texels = xt.read(ctx)?;
+        let d4 = d.div_ceil(4);
+        for i in 0..n {
+            for a in 0..4 * d4 {
+                let want = if a < d { x32[i * d + a] } else { 0.0 };
+                let got = texels[i * 4 * d4 + a];
+                ensure!(
+                    got.to_bits() == want.to_bits(),
+                    "n={n} d={d}: texel value of particle {i}, coordinate {a}: {got}, want {want}"
+                );
+            }
+        }
+        let got = out.read(ctx)?;
+        let got_t = out_t.read(ctx)?;
+        let want: Vec<f64> = (0..s as u32)
+            .map(|t| {
+                let (i, j) = cpu::hash::hash_pair(77, t, n as u32);
+                assert_ne!(i, j);
+                cpu::sqdist(&x64, d, i as usize, j as usize)
+            })
+            .collect();
+        assert_close(&got, &want, common::TOL_SCORE, 1.0, "pair_sample")?;
+        let differ = (0..s)
+            .filter(|&t| got[t].to_bits() != got_t[t].to_bits())
+            .count();
+        ensure!(
+            differ == 0,
+            "n={n} d={d}: pair_sample_texture differs from pair_sample in {differ} of {s} pairs"
+        );
+        let _ = max_abs(&want);
+    }
     Ok(())
 }
 

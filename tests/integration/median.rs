@@ -320,8 +320,27 @@ fn pair_bracket_counts_every_pair_past_the_loop_budget() -> Result<()> {
             mode: 0,
             ..Default::default()
         };
+        let xt = if k.median_x_texture(n, d) {
+            Some(stein::kernels::XTexture::new(ctx, n, d)?)
+        } else {
+            None
+        };
+        let xt_params = GpuUniform::new(ctx, "x texture params", &SelectParams::default());
         let mut enc = ctx.device.create_command_encoder(&Default::default());
-        k.record_pair_bracket(ctx, &mut enc, &params, p, &x, &offsets, &counts, &out)?;
+        if let Some(t) = &xt {
+            k.record_x_texture(ctx, &mut enc, &xt_params, &x, t)?;
+        }
+        k.record_pair_bracket(
+            ctx,
+            &mut enc,
+            &params,
+            p,
+            &x,
+            xt.as_ref(),
+            &offsets,
+            &counts,
+            &out,
+        )?;
         ctx.queue.submit([enc.finish()]);
         let c = counts.read(ctx)?;
         let short: Vec<usize> = (0..n)
