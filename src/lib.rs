@@ -18,11 +18,11 @@
 //! | ∇log p, full-covariance Gaussian | `gaussian_score.wgsl` | [`kernels::Kernels::record_gaussian_score`] | [`io::target::Gaussian::grad_log_density`] |
 //! | φ, d ≤ 4 / 16 / 64 (unrolled, generated) | `svgd_phi_small.wgsl`, `_mid`, `_wide` | [`kernels::Kernels::record_svgd_phi`] | [`cpu::svgd::phi`] |
 //! | φ, 5 ≤ d ≤ 64 on hardware GPUs (one row per invocation, generated) | `svgd_phi_lane.wgsl` | same | same |
-//! | φ, 5 ≤ d ≤ 128 on CPU adapters with subgroups (subgroup shuffles, generated; mean-centred column records, read from a texture) | `svgd_phi_center.wgsl`, `svgd_phi_pack.wgsl`, `svgd_phi_shuffle.wgsl` | same | same |
+//! | φ, 5 ≤ d ≤ 128 on CPU adapters with subgroups (subgroup shuffles, generated; mean-centred column records, read from a read-only storage texture) | `svgd_phi_center.wgsl`, `svgd_phi_pack.wgsl`, `svgd_phi_shuffle.wgsl` | same | same |
 //! | φ, d ≥ 5 on hardware GPUs, past the unrolled kernels on CPU adapters (64 × 64 tiles of pairs as two fused matrix products) | `svgd_phi_center.wgsl`, `svgd_phi_pack.wgsl`, `svgd_phi_gemm.wgsl` | same | same |
 //! | φ, d > 64 on devices without room for the tiles (column blocks) | `svgd_phi_kblock`, `svgd_phi_krho`, `svgd_phi_kacc` | same | same |
 //! | MMD² (unbiased) | `mmd_rows.wgsl` | [`mmd::mmd2`] | [`cpu::mmd::mmd2_unbiased`] |
-//! | median of n² distances | `pair_sample.wgsl`, `pair_bracket.wgsl` (`_mid`, `_wide`, `_shuffle`), `pair_histogram.wgsl` | [`median::MedianSelector`] | [`cpu::median::median_sqdist`] |
+//! | median of n² distances | `pair_sample.wgsl`, `pair_bracket.wgsl` (`_mid`, `_wide`, `_shuffle`), `pair_histogram.wgsl`; on CPU adapters with subgroups x as a texture (`x_texture_pack.wgsl`) for `pair_sample_texture.wgsl` and `pair_bracket_shuffle` | [`median::MedianSelector`] | [`cpu::median::median_sqdist`] |
 //! | KSD² (V and U) | `shaders/kernels/ksd_rows.wgsl`; `ksd_shuffle.wgsl` on CPU adapters with subgroups (generated) | [`kernels::Kernels::record_ksd_rows`] | [`cpu::ksd::ksd2`] |
 //! | updates | `update_sgd.wgsl`, `update_adagrad.wgsl`, `update_adam.wgsl` | [`kernels::Kernels::record_update`] | [`cpu::update`] |
 //! | Langevin step | `langevin_step.wgsl` | [`kernels::Kernels::record_langevin`] | [`cpu::hash::normal`] |
