@@ -316,28 +316,13 @@ impl XTexture {
     /// A texture for `n` particles in `d` dimensions (checked against the device's
     /// max_texture_dimension_2d).
     pub fn new(ctx: &GpuContext, n: usize, d: usize) -> Result<Self> {
-        let (width, height) = x_texture_size(n, d);
-        let max = ctx.limits.max_texture_dimension_2d as usize;
-        ensure!(
-            width <= max && height <= max,
-            "median: n = {n}, d = {d} needs a {width}x{height} texture, over this adapter's \
-             max_texture_dimension_2d = {max}; use fewer particles"
-        );
-        let texture = ctx.device.create_texture(&wgpu::TextureDescriptor {
-            label: Some("x texture"),
-            size: wgpu::Extent3d {
-                width: width as u32,
-                height: height as u32,
-                depth_or_array_layers: 1,
-            },
-            mip_level_count: 1,
-            sample_count: 1,
-            dimension: wgpu::TextureDimension::D2,
-            format: wgpu::TextureFormat::Rgba32Float,
-            usage: wgpu::TextureUsages::STORAGE_BINDING | wgpu::TextureUsages::COPY_SRC,
-            view_formats: &[],
-        });
-        let view = texture.create_view(&Default::default());
+        let (texture, view) = rgba32_texture(
+            ctx,
+            ("median", "x texture"),
+            (n, d),
+            x_texture_size(n, d),
+            wgpu::TextureUsages::COPY_SRC,
+        )?;
         Ok(Self {
             texture,
             view,
@@ -372,6 +357,40 @@ impl XTexture {
         ctx.queue.submit([enc.finish()]);
         all.read_prefix(ctx, 4 * self.n * self.d.div_ceil(4))
     }
+}
+
+/// An rgba32float storage texture of `(width, height)` texels (and `usage` besides storage),
+/// after checking the size against the device's max_texture_dimension_2d; `what` names the
+/// caller and the texture, `(n, d)` the problem, for the error.
+fn rgba32_texture(
+    ctx: &GpuContext,
+    (what, label): (&str, &str),
+    (n, d): (usize, usize),
+    (width, height): (usize, usize),
+    usage: wgpu::TextureUsages,
+) -> Result<(wgpu::Texture, wgpu::TextureView)> {
+    let max = ctx.limits.max_texture_dimension_2d as usize;
+    ensure!(
+        width <= max && height <= max,
+        "{what}: n = {n}, d = {d} needs a {width}x{height} texture, over this adapter's \
+         max_texture_dimension_2d = {max}; use fewer particles"
+    );
+    let texture = ctx.device.create_texture(&wgpu::TextureDescriptor {
+        label: Some(label),
+        size: wgpu::Extent3d {
+            width: width as u32,
+            height: height as u32,
+            depth_or_array_layers: 1,
+        },
+        mip_level_count: 1,
+        sample_count: 1,
+        dimension: wgpu::TextureDimension::D2,
+        format: wgpu::TextureFormat::Rgba32Float,
+        usage: wgpu::TextureUsages::STORAGE_BINDING | usage,
+        view_formats: &[],
+    });
+    let view = texture.create_view(&Default::default());
+    Ok((texture, view))
 }
 
 /// (width, height) in texels of `svgd_phi_shuffle`'s rgba32float record texture for `n`
@@ -527,32 +546,15 @@ impl PhiScratch {
             _ => (1, 1),
         };
         let records_texture = match texture {
-            Some((width, height)) => {
-                // for_dim checked the height against Kernels::texture_rows; this checks the
-                // device itself (the field is public).
-                let max = ctx.limits.max_texture_dimension_2d as usize;
-                ensure!(
-                    width <= max && height <= max,
-                    "svgd_phi: n = {n}, d = {d} needs a {width}x{height} texture, over this \
-                     adapter's max_texture_dimension_2d = {max}; use fewer particles"
-                );
-                let t = ctx.device.create_texture(&wgpu::TextureDescriptor {
-                    label: Some("phi column records"),
-                    size: wgpu::Extent3d {
-                        width: width as u32,
-                        height: height as u32,
-                        depth_or_array_layers: 1,
-                    },
-                    mip_level_count: 1,
-                    sample_count: 1,
-                    dimension: wgpu::TextureDimension::D2,
-                    format: wgpu::TextureFormat::Rgba32Float,
-                    usage: wgpu::TextureUsages::STORAGE_BINDING | wgpu::TextureUsages::COPY_DST,
-                    view_formats: &[],
-                });
-                let view = t.create_view(&Default::default());
-                Some((t, view))
-            }
+            // for_dim checked the height against Kernels::texture_rows; rgba32_texture checks
+            // the device itself (the field is public).
+            Some(size) => Some(rgba32_texture(
+                ctx,
+                ("svgd_phi", "phi column records"),
+                (n, d),
+                size,
+                wgpu::TextureUsages::COPY_DST,
+            )?),
             None => None,
         };
         Ok(Self {
