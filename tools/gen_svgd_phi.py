@@ -276,7 +276,7 @@ def gen_shuffle(DMAX, R):
     hold w_j; the squared distance is the dot-product form e_i + e_j + xc_i . u_j (two
     operations per dimension where the difference form needs three: llvmpipe lowers fma into a
     multiply and an add). Rows are grouped four to a vec4 as in gen(). Each pass of the lane
-    loop takes COLS columns (an override, 1 or 2; the host takes 2 up to d = 100): the
+    loop takes COLS columns (an override, 1 or 2; the host takes 2 up to d = 92): the
     exponents of both first, dimension by dimension (each row value loaded once for both),
     then each accumulator updated for both in one write (llvmpipe masks every write to a
     loop-carried variable with a blend). The accumulators add the columns in order, as one
@@ -290,7 +290,8 @@ def gen_shuffle(DMAX, R):
     d = 32 (d = 64: 1.19e8 with the sampled texture; 1.56e8 with two columns and 1.92e8 with
     one, against 2.15e8, with the storage texture); LP_NATIVE_VECTOR_WIDTH=512 (subgroups of
     16, whose shuffles llvmpipe compiles to a 16-step scalar loop: d = 16 6.7e7 against 8.2e8);
-    subgroupBroadcast, whose lane index WGSL requires to be a constant. Two columns lose past d = 100 (d = 128: 5.4e7 against 6.5e7 with one)."""
+    subgroupBroadcast, whose lane index WGSL requires to be a constant. Two columns lose past d = 100 with the sampled texture (d = 128: 5.4e7 against 6.5e7 with
+    one), and past about d = 92 with the storage texture (src/kernels.rs, shuffle_cols)."""
     G = R // 4
     C = SHUFFLE_COLS
     L = []
