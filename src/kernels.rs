@@ -298,7 +298,11 @@ pub const SHUFFLE_TEXTURE_WIDTH: usize = 4096;
 /// (width, height) in texels of `x_texture_pack`'s texture for `n` particles in `d`
 /// dimensions: ceil(d / 4) texels a particle, row by row, SHUFFLE_TEXTURE_WIDTH wide.
 pub fn x_texture_size(n: usize, d: usize) -> (usize, usize) {
-    let texels = n * d.div_ceil(4);
+    texture_shape(n * d.div_ceil(4))
+}
+
+/// (width, height) of a texture that holds `texels` row by row, SHUFFLE_TEXTURE_WIDTH wide.
+fn texture_shape(texels: usize) -> (usize, usize) {
     (
         SHUFFLE_TEXTURE_WIDTH,
         texels.div_ceil(SHUFFLE_TEXTURE_WIDTH).max(1),
@@ -337,8 +341,18 @@ impl XTexture {
 
     /// Bytes of device memory held.
     pub fn bytes(&self) -> u64 {
-        let (w, h) = x_texture_size(self.n, self.d);
-        (w * h * 16) as u64
+        texture_bytes(&self.texture)
+    }
+
+    /// Checks that the texture was made for `n` particles in `d` dimensions.
+    fn holds(&self, what: &str, n: usize, d: usize) -> Result<()> {
+        ensure!(
+            (self.n, self.d) == (n, d),
+            "{what}: the x texture holds n = {}, d = {}, not n = {n}, d = {d}",
+            self.n,
+            self.d
+        );
+        Ok(())
     }
 
     /// Reads the texture back: n·ceil(d / 4) texels, 4 floats each, in texel order.
@@ -397,6 +411,11 @@ fn rgba32_texture(
     Ok((texture, view))
 }
 
+/// Bytes of an rgba32float texture.
+fn texture_bytes(t: &wgpu::Texture) -> u64 {
+    16 * u64::from(t.width()) * u64::from(t.height())
+}
+
 /// (width, height) in texels of `svgd_phi_shuffle`'s rgba32float record texture for `n`
 /// particles in `d` dimensions and subgroup size `sg`: the column records row by row, the
 /// last row zero padded. `svgd_phi_pack` writes them to a buffer of whole rows, which is
@@ -404,11 +423,7 @@ fn rgba32_texture(
 /// branch-free gather, where a storage-buffer vec4 costs a loop of 32 bounds-checked scalar
 /// loads (see the generator).
 pub fn shuffle_texture_size(n: usize, d: usize, sg: u32) -> (usize, usize) {
-    let texels = shuffle_padded(n, sg) * shuffle_record(d);
-    (
-        SHUFFLE_TEXTURE_WIDTH,
-        texels.div_ceil(SHUFFLE_TEXTURE_WIDTH).max(1),
-    )
+    texture_shape(shuffle_padded(n, sg) * shuffle_record(d))
 }
 
 /// Largest n for which the lane layout uses [`PhiVariant::Lane`]. The row-tiled kernels give
@@ -583,9 +598,7 @@ impl PhiScratch {
             + self.rho.bytes()
             + self.center.bytes()
             + self.pack.bytes()
-            + self.records.as_ref().map_or(0, |(t, _)| {
-                16 * u64::from(t.width()) * u64::from(t.height())
-            })
+            + self.records.as_ref().map_or(0, |(t, _)| texture_bytes(t))
             + 32 * self.params.len() as u64
     }
 
@@ -1382,14 +1395,7 @@ impl Kernels {
                 .pair_sample
                 .record(ctx, enc, &[&params.buffer, &x.buffer, &out.buffer], g),
             Some(t) => {
-                ensure!(
-                    (t.n, t.d) == (p.n as usize, p.d as usize),
-                    "pair_sample: the x texture holds n = {}, d = {}, not {}, {}",
-                    t.n,
-                    t.d,
-                    p.n,
-                    p.d
-                );
+                t.holds("pair_sample", p.n as usize, p.d as usize)?;
                 self.pair_sample_texture.record_resources(
                     ctx,
                     enc,
@@ -1474,10 +1480,13 @@ impl Kernels {
             plan.len()
         );
         let sg = self.bracket_shuffle(n, d);
-        ensure!(
-            sg.is_none() || xt.is_some_and(|t| (t.n, t.d) == (n, d)),
-            "pair_bracket_shuffle reads x from an XTexture for n = {n}, d = {d}; none was given"
-        );
+        match (sg, xt) {
+            (Some(_), None) => anyhow::bail!(
+                "pair_bracket_shuffle reads x from an XTexture for n = {n}, d = {d}; none was given"
+            ),
+            (Some(_), Some(t)) => t.holds("pair_bracket_shuffle", n, d)?,
+            _ => {}
+        }
         let spec = match (d, sg) {
             (_, Some(_)) => &shader::PAIR_BRACKET_SHUFFLE,
             (5..=16, _) => &shader::PAIR_BRACKET_MID,

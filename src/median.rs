@@ -41,6 +41,8 @@ pub struct MedianSelector {
     hist: Option<GpuVec<u32>>,
     /// x as a texture, where the sample and bracket passes read it so (CPU adapters).
     xt: Option<(XTexture, GpuUniform<SelectParams>)>,
+    /// Whether this call's x is still to be packed into `xt` (by the first pass's encoder).
+    pack_due: bool,
     /// GPU passes over all pairs made by the last call (sample pass excluded).
     pub last_passes: u32,
     calls: u32,
@@ -113,6 +115,7 @@ impl MedianSelector {
                 .collect(),
             hist: None,
             xt: x_texture(ctx, k, n, d)?,
+            pack_due: false,
             last_passes: 0,
             calls: 0,
         })
@@ -141,11 +144,7 @@ impl MedianSelector {
             "median: particle buffer shorter than n·d"
         );
         self.calls = self.calls.wrapping_add(1);
-        if let Some((xt, params)) = &self.xt {
-            let mut enc = ctx.device.create_command_encoder(&Default::default());
-            k.record_x_texture(ctx, &mut enc, params, x, xt)?;
-            ctx.queue.submit([enc.finish()]);
-        }
+        self.pack_due = self.xt.is_some();
         let n = self.n as u64;
         let total = n * n;
         let full_ranks: Vec<u64> = if total % 2 == 1 {
@@ -189,6 +188,23 @@ impl MedianSelector {
             passes,
             candidates,
         })
+    }
+
+    /// A command encoder for the next pass over the pairs; the first one of a call also
+    /// records the packing of x into the x texture, which so needs no submit of its own.
+    fn encoder(
+        &mut self,
+        ctx: &GpuContext,
+        k: &Kernels,
+        x: &GpuVec<f32>,
+    ) -> Result<wgpu::CommandEncoder> {
+        let mut enc = ctx.device.create_command_encoder(&Default::default());
+        if std::mem::take(&mut self.pack_due) {
+            if let Some((xt, params)) = &self.xt {
+                k.record_x_texture(ctx, &mut enc, params, x, xt)?;
+            }
+        }
+        Ok(enc)
     }
 
     fn base(&self) -> SelectParams {
@@ -395,7 +411,7 @@ impl MedianSelector {
             while end < blocks.len() && blocks[end] == blocks[end - 1] + 1 {
                 end += 1;
             }
-            let mut enc = ctx.device.create_command_encoder(&Default::default());
+            let mut enc = self.encoder(ctx, k, x)?;
             if start == 0 {
                 enc.clear_buffer(&self.counts.buffer, 0, None);
             }
@@ -461,6 +477,7 @@ impl MedianSelector {
             hi,
             ..self.base()
         };
+        // The histogram reads x from its buffer: a due pack waits for the next pass.
         let mut enc = ctx.device.create_command_encoder(&Default::default());
         k.record_pair_histogram(ctx, &mut enc, &self.hist_params, p, x, hist)?;
         ctx.queue.submit([enc.finish()]);
@@ -539,7 +556,7 @@ impl MedianSelector {
             seed: 0x9e37_79b9u32.wrapping_mul(self.calls),
             ..self.base()
         };
-        let mut enc = ctx.device.create_command_encoder(&Default::default());
+        let mut enc = self.encoder(ctx, k, x)?;
         let xt = self.xt.as_ref().map(|t| &t.0);
         k.record_pair_sample(ctx, &mut enc, &self.params, p, x, xt, &self.sample)?;
         ctx.queue.submit([enc.finish()]);
@@ -584,7 +601,7 @@ impl MedianSelector {
             mode: 0,
             ..self.base()
         };
-        let mut enc = ctx.device.create_command_encoder(&Default::default());
+        let mut enc = self.encoder(ctx, k, x)?;
         k.record_pair_bracket(
             ctx,
             &mut enc,
@@ -629,7 +646,7 @@ impl MedianSelector {
             mode: 1,
             ..self.base()
         };
-        let mut enc = ctx.device.create_command_encoder(&Default::default());
+        let mut enc = self.encoder(ctx, k, x)?;
         k.record_pair_bracket(
             ctx,
             &mut enc,
