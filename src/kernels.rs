@@ -324,9 +324,14 @@ impl XTexture {
     /// A texture for `n` particles in `d` dimensions (checked against the device's
     /// max_texture_dimension_2d).
     pub fn new(ctx: &GpuContext, n: usize, d: usize) -> Result<Self> {
+        Self::labelled(ctx, ("median", "x texture"), n, d)
+    }
+
+    /// The same, named `label` and, in the device-limit error, `what`.
+    fn labelled(ctx: &GpuContext, (what, label): (&str, &str), n: usize, d: usize) -> Result<Self> {
         let (texture, view) = rgba32_texture(
             ctx,
-            ("median", "x texture"),
+            (what, label),
             (n, d),
             x_texture_size(n, d),
             wgpu::TextureUsages::COPY_SRC,
@@ -374,6 +379,66 @@ impl XTexture {
         );
         ctx.queue.submit([enc.finish()]);
         all.read_prefix(ctx, 4 * self.n * self.d.div_ceil(4))
+    }
+}
+
+/// What one KSD pass ([`Kernels::record_ksd_rows`]) uses besides x and the score: a uniform per
+/// column chunk, the row sums and diagonal terms (NaN-filled when made), and where
+/// `ksd_shuffle` serves (n, d) the textures of x and of the score it reads its columns from,
+/// which the pass packs (`x_texture_pack`) in its own encoder.
+pub struct KsdBuffers {
+    n: usize,
+    d: usize,
+    params: Vec<GpuUniform<PairParams>>,
+    rows: GpuVec<f32>,
+    diag: GpuVec<f32>,
+    textures: Option<KsdTextures>,
+}
+
+/// `ksd_shuffle`'s column textures and the uniform of their packing.
+struct KsdTextures {
+    x: XTexture,
+    score: XTexture,
+    pack: GpuUniform<SelectParams>,
+}
+
+impl KsdBuffers {
+    /// The buffers for `n` particles in `d` dimensions on `k`'s device.
+    pub fn new(ctx: &GpuContext, k: &Kernels, n: usize, d: usize) -> Result<Self> {
+        let textures = match k.ksd_shuffle(n, d) {
+            Some(_) => Some(KsdTextures {
+                x: XTexture::labelled(ctx, ("ksd", "ksd x texture"), n, d)?,
+                score: XTexture::labelled(ctx, ("ksd", "ksd score texture"), n, d)?,
+                pack: GpuUniform::new(ctx, "ksd texture pack", &SelectParams::default()),
+            }),
+            None => None,
+        };
+        Ok(Self {
+            n,
+            d,
+            params: (0..k.ksd_plan(ctx, n, d).len())
+                .map(|_| GpuUniform::new(ctx, "ksd params", &PairParams::default()))
+                .collect(),
+            rows: GpuVec::nan_filled(ctx, "ksd rows", n)?,
+            diag: GpuVec::nan_filled(ctx, "ksd diag", n)?,
+            textures,
+        })
+    }
+
+    /// Bytes of device memory held: O(n·d).
+    pub fn device_bytes(&self) -> u64 {
+        self.rows.bytes()
+            + self.diag.bytes()
+            + 32 * self.params.len() as u64
+            + self
+                .textures
+                .as_ref()
+                .map_or(0, |t| t.x.bytes() + t.score.bytes() + 32)
+    }
+
+    /// The last pass's row sums `Σ_j u_ij` and diagonal terms `u_ii`.
+    pub fn read(&self, ctx: &GpuContext) -> Result<(Vec<f32>, Vec<f32>)> {
+        Ok((self.rows.read(ctx)?, self.diag.read(ctx)?))
     }
 }
 
@@ -1101,61 +1166,60 @@ impl Kernels {
         self.record_svgd_phi(ctx, enc, x, score, scratch, phi, (n, d), 1.0)
     }
 
-    /// Records the KSD row sums `rows[i] = Σ_j u_ij` and diagonal terms `diag[i] = u_ii`, one
-    /// dispatch per column chunk (`params` holds one uniform per chunk: see [`Kernels::ksd_plan`]).
-    #[allow(clippy::too_many_arguments)]
+    /// Records the KSD row sums `rows[i] = Σ_j u_ij` and diagonal terms `diag[i] = u_ii` into
+    /// `bufs` (made for the same n and d), one dispatch per column chunk (see
+    /// [`Kernels::ksd_plan`]); where `ksd_shuffle` serves, x and the score are first packed
+    /// into `bufs`' textures.
     pub fn record_ksd_rows(
         &self,
         ctx: &GpuContext,
         enc: &mut wgpu::CommandEncoder,
-        params: &[GpuUniform<PairParams>],
+        bufs: &KsdBuffers,
         x: &GpuVec<f32>,
         score: &GpuVec<f32>,
-        rows: &GpuVec<f32>,
-        diag: &GpuVec<f32>,
-        (n, d): (usize, usize),
         h: f64,
     ) -> Result<()> {
+        let (n, d) = (bufs.n, bufs.d);
         check_nd("ksd_rows", n, d, &[x, score])?;
         ensure!(
             h > 0.0 && h.is_finite(),
             "ksd: bandwidth h = {h} must be positive and finite"
         );
-        ensure!(
-            rows.len >= n && diag.len >= n,
-            "ksd_rows: output buffers shorter than n"
-        );
         let plan = self.ksd_plan(ctx, n, d);
         ensure!(
-            params.len() >= plan.len(),
+            bufs.params.len() >= plan.len(),
             "ksd_rows: {} uniforms for {} chunks",
-            params.len(),
+            bufs.params.len(),
             plan.len()
         );
-        // ksd_shuffle on CPU adapters with subgroups, else the looped ksd_rows.
-        let shuffle = match ksd_shuffle_size(self.phi_layout, d) {
-            Some(sg) => Some(self.by_dim_with(
-                ctx,
-                &shader::KSD_SHUFFLE,
-                &[U, R, R, W, W],
-                64,
-                d,
-                &[("SG", f64::from(sg))],
-            )?),
-            None => None,
+        // ksd_shuffle on CPU adapters with subgroups, its columns from the textures; else the
+        // looped ksd_rows.
+        let shuffle = match (self.ksd_shuffle(n, d), &bufs.textures) {
+            (Some(sg), Some(t)) => {
+                self.record_x_texture(ctx, enc, &t.pack, x, &t.x)?;
+                self.record_x_texture(ctx, enc, &t.pack, score, &t.score)?;
+                let kernel = self.by_dim_with(
+                    ctx,
+                    &shader::KSD_SHUFFLE,
+                    &[U, R, R, W, W, Binding::Texture, Binding::Texture],
+                    64,
+                    d,
+                    &[("SG", f64::from(sg))],
+                )?;
+                Some((kernel, t))
+            }
+            (None, None) => None,
+            _ => anyhow::bail!("ksd_rows: the buffers were made for another device"),
         };
-        let (kernel, g) = match &shuffle {
-            Some(k) => (
-                k.as_ref(),
-                (
-                    ctx.check_groups("ksd_shuffle", n.div_ceil(KSD_SHUFFLE_ROWS * 64) as u64)?,
-                    1,
-                    1,
-                ),
+        let g = match &shuffle {
+            Some(_) => (
+                ctx.check_groups("ksd_shuffle", n.div_ceil(KSD_SHUFFLE_ROWS * 64) as u64)?,
+                1,
+                1,
             ),
-            None => (&self.ksd_rows, self.ksd_rows.groups_for(ctx, n)?),
+            None => self.ksd_rows.groups_for(ctx, n)?,
         };
-        for (&(j_begin, j_end, flags), u) in plan.iter().zip(params) {
+        for (&(j_begin, j_end, flags), u) in plan.iter().zip(&bufs.params) {
             u.set(
                 ctx,
                 &PairParams {
@@ -1165,18 +1229,22 @@ impl Kernels {
                     ..pair_params(n, d, h)
                 },
             );
-            kernel.record(
-                ctx,
-                enc,
-                &[
-                    &u.buffer,
-                    &x.buffer,
-                    &score.buffer,
-                    &rows.buffer,
-                    &diag.buffer,
-                ],
-                g,
-            )?;
+            let buffers = [
+                u.buffer.as_entire_binding(),
+                x.buffer.as_entire_binding(),
+                score.buffer.as_entire_binding(),
+                bufs.rows.buffer.as_entire_binding(),
+                bufs.diag.buffer.as_entire_binding(),
+            ];
+            match &shuffle {
+                Some((kernel, t)) => {
+                    let mut all = buffers.to_vec();
+                    all.push(wgpu::BindingResource::TextureView(&t.x.view));
+                    all.push(wgpu::BindingResource::TextureView(&t.score.view));
+                    kernel.record_resources(ctx, enc, &all, g)?;
+                }
+                None => self.ksd_rows.record_resources(ctx, enc, &buffers, g)?,
+            }
         }
         Ok(())
     }
@@ -1190,7 +1258,7 @@ impl Kernels {
 
     /// Column chunks of `ksd_rows` (or `ksd_shuffle`) for (n, d).
     pub fn ksd_plan(&self, ctx: &GpuContext, n: usize, d: usize) -> Vec<(u32, u32, u32)> {
-        if let Some(sg) = ksd_shuffle_size(self.phi_layout, d) {
+        if let Some(sg) = self.ksd_shuffle(n, d) {
             // Per SG columns the group loop's pass and the lane loop's SG + 1, and per BLOCK
             // (128) columns two more: SG + 3 per SG columns bounds them all.
             return self.subgroup_plan(ctx, n, sg, u64::from(sg) + 3);
@@ -1235,6 +1303,12 @@ impl Kernels {
     fn bracket_shuffle(&self, n: usize, d: usize) -> Option<u32> {
         bracket_shuffle_size(self.phi_layout, d)
             .filter(|_| x_texture_size(n, d).1 <= self.texture_rows)
+    }
+
+    /// The subgroup size `ksd_shuffle` runs with, where it serves (n, d): d up to
+    /// KSD_SHUFFLE_DMAX and the textures it reads within the device's limit.
+    pub fn ksd_shuffle(&self, n: usize, d: usize) -> Option<u32> {
+        ksd_shuffle_size(self.phi_layout, d).filter(|_| x_texture_size(n, d).1 <= self.texture_rows)
     }
 
     /// Whether the median's passes for (n, d) read x from an [`XTexture`] (on CPU adapters

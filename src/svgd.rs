@@ -4,10 +4,10 @@
 
 use anyhow::{bail, ensure, Result};
 
-use crate::gpu::params::{GmmParams, PairParams, UpdateParams};
+use crate::gpu::params::{GmmParams, UpdateParams};
 use crate::gpu::{GpuContext, GpuUniform, GpuVec};
 use crate::io::target::{Gaussian, Gmm, Target};
-use crate::kernels::{pack_gmm, Kernels, PhiScratch};
+use crate::kernels::{pack_gmm, Kernels, KsdBuffers, PhiScratch};
 use crate::median::{MedianResult, MedianSelector};
 
 /// A target density known through its score ∇ log p, evaluated on the device.
@@ -189,11 +189,14 @@ pub struct Svgd<'a> {
     state: Vec<GpuVec<f32>>,
     optimizer: Optimizer,
     t: u64,
-    ksd_params: Vec<GpuUniform<PairParams>>,
     update_params: GpuUniform<UpdateParams>,
     median: MedianSelector,
-    ksd_rows: GpuVec<f32>,
-    ksd_diag: GpuVec<f32>,
+    /// The median of the current particles, kept until they change: `--ksd-every` asks for
+    /// it after a step, and the next step's bandwidth again.
+    median_of_x: Option<MedianResult>,
+    /// Medians computed for [`Svgd::bandwidth`].
+    medians: u64,
+    ksd: KsdBuffers,
 }
 
 impl<'a> Svgd<'a> {
@@ -247,13 +250,11 @@ impl<'a> Svgd<'a> {
             state,
             optimizer,
             t: 0,
-            ksd_params: (0..k.ksd_plan(ctx, n, d).len())
-                .map(|_| GpuUniform::new(ctx, "ksd params", &PairParams::default()))
-                .collect(),
             update_params: GpuUniform::new(ctx, "update params", &UpdateParams::default()),
             median: MedianSelector::new(ctx, k, n, d)?,
-            ksd_rows: GpuVec::zeros(ctx, "ksd rows", n)?,
-            ksd_diag: GpuVec::zeros(ctx, "ksd diag", n)?,
+            median_of_x: None,
+            medians: 0,
+            ksd: KsdBuffers::new(ctx, k, n, d)?,
         })
     }
 
@@ -272,6 +273,12 @@ impl<'a> Svgd<'a> {
         self.t
     }
 
+    /// Medians [`Svgd::bandwidth`] has computed (one per position of the particles it was
+    /// asked at).
+    pub fn medians_computed(&self) -> u64 {
+        self.medians
+    }
+
     /// Bytes of device memory held by the engine (particles, score, φ, optimizer state,
     /// selection buffers, target): O(n·d), never n².
     pub fn device_bytes(&self) -> u64 {
@@ -279,7 +286,7 @@ impl<'a> Svgd<'a> {
             + self.state.iter().map(|b| b.bytes()).sum::<u64>()
             + self.median.device_bytes()
             + self.scratch.device_bytes()
-            + self.ksd_rows.bytes() * 2
+            + self.ksd.device_bytes()
             + self.target.device_bytes()
             + 3 * 32
     }
@@ -289,17 +296,20 @@ impl<'a> Svgd<'a> {
         self.x.read(self.ctx)
     }
 
-    /// The device buffer of the particles.
+    /// The device buffer of the particles, to read: write them with [`Svgd::set_particles`],
+    /// which forgets the median kept for [`Svgd::bandwidth`].
     pub fn particles_buffer(&self) -> &GpuVec<f32> {
         &self.x
     }
 
-    /// The exact median of the n² squared distances of the current particles.
+    /// The exact median of the n² squared distances of the current particles, computed
+    /// afresh (benchmarks time this); [`Svgd::bandwidth`] keeps it while the particles stay.
     pub fn median(&mut self) -> Result<MedianResult> {
         self.median.median_sqdist(self.ctx, self.k, &self.x)
     }
 
-    /// The bandwidth for the current particles.
+    /// The bandwidth for the current particles. The median is computed once per position of
+    /// the particles: a KSD between steps and the next step share it.
     pub fn bandwidth(&mut self, bw: Bandwidth) -> Result<(f64, Option<MedianResult>)> {
         match bw {
             Bandwidth::Fixed(h) => {
@@ -310,12 +320,19 @@ impl<'a> Svgd<'a> {
                 Ok((h, None))
             }
             Bandwidth::Median => {
-                let m = self.median()?;
+                let m = match self.median_of_x {
+                    Some(m) => m,
+                    None => {
+                        self.medians += 1;
+                        self.median()?
+                    }
+                };
                 ensure!(
                     m.med.is_finite(),
                     "particles diverged (their median squared distance is {}); lower the step size",
                     m.med
                 );
+                self.median_of_x = Some(m);
                 Ok((
                     crate::cpu::median::bandwidth_from_median(m.med, self.n),
                     Some(m),
@@ -369,6 +386,8 @@ impl<'a> Svgd<'a> {
             bail!("step size {step_size} must be positive and finite");
         }
         let (h, median) = self.bandwidth(bw)?;
+        // The update below moves the particles.
+        self.median_of_x = None;
         self.t += 1;
         let mut enc = self.ctx.device.create_command_encoder(&Default::default());
         self.record_phi(&mut enc, h)?;
@@ -421,26 +440,17 @@ impl<'a> Svgd<'a> {
         let mut enc = self.ctx.device.create_command_encoder(&Default::default());
         self.target
             .record(self.ctx, self.k, &mut enc, &self.x, &self.score, self.n)?;
-        self.k.record_ksd_rows(
-            self.ctx,
-            &mut enc,
-            &self.ksd_params,
-            &self.x,
-            &self.score,
-            &self.ksd_rows,
-            &self.ksd_diag,
-            (self.n, self.d),
-            h,
-        )?;
+        self.k
+            .record_ksd_rows(self.ctx, &mut enc, &self.ksd, &self.x, &self.score, h)?;
         self.ctx.queue.submit([enc.finish()]);
-        let rows = self.ksd_rows.read(self.ctx)?;
-        let diag = self.ksd_diag.read(self.ctx)?;
+        let (rows, diag) = self.ksd.read(self.ctx)?;
         Ok(ksd_from_rows(&rows, &diag))
     }
 
     /// Overwrites the particles (same shape), resetting nothing else.
     pub fn set_particles(&mut self, x: &[f32]) -> Result<()> {
         ensure!(x.len() == self.n * self.d, "set_particles: wrong length");
+        self.median_of_x = None;
         self.x.write(self.ctx, x)
     }
 }

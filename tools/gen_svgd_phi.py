@@ -554,7 +554,12 @@ def gen_ksd_shuffle(DMAX, G):
     adapters with subgroups (llvmpipe), with gen_shuffle's column sharing: ksd_rows reads
     both coordinates of every pair with a loop counter in the index, so llvmpipe runs a lane
     loop for each of them (a KSD took 13 s at n = 8192, d = 64, ten SVGD steps' worth); here
-    lane l loads column t0 + l once and subgroupShuffle hands it to the others. Same terms,
+    lane l loads column t0 + l once and subgroupShuffle hands it to the others. The columns
+    come from x_texture_pack's textures of x and of the score, four coordinates a texel: lane
+    l's loads of column t0 + l differ between lanes, so from the storage buffers they cost a
+    lane loop per coordinate (2d of them per SG columns: about a quarter of a KSD at
+    n = 16384, d = 64), from the textures a gather per four. The rows, loaded once, still come
+    from the buffers. Same terms,
     order of dimensions and block sums as ksd_rows, and the diagonal pair gives u_ii exactly as
     diag[i] (r = 0, k = 1), so the U-statistic's subtraction of the diagonal is exact as
     there; 4 G rows per invocation. The row state is read-only in the column loop and the only
@@ -572,20 +577,27 @@ def gen_ksd_shuffle(DMAX, G):
 // (uniform bounds; rows past n are clamped, never written). Chunk flags as ksd_rows: bit 0 =
 // first chunk (start from zero and write diag), else rows[i] accumulates.
 // Parts: common/params.wgsl, common/rbf.wgsl
-// Bindings: 0 uniform PairParams | 1 x [n,d] | 2 score [n,d] | 3 rows [n] | 4 diag [n] (written)
+// The columns come from x_texture_pack's textures of x and of the score (texel i * D4 + q holds
+// coordinates 4q .. 4q + 3 of particle i, zero past d; the same floats as the buffers).
+// Bindings: 0 uniform PairParams | 1 x [n,d] | 2 score [n,d] | 3 rows [n] | 4 diag [n] (written) |
+//   5, 6 x and score as texture_storage_2d<rgba32float, read> (TEX_W wide)
 // Dispatch: (ceil(n / ({R} WG)), 1, 1), WG a multiple of SG. Overrides D = d (1..{DMAX}),
 // SG = subgroup size. Passes through loop ends per invocation (llvmpipe's loop limit counts
 // them, a loop's exit pass included): SG + 2 per SG columns, plus two per BLOCK columns.
 override WG: u32 = 64u;
 override D: u32 = 2u;
 override SG: u32 = 8u;
+override D4: u32 = (D + 3u) / 4u;
 const BLOCK: u32 = 128u;
+const TEX_W: u32 = {SHUFFLE_TEXTURE_WIDTH}u;
 
 @group(0) @binding(0) var<uniform> p: PairParams;
 @group(0) @binding(1) var<storage, read> x: array<f32>;
 @group(0) @binding(2) var<storage, read> score: array<f32>;
 @group(0) @binding(3) var<storage, read_write> rows: array<f32>;
 @group(0) @binding(4) var<storage, read_write> diag: array<f32>;
+@group(0) @binding(5) var xt: texture_storage_2d<rgba32float, read>;
+@group(0) @binding(6) var st: texture_storage_2d<rgba32float, read>;
 
 fn coord(r: vec4<u32>, a: u32) -> vec4<f32> {{
     return vec4<f32>(x[r.x * D + a], x[r.y * D + a], x[r.z * D + a], x[r.w * D + a]);
@@ -593,6 +605,14 @@ fn coord(r: vec4<u32>, a: u32) -> vec4<f32> {{
 
 fn grad(r: vec4<u32>, a: u32) -> vec4<f32> {{
     return vec4<f32>(score[r.x * D + a], score[r.y * D + a], score[r.z * D + a], score[r.w * D + a]);
+}}
+
+fn xtexel(t: u32) -> vec4<f32> {{
+    return textureLoad(xt, vec2<u32>(t % TEX_W, t / TEX_W));
+}}
+
+fn stexel(t: u32) -> vec4<f32> {{
+    return textureLoad(st, vec2<u32>(t % TEX_W, t / TEX_W));
 }}
 
 @compute @workgroup_size(WG)
@@ -615,17 +635,18 @@ fn ksd_shuffle(@builtin(local_invocation_id) lid3: vec3<u32>, @builtin(workgroup
     for g in range(G):
         L.append(f"        var block{g} = vec4<f32>(0.0);")
     L.append("""        for (var t0 = tb; t0 < te; t0 += SG) {
-            let o = min(t0 + sid, te - 1u) * D;""")
-    for k in range(DMAX):
-        L.append(f"            var mx{k} = 0.0;")
-        L.append(f"            var ms{k} = 0.0;")
-        L.append(f"            if D > {k}u {{ mx{k} = x[o + {k}u]; ms{k} = score[o + {k}u]; }}")
+            let o = min(t0 + sid, te - 1u) * D4;""")
+    for q in range((DMAX + 3) // 4):
+        L.append(f"            var mx{q} = vec4<f32>(0.0);")
+        L.append(f"            var ms{q} = vec4<f32>(0.0);")
+        L.append(f"            if D4 > {q}u {{ mx{q} = xtexel(o + {q}u); ms{q} = stexel(o + {q}u); }}")
     L.append("            for (var c = 0u; c < SG; c++) {")
     L.append("                let on = vec4<bool>(t0 + c < te);")
     for k in range(DMAX):
         L.append(f"                var xs{k} = vec4<f32>(0.0);")
         L.append(f"                var ss{k} = vec4<f32>(0.0);")
-        L.append(f"                if D > {k}u {{ xs{k} = vec4<f32>(subgroupShuffle(mx{k}, c)); ss{k} = vec4<f32>(subgroupShuffle(ms{k}, c)); }}")
+        m = f"{k // 4}.{'xyzw'[k % 4]}"
+        L.append(f"                if D > {k}u {{ xs{k} = vec4<f32>(subgroupShuffle(mx{m}, c)); ss{k} = vec4<f32>(subgroupShuffle(ms{m}, c)); }}")
     for g in range(G):
         L.append("                {")
         L.append(f"                    let r0 = x{g}_0 - xs0;")

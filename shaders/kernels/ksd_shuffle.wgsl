@@ -9,20 +9,27 @@
 // (uniform bounds; rows past n are clamped, never written). Chunk flags as ksd_rows: bit 0 =
 // first chunk (start from zero and write diag), else rows[i] accumulates.
 // Parts: common/params.wgsl, common/rbf.wgsl
-// Bindings: 0 uniform PairParams | 1 x [n,d] | 2 score [n,d] | 3 rows [n] | 4 diag [n] (written)
+// The columns come from x_texture_pack's textures of x and of the score (texel i * D4 + q holds
+// coordinates 4q .. 4q + 3 of particle i, zero past d; the same floats as the buffers).
+// Bindings: 0 uniform PairParams | 1 x [n,d] | 2 score [n,d] | 3 rows [n] | 4 diag [n] (written) |
+//   5, 6 x and score as texture_storage_2d<rgba32float, read> (TEX_W wide)
 // Dispatch: (ceil(n / (8 WG)), 1, 1), WG a multiple of SG. Overrides D = d (1..128),
 // SG = subgroup size. Passes through loop ends per invocation (llvmpipe's loop limit counts
 // them, a loop's exit pass included): SG + 2 per SG columns, plus two per BLOCK columns.
 override WG: u32 = 64u;
 override D: u32 = 2u;
 override SG: u32 = 8u;
+override D4: u32 = (D + 3u) / 4u;
 const BLOCK: u32 = 128u;
+const TEX_W: u32 = 4096u;
 
 @group(0) @binding(0) var<uniform> p: PairParams;
 @group(0) @binding(1) var<storage, read> x: array<f32>;
 @group(0) @binding(2) var<storage, read> score: array<f32>;
 @group(0) @binding(3) var<storage, read_write> rows: array<f32>;
 @group(0) @binding(4) var<storage, read_write> diag: array<f32>;
+@group(0) @binding(5) var xt: texture_storage_2d<rgba32float, read>;
+@group(0) @binding(6) var st: texture_storage_2d<rgba32float, read>;
 
 fn coord(r: vec4<u32>, a: u32) -> vec4<f32> {
     return vec4<f32>(x[r.x * D + a], x[r.y * D + a], x[r.z * D + a], x[r.w * D + a]);
@@ -30,6 +37,14 @@ fn coord(r: vec4<u32>, a: u32) -> vec4<f32> {
 
 fn grad(r: vec4<u32>, a: u32) -> vec4<f32> {
     return vec4<f32>(score[r.x * D + a], score[r.y * D + a], score[r.z * D + a], score[r.w * D + a]);
+}
+
+fn xtexel(t: u32) -> vec4<f32> {
+    return textureLoad(xt, vec2<u32>(t % TEX_W, t / TEX_W));
+}
+
+fn stexel(t: u32) -> vec4<f32> {
+    return textureLoad(st, vec2<u32>(t % TEX_W, t / TEX_W));
 }
 
 @compute @workgroup_size(WG)
@@ -818,777 +833,489 @@ fn ksd_shuffle(@builtin(local_invocation_id) lid3: vec3<u32>, @builtin(workgroup
         var block0 = vec4<f32>(0.0);
         var block1 = vec4<f32>(0.0);
         for (var t0 = tb; t0 < te; t0 += SG) {
-            let o = min(t0 + sid, te - 1u) * D;
-            var mx0 = 0.0;
-            var ms0 = 0.0;
-            if D > 0u { mx0 = x[o + 0u]; ms0 = score[o + 0u]; }
-            var mx1 = 0.0;
-            var ms1 = 0.0;
-            if D > 1u { mx1 = x[o + 1u]; ms1 = score[o + 1u]; }
-            var mx2 = 0.0;
-            var ms2 = 0.0;
-            if D > 2u { mx2 = x[o + 2u]; ms2 = score[o + 2u]; }
-            var mx3 = 0.0;
-            var ms3 = 0.0;
-            if D > 3u { mx3 = x[o + 3u]; ms3 = score[o + 3u]; }
-            var mx4 = 0.0;
-            var ms4 = 0.0;
-            if D > 4u { mx4 = x[o + 4u]; ms4 = score[o + 4u]; }
-            var mx5 = 0.0;
-            var ms5 = 0.0;
-            if D > 5u { mx5 = x[o + 5u]; ms5 = score[o + 5u]; }
-            var mx6 = 0.0;
-            var ms6 = 0.0;
-            if D > 6u { mx6 = x[o + 6u]; ms6 = score[o + 6u]; }
-            var mx7 = 0.0;
-            var ms7 = 0.0;
-            if D > 7u { mx7 = x[o + 7u]; ms7 = score[o + 7u]; }
-            var mx8 = 0.0;
-            var ms8 = 0.0;
-            if D > 8u { mx8 = x[o + 8u]; ms8 = score[o + 8u]; }
-            var mx9 = 0.0;
-            var ms9 = 0.0;
-            if D > 9u { mx9 = x[o + 9u]; ms9 = score[o + 9u]; }
-            var mx10 = 0.0;
-            var ms10 = 0.0;
-            if D > 10u { mx10 = x[o + 10u]; ms10 = score[o + 10u]; }
-            var mx11 = 0.0;
-            var ms11 = 0.0;
-            if D > 11u { mx11 = x[o + 11u]; ms11 = score[o + 11u]; }
-            var mx12 = 0.0;
-            var ms12 = 0.0;
-            if D > 12u { mx12 = x[o + 12u]; ms12 = score[o + 12u]; }
-            var mx13 = 0.0;
-            var ms13 = 0.0;
-            if D > 13u { mx13 = x[o + 13u]; ms13 = score[o + 13u]; }
-            var mx14 = 0.0;
-            var ms14 = 0.0;
-            if D > 14u { mx14 = x[o + 14u]; ms14 = score[o + 14u]; }
-            var mx15 = 0.0;
-            var ms15 = 0.0;
-            if D > 15u { mx15 = x[o + 15u]; ms15 = score[o + 15u]; }
-            var mx16 = 0.0;
-            var ms16 = 0.0;
-            if D > 16u { mx16 = x[o + 16u]; ms16 = score[o + 16u]; }
-            var mx17 = 0.0;
-            var ms17 = 0.0;
-            if D > 17u { mx17 = x[o + 17u]; ms17 = score[o + 17u]; }
-            var mx18 = 0.0;
-            var ms18 = 0.0;
-            if D > 18u { mx18 = x[o + 18u]; ms18 = score[o + 18u]; }
-            var mx19 = 0.0;
-            var ms19 = 0.0;
-            if D > 19u { mx19 = x[o + 19u]; ms19 = score[o + 19u]; }
-            var mx20 = 0.0;
-            var ms20 = 0.0;
-            if D > 20u { mx20 = x[o + 20u]; ms20 = score[o + 20u]; }
-            var mx21 = 0.0;
-            var ms21 = 0.0;
-            if D > 21u { mx21 = x[o + 21u]; ms21 = score[o + 21u]; }
-            var mx22 = 0.0;
-            var ms22 = 0.0;
-            if D > 22u { mx22 = x[o + 22u]; ms22 = score[o + 22u]; }
-            var mx23 = 0.0;
-            var ms23 = 0.0;
-            if D > 23u { mx23 = x[o + 23u]; ms23 = score[o + 23u]; }
-            var mx24 = 0.0;
-            var ms24 = 0.0;
-            if D > 24u { mx24 = x[o + 24u]; ms24 = score[o + 24u]; }
-            var mx25 = 0.0;
-            var ms25 = 0.0;
-            if D > 25u { mx25 = x[o + 25u]; ms25 = score[o + 25u]; }
-            var mx26 = 0.0;
-            var ms26 = 0.0;
-            if D > 26u { mx26 = x[o + 26u]; ms26 = score[o + 26u]; }
-            var mx27 = 0.0;
-            var ms27 = 0.0;
-            if D > 27u { mx27 = x[o + 27u]; ms27 = score[o + 27u]; }
-            var mx28 = 0.0;
-            var ms28 = 0.0;
-            if D > 28u { mx28 = x[o + 28u]; ms28 = score[o + 28u]; }
-            var mx29 = 0.0;
-            var ms29 = 0.0;
-            if D > 29u { mx29 = x[o + 29u]; ms29 = score[o + 29u]; }
-            var mx30 = 0.0;
-            var ms30 = 0.0;
-            if D > 30u { mx30 = x[o + 30u]; ms30 = score[o + 30u]; }
-            var mx31 = 0.0;
-            var ms31 = 0.0;
-            if D > 31u { mx31 = x[o + 31u]; ms31 = score[o + 31u]; }
-            var mx32 = 0.0;
-            var ms32 = 0.0;
-            if D > 32u { mx32 = x[o + 32u]; ms32 = score[o + 32u]; }
-            var mx33 = 0.0;
-            var ms33 = 0.0;
-            if D > 33u { mx33 = x[o + 33u]; ms33 = score[o + 33u]; }
-            var mx34 = 0.0;
-            var ms34 = 0.0;
-            if D > 34u { mx34 = x[o + 34u]; ms34 = score[o + 34u]; }
-            var mx35 = 0.0;
-            var ms35 = 0.0;
-            if D > 35u { mx35 = x[o + 35u]; ms35 = score[o + 35u]; }
-            var mx36 = 0.0;
-            var ms36 = 0.0;
-            if D > 36u { mx36 = x[o + 36u]; ms36 = score[o + 36u]; }
-            var mx37 = 0.0;
-            var ms37 = 0.0;
-            if D > 37u { mx37 = x[o + 37u]; ms37 = score[o + 37u]; }
-            var mx38 = 0.0;
-            var ms38 = 0.0;
-            if D > 38u { mx38 = x[o + 38u]; ms38 = score[o + 38u]; }
-            var mx39 = 0.0;
-            var ms39 = 0.0;
-            if D > 39u { mx39 = x[o + 39u]; ms39 = score[o + 39u]; }
-            var mx40 = 0.0;
-            var ms40 = 0.0;
-            if D > 40u { mx40 = x[o + 40u]; ms40 = score[o + 40u]; }
-            var mx41 = 0.0;
-            var ms41 = 0.0;
-            if D > 41u { mx41 = x[o + 41u]; ms41 = score[o + 41u]; }
-            var mx42 = 0.0;
-            var ms42 = 0.0;
-            if D > 42u { mx42 = x[o + 42u]; ms42 = score[o + 42u]; }
-            var mx43 = 0.0;
-            var ms43 = 0.0;
-            if D > 43u { mx43 = x[o + 43u]; ms43 = score[o + 43u]; }
-            var mx44 = 0.0;
-            var ms44 = 0.0;
-            if D > 44u { mx44 = x[o + 44u]; ms44 = score[o + 44u]; }
-            var mx45 = 0.0;
-            var ms45 = 0.0;
-            if D > 45u { mx45 = x[o + 45u]; ms45 = score[o + 45u]; }
-            var mx46 = 0.0;
-            var ms46 = 0.0;
-            if D > 46u { mx46 = x[o + 46u]; ms46 = score[o + 46u]; }
-            var mx47 = 0.0;
-            var ms47 = 0.0;
-            if D > 47u { mx47 = x[o + 47u]; ms47 = score[o + 47u]; }
-            var mx48 = 0.0;
-            var ms48 = 0.0;
-            if D > 48u { mx48 = x[o + 48u]; ms48 = score[o + 48u]; }
-            var mx49 = 0.0;
-            var ms49 = 0.0;
-            if D > 49u { mx49 = x[o + 49u]; ms49 = score[o + 49u]; }
-            var mx50 = 0.0;
-            var ms50 = 0.0;
-            if D > 50u { mx50 = x[o + 50u]; ms50 = score[o + 50u]; }
-            var mx51 = 0.0;
-            var ms51 = 0.0;
-            if D > 51u { mx51 = x[o + 51u]; ms51 = score[o + 51u]; }
-            var mx52 = 0.0;
-            var ms52 = 0.0;
-            if D > 52u { mx52 = x[o + 52u]; ms52 = score[o + 52u]; }
-            var mx53 = 0.0;
-            var ms53 = 0.0;
-            if D > 53u { mx53 = x[o + 53u]; ms53 = score[o + 53u]; }
-            var mx54 = 0.0;
-            var ms54 = 0.0;
-            if D > 54u { mx54 = x[o + 54u]; ms54 = score[o + 54u]; }
-            var mx55 = 0.0;
-            var ms55 = 0.0;
-            if D > 55u { mx55 = x[o + 55u]; ms55 = score[o + 55u]; }
-            var mx56 = 0.0;
-            var ms56 = 0.0;
-            if D > 56u { mx56 = x[o + 56u]; ms56 = score[o + 56u]; }
-            var mx57 = 0.0;
-            var ms57 = 0.0;
-            if D > 57u { mx57 = x[o + 57u]; ms57 = score[o + 57u]; }
-            var mx58 = 0.0;
-            var ms58 = 0.0;
-            if D > 58u { mx58 = x[o + 58u]; ms58 = score[o + 58u]; }
-            var mx59 = 0.0;
-            var ms59 = 0.0;
-            if D > 59u { mx59 = x[o + 59u]; ms59 = score[o + 59u]; }
-            var mx60 = 0.0;
-            var ms60 = 0.0;
-            if D > 60u { mx60 = x[o + 60u]; ms60 = score[o + 60u]; }
-            var mx61 = 0.0;
-            var ms61 = 0.0;
-            if D > 61u { mx61 = x[o + 61u]; ms61 = score[o + 61u]; }
-            var mx62 = 0.0;
-            var ms62 = 0.0;
-            if D > 62u { mx62 = x[o + 62u]; ms62 = score[o + 62u]; }
-            var mx63 = 0.0;
-            var ms63 = 0.0;
-            if D > 63u { mx63 = x[o + 63u]; ms63 = score[o + 63u]; }
-            var mx64 = 0.0;
-            var ms64 = 0.0;
-            if D > 64u { mx64 = x[o + 64u]; ms64 = score[o + 64u]; }
-            var mx65 = 0.0;
-            var ms65 = 0.0;
-            if D > 65u { mx65 = x[o + 65u]; ms65 = score[o + 65u]; }
-            var mx66 = 0.0;
-            var ms66 = 0.0;
-            if D > 66u { mx66 = x[o + 66u]; ms66 = score[o + 66u]; }
-            var mx67 = 0.0;
-            var ms67 = 0.0;
-            if D > 67u { mx67 = x[o + 67u]; ms67 = score[o + 67u]; }
-            var mx68 = 0.0;
-            var ms68 = 0.0;
-            if D > 68u { mx68 = x[o + 68u]; ms68 = score[o + 68u]; }
-            var mx69 = 0.0;
-            var ms69 = 0.0;
-            if D > 69u { mx69 = x[o + 69u]; ms69 = score[o + 69u]; }
-            var mx70 = 0.0;
-            var ms70 = 0.0;
-            if D > 70u { mx70 = x[o + 70u]; ms70 = score[o + 70u]; }
-            var mx71 = 0.0;
-            var ms71 = 0.0;
-            if D > 71u { mx71 = x[o + 71u]; ms71 = score[o + 71u]; }
-            var mx72 = 0.0;
-            var ms72 = 0.0;
-            if D > 72u { mx72 = x[o + 72u]; ms72 = score[o + 72u]; }
-            var mx73 = 0.0;
-            var ms73 = 0.0;
-            if D > 73u { mx73 = x[o + 73u]; ms73 = score[o + 73u]; }
-            var mx74 = 0.0;
-            var ms74 = 0.0;
-            if D > 74u { mx74 = x[o + 74u]; ms74 = score[o + 74u]; }
-            var mx75 = 0.0;
-            var ms75 = 0.0;
-            if D > 75u { mx75 = x[o + 75u]; ms75 = score[o + 75u]; }
-            var mx76 = 0.0;
-            var ms76 = 0.0;
-            if D > 76u { mx76 = x[o + 76u]; ms76 = score[o + 76u]; }
-            var mx77 = 0.0;
-            var ms77 = 0.0;
-            if D > 77u { mx77 = x[o + 77u]; ms77 = score[o + 77u]; }
-            var mx78 = 0.0;
-            var ms78 = 0.0;
-            if D > 78u { mx78 = x[o + 78u]; ms78 = score[o + 78u]; }
-            var mx79 = 0.0;
-            var ms79 = 0.0;
-            if D > 79u { mx79 = x[o + 79u]; ms79 = score[o + 79u]; }
-            var mx80 = 0.0;
-            var ms80 = 0.0;
-            if D > 80u { mx80 = x[o + 80u]; ms80 = score[o + 80u]; }
-            var mx81 = 0.0;
-            var ms81 = 0.0;
-            if D > 81u { mx81 = x[o + 81u]; ms81 = score[o + 81u]; }
-            var mx82 = 0.0;
-            var ms82 = 0.0;
-            if D > 82u { mx82 = x[o + 82u]; ms82 = score[o + 82u]; }
-            var mx83 = 0.0;
-            var ms83 = 0.0;
-            if D > 83u { mx83 = x[o + 83u]; ms83 = score[o + 83u]; }
-            var mx84 = 0.0;
-            var ms84 = 0.0;
-            if D > 84u { mx84 = x[o + 84u]; ms84 = score[o + 84u]; }
-            var mx85 = 0.0;
-            var ms85 = 0.0;
-            if D > 85u { mx85 = x[o + 85u]; ms85 = score[o + 85u]; }
-            var mx86 = 0.0;
-            var ms86 = 0.0;
-            if D > 86u { mx86 = x[o + 86u]; ms86 = score[o + 86u]; }
-            var mx87 = 0.0;
-            var ms87 = 0.0;
-            if D > 87u { mx87 = x[o + 87u]; ms87 = score[o + 87u]; }
-            var mx88 = 0.0;
-            var ms88 = 0.0;
-            if D > 88u { mx88 = x[o + 88u]; ms88 = score[o + 88u]; }
-            var mx89 = 0.0;
-            var ms89 = 0.0;
-            if D > 89u { mx89 = x[o + 89u]; ms89 = score[o + 89u]; }
-            var mx90 = 0.0;
-            var ms90 = 0.0;
-            if D > 90u { mx90 = x[o + 90u]; ms90 = score[o + 90u]; }
-            var mx91 = 0.0;
-            var ms91 = 0.0;
-            if D > 91u { mx91 = x[o + 91u]; ms91 = score[o + 91u]; }
-            var mx92 = 0.0;
-            var ms92 = 0.0;
-            if D > 92u { mx92 = x[o + 92u]; ms92 = score[o + 92u]; }
-            var mx93 = 0.0;
-            var ms93 = 0.0;
-            if D > 93u { mx93 = x[o + 93u]; ms93 = score[o + 93u]; }
-            var mx94 = 0.0;
-            var ms94 = 0.0;
-            if D > 94u { mx94 = x[o + 94u]; ms94 = score[o + 94u]; }
-            var mx95 = 0.0;
-            var ms95 = 0.0;
-            if D > 95u { mx95 = x[o + 95u]; ms95 = score[o + 95u]; }
-            var mx96 = 0.0;
-            var ms96 = 0.0;
-            if D > 96u { mx96 = x[o + 96u]; ms96 = score[o + 96u]; }
-            var mx97 = 0.0;
-            var ms97 = 0.0;
-            if D > 97u { mx97 = x[o + 97u]; ms97 = score[o + 97u]; }
-            var mx98 = 0.0;
-            var ms98 = 0.0;
-            if D > 98u { mx98 = x[o + 98u]; ms98 = score[o + 98u]; }
-            var mx99 = 0.0;
-            var ms99 = 0.0;
-            if D > 99u { mx99 = x[o + 99u]; ms99 = score[o + 99u]; }
-            var mx100 = 0.0;
-            var ms100 = 0.0;
-            if D > 100u { mx100 = x[o + 100u]; ms100 = score[o + 100u]; }
-            var mx101 = 0.0;
-            var ms101 = 0.0;
-            if D > 101u { mx101 = x[o + 101u]; ms101 = score[o + 101u]; }
-            var mx102 = 0.0;
-            var ms102 = 0.0;
-            if D > 102u { mx102 = x[o + 102u]; ms102 = score[o + 102u]; }
-            var mx103 = 0.0;
-            var ms103 = 0.0;
-            if D > 103u { mx103 = x[o + 103u]; ms103 = score[o + 103u]; }
-            var mx104 = 0.0;
-            var ms104 = 0.0;
-            if D > 104u { mx104 = x[o + 104u]; ms104 = score[o + 104u]; }
-            var mx105 = 0.0;
-            var ms105 = 0.0;
-            if D > 105u { mx105 = x[o + 105u]; ms105 = score[o + 105u]; }
-            var mx106 = 0.0;
-            var ms106 = 0.0;
-            if D > 106u { mx106 = x[o + 106u]; ms106 = score[o + 106u]; }
-            var mx107 = 0.0;
-            var ms107 = 0.0;
-            if D > 107u { mx107 = x[o + 107u]; ms107 = score[o + 107u]; }
-            var mx108 = 0.0;
-            var ms108 = 0.0;
-            if D > 108u { mx108 = x[o + 108u]; ms108 = score[o + 108u]; }
-            var mx109 = 0.0;
-            var ms109 = 0.0;
-            if D > 109u { mx109 = x[o + 109u]; ms109 = score[o + 109u]; }
-            var mx110 = 0.0;
-            var ms110 = 0.0;
-            if D > 110u { mx110 = x[o + 110u]; ms110 = score[o + 110u]; }
-            var mx111 = 0.0;
-            var ms111 = 0.0;
-            if D > 111u { mx111 = x[o + 111u]; ms111 = score[o + 111u]; }
-            var mx112 = 0.0;
-            var ms112 = 0.0;
-            if D > 112u { mx112 = x[o + 112u]; ms112 = score[o + 112u]; }
-            var mx113 = 0.0;
-            var ms113 = 0.0;
-            if D > 113u { mx113 = x[o + 113u]; ms113 = score[o + 113u]; }
-            var mx114 = 0.0;
-            var ms114 = 0.0;
-            if D > 114u { mx114 = x[o + 114u]; ms114 = score[o + 114u]; }
-            var mx115 = 0.0;
-            var ms115 = 0.0;
-            if D > 115u { mx115 = x[o + 115u]; ms115 = score[o + 115u]; }
-            var mx116 = 0.0;
-            var ms116 = 0.0;
-            if D > 116u { mx116 = x[o + 116u]; ms116 = score[o + 116u]; }
-            var mx117 = 0.0;
-            var ms117 = 0.0;
-            if D > 117u { mx117 = x[o + 117u]; ms117 = score[o + 117u]; }
-            var mx118 = 0.0;
-            var ms118 = 0.0;
-            if D > 118u { mx118 = x[o + 118u]; ms118 = score[o + 118u]; }
-            var mx119 = 0.0;
-            var ms119 = 0.0;
-            if D > 119u { mx119 = x[o + 119u]; ms119 = score[o + 119u]; }
-            var mx120 = 0.0;
-            var ms120 = 0.0;
-            if D > 120u { mx120 = x[o + 120u]; ms120 = score[o + 120u]; }
-            var mx121 = 0.0;
-            var ms121 = 0.0;
-            if D > 121u { mx121 = x[o + 121u]; ms121 = score[o + 121u]; }
-            var mx122 = 0.0;
-            var ms122 = 0.0;
-            if D > 122u { mx122 = x[o + 122u]; ms122 = score[o + 122u]; }
-            var mx123 = 0.0;
-            var ms123 = 0.0;
-            if D > 123u { mx123 = x[o + 123u]; ms123 = score[o + 123u]; }
-            var mx124 = 0.0;
-            var ms124 = 0.0;
-            if D > 124u { mx124 = x[o + 124u]; ms124 = score[o + 124u]; }
-            var mx125 = 0.0;
-            var ms125 = 0.0;
-            if D > 125u { mx125 = x[o + 125u]; ms125 = score[o + 125u]; }
-            var mx126 = 0.0;
-            var ms126 = 0.0;
-            if D > 126u { mx126 = x[o + 126u]; ms126 = score[o + 126u]; }
-            var mx127 = 0.0;
-            var ms127 = 0.0;
-            if D > 127u { mx127 = x[o + 127u]; ms127 = score[o + 127u]; }
+            let o = min(t0 + sid, te - 1u) * D4;
+            var mx0 = vec4<f32>(0.0);
+            var ms0 = vec4<f32>(0.0);
+            if D4 > 0u { mx0 = xtexel(o + 0u); ms0 = stexel(o + 0u); }
+            var mx1 = vec4<f32>(0.0);
+            var ms1 = vec4<f32>(0.0);
+            if D4 > 1u { mx1 = xtexel(o + 1u); ms1 = stexel(o + 1u); }
+            var mx2 = vec4<f32>(0.0);
+            var ms2 = vec4<f32>(0.0);
+            if D4 > 2u { mx2 = xtexel(o + 2u); ms2 = stexel(o + 2u); }
+            var mx3 = vec4<f32>(0.0);
+            var ms3 = vec4<f32>(0.0);
+            if D4 > 3u { mx3 = xtexel(o + 3u); ms3 = stexel(o + 3u); }
+            var mx4 = vec4<f32>(0.0);
+            var ms4 = vec4<f32>(0.0);
+            if D4 > 4u { mx4 = xtexel(o + 4u); ms4 = stexel(o + 4u); }
+            var mx5 = vec4<f32>(0.0);
+            var ms5 = vec4<f32>(0.0);
+            if D4 > 5u { mx5 = xtexel(o + 5u); ms5 = stexel(o + 5u); }
+            var mx6 = vec4<f32>(0.0);
+            var ms6 = vec4<f32>(0.0);
+            if D4 > 6u { mx6 = xtexel(o + 6u); ms6 = stexel(o + 6u); }
+            var mx7 = vec4<f32>(0.0);
+            var ms7 = vec4<f32>(0.0);
+            if D4 > 7u { mx7 = xtexel(o + 7u); ms7 = stexel(o + 7u); }
+            var mx8 = vec4<f32>(0.0);
+            var ms8 = vec4<f32>(0.0);
+            if D4 > 8u { mx8 = xtexel(o + 8u); ms8 = stexel(o + 8u); }
+            var mx9 = vec4<f32>(0.0);
+            var ms9 = vec4<f32>(0.0);
+            if D4 > 9u { mx9 = xtexel(o + 9u); ms9 = stexel(o + 9u); }
+            var mx10 = vec4<f32>(0.0);
+            var ms10 = vec4<f32>(0.0);
+            if D4 > 10u { mx10 = xtexel(o + 10u); ms10 = stexel(o + 10u); }
+            var mx11 = vec4<f32>(0.0);
+            var ms11 = vec4<f32>(0.0);
+            if D4 > 11u { mx11 = xtexel(o + 11u); ms11 = stexel(o + 11u); }
+            var mx12 = vec4<f32>(0.0);
+            var ms12 = vec4<f32>(0.0);
+            if D4 > 12u { mx12 = xtexel(o + 12u); ms12 = stexel(o + 12u); }
+            var mx13 = vec4<f32>(0.0);
+            var ms13 = vec4<f32>(0.0);
+            if D4 > 13u { mx13 = xtexel(o + 13u); ms13 = stexel(o + 13u); }
+            var mx14 = vec4<f32>(0.0);
+            var ms14 = vec4<f32>(0.0);
+            if D4 > 14u { mx14 = xtexel(o + 14u); ms14 = stexel(o + 14u); }
+            var mx15 = vec4<f32>(0.0);
+            var ms15 = vec4<f32>(0.0);
+            if D4 > 15u { mx15 = xtexel(o + 15u); ms15 = stexel(o + 15u); }
+            var mx16 = vec4<f32>(0.0);
+            var ms16 = vec4<f32>(0.0);
+            if D4 > 16u { mx16 = xtexel(o + 16u); ms16 = stexel(o + 16u); }
+            var mx17 = vec4<f32>(0.0);
+            var ms17 = vec4<f32>(0.0);
+            if D4 > 17u { mx17 = xtexel(o + 17u); ms17 = stexel(o + 17u); }
+            var mx18 = vec4<f32>(0.0);
+            var ms18 = vec4<f32>(0.0);
+            if D4 > 18u { mx18 = xtexel(o + 18u); ms18 = stexel(o + 18u); }
+            var mx19 = vec4<f32>(0.0);
+            var ms19 = vec4<f32>(0.0);
+            if D4 > 19u { mx19 = xtexel(o + 19u); ms19 = stexel(o + 19u); }
+            var mx20 = vec4<f32>(0.0);
+            var ms20 = vec4<f32>(0.0);
+            if D4 > 20u { mx20 = xtexel(o + 20u); ms20 = stexel(o + 20u); }
+            var mx21 = vec4<f32>(0.0);
+            var ms21 = vec4<f32>(0.0);
+            if D4 > 21u { mx21 = xtexel(o + 21u); ms21 = stexel(o + 21u); }
+            var mx22 = vec4<f32>(0.0);
+            var ms22 = vec4<f32>(0.0);
+            if D4 > 22u { mx22 = xtexel(o + 22u); ms22 = stexel(o + 22u); }
+            var mx23 = vec4<f32>(0.0);
+            var ms23 = vec4<f32>(0.0);
+            if D4 > 23u { mx23 = xtexel(o + 23u); ms23 = stexel(o + 23u); }
+            var mx24 = vec4<f32>(0.0);
+            var ms24 = vec4<f32>(0.0);
+            if D4 > 24u { mx24 = xtexel(o + 24u); ms24 = stexel(o + 24u); }
+            var mx25 = vec4<f32>(0.0);
+            var ms25 = vec4<f32>(0.0);
+            if D4 > 25u { mx25 = xtexel(o + 25u); ms25 = stexel(o + 25u); }
+            var mx26 = vec4<f32>(0.0);
+            var ms26 = vec4<f32>(0.0);
+            if D4 > 26u { mx26 = xtexel(o + 26u); ms26 = stexel(o + 26u); }
+            var mx27 = vec4<f32>(0.0);
+            var ms27 = vec4<f32>(0.0);
+            if D4 > 27u { mx27 = xtexel(o + 27u); ms27 = stexel(o + 27u); }
+            var mx28 = vec4<f32>(0.0);
+            var ms28 = vec4<f32>(0.0);
+            if D4 > 28u { mx28 = xtexel(o + 28u); ms28 = stexel(o + 28u); }
+            var mx29 = vec4<f32>(0.0);
+            var ms29 = vec4<f32>(0.0);
+            if D4 > 29u { mx29 = xtexel(o + 29u); ms29 = stexel(o + 29u); }
+            var mx30 = vec4<f32>(0.0);
+            var ms30 = vec4<f32>(0.0);
+            if D4 > 30u { mx30 = xtexel(o + 30u); ms30 = stexel(o + 30u); }
+            var mx31 = vec4<f32>(0.0);
+            var ms31 = vec4<f32>(0.0);
+            if D4 > 31u { mx31 = xtexel(o + 31u); ms31 = stexel(o + 31u); }
             for (var c = 0u; c < SG; c++) {
                 let on = vec4<bool>(t0 + c < te);
                 var xs0 = vec4<f32>(0.0);
                 var ss0 = vec4<f32>(0.0);
-                if D > 0u { xs0 = vec4<f32>(subgroupShuffle(mx0, c)); ss0 = vec4<f32>(subgroupShuffle(ms0, c)); }
+                if D > 0u { xs0 = vec4<f32>(subgroupShuffle(mx0.x, c)); ss0 = vec4<f32>(subgroupShuffle(ms0.x, c)); }
                 var xs1 = vec4<f32>(0.0);
                 var ss1 = vec4<f32>(0.0);
-                if D > 1u { xs1 = vec4<f32>(subgroupShuffle(mx1, c)); ss1 = vec4<f32>(subgroupShuffle(ms1, c)); }
+                if D > 1u { xs1 = vec4<f32>(subgroupShuffle(mx0.y, c)); ss1 = vec4<f32>(subgroupShuffle(ms0.y, c)); }
                 var xs2 = vec4<f32>(0.0);
                 var ss2 = vec4<f32>(0.0);
-                if D > 2u { xs2 = vec4<f32>(subgroupShuffle(mx2, c)); ss2 = vec4<f32>(subgroupShuffle(ms2, c)); }
+                if D > 2u { xs2 = vec4<f32>(subgroupShuffle(mx0.z, c)); ss2 = vec4<f32>(subgroupShuffle(ms0.z, c)); }
                 var xs3 = vec4<f32>(0.0);
                 var ss3 = vec4<f32>(0.0);
-                if D > 3u { xs3 = vec4<f32>(subgroupShuffle(mx3, c)); ss3 = vec4<f32>(subgroupShuffle(ms3, c)); }
+                if D > 3u { xs3 = vec4<f32>(subgroupShuffle(mx0.w, c)); ss3 = vec4<f32>(subgroupShuffle(ms0.w, c)); }
                 var xs4 = vec4<f32>(0.0);
                 var ss4 = vec4<f32>(0.0);
-                if D > 4u { xs4 = vec4<f32>(subgroupShuffle(mx4, c)); ss4 = vec4<f32>(subgroupShuffle(ms4, c)); }
+                if D > 4u { xs4 = vec4<f32>(subgroupShuffle(mx1.x, c)); ss4 = vec4<f32>(subgroupShuffle(ms1.x, c)); }
                 var xs5 = vec4<f32>(0.0);
                 var ss5 = vec4<f32>(0.0);
-                if D > 5u { xs5 = vec4<f32>(subgroupShuffle(mx5, c)); ss5 = vec4<f32>(subgroupShuffle(ms5, c)); }
+                if D > 5u { xs5 = vec4<f32>(subgroupShuffle(mx1.y, c)); ss5 = vec4<f32>(subgroupShuffle(ms1.y, c)); }
                 var xs6 = vec4<f32>(0.0);
                 var ss6 = vec4<f32>(0.0);
-                if D > 6u { xs6 = vec4<f32>(subgroupShuffle(mx6, c)); ss6 = vec4<f32>(subgroupShuffle(ms6, c)); }
+                if D > 6u { xs6 = vec4<f32>(subgroupShuffle(mx1.z, c)); ss6 = vec4<f32>(subgroupShuffle(ms1.z, c)); }
                 var xs7 = vec4<f32>(0.0);
                 var ss7 = vec4<f32>(0.0);
-                if D > 7u { xs7 = vec4<f32>(subgroupShuffle(mx7, c)); ss7 = vec4<f32>(subgroupShuffle(ms7, c)); }
+                if D > 7u { xs7 = vec4<f32>(subgroupShuffle(mx1.w, c)); ss7 = vec4<f32>(subgroupShuffle(ms1.w, c)); }
                 var xs8 = vec4<f32>(0.0);
                 var ss8 = vec4<f32>(0.0);
-                if D > 8u { xs8 = vec4<f32>(subgroupShuffle(mx8, c)); ss8 = vec4<f32>(subgroupShuffle(ms8, c)); }
+                if D > 8u { xs8 = vec4<f32>(subgroupShuffle(mx2.x, c)); ss8 = vec4<f32>(subgroupShuffle(ms2.x, c)); }
                 var xs9 = vec4<f32>(0.0);
                 var ss9 = vec4<f32>(0.0);
-                if D > 9u { xs9 = vec4<f32>(subgroupShuffle(mx9, c)); ss9 = vec4<f32>(subgroupShuffle(ms9, c)); }
+                if D > 9u { xs9 = vec4<f32>(subgroupShuffle(mx2.y, c)); ss9 = vec4<f32>(subgroupShuffle(ms2.y, c)); }
                 var xs10 = vec4<f32>(0.0);
                 var ss10 = vec4<f32>(0.0);
-                if D > 10u { xs10 = vec4<f32>(subgroupShuffle(mx10, c)); ss10 = vec4<f32>(subgroupShuffle(ms10, c)); }
+                if D > 10u { xs10 = vec4<f32>(subgroupShuffle(mx2.z, c)); ss10 = vec4<f32>(subgroupShuffle(ms2.z, c)); }
                 var xs11 = vec4<f32>(0.0);
                 var ss11 = vec4<f32>(0.0);
-                if D > 11u { xs11 = vec4<f32>(subgroupShuffle(mx11, c)); ss11 = vec4<f32>(subgroupShuffle(ms11, c)); }
+                if D > 11u { xs11 = vec4<f32>(subgroupShuffle(mx2.w, c)); ss11 = vec4<f32>(subgroupShuffle(ms2.w, c)); }
                 var xs12 = vec4<f32>(0.0);
                 var ss12 = vec4<f32>(0.0);
-                if D > 12u { xs12 = vec4<f32>(subgroupShuffle(mx12, c)); ss12 = vec4<f32>(subgroupShuffle(ms12, c)); }
+                if D > 12u { xs12 = vec4<f32>(subgroupShuffle(mx3.x, c)); ss12 = vec4<f32>(subgroupShuffle(ms3.x, c)); }
                 var xs13 = vec4<f32>(0.0);
                 var ss13 = vec4<f32>(0.0);
-                if D > 13u { xs13 = vec4<f32>(subgroupShuffle(mx13, c)); ss13 = vec4<f32>(subgroupShuffle(ms13, c)); }
+                if D > 13u { xs13 = vec4<f32>(subgroupShuffle(mx3.y, c)); ss13 = vec4<f32>(subgroupShuffle(ms3.y, c)); }
                 var xs14 = vec4<f32>(0.0);
                 var ss14 = vec4<f32>(0.0);
-                if D > 14u { xs14 = vec4<f32>(subgroupShuffle(mx14, c)); ss14 = vec4<f32>(subgroupShuffle(ms14, c)); }
+                if D > 14u { xs14 = vec4<f32>(subgroupShuffle(mx3.z, c)); ss14 = vec4<f32>(subgroupShuffle(ms3.z, c)); }
                 var xs15 = vec4<f32>(0.0);
                 var ss15 = vec4<f32>(0.0);
-                if D > 15u { xs15 = vec4<f32>(subgroupShuffle(mx15, c)); ss15 = vec4<f32>(subgroupShuffle(ms15, c)); }
+                if D > 15u { xs15 = vec4<f32>(subgroupShuffle(mx3.w, c)); ss15 = vec4<f32>(subgroupShuffle(ms3.w, c)); }
                 var xs16 = vec4<f32>(0.0);
                 var ss16 = vec4<f32>(0.0);
-                if D > 16u { xs16 = vec4<f32>(subgroupShuffle(mx16, c)); ss16 = vec4<f32>(subgroupShuffle(ms16, c)); }
+                if D > 16u { xs16 = vec4<f32>(subgroupShuffle(mx4.x, c)); ss16 = vec4<f32>(subgroupShuffle(ms4.x, c)); }
                 var xs17 = vec4<f32>(0.0);
                 var ss17 = vec4<f32>(0.0);
-                if D > 17u { xs17 = vec4<f32>(subgroupShuffle(mx17, c)); ss17 = vec4<f32>(subgroupShuffle(ms17, c)); }
+                if D > 17u { xs17 = vec4<f32>(subgroupShuffle(mx4.y, c)); ss17 = vec4<f32>(subgroupShuffle(ms4.y, c)); }
                 var xs18 = vec4<f32>(0.0);
                 var ss18 = vec4<f32>(0.0);
-                if D > 18u { xs18 = vec4<f32>(subgroupShuffle(mx18, c)); ss18 = vec4<f32>(subgroupShuffle(ms18, c)); }
+                if D > 18u { xs18 = vec4<f32>(subgroupShuffle(mx4.z, c)); ss18 = vec4<f32>(subgroupShuffle(ms4.z, c)); }
                 var xs19 = vec4<f32>(0.0);
                 var ss19 = vec4<f32>(0.0);
-                if D > 19u { xs19 = vec4<f32>(subgroupShuffle(mx19, c)); ss19 = vec4<f32>(subgroupShuffle(ms19, c)); }
+                if D > 19u { xs19 = vec4<f32>(subgroupShuffle(mx4.w, c)); ss19 = vec4<f32>(subgroupShuffle(ms4.w, c)); }
                 var xs20 = vec4<f32>(0.0);
                 var ss20 = vec4<f32>(0.0);
-                if D > 20u { xs20 = vec4<f32>(subgroupShuffle(mx20, c)); ss20 = vec4<f32>(subgroupShuffle(ms20, c)); }
+                if D > 20u { xs20 = vec4<f32>(subgroupShuffle(mx5.x, c)); ss20 = vec4<f32>(subgroupShuffle(ms5.x, c)); }
                 var xs21 = vec4<f32>(0.0);
                 var ss21 = vec4<f32>(0.0);
-                if D > 21u { xs21 = vec4<f32>(subgroupShuffle(mx21, c)); ss21 = vec4<f32>(subgroupShuffle(ms21, c)); }
+                if D > 21u { xs21 = vec4<f32>(subgroupShuffle(mx5.y, c)); ss21 = vec4<f32>(subgroupShuffle(ms5.y, c)); }
                 var xs22 = vec4<f32>(0.0);
                 var ss22 = vec4<f32>(0.0);
-                if D > 22u { xs22 = vec4<f32>(subgroupShuffle(mx22, c)); ss22 = vec4<f32>(subgroupShuffle(ms22, c)); }
+                if D > 22u { xs22 = vec4<f32>(subgroupShuffle(mx5.z, c)); ss22 = vec4<f32>(subgroupShuffle(ms5.z, c)); }
                 var xs23 = vec4<f32>(0.0);
                 var ss23 = vec4<f32>(0.0);
-                if D > 23u { xs23 = vec4<f32>(subgroupShuffle(mx23, c)); ss23 = vec4<f32>(subgroupShuffle(ms23, c)); }
+                if D > 23u { xs23 = vec4<f32>(subgroupShuffle(mx5.w, c)); ss23 = vec4<f32>(subgroupShuffle(ms5.w, c)); }
                 var xs24 = vec4<f32>(0.0);
                 var ss24 = vec4<f32>(0.0);
-                if D > 24u { xs24 = vec4<f32>(subgroupShuffle(mx24, c)); ss24 = vec4<f32>(subgroupShuffle(ms24, c)); }
+                if D > 24u { xs24 = vec4<f32>(subgroupShuffle(mx6.x, c)); ss24 = vec4<f32>(subgroupShuffle(ms6.x, c)); }
                 var xs25 = vec4<f32>(0.0);
                 var ss25 = vec4<f32>(0.0);
-                if D > 25u { xs25 = vec4<f32>(subgroupShuffle(mx25, c)); ss25 = vec4<f32>(subgroupShuffle(ms25, c)); }
+                if D > 25u { xs25 = vec4<f32>(subgroupShuffle(mx6.y, c)); ss25 = vec4<f32>(subgroupShuffle(ms6.y, c)); }
                 var xs26 = vec4<f32>(0.0);
                 var ss26 = vec4<f32>(0.0);
-                if D > 26u { xs26 = vec4<f32>(subgroupShuffle(mx26, c)); ss26 = vec4<f32>(subgroupShuffle(ms26, c)); }
+                if D > 26u { xs26 = vec4<f32>(subgroupShuffle(mx6.z, c)); ss26 = vec4<f32>(subgroupShuffle(ms6.z, c)); }
                 var xs27 = vec4<f32>(0.0);
                 var ss27 = vec4<f32>(0.0);
-                if D > 27u { xs27 = vec4<f32>(subgroupShuffle(mx27, c)); ss27 = vec4<f32>(subgroupShuffle(ms27, c)); }
+                if D > 27u { xs27 = vec4<f32>(subgroupShuffle(mx6.w, c)); ss27 = vec4<f32>(subgroupShuffle(ms6.w, c)); }
                 var xs28 = vec4<f32>(0.0);
                 var ss28 = vec4<f32>(0.0);
-                if D > 28u { xs28 = vec4<f32>(subgroupShuffle(mx28, c)); ss28 = vec4<f32>(subgroupShuffle(ms28, c)); }
+                if D > 28u { xs28 = vec4<f32>(subgroupShuffle(mx7.x, c)); ss28 = vec4<f32>(subgroupShuffle(ms7.x, c)); }
                 var xs29 = vec4<f32>(0.0);
                 var ss29 = vec4<f32>(0.0);
-                if D > 29u { xs29 = vec4<f32>(subgroupShuffle(mx29, c)); ss29 = vec4<f32>(subgroupShuffle(ms29, c)); }
+                if D > 29u { xs29 = vec4<f32>(subgroupShuffle(mx7.y, c)); ss29 = vec4<f32>(subgroupShuffle(ms7.y, c)); }
                 var xs30 = vec4<f32>(0.0);
                 var ss30 = vec4<f32>(0.0);
-                if D > 30u { xs30 = vec4<f32>(subgroupShuffle(mx30, c)); ss30 = vec4<f32>(subgroupShuffle(ms30, c)); }
+                if D > 30u { xs30 = vec4<f32>(subgroupShuffle(mx7.z, c)); ss30 = vec4<f32>(subgroupShuffle(ms7.z, c)); }
                 var xs31 = vec4<f32>(0.0);
                 var ss31 = vec4<f32>(0.0);
-                if D > 31u { xs31 = vec4<f32>(subgroupShuffle(mx31, c)); ss31 = vec4<f32>(subgroupShuffle(ms31, c)); }
+                if D > 31u { xs31 = vec4<f32>(subgroupShuffle(mx7.w, c)); ss31 = vec4<f32>(subgroupShuffle(ms7.w, c)); }
                 var xs32 = vec4<f32>(0.0);
                 var ss32 = vec4<f32>(0.0);
-                if D > 32u { xs32 = vec4<f32>(subgroupShuffle(mx32, c)); ss32 = vec4<f32>(subgroupShuffle(ms32, c)); }
+                if D > 32u { xs32 = vec4<f32>(subgroupShuffle(mx8.x, c)); ss32 = vec4<f32>(subgroupShuffle(ms8.x, c)); }
                 var xs33 = vec4<f32>(0.0);
                 var ss33 = vec4<f32>(0.0);
-                if D > 33u { xs33 = vec4<f32>(subgroupShuffle(mx33, c)); ss33 = vec4<f32>(subgroupShuffle(ms33, c)); }
+                if D > 33u { xs33 = vec4<f32>(subgroupShuffle(mx8.y, c)); ss33 = vec4<f32>(subgroupShuffle(ms8.y, c)); }
                 var xs34 = vec4<f32>(0.0);
                 var ss34 = vec4<f32>(0.0);
-                if D > 34u { xs34 = vec4<f32>(subgroupShuffle(mx34, c)); ss34 = vec4<f32>(subgroupShuffle(ms34, c)); }
+                if D > 34u { xs34 = vec4<f32>(subgroupShuffle(mx8.z, c)); ss34 = vec4<f32>(subgroupShuffle(ms8.z, c)); }
                 var xs35 = vec4<f32>(0.0);
                 var ss35 = vec4<f32>(0.0);
-                if D > 35u { xs35 = vec4<f32>(subgroupShuffle(mx35, c)); ss35 = vec4<f32>(subgroupShuffle(ms35, c)); }
+                if D > 35u { xs35 = vec4<f32>(subgroupShuffle(mx8.w, c)); ss35 = vec4<f32>(subgroupShuffle(ms8.w, c)); }
                 var xs36 = vec4<f32>(0.0);
                 var ss36 = vec4<f32>(0.0);
-                if D > 36u { xs36 = vec4<f32>(subgroupShuffle(mx36, c)); ss36 = vec4<f32>(subgroupShuffle(ms36, c)); }
+                if D > 36u { xs36 = vec4<f32>(subgroupShuffle(mx9.x, c)); ss36 = vec4<f32>(subgroupShuffle(ms9.x, c)); }
                 var xs37 = vec4<f32>(0.0);
                 var ss37 = vec4<f32>(0.0);
-                if D > 37u { xs37 = vec4<f32>(subgroupShuffle(mx37, c)); ss37 = vec4<f32>(subgroupShuffle(ms37, c)); }
+                if D > 37u { xs37 = vec4<f32>(subgroupShuffle(mx9.y, c)); ss37 = vec4<f32>(subgroupShuffle(ms9.y, c)); }
                 var xs38 = vec4<f32>(0.0);
                 var ss38 = vec4<f32>(0.0);
-                if D > 38u { xs38 = vec4<f32>(subgroupShuffle(mx38, c)); ss38 = vec4<f32>(subgroupShuffle(ms38, c)); }
+                if D > 38u { xs38 = vec4<f32>(subgroupShuffle(mx9.z, c)); ss38 = vec4<f32>(subgroupShuffle(ms9.z, c)); }
                 var xs39 = vec4<f32>(0.0);
                 var ss39 = vec4<f32>(0.0);
-                if D > 39u { xs39 = vec4<f32>(subgroupShuffle(mx39, c)); ss39 = vec4<f32>(subgroupShuffle(ms39, c)); }
+                if D > 39u { xs39 = vec4<f32>(subgroupShuffle(mx9.w, c)); ss39 = vec4<f32>(subgroupShuffle(ms9.w, c)); }
                 var xs40 = vec4<f32>(0.0);
                 var ss40 = vec4<f32>(0.0);
-                if D > 40u { xs40 = vec4<f32>(subgroupShuffle(mx40, c)); ss40 = vec4<f32>(subgroupShuffle(ms40, c)); }
+                if D > 40u { xs40 = vec4<f32>(subgroupShuffle(mx10.x, c)); ss40 = vec4<f32>(subgroupShuffle(ms10.x, c)); }
                 var xs41 = vec4<f32>(0.0);
                 var ss41 = vec4<f32>(0.0);
-                if D > 41u { xs41 = vec4<f32>(subgroupShuffle(mx41, c)); ss41 = vec4<f32>(subgroupShuffle(ms41, c)); }
+                if D > 41u { xs41 = vec4<f32>(subgroupShuffle(mx10.y, c)); ss41 = vec4<f32>(subgroupShuffle(ms10.y, c)); }
                 var xs42 = vec4<f32>(0.0);
                 var ss42 = vec4<f32>(0.0);
-                if D > 42u { xs42 = vec4<f32>(subgroupShuffle(mx42, c)); ss42 = vec4<f32>(subgroupShuffle(ms42, c)); }
+                if D > 42u { xs42 = vec4<f32>(subgroupShuffle(mx10.z, c)); ss42 = vec4<f32>(subgroupShuffle(ms10.z, c)); }
                 var xs43 = vec4<f32>(0.0);
                 var ss43 = vec4<f32>(0.0);
-                if D > 43u { xs43 = vec4<f32>(subgroupShuffle(mx43, c)); ss43 = vec4<f32>(subgroupShuffle(ms43, c)); }
+                if D > 43u { xs43 = vec4<f32>(subgroupShuffle(mx10.w, c)); ss43 = vec4<f32>(subgroupShuffle(ms10.w, c)); }
                 var xs44 = vec4<f32>(0.0);
                 var ss44 = vec4<f32>(0.0);
-                if D > 44u { xs44 = vec4<f32>(subgroupShuffle(mx44, c)); ss44 = vec4<f32>(subgroupShuffle(ms44, c)); }
+                if D > 44u { xs44 = vec4<f32>(subgroupShuffle(mx11.x, c)); ss44 = vec4<f32>(subgroupShuffle(ms11.x, c)); }
                 var xs45 = vec4<f32>(0.0);
                 var ss45 = vec4<f32>(0.0);
-                if D > 45u { xs45 = vec4<f32>(subgroupShuffle(mx45, c)); ss45 = vec4<f32>(subgroupShuffle(ms45, c)); }
+                if D > 45u { xs45 = vec4<f32>(subgroupShuffle(mx11.y, c)); ss45 = vec4<f32>(subgroupShuffle(ms11.y, c)); }
                 var xs46 = vec4<f32>(0.0);
                 var ss46 = vec4<f32>(0.0);
-                if D > 46u { xs46 = vec4<f32>(subgroupShuffle(mx46, c)); ss46 = vec4<f32>(subgroupShuffle(ms46, c)); }
+                if D > 46u { xs46 = vec4<f32>(subgroupShuffle(mx11.z, c)); ss46 = vec4<f32>(subgroupShuffle(ms11.z, c)); }
                 var xs47 = vec4<f32>(0.0);
                 var ss47 = vec4<f32>(0.0);
-                if D > 47u { xs47 = vec4<f32>(subgroupShuffle(mx47, c)); ss47 = vec4<f32>(subgroupShuffle(ms47, c)); }
+                if D > 47u { xs47 = vec4<f32>(subgroupShuffle(mx11.w, c)); ss47 = vec4<f32>(subgroupShuffle(ms11.w, c)); }
                 var xs48 = vec4<f32>(0.0);
                 var ss48 = vec4<f32>(0.0);
-                if D > 48u { xs48 = vec4<f32>(subgroupShuffle(mx48, c)); ss48 = vec4<f32>(subgroupShuffle(ms48, c)); }
+                if D > 48u { xs48 = vec4<f32>(subgroupShuffle(mx12.x, c)); ss48 = vec4<f32>(subgroupShuffle(ms12.x, c)); }
                 var xs49 = vec4<f32>(0.0);
                 var ss49 = vec4<f32>(0.0);
-                if D > 49u { xs49 = vec4<f32>(subgroupShuffle(mx49, c)); ss49 = vec4<f32>(subgroupShuffle(ms49, c)); }
+                if D > 49u { xs49 = vec4<f32>(subgroupShuffle(mx12.y, c)); ss49 = vec4<f32>(subgroupShuffle(ms12.y, c)); }
                 var xs50 = vec4<f32>(0.0);
                 var ss50 = vec4<f32>(0.0);
-                if D > 50u { xs50 = vec4<f32>(subgroupShuffle(mx50, c)); ss50 = vec4<f32>(subgroupShuffle(ms50, c)); }
+                if D > 50u { xs50 = vec4<f32>(subgroupShuffle(mx12.z, c)); ss50 = vec4<f32>(subgroupShuffle(ms12.z, c)); }
                 var xs51 = vec4<f32>(0.0);
                 var ss51 = vec4<f32>(0.0);
-                if D > 51u { xs51 = vec4<f32>(subgroupShuffle(mx51, c)); ss51 = vec4<f32>(subgroupShuffle(ms51, c)); }
+                if D > 51u { xs51 = vec4<f32>(subgroupShuffle(mx12.w, c)); ss51 = vec4<f32>(subgroupShuffle(ms12.w, c)); }
                 var xs52 = vec4<f32>(0.0);
                 var ss52 = vec4<f32>(0.0);
-                if D > 52u { xs52 = vec4<f32>(subgroupShuffle(mx52, c)); ss52 = vec4<f32>(subgroupShuffle(ms52, c)); }
+                if D > 52u { xs52 = vec4<f32>(subgroupShuffle(mx13.x, c)); ss52 = vec4<f32>(subgroupShuffle(ms13.x, c)); }
                 var xs53 = vec4<f32>(0.0);
                 var ss53 = vec4<f32>(0.0);
-                if D > 53u { xs53 = vec4<f32>(subgroupShuffle(mx53, c)); ss53 = vec4<f32>(subgroupShuffle(ms53, c)); }
+                if D > 53u { xs53 = vec4<f32>(subgroupShuffle(mx13.y, c)); ss53 = vec4<f32>(subgroupShuffle(ms13.y, c)); }
                 var xs54 = vec4<f32>(0.0);
                 var ss54 = vec4<f32>(0.0);
-                if D > 54u { xs54 = vec4<f32>(subgroupShuffle(mx54, c)); ss54 = vec4<f32>(subgroupShuffle(ms54, c)); }
+                if D > 54u { xs54 = vec4<f32>(subgroupShuffle(mx13.z, c)); ss54 = vec4<f32>(subgroupShuffle(ms13.z, c)); }
                 var xs55 = vec4<f32>(0.0);
                 var ss55 = vec4<f32>(0.0);
-                if D > 55u { xs55 = vec4<f32>(subgroupShuffle(mx55, c)); ss55 = vec4<f32>(subgroupShuffle(ms55, c)); }
+                if D > 55u { xs55 = vec4<f32>(subgroupShuffle(mx13.w, c)); ss55 = vec4<f32>(subgroupShuffle(ms13.w, c)); }
                 var xs56 = vec4<f32>(0.0);
                 var ss56 = vec4<f32>(0.0);
-                if D > 56u { xs56 = vec4<f32>(subgroupShuffle(mx56, c)); ss56 = vec4<f32>(subgroupShuffle(ms56, c)); }
+                if D > 56u { xs56 = vec4<f32>(subgroupShuffle(mx14.x, c)); ss56 = vec4<f32>(subgroupShuffle(ms14.x, c)); }
                 var xs57 = vec4<f32>(0.0);
                 var ss57 = vec4<f32>(0.0);
-                if D > 57u { xs57 = vec4<f32>(subgroupShuffle(mx57, c)); ss57 = vec4<f32>(subgroupShuffle(ms57, c)); }
+                if D > 57u { xs57 = vec4<f32>(subgroupShuffle(mx14.y, c)); ss57 = vec4<f32>(subgroupShuffle(ms14.y, c)); }
                 var xs58 = vec4<f32>(0.0);
                 var ss58 = vec4<f32>(0.0);
-                if D > 58u { xs58 = vec4<f32>(subgroupShuffle(mx58, c)); ss58 = vec4<f32>(subgroupShuffle(ms58, c)); }
+                if D > 58u { xs58 = vec4<f32>(subgroupShuffle(mx14.z, c)); ss58 = vec4<f32>(subgroupShuffle(ms14.z, c)); }
                 var xs59 = vec4<f32>(0.0);
                 var ss59 = vec4<f32>(0.0);
-                if D > 59u { xs59 = vec4<f32>(subgroupShuffle(mx59, c)); ss59 = vec4<f32>(subgroupShuffle(ms59, c)); }
+                if D > 59u { xs59 = vec4<f32>(subgroupShuffle(mx14.w, c)); ss59 = vec4<f32>(subgroupShuffle(ms14.w, c)); }
                 var xs60 = vec4<f32>(0.0);
                 var ss60 = vec4<f32>(0.0);
-                if D > 60u { xs60 = vec4<f32>(subgroupShuffle(mx60, c)); ss60 = vec4<f32>(subgroupShuffle(ms60, c)); }
+                if D > 60u { xs60 = vec4<f32>(subgroupShuffle(mx15.x, c)); ss60 = vec4<f32>(subgroupShuffle(ms15.x, c)); }
                 var xs61 = vec4<f32>(0.0);
                 var ss61 = vec4<f32>(0.0);
-                if D > 61u { xs61 = vec4<f32>(subgroupShuffle(mx61, c)); ss61 = vec4<f32>(subgroupShuffle(ms61, c)); }
+                if D > 61u { xs61 = vec4<f32>(subgroupShuffle(mx15.y, c)); ss61 = vec4<f32>(subgroupShuffle(ms15.y, c)); }
                 var xs62 = vec4<f32>(0.0);
                 var ss62 = vec4<f32>(0.0);
-                if D > 62u { xs62 = vec4<f32>(subgroupShuffle(mx62, c)); ss62 = vec4<f32>(subgroupShuffle(ms62, c)); }
+                if D > 62u { xs62 = vec4<f32>(subgroupShuffle(mx15.z, c)); ss62 = vec4<f32>(subgroupShuffle(ms15.z, c)); }
                 var xs63 = vec4<f32>(0.0);
                 var ss63 = vec4<f32>(0.0);
-                if D > 63u { xs63 = vec4<f32>(subgroupShuffle(mx63, c)); ss63 = vec4<f32>(subgroupShuffle(ms63, c)); }
+                if D > 63u { xs63 = vec4<f32>(subgroupShuffle(mx15.w, c)); ss63 = vec4<f32>(subgroupShuffle(ms15.w, c)); }
                 var xs64 = vec4<f32>(0.0);
                 var ss64 = vec4<f32>(0.0);
-                if D > 64u { xs64 = vec4<f32>(subgroupShuffle(mx64, c)); ss64 = vec4<f32>(subgroupShuffle(ms64, c)); }
+                if D > 64u { xs64 = vec4<f32>(subgroupShuffle(mx16.x, c)); ss64 = vec4<f32>(subgroupShuffle(ms16.x, c)); }
                 var xs65 = vec4<f32>(0.0);
                 var ss65 = vec4<f32>(0.0);
-                if D > 65u { xs65 = vec4<f32>(subgroupShuffle(mx65, c)); ss65 = vec4<f32>(subgroupShuffle(ms65, c)); }
+                if D > 65u { xs65 = vec4<f32>(subgroupShuffle(mx16.y, c)); ss65 = vec4<f32>(subgroupShuffle(ms16.y, c)); }
                 var xs66 = vec4<f32>(0.0);
                 var ss66 = vec4<f32>(0.0);
-                if D > 66u { xs66 = vec4<f32>(subgroupShuffle(mx66, c)); ss66 = vec4<f32>(subgroupShuffle(ms66, c)); }
+                if D > 66u { xs66 = vec4<f32>(subgroupShuffle(mx16.z, c)); ss66 = vec4<f32>(subgroupShuffle(ms16.z, c)); }
                 var xs67 = vec4<f32>(0.0);
                 var ss67 = vec4<f32>(0.0);
-                if D > 67u { xs67 = vec4<f32>(subgroupShuffle(mx67, c)); ss67 = vec4<f32>(subgroupShuffle(ms67, c)); }
+                if D > 67u { xs67 = vec4<f32>(subgroupShuffle(mx16.w, c)); ss67 = vec4<f32>(subgroupShuffle(ms16.w, c)); }
                 var xs68 = vec4<f32>(0.0);
                 var ss68 = vec4<f32>(0.0);
-                if D > 68u { xs68 = vec4<f32>(subgroupShuffle(mx68, c)); ss68 = vec4<f32>(subgroupShuffle(ms68, c)); }
+                if D > 68u { xs68 = vec4<f32>(subgroupShuffle(mx17.x, c)); ss68 = vec4<f32>(subgroupShuffle(ms17.x, c)); }
                 var xs69 = vec4<f32>(0.0);
                 var ss69 = vec4<f32>(0.0);
-                if D > 69u { xs69 = vec4<f32>(subgroupShuffle(mx69, c)); ss69 = vec4<f32>(subgroupShuffle(ms69, c)); }
+                if D > 69u { xs69 = vec4<f32>(subgroupShuffle(mx17.y, c)); ss69 = vec4<f32>(subgroupShuffle(ms17.y, c)); }
                 var xs70 = vec4<f32>(0.0);
                 var ss70 = vec4<f32>(0.0);
-                if D > 70u { xs70 = vec4<f32>(subgroupShuffle(mx70, c)); ss70 = vec4<f32>(subgroupShuffle(ms70, c)); }
+                if D > 70u { xs70 = vec4<f32>(subgroupShuffle(mx17.z, c)); ss70 = vec4<f32>(subgroupShuffle(ms17.z, c)); }
                 var xs71 = vec4<f32>(0.0);
                 var ss71 = vec4<f32>(0.0);
-                if D > 71u { xs71 = vec4<f32>(subgroupShuffle(mx71, c)); ss71 = vec4<f32>(subgroupShuffle(ms71, c)); }
+                if D > 71u { xs71 = vec4<f32>(subgroupShuffle(mx17.w, c)); ss71 = vec4<f32>(subgroupShuffle(ms17.w, c)); }
                 var xs72 = vec4<f32>(0.0);
                 var ss72 = vec4<f32>(0.0);
-                if D > 72u { xs72 = vec4<f32>(subgroupShuffle(mx72, c)); ss72 = vec4<f32>(subgroupShuffle(ms72, c)); }
+                if D > 72u { xs72 = vec4<f32>(subgroupShuffle(mx18.x, c)); ss72 = vec4<f32>(subgroupShuffle(ms18.x, c)); }
                 var xs73 = vec4<f32>(0.0);
                 var ss73 = vec4<f32>(0.0);
-                if D > 73u { xs73 = vec4<f32>(subgroupShuffle(mx73, c)); ss73 = vec4<f32>(subgroupShuffle(ms73, c)); }
+                if D > 73u { xs73 = vec4<f32>(subgroupShuffle(mx18.y, c)); ss73 = vec4<f32>(subgroupShuffle(ms18.y, c)); }
                 var xs74 = vec4<f32>(0.0);
                 var ss74 = vec4<f32>(0.0);
-                if D > 74u { xs74 = vec4<f32>(subgroupShuffle(mx74, c)); ss74 = vec4<f32>(subgroupShuffle(ms74, c)); }
+                if D > 74u { xs74 = vec4<f32>(subgroupShuffle(mx18.z, c)); ss74 = vec4<f32>(subgroupShuffle(ms18.z, c)); }
                 var xs75 = vec4<f32>(0.0);
                 var ss75 = vec4<f32>(0.0);
-                if D > 75u { xs75 = vec4<f32>(subgroupShuffle(mx75, c)); ss75 = vec4<f32>(subgroupShuffle(ms75, c)); }
+                if D > 75u { xs75 = vec4<f32>(subgroupShuffle(mx18.w, c)); ss75 = vec4<f32>(subgroupShuffle(ms18.w, c)); }
                 var xs76 = vec4<f32>(0.0);
                 var ss76 = vec4<f32>(0.0);
-                if D > 76u { xs76 = vec4<f32>(subgroupShuffle(mx76, c)); ss76 = vec4<f32>(subgroupShuffle(ms76, c)); }
+                if D > 76u { xs76 = vec4<f32>(subgroupShuffle(mx19.x, c)); ss76 = vec4<f32>(subgroupShuffle(ms19.x, c)); }
                 var xs77 = vec4<f32>(0.0);
                 var ss77 = vec4<f32>(0.0);
-                if D > 77u { xs77 = vec4<f32>(subgroupShuffle(mx77, c)); ss77 = vec4<f32>(subgroupShuffle(ms77, c)); }
+                if D > 77u { xs77 = vec4<f32>(subgroupShuffle(mx19.y, c)); ss77 = vec4<f32>(subgroupShuffle(ms19.y, c)); }
                 var xs78 = vec4<f32>(0.0);
                 var ss78 = vec4<f32>(0.0);
-                if D > 78u { xs78 = vec4<f32>(subgroupShuffle(mx78, c)); ss78 = vec4<f32>(subgroupShuffle(ms78, c)); }
+                if D > 78u { xs78 = vec4<f32>(subgroupShuffle(mx19.z, c)); ss78 = vec4<f32>(subgroupShuffle(ms19.z, c)); }
                 var xs79 = vec4<f32>(0.0);
                 var ss79 = vec4<f32>(0.0);
-                if D > 79u { xs79 = vec4<f32>(subgroupShuffle(mx79, c)); ss79 = vec4<f32>(subgroupShuffle(ms79, c)); }
+                if D > 79u { xs79 = vec4<f32>(subgroupShuffle(mx19.w, c)); ss79 = vec4<f32>(subgroupShuffle(ms19.w, c)); }
                 var xs80 = vec4<f32>(0.0);
                 var ss80 = vec4<f32>(0.0);
-                if D > 80u { xs80 = vec4<f32>(subgroupShuffle(mx80, c)); ss80 = vec4<f32>(subgroupShuffle(ms80, c)); }
+                if D > 80u { xs80 = vec4<f32>(subgroupShuffle(mx20.x, c)); ss80 = vec4<f32>(subgroupShuffle(ms20.x, c)); }
                 var xs81 = vec4<f32>(0.0);
                 var ss81 = vec4<f32>(0.0);
-                if D > 81u { xs81 = vec4<f32>(subgroupShuffle(mx81, c)); ss81 = vec4<f32>(subgroupShuffle(ms81, c)); }
+                if D > 81u { xs81 = vec4<f32>(subgroupShuffle(mx20.y, c)); ss81 = vec4<f32>(subgroupShuffle(ms20.y, c)); }
                 var xs82 = vec4<f32>(0.0);
                 var ss82 = vec4<f32>(0.0);
-                if D > 82u { xs82 = vec4<f32>(subgroupShuffle(mx82, c)); ss82 = vec4<f32>(subgroupShuffle(ms82, c)); }
+                if D > 82u { xs82 = vec4<f32>(subgroupShuffle(mx20.z, c)); ss82 = vec4<f32>(subgroupShuffle(ms20.z, c)); }
                 var xs83 = vec4<f32>(0.0);
                 var ss83 = vec4<f32>(0.0);
-                if D > 83u { xs83 = vec4<f32>(subgroupShuffle(mx83, c)); ss83 = vec4<f32>(subgroupShuffle(ms83, c)); }
+                if D > 83u { xs83 = vec4<f32>(subgroupShuffle(mx20.w, c)); ss83 = vec4<f32>(subgroupShuffle(ms20.w, c)); }
                 var xs84 = vec4<f32>(0.0);
                 var ss84 = vec4<f32>(0.0);
-                if D > 84u { xs84 = vec4<f32>(subgroupShuffle(mx84, c)); ss84 = vec4<f32>(subgroupShuffle(ms84, c)); }
+                if D > 84u { xs84 = vec4<f32>(subgroupShuffle(mx21.x, c)); ss84 = vec4<f32>(subgroupShuffle(ms21.x, c)); }
                 var xs85 = vec4<f32>(0.0);
                 var ss85 = vec4<f32>(0.0);
-                if D > 85u { xs85 = vec4<f32>(subgroupShuffle(mx85, c)); ss85 = vec4<f32>(subgroupShuffle(ms85, c)); }
+                if D > 85u { xs85 = vec4<f32>(subgroupShuffle(mx21.y, c)); ss85 = vec4<f32>(subgroupShuffle(ms21.y, c)); }
                 var xs86 = vec4<f32>(0.0);
                 var ss86 = vec4<f32>(0.0);
-                if D > 86u { xs86 = vec4<f32>(subgroupShuffle(mx86, c)); ss86 = vec4<f32>(subgroupShuffle(ms86, c)); }
+                if D > 86u { xs86 = vec4<f32>(subgroupShuffle(mx21.z, c)); ss86 = vec4<f32>(subgroupShuffle(ms21.z, c)); }
                 var xs87 = vec4<f32>(0.0);
                 var ss87 = vec4<f32>(0.0);
-                if D > 87u { xs87 = vec4<f32>(subgroupShuffle(mx87, c)); ss87 = vec4<f32>(subgroupShuffle(ms87, c)); }
+                if D > 87u { xs87 = vec4<f32>(subgroupShuffle(mx21.w, c)); ss87 = vec4<f32>(subgroupShuffle(ms21.w, c)); }
                 var xs88 = vec4<f32>(0.0);
                 var ss88 = vec4<f32>(0.0);
-                if D > 88u { xs88 = vec4<f32>(subgroupShuffle(mx88, c)); ss88 = vec4<f32>(subgroupShuffle(ms88, c)); }
+                if D > 88u { xs88 = vec4<f32>(subgroupShuffle(mx22.x, c)); ss88 = vec4<f32>(subgroupShuffle(ms22.x, c)); }
                 var xs89 = vec4<f32>(0.0);
                 var ss89 = vec4<f32>(0.0);
-                if D > 89u { xs89 = vec4<f32>(subgroupShuffle(mx89, c)); ss89 = vec4<f32>(subgroupShuffle(ms89, c)); }
+                if D > 89u { xs89 = vec4<f32>(subgroupShuffle(mx22.y, c)); ss89 = vec4<f32>(subgroupShuffle(ms22.y, c)); }
                 var xs90 = vec4<f32>(0.0);
                 var ss90 = vec4<f32>(0.0);
-                if D > 90u { xs90 = vec4<f32>(subgroupShuffle(mx90, c)); ss90 = vec4<f32>(subgroupShuffle(ms90, c)); }
+                if D > 90u { xs90 = vec4<f32>(subgroupShuffle(mx22.z, c)); ss90 = vec4<f32>(subgroupShuffle(ms22.z, c)); }
                 var xs91 = vec4<f32>(0.0);
                 var ss91 = vec4<f32>(0.0);
-                if D > 91u { xs91 = vec4<f32>(subgroupShuffle(mx91, c)); ss91 = vec4<f32>(subgroupShuffle(ms91, c)); }
+                if D > 91u { xs91 = vec4<f32>(subgroupShuffle(mx22.w, c)); ss91 = vec4<f32>(subgroupShuffle(ms22.w, c)); }
                 var xs92 = vec4<f32>(0.0);
                 var ss92 = vec4<f32>(0.0);
-                if D > 92u { xs92 = vec4<f32>(subgroupShuffle(mx92, c)); ss92 = vec4<f32>(subgroupShuffle(ms92, c)); }
+                if D > 92u { xs92 = vec4<f32>(subgroupShuffle(mx23.x, c)); ss92 = vec4<f32>(subgroupShuffle(ms23.x, c)); }
                 var xs93 = vec4<f32>(0.0);
                 var ss93 = vec4<f32>(0.0);
-                if D > 93u { xs93 = vec4<f32>(subgroupShuffle(mx93, c)); ss93 = vec4<f32>(subgroupShuffle(ms93, c)); }
+                if D > 93u { xs93 = vec4<f32>(subgroupShuffle(mx23.y, c)); ss93 = vec4<f32>(subgroupShuffle(ms23.y, c)); }
                 var xs94 = vec4<f32>(0.0);
                 var ss94 = vec4<f32>(0.0);
-                if D > 94u { xs94 = vec4<f32>(subgroupShuffle(mx94, c)); ss94 = vec4<f32>(subgroupShuffle(ms94, c)); }
+                if D > 94u { xs94 = vec4<f32>(subgroupShuffle(mx23.z, c)); ss94 = vec4<f32>(subgroupShuffle(ms23.z, c)); }
                 var xs95 = vec4<f32>(0.0);
                 var ss95 = vec4<f32>(0.0);
-                if D > 95u { xs95 = vec4<f32>(subgroupShuffle(mx95, c)); ss95 = vec4<f32>(subgroupShuffle(ms95, c)); }
+                if D > 95u { xs95 = vec4<f32>(subgroupShuffle(mx23.w, c)); ss95 = vec4<f32>(subgroupShuffle(ms23.w, c)); }
                 var xs96 = vec4<f32>(0.0);
                 var ss96 = vec4<f32>(0.0);
-                if D > 96u { xs96 = vec4<f32>(subgroupShuffle(mx96, c)); ss96 = vec4<f32>(subgroupShuffle(ms96, c)); }
+                if D > 96u { xs96 = vec4<f32>(subgroupShuffle(mx24.x, c)); ss96 = vec4<f32>(subgroupShuffle(ms24.x, c)); }
                 var xs97 = vec4<f32>(0.0);
                 var ss97 = vec4<f32>(0.0);
-                if D > 97u { xs97 = vec4<f32>(subgroupShuffle(mx97, c)); ss97 = vec4<f32>(subgroupShuffle(ms97, c)); }
+                if D > 97u { xs97 = vec4<f32>(subgroupShuffle(mx24.y, c)); ss97 = vec4<f32>(subgroupShuffle(ms24.y, c)); }
                 var xs98 = vec4<f32>(0.0);
                 var ss98 = vec4<f32>(0.0);
-                if D > 98u { xs98 = vec4<f32>(subgroupShuffle(mx98, c)); ss98 = vec4<f32>(subgroupShuffle(ms98, c)); }
+                if D > 98u { xs98 = vec4<f32>(subgroupShuffle(mx24.z, c)); ss98 = vec4<f32>(subgroupShuffle(ms24.z, c)); }
                 var xs99 = vec4<f32>(0.0);
                 var ss99 = vec4<f32>(0.0);
-                if D > 99u { xs99 = vec4<f32>(subgroupShuffle(mx99, c)); ss99 = vec4<f32>(subgroupShuffle(ms99, c)); }
+                if D > 99u { xs99 = vec4<f32>(subgroupShuffle(mx24.w, c)); ss99 = vec4<f32>(subgroupShuffle(ms24.w, c)); }
                 var xs100 = vec4<f32>(0.0);
                 var ss100 = vec4<f32>(0.0);
-                if D > 100u { xs100 = vec4<f32>(subgroupShuffle(mx100, c)); ss100 = vec4<f32>(subgroupShuffle(ms100, c)); }
+                if D > 100u { xs100 = vec4<f32>(subgroupShuffle(mx25.x, c)); ss100 = vec4<f32>(subgroupShuffle(ms25.x, c)); }
                 var xs101 = vec4<f32>(0.0);
                 var ss101 = vec4<f32>(0.0);
-                if D > 101u { xs101 = vec4<f32>(subgroupShuffle(mx101, c)); ss101 = vec4<f32>(subgroupShuffle(ms101, c)); }
+                if D > 101u { xs101 = vec4<f32>(subgroupShuffle(mx25.y, c)); ss101 = vec4<f32>(subgroupShuffle(ms25.y, c)); }
                 var xs102 = vec4<f32>(0.0);
                 var ss102 = vec4<f32>(0.0);
-                if D > 102u { xs102 = vec4<f32>(subgroupShuffle(mx102, c)); ss102 = vec4<f32>(subgroupShuffle(ms102, c)); }
+                if D > 102u { xs102 = vec4<f32>(subgroupShuffle(mx25.z, c)); ss102 = vec4<f32>(subgroupShuffle(ms25.z, c)); }
                 var xs103 = vec4<f32>(0.0);
                 var ss103 = vec4<f32>(0.0);
-                if D > 103u { xs103 = vec4<f32>(subgroupShuffle(mx103, c)); ss103 = vec4<f32>(subgroupShuffle(ms103, c)); }
+                if D > 103u { xs103 = vec4<f32>(subgroupShuffle(mx25.w, c)); ss103 = vec4<f32>(subgroupShuffle(ms25.w, c)); }
                 var xs104 = vec4<f32>(0.0);
                 var ss104 = vec4<f32>(0.0);
-                if D > 104u { xs104 = vec4<f32>(subgroupShuffle(mx104, c)); ss104 = vec4<f32>(subgroupShuffle(ms104, c)); }
+                if D > 104u { xs104 = vec4<f32>(subgroupShuffle(mx26.x, c)); ss104 = vec4<f32>(subgroupShuffle(ms26.x, c)); }
                 var xs105 = vec4<f32>(0.0);
                 var ss105 = vec4<f32>(0.0);
-                if D > 105u { xs105 = vec4<f32>(subgroupShuffle(mx105, c)); ss105 = vec4<f32>(subgroupShuffle(ms105, c)); }
+                if D > 105u { xs105 = vec4<f32>(subgroupShuffle(mx26.y, c)); ss105 = vec4<f32>(subgroupShuffle(ms26.y, c)); }
                 var xs106 = vec4<f32>(0.0);
                 var ss106 = vec4<f32>(0.0);
-                if D > 106u { xs106 = vec4<f32>(subgroupShuffle(mx106, c)); ss106 = vec4<f32>(subgroupShuffle(ms106, c)); }
+                if D > 106u { xs106 = vec4<f32>(subgroupShuffle(mx26.z, c)); ss106 = vec4<f32>(subgroupShuffle(ms26.z, c)); }
                 var xs107 = vec4<f32>(0.0);
                 var ss107 = vec4<f32>(0.0);
-                if D > 107u { xs107 = vec4<f32>(subgroupShuffle(mx107, c)); ss107 = vec4<f32>(subgroupShuffle(ms107, c)); }
+                if D > 107u { xs107 = vec4<f32>(subgroupShuffle(mx26.w, c)); ss107 = vec4<f32>(subgroupShuffle(ms26.w, c)); }
                 var xs108 = vec4<f32>(0.0);
                 var ss108 = vec4<f32>(0.0);
-                if D > 108u { xs108 = vec4<f32>(subgroupShuffle(mx108, c)); ss108 = vec4<f32>(subgroupShuffle(ms108, c)); }
+                if D > 108u { xs108 = vec4<f32>(subgroupShuffle(mx27.x, c)); ss108 = vec4<f32>(subgroupShuffle(ms27.x, c)); }
                 var xs109 = vec4<f32>(0.0);
                 var ss109 = vec4<f32>(0.0);
-                if D > 109u { xs109 = vec4<f32>(subgroupShuffle(mx109, c)); ss109 = vec4<f32>(subgroupShuffle(ms109, c)); }
+                if D > 109u { xs109 = vec4<f32>(subgroupShuffle(mx27.y, c)); ss109 = vec4<f32>(subgroupShuffle(ms27.y, c)); }
                 var xs110 = vec4<f32>(0.0);
                 var ss110 = vec4<f32>(0.0);
-                if D > 110u { xs110 = vec4<f32>(subgroupShuffle(mx110, c)); ss110 = vec4<f32>(subgroupShuffle(ms110, c)); }
+                if D > 110u { xs110 = vec4<f32>(subgroupShuffle(mx27.z, c)); ss110 = vec4<f32>(subgroupShuffle(ms27.z, c)); }
                 var xs111 = vec4<f32>(0.0);
                 var ss111 = vec4<f32>(0.0);
-                if D > 111u { xs111 = vec4<f32>(subgroupShuffle(mx111, c)); ss111 = vec4<f32>(subgroupShuffle(ms111, c)); }
+                if D > 111u { xs111 = vec4<f32>(subgroupShuffle(mx27.w, c)); ss111 = vec4<f32>(subgroupShuffle(ms27.w, c)); }
                 var xs112 = vec4<f32>(0.0);
                 var ss112 = vec4<f32>(0.0);
-                if D > 112u { xs112 = vec4<f32>(subgroupShuffle(mx112, c)); ss112 = vec4<f32>(subgroupShuffle(ms112, c)); }
+                if D > 112u { xs112 = vec4<f32>(subgroupShuffle(mx28.x, c)); ss112 = vec4<f32>(subgroupShuffle(ms28.x, c)); }
                 var xs113 = vec4<f32>(0.0);
                 var ss113 = vec4<f32>(0.0);
-                if D > 113u { xs113 = vec4<f32>(subgroupShuffle(mx113, c)); ss113 = vec4<f32>(subgroupShuffle(ms113, c)); }
+                if D > 113u { xs113 = vec4<f32>(subgroupShuffle(mx28.y, c)); ss113 = vec4<f32>(subgroupShuffle(ms28.y, c)); }
                 var xs114 = vec4<f32>(0.0);
                 var ss114 = vec4<f32>(0.0);
-                if D > 114u { xs114 = vec4<f32>(subgroupShuffle(mx114, c)); ss114 = vec4<f32>(subgroupShuffle(ms114, c)); }
+                if D > 114u { xs114 = vec4<f32>(subgroupShuffle(mx28.z, c)); ss114 = vec4<f32>(subgroupShuffle(ms28.z, c)); }
                 var xs115 = vec4<f32>(0.0);
                 var ss115 = vec4<f32>(0.0);
-                if D > 115u { xs115 = vec4<f32>(subgroupShuffle(mx115, c)); ss115 = vec4<f32>(subgroupShuffle(ms115, c)); }
+                if D > 115u { xs115 = vec4<f32>(subgroupShuffle(mx28.w, c)); ss115 = vec4<f32>(subgroupShuffle(ms28.w, c)); }
                 var xs116 = vec4<f32>(0.0);
                 var ss116 = vec4<f32>(0.0);
-                if D > 116u { xs116 = vec4<f32>(subgroupShuffle(mx116, c)); ss116 = vec4<f32>(subgroupShuffle(ms116, c)); }
+                if D > 116u { xs116 = vec4<f32>(subgroupShuffle(mx29.x, c)); ss116 = vec4<f32>(subgroupShuffle(ms29.x, c)); }
                 var xs117 = vec4<f32>(0.0);
                 var ss117 = vec4<f32>(0.0);
-                if D > 117u { xs117 = vec4<f32>(subgroupShuffle(mx117, c)); ss117 = vec4<f32>(subgroupShuffle(ms117, c)); }
+                if D > 117u { xs117 = vec4<f32>(subgroupShuffle(mx29.y, c)); ss117 = vec4<f32>(subgroupShuffle(ms29.y, c)); }
                 var xs118 = vec4<f32>(0.0);
                 var ss118 = vec4<f32>(0.0);
-                if D > 118u { xs118 = vec4<f32>(subgroupShuffle(mx118, c)); ss118 = vec4<f32>(subgroupShuffle(ms118, c)); }
+                if D > 118u { xs118 = vec4<f32>(subgroupShuffle(mx29.z, c)); ss118 = vec4<f32>(subgroupShuffle(ms29.z, c)); }
                 var xs119 = vec4<f32>(0.0);
                 var ss119 = vec4<f32>(0.0);
-                if D > 119u { xs119 = vec4<f32>(subgroupShuffle(mx119, c)); ss119 = vec4<f32>(subgroupShuffle(ms119, c)); }
+                if D > 119u { xs119 = vec4<f32>(subgroupShuffle(mx29.w, c)); ss119 = vec4<f32>(subgroupShuffle(ms29.w, c)); }
                 var xs120 = vec4<f32>(0.0);
                 var ss120 = vec4<f32>(0.0);
-                if D > 120u { xs120 = vec4<f32>(subgroupShuffle(mx120, c)); ss120 = vec4<f32>(subgroupShuffle(ms120, c)); }
+                if D > 120u { xs120 = vec4<f32>(subgroupShuffle(mx30.x, c)); ss120 = vec4<f32>(subgroupShuffle(ms30.x, c)); }
                 var xs121 = vec4<f32>(0.0);
                 var ss121 = vec4<f32>(0.0);
-                if D > 121u { xs121 = vec4<f32>(subgroupShuffle(mx121, c)); ss121 = vec4<f32>(subgroupShuffle(ms121, c)); }
+                if D > 121u { xs121 = vec4<f32>(subgroupShuffle(mx30.y, c)); ss121 = vec4<f32>(subgroupShuffle(ms30.y, c)); }
                 var xs122 = vec4<f32>(0.0);
                 var ss122 = vec4<f32>(0.0);
-                if D > 122u { xs122 = vec4<f32>(subgroupShuffle(mx122, c)); ss122 = vec4<f32>(subgroupShuffle(ms122, c)); }
+                if D > 122u { xs122 = vec4<f32>(subgroupShuffle(mx30.z, c)); ss122 = vec4<f32>(subgroupShuffle(ms30.z, c)); }
                 var xs123 = vec4<f32>(0.0);
                 var ss123 = vec4<f32>(0.0);
-                if D > 123u { xs123 = vec4<f32>(subgroupShuffle(mx123, c)); ss123 = vec4<f32>(subgroupShuffle(ms123, c)); }
+                if D > 123u { xs123 = vec4<f32>(subgroupShuffle(mx30.w, c)); ss123 = vec4<f32>(subgroupShuffle(ms30.w, c)); }
                 var xs124 = vec4<f32>(0.0);
                 var ss124 = vec4<f32>(0.0);
-                if D > 124u { xs124 = vec4<f32>(subgroupShuffle(mx124, c)); ss124 = vec4<f32>(subgroupShuffle(ms124, c)); }
+                if D > 124u { xs124 = vec4<f32>(subgroupShuffle(mx31.x, c)); ss124 = vec4<f32>(subgroupShuffle(ms31.x, c)); }
                 var xs125 = vec4<f32>(0.0);
                 var ss125 = vec4<f32>(0.0);
-                if D > 125u { xs125 = vec4<f32>(subgroupShuffle(mx125, c)); ss125 = vec4<f32>(subgroupShuffle(ms125, c)); }
+                if D > 125u { xs125 = vec4<f32>(subgroupShuffle(mx31.y, c)); ss125 = vec4<f32>(subgroupShuffle(ms31.y, c)); }
                 var xs126 = vec4<f32>(0.0);
                 var ss126 = vec4<f32>(0.0);
-                if D > 126u { xs126 = vec4<f32>(subgroupShuffle(mx126, c)); ss126 = vec4<f32>(subgroupShuffle(ms126, c)); }
+                if D > 126u { xs126 = vec4<f32>(subgroupShuffle(mx31.z, c)); ss126 = vec4<f32>(subgroupShuffle(ms31.z, c)); }
                 var xs127 = vec4<f32>(0.0);
                 var ss127 = vec4<f32>(0.0);
-                if D > 127u { xs127 = vec4<f32>(subgroupShuffle(mx127, c)); ss127 = vec4<f32>(subgroupShuffle(ms127, c)); }
+                if D > 127u { xs127 = vec4<f32>(subgroupShuffle(mx31.w, c)); ss127 = vec4<f32>(subgroupShuffle(ms31.w, c)); }
                 {
                     let r0 = x0_0 - xs0;
                     var sq = r0 * r0;

@@ -168,3 +168,56 @@ fn svgd_engine_memory_is_linear_in_n() -> Result<()> {
     ensure!(b < 3 * a && b < 200 << 20, "{a} → {b} bytes");
     Ok(())
 }
+
+/// `--ksd-every` takes the median bandwidth after a step, and the next step takes it again at
+/// the same particles: the engine computes it once, and forgets it when the particles move.
+/// A run that asks between steps must end bit for bit where one that does not ends.
+#[test]
+fn the_median_is_computed_once_per_position_of_the_particles() -> Result<()> {
+    let Some((ctx, k)) = gpu()? else {
+        return Ok(());
+    };
+    let target = Target::Gmm(Gmm::new(
+        vec![1.0, 3.0],
+        vec![vec![0.5, -1.0, 2.0], vec![-2.0, 0.0, 1.0]],
+        vec![vec![1.0, 0.5, 2.0], vec![0.7, 1.0, 1.5]],
+    )?);
+    let x0 = init(37, 3, 0.0, 3.0, 11);
+    let engine = || {
+        Svgd::new(
+            ctx,
+            k,
+            target_score(ctx, &target)?,
+            &x0,
+            37,
+            Optimizer::Adagrad,
+        )
+    };
+    let (mut asks, mut plain) = (engine()?, engine()?);
+    for _ in 0..3 {
+        let (h, _) = asks.bandwidth(Bandwidth::Median)?;
+        asks.ksd(h)?;
+        let (again, _) = asks.bandwidth(Bandwidth::Median)?;
+        ensure!(again == h, "the kept median gave h = {again}, not {h}");
+        asks.step(0.05, Bandwidth::Median)?;
+        plain.step(0.05, Bandwidth::Median)?;
+    }
+    ensure!(
+        (asks.medians_computed(), plain.medians_computed()) == (3, 3),
+        "medians computed: {} and {}, want 3 (one per position)",
+        asks.medians_computed(),
+        plain.medians_computed()
+    );
+    let (a, b) = (asks.particles()?, plain.particles()?);
+    ensure!(
+        a.iter().zip(&b).all(|(p, q)| p.to_bits() == q.to_bits()),
+        "asking for the bandwidth between steps changed the run"
+    );
+    asks.set_particles(&x0)?;
+    asks.bandwidth(Bandwidth::Median)?;
+    ensure!(
+        asks.medians_computed() == 4,
+        "set_particles kept the old median"
+    );
+    Ok(())
+}

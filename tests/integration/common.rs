@@ -276,20 +276,14 @@ pub fn run_ksd_rows(
     (n, d): (usize, usize),
     h: f64,
 ) -> Result<(Vec<f32>, Vec<f32>)> {
-    use stein::gpu::{GpuUniform, GpuVec};
+    use stein::gpu::GpuVec;
     let xb = GpuVec::from_slice(ctx, "x", x)?;
     let sb = GpuVec::from_slice(ctx, "s", s)?;
-    let rows = GpuVec::nan_filled(ctx, "rows", n)?;
-    let diag = GpuVec::nan_filled(ctx, "diag", n)?;
-    let params: Vec<_> = k
-        .ksd_plan(ctx, n, d)
-        .iter()
-        .map(|_| GpuUniform::new(ctx, "p", &Default::default()))
-        .collect();
+    let bufs = stein::kernels::KsdBuffers::new(ctx, k, n, d)?;
     let mut enc = ctx.device.create_command_encoder(&Default::default());
-    k.record_ksd_rows(ctx, &mut enc, &params, &xb, &sb, &rows, &diag, (n, d), h)?;
+    k.record_ksd_rows(ctx, &mut enc, &bufs, &xb, &sb, h)?;
     ctx.queue.submit([enc.finish()]);
-    Ok((rows.read(ctx)?, diag.read(ctx)?))
+    bufs.read(ctx)
 }
 
 /// KSD² against the f64 reference. Each row sum has n terms of the Stein kernel's size
