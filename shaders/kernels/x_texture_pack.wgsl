@@ -1,6 +1,7 @@
 // x_texture_pack: the particles x [n, d] into an rgba32float storage texture, four coordinates
 // to a texel: texel t = i * d4 + q (d4 = ceil(d / 4)) at (t % TEX_W, t / TEX_W) holds
-// x[i, 4q .. 4q + 4), zero past d. pair_sample_texture and pair_bracket_shuffle read it on CPU
+// x[i, 4q .. 4q + 4), zero past d (any [n, d] buffer: ksd_shuffle also reads the score packed
+// so). pair_sample_texture, pair_bracket_shuffle and ksd_shuffle read it on CPU
 // adapters, where a storage-buffer load whose index differs between lanes compiles to a loop
 // over the lanes with a bounds check per lane, and a texel load to one gather (README, Notes
 // for lavapipe, 3-4). The copy is exact, so the median's distances stay the same floats.
