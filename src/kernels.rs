@@ -382,36 +382,99 @@ impl XTexture {
     }
 }
 
-/// What one KSD pass ([`Kernels::record_ksd_rows`]) uses besides x and the score: a uniform per
+/// Floats of one particle record of `ksd_pack` (2⌈d/4⌉ + 1 vec4: see
+/// [`crate::cpu::ksd::ksd_records`]).
+pub fn ksd_record_floats(d: usize) -> usize {
+    4 * (2 * d.div_ceil(4) + 1)
+}
+
+/// Which kernel and form a KSD pass ran ([`Kernels::ksd_rows`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum KsdForm {
+    /// `ksd_rows`, looped over the dimensions (hardware GPUs).
+    Looped,
+    /// `ksd_shuffle`: two dot products a pair from `ksd_pack`'s records (CPU adapters).
+    Bilinear,
+    /// `ksd_shuffle_diff`: the difference form, for particles far from their mean against h.
+    Difference,
+}
+
+/// Largest max_i ‖x_i − mean‖² / (h·d) for which a KSD on CPU adapters takes the bilinear
+/// form. Its rounding is about 1e-7·(2/h)²·‖xc‖² a pair against the Stein kernel's 2d/h, so
+/// about 2e-7 ‖xc‖²/(h d) relative; measured (n = 4096 .. 16384, llvmpipe), the KSD² of
+/// normal clouds under the median bandwidth (max ‖xc‖²/(h d) ≈ 40 at d = 2, ≈ 0.1 at d = 64)
+/// agreed with the difference form to 2.5e-6, and that of two clusters 60 apart holding 80 %
+/// and 20 % (the median inside the big one: 1.4e4 at d = 2) differed by 1–3 %.
+pub const KSD_BILINEAR_MAX: f64 = 100.0;
+
+/// The form a KSD on CPU adapters takes for particles whose largest squared distance from
+/// their mean is `max_nrm`, at bandwidth h in d dimensions ([`KSD_BILINEAR_MAX`]).
+pub fn ksd_form(max_nrm: f64, h: f64, d: usize) -> KsdForm {
+    if max_nrm <= KSD_BILINEAR_MAX * h * d as f64 {
+        KsdForm::Bilinear
+    } else {
+        KsdForm::Difference
+    }
+}
+
+/// What one KSD pass ([`Kernels::ksd_rows`]) uses besides x and the score: a uniform per
 /// column chunk, the row sums and diagonal terms (NaN-filled when made), and where
-/// `ksd_shuffle` serves (n, d) the textures of x and of the score it reads its columns from,
-/// which the pass packs (`x_texture_pack`) in its own encoder.
+/// `ksd_shuffle` serves (n, d) the particle records of its bilinear form (`ksd_pack`'s
+/// texture, with the particles' mean, their squared norms and the packing's uniform) and the
+/// textures of x and the score its difference form reads.
 pub struct KsdBuffers {
     n: usize,
     d: usize,
     params: Vec<GpuUniform<PairParams>>,
     rows: GpuVec<f32>,
     diag: GpuVec<f32>,
-    textures: Option<KsdTextures>,
+    records: Option<KsdRecords>,
+    diff: Option<(XTexture, XTexture, GpuUniform<SelectParams>)>,
+    force: Option<KsdForm>,
 }
 
-/// `ksd_shuffle`'s column textures and the uniform of their packing.
-struct KsdTextures {
-    x: XTexture,
-    score: XTexture,
-    pack: GpuUniform<SelectParams>,
+/// `ksd_shuffle`'s particle records and what packing them takes.
+pub struct KsdRecords {
+    /// The records, as an [`XTexture`] of n rows of [`ksd_record_floats`] values.
+    pub texture: XTexture,
+    /// The particles' mean (`svgd_phi_center`), d values.
+    pub center: GpuVec<f32>,
+    /// n, d and 1/h for `svgd_phi_center` and `ksd_pack`.
+    pub params: GpuUniform<PairParams>,
+    /// ‖xc_i‖², n values, which the host reads to choose the form ([`ksd_form`]).
+    pub norms: GpuVec<f32>,
+}
+
+impl KsdRecords {
+    /// The records of `n` particles in `d` dimensions (checked against the device's limits).
+    pub fn new(ctx: &GpuContext, n: usize, d: usize) -> Result<Self> {
+        ctx.check_loop(
+            "svgd_phi_center (n / 256 rows per invocation)",
+            n.div_ceil(256) as u64 + 10,
+        )?;
+        ctx.check_loop("ksd_pack (d dimensions per record)", d as u64 + 2)?;
+        Ok(Self {
+            texture: XTexture::labelled(ctx, ("ksd", "ksd records"), n, ksd_record_floats(d))?,
+            center: GpuVec::zeros(ctx, "ksd center", d)?,
+            params: GpuUniform::new(ctx, "ksd pack", &PairParams::default()),
+            norms: GpuVec::nan_filled(ctx, "ksd norms", n)?,
+        })
+    }
 }
 
 impl KsdBuffers {
     /// The buffers for `n` particles in `d` dimensions on `k`'s device.
     pub fn new(ctx: &GpuContext, k: &Kernels, n: usize, d: usize) -> Result<Self> {
-        let textures = match k.ksd_shuffle(n, d) {
-            Some(_) => Some(KsdTextures {
-                x: XTexture::labelled(ctx, ("ksd", "ksd x texture"), n, d)?,
-                score: XTexture::labelled(ctx, ("ksd", "ksd score texture"), n, d)?,
-                pack: GpuUniform::new(ctx, "ksd texture pack", &SelectParams::default()),
-            }),
-            None => None,
+        let (records, diff) = match k.ksd_shuffle(n, d) {
+            Some(_) => (
+                Some(KsdRecords::new(ctx, n, d)?),
+                Some((
+                    XTexture::labelled(ctx, ("ksd", "ksd x texture"), n, d)?,
+                    XTexture::labelled(ctx, ("ksd", "ksd score texture"), n, d)?,
+                    GpuUniform::new(ctx, "ksd texture pack", &SelectParams::default()),
+                )),
+            ),
+            None => (None, None),
         };
         Ok(Self {
             n,
@@ -421,8 +484,16 @@ impl KsdBuffers {
                 .collect(),
             rows: GpuVec::nan_filled(ctx, "ksd rows", n)?,
             diag: GpuVec::nan_filled(ctx, "ksd diag", n)?,
-            textures,
+            records,
+            diff,
+            force: None,
         })
+    }
+
+    /// Makes later passes on CPU adapters take `form` (Bilinear or Difference) whatever the
+    /// particles, for tests and benchmarks; `None` restores the choice by [`ksd_form`].
+    pub fn force_form(&mut self, form: Option<KsdForm>) {
+        self.force = form;
     }
 
     /// Bytes of device memory held: O(n·d).
@@ -430,10 +501,13 @@ impl KsdBuffers {
         self.rows.bytes()
             + self.diag.bytes()
             + 32 * self.params.len() as u64
+            + self.records.as_ref().map_or(0, |r| {
+                r.texture.bytes() + r.center.bytes() + r.norms.bytes() + 32
+            })
             + self
-                .textures
+                .diff
                 .as_ref()
-                .map_or(0, |t| t.x.bytes() + t.score.bytes() + 32)
+                .map_or(0, |(x, s, _)| x.bytes() + s.bytes() + 32)
     }
 
     /// The last pass's row sums `Σ_j u_ij` and diagonal terms `u_ii`.
@@ -690,6 +764,8 @@ pub struct Kernels {
     pub svgd_phi_kacc: Kernel,
     /// The particles' mean (the centre of `svgd_phi_shuffle`).
     pub svgd_phi_center: Kernel,
+    /// The particle records of `ksd_shuffle` (CPU adapters).
+    pub ksd_pack: Kernel,
     /// Pipelines specialised on d (override D), built on first use: the unrolled φ
     /// variants and `pair_bracket`.
     by_dim: std::sync::Mutex<std::collections::HashMap<DimKey, std::sync::Arc<Kernel>>>,
@@ -732,6 +808,12 @@ impl Kernels {
             svgd_phi_krho: Kernel::new(ctx, &shader::SVGD_PHI_KRHO, &[U, R, W], 64)?,
             svgd_phi_kacc: Kernel::new(ctx, &shader::SVGD_PHI_KACC, &[U, R, R, R, R, W, W], 64)?,
             svgd_phi_center: Kernel::new(ctx, &shader::SVGD_PHI_CENTER, &[U, R, W], 256)?,
+            ksd_pack: Kernel::new(
+                ctx,
+                &shader::KSD_PACK,
+                &[U, R, R, R, Binding::TextureWrite, W],
+                64,
+            )?,
             by_dim: Default::default(),
             chunk_cap: None,
             phi_layout: PhiLayout::default_for(ctx),
@@ -1166,19 +1248,20 @@ impl Kernels {
         self.record_svgd_phi(ctx, enc, x, score, scratch, phi, (n, d), 1.0)
     }
 
-    /// Records the KSD row sums `rows[i] = Σ_j u_ij` and diagonal terms `diag[i] = u_ii` into
+    /// Runs the KSD row sums `rows[i] = Σ_j u_ij` and diagonal terms `diag[i] = u_ii` into
     /// `bufs` (made for the same n and d), one dispatch per column chunk (see
-    /// [`Kernels::ksd_plan`]); where `ksd_shuffle` serves, x and the score are first packed
-    /// into `bufs`' textures.
-    pub fn record_ksd_rows(
+    /// [`Kernels::ksd_plan`]), after what `enc` holds (the score, say); submits. On CPU adapters
+    /// it first packs `ksd_pack`'s records and reads back the particles' squared norms to
+    /// choose the form ([`ksd_form`]): one more submit and a readback of n floats.
+    pub fn ksd_rows(
         &self,
         ctx: &GpuContext,
-        enc: &mut wgpu::CommandEncoder,
+        mut enc: wgpu::CommandEncoder,
         bufs: &KsdBuffers,
         x: &GpuVec<f32>,
         score: &GpuVec<f32>,
         h: f64,
-    ) -> Result<()> {
+    ) -> Result<KsdForm> {
         let (n, d) = (bufs.n, bufs.d);
         check_nd("ksd_rows", n, d, &[x, score])?;
         ensure!(
@@ -1192,26 +1275,58 @@ impl Kernels {
             bufs.params.len(),
             plan.len()
         );
-        // ksd_shuffle on CPU adapters with subgroups, its columns from the textures; else the
-        // looped ksd_rows.
-        let shuffle = match (self.ksd_shuffle(n, d), &bufs.textures) {
-            (Some(sg), Some(t)) => {
-                self.record_x_texture(ctx, enc, &t.pack, x, &t.x)?;
-                self.record_x_texture(ctx, enc, &t.pack, score, &t.score)?;
-                let kernel = self.by_dim_with(
-                    ctx,
-                    &shader::KSD_SHUFFLE,
-                    &[U, R, R, W, W, Binding::Texture, Binding::Texture],
-                    64,
-                    d,
-                    &[("SG", f64::from(sg))],
-                )?;
-                Some((kernel, t))
+        // On CPU adapters with subgroups ksd_shuffle (bilinear, from ksd_pack's records) or
+        // ksd_shuffle_diff (from textures of x and the score); else the looped ksd_rows.
+        let (form, kernel, textures) = match (self.ksd_shuffle(n, d), &bufs.records, &bufs.diff) {
+            (Some(sg), Some(r), Some((xt, st, pack))) => {
+                let form = match bufs.force {
+                    Some(f) if f != KsdForm::Looped => f,
+                    _ => {
+                        self.record_ksd_pack(ctx, &mut enc, r, x, score, h)?;
+                        ctx.queue.submit([enc.finish()]);
+                        enc = ctx.device.create_command_encoder(&Default::default());
+                        let max = r.norms.read(ctx)?.iter().fold(0.0f64, |m, &v| {
+                            if v.is_nan() {
+                                f64::INFINITY
+                            } else {
+                                m.max(f64::from(v))
+                            }
+                        });
+                        ksd_form(max, h, d)
+                    }
+                };
+                let sg = [("SG", f64::from(sg))];
+                if form == KsdForm::Bilinear {
+                    if bufs.force.is_some() {
+                        self.record_ksd_pack(ctx, &mut enc, r, x, score, h)?;
+                    }
+                    let k = self.by_dim_with(
+                        ctx,
+                        &shader::KSD_SHUFFLE,
+                        &[U, Binding::Texture, W, W],
+                        64,
+                        d,
+                        &sg,
+                    )?;
+                    (form, Some(k), vec![&r.texture.view])
+                } else {
+                    self.record_x_texture(ctx, &mut enc, pack, x, xt)?;
+                    self.record_x_texture(ctx, &mut enc, pack, score, st)?;
+                    let k = self.by_dim_with(
+                        ctx,
+                        &shader::KSD_SHUFFLE_DIFF,
+                        &[U, R, R, W, W, Binding::Texture, Binding::Texture],
+                        64,
+                        d,
+                        &sg,
+                    )?;
+                    (form, Some(k), vec![&xt.view, &st.view])
+                }
             }
-            (None, None) => None,
+            (None, None, None) => (KsdForm::Looped, None, vec![]),
             _ => anyhow::bail!("ksd_rows: the buffers were made for another device"),
         };
-        let g = match &shuffle {
+        let g = match &kernel {
             Some(_) => (
                 ctx.check_groups("ksd_shuffle", n.div_ceil(KSD_SHUFFLE_ROWS * 64) as u64)?,
                 1,
@@ -1229,24 +1344,73 @@ impl Kernels {
                     ..pair_params(n, d, h)
                 },
             );
-            let buffers = [
-                u.buffer.as_entire_binding(),
-                x.buffer.as_entire_binding(),
-                score.buffer.as_entire_binding(),
+            let mut res = vec![u.buffer.as_entire_binding()];
+            if form != KsdForm::Bilinear {
+                res.extend([
+                    x.buffer.as_entire_binding(),
+                    score.buffer.as_entire_binding(),
+                ]);
+            }
+            res.extend([
                 bufs.rows.buffer.as_entire_binding(),
                 bufs.diag.buffer.as_entire_binding(),
-            ];
-            match &shuffle {
-                Some((kernel, t)) => {
-                    let mut all = buffers.to_vec();
-                    all.push(wgpu::BindingResource::TextureView(&t.x.view));
-                    all.push(wgpu::BindingResource::TextureView(&t.score.view));
-                    kernel.record_resources(ctx, enc, &all, g)?;
-                }
-                None => self.ksd_rows.record_resources(ctx, enc, &buffers, g)?,
+            ]);
+            if form == KsdForm::Bilinear {
+                res.insert(1, wgpu::BindingResource::TextureView(textures[0]));
+            } else {
+                res.extend(
+                    textures
+                        .iter()
+                        .map(|v| wgpu::BindingResource::TextureView(v)),
+                );
+            }
+            match &kernel {
+                Some(k) => k.record_resources(ctx, &mut enc, &res, g)?,
+                None => self.ksd_rows.record_resources(ctx, &mut enc, &res, g)?,
             }
         }
-        Ok(())
+        ctx.queue.submit([enc.finish()]);
+        Ok(form)
+    }
+
+    /// Records `svgd_phi_center` and `ksd_pack`: the particle records of `ksd_shuffle` for x,
+    /// the score and bandwidth h into `r` (made for x's n and d). Reference:
+    /// [`crate::cpu::ksd::ksd_records`].
+    pub fn record_ksd_pack(
+        &self,
+        ctx: &GpuContext,
+        enc: &mut wgpu::CommandEncoder,
+        r: &KsdRecords,
+        x: &GpuVec<f32>,
+        score: &GpuVec<f32>,
+        h: f64,
+    ) -> Result<()> {
+        let (n, d) = (r.texture.n, r.center.len);
+        r.texture.holds("ksd_pack", n, ksd_record_floats(d))?;
+        check_nd("ksd_pack", n, d, &[x, score])?;
+        r.params.set(ctx, &pair_params(n, d, h));
+        self.svgd_phi_center.record(
+            ctx,
+            enc,
+            &[&r.params.buffer, &x.buffer, &r.center.buffer],
+            (ctx.check_groups("svgd_phi_center", d as u64)?, 1, 1),
+        )?;
+        let g = self
+            .ksd_pack
+            .groups_for(ctx, n * ksd_record_floats(d) / 4)?;
+        self.ksd_pack.record_resources(
+            ctx,
+            enc,
+            &[
+                r.params.buffer.as_entire_binding(),
+                x.buffer.as_entire_binding(),
+                score.buffer.as_entire_binding(),
+                r.center.buffer.as_entire_binding(),
+                wgpu::BindingResource::TextureView(&r.texture.view),
+                r.norms.buffer.as_entire_binding(),
+            ],
+            g,
+        )
     }
 
     /// Column chunks of `mmd_rows` over `total` particles in d dimensions (MMD's two samples
@@ -1308,7 +1472,8 @@ impl Kernels {
     /// The subgroup size `ksd_shuffle` runs with, where it serves (n, d): d up to
     /// KSD_SHUFFLE_DMAX and the textures it reads within the device's limit.
     pub fn ksd_shuffle(&self, n: usize, d: usize) -> Option<u32> {
-        ksd_shuffle_size(self.phi_layout, d).filter(|_| x_texture_size(n, d).1 <= self.texture_rows)
+        ksd_shuffle_size(self.phi_layout, d)
+            .filter(|_| x_texture_size(n, ksd_record_floats(d)).1 <= self.texture_rows)
     }
 
     /// Whether the median's passes for (n, d) read x from an [`XTexture`] (on CPU adapters

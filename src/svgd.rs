@@ -441,8 +441,7 @@ impl<'a> Svgd<'a> {
         self.target
             .record(self.ctx, self.k, &mut enc, &self.x, &self.score, self.n)?;
         self.k
-            .record_ksd_rows(self.ctx, &mut enc, &self.ksd, &self.x, &self.score, h)?;
-        self.ctx.queue.submit([enc.finish()]);
+            .ksd_rows(self.ctx, enc, &self.ksd, &self.x, &self.score, h)?;
         let (rows, diag) = self.ksd.read(self.ctx)?;
         Ok(ksd_from_rows(&rows, &diag))
     }

@@ -310,6 +310,15 @@ pub const PAIR_BRACKET_SHUFFLE: ShaderSpec = ShaderSpec {
     trusted: false,
 };
 
+/// The particle records of `ksd_shuffle` (centred x, s − (2/h)·xc, |xc|², (2/h)·a·xc) into
+/// a texture.
+pub const KSD_PACK: ShaderSpec = ShaderSpec {
+    name: "ksd_pack",
+    parts: &[part!("common/params.wgsl"), part!("kernels/ksd_pack.wgsl")],
+    workgroup_sizes: &[64],
+    trusted: false,
+};
+
 /// `ksd_rows` for d <= 128 on CPU adapters with subgroups (generated).
 pub const KSD_SHUFFLE: ShaderSpec = ShaderSpec {
     name: "ksd_shuffle",
@@ -317,6 +326,19 @@ pub const KSD_SHUFFLE: ShaderSpec = ShaderSpec {
         part!("common/params.wgsl"),
         part!("common/rbf.wgsl"),
         part!("kernels/ksd_shuffle.wgsl"),
+    ],
+    workgroup_sizes: &[64],
+    trusted: false,
+};
+
+/// `ksd_shuffle` in the difference form, for particles far from their mean against h
+/// (generated).
+pub const KSD_SHUFFLE_DIFF: ShaderSpec = ShaderSpec {
+    name: "ksd_shuffle_diff",
+    parts: &[
+        part!("common/params.wgsl"),
+        part!("common/rbf.wgsl"),
+        part!("kernels/ksd_shuffle_diff.wgsl"),
     ],
     workgroup_sizes: &[64],
     trusted: false,
@@ -590,7 +612,9 @@ pub const ALL: &[&ShaderSpec] = &[
     &BATCH_MEDIAN,
     &PAIR_BRACKET_MID,
     &PAIR_BRACKET_SHUFFLE,
+    &KSD_PACK,
     &KSD_SHUFFLE,
+    &KSD_SHUFFLE_DIFF,
     &PAIR_BRACKET_WIDE,
     &UPDATE_SGD,
     &UPDATE_ADAGRAD,

@@ -276,14 +276,29 @@ pub fn run_ksd_rows(
     (n, d): (usize, usize),
     h: f64,
 ) -> Result<(Vec<f32>, Vec<f32>)> {
+    let (rows, diag, _) = run_ksd_form(ctx, k, x, s, (n, d), h, None)?;
+    Ok((rows, diag))
+}
+
+/// [`run_ksd_rows`] with the form forced (CPU adapters) or chosen (`None`), and the form run.
+pub fn run_ksd_form(
+    ctx: &GpuContext,
+    k: &Kernels,
+    x: &[f32],
+    s: &[f32],
+    (n, d): (usize, usize),
+    h: f64,
+    force: Option<stein::kernels::KsdForm>,
+) -> Result<(Vec<f32>, Vec<f32>, stein::kernels::KsdForm)> {
     use stein::gpu::GpuVec;
     let xb = GpuVec::from_slice(ctx, "x", x)?;
     let sb = GpuVec::from_slice(ctx, "s", s)?;
-    let bufs = stein::kernels::KsdBuffers::new(ctx, k, n, d)?;
-    let mut enc = ctx.device.create_command_encoder(&Default::default());
-    k.record_ksd_rows(ctx, &mut enc, &bufs, &xb, &sb, h)?;
-    ctx.queue.submit([enc.finish()]);
-    bufs.read(ctx)
+    let mut bufs = stein::kernels::KsdBuffers::new(ctx, k, n, d)?;
+    bufs.force_form(force);
+    let enc = ctx.device.create_command_encoder(&Default::default());
+    let form = k.ksd_rows(ctx, enc, &bufs, &xb, &sb, h)?;
+    let (rows, diag) = bufs.read(ctx)?;
+    Ok((rows, diag, form))
 }
 
 /// KSD² against the f64 reference. Each row sum has n terms of the Stein kernel's size

@@ -369,7 +369,14 @@ fn ksd_rows_matches_cpu_reference() -> Result<()> {
     let Some((_, tiled)) = common::gpu_phi_layout(stein::kernels::PhiLayout::Tiled, false)? else {
         return Ok(());
     };
-    for (k, kernel) in [(k, "default"), (tiled, "ksd_rows")] {
+    // On CPU adapters the default kernel has two forms, each checked (normal clouds choose
+    // the bilinear one).
+    use stein::kernels::KsdForm::{Bilinear, Difference};
+    for (k, kernel, force) in [
+        (k, "default", None),
+        (k, "default, difference form", Some(Difference)),
+        (tiled, "ksd_rows", None),
+    ] {
         for &d in DS {
             for &n in NS {
                 let (x32, x64) = normals(n, d, 1.0, (3 * n + d) as u64);
@@ -377,9 +384,163 @@ fn ksd_rows_matches_cpu_reference() -> Result<()> {
                 let s64: Vec<f64> = x64.iter().map(|v| 0.3 - v).collect();
                 let s32: Vec<f32> = s64.iter().map(|&v| v as f32).collect();
                 let h = test_bandwidth(n, d);
-                let got = common::run_ksd(ctx, k, &x32, &s32, (n, d), h)?;
-                let what = format!("ksd ({kernel}) n={n} d={d}");
+                let (rows, diag, form) =
+                    common::run_ksd_form(ctx, k, &x32, &s32, (n, d), h, force)?;
+                if k.ksd_shuffle(n, d).is_some() {
+                    ensure!(
+                        form == force.unwrap_or(Bilinear),
+                        "ksd ({kernel}) n={n} d={d}: ran {form:?}"
+                    );
+                }
+                let got = stein::svgd::ksd_from_rows(&rows, &diag);
+                let what = format!("ksd ({kernel}, {form:?}) n={n} d={d}");
                 common::check_ksd(got, &x64, &s64, d, h, &what)?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Particles far from their mean against h make the bilinear form's rounding (≈ 1e-7 (2/h)²
+/// ‖xc‖² a pair) matter: two clusters 60 apart holding 80 % and 20 % of the particles, h
+/// about the median bandwidth of the big one. There the KSD on CPU adapters must take the
+/// difference form and match the f64 reference; the bilinear form, forced, is off by far
+/// more.
+#[test]
+fn ksd_takes_the_difference_form_where_the_bilinear_one_loses_digits() -> Result<()> {
+    let Some((ctx, k)) = gpu()? else {
+        return Ok(());
+    };
+    use stein::kernels::KsdForm::{Bilinear, Difference};
+    let (n, d) = (500, 2);
+    let (x32, _) = normals(n, d, 0.5, 21);
+    let x32: Vec<f32> = x32
+        .iter()
+        .enumerate()
+        .map(|(t, v)| v + if t / d < 400 { -30.0 } else { 30.0 })
+        .collect();
+    let x64: Vec<f64> = x32.iter().map(|&v| f64::from(v)).collect();
+    // The mixture's score, each particle pulled to its own cluster's centre.
+    let s64: Vec<f64> = x64
+        .iter()
+        .map(|&v| -(v - 30.0 * v.signum()) / 0.25)
+        .collect();
+    let s32: Vec<f32> = s64.iter().map(|&v| v as f32).collect();
+    let h = 0.17;
+    let (want_v, _) = cpu::ksd::ksd2(&x64, &s64, d, h);
+    let err = |force| -> Result<(f64, stein::kernels::KsdForm)> {
+        let (rows, diag, form) = common::run_ksd_form(ctx, k, &x32, &s32, (n, d), h, force)?;
+        Ok((
+            (stein::svgd::ksd_from_rows(&rows, &diag).0 - want_v).abs() / want_v.abs(),
+            form,
+        ))
+    };
+    let (chosen, form) = err(None)?;
+    if k.ksd_shuffle(n, d).is_none() {
+        return Ok(());
+    }
+    ensure!(form == Difference, "chose {form:?}");
+    let (bilinear, _) = err(Some(Bilinear))?;
+    ensure!(
+        chosen < 1e-4 && bilinear > 10.0 * chosen,
+        "relative error of KSD² (V): {chosen:e} chosen, {bilinear:e} bilinear"
+    );
+    Ok(())
+}
+
+/// `ksd_pack`'s particle records (centred x, a = s − (2/h)·xc, ‖xc‖², (2/h)·a·xc) against the
+/// f64 reference, on a cloud off the origin (the centring is part of what is checked), the
+/// texture NaN-filled first, where the device runs `ksd_shuffle`.
+#[test]
+fn ksd_pack_matches_cpu_records() -> Result<()> {
+    let Some((ctx, k)) = gpu()? else {
+        return Ok(());
+    };
+    let mut checked = 0;
+    for (n, d) in [
+        (1, 1),
+        (2, 2),
+        (3, 3),
+        (31, 17),
+        (65, 64),
+        (7, 100),
+        (64, 5),
+    ] {
+        if k.ksd_shuffle(n, d).is_none() {
+            continue;
+        }
+        let (x32, _) = normals(n, d, 1.0, 40 + d as u64);
+        let x32: Vec<f32> = x32.iter().map(|v| v + 5.0).collect();
+        let x64: Vec<f64> = x32.iter().map(|&v| f64::from(v)).collect();
+        let (s32, s64) = normals(n, d, 2.0, 60 + d as u64);
+        let h = 1.7 * d as f64;
+        let (xb, sb) = (
+            GpuVec::from_slice(ctx, "x", &x32)?,
+            GpuVec::from_slice(ctx, "s", &s32)?,
+        );
+        let r = stein::kernels::KsdRecords::new(ctx, n, d)?;
+        let floats = stein::kernels::ksd_record_floats(d);
+        let nan = GpuVec::nan_filled(ctx, "nan", n * floats)?;
+        let fill = GpuUniform::new(ctx, "fill", &Default::default());
+        submit(ctx, |enc| {
+            k.record_x_texture(ctx, enc, &fill, &nan, &r.texture)
+        })?;
+        ensure!(r.texture.read(ctx)?.iter().all(|v| v.is_nan()), "NaN fill");
+        submit(ctx, |enc| k.record_ksd_pack(ctx, enc, &r, &xb, &sb, h))?;
+        let got = r.texture.read(ctx)?;
+        let want = cpu::ksd::ksd_records(&x64, &s64, d, h);
+        let scale = max_abs(&want);
+        assert_close(
+            &got,
+            &want,
+            common::TOL_MODEL,
+            scale,
+            &format!("ksd_pack n={n} d={d}"),
+        )?;
+        checked += 1;
+    }
+    ensure!(
+        checked > 0 || k.ksd_shuffle(64, 5).is_none(),
+        "no size checked"
+    );
+    Ok(())
+}
+
+/// The U-statistic subtracts diag[i] from row i's sum, which holds the pair (i, i): the two
+/// must be the same float. Particles far apart (k_ij ≈ 0 off the diagonal, below half an ulp
+/// of u_ii) make row i's sum exactly its diagonal term, in both KSD kernels.
+#[test]
+fn ksd_diagonal_pair_is_diag_bit_for_bit() -> Result<()> {
+    let Some((ctx, k)) = gpu()? else {
+        return Ok(());
+    };
+    let Some((_, tiled)) = common::gpu_phi_layout(stein::kernels::PhiLayout::Tiled, false)? else {
+        return Ok(());
+    };
+    use stein::kernels::KsdForm::{Bilinear, Difference};
+    for (k, kernel, force) in [
+        (k, "bilinear", Some(Bilinear)),
+        (k, "difference", Some(Difference)),
+        (tiled, "ksd_rows", None),
+    ] {
+        for d in [1, 3, 17, 64] {
+            let n = 9;
+            let (x32, _) = normals(n, d, 1.0, 3);
+            // Particle i near 40·i·(1, …, 1): squared distances ≥ 1600 d against h = 1.
+            let x32: Vec<f32> = x32
+                .iter()
+                .enumerate()
+                .map(|(t, v)| v + 40.0 * (t / d) as f32)
+                .collect();
+            let (s32, _) = normals(n, d, 1.0, 4);
+            let (rows, diag, _) = common::run_ksd_form(ctx, k, &x32, &s32, (n, d), 1.0, force)?;
+            for i in 0..n {
+                ensure!(
+                    rows[i].to_bits() == diag[i].to_bits(),
+                    "{kernel} d={d}: row {i} sums to {}, its diagonal term is {}",
+                    rows[i],
+                    diag[i]
+                );
             }
         }
     }
