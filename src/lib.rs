@@ -23,7 +23,7 @@
 //! | φ, d > 64 on devices without room for the tiles (column blocks) | `svgd_phi_kblock`, `svgd_phi_krho`, `svgd_phi_kacc` | same | same |
 //! | MMD² (unbiased) | `mmd_rows.wgsl` | [`mmd::mmd2`] | [`cpu::mmd::mmd2_unbiased`] |
 //! | median of n² distances | `pair_sample.wgsl`, `pair_bracket.wgsl` (`_mid`, `_wide`, `_shuffle`), `pair_histogram.wgsl`; on CPU adapters with subgroups x as a texture (`x_texture_pack.wgsl`) for `pair_sample_texture.wgsl` and `pair_bracket_shuffle` | [`median::MedianSelector`] | [`cpu::median::median_sqdist`] |
-//! | KSD² (V and U) | `shaders/kernels/ksd_rows.wgsl`; `ksd_shuffle.wgsl` on CPU adapters with subgroups (generated) | [`kernels::Kernels::record_ksd_rows`] | [`cpu::ksd::ksd2`] |
+//! | KSD² (V and U) | `shaders/kernels/ksd_rows.wgsl`; on CPU adapters with subgroups `ksd_pack.wgsl` and `ksd_shuffle.wgsl` (bilinear form), or `ksd_shuffle_diff.wgsl` (difference form, for particles far from their mean against h; both generated) | [`kernels::Kernels::ksd_rows`] | [`cpu::ksd::ksd2`]; records [`cpu::ksd::ksd_records`] |
 //! | updates | `update_sgd.wgsl`, `update_adagrad.wgsl`, `update_adam.wgsl` | [`kernels::Kernels::record_update`] | [`cpu::update`] |
 //! | Langevin step | `langevin_step.wgsl` | [`kernels::Kernels::record_langevin`] | [`cpu::hash::normal`] |
 //! | RBM f, score, ∇θ | `rbm_hidden`, `rbm_energy`, `rbm_score`, `rbm_grad` | [`model::rbm::RbmKernels`] | [`cpu::rbm`] |
