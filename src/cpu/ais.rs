@@ -7,7 +7,7 @@
 //! at exact samples of π_0 = N(0, I). For k = 1 … T−1 each chain first adds
 //! log π_k(x) − log π_{k−1}(x) = (t_k − t_{k−1})·(f(x) − log N(x; 0, I)) to its log-weight, then
 //! makes one HMC transition that leaves π_k invariant (one leapfrog step, unit mass). Since
-//! log N includes its normaliser (Z_0 = 1), E[w] = ∫ exp(f(x)) dx = Z_f.
+//! log N includes its normaliser (Z_0 = 1), E\[w\] = ∫ exp(f(x)) dx = Z_f.
 
 use super::hash::{normal, pcg_hash, stream_key, uniform01};
 use crate::ais::{AisConfig, ACCEPT_STREAM};

@@ -9,7 +9,7 @@
 //!
 //! # File
 //!
-//! `generator.safetensors`: tensors `W0` [n_z, w₁], `b0` [w₁], …, `b{L−1}` [d] (θ layout of
+//! `generator.safetensors`: tensors `W0` \[n_z, w₁\], `b0` \[w₁\], …, `b{L−1}` \[d\] (θ layout of
 //! [`super::mlp`]), metadata `model = generator`, `widths` (JSON, n_z first, d last),
 //! `activation` (hidden layers), `output` (identity or sigmoid), `nz`.
 

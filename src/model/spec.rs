@@ -3,8 +3,8 @@
 //!
 //! | model | tensors | metadata |
 //! |---|---|---|
-//! | `grbm` | `B` [d, H], `b` [d], `c` [H] | `model = grbm` |
-//! | `mlp` | `W0` [d, w₁], `b0` [w₁], `W1` [w₁, w₂], `b1` [w₂], …, last `b` [1] | `model = mlp`, `activation`, `sigma0`, `widths` (JSON list, d first, 1 last) |
+//! | `grbm` | `B` \[d, H\], `b` \[d\], `c` \[H\] | `model = grbm` |
+//! | `mlp` | `W0` \[d, w₁\], `b0` \[w₁\], `W1` \[w₁, w₂\], `b1` \[w₂\], …, last `b` \[1\] | `model = mlp`, `activation`, `sigma0`, `widths` (JSON list, d first, 1 last) |
 //!
 //! For the MLP, f(x) = z^L(x) − ‖x‖²/(2σ₀²) with z^{l+1} = W_lᵀ a^l + b_l, a^0 = x,
 //! a^l = act(z^l) on hidden layers (see [`super::mlp`]).
