@@ -51,7 +51,8 @@ enum Command {
         /// Output .npy [n, d] f32.
         #[arg(long)]
         out: PathBuf,
-        /// `median` or a positive number h.
+        /// `median` (exact), `median-sampled` (from 2^20 sampled pairs; exact for n <= 2048)
+        /// or a positive number h.
         #[arg(long, default_value = "median")]
         bandwidth: String,
     },
@@ -333,7 +334,8 @@ struct SvgdArgs {
     /// adagrad (the authors' AdaGrad with momentum), sgd or adam.
     #[arg(long, default_value = "adagrad")]
     optimizer: String,
-    /// `median` or a positive number h.
+    /// `median` (exact), `median-sampled` (from 2^20 sampled pairs; exact for n <= 2048)
+    /// or a positive number h.
     #[arg(long, default_value = "median", allow_hyphen_values = true)]
     bandwidth: String,
     /// Output .npy [n, d] f32.
@@ -527,12 +529,14 @@ fn info(choice: &AdapterChoice) -> Result<()> {
 }
 
 fn parse_bandwidth(s: &str) -> Result<Bandwidth> {
-    if s == "median" {
-        return Ok(Bandwidth::Median);
+    match s {
+        "median" => return Ok(Bandwidth::Median),
+        "median-sampled" => return Ok(Bandwidth::MedianSampled),
+        _ => {}
     }
     match s.parse::<f64>() {
         Ok(h) if h > 0.0 && h.is_finite() => Ok(Bandwidth::Fixed(h)),
-        _ => bail!("--bandwidth `{s}` is neither `median` nor a positive number"),
+        _ => bail!("--bandwidth `{s}` is neither `median`, `median-sampled` nor a positive number"),
     }
 }
 
@@ -979,6 +983,9 @@ fn train(choice: &AdapterChoice, a: TrainArgs) -> Result<()> {
         let bandwidth = match parse_bandwidth(&a.bandwidth)? {
             Bandwidth::Median => None,
             Bandwidth::Fixed(h) => Some(h),
+            Bandwidth::MedianSampled => bail!(
+                "--bandwidth median-sampled is for `svgd` and `phi`; train's batches take the exact median (`median`) or a number"
+            ),
         };
         let cfg = TrainConfig {
             sampler,

@@ -135,6 +135,9 @@ pub fn target_score<'a>(ctx: &GpuContext, t: &Target) -> Result<Box<dyn Score + 
 pub enum Bandwidth {
     /// h = med / log(n + 1), med the exact median of all n² squared distances.
     Median,
+    /// The same with med estimated from a sample of 2²⁰ pairs (opt-in; exact for n ≤ 2048;
+    /// see [`crate::median::MedianSelector::median_sampled`]).
+    MedianSampled,
     /// A fixed h.
     Fixed(f64),
 }
@@ -193,7 +196,7 @@ pub struct Svgd<'a> {
     median: MedianSelector,
     /// The median of the current particles, kept until they change: `--ksd-every` asks for
     /// it after a step, and the next step's bandwidth again.
-    median_of_x: Option<MedianResult>,
+    median_of_x: Option<(Bandwidth, MedianResult)>,
     /// Medians computed for [`Svgd::bandwidth`].
     medians: u64,
     ksd: KsdBuffers,
@@ -319,12 +322,16 @@ impl<'a> Svgd<'a> {
                 );
                 Ok((h, None))
             }
-            Bandwidth::Median => {
+            Bandwidth::Median | Bandwidth::MedianSampled => {
                 let m = match self.median_of_x {
-                    Some(m) => m,
-                    None => {
+                    Some((kind, m)) if kind == bw => m,
+                    _ => {
                         self.medians += 1;
-                        self.median()?
+                        if bw == Bandwidth::Median {
+                            self.median()?
+                        } else {
+                            self.median.median_sampled(self.ctx, self.k, &self.x)?
+                        }
                     }
                 };
                 ensure!(
@@ -332,7 +339,7 @@ impl<'a> Svgd<'a> {
                     "particles diverged (their median squared distance is {}); lower the step size",
                     m.med
                 );
-                self.median_of_x = Some(m);
+                self.median_of_x = Some((bw, m));
                 Ok((
                     crate::cpu::median::bandwidth_from_median(m.med, self.n),
                     Some(m),

@@ -83,6 +83,22 @@ fn phi_writes_npy_and_prints_json() {
     assert!(v["h"].as_f64().unwrap() > 0.0);
     let a = stein::io::npy::read_npy(Path::new(&out)).unwrap();
     assert_eq!(a.shape, vec![3, 2]);
+    // The opt-in sampled median is the exact one for n <= 2048 (the selector lists every pair).
+    let o = stein(&[
+        "phi",
+        "--target",
+        &t,
+        "--particles",
+        &x,
+        "--out",
+        &out,
+        "--bandwidth",
+        "median-sampled",
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let w: serde_json::Value =
+        serde_json::from_str(String::from_utf8_lossy(&o.stdout).trim()).unwrap();
+    assert_eq!(w["h"], v["h"]);
 }
 
 #[test]
@@ -1167,6 +1183,7 @@ fn stein_gan_trains_a_generator_resumes_exactly_and_rejects_bad_input() {
             ][..],
             "--kernel rbf",
         ),
+        (&["--bandwidth", "median-sampled"][..], "exact median"),
     ] {
         let args: Vec<&str> = ["train", "--data", "ring8", "--out", &bs]
             .iter()
