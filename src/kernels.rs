@@ -1344,26 +1344,27 @@ impl Kernels {
                     ..pair_params(n, d, h)
                 },
             );
-            let mut res = vec![u.buffer.as_entire_binding()];
-            if form != KsdForm::Bilinear {
-                res.extend([
-                    x.buffer.as_entire_binding(),
-                    score.buffer.as_entire_binding(),
-                ]);
-            }
-            res.extend([
+            // Bindings: the bilinear kernel reads the records texture in place of x and the
+            // score; the difference form reads both and their textures.
+            let (rows, diag) = (
                 bufs.rows.buffer.as_entire_binding(),
                 bufs.diag.buffer.as_entire_binding(),
-            ]);
-            if form == KsdForm::Bilinear {
-                res.insert(1, wgpu::BindingResource::TextureView(textures[0]));
-            } else {
-                res.extend(
-                    textures
-                        .iter()
-                        .map(|v| wgpu::BindingResource::TextureView(v)),
-                );
-            }
+            );
+            let view = |i: usize| wgpu::BindingResource::TextureView(textures[i]);
+            let res = match form {
+                KsdForm::Bilinear => vec![u.buffer.as_entire_binding(), view(0), rows, diag],
+                KsdForm::Difference | KsdForm::Looped => {
+                    let mut res = vec![
+                        u.buffer.as_entire_binding(),
+                        x.buffer.as_entire_binding(),
+                        score.buffer.as_entire_binding(),
+                        rows,
+                        diag,
+                    ];
+                    res.extend((0..textures.len()).map(view));
+                    res
+                }
+            };
             match &kernel {
                 Some(k) => k.record_resources(ctx, &mut enc, &res, g)?,
                 None => self.ksd_rows.record_resources(ctx, &mut enc, &res, g)?,
