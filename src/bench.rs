@@ -158,7 +158,7 @@ pub fn run(
                 median_seconds,
                 device_bytes: engine.device_bytes(),
                 check_max_rel_err,
-                phi_kernel: k.phi_variant(d, n).kernel_name(),
+                phi_kernel: k.phi_variant(d, n).kernel_name(d),
             };
             report(&row);
             rows.push(row);

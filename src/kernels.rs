@@ -68,23 +68,27 @@ impl PhiVariant {
         }
     }
 
-    /// The kernel that computes φ (the first of three for the column-block path) and its
-    /// workgroup size.
-    fn spec(self) -> (&'static shader::ShaderSpec, u32) {
+    /// The kernel that computes φ in d dimensions (the first of three for the column-block
+    /// path) and its workgroup size.
+    fn spec(self, d: usize) -> (&'static shader::ShaderSpec, u32) {
         match self {
             PhiVariant::Small => (&shader::SVGD_PHI_SMALL, 32),
             PhiVariant::Mid => (&shader::SVGD_PHI_MID, 32),
             PhiVariant::Wide => (&shader::SVGD_PHI_WIDE, 32),
             PhiVariant::Lane => (&shader::SVGD_PHI_LANE, 64),
+            PhiVariant::Shuffle(_) if d <= SHUFFLE_64_DMAX => {
+                (&shader::SVGD_PHI_SHUFFLE_64, SHUFFLE_WG)
+            }
             PhiVariant::Shuffle(_) => (&shader::SVGD_PHI_SHUFFLE, SHUFFLE_WG),
             PhiVariant::Gemm => (&shader::SVGD_PHI_GEMM, 256),
             PhiVariant::General => (&shader::SVGD_PHI_KBLOCK, 64),
         }
     }
 
-    /// The WGSL entry point that computes φ (the first of them for the column-block path).
-    pub fn kernel_name(self) -> &'static str {
-        self.spec().0.name
+    /// The WGSL entry point that computes φ in d dimensions (the first of them for the
+    /// column-block path).
+    pub fn kernel_name(self, d: usize) -> &'static str {
+        self.spec(d).0.name
     }
 
     /// Rows one workgroup of `wg` invocations owns.
@@ -209,6 +213,12 @@ fn shuffle_cols(d: usize) -> u32 {
 /// caches the result on disk), for φ about 6x faster than `svgd_phi_gemm` there (n = 16384,
 /// d = 100: 7.1e7 against 1.2e7 pairs/s; README, Benchmarks, Past d = 64).
 pub const SHUFFLE_DMAX: usize = 128;
+
+/// Largest d of `svgd_phi_shuffle_64` (SHUFFLE_64_DMAX in tools/gen_svgd_phi.py), the same
+/// kernel unrolled only that far, which serves d up to it: llvmpipe builds its pipeline in a
+/// third of the time, even from Mesa's shader cache (d = 64: 0.55 against 1.7 s at every
+/// process start).
+pub const SHUFFLE_64_DMAX: usize = 64;
 
 /// Workgroup size of `svgd_phi_shuffle` (a multiple of the subgroup size).
 const SHUFFLE_WG: u32 = 64;
@@ -1075,7 +1085,7 @@ impl Kernels {
             }
             return Ok(());
         }
-        let (spec, wg) = scratch.variant.spec();
+        let (spec, wg) = scratch.variant.spec(d);
         let extra = match scratch.variant {
             PhiVariant::Shuffle(sg) => {
                 vec![
@@ -1849,7 +1859,7 @@ mod tests {
                         if matches!(v, PhiVariant::Gemm | PhiVariant::General) {
                             continue;
                         }
-                        let (spec, _) = v.spec();
+                        let (spec, _) = v.spec(d);
                         let dmax = unrolled_dmax(spec)
                             .unwrap_or_else(|| panic!("{}: no \"D = d (1..N)\" header", spec.name));
                         assert!(
@@ -1862,6 +1872,10 @@ mod tests {
             }
         }
         assert_eq!(unrolled_dmax(&shader::SVGD_PHI_SHUFFLE), Some(SHUFFLE_DMAX));
+        assert_eq!(
+            unrolled_dmax(&shader::SVGD_PHI_SHUFFLE_64),
+            Some(SHUFFLE_64_DMAX)
+        );
     }
 
     /// `svgd_phi_shuffle` gets only particles whose records fit the device's textures, and
@@ -1872,6 +1886,7 @@ mod tests {
         // One texture width for the records and for the x texture of the median's passes.
         for spec in [
             &shader::SVGD_PHI_SHUFFLE,
+            &shader::SVGD_PHI_SHUFFLE_64,
             &shader::X_TEXTURE_PACK,
             &shader::PAIR_SAMPLE_TEXTURE,
             &shader::PAIR_BRACKET_SHUFFLE,

@@ -18,7 +18,7 @@
 //! | ∇log p, full-covariance Gaussian | `gaussian_score.wgsl` | [`kernels::Kernels::record_gaussian_score`] | [`io::target::Gaussian::grad_log_density`] |
 //! | φ, d ≤ 4 / 16 / 64 (unrolled, generated) | `svgd_phi_small.wgsl`, `_mid`, `_wide` | [`kernels::Kernels::record_svgd_phi`] | [`cpu::svgd::phi`] |
 //! | φ, 5 ≤ d ≤ 64 on hardware GPUs (one row per invocation, generated) | `svgd_phi_lane.wgsl` | same | same |
-//! | φ, 5 ≤ d ≤ 128 on CPU adapters with subgroups (subgroup shuffles, generated; mean-centred column records, read from a read-only storage texture) | `svgd_phi_center.wgsl`, `svgd_phi_pack.wgsl`, `svgd_phi_shuffle.wgsl` | same | same |
+//! | φ, 5 ≤ d ≤ 128 on CPU adapters with subgroups (subgroup shuffles, generated; mean-centred column records, read from a read-only storage texture) | `svgd_phi_center.wgsl`, `svgd_phi_pack.wgsl`, `svgd_phi_shuffle.wgsl` (`svgd_phi_shuffle_64.wgsl` for d ≤ 64) | same | same |
 //! | φ, d ≥ 5 on hardware GPUs, past the unrolled kernels on CPU adapters (64 × 64 tiles of pairs as two fused matrix products) | `svgd_phi_center.wgsl`, `svgd_phi_pack.wgsl`, `svgd_phi_gemm.wgsl` | same | same |
 //! | φ, d > 64 on devices without room for the tiles (column blocks) | `svgd_phi_kblock`, `svgd_phi_krho`, `svgd_phi_kacc` | same | same |
 //! | MMD² (unbiased) | `mmd_rows.wgsl` | [`mmd::mmd2`] | [`cpu::mmd::mmd2_unbiased`] |

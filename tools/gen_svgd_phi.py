@@ -25,6 +25,9 @@ SHUFFLE_ROWS = 8
 # afterwards), but φ runs about 6x faster than svgd_phi_gemm there and 30x faster than the
 # column blocks (README, Benchmarks, Past d = 64).
 SHUFFLE_DMAX = 128
+# Largest d of svgd_phi_shuffle_64 (src/kernels.rs SHUFFLE_64_DMAX), the same kernel unrolled
+# only that far, which the host takes up to that d.
+SHUFFLE_64_DMAX = 64
 # Most columns per pass of svgd_phi_shuffle's lane loop (its override COLS, 1 or 2; the
 # subgroup size must be a multiple; src/kernels.rs shuffle_cols picks it per d).
 SHUFFLE_COLS = 2
@@ -838,6 +841,15 @@ if __name__ == "__main__":
         f.write(gen_lane(64))
     with open("shaders/kernels/svgd_phi_shuffle.wgsl", "w") as f:
         f.write(gen_shuffle(SHUFFLE_DMAX, SHUFFLE_ROWS))
+    # The same kernel for d <= 64 (src/kernels.rs, PhiVariant::spec): half the text, whose
+    # pipeline llvmpipe builds in a third of the time even from its shader cache (d = 64:
+    # 0.55 against 1.7 s at every process start).
+    with open("shaders/kernels/svgd_phi_shuffle_64.wgsl", "w") as f:
+        f.write(
+            gen_shuffle(SHUFFLE_64_DMAX, SHUFFLE_ROWS)
+            .replace("// svgd_phi_shuffle:", "// svgd_phi_shuffle_64: svgd_phi_shuffle for d <= 64;", 1)
+            .replace("fn svgd_phi_shuffle(", "fn svgd_phi_shuffle_64(", 1)
+        )
     with open("shaders/kernels/pair_bracket_shuffle.wgsl", "w") as f:
         f.write(gen_bracket_shuffle(BRACKET_SHUFFLE_DMAX, BRACKET_SHUFFLE_GROUPS))
     with open("shaders/kernels/ksd_shuffle.wgsl", "w") as f:

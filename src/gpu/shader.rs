@@ -156,6 +156,19 @@ pub const SVGD_PHI_SHUFFLE: ShaderSpec = ShaderSpec {
     trusted: false,
 };
 
+/// `svgd_phi_shuffle` unrolled to d = 64 only, for d <= 64 (generated): its pipeline builds
+/// in a third of the time.
+pub const SVGD_PHI_SHUFFLE_64: ShaderSpec = ShaderSpec {
+    name: "svgd_phi_shuffle_64",
+    parts: &[
+        part!("common/params.wgsl"),
+        part!("common/rbf.wgsl"),
+        part!("kernels/svgd_phi_shuffle_64.wgsl"),
+    ],
+    workgroup_sizes: &[64],
+    trusted: false,
+};
+
 /// The SVGD direction for d >= 5 on hardware GPUs: tiles of pairs as fused matrix products.
 pub const SVGD_PHI_GEMM: ShaderSpec = ShaderSpec {
     name: "svgd_phi_gemm",
@@ -601,6 +614,7 @@ pub const ALL: &[&ShaderSpec] = &[
     &SVGD_PHI_CENTER,
     &SVGD_PHI_PACK,
     &SVGD_PHI_SHUFFLE,
+    &SVGD_PHI_SHUFFLE_64,
     &SVGD_PHI_GEMM,
     &KSD_ROWS,
     &MMD_ROWS,

@@ -158,6 +158,7 @@ fn svgd_phi_every_layout_matches_cpu_reference() -> Result<()> {
             };
             for &d in dims {
                 let want = match (layout, d) {
+                    (stein::kernels::PhiLayout::Shuffle(_), 5..=64) => Some("svgd_phi_shuffle_64"),
                     (_, 0..=64) | (stein::kernels::PhiLayout::Gemm, _) => None,
                     (stein::kernels::PhiLayout::Shuffle(_), 65..=128) => Some("svgd_phi_shuffle"),
                     (stein::kernels::PhiLayout::Lane, _) => Some("svgd_phi_kblock"),
@@ -165,7 +166,7 @@ fn svgd_phi_every_layout_matches_cpu_reference() -> Result<()> {
                     _ => Some("svgd_phi_kblock"),
                 };
                 if let Some(want) = want {
-                    let got = k.phi_variant(d, 1000).kernel_name();
+                    let got = k.phi_variant(d, 1000).kernel_name(d);
                     ensure!(got == want, "{layout:?} d = {d}: {got}, expected {want}");
                 }
                 // Past d = 64 outside the gemm layout, n <= 1000 keeps the column blocks and
