@@ -322,7 +322,9 @@ fn texture_shape(texels: usize) -> (usize, usize) {
 /// The particles as an rgba32float texture, four coordinates a texel (`x_texture_pack`),
 /// which the median's sample and bracket passes read on CPU adapters
 /// ([`Kernels::median_x_texture`]): there a storage-buffer load whose index differs between
-/// lanes is a loop over the lanes, a texel load one gather.
+/// lanes is a loop over the lanes, a texel load one gather. The KSD's kernels read such
+/// textures too: of x and the score, or of `ksd_pack`'s records (n rows of
+/// [`ksd_record_floats`] values; [`KsdRecords`]).
 pub struct XTexture {
     texture: wgpu::Texture,
     view: wgpu::TextureView,
