@@ -1452,8 +1452,10 @@ impl Kernels {
     pub fn bracket_plan(&self, ctx: &GpuContext, n: usize, d: usize) -> Vec<(u32, u32, u32)> {
         if let Some(sg) = self.bracket_shuffle(n, d) {
             // Passes through loop ends per SG columns: the group loop's one and the lane
-            // loop's SG + 1 (its exit pass counts too, see PhiScratch::new).
-            return self.subgroup_plan(ctx, n, sg, u64::from(sg) + 2);
+            // loop's SG + 1 (its exit pass counts too, see PhiScratch::new), and per column
+            // the list loop's at most one a row and its exit.
+            let lists = u64::from(sg) * (BRACKET_SHUFFLE_ROWS as u64 + 1);
+            return self.subgroup_plan(ctx, n, sg, u64::from(sg) + 2 + lists);
         }
         // Per column: the column loop's pass, and past d = 64 the dimension loop's d - 1
         // passes and its exit pass.

@@ -466,7 +466,8 @@ def gen_bracket_shuffle(DMAX, G):
 //   | 5 x texture_storage_2d<rgba32float, read> (x_texture_pack: TEX_W wide, n D4 texels)
 // Dispatch: (ceil(n / ({R} WG)), 1, 1), or fewer row blocks from block0 on, WG a multiple of SG.
 // Overrides D = d (1..{DMAX}), SG = subgroup size. Passes through loop ends per invocation
-// (llvmpipe's loop limit counts them, a loop's exit pass included): SG + 2 per SG columns.
+// (llvmpipe's loop limit counts them, a loop's exit pass included): SG + 2 per SG columns,
+// and per column the list loop's 1 to {R + 1}.
 override WG: u32 = 64u;
 override D: u32 = 2u;
 override SG: u32 = 8u;
@@ -526,18 +527,31 @@ fn pair_bracket_shuffle(@builtin(local_invocation_id) lid3: vec3<u32>, @builtin(
         L.append(f"            var xs{k} = 0.0;")
         L.append(f"            if D > {k}u {{ xs{k} = subgroupShuffle(m{k // 4}.{'xyzw'[k % 4]}, c); }}")
     for g in range(G):
-        L.append("            {")
-        L.append(f"                let e0 = x{g}_0 - xs0;")
-        L.append("                var s = e0 * e0;")
+        L.append(f"            let e{g}_0 = x{g}_0 - xs0;")
+        L.append(f"            var s{g} = e{g}_0 * e{g}_0;")
         for k in range(1, DMAX):
-            L.append(f"                if D > {k}u {{ let e = x{g}_{k} - xs{k}; s = fma(e, e, s); }}")
-        L.append(f"                let mine = live{g} & col & (vec4<u32>(t) > ra{g});")
-        L.append(f"                let st = bracket_column(s, mine, p.lo, p.hi, start{g}, end{g}, &below{g}, &inside{g});")
-        L.append("                if listing {")
-        for q in "xyzw":
-            L.append(f"                    if st.fits.{q} {{ out[st.at.{q}] = s.{q}; }}")
-        L.append("                }")
-        L.append("            }")
+            L.append(f"            if D > {k}u {{ let e = x{g}_{k} - xs{k}; s{g} = fma(e, e, s{g}); }}")
+        L.append(f"            let mine{g} = live{g} & col & (vec4<u32>(t) > ra{g});")
+        L.append(f"            let st{g} = bracket_column(s{g}, mine{g}, p.lo, p.hi, start{g}, end{g}, &below{g}, &inside{g});")
+    # The listed distances, one row a pass of one loop over the column's 4 G rows: llvmpipe
+    # runs every store as a loop over its 8 lanes whatever their masks, and one store per row
+    # and column cost more than the distance at small d; the loop runs one pass more than
+    # the most rows any lane lists in this column (usually none or one).
+    for g in range(G):
+        L.append(f"            var pend{g} = st{g}.fits & vec4<bool>(listing);")
+    L.append("            loop {")
+    L.append("                let h0 = any(pend0);")
+    L.append("                if !(" + " || ".join(f"any(pend{g})" for g in range(G)) + ") { break; }")
+    assert G == 2
+    L.append("                let g0 = vec4<bool>(h0);")
+    L.append("                let pend = select(pend1, pend0, g0);")
+    L.append("                let sv = select(s1, s0, g0);")
+    L.append("                let sa = select(st1.at, st0.at, g0);")
+    L.append("                out[select(select(select(sa.w, sa.z, pend.z), sa.y, pend.y), sa.x, pend.x)] = select(select(select(sv.w, sv.z, pend.z), sv.y, pend.y), sv.x, pend.x);")
+    L.append("                let rest = vec4<bool>(false, pend.y && pend.x, pend.z && (pend.x || pend.y), pend.w && (pend.x || pend.y || pend.z));")
+    L.append("                pend0 = select(pend0, rest, g0);")
+    L.append("                pend1 = select(rest, pend1, g0);")
+    L.append("            }")
     L.append("        }")
     L.append("    }")
     for g in range(G):

@@ -15,7 +15,8 @@
 //   | 5 x texture_storage_2d<rgba32float, read> (x_texture_pack: TEX_W wide, n D4 texels)
 // Dispatch: (ceil(n / (8 WG)), 1, 1), or fewer row blocks from block0 on, WG a multiple of SG.
 // Overrides D = d (1..128), SG = subgroup size. Passes through loop ends per invocation
-// (llvmpipe's loop limit counts them, a loop's exit pass included): SG + 2 per SG columns.
+// (llvmpipe's loop limit counts them, a loop's exit pass included): SG + 2 per SG columns,
+// and per column the list loop's 1 to 9.
 override WG: u32 = 64u;
 override D: u32 = 2u;
 override SG: u32 = 8u;
@@ -911,283 +912,281 @@ fn pair_bracket_shuffle(@builtin(local_invocation_id) lid3: vec3<u32>, @builtin(
             if D > 126u { xs126 = subgroupShuffle(m31.z, c); }
             var xs127 = 0.0;
             if D > 127u { xs127 = subgroupShuffle(m31.w, c); }
-            {
-                let e0 = x0_0 - xs0;
-                var s = e0 * e0;
-                if D > 1u { let e = x0_1 - xs1; s = fma(e, e, s); }
-                if D > 2u { let e = x0_2 - xs2; s = fma(e, e, s); }
-                if D > 3u { let e = x0_3 - xs3; s = fma(e, e, s); }
-                if D > 4u { let e = x0_4 - xs4; s = fma(e, e, s); }
-                if D > 5u { let e = x0_5 - xs5; s = fma(e, e, s); }
-                if D > 6u { let e = x0_6 - xs6; s = fma(e, e, s); }
-                if D > 7u { let e = x0_7 - xs7; s = fma(e, e, s); }
-                if D > 8u { let e = x0_8 - xs8; s = fma(e, e, s); }
-                if D > 9u { let e = x0_9 - xs9; s = fma(e, e, s); }
-                if D > 10u { let e = x0_10 - xs10; s = fma(e, e, s); }
-                if D > 11u { let e = x0_11 - xs11; s = fma(e, e, s); }
-                if D > 12u { let e = x0_12 - xs12; s = fma(e, e, s); }
-                if D > 13u { let e = x0_13 - xs13; s = fma(e, e, s); }
-                if D > 14u { let e = x0_14 - xs14; s = fma(e, e, s); }
-                if D > 15u { let e = x0_15 - xs15; s = fma(e, e, s); }
-                if D > 16u { let e = x0_16 - xs16; s = fma(e, e, s); }
-                if D > 17u { let e = x0_17 - xs17; s = fma(e, e, s); }
-                if D > 18u { let e = x0_18 - xs18; s = fma(e, e, s); }
-                if D > 19u { let e = x0_19 - xs19; s = fma(e, e, s); }
-                if D > 20u { let e = x0_20 - xs20; s = fma(e, e, s); }
-                if D > 21u { let e = x0_21 - xs21; s = fma(e, e, s); }
-                if D > 22u { let e = x0_22 - xs22; s = fma(e, e, s); }
-                if D > 23u { let e = x0_23 - xs23; s = fma(e, e, s); }
-                if D > 24u { let e = x0_24 - xs24; s = fma(e, e, s); }
-                if D > 25u { let e = x0_25 - xs25; s = fma(e, e, s); }
-                if D > 26u { let e = x0_26 - xs26; s = fma(e, e, s); }
-                if D > 27u { let e = x0_27 - xs27; s = fma(e, e, s); }
-                if D > 28u { let e = x0_28 - xs28; s = fma(e, e, s); }
-                if D > 29u { let e = x0_29 - xs29; s = fma(e, e, s); }
-                if D > 30u { let e = x0_30 - xs30; s = fma(e, e, s); }
-                if D > 31u { let e = x0_31 - xs31; s = fma(e, e, s); }
-                if D > 32u { let e = x0_32 - xs32; s = fma(e, e, s); }
-                if D > 33u { let e = x0_33 - xs33; s = fma(e, e, s); }
-                if D > 34u { let e = x0_34 - xs34; s = fma(e, e, s); }
-                if D > 35u { let e = x0_35 - xs35; s = fma(e, e, s); }
-                if D > 36u { let e = x0_36 - xs36; s = fma(e, e, s); }
-                if D > 37u { let e = x0_37 - xs37; s = fma(e, e, s); }
-                if D > 38u { let e = x0_38 - xs38; s = fma(e, e, s); }
-                if D > 39u { let e = x0_39 - xs39; s = fma(e, e, s); }
-                if D > 40u { let e = x0_40 - xs40; s = fma(e, e, s); }
-                if D > 41u { let e = x0_41 - xs41; s = fma(e, e, s); }
-                if D > 42u { let e = x0_42 - xs42; s = fma(e, e, s); }
-                if D > 43u { let e = x0_43 - xs43; s = fma(e, e, s); }
-                if D > 44u { let e = x0_44 - xs44; s = fma(e, e, s); }
-                if D > 45u { let e = x0_45 - xs45; s = fma(e, e, s); }
-                if D > 46u { let e = x0_46 - xs46; s = fma(e, e, s); }
-                if D > 47u { let e = x0_47 - xs47; s = fma(e, e, s); }
-                if D > 48u { let e = x0_48 - xs48; s = fma(e, e, s); }
-                if D > 49u { let e = x0_49 - xs49; s = fma(e, e, s); }
-                if D > 50u { let e = x0_50 - xs50; s = fma(e, e, s); }
-                if D > 51u { let e = x0_51 - xs51; s = fma(e, e, s); }
-                if D > 52u { let e = x0_52 - xs52; s = fma(e, e, s); }
-                if D > 53u { let e = x0_53 - xs53; s = fma(e, e, s); }
-                if D > 54u { let e = x0_54 - xs54; s = fma(e, e, s); }
-                if D > 55u { let e = x0_55 - xs55; s = fma(e, e, s); }
-                if D > 56u { let e = x0_56 - xs56; s = fma(e, e, s); }
-                if D > 57u { let e = x0_57 - xs57; s = fma(e, e, s); }
-                if D > 58u { let e = x0_58 - xs58; s = fma(e, e, s); }
-                if D > 59u { let e = x0_59 - xs59; s = fma(e, e, s); }
-                if D > 60u { let e = x0_60 - xs60; s = fma(e, e, s); }
-                if D > 61u { let e = x0_61 - xs61; s = fma(e, e, s); }
-                if D > 62u { let e = x0_62 - xs62; s = fma(e, e, s); }
-                if D > 63u { let e = x0_63 - xs63; s = fma(e, e, s); }
-                if D > 64u { let e = x0_64 - xs64; s = fma(e, e, s); }
-                if D > 65u { let e = x0_65 - xs65; s = fma(e, e, s); }
-                if D > 66u { let e = x0_66 - xs66; s = fma(e, e, s); }
-                if D > 67u { let e = x0_67 - xs67; s = fma(e, e, s); }
-                if D > 68u { let e = x0_68 - xs68; s = fma(e, e, s); }
-                if D > 69u { let e = x0_69 - xs69; s = fma(e, e, s); }
-                if D > 70u { let e = x0_70 - xs70; s = fma(e, e, s); }
-                if D > 71u { let e = x0_71 - xs71; s = fma(e, e, s); }
-                if D > 72u { let e = x0_72 - xs72; s = fma(e, e, s); }
-                if D > 73u { let e = x0_73 - xs73; s = fma(e, e, s); }
-                if D > 74u { let e = x0_74 - xs74; s = fma(e, e, s); }
-                if D > 75u { let e = x0_75 - xs75; s = fma(e, e, s); }
-                if D > 76u { let e = x0_76 - xs76; s = fma(e, e, s); }
-                if D > 77u { let e = x0_77 - xs77; s = fma(e, e, s); }
-                if D > 78u { let e = x0_78 - xs78; s = fma(e, e, s); }
-                if D > 79u { let e = x0_79 - xs79; s = fma(e, e, s); }
-                if D > 80u { let e = x0_80 - xs80; s = fma(e, e, s); }
-                if D > 81u { let e = x0_81 - xs81; s = fma(e, e, s); }
-                if D > 82u { let e = x0_82 - xs82; s = fma(e, e, s); }
-                if D > 83u { let e = x0_83 - xs83; s = fma(e, e, s); }
-                if D > 84u { let e = x0_84 - xs84; s = fma(e, e, s); }
-                if D > 85u { let e = x0_85 - xs85; s = fma(e, e, s); }
-                if D > 86u { let e = x0_86 - xs86; s = fma(e, e, s); }
-                if D > 87u { let e = x0_87 - xs87; s = fma(e, e, s); }
-                if D > 88u { let e = x0_88 - xs88; s = fma(e, e, s); }
-                if D > 89u { let e = x0_89 - xs89; s = fma(e, e, s); }
-                if D > 90u { let e = x0_90 - xs90; s = fma(e, e, s); }
-                if D > 91u { let e = x0_91 - xs91; s = fma(e, e, s); }
-                if D > 92u { let e = x0_92 - xs92; s = fma(e, e, s); }
-                if D > 93u { let e = x0_93 - xs93; s = fma(e, e, s); }
-                if D > 94u { let e = x0_94 - xs94; s = fma(e, e, s); }
-                if D > 95u { let e = x0_95 - xs95; s = fma(e, e, s); }
-                if D > 96u { let e = x0_96 - xs96; s = fma(e, e, s); }
-                if D > 97u { let e = x0_97 - xs97; s = fma(e, e, s); }
-                if D > 98u { let e = x0_98 - xs98; s = fma(e, e, s); }
-                if D > 99u { let e = x0_99 - xs99; s = fma(e, e, s); }
-                if D > 100u { let e = x0_100 - xs100; s = fma(e, e, s); }
-                if D > 101u { let e = x0_101 - xs101; s = fma(e, e, s); }
-                if D > 102u { let e = x0_102 - xs102; s = fma(e, e, s); }
-                if D > 103u { let e = x0_103 - xs103; s = fma(e, e, s); }
-                if D > 104u { let e = x0_104 - xs104; s = fma(e, e, s); }
-                if D > 105u { let e = x0_105 - xs105; s = fma(e, e, s); }
-                if D > 106u { let e = x0_106 - xs106; s = fma(e, e, s); }
-                if D > 107u { let e = x0_107 - xs107; s = fma(e, e, s); }
-                if D > 108u { let e = x0_108 - xs108; s = fma(e, e, s); }
-                if D > 109u { let e = x0_109 - xs109; s = fma(e, e, s); }
-                if D > 110u { let e = x0_110 - xs110; s = fma(e, e, s); }
-                if D > 111u { let e = x0_111 - xs111; s = fma(e, e, s); }
-                if D > 112u { let e = x0_112 - xs112; s = fma(e, e, s); }
-                if D > 113u { let e = x0_113 - xs113; s = fma(e, e, s); }
-                if D > 114u { let e = x0_114 - xs114; s = fma(e, e, s); }
-                if D > 115u { let e = x0_115 - xs115; s = fma(e, e, s); }
-                if D > 116u { let e = x0_116 - xs116; s = fma(e, e, s); }
-                if D > 117u { let e = x0_117 - xs117; s = fma(e, e, s); }
-                if D > 118u { let e = x0_118 - xs118; s = fma(e, e, s); }
-                if D > 119u { let e = x0_119 - xs119; s = fma(e, e, s); }
-                if D > 120u { let e = x0_120 - xs120; s = fma(e, e, s); }
-                if D > 121u { let e = x0_121 - xs121; s = fma(e, e, s); }
-                if D > 122u { let e = x0_122 - xs122; s = fma(e, e, s); }
-                if D > 123u { let e = x0_123 - xs123; s = fma(e, e, s); }
-                if D > 124u { let e = x0_124 - xs124; s = fma(e, e, s); }
-                if D > 125u { let e = x0_125 - xs125; s = fma(e, e, s); }
-                if D > 126u { let e = x0_126 - xs126; s = fma(e, e, s); }
-                if D > 127u { let e = x0_127 - xs127; s = fma(e, e, s); }
-                let mine = live0 & col & (vec4<u32>(t) > ra0);
-                let st = bracket_column(s, mine, p.lo, p.hi, start0, end0, &below0, &inside0);
-                if listing {
-                    if st.fits.x { out[st.at.x] = s.x; }
-                    if st.fits.y { out[st.at.y] = s.y; }
-                    if st.fits.z { out[st.at.z] = s.z; }
-                    if st.fits.w { out[st.at.w] = s.w; }
-                }
-            }
-            {
-                let e0 = x1_0 - xs0;
-                var s = e0 * e0;
-                if D > 1u { let e = x1_1 - xs1; s = fma(e, e, s); }
-                if D > 2u { let e = x1_2 - xs2; s = fma(e, e, s); }
-                if D > 3u { let e = x1_3 - xs3; s = fma(e, e, s); }
-                if D > 4u { let e = x1_4 - xs4; s = fma(e, e, s); }
-                if D > 5u { let e = x1_5 - xs5; s = fma(e, e, s); }
-                if D > 6u { let e = x1_6 - xs6; s = fma(e, e, s); }
-                if D > 7u { let e = x1_7 - xs7; s = fma(e, e, s); }
-                if D > 8u { let e = x1_8 - xs8; s = fma(e, e, s); }
-                if D > 9u { let e = x1_9 - xs9; s = fma(e, e, s); }
-                if D > 10u { let e = x1_10 - xs10; s = fma(e, e, s); }
-                if D > 11u { let e = x1_11 - xs11; s = fma(e, e, s); }
-                if D > 12u { let e = x1_12 - xs12; s = fma(e, e, s); }
-                if D > 13u { let e = x1_13 - xs13; s = fma(e, e, s); }
-                if D > 14u { let e = x1_14 - xs14; s = fma(e, e, s); }
-                if D > 15u { let e = x1_15 - xs15; s = fma(e, e, s); }
-                if D > 16u { let e = x1_16 - xs16; s = fma(e, e, s); }
-                if D > 17u { let e = x1_17 - xs17; s = fma(e, e, s); }
-                if D > 18u { let e = x1_18 - xs18; s = fma(e, e, s); }
-                if D > 19u { let e = x1_19 - xs19; s = fma(e, e, s); }
-                if D > 20u { let e = x1_20 - xs20; s = fma(e, e, s); }
-                if D > 21u { let e = x1_21 - xs21; s = fma(e, e, s); }
-                if D > 22u { let e = x1_22 - xs22; s = fma(e, e, s); }
-                if D > 23u { let e = x1_23 - xs23; s = fma(e, e, s); }
-                if D > 24u { let e = x1_24 - xs24; s = fma(e, e, s); }
-                if D > 25u { let e = x1_25 - xs25; s = fma(e, e, s); }
-                if D > 26u { let e = x1_26 - xs26; s = fma(e, e, s); }
-                if D > 27u { let e = x1_27 - xs27; s = fma(e, e, s); }
-                if D > 28u { let e = x1_28 - xs28; s = fma(e, e, s); }
-                if D > 29u { let e = x1_29 - xs29; s = fma(e, e, s); }
-                if D > 30u { let e = x1_30 - xs30; s = fma(e, e, s); }
-                if D > 31u { let e = x1_31 - xs31; s = fma(e, e, s); }
-                if D > 32u { let e = x1_32 - xs32; s = fma(e, e, s); }
-                if D > 33u { let e = x1_33 - xs33; s = fma(e, e, s); }
-                if D > 34u { let e = x1_34 - xs34; s = fma(e, e, s); }
-                if D > 35u { let e = x1_35 - xs35; s = fma(e, e, s); }
-                if D > 36u { let e = x1_36 - xs36; s = fma(e, e, s); }
-                if D > 37u { let e = x1_37 - xs37; s = fma(e, e, s); }
-                if D > 38u { let e = x1_38 - xs38; s = fma(e, e, s); }
-                if D > 39u { let e = x1_39 - xs39; s = fma(e, e, s); }
-                if D > 40u { let e = x1_40 - xs40; s = fma(e, e, s); }
-                if D > 41u { let e = x1_41 - xs41; s = fma(e, e, s); }
-                if D > 42u { let e = x1_42 - xs42; s = fma(e, e, s); }
-                if D > 43u { let e = x1_43 - xs43; s = fma(e, e, s); }
-                if D > 44u { let e = x1_44 - xs44; s = fma(e, e, s); }
-                if D > 45u { let e = x1_45 - xs45; s = fma(e, e, s); }
-                if D > 46u { let e = x1_46 - xs46; s = fma(e, e, s); }
-                if D > 47u { let e = x1_47 - xs47; s = fma(e, e, s); }
-                if D > 48u { let e = x1_48 - xs48; s = fma(e, e, s); }
-                if D > 49u { let e = x1_49 - xs49; s = fma(e, e, s); }
-                if D > 50u { let e = x1_50 - xs50; s = fma(e, e, s); }
-                if D > 51u { let e = x1_51 - xs51; s = fma(e, e, s); }
-                if D > 52u { let e = x1_52 - xs52; s = fma(e, e, s); }
-                if D > 53u { let e = x1_53 - xs53; s = fma(e, e, s); }
-                if D > 54u { let e = x1_54 - xs54; s = fma(e, e, s); }
-                if D > 55u { let e = x1_55 - xs55; s = fma(e, e, s); }
-                if D > 56u { let e = x1_56 - xs56; s = fma(e, e, s); }
-                if D > 57u { let e = x1_57 - xs57; s = fma(e, e, s); }
-                if D > 58u { let e = x1_58 - xs58; s = fma(e, e, s); }
-                if D > 59u { let e = x1_59 - xs59; s = fma(e, e, s); }
-                if D > 60u { let e = x1_60 - xs60; s = fma(e, e, s); }
-                if D > 61u { let e = x1_61 - xs61; s = fma(e, e, s); }
-                if D > 62u { let e = x1_62 - xs62; s = fma(e, e, s); }
-                if D > 63u { let e = x1_63 - xs63; s = fma(e, e, s); }
-                if D > 64u { let e = x1_64 - xs64; s = fma(e, e, s); }
-                if D > 65u { let e = x1_65 - xs65; s = fma(e, e, s); }
-                if D > 66u { let e = x1_66 - xs66; s = fma(e, e, s); }
-                if D > 67u { let e = x1_67 - xs67; s = fma(e, e, s); }
-                if D > 68u { let e = x1_68 - xs68; s = fma(e, e, s); }
-                if D > 69u { let e = x1_69 - xs69; s = fma(e, e, s); }
-                if D > 70u { let e = x1_70 - xs70; s = fma(e, e, s); }
-                if D > 71u { let e = x1_71 - xs71; s = fma(e, e, s); }
-                if D > 72u { let e = x1_72 - xs72; s = fma(e, e, s); }
-                if D > 73u { let e = x1_73 - xs73; s = fma(e, e, s); }
-                if D > 74u { let e = x1_74 - xs74; s = fma(e, e, s); }
-                if D > 75u { let e = x1_75 - xs75; s = fma(e, e, s); }
-                if D > 76u { let e = x1_76 - xs76; s = fma(e, e, s); }
-                if D > 77u { let e = x1_77 - xs77; s = fma(e, e, s); }
-                if D > 78u { let e = x1_78 - xs78; s = fma(e, e, s); }
-                if D > 79u { let e = x1_79 - xs79; s = fma(e, e, s); }
-                if D > 80u { let e = x1_80 - xs80; s = fma(e, e, s); }
-                if D > 81u { let e = x1_81 - xs81; s = fma(e, e, s); }
-                if D > 82u { let e = x1_82 - xs82; s = fma(e, e, s); }
-                if D > 83u { let e = x1_83 - xs83; s = fma(e, e, s); }
-                if D > 84u { let e = x1_84 - xs84; s = fma(e, e, s); }
-                if D > 85u { let e = x1_85 - xs85; s = fma(e, e, s); }
-                if D > 86u { let e = x1_86 - xs86; s = fma(e, e, s); }
-                if D > 87u { let e = x1_87 - xs87; s = fma(e, e, s); }
-                if D > 88u { let e = x1_88 - xs88; s = fma(e, e, s); }
-                if D > 89u { let e = x1_89 - xs89; s = fma(e, e, s); }
-                if D > 90u { let e = x1_90 - xs90; s = fma(e, e, s); }
-                if D > 91u { let e = x1_91 - xs91; s = fma(e, e, s); }
-                if D > 92u { let e = x1_92 - xs92; s = fma(e, e, s); }
-                if D > 93u { let e = x1_93 - xs93; s = fma(e, e, s); }
-                if D > 94u { let e = x1_94 - xs94; s = fma(e, e, s); }
-                if D > 95u { let e = x1_95 - xs95; s = fma(e, e, s); }
-                if D > 96u { let e = x1_96 - xs96; s = fma(e, e, s); }
-                if D > 97u { let e = x1_97 - xs97; s = fma(e, e, s); }
-                if D > 98u { let e = x1_98 - xs98; s = fma(e, e, s); }
-                if D > 99u { let e = x1_99 - xs99; s = fma(e, e, s); }
-                if D > 100u { let e = x1_100 - xs100; s = fma(e, e, s); }
-                if D > 101u { let e = x1_101 - xs101; s = fma(e, e, s); }
-                if D > 102u { let e = x1_102 - xs102; s = fma(e, e, s); }
-                if D > 103u { let e = x1_103 - xs103; s = fma(e, e, s); }
-                if D > 104u { let e = x1_104 - xs104; s = fma(e, e, s); }
-                if D > 105u { let e = x1_105 - xs105; s = fma(e, e, s); }
-                if D > 106u { let e = x1_106 - xs106; s = fma(e, e, s); }
-                if D > 107u { let e = x1_107 - xs107; s = fma(e, e, s); }
-                if D > 108u { let e = x1_108 - xs108; s = fma(e, e, s); }
-                if D > 109u { let e = x1_109 - xs109; s = fma(e, e, s); }
-                if D > 110u { let e = x1_110 - xs110; s = fma(e, e, s); }
-                if D > 111u { let e = x1_111 - xs111; s = fma(e, e, s); }
-                if D > 112u { let e = x1_112 - xs112; s = fma(e, e, s); }
-                if D > 113u { let e = x1_113 - xs113; s = fma(e, e, s); }
-                if D > 114u { let e = x1_114 - xs114; s = fma(e, e, s); }
-                if D > 115u { let e = x1_115 - xs115; s = fma(e, e, s); }
-                if D > 116u { let e = x1_116 - xs116; s = fma(e, e, s); }
-                if D > 117u { let e = x1_117 - xs117; s = fma(e, e, s); }
-                if D > 118u { let e = x1_118 - xs118; s = fma(e, e, s); }
-                if D > 119u { let e = x1_119 - xs119; s = fma(e, e, s); }
-                if D > 120u { let e = x1_120 - xs120; s = fma(e, e, s); }
-                if D > 121u { let e = x1_121 - xs121; s = fma(e, e, s); }
-                if D > 122u { let e = x1_122 - xs122; s = fma(e, e, s); }
-                if D > 123u { let e = x1_123 - xs123; s = fma(e, e, s); }
-                if D > 124u { let e = x1_124 - xs124; s = fma(e, e, s); }
-                if D > 125u { let e = x1_125 - xs125; s = fma(e, e, s); }
-                if D > 126u { let e = x1_126 - xs126; s = fma(e, e, s); }
-                if D > 127u { let e = x1_127 - xs127; s = fma(e, e, s); }
-                let mine = live1 & col & (vec4<u32>(t) > ra1);
-                let st = bracket_column(s, mine, p.lo, p.hi, start1, end1, &below1, &inside1);
-                if listing {
-                    if st.fits.x { out[st.at.x] = s.x; }
-                    if st.fits.y { out[st.at.y] = s.y; }
-                    if st.fits.z { out[st.at.z] = s.z; }
-                    if st.fits.w { out[st.at.w] = s.w; }
-                }
+            let e0_0 = x0_0 - xs0;
+            var s0 = e0_0 * e0_0;
+            if D > 1u { let e = x0_1 - xs1; s0 = fma(e, e, s0); }
+            if D > 2u { let e = x0_2 - xs2; s0 = fma(e, e, s0); }
+            if D > 3u { let e = x0_3 - xs3; s0 = fma(e, e, s0); }
+            if D > 4u { let e = x0_4 - xs4; s0 = fma(e, e, s0); }
+            if D > 5u { let e = x0_5 - xs5; s0 = fma(e, e, s0); }
+            if D > 6u { let e = x0_6 - xs6; s0 = fma(e, e, s0); }
+            if D > 7u { let e = x0_7 - xs7; s0 = fma(e, e, s0); }
+            if D > 8u { let e = x0_8 - xs8; s0 = fma(e, e, s0); }
+            if D > 9u { let e = x0_9 - xs9; s0 = fma(e, e, s0); }
+            if D > 10u { let e = x0_10 - xs10; s0 = fma(e, e, s0); }
+            if D > 11u { let e = x0_11 - xs11; s0 = fma(e, e, s0); }
+            if D > 12u { let e = x0_12 - xs12; s0 = fma(e, e, s0); }
+            if D > 13u { let e = x0_13 - xs13; s0 = fma(e, e, s0); }
+            if D > 14u { let e = x0_14 - xs14; s0 = fma(e, e, s0); }
+            if D > 15u { let e = x0_15 - xs15; s0 = fma(e, e, s0); }
+            if D > 16u { let e = x0_16 - xs16; s0 = fma(e, e, s0); }
+            if D > 17u { let e = x0_17 - xs17; s0 = fma(e, e, s0); }
+            if D > 18u { let e = x0_18 - xs18; s0 = fma(e, e, s0); }
+            if D > 19u { let e = x0_19 - xs19; s0 = fma(e, e, s0); }
+            if D > 20u { let e = x0_20 - xs20; s0 = fma(e, e, s0); }
+            if D > 21u { let e = x0_21 - xs21; s0 = fma(e, e, s0); }
+            if D > 22u { let e = x0_22 - xs22; s0 = fma(e, e, s0); }
+            if D > 23u { let e = x0_23 - xs23; s0 = fma(e, e, s0); }
+            if D > 24u { let e = x0_24 - xs24; s0 = fma(e, e, s0); }
+            if D > 25u { let e = x0_25 - xs25; s0 = fma(e, e, s0); }
+            if D > 26u { let e = x0_26 - xs26; s0 = fma(e, e, s0); }
+            if D > 27u { let e = x0_27 - xs27; s0 = fma(e, e, s0); }
+            if D > 28u { let e = x0_28 - xs28; s0 = fma(e, e, s0); }
+            if D > 29u { let e = x0_29 - xs29; s0 = fma(e, e, s0); }
+            if D > 30u { let e = x0_30 - xs30; s0 = fma(e, e, s0); }
+            if D > 31u { let e = x0_31 - xs31; s0 = fma(e, e, s0); }
+            if D > 32u { let e = x0_32 - xs32; s0 = fma(e, e, s0); }
+            if D > 33u { let e = x0_33 - xs33; s0 = fma(e, e, s0); }
+            if D > 34u { let e = x0_34 - xs34; s0 = fma(e, e, s0); }
+            if D > 35u { let e = x0_35 - xs35; s0 = fma(e, e, s0); }
+            if D > 36u { let e = x0_36 - xs36; s0 = fma(e, e, s0); }
+            if D > 37u { let e = x0_37 - xs37; s0 = fma(e, e, s0); }
+            if D > 38u { let e = x0_38 - xs38; s0 = fma(e, e, s0); }
+            if D > 39u { let e = x0_39 - xs39; s0 = fma(e, e, s0); }
+            if D > 40u { let e = x0_40 - xs40; s0 = fma(e, e, s0); }
+            if D > 41u { let e = x0_41 - xs41; s0 = fma(e, e, s0); }
+            if D > 42u { let e = x0_42 - xs42; s0 = fma(e, e, s0); }
+            if D > 43u { let e = x0_43 - xs43; s0 = fma(e, e, s0); }
+            if D > 44u { let e = x0_44 - xs44; s0 = fma(e, e, s0); }
+            if D > 45u { let e = x0_45 - xs45; s0 = fma(e, e, s0); }
+            if D > 46u { let e = x0_46 - xs46; s0 = fma(e, e, s0); }
+            if D > 47u { let e = x0_47 - xs47; s0 = fma(e, e, s0); }
+            if D > 48u { let e = x0_48 - xs48; s0 = fma(e, e, s0); }
+            if D > 49u { let e = x0_49 - xs49; s0 = fma(e, e, s0); }
+            if D > 50u { let e = x0_50 - xs50; s0 = fma(e, e, s0); }
+            if D > 51u { let e = x0_51 - xs51; s0 = fma(e, e, s0); }
+            if D > 52u { let e = x0_52 - xs52; s0 = fma(e, e, s0); }
+            if D > 53u { let e = x0_53 - xs53; s0 = fma(e, e, s0); }
+            if D > 54u { let e = x0_54 - xs54; s0 = fma(e, e, s0); }
+            if D > 55u { let e = x0_55 - xs55; s0 = fma(e, e, s0); }
+            if D > 56u { let e = x0_56 - xs56; s0 = fma(e, e, s0); }
+            if D > 57u { let e = x0_57 - xs57; s0 = fma(e, e, s0); }
+            if D > 58u { let e = x0_58 - xs58; s0 = fma(e, e, s0); }
+            if D > 59u { let e = x0_59 - xs59; s0 = fma(e, e, s0); }
+            if D > 60u { let e = x0_60 - xs60; s0 = fma(e, e, s0); }
+            if D > 61u { let e = x0_61 - xs61; s0 = fma(e, e, s0); }
+            if D > 62u { let e = x0_62 - xs62; s0 = fma(e, e, s0); }
+            if D > 63u { let e = x0_63 - xs63; s0 = fma(e, e, s0); }
+            if D > 64u { let e = x0_64 - xs64; s0 = fma(e, e, s0); }
+            if D > 65u { let e = x0_65 - xs65; s0 = fma(e, e, s0); }
+            if D > 66u { let e = x0_66 - xs66; s0 = fma(e, e, s0); }
+            if D > 67u { let e = x0_67 - xs67; s0 = fma(e, e, s0); }
+            if D > 68u { let e = x0_68 - xs68; s0 = fma(e, e, s0); }
+            if D > 69u { let e = x0_69 - xs69; s0 = fma(e, e, s0); }
+            if D > 70u { let e = x0_70 - xs70; s0 = fma(e, e, s0); }
+            if D > 71u { let e = x0_71 - xs71; s0 = fma(e, e, s0); }
+            if D > 72u { let e = x0_72 - xs72; s0 = fma(e, e, s0); }
+            if D > 73u { let e = x0_73 - xs73; s0 = fma(e, e, s0); }
+            if D > 74u { let e = x0_74 - xs74; s0 = fma(e, e, s0); }
+            if D > 75u { let e = x0_75 - xs75; s0 = fma(e, e, s0); }
+            if D > 76u { let e = x0_76 - xs76; s0 = fma(e, e, s0); }
+            if D > 77u { let e = x0_77 - xs77; s0 = fma(e, e, s0); }
+            if D > 78u { let e = x0_78 - xs78; s0 = fma(e, e, s0); }
+            if D > 79u { let e = x0_79 - xs79; s0 = fma(e, e, s0); }
+            if D > 80u { let e = x0_80 - xs80; s0 = fma(e, e, s0); }
+            if D > 81u { let e = x0_81 - xs81; s0 = fma(e, e, s0); }
+            if D > 82u { let e = x0_82 - xs82; s0 = fma(e, e, s0); }
+            if D > 83u { let e = x0_83 - xs83; s0 = fma(e, e, s0); }
+            if D > 84u { let e = x0_84 - xs84; s0 = fma(e, e, s0); }
+            if D > 85u { let e = x0_85 - xs85; s0 = fma(e, e, s0); }
+            if D > 86u { let e = x0_86 - xs86; s0 = fma(e, e, s0); }
+            if D > 87u { let e = x0_87 - xs87; s0 = fma(e, e, s0); }
+            if D > 88u { let e = x0_88 - xs88; s0 = fma(e, e, s0); }
+            if D > 89u { let e = x0_89 - xs89; s0 = fma(e, e, s0); }
+            if D > 90u { let e = x0_90 - xs90; s0 = fma(e, e, s0); }
+            if D > 91u { let e = x0_91 - xs91; s0 = fma(e, e, s0); }
+            if D > 92u { let e = x0_92 - xs92; s0 = fma(e, e, s0); }
+            if D > 93u { let e = x0_93 - xs93; s0 = fma(e, e, s0); }
+            if D > 94u { let e = x0_94 - xs94; s0 = fma(e, e, s0); }
+            if D > 95u { let e = x0_95 - xs95; s0 = fma(e, e, s0); }
+            if D > 96u { let e = x0_96 - xs96; s0 = fma(e, e, s0); }
+            if D > 97u { let e = x0_97 - xs97; s0 = fma(e, e, s0); }
+            if D > 98u { let e = x0_98 - xs98; s0 = fma(e, e, s0); }
+            if D > 99u { let e = x0_99 - xs99; s0 = fma(e, e, s0); }
+            if D > 100u { let e = x0_100 - xs100; s0 = fma(e, e, s0); }
+            if D > 101u { let e = x0_101 - xs101; s0 = fma(e, e, s0); }
+            if D > 102u { let e = x0_102 - xs102; s0 = fma(e, e, s0); }
+            if D > 103u { let e = x0_103 - xs103; s0 = fma(e, e, s0); }
+            if D > 104u { let e = x0_104 - xs104; s0 = fma(e, e, s0); }
+            if D > 105u { let e = x0_105 - xs105; s0 = fma(e, e, s0); }
+            if D > 106u { let e = x0_106 - xs106; s0 = fma(e, e, s0); }
+            if D > 107u { let e = x0_107 - xs107; s0 = fma(e, e, s0); }
+            if D > 108u { let e = x0_108 - xs108; s0 = fma(e, e, s0); }
+            if D > 109u { let e = x0_109 - xs109; s0 = fma(e, e, s0); }
+            if D > 110u { let e = x0_110 - xs110; s0 = fma(e, e, s0); }
+            if D > 111u { let e = x0_111 - xs111; s0 = fma(e, e, s0); }
+            if D > 112u { let e = x0_112 - xs112; s0 = fma(e, e, s0); }
+            if D > 113u { let e = x0_113 - xs113; s0 = fma(e, e, s0); }
+            if D > 114u { let e = x0_114 - xs114; s0 = fma(e, e, s0); }
+            if D > 115u { let e = x0_115 - xs115; s0 = fma(e, e, s0); }
+            if D > 116u { let e = x0_116 - xs116; s0 = fma(e, e, s0); }
+            if D > 117u { let e = x0_117 - xs117; s0 = fma(e, e, s0); }
+            if D > 118u { let e = x0_118 - xs118; s0 = fma(e, e, s0); }
+            if D > 119u { let e = x0_119 - xs119; s0 = fma(e, e, s0); }
+            if D > 120u { let e = x0_120 - xs120; s0 = fma(e, e, s0); }
+            if D > 121u { let e = x0_121 - xs121; s0 = fma(e, e, s0); }
+            if D > 122u { let e = x0_122 - xs122; s0 = fma(e, e, s0); }
+            if D > 123u { let e = x0_123 - xs123; s0 = fma(e, e, s0); }
+            if D > 124u { let e = x0_124 - xs124; s0 = fma(e, e, s0); }
+            if D > 125u { let e = x0_125 - xs125; s0 = fma(e, e, s0); }
+            if D > 126u { let e = x0_126 - xs126; s0 = fma(e, e, s0); }
+            if D > 127u { let e = x0_127 - xs127; s0 = fma(e, e, s0); }
+            let mine0 = live0 & col & (vec4<u32>(t) > ra0);
+            let st0 = bracket_column(s0, mine0, p.lo, p.hi, start0, end0, &below0, &inside0);
+            let e1_0 = x1_0 - xs0;
+            var s1 = e1_0 * e1_0;
+            if D > 1u { let e = x1_1 - xs1; s1 = fma(e, e, s1); }
+            if D > 2u { let e = x1_2 - xs2; s1 = fma(e, e, s1); }
+            if D > 3u { let e = x1_3 - xs3; s1 = fma(e, e, s1); }
+            if D > 4u { let e = x1_4 - xs4; s1 = fma(e, e, s1); }
+            if D > 5u { let e = x1_5 - xs5; s1 = fma(e, e, s1); }
+            if D > 6u { let e = x1_6 - xs6; s1 = fma(e, e, s1); }
+            if D > 7u { let e = x1_7 - xs7; s1 = fma(e, e, s1); }
+            if D > 8u { let e = x1_8 - xs8; s1 = fma(e, e, s1); }
+            if D > 9u { let e = x1_9 - xs9; s1 = fma(e, e, s1); }
+            if D > 10u { let e = x1_10 - xs10; s1 = fma(e, e, s1); }
+            if D > 11u { let e = x1_11 - xs11; s1 = fma(e, e, s1); }
+            if D > 12u { let e = x1_12 - xs12; s1 = fma(e, e, s1); }
+            if D > 13u { let e = x1_13 - xs13; s1 = fma(e, e, s1); }
+            if D > 14u { let e = x1_14 - xs14; s1 = fma(e, e, s1); }
+            if D > 15u { let e = x1_15 - xs15; s1 = fma(e, e, s1); }
+            if D > 16u { let e = x1_16 - xs16; s1 = fma(e, e, s1); }
+            if D > 17u { let e = x1_17 - xs17; s1 = fma(e, e, s1); }
+            if D > 18u { let e = x1_18 - xs18; s1 = fma(e, e, s1); }
+            if D > 19u { let e = x1_19 - xs19; s1 = fma(e, e, s1); }
+            if D > 20u { let e = x1_20 - xs20; s1 = fma(e, e, s1); }
+            if D > 21u { let e = x1_21 - xs21; s1 = fma(e, e, s1); }
+            if D > 22u { let e = x1_22 - xs22; s1 = fma(e, e, s1); }
+            if D > 23u { let e = x1_23 - xs23; s1 = fma(e, e, s1); }
+            if D > 24u { let e = x1_24 - xs24; s1 = fma(e, e, s1); }
+            if D > 25u { let e = x1_25 - xs25; s1 = fma(e, e, s1); }
+            if D > 26u { let e = x1_26 - xs26; s1 = fma(e, e, s1); }
+            if D > 27u { let e = x1_27 - xs27; s1 = fma(e, e, s1); }
+            if D > 28u { let e = x1_28 - xs28; s1 = fma(e, e, s1); }
+            if D > 29u { let e = x1_29 - xs29; s1 = fma(e, e, s1); }
+            if D > 30u { let e = x1_30 - xs30; s1 = fma(e, e, s1); }
+            if D > 31u { let e = x1_31 - xs31; s1 = fma(e, e, s1); }
+            if D > 32u { let e = x1_32 - xs32; s1 = fma(e, e, s1); }
+            if D > 33u { let e = x1_33 - xs33; s1 = fma(e, e, s1); }
+            if D > 34u { let e = x1_34 - xs34; s1 = fma(e, e, s1); }
+            if D > 35u { let e = x1_35 - xs35; s1 = fma(e, e, s1); }
+            if D > 36u { let e = x1_36 - xs36; s1 = fma(e, e, s1); }
+            if D > 37u { let e = x1_37 - xs37; s1 = fma(e, e, s1); }
+            if D > 38u { let e = x1_38 - xs38; s1 = fma(e, e, s1); }
+            if D > 39u { let e = x1_39 - xs39; s1 = fma(e, e, s1); }
+            if D > 40u { let e = x1_40 - xs40; s1 = fma(e, e, s1); }
+            if D > 41u { let e = x1_41 - xs41; s1 = fma(e, e, s1); }
+            if D > 42u { let e = x1_42 - xs42; s1 = fma(e, e, s1); }
+            if D > 43u { let e = x1_43 - xs43; s1 = fma(e, e, s1); }
+            if D > 44u { let e = x1_44 - xs44; s1 = fma(e, e, s1); }
+            if D > 45u { let e = x1_45 - xs45; s1 = fma(e, e, s1); }
+            if D > 46u { let e = x1_46 - xs46; s1 = fma(e, e, s1); }
+            if D > 47u { let e = x1_47 - xs47; s1 = fma(e, e, s1); }
+            if D > 48u { let e = x1_48 - xs48; s1 = fma(e, e, s1); }
+            if D > 49u { let e = x1_49 - xs49; s1 = fma(e, e, s1); }
+            if D > 50u { let e = x1_50 - xs50; s1 = fma(e, e, s1); }
+            if D > 51u { let e = x1_51 - xs51; s1 = fma(e, e, s1); }
+            if D > 52u { let e = x1_52 - xs52; s1 = fma(e, e, s1); }
+            if D > 53u { let e = x1_53 - xs53; s1 = fma(e, e, s1); }
+            if D > 54u { let e = x1_54 - xs54; s1 = fma(e, e, s1); }
+            if D > 55u { let e = x1_55 - xs55; s1 = fma(e, e, s1); }
+            if D > 56u { let e = x1_56 - xs56; s1 = fma(e, e, s1); }
+            if D > 57u { let e = x1_57 - xs57; s1 = fma(e, e, s1); }
+            if D > 58u { let e = x1_58 - xs58; s1 = fma(e, e, s1); }
+            if D > 59u { let e = x1_59 - xs59; s1 = fma(e, e, s1); }
+            if D > 60u { let e = x1_60 - xs60; s1 = fma(e, e, s1); }
+            if D > 61u { let e = x1_61 - xs61; s1 = fma(e, e, s1); }
+            if D > 62u { let e = x1_62 - xs62; s1 = fma(e, e, s1); }
+            if D > 63u { let e = x1_63 - xs63; s1 = fma(e, e, s1); }
+            if D > 64u { let e = x1_64 - xs64; s1 = fma(e, e, s1); }
+            if D > 65u { let e = x1_65 - xs65; s1 = fma(e, e, s1); }
+            if D > 66u { let e = x1_66 - xs66; s1 = fma(e, e, s1); }
+            if D > 67u { let e = x1_67 - xs67; s1 = fma(e, e, s1); }
+            if D > 68u { let e = x1_68 - xs68; s1 = fma(e, e, s1); }
+            if D > 69u { let e = x1_69 - xs69; s1 = fma(e, e, s1); }
+            if D > 70u { let e = x1_70 - xs70; s1 = fma(e, e, s1); }
+            if D > 71u { let e = x1_71 - xs71; s1 = fma(e, e, s1); }
+            if D > 72u { let e = x1_72 - xs72; s1 = fma(e, e, s1); }
+            if D > 73u { let e = x1_73 - xs73; s1 = fma(e, e, s1); }
+            if D > 74u { let e = x1_74 - xs74; s1 = fma(e, e, s1); }
+            if D > 75u { let e = x1_75 - xs75; s1 = fma(e, e, s1); }
+            if D > 76u { let e = x1_76 - xs76; s1 = fma(e, e, s1); }
+            if D > 77u { let e = x1_77 - xs77; s1 = fma(e, e, s1); }
+            if D > 78u { let e = x1_78 - xs78; s1 = fma(e, e, s1); }
+            if D > 79u { let e = x1_79 - xs79; s1 = fma(e, e, s1); }
+            if D > 80u { let e = x1_80 - xs80; s1 = fma(e, e, s1); }
+            if D > 81u { let e = x1_81 - xs81; s1 = fma(e, e, s1); }
+            if D > 82u { let e = x1_82 - xs82; s1 = fma(e, e, s1); }
+            if D > 83u { let e = x1_83 - xs83; s1 = fma(e, e, s1); }
+            if D > 84u { let e = x1_84 - xs84; s1 = fma(e, e, s1); }
+            if D > 85u { let e = x1_85 - xs85; s1 = fma(e, e, s1); }
+            if D > 86u { let e = x1_86 - xs86; s1 = fma(e, e, s1); }
+            if D > 87u { let e = x1_87 - xs87; s1 = fma(e, e, s1); }
+            if D > 88u { let e = x1_88 - xs88; s1 = fma(e, e, s1); }
+            if D > 89u { let e = x1_89 - xs89; s1 = fma(e, e, s1); }
+            if D > 90u { let e = x1_90 - xs90; s1 = fma(e, e, s1); }
+            if D > 91u { let e = x1_91 - xs91; s1 = fma(e, e, s1); }
+            if D > 92u { let e = x1_92 - xs92; s1 = fma(e, e, s1); }
+            if D > 93u { let e = x1_93 - xs93; s1 = fma(e, e, s1); }
+            if D > 94u { let e = x1_94 - xs94; s1 = fma(e, e, s1); }
+            if D > 95u { let e = x1_95 - xs95; s1 = fma(e, e, s1); }
+            if D > 96u { let e = x1_96 - xs96; s1 = fma(e, e, s1); }
+            if D > 97u { let e = x1_97 - xs97; s1 = fma(e, e, s1); }
+            if D > 98u { let e = x1_98 - xs98; s1 = fma(e, e, s1); }
+            if D > 99u { let e = x1_99 - xs99; s1 = fma(e, e, s1); }
+            if D > 100u { let e = x1_100 - xs100; s1 = fma(e, e, s1); }
+            if D > 101u { let e = x1_101 - xs101; s1 = fma(e, e, s1); }
+            if D > 102u { let e = x1_102 - xs102; s1 = fma(e, e, s1); }
+            if D > 103u { let e = x1_103 - xs103; s1 = fma(e, e, s1); }
+            if D > 104u { let e = x1_104 - xs104; s1 = fma(e, e, s1); }
+            if D > 105u { let e = x1_105 - xs105; s1 = fma(e, e, s1); }
+            if D > 106u { let e = x1_106 - xs106; s1 = fma(e, e, s1); }
+            if D > 107u { let e = x1_107 - xs107; s1 = fma(e, e, s1); }
+            if D > 108u { let e = x1_108 - xs108; s1 = fma(e, e, s1); }
+            if D > 109u { let e = x1_109 - xs109; s1 = fma(e, e, s1); }
+            if D > 110u { let e = x1_110 - xs110; s1 = fma(e, e, s1); }
+            if D > 111u { let e = x1_111 - xs111; s1 = fma(e, e, s1); }
+            if D > 112u { let e = x1_112 - xs112; s1 = fma(e, e, s1); }
+            if D > 113u { let e = x1_113 - xs113; s1 = fma(e, e, s1); }
+            if D > 114u { let e = x1_114 - xs114; s1 = fma(e, e, s1); }
+            if D > 115u { let e = x1_115 - xs115; s1 = fma(e, e, s1); }
+            if D > 116u { let e = x1_116 - xs116; s1 = fma(e, e, s1); }
+            if D > 117u { let e = x1_117 - xs117; s1 = fma(e, e, s1); }
+            if D > 118u { let e = x1_118 - xs118; s1 = fma(e, e, s1); }
+            if D > 119u { let e = x1_119 - xs119; s1 = fma(e, e, s1); }
+            if D > 120u { let e = x1_120 - xs120; s1 = fma(e, e, s1); }
+            if D > 121u { let e = x1_121 - xs121; s1 = fma(e, e, s1); }
+            if D > 122u { let e = x1_122 - xs122; s1 = fma(e, e, s1); }
+            if D > 123u { let e = x1_123 - xs123; s1 = fma(e, e, s1); }
+            if D > 124u { let e = x1_124 - xs124; s1 = fma(e, e, s1); }
+            if D > 125u { let e = x1_125 - xs125; s1 = fma(e, e, s1); }
+            if D > 126u { let e = x1_126 - xs126; s1 = fma(e, e, s1); }
+            if D > 127u { let e = x1_127 - xs127; s1 = fma(e, e, s1); }
+            let mine1 = live1 & col & (vec4<u32>(t) > ra1);
+            let st1 = bracket_column(s1, mine1, p.lo, p.hi, start1, end1, &below1, &inside1);
+            var pend0 = st0.fits & vec4<bool>(listing);
+            var pend1 = st1.fits & vec4<bool>(listing);
+            loop {
+                let h0 = any(pend0);
+                if !(any(pend0) || any(pend1)) { break; }
+                let g0 = vec4<bool>(h0);
+                let pend = select(pend1, pend0, g0);
+                let sv = select(s1, s0, g0);
+                let sa = select(st1.at, st0.at, g0);
+                out[select(select(select(sa.w, sa.z, pend.z), sa.y, pend.y), sa.x, pend.x)] = select(select(select(sv.w, sv.z, pend.z), sv.y, pend.y), sv.x, pend.x);
+                let rest = vec4<bool>(false, pend.y && pend.x, pend.z && (pend.x || pend.y), pend.w && (pend.x || pend.y || pend.z));
+                pend0 = select(pend0, rest, g0);
+                pend1 = select(rest, pend1, g0);
             }
         }
     }

@@ -359,6 +359,104 @@ fn pair_bracket_counts_every_pair_past_the_loop_budget() -> Result<()> {
     Ok(())
 }
 
+/// pair_bracket in list mode at its worst for llvmpipe's loop budget: with [lo, hi] = [0, ∞)
+/// and a slot for every pair, every lane lists all its rows at every column, so
+/// pair_bracket_shuffle's list loop runs its most passes (one a row, then its exit). One
+/// unchunked pass over n = 6500 columns would make about 67 000 against the budget of 65 535,
+/// so chunks sized without the list loop's passes lose columns: every row must count and list
+/// exactly its n − 1 − i partners, and sampled rows must list their distances.
+#[test]
+fn pair_bracket_lists_every_pair_past_the_loop_budget() -> Result<()> {
+    let Some((ctx, k)) = gpu()? else {
+        return Ok(());
+    };
+    use stein::gpu::params::SelectParams;
+    use stein::gpu::GpuUniform;
+    let (n, d) = (6500, 2);
+    let (x32, x64) = normals(n, d, 1.0, 77);
+    let x = GpuVec::from_slice(ctx, "x", &x32)?;
+    let plan = k.bracket_plan(ctx, n, d);
+    if ctx.loop_limit().is_some() && k.median_x_texture(n, d) {
+        ensure!(plan.len() > 1, "n = {n} must be split into column chunks");
+    }
+    let params: Vec<GpuUniform<SelectParams>> = plan
+        .iter()
+        .map(|_| GpuUniform::new(ctx, "bracket params", &SelectParams::default()))
+        .collect();
+    let mut starts = vec![0u32];
+    for i in 0..n {
+        starts.push(starts[i] + (n - 1 - i) as u32);
+    }
+    let m = starts[n] as usize;
+    let offsets = GpuVec::from_slice(ctx, "offsets", &starts)?;
+    let counts = GpuVec::<u32>::zeros(ctx, "counts", 2 * n)?;
+    let out = GpuVec::<f32>::nan_filled(ctx, "out", m)?;
+    let p = SelectParams {
+        n: n as u32,
+        d: d as u32,
+        lo: 0.0,
+        hi: f32::INFINITY,
+        mode: 1,
+        ..Default::default()
+    };
+    let xt = if k.median_x_texture(n, d) {
+        Some(stein::kernels::XTexture::new(ctx, n, d)?)
+    } else {
+        None
+    };
+    let xt_params = GpuUniform::new(ctx, "x texture params", &SelectParams::default());
+    let mut enc = ctx.device.create_command_encoder(&Default::default());
+    if let Some(t) = &xt {
+        k.record_x_texture(ctx, &mut enc, &xt_params, &x, t)?;
+    }
+    k.record_pair_bracket(
+        ctx,
+        &mut enc,
+        &params,
+        p,
+        &x,
+        xt.as_ref(),
+        &offsets,
+        &counts,
+        &out,
+    )?;
+    ctx.queue.submit([enc.finish()]);
+    let c = counts.read(ctx)?;
+    let short: Vec<usize> = (0..n)
+        .filter(|&i| c[2 * i] != 0 || c[2 * i + 1] as usize != n - 1 - i)
+        .collect();
+    ensure!(
+        short.is_empty(),
+        "{} rows miscounted, first {:?}: {} below, {} inside for {} partners",
+        short.len(),
+        short.first(),
+        c[2 * short[0]],
+        c[2 * short[0] + 1],
+        n - 1 - short[0]
+    );
+    let listed = out.read(ctx)?;
+    for i in [0, 1, 2, 3, 7, 8, 9, n / 2, n - 2] {
+        let mut got: Vec<f64> = listed[starts[i] as usize..starts[i + 1] as usize]
+            .iter()
+            .map(|&v| f64::from(v))
+            .collect();
+        let mut want: Vec<f64> = (i + 1..n).map(|j| cpu::sqdist(&x64, d, i, j)).collect();
+        got.sort_by(f64::total_cmp);
+        want.sort_by(f64::total_cmp);
+        let worst = got
+            .iter()
+            .zip(&want)
+            .map(|(g, w)| (g - w).abs() / w.max(1e-3))
+            .fold(0.0, f64::max);
+        ensure!(
+            got.len() == want.len() && worst < 1e-5,
+            "row {i}: listed {} distances, worst relative error {worst:e}",
+            got.len()
+        );
+    }
+    Ok(())
+}
+
 /// The opt-in `--bandwidth median-sampled`: the median from the selector's 2²⁰ sampled pairs
 /// alone. Its error is a sample quantile's (standard error ≈ 0.5 / (1024 f(med) med)
 /// relative: ≈ 1.4e-3 for a 2-D normal cloud, less at larger d), so within 1 % of the exact
