@@ -566,6 +566,27 @@ fn pair_bracket_shuffle(@builtin(local_invocation_id) lid3: vec3<u32>, @builtin(
     return "\n".join(L) + "\n"
 
 
+def ksd_close(L, G, diag):
+    """The end shared by both KSD kernels: the block sums into the totals, then each row's
+    sum written (first chunk, with diag[i] from the lines diag(g) gives) or accumulated."""
+    for g in range(G):
+        L.append(f"        total{g} += block{g};")
+    L.append("    }")
+    for g in range(G):
+        L.append("    for (var q = 0u; q < 4u; q++) {")
+        L.append(f"        let i = ra{g}[q];")
+        L.append("        if i < p.n {")
+        L.append("            if first {")
+        L.append(f"                rows[i] = total{g}[q];")
+        L.extend(diag(g))
+        L.append("            } else {")
+        L.append(f"                rows[i] = rows[i] + total{g}[q];")
+        L.append("            }")
+        L.append("        }")
+        L.append("    }")
+    L.append("}")
+
+
 def gen_ksd_shuffle(DMAX, G):
     """ksd_shuffle: ksd_rows (the KSD's per-row sums of the Stein kernel) for d <= DMAX on CPU
     adapters with subgroups (llvmpipe), with gen_shuffle's column sharing: ksd_rows reads
@@ -689,26 +710,14 @@ fn ksd_shuffle(@builtin(local_invocation_id) lid3: vec3<u32>, @builtin(workgroup
         L.append("                }")
     L.append("            }")
     L.append("        }")
-    for g in range(G):
-        L.append(f"        total{g} += block{g};")
-    L.append("    }")
-    for g in range(G):
-        L.append("    for (var q = 0u; q < 4u; q++) {")
-        L.append(f"        let i = ra{g}[q];")
-        L.append("        if i < p.n {")
-        L.append("            if first {")
-        L.append(f"                rows[i] = total{g}[q];")
-        L.append("                var dx = 0.0;")
-        L.append("                var da = 0.0;")
+    def diag(g):
+        # u_ii by the same expression and chains as the pair (i, i) in the loop above.
+        D = ["                var dx = 0.0;", "                var da = 0.0;"]
         for k in range(DMAX):
-            L.append(f"                if D > {k}u {{ dx = fma(x{g}_{k}[q], x{g}_{k}[q], dx); da = fma(a{g}_{k}[q], a{g}_{k}[q], da); }}")
-        L.append(f"                diag[i] = da + hh * dx + g{g}[q] + g{g}[q] + c0;")
-        L.append("            } else {")
-        L.append(f"                rows[i] = rows[i] + total{g}[q];")
-        L.append("            }")
-        L.append("        }")
-        L.append("    }")
-    L.append("}")
+            D.append(f"                if D > {k}u {{ dx = fma(x{g}_{k}[q], x{g}_{k}[q], dx); da = fma(a{g}_{k}[q], a{g}_{k}[q], da); }}")
+        D.append(f"                diag[i] = da + hh * dx + g{g}[q] + g{g}[q] + c0;")
+        return D
+    ksd_close(L, G, diag)
     return "\n".join(L) + "\n"
 
 
@@ -825,25 +834,13 @@ fn ksd_shuffle_diff(@builtin(local_invocation_id) lid3: vec3<u32>, @builtin(work
         L.append("                }")
     L.append("            }")
     L.append("        }")
-    for g in range(G):
-        L.append(f"        total{g} += block{g};")
-    L.append("    }")
-    for g in range(G):
-        L.append("    for (var q = 0u; q < 4u; q++) {")
-        L.append(f"        let i = ra{g}[q];")
-        L.append("        if i < p.n {")
-        L.append("            if first {")
-        L.append(f"                rows[i] = total{g}[q];")
-        L.append(f"                var self_dot = s{g}_0[q] * s{g}_0[q];")
+    def diag(g):
+        D = [f"                var self_dot = s{g}_0[q] * s{g}_0[q];"]
         for k in range(1, DMAX):
-            L.append(f"                if D > {k}u {{ self_dot = fma(s{g}_{k}[q], s{g}_{k}[q], self_dot); }}")
-        L.append("                diag[i] = self_dot + h1 * fd;")
-        L.append("            } else {")
-        L.append(f"                rows[i] = rows[i] + total{g}[q];")
-        L.append("            }")
-        L.append("        }")
-        L.append("    }")
-    L.append("}")
+            D.append(f"                if D > {k}u {{ self_dot = fma(s{g}_{k}[q], s{g}_{k}[q], self_dot); }}")
+        D.append("                diag[i] = self_dot + h1 * fd;")
+        return D
+    ksd_close(L, G, diag)
     return "\n".join(L) + "\n"
 
 

@@ -286,6 +286,49 @@ fn median_is_exact_with_every_bracket_kernel() -> Result<()> {
     Ok(())
 }
 
+/// Runs pair_bracket (the device's default kernel, reading the x texture where it does) over
+/// every column chunk of `p.n` particles `x` in `p.d` dimensions, in one submit.
+fn run_pair_bracket(
+    p: stein::gpu::params::SelectParams,
+    x: &GpuVec<f32>,
+    offsets: &GpuVec<u32>,
+    counts: &GpuVec<u32>,
+    out: &GpuVec<f32>,
+) -> Result<()> {
+    use stein::gpu::params::SelectParams;
+    use stein::gpu::GpuUniform;
+    let (ctx, k) = gpu()?.expect("gpu");
+    let (n, d) = (p.n as usize, p.d as usize);
+    let params: Vec<GpuUniform<SelectParams>> = k
+        .bracket_plan(ctx, n, d)
+        .iter()
+        .map(|_| GpuUniform::new(ctx, "bracket params", &SelectParams::default()))
+        .collect();
+    let xt = if k.median_x_texture(n, d) {
+        Some(stein::kernels::XTexture::new(ctx, n, d)?)
+    } else {
+        None
+    };
+    let xt_params = GpuUniform::new(ctx, "x texture params", &SelectParams::default());
+    let mut enc = ctx.device.create_command_encoder(&Default::default());
+    if let Some(t) = &xt {
+        k.record_x_texture(ctx, &mut enc, &xt_params, x, t)?;
+    }
+    k.record_pair_bracket(
+        ctx,
+        &mut enc,
+        &params,
+        p,
+        x,
+        xt.as_ref(),
+        offsets,
+        counts,
+        out,
+    )?;
+    ctx.queue.submit([enc.finish()]);
+    Ok(())
+}
+
 /// pair_bracket past llvmpipe's loop budget: with [lo, hi] = [1, ∞) every pair j > i is below
 /// or inside, so row i must count exactly n − 1 − i. Column chunks sized from fewer loop passes
 /// than the kernel makes (pair_bracket_shuffle: SG + 2 per SG columns) let llvmpipe end the
@@ -296,7 +339,6 @@ fn pair_bracket_counts_every_pair_past_the_loop_budget() -> Result<()> {
         return Ok(());
     };
     use stein::gpu::params::SelectParams;
-    use stein::gpu::GpuUniform;
     for d in [2, 9] {
         let n = 61_000;
         let (x32, _) = normals(n, d, 1.0, 71 + d as u64);
@@ -305,10 +347,6 @@ fn pair_bracket_counts_every_pair_past_the_loop_budget() -> Result<()> {
         if ctx.loop_limit().is_some() {
             ensure!(plan.len() > 1, "n = {n} must be split into column chunks");
         }
-        let params: Vec<GpuUniform<SelectParams>> = plan
-            .iter()
-            .map(|_| GpuUniform::new(ctx, "bracket params", &SelectParams::default()))
-            .collect();
         let offsets = GpuVec::<u32>::zeros(ctx, "offsets", n + 1)?;
         let counts = GpuVec::<u32>::zeros(ctx, "counts", 2 * n)?;
         let out = GpuVec::<f32>::zeros(ctx, "out", 1)?;
@@ -320,28 +358,7 @@ fn pair_bracket_counts_every_pair_past_the_loop_budget() -> Result<()> {
             mode: 0,
             ..Default::default()
         };
-        let xt = if k.median_x_texture(n, d) {
-            Some(stein::kernels::XTexture::new(ctx, n, d)?)
-        } else {
-            None
-        };
-        let xt_params = GpuUniform::new(ctx, "x texture params", &SelectParams::default());
-        let mut enc = ctx.device.create_command_encoder(&Default::default());
-        if let Some(t) = &xt {
-            k.record_x_texture(ctx, &mut enc, &xt_params, &x, t)?;
-        }
-        k.record_pair_bracket(
-            ctx,
-            &mut enc,
-            &params,
-            p,
-            &x,
-            xt.as_ref(),
-            &offsets,
-            &counts,
-            &out,
-        )?;
-        ctx.queue.submit([enc.finish()]);
+        run_pair_bracket(p, &x, &offsets, &counts, &out)?;
         let c = counts.read(ctx)?;
         let short: Vec<usize> = (0..n)
             .filter(|&i| (c[2 * i] + c[2 * i + 1]) as usize != n - 1 - i)
@@ -371,7 +388,6 @@ fn pair_bracket_lists_every_pair_past_the_loop_budget() -> Result<()> {
         return Ok(());
     };
     use stein::gpu::params::SelectParams;
-    use stein::gpu::GpuUniform;
     let (n, d) = (6500, 2);
     let (x32, x64) = normals(n, d, 1.0, 77);
     let x = GpuVec::from_slice(ctx, "x", &x32)?;
@@ -379,10 +395,6 @@ fn pair_bracket_lists_every_pair_past_the_loop_budget() -> Result<()> {
     if ctx.loop_limit().is_some() && k.median_x_texture(n, d) {
         ensure!(plan.len() > 1, "n = {n} must be split into column chunks");
     }
-    let params: Vec<GpuUniform<SelectParams>> = plan
-        .iter()
-        .map(|_| GpuUniform::new(ctx, "bracket params", &SelectParams::default()))
-        .collect();
     let mut starts = vec![0u32];
     for i in 0..n {
         starts.push(starts[i] + (n - 1 - i) as u32);
@@ -399,28 +411,7 @@ fn pair_bracket_lists_every_pair_past_the_loop_budget() -> Result<()> {
         mode: 1,
         ..Default::default()
     };
-    let xt = if k.median_x_texture(n, d) {
-        Some(stein::kernels::XTexture::new(ctx, n, d)?)
-    } else {
-        None
-    };
-    let xt_params = GpuUniform::new(ctx, "x texture params", &SelectParams::default());
-    let mut enc = ctx.device.create_command_encoder(&Default::default());
-    if let Some(t) = &xt {
-        k.record_x_texture(ctx, &mut enc, &xt_params, &x, t)?;
-    }
-    k.record_pair_bracket(
-        ctx,
-        &mut enc,
-        &params,
-        p,
-        &x,
-        xt.as_ref(),
-        &offsets,
-        &counts,
-        &out,
-    )?;
-    ctx.queue.submit([enc.finish()]);
+    run_pair_bracket(p, &x, &offsets, &counts, &out)?;
     let c = counts.read(ctx)?;
     let short: Vec<usize> = (0..n)
         .filter(|&i| c[2 * i] != 0 || c[2 * i + 1] as usize != n - 1 - i)
