@@ -365,7 +365,7 @@ impl XTexture {
     fn holds(&self, what: &str, n: usize, d: usize) -> Result<()> {
         ensure!(
             (self.n, self.d) == (n, d),
-            "{what}: the x texture holds n = {}, d = {}, not n = {n}, d = {d}",
+            "{what}: the texture holds n = {}, d = {}, not n = {n}, d = {d}",
             self.n,
             self.d
         );
@@ -1291,10 +1291,14 @@ impl Kernels {
         // ksd_shuffle_diff (from textures of x and the score); else the looped ksd_rows.
         let (form, kernel, textures) = match (self.ksd_shuffle(n, d), &bufs.records, &bufs.diff) {
             (Some(sg), Some(r), Some((xt, st, pack))) => {
+                // Unless a form is forced, the records are packed first: the form depends on
+                // their norms.
+                let mut packed = false;
                 let form = match bufs.force {
                     Some(f) if f != KsdForm::Looped => f,
                     _ => {
                         self.record_ksd_pack(ctx, &mut enc, r, x, score, h)?;
+                        packed = true;
                         ctx.queue.submit([enc.finish()]);
                         enc = ctx.device.create_command_encoder(&Default::default());
                         let max = r.norms.read(ctx)?.iter().fold(0.0f64, |m, &v| {
@@ -1309,7 +1313,7 @@ impl Kernels {
                 };
                 let sg = [("SG", f64::from(sg))];
                 if form == KsdForm::Bilinear {
-                    if bufs.force.is_some() {
+                    if !packed {
                         self.record_ksd_pack(ctx, &mut enc, r, x, score, h)?;
                     }
                     let k = self.by_dim_with(

@@ -139,19 +139,8 @@ impl MedianSelector {
         k: &Kernels,
         x: &GpuVec<f32>,
     ) -> Result<MedianResult> {
-        ensure!(
-            x.len >= self.n * self.d,
-            "median: particle buffer shorter than n·d"
-        );
-        self.calls = self.calls.wrapping_add(1);
-        self.pack_due = self.xt.is_some();
+        let full_ranks = self.begin_call(x)?;
         let n = self.n as u64;
-        let total = n * n;
-        let full_ranks: Vec<u64> = if total % 2 == 1 {
-            vec![total / 2]
-        } else {
-            vec![total / 2 - 1, total / 2]
-        };
         let off_ranks: Vec<u64> = full_ranks
             .iter()
             .filter(|&&r| r >= n)
@@ -190,6 +179,24 @@ impl MedianSelector {
         })
     }
 
+    /// Starts a median call on x: checks its length, counts the call (the sample's seed),
+    /// marks x due for the x texture, and returns the ranks of the full n² multiset whose
+    /// values the median averages (NumPy's convention: the middle one, or the middle two).
+    fn begin_call(&mut self, x: &GpuVec<f32>) -> Result<Vec<u64>> {
+        ensure!(
+            x.len >= self.n * self.d,
+            "median: particle buffer shorter than n·d"
+        );
+        self.calls = self.calls.wrapping_add(1);
+        self.pack_due = self.xt.is_some();
+        let total = self.n as u64 * self.n as u64;
+        Ok(if total % 2 == 1 {
+            vec![total / 2]
+        } else {
+            vec![total / 2 - 1, total / 2]
+        })
+    }
+
     /// Pairs in the selector's sample: 2²⁰, or 0 below 2²¹ pairs, where it lists every pair.
     pub fn samples(&self) -> usize {
         self.samples
@@ -212,20 +219,9 @@ impl MedianSelector {
         if self.samples == 0 {
             return self.median_sqdist(ctx, k, x);
         }
-        ensure!(
-            x.len >= self.n * self.d,
-            "median: particle buffer shorter than n·d"
-        );
-        self.calls = self.calls.wrapping_add(1);
-        self.pack_due = self.xt.is_some();
+        let full_ranks = self.begin_call(x)?;
         let n = self.n as u64;
-        let total = n * n;
         let m = pairs(self.n);
-        let full_ranks: Vec<u64> = if total % 2 == 1 {
-            vec![total / 2]
-        } else {
-            vec![total / 2 - 1, total / 2]
-        };
         let mut sample = self.draw_sample(ctx, k, x)?;
         let s = sample.len();
         let values: Vec<f64> = full_ranks
