@@ -2,14 +2,19 @@
 //! step (exact median + score + φ + update) and φ alone with a fixed h, and reports pair
 //! interactions per second (n² / time of φ) and the device memory the engine holds. Each
 //! configuration is checked once against the f64 reference on a subset of rows before it is
-//! timed, so a fast wrong kernel cannot win.
+//! timed, so a fast wrong kernel cannot win. It first measures the adapter's multiply-add
+//! ceiling (`madd_peak.wgsl`) and reports each φ against it: a pair needs at least 2d
+//! multiply-adds (d for the distance's dot product, d for the accumulation), so
+//! pairs/s · 2d / ceiling is the share of the device's arithmetic φ turns into pairs.
 
 use std::time::{Duration, Instant};
 
 use anyhow::{ensure, Result};
 use serde::Serialize;
 
-use crate::gpu::GpuContext;
+use crate::gpu::params::PeakParams;
+use crate::gpu::pipeline::{Binding, Kernel};
+use crate::gpu::{shader, GpuContext, GpuUniform, GpuVec};
 use crate::io::target::{Gmm, SplitMix64};
 use crate::kernels::Kernels;
 use crate::svgd::{Bandwidth, GmmScore, Optimizer, Svgd};
@@ -66,6 +71,9 @@ pub struct BenchRow {
     pub check_max_rel_err: f64,
     /// The φ kernel that ran (`STEIN_PHI_LAYOUT` and the device choose it).
     pub phi_kernel: &'static str,
+    /// pairs_per_second · 2d / the adapter's multiply-add ceiling ([`MaddPeak`]): the share of
+    /// the device's arithmetic φ turns into pairs (2d multiply-adds a pair at the least).
+    pub of_madd_peak: f64,
 }
 
 /// The benchmark's result, as written to JSON.
@@ -73,6 +81,8 @@ pub struct BenchRow {
 pub struct BenchReport {
     /// Adapter name, backend, type and driver.
     pub adapter: String,
+    /// The adapter's multiply-add ceiling, measured before the sweep.
+    pub madd_peak: MaddPeak,
     /// Rows in sweep order.
     pub rows: Vec<BenchRow>,
 }
@@ -105,16 +115,150 @@ pub fn bench_problem(n: usize, d: usize, seed: u64) -> Result<(Gmm, Vec<f32>)> {
     Ok((gmm, x))
 }
 
-/// Runs the sweep, calling `report` after each row.
+/// The adapter's multiply-add ceiling as `madd_peak.wgsl` measures it.
+#[derive(Clone, Debug, Serialize)]
+pub struct MaddPeak {
+    /// Independent multiply-adds per second, each one lane's `fma` (llvmpipe runs it as a
+    /// multiply and an add; GPUs as one fused instruction).
+    pub madds_per_second: f64,
+    /// Invocations of the timed dispatch.
+    pub invocations: usize,
+    /// Loop passes of each ([`crate::cpu::peak::MADDS_PER_PASS`] multiply-adds a pass).
+    pub iters: u32,
+    /// Seconds per dispatch (median of the timed runs).
+    pub seconds: f64,
+    /// Largest relative error of the checked invocations against the f64 reference.
+    pub check_max_rel_err: f64,
+}
+
+/// `madd_peak` on the device: the kernel and its buffers for one set of chains.
+pub struct MaddPeakRun {
+    kernel: Kernel,
+    params: GpuUniform<PeakParams>,
+    km: GpuVec<f32>,
+    out: GpuVec<f32>,
+    len: usize,
+}
+
+impl MaddPeakRun {
+    /// Chains with `km` = (k, m) per invocation (see `madd_peak.wgsl`); the output starts NaN.
+    pub fn new(ctx: &GpuContext, km: &[f32]) -> Result<Self> {
+        let len = km.len() / 2;
+        ensure!(
+            len >= 1 && km.len() == 2 * len,
+            "madd_peak: need (k, m) pairs for at least one invocation"
+        );
+        let kernel = Kernel::new(
+            ctx,
+            &shader::MADD_PEAK,
+            &[Binding::Uniform, Binding::ReadOnly, Binding::ReadWrite],
+            64,
+        )?;
+        // The kernel indexes by gid.x alone: one row of workgroups.
+        ctx.check_groups("madd_peak", len.div_ceil(64) as u64)?;
+        Ok(Self {
+            kernel,
+            params: GpuUniform::new(ctx, "madd_peak params", &PeakParams::default()),
+            km: GpuVec::from_slice(ctx, "madd_peak k, m", km)?,
+            out: GpuVec::nan_filled(ctx, "madd_peak out", len)?,
+            len,
+        })
+    }
+
+    /// Runs every invocation's chains for `iters` loop passes and waits.
+    pub fn run(&self, ctx: &GpuContext, iters: u32) -> Result<()> {
+        ctx.check_loop("madd_peak", u64::from(iters) + 1)?;
+        self.params.set(
+            ctx,
+            &PeakParams {
+                iters,
+                len: u32::try_from(self.len)?,
+                _pad: [0; 2],
+            },
+        );
+        let mut enc = ctx.device.create_command_encoder(&Default::default());
+        self.kernel.record(
+            ctx,
+            &mut enc,
+            &[&self.params.buffer, &self.km.buffer, &self.out.buffer],
+            (self.len.div_ceil(64) as u32, 1, 1),
+        )?;
+        ctx.queue.submit([enc.finish()]);
+        ctx.wait()
+    }
+
+    /// Each invocation's sum of its chains, from the last run.
+    pub fn output(&self, ctx: &GpuContext) -> Result<Vec<f32>> {
+        self.out.read(ctx)
+    }
+}
+
+/// Chains for `len` invocations: k in [0.1, 1.1), m in [0.5, 0.9) (contracting, so the
+/// chains stay near k / (1 − m), never overflow and never turn denormal).
+pub fn madd_peak_chains(len: usize, seed: u64) -> Vec<f32> {
+    let mut rng = SplitMix64::new(seed);
+    (0..len)
+        .flat_map(|_| {
+            let k = 0.1 + rng.next_f64();
+            let m = 0.5 + 0.4 * rng.next_f64();
+            [k as f32, m as f32]
+        })
+        .collect()
+}
+
+/// Measures the multiply-add ceiling: 4096 workgroups of 64 invocations (enough to fill an
+/// H200), passes doubled until a dispatch takes 100 ms (or the loop budget ends them), then
+/// timed like the sweep; 16 invocations are checked against the f64 chains first.
+pub fn madd_peak(ctx: &GpuContext, min_time: Duration) -> Result<MaddPeak> {
+    let invocations = 64 * 4096;
+    let km = madd_peak_chains(invocations, 11);
+    let run = MaddPeakRun::new(ctx, &km)?;
+    let max_iters = (ctx.loop_budget() - 1).min(1 << 20) as u32;
+    run.run(ctx, 1)?; // warm-up: the pipeline's first use
+    let mut iters = 8u32;
+    loop {
+        let t = Instant::now();
+        run.run(ctx, iters)?;
+        if t.elapsed() >= Duration::from_millis(100) || iters > max_iters / 2 {
+            break;
+        }
+        iters *= 2;
+    }
+    let out = run.output(ctx)?;
+    let mut worst: f64 = 0.0;
+    for i in (0..invocations).step_by(invocations / 16) {
+        let want =
+            crate::cpu::peak::madd_chains(f64::from(km[2 * i]), f64::from(km[2 * i + 1]), iters);
+        worst = worst.max((f64::from(out[i]) - want).abs() / want.abs());
+    }
+    ensure!(
+        worst < 1e-4,
+        "bench: madd_peak disagrees with its f64 reference (relative error {worst:e}); refusing to report a ceiling"
+    );
+    let seconds = time_it(min_time, || run.run(ctx, iters))?;
+    let madds = invocations as f64 * f64::from(iters) * crate::cpu::peak::MADDS_PER_PASS as f64;
+    Ok(MaddPeak {
+        madds_per_second: madds / seconds,
+        invocations,
+        iters,
+        seconds,
+        check_max_rel_err: worst,
+    })
+}
+
+/// Runs the sweep, calling `peak` once the ceiling is measured and `report` after each row.
 pub fn run(
     ctx: &GpuContext,
     cfg: &BenchConfig,
+    peak: impl FnOnce(&MaddPeak),
     mut report: impl FnMut(&BenchRow),
 ) -> Result<BenchReport> {
     ensure!(
         cfg.n_min >= 2 && cfg.n_min <= cfg.n_max,
         "bench: need 2 <= n-min <= n-max"
     );
+    let madd = madd_peak(ctx, cfg.min_time)?;
+    peak(&madd);
     let k = Kernels::new(ctx)?;
     let mut rows = Vec::new();
     for &d in &cfg.dims {
@@ -159,6 +303,8 @@ pub fn run(
                 device_bytes: engine.device_bytes(),
                 check_max_rel_err,
                 phi_kernel: k.phi_variant(d, n).kernel_name(d),
+                of_madd_peak: (n as f64) * (n as f64) / phi_seconds * 2.0 * d as f64
+                    / madd.madds_per_second,
             };
             report(&row);
             rows.push(row);
@@ -170,6 +316,7 @@ pub fn run(
     }
     Ok(BenchReport {
         adapter: ctx.adapter_label(),
+        madd_peak: madd,
         rows,
     })
 }

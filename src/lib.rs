@@ -31,6 +31,7 @@
 //! | MLP energy f, score, Σᵢ wᵢ∇θf, VJPs | `mlp_forward`, `mlp_backward`, `mlp_param_grad`, `mlp_energy` | [`model::mlp::MlpKernels`] | [`cpu::mlp`] |
 //! | AIS log Z of any [`model::Energy`] (HMC, adaptive ε) | `ais_init`, `ais_propose`, `ais_accept`, `ais_select`, `ais_adapt` | [`ais::ais_log_partition`] | [`cpu::ais::ais`] |
 //! | diagonal Gaussian energy (closed-form log Z) | `gaussian_energy` | [`model::gaussian::DiagGaussianEnergy`] | its `energy`, `score` |
+//! | multiply-add ceiling of `stein bench` | `madd_peak.wgsl` | [`bench::MaddPeakRun`] | [`cpu::peak::madd_chains`] |
 //!
 //! No kernel holds an n×n matrix: each invocation keeps its rows in registers and walks the
 //! columns in the same order as every other invocation (so a GPU serves each column from one

@@ -159,7 +159,7 @@ enum Command {
         #[arg(long)]
         image_shape: Option<String>,
     },
-    /// Particle-count benchmark: time per step, time of φ, pair interactions per second.
+    /// Particle-count benchmark: time per step, time of φ, pair interactions per second, and φ's share of the adapter's multiply-add ceiling.
     Bench {
         /// Smallest n (doubled up to --n-max).
         #[arg(long, default_value_t = 1024)]
@@ -861,23 +861,41 @@ fn bench(
         ..Default::default()
     };
     println!("adapter: {}", ctx.adapter_label());
-    println!(
-        "{:>7} {:>4} {:>12} {:>12} {:>12} {:>14} {:>12}  phi kernel",
-        "n", "d", "step (s)", "median (s)", "phi (s)", "pairs/s (phi)", "device MiB"
-    );
-    let report = stein::bench::run(&ctx, &cfg, |r| {
-        println!(
-            "{:>7} {:>4} {:>12.4} {:>12.4} {:>12.4} {:>14.3e} {:>12.2}  {}",
-            r.n,
-            r.d,
-            r.step_seconds,
-            r.median_seconds,
-            r.phi_seconds,
-            r.pairs_per_second,
-            r.device_bytes as f64 / (1u64 << 20) as f64,
-            r.phi_kernel
-        );
-    })?;
+    let report = stein::bench::run(
+        &ctx,
+        &cfg,
+        |p| {
+            println!(
+                "multiply-add ceiling: {:.3e} per second ({} invocations x {} passes of 128, {:.4} s)",
+                p.madds_per_second, p.invocations, p.iters, p.seconds
+            );
+            println!(
+                "{:>7} {:>4} {:>12} {:>12} {:>12} {:>14} {:>9} {:>12}  phi kernel",
+                "n",
+                "d",
+                "step (s)",
+                "median (s)",
+                "phi (s)",
+                "pairs/s (phi)",
+                "of peak",
+                "device MiB"
+            );
+        },
+        |r| {
+            println!(
+                "{:>7} {:>4} {:>12.4} {:>12.4} {:>12.4} {:>14.3e} {:>8.1}% {:>12.2}  {}",
+                r.n,
+                r.d,
+                r.step_seconds,
+                r.median_seconds,
+                r.phi_seconds,
+                r.pairs_per_second,
+                100.0 * r.of_madd_peak,
+                r.device_bytes as f64 / (1u64 << 20) as f64,
+                r.phi_kernel
+            );
+        },
+    )?;
     stein::io::write_atomic(json_path, serde_json::to_string_pretty(&report)?.as_bytes())?;
     println!("wrote {}", json_path.display());
     Ok(())

@@ -21,6 +21,14 @@ struct GmmParams {
     _pad: u32,
 }
 
+// The multiply-add ceiling of `stein bench`: madd_peak.
+struct PeakParams {
+    iters: u32,    // loop passes (128 multiply-adds each)
+    len: u32,      // invocations that write
+    _pad0: u32,
+    _pad1: u32,
+}
+
 // Elementwise particle updates: update_sgd, update_adagrad, update_adam.
 struct UpdateParams {
     len: u32,      // n * d

@@ -10,6 +10,7 @@ pub mod ksd;
 pub mod median;
 pub mod mlp;
 pub mod mmd;
+pub mod peak;
 pub mod rbm;
 pub mod svgd;
 pub mod update;

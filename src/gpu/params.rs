@@ -39,6 +39,18 @@ pub struct GmmParams {
     pub _pad: u32,
 }
 
+/// `madd_peak` (the multiply-add ceiling of `stein bench`).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, Pod, Zeroable)]
+pub struct PeakParams {
+    /// Loop passes per invocation (128 multiply-adds each).
+    pub iters: u32,
+    /// Invocations that write their sum.
+    pub len: u32,
+    /// Padding.
+    pub _pad: [u32; 2],
+}
+
 /// Elementwise updates.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, Pod, Zeroable)]

@@ -600,6 +600,14 @@ pub const GENERATOR_OPS: ShaderSpec = ShaderSpec {
     trusted: false,
 };
 
+/// The multiply-add ceiling `stein bench` sets φ against.
+pub const MADD_PEAK: ShaderSpec = ShaderSpec {
+    name: "madd_peak",
+    parts: &[part!("common/params.wgsl"), part!("kernels/madd_peak.wgsl")],
+    workgroup_sizes: &[64],
+    trusted: false,
+};
+
 /// Every kernel the crate can build. The naga tests iterate this list.
 pub const ALL: &[&ShaderSpec] = &[
     &GMM_SCORE,
@@ -652,6 +660,7 @@ pub const ALL: &[&ShaderSpec] = &[
     &AIS_ADAPT,
     &GAUSSIAN_ENERGY,
     &GENERATOR_OPS,
+    &MADD_PEAK,
 ];
 
 impl ShaderSpec {
@@ -766,6 +775,10 @@ mod tests {
         assert_eq!(
             wgsl_struct_size(&LANGEVIN_STEP, "LangevinParams"),
             size(size_of::<crate::gpu::params::LangevinParams>())
+        );
+        assert_eq!(
+            wgsl_struct_size(&MADD_PEAK, "PeakParams"),
+            size(size_of::<crate::gpu::params::PeakParams>())
         );
         assert_eq!(
             wgsl_struct_size(&GENERATOR_OPS, "GenParams"),

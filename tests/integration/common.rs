@@ -53,6 +53,14 @@ pub const TOL_MMD: Tol = Tol {
     abs: 2e-5,
 };
 
+/// `madd_peak`'s chains a ← a·m + k: each step rounds once or twice (llvmpipe splits the fma),
+/// and m < 0.9 damps every rounding by the next step, so a chain stays within about
+/// 2 ulp / (1 − m) ≈ 1.2e-6 of the f64 one.
+pub const TOL_CHAINS: Tol = Tol {
+    rel: 1e-5,
+    abs: 0.0,
+};
+
 /// Model kernels (RBM, MLP): sums over d and hidden units of f32 products.
 pub const TOL_MODEL: Tol = Tol {
     rel: 1e-5,

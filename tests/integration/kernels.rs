@@ -7,7 +7,7 @@ use stein::gpu::{GpuContext, GpuUniform, GpuVec};
 use stein::io::target::{Gmm, SplitMix64};
 use stein::kernels::{pack_gmm, Kernels};
 
-use super::common::{self, assert_close, gpu, max_abs, normals, DS, NS};
+use super::common::{self, assert_close, gpu, max_abs, normals, DS, NS, TOL_CHAINS};
 
 fn submit(ctx: &GpuContext, f: impl FnOnce(&mut wgpu::CommandEncoder) -> Result<()>) -> Result<()> {
     let mut enc = ctx.device.create_command_encoder(&Default::default());
@@ -905,4 +905,34 @@ fn phi_rows_past_the_loop_budget(
         scale,
         &format!("phi n={n} d={d}, rows {rows:?}"),
     )
+}
+
+/// `madd_peak`, the multiply-add ceiling `stein bench` sets φ against, against its f64 chains
+/// on awkward invocation counts and loop lengths (0 passes: the chains' start values; 1 and 3:
+/// before they settle, so a kernel with a round too few or too many fails), each output
+/// NaN-filled first.
+#[test]
+fn madd_peak_matches_its_f64_chains() -> Result<()> {
+    let Some((ctx, _)) = gpu()? else {
+        return Ok(());
+    };
+    for len in [1usize, 2, 63, 65, 257] {
+        let km = stein::bench::madd_peak_chains(len, len as u64);
+        for iters in [0u32, 1, 3, 50] {
+            let run = stein::bench::MaddPeakRun::new(ctx, &km)?;
+            run.run(ctx, iters)?;
+            let want: Vec<f64> = km
+                .chunks(2)
+                .map(|c| stein::cpu::peak::madd_chains(f64::from(c[0]), f64::from(c[1]), iters))
+                .collect();
+            assert_close(
+                &run.output(ctx)?,
+                &want,
+                TOL_CHAINS,
+                0.0,
+                &format!("madd_peak, {len} invocations, {iters} passes"),
+            )?;
+        }
+    }
+    Ok(())
 }
