@@ -2,14 +2,15 @@
 //! step (exact median + score + φ + update) and φ alone with a fixed h, and reports pair
 //! interactions per second (n² / time of φ) and the device memory the engine holds. Each
 //! configuration is checked once against the f64 reference on a subset of rows before it is
-//! timed, so a fast wrong kernel cannot win. It first measures the adapter's multiply-add
-//! ceiling (`madd_peak.wgsl`) and reports each φ against it: a pair needs at least 2d
+//! timed, so a fast wrong kernel cannot win. It also measures the adapter's multiply-add
+//! ceiling (`madd_peak.wgsl`), before the sweep and beside every row ([`MaddPeakMeter`]), and
+//! reports each φ against the reading next to it: a pair needs at least 2d
 //! multiply-adds (d for the distance's dot product, d for the accumulation), so
 //! pairs/s · 2d / ceiling is the share of the device's arithmetic φ turns into pairs.
 
 use std::time::{Duration, Instant};
 
-use anyhow::{ensure, Result};
+use anyhow::{ensure, Context, Result};
 use serde::Serialize;
 
 use crate::gpu::params::PeakParams;
@@ -71,8 +72,10 @@ pub struct BenchRow {
     pub check_max_rel_err: f64,
     /// The φ kernel that ran (`STEIN_PHI_LAYOUT` and the device choose it).
     pub phi_kernel: &'static str,
-    /// pairs_per_second · 2d / the adapter's multiply-add ceiling ([`MaddPeak`]): the share of
-    /// the device's arithmetic φ turns into pairs (2d multiply-adds a pair at the least).
+    /// The adapter's multiply-add ceiling ([`MaddPeakMeter`]), measured right after φ's timing.
+    pub madd_peak_per_second: f64,
+    /// pairs_per_second · 2d / madd_peak_per_second: the share of the device's arithmetic φ
+    /// turns into pairs (2d multiply-adds a pair at the least).
     pub of_madd_peak: f64,
 }
 
@@ -81,11 +84,15 @@ pub struct BenchRow {
 pub struct BenchReport {
     /// Adapter name, backend, type and driver.
     pub adapter: String,
-    /// The adapter's multiply-add ceiling, measured before the sweep.
+    /// The adapter's multiply-add ceiling, measured before the sweep (each row has its own
+    /// reading too).
     pub madd_peak: MaddPeak,
     /// Rows in sweep order.
     pub rows: Vec<BenchRow>,
 }
+
+/// Measuring time of the ceiling read beside each row.
+const CEILING_TIME: Duration = Duration::from_millis(300);
 
 /// Median of repeated timings of `f`, at least 3 runs and at least `min_time` in total.
 pub fn time_it(min_time: Duration, mut f: impl FnMut() -> Result<()>) -> Result<f64> {
@@ -172,7 +179,7 @@ impl MaddPeakRun {
             ctx,
             &PeakParams {
                 iters,
-                len: u32::try_from(self.len)?,
+                len: u32::try_from(self.len).context("madd_peak: invocations past u32")?,
                 _pad: [0; 2],
             },
         );
@@ -191,6 +198,11 @@ impl MaddPeakRun {
     pub fn output(&self, ctx: &GpuContext) -> Result<Vec<f32>> {
         self.out.read(ctx)
     }
+
+    /// Fills the output with NaN, so that the next run must write every value.
+    pub fn clear(&self, ctx: &GpuContext) -> Result<()> {
+        self.out.write(ctx, &vec![f32::NAN; self.len])
+    }
 }
 
 /// Chains for `len` invocations: k in [0.1, 1.1), m in [0.5, 0.9) (contracting, so the
@@ -206,47 +218,81 @@ pub fn madd_peak_chains(len: usize, seed: u64) -> Vec<f32> {
         .collect()
 }
 
-/// Measures the multiply-add ceiling: 4096 workgroups of 64 invocations (enough to fill an
-/// H200), passes doubled until a dispatch takes 100 ms (or the loop budget ends them), then
-/// timed like the sweep; 16 invocations are checked against the f64 chains first.
-pub fn madd_peak(ctx: &GpuContext, min_time: Duration) -> Result<MaddPeak> {
-    let invocations = 64 * 4096;
-    let km = madd_peak_chains(invocations, 11);
-    let run = MaddPeakRun::new(ctx, &km)?;
-    let max_iters = (ctx.loop_budget() - 1).min(1 << 20) as u32;
-    run.run(ctx, 1)?; // warm-up: the pipeline's first use
-    let mut iters = 8u32;
-    loop {
-        let t = Instant::now();
-        run.run(ctx, iters)?;
-        if t.elapsed() >= Duration::from_millis(100) || iters > max_iters / 2 {
-            break;
-        }
-        iters *= 2;
-    }
-    let out = run.output(ctx)?;
-    let mut worst: f64 = 0.0;
-    for i in (0..invocations).step_by(invocations / 16) {
-        let want =
-            crate::cpu::peak::madd_chains(f64::from(km[2 * i]), f64::from(km[2 * i + 1]), iters);
-        worst = worst.max((f64::from(out[i]) - want).abs() / want.abs());
-    }
-    ensure!(
-        worst < 1e-4,
-        "bench: madd_peak disagrees with its f64 reference (relative error {worst:e}); refusing to report a ceiling"
-    );
-    let seconds = time_it(min_time, || run.run(ctx, iters))?;
-    let madds = invocations as f64 * f64::from(iters) * crate::cpu::peak::MADDS_PER_PASS as f64;
-    Ok(MaddPeak {
-        madds_per_second: madds / seconds,
-        invocations,
-        iters,
-        seconds,
-        check_max_rel_err: worst,
-    })
+/// The multiply-add ceiling, calibrated once and measured again beside every row of the
+/// sweep: on a shared 2-core machine it drifts far more than φ does (llvmpipe, 2026-12-01:
+/// 3.2e10–5.5e10 per second within hours while φ at d = 64 held within ±4 %), so each φ is
+/// set against a reading taken next to it.
+pub struct MaddPeakMeter {
+    run: MaddPeakRun,
+    iters: u32,
+    invocations: usize,
+    check_max_rel_err: f64,
 }
 
-/// Runs the sweep, calling `peak` once the ceiling is measured and `report` after each row.
+impl MaddPeakMeter {
+    /// 4096 workgroups of 64 invocations (enough to fill an H200), passes doubled until a
+    /// dispatch takes 100 ms (or the loop budget ends them). 16 invocations are checked
+    /// against the f64 chains at that length: theirs have m = 1 and k = 1/16, so their chains
+    /// grow by k every step, exactly in f32 (multiples of 1/16 below 2^20), and a driver that
+    /// ends the loop early fails the check (contracting chains would sit at k / (1 − m)
+    /// either way).
+    pub fn new(ctx: &GpuContext) -> Result<Self> {
+        let invocations = 64 * 4096;
+        let checked = invocations / 16;
+        let mut km = madd_peak_chains(invocations, 11);
+        for i in (0..invocations).step_by(checked) {
+            km[2 * i] = 1.0 / 16.0;
+            km[2 * i + 1] = 1.0;
+        }
+        let run = MaddPeakRun::new(ctx, &km)?;
+        let max_iters = (ctx.loop_budget() - 1).min(1 << 20) as u32;
+        run.run(ctx, 1)?; // warm-up: the pipeline's first use
+        let mut iters = 8u32;
+        loop {
+            let t = Instant::now();
+            run.run(ctx, iters)?;
+            if t.elapsed() >= Duration::from_millis(100) || iters > max_iters / 2 {
+                break;
+            }
+            iters *= 2;
+        }
+        let out = run.output(ctx)?;
+        let mut worst: f64 = 0.0;
+        for i in (0..invocations).step_by(checked) {
+            let (k, m) = (f64::from(km[2 * i]), f64::from(km[2 * i + 1]));
+            let want = crate::cpu::peak::madd_chains(k, m, iters);
+            worst = worst.max((f64::from(out[i]) - want).abs() / want.abs());
+        }
+        ensure!(
+            worst < 1e-4,
+            "bench: madd_peak disagrees with its f64 reference (relative error {worst:e}); refusing to report a ceiling"
+        );
+        Ok(Self {
+            run,
+            iters,
+            invocations,
+            check_max_rel_err: worst,
+        })
+    }
+
+    /// Times the calibrated dispatch like the sweep (median of at least three runs).
+    pub fn measure(&self, ctx: &GpuContext, min_time: Duration) -> Result<MaddPeak> {
+        let seconds = time_it(min_time, || self.run.run(ctx, self.iters))?;
+        let madds = self.invocations as f64
+            * f64::from(self.iters)
+            * crate::cpu::peak::MADDS_PER_PASS as f64;
+        Ok(MaddPeak {
+            madds_per_second: madds / seconds,
+            invocations: self.invocations,
+            iters: self.iters,
+            seconds,
+            check_max_rel_err: self.check_max_rel_err,
+        })
+    }
+}
+
+/// Runs the sweep, calling `peak` once the ceiling is first measured and `report` after each
+/// row.
 pub fn run(
     ctx: &GpuContext,
     cfg: &BenchConfig,
@@ -257,7 +303,8 @@ pub fn run(
         cfg.n_min >= 2 && cfg.n_min <= cfg.n_max,
         "bench: need 2 <= n-min <= n-max"
     );
-    let madd = madd_peak(ctx, cfg.min_time)?;
+    let meter = MaddPeakMeter::new(ctx)?;
+    let madd = meter.measure(ctx, cfg.min_time)?;
     peak(&madd);
     let k = Kernels::new(ctx)?;
     let mut rows = Vec::new();
@@ -282,6 +329,7 @@ pub fn run(
                 ctx.queue.submit([enc.finish()]);
                 ctx.wait()
             })?;
+            let ceiling = meter.measure(ctx, CEILING_TIME)?.madds_per_second;
             let (median_seconds, step_seconds) = if cfg.phi_only {
                 (f64::NAN, f64::NAN)
             } else {
@@ -303,8 +351,8 @@ pub fn run(
                 device_bytes: engine.device_bytes(),
                 check_max_rel_err,
                 phi_kernel: k.phi_variant(d, n).kernel_name(d),
-                of_madd_peak: (n as f64) * (n as f64) / phi_seconds * 2.0 * d as f64
-                    / madd.madds_per_second,
+                madd_peak_per_second: ceiling,
+                of_madd_peak: (n as f64) * (n as f64) / phi_seconds * 2.0 * d as f64 / ceiling,
             };
             report(&row);
             rows.push(row);

@@ -870,26 +870,28 @@ fn bench(
                 p.madds_per_second, p.invocations, p.iters, p.seconds
             );
             println!(
-                "{:>7} {:>4} {:>12} {:>12} {:>12} {:>14} {:>9} {:>12}  phi kernel",
+                "{:>7} {:>4} {:>12} {:>12} {:>12} {:>14} {:>10} {:>8} {:>12}  phi kernel",
                 "n",
                 "d",
                 "step (s)",
                 "median (s)",
                 "phi (s)",
                 "pairs/s (phi)",
-                "of peak",
+                "ceiling",
+                "of it",
                 "device MiB"
             );
         },
         |r| {
             println!(
-                "{:>7} {:>4} {:>12.4} {:>12.4} {:>12.4} {:>14.3e} {:>8.1}% {:>12.2}  {}",
+                "{:>7} {:>4} {:>12.4} {:>12.4} {:>12.4} {:>14.3e} {:>10.3e} {:>7.1}% {:>12.2}  {}",
                 r.n,
                 r.d,
                 r.step_seconds,
                 r.median_seconds,
                 r.phi_seconds,
                 r.pairs_per_second,
+                r.madd_peak_per_second,
                 100.0 * r.of_madd_peak,
                 r.device_bytes as f64 / (1u64 << 20) as f64,
                 r.phi_kernel

@@ -1358,10 +1358,20 @@ fn bench_writes_json_naming_adapter_and_kernels() {
     let v: serde_json::Value =
         serde_json::from_slice(&std::fs::read(&json).expect("bench JSON")).unwrap();
     assert!(!v["adapter"].as_str().unwrap().is_empty());
+    let peak = &v["madd_peak"];
+    assert!(peak["madds_per_second"].as_f64().unwrap() > 0.0, "{peak}");
+    assert!(peak["check_max_rel_err"].as_f64().unwrap() < 1e-4, "{peak}");
+    assert!(table.contains("multiply-add ceiling"), "{table}");
     let rows = v["rows"].as_array().unwrap();
     assert_eq!(rows.len(), 4, "{rows:?}");
     for r in rows {
         assert!(r["pairs_per_second"].as_f64().unwrap() > 0.0, "{r}");
+        let share = r["of_madd_peak"].as_f64().unwrap();
+        let d = r["d"].as_f64().unwrap();
+        let ceiling = r["madd_peak_per_second"].as_f64().unwrap();
+        assert!(ceiling > 0.0, "{r}");
+        let want = r["pairs_per_second"].as_f64().unwrap() * 2.0 * d / ceiling;
+        assert!((share - want).abs() <= 1e-12 * want, "{r}");
         assert!(r["check_max_rel_err"].as_f64().unwrap() < 1e-3, "{r}");
         let kernel = r["phi_kernel"].as_str().unwrap();
         let want_small = r["d"] == 2;

@@ -918,8 +918,9 @@ fn madd_peak_matches_its_f64_chains() -> Result<()> {
     };
     for len in [1usize, 2, 63, 65, 257] {
         let km = stein::bench::madd_peak_chains(len, len as u64);
+        let run = stein::bench::MaddPeakRun::new(ctx, &km)?;
         for iters in [0u32, 1, 3, 50] {
-            let run = stein::bench::MaddPeakRun::new(ctx, &km)?;
+            run.clear(ctx)?;
             run.run(ctx, iters)?;
             let want: Vec<f64> = km
                 .chunks(2)
