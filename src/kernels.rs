@@ -441,8 +441,28 @@ pub struct KsdBuffers {
     rows: GpuVec<f32>,
     diag: GpuVec<f32>,
     records: Option<KsdRecords>,
-    diff: Option<(XTexture, XTexture, GpuUniform<SelectParams>)>,
+    /// The difference form's textures of x and the score, made on its first use: the guard
+    /// ([`ksd_form`]) takes it only for clouds far from their mean against h, and at
+    /// n = 65 536, d = 64 the two textures hold 33.5 MB.
+    diff: std::sync::OnceLock<KsdDiffTextures>,
     force: Option<KsdForm>,
+}
+
+/// `ksd_shuffle_diff`'s textures of x and the score, and the uniforms that pack them.
+struct KsdDiffTextures {
+    x: XTexture,
+    score: XTexture,
+    pack: GpuUniform<SelectParams>,
+}
+
+impl KsdDiffTextures {
+    fn new(ctx: &GpuContext, n: usize, d: usize) -> Result<Self> {
+        Ok(Self {
+            x: XTexture::labelled(ctx, ("ksd", "ksd x texture"), n, d)?,
+            score: XTexture::labelled(ctx, ("ksd", "ksd score texture"), n, d)?,
+            pack: GpuUniform::new(ctx, "ksd texture pack", &SelectParams::default()),
+        })
+    }
 }
 
 /// `ksd_shuffle`'s particle records and what packing them takes.
@@ -477,16 +497,14 @@ impl KsdRecords {
 impl KsdBuffers {
     /// The buffers for `n` particles in `d` dimensions on `k`'s device.
     pub fn new(ctx: &GpuContext, k: &Kernels, n: usize, d: usize) -> Result<Self> {
-        let (records, diff) = match k.ksd_shuffle(n, d) {
-            Some(_) => (
-                Some(KsdRecords::new(ctx, n, d)?),
-                Some((
-                    XTexture::labelled(ctx, ("ksd", "ksd x texture"), n, d)?,
-                    XTexture::labelled(ctx, ("ksd", "ksd score texture"), n, d)?,
-                    GpuUniform::new(ctx, "ksd texture pack", &SelectParams::default()),
-                )),
-            ),
-            None => (None, None),
+        let records = match k.ksd_shuffle(n, d) {
+            Some(_) => {
+                // Checked now, so that a size past the device's textures fails here and not
+                // at the first KSD that needs the difference form.
+                check_texture_dims(ctx, "ksd", (n, d), x_texture_size(n, d))?;
+                Some(KsdRecords::new(ctx, n, d)?)
+            }
+            None => None,
         };
         Ok(Self {
             n,
@@ -497,7 +515,7 @@ impl KsdBuffers {
             rows: GpuVec::nan_filled(ctx, "ksd rows", n)?,
             diag: GpuVec::nan_filled(ctx, "ksd diag", n)?,
             records,
-            diff,
+            diff: std::sync::OnceLock::new(),
             force: None,
         })
     }
@@ -518,14 +536,31 @@ impl KsdBuffers {
             })
             + self
                 .diff
-                .as_ref()
-                .map_or(0, |(x, s, _)| x.bytes() + s.bytes() + 32)
+                .get()
+                .map_or(0, |t| t.x.bytes() + t.score.bytes() + 32)
     }
 
     /// The last pass's row sums `Σ_j u_ij` and diagonal terms `u_ii`.
     pub fn read(&self, ctx: &GpuContext) -> Result<(Vec<f32>, Vec<f32>)> {
         Ok((self.rows.read(ctx)?, self.diag.read(ctx)?))
     }
+}
+
+/// Fails with a message naming the limit when `(width, height)` texels exceed the device's
+/// max_texture_dimension_2d.
+fn check_texture_dims(
+    ctx: &GpuContext,
+    what: &str,
+    (n, d): (usize, usize),
+    (width, height): (usize, usize),
+) -> Result<()> {
+    let max = ctx.limits.max_texture_dimension_2d as usize;
+    ensure!(
+        width <= max && height <= max,
+        "{what}: n = {n}, d = {d} needs a {width}x{height} texture, over this adapter's \
+         max_texture_dimension_2d = {max}; use fewer particles"
+    );
+    Ok(())
 }
 
 /// An rgba32float storage texture of `(width, height)` texels (and `usage` besides storage),
@@ -538,12 +573,7 @@ fn rgba32_texture(
     (width, height): (usize, usize),
     usage: wgpu::TextureUsages,
 ) -> Result<(wgpu::Texture, wgpu::TextureView)> {
-    let max = ctx.limits.max_texture_dimension_2d as usize;
-    ensure!(
-        width <= max && height <= max,
-        "{what}: n = {n}, d = {d} needs a {width}x{height} texture, over this adapter's \
-         max_texture_dimension_2d = {max}; use fewer particles"
-    );
+    check_texture_dims(ctx, what, (n, d), (width, height))?;
     let texture = ctx.device.create_texture(&wgpu::TextureDescriptor {
         label: Some(label),
         size: wgpu::Extent3d {
@@ -1289,8 +1319,8 @@ impl Kernels {
         );
         // On CPU adapters with subgroups ksd_shuffle (bilinear, from ksd_pack's records) or
         // ksd_shuffle_diff (from textures of x and the score); else the looped ksd_rows.
-        let (form, kernel, textures) = match (self.ksd_shuffle(n, d), &bufs.records, &bufs.diff) {
-            (Some(sg), Some(r), Some((xt, st, pack))) => {
+        let (form, kernel, textures) = match (self.ksd_shuffle(n, d), &bufs.records) {
+            (Some(sg), Some(r)) => {
                 // Unless a form is forced, the records are packed first: the form depends on
                 // their norms.
                 let mut packed = false;
@@ -1326,8 +1356,15 @@ impl Kernels {
                     )?;
                     (form, Some(k), vec![&r.texture.view])
                 } else {
-                    self.record_x_texture(ctx, &mut enc, pack, x, xt)?;
-                    self.record_x_texture(ctx, &mut enc, pack, score, st)?;
+                    if bufs.diff.get().is_none() {
+                        // Only this call sets it (ksd_rows holds the buffers by shared
+                        // reference, one pass at a time), so the set cannot lose a race.
+                        let _ = bufs.diff.set(KsdDiffTextures::new(ctx, n, d)?);
+                    }
+                    let t = bufs.diff.get().context("ksd: difference-form textures")?;
+                    let (xt, st) = (&t.x, &t.score);
+                    self.record_x_texture(ctx, &mut enc, &t.pack, x, xt)?;
+                    self.record_x_texture(ctx, &mut enc, &t.pack, score, st)?;
                     let k = self.by_dim_with(
                         ctx,
                         &shader::KSD_SHUFFLE_DIFF,
@@ -1339,7 +1376,7 @@ impl Kernels {
                     (form, Some(k), vec![&xt.view, &st.view])
                 }
             }
-            (None, None, None) => (KsdForm::Looped, None, vec![]),
+            (None, None) => (KsdForm::Looped, None, vec![]),
             _ => anyhow::bail!("ksd_rows: the buffers were made for another device"),
         };
         let g = match &kernel {

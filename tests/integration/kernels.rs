@@ -449,6 +449,53 @@ fn ksd_takes_the_difference_form_where_the_bilinear_one_loses_digits() -> Result
     Ok(())
 }
 
+/// The KSD's difference-form textures (x and the score, 2·n·⌈d/4⌉ texels) are made the first
+/// time that form runs, once, and not for the bilinear form, where the device runs
+/// `ksd_shuffle` (CPU adapters with subgroups; elsewhere neither form exists).
+#[test]
+fn ksd_makes_the_difference_textures_when_that_form_first_runs() -> Result<()> {
+    let Some((ctx, k)) = gpu()? else {
+        return Ok(());
+    };
+    use stein::kernels::KsdForm::{Bilinear, Difference};
+    let (n, d) = (300, 5);
+    if k.ksd_shuffle(n, d).is_none() {
+        return Ok(());
+    }
+    let (x32, _) = normals(n, d, 1.0, 5);
+    let (s32, _) = normals(n, d, 1.0, 6);
+    let xb = GpuVec::from_slice(ctx, "x", &x32)?;
+    let sb = GpuVec::from_slice(ctx, "s", &s32)?;
+    let mut bufs = stein::kernels::KsdBuffers::new(ctx, k, n, d)?;
+    let run = |bufs: &stein::kernels::KsdBuffers| -> Result<(stein::kernels::KsdForm, u64)> {
+        let enc = ctx.device.create_command_encoder(&Default::default());
+        let form = k.ksd_rows(ctx, enc, bufs, &xb, &sb, 1.0)?;
+        Ok((form, bufs.device_bytes()))
+    };
+    let before = bufs.device_bytes();
+    let (form, after_bilinear) = run(&bufs)?;
+    ensure!(form == Bilinear, "chose {form:?}");
+    ensure!(
+        after_bilinear == before,
+        "{before} -> {after_bilinear} bytes after the bilinear form"
+    );
+    bufs.force_form(Some(Difference));
+    let (form, after_diff) = run(&bufs)?;
+    ensure!(form == Difference, "ran {form:?}");
+    // Two textures of n rows of ⌈d/4⌉ texels at least, 16 bytes a texel.
+    let least = 2 * (n * d.div_ceil(4) * 16) as u64;
+    ensure!(
+        after_diff >= before + least,
+        "{before} -> {after_diff} bytes after the difference form (want at least {least} more)"
+    );
+    let (_, again) = run(&bufs)?;
+    ensure!(
+        again == after_diff,
+        "{after_diff} -> {again} bytes on a second run"
+    );
+    Ok(())
+}
+
 /// `ksd_pack`'s particle records (centred x, a = s − (2/h)·xc, ‖xc‖², (2/h)·a·xc) against the
 /// f64 reference, on a cloud off the origin (the centring is part of what is checked), the
 /// texture NaN-filled first, where the device runs `ksd_shuffle`.
