@@ -53,7 +53,7 @@ enum Command {
         out: PathBuf,
         /// `median` (exact), `median-sampled` (from 2^20 sampled pairs; exact for n <= 2048)
         /// or a positive number h.
-        #[arg(long, default_value = "median")]
+        #[arg(long, default_value = "median", allow_hyphen_values = true)]
         bandwidth: String,
     },
     /// Run SVGD and write the final particles.
@@ -316,10 +316,11 @@ struct SvgdArgs {
     /// Number of particles drawn from N(init-mean, init-std²).
     #[arg(long)]
     n: Option<usize>,
-    /// Mean of the initial particles: one number, or one per dimension (comma-separated).
+    /// Mean of the initial particles: one number, or one per dimension (comma-separated);
+    /// with --n, default 0.
     #[arg(long, value_delimiter = ',', allow_hyphen_values = true)]
     init_mean: Option<Vec<f64>>,
-    /// Standard deviation of the initial particles.
+    /// Standard deviation of the initial particles; with --n, default 1.
     #[arg(long, allow_negative_numbers = true)]
     init_std: Option<f64>,
     /// Random seed for the initial particles.
@@ -385,14 +386,7 @@ fn main() -> ExitCode {
             return ExitCode::SUCCESS;
         }
         Err(e) => {
-            // One line, like every other error: clap's first line, and where to look.
-            let text = e.to_string();
-            let first = text
-                .lines()
-                .find(|l| !l.trim().is_empty())
-                .unwrap_or("invalid arguments");
-            let first = first.trim_start_matches("error: ");
-            eprintln!("error: {first}; see `stein --help` or `stein <command> --help`");
+            eprintln!("error: {}", clap_one_line(&e.to_string()));
             return ExitCode::from(2);
         }
     };
@@ -403,6 +397,32 @@ fn main() -> ExitCode {
             ExitCode::from(2)
         }
     }
+}
+
+/// A clap error as one line, like every other error: its first paragraph (for a missing
+/// argument, the heading and the arguments it lists), and where to look.
+fn clap_one_line(text: &str) -> String {
+    let mut lines = text
+        .lines()
+        .map(str::trim)
+        .skip_while(|l| l.is_empty())
+        .take_while(|l| !l.is_empty());
+    let first = lines
+        .next()
+        .unwrap_or("invalid arguments")
+        .trim_start_matches("error: ");
+    let rest: Vec<&str> = lines.collect();
+    let mut msg = if rest.is_empty() {
+        first.to_string()
+    } else {
+        format!("{} {}", first, rest.join(", "))
+    };
+    // Rust's integer parse error names no rule; say which numbers the option takes.
+    msg = msg.replace(
+        "invalid digit found in string",
+        "not a whole number (0, 1, 2, ...)",
+    );
+    format!("{msg}; see `stein --help` or `stein <command> --help`")
 }
 
 fn run(cli: Cli) -> Result<()> {
@@ -535,7 +555,13 @@ fn parse_bandwidth(s: &str) -> Result<Bandwidth> {
         _ => {}
     }
     match s.parse::<f64>() {
-        Ok(h) if h > 0.0 && h.is_finite() => Ok(Bandwidth::Fixed(h)),
+        // The kernels take 1/h in f32.
+        Ok(h) if h > 0.0 && h.is_finite() && (1.0 / h as f32).is_finite() && (h as f32).is_finite() => {
+            Ok(Bandwidth::Fixed(h))
+        }
+        Ok(h) if h > 0.0 && h.is_finite() => bail!(
+            "--bandwidth {h:e} is outside what f32 arithmetic can use (1/h or h overflows); give h between about 1e-38 and 3e38, or `median`"
+        ),
         _ => bail!("--bandwidth `{s}` is neither `median`, `median-sampled` nor a positive number"),
     }
 }
@@ -566,6 +592,18 @@ fn check_output(path: &Path, flag: &str) -> Result<()> {
         "{flag} {} is a directory; give a file name",
         path.display()
     );
+    stein::io::output_target(path).with_context(|| format!("{flag} {}", path.display()))?;
+    Ok(())
+}
+
+/// Fails unless `path` ends in .png: the plots and image grids are PNG files.
+fn check_png(path: &Path, flag: &str) -> Result<()> {
+    ensure!(
+        path.extension()
+            .is_some_and(|e| e.eq_ignore_ascii_case("png")),
+        "{flag} {} writes a PNG image; give a path ending in .png",
+        path.display()
+    );
     Ok(())
 }
 
@@ -593,6 +631,10 @@ fn phi(
 ) -> Result<()> {
     let bw = parse_bandwidth(bandwidth)?;
     check_output(out, "--out")?;
+    check_distinct(
+        &[("--out", out)],
+        &[("--target", target), ("--particles", particles)],
+    )?;
     let gmm = load_target(target)?;
     let (x, n) = load_particles(particles, &gmm)?;
     let ctx = open(choice)?;
@@ -602,7 +644,7 @@ fn phi(
     let (phi, h) = engine.phi(bw)?;
     ensure!(
         phi.iter().all(|v| v.is_finite()),
-        "φ has non-finite values (h = {h}); check the target and particles"
+        "φ has non-finite values (h = {h:e}); check the target, the particles and --bandwidth"
     );
     write_npy_f32(out, &phi, &[n, d])?;
     println!("{}", json!({"n": n, "d": d, "h": h}));
@@ -614,9 +656,9 @@ fn initial_particles(args: &SvgdArgs, gmm: &Target, ctx: &GpuContext) -> Result<
         return load_particles(path, gmm);
     }
     let d = gmm.dim();
-    let n = args
-        .n
-        .context("give --init X.npy, or --n N with --init-mean M --init-std S")?;
+    let n = args.n.context(
+        "give --init X.npy, or --n N (with --init-mean M and --init-std S; default 0 and 1)",
+    )?;
     ensure!(n >= 1, "--n must be at least 1");
     // Check the device can hold them before generating them on the host.
     let bytes = n
@@ -698,7 +740,13 @@ fn svgd(choice: &AdapterChoice, args: SvgdArgs) -> Result<()> {
     check_output(&args.out, "--out")?;
     if let Some(p) = &args.plot {
         check_output(p, "--plot")?;
+        check_png(p, "--plot")?;
     }
+    let mut outputs = vec![("--out", args.out.as_path())];
+    outputs.extend(args.plot.as_deref().map(|p| ("--plot", p)));
+    let mut inputs = vec![("--target", args.target.as_path())];
+    inputs.extend(args.init.as_deref().map(|p| ("--init", p)));
+    check_distinct(&outputs, &inputs)?;
     let gmm = load_target(&args.target)?;
     if args.plot.is_some() {
         ensure!(
@@ -710,7 +758,14 @@ fn svgd(choice: &AdapterChoice, args: SvgdArgs) -> Result<()> {
     let ctx = open(choice)?;
     let (x0, n) = initial_particles(&args, &gmm, &ctx)?;
     let d = gmm.dim();
+    let mut trace = TraceFiles::default();
     if let Some(dir) = &args.trace_dir {
+        ensure!(
+            !dir.exists() || dir.is_dir(),
+            "--trace-dir {} exists and is not a directory; give a directory path",
+            dir.display()
+        );
+        trace.created_dir = (!dir.exists()).then(|| dir.clone());
         std::fs::create_dir_all(dir)
             .with_context(|| format!("creating --trace-dir {}", dir.display()))?;
     }
@@ -734,7 +789,12 @@ fn svgd(choice: &AdapterChoice, args: SvgdArgs) -> Result<()> {
         if let (Some(every), Some(dir)) = (args.trace_every, &args.trace_dir) {
             if step % every == 0 || step == args.steps {
                 let x = engine.particles()?;
-                write_npy_f32(&dir.join(format!("step_{step:06}.npy")), &x, &[n, d])?;
+                let path = dir.join(format!("step_{step:06}.npy"));
+                let existed = path.exists();
+                write_npy_f32(&path, &x, &[n, d])?;
+                if !existed {
+                    trace.files.push(path);
+                }
             }
         }
         if let Some(every) = args.ksd_every {
@@ -784,6 +844,66 @@ fn svgd(choice: &AdapterChoice, args: SvgdArgs) -> Result<()> {
         ctx.info.name
     );
     println!("{summary}");
+    trace.keep();
+    Ok(())
+}
+
+/// The snapshots `stein svgd --trace-every` wrote, removed again (with the directory, if the
+/// run made it and it is left empty) unless the run succeeds: no partial output.
+#[derive(Default)]
+struct TraceFiles {
+    created_dir: Option<PathBuf>,
+    files: Vec<PathBuf>,
+}
+
+impl TraceFiles {
+    /// The run succeeded: leave everything.
+    fn keep(&mut self) {
+        self.created_dir = None;
+        self.files.clear();
+    }
+}
+
+impl Drop for TraceFiles {
+    fn drop(&mut self) {
+        for f in &self.files {
+            let _ = std::fs::remove_file(f);
+        }
+        if let Some(dir) = &self.created_dir {
+            let _ = std::fs::remove_dir(dir); // only if empty
+        }
+    }
+}
+
+/// Fails when an output path names the same file as an input or as another output: writing
+/// it would destroy the input, or one output would silently replace the other.
+fn check_distinct(outputs: &[(&str, &Path)], inputs: &[(&str, &Path)]) -> Result<()> {
+    // The canonical path, or for a file still to be made its directory's and its name.
+    let canon = |p: &Path| -> Option<PathBuf> {
+        if let Ok(c) = std::fs::canonicalize(p) {
+            return Some(c);
+        }
+        let parent = p
+            .parent()
+            .filter(|q| !q.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
+        Some(std::fs::canonicalize(parent).ok()?.join(p.file_name()?))
+    };
+    for (i, (flag, out)) in outputs.iter().enumerate() {
+        let Some(o) = canon(out) else { continue };
+        let others = inputs
+            .iter()
+            .map(|(f, p)| (f, p, "input"))
+            .chain(outputs[..i].iter().map(|(f, p)| (f, p, "output")));
+        for (other, path, kind) in others {
+            if canon(path).as_ref() == Some(&o) {
+                bail!(
+                    "{flag} {} is also the {other} {kind}; give {flag} a different path",
+                    out.display()
+                );
+            }
+        }
+    }
     Ok(())
 }
 
@@ -1135,13 +1255,52 @@ fn train(choice: &AdapterChoice, a: TrainArgs) -> Result<()> {
         "--out {} is a file; give a directory",
         out.display()
     );
+    let created = !out.exists();
     std::fs::create_dir_all(&out).with_context(|| format!("creating --out {}", out.display()))?;
+    let result = train_in(
+        choice,
+        &a,
+        &out,
+        &run,
+        resuming,
+        (cfg, spec, data, valid, grids),
+    );
+    if result.is_err() && created && !out.join("checkpoint.safetensors").exists() {
+        // No partial output: the directory is this run's own and holds nothing to resume.
+        let _ = std::fs::remove_dir_all(&out);
+    }
+    result
+}
+
+/// The part of `stein train` after the run directory exists.
+#[allow(clippy::type_complexity)]
+fn train_in(
+    choice: &AdapterChoice,
+    a: &TrainArgs,
+    out: &Path,
+    run: &RunConfig,
+    resuming: bool,
+    (cfg, spec, data, valid, grids): (
+        stein::train::TrainConfig,
+        stein::model::spec::ModelSpec,
+        stein::io::data::Data,
+        Option<stein::io::data::Data>,
+        Option<(u64, (usize, usize))>,
+    ),
+) -> Result<()> {
     if let (true, Some(v)) = (run.holdout > 0, &valid) {
         write_npy_f32(&out.join("valid.npy"), &v.x, &[v.n, v.d])?;
     }
     let ctx = open(choice)?;
     let k = Kernels::new(&ctx)?;
     let mk = stein::model::spec::ModelKernels::new(&ctx)?;
+    // θ is made on the host before it goes to the device: its size is checked first, so that
+    // an oversized model names the device's limit instead of exhausting the host's memory.
+    let theta_bytes = spec.n_params_wide()?.saturating_mul(4);
+    ctx.check_binding(
+        "θ (the model's parameters)",
+        u64::try_from(theta_bytes).unwrap_or(u64::MAX),
+    )?;
     let theta0 = spec.init_theta(cfg.seed)?;
     let eta0 = match &cfg.gen {
         Some(g) if cfg.algo.has_generator() => Some(g.spec(data.d)?.init_eta(cfg.seed)),
@@ -1153,8 +1312,8 @@ fn train(choice: &AdapterChoice, a: TrainArgs) -> Result<()> {
         k: &k,
         spec: &spec,
         kernels: &mk,
-        run: &run,
-        out: &out,
+        run,
+        out,
         data: &data,
         valid: valid.as_ref(),
         resuming,
@@ -1621,6 +1780,10 @@ fn eval(
 
 fn energy(choice: &AdapterChoice, model: &Path, points: &Path, out: &Path) -> Result<()> {
     check_output(out, "--out")?;
+    check_distinct(
+        &[("--out", out)],
+        &[("--model", model), ("--points", points)],
+    )?;
     let (spec, theta) = stein::model::spec::ModelSpec::load(model)?;
     let (x, n, d) = read_matrix_f32(points, "points")?;
     ensure!(
@@ -1667,9 +1830,14 @@ fn sample(
     let grid_shape = match grid {
         Some((g, shape)) => {
             check_output(g, "--grid")?;
+            check_png(g, "--grid")?;
+            check_distinct(&[("--out", out), ("--grid", g)], &[("--model", model)])?;
             Some(parse_image_shape(shape)?)
         }
-        None => None,
+        None => {
+            check_distinct(&[("--out", out)], &[("--model", model)])?;
+            None
+        }
     };
     ensure!(n >= 1, "--n must be at least 1");
     ensure!(steps >= 1, "--steps must be at least 1");
@@ -1753,9 +1921,14 @@ fn sample_generator(
     let grid_shape = match grid {
         Some((g, shape)) => {
             check_output(g, "--grid")?;
+            check_png(g, "--grid")?;
+            check_distinct(&[("--out", out), ("--grid", g)], &[("--model", model)])?;
             Some(parse_image_shape(shape)?)
         }
-        None => None,
+        None => {
+            check_distinct(&[("--out", out)], &[("--model", model)])?;
+            None
+        }
     };
     ensure!(n >= 1, "--n must be at least 1");
     // A run's model.safetensors stands for the generator.safetensors beside it.

@@ -23,8 +23,13 @@ use anyhow::{bail, Context};
 /// directory, which is flushed to disk and then renamed over `path`. On any
 /// error the temporary file is removed and `path` is left untouched.
 ///
-/// The parent directory must already exist; it is not created.
+/// The parent directory must already exist; it is not created. A symbolic link is followed:
+/// the file it names is replaced and the link kept. A path that names anything but a regular
+/// file (a device, a FIFO, a socket, a link to one, or a link to nothing) is refused, since
+/// renaming over it would replace it instead of writing to it.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
+    let resolved = output_target(path)?;
+    let path = resolved.as_path();
     let file_name = match path.file_name() {
         Some(name) => name.to_string_lossy().into_owned(),
         None => bail!(
@@ -61,6 +66,38 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Where a write to `path` lands: `path` itself when it does not exist or is a regular file,
+/// the file a symbolic link names when that is a regular file; anything else is an error
+/// saying what the path is and what to give instead.
+pub fn output_target(path: &Path) -> anyhow::Result<PathBuf> {
+    let Ok(meta) = fs::symlink_metadata(path) else {
+        return Ok(path.to_path_buf()); // absent: created
+    };
+    let target = if meta.file_type().is_symlink() {
+        match fs::canonicalize(path) {
+            Ok(t) => t,
+            Err(_) => bail!(
+                "cannot write {}: it is a symbolic link to a missing file; remove the link or give another path",
+                path.display()
+            ),
+        }
+    } else {
+        path.to_path_buf()
+    };
+    match fs::metadata(&target) {
+        Ok(m) if m.is_file() => Ok(target),
+        Ok(m) if m.is_dir() => bail!(
+            "cannot write {}: it is a directory; give a file path instead",
+            path.display()
+        ),
+        Ok(_) => bail!(
+            "cannot write {}: it is not a regular file (a device, FIFO or socket); give a file path",
+            path.display()
+        ),
+        Err(e) => bail!("cannot write {}: {e}", path.display()),
+    }
+}
+
 /// Creates `tmp`, writes `bytes` and fsyncs it.
 fn write_and_sync(tmp: &Path, bytes: &[u8]) -> anyhow::Result<()> {
     let mut file = File::create(tmp)
@@ -89,6 +126,44 @@ fn sync_dir(dir: &Path) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[cfg(unix)]
+    #[test]
+    fn follows_links_and_refuses_special_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let real = dir.path().join("real.npy");
+        fs::write(&real, b"old").unwrap();
+        let link = dir.path().join("link.npy");
+        std::os::unix::fs::symlink(&real, &link).unwrap();
+        write_atomic(&link, b"new").unwrap();
+        assert!(fs::symlink_metadata(&link)
+            .unwrap()
+            .file_type()
+            .is_symlink());
+        assert_eq!(fs::read(&real).unwrap(), b"new");
+        // A link to nothing is refused and left as it was.
+        let dangling = dir.path().join("dangling.npy");
+        std::os::unix::fs::symlink(dir.path().join("missing"), &dangling).unwrap();
+        let err = write_atomic(&dangling, b"x").unwrap_err().to_string();
+        assert!(err.contains("symbolic link to a missing file"), "{err}");
+        assert!(fs::symlink_metadata(&dangling)
+            .unwrap()
+            .file_type()
+            .is_symlink());
+        // A FIFO in the temporary directory (never a real device: a regression would
+        // replace it).
+        let fifo = dir.path().join("fifo");
+        let made = std::process::Command::new("mkfifo").arg(&fifo).status();
+        assert!(
+            made.is_ok_and(|s| s.success()),
+            "mkfifo (coreutils) is needed"
+        );
+        {
+            let err = write_atomic(&fifo, b"x").unwrap_err().to_string();
+            assert!(err.contains("not a regular file"), "{err}");
+            assert!(!fs::symlink_metadata(&fifo).unwrap().is_file());
+        }
+    }
 
     #[test]
     fn writes_and_replaces() {

@@ -302,6 +302,23 @@ fn validate(
                 std[j]
             );
         }
+        // The GPU kernels take the means and the precisions 1/std² as f32.
+        if let Some(j) = mean.iter().position(|&m| !(m as f32).is_finite()) {
+            bail!(
+                "{origin}: component {i} mean {j} is {:e}, past f32's range (about ±3.4e38); rescale the problem",
+                mean[j]
+            );
+        }
+        if let Some(j) = std
+            .iter()
+            .position(|&s| !((1.0 / (s * s)) as f32).is_normal())
+        {
+            bail!(
+                "{origin}: component {i} std {j} is {:e}, too {} for f32 arithmetic (1/std² must be a normal f32: std between about 1e-19 and 1e19); rescale the problem",
+                std[j],
+                if std[j] < 1.0 { "small" } else { "large" }
+            );
+        }
     }
     for (i, &w) in weights.iter().enumerate() {
         if !(w.is_finite() && w > 0.0) {
@@ -598,6 +615,20 @@ mod tests {
         assert!(Gmm::new(vec![1.0], vec![vec![f64::NAN]], vec![vec![1.0]]).is_err());
         assert!(Gmm::new(vec![f64::INFINITY], vec![vec![0.0]], vec![vec![1.0]]).is_err());
         assert!(Gmm::new(vec![1e308, 1e308], vec![vec![0.0]; 2], vec![vec![1.0]; 2]).is_err());
+        // Past what the f32 kernels can hold: a mean, a precision 1/std².
+        let e = err_of(r#"{"kind":"gmm","weights":[1],"means":[[1e300]],"stds":[[1]]}"#);
+        assert!(
+            e.contains("component 0 mean 0 is 1e300, past f32's range"),
+            "{e}"
+        );
+        let e = err_of(r#"{"kind":"gmm","weights":[1],"means":[[0]],"stds":[[1e-45]]}"#);
+        assert!(
+            e.contains("std 0 is 1") && e.contains("e-45, too small for f32"),
+            "{e}"
+        );
+        let e = err_of(r#"{"kind":"gmm","weights":[1],"means":[[0]],"stds":[[1e30]]}"#);
+        assert!(e.contains("std 0 is 1e30, too large for f32"), "{e}");
+        assert!(Gmm::new(vec![1.0], vec![vec![1e30]], vec![vec![1e-15]]).is_ok());
         for e in [e, err_of("{}"), err_of("")] {
             assert!(!e.contains('\n'), "{e}");
         }

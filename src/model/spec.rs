@@ -101,6 +101,17 @@ impl ModelSpec {
         }
     }
 
+    /// Length of θ without overflow, for size checks before anything is allocated.
+    pub fn n_params_wide(&self) -> Result<u128> {
+        Ok(match self {
+            ModelSpec::Grbm { d, hidden } => {
+                let (d, h) = (*d as u128, *hidden as u128);
+                d * h + d + h
+            }
+            ModelSpec::Mlp { .. } => self.n_params()? as u128,
+        })
+    }
+
     /// Length of θ.
     pub fn n_params(&self) -> Result<usize> {
         Ok(match self {

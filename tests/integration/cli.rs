@@ -441,6 +441,159 @@ fn argument_errors_are_one_line() {
     }
 }
 
+/// clap's multi-line errors keep their substance on the one line: the missing arguments by
+/// name, and a whole-number option given a negative says which numbers it takes.
+#[test]
+fn argument_errors_name_what_is_missing() {
+    let dir = Dir::new();
+    let out = dir.path("final.npy");
+    let o = stein(&["svgd", "--target", "t.json", "--n", "10", "--steps", "3"]);
+    fails(&o, &["were not provided", "--step-size", "--out"], &out);
+    let o = stein(&[
+        "svgd",
+        "--target",
+        "t.json",
+        "--steps=-3",
+        "--step-size",
+        "1",
+    ]);
+    fails(&o, &["--steps", "not a whole number"], &out);
+}
+
+/// An output that names an input, or another output, is refused before anything is written;
+/// so are a plot path that is not .png, a --trace-dir that is a file, and a fixed bandwidth
+/// f32 cannot use.
+#[test]
+fn outputs_may_not_overwrite_inputs_or_each_other() {
+    let dir = Dir::new();
+    let t = dir.write("t.json", MIX2.as_bytes());
+    let x = dir.write("x.npy", &encode_npy_f32(&[0.0, 0.0, 1.0, 0.5], &[2, 2]));
+    let before = std::fs::read(&x).unwrap();
+    let none = dir.path("none.npy");
+    let o = stein(&["phi", "--target", &t, "--particles", &x, "--out", &x]);
+    fails(&o, &["--out", "is also the --particles input"], &none);
+    let o = stein(&["phi", "--target", &t, "--particles", &x, "--out", &t]);
+    fails(&o, &["is also the --target input"], &none);
+    assert_eq!(std::fs::read(&x).unwrap(), before);
+    assert_eq!(std::fs::read_to_string(&t).unwrap(), MIX2);
+    let out = dir.s("final.npy");
+    let run = |extra: &[&str]| {
+        let mut args = vec![
+            "svgd",
+            "--target",
+            &t,
+            "--n",
+            "50",
+            "--steps",
+            "2",
+            "--step-size",
+            "0.1",
+        ];
+        args.extend_from_slice(extra);
+        stein(&args)
+    };
+    let png = dir.s("final.png");
+    let o = run(&["--out", &png, "--plot", &png]);
+    fails(
+        &o,
+        &["--plot", "is also the --out output"],
+        dir.path("final.png").as_path(),
+    );
+    let o = run(&["--out", &out, "--init", &x, "--n", "2"]);
+    assert_eq!(o.status.code(), Some(2));
+    let o = stein(&[
+        "svgd",
+        "--target",
+        &t,
+        "--init",
+        &x,
+        "--steps",
+        "2",
+        "--step-size",
+        "0.1",
+        "--out",
+        &x,
+    ]);
+    fails(&o, &["is also the --init input"], &none);
+    let o = run(&["--out", &out, "--plot", &dir.s("p.jpg")]);
+    fails(&o, &["--plot", ".png"], dir.path("final.npy").as_path());
+    let o = run(&["--out", &out, "--trace-every", "1", "--trace-dir", &t]);
+    fails(
+        &o,
+        &["--trace-dir", "is not a directory"],
+        dir.path("final.npy").as_path(),
+    );
+    let o = stein(&[
+        "phi",
+        "--target",
+        &t,
+        "--particles",
+        &x,
+        "--out",
+        &out,
+        "--bandwidth",
+        "-1",
+    ]);
+    fails(
+        &o,
+        &["--bandwidth `-1`", "positive number"],
+        dir.path("final.npy").as_path(),
+    );
+    let o = stein(&[
+        "phi",
+        "--target",
+        &t,
+        "--particles",
+        &x,
+        "--out",
+        &out,
+        "--bandwidth=1e-300",
+    ]);
+    fails(
+        &o,
+        &["--bandwidth 1e-300", "f32"],
+        dir.path("final.npy").as_path(),
+    );
+}
+
+/// A run that diverges after writing trace snapshots removes them, and the trace directory
+/// it made: no partial output.
+#[test]
+fn a_diverging_run_removes_its_trace_snapshots() {
+    if gpu().unwrap().is_none() {
+        return;
+    }
+    let dir = Dir::new();
+    let t = dir.write("t.json", MIX2.as_bytes());
+    let out = dir.path("final.npy");
+    let trace = dir.path("trace");
+    let o = stein(&[
+        "svgd",
+        "--target",
+        &t,
+        "--n",
+        "100",
+        "--steps",
+        "5",
+        "--step-size",
+        "1e300",
+        "--optimizer",
+        "sgd",
+        "--trace-every",
+        "1",
+        "--trace-dir",
+        &trace.display().to_string(),
+        "--out",
+        &out.display().to_string(),
+    ]);
+    fails(&o, &["diverged"], &out);
+    assert!(
+        !trace.exists(),
+        "{:?}",
+        std::fs::read_dir(&trace).map(|d| d.count())
+    );
+}
+
 #[test]
 fn a_diverging_run_says_so_and_writes_nothing() {
     if gpu().unwrap().is_none() {
@@ -467,6 +620,29 @@ fn a_diverging_run_says_so_and_writes_nothing() {
         ]);
         fails(&o, &["diverged"], &out);
     }
+}
+
+/// A training run that fails before its first checkpoint leaves no run directory behind
+/// (here: a model past the device's buffer limit).
+#[test]
+fn a_failed_train_leaves_no_run_directory() {
+    if gpu().unwrap().is_none() {
+        return;
+    }
+    let dir = Dir::new();
+    let run = dir.path("run");
+    let o = stein(&[
+        "train",
+        "--data",
+        "../shared/data/digits8-train-images.npy",
+        "--hidden",
+        "100000000",
+        "--steps",
+        "5",
+        "--out",
+        &run.display().to_string(),
+    ]);
+    fails(&o, &["max_storage_buffer_binding_size"], &run);
 }
 
 #[test]
