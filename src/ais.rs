@@ -289,11 +289,13 @@ pub fn ais_log_partition_with_progress(
     );
     let wave_runs = n / chains;
     let waves = cfg.runs.div_ceil(wave_runs);
-    let counters = (waves as u64 * n as u64).checked_mul(d as u64);
+    let counters = (waves as u64)
+        .checked_mul(n as u64)
+        .and_then(|c| c.checked_mul(d as u64));
     ensure!(
         counters.is_some_and(|c| c <= u64::from(u32::MAX)),
-        "AIS: {} chains × {d} dimensions exceed the 2^32 counters of the random streams; use fewer chains",
-        waves * n
+        "AIS: {} runs of {chains} chains × {d} dimensions exceed the 2^32 counters of the random streams; use fewer runs or chains",
+        cfg.runs
     );
     ctx.check_loop("ais_accept (d coordinates per chain)", d as u64 + 8)?;
     ctx.check_loop("ais_adapt (C chains per run)", chains as u64 + 8)?;

@@ -303,6 +303,18 @@ pub fn run(
         cfg.n_min >= 2 && cfg.n_min <= cfg.n_max,
         "bench: need 2 <= n-min <= n-max"
     );
+    // The particles are drawn on the host: every size is checked against the device before
+    // anything that size is made (here the smallest of each d; the sweep checks each n).
+    let check_size = |n: usize, d: usize| {
+        let bytes = (n as u128).saturating_mul(d as u128).saturating_mul(4);
+        ctx.check_binding(
+            &format!("bench n = {n}, d = {d} (the particles)"),
+            u64::try_from(bytes).unwrap_or(u64::MAX),
+        )
+    };
+    for &d in &cfg.dims {
+        check_size(cfg.n_min, d)?;
+    }
     let meter = MaddPeakMeter::new(ctx)?;
     let madd = meter.measure(ctx, cfg.min_time)?;
     peak(&madd);
@@ -311,6 +323,7 @@ pub fn run(
     for &d in &cfg.dims {
         let mut n = cfg.n_min;
         while n <= cfg.n_max {
+            check_size(n, d)?;
             let (gmm, x0) = bench_problem(n, d, 7)?;
             let mut engine = Svgd::new(
                 ctx,
@@ -359,7 +372,10 @@ pub fn run(
             if step_seconds.max(phi_seconds) > cfg.step_budget.as_secs_f64() {
                 break;
             }
-            n *= 2;
+            match n.checked_mul(2) {
+                Some(next) => n = next,
+                None => break,
+            }
         }
     }
     Ok(BenchReport {

@@ -969,7 +969,10 @@ fn bench(
         !dims.is_empty() && dims.iter().all(|&d| d >= 1),
         "--dims must list dimensions >= 1"
     );
-    ensure!(budget > 0.0, "--step-budget must be positive");
+    ensure!(
+        budget > 0.0 && budget <= 1e6,
+        "--step-budget {budget} must be a positive number of seconds, at most 1e6"
+    );
     check_output(json_path, "--json")?;
     let ctx = open(choice)?;
     let cfg = stein::bench::BenchConfig {

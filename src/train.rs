@@ -43,7 +43,19 @@ impl Algo {
     pub fn has_generator(self) -> bool {
         matches!(self, Algo::SteinGan | Algo::Hybrid)
     }
+
+    /// Whether the algorithm may take a batch's median bandwidth on the host (SteinCD's data
+    /// batch; the generated batch where `BatchMedian` does not serve it).
+    pub fn uses_host_median(self) -> bool {
+        matches!(self, Algo::SteinCd | Algo::SteinGan | Algo::Hybrid)
+    }
 }
+
+/// Most sampler steps per update (`--k`): each keeps its own batch buffers on the device.
+pub const MAX_K: usize = 1000;
+
+/// Largest batch whose median bandwidth the host takes, over m² f64 distances (2 GiB).
+pub const MAX_HOST_MEDIAN_BATCH: usize = 16384;
 
 /// The kernel of the generator's Stein direction.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -223,6 +235,21 @@ impl TrainConfig {
         ensure!(self.batch >= 2, "--batch must be at least 2");
         ensure!(self.steps >= 1, "--steps must be at least 1");
         ensure!(self.k >= 1, "--k (sampler steps) must be at least 1");
+        // Each sampler step of an update keeps its own batch buffers on the device.
+        ensure!(
+            self.k <= MAX_K,
+            "--k {} is more sampler steps per update than stein keeps buffers for (at most {MAX_K}); use a smaller --k",
+            self.k
+        );
+        if self.algo.uses_host_median() && self.bandwidth.is_none() {
+            ensure!(
+                self.batch <= MAX_HOST_MEDIAN_BATCH,
+                "--batch {} with {:?} takes the median bandwidth on the host over m² distances ({} of memory); use --batch <= {MAX_HOST_MEDIAN_BATCH} or a fixed --bandwidth",
+                self.batch,
+                self.algo,
+                crate::gpu::context::human_bytes((self.batch as u64).saturating_mul(self.batch as u64).saturating_mul(8))
+            );
+        }
         ensure!(
             self.lr > 0.0 && self.lr.is_finite(),
             "--lr {} must be positive and finite",
@@ -348,6 +375,13 @@ impl<'a, M: Trainable> Trainer<'a, M> {
             theta.len(),
         );
         let m = cfg.batch;
+        // The largest per-batch buffer is x⁺ and x⁻ together, 2·m·d floats: checked against the
+        // device before anything of that size is made on the host.
+        let rows = (2 * m as u128).saturating_mul(d as u128).saturating_mul(4);
+        ctx.check_binding(
+            &format!("--batch {m} (x⁺ and x⁻, d = {d})"),
+            u64::try_from(rows).unwrap_or(u64::MAX),
+        )?;
         let mut w = vec![1.0 / m as f32; m];
         w.extend(vec![-1.0 / m as f32; m]);
         let steps = cfg.k.max(1);

@@ -97,8 +97,9 @@ pub fn plot_density_2d(
 /// must be d), else the square root of d when d is a perfect square.
 pub fn image_shape(d: usize, shape: Option<(usize, usize)>) -> anyhow::Result<(usize, usize)> {
     if let Some((r, c)) = shape {
-        if r * c != d || r == 0 {
-            bail!("--image-shape {r}x{c} holds {} pixels but the samples have d = {d}; give ROWSxCOLS with ROWS·COLS = d", r * c);
+        let pixels = (r as u128) * (c as u128);
+        if pixels != d as u128 || r == 0 {
+            bail!("--image-shape {r}x{c} holds {pixels} pixels but the samples have d = {d}; give ROWSxCOLS with ROWS·COLS = d");
         }
         return Ok((r, c));
     }
@@ -573,5 +574,7 @@ mod tests {
         );
         assert!(image_shape(784, None).unwrap() == (28, 28));
         assert!(image_shape(10, None).is_err() && image_shape(6, Some((4, 2))).is_err());
+        // A product that wraps in usize (2^58 + 1)·64 = 64 mod 2^64 is refused, not taken.
+        assert!(image_shape(64, Some(((1 << 58) + 1, 64))).is_err());
     }
 }

@@ -645,6 +645,70 @@ fn a_failed_train_leaves_no_run_directory() {
     fails(&o, &["max_storage_buffer_binding_size"], &run);
 }
 
+/// Sizes the device cannot hold are refused with the limit named before the host allocates
+/// them (each of these aborted or panicked on a host allocation before), and options whose
+/// host-side cost is unbounded are capped with a message.
+#[test]
+fn oversized_options_are_refused_before_the_host_allocates() {
+    if gpu().unwrap().is_none() {
+        return;
+    }
+    let dir = Dir::new();
+    let data = "../shared/data/digits8-train-images.npy";
+    let run = dir.path("run");
+    let r = run.display().to_string();
+    let train = |extra: &[&str]| {
+        let mut args = vec!["train", "--data", data, "--hidden", "4", "--steps", "1"];
+        args.extend_from_slice(extra);
+        args.extend_from_slice(&["--out", &r]);
+        stein(&args)
+    };
+    for batch in ["1000000000", "18446744073709551615"] {
+        let o = train(&["--batch", batch]);
+        fails(&o, &["--batch", "max_storage_buffer_binding_size"], &run);
+    }
+    let o = train(&["--algo", "stein-cd", "--batch", "100000"]);
+    fails(
+        &o,
+        &["--batch 100000", "median bandwidth on the host"],
+        &run,
+    );
+    let o = train(&["--k", "100000"]);
+    fails(&o, &["--k 100000", "at most"], &run);
+    let json = dir.path("bench.json");
+    let j = json.display().to_string();
+    let o = stein(&[
+        "bench",
+        "--dims",
+        "2",
+        "--n-min",
+        "549755813888",
+        "--n-max",
+        "1099511627776",
+        "--json",
+        &j,
+    ]);
+    fails(
+        &o,
+        &["n = 549755813888", "max_storage_buffer_binding_size"],
+        &json,
+    );
+    let o = stein(&[
+        "bench",
+        "--dims",
+        "18446744073709551615",
+        "--n-min",
+        "16",
+        "--n-max",
+        "16",
+        "--json",
+        &j,
+    ]);
+    fails(&o, &["max_storage_buffer_binding_size"], &json);
+    let o = stein(&["bench", "--step-budget", "inf", "--json", &j]);
+    fails(&o, &["--step-budget"], &json);
+}
+
 #[test]
 fn train_and_eval_an_rbm_and_reject_bad_input() {
     if gpu().unwrap().is_none() {
