@@ -132,7 +132,7 @@ enum Command {
         #[arg(long)]
         model: PathBuf,
         /// Sample the generator of a stein-gan or hybrid run (no --method or --steps).
-        #[arg(long)]
+        #[arg(long, conflicts_with = "steps")]
         generator: bool,
         /// gibbs, langevin or svgd.
         #[arg(long, default_value = "gibbs")]

@@ -264,6 +264,11 @@ impl TrainConfig {
             "--svgd-step must be positive"
         );
         ensure!(self.log_every >= 1, "--log-every must be at least 1");
+        ensure!(
+            self.weight_decay >= 0.0 && self.weight_decay.is_finite(),
+            "--weight-decay {} must be zero or positive and finite",
+            self.weight_decay
+        );
         if let Some(h) = self.bandwidth {
             ensure!(h > 0.0 && h.is_finite(), "--bandwidth {h} must be positive");
         }

@@ -458,6 +458,20 @@ fn argument_errors_name_what_is_missing() {
         "1",
     ]);
     fails(&o, &["--steps", "not a whole number"], &out);
+    // --generator draws x = G(z) in one pass: a --steps would be ignored.
+    let o = stein(&[
+        "sample",
+        "--model",
+        "m",
+        "--generator",
+        "--steps",
+        "5",
+        "--n",
+        "4",
+        "--out",
+        &out.display().to_string(),
+    ]);
+    fails(&o, &["--generator", "--steps"], &out);
 }
 
 /// An output that names an input, or another output, is refused before anything is written;
@@ -675,6 +689,9 @@ fn oversized_options_are_refused_before_the_host_allocates() {
     );
     let o = train(&["--k", "100000"]);
     fails(&o, &["--k 100000", "at most"], &run);
+    for wd in ["--weight-decay=-1", "--weight-decay=nan"] {
+        fails(&train(&[wd]), &["--weight-decay"], &run);
+    }
     let json = dir.path("bench.json");
     let j = json.display().to_string();
     let o = stein(&[
