@@ -444,7 +444,7 @@ pub struct KsdBuffers {
     /// The difference form's textures of x and the score, made on its first use: the guard
     /// ([`ksd_form`]) takes it only for clouds far from their mean against h, and at
     /// n = 65 536, d = 64 the two textures hold 33.5 MB.
-    diff: std::sync::OnceLock<KsdDiffTextures>,
+    diff: Option<KsdDiffTextures>,
     force: Option<KsdForm>,
 }
 
@@ -497,13 +497,11 @@ impl KsdRecords {
 impl KsdBuffers {
     /// The buffers for `n` particles in `d` dimensions on `k`'s device.
     pub fn new(ctx: &GpuContext, k: &Kernels, n: usize, d: usize) -> Result<Self> {
+        // The records' texture (n rows of ksd_record_floats(d) >= d values) is checked
+        // against the device here; the difference form's textures, of n rows of d values,
+        // are no larger, so making them later cannot fail on the device's texture size.
         let records = match k.ksd_shuffle(n, d) {
-            Some(_) => {
-                // Checked now, so that a size past the device's textures fails here and not
-                // at the first KSD that needs the difference form.
-                check_texture_dims(ctx, "ksd", (n, d), x_texture_size(n, d))?;
-                Some(KsdRecords::new(ctx, n, d)?)
-            }
+            Some(_) => Some(KsdRecords::new(ctx, n, d)?),
             None => None,
         };
         Ok(Self {
@@ -515,7 +513,7 @@ impl KsdBuffers {
             rows: GpuVec::nan_filled(ctx, "ksd rows", n)?,
             diag: GpuVec::nan_filled(ctx, "ksd diag", n)?,
             records,
-            diff: std::sync::OnceLock::new(),
+            diff: None,
             force: None,
         })
     }
@@ -536,7 +534,7 @@ impl KsdBuffers {
             })
             + self
                 .diff
-                .get()
+                .as_ref()
                 .map_or(0, |t| t.x.bytes() + t.score.bytes() + 32)
     }
 
@@ -544,23 +542,6 @@ impl KsdBuffers {
     pub fn read(&self, ctx: &GpuContext) -> Result<(Vec<f32>, Vec<f32>)> {
         Ok((self.rows.read(ctx)?, self.diag.read(ctx)?))
     }
-}
-
-/// Fails with a message naming the limit when `(width, height)` texels exceed the device's
-/// max_texture_dimension_2d.
-fn check_texture_dims(
-    ctx: &GpuContext,
-    what: &str,
-    (n, d): (usize, usize),
-    (width, height): (usize, usize),
-) -> Result<()> {
-    let max = ctx.limits.max_texture_dimension_2d as usize;
-    ensure!(
-        width <= max && height <= max,
-        "{what}: n = {n}, d = {d} needs a {width}x{height} texture, over this adapter's \
-         max_texture_dimension_2d = {max}; use fewer particles"
-    );
-    Ok(())
 }
 
 /// An rgba32float storage texture of `(width, height)` texels (and `usage` besides storage),
@@ -573,7 +554,12 @@ fn rgba32_texture(
     (width, height): (usize, usize),
     usage: wgpu::TextureUsages,
 ) -> Result<(wgpu::Texture, wgpu::TextureView)> {
-    check_texture_dims(ctx, what, (n, d), (width, height))?;
+    let max = ctx.limits.max_texture_dimension_2d as usize;
+    ensure!(
+        width <= max && height <= max,
+        "{what}: n = {n}, d = {d} needs a {width}x{height} texture, over this adapter's \
+         max_texture_dimension_2d = {max}; use fewer particles"
+    );
     let texture = ctx.device.create_texture(&wgpu::TextureDescriptor {
         label: Some(label),
         size: wgpu::Extent3d {
@@ -1299,7 +1285,7 @@ impl Kernels {
         &self,
         ctx: &GpuContext,
         mut enc: wgpu::CommandEncoder,
-        bufs: &KsdBuffers,
+        bufs: &mut KsdBuffers,
         x: &GpuVec<f32>,
         score: &GpuVec<f32>,
         h: f64,
@@ -1356,12 +1342,13 @@ impl Kernels {
                     )?;
                     (form, Some(k), vec![&r.texture.view])
                 } else {
-                    if bufs.diff.get().is_none() {
-                        // Only this call sets it (ksd_rows holds the buffers by shared
-                        // reference, one pass at a time), so the set cannot lose a race.
-                        let _ = bufs.diff.set(KsdDiffTextures::new(ctx, n, d)?);
+                    if bufs.diff.is_none() {
+                        bufs.diff = Some(KsdDiffTextures::new(ctx, n, d)?);
                     }
-                    let t = bufs.diff.get().context("ksd: difference-form textures")?;
+                    let t = bufs
+                        .diff
+                        .as_ref()
+                        .context("ksd: difference-form textures")?;
                     let (xt, st) = (&t.x, &t.score);
                     self.record_x_texture(ctx, &mut enc, &t.pack, x, xt)?;
                     self.record_x_texture(ctx, &mut enc, &t.pack, score, st)?;

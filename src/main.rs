@@ -555,13 +555,15 @@ fn parse_bandwidth(s: &str) -> Result<Bandwidth> {
         _ => {}
     }
     match s.parse::<f64>() {
-        // The kernels take 1/h in f32.
-        Ok(h) if h > 0.0 && h.is_finite() && (1.0 / h as f32).is_finite() && (h as f32).is_finite() => {
+        Ok(h) if h > 0.0 && h.is_finite() => {
+            // The kernels take h and 1/h as f32.
+            let h32 = h as f32;
+            ensure!(
+                h32.is_normal() && (1.0 / h32).is_finite(),
+                "--bandwidth {h:e} is outside what f32 arithmetic can use (1/h or h overflows); give h between about 1e-38 and 3e38, or `median`"
+            );
             Ok(Bandwidth::Fixed(h))
         }
-        Ok(h) if h > 0.0 && h.is_finite() => bail!(
-            "--bandwidth {h:e} is outside what f32 arithmetic can use (1/h or h overflows); give h between about 1e-38 and 3e38, or `median`"
-        ),
         _ => bail!("--bandwidth `{s}` is neither `median`, `median-sampled` nor a positive number"),
     }
 }
@@ -1299,10 +1301,9 @@ fn train_in(
     let mk = stein::model::spec::ModelKernels::new(&ctx)?;
     // θ is made on the host before it goes to the device: its size is checked first, so that
     // an oversized model names the device's limit instead of exhausting the host's memory.
-    let theta_bytes = spec.n_params_wide()?.saturating_mul(4);
     ctx.check_binding(
         "θ (the model's parameters)",
-        u64::try_from(theta_bytes).unwrap_or(u64::MAX),
+        (spec.n_params()? as u64).saturating_mul(4),
     )?;
     let theta0 = spec.init_theta(cfg.seed)?;
     let eta0 = match &cfg.gen {

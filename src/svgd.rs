@@ -448,7 +448,7 @@ impl<'a> Svgd<'a> {
         self.target
             .record(self.ctx, self.k, &mut enc, &self.x, &self.score, self.n)?;
         self.k
-            .ksd_rows(self.ctx, enc, &self.ksd, &self.x, &self.score, h)?;
+            .ksd_rows(self.ctx, enc, &mut self.ksd, &self.x, &self.score, h)?;
         let (rows, diag) = self.ksd.read(self.ctx)?;
         Ok(ksd_from_rows(&rows, &diag))
     }

@@ -101,21 +101,16 @@ impl ModelSpec {
         }
     }
 
-    /// Length of θ without overflow, for size checks before anything is allocated.
-    pub fn n_params_wide(&self) -> Result<u128> {
-        Ok(match self {
-            ModelSpec::Grbm { d, hidden } => {
-                let (d, h) = (*d as u128, *hidden as u128);
-                d * h + d + h
-            }
-            ModelSpec::Mlp { .. } => self.n_params()? as u128,
-        })
-    }
-
-    /// Length of θ.
+    /// Length of θ; an RBM whose d·H + d + H overflows is an error (the callers size buffers
+    /// from it, so it is checked once here rather than by each).
     pub fn n_params(&self) -> Result<usize> {
         Ok(match self {
-            ModelSpec::Grbm { d, hidden } => RbmShape { d: *d, h: *hidden }.len(),
+            ModelSpec::Grbm { d, hidden } => d
+                .checked_mul(*hidden)
+                .and_then(|v| v.checked_add(d + hidden))
+                .with_context(|| {
+                    format!("--hidden {hidden} with d = {d}: θ's length overflows; use fewer hidden units")
+                })?,
             ModelSpec::Mlp { .. } => self.mlp()?.expect("mlp").len(),
         })
     }

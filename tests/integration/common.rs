@@ -304,7 +304,7 @@ pub fn run_ksd_form(
     let mut bufs = stein::kernels::KsdBuffers::new(ctx, k, n, d)?;
     bufs.force_form(force);
     let enc = ctx.device.create_command_encoder(&Default::default());
-    let form = k.ksd_rows(ctx, enc, &bufs, &xb, &sb, h)?;
+    let form = k.ksd_rows(ctx, enc, &mut bufs, &xb, &sb, h)?;
     let (rows, diag) = bufs.read(ctx)?;
     Ok((rows, diag, form))
 }

@@ -467,20 +467,20 @@ fn ksd_makes_the_difference_textures_when_that_form_first_runs() -> Result<()> {
     let xb = GpuVec::from_slice(ctx, "x", &x32)?;
     let sb = GpuVec::from_slice(ctx, "s", &s32)?;
     let mut bufs = stein::kernels::KsdBuffers::new(ctx, k, n, d)?;
-    let run = |bufs: &stein::kernels::KsdBuffers| -> Result<(stein::kernels::KsdForm, u64)> {
+    let run = |bufs: &mut stein::kernels::KsdBuffers| -> Result<(stein::kernels::KsdForm, u64)> {
         let enc = ctx.device.create_command_encoder(&Default::default());
         let form = k.ksd_rows(ctx, enc, bufs, &xb, &sb, 1.0)?;
         Ok((form, bufs.device_bytes()))
     };
     let before = bufs.device_bytes();
-    let (form, after_bilinear) = run(&bufs)?;
+    let (form, after_bilinear) = run(&mut bufs)?;
     ensure!(form == Bilinear, "chose {form:?}");
     ensure!(
         after_bilinear == before,
         "{before} -> {after_bilinear} bytes after the bilinear form"
     );
     bufs.force_form(Some(Difference));
-    let (form, after_diff) = run(&bufs)?;
+    let (form, after_diff) = run(&mut bufs)?;
     ensure!(form == Difference, "ran {form:?}");
     // Two textures of n rows of ⌈d/4⌉ texels at least, 16 bytes a texel.
     let least = 2 * (n * d.div_ceil(4) * 16) as u64;
@@ -488,7 +488,7 @@ fn ksd_makes_the_difference_textures_when_that_form_first_runs() -> Result<()> {
         after_diff >= before + least,
         "{before} -> {after_diff} bytes after the difference form (want at least {least} more)"
     );
-    let (_, again) = run(&bufs)?;
+    let (_, again) = run(&mut bufs)?;
     ensure!(
         again == after_diff,
         "{after_diff} -> {again} bytes on a second run"
