@@ -637,9 +637,10 @@ fn phi(
         &[("--out", out)],
         &[("--target", target), ("--particles", particles)],
     )?;
-    let gmm = load_target(target)?;
-    let (x, n) = load_particles(particles, &gmm)?;
+    // The device first: a covariance it cannot hold is refused before its factorisation.
     let ctx = open(choice)?;
+    let gmm = load_target(target, &|what, bytes| ctx.check_binding(what, bytes))?;
+    let (x, n) = load_particles(particles, &gmm)?;
     let k = Kernels::new(&ctx)?;
     let d = gmm.dim();
     let mut engine = Svgd::new(&ctx, &k, target_score(&ctx, &gmm)?, &x, n, Optimizer::Sgd)?;
@@ -749,7 +750,8 @@ fn svgd(choice: &AdapterChoice, args: SvgdArgs) -> Result<()> {
     let mut inputs = vec![("--target", args.target.as_path())];
     inputs.extend(args.init.as_deref().map(|p| ("--init", p)));
     check_distinct(&outputs, &inputs)?;
-    let gmm = load_target(&args.target)?;
+    let ctx = open(choice)?;
+    let gmm = load_target(&args.target, &|what, bytes| ctx.check_binding(what, bytes))?;
     if args.plot.is_some() {
         ensure!(
             gmm.dim() == 2,
@@ -757,7 +759,6 @@ fn svgd(choice: &AdapterChoice, args: SvgdArgs) -> Result<()> {
             gmm.dim()
         );
     }
-    let ctx = open(choice)?;
     let (x0, n) = initial_particles(&args, &gmm, &ctx)?;
     let d = gmm.dim();
     let mut trace = TraceFiles::default();

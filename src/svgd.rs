@@ -94,6 +94,8 @@ impl GaussianScore {
             .chain(&g.mean)
             .map(|&v| v as f32)
             .collect();
+        // What the target's loader checked before factorising.
+        debug_assert_eq!(4 * pm.len() as u64, Gaussian::device_bytes(g.dim()));
         Ok(Self {
             pm: GpuVec::from_slice(ctx, "gaussian precision", &pm)?,
             params: GpuUniform::new(ctx, "gaussian params", &GmmParams::default()),

@@ -27,6 +27,15 @@ use serde::Deserialize;
 /// Target kinds this module understands, for error messages.
 const SUPPORTED_KINDS: &str = "\"gmm\", \"gaussian\"";
 
+/// Called with what a target's device copy needs and its size in bytes, before the host
+/// does work that grows faster than the file (`GpuContext::check_binding` fits).
+pub type DeviceCheck<'a> = &'a dyn Fn(&str, u64) -> anyhow::Result<()>;
+
+/// A [`DeviceCheck`] that accepts everything (tests and host-only use).
+pub fn no_device_check(_: &str, _: u64) -> anyhow::Result<()> {
+    Ok(())
+}
+
 /// A target read from a file.
 #[derive(Clone, Debug)]
 pub enum Target {
@@ -78,6 +87,25 @@ pub struct Gaussian {
 impl Gaussian {
     /// Validates (finite, symmetric, positive definite) and factorises.
     pub fn new(mean: Vec<f64>, cov: Vec<Vec<f64>>, origin: &str) -> anyhow::Result<Gaussian> {
+        Self::new_checked(mean, cov, origin, &no_device_check)
+    }
+
+    /// Bytes of the device's copy (f32 precision matrix and mean; `GaussianScore`).
+    pub fn device_bytes(d: usize) -> u64 {
+        let d = d as u64;
+        d.saturating_mul(d).saturating_add(d).saturating_mul(4)
+    }
+
+    /// [`Gaussian::new`], calling `device_check` with [`Gaussian::device_bytes`] after the
+    /// O(d²) validation and before the O(d³) factorisation, so that a covariance the device
+    /// cannot hold is refused at once (d = 6000 took over a minute on the host before
+    /// the device refused it).
+    pub fn new_checked(
+        mean: Vec<f64>,
+        cov: Vec<Vec<f64>>,
+        origin: &str,
+        device_check: DeviceCheck,
+    ) -> anyhow::Result<Gaussian> {
         let d = mean.len();
         if d == 0 {
             bail!("{origin}: the mean is empty; give one value per dimension");
@@ -100,39 +128,12 @@ impl Gaussian {
                 }
             }
         }
-        // Cholesky c = L Lᵀ.
-        let mut l = vec![0.0; d * d];
-        for a in 0..d {
-            for b in 0..=a {
-                let s: f64 = (0..b).map(|k| l[a * d + k] * l[b * d + k]).sum();
-                if a == b {
-                    let v = c[a * d + a] - s;
-                    if v.is_nan() || v <= 0.0 {
-                        bail!("{origin}: cov is not positive definite (pivot {a} is {v}); give a valid covariance");
-                    }
-                    l[a * d + a] = v.sqrt();
-                } else {
-                    l[a * d + b] = (c[a * d + b] - s) / l[b * d + b];
-                }
-            }
-        }
-        let log_det = 2.0 * (0..d).map(|a| l[a * d + a].ln()).sum::<f64>();
-        // precision = L⁻ᵀ L⁻¹, column by column.
-        let mut precision = vec![0.0; d * d];
-        for col in 0..d {
-            let mut y = vec![0.0; d];
-            for a in 0..d {
-                let e = if a == col { 1.0 } else { 0.0 };
-                y[a] = (e - (0..a).map(|k| l[a * d + k] * y[k]).sum::<f64>()) / l[a * d + a];
-            }
-            let mut z = vec![0.0; d];
-            for a in (0..d).rev() {
-                z[a] = (y[a] - (a + 1..d).map(|k| l[k * d + a] * z[k]).sum::<f64>()) / l[a * d + a];
-            }
-            for a in 0..d {
-                precision[a * d + col] = z[a];
-            }
-        }
+        device_check(
+            &format!("{origin}: the {d}x{d} precision matrix"),
+            Self::device_bytes(d),
+        )?;
+        let (precision, log_det) = factorise(&c, d)
+            .map_err(|(a, v)| anyhow!("{origin}: cov is not positive definite (pivot {a} is {v}); give a valid covariance"))?;
         Ok(Gaussian {
             mean,
             cov: c,
@@ -173,6 +174,72 @@ impl Gaussian {
     }
 }
 
+/// The precision C⁻¹ and log det C of a symmetric d×d matrix `c` (row-major), or the first
+/// pivot (index, value) that is not positive. About d³/2 multiply-adds, every one in a dot
+/// product of two contiguous rows (the column-by-column solves this replaced walked L with
+/// stride d: 15 s at d = 2000):
+/// 1. Cholesky C = L Lᵀ, L[a][b] from the dot product of rows a and b of L (d³/6);
+/// 2. u = L⁻ᵀ, each entry a dot product of a row of L and a row of u (d³/6);
+/// 3. P = u uᵀ, the upper triangle as dot products of rows of u, mirrored (d³/6).
+fn factorise(c: &[f64], d: usize) -> Result<(Vec<f64>, f64), (usize, f64)> {
+    let mut l = vec![0.0; d * d];
+    for a in 0..d {
+        for b in 0..=a {
+            let s = dot(&l[a * d..a * d + b], &l[b * d..b * d + b]);
+            if a == b {
+                let v = c[a * d + a] - s;
+                if v.is_nan() || v <= 0.0 {
+                    return Err((a, v));
+                }
+                l[a * d + a] = v.sqrt();
+            } else {
+                l[a * d + b] = (c[a * d + b] - s) / l[b * d + b];
+            }
+        }
+    }
+    let log_det = 2.0 * (0..d).map(|a| l[a * d + a].ln()).sum::<f64>();
+    // u = L⁻ᵀ (upper triangular), row by row of L⁻¹ = column by column of u:
+    // u[c][a] = (δ_ca − Σ_{c≤k<a} L[a][k] u[c][k]) / L[a][a].
+    let mut u = vec![0.0; d * d];
+    for a in 0..d {
+        let la = &l[a * d..a * d + a];
+        let diag = l[a * d + a];
+        for c in 0..a {
+            let v = -dot(&la[c..], &u[c * d + c..c * d + a]) / diag;
+            u[c * d + a] = v;
+        }
+        u[a * d + a] = 1.0 / diag;
+    }
+    // P = u uᵀ: P[a][b] = Σ_{k≥a} u[a][k] u[b][k] for b ≥ a, mirrored (exactly symmetric).
+    let mut precision = vec![0.0; d * d];
+    for a in 0..d {
+        for b in a..d {
+            let v = dot(&u[a * d + b..a * d + d], &u[b * d + b..b * d + d]);
+            precision[a * d + b] = v;
+            precision[b * d + a] = v;
+        }
+    }
+    Ok((precision, log_det))
+}
+
+/// Σ a_k b_k over four running sums (so that the compiler can vectorise it).
+fn dot(a: &[f64], b: &[f64]) -> f64 {
+    let mut s = [0.0; 4];
+    let (ca, cb) = (a.chunks_exact(4), b.chunks_exact(4));
+    let tail: f64 = ca
+        .remainder()
+        .iter()
+        .zip(cb.remainder())
+        .map(|(x, y)| x * y)
+        .sum();
+    for (x, y) in ca.zip(cb) {
+        for q in 0..4 {
+            s[q] += x[q] * y[q];
+        }
+    }
+    (s[0] + s[1]) + (s[2] + s[3]) + tail
+}
+
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawGaussian {
@@ -207,11 +274,12 @@ struct RawGmm {
     stds: Vec<Vec<f64>>,
 }
 
-/// Reads and validates a target file.
+/// Reads and validates a target file; `device_check` sees what the device will need
+/// before any work that grows faster than the file ([`DeviceCheck`]).
 ///
 /// Errors name the file: a missing file, invalid JSON (with serde's line and
-/// column), an unknown `kind`, or invalid mixture parameters.
-pub fn load_target(path: &Path) -> anyhow::Result<Target> {
+/// column), an unknown `kind`, invalid parameters, or a size the device cannot hold.
+pub fn load_target(path: &Path, device_check: DeviceCheck) -> anyhow::Result<Target> {
     let text = std::fs::read_to_string(path).map_err(|e| {
         anyhow!(
             "{}: cannot read target file ({}); check the path",
@@ -219,28 +287,58 @@ pub fn load_target(path: &Path) -> anyhow::Result<Target> {
             e
         )
     })?;
-    from_json_str(&text, &path.display().to_string())
+    from_json_str_checked(&text, &path.display().to_string(), device_check)
 }
 
 /// Parses and validates a target from JSON text; `origin` (usually the file
 /// name) starts every error message.
 pub fn from_json_str(s: &str, origin: &str) -> anyhow::Result<Target> {
+    from_json_str_checked(s, origin, &no_device_check)
+}
+
+/// Only the kind; serde skips the rest without building it, so the text is parsed in full
+/// once more, not twice more (a 90 MB covariance took a second a parse).
+#[derive(Deserialize)]
+struct KindOnly {
+    kind: Option<serde_json::Value>,
+}
+
+/// [`from_json_str`] with a [`DeviceCheck`].
+pub fn from_json_str_checked(
+    s: &str,
+    origin: &str,
+    device_check: DeviceCheck,
+) -> anyhow::Result<Target> {
     let example =
         r#"{"kind": "gmm", "weights": [1.0], "means": [[0.0, 0.0]], "stds": [[1.0, 1.0]]}"#;
-    let value: serde_json::Value = serde_json::from_str(s).map_err(|e| {
-        anyhow!("{origin}: invalid JSON ({e}); fix the file at that line and column")
-    })?;
-    let Some(obj) = value.as_object() else {
-        bail!("{origin}: the target must be a JSON object; write it like {example}");
+    // serde would also fill KindOnly from an array, so only an object's text takes this path.
+    let object = s.trim_start().starts_with('{');
+    let kind = match serde_json::from_str::<KindOnly>(s) {
+        Ok(k) if object => k.kind,
+        _ => {
+            // Not an object, or not JSON: the full parse says which, with a line and column.
+            let value: serde_json::Value = serde_json::from_str(s).map_err(|e| {
+                anyhow!("{origin}: invalid JSON ({e}); fix the file at that line and column")
+            })?;
+            match value {
+                serde_json::Value::Object(o) => o.get("kind").cloned(),
+                _ => bail!("{origin}: the target must be a JSON object; write it like {example}"),
+            }
+        }
     };
-    match obj.get("kind") {
+    match kind {
         None => bail!("{origin}: missing \"kind\"; add \"kind\": \"gmm\" (supported kinds: {SUPPORTED_KINDS})"),
         Some(serde_json::Value::String(kind)) if kind == "gmm" => {}
         Some(serde_json::Value::String(kind)) if kind == "gaussian" => {
             let raw: RawGaussian = serde_json::from_str(s).map_err(|e| {
                 anyhow!(r#"{origin}: invalid gaussian target ({e}); write it like {{"kind": "gaussian", "mean": [0, 0], "cov": [[1, 0.5], [0.5, 1]]}}"#)
             })?;
-            return Ok(Target::Gaussian(Gaussian::new(raw.mean, raw.cov, origin)?));
+            return Ok(Target::Gaussian(Gaussian::new_checked(
+                raw.mean,
+                raw.cov,
+                origin,
+                device_check,
+            )?));
         }
         Some(serde_json::Value::String(kind)) => {
             bail!("{origin}: unknown target kind \"{kind}\"; supported kinds: {SUPPORTED_KINDS}")
@@ -661,11 +759,85 @@ mod tests {
         assert!(e.contains("2x2"), "{e}");
     }
 
+    /// The factorisation at awkward sizes: C = D + v vᵀ (D diagonal, v random), whose
+    /// inverse and determinant have closed forms (Sherman–Morrison and the matrix
+    /// determinant lemma), so the check does not share the code it checks.
+    #[test]
+    fn gaussian_precision_and_log_det_match_closed_forms() {
+        for d in [1usize, 2, 3, 4, 5, 17, 64, 101] {
+            let mut rng = SplitMix64::new(d as u64);
+            let diag: Vec<f64> = (0..d).map(|_| 0.5 + rng.next_f64()).collect();
+            let v: Vec<f64> = (0..d).map(|_| 2.0 * rng.next_normal()).collect();
+            let cov: Vec<Vec<f64>> = (0..d)
+                .map(|a| {
+                    (0..d)
+                        .map(|b| v[a] * v[b] + if a == b { diag[a] } else { 0.0 })
+                        .collect()
+                })
+                .collect();
+            let g = Gaussian::new(vec![0.0; d], cov, "t").unwrap();
+            // (D + vvᵀ)⁻¹ = D⁻¹ − D⁻¹v vᵀD⁻¹ / (1 + vᵀD⁻¹v); det = det D · (1 + vᵀD⁻¹v).
+            let s = 1.0 + (0..d).map(|a| v[a] * v[a] / diag[a]).sum::<f64>();
+            let log_det = diag.iter().map(|x| x.ln()).sum::<f64>() + s.ln();
+            assert!(
+                (g.log_det - log_det).abs() < 1e-10 * log_det.abs().max(1.0),
+                "d = {d}"
+            );
+            for a in 0..d {
+                for b in 0..d {
+                    let want = if a == b { 1.0 / diag[a] } else { 0.0 }
+                        - v[a] / diag[a] * v[b] / diag[b] / s;
+                    let got = g.precision[a * d + b];
+                    assert!(
+                        (got - want).abs() < 1e-10 + 1e-10 * want.abs(),
+                        "d = {d}, P[{a}][{b}] = {got}, want {want}"
+                    );
+                    assert_eq!(
+                        got.to_bits(),
+                        g.precision[b * d + a].to_bits(),
+                        "P is symmetric"
+                    );
+                }
+            }
+        }
+        // The first pivot that fails is named: rows 0–1 are fine, row 2 repeats row 1.
+        let e = err_of(r#"{"kind":"gaussian","mean":[0,0,0],"cov":[[2,1,1],[1,2,2],[1,2,2]]}"#);
+        assert!(e.contains("pivot 2"), "{e}");
+    }
+
+    /// The device check sees the precision matrix's bytes after the cheap validation and
+    /// before the factorisation: a refusal wins over a matrix the factorisation would reject.
+    #[test]
+    fn gaussian_device_check_comes_before_the_factorisation() {
+        let refuse = |what: &str, bytes: u64| -> anyhow::Result<()> {
+            bail!("{what} needs {bytes} bytes, too many")
+        };
+        let not_pd = r#"{"kind":"gaussian","mean":[0,0],"cov":[[1,2],[2,1]]}"#;
+        let e = from_json_str_checked(not_pd, "t.json", &refuse)
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            e,
+            "t.json: the 2x2 precision matrix needs 24 bytes, too many"
+        );
+        assert_eq!(Gaussian::device_bytes(2), 24);
+        let asym = r#"{"kind":"gaussian","mean":[0,0],"cov":[[1,0.5],[0.4,1]]}"#;
+        let e = from_json_str_checked(asym, "t.json", &refuse)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("symmetric"), "{e}");
+        let gmm = r#"{"kind":"gmm","weights":[1],"means":[[0]],"stds":[[1]]}"#;
+        assert!(from_json_str_checked(gmm, "t.json", &refuse).is_ok());
+        // An array is not an object, though serde would read a struct from one.
+        let e = err_of(r#"["gmm", [1], [[0]], [[1]]]"#);
+        assert!(e.contains("must be a JSON object"), "{e}");
+    }
+
     #[test]
     fn load_target_reports_missing_file() {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("missing.json");
-        let e = load_target(&p).unwrap_err().to_string();
+        let e = load_target(&p, &no_device_check).unwrap_err().to_string();
         assert!(
             e.contains("missing.json") && e.contains("cannot read"),
             "{e}"
@@ -675,7 +847,7 @@ mod tests {
             r#"{"kind":"gmm","weights":[2],"means":[[1]],"stds":[[3]]}"#,
         )
         .unwrap();
-        let Target::Gmm(g) = load_target(&p).unwrap() else {
+        let Target::Gmm(g) = load_target(&p, &no_device_check).unwrap() else {
             panic!("not a gmm")
         };
         assert_eq!(g.weights, vec![1.0]);
