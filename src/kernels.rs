@@ -585,9 +585,9 @@ fn texture_bytes(t: &wgpu::Texture) -> u64 {
 
 /// (width, height) in texels of `svgd_phi_shuffle`'s rgba32float record texture for `n`
 /// particles in `d` dimensions and subgroup size `sg`: the column records row by row, the
-/// last row zero padded. `svgd_phi_pack` writes them to a buffer of whole rows, which is
-/// copied into the texture (a read-only storage texture): llvmpipe fetches texels with a
-/// branch-free gather, where a storage-buffer vec4 costs a loop of 32 bounds-checked scalar
+/// last row's tail unwritten (zero). `svgd_phi_pack` writes them there (override TEXTURE), and
+/// `svgd_phi_shuffle` reads them as a read-only storage texture: llvmpipe fetches texels with
+/// a branch-free gather, where a storage-buffer vec4 costs a loop of 32 bounds-checked scalar
 /// loads (see the generator).
 pub fn shuffle_texture_size(n: usize, d: usize, sg: u32) -> (usize, usize) {
     texture_shape(shuffle_padded(n, sg) * shuffle_record(d))
@@ -635,6 +635,29 @@ pub fn chunk_columns(ctx: &GpuContext, per_column: u64, fixed: u64, cap: Option<
     let budget = ctx.loop_budget().saturating_sub(fixed).max(per_column);
     let cols = (budget / per_column.max(1)).max(1) as usize;
     cap.map_or(cols, |c| cols.min(c.max(1)))
+}
+
+/// Where [`Kernels::record_phi_columns`] writes the column records: a buffer (for
+/// `svgd_phi_gemm`) or an rgba32float storage texture [`SHUFFLE_TEXTURE_WIDTH`] wide (for
+/// `svgd_phi_shuffle`; `svgd_phi_pack` with its override TEXTURE).
+#[derive(Clone, Copy)]
+pub enum PhiRecords<'a> {
+    /// `padded · (2⌈d/4⌉ + 1) · 4` floats.
+    Buffer(&'a GpuVec<f32>),
+    /// The texture and a view of it.
+    Texture(&'a wgpu::Texture, &'a wgpu::TextureView),
+}
+
+/// Checks that `gmm_score`'s loops fit one invocation on this adapter: it walks the K
+/// components twice (their logits, then the weighted pulls), each pass d dimensions, so
+/// 3Kd + 5K + 2d + 4 loop passes counting every loop's exit (llvmpipe cuts them short past
+/// 65 535; e.g. K = 10 components at d = 2000).
+pub fn check_gmm_score_loops(ctx: &GpuContext, k: usize, d: usize) -> Result<()> {
+    let (k, d) = (k as u64, d as u64);
+    let passes = k
+        .saturating_mul(d.saturating_mul(3).saturating_add(5))
+        .saturating_add(2 * d + 4);
+    ctx.check_loop(&format!("gmm_score ({k} components at d = {d})"), passes)
 }
 
 /// Per-dispatch uniforms and device scratch of φ for one (n, d): O(n·d).
@@ -720,14 +743,15 @@ impl PhiScratch {
             .map(|_| GpuUniform::new(ctx, "phi params", &PairParams::default()))
             .collect();
         let kb = if general { n * cols.min(n) } else { 1 };
-        // The centre and the column records (svgd_phi_pack) of the kernels that read them;
-        // svgd_phi_shuffle's in whole texture rows, copied into the texture.
+        // The centre and the column records of the kernels that read them: svgd_phi_gemm's
+        // in a buffer, svgd_phi_shuffle's in a texture (svgd_phi_pack writes either), so that
+        // they are held once.
         let texture = match variant {
             PhiVariant::Shuffle(sg) => Some(shuffle_texture_size(n, d, sg)),
             _ => None,
         };
         let (center, pack) = match (records, texture) {
-            (Some(_), Some((width, height))) => (d, width * height * 4),
+            (Some(_), Some(_)) => (d, 1),
             (Some(padded), None) => (d, padded * shuffle_record(d) * 4),
             _ => (1, 1),
         };
@@ -739,7 +763,7 @@ impl PhiScratch {
                 ("svgd_phi", "phi column records"),
                 (n, d),
                 size,
-                wgpu::TextureUsages::COPY_DST,
+                wgpu::TextureUsages::empty(),
             )?),
             None => None,
         };
@@ -792,6 +816,9 @@ pub struct Kernels {
     pub svgd_phi_kacc: Kernel,
     /// The particles' mean (the centre of `svgd_phi_shuffle`).
     pub svgd_phi_center: Kernel,
+    /// What `svgd_phi_pack` binds where it does not write: a one-vec4 buffer and a 1×1
+    /// texture (with its view).
+    pack_placeholder: (GpuVec<f32>, (wgpu::Texture, wgpu::TextureView)),
     /// The particle records of `ksd_shuffle` (CPU adapters).
     pub ksd_pack: Kernel,
     /// Pipelines specialised on d (override D), built on first use: the unrolled φ
@@ -836,6 +863,16 @@ impl Kernels {
             svgd_phi_krho: Kernel::new(ctx, &shader::SVGD_PHI_KRHO, &[U, R, W], 64)?,
             svgd_phi_kacc: Kernel::new(ctx, &shader::SVGD_PHI_KACC, &[U, R, R, R, R, W, W], 64)?,
             svgd_phi_center: Kernel::new(ctx, &shader::SVGD_PHI_CENTER, &[U, R, W], 256)?,
+            pack_placeholder: (
+                GpuVec::zeros(ctx, "phi records placeholder", 4)?,
+                rgba32_texture(
+                    ctx,
+                    ("svgd_phi_pack", "phi records placeholder"),
+                    (1, 1),
+                    (1, 1),
+                    wgpu::TextureUsages::empty(),
+                )?,
+            ),
             ksd_pack: Kernel::new(
                 ctx,
                 &shader::KSD_PACK,
@@ -935,6 +972,7 @@ impl Kernels {
             mix.len == 2 * k * d + k,
             "gmm_score: packed mixture has the wrong length"
         );
+        check_gmm_score_loops(ctx, k, d)?;
         params.set(
             ctx,
             &GmmParams {
@@ -970,6 +1008,7 @@ impl Kernels {
             pm.len == d * d + d,
             "gaussian_score: packed precision has the wrong length"
         );
+        ctx.check_loop("gaussian_score (d per output)", d as u64 + 2)?;
         params.set(
             ctx,
             &GmmParams {
@@ -979,7 +1018,7 @@ impl Kernels {
                 _pad: 0,
             },
         );
-        let g = self.gaussian_score.groups_for(ctx, n)?;
+        let g = self.gaussian_score.groups_for(ctx, n * d)?;
         self.gaussian_score.record(
             ctx,
             enc,
@@ -1153,6 +1192,10 @@ impl Kernels {
         if records.is_some() {
             // The centre, then the column records, both from the first chunk's uniform
             // (every chunk holds the same n, d, h and n_pad).
+            let target = match &scratch.records {
+                Some((texture, view)) => PhiRecords::Texture(texture, view),
+                None => PhiRecords::Buffer(&scratch.pack),
+            };
             self.record_phi_columns(
                 ctx,
                 enc,
@@ -1160,25 +1203,9 @@ impl Kernels {
                 x,
                 score,
                 &scratch.center,
-                &scratch.pack,
+                target,
                 (n, d, aux as usize),
             )?;
-        }
-        if let Some((texture, _)) = &scratch.records {
-            // Whole rows of records (the pack buffer's length) into the texture.
-            let (width, height) = (texture.width(), texture.height());
-            enc.copy_buffer_to_texture(
-                wgpu::TexelCopyBufferInfo {
-                    buffer: &scratch.pack.buffer,
-                    layout: wgpu::TexelCopyBufferLayout {
-                        offset: 0,
-                        bytes_per_row: Some(16 * width),
-                        rows_per_image: Some(height),
-                    },
-                },
-                texture.as_image_copy(),
-                texture.size(),
-            );
         }
         for params in &scratch.params {
             let (u, x, out) = (&params.buffer, &x.buffer, &scratch.scratch.buffer);
@@ -1208,10 +1235,10 @@ impl Kernels {
     }
 
     /// Records `svgd_phi_center` (the particles' mean into `center`, d values) and
-    /// `svgd_phi_pack` (the column records of `svgd_phi_shuffle` and `svgd_phi_gemm` into
-    /// `pack`, `padded · (2⌈d/4⌉ + 1)` vec4, `padded` = [`shuffle_padded`] or
-    /// [`gemm_padded`] particles), both reading
-    /// n, d, 1/h and aux = `padded` from `params`. References: [`crate::cpu::svgd::centre`],
+    /// `svgd_phi_pack` (the column records of `svgd_phi_gemm` or `svgd_phi_shuffle`,
+    /// `padded · (2⌈d/4⌉ + 1)` vec4, `padded` = [`gemm_padded`] or [`shuffle_padded`]
+    /// particles, into a buffer or, texel by texel, a texture [`SHUFFLE_TEXTURE_WIDTH`] wide),
+    /// both reading n, d, 1/h and aux = `padded` from `params`. References: [`crate::cpu::svgd::centre`],
     /// [`crate::cpu::svgd::shuffle_records`].
     #[allow(clippy::too_many_arguments)]
     pub fn record_phi_columns(
@@ -1222,13 +1249,26 @@ impl Kernels {
         x: &GpuVec<f32>,
         score: &GpuVec<f32>,
         center: &GpuVec<f32>,
-        pack: &GpuVec<f32>,
+        records: PhiRecords,
         (n, d, padded): (usize, usize, usize),
     ) -> Result<()> {
         check_nd("svgd_phi_pack", n, d, &[x, score])?;
+        let vec4s = padded * shuffle_record(d);
+        let room = match records {
+            PhiRecords::Buffer(pack) => pack.len / 4,
+            PhiRecords::Texture(t, _) => {
+                ensure!(
+                    t.width() as usize == SHUFFLE_TEXTURE_WIDTH
+                        && t.format() == wgpu::TextureFormat::Rgba32Float,
+                    "svgd_phi_pack: the records texture must be rgba32float, \
+                     {SHUFFLE_TEXTURE_WIDTH} texels wide"
+                );
+                texture_bytes(t) as usize / 16
+            }
+        };
         ensure!(
-            center.len >= d && padded >= n && pack.len >= padded * shuffle_record(d) * 4,
-            "svgd_phi_pack: record buffer shorter than {padded} records"
+            center.len >= d && padded >= n && room >= vec4s,
+            "svgd_phi_pack: room for {room} record vec4s, not the {vec4s} of {padded} records"
         );
         self.svgd_phi_center.record(
             ctx,
@@ -1236,17 +1276,30 @@ impl Kernels {
             &[&params.buffer, &x.buffer, &center.buffer],
             (ctx.check_groups("svgd_phi_center", d as u64)?, 1, 1),
         )?;
-        let kernel = self.by_dim(ctx, &shader::SVGD_PHI_PACK, &[U, R, R, R, W], 64, d)?;
+        // The binding not written gets a placeholder.
+        let (texture, pack, view) = match records {
+            PhiRecords::Buffer(pack) => (0.0, pack, &self.pack_placeholder.1 .1),
+            PhiRecords::Texture(_, view) => (1.0, &self.pack_placeholder.0, view),
+        };
+        let kernel = self.by_dim_with(
+            ctx,
+            &shader::SVGD_PHI_PACK,
+            &[U, R, R, R, W, Binding::TextureWrite],
+            64,
+            d,
+            &[("TEXTURE", texture)],
+        )?;
         let groups = kernel.groups_for(ctx, padded)?;
-        kernel.record(
+        kernel.record_resources(
             ctx,
             enc,
             &[
-                &params.buffer,
-                &x.buffer,
-                &score.buffer,
-                &center.buffer,
-                &pack.buffer,
+                params.buffer.as_entire_binding(),
+                x.buffer.as_entire_binding(),
+                score.buffer.as_entire_binding(),
+                center.buffer.as_entire_binding(),
+                pack.buffer.as_entire_binding(),
+                wgpu::BindingResource::TextureView(view),
             ],
             groups,
         )

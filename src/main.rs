@@ -42,7 +42,7 @@ enum Command {
     Info,
     /// One Stein direction φ at the given particles.
     Phi {
-        /// Target density (JSON, Gaussian mixture).
+        /// Target density (JSON: a Gaussian mixture or a full-covariance Gaussian).
         #[arg(long)]
         target: PathBuf,
         /// Particles, .npy [n, d] of f32 or f64.
@@ -67,7 +67,8 @@ enum Command {
         #[arg(long, default_value_t = 1000)]
         steps: u64,
     },
-    /// Train a Gaussian-Bernoulli RBM by CD, PCD or SteinCD; writes a run directory.
+    /// Train an energy model (Gaussian-Bernoulli RBM or MLP) by CD, PCD, SteinCD, SteinGAN or
+    /// their hybrid; writes a run directory.
     Train(Box<TrainArgs>),
     /// Mean test log-likelihood of a model on data: exact for the RBM (2^H hidden states), by
     /// quadrature for d <= 2.
@@ -112,7 +113,7 @@ enum Command {
         #[arg(long)]
         samples: Option<PathBuf>,
     },
-    /// Unnormalised log-density f(x) of an RBM model at given points.
+    /// Unnormalised log-density f(x) of a trained model (RBM or MLP) at given points.
     Energy {
         /// Model file (safetensors).
         #[arg(long)]
@@ -124,7 +125,8 @@ enum Command {
         #[arg(long)]
         out: PathBuf,
     },
-    /// Draw samples from an RBM model by block Gibbs, Langevin or SVGD, started at N(0, I),
+    /// Draw samples from a trained model by block Gibbs (RBM only), Langevin or SVGD, started
+    /// at N(0, I),
     /// or (--generator) from a SteinGAN run's generator, x = G(z), z ~ U(−1, 1)^n_z.
     Sample {
         /// Model file (safetensors); with --generator the run's generator.safetensors (or its
@@ -307,7 +309,7 @@ struct TrainArgs {
 
 #[derive(clap::Args)]
 struct SvgdArgs {
-    /// Target density (JSON, Gaussian mixture).
+    /// Target density (JSON: a Gaussian mixture or a full-covariance Gaussian).
     #[arg(long)]
     target: PathBuf,
     /// Initial particles, .npy [n, d]; otherwise --n with --init-mean and --init-std.

@@ -41,6 +41,8 @@ pub struct GmmScore {
 impl GmmScore {
     /// Uploads the mixture.
     pub fn new(ctx: &GpuContext, gmm: &Gmm) -> Result<Self> {
+        // Refused here, before a run starts, rather than at its first step.
+        crate::kernels::check_gmm_score_loops(ctx, gmm.components(), gmm.dim())?;
         Ok(Self {
             mix: GpuVec::from_slice(ctx, "gmm mixture", &pack_gmm(gmm))?,
             params: GpuUniform::new(ctx, "gmm params", &GmmParams::default()),
@@ -88,6 +90,7 @@ pub struct GaussianScore {
 impl GaussianScore {
     /// Uploads the precision matrix and mean.
     pub fn new(ctx: &GpuContext, g: &Gaussian) -> Result<Self> {
+        ctx.check_loop("gaussian_score (d per output)", g.dim() as u64 + 2)?;
         let pm: Vec<f32> = g
             .precision
             .iter()

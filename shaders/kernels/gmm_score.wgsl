@@ -5,7 +5,8 @@
 // Parts: common/params.wgsl
 // Bindings: 0 uniform GmmParams | 1 x [n,d] | 2 mix [2*k*d + k]: means [k,d], then
 //           1/sigma^2 [k,d], then log w_k - 1/2 sum_c log(2 pi sigma_kc^2) [k] | 3 score [n,d] (written)
-// Dispatch: (ceil(n / WG), 1, 1). One invocation per particle; no limit on k or d.
+// Dispatch: (ceil(n / WG), 1, 1). One invocation per particle: 3kd + 5k + 2d + 4 loop passes,
+// which the host checks against llvmpipe's loop limit (kernels::check_gmm_score_loops).
 override WG: u32 = 64u;
 
 @group(0) @binding(0) var<uniform> p: GmmParams;

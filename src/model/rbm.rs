@@ -70,6 +70,13 @@ impl RbmBatch {
     /// Buffers for batches of `n` samples.
     pub fn new(ctx: &GpuContext, shape: RbmShape, n: usize) -> Result<Self> {
         ensure!(n >= 1, "rbm: empty batch");
+        // rbm_energy walks the d visible and then the H hidden units of a sample in one
+        // invocation (the other kernels one of the two), which llvmpipe cuts short past its
+        // loop limit.
+        ctx.check_loop(
+            "rbm_energy (d + H units per sample)",
+            (shape.d as u64).saturating_add(shape.h as u64) + 4,
+        )?;
         Ok(Self {
             y: GpuVec::zeros(ctx, "rbm y", n * shape.h)?,
             t: GpuVec::zeros(ctx, "rbm tanh y", n * shape.h)?,
@@ -244,6 +251,7 @@ impl RbmKernels {
             x.len >= batch.n * shape.d,
             "rbm_grad: batch shorter than n·d"
         );
+        ctx.check_loop("rbm_grad (one pass per batch row)", batch.n as u64 + 2)?;
         let groups = self.grad.groups_for(ctx, shape.len())?;
         self.grad.record(
             ctx,

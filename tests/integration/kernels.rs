@@ -66,6 +66,98 @@ fn gmm_score_matches_cpu_reference() -> Result<()> {
     Ok(())
 }
 
+/// gaussian_score against the f64 score −P(x − μ) on the case table, output NaN-filled first,
+/// and at d = 300: one invocation per particle looped d² = 90 000 times there, past llvmpipe's
+/// loop limit, and returned a truncated score (φ at d = 500 was off by 1.02 in 1.09).
+#[test]
+fn gaussian_score_matches_cpu_reference() -> Result<()> {
+    let Some((ctx, k)) = gpu()? else {
+        return Ok(());
+    };
+    let cases = DS
+        .iter()
+        .flat_map(|&d| NS.iter().map(move |&n| (n, d)))
+        .chain([(3, 300), (70, 257)]);
+    for (n, d) in cases {
+        // C = A Aᵀ / d + I/2: symmetric positive definite, off-diagonal terms of order 1/√d.
+        let mut rng = SplitMix64::new(d as u64 + 17);
+        let a: Vec<f64> = (0..d * d).map(|_| rng.next_normal()).collect();
+        let cov: Vec<Vec<f64>> = (0..d)
+            .map(|r| {
+                (0..d)
+                    .map(|c| {
+                        let dot: f64 = (0..d).map(|q| a[r * d + q] * a[c * d + q]).sum();
+                        dot / d as f64 + if r == c { 0.5 } else { 0.0 }
+                    })
+                    .collect()
+            })
+            .collect();
+        let mean: Vec<f64> = (0..d).map(|_| rng.next_normal()).collect();
+        let g = stein::io::target::Gaussian::new(mean.clone(), cov, "test")?;
+        let (x32, x64) = normals(n, d, 2.0, (n * 7 + d) as u64);
+        let pm: Vec<f32> = g.precision.iter().chain(&mean).map(|&v| v as f32).collect();
+        let (xb, pmb) = (
+            GpuVec::from_slice(ctx, "x", &x32)?,
+            GpuVec::from_slice(ctx, "pm", &pm)?,
+        );
+        let out = GpuVec::nan_filled(ctx, "score", n * d)?;
+        let params = GpuUniform::new(ctx, "p", &GmmParams::default());
+        submit(ctx, |enc| {
+            k.record_gaussian_score(ctx, enc, &params, &xb, &pmb, &out, (n, d))
+        })?;
+        let want: Vec<f64> = (0..n)
+            .flat_map(|i| g.grad_log_density(&x64[i * d..(i + 1) * d]))
+            .collect();
+        // d products of P's row with (μ − x): relative to the largest term's size.
+        let scale = max_abs(&want).max(1.0);
+        assert_close(
+            &out.read(ctx)?,
+            &want,
+            common::TOL_SCORE,
+            scale,
+            &format!("gaussian_score n={n} d={d}"),
+        )?;
+    }
+    Ok(())
+}
+
+/// A mixture's score loops 3Kd + 5K + 2d + 4 times an invocation: refused past llvmpipe's
+/// loop limit (K = 10 at d = 2200), and right just inside the check's margin (K = 4 at
+/// d = 4280: 59 944 passes), where a count short by a tenth would have been truncated.
+#[test]
+fn gmm_score_loops_are_checked_against_the_loop_limit() -> Result<()> {
+    let Some((ctx, k)) = gpu()? else {
+        return Ok(());
+    };
+    if ctx.loop_limit().is_none() {
+        // Only llvmpipe cuts loops short; elsewhere the check passes by design.
+        stein::kernels::check_gmm_score_loops(ctx, 10, 2200)?;
+        return Ok(());
+    }
+    let e = stein::svgd::GmmScore::new(ctx, &random_gmm(2200, 10, 1))
+        .err()
+        .context("a 10-component mixture at d = 2200 was accepted on llvmpipe")?;
+    ensure!(
+        e.to_string()
+            .contains("gmm_score (10 components at d = 2200)"),
+        "{e}"
+    );
+    let (d, kc) = (4280, 4);
+    let gmm = random_gmm(d, kc, 2);
+    stein::svgd::GmmScore::new(ctx, &gmm)?;
+    let (x32, x64) = normals(3, d, 2.5, 9);
+    let got = gpu_score(ctx, k, &gmm, &x32, 3)?;
+    let want = cpu::gmm::score(&gmm, &x64, d);
+    let scale = max_abs(&want).max(1.0);
+    assert_close(
+        &got,
+        &want,
+        common::TOL_SCORE,
+        scale,
+        "gmm_score K = 4, d = 4280",
+    )
+}
+
 #[test]
 fn gmm_score_is_finite_far_from_every_component() -> Result<()> {
     let Some((ctx, k)) = gpu()? else {
@@ -230,11 +322,13 @@ fn svgd_phi_keeps_precision_far_from_the_origin_and_across_clusters() -> Result<
     Ok(())
 }
 
-/// svgd_phi_center and svgd_phi_pack (the mean and the column records svgd_phi_shuffle reads)
-/// against their f64 references on the case table, outputs NaN-filled first; the records are
-/// padded to whole subgroups of 8 (the padding must read as k = 0).
+/// svgd_phi_center, svgd_phi_pack and svgd_phi_pack_texture (the mean and the column records
+/// svgd_phi_gemm and svgd_phi_shuffle read) against their f64 references on the case table,
+/// outputs NaN-filled first; the records are padded to whole subgroups of 8 (the padding must
+/// read as k = 0). The texture is read back texel by texel, row-major, as the kernels address it.
 #[test]
 fn svgd_phi_centre_and_records_match_cpu_reference() -> Result<()> {
+    use stein::kernels::{shuffle_record, shuffle_texture_size, PhiRecords};
     let Some((ctx, k)) = gpu()? else {
         return Ok(());
     };
@@ -256,42 +350,132 @@ fn svgd_phi_centre_and_records_match_cpu_reference() -> Result<()> {
             );
             let xb = GpuVec::from_slice(ctx, "x", &x32)?;
             let sb = GpuVec::from_slice(ctx, "score", &s32)?;
-            let centre = GpuVec::nan_filled(ctx, "centre", d)?;
-            let records = GpuVec::nan_filled(
-                ctx,
-                "records",
-                padded * stein::kernels::shuffle_record(d) * 4,
-            )?;
-            let mut enc = ctx.device.create_command_encoder(&Default::default());
-            k.record_phi_columns(
-                ctx,
-                &mut enc,
-                &params,
-                &xb,
-                &sb,
-                &centre,
-                &records,
-                (n, d, padded),
-            )?;
-            ctx.queue.submit([enc.finish()]);
-            let what = format!("n={n} d={d}");
-            assert_close(
-                &centre.read(ctx)?,
-                &cpu::svgd::centre(&x, d),
-                common::TOL_PAIRWISE,
-                3.0,
-                &format!("centre {what}"),
-            )?;
-            assert_close(
-                &records.read(ctx)?,
-                &cpu::svgd::shuffle_records(&x, &s, d, h, padded),
-                common::TOL_PAIRWISE,
-                1.0,
-                &format!("records {what}"),
-            )?;
+            let floats = padded * shuffle_record(d) * 4;
+            let want = cpu::svgd::shuffle_records(&x, &s, d, h, padded);
+            let records = GpuVec::nan_filled(ctx, "records", floats)?;
+            let (width, height) = shuffle_texture_size(n, d, 8);
+            let texture = nan_texture(ctx, width as u32, height as u32);
+            let view = texture.create_view(&Default::default());
+            for target in [
+                PhiRecords::Buffer(&records),
+                PhiRecords::Texture(&texture, &view),
+            ] {
+                let centre = GpuVec::nan_filled(ctx, "centre", d)?;
+                let mut enc = ctx.device.create_command_encoder(&Default::default());
+                k.record_phi_columns(
+                    ctx,
+                    &mut enc,
+                    &params,
+                    &xb,
+                    &sb,
+                    &centre,
+                    target,
+                    (n, d, padded),
+                )?;
+                ctx.queue.submit([enc.finish()]);
+                let (form, got) = match target {
+                    PhiRecords::Buffer(b) => ("buffer", b.read(ctx)?),
+                    PhiRecords::Texture(t, _) => ("texture", read_texture(ctx, t, floats)?),
+                };
+                let what = format!("n={n} d={d} {form}");
+                assert_close(
+                    &centre.read(ctx)?,
+                    &cpu::svgd::centre(&x, d),
+                    common::TOL_PAIRWISE,
+                    3.0,
+                    &format!("centre {what}"),
+                )?;
+                assert_close(
+                    &got,
+                    &want,
+                    common::TOL_PAIRWISE,
+                    1.0,
+                    &format!("records {what}"),
+                )?;
+            }
         }
     }
+    // A texture of another width would scramble the records: refused.
+    let texture = nan_texture(ctx, 2048, 8);
+    let view = texture.create_view(&Default::default());
+    let (xb, centre) = (
+        GpuVec::from_slice(ctx, "x", &[0.0f32; 2])?,
+        GpuVec::nan_filled(ctx, "c", 1)?,
+    );
+    let params = GpuUniform::new(ctx, "p", &stein::kernels::pair_params(2, 1, 1.0));
+    let mut enc = ctx.device.create_command_encoder(&Default::default());
+    let e = k
+        .record_phi_columns(
+            ctx,
+            &mut enc,
+            &params,
+            &xb,
+            &xb,
+            &centre,
+            PhiRecords::Texture(&texture, &view),
+            (2, 1, 8),
+        )
+        .err()
+        .context("a 2048-wide records texture was accepted")?;
+    ensure!(e.to_string().contains("4096 texels wide"), "{e}");
     Ok(())
+}
+
+/// An rgba32float storage texture of `width` × `height` texels, every float NaN.
+fn nan_texture(ctx: &GpuContext, width: u32, height: u32) -> wgpu::Texture {
+    let size = wgpu::Extent3d {
+        width,
+        height,
+        depth_or_array_layers: 1,
+    };
+    let texture = ctx.device.create_texture(&wgpu::TextureDescriptor {
+        label: Some("NaN texture"),
+        size,
+        mip_level_count: 1,
+        sample_count: 1,
+        dimension: wgpu::TextureDimension::D2,
+        format: wgpu::TextureFormat::Rgba32Float,
+        usage: wgpu::TextureUsages::STORAGE_BINDING
+            | wgpu::TextureUsages::COPY_SRC
+            | wgpu::TextureUsages::COPY_DST,
+        view_formats: &[],
+    });
+    let nan = vec![f32::NAN; 4 * (width * height) as usize];
+    ctx.queue.write_texture(
+        texture.as_image_copy(),
+        bytemuck::cast_slice(&nan),
+        wgpu::TexelCopyBufferLayout {
+            offset: 0,
+            bytes_per_row: Some(16 * width),
+            rows_per_image: Some(height),
+        },
+        size,
+    );
+    texture
+}
+
+/// The first `floats` floats of an rgba32float texture, texel by texel, row by row.
+fn read_texture(ctx: &GpuContext, t: &wgpu::Texture, floats: usize) -> Result<Vec<f32>> {
+    let all = GpuVec::<f32>::zeros(
+        ctx,
+        "texture readback",
+        4 * (t.width() * t.height()) as usize,
+    )?;
+    let mut enc = ctx.device.create_command_encoder(&Default::default());
+    enc.copy_texture_to_buffer(
+        t.as_image_copy(),
+        wgpu::TexelCopyBufferInfo {
+            buffer: &all.buffer,
+            layout: wgpu::TexelCopyBufferLayout {
+                offset: 0,
+                bytes_per_row: Some(16 * t.width()),
+                rows_per_image: Some(t.height()),
+            },
+        },
+        t.size(),
+    );
+    ctx.queue.submit([enc.finish()]);
+    all.read_prefix(ctx, floats)
 }
 
 /// llvmpipe, the GPU of CI, must get the subgroup-shuffle φ by default, so the layout test

@@ -250,3 +250,48 @@ fn issue_2_loop_budget_counts_exit_passes() -> Result<()> {
     }
     Ok(())
 }
+
+/// Issue 2: the loop limit again, in kernels that loop over a size the user picks, one
+/// invocation per particle or parameter: an RBM sample's d + H units (rbm_energy) and the
+/// batch rows of its gradient (rbm_grad) were cut short on llvmpipe past 65 535 passes, with
+/// no error. Both are refused there now (the mixture's and the Gaussian's scores: kernels.rs).
+#[test]
+fn issue_2_rbm_loops_are_checked_against_the_loop_limit() -> Result<()> {
+    use stein::model::rbm::{RbmBatch, RbmKernels, RbmShape};
+    let Some((ctx, _)) = gpu()? else {
+        return Ok(());
+    };
+    let Some(limit) = ctx.loop_limit() else {
+        return Ok(()); // only llvmpipe cuts loops short
+    };
+    let wide = RbmShape {
+        d: 10,
+        h: limit as usize,
+    };
+    let e = RbmBatch::new(ctx, wide, 2).err();
+    ensure!(
+        e.as_ref().is_some_and(|e| e
+            .to_string()
+            .contains("rbm_energy (d + H units per sample)")),
+        "an RBM with H = {} was accepted: {e:?}",
+        wide.h
+    );
+    let small = RbmShape { d: 1, h: 1 };
+    let n = limit as usize;
+    let batch = RbmBatch::new(ctx, small, n)?;
+    let (x, w, g) = (
+        GpuVec::<f32>::zeros(ctx, "x", n)?,
+        GpuVec::<f32>::zeros(ctx, "w", n)?,
+        GpuVec::<f32>::zeros(ctx, "g", small.len())?,
+    );
+    let mut enc = ctx.device.create_command_encoder(&Default::default());
+    let e = RbmKernels::new(ctx)?
+        .record_grad(ctx, &mut enc, small, &x, &batch, &w, &g)
+        .err();
+    ensure!(
+        e.as_ref()
+            .is_some_and(|e| e.to_string().contains("rbm_grad (one pass per batch row)")),
+        "a gradient over {n} rows was accepted: {e:?}"
+    );
+    Ok(())
+}
