@@ -278,6 +278,14 @@ pub fn gemm_passes(d: usize) -> usize {
     d.div_ceil(4).div_ceil(4 * gemm_dims_per_pass(d))
 }
 
+/// Loop passes of `svgd_phi_gemm` per 64-column tile, at most ⌈d / 32⌉ 46 + 20 + 71 SP.
+fn gemm_tile_passes(d: usize) -> u64 {
+    d.div_ceil(32) as u64 * 46 + 20 + 71 * gemm_subpasses(d) as u64
+}
+
+/// Loop passes of `svgd_phi_gemm` outside its tiles (the kernel's header).
+const GEMM_FIXED_PASSES: u64 = 400;
+
 /// Sub-passes of `svgd_phi_gemm` sharing one kernel tile (its override SP, 1..4): the
 /// output vec4s spread evenly over [`gemm_passes`] (d = 300: two passes of three).
 pub fn gemm_subpasses(d: usize) -> usize {
@@ -507,7 +515,7 @@ impl KsdBuffers {
         Ok(Self {
             n,
             d,
-            params: (0..k.ksd_plan(ctx, n, d).len())
+            params: (0..k.ksd_plan(ctx, n, d)?.len())
                 .map(|_| GpuUniform::new(ctx, "ksd params", &PairParams::default()))
                 .collect(),
             rows: GpuVec::nan_filled(ctx, "ksd rows", n)?,
@@ -627,14 +635,23 @@ pub fn chunk_plan(n: usize, cols: usize) -> Vec<(u32, u32, u32)> {
         .collect()
 }
 
-/// Columns per chunk so one invocation stays within the device's loop budget. `per_column`
-/// counts passes through loop ends, as llvmpipe's limiter does: the column loop's own pass,
-/// every inner iteration, and each inner loop's exit pass (its last check runs the body's
-/// end once more with no lane active).
-pub fn chunk_columns(ctx: &GpuContext, per_column: u64, fixed: u64, cap: Option<usize>) -> usize {
-    let budget = ctx.loop_budget().saturating_sub(fixed).max(per_column);
+/// Columns per chunk so one invocation of `what` stays within the device's loop budget.
+/// `per_column` counts passes through loop ends, as llvmpipe's limiter does: the column
+/// loop's own pass, every inner iteration, and each inner loop's exit pass (its last check
+/// runs the body's end once more with no lane active). Refused where even one column does
+/// not fit (at d past about 30 000 to 60 000 on llvmpipe, by kernel), which before
+/// 2026-12-01 went ahead with one column a chunk and came back truncated.
+pub fn chunk_columns(
+    ctx: &GpuContext,
+    what: &str,
+    per_column: u64,
+    fixed: u64,
+    cap: Option<usize>,
+) -> Result<usize> {
+    ctx.check_loop(what, fixed.saturating_add(per_column))?;
+    let budget = ctx.loop_budget().saturating_sub(fixed);
     let cols = (budget / per_column.max(1)).max(1) as usize;
-    cap.map_or(cols, |c| cols.min(c.max(1)))
+    Ok(cap.map_or(cols, |c| cols.min(c.max(1))))
 }
 
 /// Where [`Kernels::record_phi_columns`] writes the column records: a buffer (for
@@ -680,7 +697,16 @@ impl PhiScratch {
     /// Plans the column chunks for `n` particles in `d` dimensions and allocates what they need.
     pub fn new(ctx: &GpuContext, k: &Kernels, n: usize, d: usize) -> Result<Self> {
         ensure!(n >= 1 && d >= 1, "svgd_phi: need n >= 1 and d >= 1");
-        let variant = k.phi_variant(d, n);
+        let mut variant = k.phi_variant(d, n);
+        // Where one 64-column tile of svgd_phi_gemm is past the loop limit (d over about
+        // 41 000 on llvmpipe), the column blocks (d + 10 passes a pair) take over, to d = 59 990.
+        if variant == PhiVariant::Gemm
+            && ctx
+                .loop_limit()
+                .is_some_and(|limit| gemm_tile_passes(d) + GEMM_FIXED_PASSES > limit)
+        {
+            variant = PhiVariant::General;
+        }
         let general = variant == PhiVariant::General;
         let records = variant.record_rows(n);
         if let Some(padded) = records {
@@ -714,15 +740,13 @@ impl PhiScratch {
                     u64::from(sg / shuffle_cols(d)) + 3,
                     3 * d as u64 + 300,
                 ),
-                // Per tile at most ⌈d / 32⌉ 46 + 20 + 71 SP, fixed 400 (the kernel's header).
-                PhiVariant::Gemm => (
-                    GEMM_TILE,
-                    d.div_ceil(32) as u64 * 46 + 20 + 71 * gemm_subpasses(d) as u64,
-                    400,
-                ),
-                _ => (1, 1, 3 * d as u64 + 300),
+                PhiVariant::Gemm => (GEMM_TILE, gemm_tile_passes(d), GEMM_FIXED_PASSES),
+                // Per column the column loop's pass, and per BLOCK (128) columns the block
+                // loop's pass and the column loop's exit: at most 2 · 60 000 / 128 + 2 < 940
+                // more than one a column in any chunk llvmpipe allows.
+                _ => (1, 1, 3 * d as u64 + 300 + 940),
             };
-            let units = chunk_columns(ctx, per_unit, fixed, None);
+            let units = chunk_columns(ctx, variant.kernel_name(d), per_unit, fixed, None)?;
             unit * k
                 .chunk_cap
                 .map_or(units, |c| units.min(c.div_ceil(unit)).max(1))
@@ -1276,6 +1300,12 @@ impl Kernels {
             &[&params.buffer, &x.buffer, &center.buffer],
             (ctx.check_groups("svgd_phi_center", d as u64)?, 1, 1),
         )?;
+        // Per record: 2⌈d/4⌉ + 1 vec4, each of the first ⌈d/4⌉ from a loop of 4 coordinates
+        // (5 passes with its exit): 6⌈d/4⌉ + 1 passes (the texture form has d <= 128).
+        ctx.check_loop(
+            "svgd_phi_pack (2⌈d/4⌉ + 1 record vec4 a particle)",
+            6 * d.div_ceil(4) as u64 + 2,
+        )?;
         // The binding not written gets a placeholder.
         let (texture, pack, view) = match records {
             PhiRecords::Buffer(pack) => (0.0, pack, &self.pack_placeholder.1 .1),
@@ -1349,7 +1379,7 @@ impl Kernels {
             h > 0.0 && h.is_finite(),
             "ksd: bandwidth h = {h} must be positive and finite"
         );
-        let plan = self.ksd_plan(ctx, n, d);
+        let plan = self.ksd_plan(ctx, n, d)?;
         ensure!(
             bufs.params.len() >= plan.len(),
             "ksd_rows: {} uniforms for {} chunks",
@@ -1510,38 +1540,66 @@ impl Kernels {
     /// Column chunks of `mmd_rows` over `total` particles in d dimensions (MMD's two samples
     /// together, or a generator batch's row sums): per column the column loop's pass, d
     /// dimension passes and the dimension loop's exit pass.
-    pub fn mmd_plan(&self, ctx: &GpuContext, total: usize, d: usize) -> Vec<(u32, u32, u32)> {
-        chunk_plan(total, chunk_columns(ctx, d as u64 + 2, 100, self.chunk_cap))
+    pub fn mmd_plan(
+        &self,
+        ctx: &GpuContext,
+        total: usize,
+        d: usize,
+    ) -> Result<Vec<(u32, u32, u32)>> {
+        Ok(chunk_plan(
+            total,
+            chunk_columns(ctx, "mmd_rows", d as u64 + 2, 100, self.chunk_cap)?,
+        ))
     }
 
     /// Column chunks of `ksd_rows` (or `ksd_shuffle`) for (n, d).
-    pub fn ksd_plan(&self, ctx: &GpuContext, n: usize, d: usize) -> Vec<(u32, u32, u32)> {
+    pub fn ksd_plan(&self, ctx: &GpuContext, n: usize, d: usize) -> Result<Vec<(u32, u32, u32)>> {
         if let Some(sg) = self.ksd_shuffle(n, d) {
             // Per SG columns the group loop's pass and the lane loop's SG + 1, and per BLOCK
             // (128) columns two more: SG + 3 per SG columns bounds them all.
-            return self.subgroup_plan(ctx, n, sg, u64::from(sg) + 3);
+            return self.subgroup_plan(ctx, "ksd_shuffle", n, sg, u64::from(sg) + 3);
         }
         // Per column: the column loop's pass, d dimension passes and the dimension loop's
         // exit pass (llvmpipe counts it too).
-        chunk_plan(
+        Ok(chunk_plan(
             n,
-            chunk_columns(ctx, d as u64 + 2, d as u64 + 100, self.chunk_cap),
-        )
+            chunk_columns(
+                ctx,
+                "ksd_rows",
+                d as u64 + 2,
+                d as u64 + 100,
+                self.chunk_cap,
+            )?,
+        ))
     }
 
     /// Column chunks of `pair_bracket` for (n, d).
-    pub fn bracket_plan(&self, ctx: &GpuContext, n: usize, d: usize) -> Vec<(u32, u32, u32)> {
+    pub fn bracket_plan(
+        &self,
+        ctx: &GpuContext,
+        n: usize,
+        d: usize,
+    ) -> Result<Vec<(u32, u32, u32)>> {
         if let Some(sg) = self.bracket_shuffle(n, d) {
             // Passes through loop ends per SG columns: the group loop's one and the lane
             // loop's SG + 1 (its exit pass counts too, see PhiScratch::new), and per column
             // the list loop's at most one a row and its exit.
             let lists = u64::from(sg) * (BRACKET_SHUFFLE_ROWS as u64 + 1);
-            return self.subgroup_plan(ctx, n, sg, u64::from(sg) + 2 + lists);
+            return self.subgroup_plan(
+                ctx,
+                "pair_bracket_shuffle",
+                n,
+                sg,
+                u64::from(sg) + 2 + lists,
+            );
         }
         // Per column: the column loop's pass, and past d = 64 the dimension loop's d - 1
         // passes and its exit pass.
         let per = if d <= 64 { 1 } else { d as u64 + 1 };
-        chunk_plan(n, chunk_columns(ctx, per, 100, self.chunk_cap))
+        Ok(chunk_plan(
+            n,
+            chunk_columns(ctx, "pair_bracket", per, 100, self.chunk_cap)?,
+        ))
     }
 
     /// Column chunks of a kernel that walks the columns SG at a time (`pair_bracket_shuffle`,
@@ -1550,12 +1608,16 @@ impl Kernels {
     fn subgroup_plan(
         &self,
         ctx: &GpuContext,
+        what: &str,
         n: usize,
         sg: u32,
         per_group: u64,
-    ) -> Vec<(u32, u32, u32)> {
-        let cols = sg as usize * chunk_columns(ctx, per_group, 100, None);
-        chunk_plan(n, self.chunk_cap.map_or(cols, |c| cols.min(c.max(1))))
+    ) -> Result<Vec<(u32, u32, u32)>> {
+        let cols = sg as usize * chunk_columns(ctx, what, per_group, 100, None)?;
+        Ok(chunk_plan(
+            n,
+            self.chunk_cap.map_or(cols, |c| cols.min(c.max(1))),
+        ))
     }
 
     /// The subgroup size `pair_bracket_shuffle` runs with, where it serves (n, d): d up to
@@ -1613,11 +1675,19 @@ impl Kernels {
     }
 
     /// Column chunks of `pair_histogram` for (n, d) (its coordinates are looped past d = 4).
-    pub fn histogram_plan(&self, ctx: &GpuContext, n: usize, d: usize) -> Vec<(u32, u32, u32)> {
+    pub fn histogram_plan(
+        &self,
+        ctx: &GpuContext,
+        n: usize,
+        d: usize,
+    ) -> Result<Vec<(u32, u32, u32)>> {
         // Per column: the column loop's pass, the four-row bin loop's 4 + 1 (its exit pass
         // counts too) and past d = 4 the dimension loop's d - 1 + 1.
         let per = if d <= 4 { 6 } else { d as u64 + 6 };
-        chunk_plan(n, chunk_columns(ctx, per, 100, self.chunk_cap))
+        Ok(chunk_plan(
+            n,
+            chunk_columns(ctx, "pair_histogram", per, 100, self.chunk_cap)?,
+        ))
     }
 
     /// Records the per-workgroup histogram of the distances in `[p.lo, p.hi]` (BINS = 1024
@@ -1640,7 +1710,7 @@ impl Kernels {
             hist.len >= groups * (HISTOGRAM_BINS + 1),
             "pair_histogram: histogram buffer too short"
         );
-        let plan = self.histogram_plan(ctx, n, d);
+        let plan = self.histogram_plan(ctx, n, d)?;
         ensure!(
             params.len() >= plan.len(),
             "pair_histogram: {} uniforms for {} chunks",
@@ -1719,6 +1789,7 @@ impl Kernels {
         out: &GpuVec<f32>,
     ) -> Result<()> {
         ensure!(p.n >= 2, "pair_sample: needs n >= 2");
+        ctx.check_loop("pair_sample (d coordinates a pair)", u64::from(p.d) + 2)?;
         ensure!(
             out.len >= p.samples as usize,
             "pair_sample: output shorter than the sample"
@@ -1807,7 +1878,7 @@ impl Kernels {
             offsets.len >= n && counts.len >= 2 * n,
             "pair_bracket: row buffers shorter than n"
         );
-        let plan = self.bracket_plan(ctx, n, d);
+        let plan = self.bracket_plan(ctx, n, d)?;
         ensure!(
             params.len() >= plan.len(),
             "pair_bracket: {} uniforms for {} chunks",

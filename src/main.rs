@@ -1302,6 +1302,11 @@ fn train_in(
     let ctx = open(choice)?;
     let k = Kernels::new(&ctx)?;
     let mk = stein::model::spec::ModelKernels::new(&ctx)?;
+    // --valid's exact log-likelihood of an RBM must fit the device before the run starts.
+    if let (Some(_), Some(shape)) = (&valid, spec.rbm()) {
+        stein::model::rbm::check_exact_log_z(&ctx, shape)
+            .context("--valid evaluates the exact log-likelihood; drop --valid and run `stein eval --method ais` on the model")?;
+    }
     // θ is made on the host before it goes to the device: its size is checked first, so that
     // an oversized model names the device's limit instead of exhausting the host's memory.
     ctx.check_binding(
@@ -1682,11 +1687,16 @@ fn eval(
         model.display(),
         spec.dim()
     );
+    let ctx = open(choice)?;
     let exact_ok = spec
         .rbm()
         .is_some_and(|s| s.h <= stein::model::rbm::MAX_EXACT_HIDDEN);
+    // On llvmpipe the 2^H-state sum also needs (d + 1)(H + 2) loop passes an invocation.
+    let exact_fits = spec
+        .rbm()
+        .is_some_and(|s| stein::model::rbm::check_exact_log_z(&ctx, s).is_ok());
     let method = match method {
-        "auto" if exact_ok => "exact",
+        "auto" if exact_ok && exact_fits => "exact",
         "auto" if data.d <= 2 => "quadrature",
         "auto" => "ais",
         m => m,
@@ -1721,7 +1731,6 @@ fn eval(
         }
         None => None,
     };
-    let ctx = open(choice)?;
     let mk = stein::model::spec::ModelKernels::new(&ctx)?;
     let mmd = match &samples {
         Some(s) => {

@@ -103,14 +103,14 @@ impl MedianSelector {
             capacity,
             samples,
             params: GpuUniform::new(ctx, "median params", &SelectParams::default()),
-            bracket_params: (0..k.bracket_plan(ctx, n, d).len())
+            bracket_params: (0..k.bracket_plan(ctx, n, d)?.len())
                 .map(|_| GpuUniform::new(ctx, "bracket params", &SelectParams::default()))
                 .collect(),
             sample: GpuVec::zeros(ctx, "median sample", samples.max(1))?,
             offsets: GpuVec::zeros(ctx, "median offsets", n + 1)?,
             counts: GpuVec::zeros(ctx, "median counts", 2 * n)?,
             list: GpuVec::zeros(ctx, "median candidates", capacity)?,
-            hist_params: (0..k.histogram_plan(ctx, n, d).len())
+            hist_params: (0..k.histogram_plan(ctx, n, d)?.len())
                 .map(|_| GpuUniform::new(ctx, "histogram params", &SelectParams::default()))
                 .collect(),
             hist: None,
@@ -808,6 +808,20 @@ impl BatchMedian {
     /// Largest batch (M = n(n−1)/2 distances are listed, and one workgroup selects among them).
     pub const MAX_N: usize = 4096;
 
+    /// Loop passes of one `batch_median` invocation for a batch of `n` rows: per radix round
+    /// (8), the pair loop's ⌈M / 256⌉ + 1 over M = n(n−1)/2 pairs, and lane 0's scan of the
+    /// 256 bins and the bins' clearing (up to 257 + 3 more).
+    fn loop_passes(n: usize) -> u64 {
+        let m = (n as u64) * (n as u64).saturating_sub(1) / 2;
+        8 * (m.div_ceil(256) + 261) + 5
+    }
+
+    /// Whether a batch of `n` rows fits [`BatchMedian::new`] on this device (on llvmpipe, its
+    /// loop limit: n up to about 1900).
+    pub fn fits(ctx: &GpuContext, n: usize) -> bool {
+        (1..=Self::MAX_N).contains(&n) && ctx.check_loop("", Self::loop_passes(n)).is_ok()
+    }
+
     /// Buffers and pipelines for batches of `n` rows in `d` dimensions.
     pub fn new(ctx: &GpuContext, k: &Kernels, n: usize, d: usize) -> Result<Self> {
         ensure!(
@@ -816,10 +830,7 @@ impl BatchMedian {
             Self::MAX_N
         );
         let m = n * (n - 1) / 2;
-        ctx.check_loop(
-            "batch_median (pairs per invocation)",
-            8 * (m as u64 / 256 + 2),
-        )?;
+        ctx.check_loop("batch_median (pairs per invocation)", Self::loop_passes(n))?;
         let mut offsets = Vec::with_capacity(n + 1);
         let mut at = 0u32;
         for i in 0..n {
@@ -833,7 +844,7 @@ impl BatchMedian {
             offsets: GpuVec::from_slice(ctx, "batch median offsets", &offsets)?,
             counts: GpuVec::zeros(ctx, "batch median counts", 2 * n)?,
             list: GpuVec::zeros(ctx, "batch median pairs", m.max(1))?,
-            bracket_params: (0..k.bracket_plan(ctx, n, d).len())
+            bracket_params: (0..k.bracket_plan(ctx, n, d)?.len())
                 .map(|_| GpuUniform::new(ctx, "batch median bracket", &SelectParams::default()))
                 .collect(),
             params: GpuUniform::new(

@@ -64,7 +64,7 @@ pub fn mmd2(
         }
     };
     let rows = GpuVec::<f32>::nan_filled(ctx, "mmd rows", 2 * total)?;
-    let plan = k.mmd_plan(ctx, total, d);
+    let plan = k.mmd_plan(ctx, total, d)?;
     let base = PairParams {
         aux: n as u32,
         ..pair_params(total, d, h)

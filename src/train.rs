@@ -452,7 +452,7 @@ impl<'a, M: Trainable> Trainer<'a, M> {
             median: if gc.kernel == GanKernel::Rbf
                 && gc.phi_norm == PhiNorm::Count
                 && self.cfg.bandwidth.is_none()
-                && m <= crate::median::BatchMedian::MAX_N
+                && crate::median::BatchMedian::fits(ctx, m)
             {
                 Some(crate::median::BatchMedian::new(ctx, self.k, m, d)?)
             } else {

@@ -367,7 +367,7 @@ impl GenKernels {
             h > 0.0 && h.is_finite(),
             "bandwidth h = {h} must be positive"
         );
-        let plan = k.mmd_plan(ctx, n, d);
+        let plan = k.mmd_plan(ctx, n, d)?;
         while batch.row_params.len() < plan.len() {
             batch.row_params.push(GpuUniform::new(
                 ctx,

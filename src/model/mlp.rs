@@ -540,7 +540,7 @@ impl MlpKernels {
         Self::check_rows(batch, x, batch.net.d(), "input")?;
         let net = &batch.net;
         for l in 0..net.layers() {
-            ctx.check_loop("mlp_forward", net.fan_in(l) as u64)?;
+            ctx.check_loop("mlp_forward", net.fan_in(l) as u64 + 1)?;
             let input = if l == 0 { x } else { &batch.a[l - 1] };
             let items = batch.n.div_ceil(ROWS) * net.fan_out(l).div_ceil(COLS);
             self.forward.record(
@@ -612,7 +612,7 @@ impl MlpKernels {
             );
             ctx.check_loop(
                 "mlp_param_grad (one invocation sums the batch)",
-                batch.n as u64,
+                batch.n as u64 + 1,
             )
             .map_err(|e| {
                 e.context(format!(
@@ -647,7 +647,7 @@ impl MlpKernels {
                 (0, Some(dx)) => (input_params, x, dx),
                 _ => (&batch.layer[l], &batch.z[l - 1], &batch.delta[l - 1]),
             };
-            ctx.check_loop("mlp_backward", net.fan_out(l) as u64)?;
+            ctx.check_loop("mlp_backward", net.fan_out(l) as u64 + 1)?;
             let items = batch.n.div_ceil(ROWS) * net.fan_in(l).div_ceil(COLS);
             self.backward.record(
                 ctx,
@@ -688,7 +688,7 @@ impl MlpKernels {
         let (params, _) = Self::energy_parts(batch)?;
         Self::check_rows(batch, x, batch.net.d(), "input")?;
         Self::check_rows(batch, f, 1, "energy output")?;
-        ctx.check_loop("mlp_energy", batch.net.d() as u64)?;
+        ctx.check_loop("mlp_energy", batch.net.d() as u64 + 1)?;
         self.energy.record(
             ctx,
             enc,

@@ -1,7 +1,7 @@
 //! The Gaussian-Bernoulli RBM on the device. θ is one flat buffer [B (d×H, row-major), b (d),
 //! c (H)]; the f64 reference is [`crate::cpu::rbm`].
 
-use anyhow::{ensure, Result};
+use anyhow::{ensure, Context, Result};
 
 use crate::gpu::params::RbmParams;
 use crate::gpu::pipeline::{Binding, Kernel};
@@ -86,6 +86,18 @@ impl RbmBatch {
             n,
         })
     }
+}
+
+/// Checks that the exact log Z of `shape` fits one invocation of `rbm_logz_terms` on this
+/// device: per state the H hidden units (H + 1 loop passes with the loop's exit), then for
+/// each of the d visible units the H hidden ones again, and the outer loop's exit,
+/// (d + 1)(H + 2) passes (checked only where the driver cuts loops short: llvmpipe).
+pub fn check_exact_log_z(ctx: &GpuContext, shape: RbmShape) -> Result<()> {
+    let per_state = (shape.d as u64 + 1).saturating_mul(shape.h as u64 + 2);
+    ctx.check_loop("rbm_logz_terms (exact log Z)", per_state.saturating_add(2))
+        .context(
+            "the exact log-likelihood is past this device's loop limit; use AIS (--method ais)",
+        )
 }
 
 impl RbmKernels {
@@ -320,13 +332,7 @@ impl RbmKernels {
             theta.len,
             shape.len()
         );
-        let per_state = (shape.d as u64 + 1) * (shape.h as u64 + 1);
-        ensure!(
-            per_state <= ctx.loop_budget(),
-            "exact log-likelihood: d·H = {}·{} is past this adapter's loop budget; use AIS instead",
-            shape.d,
-            shape.h
-        );
+        check_exact_log_z(ctx, shape)?;
         let states = 1usize << shape.h;
         let params = GpuUniform::new(
             ctx,

@@ -797,7 +797,7 @@ fn ksd_rows_past_the_loop_budget_match_sampled_rows() -> Result<()> {
     let h = 8.0 * d as f64;
     if let Some(limit) = ctx.loop_limit() {
         assert!(
-            k.ksd_plan(ctx, n, d).len() > 1,
+            k.ksd_plan(ctx, n, d)?.len() > 1,
             "n = {n} > loop limit {limit}: the columns must be split"
         );
     }

@@ -300,7 +300,7 @@ fn run_pair_bracket(
     let (ctx, k) = gpu()?.expect("gpu");
     let (n, d) = (p.n as usize, p.d as usize);
     let params: Vec<GpuUniform<SelectParams>> = k
-        .bracket_plan(ctx, n, d)
+        .bracket_plan(ctx, n, d)?
         .iter()
         .map(|_| GpuUniform::new(ctx, "bracket params", &SelectParams::default()))
         .collect();
@@ -343,7 +343,7 @@ fn pair_bracket_counts_every_pair_past_the_loop_budget() -> Result<()> {
         let n = 61_000;
         let (x32, _) = normals(n, d, 1.0, 71 + d as u64);
         let x = GpuVec::from_slice(ctx, "x", &x32)?;
-        let plan = k.bracket_plan(ctx, n, d);
+        let plan = k.bracket_plan(ctx, n, d)?;
         if ctx.loop_limit().is_some() {
             ensure!(plan.len() > 1, "n = {n} must be split into column chunks");
         }
@@ -391,7 +391,7 @@ fn pair_bracket_lists_every_pair_past_the_loop_budget() -> Result<()> {
     let (n, d) = (6500, 2);
     let (x32, x64) = normals(n, d, 1.0, 77);
     let x = GpuVec::from_slice(ctx, "x", &x32)?;
-    let plan = k.bracket_plan(ctx, n, d);
+    let plan = k.bracket_plan(ctx, n, d)?;
     if ctx.loop_limit().is_some() && k.median_x_texture(n, d) {
         ensure!(plan.len() > 1, "n = {n} must be split into column chunks");
     }

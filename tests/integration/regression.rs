@@ -221,7 +221,7 @@ fn issue_2_loop_budget_counts_exit_passes() -> Result<()> {
         let n = 12_000;
         let (x32, _) = normals(n, d, 1.0, 84 + d as u64);
         let xb = GpuVec::from_slice(ctx, "x", &x32)?;
-        let plan = k.histogram_plan(ctx, n, d);
+        let plan = k.histogram_plan(ctx, n, d)?;
         let params: Vec<GpuUniform<SelectParams>> = plan
             .iter()
             .map(|_| GpuUniform::new(ctx, "histogram params", &SelectParams::default()))
@@ -292,6 +292,53 @@ fn issue_2_rbm_loops_are_checked_against_the_loop_limit() -> Result<()> {
         e.as_ref()
             .is_some_and(|e| e.to_string().contains("rbm_grad (one pass per batch row)")),
         "a gradient over {n} rows was accepted: {e:?}"
+    );
+    // The exact log Z walks (d + 1)(H + 2) passes a state; the check counted (d + 1)(H + 1),
+    // so H = 2 at d = 16 384 (65 540 passes) went ahead and came back truncated.
+    let images = RbmShape { d: 16_384, h: 2 };
+    let theta = GpuVec::<f32>::zeros(ctx, "theta", images.len())?;
+    let e = RbmKernels::new(ctx)?
+        .log_partition(ctx, images, &theta)
+        .err();
+    ensure!(
+        e.as_ref()
+            .is_some_and(|e| format!("{e:#}").contains("rbm_logz_terms")),
+        "an exact log Z at d = 16 384, H = 2 was accepted: {e:?}"
+    );
+    Ok(())
+}
+
+/// Issue 2: a kernel whose column chunks could not fit even one column in the loop budget
+/// went ahead with one column a chunk, silently truncated (φ's gemm tiles past d ≈ 41 000 on
+/// llvmpipe). φ there now takes the column blocks (d + 10 passes a pair) up to d = 59 990,
+/// and past them, like the KSD's rows, the chunk planner refuses, naming the kernel.
+#[test]
+fn issue_2_a_column_past_the_loop_budget_is_refused() -> Result<()> {
+    let Some((ctx, k)) = gpu()? else {
+        return Ok(());
+    };
+    if ctx.loop_limit().is_none() {
+        return Ok(()); // only llvmpipe cuts loops short
+    }
+    ensure!(k.phi_variant(50_000, 4) == PhiVariant::Gemm);
+    PhiScratch::new(ctx, k, 4, 50_000)?;
+    let e = PhiScratch::new(ctx, k, 4, 61_000).err();
+    ensure!(
+        e.as_ref()
+            .is_some_and(|e| e.to_string().contains("loop iterations per invocation")),
+        "φ at d = 61 000 was planned: {e:?}"
+    );
+    let e = k.ksd_plan(ctx, 4, 40_000).err();
+    ensure!(
+        e.as_ref()
+            .is_some_and(|e| e.to_string().contains("ksd_rows")),
+        "a KSD at d = 40 000 was planned: {e:?}"
+    );
+    // The generated batch's device median (one workgroup, 8 radix passes over its pairs)
+    // fits 1024 rows there and not 2048 (67 597 passes), where SteinGAN takes the host's.
+    ensure!(
+        stein::median::BatchMedian::fits(ctx, 1024) && !stein::median::BatchMedian::fits(ctx, 2048),
+        "the batch median's loop count"
     );
     Ok(())
 }
