@@ -26,8 +26,8 @@ pub enum PhiVariant {
     /// `svgd_phi_shuffle`, 5 <= d <= [`SHUFFLE_DMAX`] on CPU adapters with subgroups
     /// (llvmpipe), 8 rows per invocation up to d = 32 and 4 beyond, columns handed between
     /// lanes by subgroupShuffle (see the generator), after `svgd_phi_center` and
-    /// `svgd_phi_pack` have written the centred column records and they are copied into a
-    /// texture ([`shuffle_texture_size`]); the subgroup size.
+    /// `svgd_phi_pack` have written the centred column records into a texture
+    /// ([`shuffle_texture_size`]); the subgroup size.
     Shuffle(u32),
     /// `svgd_phi_gemm`, any d >= 5 on hardware GPUs, and on CPU adapters past their unrolled
     /// kernels (d > [`SHUFFLE_DMAX`] with subgroups, d > 64 without): 64 × 64 tiles of pairs as two fused
@@ -286,6 +286,12 @@ fn gemm_tile_passes(d: usize) -> u64 {
 /// Loop passes of `svgd_phi_gemm` outside its tiles (the kernel's header).
 const GEMM_FIXED_PASSES: u64 = 400;
 
+/// Loop passes of one `svgd_phi_pack` invocation: 2⌈d/4⌉ + 1 record vec4, each of the first
+/// ⌈d/4⌉ from a loop of 4 coordinates (5 passes with its exit), so 6⌈d/4⌉ + 1, and one spare.
+fn pack_passes(d: usize) -> u64 {
+    6 * d.div_ceil(4) as u64 + 2
+}
+
 /// Sub-passes of `svgd_phi_gemm` sharing one kernel tile (its override SP, 1..4): the
 /// output vec4s spread evenly over [`gemm_passes`] (d = 300: two passes of three).
 pub fn gemm_subpasses(d: usize) -> usize {
@@ -382,24 +388,30 @@ impl XTexture {
 
     /// Reads the texture back: n·ceil(d / 4) texels, 4 floats each, in texel order.
     pub fn read(&self, ctx: &GpuContext) -> Result<Vec<f32>> {
-        let (width, height) = x_texture_size(self.n, self.d);
-        let all = GpuVec::<f32>::zeros(ctx, "x texture readback", 4 * width * height)?;
-        let mut enc = ctx.device.create_command_encoder(&Default::default());
-        enc.copy_texture_to_buffer(
-            self.texture.as_image_copy(),
-            wgpu::TexelCopyBufferInfo {
-                buffer: &all.buffer,
-                layout: wgpu::TexelCopyBufferLayout {
-                    offset: 0,
-                    bytes_per_row: Some(16 * width as u32),
-                    rows_per_image: Some(height as u32),
-                },
-            },
-            self.texture.size(),
-        );
-        ctx.queue.submit([enc.finish()]);
-        all.read_prefix(ctx, 4 * self.n * self.d.div_ceil(4))
+        read_rgba32(ctx, &self.texture, 4 * self.n * self.d.div_ceil(4))
     }
+}
+
+/// The first `floats` floats of an rgba32float texture made with `COPY_SRC`, texel by texel
+/// and row by row, as the kernels address it (submits and waits; for tests and readbacks).
+pub fn read_rgba32(ctx: &GpuContext, texture: &wgpu::Texture, floats: usize) -> Result<Vec<f32>> {
+    let (width, height) = (texture.width(), texture.height());
+    let all = GpuVec::<f32>::zeros(ctx, "texture readback", 4 * (width * height) as usize)?;
+    let mut enc = ctx.device.create_command_encoder(&Default::default());
+    enc.copy_texture_to_buffer(
+        texture.as_image_copy(),
+        wgpu::TexelCopyBufferInfo {
+            buffer: &all.buffer,
+            layout: wgpu::TexelCopyBufferLayout {
+                offset: 0,
+                bytes_per_row: Some(16 * width),
+                rows_per_image: Some(height),
+            },
+        },
+        texture.size(),
+    );
+    ctx.queue.submit([enc.finish()]);
+    all.read_prefix(ctx, floats)
 }
 
 /// Floats of one particle record of `ksd_pack` (2⌈d/4⌉ + 1 vec4: see
@@ -668,13 +680,19 @@ pub enum PhiRecords<'a> {
 /// Checks that `gmm_score`'s loops fit one invocation on this adapter: it walks the K
 /// components twice (their logits, then the weighted pulls), each pass d dimensions, so
 /// 3Kd + 5K + 2d + 4 loop passes counting every loop's exit (llvmpipe cuts them short past
-/// 65 535; e.g. K = 10 components at d = 2000).
+/// 65 535; refused past 60 000, e.g. K = 10 components at d = 2200).
 pub fn check_gmm_score_loops(ctx: &GpuContext, k: usize, d: usize) -> Result<()> {
     let (k, d) = (k as u64, d as u64);
     let passes = k
         .saturating_mul(d.saturating_mul(3).saturating_add(5))
         .saturating_add(2 * d + 4);
     ctx.check_loop(&format!("gmm_score ({k} components at d = {d})"), passes)
+}
+
+/// Checks that `gaussian_score`'s loop (d passes and its exit, one invocation per particle
+/// and dimension) fits one invocation on this adapter.
+pub fn check_gaussian_score_loops(ctx: &GpuContext, d: usize) -> Result<()> {
+    ctx.check_loop("gaussian_score (d per output)", d as u64 + 2)
 }
 
 /// Per-dispatch uniforms and device scratch of φ for one (n, d): O(n·d).
@@ -687,7 +705,7 @@ pub struct PhiScratch {
     rho: GpuVec<f32>,
     center: GpuVec<f32>,
     pack: GpuVec<f32>,
-    /// `svgd_phi_shuffle`'s copy of the records, and its view.
+    /// `svgd_phi_shuffle`'s records (its only copy, written by `svgd_phi_pack`), and its view.
     records: Option<(wgpu::Texture, wgpu::TextureView)>,
     n: usize,
     d: usize,
@@ -697,16 +715,7 @@ impl PhiScratch {
     /// Plans the column chunks for `n` particles in `d` dimensions and allocates what they need.
     pub fn new(ctx: &GpuContext, k: &Kernels, n: usize, d: usize) -> Result<Self> {
         ensure!(n >= 1 && d >= 1, "svgd_phi: need n >= 1 and d >= 1");
-        let mut variant = k.phi_variant(d, n);
-        // Where one 64-column tile of svgd_phi_gemm is past the loop limit (d over about
-        // 41 000 on llvmpipe), the column blocks (d + 10 passes a pair) take over, to d = 59 990.
-        if variant == PhiVariant::Gemm
-            && ctx
-                .loop_limit()
-                .is_some_and(|limit| gemm_tile_passes(d) + GEMM_FIXED_PASSES > limit)
-        {
-            variant = PhiVariant::General;
-        }
+        let variant = k.phi_variant(d, n);
         let general = variant == PhiVariant::General;
         let records = variant.record_rows(n);
         if let Some(padded) = records {
@@ -714,6 +723,7 @@ impl PhiScratch {
                 "svgd_phi_center (n / 256 rows per invocation)",
                 n.div_ceil(256) as u64 + 10,
             )?;
+            ctx.check_loop("svgd_phi_pack (one particle's record)", pack_passes(d))?;
             // Every index of the kernels that read the records fits in u32 (svgd_phi_gemm
             // runs without runtime checks).
             ensure!(
@@ -857,6 +867,8 @@ pub struct Kernels {
     /// The device's largest 2-D texture side, which bounds the particles `svgd_phi_shuffle`
     /// takes (its column records are a texture).
     pub texture_rows: usize,
+    /// The device's per-invocation loop limit, where it has one ([`GpuContext::loop_limit`]).
+    pub loop_limit: Option<u64>,
     /// KSD row sums.
     pub ksd_rows: Kernel,
     /// MMD row sums.
@@ -908,6 +920,7 @@ impl Kernels {
             phi_layout: PhiLayout::default_for(ctx),
             phi_gemm: PhiLayout::gemm_fits(ctx),
             texture_rows: ctx.limits.max_texture_dimension_2d as usize,
+            loop_limit: ctx.loop_limit(),
             ksd_rows: Kernel::new(ctx, &shader::KSD_ROWS, &[U, R, R, W, W], 64)?,
             mmd_rows: Kernel::new(ctx, &shader::MMD_ROWS, &[U, R, W], 64)?,
             pair_sample: Kernel::new(ctx, &shader::PAIR_SAMPLE, &[U, R, W], 64)?,
@@ -976,7 +989,16 @@ pub fn pack_gmm(gmm: &crate::io::target::Gmm) -> Vec<f32> {
 impl Kernels {
     /// The φ kernel these pipelines use for `n` particles in `d` dimensions.
     pub fn phi_variant(&self, d: usize, n: usize) -> PhiVariant {
-        PhiVariant::for_dim(d, n, self.phi_layout, self.phi_gemm, self.texture_rows)
+        let variant = PhiVariant::for_dim(d, n, self.phi_layout, self.phi_gemm, self.texture_rows);
+        // Where one 64-column tile of svgd_phi_gemm, or the packing of a record, is past the
+        // loop limit (d over about 40 000 on llvmpipe), the column blocks (d + 10 passes a
+        // pair) take over, to d = 59 990.
+        let over =
+            |limit: u64| gemm_tile_passes(d) + GEMM_FIXED_PASSES > limit || pack_passes(d) > limit;
+        if variant == PhiVariant::Gemm && self.loop_limit.is_some_and(over) {
+            return PhiVariant::General;
+        }
+        variant
     }
 
     /// Records `score = ∇ log p(x)` for the packed mixture `mix` with `k` components.
@@ -1032,7 +1054,7 @@ impl Kernels {
             pm.len == d * d + d,
             "gaussian_score: packed precision has the wrong length"
         );
-        ctx.check_loop("gaussian_score (d per output)", d as u64 + 2)?;
+        check_gaussian_score_loops(ctx, d)?;
         params.set(
             ctx,
             &GmmParams {
@@ -1300,12 +1322,7 @@ impl Kernels {
             &[&params.buffer, &x.buffer, &center.buffer],
             (ctx.check_groups("svgd_phi_center", d as u64)?, 1, 1),
         )?;
-        // Per record: 2⌈d/4⌉ + 1 vec4, each of the first ⌈d/4⌉ from a loop of 4 coordinates
-        // (5 passes with its exit): 6⌈d/4⌉ + 1 passes (the texture form has d <= 128).
-        ctx.check_loop(
-            "svgd_phi_pack (2⌈d/4⌉ + 1 record vec4 a particle)",
-            6 * d.div_ceil(4) as u64 + 2,
-        )?;
+        ctx.check_loop("svgd_phi_pack (one particle's record)", pack_passes(d))?;
         // The binding not written gets a placeholder.
         let (texture, pack, view) = match records {
             PhiRecords::Buffer(pack) => (0.0, pack, &self.pack_placeholder.1 .1),
@@ -2039,14 +2056,18 @@ mod tests {
     #[test]
     fn the_shuffle_kernel_gets_only_records_that_fit_a_texture() {
         let src = shader::SVGD_PHI_SHUFFLE.source();
-        // One texture width for the records and for the x texture of the median's passes.
-        for spec in [
-            &shader::SVGD_PHI_SHUFFLE,
-            &shader::SVGD_PHI_SHUFFLE_64,
-            &shader::X_TEXTURE_PACK,
-            &shader::PAIR_SAMPLE_TEXTURE,
-            &shader::PAIR_BRACKET_SHUFFLE,
-        ] {
+        // One texture width for every kernel that addresses a texture by a texel index: the
+        // records of φ and the KSD, and the x texture of the median's passes.
+        let textured: Vec<_> = shader::ALL
+            .iter()
+            .filter(|spec| spec.source().contains("const TEX_W: u32 ="))
+            .collect();
+        assert!(
+            textured.len() >= 9,
+            "kernels with TEX_W: {}",
+            textured.len()
+        );
+        for spec in textured {
             assert!(
                 spec.source()
                     .contains(&format!("const TEX_W: u32 = {SHUFFLE_TEXTURE_WIDTH}u;")),

@@ -1304,8 +1304,10 @@ fn train_in(
     let mk = stein::model::spec::ModelKernels::new(&ctx)?;
     // --valid's exact log-likelihood of an RBM must fit the device before the run starts.
     if let (Some(_), Some(shape)) = (&valid, spec.rbm()) {
-        stein::model::rbm::check_exact_log_z(&ctx, shape)
-            .context("--valid evaluates the exact log-likelihood; drop --valid and run `stein eval --method ais` on the model")?;
+        stein::model::rbm::check_exact_log_z(&ctx, shape).context(
+            "validation (--valid or --holdout) takes the exact log-likelihood, which does not fit \
+             this device; train without them and evaluate with `stein eval --method ais`",
+        )?;
     }
     // θ is made on the host before it goes to the device: its size is checked first, so that
     // an oversized model names the device's limit instead of exhausting the host's memory.
@@ -1703,12 +1705,16 @@ fn eval(
     };
     match (method, spec.rbm()) {
         ("exact", None) => bail!("--method exact needs an RBM; use quadrature (d <= 2) or ais"),
-        ("exact", Some(s)) => ensure!(
-            exact_ok,
-            "exact evaluation sums 2^H hidden states and supports H <= {}; this model has H = {}: use --method ais",
-            stein::model::rbm::MAX_EXACT_HIDDEN,
-            s.h
-        ),
+        ("exact", Some(s)) => {
+            ensure!(
+                exact_ok,
+                "exact evaluation sums 2^H hidden states and supports H <= {}; this model has H = {}: use --method ais",
+                stein::model::rbm::MAX_EXACT_HIDDEN,
+                s.h
+            );
+            stein::model::rbm::check_exact_log_z(&ctx, s)
+                .context("--method exact does not fit this device; use --method ais")?;
+        }
         ("quadrature", _) => ensure!(
             data.d <= 2,
             "quadrature evaluation needs d <= 2 (this model has d = {})",

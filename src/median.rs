@@ -819,7 +819,7 @@ impl BatchMedian {
     /// Whether a batch of `n` rows fits [`BatchMedian::new`] on this device (on llvmpipe, its
     /// loop limit: n up to about 1900).
     pub fn fits(ctx: &GpuContext, n: usize) -> bool {
-        (1..=Self::MAX_N).contains(&n) && ctx.check_loop("", Self::loop_passes(n)).is_ok()
+        (1..=Self::MAX_N).contains(&n) && ctx.loop_fits(Self::loop_passes(n))
     }
 
     /// Buffers and pipelines for batches of `n` rows in `d` dimensions.

@@ -90,7 +90,7 @@ pub struct GaussianScore {
 impl GaussianScore {
     /// Uploads the precision matrix and mean.
     pub fn new(ctx: &GpuContext, g: &Gaussian) -> Result<Self> {
-        ctx.check_loop("gaussian_score (d per output)", g.dim() as u64 + 2)?;
+        crate::kernels::check_gaussian_score_loops(ctx, g.dim())?;
         let pm: Vec<f32> = g
             .precision
             .iter()
@@ -204,7 +204,9 @@ pub struct Svgd<'a> {
     median_of_x: Option<(Bandwidth, MedianResult)>,
     /// Medians computed for [`Svgd::bandwidth`].
     medians: u64,
-    ksd: KsdBuffers,
+    /// The KSD's buffers, made up front where its row sums fit the device (on llvmpipe past
+    /// about d = 30 000 its loop limit refuses them; then only [`Svgd::ksd`] fails, saying so).
+    ksd: Option<KsdBuffers>,
 }
 
 impl<'a> Svgd<'a> {
@@ -262,7 +264,10 @@ impl<'a> Svgd<'a> {
             median: MedianSelector::new(ctx, k, n, d)?,
             median_of_x: None,
             medians: 0,
-            ksd: KsdBuffers::new(ctx, k, n, d)?,
+            ksd: match k.ksd_plan(ctx, n, d) {
+                Ok(_) => Some(KsdBuffers::new(ctx, k, n, d)?),
+                Err(_) => None,
+            },
         })
     }
 
@@ -294,7 +299,7 @@ impl<'a> Svgd<'a> {
             + self.state.iter().map(|b| b.bytes()).sum::<u64>()
             + self.median.device_bytes()
             + self.scratch.device_bytes()
-            + self.ksd.device_bytes()
+            + self.ksd.as_ref().map_or(0, KsdBuffers::device_bytes)
             + self.target.device_bytes()
             + 3 * 32
     }
@@ -452,9 +457,14 @@ impl<'a> Svgd<'a> {
         let mut enc = self.ctx.device.create_command_encoder(&Default::default());
         self.target
             .record(self.ctx, self.k, &mut enc, &self.x, &self.score, self.n)?;
+        let bufs = match &mut self.ksd {
+            Some(b) => b,
+            // Not made up front: making them now says why they do not fit.
+            none => none.insert(KsdBuffers::new(self.ctx, self.k, self.n, self.d)?),
+        };
         self.k
-            .ksd_rows(self.ctx, enc, &mut self.ksd, &self.x, &self.score, h)?;
-        let (rows, diag) = self.ksd.read(self.ctx)?;
+            .ksd_rows(self.ctx, enc, bufs, &self.x, &self.score, h)?;
+        let (rows, diag) = bufs.read(self.ctx)?;
         Ok(ksd_from_rows(&rows, &diag))
     }
 

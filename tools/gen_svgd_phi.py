@@ -268,7 +268,7 @@ def gen_shuffle(DMAX, R):
     subgroupShuffle. The lane index is the counter of a loop over the subgroup, which llvmpipe
     compiles to one vpermd (emit_shuffle); unrolling that loop with constant indices made the
     file twice as large and was slower.
-    The columns come from svgd_phi_pack's records, copied into an rgba32float texture and read
+    The columns come from svgd_phi_pack's records, written into an rgba32float texture and read
     with textureLoad: llvmpipe fetches texels with a branch-free gather, where a storage-buffer
     vec4 costs a lane loop of 32 bounds-checked scalar loads. The texture is bound as a
     read-only storage texture: a sampled texture's textureLoad goes through llvmpipe's sampler

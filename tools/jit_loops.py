@@ -29,6 +29,8 @@ def kind(op, arg):
         return "permute"
     if op.startswith("vblend"):
         return "blend"
+    if "gather" in op:
+        return "gather"
     if op.startswith("vmov"):
         if arg.rstrip().endswith(")"):
             return "store"

@@ -18,6 +18,10 @@ env "$@" NODEVICE_SELECT=1 "$BIN" bench --phi-only --dims "$D" --n-min "$N" --n-
 PID=$!
 trap 'kill $PID 2>/dev/null || true' EXIT
 sleep "${WAIT:-20}"
+if ! kill -0 "$PID" 2>/dev/null; then
+    echo "jit_profile: the bench ended before WAIT (${WAIT:-20} s); raise N or WAIT (see $OUT/bench.log)" >&2
+    exit 2
+fi
 perf record -p "$PID" -o "$OUT/$LAB.data" -- sleep 4 > /dev/null 2>&1
 perf script -i "$OUT/$LAB.data" -F ip 2>/dev/null | sort | uniq -c | sort -rn > "$OUT/$LAB.ips"
 # The hot region: every sampled address within 200 KB of the hottest one.

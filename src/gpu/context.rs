@@ -240,16 +240,22 @@ impl GpuContext {
     }
 
     /// Fails with a clear message when a kernel would loop `iterations` times in one
-    /// invocation on a driver that cuts loops short.
+    /// invocation on a driver that cuts loops short. `what` names the kernel and the size that
+    /// sets its loops (e.g. "rbm_grad (one pass per batch row)"), which the message asks the
+    /// user to reduce.
     pub fn check_loop(&self, what: &str, iterations: u64) -> Result<()> {
-        if let Some(limit) = self.loop_limit() {
-            if iterations > limit {
-                bail!(
-                    "{what} needs {iterations} loop iterations per invocation, past llvmpipe's limit of 65535 (with margin {limit}); use a smaller target or a GPU"
-                );
-            }
+        if !self.loop_fits(iterations) {
+            bail!(
+                "{what} needs {iterations} loop iterations per invocation, past llvmpipe's limit of 65535 (checked at {}); reduce that size, or run on a GPU",
+                self.loop_budget()
+            );
         }
         Ok(())
+    }
+
+    /// Whether `iterations` loop passes fit one invocation ([`GpuContext::check_loop`]).
+    pub fn loop_fits(&self, iterations: u64) -> bool {
+        self.loop_limit().is_none_or(|limit| iterations <= limit)
     }
 
     /// Waits for all submitted work.

@@ -210,7 +210,8 @@ fn factorise(c: &[f64], d: usize) -> Result<(Vec<f64>, f64), (usize, f64)> {
         }
         u[a * d + a] = 1.0 / diag;
     }
-    // P = u uᵀ: P[a][b] = Σ_{k≥a} u[a][k] u[b][k] for b ≥ a, mirrored (exactly symmetric).
+    // P = u uᵀ: P[a][b] = Σ_{k≥b} u[a][k] u[b][k] for b ≥ a (u is upper triangular), mirrored
+    // (exactly symmetric).
     let mut precision = vec![0.0; d * d];
     for a in 0..d {
         for b in a..d {
@@ -828,8 +829,9 @@ mod tests {
         assert!(e.contains("symmetric"), "{e}");
         let gmm = r#"{"kind":"gmm","weights":[1],"means":[[0]],"stds":[[1]]}"#;
         assert!(from_json_str_checked(gmm, "t.json", &refuse).is_ok());
-        // An array is not an object, though serde would read a struct from one.
-        let e = err_of(r#"["gmm", [1], [[0]], [[1]]]"#);
+        // An array is not an object, though serde would read a struct from one (`["gmm"]`
+        // fills KindOnly, and went on to an "invalid gmm target" without the object guard).
+        let e = err_of(r#"["gmm"]"#);
         assert!(e.contains("must be a JSON object"), "{e}");
     }
 

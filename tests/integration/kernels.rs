@@ -322,7 +322,7 @@ fn svgd_phi_keeps_precision_far_from_the_origin_and_across_clusters() -> Result<
     Ok(())
 }
 
-/// svgd_phi_center, svgd_phi_pack and svgd_phi_pack_texture (the mean and the column records
+/// svgd_phi_center and svgd_phi_pack, in its buffer and TEXTURE forms (the mean and the column records
 /// svgd_phi_gemm and svgd_phi_shuffle read) against their f64 references on the case table,
 /// outputs NaN-filled first; the records are padded to whole subgroups of 8 (the padding must
 /// read as k = 0). The texture is read back texel by texel, row-major, as the kernels address it.
@@ -375,7 +375,9 @@ fn svgd_phi_centre_and_records_match_cpu_reference() -> Result<()> {
                 ctx.queue.submit([enc.finish()]);
                 let (form, got) = match target {
                     PhiRecords::Buffer(b) => ("buffer", b.read(ctx)?),
-                    PhiRecords::Texture(t, _) => ("texture", read_texture(ctx, t, floats)?),
+                    PhiRecords::Texture(t, _) => {
+                        ("texture", stein::kernels::read_rgba32(ctx, t, floats)?)
+                    }
                 };
                 let what = format!("n={n} d={d} {form}");
                 assert_close(
@@ -452,30 +454,6 @@ fn nan_texture(ctx: &GpuContext, width: u32, height: u32) -> wgpu::Texture {
         size,
     );
     texture
-}
-
-/// The first `floats` floats of an rgba32float texture, texel by texel, row by row.
-fn read_texture(ctx: &GpuContext, t: &wgpu::Texture, floats: usize) -> Result<Vec<f32>> {
-    let all = GpuVec::<f32>::zeros(
-        ctx,
-        "texture readback",
-        4 * (t.width() * t.height()) as usize,
-    )?;
-    let mut enc = ctx.device.create_command_encoder(&Default::default());
-    enc.copy_texture_to_buffer(
-        t.as_image_copy(),
-        wgpu::TexelCopyBufferInfo {
-            buffer: &all.buffer,
-            layout: wgpu::TexelCopyBufferLayout {
-                offset: 0,
-                bytes_per_row: Some(16 * t.width()),
-                rows_per_image: Some(t.height()),
-            },
-        },
-        t.size(),
-    );
-    ctx.queue.submit([enc.finish()]);
-    all.read_prefix(ctx, floats)
 }
 
 /// llvmpipe, the GPU of CI, must get the subgroup-shuffle φ by default, so the layout test

@@ -310,8 +310,9 @@ fn issue_2_rbm_loops_are_checked_against_the_loop_limit() -> Result<()> {
 
 /// Issue 2: a kernel whose column chunks could not fit even one column in the loop budget
 /// went ahead with one column a chunk, silently truncated (φ's gemm tiles past d ≈ 41 000 on
-/// llvmpipe). φ there now takes the column blocks (d + 10 passes a pair) up to d = 59 990,
-/// and past them, like the KSD's rows, the chunk planner refuses, naming the kernel.
+/// llvmpipe). φ there now takes the column blocks (d + 10 passes a pair, checked when the
+/// scratch is planned) and is right at d = 50 000; past d = 59 990 they refuse, and the KSD's
+/// chunk planner refuses its rows past about d = 30 000, naming the kernel.
 #[test]
 fn issue_2_a_column_past_the_loop_budget_is_refused() -> Result<()> {
     let Some((ctx, k)) = gpu()? else {
@@ -320,8 +321,18 @@ fn issue_2_a_column_past_the_loop_budget_is_refused() -> Result<()> {
     if ctx.loop_limit().is_none() {
         return Ok(()); // only llvmpipe cuts loops short
     }
-    ensure!(k.phi_variant(50_000, 4) == PhiVariant::Gemm);
-    PhiScratch::new(ctx, k, 4, 50_000)?;
+    let d = 50_000;
+    ensure!(
+        k.phi_variant(d, 4) == PhiVariant::General,
+        "{:?}",
+        k.phi_variant(d, 4)
+    );
+    let (x32, x) = normals(4, d, 1.0, 50);
+    let s: Vec<f64> = x.iter().map(|v| -v).collect();
+    let s32: Vec<f32> = s.iter().map(|&v| v as f32).collect();
+    let h = 2.0 * d as f64;
+    let got = run_phi(ctx, k, &x32, &s32, (4, d), h)?;
+    check_phi(&got, &x, &s, d, h, "phi n=4 d=50000")?;
     let e = PhiScratch::new(ctx, k, 4, 61_000).err();
     ensure!(
         e.as_ref()
