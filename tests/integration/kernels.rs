@@ -40,6 +40,13 @@ fn gpu_score(ctx: &GpuContext, k: &Kernels, gmm: &Gmm, x: &[f32], n: usize) -> R
     out.read(ctx)
 }
 
+/// A score against its f64 reference. It sums terms ((μ_k − x)/σ_k² over K components, or d
+/// products of a precision row with μ − x) of size up to max|want| and more: the tolerance is
+/// relative to the largest term, not to a result that may cancel to near zero.
+fn assert_score(got: &[f32], want: &[f64], what: &str) -> Result<()> {
+    assert_close(got, want, common::TOL_SCORE, max_abs(want).max(1.0), what)
+}
+
 #[test]
 fn gmm_score_matches_cpu_reference() -> Result<()> {
     let Some((ctx, k)) = gpu()? else {
@@ -51,16 +58,7 @@ fn gmm_score_matches_cpu_reference() -> Result<()> {
             let (x32, x64) = normals(n, d, 2.5, (n * 31 + d) as u64);
             let got = gpu_score(ctx, k, &gmm, &x32, n)?;
             let want = cpu::gmm::score(&gmm, &x64, d);
-            // The score sums K terms (μ_k − x)/σ_k² of size up to max|want| and more: relative
-            // to the largest term, not to a result that may cancel to near zero.
-            let scale = max_abs(&want).max(1.0);
-            assert_close(
-                &got,
-                &want,
-                common::TOL_SCORE,
-                scale,
-                &format!("gmm_score n={n} d={d}"),
-            )?;
+            assert_score(&got, &want, &format!("gmm_score n={n} d={d}"))?;
         }
     }
     Ok(())
@@ -108,13 +106,9 @@ fn gaussian_score_matches_cpu_reference() -> Result<()> {
         let want: Vec<f64> = (0..n)
             .flat_map(|i| g.grad_log_density(&x64[i * d..(i + 1) * d]))
             .collect();
-        // d products of P's row with (μ − x): relative to the largest term's size.
-        let scale = max_abs(&want).max(1.0);
-        assert_close(
+        assert_score(
             &out.read(ctx)?,
             &want,
-            common::TOL_SCORE,
-            scale,
             &format!("gaussian_score n={n} d={d}"),
         )?;
     }
@@ -148,14 +142,7 @@ fn gmm_score_loops_are_checked_against_the_loop_limit() -> Result<()> {
     let (x32, x64) = normals(3, d, 2.5, 9);
     let got = gpu_score(ctx, k, &gmm, &x32, 3)?;
     let want = cpu::gmm::score(&gmm, &x64, d);
-    let scale = max_abs(&want).max(1.0);
-    assert_close(
-        &got,
-        &want,
-        common::TOL_SCORE,
-        scale,
-        "gmm_score K = 4, d = 4280",
-    )
+    assert_score(&got, &want, "gmm_score K = 4, d = 4280")
 }
 
 #[test]
