@@ -806,6 +806,29 @@ mod tests {
         assert!(e.contains("pivot 2"), "{e}");
     }
 
+    /// The full-covariance Gaussian's score −P(x − μ) against central differences of its log
+    /// density, in f64.
+    #[test]
+    fn gaussian_score_matches_finite_differences() {
+        let t = r#"{"kind":"gaussian","mean":[1,-2,0.5],"cov":[[2,0.8,0.1],[0.8,1,-0.3],[0.1,-0.3,0.5]]}"#;
+        let g = from_json_str(t, "t.json").unwrap();
+        for x in [[0.0, 0.0, 0.0], [1.5, -3.0, 2.0], [-4.0, 1.0, 0.3]] {
+            let s = g.grad_log_density(&x);
+            for a in 0..3 {
+                let step = 1e-5;
+                let (mut hi, mut lo) = (x, x);
+                hi[a] += step;
+                lo[a] -= step;
+                let fd = (g.log_density(&hi) - g.log_density(&lo)) / (2.0 * step);
+                assert!(
+                    (fd - s[a]).abs() < 1e-6 * s[a].abs().max(1.0),
+                    "x = {x:?}, a = {a}: {fd} vs {}",
+                    s[a]
+                );
+            }
+        }
+    }
+
     /// The device check sees the precision matrix's bytes after the cheap validation and
     /// before the factorisation: a refusal wins over a matrix the factorisation would reject.
     #[test]

@@ -185,7 +185,8 @@ fn svgd_phi_matches_cpu_reference() -> Result<()> {
     let Some((ctx, k)) = gpu()? else {
         return Ok(());
     };
-    for &d in DS {
+    // d = 4 too: the largest d of svgd_phi_small, whose pipelines are unrolled per d.
+    for &d in DS.iter().chain(&[4]) {
         for &n in NS {
             // Offset the cloud from the origin: the kernel's centring must not matter.
             let (mut x32, _) = normals(n, d, 1.0, (7 * n + d) as u64);
@@ -233,7 +234,8 @@ fn svgd_phi_every_layout_matches_cpu_reference() -> Result<()> {
             let dims: &[usize] = match layout {
                 stein::kernels::PhiLayout::Gemm => &[5, 9, 17, 33, 64, 100, 130, 300],
                 stein::kernels::PhiLayout::Shuffle(_) => &[5, 17, 33, 64, 128, 130],
-                _ => &[5, 17, 33, 64, 100],
+                // 8 and 16: svgd_phi_mid's range, whose unrolled pipelines differ by d.
+                _ => &[5, 8, 16, 17, 33, 64, 100],
             };
             for &d in dims {
                 let want = match (layout, d) {
@@ -826,10 +828,13 @@ fn updates_match_cpu_reference() -> Result<()> {
     let Some((ctx, k)) = gpu()? else {
         return Ok(());
     };
-    let len = 1000;
-    let (x0, _) = normals(len, 1, 1.0, 1);
     let params = GpuUniform::new(ctx, "p", &UpdateParams::default());
-    for opt in ["sgd", "adagrad", "adam"] {
+    // Lengths around the workgroup size (256) and a prime.
+    for (len, opt) in [1, 2, 255, 256, 257, 1009]
+        .into_iter()
+        .flat_map(|len| ["sgd", "adagrad", "adam"].map(|opt| (len, opt)))
+    {
+        let (x0, _) = normals(len, 1, 1.0, len as u64);
         let x = GpuVec::from_slice(ctx, "x", &x0)?;
         let nstate = match opt {
             "sgd" => 0,
@@ -899,7 +904,7 @@ fn updates_match_cpu_reference() -> Result<()> {
                 &xr,
                 common::TOL_ELEMENTWISE,
                 1.0,
-                &format!("{opt} step {t}"),
+                &format!("{opt} len {len} step {t}"),
             )?;
         }
     }

@@ -259,9 +259,12 @@ fn median_is_exact_with_every_bracket_kernel() -> Result<()> {
             let Some((ctx, k)) = super::common::gpu_phi_layout(layout, chunked)? else {
                 return Ok(());
             };
+            // pair_bracket_mid's range (5..=16) at both ends and between.
             for (n, d) in [
                 (65, 3),
+                (97, 5),
                 (257, 9),
+                (61, 16),
                 (300, 17),
                 (131, 40),
                 (100, 64),

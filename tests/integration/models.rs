@@ -163,40 +163,159 @@ fn langevin_noise_matches_the_counter_based_reference() -> Result<()> {
     Ok(())
 }
 
+/// gaussian_energy (the diagonal Gaussian that AIS's tests normalise) against its f64 f and
+/// score on awkward sizes, outputs NaN-filled first, and the f64 score against finite
+/// differences of f.
+#[test]
+fn gaussian_energy_matches_its_reference() -> Result<()> {
+    use stein::model::gaussian::DiagGaussianEnergy;
+    use stein::model::Energy;
+    let Some((ctx, _)) = gpu()? else {
+        return Ok(());
+    };
+    for (n, d) in [(1, 1), (2, 3), (63, 2), (65, 17), (257, 5), (1000, 100)] {
+        let mut rng = SplitMix64::new((n * 7 + d) as u64);
+        let mean: Vec<f64> = (0..d).map(|_| rng.next_normal()).collect();
+        let std: Vec<f64> = (0..d).map(|_| 0.3 + rng.next_f64()).collect();
+        let energy = DiagGaussianEnergy::new(ctx, &mean, &std, 0.7, n)?;
+        let (x32, x) = normals(n, d, 1.5, (n + d) as u64);
+        let xb = GpuVec::from_slice(ctx, "x", &x32)?;
+        let (f, score) = (
+            GpuVec::nan_filled(ctx, "f", n)?,
+            GpuVec::nan_filled(ctx, "score", n * d)?,
+        );
+        let mut enc = ctx.device.create_command_encoder(&Default::default());
+        energy.record_energy_score(ctx, &mut enc, &xb, &f, &score)?;
+        ctx.queue.submit([enc.finish()]);
+        let rows = |i: usize| &x[i * d..(i + 1) * d];
+        let f_want: Vec<f64> = (0..n).map(|i| energy.energy(rows(i))).collect();
+        let s_want: Vec<f64> = (0..n).flat_map(|i| energy.score(rows(i))).collect();
+        let what = format!("gaussian_energy n={n} d={d}");
+        assert_close(
+            &f.read(ctx)?,
+            &f_want,
+            TOL_MODEL,
+            max_abs(&f_want).max(1.0),
+            &what,
+        )?;
+        assert_close(
+            &score.read(ctx)?,
+            &s_want,
+            TOL_MODEL,
+            max_abs(&s_want).max(1.0),
+            &what,
+        )?;
+        for i in 0..n.min(3) {
+            check_gradient(|y| energy.energy(y), &s_want[i * d..(i + 1) * d], rows(i))
+                .with_context(|| format!("{what}: score of row {i}"))?;
+        }
+    }
+    Ok(())
+}
+
+/// langevin_step against x + η/2 · score + √η · normal(key, e) on lengths around the
+/// workgroup size (256), with x and the score nonzero so that both terms count.
+#[test]
+fn langevin_step_matches_its_reference_on_awkward_lengths() -> Result<()> {
+    let Some((ctx, k)) = gpu()? else {
+        return Ok(());
+    };
+    let params = stein::gpu::GpuUniform::new(ctx, "p", &Default::default());
+    let eta = 0.01;
+    for len in [1, 2, 255, 256, 257, 1009] {
+        let (x32, x) = normals(len, 1, 2.0, len as u64);
+        let (s32, s) = normals(len, 1, 3.0, 7 + len as u64);
+        let (xb, sb) = (
+            GpuVec::from_slice(ctx, "x", &x32)?,
+            GpuVec::from_slice(ctx, "score", &s32)?,
+        );
+        let key = cpu::hash::stream_key(len as u64, 3);
+        let mut enc = ctx.device.create_command_encoder(&Default::default());
+        k.record_langevin(ctx, &mut enc, &params, (eta, key), &sb, &xb)?;
+        ctx.queue.submit([enc.finish()]);
+        let e64 = f64::from(eta as f32); // the kernel's η
+        let want: Vec<f64> = (0..len)
+            .map(|e| x[e] + 0.5 * e64 * s[e] + e64.sqrt() * cpu::hash::normal(key, e as u32))
+            .collect();
+        assert_close(
+            &xb.read(ctx)?,
+            &want,
+            TOL_NOISE,
+            1.0,
+            &format!("langevin len {len}"),
+        )?;
+    }
+    Ok(())
+}
+
+/// rbm_hidden (y = Bᵀx + c and tanh y) and one block-Gibbs sweep (rbm_gibbs_hidden, then
+/// rbm_gibbs_visible) against the f64 references on awkward shapes, every output NaN-filled
+/// first: the hidden draws must agree exactly, the visible ones to f32 rounding.
 #[test]
 fn rbm_gibbs_sweep_matches_the_reference_draw() -> Result<()> {
     let Some((ctx, _)) = gpu()? else {
         return Ok(());
     };
     let k = RbmKernels::new(ctx)?;
-    let s = RbmShape { d: 17, h: 10 };
-    let th = random_theta(s, 3);
-    let th32: Vec<f32> = th.iter().map(|&v| v as f32).collect();
-    let th_r: Vec<f64> = th32.iter().map(|&v| f64::from(v)).collect();
-    let theta = GpuVec::from_slice(ctx, "theta", &th32)?;
-    let n = 257;
-    let (x32, x) = normals(n, s.d, 1.0, 11);
-    let xb = GpuVec::from_slice(ctx, "x", &x32)?;
-    let batch = RbmBatch::new(ctx, s, n)?;
-    let key = cpu::hash::stream_key(1, 2);
-    let mut enc = ctx.device.create_command_encoder(&Default::default());
-    k.record_hidden(ctx, &mut enc, s, &theta, &xb, &batch, key)?;
-    k.record_gibbs(ctx, &mut enc, s, &theta, &xb, &batch)?;
-    ctx.queue.submit([enc.finish()]);
-    let (h_want, x_want) = cpu::rbm::gibbs(&th_r, s, &x, key);
-    let h_got = batch.hs.read(ctx)?;
-    // Decisions agree but where the uniform lies within f32 rounding of sigmoid(2y).
-    let flips = h_got
-        .iter()
-        .zip(&h_want)
-        .filter(|(a, b)| f64::from(**a) != **b)
-        .count();
-    ensure!(
-        flips == 0,
-        "{flips} of {} hidden draws differ",
-        h_want.len()
-    );
-    assert_close(&xb.read(ctx)?, &x_want, TOL_SAMPLER, 1.0, "gibbs visible")?;
+    for (n, d, h) in [(1, 1, 1), (2, 3, 2), (63, 5, 7), (65, 2, 1), (257, 17, 10)] {
+        let s = RbmShape { d, h };
+        let th = random_theta(s, (n + d + h) as u64);
+        let th32: Vec<f32> = th.iter().map(|&v| v as f32).collect();
+        let th_r: Vec<f64> = th32.iter().map(|&v| f64::from(v)).collect();
+        let theta = GpuVec::from_slice(ctx, "theta", &th32)?;
+        let (x32, x) = normals(n, s.d, 1.0, 11 + n as u64);
+        let xb = GpuVec::from_slice(ctx, "x", &x32)?;
+        let batch = RbmBatch::new(ctx, s, n)?;
+        for out in [&batch.y, &batch.t, &batch.hs] {
+            out.write(ctx, &vec![f32::NAN; out.len])?;
+        }
+        let key = cpu::hash::stream_key(1, n as u64);
+        let what = |part: &str| format!("{part} n={n} d={d} H={h}");
+        let mut enc = ctx.device.create_command_encoder(&Default::default());
+        k.record_hidden(ctx, &mut enc, s, &theta, &xb, &batch, key)?;
+        ctx.queue.submit([enc.finish()]);
+        let y_want = cpu::rbm::hidden(&th_r, s, &x);
+        let t_want: Vec<f64> = y_want.iter().map(|v| v.tanh()).collect();
+        let scale = max_abs(&y_want).max(1.0);
+        assert_close(
+            &batch.y.read(ctx)?,
+            &y_want,
+            TOL_MODEL,
+            scale,
+            &what("hidden y"),
+        )?;
+        assert_close(
+            &batch.t.read(ctx)?,
+            &t_want,
+            TOL_MODEL,
+            1.0,
+            &what("tanh y"),
+        )?;
+        let mut enc = ctx.device.create_command_encoder(&Default::default());
+        k.record_gibbs(ctx, &mut enc, s, &theta, &xb, &batch)?;
+        ctx.queue.submit([enc.finish()]);
+        let (h_want, x_want) = cpu::rbm::gibbs(&th_r, s, &x, key);
+        let h_got = batch.hs.read(ctx)?;
+        // Decisions agree but where the uniform lies within f32 rounding of sigmoid(2y).
+        let flips = h_got
+            .iter()
+            .zip(&h_want)
+            .filter(|(a, b)| f64::from(**a) != **b)
+            .count();
+        ensure!(
+            flips == 0,
+            "{}: {flips} of {} hidden draws differ",
+            what("gibbs"),
+            h_want.len()
+        );
+        assert_close(
+            &xb.read(ctx)?,
+            &x_want,
+            TOL_SAMPLER,
+            1.0,
+            &what("gibbs visible"),
+        )?;
+    }
     Ok(())
 }
 
