@@ -93,14 +93,68 @@ fn tiny_config() -> AisConfig {
     }
 }
 
+/// The five AIS kernels against `cpu::ais::ais`, chain by chain, on three configurations: the
+/// tiny one (two waves, the second padded), one chain of one run in d = 1 with one
+/// temperature a submit, and 5 runs of 13 chains in d = 17 (batches of 52 chains: four runs
+/// a wave, then one).
 #[test]
 fn gpu_ais_matches_the_f64_reference_chain_by_chain() -> Result<()> {
     let Some((ctx, ak, rk)) = ais_gpu()? else {
         return Ok(());
     };
-    let s = RbmShape { d: 5, h: 3 };
-    let (th32, th) = rbm_theta(s, 0.7, 7);
-    let cfg = tiny_config();
+    let cases = [
+        (RbmShape { d: 5, h: 3 }, tiny_config(), 16, 7),
+        (
+            RbmShape { d: 1, h: 1 },
+            AisConfig {
+                temperatures: 30,
+                runs: 1,
+                chains: 1,
+                seed: 5,
+                initial_step: 0.1,
+                temperatures_per_submit: 1,
+                ..AisConfig::default()
+            },
+            1,
+            3,
+        ),
+        (
+            RbmShape { d: 17, h: 4 },
+            AisConfig {
+                temperatures: 50,
+                runs: 5,
+                chains: 13,
+                seed: 4,
+                initial_step: 0.05,
+                temperatures_per_submit: 11,
+                ..AisConfig::default()
+            },
+            52,
+            9,
+        ),
+    ];
+    for (s, cfg, batch, theta_seed) in cases {
+        ais_matches_chain_by_chain(ctx, ak, rk, s, &cfg, batch, theta_seed).with_context(|| {
+            format!(
+                "d = {}, H = {}, {} runs of {} chains",
+                s.d, s.h, cfg.runs, cfg.chains
+            )
+        })?;
+    }
+    Ok(())
+}
+
+fn ais_matches_chain_by_chain(
+    ctx: &GpuContext,
+    ak: &AisKernels,
+    rk: &RbmKernels,
+    s: RbmShape,
+    cfg: &AisConfig,
+    batch: usize,
+    theta_seed: u64,
+) -> Result<()> {
+    let (th32, th) = rbm_theta(s, 0.7, theta_seed);
+    let cfg = cfg.clone();
     let want = cpu::ais::ais(
         &cfg,
         s.d,
@@ -115,10 +169,16 @@ fn gpu_ais_matches_the_f64_reference_chain_by_chain() -> Result<()> {
         "this configuration has an accept decision within {:e} of its threshold; f32 may flip it, choose another seed",
         want.closest_call
     );
-    // Batches of 16 chains = 2 runs: the 3 runs take two waves, the second one padded.
-    let energy = RbmEnergy::new(ctx, rk, s, &th32, 16)?;
+    // A wave holds the whole runs that fit a batch (tiny: 16 chains = 2 runs of 8, so the 3
+    // runs take two waves, the second one padded).
+    let energy = RbmEnergy::new(ctx, rk, s, &th32, batch)?;
     let got = ais_log_partition(ctx, ak, &energy, &cfg)?;
-    ensure!(got.waves == 2, "expected two waves, got {}", got.waves);
+    let waves = cfg.runs.div_ceil((batch / cfg.chains).max(1));
+    ensure!(
+        got.waves == waves,
+        "expected {waves} waves, got {}",
+        got.waves
+    );
     ensure!(
         got.accepted == want.accepted,
         "accepted transitions per run: GPU {:?}, reference {:?}",
