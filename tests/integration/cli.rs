@@ -537,37 +537,16 @@ fn outputs_may_not_overwrite_inputs_or_each_other() {
         &["--trace-dir", "is not a directory"],
         dir.path("final.npy").as_path(),
     );
-    let o = stein(&[
-        "phi",
-        "--target",
-        &t,
-        "--particles",
-        &x,
-        "--out",
-        &out,
-        "--bandwidth",
-        "-1",
-    ]);
-    fails(
-        &o,
-        &["--bandwidth `-1`", "positive number"],
-        dir.path("final.npy").as_path(),
-    );
-    let o = stein(&[
-        "phi",
-        "--target",
-        &t,
-        "--particles",
-        &x,
-        "--out",
-        &out,
-        "--bandwidth=1e-300",
-    ]);
-    fails(
-        &o,
-        &["--bandwidth 1e-300", "f32"],
-        dir.path("final.npy").as_path(),
-    );
+    let phi = |bandwidth: &[&str]| {
+        let mut args = vec!["phi", "--target", &t, "--particles", &x, "--out", &out];
+        args.extend_from_slice(bandwidth);
+        stein(&args)
+    };
+    let final_npy = dir.path("final.npy");
+    let o = phi(&["--bandwidth", "-1"]);
+    fails(&o, &["--bandwidth `-1`", "positive number"], &final_npy);
+    let o = phi(&["--bandwidth=1e-300"]);
+    fails(&o, &["--bandwidth 1e-300", "f32"], &final_npy);
 }
 
 /// A run that diverges says so and leaves nothing: no --out, and the trace snapshots it

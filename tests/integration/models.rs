@@ -191,20 +191,15 @@ fn gaussian_energy_matches_its_reference() -> Result<()> {
         let f_want: Vec<f64> = (0..n).map(|i| energy.energy(rows(i))).collect();
         let s_want: Vec<f64> = (0..n).flat_map(|i| energy.score(rows(i))).collect();
         let what = format!("gaussian_energy n={n} d={d}");
-        assert_close(
-            &f.read(ctx)?,
-            &f_want,
-            TOL_MODEL,
-            max_abs(&f_want).max(1.0),
-            &what,
-        )?;
-        assert_close(
-            &score.read(ctx)?,
-            &s_want,
-            TOL_MODEL,
-            max_abs(&s_want).max(1.0),
-            &what,
-        )?;
+        for (got, want) in [(&f, &f_want), (&score, &s_want)] {
+            assert_close(
+                &got.read(ctx)?,
+                want,
+                TOL_MODEL,
+                max_abs(want).max(1.0),
+                &what,
+            )?;
+        }
         for i in 0..n.min(3) {
             check_gradient(|y| energy.energy(y), &s_want[i * d..(i + 1) * d], rows(i))
                 .with_context(|| format!("{what}: score of row {i}"))?;
