@@ -12,4 +12,5 @@ mod integration {
     pub mod mlp;
     pub mod models;
     pub mod regression;
+    pub mod trainer;
 }
