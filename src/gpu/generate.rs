@@ -33,7 +33,6 @@
 //! generator function names the raw measurement (under `bench/`) that justifies its variant;
 //! where a use has no raw file, it names the commit whose message holds the measurement.
 
-
 /// This file, as the generated headers name it.
 const SELF_PATH: &str = "src/gpu/generate.rs";
 
@@ -189,7 +188,9 @@ fn gen_bracket(src: &str, name: &str, dmax: usize) -> String {
         1,
     );
     let regs = (0..dmax)
-        .map(|k| format!("    var x{k} = vec4<f32>(0.0);\n    if D > {k}u {{ x{k} = coord(rc, {k}u); }}"))
+        .map(|k| {
+            format!("    var x{k} = vec4<f32>(0.0);\n    if D > {k}u {{ x{k} = coord(rc, {k}u); }}")
+        })
         .collect::<Vec<_>>()
         .join("\n");
     let dist = (1..dmax)
@@ -238,7 +239,10 @@ fn close_rows(l: &mut Vec<String>, groups: usize, dmax: usize, rows_override: bo
             }
             raw(l, "        } else {");
             for k in 0..dmax {
-                ln!(l, "            if D > {k}u {{ scratch[i{g}_{q} * D + {k}u] = a{g}_{k}.{c}; }}");
+                ln!(
+                    l,
+                    "            if D > {k}u {{ scratch[i{g}_{q} * D + {k}u] = a{g}_{k}.{c}; }}"
+                );
             }
             ln!(l, "            scratch[rho_at + i{g}_{q}] = rho{g}.{c};");
             raw(l, "        }");
@@ -297,7 +301,11 @@ fn svgd_phi_{name}(@builtin(local_invocation_id) lid3: vec3<u32>, @builtin(workg
     );
     for g in 0..groups {
         for q in 0..4 {
-            ln!(l, "    let i{g}_{q} = min(base + {}u * WG, p.n - 1u);", 4 * g + q);
+            ln!(
+                l,
+                "    let i{g}_{q} = min(base + {}u * WG, p.n - 1u);",
+                4 * g + q
+            );
         }
         for k in 0..dmax {
             let comps = (0..4)
@@ -351,12 +359,21 @@ fn svgd_phi_{name}(@builtin(local_invocation_id) lid3: vec3<u32>, @builtin(workg
         ln!(l, "                let e0 = x{g}_0 - xj0;");
         raw(&mut l, "                var s = e0 * e0;");
         for k in 1..dmax {
-            ln!(l, "                if D > {k}u {{ let e = x{g}_{k} - xj{k}; s = fma(e, e, s); }}");
+            ln!(
+                l,
+                "                if D > {k}u {{ let e = x{g}_{k} - xj{k}; s = fma(e, e, s); }}"
+            );
         }
-        raw(&mut l, "                let kv = rbf4_from_sqdist(s, p.inv_h);");
+        raw(
+            &mut l,
+            "                let kv = rbf4_from_sqdist(s, p.inv_h);",
+        );
         ln!(l, "                brho{g} += kv;");
         for k in 0..dmax {
-            ln!(l, "                if D > {k}u {{ b{g}_{k} = fma(kv, vec4<f32>(wj{k}), b{g}_{k}); }}");
+            ln!(
+                l,
+                "                if D > {k}u {{ b{g}_{k} = fma(kv, vec4<f32>(wj{k}), b{g}_{k}); }}"
+            );
         }
         raw(&mut l, "            }");
     }
@@ -419,7 +436,10 @@ fn svgd_phi_lane(@builtin(local_invocation_id) lid3: vec3<u32>, @builtin(workgro
         ln!(l, "    if D > {k}u {{");
         ln!(l, "        x{k} = x[i * D + {k}u] - x[{k}u];");
         ln!(l, "        tot[{k}u * WG_MAX + lid] = 0.0;");
-        ln!(l, "        if !first {{ tot[{k}u * WG_MAX + lid] = scratch[i * D + {k}u]; }}");
+        ln!(
+            l,
+            "        if !first {{ tot[{k}u * WG_MAX + lid] = scratch[i * D + {k}u]; }}"
+        );
         raw(&mut l, "    }");
     }
     raw(&mut l, "    var rho = 0.0;");
@@ -451,7 +471,10 @@ fn svgd_phi_lane(@builtin(local_invocation_id) lid3: vec3<u32>, @builtin(workgro
     raw(&mut l, "        }");
     raw(&mut l, "        rho += brho;");
     for k in 0..dmax {
-        ln!(l, "        if D > {k}u {{ tot[{k}u * WG_MAX + lid] += b{k}; }}");
+        ln!(
+            l,
+            "        if D > {k}u {{ tot[{k}u * WG_MAX + lid] += b{k}; }}"
+        );
     }
     raw(&mut l, "    }");
     raw(&mut l, "    if row < p.n {");
@@ -461,7 +484,10 @@ fn svgd_phi_lane(@builtin(local_invocation_id) lid3: vec3<u32>, @builtin(workgro
     }
     raw(&mut l, "        } else {");
     for k in 0..dmax {
-        ln!(l, "            if D > {k}u {{ scratch[i * D + {k}u] = tot[{k}u * WG_MAX + lid]; }}");
+        ln!(
+            l,
+            "            if D > {k}u {{ scratch[i * D + {k}u] = tot[{k}u * WG_MAX + lid]; }}"
+        );
     }
     raw(&mut l, "            scratch[rho_at + i] = rho;");
     raw(&mut l, "        }");
@@ -588,7 +614,11 @@ fn svgd_phi_shuffle(@builtin(local_invocation_id) lid3: vec3<u32>, @builtin(work
             format!("ROWS > {}u && ", 4 * g)
         };
         for q in 0..4 {
-            ln!(l, "    let i{g}_{q} = min(base + {}u * WG, p.n - 1u);", 4 * g + q);
+            ln!(
+                l,
+                "    let i{g}_{q} = min(base + {}u * WG, p.n - 1u);",
+                4 * g + q
+            );
         }
         let es = (0..4)
             .map(|q| format!("record(i{g}_{q} * stride + 2u * D4).x"))
@@ -657,7 +687,11 @@ fn svgd_phi_shuffle(@builtin(local_invocation_id) lid3: vec3<u32>, @builtin(work
     };
     for cc in 0..cols {
         ln!(l, "                var es{cc} = 0.0;");
-        ln!(l, "                {}", col(cc, format!("es{cc} = subgroupShuffle(me, c + {cc}u);")));
+        ln!(
+            l,
+            "                {}",
+            col(cc, format!("es{cc} = subgroupShuffle(me, c + {cc}u);"))
+        );
     }
     for g in 0..groups {
         for cc in 0..cols {
@@ -669,7 +703,14 @@ fn svgd_phi_shuffle(@builtin(local_invocation_id) lid3: vec3<u32>, @builtin(work
         ln!(l, "                if D > {k}u {{");
         for cc in 0..cols {
             ln!(l, "                    var u{cc} = vec4<f32>(0.0);");
-            ln!(l, "                    {}", col(cc, format!("u{cc} = vec4<f32>(subgroupShuffle(mu{q}.{comp}, c + {cc}u));")));
+            ln!(
+                l,
+                "                    {}",
+                col(
+                    cc,
+                    format!("u{cc} = vec4<f32>(subgroupShuffle(mu{q}.{comp}, c + {cc}u));")
+                )
+            );
         }
         for g in 0..groups {
             let on = if g == 0 {
@@ -693,10 +734,17 @@ fn svgd_phi_shuffle(@builtin(local_invocation_id) lid3: vec3<u32>, @builtin(work
             ln!(l, "                if ROWS > {}u {{", 4 * g);
         }
         for cc in 0..cols {
-            ln!(l, "                    t{g}_{cc} = exp2(min(t{g}_{cc}, vec4<f32>(0.0)));");
+            ln!(
+                l,
+                "                    t{g}_{cc} = exp2(min(t{g}_{cc}, vec4<f32>(0.0)));"
+            );
         }
         for cc in 0..cols {
-            ln!(l, "                    {}", col(cc, format!("brho{g} += t{g}_{cc};")));
+            ln!(
+                l,
+                "                    {}",
+                col(cc, format!("brho{g} += t{g}_{cc};"))
+            );
         }
         raw(&mut l, "                }");
     }
@@ -705,7 +753,14 @@ fn svgd_phi_shuffle(@builtin(local_invocation_id) lid3: vec3<u32>, @builtin(work
         ln!(l, "                if D > {k}u {{");
         for cc in 0..cols {
             ln!(l, "                    var w{cc} = vec4<f32>(0.0);");
-            ln!(l, "                    {}", col(cc, format!("w{cc} = vec4<f32>(subgroupShuffle(mw{q}.{comp}, c + {cc}u));")));
+            ln!(
+                l,
+                "                    {}",
+                col(
+                    cc,
+                    format!("w{cc} = vec4<f32>(subgroupShuffle(mw{q}.{comp}, c + {cc}u));")
+                )
+            );
         }
         for g in 0..groups {
             let on = if g == 0 {
@@ -742,7 +797,10 @@ fn svgd_phi_shuffle(@builtin(local_invocation_id) lid3: vec3<u32>, @builtin(work
 /// the median went 1.6 -> 0.58 s and 3.0 -> 0.90 s against pair_bracket_mid/wide (commit
 /// b24dcf0; the step with those: `bench/llvmpipe-2cores-2026-11-25.json`).
 fn gen_bracket_shuffle(dmax: usize, groups: usize) -> String {
-    assert_eq!(groups, 2, "the list loop below is written for two row groups");
+    assert_eq!(
+        groups, 2,
+        "the list loop below is written for two row groups"
+    );
     let rows = 4 * groups;
     let list_passes = rows + 1;
     let mut l = Vec::new();
@@ -832,15 +890,24 @@ fn pair_bracket_shuffle(@builtin(local_invocation_id) lid3: vec3<u32>, @builtin(
     for k in 0..dmax {
         let (q, comp) = (k / 4, XYZW[k % 4]);
         ln!(l, "            var xs{k} = 0.0;");
-        ln!(l, "            if D > {k}u {{ xs{k} = subgroupShuffle(m{q}.{comp}, c); }}");
+        ln!(
+            l,
+            "            if D > {k}u {{ xs{k} = subgroupShuffle(m{q}.{comp}, c); }}"
+        );
     }
     for g in 0..groups {
         ln!(l, "            let e{g}_0 = x{g}_0 - xs0;");
         ln!(l, "            var s{g} = e{g}_0 * e{g}_0;");
         for k in 1..dmax {
-            ln!(l, "            if D > {k}u {{ let e = x{g}_{k} - xs{k}; s{g} = fma(e, e, s{g}); }}");
+            ln!(
+                l,
+                "            if D > {k}u {{ let e = x{g}_{k} - xs{k}; s{g} = fma(e, e, s{g}); }}"
+            );
         }
-        ln!(l, "            let mine{g} = live{g} & col & (vec4<u32>(t) > ra{g});");
+        ln!(
+            l,
+            "            let mine{g} = live{g} & col & (vec4<u32>(t) > ra{g});"
+        );
         ln!(l, "            let st{g} = bracket_column(s{g}, mine{g}, p.lo, p.hi, start{g}, end{g}, &below{g}, &inside{g});");
     }
     // The listed distances, one row a pass of one loop over the column's 4 G rows: llvmpipe
@@ -848,7 +915,10 @@ fn pair_bracket_shuffle(@builtin(local_invocation_id) lid3: vec3<u32>, @builtin(
     // and column cost more than the distance at small d; the loop runs one pass more than
     // the most rows any lane lists in this column (usually none or one).
     for g in 0..groups {
-        ln!(l, "            var pend{g} = st{g}.fits & vec4<bool>(listing);");
+        ln!(
+            l,
+            "            var pend{g} = st{g}.fits & vec4<bool>(listing);"
+        );
     }
     raw(&mut l, "            loop {");
     raw(&mut l, "                let h0 = any(pend0);");
@@ -858,9 +928,15 @@ fn pair_bracket_shuffle(@builtin(local_invocation_id) lid3: vec3<u32>, @builtin(
         .join(" || ");
     ln!(l, "                if !({any}) {{ break; }}");
     raw(&mut l, "                let g0 = vec4<bool>(h0);");
-    raw(&mut l, "                let pend = select(pend1, pend0, g0);");
+    raw(
+        &mut l,
+        "                let pend = select(pend1, pend0, g0);",
+    );
     raw(&mut l, "                let sv = select(s1, s0, g0);");
-    raw(&mut l, "                let sa = select(st1.at, st0.at, g0);");
+    raw(
+        &mut l,
+        "                let sa = select(st1.at, st0.at, g0);",
+    );
     raw(&mut l, "                out[select(select(select(sa.w, sa.z, pend.z), sa.y, pend.y), sa.x, pend.x)] = select(select(select(sv.w, sv.z, pend.z), sv.y, pend.y), sv.x, pend.x);");
     raw(&mut l, "                let rest = vec4<bool>(false, pend.y && pend.x, pend.z && (pend.x || pend.y), pend.w && (pend.x || pend.y || pend.z));");
     raw(&mut l, "                pend0 = select(pend0, rest, g0);");
@@ -992,7 +1068,10 @@ fn ksd_shuffle(@builtin(local_invocation_id) lid3: vec3<u32>, @builtin(workgroup
     );
     for g in 0..groups {
         ln!(l, "    let ra{g} = vec4<u32>({});", row_addresses(g));
-        ln!(l, "    let rc{g} = min(ra{g}, vec4<u32>(p.n - 1u)) * stride;");
+        ln!(
+            l,
+            "    let rc{g} = min(ra{g}, vec4<u32>(p.n - 1u)) * stride;"
+        );
         for q in 0..q4 {
             for k in 4 * q..4 * q + 4 {
                 ln!(l, "    var x{g}_{k} = vec4<f32>(0.0);");
@@ -1014,8 +1093,14 @@ fn ksd_shuffle(@builtin(local_invocation_id) lid3: vec3<u32>, @builtin(workgroup
         ln!(l, "    let st{g}_1 = rec(rc{g}.y + 2u * D4);");
         ln!(l, "    let st{g}_2 = rec(rc{g}.z + 2u * D4);");
         ln!(l, "    let st{g}_3 = rec(rc{g}.w + 2u * D4);");
-        ln!(l, "    let n{g} = vec4<f32>(st{g}_0.x, st{g}_1.x, st{g}_2.x, st{g}_3.x);");
-        ln!(l, "    let g{g} = vec4<f32>(st{g}_0.y, st{g}_1.y, st{g}_2.y, st{g}_3.y);");
+        ln!(
+            l,
+            "    let n{g} = vec4<f32>(st{g}_0.x, st{g}_1.x, st{g}_2.x, st{g}_3.x);"
+        );
+        ln!(
+            l,
+            "    let g{g} = vec4<f32>(st{g}_0.y, st{g}_1.y, st{g}_2.y, st{g}_3.y);"
+        );
         ln!(l, "    var total{g} = vec4<f32>(0.0);");
     }
     raw(
@@ -1034,13 +1119,22 @@ fn ksd_shuffle(@builtin(local_invocation_id) lid3: vec3<u32>, @builtin(workgroup
     for q in 0..q4 {
         ln!(l, "            var mx{q} = vec4<f32>(0.0);");
         ln!(l, "            var ma{q} = vec4<f32>(0.0);");
-        ln!(l, "            if D4 > {q}u {{ mx{q} = rec(o + {q}u); ma{q} = rec(o + D4 + {q}u); }}");
+        ln!(
+            l,
+            "            if D4 > {q}u {{ mx{q} = rec(o + {q}u); ma{q} = rec(o + D4 + {q}u); }}"
+        );
     }
     raw(&mut l, "            let ms = rec(o + 2u * D4);");
     raw(&mut l, "            for (var c = 0u; c < SG; c++) {");
     raw(&mut l, "                let on = vec4<bool>(t0 + c < te);");
-    raw(&mut l, "                let ns = vec4<f32>(subgroupShuffle(ms.x, c));");
-    raw(&mut l, "                let gs = vec4<f32>(subgroupShuffle(ms.y, c));");
+    raw(
+        &mut l,
+        "                let ns = vec4<f32>(subgroupShuffle(ms.x, c));",
+    );
+    raw(
+        &mut l,
+        "                let gs = vec4<f32>(subgroupShuffle(ms.y, c));",
+    );
     for k in 0..dmax {
         let m = format!("{}.{}", k / 4, XYZW[k % 4]);
         ln!(l, "                var xs{k} = vec4<f32>(0.0);");
@@ -1054,8 +1148,14 @@ fn ksd_shuffle(@builtin(local_invocation_id) lid3: vec3<u32>, @builtin(workgroup
         for k in 0..dmax {
             ln!(l, "                    if D > {k}u {{ dx = fma(x{g}_{k}, xs{k}, dx); da = fma(a{g}_{k}, as{k}, da); }}");
         }
-        ln!(l, "                    let sq = max(n{g} + ns - 2.0 * dx, vec4<f32>(0.0));");
-        raw(&mut l, "                    let kv = rbf4_from_sqdist(sq, p.inv_h);");
+        ln!(
+            l,
+            "                    let sq = max(n{g} + ns - 2.0 * dx, vec4<f32>(0.0));"
+        );
+        raw(
+            &mut l,
+            "                    let kv = rbf4_from_sqdist(sq, p.inv_h);",
+        );
         ln!(l, "                    block{g} = select(block{g}, fma(kv, da + hh * dx + g{g} + gs + c0, block{g}), on);");
         raw(&mut l, "                }");
     }
@@ -1070,7 +1170,10 @@ fn ksd_shuffle(@builtin(local_invocation_id) lid3: vec3<u32>, @builtin(workgroup
         for k in 0..dmax {
             ln!(d, "                if D > {k}u {{ dx = fma(x{g}_{k}[q], x{g}_{k}[q], dx); da = fma(a{g}_{k}[q], a{g}_{k}[q], da); }}");
         }
-        ln!(d, "                diag[i] = da + hh * dx + g{g}[q] + g{g}[q] + c0;");
+        ln!(
+            d,
+            "                diag[i] = da + hh * dx + g{g}[q] + g{g}[q] + c0;"
+        );
         d
     };
     ksd_close(&mut l, groups, diag);
@@ -1186,7 +1289,10 @@ fn ksd_shuffle_diff(@builtin(local_invocation_id) lid3: vec3<u32>, @builtin(work
     for q in 0..dmax.div_ceil(4) {
         ln!(l, "            var mx{q} = vec4<f32>(0.0);");
         ln!(l, "            var ms{q} = vec4<f32>(0.0);");
-        ln!(l, "            if D4 > {q}u {{ mx{q} = xtexel(o + {q}u); ms{q} = stexel(o + {q}u); }}");
+        ln!(
+            l,
+            "            if D4 > {q}u {{ mx{q} = xtexel(o + {q}u); ms{q} = stexel(o + {q}u); }}"
+        );
     }
     raw(&mut l, "            for (var c = 0u; c < SG; c++) {");
     raw(&mut l, "                let on = vec4<bool>(t0 + c < te);");
@@ -1205,7 +1311,10 @@ fn ksd_shuffle_diff(@builtin(local_invocation_id) lid3: vec3<u32>, @builtin(work
         for k in 1..dmax {
             ln!(l, "                    if D > {k}u {{ let r = x{g}_{k} - xs{k}; sq = fma(r, r, sq); sd = fma(s{g}_{k}, ss{k}, sd); sr = fma(s{g}_{k} - ss{k}, r, sr); }}");
         }
-        raw(&mut l, "                    let kv = rbf4_from_sqdist(sq, p.inv_h);");
+        raw(
+            &mut l,
+            "                    let kv = rbf4_from_sqdist(sq, p.inv_h);",
+        );
         ln!(l, "                    block{g} = select(block{g}, fma(kv, sd + h1 * sr + h1 * fd - h2 * sq, block{g}), on);");
         raw(&mut l, "                }");
     }
@@ -1237,7 +1346,8 @@ mod tests {
                 (None, None) => return None,
                 (x, y) if x == y => {}
                 (x, y) => {
-                    let show = |l: Option<&str>| l.map_or("(end of file)".into(), |l| format!("{l:?}"));
+                    let show =
+                        |l: Option<&str>| l.map_or("(end of file)".into(), |l| format!("{l:?}"));
                     return Some((i, show(x), show(y)));
                 }
             }
