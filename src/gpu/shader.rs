@@ -861,10 +861,14 @@ mod tests {
     /// `module` (overrides resolved) written for `target` as wgpu's back end there would
     /// write it, on the least capable device that runs the kernel: SPIR-V 1.0 with the
     /// capabilities every Vulkan device has (1.3 and the `GroupNonUniform` set for subgroup
-    /// kernels, as wgpu-hal enables them with `SUBGROUP`), MSL 1.2 (2.1 with subgroups: the
-    /// simd-group functions), HLSL shader model 5.1 (6.0 with subgroups: wave intrinsics,
-    /// which wgpu-hal's DX12 requires for `SUBGROUP`). `checked`: with wgpu's bounds checks
-    /// (`Restrict`), else unchecked, as trusted kernels are built.
+    /// kernels, as wgpu-hal enables them with `SUBGROUP`; naga's writer refuses an operation
+    /// whose capability is missing), MSL 1.2 (2.1 for subgroup kernels: wgpu-hal offers
+    /// `SUBGROUP` on Metal only with the simd-group functions of the Mac2 and Apple7
+    /// families), HLSL shader model 5.1 (6.0 for subgroup kernels: wave intrinsics, which
+    /// wgpu-hal's DX12 requires for `SUBGROUP`). naga's MSL and HLSL writers do not check
+    /// those versions against the operations, so there the guard is the validation with the
+    /// device's capabilities (no `SUBGROUP` but for [`SUBGROUP_KERNELS`]). `checked`: with
+    /// wgpu's bounds checks (`Restrict`), else unchecked, as trusted kernels are built.
     fn translate(
         module: &naga::Module,
         info: &naga::valid::ModuleInfo,
@@ -932,7 +936,7 @@ mod tests {
                 let mut resources = msl::EntryPointResources::default();
                 let (mut buffers, mut textures) = (0u8, 0u8);
                 for (_, var) in module.global_variables.iter() {
-                    let Some(binding) = var.binding.clone() else {
+                    let Some(binding) = var.binding else {
                         continue;
                     };
                     let mut bind = msl::BindTarget::default();
