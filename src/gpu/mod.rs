@@ -8,5 +8,8 @@ pub mod params;
 pub mod pipeline;
 pub mod shader;
 
+#[cfg(test)]
+mod generate;
+
 pub use buffer::{GpuUniform, GpuVec};
 pub use context::{AdapterChoice, GpuContext};

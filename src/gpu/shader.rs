@@ -680,16 +680,57 @@ mod tests {
     use super::*;
     use crate::gpu::params::{GmmParams, PairParams, RbmParams, SelectParams, UpdateParams};
 
-    fn validate(path: &str, src: &str) -> Result<(naga::Module, naga::valid::ModuleInfo), String> {
+    /// Kernels that use subgroup operations. The host builds them only on devices with
+    /// `wgpu::Features::SUBGROUP` (src/kernels.rs: `PhiLayout::shuffle_size` gates the shuffle
+    /// layout, and the median's and the KSD's shuffle kernels follow that layout), so they are
+    /// validated with `Capabilities::SUBGROUP`; every other kernel without it.
+    const SUBGROUP_KERNELS: &[&str] = &[
+        "svgd_phi_shuffle",
+        "svgd_phi_shuffle_64",
+        "pair_bracket_shuffle",
+        "ksd_shuffle",
+        "ksd_shuffle_diff",
+    ];
+
+    /// The naga capabilities a device that runs `spec` offers its validator: what wgpu makes
+    /// of the features the crate requests (`GpuContext` asks for `SUBGROUP` alone, where the
+    /// adapter has it; wgpu-naga-bridge's `features_to_naga_capabilities`).
+    fn capabilities(spec: &ShaderSpec) -> naga::valid::Capabilities {
+        if SUBGROUP_KERNELS.contains(&spec.name) {
+            naga::valid::Capabilities::SUBGROUP
+        } else {
+            naga::valid::Capabilities::empty()
+        }
+    }
+
+    fn validate_with(
+        path: &str,
+        src: &str,
+        caps: naga::valid::Capabilities,
+    ) -> Result<(naga::Module, naga::valid::ModuleInfo), String> {
         let module =
             naga::front::wgsl::parse_str(src).map_err(|e| e.emit_to_string_with_path(src, path))?;
-        let info = naga::valid::Validator::new(
-            naga::valid::ValidationFlags::all(),
-            naga::valid::Capabilities::all(),
-        )
-        .validate(&module)
-        .map_err(|e| e.emit_to_string_with_path(src, path))?;
+        let info = naga::valid::Validator::new(naga::valid::ValidationFlags::all(), caps)
+            .validate(&module)
+            .map_err(|e| e.emit_to_string_with_path(src, path))?;
         Ok((module, info))
+    }
+
+    /// `spec` parsed and validated with the capabilities its devices offer, once for all the
+    /// tests (parsing the generated kernels takes seconds).
+    fn parsed(spec: &ShaderSpec) -> &'static (naga::Module, naga::valid::ModuleInfo) {
+        type Parsed = Result<(naga::Module, naga::valid::ModuleInfo), String>;
+        static PARSED: std::sync::OnceLock<Vec<Parsed>> = std::sync::OnceLock::new();
+        let all = PARSED.get_or_init(|| {
+            ALL.iter()
+                .map(|s| validate_with(s.name, &s.source(), capabilities(s)))
+                .collect()
+        });
+        let i = ALL
+            .iter()
+            .position(|s| s.name == spec.name)
+            .unwrap_or_else(|| panic!("{} is not in ALL", spec.name));
+        all[i].as_ref().unwrap_or_else(|e| panic!("{e}"))
     }
 
     #[test]
@@ -697,11 +738,12 @@ mod tests {
         assert!(ALL.len() >= 11, "the registry lost kernels");
         for spec in ALL {
             for (path, src) in spec.parts.iter().filter(|(p, _)| p.starts_with("common/")) {
-                validate(path, src).unwrap_or_else(|e| panic!("{e}"));
+                validate_with(path, src, naga::valid::Capabilities::empty())
+                    .unwrap_or_else(|e| panic!("{e}"));
             }
             let (last, _) = spec.parts.last().unwrap();
             assert_eq!(*last, format!("kernels/{}.wgsl", spec.name));
-            let (module, _) = validate(spec.name, &spec.source()).unwrap_or_else(|e| panic!("{e}"));
+            let (module, _) = parsed(spec);
             assert!(
                 module.entry_points.iter().any(|ep| ep.name == spec.name),
                 "{}: the entry point must be named after the file",
@@ -710,35 +752,358 @@ mod tests {
         }
     }
 
-    #[test]
-    fn overrides_resolve_for_every_workgroup_size_used() {
-        for spec in ALL {
-            let (module, info) = validate(spec.name, &spec.source()).unwrap();
-            for &wg in spec.workgroup_sizes {
-                let mut constants: naga::back::PipelineConstants =
-                    [("WG".to_string(), f64::from(wg))].into_iter().collect();
-                if module
-                    .overrides
-                    .iter()
-                    .any(|(_, o)| o.name.as_deref() == Some("D"))
-                {
-                    constants.insert("D".to_string(), 3.0);
+    /// Stands for every d past the last bound of a range that has none: those kernels take d
+    /// as a loop bound, and the host refuses a d whose loops outgrow the device's budget.
+    const ANY_D: usize = 1 << 16;
+
+    /// Every subgroup size the host accepts for the shuffle kernels: one fixed size that
+    /// divides their workgroup of 64 (src/kernels.rs, `PhiLayout::shuffle_size`).
+    const SUBGROUP_SIZES: [u32; 7] = [1, 2, 4, 8, 16, 32, 64];
+
+    /// One specialisation: override name and value, besides `WG`.
+    type Overrides = Vec<(&'static str, f64)>;
+
+    /// The specialisations (besides `WG`) the host builds of kernel `name`: `D` at the bounds
+    /// of every range of d the host hands it (src/kernels.rs: `PhiVariant::for_dim` and
+    /// `PhiVariant::spec` for φ, the bracket kernel's `match (d, sg)`, `ksd_shuffle_size` and
+    /// `bracket_shuffle_size`; `by_dim_with` is where they are built), with the further
+    /// overrides it passes there: `SG` 8 (llvmpipe's) at every bound and every other
+    /// subgroup size it accepts at the last bound (SG is a loop bound only), `ROWS` and
+    /// `COLS` of the φ shuffle kernels as `shuffle_rows` and `shuffle_cols` pick them, `DV`
+    /// and `SP` of `svgd_phi_gemm` as the host computes them, both values of `TEXTURE` of
+    /// `svgd_phi_pack`. `None`: built once, with `WG` alone (`Kernel::new`).
+    fn host_specialisations(name: &str) -> Option<Vec<Overrides>> {
+        let dims = |ds: &[usize]| ds.iter().map(|&d| vec![("D", d as f64)]).collect();
+        let with_sg = |ds: &[usize]| -> Vec<Overrides> {
+            let mut v: Vec<Overrides> = ds
+                .iter()
+                .map(|&d| vec![("D", d as f64), ("SG", 8.0)])
+                .collect();
+            let last = *ds.last().unwrap() as f64;
+            for sg in SUBGROUP_SIZES.into_iter().filter(|&sg| sg != 8) {
+                v.push(vec![("D", last), ("SG", f64::from(sg))]);
+            }
+            v
+        };
+        // src/kernels.rs, shuffle_rows and shuffle_cols (private there): 8 rows up to d = 32,
+        // two columns a pass up to d = 92.
+        let phi_shuffle = |ds: &[usize]| -> Vec<Overrides> {
+            with_sg(ds)
+                .into_iter()
+                .map(|o| {
+                    let d = o[0].1;
+                    let rows = if d <= 32.0 { 8.0 } else { 4.0 };
+                    let cols = if d <= 92.0 { 2.0 } else { 1.0 };
+                    [o, vec![("ROWS", rows), ("COLS", cols)]].concat()
+                })
+                .collect()
+        };
+        Some(match name {
+            // φ: d <= 4 on every layout.
+            "svgd_phi_small" => dims(&[1, 4]),
+            // The row-tiled kernels: 5..16 and 17..64 (the gemm layout's d <= 8 from 2^18
+            // particles included).
+            "svgd_phi_mid" => dims(&[5, 8, 9, 16]),
+            "svgd_phi_wide" => dims(&[17, 64]),
+            "svgd_phi_lane" => dims(&[5, 64]),
+            // The shuffle layout: up to SHUFFLE_64_DMAX, then to SHUFFLE_DMAX; the host's
+            // ROWS turns at d = 32 / 33 and its COLS at 92 / 93.
+            "svgd_phi_shuffle_64" => phi_shuffle(&[5, 32, 33, 64]),
+            "svgd_phi_shuffle" => phi_shuffle(&[65, 92, 93, 128]),
+            // Any d >= 5; DV and SP change at the powers of two below and past d = 256.
+            "svgd_phi_gemm" => [
+                5, 8, 9, 16, 17, 32, 33, 64, 65, 128, 129, 256, 257, 300, ANY_D,
+            ]
+            .into_iter()
+            .map(|d| {
+                vec![
+                    ("D", d as f64),
+                    ("DV", crate::kernels::gemm_dims_per_pass(d) as f64),
+                    ("SP", crate::kernels::gemm_subpasses(d) as f64),
+                ]
+            })
+            .collect(),
+            // The records of the shuffle kernels (5..128, a texture) and of gemm (d >= 5, a
+            // buffer).
+            "svgd_phi_pack" => [5, 64, 65, 128, 129, ANY_D]
+                .into_iter()
+                .flat_map(|d| [0.0, 1.0].map(|t| vec![("D", d as f64), ("TEXTURE", t)]))
+                .collect(),
+            // The median: the looped pass for d <= 4 and past the unrolled kernels; the
+            // histogram for any d.
+            "pair_bracket" => dims(&[1, 4, 65, 128, 129, ANY_D]),
+            "pair_bracket_mid" => dims(&[5, 16]),
+            "pair_bracket_wide" => dims(&[17, 64]),
+            "pair_histogram" => dims(&[1, 4, 5, 64, 65, 128, 129, ANY_D]),
+            // Every d up to BRACKET_SHUFFLE_DMAX and KSD_SHUFFLE_DMAX on the shuffle layout.
+            "pair_bracket_shuffle" | "ksd_shuffle" | "ksd_shuffle_diff" => {
+                with_sg(&[1, 4, 5, 64, 65, 128])
+            }
+            _ => return None,
+        })
+    }
+
+    /// The back ends wgpu translates a kernel for.
+    #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+    enum Target {
+        /// Vulkan.
+        SpirV,
+        /// Metal.
+        Msl,
+        /// DX12.
+        Hlsl,
+    }
+
+    /// Kernels that cannot be translated for a back end, with the reason (the test fails
+    /// when a listed kernel does translate, so the list stays current). None today.
+    const UNTRANSLATABLE: &[(&str, Target, &str)] = &[];
+
+    /// `module` (overrides resolved) written for `target` as wgpu's back end there would
+    /// write it, on the least capable device that runs the kernel: SPIR-V 1.0 with the
+    /// capabilities every Vulkan device has (1.3 and the `GroupNonUniform` set for subgroup
+    /// kernels, as wgpu-hal enables them with `SUBGROUP`; naga's writer refuses an operation
+    /// whose capability is missing), MSL 1.2 (2.1 for subgroup kernels: wgpu-hal offers
+    /// `SUBGROUP` on Metal only with the simd-group functions of the Mac2 and Apple7
+    /// families), HLSL shader model 5.1 (6.0 for subgroup kernels: wave intrinsics, which
+    /// wgpu-hal's DX12 requires for `SUBGROUP`). naga's MSL and HLSL writers do not check
+    /// those versions against the operations, so there the guard is the validation with the
+    /// device's capabilities (no `SUBGROUP` but for [`SUBGROUP_KERNELS`]). `checked`: with
+    /// wgpu's bounds checks (`Restrict`), else unchecked, as trusted kernels are built.
+    fn translate(
+        module: &naga::Module,
+        info: &naga::valid::ModuleInfo,
+        entry: &str,
+        subgroup: bool,
+        checked: bool,
+        target: Target,
+    ) -> Result<(), String> {
+        use naga::back::{hlsl, msl, spv};
+        use naga::proc::{BoundsCheckPolicies, BoundsCheckPolicy};
+        let policy = if checked {
+            BoundsCheckPolicy::Restrict
+        } else {
+            BoundsCheckPolicy::Unchecked
+        };
+        let policies = BoundsCheckPolicies {
+            index: policy,
+            buffer: policy,
+            image_load: policy,
+            binding_array: BoundsCheckPolicy::Unchecked,
+        };
+        let stage = naga::ShaderStage::Compute;
+        match target {
+            Target::SpirV => {
+                use spv::Capability as C;
+                let mut caps = vec![
+                    C::Shader,
+                    C::Matrix,
+                    C::Sampled1D,
+                    C::Image1D,
+                    C::ImageQuery,
+                    C::DerivativeControl,
+                    C::StorageImageExtendedFormats,
+                ];
+                if subgroup {
+                    caps.extend([
+                        C::GroupNonUniform,
+                        C::GroupNonUniformVote,
+                        C::GroupNonUniformArithmetic,
+                        C::GroupNonUniformBallot,
+                        C::GroupNonUniformShuffle,
+                        C::GroupNonUniformShuffleRelative,
+                        C::GroupNonUniformQuad,
+                    ]);
                 }
-                let (m, _) = naga::back::pipeline_constants::process_overrides(
-                    &module,
-                    &info,
-                    Some((naga::ShaderStage::Compute, spec.name)),
-                    &constants,
-                )
-                .unwrap_or_else(|e| panic!("{}: WG = {wg}: {e}", spec.name));
-                let ep = m.entry_points.iter().find(|e| e.name == spec.name).unwrap();
-                assert_eq!(ep.workgroup_size, [wg, 1, 1], "{}", spec.name);
+                let options = spv::Options {
+                    lang_version: if subgroup { (1, 3) } else { (1, 0) },
+                    capabilities: Some(caps.into_iter().collect()),
+                    bounds_check_policies: policies,
+                    // Descriptor set = group, binding = binding, as wgpu-hal's map makes them.
+                    fake_missing_bindings: true,
+                    ..Default::default()
+                };
+                let pipeline = spv::PipelineOptions {
+                    shader_stage: stage,
+                    entry_point: entry.to_string(),
+                };
+                spv::write_vec(module, info, &options, Some(&pipeline))
+                    .map(|_| ())
+                    .map_err(|e| format!("{e:?}"))
+            }
+            Target::Msl => {
+                // Slots as wgpu-hal's Metal back end assigns them: buffers and textures
+                // counted apart, then the buffer of runtime array sizes.
+                let mut resources = msl::EntryPointResources::default();
+                let (mut buffers, mut textures) = (0u8, 0u8);
+                for (_, var) in module.global_variables.iter() {
+                    let Some(binding) = var.binding else {
+                        continue;
+                    };
+                    let mut bind = msl::BindTarget::default();
+                    if matches!(module.types[var.ty].inner, naga::TypeInner::Image { .. }) {
+                        bind.texture = Some(textures);
+                        textures += 1;
+                    } else {
+                        bind.buffer = Some(buffers);
+                        buffers += 1;
+                    }
+                    bind.mutable = matches!(
+                        var.space,
+                        naga::AddressSpace::Storage { access } if access.contains(naga::StorageAccess::STORE)
+                    );
+                    resources.resources.insert(binding, bind);
+                }
+                resources.sizes_buffer = Some(buffers);
+                let options = msl::Options {
+                    lang_version: if subgroup { (2, 1) } else { (1, 2) },
+                    per_entry_point_map: [(entry.to_string(), resources)].into_iter().collect(),
+                    fake_missing_bindings: false,
+                    bounds_check_policies: policies,
+                    ..Default::default()
+                };
+                let pipeline = msl::PipelineOptions {
+                    entry_point: Some((stage, entry.to_string())),
+                    ..Default::default()
+                };
+                msl::write_string(module, info, &options, &pipeline)
+                    .map(|_| ())
+                    .map_err(|e| format!("{e:?}"))
+            }
+            Target::Hlsl => {
+                // Registers: space = group, register = binding (wgpu-hal maps its own; the
+                // numbers do not change the translation).
+                let options = hlsl::Options {
+                    shader_model: if subgroup {
+                        hlsl::ShaderModel::V6_0
+                    } else {
+                        hlsl::ShaderModel::V5_1
+                    },
+                    fake_missing_bindings: true,
+                    restrict_indexing: checked,
+                    ..Default::default()
+                };
+                let pipeline = hlsl::PipelineOptions {
+                    entry_point: Some((stage, entry.to_string())),
+                };
+                let mut out = String::new();
+                hlsl::Writer::new(&mut out, &options, &pipeline)
+                    .write(module, info, None)
+                    .map(|_| ())
+                    .map_err(|e| format!("{e:?}"))
             }
         }
     }
 
+    /// Portability: every kernel, specialised with every override set the host passes it,
+    /// validates with the capabilities of the devices that run it (no `SUBGROUP` but for
+    /// [`SUBGROUP_KERNELS`]) and translates to SPIR-V, MSL and HLSL (checked, and unchecked
+    /// too for trusted kernels), save what [`UNTRANSLATABLE`] lists with its reason.
+    #[test]
+    fn every_kernel_translates_for_every_backend_with_the_hosts_overrides() {
+        use naga::valid::{Capabilities, ValidationFlags, Validator};
+        let targets = [Target::SpirV, Target::Msl, Target::Hlsl];
+        let mut failures = Vec::new();
+        let mut untranslatable_seen = Vec::new();
+        let mut translations = 0usize;
+        for name in SUBGROUP_KERNELS {
+            assert!(
+                ALL.iter().any(|s| s.name == *name),
+                "{name}: not in the registry"
+            );
+        }
+        for spec in ALL {
+            let subgroup = SUBGROUP_KERNELS.contains(&spec.name);
+            let (module, info) = parsed(spec);
+            // The list of subgroup kernels stays minimal: each of them needs SUBGROUP.
+            if subgroup {
+                assert!(
+                    Validator::new(ValidationFlags::all(), Capabilities::empty())
+                        .validate(module)
+                        .is_err(),
+                    "{}: validates without SUBGROUP; take it off SUBGROUP_KERNELS",
+                    spec.name
+                );
+            }
+            let declares = |n: &str| {
+                module
+                    .overrides
+                    .iter()
+                    .any(|(_, o)| o.name.as_deref() == Some(n))
+            };
+            let specialisations = host_specialisations(spec.name);
+            assert_eq!(
+                declares("D"),
+                specialisations.is_some(),
+                "{}: a kernel specialised on D needs its ranges of d in host_specialisations, and only such a kernel",
+                spec.name
+            );
+            assert!(!spec.workgroup_sizes.is_empty(), "{}: no WG", spec.name);
+            for &wg in spec.workgroup_sizes {
+                for extra in specialisations.clone().unwrap_or_else(|| vec![vec![]]) {
+                    let constants: naga::back::PipelineConstants = [("WG", f64::from(wg))]
+                        .into_iter()
+                        .chain(extra.iter().copied())
+                        .map(|(k, v)| (k.to_string(), v))
+                        .collect();
+                    let what = format!("{} with WG = {wg}, {extra:?}", spec.name);
+                    let (m, info) = match naga::back::pipeline_constants::process_overrides(
+                        module,
+                        info,
+                        Some((naga::ShaderStage::Compute, spec.name)),
+                        &constants,
+                    ) {
+                        Ok(r) => r,
+                        Err(e) => {
+                            failures.push(format!("{what}: overrides: {e}"));
+                            continue;
+                        }
+                    };
+                    let ep = m.entry_points.iter().find(|e| e.name == spec.name).unwrap();
+                    assert_eq!(ep.workgroup_size, [wg, 1, 1], "{what}");
+                    // (process_overrides validated the result; the capabilities it needs were
+                    // checked on the module above, and overrides add none.)
+                    let checks: &[bool] = if spec.trusted {
+                        &[true, false]
+                    } else {
+                        &[true]
+                    };
+                    for target in targets {
+                        let allowed = UNTRANSLATABLE
+                            .iter()
+                            .find(|(n, t, _)| *n == spec.name && *t == target);
+                        for &checked in checks {
+                            translations += 1;
+                            match (translate(&m, &info, spec.name, subgroup, checked, target), allowed) {
+                                (Ok(()), None) => {}
+                                (Err(_), Some(entry)) => untranslatable_seen.push(*entry),
+                                (Ok(()), Some((_, _, why))) => failures.push(format!(
+                                    "{what}: {target:?} translates now; take it off UNTRANSLATABLE ({why})"
+                                )),
+                                (Err(e), None) => failures.push(format!(
+                                    "{what}: {target:?}{}: {e}",
+                                    if checked { "" } else { " (unchecked)" }
+                                )),
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        for entry in UNTRANSLATABLE {
+            assert!(
+                untranslatable_seen.contains(entry),
+                "UNTRANSLATABLE names {entry:?}, which no kernel hit"
+            );
+        }
+        assert!(
+            translations > 3 * ALL.len(),
+            "only {translations} translations"
+        );
+        assert!(failures.is_empty(), "{}", failures.join("\n"));
+    }
+
     fn wgsl_struct_size(spec: &ShaderSpec, name: &str) -> u32 {
-        let (module, _) = validate(spec.name, &spec.source()).unwrap();
+        let (module, _) = parsed(spec);
         let mut layouter = naga::proc::Layouter::default();
         layouter.update(module.to_ctx()).unwrap();
         let (handle, _) = module
