@@ -14,7 +14,7 @@ use anyhow::{ensure, Context, Result};
 use serde::Serialize;
 
 use crate::gpu::params::PeakParams;
-use crate::gpu::pipeline::{Binding, Kernel};
+use crate::gpu::pipeline::Kernel;
 use crate::gpu::{shader, GpuContext, GpuUniform, GpuVec};
 use crate::io::target::{Gmm, SplitMix64};
 use crate::kernels::Kernels;
@@ -155,12 +155,7 @@ impl MaddPeakRun {
             len >= 1 && km.len() == 2 * len,
             "madd_peak: need (k, m) pairs for at least one invocation"
         );
-        let kernel = Kernel::new(
-            ctx,
-            &shader::MADD_PEAK,
-            &[Binding::Uniform, Binding::ReadOnly, Binding::ReadWrite],
-            64,
-        )?;
+        let kernel = Kernel::new(ctx, &shader::MADD_PEAK, 64)?;
         // The kernel indexes by gid.x alone: one row of workgroups.
         ctx.check_groups("madd_peak", len.div_ceil(64) as u64)?;
         Ok(Self {

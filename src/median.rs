@@ -857,16 +857,7 @@ impl BatchMedian {
                     ..Default::default()
                 },
             ),
-            kernel: crate::gpu::pipeline::Kernel::new(
-                ctx,
-                &crate::gpu::shader::BATCH_MEDIAN,
-                &[
-                    crate::gpu::pipeline::Binding::Uniform,
-                    crate::gpu::pipeline::Binding::ReadOnly,
-                    crate::gpu::pipeline::Binding::ReadWrite,
-                ],
-                256,
-            )?,
+            kernel: crate::gpu::pipeline::Kernel::new(ctx, &crate::gpu::shader::BATCH_MEDIAN, 256)?,
             xt: x_texture(ctx, k, n, d)?,
             h: GpuVec::nan_filled(ctx, "batch median h", 2)?,
         })

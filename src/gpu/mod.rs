@@ -9,4 +9,4 @@ pub mod pipeline;
 pub mod shader;
 
 pub use buffer::{GpuUniform, GpuVec};
-pub use context::{AdapterChoice, GpuContext};
+pub use context::{AdapterChoice, GpuContext, GpuOptions, PhiLayoutChoice};
