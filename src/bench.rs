@@ -332,9 +332,9 @@ pub fn run(
             let h = crate::cpu::median::bandwidth_from_median(med, n);
             let check_max_rel_err = check_rows(&mut engine, &gmm, &x0, h)?;
             let phi_seconds = time_it(cfg.min_time, || {
-                let mut enc = ctx.device.create_command_encoder(&Default::default());
+                let mut enc = crate::gpu::Recorder::new(ctx);
                 engine.record_phi_only(&mut enc, h)?;
-                ctx.queue.submit([enc.finish()]);
+                enc.submit(ctx);
                 ctx.wait()
             })?;
             let ceiling = meter.measure(ctx, CEILING_TIME)?.madds_per_second;

@@ -2,11 +2,13 @@
 //! pipeline creation. Kernel wrappers (`crate::kernels`) build on it and only *record*
 //! commands; algorithms own the state and decide when to submit and read back.
 
+pub mod arena;
 pub mod buffer;
 pub mod context;
 pub mod params;
 pub mod pipeline;
 pub mod shader;
 
+pub use arena::{Recorder, UniformSlot};
 pub use buffer::{GpuUniform, GpuVec};
 pub use context::{AdapterChoice, GpuContext, GpuOptions, PhiLayoutChoice};

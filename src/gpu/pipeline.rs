@@ -1,8 +1,11 @@
 //! A compute kernel ready to record: pipeline plus explicit bind-group layout (explicit, so
 //! a binding that the shader stops using is an error here, not a far-away mismatch).
+//!
+//! [`Recorder`]: super::Recorder
 
 use anyhow::{bail, ensure, Result};
 
+use super::arena::UniformSlot;
 use super::shader::ShaderSpec;
 use super::GpuContext;
 
@@ -188,6 +191,21 @@ impl Kernel {
     ) -> Result<()> {
         let resources: Vec<wgpu::BindingResource> =
             buffers.iter().map(|b| b.as_entire_binding()).collect();
+        self.record_resources(ctx, enc, &resources, groups)
+    }
+
+    /// [`Kernel::record`] with the uniform (binding 0) from a [`Recorder`]'s arena and
+    /// `buffers` bound from binding 1 on.
+    pub fn record_with(
+        &self,
+        ctx: &GpuContext,
+        enc: &mut wgpu::CommandEncoder,
+        uniform: &UniformSlot,
+        buffers: &[&wgpu::Buffer],
+        groups: (u32, u32, u32),
+    ) -> Result<()> {
+        let mut resources = vec![uniform.binding()];
+        resources.extend(buffers.iter().map(|b| b.as_entire_binding()));
         self.record_resources(ctx, enc, &resources, groups)
     }
 

@@ -8,9 +8,9 @@ use super::phi::PhiLayout;
 use super::plan::*;
 use super::texture::{x_texture_size, XTexture};
 use super::{check_nd, pair_params, Kernels};
-use crate::gpu::params::{PairParams, SelectParams};
+use crate::gpu::params::PairParams;
 use crate::gpu::shader;
-use crate::gpu::{GpuContext, GpuUniform, GpuVec};
+use crate::gpu::{GpuContext, GpuVec, Recorder};
 
 /// Rows per invocation of `ksd_shuffle` (4 · KSD_SHUFFLE_GROUPS in tools/gen_svgd_phi.py).
 pub(crate) const KSD_SHUFFLE_ROWS: usize = 8;
@@ -73,7 +73,8 @@ pub fn ksd_form(max_nrm: f64, h: f64, d: usize) -> KsdForm {
 pub struct KsdBuffers {
     n: usize,
     d: usize,
-    params: Vec<GpuUniform<PairParams>>,
+    /// Column chunks of one pass ([`Kernels::ksd_plan`]), one uniform slot each.
+    chunks: usize,
     rows: GpuVec<f32>,
     diag: GpuVec<f32>,
     records: Option<KsdRecords>,
@@ -88,7 +89,6 @@ pub struct KsdBuffers {
 struct KsdDiffTextures {
     x: XTexture,
     score: XTexture,
-    pack: GpuUniform<SelectParams>,
 }
 
 impl KsdDiffTextures {
@@ -96,7 +96,6 @@ impl KsdDiffTextures {
         Ok(Self {
             x: XTexture::labelled(ctx, ("ksd", "ksd x texture"), n, d)?,
             score: XTexture::labelled(ctx, ("ksd", "ksd score texture"), n, d)?,
-            pack: GpuUniform::new(ctx, "ksd texture pack", &SelectParams::default()),
         })
     }
 }
@@ -107,8 +106,6 @@ pub struct KsdRecords {
     pub texture: XTexture,
     /// The particles' mean (`svgd_phi_center`), d values.
     pub center: GpuVec<f32>,
-    /// n, d and 1/h for `svgd_phi_center` and `ksd_pack`.
-    pub params: GpuUniform<PairParams>,
     /// ‖xc_i‖², n values, which the host reads to choose the form ([`ksd_form`]).
     pub norms: GpuVec<f32>,
 }
@@ -124,7 +121,6 @@ impl KsdRecords {
         Ok(Self {
             texture: XTexture::labelled(ctx, ("ksd", "ksd records"), n, ksd_record_floats(d))?,
             center: GpuVec::zeros(ctx, "ksd center", d)?,
-            params: GpuUniform::new(ctx, "ksd pack", &PairParams::default()),
             norms: GpuVec::nan_filled(ctx, "ksd norms", n)?,
         })
     }
@@ -143,9 +139,7 @@ impl KsdBuffers {
         Ok(Self {
             n,
             d,
-            params: (0..k.ksd_plan(ctx, n, d)?.len())
-                .map(|_| GpuUniform::new(ctx, "ksd params", &PairParams::default()))
-                .collect(),
+            chunks: k.ksd_plan(ctx, n, d)?.len(),
             rows: GpuVec::nan_filled(ctx, "ksd rows", n)?,
             diag: GpuVec::nan_filled(ctx, "ksd diag", n)?,
             records,
@@ -164,8 +158,9 @@ impl KsdBuffers {
     pub fn device_bytes(&self) -> u64 {
         self.rows.bytes()
             + self.diag.bytes()
-            + 32 * self.params.len() as u64
+            + 32 * self.chunks as u64
             + self.records.as_ref().map_or(0, |r| {
+                // + the packing's uniform
                 r.texture.bytes() + r.center.bytes() + r.norms.bytes() + 32
             })
             + self
@@ -189,7 +184,7 @@ impl Kernels {
     pub fn ksd_rows(
         &self,
         ctx: &GpuContext,
-        mut enc: wgpu::CommandEncoder,
+        mut enc: Recorder,
         bufs: &mut KsdBuffers,
         x: &GpuVec<f32>,
         score: &GpuVec<f32>,
@@ -202,12 +197,6 @@ impl Kernels {
             "ksd: bandwidth h = {h} must be positive and finite"
         );
         let plan = self.ksd_plan(ctx, n, d)?;
-        ensure!(
-            bufs.params.len() >= plan.len(),
-            "ksd_rows: {} uniforms for {} chunks",
-            bufs.params.len(),
-            plan.len()
-        );
         // On CPU adapters with subgroups ksd_shuffle (bilinear, from ksd_pack's records) or
         // ksd_shuffle_diff (from textures of x and the score); else the looped ksd_rows.
         let (form, kernel, textures) = match (self.ksd_shuffle(n, d), &bufs.records) {
@@ -220,8 +209,7 @@ impl Kernels {
                     _ => {
                         self.record_ksd_pack(ctx, &mut enc, r, x, score, h)?;
                         packed = true;
-                        ctx.queue.submit([enc.finish()]);
-                        enc = ctx.device.create_command_encoder(&Default::default());
+                        std::mem::replace(&mut enc, Recorder::new(ctx)).submit(ctx);
                         let max = r.norms.read(ctx)?.iter().fold(0.0f64, |m, &v| {
                             if v.is_nan() {
                                 f64::INFINITY
@@ -248,8 +236,8 @@ impl Kernels {
                         .as_ref()
                         .context("ksd: difference-form textures")?;
                     let (xt, st) = (&t.x, &t.score);
-                    self.record_x_texture(ctx, &mut enc, &t.pack, x, xt)?;
-                    self.record_x_texture(ctx, &mut enc, &t.pack, score, st)?;
+                    self.record_x_texture(ctx, &mut enc, x, xt)?;
+                    self.record_x_texture(ctx, &mut enc, score, st)?;
                     let k = self.by_dim_with(ctx, &shader::KSD_SHUFFLE_DIFF, 64, d, &sg)?;
                     (form, Some(k), vec![&xt.view, &st.view])
                 }
@@ -265,8 +253,8 @@ impl Kernels {
             ),
             None => self.ksd_rows.groups_for(ctx, n)?,
         };
-        for (&(j_begin, j_end, flags), u) in plan.iter().zip(&bufs.params) {
-            u.set(
+        for &(j_begin, j_end, flags) in &plan {
+            let u = enc.uniform(
                 ctx,
                 &PairParams {
                     j_begin,
@@ -283,10 +271,10 @@ impl Kernels {
             );
             let view = |i: usize| wgpu::BindingResource::TextureView(textures[i]);
             let res = match form {
-                KsdForm::Bilinear => vec![u.buffer.as_entire_binding(), view(0), rows, diag],
+                KsdForm::Bilinear => vec![u.binding(), view(0), rows, diag],
                 KsdForm::Difference | KsdForm::Looped => {
                     let mut res = vec![
-                        u.buffer.as_entire_binding(),
+                        u.binding(),
                         x.buffer.as_entire_binding(),
                         score.buffer.as_entire_binding(),
                         rows,
@@ -301,7 +289,7 @@ impl Kernels {
                 None => self.ksd_rows.record_resources(ctx, &mut enc, &res, g)?,
             }
         }
-        ctx.queue.submit([enc.finish()]);
+        enc.submit(ctx);
         Ok(form)
     }
 
@@ -311,7 +299,7 @@ impl Kernels {
     pub fn record_ksd_pack(
         &self,
         ctx: &GpuContext,
-        enc: &mut wgpu::CommandEncoder,
+        enc: &mut Recorder,
         r: &KsdRecords,
         x: &GpuVec<f32>,
         score: &GpuVec<f32>,
@@ -320,11 +308,12 @@ impl Kernels {
         let (n, d) = (r.texture.n, r.center.len);
         r.texture.holds("ksd_pack", n, ksd_record_floats(d))?;
         check_nd("ksd_pack", n, d, &[x, score])?;
-        r.params.set(ctx, &pair_params(n, d, h));
-        self.svgd_phi_center.record(
+        let params = enc.uniform(ctx, &pair_params(n, d, h));
+        self.svgd_phi_center.record_with(
             ctx,
             enc,
-            &[&r.params.buffer, &x.buffer, &r.center.buffer],
+            &params,
+            &[&x.buffer, &r.center.buffer],
             (ctx.check_groups("svgd_phi_center", d as u64)?, 1, 1),
         )?;
         let g = self
@@ -334,7 +323,7 @@ impl Kernels {
             ctx,
             enc,
             &[
-                r.params.buffer.as_entire_binding(),
+                params.binding(),
                 x.buffer.as_entire_binding(),
                 score.buffer.as_entire_binding(),
                 r.center.buffer.as_entire_binding(),

@@ -1,7 +1,9 @@
 //! Typed host wrappers, one per WGSL kernel, and [`Kernels`], the pipelines they share. They
-//! check sizes and limits, fill the uniform and **record** a dispatch; they never submit or
-//! read back, so an algorithm can put a whole step (score, median passes, φ, update) into one
-//! encoder. Each wrapper names its shader file and its f64 reference in `crate::cpu`.
+//! check sizes and limits, put each dispatch's uniform in its own slot of the
+//! [`Recorder`](crate::gpu::Recorder)'s arena and **record** the dispatch; they never submit
+//! or read back, so an algorithm can put a whole step (score, median passes, φ, update) into
+//! one encoder, and record one kernel twice in it. Each wrapper names its shader file and its
+//! f64 reference in `crate::cpu`.
 
 mod ksd;
 mod pairs;
@@ -26,8 +28,8 @@ use crate::gpu::shader;
 use crate::gpu::{GpuContext, GpuVec};
 use texture::rgba32_texture;
 
-/// Cache key of [`Kernels::by_dim_with`]: kernel, d, further overrides.
-type DimKey = (&'static str, usize, String);
+/// Cache key of [`Kernels::cached`]: kernel, workgroup size, overrides.
+type DimKey = (&'static str, u32, String);
 
 /// Every pipeline the SVGD engine uses, built once per device.
 pub struct Kernels {
@@ -48,8 +50,8 @@ pub struct Kernels {
     pack_placeholder: (GpuVec<f32>, (wgpu::Texture, wgpu::TextureView)),
     /// The particle records of `ksd_shuffle` (CPU adapters).
     pub ksd_pack: Kernel,
-    /// Pipelines specialised on d (override D), built on first use: the unrolled φ
-    /// variants and `pair_bracket`.
+    /// Pipelines built on first use ([`Kernels::cached`]): those specialised on d (override
+    /// D: the unrolled φ variants, `pair_bracket`, ...) and `batch_median`.
     by_dim: std::sync::Mutex<std::collections::HashMap<DimKey, std::sync::Arc<Kernel>>>,
     /// Largest column chunk (tests lower it to exercise multi-chunk paths).
     pub chunk_cap: Option<usize>,
@@ -178,20 +180,27 @@ impl Kernels {
         d: usize,
         extra: &[(&str, f64)],
     ) -> Result<std::sync::Arc<Kernel>> {
+        self.cached(ctx, spec, wg, &[&[("D", d as f64)], extra].concat())
+    }
+
+    /// The pipeline of `spec` with the override values `constants` (cached; built on first
+    /// use, for kernels only some runs need).
+    pub fn cached(
+        &self,
+        ctx: &GpuContext,
+        spec: &shader::ShaderSpec,
+        wg: u32,
+        constants: &[(&str, f64)],
+    ) -> Result<std::sync::Arc<Kernel>> {
         let mut map = self
             .by_dim
             .lock()
             .map_err(|_| anyhow::anyhow!("{}: pipeline cache poisoned", spec.name))?;
-        let key = (spec.name, d, format!("{extra:?}"));
+        let key = (spec.name, wg, format!("{constants:?}"));
         if let Some(k) = map.get(&key) {
             return Ok(k.clone());
         }
-        let k = std::sync::Arc::new(Kernel::with_constants(
-            ctx,
-            spec,
-            wg,
-            &[&[("D", d as f64)], extra].concat(),
-        )?);
+        let k = std::sync::Arc::new(Kernel::with_constants(ctx, spec, wg, constants)?);
         map.insert(key, k.clone());
         Ok(k)
     }

@@ -10,7 +10,7 @@ use super::texture::{x_texture_size, XTexture};
 use super::{check_nd, Kernels};
 use crate::gpu::params::SelectParams;
 use crate::gpu::shader;
-use crate::gpu::{GpuContext, GpuUniform, GpuVec};
+use crate::gpu::{GpuContext, GpuVec, Recorder};
 
 /// Rows per invocation of `pair_bracket_shuffle` (4 · BRACKET_SHUFFLE_GROUPS in
 /// tools/gen_svgd_phi.py).
@@ -81,13 +81,12 @@ impl Kernels {
     pub fn record_x_texture(
         &self,
         ctx: &GpuContext,
-        enc: &mut wgpu::CommandEncoder,
-        params: &GpuUniform<SelectParams>,
+        enc: &mut Recorder,
         x: &GpuVec<f32>,
         xt: &XTexture,
     ) -> Result<()> {
         check_nd("x_texture_pack", xt.n, xt.d, &[x])?;
-        params.set(
+        let params = enc.uniform(
             ctx,
             &SelectParams {
                 n: xt.n as u32,
@@ -102,7 +101,7 @@ impl Kernels {
             ctx,
             enc,
             &[
-                params.buffer.as_entire_binding(),
+                params.binding(),
                 x.buffer.as_entire_binding(),
                 wgpu::BindingResource::TextureView(&xt.view),
             ],
@@ -129,12 +128,11 @@ impl Kernels {
     /// Records the per-workgroup histogram of the distances in `[p.lo, p.hi]` (BINS = 1024
     /// bins in f32 bit space, slot 1024 = count below lo) into `hist`
     /// (`ceil(n / 256) · 1025` values), one dispatch per chunk of
-    /// [`Kernels::histogram_plan`], each with its own uniform from `params`.
+    /// [`Kernels::histogram_plan`], each with its own uniform slot.
     pub fn record_pair_histogram(
         &self,
         ctx: &GpuContext,
-        enc: &mut wgpu::CommandEncoder,
-        params: &[GpuUniform<SelectParams>],
+        enc: &mut Recorder,
         p: SelectParams,
         x: &GpuVec<f32>,
         hist: &GpuVec<u32>,
@@ -147,16 +145,10 @@ impl Kernels {
             "pair_histogram: histogram buffer too short"
         );
         let plan = self.histogram_plan(ctx, n, d)?;
-        ensure!(
-            params.len() >= plan.len(),
-            "pair_histogram: {} uniforms for {} chunks",
-            params.len(),
-            plan.len()
-        );
         let kernel = self.by_dim(ctx, &shader::PAIR_HISTOGRAM, 64, d)?;
         let g = ctx.check_groups("pair_histogram", groups as u64)?;
-        for (&(j_begin, j_end, flags), u) in plan.iter().zip(params) {
-            u.set(
+        for &(j_begin, j_end, flags) in &plan {
+            let u = enc.uniform(
                 ctx,
                 &SelectParams {
                     j_begin,
@@ -165,7 +157,7 @@ impl Kernels {
                     ..p
                 },
             );
-            kernel.record(ctx, enc, &[&u.buffer, &x.buffer, &hist.buffer], (g, 1, 1))?;
+            kernel.record_with(ctx, enc, &u, &[&x.buffer, &hist.buffer], (g, 1, 1))?;
         }
         Ok(())
     }
@@ -176,8 +168,7 @@ impl Kernels {
     pub fn record_pair_sample(
         &self,
         ctx: &GpuContext,
-        enc: &mut wgpu::CommandEncoder,
-        params: &GpuUniform<SelectParams>,
+        enc: &mut Recorder,
         p: SelectParams,
         x: &GpuVec<f32>,
         xt: Option<&XTexture>,
@@ -189,19 +180,19 @@ impl Kernels {
             out.len >= p.samples as usize,
             "pair_sample: output shorter than the sample"
         );
-        params.set(ctx, &p);
+        let params = enc.uniform(ctx, &p);
         let g = self.pair_sample.groups_for(ctx, p.samples as usize)?;
         match xt {
             None => self
                 .pair_sample
-                .record(ctx, enc, &[&params.buffer, &x.buffer, &out.buffer], g),
+                .record_with(ctx, enc, &params, &[&x.buffer, &out.buffer], g),
             Some(t) => {
                 t.holds("pair_sample", p.n as usize, p.d as usize)?;
                 self.pair_sample_texture.record_resources(
                     ctx,
                     enc,
                     &[
-                        params.buffer.as_entire_binding(),
+                        params.binding(),
                         wgpu::BindingResource::TextureView(&t.view),
                         out.buffer.as_entire_binding(),
                     ],
@@ -212,14 +203,12 @@ impl Kernels {
     }
 
     /// Records `pair_bracket` in count (`p.mode = 0`) or list (`p.mode = 1`) mode, one
-    /// dispatch per column chunk (`params` holds one uniform per chunk of
-    /// [`Kernels::bracket_plan`]).
+    /// dispatch per column chunk of [`Kernels::bracket_plan`], each with its own uniform slot.
     #[allow(clippy::too_many_arguments)]
     pub fn record_pair_bracket(
         &self,
         ctx: &GpuContext,
-        enc: &mut wgpu::CommandEncoder,
-        params: &[GpuUniform<SelectParams>],
+        enc: &mut Recorder,
         p: SelectParams,
         x: &GpuVec<f32>,
         xt: Option<&XTexture>,
@@ -232,7 +221,6 @@ impl Kernels {
         self.record_pair_bracket_blocks(
             ctx,
             enc,
-            params,
             p,
             0..blocks,
             (x, xt),
@@ -240,6 +228,35 @@ impl Kernels {
             counts,
             out,
         )
+    }
+
+    /// Records `batch_median`: the exact median bandwidth of a batch of `n` rows in `d`
+    /// dimensions from the `m` = n(n−1)/2 pair distances `pair_bracket` listed into `list`,
+    /// (h, 1/h) into `h` (one workgroup). Kernel `batch_median.wgsl`; reference
+    /// [`crate::cpu::median::bandwidth_from_median`] of [`crate::cpu::median`]'s median.
+    pub fn record_batch_median(
+        &self,
+        ctx: &GpuContext,
+        enc: &mut Recorder,
+        (n, d, m): (usize, usize, usize),
+        list: &GpuVec<f32>,
+        h: &GpuVec<f32>,
+    ) -> Result<()> {
+        ensure!(
+            list.len >= m.max(1) && h.len >= 2,
+            "batch_median: needs {m} listed distances and room for (h, 1/h)"
+        );
+        let kernel = self.cached(ctx, &shader::BATCH_MEDIAN, 256, &[])?;
+        let params = enc.uniform(
+            ctx,
+            &SelectParams {
+                n: n as u32,
+                d: d as u32,
+                samples: m as u32,
+                ..Default::default()
+            },
+        );
+        kernel.record_with(ctx, enc, &params, &[&list.buffer, &h.buffer], (1, 1, 1))
     }
 
     /// Rows per workgroup of the pair_bracket kernel for (n, d) (a row block: block b holds
@@ -258,8 +275,7 @@ impl Kernels {
     pub fn record_pair_bracket_blocks(
         &self,
         ctx: &GpuContext,
-        enc: &mut wgpu::CommandEncoder,
-        params: &[GpuUniform<SelectParams>],
+        enc: &mut Recorder,
         p: SelectParams,
         blocks: std::ops::Range<u32>,
         (x, xt): (&GpuVec<f32>, Option<&XTexture>),
@@ -274,12 +290,6 @@ impl Kernels {
             "pair_bracket: row buffers shorter than n"
         );
         let plan = self.bracket_plan(ctx, n, d)?;
-        ensure!(
-            params.len() >= plan.len(),
-            "pair_bracket: {} uniforms for {} chunks",
-            params.len(),
-            plan.len()
-        );
         let sg = self.bracket_shuffle(n, d);
         match (sg, xt) {
             (Some(_), None) => anyhow::bail!(
@@ -302,8 +312,8 @@ impl Kernels {
             "pair_bracket: row blocks {blocks:?} outside 0..{all}"
         );
         let g = ctx.check_groups("pair_bracket", u64::from(blocks.end - blocks.start))?;
-        for (&(j_begin, j_end, flags), u) in plan.iter().zip(params) {
-            u.set(
+        for &(j_begin, j_end, flags) in &plan {
+            let u = enc.uniform(
                 ctx,
                 &SelectParams {
                     j_begin,
@@ -314,7 +324,7 @@ impl Kernels {
                 },
             );
             let mut resources = vec![
-                u.buffer.as_entire_binding(),
+                u.binding(),
                 x.buffer.as_entire_binding(),
                 offsets.buffer.as_entire_binding(),
                 counts.buffer.as_entire_binding(),

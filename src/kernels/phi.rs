@@ -10,7 +10,7 @@ use super::{check_nd, pair_params, Kernels};
 use crate::gpu::context::PhiLayoutChoice;
 use crate::gpu::params::PairParams;
 use crate::gpu::shader;
-use crate::gpu::{GpuContext, GpuUniform, GpuVec};
+use crate::gpu::{GpuContext, GpuVec, Recorder, UniformSlot};
 
 /// The φ kernel used for a dimension: unrolled variants up to their `DMAX`, then the looped one.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -256,7 +256,6 @@ pub enum PhiRecords<'a> {
 pub struct PhiScratch {
     variant: PhiVariant,
     chunks: Vec<(u32, u32, u32)>,
-    params: Vec<GpuUniform<PairParams>>,
     scratch: GpuVec<f32>,
     kblock: GpuVec<f32>,
     rho: GpuVec<f32>,
@@ -330,9 +329,6 @@ impl PhiScratch {
         } else {
             1
         };
-        let params = (0..chunks.len())
-            .map(|_| GpuUniform::new(ctx, "phi params", &PairParams::default()))
-            .collect();
         let kb = if general { n * cols.min(n) } else { 1 };
         // The centre and the column records of the kernels that read them: svgd_phi_gemm's
         // in a buffer, svgd_phi_shuffle's in a texture (svgd_phi_pack writes either), so that
@@ -361,7 +357,6 @@ impl PhiScratch {
         Ok(Self {
             variant,
             chunks,
-            params,
             scratch: GpuVec::zeros(ctx, "phi scratch", len)?,
             kblock: GpuVec::zeros(ctx, "phi kernel block", kb)?,
             rho: GpuVec::zeros(ctx, "phi rho", if general { n } else { 1 })?,
@@ -381,7 +376,8 @@ impl PhiScratch {
             + self.center.bytes()
             + self.pack.bytes()
             + self.records.as_ref().map_or(0, |(t, _)| texture_bytes(t))
-            + 32 * self.params.len() as u64
+            // The chunks' uniforms (slots of the recorder's arena while a φ is recorded).
+            + 32 * self.chunks.len() as u64
     }
 
     /// Number of column chunks (dispatches per φ).
@@ -406,12 +402,13 @@ impl Kernels {
     }
 
     /// Records `phi = φ(x)` for bandwidth `h`: one dispatch per column chunk of `scratch`'s
-    /// plan, with the unrolled kernel for d <= 64 and the looped one beyond.
+    /// plan, with the unrolled kernel for d <= 64 and the looped one beyond. Kernels
+    /// `shaders/kernels/svgd_phi_*.wgsl`; reference [`crate::cpu::svgd::phi`].
     #[allow(clippy::too_many_arguments)]
     pub fn record_svgd_phi(
         &self,
         ctx: &GpuContext,
-        enc: &mut wgpu::CommandEncoder,
+        enc: &mut Recorder,
         x: &GpuVec<f32>,
         score: &GpuVec<f32>,
         scratch: &PhiScratch,
@@ -419,54 +416,114 @@ impl Kernels {
         (n, d): (usize, usize),
         h: f64,
     ) -> Result<()> {
-        check_nd("svgd_phi", n, d, &[x, score, phi])?;
         ensure!(
             h > 0.0 && h.is_finite(),
             "svgd_phi: bandwidth h = {h} must be positive and finite"
         );
+        self.record_phi_passes(ctx, enc, (x, score, phi), scratch, (n, d), PhiH::Host(h))
+    }
+
+    /// [`Kernels::record_svgd_phi`] with the bandwidth taken from the device: `h` holds
+    /// (h, 1/h) (as [`crate::median::BatchMedian`] writes it), 1/h copied into each chunk's
+    /// uniform slot inside the encoder, so no readback is needed.
+    #[allow(clippy::too_many_arguments)]
+    pub fn record_svgd_phi_device_h(
+        &self,
+        ctx: &GpuContext,
+        enc: &mut Recorder,
+        x: &GpuVec<f32>,
+        score: &GpuVec<f32>,
+        scratch: &PhiScratch,
+        phi: &GpuVec<f32>,
+        (n, d): (usize, usize),
+        h: &GpuVec<f32>,
+    ) -> Result<()> {
+        ensure!(h.len >= 2, "svgd_phi: the bandwidth buffer holds (h, 1/h)");
+        self.record_phi_passes(ctx, enc, (x, score, phi), scratch, (n, d), PhiH::Device(h))
+    }
+
+    /// The chunk uniforms of one φ (one slot each, `aux` in every chunk), with 1/h copied in
+    /// from the device where it lives there, then the passes.
+    fn record_phi_passes(
+        &self,
+        ctx: &GpuContext,
+        enc: &mut Recorder,
+        (x, score, phi): (&GpuVec<f32>, &GpuVec<f32>, &GpuVec<f32>),
+        scratch: &PhiScratch,
+        (n, d): (usize, usize),
+        h: PhiH,
+    ) -> Result<()> {
+        check_nd("svgd_phi", n, d, &[x, score, phi])?;
         ensure!(
             scratch.n == n && scratch.d == d,
             "svgd_phi: scratch planned for n = {}, d = {}",
             scratch.n,
             scratch.d
         );
-        if scratch.variant == PhiVariant::General {
+        let general = scratch.variant == PhiVariant::General;
+        // svgd_phi_shuffle and svgd_phi_gemm read the centred column records (the shuffle
+        // kernel from a texture).
+        let records = scratch.variant.record_rows(n);
+        let aux = if general { 0 } else { records.unwrap_or(0) as u32 };
+        let host_h = match h {
+            PhiH::Host(h) => h,
+            // A placeholder, overwritten by the copies below before any pass reads it.
+            PhiH::Device(_) => 1.0,
+        };
+        let params: Vec<UniformSlot> = scratch
+            .chunks
+            .iter()
+            .map(|&(j_begin, j_end, flags)| {
+                enc.uniform(
+                    ctx,
+                    &PairParams {
+                        j_begin,
+                        j_end,
+                        flags,
+                        aux,
+                        ..pair_params(n, d, host_h)
+                    },
+                )
+            })
+            .collect();
+        if let PhiH::Device(h) = h {
+            // h holds (h, 1/h): 1/h into PairParams::inv_h of every slot. The arena's upload
+            // lands before the encoder runs, so the copies are what the passes read.
+            let inv_h = std::mem::offset_of!(PairParams, inv_h) as u64;
+            for u in &params {
+                enc.copy_buffer_to_buffer(&h.buffer, 4, u.buffer(), u.offset() + inv_h, 4);
+            }
+        }
+        if general {
             let nd = n
                 .checked_mul(d)
                 .filter(|&v| v <= u32::MAX as usize)
                 .context("svgd_phi: n·d too large")?;
             let g_acc = self.svgd_phi_kacc.groups_for(ctx, nd)?;
             let g_rho = self.svgd_phi_krho.groups_for(ctx, n)?;
-            for (&(j_begin, j_end, flags), params) in scratch.chunks.iter().zip(&scratch.params) {
-                params.set(
-                    ctx,
-                    &PairParams {
-                        j_begin,
-                        j_end,
-                        flags,
-                        ..pair_params(n, d, h)
-                    },
-                );
+            for (&(j_begin, j_end, _), params) in scratch.chunks.iter().zip(&params) {
                 let g_k = self
                     .svgd_phi_kblock
                     .groups_for(ctx, n * (j_end - j_begin) as usize)?;
-                self.svgd_phi_kblock.record(
+                self.svgd_phi_kblock.record_with(
                     ctx,
                     enc,
-                    &[&params.buffer, &x.buffer, &scratch.kblock.buffer],
+                    params,
+                    &[&x.buffer, &scratch.kblock.buffer],
                     g_k,
                 )?;
-                self.svgd_phi_krho.record(
+                self.svgd_phi_krho.record_with(
                     ctx,
                     enc,
-                    &[&params.buffer, &scratch.kblock.buffer, &scratch.rho.buffer],
+                    params,
+                    &[&scratch.kblock.buffer, &scratch.rho.buffer],
                     g_rho,
                 )?;
-                self.svgd_phi_kacc.record(
+                self.svgd_phi_kacc.record_with(
                     ctx,
                     enc,
+                    params,
                     &[
-                        &params.buffer,
                         &x.buffer,
                         &score.buffer,
                         &scratch.kblock.buffer,
@@ -494,9 +551,6 @@ impl Kernels {
             ],
             _ => vec![],
         };
-        // svgd_phi_shuffle and svgd_phi_gemm read the centred column records (the shuffle
-        // kernel from a texture).
-        let records = scratch.variant.record_rows(n);
         let kernel = self.by_dim_with(ctx, spec, wg, d, &extra)?;
         let g = ctx.check_groups(
             spec.name,
@@ -508,19 +562,6 @@ impl Kernels {
         } else {
             1
         };
-        let aux = records.unwrap_or(0) as u32;
-        for (&(j_begin, j_end, flags), params) in scratch.chunks.iter().zip(&scratch.params) {
-            params.set(
-                ctx,
-                &PairParams {
-                    j_begin,
-                    j_end,
-                    flags,
-                    aux,
-                    ..pair_params(n, d, h)
-                },
-            );
-        }
         if records.is_some() {
             // The centre, then the column records, both from the first chunk's uniform
             // (every chunk holds the same n, d, h and n_pad).
@@ -531,19 +572,18 @@ impl Kernels {
             self.record_phi_columns(
                 ctx,
                 enc,
-                &scratch.params[0],
-                x,
-                score,
+                &params[0],
+                (x, score),
                 &scratch.center,
                 target,
                 (n, d, aux as usize),
             )?;
         }
-        for params in &scratch.params {
-            let (u, x, out) = (&params.buffer, &x.buffer, &scratch.scratch.buffer);
+        for u in &params {
+            let (x, out) = (&x.buffer, &scratch.scratch.buffer);
             let resources: Vec<wgpu::BindingResource> = match records {
                 Some(_) => vec![
-                    u.as_entire_binding(),
+                    u.binding(),
                     x.as_entire_binding(),
                     scratch.center.buffer.as_entire_binding(),
                     match &scratch.records {
@@ -554,7 +594,7 @@ impl Kernels {
                     phi.buffer.as_entire_binding(),
                 ],
                 None => vec![
-                    u.as_entire_binding(),
+                    u.binding(),
                     x.as_entire_binding(),
                     score.buffer.as_entire_binding(),
                     out.as_entire_binding(),
@@ -570,16 +610,15 @@ impl Kernels {
     /// `svgd_phi_pack` (the column records of `svgd_phi_gemm` or `svgd_phi_shuffle`,
     /// `padded · (2⌈d/4⌉ + 1)` vec4, `padded` = [`gemm_padded`] or [`shuffle_padded`]
     /// particles, into a buffer or, texel by texel, a texture [`SHUFFLE_TEXTURE_WIDTH`] wide),
-    /// both reading n, d, 1/h and aux = `padded` from `params`. References: [`crate::cpu::svgd::centre`],
-    /// [`crate::cpu::svgd::shuffle_records`].
-    #[allow(clippy::too_many_arguments)]
+    /// both reading n, d, 1/h and aux = `padded` from the [`PairParams`] in `params`.
+    /// Kernels `svgd_phi_center.wgsl`, `svgd_phi_pack.wgsl`; references
+    /// [`crate::cpu::svgd::centre`], [`crate::cpu::svgd::shuffle_records`].
     pub fn record_phi_columns(
         &self,
         ctx: &GpuContext,
         enc: &mut wgpu::CommandEncoder,
-        params: &GpuUniform<PairParams>,
-        x: &GpuVec<f32>,
-        score: &GpuVec<f32>,
+        params: &UniformSlot,
+        (x, score): (&GpuVec<f32>, &GpuVec<f32>),
         center: &GpuVec<f32>,
         records: PhiRecords,
         (n, d, padded): (usize, usize, usize),
@@ -602,10 +641,11 @@ impl Kernels {
             center.len >= d && padded >= n && room >= vec4s,
             "svgd_phi_pack: room for {room} record vec4s, not the {vec4s} of {padded} records"
         );
-        self.svgd_phi_center.record(
+        self.svgd_phi_center.record_with(
             ctx,
             enc,
-            &[&params.buffer, &x.buffer, &center.buffer],
+            params,
+            &[&x.buffer, &center.buffer],
             (ctx.check_groups("svgd_phi_center", d as u64)?, 1, 1),
         )?;
         ctx.check_loop("svgd_phi_pack (one particle's record)", pack_passes(d))?;
@@ -621,7 +661,7 @@ impl Kernels {
             ctx,
             enc,
             &[
-                params.buffer.as_entire_binding(),
+                params.binding(),
                 x.buffer.as_entire_binding(),
                 score.buffer.as_entire_binding(),
                 center.buffer.as_entire_binding(),
@@ -631,30 +671,15 @@ impl Kernels {
             groups,
         )
     }
+}
 
-    /// [`Kernels::record_svgd_phi`] with the bandwidth taken from the device: `h` holds
-    /// (h, 1/h) (as [`crate::median::BatchMedian`] writes it), copied into each chunk's
-    /// uniform inside the encoder, so no readback is needed.
-    #[allow(clippy::too_many_arguments)]
-    pub fn record_svgd_phi_device_h(
-        &self,
-        ctx: &GpuContext,
-        enc: &mut wgpu::CommandEncoder,
-        x: &GpuVec<f32>,
-        score: &GpuVec<f32>,
-        scratch: &PhiScratch,
-        phi: &GpuVec<f32>,
-        (n, d): (usize, usize),
-        h: &GpuVec<f32>,
-    ) -> Result<()> {
-        ensure!(h.len >= 2, "svgd_phi: the bandwidth buffer holds (h, 1/h)");
-        // PairParams.inv_h sits at byte 8; the queue's uniform writes of this submit land
-        // before the encoder runs, so the copies override the placeholder bandwidth.
-        for u in &scratch.params {
-            enc.copy_buffer_to_buffer(&h.buffer, 4, &u.buffer, 8, 4);
-        }
-        self.record_svgd_phi(ctx, enc, x, score, scratch, phi, (n, d), 1.0)
-    }
+/// Where φ's bandwidth comes from.
+#[derive(Clone, Copy)]
+enum PhiH<'a> {
+    /// Given by the host.
+    Host(f64),
+    /// (h, 1/h) in a device buffer.
+    Device(&'a GpuVec<f32>),
 }
 
 #[cfg(test)]

@@ -6,7 +6,7 @@ use anyhow::{ensure, Result};
 
 use super::{check_nd, Kernels};
 use crate::gpu::params::GmmParams;
-use crate::gpu::{GpuContext, GpuUniform, GpuVec};
+use crate::gpu::{GpuContext, GpuVec, Recorder};
 
 /// Checks that `gmm_score`'s loops fit one invocation on this adapter: it walks the K
 /// components twice (their logits, then the weighted pulls), each pass d dimensions, so
@@ -49,12 +49,10 @@ pub fn pack_gmm(gmm: &crate::io::target::Gmm) -> Vec<f32> {
 
 impl Kernels {
     /// Records `score = ∇ log p(x)` for the packed mixture `mix` with `k` components.
-    #[allow(clippy::too_many_arguments)]
     pub fn record_gmm_score(
         &self,
         ctx: &GpuContext,
-        enc: &mut wgpu::CommandEncoder,
-        params: &GpuUniform<GmmParams>,
+        enc: &mut Recorder,
         x: &GpuVec<f32>,
         mix: &GpuVec<f32>,
         score: &GpuVec<f32>,
@@ -66,7 +64,7 @@ impl Kernels {
             "gmm_score: packed mixture has the wrong length"
         );
         check_gmm_score_loops(ctx, k, d)?;
-        params.set(
+        let params = enc.uniform(
             ctx,
             &GmmParams {
                 n: n as u32,
@@ -76,21 +74,15 @@ impl Kernels {
             },
         );
         let g = self.gmm_score.groups_for(ctx, n)?;
-        self.gmm_score.record(
-            ctx,
-            enc,
-            &[&params.buffer, &x.buffer, &mix.buffer, &score.buffer],
-            g,
-        )
+        self.gmm_score
+            .record_with(ctx, enc, &params, &[&x.buffer, &mix.buffer, &score.buffer], g)
     }
 
     /// Records `score = P(μ − x)` for the packed `pm = [P (d×d), μ (d)]`.
-    #[allow(clippy::too_many_arguments)]
     pub fn record_gaussian_score(
         &self,
         ctx: &GpuContext,
-        enc: &mut wgpu::CommandEncoder,
-        params: &GpuUniform<GmmParams>,
+        enc: &mut Recorder,
         x: &GpuVec<f32>,
         pm: &GpuVec<f32>,
         score: &GpuVec<f32>,
@@ -102,7 +94,7 @@ impl Kernels {
             "gaussian_score: packed precision has the wrong length"
         );
         check_gaussian_score_loops(ctx, d)?;
-        params.set(
+        let params = enc.uniform(
             ctx,
             &GmmParams {
                 n: n as u32,
@@ -112,11 +104,7 @@ impl Kernels {
             },
         );
         let g = self.gaussian_score.groups_for(ctx, n * d)?;
-        self.gaussian_score.record(
-            ctx,
-            enc,
-            &[&params.buffer, &x.buffer, &pm.buffer, &score.buffer],
-            g,
-        )
+        self.gaussian_score
+            .record_with(ctx, enc, &params, &[&x.buffer, &pm.buffer, &score.buffer], g)
     }
 }

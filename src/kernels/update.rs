@@ -6,17 +6,15 @@ use anyhow::{ensure, Result};
 
 use super::Kernels;
 use crate::gpu::params::{LangevinParams, UpdateParams};
-use crate::gpu::{GpuContext, GpuUniform, GpuVec};
+use crate::gpu::{GpuContext, GpuVec, Recorder};
 
 impl Kernels {
-    #[allow(clippy::too_many_arguments)]
     /// Records one elementwise update of `x` along `phi`. `state` holds the optimizer's
     /// buffers: none (SGD), `[G]` (AdaGrad) or `[m, v]` (Adam).
     pub fn record_update(
         &self,
         ctx: &GpuContext,
-        enc: &mut wgpu::CommandEncoder,
-        params: &GpuUniform<UpdateParams>,
+        enc: &mut Recorder,
         p: UpdateParams,
         phi: &GpuVec<f32>,
         x: &GpuVec<f32>,
@@ -30,33 +28,24 @@ impl Kernels {
                 b.label
             );
         }
-        params.set(ctx, &p);
-        let (kernel, mut bufs) = match state.len() {
-            0 => (
-                &self.update_sgd,
-                vec![&params.buffer, &phi.buffer, &x.buffer],
-            ),
-            1 => (
-                &self.update_adagrad,
-                vec![&params.buffer, &phi.buffer, &x.buffer],
-            ),
-            _ => (
-                &self.update_adam,
-                vec![&params.buffer, &phi.buffer, &x.buffer],
-            ),
+        let params = enc.uniform(ctx, &p);
+        let kernel = match state.len() {
+            0 => &self.update_sgd,
+            1 => &self.update_adagrad,
+            _ => &self.update_adam,
         };
+        let mut bufs = vec![&phi.buffer, &x.buffer];
         bufs.extend(state.iter().map(|b| &b.buffer));
         let g = kernel.groups_for(ctx, len)?;
-        kernel.record(ctx, enc, &bufs, g)
+        kernel.record_with(ctx, enc, &params, &bufs, g)
     }
 
     /// Records one Langevin step x ← x + (η/2)·score + √η·ξ with ξ_e = normal(key, e)
-    /// (`cpu::hash::normal`); `params` must not be rewritten before this submit.
+    /// (`cpu::hash::normal`).
     pub fn record_langevin(
         &self,
         ctx: &GpuContext,
-        enc: &mut wgpu::CommandEncoder,
-        params: &GpuUniform<LangevinParams>,
+        enc: &mut Recorder,
         (eta, key): (f64, u32),
         score: &GpuVec<f32>,
         x: &GpuVec<f32>,
@@ -66,7 +55,7 @@ impl Kernels {
             "Langevin step size η = {eta} must be positive and finite"
         );
         ensure!(score.len >= x.len, "langevin_step: score shorter than x");
-        params.set(
+        let params = enc.uniform(
             ctx,
             &LangevinParams {
                 len: x.len as u32,
@@ -77,6 +66,6 @@ impl Kernels {
         );
         let g = self.langevin_step.groups_for(ctx, x.len)?;
         self.langevin_step
-            .record(ctx, enc, &[&params.buffer, &score.buffer, &x.buffer], g)
+            .record_with(ctx, enc, &params, &[&score.buffer, &x.buffer], g)
     }
 }
