@@ -240,12 +240,7 @@ impl MedianSelector {
 
     /// A command encoder for the next pass over the pairs; the first one of a call also
     /// records the packing of x into the x texture, which so needs no submit of its own.
-    fn encoder(
-        &mut self,
-        ctx: &GpuContext,
-        k: &Kernels,
-        x: &GpuVec<f32>,
-    ) -> Result<Recorder> {
+    fn encoder(&mut self, ctx: &GpuContext, k: &Kernels, x: &GpuVec<f32>) -> Result<Recorder> {
         let mut enc = Recorder::new(ctx);
         if std::mem::take(&mut self.pack_due) {
             if let Some(xt) = &self.xt {

@@ -424,14 +424,8 @@ impl<'a> Svgd<'a> {
             },
         };
         let state: Vec<&GpuVec<f32>> = self.state.iter().collect();
-        self.k.record_update(
-            self.ctx,
-            &mut enc,
-            p,
-            &self.phi,
-            &self.x,
-            &state,
-        )?;
+        self.k
+            .record_update(self.ctx, &mut enc, p, &self.phi, &self.x, &state)?;
         enc.submit(self.ctx);
         Ok(StepInfo { h, median })
     }

@@ -567,14 +567,8 @@ impl<'a, M: Trainable> Trainer<'a, M> {
                     step_size: self.cfg.svgd_step as f32,
                     ..Default::default()
                 };
-                self.k.record_update(
-                    ctx,
-                    &mut enc,
-                    p,
-                    &self.phi,
-                    &self.xneg,
-                    &[],
-                )?;
+                self.k
+                    .record_update(ctx, &mut enc, p, &self.phi, &self.xneg, &[])?;
             }
             Algo::SteinGan => {}
             Algo::Cd | Algo::Pcd => {

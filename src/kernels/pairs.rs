@@ -218,16 +218,7 @@ impl Kernels {
     ) -> Result<()> {
         let (n, d) = (p.n as usize, p.d as usize);
         let blocks = n.div_ceil(self.bracket_block_rows(n, d)) as u32;
-        self.record_pair_bracket_blocks(
-            ctx,
-            enc,
-            p,
-            0..blocks,
-            (x, xt),
-            offsets,
-            counts,
-            out,
-        )
+        self.record_pair_bracket_blocks(ctx, enc, p, 0..blocks, (x, xt), offsets, counts, out)
     }
 
     /// Records `batch_median`: the exact median bandwidth of a batch of `n` rows in `d`

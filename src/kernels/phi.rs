@@ -464,7 +464,11 @@ impl Kernels {
         // svgd_phi_shuffle and svgd_phi_gemm read the centred column records (the shuffle
         // kernel from a texture).
         let records = scratch.variant.record_rows(n);
-        let aux = if general { 0 } else { records.unwrap_or(0) as u32 };
+        let aux = if general {
+            0
+        } else {
+            records.unwrap_or(0) as u32
+        };
         let host_h = match h {
             PhiH::Host(h) => h,
             // A placeholder, overwritten by the copies below before any pass reads it.
@@ -613,6 +617,7 @@ impl Kernels {
     /// both reading n, d, 1/h and aux = `padded` from the [`PairParams`] in `params`.
     /// Kernels `svgd_phi_center.wgsl`, `svgd_phi_pack.wgsl`; references
     /// [`crate::cpu::svgd::centre`], [`crate::cpu::svgd::shuffle_records`].
+    #[allow(clippy::too_many_arguments)]
     pub fn record_phi_columns(
         &self,
         ctx: &GpuContext,

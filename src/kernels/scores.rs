@@ -74,8 +74,13 @@ impl Kernels {
             },
         );
         let g = self.gmm_score.groups_for(ctx, n)?;
-        self.gmm_score
-            .record_with(ctx, enc, &params, &[&x.buffer, &mix.buffer, &score.buffer], g)
+        self.gmm_score.record_with(
+            ctx,
+            enc,
+            &params,
+            &[&x.buffer, &mix.buffer, &score.buffer],
+            g,
+        )
     }
 
     /// Records `score = P(μ − x)` for the packed `pm = [P (d×d), μ (d)]`.
@@ -104,7 +109,12 @@ impl Kernels {
             },
         );
         let g = self.gaussian_score.groups_for(ctx, n * d)?;
-        self.gaussian_score
-            .record_with(ctx, enc, &params, &[&x.buffer, &pm.buffer, &score.buffer], g)
+        self.gaussian_score.record_with(
+            ctx,
+            enc,
+            &params,
+            &[&x.buffer, &pm.buffer, &score.buffer],
+            g,
+        )
     }
 }

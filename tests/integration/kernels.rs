@@ -871,9 +871,7 @@ fn updates_match_cpu_reference() -> Result<()> {
                 },
             };
             let refs: Vec<&GpuVec<f32>> = state.iter().collect();
-            submit(ctx, |enc| {
-                k.record_update(ctx, enc, p, &phib, &x, &refs)
-            })?;
+            submit(ctx, |enc| k.record_update(ctx, enc, p, &phib, &x, &refs))?;
             match opt {
                 "sgd" => cpu::update::sgd(&mut xr, &phi64, eps),
                 "adagrad" => cpu::update::adagrad(&mut xr, &mut g, &phi64, eps, u64::from(t)),

@@ -309,16 +309,7 @@ fn run_pair_bracket(
     if let Some(t) = &xt {
         k.record_x_texture(ctx, &mut enc, x, t)?;
     }
-    k.record_pair_bracket(
-        ctx,
-        &mut enc,
-        p,
-        x,
-        xt.as_ref(),
-        offsets,
-        counts,
-        out,
-    )?;
+    k.record_pair_bracket(ctx, &mut enc, p, x, xt.as_ref(), offsets, counts, out)?;
     enc.submit(ctx);
     Ok(())
 }
