@@ -44,9 +44,9 @@ fn kernels(c: &mut Criterion) {
             b.iter_custom(|iters| {
                 let start = Instant::now();
                 for _ in 0..iters {
-                    let mut enc = ctx.device.create_command_encoder(&Default::default());
+                    let mut enc = stein::gpu::Recorder::new(&ctx);
                     engine.record_phi_only(&mut enc, h).unwrap();
-                    ctx.queue.submit([enc.finish()]);
+                    enc.submit(&ctx);
                 }
                 ctx.wait().unwrap();
                 start.elapsed()

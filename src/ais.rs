@@ -54,12 +54,10 @@ use anyhow::{ensure, Context, Result};
 
 use crate::cpu;
 use crate::gpu::params::AisParams;
-use crate::gpu::pipeline::{Binding, Kernel};
+use crate::gpu::pipeline::Kernel;
 use crate::gpu::shader;
 use crate::gpu::{GpuContext, GpuUniform, GpuVec};
 use crate::model::Energy;
-
-use Binding::{ReadOnly as R, ReadWrite as W, Uniform as U};
 
 /// Xor'ed into a temperature's stream key for the accept uniforms, so they are independent of
 /// the momenta drawn from the same key.
@@ -218,11 +216,11 @@ impl AisKernels {
     /// Builds the pipelines.
     pub fn new(ctx: &GpuContext) -> Result<Self> {
         Ok(Self {
-            init: Kernel::new(ctx, &shader::AIS_INIT, &[U, W, W], 64)?,
-            propose: Kernel::new(ctx, &shader::AIS_PROPOSE, &[U, R, R, R, R, W, W], 256)?,
-            accept: Kernel::new(ctx, &shader::AIS_ACCEPT, &[U, R, R, R, R, R, R, W], 64)?,
-            select: Kernel::new(ctx, &shader::AIS_SELECT, &[U, R, R, R, W, W, W], 256)?,
-            adapt: Kernel::new(ctx, &shader::AIS_ADAPT, &[U, R, W, W], 64)?,
+            init: Kernel::new(ctx, &shader::AIS_INIT, 64)?,
+            propose: Kernel::new(ctx, &shader::AIS_PROPOSE, 256)?,
+            accept: Kernel::new(ctx, &shader::AIS_ACCEPT, 64)?,
+            select: Kernel::new(ctx, &shader::AIS_SELECT, 256)?,
+            adapt: Kernel::new(ctx, &shader::AIS_ADAPT, 64)?,
         })
     }
 }

@@ -14,7 +14,7 @@ use anyhow::{ensure, Context, Result};
 use serde::Serialize;
 
 use crate::gpu::params::PeakParams;
-use crate::gpu::pipeline::{Binding, Kernel};
+use crate::gpu::pipeline::Kernel;
 use crate::gpu::{shader, GpuContext, GpuUniform, GpuVec};
 use crate::io::target::{Gmm, SplitMix64};
 use crate::kernels::Kernels;
@@ -155,12 +155,7 @@ impl MaddPeakRun {
             len >= 1 && km.len() == 2 * len,
             "madd_peak: need (k, m) pairs for at least one invocation"
         );
-        let kernel = Kernel::new(
-            ctx,
-            &shader::MADD_PEAK,
-            &[Binding::Uniform, Binding::ReadOnly, Binding::ReadWrite],
-            64,
-        )?;
+        let kernel = Kernel::new(ctx, &shader::MADD_PEAK, 64)?;
         // The kernel indexes by gid.x alone: one row of workgroups.
         ctx.check_groups("madd_peak", len.div_ceil(64) as u64)?;
         Ok(Self {
@@ -337,9 +332,9 @@ pub fn run(
             let h = crate::cpu::median::bandwidth_from_median(med, n);
             let check_max_rel_err = check_rows(&mut engine, &gmm, &x0, h)?;
             let phi_seconds = time_it(cfg.min_time, || {
-                let mut enc = ctx.device.create_command_encoder(&Default::default());
+                let mut enc = crate::gpu::Recorder::new(ctx);
                 engine.record_phi_only(&mut enc, h)?;
-                ctx.queue.submit([enc.finish()]);
+                enc.submit(ctx);
                 ctx.wait()
             })?;
             let ceiling = meter.measure(ctx, CEILING_TIME)?.madds_per_second;

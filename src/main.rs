@@ -520,7 +520,7 @@ fn run(cli: Cli) -> Result<()> {
 }
 
 fn info(choice: &AdapterChoice) -> Result<()> {
-    let adapters = list_all_adapters(choice)?;
+    let adapters = list_all_adapters(&gpu_options(choice))?;
     if adapters.is_empty() {
         bail!("{}", stein::gpu::context::NO_ADAPTER_HELP);
     }
@@ -623,7 +623,27 @@ fn load_particles(path: &Path, gmm: &Target) -> Result<(Vec<f32>, usize)> {
 }
 
 fn open(choice: &AdapterChoice) -> Result<GpuContext> {
-    GpuContext::new(choice)
+    GpuContext::open(&gpu_options(choice))
+}
+
+/// The library reads no environment variable: wgpu's (`WGPU_BACKEND`, `WGPU_ADAPTER_NAME`
+/// where `--adapter` is absent, its instance flags) and stein's (`STEIN_UNCHECKED`,
+/// `STEIN_PHI_LAYOUT`) are read here and passed down.
+fn gpu_options(choice: &AdapterChoice) -> stein::gpu::GpuOptions {
+    let instance = wgpu::InstanceDescriptor::new_without_display_handle_from_env();
+    stein::gpu::GpuOptions {
+        adapter: AdapterChoice {
+            backend: choice.backend.clone(),
+            name: (choice.name.clone()).or_else(|| std::env::var("WGPU_ADAPTER_NAME").ok()),
+        },
+        backends: wgpu::Backends::from_env(),
+        instance_flags: instance.flags,
+        backend_options: instance.backend_options,
+        unchecked: std::env::var_os("STEIN_UNCHECKED").is_some(),
+        phi_layout: std::env::var("STEIN_PHI_LAYOUT")
+            .ok()
+            .and_then(|s| stein::gpu::PhiLayoutChoice::parse(&s)),
+    }
 }
 
 fn phi(

@@ -22,7 +22,7 @@
 use anyhow::{ensure, Result};
 
 use crate::gpu::params::SelectParams;
-use crate::gpu::{GpuContext, GpuUniform, GpuVec};
+use crate::gpu::{GpuContext, GpuVec, Recorder};
 use crate::kernels::{Kernels, XTexture};
 
 /// Device buffers for the selection passes, sized for one particle count.
@@ -31,16 +31,13 @@ pub struct MedianSelector {
     d: usize,
     capacity: usize,
     samples: usize,
-    params: GpuUniform<SelectParams>,
-    bracket_params: Vec<GpuUniform<SelectParams>>,
     sample: GpuVec<f32>,
     offsets: GpuVec<u32>,
     counts: GpuVec<u32>,
     list: GpuVec<f32>,
-    hist_params: Vec<GpuUniform<SelectParams>>,
     hist: Option<GpuVec<u32>>,
     /// x as a texture, where the sample and bracket passes read it so (CPU adapters).
-    xt: Option<(XTexture, GpuUniform<SelectParams>)>,
+    xt: Option<XTexture>,
     /// Whether this call's x is still to be packed into `xt` (by the first pass's encoder).
     pack_due: bool,
     /// GPU passes over all pairs made by the last call (sample pass excluded).
@@ -97,22 +94,18 @@ impl MedianSelector {
         ensure!(n >= 1 && d >= 1, "median: need n >= 1 and d >= 1");
         ensure!(capacity >= 1, "median: list capacity must be at least 1");
         let samples = if n >= 2 { samples } else { 0 };
+        // Planned here so that a size past the loop limit fails now, not at a pass.
+        k.bracket_plan(ctx, n, d)?;
+        k.histogram_plan(ctx, n, d)?;
         Ok(Self {
             n,
             d,
             capacity,
             samples,
-            params: GpuUniform::new(ctx, "median params", &SelectParams::default()),
-            bracket_params: (0..k.bracket_plan(ctx, n, d)?.len())
-                .map(|_| GpuUniform::new(ctx, "bracket params", &SelectParams::default()))
-                .collect(),
             sample: GpuVec::zeros(ctx, "median sample", samples.max(1))?,
             offsets: GpuVec::zeros(ctx, "median offsets", n + 1)?,
             counts: GpuVec::zeros(ctx, "median counts", 2 * n)?,
             list: GpuVec::zeros(ctx, "median candidates", capacity)?,
-            hist_params: (0..k.histogram_plan(ctx, n, d)?.len())
-                .map(|_| GpuUniform::new(ctx, "histogram params", &SelectParams::default()))
-                .collect(),
             hist: None,
             xt: x_texture(ctx, k, n, d)?,
             pack_due: false,
@@ -128,7 +121,7 @@ impl MedianSelector {
             + self.counts.bytes()
             + self.list.bytes()
             + self.hist.as_ref().map_or(0, |h| h.bytes())
-            + self.xt.as_ref().map_or(0, |t| t.0.bytes())
+            + self.xt.as_ref().map_or(0, |t| t.bytes())
             + 32
     }
 
@@ -247,16 +240,11 @@ impl MedianSelector {
 
     /// A command encoder for the next pass over the pairs; the first one of a call also
     /// records the packing of x into the x texture, which so needs no submit of its own.
-    fn encoder(
-        &mut self,
-        ctx: &GpuContext,
-        k: &Kernels,
-        x: &GpuVec<f32>,
-    ) -> Result<wgpu::CommandEncoder> {
-        let mut enc = ctx.device.create_command_encoder(&Default::default());
+    fn encoder(&mut self, ctx: &GpuContext, k: &Kernels, x: &GpuVec<f32>) -> Result<Recorder> {
+        let mut enc = Recorder::new(ctx);
         if std::mem::take(&mut self.pack_due) {
-            if let Some((xt, params)) = &self.xt {
-                k.record_x_texture(ctx, &mut enc, params, x, xt)?;
+            if let Some(xt) = &self.xt {
+                k.record_x_texture(ctx, &mut enc, x, xt)?;
             }
         }
         Ok(enc)
@@ -470,15 +458,14 @@ impl MedianSelector {
             k.record_pair_bracket_blocks(
                 ctx,
                 &mut enc,
-                &self.bracket_params,
                 p,
                 blocks[start]..blocks[end - 1] + 1,
-                (x, self.xt.as_ref().map(|t| &t.0)),
+                (x, self.xt.as_ref()),
                 &self.offsets,
                 &self.counts,
                 &self.list,
             )?;
-            ctx.queue.submit([enc.finish()]);
+            enc.submit(ctx);
             start = end;
         }
         let again = self.counts.read(ctx)?;
@@ -530,9 +517,9 @@ impl MedianSelector {
             ..self.base()
         };
         // The histogram reads x from its buffer: a due pack waits for the next pass.
-        let mut enc = ctx.device.create_command_encoder(&Default::default());
-        k.record_pair_histogram(ctx, &mut enc, &self.hist_params, p, x, hist)?;
-        ctx.queue.submit([enc.finish()]);
+        let mut enc = Recorder::new(ctx);
+        k.record_pair_histogram(ctx, &mut enc, p, x, hist)?;
+        enc.submit(ctx);
         let h = hist.read(ctx)?;
         let mut bins = vec![0u64; BINS];
         let mut below = 0u64;
@@ -601,9 +588,8 @@ impl MedianSelector {
             ..self.base()
         };
         let mut enc = self.encoder(ctx, k, x)?;
-        let xt = self.xt.as_ref().map(|t| &t.0);
-        k.record_pair_sample(ctx, &mut enc, &self.params, p, x, xt, &self.sample)?;
-        ctx.queue.submit([enc.finish()]);
+        k.record_pair_sample(ctx, &mut enc, p, x, self.xt.as_ref(), &self.sample)?;
+        enc.submit(ctx);
         let sample = self.sample.read_prefix(ctx, s)?;
         ensure!(!sample.iter().any(|v| v.is_nan()), "{DIVERGED}");
         Ok(sample)
@@ -664,15 +650,14 @@ impl MedianSelector {
         k.record_pair_bracket(
             ctx,
             &mut enc,
-            &self.bracket_params,
             p,
             x,
-            self.xt.as_ref().map(|t| &t.0),
+            self.xt.as_ref(),
             &self.offsets,
             &self.counts,
             &self.list,
         )?;
-        ctx.queue.submit([enc.finish()]);
+        enc.submit(ctx);
         self.counts.read(ctx)
     }
 
@@ -709,33 +694,24 @@ impl MedianSelector {
         k.record_pair_bracket(
             ctx,
             &mut enc,
-            &self.bracket_params,
             p,
             x,
-            self.xt.as_ref().map(|t| &t.0),
+            self.xt.as_ref(),
             &self.offsets,
             &self.counts,
             &self.list,
         )?;
-        ctx.queue.submit([enc.finish()]);
+        enc.submit(ctx);
         let counts = self.counts.read(ctx)?;
         Ok((counts, self.list.read_prefix(ctx, acc as usize)?))
     }
 }
 
-/// The x texture and its uniform, where the median's passes read x so for (n, d)
+/// The x texture, where the median's passes read x so for (n, d)
 /// ([`Kernels::median_x_texture`]).
-fn x_texture(
-    ctx: &GpuContext,
-    k: &Kernels,
-    n: usize,
-    d: usize,
-) -> Result<Option<(XTexture, GpuUniform<SelectParams>)>> {
+fn x_texture(ctx: &GpuContext, k: &Kernels, n: usize, d: usize) -> Result<Option<XTexture>> {
     Ok(if k.median_x_texture(n, d) {
-        Some((
-            XTexture::new(ctx, n, d)?,
-            GpuUniform::new(ctx, "x texture params", &SelectParams::default()),
-        ))
+        Some(XTexture::new(ctx, n, d)?)
     } else {
         None
     })
@@ -796,10 +772,7 @@ pub struct BatchMedian {
     offsets: GpuVec<u32>,
     counts: GpuVec<u32>,
     list: GpuVec<f32>,
-    bracket_params: Vec<GpuUniform<SelectParams>>,
-    params: GpuUniform<SelectParams>,
-    kernel: crate::gpu::pipeline::Kernel,
-    xt: Option<(XTexture, GpuUniform<SelectParams>)>,
+    xt: Option<XTexture>,
     /// (h, 1/h), written by the recorded passes.
     pub h: GpuVec<f32>,
 }
@@ -838,35 +811,15 @@ impl BatchMedian {
             at += (n - 1 - i) as u32;
         }
         offsets.push(at);
+        // Planned and built here, so that what does not fit fails now, not at a step.
+        k.bracket_plan(ctx, n, d)?;
+        k.cached(ctx, &crate::gpu::shader::BATCH_MEDIAN, 256, &[])?;
         Ok(Self {
             n,
             d,
             offsets: GpuVec::from_slice(ctx, "batch median offsets", &offsets)?,
             counts: GpuVec::zeros(ctx, "batch median counts", 2 * n)?,
             list: GpuVec::zeros(ctx, "batch median pairs", m.max(1))?,
-            bracket_params: (0..k.bracket_plan(ctx, n, d)?.len())
-                .map(|_| GpuUniform::new(ctx, "batch median bracket", &SelectParams::default()))
-                .collect(),
-            params: GpuUniform::new(
-                ctx,
-                "batch median params",
-                &SelectParams {
-                    n: n as u32,
-                    d: d as u32,
-                    samples: m as u32,
-                    ..Default::default()
-                },
-            ),
-            kernel: crate::gpu::pipeline::Kernel::new(
-                ctx,
-                &crate::gpu::shader::BATCH_MEDIAN,
-                &[
-                    crate::gpu::pipeline::Binding::Uniform,
-                    crate::gpu::pipeline::Binding::ReadOnly,
-                    crate::gpu::pipeline::Binding::ReadWrite,
-                ],
-                256,
-            )?,
             xt: x_texture(ctx, k, n, d)?,
             h: GpuVec::nan_filled(ctx, "batch median h", 2)?,
         })
@@ -877,7 +830,7 @@ impl BatchMedian {
         &self,
         ctx: &GpuContext,
         k: &Kernels,
-        enc: &mut wgpu::CommandEncoder,
+        enc: &mut Recorder,
         x: &GpuVec<f32>,
     ) -> Result<()> {
         let p = SelectParams {
@@ -888,25 +841,20 @@ impl BatchMedian {
             mode: 1,
             ..Default::default()
         };
-        if let Some((xt, params)) = &self.xt {
-            k.record_x_texture(ctx, enc, params, x, xt)?;
+        if let Some(xt) = &self.xt {
+            k.record_x_texture(ctx, enc, x, xt)?;
         }
         k.record_pair_bracket(
             ctx,
             enc,
-            &self.bracket_params,
             p,
             x,
-            self.xt.as_ref().map(|t| &t.0),
+            self.xt.as_ref(),
             &self.offsets,
             &self.counts,
             &self.list,
         )?;
-        self.kernel.record(
-            ctx,
-            enc,
-            &[&self.params.buffer, &self.list.buffer, &self.h.buffer],
-            (1, 1, 1),
-        )
+        let m = self.n * (self.n - 1) / 2;
+        k.record_batch_median(ctx, enc, (self.n, self.d, m), &self.list, &self.h)
     }
 }

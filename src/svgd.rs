@@ -4,8 +4,8 @@
 
 use anyhow::{bail, ensure, Result};
 
-use crate::gpu::params::{GmmParams, UpdateParams};
-use crate::gpu::{GpuContext, GpuUniform, GpuVec};
+use crate::gpu::params::UpdateParams;
+use crate::gpu::{GpuContext, GpuVec, Recorder};
 use crate::io::target::{Gaussian, Gmm, Target};
 use crate::kernels::{pack_gmm, Kernels, KsdBuffers, PhiScratch};
 use crate::median::{MedianResult, MedianSelector};
@@ -19,7 +19,7 @@ pub trait Score {
         &self,
         ctx: &GpuContext,
         k: &Kernels,
-        enc: &mut wgpu::CommandEncoder,
+        enc: &mut Recorder,
         x: &GpuVec<f32>,
         score: &GpuVec<f32>,
         n: usize,
@@ -33,7 +33,6 @@ pub trait Score {
 /// A Gaussian mixture on the device.
 pub struct GmmScore {
     mix: GpuVec<f32>,
-    params: GpuUniform<GmmParams>,
     d: usize,
     k: usize,
 }
@@ -45,7 +44,6 @@ impl GmmScore {
         crate::kernels::check_gmm_score_loops(ctx, gmm.components(), gmm.dim())?;
         Ok(Self {
             mix: GpuVec::from_slice(ctx, "gmm mixture", &pack_gmm(gmm))?,
-            params: GpuUniform::new(ctx, "gmm params", &GmmParams::default()),
             d: gmm.dim(),
             k: gmm.components(),
         })
@@ -60,20 +58,12 @@ impl Score for GmmScore {
         &self,
         ctx: &GpuContext,
         k: &Kernels,
-        enc: &mut wgpu::CommandEncoder,
+        enc: &mut Recorder,
         x: &GpuVec<f32>,
         score: &GpuVec<f32>,
         n: usize,
     ) -> Result<()> {
-        k.record_gmm_score(
-            ctx,
-            enc,
-            &self.params,
-            x,
-            &self.mix,
-            score,
-            (n, self.d, self.k),
-        )
+        k.record_gmm_score(ctx, enc, x, &self.mix, score, (n, self.d, self.k))
     }
     fn device_bytes(&self) -> u64 {
         self.mix.bytes() + 16
@@ -83,7 +73,6 @@ impl Score for GmmScore {
 /// A full-covariance Gaussian on the device.
 pub struct GaussianScore {
     pm: GpuVec<f32>,
-    params: GpuUniform<GmmParams>,
     d: usize,
 }
 
@@ -101,7 +90,6 @@ impl GaussianScore {
         debug_assert_eq!(4 * pm.len() as u64, Gaussian::device_bytes(g.dim()));
         Ok(Self {
             pm: GpuVec::from_slice(ctx, "gaussian precision", &pm)?,
-            params: GpuUniform::new(ctx, "gaussian params", &GmmParams::default()),
             d: g.dim(),
         })
     }
@@ -115,12 +103,12 @@ impl Score for GaussianScore {
         &self,
         ctx: &GpuContext,
         k: &Kernels,
-        enc: &mut wgpu::CommandEncoder,
+        enc: &mut Recorder,
         x: &GpuVec<f32>,
         score: &GpuVec<f32>,
         n: usize,
     ) -> Result<()> {
-        k.record_gaussian_score(ctx, enc, &self.params, x, &self.pm, score, (n, self.d))
+        k.record_gaussian_score(ctx, enc, x, &self.pm, score, (n, self.d))
     }
     fn device_bytes(&self) -> u64 {
         self.pm.bytes() + 16
@@ -197,7 +185,6 @@ pub struct Svgd<'a> {
     state: Vec<GpuVec<f32>>,
     optimizer: Optimizer,
     t: u64,
-    update_params: GpuUniform<UpdateParams>,
     median: MedianSelector,
     /// The median of the current particles, kept until they change: `--ksd-every` asks for
     /// it after a step, and the next step's bandwidth again.
@@ -260,7 +247,6 @@ impl<'a> Svgd<'a> {
             state,
             optimizer,
             t: 0,
-            update_params: GpuUniform::new(ctx, "update params", &UpdateParams::default()),
             median: MedianSelector::new(ctx, k, n, d)?,
             median_of_x: None,
             medians: 0,
@@ -359,7 +345,7 @@ impl<'a> Svgd<'a> {
     }
 
     /// Records score and φ for bandwidth h into `enc`.
-    pub fn record_phi(&self, enc: &mut wgpu::CommandEncoder, h: f64) -> Result<()> {
+    pub fn record_phi(&self, enc: &mut Recorder, h: f64) -> Result<()> {
         self.target
             .record(self.ctx, self.k, enc, &self.x, &self.score, self.n)?;
         self.k.record_svgd_phi(
@@ -375,7 +361,7 @@ impl<'a> Svgd<'a> {
     }
 
     /// Records φ alone (the score buffer must already hold the current particles' score).
-    pub fn record_phi_only(&self, enc: &mut wgpu::CommandEncoder, h: f64) -> Result<()> {
+    pub fn record_phi_only(&self, enc: &mut Recorder, h: f64) -> Result<()> {
         self.k.record_svgd_phi(
             self.ctx,
             enc,
@@ -391,9 +377,9 @@ impl<'a> Svgd<'a> {
     /// φ at the current particles (read back).
     pub fn phi(&mut self, bw: Bandwidth) -> Result<(Vec<f32>, f64)> {
         let (h, _) = self.bandwidth(bw)?;
-        let mut enc = self.ctx.device.create_command_encoder(&Default::default());
+        let mut enc = Recorder::new(self.ctx);
         self.record_phi(&mut enc, h)?;
-        self.ctx.queue.submit([enc.finish()]);
+        enc.submit(self.ctx);
         Ok((self.phi.read(self.ctx)?, h))
     }
 
@@ -406,7 +392,7 @@ impl<'a> Svgd<'a> {
         // The update below moves the particles.
         self.median_of_x = None;
         self.t += 1;
-        let mut enc = self.ctx.device.create_command_encoder(&Default::default());
+        let mut enc = Recorder::new(self.ctx);
         self.record_phi(&mut enc, h)?;
         let len = (self.n * self.d) as u32;
         let t = self.t.min(u64::from(u32::MAX)) as u32;
@@ -438,23 +424,16 @@ impl<'a> Svgd<'a> {
             },
         };
         let state: Vec<&GpuVec<f32>> = self.state.iter().collect();
-        self.k.record_update(
-            self.ctx,
-            &mut enc,
-            &self.update_params,
-            p,
-            &self.phi,
-            &self.x,
-            &state,
-        )?;
-        self.ctx.queue.submit([enc.finish()]);
+        self.k
+            .record_update(self.ctx, &mut enc, p, &self.phi, &self.x, &state)?;
+        enc.submit(self.ctx);
         Ok(StepInfo { h, median })
     }
 
     /// KSD² (V-statistic, U-statistic) of the current particles under the target, with
     /// bandwidth h (U is NaN for n = 1).
     pub fn ksd(&mut self, h: f64) -> Result<(f64, f64)> {
-        let mut enc = self.ctx.device.create_command_encoder(&Default::default());
+        let mut enc = Recorder::new(self.ctx);
         self.target
             .record(self.ctx, self.k, &mut enc, &self.x, &self.score, self.n)?;
         let bufs = match &mut self.ksd {

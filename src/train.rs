@@ -13,8 +13,8 @@ use anyhow::{bail, ensure, Result};
 use serde::{Deserialize, Serialize};
 
 use crate::cpu::hash::stream_key;
-use crate::gpu::params::{LangevinParams, UpdateParams};
-use crate::gpu::{GpuContext, GpuUniform, GpuVec};
+use crate::gpu::params::UpdateParams;
+use crate::gpu::{GpuContext, GpuVec, Recorder};
 use crate::io::target::SplitMix64;
 use crate::kernels::{Kernels, PhiScratch};
 use crate::model::generator::{GenBatch, GenKernels, GenSpec};
@@ -323,7 +323,6 @@ struct GenState<'a, W> {
     batch: GenBatch,
     work: W,
     phi_scratch: PhiScratch,
-    adam_params: GpuUniform<UpdateParams>,
     /// The generated batch's median bandwidth on the device (one submit per iteration).
     median: Option<crate::median::BatchMedian>,
 }
@@ -353,9 +352,6 @@ pub struct Trainer<'a, M: Trainable> {
     phi_scratch: PhiScratch,
     neg_batches: Vec<M::Work>,
     all_batch: M::Work,
-    langevin: Vec<GpuUniform<LangevinParams>>,
-    sgd_params: GpuUniform<UpdateParams>,
-    adam_params: GpuUniform<UpdateParams>,
     rng: SplitMix64,
     /// Updates done.
     pub t: u64,
@@ -408,11 +404,6 @@ impl<'a, M: Trainable> Trainer<'a, M> {
                 .map(|_| model.work(ctx, m))
                 .collect::<Result<_>>()?,
             all_batch: model.work(ctx, 2 * m)?,
-            langevin: (0..steps)
-                .map(|_| GpuUniform::new(ctx, "langevin", &LangevinParams::default()))
-                .collect(),
-            sgd_params: GpuUniform::new(ctx, "stein-cd step", &UpdateParams::default()),
-            adam_params: GpuUniform::new(ctx, "adam", &UpdateParams::default()),
             rng: SplitMix64::new(cfg.seed ^ 0x0bad_5eed),
             t: 0,
             chains_ready: false,
@@ -448,7 +439,6 @@ impl<'a, M: Trainable> Trainer<'a, M> {
             batch: GenBatch::new(ctx, &spec, m)?,
             work: self.model.work(ctx, m)?,
             phi_scratch: PhiScratch::new(ctx, self.k, m, d)?,
-            adam_params: GpuUniform::new(ctx, "generator adam", &UpdateParams::default()),
             median: if gc.kernel == GanKernel::Rbf
                 && gc.phi_norm == PhiNorm::Count
                 && self.cfg.bandwidth.is_none()
@@ -519,7 +509,7 @@ impl<'a, M: Trainable> Trainer<'a, M> {
         // The generator's batch x⁻ = G(z) first. With the median bandwidth and count
         // normalisation it is drawn in this iteration's one encoder and its bandwidth found on
         // the device (`BatchMedian`); otherwise (rowsum) it is read back for the host's median.
-        let mut enc = ctx.device.create_command_encoder(&Default::default());
+        let mut enc = Recorder::new(ctx);
         let gen_h = match (&self.gen, self.cfg.algo.has_generator()) {
             (Some(g), true) => {
                 let key = stream_key(self.cfg.seed ^ GEN_STREAM, self.t);
@@ -533,11 +523,7 @@ impl<'a, M: Trainable> Trainer<'a, M> {
                     (GanKernel::Rbf, None) if g.median.is_some() => f64::NAN,
                     // Rowsum normalisation needs h on the host: submit the draw, read it back.
                     (GanKernel::Rbf, None) => {
-                        let done = std::mem::replace(
-                            &mut enc,
-                            ctx.device.create_command_encoder(&Default::default()),
-                        );
-                        ctx.queue.submit([done.finish()]);
+                        std::mem::replace(&mut enc, Recorder::new(ctx)).submit(ctx);
                         median(&g.batch.x.read(ctx)?)
                     }
                 }
@@ -581,15 +567,8 @@ impl<'a, M: Trainable> Trainer<'a, M> {
                     step_size: self.cfg.svgd_step as f32,
                     ..Default::default()
                 };
-                self.k.record_update(
-                    ctx,
-                    &mut enc,
-                    &self.sgd_params,
-                    p,
-                    &self.phi,
-                    &self.xneg,
-                    &[],
-                )?;
+                self.k
+                    .record_update(ctx, &mut enc, p, &self.phi, &self.xneg, &[])?;
             }
             Algo::SteinGan => {}
             Algo::Cd | Algo::Pcd => {
@@ -605,7 +584,6 @@ impl<'a, M: Trainable> Trainer<'a, M> {
                             self.k.record_langevin(
                                 ctx,
                                 &mut enc,
-                                &self.langevin[s],
                                 (self.cfg.langevin_step, key),
                                 &self.score,
                                 &self.xneg,
@@ -674,7 +652,6 @@ impl<'a, M: Trainable> Trainer<'a, M> {
             self.k.record_update(
                 ctx,
                 &mut enc,
-                &g.adam_params,
                 adam,
                 &g.grad,
                 &g.eta,
@@ -717,13 +694,12 @@ impl<'a, M: Trainable> Trainer<'a, M> {
         self.k.record_update(
             ctx,
             &mut enc,
-            &self.adam_params,
             p,
             &self.grad,
             &self.theta,
             &[&self.m_adam, &self.v_adam],
         )?;
-        ctx.queue.submit([enc.finish()]);
+        enc.submit(ctx);
         if !log {
             return Ok(None);
         }

@@ -4,14 +4,64 @@
 
 use anyhow::{bail, Context, Result};
 
-/// How the user asked for an adapter: `--backend` and `--adapter`; when absent, wgpu's own
-/// environment variables `WGPU_BACKEND` and `WGPU_ADAPTER_NAME` are honoured.
+/// How the user asked for an adapter: `--backend` and `--adapter` (the command line fills
+/// `name` from `WGPU_ADAPTER_NAME` when `--adapter` is absent).
 #[derive(Clone, Debug, Default)]
 pub struct AdapterChoice {
     /// Backend name: vulkan, metal, dx12 or gl.
     pub backend: Option<String>,
     /// Case-insensitive substring of the adapter's name.
     pub name: Option<String>,
+}
+
+/// Which φ kernels to use for d >= 5, when the user overrides the device's default
+/// (`crate::kernels::PhiLayout::default_for`; for benchmarks).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PhiLayoutChoice {
+    /// One row per invocation.
+    Lane,
+    /// Subgroup shuffles (falls back to tiled where the device has no fixed subgroup size).
+    Shuffle,
+    /// Rows tiled in registers.
+    Tiled,
+    /// Tiles of pairs as matrix products (falls back to lane where the device lacks room).
+    Gemm,
+}
+
+impl PhiLayoutChoice {
+    /// `lane`, `shuffle`, `tiled` or `gemm`; anything else is no choice.
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "lane" => Some(Self::Lane),
+            "shuffle" => Some(Self::Shuffle),
+            "tiled" => Some(Self::Tiled),
+            "gemm" => Some(Self::Gemm),
+            _ => None,
+        }
+    }
+}
+
+/// Everything the library takes from outside the program to open a device and build its
+/// kernels. The library reads no environment variable: the command line fills these from
+/// `WGPU_BACKEND`, `WGPU_ADAPTER_NAME`, wgpu's instance variables, `STEIN_UNCHECKED` and
+/// `STEIN_PHI_LAYOUT`, as wgpu reads its own only in the `*_from_env` constructors an
+/// application chooses to call.
+#[derive(Clone, Debug, Default)]
+pub struct GpuOptions {
+    /// The adapter asked for.
+    pub adapter: AdapterChoice,
+    /// Backends searched when `adapter.backend` is unset (`WGPU_BACKEND`); `None`: Vulkan,
+    /// Metal and DX12, then GL when they have no adapter.
+    pub backends: Option<wgpu::Backends>,
+    /// The wgpu instance's flags (`wgpu::InstanceFlags::default()` unless the application
+    /// takes them from the environment).
+    pub instance_flags: wgpu::InstanceFlags,
+    /// The wgpu instance's backend options.
+    pub backend_options: wgpu::BackendOptions,
+    /// Build every kernel without wgpu's runtime checks (`STEIN_UNCHECKED`, for measurements).
+    pub unchecked: bool,
+    /// The φ layout, where the user overrides the device's default (`STEIN_PHI_LAYOUT`).
+    pub phi_layout: Option<PhiLayoutChoice>,
 }
 
 /// The device every kernel runs on, with what we need to know about it.
@@ -24,6 +74,8 @@ pub struct GpuContext {
     pub info: wgpu::AdapterInfo,
     /// Limits granted to the device (the adapter's own, all of them requested).
     pub limits: wgpu::Limits,
+    /// The options it was opened with.
+    pub options: GpuOptions,
     /// Errors wgpu reported outside an error scope (out of memory, validation); checked by
     /// [`GpuContext::wait`] so that no stale result is returned after one.
     errors: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
@@ -33,10 +85,10 @@ pub struct GpuContext {
 pub const NO_ADAPTER_HELP: &str = "no GPU adapter found; install a Vulkan driver, or on a machine \
 without a GPU Mesa's lavapipe (Debian/Ubuntu: apt-get install mesa-vulkan-drivers)";
 
-fn parse_backends(choice: &AdapterChoice) -> Result<wgpu::Backends> {
-    match choice.backend.as_deref() {
+fn parse_backends(opts: &GpuOptions) -> Result<wgpu::Backends> {
+    match opts.adapter.backend.as_deref() {
         // GL last: EGL on a headless machine prints noise, and compute there is a fallback.
-        None => Ok(wgpu::Backends::PRIMARY.with_env()),
+        None => Ok(opts.backends.unwrap_or(wgpu::Backends::PRIMARY)),
         Some(b) => Ok(match b.to_ascii_lowercase().as_str() {
             "vulkan" | "vk" => wgpu::Backends::VULKAN,
             "metal" | "mtl" => wgpu::Backends::METAL,
@@ -64,24 +116,29 @@ fn supports_compute(a: &wgpu::Adapter) -> bool {
 }
 
 /// Every adapter wgpu can see for the chosen backends (no name filter). Without a backend
-/// choice this is Vulkan, Metal and DX12 (`WGPU_BACKEND` overrides); `stein info --backend gl`
-/// lists GL adapters.
-pub fn list_adapters(choice: &AdapterChoice) -> Result<Vec<wgpu::Adapter>> {
-    list_backend_adapters(parse_backends(choice)?)
+/// choice this is Vulkan, Metal and DX12 (`GpuOptions::backends` overrides); `stein info
+/// --backend gl` lists GL adapters.
+pub fn list_adapters(opts: &GpuOptions) -> Result<Vec<wgpu::Adapter>> {
+    list_backend_adapters(opts, parse_backends(opts)?)
 }
 
-/// Every adapter of every backend compiled in (GL included; `WGPU_BACKEND` narrows), for
-/// `stein info`.
-pub fn list_all_adapters(choice: &AdapterChoice) -> Result<Vec<wgpu::Adapter>> {
-    match choice.backend {
-        Some(_) => list_adapters(choice),
-        None => list_backend_adapters(wgpu::Backends::all().with_env()),
+/// Every adapter of every backend compiled in (GL included; `GpuOptions::backends`
+/// narrows), for `stein info`.
+pub fn list_all_adapters(opts: &GpuOptions) -> Result<Vec<wgpu::Adapter>> {
+    match opts.adapter.backend {
+        Some(_) => list_adapters(opts),
+        None => list_backend_adapters(opts, opts.backends.unwrap_or(wgpu::Backends::all())),
     }
 }
 
-fn list_backend_adapters(backends: wgpu::Backends) -> Result<Vec<wgpu::Adapter>> {
-    let mut desc = wgpu::InstanceDescriptor::new_without_display_handle_from_env();
+fn list_backend_adapters(
+    opts: &GpuOptions,
+    backends: wgpu::Backends,
+) -> Result<Vec<wgpu::Adapter>> {
+    let mut desc = wgpu::InstanceDescriptor::new_without_display_handle();
     desc.backends = backends;
+    desc.flags = opts.instance_flags;
+    desc.backend_options = opts.backend_options.clone();
     let instance = wgpu::Instance::new(desc);
     Ok(pollster::block_on(instance.enumerate_adapters(backends)))
 }
@@ -94,28 +151,34 @@ fn describe(info: &wgpu::AdapterInfo) -> String {
 }
 
 impl GpuContext {
+    /// Opens the best adapter for `choice` with the other options at their defaults
+    /// ([`GpuContext::open`]).
+    pub fn new(choice: &AdapterChoice) -> Result<Self> {
+        Self::open(&GpuOptions {
+            adapter: choice.clone(),
+            ..Default::default()
+        })
+    }
+
     /// Opens the best adapter: compute-capable, matching the filters, discrete before
     /// integrated before software.
-    pub fn new(choice: &AdapterChoice) -> Result<Self> {
-        let mut adapters = list_adapters(choice)?;
-        if adapters.is_empty()
-            && choice.backend.is_none()
-            && std::env::var_os("WGPU_BACKEND").is_none()
-        {
-            let gl = AdapterChoice {
-                backend: Some("gl".into()),
-                ..choice.clone()
+    pub fn open(opts: &GpuOptions) -> Result<Self> {
+        let choice = &opts.adapter;
+        let mut adapters = list_adapters(opts)?;
+        if adapters.is_empty() && choice.backend.is_none() && opts.backends.is_none() {
+            let gl = GpuOptions {
+                adapter: AdapterChoice {
+                    backend: Some("gl".into()),
+                    ..choice.clone()
+                },
+                ..opts.clone()
             };
             adapters = list_adapters(&gl)?;
         }
         if adapters.is_empty() {
             bail!("{NO_ADAPTER_HELP}");
         }
-        let name = choice
-            .name
-            .clone()
-            .or_else(|| std::env::var("WGPU_ADAPTER_NAME").ok())
-            .map(|s| s.to_lowercase());
+        let name = choice.name.clone().map(|s| s.to_lowercase());
         let mut candidates: Vec<wgpu::Adapter> = adapters
             .iter()
             .filter(|a| supports_compute(a))
@@ -170,11 +233,12 @@ impl GpuContext {
             queue,
             info,
             limits,
+            options: opts.clone(),
             errors,
         })
     }
 
-    /// Opens the default adapter (no filters beyond wgpu's environment variables).
+    /// Opens the default adapter (no filters; no environment variable is read).
     pub fn default_adapter() -> Result<Self> {
         Self::new(&AdapterChoice::default())
     }
@@ -283,5 +347,79 @@ pub fn human_bytes(b: u64) -> String {
         format!("{b} B")
     } else {
         format!("{v:.2} {}", UNITS[u])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    /// The library reads no environment variable (issue 17, item 5): every source file
+    /// outside the command line (`src/main.rs`, `src/cli/`) is scanned for the calls that read
+    /// one, comments skipped. The patterns are assembled so that this test does not match
+    /// itself.
+    #[test]
+    fn the_library_reads_no_environment_variable() {
+        let patterns: Vec<String> = [
+            ("env::", "var"),
+            ("var", "_os("),
+            ("_from", "_env"),
+            ("from", "_env("),
+            ("with", "_env("),
+        ]
+        .iter()
+        .map(|(a, b)| format!("{a}{b}"))
+        .collect();
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+        let mut stack = vec![root.clone()];
+        let (mut files, mut found) = (0, Vec::new());
+        while let Some(dir) = stack.pop() {
+            for entry in std::fs::read_dir(&dir).unwrap() {
+                let path = entry.unwrap().path();
+                let rel = path
+                    .strip_prefix(&root)
+                    .unwrap()
+                    .to_string_lossy()
+                    .replace('\\', "/");
+                // The command line reads the environment; `gpu/generate.rs` is compiled only
+                // for tests (`#[cfg(test)] mod generate`), where STEIN_BLESS is the test's own
+                // switch.
+                if rel == "main.rs"
+                    || rel == "cli"
+                    || rel.starts_with("cli/")
+                    || rel == "gpu/generate.rs"
+                {
+                    continue;
+                }
+                if path.is_dir() {
+                    stack.push(path);
+                } else if rel.ends_with(".rs") {
+                    files += 1;
+                    let text = std::fs::read_to_string(&path).unwrap();
+                    for (i, line) in text.lines().enumerate() {
+                        let code = line.trim_start();
+                        // A file's unit tests (its trailing `mod tests`) are not the library.
+                        if code.starts_with("#[cfg(test)]") {
+                            break;
+                        }
+                        if code.starts_with("//") {
+                            continue;
+                        }
+                        if let Some(p) = patterns.iter().find(|p| code.contains(p.as_str())) {
+                            found.push(format!("src/{rel}:{}: `{p}`: {}", i + 1, code));
+                        }
+                    }
+                }
+            }
+        }
+        assert!(
+            files >= 20,
+            "scanned only {files} files under {}",
+            root.display()
+        );
+        assert!(
+            found.is_empty(),
+            "the library reads the environment; take it as an option (GpuOptions) and read \
+             the variable in the command line instead:\n{}",
+            found.join("\n")
+        );
     }
 }

@@ -2,6 +2,7 @@
 //! pipeline creation. Kernel wrappers (`crate::kernels`) build on it and only *record*
 //! commands; algorithms own the state and decide when to submit and read back.
 
+pub mod arena;
 pub mod buffer;
 pub mod context;
 pub mod params;
@@ -11,5 +12,6 @@ pub mod shader;
 #[cfg(test)]
 mod generate;
 
+pub use arena::{Recorder, UniformSlot};
 pub use buffer::{GpuUniform, GpuVec};
-pub use context::{AdapterChoice, GpuContext};
+pub use context::{AdapterChoice, GpuContext, GpuOptions, PhiLayoutChoice};

@@ -1,8 +1,11 @@
 //! A compute kernel ready to record: pipeline plus explicit bind-group layout (explicit, so
 //! a binding that the shader stops using is an error here, not a far-away mismatch).
+//!
+//! [`Recorder`]: super::Recorder
 
 use anyhow::{bail, ensure, Result};
 
+use super::arena::UniformSlot;
 use super::shader::ShaderSpec;
 use super::GpuContext;
 
@@ -31,13 +34,48 @@ pub struct Kernel {
     pub wg: u32,
     pipeline: wgpu::ComputePipeline,
     layout: wgpu::BindGroupLayout,
-    bindings: Vec<Binding>,
+    bindings: &'static [Binding],
+}
+
+/// Storage buffers and storage textures a binding table uses in one shader stage (all our
+/// bindings are visible to the compute stage only).
+pub fn storage_counts(bindings: &[Binding]) -> (u32, u32) {
+    let buffers = bindings
+        .iter()
+        .filter(|b| matches!(b, Binding::ReadOnly | Binding::ReadWrite))
+        .count();
+    let textures = bindings
+        .iter()
+        .filter(|b| matches!(b, Binding::Texture | Binding::TextureWrite))
+        .count();
+    (buffers as u32, textures as u32)
+}
+
+/// Checks `name`'s binding table against the device's per-stage storage limits, so that a
+/// kernel the device cannot bind is a one-line error naming it, not a validation error from
+/// deep inside wgpu.
+pub fn check_storage_limits(name: &str, bindings: &[Binding], limits: &wgpu::Limits) -> Result<()> {
+    let (buffers, textures) = storage_counts(bindings);
+    ensure!(
+        buffers <= limits.max_storage_buffers_per_shader_stage,
+        "kernel `{name}` binds {buffers} storage buffers, more than this adapter's \
+         max_storage_buffers_per_shader_stage = {}; use an adapter that allows {buffers}",
+        limits.max_storage_buffers_per_shader_stage
+    );
+    ensure!(
+        textures <= limits.max_storage_textures_per_shader_stage,
+        "kernel `{name}` binds {textures} storage textures, more than this adapter's \
+         max_storage_textures_per_shader_stage = {}; use an adapter that allows {textures}",
+        limits.max_storage_textures_per_shader_stage
+    );
+    Ok(())
 }
 
 impl Kernel {
-    /// Builds the pipeline inside a validation error scope; the error names the kernel.
-    pub fn new(ctx: &GpuContext, spec: &ShaderSpec, bindings: &[Binding], wg: u32) -> Result<Self> {
-        Self::with_constants(ctx, spec, bindings, wg, &[])
+    /// Builds the pipeline inside a validation error scope, with the binding table of
+    /// `spec`; the error names the kernel.
+    pub fn new(ctx: &GpuContext, spec: &ShaderSpec, wg: u32) -> Result<Self> {
+        Self::with_constants(ctx, spec, wg, &[])
     }
 
     /// Like [`Kernel::new`], with further `override` values (e.g. a dimension `D` that makes
@@ -45,10 +83,11 @@ impl Kernel {
     pub fn with_constants(
         ctx: &GpuContext,
         spec: &ShaderSpec,
-        bindings: &[Binding],
         wg: u32,
         extra: &[(&str, f64)],
     ) -> Result<Self> {
+        let bindings = spec.bindings;
+        check_storage_limits(spec.name, bindings, &ctx.limits)?;
         let entries: Vec<wgpu::BindGroupLayoutEntry> = bindings
             .iter()
             .enumerate()
@@ -93,10 +132,10 @@ impl Kernel {
             label: Some(spec.name),
             source: wgpu::ShaderSource::Wgsl(source.into()),
         };
-        let module = if spec.trusted || std::env::var_os("STEIN_UNCHECKED").is_some() {
+        let module = if spec.trusted || ctx.options.unchecked {
             // SAFETY: a trusted kernel's header proves its indices in bounds and its loops
             // finite from sizes its host wrapper checks before every dispatch;
-            // STEIN_UNCHECKED is the user's own opt-in for measurements.
+            // `GpuOptions::unchecked` is the user's own opt-in for measurements.
             unsafe {
                 ctx.device
                     .create_shader_module_trusted(desc, wgpu::ShaderRuntimeChecks::unchecked())
@@ -138,7 +177,7 @@ impl Kernel {
             wg,
             pipeline,
             layout,
-            bindings: bindings.to_vec(),
+            bindings,
         })
     }
 
@@ -152,6 +191,21 @@ impl Kernel {
     ) -> Result<()> {
         let resources: Vec<wgpu::BindingResource> =
             buffers.iter().map(|b| b.as_entire_binding()).collect();
+        self.record_resources(ctx, enc, &resources, groups)
+    }
+
+    /// [`Kernel::record`] with the uniform (binding 0) from a [`Recorder`]'s arena and
+    /// `buffers` bound from binding 1 on.
+    pub fn record_with(
+        &self,
+        ctx: &GpuContext,
+        enc: &mut wgpu::CommandEncoder,
+        uniform: &UniformSlot,
+        buffers: &[&wgpu::Buffer],
+        groups: (u32, u32, u32),
+    ) -> Result<()> {
+        let mut resources = vec![uniform.binding()];
+        resources.extend(buffers.iter().map(|b| b.as_entire_binding()));
         self.record_resources(ctx, enc, &resources, groups)
     }
 
@@ -171,7 +225,7 @@ impl Kernel {
                 self.bindings.len()
             );
         }
-        for (i, (r, b)) in resources.iter().zip(&self.bindings).enumerate() {
+        for (i, (r, b)) in resources.iter().zip(self.bindings).enumerate() {
             let texture = matches!(r, wgpu::BindingResource::TextureView(_));
             ensure!(
                 texture == matches!(b, Binding::Texture | Binding::TextureWrite),
@@ -231,5 +285,51 @@ impl Kernel {
             self.name
         );
         Ok((groups.min(max) as u32, rows as u32, 1))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use Binding::{ReadOnly as R, ReadWrite as W, Texture as T, TextureWrite as TW, Uniform as U};
+
+    #[test]
+    fn storage_counts_separate_buffers_from_textures_and_skip_uniforms() {
+        assert_eq!(storage_counts(&[U]), (0, 0));
+        assert_eq!(storage_counts(&[U, R, R, W]), (3, 0));
+        assert_eq!(storage_counts(&[U, R, R, W, W, T, T]), (4, 2));
+        assert_eq!(storage_counts(&[U, R, R, R, TW, W]), (4, 1));
+    }
+
+    #[test]
+    fn a_kernel_past_the_storage_limits_is_refused_by_name() {
+        // WebGPU's defaults: 8 storage buffers and 4 storage textures per stage.
+        let limits = wgpu::Limits::default();
+        let eight = [U, R, R, R, R, W, W, W, W];
+        check_storage_limits("eight", &eight, &limits).unwrap();
+        let nine = [U, R, R, R, R, R, W, W, W, W];
+        let err = check_storage_limits("nine", &nine, &limits)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("`nine`")
+                && err.contains("9 storage buffers")
+                && err.contains("max_storage_buffers_per_shader_stage = 8"),
+            "{err}"
+        );
+        assert!(!err.contains('\n'), "one line: {err}");
+        let textures = [U, T, T, T, T, TW];
+        let err = check_storage_limits("tex", &textures, &limits)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("max_storage_textures_per_shader_stage = 4"),
+            "{err}"
+        );
+        // Every registered kernel fits WebGPU's default limits (the ones the device must
+        // give at least).
+        for spec in crate::gpu::shader::ALL {
+            check_storage_limits(spec.name, spec.bindings, &limits).unwrap();
+        }
     }
 }

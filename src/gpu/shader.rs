@@ -5,12 +5,18 @@
 //! `include_str!`: no runtime paths. No string templates: every file is WGSL as written, so
 //! naga validates exactly what runs; per-run values are uniforms, tuning knobs `override`s.
 
+use super::pipeline::Binding;
+use Binding::{ReadOnly as R, ReadWrite as W, Texture as T, TextureWrite as TW, Uniform as U};
+
 /// A compute kernel's WGSL as an ordered list of files under `shaders/`.
 pub struct ShaderSpec {
     /// File stem, entry point, and label of every wgpu object made from it.
     pub name: &'static str,
     /// `(path under shaders/, source)`: common snippets first, the kernel file last.
     pub parts: &'static [(&'static str, &'static str)],
+    /// The binding table of group 0, in binding order: the kernel's bind-group layout, and
+    /// what its host wrapper binds (checked against the WGSL by the naga test below).
+    pub bindings: &'static [Binding],
     /// Values of the `WG` override the crate uses with this kernel (checked by the tests).
     pub workgroup_sizes: &'static [u32],
     /// Built without wgpu's runtime checks (bounds clamps on every buffer and workgroup
@@ -34,6 +40,7 @@ macro_rules! part {
 pub const GMM_SCORE: ShaderSpec = ShaderSpec {
     name: "gmm_score",
     parts: &[part!("common/params.wgsl"), part!("kernels/gmm_score.wgsl")],
+    bindings: &[U, R, R, W],
     workgroup_sizes: &[64],
     trusted: false,
 };
@@ -45,6 +52,7 @@ pub const GAUSSIAN_SCORE: ShaderSpec = ShaderSpec {
         part!("common/params.wgsl"),
         part!("kernels/gaussian_score.wgsl"),
     ],
+    bindings: &[U, R, R, W],
     workgroup_sizes: &[64],
     trusted: false,
 };
@@ -57,6 +65,7 @@ pub const SVGD_PHI_KBLOCK: ShaderSpec = ShaderSpec {
         part!("common/rbf.wgsl"),
         part!("kernels/svgd_phi_kblock.wgsl"),
     ],
+    bindings: &[U, R, W],
     workgroup_sizes: &[64],
     trusted: false,
 };
@@ -68,6 +77,7 @@ pub const SVGD_PHI_KRHO: ShaderSpec = ShaderSpec {
         part!("common/params.wgsl"),
         part!("kernels/svgd_phi_krho.wgsl"),
     ],
+    bindings: &[U, R, W],
     workgroup_sizes: &[64],
     trusted: false,
 };
@@ -79,6 +89,7 @@ pub const SVGD_PHI_KACC: ShaderSpec = ShaderSpec {
         part!("common/params.wgsl"),
         part!("kernels/svgd_phi_kacc.wgsl"),
     ],
+    bindings: &[U, R, R, R, R, W, W],
     workgroup_sizes: &[64],
     trusted: false,
 };
@@ -91,6 +102,7 @@ pub const SVGD_PHI_SMALL: ShaderSpec = ShaderSpec {
         part!("common/rbf.wgsl"),
         part!("kernels/svgd_phi_small.wgsl"),
     ],
+    bindings: &[U, R, R, W, W],
     workgroup_sizes: &[32],
     trusted: false,
 };
@@ -103,6 +115,7 @@ pub const SVGD_PHI_MID: ShaderSpec = ShaderSpec {
         part!("common/rbf.wgsl"),
         part!("kernels/svgd_phi_mid.wgsl"),
     ],
+    bindings: &[U, R, R, W, W],
     workgroup_sizes: &[32],
     trusted: false,
 };
@@ -115,6 +128,7 @@ pub const SVGD_PHI_WIDE: ShaderSpec = ShaderSpec {
         part!("common/rbf.wgsl"),
         part!("kernels/svgd_phi_wide.wgsl"),
     ],
+    bindings: &[U, R, R, W, W],
     workgroup_sizes: &[32],
     trusted: false,
 };
@@ -126,6 +140,7 @@ pub const SVGD_PHI_CENTER: ShaderSpec = ShaderSpec {
         part!("common/params.wgsl"),
         part!("kernels/svgd_phi_center.wgsl"),
     ],
+    bindings: &[U, R, W],
     workgroup_sizes: &[256],
     trusted: false,
 };
@@ -139,6 +154,7 @@ pub const SVGD_PHI_PACK: ShaderSpec = ShaderSpec {
         part!("common/rbf.wgsl"),
         part!("kernels/svgd_phi_pack.wgsl"),
     ],
+    bindings: &[U, R, R, R, W, TW],
     workgroup_sizes: &[64],
     trusted: false,
 };
@@ -152,6 +168,7 @@ pub const SVGD_PHI_SHUFFLE: ShaderSpec = ShaderSpec {
         part!("common/rbf.wgsl"),
         part!("kernels/svgd_phi_shuffle.wgsl"),
     ],
+    bindings: &[U, R, R, T, W, W],
     workgroup_sizes: &[64],
     trusted: false,
 };
@@ -165,6 +182,7 @@ pub const SVGD_PHI_SHUFFLE_64: ShaderSpec = ShaderSpec {
         part!("common/rbf.wgsl"),
         part!("kernels/svgd_phi_shuffle_64.wgsl"),
     ],
+    bindings: &[U, R, R, T, W, W],
     workgroup_sizes: &[64],
     trusted: false,
 };
@@ -177,6 +195,7 @@ pub const SVGD_PHI_GEMM: ShaderSpec = ShaderSpec {
         part!("common/rbf.wgsl"),
         part!("kernels/svgd_phi_gemm.wgsl"),
     ],
+    bindings: &[U, R, R, R, W, W],
     workgroup_sizes: &[256],
     trusted: true,
 };
@@ -189,6 +208,7 @@ pub const SVGD_PHI_LANE: ShaderSpec = ShaderSpec {
         part!("common/rbf.wgsl"),
         part!("kernels/svgd_phi_lane.wgsl"),
     ],
+    bindings: &[U, R, R, W, W],
     workgroup_sizes: &[64],
     trusted: false,
 };
@@ -201,6 +221,7 @@ pub const KSD_ROWS: ShaderSpec = ShaderSpec {
         part!("common/rbf.wgsl"),
         part!("kernels/ksd_rows.wgsl"),
     ],
+    bindings: &[U, R, R, W, W],
     workgroup_sizes: &[64],
     trusted: false,
 };
@@ -213,6 +234,7 @@ pub const MMD_ROWS: ShaderSpec = ShaderSpec {
         part!("common/rbf.wgsl"),
         part!("kernels/mmd_rows.wgsl"),
     ],
+    bindings: &[U, R, W],
     workgroup_sizes: &[64],
     trusted: false,
 };
@@ -225,6 +247,7 @@ pub const PAIR_SAMPLE: ShaderSpec = ShaderSpec {
         part!("common/hash.wgsl"),
         part!("kernels/pair_sample.wgsl"),
     ],
+    bindings: &[U, R, W],
     workgroup_sizes: &[64],
     trusted: false,
 };
@@ -237,6 +260,7 @@ pub const X_TEXTURE_PACK: ShaderSpec = ShaderSpec {
         part!("common/params.wgsl"),
         part!("kernels/x_texture_pack.wgsl"),
     ],
+    bindings: &[U, R, TW],
     workgroup_sizes: &[64],
     trusted: false,
 };
@@ -249,6 +273,7 @@ pub const PAIR_SAMPLE_TEXTURE: ShaderSpec = ShaderSpec {
         part!("common/hash.wgsl"),
         part!("kernels/pair_sample_texture.wgsl"),
     ],
+    bindings: &[U, T, W],
     workgroup_sizes: &[64],
     trusted: false,
 };
@@ -261,6 +286,7 @@ pub const PAIR_BRACKET: ShaderSpec = ShaderSpec {
         part!("common/bracket.wgsl"),
         part!("kernels/pair_bracket.wgsl"),
     ],
+    bindings: &[U, R, R, W, W],
     workgroup_sizes: &[64],
     trusted: false,
 };
@@ -272,6 +298,7 @@ pub const PAIR_HISTOGRAM: ShaderSpec = ShaderSpec {
         part!("common/params.wgsl"),
         part!("kernels/pair_histogram.wgsl"),
     ],
+    bindings: &[U, R, W],
     workgroup_sizes: &[64],
     trusted: false,
 };
@@ -283,6 +310,7 @@ pub const BATCH_MEDIAN: ShaderSpec = ShaderSpec {
         part!("common/params.wgsl"),
         part!("kernels/batch_median.wgsl"),
     ],
+    bindings: &[U, R, W],
     workgroup_sizes: &[256],
     trusted: false,
 };
@@ -295,6 +323,7 @@ pub const PAIR_BRACKET_MID: ShaderSpec = ShaderSpec {
         part!("common/bracket.wgsl"),
         part!("kernels/pair_bracket_mid.wgsl"),
     ],
+    bindings: &[U, R, R, W, W],
     workgroup_sizes: &[64],
     trusted: false,
 };
@@ -307,6 +336,7 @@ pub const PAIR_BRACKET_WIDE: ShaderSpec = ShaderSpec {
         part!("common/bracket.wgsl"),
         part!("kernels/pair_bracket_wide.wgsl"),
     ],
+    bindings: &[U, R, R, W, W],
     workgroup_sizes: &[64],
     trusted: false,
 };
@@ -319,6 +349,7 @@ pub const PAIR_BRACKET_SHUFFLE: ShaderSpec = ShaderSpec {
         part!("common/bracket.wgsl"),
         part!("kernels/pair_bracket_shuffle.wgsl"),
     ],
+    bindings: &[U, R, R, W, W, T],
     workgroup_sizes: &[64],
     trusted: false,
 };
@@ -328,6 +359,7 @@ pub const PAIR_BRACKET_SHUFFLE: ShaderSpec = ShaderSpec {
 pub const KSD_PACK: ShaderSpec = ShaderSpec {
     name: "ksd_pack",
     parts: &[part!("common/params.wgsl"), part!("kernels/ksd_pack.wgsl")],
+    bindings: &[U, R, R, R, TW, W],
     workgroup_sizes: &[64],
     trusted: false,
 };
@@ -340,6 +372,7 @@ pub const KSD_SHUFFLE: ShaderSpec = ShaderSpec {
         part!("common/rbf.wgsl"),
         part!("kernels/ksd_shuffle.wgsl"),
     ],
+    bindings: &[U, T, W, W],
     workgroup_sizes: &[64],
     trusted: false,
 };
@@ -353,6 +386,7 @@ pub const KSD_SHUFFLE_DIFF: ShaderSpec = ShaderSpec {
         part!("common/rbf.wgsl"),
         part!("kernels/ksd_shuffle_diff.wgsl"),
     ],
+    bindings: &[U, R, R, W, W, T, T],
     workgroup_sizes: &[64],
     trusted: false,
 };
@@ -364,6 +398,7 @@ pub const UPDATE_SGD: ShaderSpec = ShaderSpec {
         part!("common/params.wgsl"),
         part!("kernels/update_sgd.wgsl"),
     ],
+    bindings: &[U, R, W],
     workgroup_sizes: &[256],
     trusted: false,
 };
@@ -375,6 +410,7 @@ pub const UPDATE_ADAGRAD: ShaderSpec = ShaderSpec {
         part!("common/params.wgsl"),
         part!("kernels/update_adagrad.wgsl"),
     ],
+    bindings: &[U, R, W, W],
     workgroup_sizes: &[256],
     trusted: false,
 };
@@ -386,6 +422,7 @@ pub const UPDATE_ADAM: ShaderSpec = ShaderSpec {
         part!("common/params.wgsl"),
         part!("kernels/update_adam.wgsl"),
     ],
+    bindings: &[U, R, W, W, W],
     workgroup_sizes: &[256],
     trusted: false,
 };
@@ -397,6 +434,7 @@ pub const RBM_HIDDEN: ShaderSpec = ShaderSpec {
         part!("common/params.wgsl"),
         part!("kernels/rbm_hidden.wgsl"),
     ],
+    bindings: &[U, R, R, W, W],
     workgroup_sizes: &[64],
     trusted: false,
 };
@@ -408,6 +446,7 @@ pub const RBM_ENERGY: ShaderSpec = ShaderSpec {
         part!("common/params.wgsl"),
         part!("kernels/rbm_energy.wgsl"),
     ],
+    bindings: &[U, R, R, R, W],
     workgroup_sizes: &[64],
     trusted: false,
 };
@@ -416,6 +455,7 @@ pub const RBM_ENERGY: ShaderSpec = ShaderSpec {
 pub const RBM_SCORE: ShaderSpec = ShaderSpec {
     name: "rbm_score",
     parts: &[part!("common/params.wgsl"), part!("kernels/rbm_score.wgsl")],
+    bindings: &[U, R, R, R, W],
     workgroup_sizes: &[64],
     trusted: false,
 };
@@ -424,6 +464,7 @@ pub const RBM_SCORE: ShaderSpec = ShaderSpec {
 pub const RBM_GRAD: ShaderSpec = ShaderSpec {
     name: "rbm_grad",
     parts: &[part!("common/params.wgsl"), part!("kernels/rbm_grad.wgsl")],
+    bindings: &[U, R, R, R, W],
     workgroup_sizes: &[64],
     trusted: false,
 };
@@ -436,6 +477,7 @@ pub const RBM_GIBBS_HIDDEN: ShaderSpec = ShaderSpec {
         part!("common/hash.wgsl"),
         part!("kernels/rbm_gibbs_hidden.wgsl"),
     ],
+    bindings: &[U, R, W],
     workgroup_sizes: &[64],
     trusted: false,
 };
@@ -448,6 +490,7 @@ pub const RBM_GIBBS_VISIBLE: ShaderSpec = ShaderSpec {
         part!("common/hash.wgsl"),
         part!("kernels/rbm_gibbs_visible.wgsl"),
     ],
+    bindings: &[U, R, R, W],
     workgroup_sizes: &[64],
     trusted: false,
 };
@@ -459,6 +502,7 @@ pub const RBM_LOGZ_TERMS: ShaderSpec = ShaderSpec {
         part!("common/params.wgsl"),
         part!("kernels/rbm_logz_terms.wgsl"),
     ],
+    bindings: &[U, R, W],
     workgroup_sizes: &[64],
     trusted: false,
 };
@@ -471,6 +515,7 @@ pub const LANGEVIN_STEP: ShaderSpec = ShaderSpec {
         part!("common/hash.wgsl"),
         part!("kernels/langevin_step.wgsl"),
     ],
+    bindings: &[U, R, W],
     workgroup_sizes: &[256],
     trusted: false,
 };
@@ -483,6 +528,7 @@ pub const MLP_FORWARD: ShaderSpec = ShaderSpec {
         part!("common/activation.wgsl"),
         part!("kernels/mlp_forward.wgsl"),
     ],
+    bindings: &[U, R, R, W, W],
     workgroup_sizes: &[64],
     trusted: false,
 };
@@ -495,6 +541,7 @@ pub const MLP_BACKWARD: ShaderSpec = ShaderSpec {
         part!("common/activation.wgsl"),
         part!("kernels/mlp_backward.wgsl"),
     ],
+    bindings: &[U, R, R, R, W],
     workgroup_sizes: &[64],
     trusted: false,
 };
@@ -506,6 +553,7 @@ pub const MLP_PARAM_GRAD: ShaderSpec = ShaderSpec {
         part!("common/params.wgsl"),
         part!("kernels/mlp_param_grad.wgsl"),
     ],
+    bindings: &[U, R, R, W],
     workgroup_sizes: &[64],
     trusted: false,
 };
@@ -517,6 +565,7 @@ pub const MLP_ENERGY: ShaderSpec = ShaderSpec {
         part!("common/params.wgsl"),
         part!("kernels/mlp_energy.wgsl"),
     ],
+    bindings: &[U, R, R, W],
     workgroup_sizes: &[64],
     trusted: false,
 };
@@ -529,6 +578,7 @@ pub const AIS_INIT: ShaderSpec = ShaderSpec {
         part!("common/hash.wgsl"),
         part!("kernels/ais_init.wgsl"),
     ],
+    bindings: &[U, W, W],
     workgroup_sizes: &[64],
     trusted: false,
 };
@@ -541,6 +591,7 @@ pub const AIS_PROPOSE: ShaderSpec = ShaderSpec {
         part!("common/hash.wgsl"),
         part!("kernels/ais_propose.wgsl"),
     ],
+    bindings: &[U, R, R, R, R, W, W],
     workgroup_sizes: &[256],
     trusted: false,
 };
@@ -553,6 +604,7 @@ pub const AIS_ACCEPT: ShaderSpec = ShaderSpec {
         part!("common/hash.wgsl"),
         part!("kernels/ais_accept.wgsl"),
     ],
+    bindings: &[U, R, R, R, R, R, R, W],
     workgroup_sizes: &[64],
     trusted: false,
 };
@@ -564,6 +616,7 @@ pub const AIS_SELECT: ShaderSpec = ShaderSpec {
         part!("common/params.wgsl"),
         part!("kernels/ais_select.wgsl"),
     ],
+    bindings: &[U, R, R, R, W, W, W],
     workgroup_sizes: &[256],
     trusted: false,
 };
@@ -572,6 +625,7 @@ pub const AIS_SELECT: ShaderSpec = ShaderSpec {
 pub const AIS_ADAPT: ShaderSpec = ShaderSpec {
     name: "ais_adapt",
     parts: &[part!("common/params.wgsl"), part!("kernels/ais_adapt.wgsl")],
+    bindings: &[U, R, W, W],
     workgroup_sizes: &[64],
     trusted: false,
 };
@@ -583,6 +637,7 @@ pub const GAUSSIAN_ENERGY: ShaderSpec = ShaderSpec {
         part!("common/params.wgsl"),
         part!("kernels/gaussian_energy.wgsl"),
     ],
+    bindings: &[U, R, R, W, W],
     workgroup_sizes: &[64],
     trusted: false,
 };
@@ -596,6 +651,7 @@ pub const GENERATOR_OPS: ShaderSpec = ShaderSpec {
         part!("common/activation.wgsl"),
         part!("kernels/generator_ops.wgsl"),
     ],
+    bindings: &[U, R, R, W],
     workgroup_sizes: &[256],
     trusted: false,
 };
@@ -604,6 +660,7 @@ pub const GENERATOR_OPS: ShaderSpec = ShaderSpec {
 pub const MADD_PEAK: ShaderSpec = ShaderSpec {
     name: "madd_peak",
     parts: &[part!("common/params.wgsl"), part!("kernels/madd_peak.wgsl")],
+    bindings: &[U, R, W],
     workgroup_sizes: &[64],
     trusted: false,
 };
@@ -1100,6 +1157,78 @@ mod tests {
             "only {translations} translations"
         );
         assert!(failures.is_empty(), "{}", failures.join("\n"));
+    }
+
+    /// The binding table the host builds its layout from, as the WGSL declares it: one entry
+    /// per `@group(0) @binding(i)`, in order, each used as declared (uniform, storage read,
+    /// storage read_write, rgba32float 2-D storage texture read or write).
+    fn declared_bindings(module: &naga::Module) -> Result<Vec<Binding>, String> {
+        let mut table: Vec<(u32, Binding)> = Vec::new();
+        for (_, var) in module.global_variables.iter() {
+            let Some(rb) = &var.binding else { continue };
+            let name = var.name.as_deref().unwrap_or("?");
+            if rb.group != 0 {
+                return Err(format!(
+                    "`{name}` is in group {}, the host binds group 0",
+                    rb.group
+                ));
+            }
+            let b = match var.space {
+                naga::AddressSpace::Uniform => Binding::Uniform,
+                naga::AddressSpace::Storage { access }
+                    if access.contains(naga::StorageAccess::STORE) =>
+                {
+                    Binding::ReadWrite
+                }
+                naga::AddressSpace::Storage { .. } => Binding::ReadOnly,
+                naga::AddressSpace::Handle => match module.types[var.ty].inner {
+                    naga::TypeInner::Image {
+                        dim: naga::ImageDimension::D2,
+                        arrayed: false,
+                        class:
+                            naga::ImageClass::Storage {
+                                format: naga::StorageFormat::Rgba32Float,
+                                access,
+                            },
+                    } => {
+                        if access.contains(naga::StorageAccess::STORE) {
+                            Binding::TextureWrite
+                        } else {
+                            Binding::Texture
+                        }
+                    }
+                    ref other => return Err(format!("`{name}`: unsupported handle {other:?}")),
+                },
+                other => return Err(format!("`{name}`: unsupported space {other:?}")),
+            };
+            table.push((rb.binding, b));
+        }
+        table.sort_by_key(|&(i, _)| i);
+        for (want, &(i, _)) in table.iter().enumerate() {
+            if i as usize != want {
+                return Err(format!("bindings are not 0..{}: {table:?}", table.len()));
+            }
+        }
+        Ok(table.into_iter().map(|(_, b)| b).collect())
+    }
+
+    #[test]
+    fn every_binding_table_matches_its_wgsl() {
+        for spec in ALL {
+            let (module, _) = parsed(spec);
+            let declared =
+                declared_bindings(module).unwrap_or_else(|e| panic!("{}: {e}", spec.name));
+            assert_eq!(
+                spec.bindings, declared,
+                "{}: the binding table differs from the WGSL's declarations",
+                spec.name
+            );
+        }
+        // The check can fail: a table with a binding's use changed, or one binding short.
+        let declared = declared_bindings(&parsed(&SVGD_PHI_PACK).0).unwrap();
+        assert_eq!(declared, [U, R, R, R, W, TW]);
+        assert_ne!(declared, [U, R, R, R, W, T]);
+        assert_ne!(declared, [U, R, R, R, W]);
     }
 
     fn wgsl_struct_size(spec: &ShaderSpec, name: &str) -> u32 {

@@ -4,11 +4,9 @@
 use anyhow::{ensure, Result};
 
 use crate::gpu::params::GmmParams;
-use crate::gpu::pipeline::{Binding, Kernel};
+use crate::gpu::pipeline::Kernel;
 use crate::gpu::shader;
 use crate::gpu::{GpuContext, GpuUniform, GpuVec};
-
-use Binding::{ReadOnly as R, ReadWrite as W, Uniform as U};
 
 /// f(x) = c − ½ Σ_a (x_a − μ_a)² / σ_a², with Z = exp(c) Π_a σ_a √(2π); batches of `n` rows.
 pub struct DiagGaussianEnergy {
@@ -41,7 +39,7 @@ impl DiagGaussianEnergy {
         packed.extend(std.iter().map(|&s| (1.0 / (s * s)) as f32));
         packed.push(offset as f32);
         Ok(Self {
-            kernel: Kernel::new(ctx, &shader::GAUSSIAN_ENERGY, &[U, R, R, W, W], 64)?,
+            kernel: Kernel::new(ctx, &shader::GAUSSIAN_ENERGY, 64)?,
             packed: GpuVec::from_slice(ctx, "gaussian mean, precision, offset", &packed)?,
             params: GpuUniform::new(
                 ctx,

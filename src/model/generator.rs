@@ -21,13 +21,11 @@ use serde::{Deserialize, Serialize};
 
 use super::mlp::{Activation, MlpBatch, MlpKernels, MlpNet, Vjp};
 use crate::gpu::params::{GenParams, PairParams};
-use crate::gpu::pipeline::{Binding, Kernel};
+use crate::gpu::pipeline::Kernel;
 use crate::gpu::shader;
 use crate::gpu::{GpuContext, GpuUniform, GpuVec};
 use crate::io::safetensors::Tensors;
 use crate::kernels::{pair_params, Kernels};
-
-use Binding::{ReadOnly as R, ReadWrite as W, Uniform as U};
 
 /// The generator's output activation.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
@@ -275,7 +273,7 @@ impl GenKernels {
     /// Builds the pipeline.
     pub fn new(ctx: &GpuContext) -> Result<Self> {
         Ok(Self {
-            ops: Kernel::new(ctx, &shader::GENERATOR_OPS, &[U, R, R, W], 256)?,
+            ops: Kernel::new(ctx, &shader::GENERATOR_OPS, 256)?,
         })
     }
 

@@ -52,12 +52,10 @@ use std::str::FromStr;
 use anyhow::{bail, ensure, Result};
 
 use crate::gpu::params::MlpParams;
-use crate::gpu::pipeline::{Binding, Kernel};
+use crate::gpu::pipeline::Kernel;
 use crate::gpu::shader;
 use crate::gpu::{GpuContext, GpuUniform, GpuVec};
 use crate::io::target::SplitMix64;
-
-use Binding::{ReadOnly as R, ReadWrite as W, Uniform as U};
 
 /// Samples per invocation of `mlp_forward` and `mlp_backward` (their WGSL `const ROWS`).
 pub const ROWS: usize = 4;
@@ -494,10 +492,10 @@ impl MlpKernels {
     /// Builds the pipelines.
     pub fn new(ctx: &GpuContext) -> Result<Self> {
         Ok(Self {
-            forward: Kernel::new(ctx, &shader::MLP_FORWARD, &[U, R, R, W, W], WG)?,
-            backward: Kernel::new(ctx, &shader::MLP_BACKWARD, &[U, R, R, R, W], WG)?,
-            param_grad: Kernel::new(ctx, &shader::MLP_PARAM_GRAD, &[U, R, R, W], WG)?,
-            energy: Kernel::new(ctx, &shader::MLP_ENERGY, &[U, R, R, W], WG)?,
+            forward: Kernel::new(ctx, &shader::MLP_FORWARD, WG)?,
+            backward: Kernel::new(ctx, &shader::MLP_BACKWARD, WG)?,
+            param_grad: Kernel::new(ctx, &shader::MLP_PARAM_GRAD, WG)?,
+            energy: Kernel::new(ctx, &shader::MLP_ENERGY, WG)?,
             groups_cap: None,
         })
     }

@@ -112,7 +112,7 @@ impl crate::svgd::Score for EnergyScore<'_> {
         &self,
         ctx: &GpuContext,
         _k: &crate::kernels::Kernels,
-        enc: &mut wgpu::CommandEncoder,
+        enc: &mut crate::gpu::Recorder,
         x: &GpuVec<f32>,
         score: &GpuVec<f32>,
         n: usize,
@@ -131,7 +131,7 @@ impl crate::svgd::Score for EnergyScore<'_> {
 
 /// Unadjusted Langevin x ← x + (η/2)∇ₓf(x) + √η·ξ for `steps` steps on the device, from `x0`
 /// (`[n, d]`, n = the energy's batch); step s draws its noise from `stream_key(seed, s)`
-/// (one submit per step: the step's uniform holds one key). Returns the final x.
+/// (one submit per step). Returns the final x.
 pub fn langevin_samples(
     ctx: &GpuContext,
     k: &crate::kernels::Kernels,
@@ -147,13 +147,12 @@ pub fn langevin_samples(
     let xb = GpuVec::from_slice(ctx, "langevin samples", x0)?;
     let score = GpuVec::<f32>::zeros(ctx, "langevin score", n * d)?;
     let f = GpuVec::<f32>::zeros(ctx, "langevin f", n)?;
-    let lp = crate::gpu::GpuUniform::new(ctx, "langevin", &Default::default());
     for s in 0..steps {
         let key = crate::cpu::hash::stream_key(seed, s);
-        let mut enc = ctx.device.create_command_encoder(&Default::default());
+        let mut enc = crate::gpu::Recorder::new(ctx);
         energy.record_energy_score(ctx, &mut enc, &xb, &f, &score)?;
-        k.record_langevin(ctx, &mut enc, &lp, (eta, key), &score, &xb)?;
-        ctx.queue.submit([enc.finish()]);
+        k.record_langevin(ctx, &mut enc, (eta, key), &score, &xb)?;
+        enc.submit(ctx);
     }
     xb.read(ctx)
 }

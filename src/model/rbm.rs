@@ -4,11 +4,9 @@
 use anyhow::{ensure, Result};
 
 use crate::gpu::params::RbmParams;
-use crate::gpu::pipeline::{Binding, Kernel};
+use crate::gpu::pipeline::Kernel;
 use crate::gpu::shader;
 use crate::gpu::{GpuContext, GpuUniform, GpuVec};
-
-use Binding::{ReadOnly as R, ReadWrite as W, Uniform as U};
 
 /// Sizes of an RBM and the offsets of its parameters in the flat θ.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -104,13 +102,13 @@ impl RbmKernels {
     /// Builds the pipelines.
     pub fn new(ctx: &GpuContext) -> Result<Self> {
         Ok(Self {
-            hidden: Kernel::new(ctx, &shader::RBM_HIDDEN, &[U, R, R, W, W], 64)?,
-            energy: Kernel::new(ctx, &shader::RBM_ENERGY, &[U, R, R, R, W], 64)?,
-            score: Kernel::new(ctx, &shader::RBM_SCORE, &[U, R, R, R, W], 64)?,
-            grad: Kernel::new(ctx, &shader::RBM_GRAD, &[U, R, R, R, W], 64)?,
-            gibbs_hidden: Kernel::new(ctx, &shader::RBM_GIBBS_HIDDEN, &[U, R, W], 64)?,
-            gibbs_visible: Kernel::new(ctx, &shader::RBM_GIBBS_VISIBLE, &[U, R, R, W], 64)?,
-            logz_terms: Kernel::new(ctx, &shader::RBM_LOGZ_TERMS, &[U, R, W], 64)?,
+            hidden: Kernel::new(ctx, &shader::RBM_HIDDEN, 64)?,
+            energy: Kernel::new(ctx, &shader::RBM_ENERGY, 64)?,
+            score: Kernel::new(ctx, &shader::RBM_SCORE, 64)?,
+            grad: Kernel::new(ctx, &shader::RBM_GRAD, 64)?,
+            gibbs_hidden: Kernel::new(ctx, &shader::RBM_GIBBS_HIDDEN, 64)?,
+            gibbs_visible: Kernel::new(ctx, &shader::RBM_GIBBS_VISIBLE, 64)?,
+            logz_terms: Kernel::new(ctx, &shader::RBM_LOGZ_TERMS, 64)?,
         })
     }
 

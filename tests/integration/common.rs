@@ -249,9 +249,9 @@ pub fn run_phi(
     let sb = stein::gpu::GpuVec::from_slice(ctx, "score", s)?;
     let out = stein::gpu::GpuVec::nan_filled(ctx, "phi", n * d)?;
     let scratch = stein::kernels::PhiScratch::new(ctx, k, n, d)?;
-    let mut enc = ctx.device.create_command_encoder(&Default::default());
+    let mut enc = stein::gpu::Recorder::new(ctx);
     k.record_svgd_phi(ctx, &mut enc, &xb, &sb, &scratch, &out, (n, d), h)?;
-    ctx.queue.submit([enc.finish()]);
+    enc.submit(ctx);
     out.read(ctx)
 }
 
@@ -303,7 +303,7 @@ pub fn run_ksd_form(
     let sb = GpuVec::from_slice(ctx, "s", s)?;
     let mut bufs = stein::kernels::KsdBuffers::new(ctx, k, n, d)?;
     bufs.force_form(force);
-    let enc = ctx.device.create_command_encoder(&Default::default());
+    let enc = stein::gpu::Recorder::new(ctx);
     let form = k.ksd_rows(ctx, enc, &mut bufs, &xb, &sb, h)?;
     let (rows, diag) = bufs.read(ctx)?;
     Ok((rows, diag, form))

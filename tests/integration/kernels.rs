@@ -2,17 +2,17 @@
 
 use anyhow::{ensure, Context, Result};
 use stein::cpu;
-use stein::gpu::params::{GmmParams, UpdateParams};
-use stein::gpu::{GpuContext, GpuUniform, GpuVec};
+use stein::gpu::params::UpdateParams;
+use stein::gpu::{GpuContext, GpuVec, Recorder};
 use stein::io::target::{Gmm, SplitMix64};
 use stein::kernels::{pack_gmm, Kernels};
 
 use super::common::{self, assert_close, gpu, max_abs, normals, DS, NS, TOL_CHAINS};
 
-fn submit(ctx: &GpuContext, f: impl FnOnce(&mut wgpu::CommandEncoder) -> Result<()>) -> Result<()> {
-    let mut enc = ctx.device.create_command_encoder(&Default::default());
+fn submit(ctx: &GpuContext, f: impl FnOnce(&mut Recorder) -> Result<()>) -> Result<()> {
+    let mut enc = Recorder::new(ctx);
     f(&mut enc)?;
-    ctx.queue.submit([enc.finish()]);
+    enc.submit(ctx);
     Ok(())
 }
 
@@ -33,9 +33,8 @@ fn gpu_score(ctx: &GpuContext, k: &Kernels, gmm: &Gmm, x: &[f32], n: usize) -> R
     let xb = GpuVec::from_slice(ctx, "x", x)?;
     let mix = GpuVec::from_slice(ctx, "mix", &pack_gmm(gmm))?;
     let out = GpuVec::nan_filled(ctx, "score", n * d)?;
-    let params = GpuUniform::new(ctx, "p", &GmmParams::default());
     submit(ctx, |enc| {
-        k.record_gmm_score(ctx, enc, &params, &xb, &mix, &out, (n, d, gmm.components()))
+        k.record_gmm_score(ctx, enc, &xb, &mix, &out, (n, d, gmm.components()))
     })?;
     out.read(ctx)
 }
@@ -99,9 +98,8 @@ fn gaussian_score_matches_cpu_reference() -> Result<()> {
             GpuVec::from_slice(ctx, "pm", &pm)?,
         );
         let out = GpuVec::nan_filled(ctx, "score", n * d)?;
-        let params = GpuUniform::new(ctx, "p", &GmmParams::default());
         submit(ctx, |enc| {
-            k.record_gaussian_score(ctx, enc, &params, &xb, &pmb, &out, (n, d))
+            k.record_gaussian_score(ctx, enc, &xb, &pmb, &out, (n, d))
         })?;
         let want: Vec<f64> = (0..n)
             .flat_map(|i| g.grad_log_density(&x64[i * d..(i + 1) * d]))
@@ -329,14 +327,10 @@ fn svgd_phi_centre_and_records_match_cpu_reference() -> Result<()> {
             let x: Vec<f64> = x.iter().map(|v| v + 3.0).collect();
             let h = test_bandwidth(n, d);
             let padded = stein::kernels::shuffle_padded(n, 8);
-            let params = GpuUniform::new(
-                ctx,
-                "pack params",
-                &stein::gpu::params::PairParams {
-                    aux: padded as u32,
-                    ..stein::kernels::pair_params(n, d, h)
-                },
-            );
+            let params = stein::gpu::params::PairParams {
+                aux: padded as u32,
+                ..stein::kernels::pair_params(n, d, h)
+            };
             let xb = GpuVec::from_slice(ctx, "x", &x32)?;
             let sb = GpuVec::from_slice(ctx, "score", &s32)?;
             let floats = padded * shuffle_record(d) * 4;
@@ -350,18 +344,18 @@ fn svgd_phi_centre_and_records_match_cpu_reference() -> Result<()> {
                 PhiRecords::Texture(&texture, &view),
             ] {
                 let centre = GpuVec::nan_filled(ctx, "centre", d)?;
-                let mut enc = ctx.device.create_command_encoder(&Default::default());
+                let mut enc = Recorder::new(ctx);
+                let u = enc.uniform(ctx, &params);
                 k.record_phi_columns(
                     ctx,
                     &mut enc,
-                    &params,
-                    &xb,
-                    &sb,
+                    &u,
+                    (&xb, &sb),
                     &centre,
                     target,
                     (n, d, padded),
                 )?;
-                ctx.queue.submit([enc.finish()]);
+                enc.submit(ctx);
                 let (form, got) = match target {
                     PhiRecords::Buffer(b) => ("buffer", b.read(ctx)?),
                     PhiRecords::Texture(t, _) => {
@@ -393,15 +387,14 @@ fn svgd_phi_centre_and_records_match_cpu_reference() -> Result<()> {
         GpuVec::from_slice(ctx, "x", &[0.0f32; 2])?,
         GpuVec::nan_filled(ctx, "c", 1)?,
     );
-    let params = GpuUniform::new(ctx, "p", &stein::kernels::pair_params(2, 1, 1.0));
-    let mut enc = ctx.device.create_command_encoder(&Default::default());
+    let mut enc = Recorder::new(ctx);
+    let params = enc.uniform(ctx, &stein::kernels::pair_params(2, 1, 1.0));
     let e = k
         .record_phi_columns(
             ctx,
             &mut enc,
             &params,
-            &xb,
-            &xb,
+            (&xb, &xb),
             &centre,
             PhiRecords::Texture(&texture, &view),
             (2, 1, 8),
@@ -619,7 +612,7 @@ fn ksd_makes_the_difference_textures_when_that_form_first_runs() -> Result<()> {
     let sb = GpuVec::from_slice(ctx, "s", &s32)?;
     let mut bufs = stein::kernels::KsdBuffers::new(ctx, k, n, d)?;
     let run = |bufs: &mut stein::kernels::KsdBuffers| -> Result<(stein::kernels::KsdForm, u64)> {
-        let enc = ctx.device.create_command_encoder(&Default::default());
+        let enc = Recorder::new(ctx);
         let form = k.ksd_rows(ctx, enc, bufs, &xb, &sb, 1.0)?;
         Ok((form, bufs.device_bytes()))
     };
@@ -680,10 +673,7 @@ fn ksd_pack_matches_cpu_records() -> Result<()> {
         let r = stein::kernels::KsdRecords::new(ctx, n, d)?;
         let floats = stein::kernels::ksd_record_floats(d);
         let nan = GpuVec::nan_filled(ctx, "nan", n * floats)?;
-        let fill = GpuUniform::new(ctx, "fill", &Default::default());
-        submit(ctx, |enc| {
-            k.record_x_texture(ctx, enc, &fill, &nan, &r.texture)
-        })?;
+        submit(ctx, |enc| k.record_x_texture(ctx, enc, &nan, &r.texture))?;
         ensure!(r.texture.read(ctx)?.iter().all(|v| v.is_nan()), "NaN fill");
         submit(ctx, |enc| k.record_ksd_pack(ctx, enc, &r, &xb, &sb, h))?;
         let got = r.texture.read(ctx)?;
@@ -828,7 +818,6 @@ fn updates_match_cpu_reference() -> Result<()> {
     let Some((ctx, k)) = gpu()? else {
         return Ok(());
     };
-    let params = GpuUniform::new(ctx, "p", &UpdateParams::default());
     // Lengths around the workgroup size (256) and a prime.
     for (len, opt) in [1, 2, 255, 256, 257, 1009]
         .into_iter()
@@ -882,9 +871,7 @@ fn updates_match_cpu_reference() -> Result<()> {
                 },
             };
             let refs: Vec<&GpuVec<f32>> = state.iter().collect();
-            submit(ctx, |enc| {
-                k.record_update(ctx, enc, &params, p, &phib, &x, &refs)
-            })?;
+            submit(ctx, |enc| k.record_update(ctx, enc, p, &phib, &x, &refs))?;
             match opt {
                 "sgd" => cpu::update::sgd(&mut xr, &phi64, eps),
                 "adagrad" => cpu::update::adagrad(&mut xr, &mut g, &phi64, eps, u64::from(t)),
@@ -935,9 +922,6 @@ fn pair_sample_matches_cpu_hash() -> Result<()> {
         let s = 999;
         let out = GpuVec::nan_filled(ctx, "sample", s)?;
         let out_t = GpuVec::nan_filled(ctx, "sample (texture)", s)?;
-        let params = GpuUniform::new(ctx, "p", &Default::default());
-        let params_t = GpuUniform::new(ctx, "p (texture)", &Default::default());
-        let params_x = GpuUniform::new(ctx, "p (pack)", &Default::default());
         let p = stein::gpu::params::SelectParams {
             n: n as u32,
             d: d as u32,
@@ -946,9 +930,9 @@ fn pair_sample_matches_cpu_hash() -> Result<()> {
             ..Default::default()
         };
         submit(ctx, |enc| {
-            k.record_pair_sample(ctx, enc, &params, p, &xb, None, &out)?;
-            k.record_x_texture(ctx, enc, &params_x, &xb, &xt)?;
-            k.record_pair_sample(ctx, enc, &params_t, p, &xb, Some(&xt), &out_t)
+            k.record_pair_sample(ctx, enc, p, &xb, None, &out)?;
+            k.record_x_texture(ctx, enc, &xb, &xt)?;
+            k.record_pair_sample(ctx, enc, p, &xb, Some(&xt), &out_t)
         })?;
         let texels = xt.read(ctx)?;
         let d4 = d.div_ceil(4);
@@ -1135,6 +1119,40 @@ fn madd_peak_matches_its_f64_chains() -> Result<()> {
                 &format!("madd_peak, {len} invocations, {iters} passes"),
             )?;
         }
+    }
+    Ok(())
+}
+
+/// Two dispatches of one kernel in one encoder read their own uniform values: the second
+/// update's step size does not leak into the first (with one uniform buffer written twice
+/// before the submit, both would have read the last value: x = 2·0.5·φ, not (0.25 + 0.5)·φ).
+#[test]
+fn uniforms_of_one_encoder_do_not_alias() -> Result<()> {
+    let Some((ctx, k)) = gpu()? else {
+        return Ok(());
+    };
+    let len = 1000;
+    let phi: Vec<f32> = (0..len).map(|e| (e % 17) as f32 - 8.0).collect();
+    let phib = GpuVec::from_slice(ctx, "phi", &phi)?;
+    let x = GpuVec::<f32>::zeros(ctx, "x", len)?;
+    let step = |step_size: f32| UpdateParams {
+        len: len as u32,
+        t: 1,
+        step_size,
+        ..Default::default()
+    };
+    let mut slots = 0;
+    submit(ctx, |enc| {
+        k.record_update(ctx, enc, step(0.25), &phib, &x, &[])?;
+        k.record_update(ctx, enc, step(0.5), &phib, &x, &[])?;
+        slots = enc.slots();
+        Ok(())
+    })?;
+    ensure!(slots == 2, "{slots} uniform slots for two dispatches");
+    let got = x.read(ctx)?;
+    for (e, (&g, &p)) in got.iter().zip(&phi).enumerate() {
+        // Both products and their sum are exact in f32 (p is an integer, the steps powers of 2).
+        ensure!(g == 0.25 * p + 0.5 * p, "x[{e}] = {g}, want {}", 0.75 * p);
     }
     Ok(())
 }

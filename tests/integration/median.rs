@@ -211,9 +211,9 @@ fn batch_median_matches_the_host_bandwidth() -> Result<()> {
         let x32: Vec<f32> = x.iter().map(|&v| v as f32).collect();
         let xb = GpuVec::from_slice(ctx, "x", &x32)?;
         let bm = BatchMedian::new(ctx, k, n, d)?;
-        let mut enc = ctx.device.create_command_encoder(&Default::default());
+        let mut enc = stein::gpu::Recorder::new(ctx);
         bm.record(ctx, k, &mut enc, &xb)?;
-        ctx.queue.submit([enc.finish()]);
+        enc.submit(ctx);
         let h = bm.h.read(ctx)?;
         let want = cpu::median::median_bandwidth(&x, d);
         ensure!(
@@ -230,10 +230,10 @@ fn batch_median_matches_the_host_bandwidth() -> Result<()> {
     let phi = GpuVec::nan_filled(ctx, "phi", n * d)?;
     let scratch = stein::kernels::PhiScratch::new(ctx, k, n, d)?;
     let bm = BatchMedian::new(ctx, k, n, d)?;
-    let mut enc = ctx.device.create_command_encoder(&Default::default());
+    let mut enc = stein::gpu::Recorder::new(ctx);
     bm.record(ctx, k, &mut enc, &xb)?;
     k.record_svgd_phi_device_h(ctx, &mut enc, &xb, &sb, &scratch, &phi, (n, d), &bm.h)?;
-    ctx.queue.submit([enc.finish()]);
+    enc.submit(ctx);
     let h = cpu::median::median_bandwidth(&x, d);
     super::common::check_phi(
         &phi.read(ctx)?,
@@ -298,37 +298,19 @@ fn run_pair_bracket(
     counts: &GpuVec<u32>,
     out: &GpuVec<f32>,
 ) -> Result<()> {
-    use stein::gpu::params::SelectParams;
-    use stein::gpu::GpuUniform;
     let (ctx, k) = gpu()?.expect("gpu");
     let (n, d) = (p.n as usize, p.d as usize);
-    let params: Vec<GpuUniform<SelectParams>> = k
-        .bracket_plan(ctx, n, d)?
-        .iter()
-        .map(|_| GpuUniform::new(ctx, "bracket params", &SelectParams::default()))
-        .collect();
     let xt = if k.median_x_texture(n, d) {
         Some(stein::kernels::XTexture::new(ctx, n, d)?)
     } else {
         None
     };
-    let xt_params = GpuUniform::new(ctx, "x texture params", &SelectParams::default());
-    let mut enc = ctx.device.create_command_encoder(&Default::default());
+    let mut enc = stein::gpu::Recorder::new(ctx);
     if let Some(t) = &xt {
-        k.record_x_texture(ctx, &mut enc, &xt_params, x, t)?;
+        k.record_x_texture(ctx, &mut enc, x, t)?;
     }
-    k.record_pair_bracket(
-        ctx,
-        &mut enc,
-        &params,
-        p,
-        x,
-        xt.as_ref(),
-        offsets,
-        counts,
-        out,
-    )?;
-    ctx.queue.submit([enc.finish()]);
+    k.record_pair_bracket(ctx, &mut enc, p, x, xt.as_ref(), offsets, counts, out)?;
+    enc.submit(ctx);
     Ok(())
 }
 

@@ -145,12 +145,11 @@ fn langevin_noise_matches_the_counter_based_reference() -> Result<()> {
     let len = 100_000;
     let x = GpuVec::<f32>::zeros(ctx, "x", len)?;
     let score = GpuVec::<f32>::zeros(ctx, "score", len)?;
-    let params = stein::gpu::GpuUniform::new(ctx, "p", &Default::default());
     let key = cpu::hash::stream_key(42, 7);
-    let mut enc = ctx.device.create_command_encoder(&Default::default());
+    let mut enc = stein::gpu::Recorder::new(ctx);
     // score = 0 and η = 1: x becomes exactly the noise.
-    k.record_langevin(ctx, &mut enc, &params, (1.0, key), &score, &x)?;
-    ctx.queue.submit([enc.finish()]);
+    k.record_langevin(ctx, &mut enc, (1.0, key), &score, &x)?;
+    enc.submit(ctx);
     let got = x.read(ctx)?;
     let want: Vec<f64> = (0..len as u32).map(|e| cpu::hash::normal(key, e)).collect();
     assert_close(&got, &want, TOL_NOISE, 1.0, "langevin noise")?;
@@ -215,7 +214,6 @@ fn langevin_step_matches_its_reference_on_awkward_lengths() -> Result<()> {
     let Some((ctx, k)) = gpu()? else {
         return Ok(());
     };
-    let params = stein::gpu::GpuUniform::new(ctx, "p", &Default::default());
     let eta = 0.01;
     for len in [1, 2, 255, 256, 257, 1009] {
         let (x32, x) = normals(len, 1, 2.0, len as u64);
@@ -225,9 +223,9 @@ fn langevin_step_matches_its_reference_on_awkward_lengths() -> Result<()> {
             GpuVec::from_slice(ctx, "score", &s32)?,
         );
         let key = cpu::hash::stream_key(len as u64, 3);
-        let mut enc = ctx.device.create_command_encoder(&Default::default());
-        k.record_langevin(ctx, &mut enc, &params, (eta, key), &sb, &xb)?;
-        ctx.queue.submit([enc.finish()]);
+        let mut enc = stein::gpu::Recorder::new(ctx);
+        k.record_langevin(ctx, &mut enc, (eta, key), &sb, &xb)?;
+        enc.submit(ctx);
         let e64 = f64::from(eta as f32); // the kernel's η
         let want: Vec<f64> = (0..len)
             .map(|e| x[e] + 0.5 * e64 * s[e] + e64.sqrt() * cpu::hash::normal(key, e as u32))

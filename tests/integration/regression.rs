@@ -118,7 +118,6 @@ fn issue_2_column_chunks_agree_with_the_reference() -> Result<()> {
 #[test]
 fn issue_2_elementwise_kernels_dispatch_past_65535_workgroups() -> Result<()> {
     use stein::gpu::params::UpdateParams;
-    use stein::gpu::GpuUniform;
     use stein::model::rbm::{RbmBatch, RbmKernels, RbmShape};
     let Some((ctx, k)) = gpu()? else {
         return Ok(());
@@ -127,16 +126,15 @@ fn issue_2_elementwise_kernels_dispatch_past_65535_workgroups() -> Result<()> {
     let phi: Vec<f32> = (0..len).map(|e| (e % 1999) as f32 - 999.5).collect();
     let phib = GpuVec::from_slice(ctx, "phi", &phi)?;
     let x = GpuVec::<f32>::zeros(ctx, "x", len)?;
-    let params = GpuUniform::new(ctx, "update", &UpdateParams::default());
     let p = UpdateParams {
         len: len as u32,
         t: 1,
         step_size: 0.25,
         ..Default::default()
     };
-    let mut enc = ctx.device.create_command_encoder(&Default::default());
-    k.record_update(ctx, &mut enc, &params, p, &phib, &x, &[])?;
-    ctx.queue.submit([enc.finish()]);
+    let mut enc = stein::gpu::Recorder::new(ctx);
+    k.record_update(ctx, &mut enc, p, &phib, &x, &[])?;
+    enc.submit(ctx);
     let got = x.read(ctx)?;
     let bad = (0..len).find(|&e| got[e] != 0.25 * phi[e]);
     ensure!(bad.is_none(), "sgd over {len} values: wrong at {bad:?}");
@@ -177,7 +175,6 @@ fn issue_2_loop_budget_counts_exit_passes() -> Result<()> {
         return Ok(());
     };
     use stein::gpu::params::SelectParams;
-    use stein::gpu::GpuUniform;
 
     // KSD rows: one dimension loop inside the column loop (the looped ksd_rows, which the
     // tiled layout keeps; ksd_shuffle's plan has its own test).
@@ -221,11 +218,6 @@ fn issue_2_loop_budget_counts_exit_passes() -> Result<()> {
         let n = 12_000;
         let (x32, _) = normals(n, d, 1.0, 84 + d as u64);
         let xb = GpuVec::from_slice(ctx, "x", &x32)?;
-        let plan = k.histogram_plan(ctx, n, d)?;
-        let params: Vec<GpuUniform<SelectParams>> = plan
-            .iter()
-            .map(|_| GpuUniform::new(ctx, "histogram params", &SelectParams::default()))
-            .collect();
         let hist = GpuVec::<u32>::zeros(
             ctx,
             "hist",
@@ -238,9 +230,9 @@ fn issue_2_loop_budget_counts_exit_passes() -> Result<()> {
             hi: f32::INFINITY,
             ..Default::default()
         };
-        let mut enc = ctx.device.create_command_encoder(&Default::default());
-        k.record_pair_histogram(ctx, &mut enc, &params, p, &xb, &hist)?;
-        ctx.queue.submit([enc.finish()]);
+        let mut enc = stein::gpu::Recorder::new(ctx);
+        k.record_pair_histogram(ctx, &mut enc, p, &xb, &hist)?;
+        enc.submit(ctx);
         let total: u64 = hist.read(ctx)?.iter().map(|&c| u64::from(c)).sum();
         let pairs = (n * (n - 1) / 2) as u64;
         ensure!(

@@ -99,7 +99,10 @@ fn learn(cfg: TrainConfig, train: &[f32]) -> Result<Vec<f64>> {
     for s in 0..steps {
         // Log (read back) every 100 updates, as a run would: the metrics must stay finite.
         if let Some((gap, norm)) = t.step(train, n, (s + 1) % 100 == 0)? {
-            ensure!(gap.is_finite() && norm.is_finite(), "update {s}: gap {gap}, norm {norm}");
+            ensure!(
+                gap.is_finite() && norm.is_finite(),
+                "update {s}: gap {gap}, norm {norm}"
+            );
         }
     }
     Ok(t.theta()?.iter().map(|&v| f64::from(v)).collect())

@@ -1,0 +1,144 @@
+//! Uniforms that cannot alias: a [`Recorder`] is a command encoder with a uniform arena, in
+//! which every recorded dispatch gets its own aligned slot, uploaded once before the submit.
+//!
+//! `queue.write_buffer` lands before the *whole* next submit, so two writes of one uniform
+//! buffer recorded into one encoder alias (the last wins for every dispatch). Here a value is
+//! never written twice into one slot: [`Recorder::uniform`] appends it to the arena's host
+//! copy and returns a fresh [`UniformSlot`], bound as a buffer range
+//! (`min_uniform_buffer_offset_alignment` apart, as wgpu's `shadow` example binds its
+//! per-entity uniforms); [`Recorder::finish`] uploads the arena with one `write_buffer` per
+//! block, ordered before the encoder's commands. A copy recorded into the encoder (the device
+//! bandwidth of `record_svgd_phi_device_h`, at [`UniformSlot::offset`] plus the field's
+//! `std::mem::offset_of!`) lands after that upload and before the dispatches that follow it.
+
+use std::ops::{Deref, DerefMut};
+
+use super::GpuContext;
+
+/// Bytes of one arena block: 64 slots at the common 256-byte alignment. A value never spans
+/// two blocks; a new block starts where the current one is full.
+const BLOCK_BYTES: u64 = 16 * 1024;
+
+/// One uniform value's place in a [`Recorder`]'s arena.
+#[derive(Clone, Debug)]
+pub struct UniformSlot {
+    buffer: wgpu::Buffer,
+    offset: u64,
+    size: u64,
+}
+
+impl UniformSlot {
+    /// The slot as a uniform binding (its range of the arena's buffer).
+    pub fn binding(&self) -> wgpu::BindingResource<'_> {
+        wgpu::BindingResource::Buffer(wgpu::BufferBinding {
+            buffer: &self.buffer,
+            offset: self.offset,
+            size: wgpu::BufferSize::new(self.size),
+        })
+    }
+
+    /// The arena buffer holding the slot.
+    pub fn buffer(&self) -> &wgpu::Buffer {
+        &self.buffer
+    }
+
+    /// Byte offset of the slot in [`UniformSlot::buffer`]: a field `f` of the uniform struct
+    /// `T` sits at `offset() + std::mem::offset_of!(T, f)`.
+    pub fn offset(&self) -> u64 {
+        self.offset
+    }
+}
+
+struct Block {
+    buffer: wgpu::Buffer,
+    bytes: Vec<u8>,
+}
+
+/// A command encoder and the uniforms its dispatches read (derefs to the encoder, so copies
+/// and kernels that take `&mut wgpu::CommandEncoder` record into it directly).
+pub struct Recorder {
+    enc: wgpu::CommandEncoder,
+    blocks: Vec<Block>,
+    align: u64,
+    slots: usize,
+}
+
+impl Recorder {
+    /// An empty encoder and arena on `ctx`'s device.
+    pub fn new(ctx: &GpuContext) -> Self {
+        Self {
+            enc: ctx.device.create_command_encoder(&Default::default()),
+            blocks: Vec::new(),
+            align: u64::from(ctx.limits.min_uniform_buffer_offset_alignment).max(16),
+            slots: 0,
+        }
+    }
+
+    /// A fresh slot holding `value`, for the dispatches recorded after this call to bind.
+    pub fn uniform<T: bytemuck::Pod>(&mut self, ctx: &GpuContext, value: &T) -> UniformSlot {
+        let data = bytemuck::bytes_of(value);
+        let size = data.len() as u64;
+        let stride = size.next_multiple_of(self.align);
+        let fits = self
+            .blocks
+            .last()
+            .is_some_and(|b| b.bytes.len() as u64 + stride <= b.buffer.size());
+        if !fits {
+            let buffer = ctx.device.create_buffer(&wgpu::BufferDescriptor {
+                label: Some("uniform arena"),
+                size: BLOCK_BYTES.max(stride),
+                usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
+                mapped_at_creation: false,
+            });
+            self.blocks.push(Block {
+                buffer,
+                bytes: Vec::new(),
+            });
+        }
+        let block = self.blocks.last_mut().expect("a block was just made");
+        let offset = block.bytes.len() as u64;
+        block.bytes.extend_from_slice(data);
+        block.bytes.resize((offset + stride) as usize, 0);
+        self.slots += 1;
+        UniformSlot {
+            buffer: block.buffer.clone(),
+            offset,
+            size,
+        }
+    }
+
+    /// Slots handed out so far.
+    pub fn slots(&self) -> usize {
+        self.slots
+    }
+
+    /// Uploads the arena (queued, so it lands before this command buffer runs) and finishes
+    /// the encoder.
+    pub fn finish(self, ctx: &GpuContext) -> wgpu::CommandBuffer {
+        for b in &self.blocks {
+            if !b.bytes.is_empty() {
+                ctx.queue.write_buffer(&b.buffer, 0, &b.bytes);
+            }
+        }
+        self.enc.finish()
+    }
+
+    /// [`Recorder::finish`] and submit.
+    pub fn submit(self, ctx: &GpuContext) {
+        let cb = self.finish(ctx);
+        ctx.queue.submit([cb]);
+    }
+}
+
+impl Deref for Recorder {
+    type Target = wgpu::CommandEncoder;
+    fn deref(&self) -> &wgpu::CommandEncoder {
+        &self.enc
+    }
+}
+
+impl DerefMut for Recorder {
+    fn deref_mut(&mut self) -> &mut wgpu::CommandEncoder {
+        &mut self.enc
+    }
+}
