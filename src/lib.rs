@@ -41,8 +41,10 @@
 #![warn(missing_docs)]
 
 pub mod ais;
+pub mod bandwidth;
 pub mod bench;
 pub mod cpu;
+pub mod direction;
 pub mod eval;
 pub mod gpu;
 pub mod io;

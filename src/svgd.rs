@@ -1,14 +1,18 @@
 //! The SVGD engine: particles, score, φ and optimizer state live on the device; one step is
-//! the median selection passes (when the bandwidth is the median) followed by one submit of
-//! score → φ → update. Only what the caller asks for is read back.
+//! the bandwidth's selection ([`crate::bandwidth`]) followed by one submit of score → φ →
+//! update, recorded through the shared [`SteinDirection`]. Only what the caller asks for is
+//! read back.
 
 use anyhow::{bail, ensure, Result};
 
+pub use crate::bandwidth::Bandwidth;
+use crate::bandwidth::{Placement, Selected};
+use crate::direction::SteinDirection;
 use crate::gpu::params::UpdateParams;
 use crate::gpu::{GpuContext, GpuVec, Recorder};
 use crate::io::target::{Gaussian, Gmm, Target};
-use crate::kernels::{pack_gmm, Kernels, KsdBuffers, PhiScratch};
-use crate::median::{MedianResult, MedianSelector};
+use crate::kernels::{pack_gmm, Kernels, KsdBuffers};
+use crate::median::MedianResult;
 
 /// A target density known through its score ∇ log p, evaluated on the device.
 pub trait Score {
@@ -123,18 +127,6 @@ pub fn target_score<'a>(ctx: &GpuContext, t: &Target) -> Result<Box<dyn Score + 
     })
 }
 
-/// How the kernel bandwidth h is chosen at each step.
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub enum Bandwidth {
-    /// h = med / log(n + 1), med the exact median of all n² squared distances.
-    Median,
-    /// The same with med estimated from a sample of 2²⁰ pairs (opt-in; exact for n ≤ 2048;
-    /// see [`crate::median::MedianSelector::median_sampled`]).
-    MedianSampled,
-    /// A fixed h.
-    Fixed(f64),
-}
-
 /// The particle update.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum Optimizer {
@@ -179,18 +171,12 @@ pub struct Svgd<'a> {
     n: usize,
     d: usize,
     x: GpuVec<f32>,
-    score: GpuVec<f32>,
-    phi: GpuVec<f32>,
-    scratch: PhiScratch,
+    /// Score, φ and the bandwidth (the median of the current particles is kept until they
+    /// change: `--ksd-every` asks for it after a step, and the next step's bandwidth again).
+    dir: SteinDirection,
     state: Vec<GpuVec<f32>>,
     optimizer: Optimizer,
     t: u64,
-    median: MedianSelector,
-    /// The median of the current particles, kept until they change: `--ksd-every` asks for
-    /// it after a step, and the next step's bandwidth again.
-    median_of_x: Option<(Bandwidth, MedianResult)>,
-    /// Medians computed for [`Svgd::bandwidth`].
-    medians: u64,
     /// The KSD's buffers, made up front where its row sums fit the device (on llvmpipe past
     /// about d = 30 000 its loop limit refuses them; then only [`Svgd::ksd`] fails, saying so).
     ksd: Option<KsdBuffers>,
@@ -241,15 +227,10 @@ impl<'a> Svgd<'a> {
             n,
             d,
             x: GpuVec::from_slice(ctx, "particles", x0)?,
-            score: GpuVec::zeros(ctx, "score", nd)?,
-            phi: GpuVec::zeros(ctx, "phi", nd)?,
-            scratch: PhiScratch::new(ctx, k, n, d)?,
+            dir: SteinDirection::new(ctx, k, (n, d), Placement::Host)?,
             state,
             optimizer,
             t: 0,
-            median: MedianSelector::new(ctx, k, n, d)?,
-            median_of_x: None,
-            medians: 0,
             ksd: match k.ksd_plan(ctx, n, d) {
                 Ok(_) => Some(KsdBuffers::new(ctx, k, n, d)?),
                 Err(_) => None,
@@ -275,16 +256,15 @@ impl<'a> Svgd<'a> {
     /// Medians [`Svgd::bandwidth`] has computed (one per position of the particles it was
     /// asked at).
     pub fn medians_computed(&self) -> u64 {
-        self.medians
+        self.dir.bandwidth.medians_computed()
     }
 
     /// Bytes of device memory held by the engine (particles, score, φ, optimizer state,
     /// selection buffers, target): O(n·d), never n².
     pub fn device_bytes(&self) -> u64 {
-        self.x.bytes() * 3
+        self.x.bytes()
+            + self.dir.device_bytes()
             + self.state.iter().map(|b| b.bytes()).sum::<u64>()
-            + self.median.device_bytes()
-            + self.scratch.device_bytes()
             + self.ksd.as_ref().map_or(0, KsdBuffers::device_bytes)
             + self.target.device_bytes()
             + 3 * 32
@@ -304,74 +284,38 @@ impl<'a> Svgd<'a> {
     /// The exact median of the n² squared distances of the current particles, computed
     /// afresh (benchmarks time this); [`Svgd::bandwidth`] keeps it while the particles stay.
     pub fn median(&mut self) -> Result<MedianResult> {
-        self.median.median_sqdist(self.ctx, self.k, &self.x)
+        self.dir.bandwidth.median(self.ctx, self.k, &self.x)
     }
 
     /// The bandwidth for the current particles. The median is computed once per position of
     /// the particles: a KSD between steps and the next step share it.
     pub fn bandwidth(&mut self, bw: Bandwidth) -> Result<(f64, Option<MedianResult>)> {
-        match bw {
-            Bandwidth::Fixed(h) => {
-                ensure!(
-                    h > 0.0 && h.is_finite(),
-                    "bandwidth h = {h} must be positive and finite"
-                );
-                Ok((h, None))
-            }
-            Bandwidth::Median | Bandwidth::MedianSampled => {
-                let m = match self.median_of_x {
-                    Some((kind, m)) if kind == bw => m,
-                    _ => {
-                        self.medians += 1;
-                        if bw == Bandwidth::Median {
-                            self.median()?
-                        } else {
-                            self.median.median_sampled(self.ctx, self.k, &self.x)?
-                        }
-                    }
-                };
-                ensure!(
-                    m.med.is_finite(),
-                    "particles diverged (their median squared distance is {}); lower the step size",
-                    m.med
-                );
-                self.median_of_x = Some((bw, m));
-                Ok((
-                    crate::cpu::median::bandwidth_from_median(m.med, self.n),
-                    Some(m),
-                ))
-            }
-        }
+        // A host selection records nothing: the particles are on the device already.
+        let mut idle = Recorder::new(self.ctx);
+        let sel = self
+            .dir
+            .bandwidth
+            .select(self.ctx, self.k, &mut idle, &self.x, bw)?;
+        let h = sel.h.ok_or_else(|| {
+            anyhow::anyhow!("svgd: the engine's bandwidth is selected on the host")
+        })?;
+        Ok((h, sel.median))
     }
 
     /// Records score and φ for bandwidth h into `enc`.
     pub fn record_phi(&self, enc: &mut Recorder, h: f64) -> Result<()> {
         self.target
-            .record(self.ctx, self.k, enc, &self.x, &self.score, self.n)?;
-        self.k.record_svgd_phi(
-            self.ctx,
-            enc,
-            &self.x,
-            &self.score,
-            &self.scratch,
-            &self.phi,
-            (self.n, self.d),
-            h,
-        )
+            .record(self.ctx, self.k, enc, &self.x, &self.dir.score, self.n)?;
+        self.record_phi_only(enc, h)
     }
 
     /// Records φ alone (the score buffer must already hold the current particles' score).
     pub fn record_phi_only(&self, enc: &mut Recorder, h: f64) -> Result<()> {
-        self.k.record_svgd_phi(
-            self.ctx,
-            enc,
-            &self.x,
-            &self.score,
-            &self.scratch,
-            &self.phi,
-            (self.n, self.d),
-            h,
-        )
+        let sel = Selected {
+            h: Some(h),
+            median: None,
+        };
+        self.dir.record_phi(self.ctx, self.k, enc, &self.x, &sel)
     }
 
     /// φ at the current particles (read back).
@@ -380,7 +324,7 @@ impl<'a> Svgd<'a> {
         let mut enc = Recorder::new(self.ctx);
         self.record_phi(&mut enc, h)?;
         enc.submit(self.ctx);
-        Ok((self.phi.read(self.ctx)?, h))
+        Ok((self.dir.phi.read(self.ctx)?, h))
     }
 
     /// One SVGD step x ← x + ε·update(φ). One submit after the median passes.
@@ -390,7 +334,7 @@ impl<'a> Svgd<'a> {
         }
         let (h, median) = self.bandwidth(bw)?;
         // The update below moves the particles.
-        self.median_of_x = None;
+        self.dir.bandwidth.moved();
         self.t += 1;
         let mut enc = Recorder::new(self.ctx);
         self.record_phi(&mut enc, h)?;
@@ -424,8 +368,8 @@ impl<'a> Svgd<'a> {
             },
         };
         let state: Vec<&GpuVec<f32>> = self.state.iter().collect();
-        self.k
-            .record_update(self.ctx, &mut enc, p, &self.phi, &self.x, &state)?;
+        self.dir
+            .record_update(self.ctx, self.k, &mut enc, p, &self.x, &state)?;
         enc.submit(self.ctx);
         Ok(StepInfo { h, median })
     }
@@ -435,14 +379,14 @@ impl<'a> Svgd<'a> {
     pub fn ksd(&mut self, h: f64) -> Result<(f64, f64)> {
         let mut enc = Recorder::new(self.ctx);
         self.target
-            .record(self.ctx, self.k, &mut enc, &self.x, &self.score, self.n)?;
+            .record(self.ctx, self.k, &mut enc, &self.x, &self.dir.score, self.n)?;
         let bufs = match &mut self.ksd {
             Some(b) => b,
             // Not made up front: making them now says why they do not fit.
             none => none.insert(KsdBuffers::new(self.ctx, self.k, self.n, self.d)?),
         };
         self.k
-            .ksd_rows(self.ctx, enc, bufs, &self.x, &self.score, h)?;
+            .ksd_rows(self.ctx, enc, bufs, &self.x, &self.dir.score, h)?;
         let (rows, diag) = bufs.read(self.ctx)?;
         Ok(ksd_from_rows(&rows, &diag))
     }
@@ -450,7 +394,7 @@ impl<'a> Svgd<'a> {
     /// Overwrites the particles (same shape), resetting nothing else.
     pub fn set_particles(&mut self, x: &[f32]) -> Result<()> {
         ensure!(x.len() == self.n * self.d, "set_particles: wrong length");
-        self.median_of_x = None;
+        self.dir.bandwidth.moved();
         self.x.write(self.ctx, x)
     }
 }

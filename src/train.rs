@@ -12,11 +12,13 @@
 use anyhow::{bail, ensure, Result};
 use serde::{Deserialize, Serialize};
 
+use crate::bandwidth::{Bandwidth, Placement};
 use crate::cpu::hash::stream_key;
+use crate::direction::SteinDirection;
 use crate::gpu::params::UpdateParams;
 use crate::gpu::{GpuContext, GpuVec, Recorder};
 use crate::io::target::SplitMix64;
-use crate::kernels::{Kernels, PhiScratch};
+use crate::kernels::Kernels;
 use crate::model::generator::{GenBatch, GenKernels, GenSpec};
 use crate::model::mlp::MlpKernels;
 use crate::model::rbm::{RbmKernels, RbmShape};
@@ -44,18 +46,14 @@ impl Algo {
         matches!(self, Algo::SteinGan | Algo::Hybrid)
     }
 
-    /// Whether the algorithm may take a batch's median bandwidth on the host (SteinCD's data
-    /// batch; the generated batch where `BatchMedian` does not serve it).
-    pub fn uses_host_median(self) -> bool {
-        matches!(self, Algo::SteinCd | Algo::SteinGan | Algo::Hybrid)
+    /// Whether the algorithm takes a Stein direction of a data batch (SteinCD's x⁺).
+    pub fn uses_data_direction(self) -> bool {
+        matches!(self, Algo::SteinCd | Algo::Hybrid)
     }
 }
 
 /// Most sampler steps per update (`--k`): each keeps its own batch buffers on the device.
 pub const MAX_K: usize = 1000;
-
-/// Largest batch whose median bandwidth the host takes, over m² f64 distances (2 GiB).
-pub const MAX_HOST_MEDIAN_BATCH: usize = 16384;
 
 /// The kernel of the generator's Stein direction.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -241,15 +239,6 @@ impl TrainConfig {
             "--k {} is more sampler steps per update than stein keeps buffers for (at most {MAX_K}); use a smaller --k",
             self.k
         );
-        if self.algo.uses_host_median() && self.bandwidth.is_none() {
-            ensure!(
-                self.batch <= MAX_HOST_MEDIAN_BATCH,
-                "--batch {} with {:?} takes the median bandwidth on the host over m² distances ({} of memory); use --batch <= {MAX_HOST_MEDIAN_BATCH} or a fixed --bandwidth",
-                self.batch,
-                self.algo,
-                crate::gpu::context::human_bytes((self.batch as u64).saturating_mul(self.batch as u64).saturating_mul(8))
-            );
-        }
         ensure!(
             self.lr > 0.0 && self.lr.is_finite(),
             "--lr {} must be positive and finite",
@@ -322,9 +311,9 @@ struct GenState<'a, W> {
     grad: GpuVec<f32>,
     batch: GenBatch,
     work: W,
-    phi_scratch: PhiScratch,
-    /// The generated batch's median bandwidth on the device (one submit per iteration).
-    median: Option<crate::median::BatchMedian>,
+    /// Score, bandwidth and φ of the generated batch (the median recorded into the
+    /// iteration's encoder where it fits; on the host for the row-sum normalisation).
+    dir: SteinDirection,
 }
 
 /// Xor'ed into the seed for the generator's latent draws.
@@ -347,9 +336,11 @@ pub struct Trainer<'a, M: Trainable> {
     weights: GpuVec<f32>,
     grad: GpuVec<f32>,
     energy: GpuVec<f32>,
+    /// The Langevin sampler's score buffer.
     score: GpuVec<f32>,
-    phi: GpuVec<f32>,
-    phi_scratch: PhiScratch,
+    /// SteinCD and the hybrid: score, bandwidth (the batch's median recorded into the
+    /// update's encoder where it fits) and φ of the data batch.
+    stein: Option<SteinDirection>,
     neg_batches: Vec<M::Work>,
     all_batch: M::Work,
     rng: SplitMix64,
@@ -398,8 +389,15 @@ impl<'a, M: Trainable> Trainer<'a, M> {
             grad: GpuVec::zeros(ctx, "grad", len)?,
             energy: GpuVec::zeros(ctx, "f", 2 * m)?,
             score: GpuVec::zeros(ctx, "score", m * d)?,
-            phi: GpuVec::zeros(ctx, "phi", m * d)?,
-            phi_scratch: PhiScratch::new(ctx, k, m, d)?,
+            stein: match cfg.algo.uses_data_direction() {
+                true => Some(SteinDirection::new(
+                    ctx,
+                    k,
+                    (m, d),
+                    Placement::Encoder { host_h: false },
+                )?),
+                false => None,
+            },
             neg_batches: (0..steps)
                 .map(|_| model.work(ctx, m))
                 .collect::<Result<_>>()?,
@@ -438,16 +436,14 @@ impl<'a, M: Trainable> Trainer<'a, M> {
             grad: GpuVec::zeros(ctx, "generator grad", len)?,
             batch: GenBatch::new(ctx, &spec, m)?,
             work: self.model.work(ctx, m)?,
-            phi_scratch: PhiScratch::new(ctx, self.k, m, d)?,
-            median: if gc.kernel == GanKernel::Rbf
-                && gc.phi_norm == PhiNorm::Count
-                && self.cfg.bandwidth.is_none()
-                && crate::median::BatchMedian::fits(ctx, m)
-            {
-                Some(crate::median::BatchMedian::new(ctx, self.k, m, d)?)
-            } else {
-                None
-            },
+            dir: SteinDirection::new(
+                ctx,
+                self.k,
+                (m, d),
+                Placement::Encoder {
+                    host_h: gc.phi_norm == PhiNorm::Rowsum,
+                },
+            )?,
             spec,
         });
         Ok(self)
@@ -502,38 +498,24 @@ impl<'a, M: Trainable> Trainer<'a, M> {
             self.xneg.write(ctx, &pos)?;
             self.chains_ready = true;
         }
-        let median = |x: &[f32]| {
-            let x64: Vec<f64> = x.iter().map(|&v| f64::from(v)).collect();
-            crate::cpu::median::median_bandwidth(&x64, d)
-        };
-        // The generator's batch x⁻ = G(z) first. With the median bandwidth and count
-        // normalisation it is drawn in this iteration's one encoder and its bandwidth found on
-        // the device (`BatchMedian`); otherwise (rowsum) it is read back for the host's median.
+        // The generator's batch x⁻ = G(z) first, in this iteration's one encoder.
         let mut enc = Recorder::new(ctx);
-        let gen_h = match (&self.gen, self.cfg.algo.has_generator()) {
+        match (&self.gen, self.cfg.algo.has_generator()) {
             (Some(g), true) => {
                 let key = stream_key(self.cfg.seed ^ GEN_STREAM, self.t);
                 g.ops
                     .record_sample(ctx, &mut enc, g.mlp, &g.eta, &g.batch, key)?;
-                let gc = self.cfg.gen.as_ref().expect("validated");
-                match (gc.kernel, self.cfg.bandwidth) {
-                    (GanKernel::None, _) => 1.0,
-                    (GanKernel::Rbf, Some(h)) => h,
-                    // Unused: φ reads the device bandwidth of `BatchMedian`.
-                    (GanKernel::Rbf, None) if g.median.is_some() => f64::NAN,
-                    // Rowsum normalisation needs h on the host: submit the draw, read it back.
-                    (GanKernel::Rbf, None) => {
-                        std::mem::replace(&mut enc, Recorder::new(ctx)).submit(ctx);
-                        median(&g.batch.x.read(ctx)?)
-                    }
-                }
             }
             (None, true) => bail!(
                 "--algo {:?} needs a generator (Trainer::with_generator)",
                 self.cfg.algo
             ),
-            _ => 0.0,
-        };
+            _ => {}
+        }
+        let rule = self
+            .cfg
+            .bandwidth
+            .map_or(Bandwidth::Median, Bandwidth::Fixed);
         // Hybrid: which negatives come from SteinCD (true) or the generator.
         let mask: Vec<bool> = match self.cfg.algo {
             Algo::Hybrid => {
@@ -545,30 +527,20 @@ impl<'a, M: Trainable> Trainer<'a, M> {
         let (model, theta) = (&self.model, &self.theta);
         match self.cfg.algo {
             Algo::SteinCd | Algo::Hybrid => {
-                let h = match self.cfg.bandwidth {
-                    Some(h) => h,
-                    None => median(&pos),
-                };
+                // x⁻ = x⁺ + ε φ(x⁺): one plain step along the data batch's Stein direction.
                 let b = &self.neg_batches[0];
-                model.record_score(ctx, &mut enc, theta, &self.xneg, b, &self.score)?;
-                self.k.record_svgd_phi(
-                    ctx,
-                    &mut enc,
-                    &self.xneg,
-                    &self.score,
-                    &self.phi_scratch,
-                    &self.phi,
-                    (m, d),
-                    h,
-                )?;
+                let xneg = &self.xneg;
+                let dir = self.stein.as_mut().expect("made for SteinCD");
+                dir.record(ctx, self.k, &mut enc, xneg, rule, |rec, score| {
+                    model.record_score(ctx, rec, theta, xneg, b, score)
+                })?;
                 let p = UpdateParams {
                     len: (m * d) as u32,
                     t: 1,
                     step_size: self.cfg.svgd_step as f32,
                     ..Default::default()
                 };
-                self.k
-                    .record_update(ctx, &mut enc, p, &self.phi, &self.xneg, &[])?;
+                dir.record_update(ctx, self.k, &mut enc, p, xneg, &[])?;
             }
             Algo::SteinGan => {}
             Algo::Cd | Algo::Pcd => {
@@ -601,40 +573,27 @@ impl<'a, M: Trainable> Trainer<'a, M> {
             let adam = self.adam(self.gen.as_ref().expect("checked").spec.len(), gc.lr, 0.0);
             let g = self.gen.as_mut().expect("checked");
             let x = &g.batch.x;
-            model.record_score(ctx, &mut enc, theta, x, &g.work, &self.score)?;
-            let phi = match gc.kernel {
-                GanKernel::None => &self.score,
+            let (work, dir) = (&g.work, &mut g.dir);
+            let score = |rec: &mut Recorder, score: &GpuVec<f32>| {
+                model.record_score(ctx, rec, theta, x, work, score)
+            };
+            let (phi, h) = match gc.kernel {
+                // "Without kernel": φ is the score itself.
+                GanKernel::None => {
+                    score(&mut enc, &dir.score)?;
+                    (&dir.score, None)
+                }
                 GanKernel::Rbf => {
-                    if let Some(bm) = &g.median {
-                        bm.record(ctx, self.k, &mut enc, x)?;
-                        self.k.record_svgd_phi_device_h(
-                            ctx,
-                            &mut enc,
-                            x,
-                            &self.score,
-                            &g.phi_scratch,
-                            &self.phi,
-                            (m, d),
-                            &bm.h,
-                        )?;
-                    } else {
-                        self.k.record_svgd_phi(
-                            ctx,
-                            &mut enc,
-                            x,
-                            &self.score,
-                            &g.phi_scratch,
-                            &self.phi,
-                            (m, d),
-                            gen_h,
-                        )?;
-                    }
-                    &self.phi
+                    let sel = dir.record(ctx, self.k, &mut enc, x, rule, score)?;
+                    (&dir.phi, sel.h)
                 }
             };
             let phi = if gc.kernel == GanKernel::Rbf && gc.phi_norm == PhiNorm::Rowsum {
+                let h = h.ok_or_else(|| {
+                    anyhow::anyhow!("rowsum φ: the bandwidth stays on the device")
+                })?;
                 g.ops
-                    .record_rowsum_norm(ctx, self.k, &mut enc, &mut g.batch, phi, gen_h)?;
+                    .record_rowsum_norm(ctx, self.k, &mut enc, &mut g.batch, phi, h)?;
                 g.batch.rowsum_phi()
             } else {
                 phi

@@ -1,0 +1,220 @@
+//! The kernel bandwidth h, one abstraction for every algorithm: the exact median of
+//! algorithms.md §1, its sampled estimate, or a fixed h, selected on the device.
+//!
+//! [`BandwidthSelector`] serves a set of `n` particles in `d` dimensions (SVGD's particles,
+//! SteinCD's data batch, SteinGAN's generated batch). Its result is a [`Selected`]: h on the
+//! host where the selection produced it there, or (h, 1/h) in a device buffer that φ reads
+//! ([`crate::kernels::Kernels::record_svgd_phi_device_h`]), so a step with the median
+//! bandwidth can stay in one encoder. Which of the two:
+//! - [`Placement::Encoder`] (training batches, written into the step's encoder): the median
+//!   is recorded into that encoder ([`BatchMedian`], no readback) wherever the batch fits one
+//!   selection workgroup; larger batches, and callers that need h on the host
+//!   (`host_h`), take the exact selector's passes after what the encoder holds is submitted.
+//! - [`Placement::Host`] (the SVGD engine, whose callers print h and whose KSD reuses it):
+//!   the exact selector ([`MedianSelector`]), h = med / log(n + 1) in f64. Its count and list
+//!   passes still read back between passes; a later change moves them into the encoder too,
+//!   behind this same interface.
+//!
+//! The f64 sort of all n² distances (`cpu::median`) is the test oracle only: no hot path uses it.
+
+use anyhow::{ensure, Result};
+
+use crate::gpu::{GpuContext, GpuVec, Recorder};
+use crate::kernels::Kernels;
+use crate::median::{BatchMedian, MedianResult, MedianSelector};
+
+/// How the kernel bandwidth h is chosen.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Bandwidth {
+    /// h = med / log(n + 1), med the exact median of all n² squared distances.
+    Median,
+    /// The same with med estimated from a sample of 2²⁰ pairs (opt-in; exact for n ≤ 2048;
+    /// see [`MedianSelector::median_sampled`]).
+    MedianSampled,
+    /// A fixed h.
+    Fixed(f64),
+}
+
+/// h = med / log(n + 1) (algorithms.md §1); h = 1 when med = 0 (all particles equal).
+pub fn from_median(med: f64, n: usize) -> f64 {
+    if med > 0.0 {
+        med / ((n as f64) + 1.0).ln()
+    } else {
+        1.0
+    }
+}
+
+/// Where a selector leaves the median bandwidth.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Placement {
+    /// On the host, in f64 (the caller reports h); the particles are already on the device
+    /// when [`BandwidthSelector::select`] is called, so nothing recorded is submitted.
+    Host,
+    /// The particles are written into the step's encoder: the median is recorded after them
+    /// where the batch allows it (h stays on the device), else the encoder is submitted and
+    /// the exact selector's passes run. `host_h`: the caller needs h on the host (φ
+    /// normalised by its row sums), so always the latter.
+    Encoder {
+        /// Whether h is needed on the host.
+        host_h: bool,
+    },
+}
+
+/// The bandwidth of one φ pass.
+#[derive(Clone, Copy, Debug)]
+pub struct Selected {
+    /// h on the host; `None` when it stays on the device ([`BandwidthSelector::device_h`]).
+    pub h: Option<f64>,
+    /// The median computation, when the selector ran the exact selector's passes.
+    pub median: Option<MedianResult>,
+}
+
+/// Selects h for a set of `n` particles in `d` dimensions; see the module doc.
+pub struct BandwidthSelector {
+    n: usize,
+    d: usize,
+    placement: Placement,
+    /// The in-encoder selection (made on first use where it fits).
+    batch: Option<BatchMedian>,
+    /// The exact selector's buffers (made on first use).
+    passes: Option<MedianSelector>,
+    /// The last host selection, kept until [`BandwidthSelector::moved`]: a KSD between steps
+    /// and the next step share it.
+    kept: Option<(Bandwidth, MedianResult)>,
+    /// Medians computed (one per position of the particles asked at).
+    computed: u64,
+}
+
+impl BandwidthSelector {
+    /// A selector for `n` particles in `d` dimensions. [`Placement::Host`] makes the exact
+    /// selector's buffers now (their size is the engine's memory); the in-encoder selection is
+    /// made on first use.
+    pub fn new(
+        ctx: &GpuContext,
+        k: &Kernels,
+        (n, d): (usize, usize),
+        placement: Placement,
+    ) -> Result<Self> {
+        ensure!(n >= 1 && d >= 1, "bandwidth: needs n >= 1 and d >= 1");
+        Ok(Self {
+            n,
+            d,
+            placement,
+            batch: None,
+            passes: match placement {
+                Placement::Host => Some(MedianSelector::new(ctx, k, n, d)?),
+                Placement::Encoder { .. } => None,
+            },
+            kept: None,
+            computed: 0,
+        })
+    }
+
+    /// Bytes of device memory held.
+    pub fn device_bytes(&self) -> u64 {
+        self.passes.as_ref().map_or(0, MedianSelector::device_bytes)
+    }
+
+    /// Medians computed so far.
+    pub fn medians_computed(&self) -> u64 {
+        self.computed
+    }
+
+    /// The particles moved: the kept median no longer holds.
+    pub fn moved(&mut self) {
+        self.kept = None;
+    }
+
+    /// The exact median of the current particles `x`, computed afresh by the selector's
+    /// passes (benchmarks time this).
+    pub fn median(
+        &mut self,
+        ctx: &GpuContext,
+        k: &Kernels,
+        x: &GpuVec<f32>,
+    ) -> Result<MedianResult> {
+        self.passes(ctx, k)?.median_sqdist(ctx, k, x)
+    }
+
+    fn passes(&mut self, ctx: &GpuContext, k: &Kernels) -> Result<&mut MedianSelector> {
+        let (n, d) = (self.n, self.d);
+        match &mut self.passes {
+            Some(p) => Ok(p),
+            none => Ok(none.insert(MedianSelector::new(ctx, k, n, d)?)),
+        }
+    }
+
+    /// The bandwidth `rule` of the particles `x` (`[n, d]`). A fixed h and a host selection
+    /// record nothing; an in-encoder median records its passes into `rec` (after whatever
+    /// wrote `x` there) and leaves h in [`BandwidthSelector::device_h`]. Where the exact
+    /// selector's passes run for an in-encoder selection, what `rec` holds is submitted first
+    /// (they read `x` back on the way).
+    pub fn select(
+        &mut self,
+        ctx: &GpuContext,
+        k: &Kernels,
+        rec: &mut Recorder,
+        x: &GpuVec<f32>,
+        rule: Bandwidth,
+    ) -> Result<Selected> {
+        if let Bandwidth::Fixed(h) = rule {
+            ensure!(
+                h > 0.0 && h.is_finite(),
+                "bandwidth h = {h} must be positive and finite"
+            );
+            return Ok(Selected {
+                h: Some(h),
+                median: None,
+            });
+        }
+        if self.placement == (Placement::Encoder { host_h: false })
+            && rule == Bandwidth::Median
+            && BatchMedian::fits(ctx, self.n)
+        {
+            let (n, d) = (self.n, self.d);
+            let bm = match &mut self.batch {
+                Some(b) => b,
+                none => none.insert(BatchMedian::new(ctx, k, n, d)?),
+            };
+            bm.record(ctx, k, rec, x)?;
+            self.computed += 1;
+            return Ok(Selected {
+                h: None,
+                median: None,
+            });
+        }
+        let m = match self.kept {
+            Some((kind, m)) if kind == rule => m,
+            _ => {
+                if self.placement != Placement::Host {
+                    // What wrote `x` into `rec` must land before the passes read it.
+                    std::mem::replace(rec, Recorder::new(ctx)).submit(ctx);
+                }
+                self.computed += 1;
+                let p = self.passes(ctx, k)?;
+                if rule == Bandwidth::Median {
+                    p.median_sqdist(ctx, k, x)?
+                } else {
+                    p.median_sampled(ctx, k, x)?
+                }
+            }
+        };
+        ensure!(
+            m.med.is_finite(),
+            "particles diverged (their median squared distance is {}); lower the step size",
+            m.med
+        );
+        if self.placement == Placement::Host {
+            self.kept = Some((rule, m));
+        }
+        Ok(Selected {
+            h: Some(from_median(m.med, self.n)),
+            median: Some(m),
+        })
+    }
+
+    /// The device buffer holding (h, 1/h) after an in-encoder selection.
+    pub fn device_h(&self) -> Option<&GpuVec<f32>> {
+        self.batch.as_ref().map(|b| &b.h)
+    }
+}
