@@ -50,5 +50,6 @@ pub mod kernels;
 pub mod median;
 pub mod mmd;
 pub mod model;
+pub mod run;
 pub mod svgd;
 pub mod train;

@@ -23,7 +23,7 @@ use crate::model::rbm::{RbmKernels, RbmShape};
 use crate::model::Trainable;
 
 /// Where the negatives come from.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "kebab-case")]
 pub enum Algo {
     /// Contrastive divergence from the data batch.
@@ -58,7 +58,7 @@ pub const MAX_K: usize = 1000;
 pub const MAX_HOST_MEDIAN_BATCH: usize = 16384;
 
 /// The kernel of the generator's Stein direction.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "kebab-case")]
 pub enum GanKernel {
     /// RBF, bandwidth of `TrainConfig::bandwidth` (median of the generated batch by default).
@@ -68,7 +68,7 @@ pub enum GanKernel {
 }
 
 /// How φ at the generated batch is normalised.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "kebab-case")]
 pub enum PhiNorm {
     /// 1/m (the paper).
@@ -155,7 +155,7 @@ impl GenConfig {
 }
 
 /// The MCMC kernel of CD and PCD.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "kebab-case")]
 pub enum Sampler {
     /// Block Gibbs (RBM only).
