@@ -11,7 +11,8 @@
 # that build. The current tree is built with `cargo build --release` (honouring
 # CARGO_TARGET_DIR) unless --new-bin names a binary. Both binaries must run on the same device
 # (bit-identical outputs are promised per device only). Each command takes a few seconds on
-# lavapipe. --keep leaves the work directory for inspection.
+# lavapipe. --keep leaves the work directory for inspection. CASES="svgd_init phi ..." runs only
+# the named commands (the names of the c_* functions below).
 #
 # Timing fields (keys containing `seconds`, `elapsed` or `time`) are dropped from stdout JSON
 # and from metrics.jsonl before comparing; everything else must match exactly.
@@ -157,6 +158,7 @@ cases="svgd_init svgd_n svgd_sampled svgd_fixed phi phi_gauss
 train_cd_grbm train_pcd_grbm train_stein_cd_grbm train_stein_cd_grbm_h train_cd_mlp train_pcd_mlp
 train_stein_cd_mlp train_stein_gan train_hybrid train_resume train_epochs_grid train_config
 eval_exact eval_quadrature eval_ais sample sample_generator energy demo"
+cases="${CASES:-$cases}"
 
 # JSON (one document a line) without timing fields, keys sorted; other lines as they are.
 strip_times() {

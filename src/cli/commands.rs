@@ -239,7 +239,10 @@ pub fn bench(choice: &AdapterChoice, a: BenchArgs) -> Result<()> {
             );
         },
     )?;
-    stein::io::write_atomic(&json_path, serde_json::to_string_pretty(&report)?.as_bytes())?;
+    stein::io::write_atomic(
+        &json_path,
+        serde_json::to_string_pretty(&report)?.as_bytes(),
+    )?;
     println!("wrote {}", json_path.display());
     Ok(())
 }
@@ -331,14 +334,21 @@ fn check_sample_outputs(a: &SampleArgs) -> Result<()> {
         Some(g) => {
             check_output(g, "--grid")?;
             check_png(g, "--grid")?;
-            check_distinct(&[("--out", &a.out), ("--grid", g)], &[("--model", &a.model)])
+            check_distinct(
+                &[("--out", &a.out), ("--grid", g)],
+                &[("--model", &a.model)],
+            )
         }
         None => check_distinct(&[("--out", &a.out)], &[("--model", &a.model)]),
     }
 }
 
 /// The grid's image shape for samples of dimension `d`, when --grid is given.
-fn grid_shape(grid: Option<&Path>, shape: Option<ImageShape>, d: usize) -> Result<Option<(usize, usize)>> {
+fn grid_shape(
+    grid: Option<&Path>,
+    shape: Option<ImageShape>,
+    d: usize,
+) -> Result<Option<(usize, usize)>> {
     match grid {
         Some(_) => Ok(Some(stein::io::plot::image_shape(d, shape.map(|s| s.0))?)),
         None => Ok(None),
@@ -346,7 +356,13 @@ fn grid_shape(grid: Option<&Path>, shape: Option<ImageShape>, d: usize) -> Resul
 }
 
 /// Writes the samples: the grid first, then --out; prints the summary.
-fn write_samples(a: &SampleArgs, x: &[f32], d: usize, shape: Option<(usize, usize)>, title: &str) -> Result<()> {
+fn write_samples(
+    a: &SampleArgs,
+    x: &[f32],
+    d: usize,
+    shape: Option<(usize, usize)>,
+    title: &str,
+) -> Result<()> {
     if let (Some(g), Some(shape)) = (&a.grid, shape) {
         stein::io::plot::write_image_grid(g, x, shape, title)?;
     }

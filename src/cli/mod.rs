@@ -377,25 +377,65 @@ mod tests {
 
     #[test]
     fn bad_values_name_the_option_the_value_and_the_choices() {
-        let e = error_of(&["stein", "eval", "--model", "m", "--data", "d", "--method", "magic"]);
+        let e = error_of(&[
+            "stein", "eval", "--model", "m", "--data", "d", "--method", "magic",
+        ]);
         assert!(
             e.starts_with("--method `magic` is not one of auto, exact, quadrature or ais;"),
             "{e}"
         );
         let e = error_of(&["stein", "train", "--widths", "8,x"]);
-        assert_eq!(e, "--widths `8,x` must list positive integers, e.g. 256,256");
-        let e = error_of(&["stein", "phi", "--target", "t", "--particles", "p", "--out", "o", "--bandwidth", "-1"]);
+        assert_eq!(
+            e,
+            "--widths `8,x` must list positive integers, e.g. 256,256"
+        );
+        let e = error_of(&[
+            "stein",
+            "phi",
+            "--target",
+            "t",
+            "--particles",
+            "p",
+            "--out",
+            "o",
+            "--bandwidth",
+            "-1",
+        ]);
         assert!(e.starts_with("--bandwidth `-1` is neither"), "{e}");
-        let e = error_of(&["stein", "svgd", "--target", "t", "--steps=-3", "--step-size", "1", "--out", "o"]);
-        assert!(e.contains("--steps") && e.contains("not a whole number"), "{e}");
+        let e = error_of(&[
+            "stein",
+            "svgd",
+            "--target",
+            "t",
+            "--steps=-3",
+            "--step-size",
+            "1",
+            "--out",
+            "o",
+        ]);
+        assert!(
+            e.contains("--steps") && e.contains("not a whole number"),
+            "{e}"
+        );
         let e = error_of(&["stein", "train", "--algo", "STEIN-XX"]);
         assert!(e.contains("cd, pcd, stein-cd, stein-gan or hybrid"), "{e}");
     }
 
     #[test]
     fn enum_options_take_any_case_and_aliases() {
-        let cli = Cli::try_parse_from(["stein", "train", "--activation", "Swish", "--algo", "Stein-CD"]);
-        let Ok(Cli { command: Command::Train(a), .. }) = cli else {
+        let cli = Cli::try_parse_from([
+            "stein",
+            "train",
+            "--activation",
+            "Swish",
+            "--algo",
+            "Stein-CD",
+        ]);
+        let Ok(Cli {
+            command: Command::Train(a),
+            ..
+        }) = cli
+        else {
             panic!("did not parse");
         };
         assert_eq!(a.activation, Some(stein::model::mlp::Activation::Silu));

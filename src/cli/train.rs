@@ -511,7 +511,10 @@ mod tests {
         let o = a.options().unwrap();
         assert_eq!(o.algo, Algo::SteinCd);
         assert_eq!((o.log_every, o.lr, o.hidden), (5, 1.0, 7));
-        assert_eq!((o.widths, o.bandwidth, o.raw_u8), (vec![8, 4], Some(0.5), true));
+        assert_eq!(
+            (o.widths, o.bandwidth, o.raw_u8),
+            (vec![8, 4], Some(0.5), true)
+        );
         assert_eq!(o.sampler, Sampler::Gibbs);
     }
 
@@ -532,11 +535,20 @@ mod tests {
         assert!(err("lr = \"x\"").contains("`lr` must be a number"));
         assert!(err("raw-u8 = 1").contains("`raw-u8` must be true or false"));
         let e = err("algo = \"sgd\"");
-        assert!(e.contains("`algo` must be cd, pcd, stein-cd, stein-gan or hybrid, not `sgd`"), "{e}");
+        assert!(
+            e.contains("`algo` must be cd, pcd, stein-cd, stein-gan or hybrid, not `sgd`"),
+            "{e}"
+        );
         let e = err("langevin-stp = 0.1");
-        assert!(e.contains("unknown option `langevin-stp`; did you mean `langevin-step`?"), "{e}");
+        assert!(
+            e.contains("unknown option `langevin-stp`; did you mean `langevin-step`?"),
+            "{e}"
+        );
         let e = err("learning-rate = 0.1");
-        assert!(e.contains("unknown option `learning-rate`; use the long names"), "{e}");
+        assert!(
+            e.contains("unknown option `learning-rate`; use the long names"),
+            "{e}"
+        );
         assert!(err("resume = \"x\"").contains("cannot be set from a config file"));
         assert!(err("bandwidth = \"wide\"").contains("--bandwidth `wide` is neither"));
         assert!(err("widths = \"a,b\"").contains("`widths` must list positive integers"));

@@ -23,7 +23,7 @@ use crate::model::spec::{ModelKernels, ModelSpec};
 pub fn energies(ctx: &GpuContext, spec: &ModelSpec, theta: &[f32], x: &[f32]) -> Result<Vec<f32>> {
     let d = spec.dim();
     ensure!(
-        d >= 1 && x.len() % d == 0,
+        d >= 1 && x.len().is_multiple_of(d),
         "points: {} values are not rows of the model's d = {d}",
         x.len()
     );

@@ -225,7 +225,7 @@ pub fn evaluate(
     }
     if let Some(s) = samples {
         ensure!(
-            s.len() % data.d == 0,
+            s.len().is_multiple_of(data.d),
             "samples: {} values are not rows of the data's d = {}",
             s.len(),
             data.d
@@ -278,8 +278,13 @@ pub fn evaluate(
         EvalMethod::Quadrature => {
             let energy = spec.energy(ctx, &mk, theta, 4096)?;
             let (lo, hi) = crate::eval::data_box(&data.x, data.d, options.margin, 5.0);
-            let q =
-                crate::eval::log_partition_quadrature(ctx, energy.as_ref(), &lo, &hi, options.grid)?;
+            let q = crate::eval::log_partition_quadrature(
+                ctx,
+                energy.as_ref(),
+                &lo,
+                &hi,
+                options.grid,
+            )?;
             let mean_f = crate::eval::mean_energy(ctx, energy.as_ref(), &data.x)?;
             Ok(EvalReport {
                 n,

@@ -269,7 +269,8 @@ impl SvgdRun {
         }
         let mut outputs: Vec<(&str, &Path)> = self.out.iter().map(|p| ("--out", &**p)).collect();
         outputs.extend(self.plot.as_deref().map(|p| ("--plot", p)));
-        let mut inputs: Vec<(&str, &Path)> = target_file.map(|p| ("--target", p)).into_iter().collect();
+        let mut inputs: Vec<(&str, &Path)> =
+            target_file.map(|p| ("--target", p)).into_iter().collect();
         if let Init::File(p) = &self.init {
             inputs.push(("--init", p));
         }
@@ -283,7 +284,7 @@ impl SvgdRun {
             Init::File(path) => return load_particles(path, d),
             Init::Particles(x) => {
                 ensure!(
-                    !x.is_empty() && x.len() % d == 0,
+                    !x.is_empty() && x.len().is_multiple_of(d),
                     "initial particles: {} values are not n rows of the target's d = {d}",
                     x.len()
                 );
