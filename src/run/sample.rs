@@ -37,9 +37,9 @@ pub enum SampleMethod {
     /// Block Gibbs sweeps (RBM only).
     #[default]
     Gibbs,
-    /// Unadjusted Langevin, step size η = `step_size`.
+    /// Unadjusted Langevin (η: the step size).
     Langevin,
-    /// SVGD with AdaGrad, ε = `step_size`, median bandwidth.
+    /// SVGD with AdaGrad (ε: the step size) and the median bandwidth.
     Svgd,
 }
 
