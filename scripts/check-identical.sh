@@ -50,7 +50,7 @@ if [ -z "$base_bin" ]; then
         base_rev="$(git -C "$repo" merge-base HEAD main)"
     fi
     base_tree="$work/base-tree"
-    git -C "$repo" worktree add --detach "$base_tree" "$base_rev" >/dev/null
+    git -C "$repo" worktree add --quiet --detach "$base_tree" "$base_rev" >/dev/null
     echo "building the base ($base_rev) in $base_tree ..." >&2
     (cd "$base_tree" && CARGO_TARGET_DIR="${BASE_TARGET_DIR:-$work/base-target}" \
         cargo build --release --quiet --bin stein)
