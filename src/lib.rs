@@ -3,6 +3,9 @@
 //! Stein variational gradient descent (SVGD) and energy-based models on any GPU through wgpu,
 //! with every hot loop in a WGSL compute shader and a plain f64 reference beside it.
 //!
+//! The workflows (an SVGD run, a training job with its run directory, evaluation, sampling)
+//! are library calls in [`run`]; the `stein` command line is a thin layer over them.
+//!
 //! SVGD moves particles x_1..x_n by x_i ← x_i + ε·update(φ(x_i)) with
 //!
 //! ```text
@@ -52,5 +55,6 @@ pub mod kernels;
 pub mod median;
 pub mod mmd;
 pub mod model;
+pub mod run;
 pub mod svgd;
 pub mod train;

@@ -25,7 +25,7 @@ use crate::model::rbm::{RbmKernels, RbmShape};
 use crate::model::Trainable;
 
 /// Where the negatives come from.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "kebab-case")]
 pub enum Algo {
     /// Contrastive divergence from the data batch.
@@ -56,7 +56,7 @@ impl Algo {
 pub const MAX_K: usize = 1000;
 
 /// The kernel of the generator's Stein direction.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "kebab-case")]
 pub enum GanKernel {
     /// RBF, bandwidth of `TrainConfig::bandwidth` (median of the generated batch by default).
@@ -66,7 +66,7 @@ pub enum GanKernel {
 }
 
 /// How φ at the generated batch is normalised.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "kebab-case")]
 pub enum PhiNorm {
     /// 1/m (the paper).
@@ -153,7 +153,7 @@ impl GenConfig {
 }
 
 /// The MCMC kernel of CD and PCD.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "kebab-case")]
 pub enum Sampler {
     /// Block Gibbs (RBM only).
@@ -284,6 +284,10 @@ pub struct Metrics {
     /// Exact validation log-likelihood, when evaluated.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub valid_loglik: Option<f64>,
+    /// The kernel bandwidth of this update's Stein direction (SteinCD's data batch; SteinGAN's
+    /// generated batch), where the algorithm has one ([`Trainer::bandwidth`]).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub h: Option<f64>,
 }
 
 /// The RBM's parameters initialised as the authors did: B ~ U(−0.05, 0.05), b = c = 0.
@@ -348,6 +352,8 @@ pub struct Trainer<'a, M: Trainable> {
     pub t: u64,
     chains_ready: bool,
     gen: Option<GenState<'a, M::Work>>,
+    /// The last update's bandwidth where the host has it (`None`: on the device, or none).
+    last_h: Option<f64>,
 }
 
 impl<'a, M: Trainable> Trainer<'a, M> {
@@ -406,6 +412,7 @@ impl<'a, M: Trainable> Trainer<'a, M> {
             t: 0,
             chains_ready: false,
             gen: None,
+            last_h: None,
             cfg,
             model,
         })
@@ -531,9 +538,10 @@ impl<'a, M: Trainable> Trainer<'a, M> {
                 let b = &self.neg_batches[0];
                 let xneg = &self.xneg;
                 let dir = self.stein.as_mut().expect("made for SteinCD");
-                dir.record(ctx, self.k, &mut enc, xneg, rule, |rec, score| {
+                let sel = dir.record(ctx, self.k, &mut enc, xneg, rule, |rec, score| {
                     model.record_score(ctx, rec, theta, xneg, b, score)
                 })?;
+                self.last_h = sel.h;
                 let p = UpdateParams {
                     len: (m * d) as u32,
                     t: 1,
@@ -585,6 +593,9 @@ impl<'a, M: Trainable> Trainer<'a, M> {
                 }
                 GanKernel::Rbf => {
                     let sel = dir.record(ctx, self.k, &mut enc, x, rule, score)?;
+                    if !self.cfg.algo.uses_data_direction() {
+                        self.last_h = sel.h;
+                    }
                     (&dir.phi, sel.h)
                 }
             };
@@ -671,6 +682,35 @@ impl<'a, M: Trainable> Trainer<'a, M> {
             bail!("training diverged at update {} (energy gap {gap}, gradient norm {norm}); lower --lr or the sampler step size", self.t);
         }
         Ok(Some((gap, norm)))
+    }
+
+    /// The kernel bandwidth of the last update's Stein direction: SteinCD's (and the
+    /// hybrid's) data batch, SteinGAN's generated batch; `None` for CD and PCD and SteinGAN
+    /// without kernel. Reads two floats back where the median stayed on the device.
+    pub fn bandwidth(&self) -> Result<Option<f64>> {
+        if self.t == 0 {
+            return Ok(None);
+        }
+        if let Some(h) = self.last_h {
+            return Ok(Some(h));
+        }
+        let device_h = match (&self.stein, &self.gen) {
+            (Some(dir), _) => dir.bandwidth.device_h(),
+            (None, Some(g))
+                if self
+                    .cfg
+                    .gen
+                    .as_ref()
+                    .is_some_and(|c| c.kernel == GanKernel::Rbf) =>
+            {
+                g.dir.bandwidth.device_h()
+            }
+            _ => None,
+        };
+        match device_h {
+            Some(h) => Ok(Some(f64::from(h.read(self.ctx)?[0]))),
+            None => Ok(None),
+        }
     }
 
     /// θ on the host.

@@ -1,5 +1,6 @@
 //! The one integration-test binary (one link of wgpu): GPU kernels against their f64
-//! references, the exact median, end-to-end SVGD, and the command line's handling of bad input.
+//! references, the exact median, end-to-end SVGD, the library's workflows, and the command
+//! line's handling of bad input.
 
 mod integration {
     pub mod ais;
@@ -12,5 +13,6 @@ mod integration {
     pub mod mlp;
     pub mod models;
     pub mod regression;
+    pub mod run;
     pub mod trainer;
 }

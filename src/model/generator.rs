@@ -28,11 +28,12 @@ use crate::io::safetensors::Tensors;
 use crate::kernels::{pair_params, Kernels};
 
 /// The generator's output activation.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default, clap::ValueEnum)]
 #[serde(rename_all = "kebab-case")]
 pub enum GenOutput {
     /// x = the network's linear output.
     #[default]
+    #[value(alias = "linear")]
     Identity,
     /// x = sigmoid(output), in (0, 1) (images).
     Sigmoid,

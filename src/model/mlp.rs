@@ -72,11 +72,16 @@ const FLAG_ACT_OUT: u32 = 1;
 const FLAG_HIDDEN_IN: u32 = 2;
 
 /// The smooth activation of the hidden layers.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize, clap::ValueEnum,
+)]
+#[serde(rename_all = "lowercase")]
 pub enum Activation {
     /// softplus(z) = log(1 + e^z), computed as max(z, 0) + log1p(e^{−|z|}).
     Softplus,
-    /// SiLU(z) = z·sigmoid(z).
+    /// SiLU(z) = z·sigmoid(z) (also called swish).
+    #[serde(alias = "swish")]
+    #[value(alias = "swish")]
     Silu,
     /// tanh(z).
     Tanh,

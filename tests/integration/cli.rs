@@ -614,12 +614,8 @@ fn oversized_options_are_refused_before_the_host_allocates() {
         let o = train(&["--hidden", "4", "--batch", batch]);
         fails(&o, &["--batch", "max_storage_buffer_binding_size"], &run);
     }
-    let o = train(&["--hidden", "4", "--algo", "stein-cd", "--batch", "100000"]);
-    fails(
-        &o,
-        &["--batch 100000", "median bandwidth on the host"],
-        &run,
-    );
+    // (A SteinCD batch's median no longer sorts m² distances on the host: the batch median runs
+    // on the device in O(m) memory, so `--batch` has no host cap left to refuse.)
     let o = train(&["--hidden", "4", "--k", "100000"]);
     fails(&o, &["--k 100000", "at most"], &run);
     for wd in ["--weight-decay=-1", "--weight-decay=nan"] {

@@ -1,0 +1,444 @@
+//! The `stein` command line: clap declarations of every command and option (typed values,
+//! `--config` TOML for `train`), the one-line form of argument errors, and each command as a
+//! call of the library's workflows ([`stein::run`]) followed by printing its result.
+
+mod commands;
+mod progress;
+mod train;
+mod values;
+
+use std::path::PathBuf;
+
+use anyhow::Result;
+use clap::error::{ContextKind, ContextValue, ErrorKind};
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
+
+use stein::gpu::AdapterChoice;
+use stein::run::{EvalMethod, OptimizerKind, SampleMethod};
+
+use values::{BandwidthArg, ImageShape};
+
+#[derive(Parser)]
+#[command(
+    name = "stein",
+    version,
+    about = "Stein variational gradient descent and energy models on any GPU",
+    args_override_self = true
+)]
+pub struct Cli {
+    /// GPU backend: vulkan, metal, dx12 or gl (default: all; WGPU_BACKEND also works).
+    #[arg(long, global = true)]
+    backend: Option<String>,
+    /// Use the adapter whose name contains this text (WGPU_ADAPTER_NAME also works).
+    #[arg(long, global = true)]
+    adapter: Option<String>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// List every adapter with its backend, type, driver and the limits that matter.
+    Info,
+    /// One Stein direction φ at the given particles.
+    Phi(PhiArgs),
+    /// Run SVGD and write the final particles.
+    Svgd(SvgdArgs),
+    /// A demo on a built-in 2-D target: 500 particles, a plot and the final particles.
+    Demo(DemoArgs),
+    /// Train an energy model (Gaussian-Bernoulli RBM or MLP) by CD, PCD, SteinCD, SteinGAN or
+    /// their hybrid; writes a run directory.
+    Train(Box<train::TrainArgs>),
+    /// Mean test log-likelihood of a model on data: exact for the RBM (2^H hidden states), by
+    /// quadrature for d <= 2.
+    Eval(EvalArgs),
+    /// Unnormalised log-density f(x) of a trained model (RBM or MLP) at given points.
+    Energy(EnergyArgs),
+    /// Draw samples from a trained model by block Gibbs (RBM only), Langevin or SVGD, started
+    /// at N(0, I),
+    /// or (--generator) from a SteinGAN run's generator, x = G(z), z ~ U(−1, 1)^n_z.
+    Sample(SampleArgs),
+    /// Particle-count benchmark: time per step, time of φ, pair interactions per second, and φ's share of the adapter's multiply-add ceiling.
+    Bench(BenchArgs),
+}
+
+#[derive(clap::Args)]
+struct PhiArgs {
+    /// Target density (JSON: a Gaussian mixture or a full-covariance Gaussian).
+    #[arg(long)]
+    target: PathBuf,
+    /// Particles, .npy [n, d] of f32 or f64.
+    #[arg(long)]
+    particles: PathBuf,
+    /// Output .npy [n, d] f32.
+    #[arg(long)]
+    out: PathBuf,
+    /// `median` (exact), `median-sampled` (from 2^20 sampled pairs; exact for n <= 2048)
+    /// or a positive number h.
+    #[arg(long, default_value = "median", allow_hyphen_values = true, value_parser = values::parse::<BandwidthArg>)]
+    bandwidth: BandwidthArg,
+}
+
+#[derive(clap::Args)]
+struct SvgdArgs {
+    /// Target density (JSON: a Gaussian mixture or a full-covariance Gaussian).
+    #[arg(long)]
+    target: PathBuf,
+    /// Initial particles, .npy [n, d]; otherwise --n with --init-mean and --init-std.
+    #[arg(long, conflicts_with_all = ["n", "init_mean", "init_std"])]
+    init: Option<PathBuf>,
+    /// Number of particles drawn from N(init-mean, init-std²).
+    #[arg(long)]
+    n: Option<usize>,
+    /// Mean of the initial particles: one number, or one per dimension (comma-separated);
+    /// with --n, default 0.
+    #[arg(long, value_delimiter = ',', allow_hyphen_values = true)]
+    init_mean: Option<Vec<f64>>,
+    /// Standard deviation of the initial particles; with --n, default 1.
+    #[arg(long, allow_negative_numbers = true)]
+    init_std: Option<f64>,
+    /// Random seed for the initial particles.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Number of steps.
+    #[arg(long)]
+    steps: u64,
+    /// Step size ε.
+    #[arg(long, allow_negative_numbers = true)]
+    step_size: f64,
+    /// adagrad (the authors' AdaGrad with momentum), sgd or adam.
+    #[arg(long, value_enum, ignore_case = true, default_value = "adagrad")]
+    optimizer: OptimizerKind,
+    /// `median` (exact), `median-sampled` (from 2^20 sampled pairs; exact for n <= 2048)
+    /// or a positive number h.
+    #[arg(long, default_value = "median", allow_hyphen_values = true, value_parser = values::parse::<BandwidthArg>)]
+    bandwidth: BandwidthArg,
+    /// Output .npy [n, d] f32.
+    #[arg(long)]
+    out: PathBuf,
+    /// Write particles every K steps as DIR/step_000000.npy.
+    #[arg(long, requires = "trace_dir")]
+    trace_every: Option<u64>,
+    /// Directory for --trace-every snapshots (created if missing).
+    #[arg(long, requires = "trace_every")]
+    trace_dir: Option<PathBuf>,
+    /// Compute the KSD (U-statistic, median bandwidth) every K steps.
+    #[arg(long)]
+    ksd_every: Option<u64>,
+    /// PNG of the final particles over the target's density (d = 2).
+    #[arg(long)]
+    plot: Option<PathBuf>,
+}
+
+#[derive(clap::Args)]
+struct DemoArgs {
+    /// Output directory.
+    #[arg(long, default_value = "out/demo")]
+    out_dir: PathBuf,
+    /// Number of steps.
+    #[arg(long, default_value_t = 1000)]
+    steps: u64,
+}
+
+#[derive(clap::Args)]
+struct EvalArgs {
+    /// Model file (safetensors, as `stein train` writes it).
+    #[arg(long)]
+    model: PathBuf,
+    /// Data: .npy [N, d] (f32, f64 or u8) or .csv with a header row.
+    #[arg(long)]
+    data: PathBuf,
+    /// Keep u8 data as 0..255 (default: divide by 255).
+    #[arg(long)]
+    raw_u8: bool,
+    /// Standardise CSV columns (as the model was trained).
+    #[arg(long)]
+    standardize: bool,
+    /// auto (exact for the RBM with H <= 20, else quadrature for d <= 2, else AIS), exact,
+    /// quadrature or ais.
+    #[arg(long, value_enum, ignore_case = true, default_value = "auto")]
+    method: EvalMethod,
+    /// AIS: temperatures on the sigmoid schedule.
+    #[arg(long, default_value_t = 1000)]
+    ais_temperatures: usize,
+    /// AIS: independent runs (the standard error is their spread / √runs).
+    #[arg(long, default_value_t = 100)]
+    ais_runs: usize,
+    /// AIS: chains per run.
+    #[arg(long, default_value_t = 100)]
+    ais_chains: usize,
+    /// AIS: random seed.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Quadrature: midpoint-rule points per axis.
+    #[arg(long, default_value_t = 512)]
+    grid: usize,
+    /// Quadrature: the box is the data's bounding box widened by this fraction of its extent
+    /// on each side (and by at least 5).
+    #[arg(long, default_value_t = 0.5)]
+    margin: f64,
+    /// Model samples (.npy [n, d], e.g. from `stein sample`): also report the unbiased MMD²
+    /// between them and the data (RBF kernel, pooled median bandwidth).
+    #[arg(long)]
+    samples: Option<PathBuf>,
+}
+
+#[derive(clap::Args)]
+struct EnergyArgs {
+    /// Model file (safetensors).
+    #[arg(long)]
+    model: PathBuf,
+    /// Points, .npy [n, d].
+    #[arg(long)]
+    points: PathBuf,
+    /// Output .npy [n] f32.
+    #[arg(long)]
+    out: PathBuf,
+}
+
+#[derive(clap::Args)]
+struct SampleArgs {
+    /// Model file (safetensors); with --generator the run's generator.safetensors (or its
+    /// model.safetensors, whose directory holds the generator).
+    #[arg(long)]
+    model: PathBuf,
+    /// Sample the generator of a stein-gan or hybrid run (no --method or --steps).
+    #[arg(long, conflicts_with = "steps")]
+    generator: bool,
+    /// gibbs, langevin or svgd.
+    #[arg(long, value_enum, ignore_case = true, default_value = "gibbs")]
+    method: SampleMethod,
+    /// Number of samples (chains or particles).
+    #[arg(long)]
+    n: usize,
+    /// Steps (sweeps, Langevin steps or SVGD steps).
+    #[arg(long, required_unless_present = "generator")]
+    steps: Option<u64>,
+    /// Langevin η or SVGD ε (AdaGrad).
+    #[arg(long, default_value_t = 0.01)]
+    step_size: f64,
+    /// Random seed.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Output .npy [n, d] f32.
+    #[arg(long)]
+    out: PathBuf,
+    /// Also write the samples as a PNG grid of images (values in [0, 1]).
+    #[arg(long)]
+    grid: Option<PathBuf>,
+    /// Image shape ROWSxCOLS for --grid (default: square, √d × √d).
+    #[arg(long, value_parser = values::parse::<ImageShape>)]
+    image_shape: Option<ImageShape>,
+}
+
+#[derive(clap::Args)]
+struct BenchArgs {
+    /// Smallest n (doubled up to --n-max).
+    #[arg(long, default_value_t = 1024)]
+    n_min: usize,
+    /// Largest n (the sweep stops early for a d once a step takes over --step-budget s).
+    #[arg(long, default_value_t = 65536)]
+    n_max: usize,
+    /// Dimensions, comma-separated.
+    #[arg(long, default_value = "2,16,64", value_delimiter = ',')]
+    dims: Vec<usize>,
+    /// Seconds a full step may take before larger n are skipped.
+    #[arg(long, default_value_t = 10.0)]
+    step_budget: f64,
+    /// JSON output.
+    #[arg(long, default_value = "bench.json")]
+    json: PathBuf,
+    /// Time φ alone (fixed h from the median); skip the step and median columns.
+    #[arg(long)]
+    phi_only: bool,
+}
+
+/// Why parsing stopped without a command to run.
+pub enum Stop {
+    /// `--help` or `--version`: print this and succeed.
+    Help(clap::Error),
+    /// A user error, as one line (without `error: `).
+    Error(String),
+}
+
+/// Parses the command line (and `stein train --config`).
+pub fn parse() -> Result<Cli, Stop> {
+    let matches = match Cli::command().try_get_matches() {
+        Ok(m) => m,
+        Err(e) if !e.use_stderr() => return Err(Stop::Help(e)),
+        Err(e) => return Err(Stop::Error(clap_error_line(&e))),
+    };
+    let mut cli = Cli::from_arg_matches(&matches).map_err(|e| Stop::Error(clap_error_line(&e)))?;
+    if let (Command::Train(args), Some(sub)) =
+        (&mut cli.command, matches.subcommand_matches("train"))
+    {
+        args.apply_config(sub)
+            .map_err(|e| Stop::Error(format!("{e:#}")))?;
+    }
+    Ok(cli)
+}
+
+/// A clap error as one line, like every other error. A bad value names the option, the
+/// value and what is wrong with it (for a name, the names it may be); other errors keep their
+/// first paragraph (for a missing argument, the heading and the arguments it lists).
+fn clap_error_line(e: &clap::Error) -> String {
+    const SEE: &str = "see `stein --help` or `stein <command> --help`";
+    let text = |kind| match e.get(kind) {
+        Some(ContextValue::String(s)) => Some(s.clone()),
+        _ => None,
+    };
+    // `--method <METHOD>` → `--method`.
+    let flag = text(ContextKind::InvalidArg)
+        .map(|a| a.split_whitespace().next().unwrap_or_default().to_string());
+    let value = text(ContextKind::InvalidValue);
+    match (e.kind(), flag, value) {
+        (ErrorKind::InvalidValue, Some(flag), Some(value)) if !value.is_empty() => {
+            if let Some(ContextValue::Strings(names)) = e.get(ContextKind::ValidValue) {
+                return format!(
+                    "{flag} `{value}` is not one of {}; {SEE}",
+                    values::one_of(names)
+                );
+            }
+        }
+        (ErrorKind::ValueValidation, Some(flag), Some(value)) => {
+            let reason = std::error::Error::source(e)
+                .map(|s| s.to_string())
+                .unwrap_or_default();
+            if reason.starts_with("--") {
+                return reason; // the parser's own message names the option
+            }
+            // The reasons of `values`' parsers; std's own keep clap's wording.
+            if reason.starts_with("must ") || reason.starts_with("is ") {
+                return format!("{flag} `{value}` {reason}");
+            }
+        }
+        _ => {}
+    }
+    let mut lines = e
+        .to_string()
+        .lines()
+        .map(str::trim)
+        .skip_while(|l| l.is_empty())
+        .take_while(|l| !l.is_empty())
+        .map(str::to_string)
+        .collect::<Vec<_>>()
+        .into_iter();
+    let first = lines.next().unwrap_or_else(|| "invalid arguments".into());
+    let first = first.trim_start_matches("error: ");
+    let rest: Vec<String> = lines.collect();
+    let mut msg = if rest.is_empty() {
+        first.to_string()
+    } else {
+        format!("{} {}", first, rest.join(", "))
+    };
+    // Rust's integer parse error names no rule; say which numbers the option takes.
+    msg = msg.replace(
+        "invalid digit found in string",
+        "not a whole number (0, 1, 2, ...)",
+    );
+    format!("{msg}; {SEE}")
+}
+
+/// Runs the command.
+pub fn run(cli: Cli) -> Result<()> {
+    let choice = AdapterChoice {
+        backend: cli.backend.clone(),
+        name: cli.adapter.clone(),
+    };
+    match cli.command {
+        Command::Info => commands::info(&choice),
+        Command::Phi(a) => commands::phi(&choice, a),
+        Command::Svgd(a) => commands::svgd(&choice, a),
+        Command::Demo(a) => commands::demo(&choice, a),
+        Command::Train(a) => train::train(&choice, &a),
+        Command::Eval(a) => commands::eval(&choice, a),
+        Command::Energy(a) => commands::energy(&choice, a),
+        Command::Sample(a) if a.generator => commands::sample_generator(&choice, a),
+        Command::Sample(a) => commands::sample(&choice, a),
+        Command::Bench(a) => commands::bench(&choice, a),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_command_line_is_well_formed() {
+        Cli::command().debug_assert();
+    }
+
+    fn error_of(args: &[&str]) -> String {
+        match Cli::command().try_get_matches_from(args) {
+            Ok(_) => panic!("{args:?} parsed"),
+            Err(e) => clap_error_line(&e),
+        }
+    }
+
+    #[test]
+    fn bad_values_name_the_option_the_value_and_the_choices() {
+        let e = error_of(&[
+            "stein", "eval", "--model", "m", "--data", "d", "--method", "magic",
+        ]);
+        assert!(
+            e.starts_with("--method `magic` is not one of auto, exact, quadrature or ais;"),
+            "{e}"
+        );
+        let e = error_of(&["stein", "train", "--widths", "8,x"]);
+        assert_eq!(
+            e,
+            "--widths `8,x` must list positive integers, e.g. 256,256"
+        );
+        let e = error_of(&[
+            "stein",
+            "phi",
+            "--target",
+            "t",
+            "--particles",
+            "p",
+            "--out",
+            "o",
+            "--bandwidth",
+            "-1",
+        ]);
+        assert!(e.starts_with("--bandwidth `-1` is neither"), "{e}");
+        let e = error_of(&[
+            "stein",
+            "svgd",
+            "--target",
+            "t",
+            "--steps=-3",
+            "--step-size",
+            "1",
+            "--out",
+            "o",
+        ]);
+        assert!(
+            e.contains("--steps") && e.contains("not a whole number"),
+            "{e}"
+        );
+        let e = error_of(&["stein", "train", "--algo", "STEIN-XX"]);
+        assert!(e.contains("cd, pcd, stein-cd, stein-gan or hybrid"), "{e}");
+    }
+
+    #[test]
+    fn enum_options_take_any_case_and_aliases() {
+        let cli = Cli::try_parse_from([
+            "stein",
+            "train",
+            "--activation",
+            "Swish",
+            "--algo",
+            "Stein-CD",
+        ]);
+        let Ok(Cli {
+            command: Command::Train(a),
+            ..
+        }) = cli
+        else {
+            panic!("did not parse");
+        };
+        assert_eq!(a.activation, Some(stein::model::mlp::Activation::Silu));
+        assert_eq!(a.algo, Some(stein::train::Algo::SteinCd));
+    }
+}

@@ -1,0 +1,40 @@
+//! The unnormalised log-density f(x) of a trained model (RBM or MLP) at given points.
+//!
+//! ```no_run
+//! use std::path::Path;
+//! use stein::gpu::{AdapterChoice, GpuContext};
+//! use stein::model::spec::ModelSpec;
+//!
+//! # fn main() -> anyhow::Result<()> {
+//! let (spec, theta) = ModelSpec::load(Path::new("runs/ring8/model.safetensors"))?;
+//! let ctx = GpuContext::new(&AdapterChoice::default())?;
+//! let f = stein::run::energy::energies(&ctx, &spec, &theta, &[0.0, 0.0, 1.0, 2.0])?;
+//! assert_eq!(f.len(), 2);
+//! # Ok(())
+//! # }
+//! ```
+
+use anyhow::{ensure, Result};
+
+use crate::gpu::{GpuContext, GpuVec};
+use crate::model::spec::{ModelKernels, ModelSpec};
+
+/// f(xᵢ) of the model (`spec`, θ) at the rows of `x` (`[n, d]`, d the model's), on the device.
+pub fn energies(ctx: &GpuContext, spec: &ModelSpec, theta: &[f32], x: &[f32]) -> Result<Vec<f32>> {
+    let d = spec.dim();
+    ensure!(
+        d >= 1 && x.len().is_multiple_of(d),
+        "points: {} values are not rows of the model's d = {d}",
+        x.len()
+    );
+    let n = x.len() / d;
+    let mk = ModelKernels::new(ctx)?;
+    let energy = spec.energy(ctx, &mk, theta, n)?;
+    let xb = GpuVec::from_slice(ctx, "points", x)?;
+    let f = GpuVec::<f32>::nan_filled(ctx, "f", n)?;
+    let score = GpuVec::<f32>::zeros(ctx, "score", n * d)?;
+    let mut enc = ctx.device.create_command_encoder(&Default::default());
+    energy.record_energy_score(ctx, &mut enc, &xb, &f, &score)?;
+    ctx.queue.submit([enc.finish()]);
+    f.read(ctx)
+}

@@ -1,0 +1,464 @@
+//! An SVGD run as one call: initial particles (a file, an array, or draws from N(mean, std²)),
+//! steps on the device, snapshots every K steps, a KSD² trace, and the final particles with
+//! their summary (h, KSD², mean, covariance, time per step); also one Stein direction φ.
+//!
+//! ```no_run
+//! use stein::gpu::{AdapterChoice, GpuContext};
+//! use stein::io::target::{Gmm, Target};
+//! use stein::run::{svgd::Init, Silent, SvgdRun};
+//!
+//! # fn main() -> anyhow::Result<()> {
+//! let target = Target::Gmm(Gmm::new(
+//!     vec![1.0, 1.0],
+//!     vec![vec![-2.0, 0.0], vec![2.0, 0.0]],
+//!     vec![vec![1.0, 1.0], vec![1.0, 1.0]],
+//! )?);
+//! let init = Init::Normal { n: 500, mean: vec![0.0], std: 1.0, seed: 0 };
+//! let run = SvgdRun { ksd_every: Some(100), ..SvgdRun::new(init, 1000, 0.1) };
+//! run.check(None)?; // before the device opens
+//! let ctx = GpuContext::new(&AdapterChoice::default())?;
+//! let result = run.run(&ctx, &target, &mut Silent)?;
+//! println!("h = {}, KSD² = {}, mean = {:?}", result.h, result.ksd2_u, result.mean);
+//! # Ok(())
+//! # }
+//! ```
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use anyhow::{bail, ensure, Context, Result};
+use serde::{Deserialize, Serialize};
+
+use super::{check_distinct, check_output, check_png, Progress};
+use crate::gpu::GpuContext;
+use crate::io::npy::{read_matrix_f32, write_npy_f32};
+use crate::io::target::{SplitMix64, Target};
+use crate::kernels::Kernels;
+use crate::svgd::{target_score, Bandwidth, Optimizer, Svgd};
+
+/// The particle update, by name (the `--optimizer` of `stein svgd`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "kebab-case")]
+pub enum OptimizerKind {
+    /// The authors' AdaGrad with momentum.
+    #[default]
+    Adagrad,
+    /// Plain steps x ← x + εφ.
+    Sgd,
+    /// Adam as an ascent step (0.9, 0.999, 1e-8).
+    Adam,
+}
+
+impl OptimizerKind {
+    /// The engine's optimizer.
+    pub fn optimizer(self) -> Optimizer {
+        match self {
+            OptimizerKind::Adagrad => Optimizer::Adagrad,
+            OptimizerKind::Sgd => Optimizer::Sgd,
+            OptimizerKind::Adam => Optimizer::ADAM,
+        }
+    }
+}
+
+/// Where the initial particles come from.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Init {
+    /// A `.npy` file `[n, d]` (f32 or f64); d must be the target's.
+    File(PathBuf),
+    /// Given particles, row-major `[n, d]`.
+    Particles(Vec<f32>),
+    /// `n` draws from N(mean, std²) by [`SplitMix64`] with `seed`; `mean` holds one value (for
+    /// every coordinate) or d values.
+    Normal {
+        /// Number of particles.
+        n: usize,
+        /// Mean: one value or one per dimension.
+        mean: Vec<f64>,
+        /// Standard deviation.
+        std: f64,
+        /// Random seed.
+        seed: u64,
+    },
+}
+
+/// Snapshots of the particles every `every` steps (and after the last) as
+/// `dir/step_NNNNNN.npy`; the directory is made if missing.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Trace {
+    /// Steps between snapshots.
+    pub every: u64,
+    /// Directory of the snapshots.
+    pub dir: PathBuf,
+}
+
+/// What an SVGD run does. [`SvgdRun::new`] sets the defaults of `stein svgd`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SvgdRun {
+    /// Initial particles.
+    pub init: Init,
+    /// Number of steps (at least 1).
+    pub steps: u64,
+    /// Step size ε.
+    pub step_size: f64,
+    /// Particle update.
+    pub optimizer: OptimizerKind,
+    /// Kernel bandwidth at each step.
+    pub bandwidth: Bandwidth,
+    /// Snapshots of the particles.
+    pub trace: Option<Trace>,
+    /// KSD² (U- and V-statistic, median bandwidth) every K steps, and before the first.
+    pub ksd_every: Option<u64>,
+    /// Where to write the final particles (`.npy` `[n, d]` f32), if anywhere.
+    pub out: Option<PathBuf>,
+    /// A PNG of the final particles over the target's density (d = 2 only).
+    pub plot: Option<PathBuf>,
+}
+
+/// KSD² at one step of a run.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+pub struct KsdPoint {
+    /// Steps done.
+    pub step: u64,
+    /// V-statistic.
+    pub ksd2_v: f64,
+    /// U-statistic (NaN for one particle).
+    pub ksd2_u: f64,
+}
+
+/// What an SVGD run produced. Serialised (as `stein svgd` prints it) without the particles.
+#[derive(Clone, Debug, Serialize)]
+pub struct SvgdResult {
+    /// Final particles, row-major `[n, d]`.
+    #[serde(skip)]
+    pub particles: Vec<f32>,
+    /// Number of particles.
+    pub n: usize,
+    /// Dimension.
+    pub d: usize,
+    /// Steps taken.
+    pub steps: u64,
+    /// Bandwidth of the last step.
+    pub h: f64,
+    /// KSD² (V-statistic) of the final particles, median bandwidth.
+    pub ksd2_v: f64,
+    /// KSD² (U-statistic) of the final particles, median bandwidth.
+    pub ksd2_u: f64,
+    /// Mean of the final particles.
+    pub mean: Vec<f64>,
+    /// Sample covariance (row-major `[d, d]`, divisor n − 1).
+    pub cov: Vec<f64>,
+    /// Seconds per step (the steps only: not the start, the readback or the final KSD²).
+    pub seconds_per_step: f64,
+    /// Seconds of all steps.
+    #[serde(skip)]
+    pub seconds: f64,
+    /// The adapter, as [`GpuContext::adapter_label`] names it.
+    pub adapter: String,
+    /// KSD² every `ksd_every` steps (empty without it).
+    pub ksd_trace: Vec<KsdPoint>,
+}
+
+/// Fails for a fixed bandwidth f32 arithmetic cannot use (the kernels take h and 1/h as f32).
+pub fn check_bandwidth(bw: Bandwidth) -> Result<()> {
+    if let Bandwidth::Fixed(h) = bw {
+        ensure!(
+            h > 0.0 && h.is_finite(),
+            "--bandwidth `{h}` is neither `median`, `median-sampled` nor a positive number"
+        );
+        let h32 = h as f32;
+        ensure!(
+            h32.is_normal() && (1.0 / h32).is_finite(),
+            "--bandwidth {h:e} is outside what f32 arithmetic can use (1/h or h overflows); give h between about 1e-38 and 3e38, or `median`"
+        );
+    }
+    Ok(())
+}
+
+/// Reads particles `[n, d]` from a `.npy` file; d must be `target_dim`. Returns (x, n).
+pub fn load_particles(path: &Path, target_dim: usize) -> Result<(Vec<f32>, usize)> {
+    let (x, n, d) = read_matrix_f32(path, "particles")?;
+    ensure!(
+        d == target_dim,
+        "{}: particles have d = {d} but the target has d = {target_dim}; give particles of the target's dimension",
+        path.display(),
+    );
+    Ok((x, n))
+}
+
+/// Sample mean and covariance (divisor n − 1, or 1 for n = 1) of `x` `[n, d]`, in f64.
+pub fn mean_cov(x: &[f32], n: usize, d: usize) -> (Vec<f64>, Vec<f64>) {
+    let mut mean = vec![0.0; d];
+    for i in 0..n {
+        for a in 0..d {
+            mean[a] += f64::from(x[i * d + a]) / n as f64;
+        }
+    }
+    let mut cov = vec![0.0; d * d];
+    for i in 0..n {
+        for a in 0..d {
+            for b in 0..d {
+                cov[a * d + b] += (f64::from(x[i * d + a]) - mean[a])
+                    * (f64::from(x[i * d + b]) - mean[b])
+                    / (n.max(2) - 1) as f64;
+            }
+        }
+    }
+    (mean, cov)
+}
+
+/// One Stein direction φ at the particles `x` (`[n, d]`) under `target`, with its bandwidth.
+/// Returns (φ `[n, d]`, h).
+pub fn phi(
+    ctx: &GpuContext,
+    target: &Target,
+    x: &[f32],
+    n: usize,
+    bandwidth: Bandwidth,
+) -> Result<(Vec<f32>, f64)> {
+    check_bandwidth(bandwidth)?;
+    let k = Kernels::new(ctx)?;
+    let mut engine = Svgd::new(ctx, &k, target_score(ctx, target)?, x, n, Optimizer::Sgd)?;
+    let (phi, h) = engine.phi(bandwidth)?;
+    ensure!(
+        phi.iter().all(|v| v.is_finite()),
+        "φ has non-finite values (h = {h:e}); check the target, the particles and --bandwidth"
+    );
+    Ok((phi, h))
+}
+
+impl SvgdRun {
+    /// `steps` steps of size `step_size` from `init`, with AdaGrad, the median bandwidth, and no
+    /// snapshots, KSD trace, output file or plot.
+    pub fn new(init: Init, steps: u64, step_size: f64) -> Self {
+        Self {
+            init,
+            steps,
+            step_size,
+            optimizer: OptimizerKind::Adagrad,
+            bandwidth: Bandwidth::Median,
+            trace: None,
+            ksd_every: None,
+            out: None,
+            plot: None,
+        }
+    }
+
+    /// Checks the options and the output paths without a device, so that a run fails before
+    /// it starts. `target_file` is the target's file, if it came from one: no output may
+    /// overwrite it.
+    pub fn check(&self, target_file: Option<&Path>) -> Result<()> {
+        check_bandwidth(self.bandwidth)?;
+        ensure!(self.steps >= 1, "--steps must be at least 1");
+        ensure!(
+            self.step_size > 0.0 && self.step_size.is_finite(),
+            "--step-size {} must be positive and finite (typical: 1e-3 to 1 with adagrad)",
+            self.step_size
+        );
+        if let Some(t) = &self.trace {
+            ensure!(t.every >= 1, "--trace-every must be at least 1");
+        }
+        if let Some(k) = self.ksd_every {
+            ensure!(k >= 1, "--ksd-every must be at least 1");
+        }
+        if let Some(out) = &self.out {
+            check_output(out, "--out")?;
+        }
+        if let Some(p) = &self.plot {
+            check_output(p, "--plot")?;
+            check_png(p, "--plot")?;
+        }
+        let mut outputs: Vec<(&str, &Path)> = self.out.iter().map(|p| ("--out", &**p)).collect();
+        outputs.extend(self.plot.as_deref().map(|p| ("--plot", p)));
+        let mut inputs: Vec<(&str, &Path)> =
+            target_file.map(|p| ("--target", p)).into_iter().collect();
+        if let Init::File(p) = &self.init {
+            inputs.push(("--init", p));
+        }
+        check_distinct(&outputs, &inputs)
+    }
+
+    /// The initial particles and their number, checked against the device.
+    fn initial_particles(&self, target: &Target, ctx: &GpuContext) -> Result<(Vec<f32>, usize)> {
+        let d = target.dim();
+        let (n, mean, std, seed) = match &self.init {
+            Init::File(path) => return load_particles(path, d),
+            Init::Particles(x) => {
+                ensure!(
+                    !x.is_empty() && x.len().is_multiple_of(d),
+                    "initial particles: {} values are not n rows of the target's d = {d}",
+                    x.len()
+                );
+                return Ok((x.clone(), x.len() / d));
+            }
+            Init::Normal { n, mean, std, seed } => (*n, mean, *std, *seed),
+        };
+        ensure!(n >= 1, "--n must be at least 1");
+        // Check the device can hold them before generating them on the host.
+        let bytes = n
+            .checked_mul(d)
+            .and_then(|l| l.checked_mul(4))
+            .with_context(|| format!("--n {n} with d = {d} overflows; use fewer particles"))?;
+        ctx.check_binding("--n particles", bytes as u64)?;
+        let mean = match mean.len() {
+            1 => vec![mean[0]; d],
+            l if l == d => mean.clone(),
+            l => bail!(
+                "--init-mean has {l} values but the target has d = {d}; give one value or {d}"
+            ),
+        };
+        ensure!(
+            mean.iter().all(|m| m.is_finite()),
+            "--init-mean must be finite"
+        );
+        ensure!(
+            std > 0.0 && std.is_finite(),
+            "--init-std {std} must be positive and finite"
+        );
+        let mut rng = SplitMix64::new(seed);
+        let x = (0..n * d)
+            .map(|e| (mean[e % d] + std * rng.next_normal()) as f32)
+            .collect();
+        Ok((x, n))
+    }
+
+    /// Runs SVGD on `target` and writes the outputs asked for: the plot first, then the
+    /// particles, so that a failure leaves neither (nor the snapshots this run wrote).
+    pub fn run(
+        &self,
+        ctx: &GpuContext,
+        target: &Target,
+        progress: &mut dyn Progress,
+    ) -> Result<SvgdResult> {
+        self.check(None)?;
+        if self.plot.is_some() {
+            ensure!(
+                target.dim() == 2,
+                "--plot draws 2-D targets only; this target has d = {}",
+                target.dim()
+            );
+        }
+        let (x0, n) = self.initial_particles(target, ctx)?;
+        let d = target.dim();
+        let mut trace = TraceFiles::default();
+        if let Some(Trace { dir, .. }) = &self.trace {
+            ensure!(
+                !dir.exists() || dir.is_dir(),
+                "--trace-dir {} exists and is not a directory; give a directory path",
+                dir.display()
+            );
+            trace.created_dir = (!dir.exists()).then(|| dir.clone());
+            std::fs::create_dir_all(dir)
+                .with_context(|| format!("creating --trace-dir {}", dir.display()))?;
+        }
+        let k = Kernels::new(ctx)?;
+        let optimizer = self.optimizer.optimizer();
+        let mut engine = Svgd::new(ctx, &k, target_score(ctx, target)?, &x0, n, optimizer)?;
+        progress.update(0, self.steps);
+        let mut ksd_trace = Vec::new();
+        let ksd_now = |engine: &mut Svgd, step: u64| -> Result<KsdPoint> {
+            let (h, _) = engine.bandwidth(Bandwidth::Median)?;
+            let (ksd2_v, ksd2_u) = engine.ksd(h)?;
+            Ok(KsdPoint {
+                step,
+                ksd2_v,
+                ksd2_u,
+            })
+        };
+        if self.ksd_every.is_some() {
+            ksd_trace.push(ksd_now(&mut engine, 0)?);
+        }
+        let start = Instant::now();
+        let mut last_h = f64::NAN;
+        for step in 1..=self.steps {
+            let info = engine.step(self.step_size, self.bandwidth)?;
+            last_h = info.h;
+            if let Some(Trace { every, dir }) = &self.trace {
+                if step % every == 0 || step == self.steps {
+                    let x = engine.particles()?;
+                    let path = dir.join(format!("step_{step:06}.npy"));
+                    let existed = path.exists();
+                    write_npy_f32(&path, &x, &[n, d])?;
+                    if !existed {
+                        trace.files.push(path);
+                    }
+                }
+            }
+            if let Some(every) = self.ksd_every {
+                if step % every == 0 || step == self.steps {
+                    let p = ksd_now(&mut engine, step)?;
+                    ksd_trace.push(p);
+                    progress.status(&format!("KSD² {:.3e}", p.ksd2_u));
+                }
+            }
+            progress.update(step, self.steps);
+        }
+        ctx.wait()?;
+        let seconds = start.elapsed().as_secs_f64();
+        progress.finish();
+        let x = engine.particles()?;
+        ensure!(
+            x.iter().all(|v| v.is_finite()),
+            "particles diverged to NaN or inf; lower --step-size (now {})",
+            self.step_size
+        );
+        let last = ksd_now(&mut engine, self.steps)?;
+        // The plot first: if it fails, no --out is left behind either.
+        if let Some(p) = &self.plot {
+            let g = target.clone();
+            crate::io::plot::plot_particles_2d(
+                p,
+                &x,
+                &move |a, b| g.log_density(&[a, b]),
+                "stein svgd",
+                None,
+            )?;
+        }
+        if let Some(out) = &self.out {
+            write_npy_f32(out, &x, &[n, d])?;
+        }
+        let (mean, cov) = mean_cov(&x, n, d);
+        trace.keep();
+        Ok(SvgdResult {
+            particles: x,
+            n,
+            d,
+            steps: self.steps,
+            h: last_h,
+            ksd2_v: last.ksd2_v,
+            ksd2_u: last.ksd2_u,
+            mean,
+            cov,
+            seconds_per_step: seconds / self.steps as f64,
+            seconds,
+            adapter: ctx.adapter_label(),
+            ksd_trace,
+        })
+    }
+}
+
+/// The snapshots a run wrote, removed again (with the directory, if the run made it and it is
+/// left empty) unless the run succeeds: no partial output.
+#[derive(Default)]
+struct TraceFiles {
+    created_dir: Option<PathBuf>,
+    files: Vec<PathBuf>,
+}
+
+impl TraceFiles {
+    /// The run succeeded: leave everything.
+    fn keep(&mut self) {
+        self.created_dir = None;
+        self.files.clear();
+    }
+}
+
+impl Drop for TraceFiles {
+    fn drop(&mut self) {
+        for f in &self.files {
+            let _ = std::fs::remove_file(f);
+        }
+        if let Some(dir) = &self.created_dir {
+            let _ = std::fs::remove_dir(dir); // only if empty
+        }
+    }
+}

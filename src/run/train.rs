@@ -1,0 +1,837 @@
+//! A training job and its run directory: the options resolved into a [`RunConfig`], the data
+//! read and split, then on the device the updates with `metrics.jsonl` every log step (and the
+//! validation log-likelihood), `checkpoint.safetensors` every K updates, image grids, and at
+//! the end `model.safetensors` (and `generator.safetensors`) and for d = 2 a density plot.
+//! A run resumes from its directory exactly where its last checkpoint left it.
+//!
+//! Run directory: `config.json` (the [`RunConfig`] with `d` and the adapter),
+//! `metrics.jsonl` (one [`Metrics`] a log step), `checkpoint.safetensors`,
+//! `model.safetensors`, with a generator `generator.safetensors`; with `holdout` the
+//! held-out rows `valid.npy`; with `grid_every` `grids/step_NNNNNNN_*.png`; for d = 2
+//! `density.png` and `model_samples.npy` (or `generator_samples.npy`).
+//!
+//! ```no_run
+//! use stein::gpu::{AdapterChoice, GpuContext};
+//! use stein::run::{Schedule, Silent, TrainJob, TrainOptions};
+//! use stein::train::Algo;
+//!
+//! # fn main() -> anyhow::Result<()> {
+//! let options = TrainOptions { algo: Algo::SteinCd, hidden: 8, holdout: 500, ..Default::default() };
+//! let schedule = Schedule { steps: Some(2000), ..Default::default() };
+//! // Reads the data and checks everything before a device is opened.
+//! let job = TrainJob::new("ring8".into(), "runs/ring8".into(), &options, &schedule)?;
+//! let ctx = GpuContext::new(&AdapterChoice::default())?;
+//! let summary = job.run(&ctx, &mut Silent)?;
+//! println!("{:?}", summary.last.map(|m| m.valid_loglik));
+//!
+//! // Later: 1000 more updates of the same run.
+//! let more = Schedule { steps: Some(3000), ..Default::default() };
+//! TrainJob::resume("runs/ring8".into(), &more)?.run(&ctx, &mut Silent)?;
+//! # Ok(())
+//! # }
+//! ```
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use anyhow::{ensure, Context, Result};
+use serde::{Deserialize, Serialize};
+
+use super::Progress;
+use crate::gpu::GpuContext;
+use crate::io::data::{load_data, Data, DataOptions};
+use crate::io::npy::write_npy_f32;
+use crate::io::target::SplitMix64;
+use crate::kernels::Kernels;
+use crate::model::generator::{GenOutput, GenSpec};
+use crate::model::mlp::Activation;
+use crate::model::spec::{ModelKernels, ModelSpec};
+use crate::svgd::{Bandwidth, Optimizer, Svgd};
+use crate::train::{Algo, GanKernel, GenConfig, Metrics, PhiNorm, Sampler, TrainConfig, Trainer};
+
+/// The energy model to train.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "kebab-case")]
+pub enum ModelKind {
+    /// Gaussian-Bernoulli RBM.
+    #[default]
+    Grbm,
+    /// MLP energy with a Gaussian base term.
+    Mlp,
+}
+
+/// The options of a new training run; [`Default`] gives `stein train`'s defaults. Data and
+/// the run directory are arguments of [`TrainJob::new`]; how long to train is a [`Schedule`].
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, rename_all = "kebab-case")]
+pub struct TrainOptions {
+    /// Energy model.
+    pub model: ModelKind,
+    /// Hidden units of the RBM.
+    pub hidden: usize,
+    /// Hidden widths of the MLP energy (d-w₁-…-1).
+    pub widths: Vec<usize>,
+    /// Activation of the MLP's hidden layers.
+    pub activation: Activation,
+    /// σ₀ of the MLP energy's base term −‖x‖²/(2σ₀²).
+    pub sigma0: f64,
+    /// Where the negatives come from.
+    pub algo: Algo,
+    /// stein-gan/hybrid: latent dimension of the generator.
+    pub nz: usize,
+    /// stein-gan/hybrid: hidden widths of the generator.
+    pub gen_widths: Vec<usize>,
+    /// stein-gan/hybrid: activation of the generator's hidden layers.
+    pub gen_activation: Activation,
+    /// stein-gan/hybrid: the generator's output.
+    pub gen_output: GenOutput,
+    /// stein-gan/hybrid: Adam learning rate of the generator.
+    pub gen_lr: f64,
+    /// stein-gan/hybrid: kernel of the generator's Stein direction.
+    pub kernel: GanKernel,
+    /// stein-gan/hybrid: normalisation of φ.
+    pub phi_norm: PhiNorm,
+    /// hybrid: probability that a negative comes from SteinCD.
+    pub mix_prob: f64,
+    /// MCMC kernel of cd and pcd.
+    pub sampler: Sampler,
+    /// MCMC steps per update.
+    pub k: usize,
+    /// Langevin step size η.
+    pub langevin_step: f64,
+    /// SteinCD step size ε.
+    pub svgd_step: f64,
+    /// SteinCD bandwidth: `None` is the median of each batch.
+    pub bandwidth: Option<f64>,
+    /// Validation data (exact log-likelihood at every log step).
+    pub valid: Option<PathBuf>,
+    /// Rows of the data held out as validation data instead of `valid` (0: none).
+    pub holdout: usize,
+    /// Batch size.
+    pub batch: usize,
+    /// Adam learning rate.
+    pub lr: f64,
+    /// L2 weight decay.
+    pub weight_decay: f64,
+    /// Random seed.
+    pub seed: u64,
+    /// Metrics (and validation) every this many updates.
+    pub log_every: u64,
+    /// Keep u8 data as 0..255.
+    pub raw_u8: bool,
+    /// Standardise each column.
+    pub standardize: bool,
+}
+
+impl Default for TrainOptions {
+    fn default() -> Self {
+        let gen = GenConfig::default();
+        let paper = TrainConfig::paper(10, Algo::Cd);
+        Self {
+            model: ModelKind::Grbm,
+            hidden: paper.hidden,
+            widths: vec![64, 64],
+            activation: Activation::Softplus,
+            sigma0: 3.0,
+            algo: paper.algo,
+            nz: gen.nz,
+            gen_widths: gen.widths,
+            gen_activation: Activation::Softplus,
+            gen_output: gen.output,
+            gen_lr: gen.lr,
+            kernel: gen.kernel,
+            phi_norm: gen.phi_norm,
+            mix_prob: gen.mix_prob,
+            sampler: paper.sampler,
+            k: paper.k,
+            langevin_step: paper.langevin_step,
+            svgd_step: paper.svgd_step,
+            bandwidth: paper.bandwidth,
+            valid: None,
+            holdout: 0,
+            batch: paper.batch,
+            lr: paper.lr,
+            weight_decay: paper.weight_decay,
+            seed: paper.seed,
+            log_every: paper.log_every,
+            raw_u8: false,
+            standardize: false,
+        }
+    }
+}
+
+/// How long a job runs and what it writes along the way; for a resumed run too.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, rename_all = "kebab-case")]
+pub struct Schedule {
+    /// Updates in all: default 1000 for a new run, the run's own when resuming.
+    pub steps: Option<u64>,
+    /// Passes over the training data instead of `steps`: updates = ⌈E · N / batch⌉.
+    pub epochs: Option<f64>,
+    /// A checkpoint every this many updates (and after the last).
+    pub checkpoint_every: u64,
+    /// Image grids of model samples every this many updates (and after the last); 0: none.
+    pub grid_every: u64,
+    /// Image shape (rows, cols) of the grids (default: square).
+    pub image_shape: Option<(usize, usize)>,
+}
+
+impl Default for Schedule {
+    fn default() -> Self {
+        Self {
+            steps: None,
+            epochs: None,
+            checkpoint_every: 500,
+            grid_every: 0,
+            image_shape: None,
+        }
+    }
+}
+
+/// What a run directory's `config.json` records: enough to resume it. (`config.json` also
+/// names the adapter.)
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct RunConfig {
+    /// Energy model.
+    pub model: ModelKind,
+    /// MLP hidden widths.
+    #[serde(default)]
+    pub widths: Vec<usize>,
+    /// MLP activation.
+    #[serde(default)]
+    pub activation: String,
+    /// MLP σ₀.
+    #[serde(default)]
+    pub sigma0: f64,
+    /// Data dimension (0 until the data is read).
+    pub d: usize,
+    /// Training data.
+    pub data: PathBuf,
+    /// Validation data.
+    pub valid: Option<PathBuf>,
+    /// Keep u8 data as 0..255.
+    pub raw_u8: bool,
+    /// Standardise each column.
+    pub standardize: bool,
+    /// Rows held out as validation data.
+    #[serde(default)]
+    pub holdout: usize,
+    /// The trainer's configuration.
+    pub train: TrainConfig,
+}
+
+impl RunConfig {
+    /// The configuration of a new run on `data` from `options`; checks the options that
+    /// need no data.
+    pub fn new(data: PathBuf, o: &TrainOptions) -> Result<Self> {
+        let widths_text = |w: &[usize]| {
+            w.iter()
+                .map(|v| v.to_string())
+                .collect::<Vec<_>>()
+                .join(",")
+        };
+        ensure!(
+            !o.widths.is_empty() && o.widths.iter().all(|&w| w >= 1),
+            "--widths `{}` must list positive integers, e.g. 256,256",
+            widths_text(&o.widths)
+        );
+        if o.model == ModelKind::Mlp {
+            ensure!(
+                o.sigma0 > 0.0 && o.sigma0.is_finite(),
+                "--sigma0 must be positive"
+            );
+        }
+        let gen = if o.algo.has_generator() {
+            ensure!(
+                !o.gen_widths.is_empty() && o.gen_widths.iter().all(|&w| w >= 1),
+                "--gen-widths `{}` must list positive integers, e.g. 256,256",
+                widths_text(&o.gen_widths)
+            );
+            Some(GenConfig {
+                nz: o.nz,
+                widths: o.gen_widths.clone(),
+                activation: o.gen_activation.name().into(),
+                output: o.gen_output,
+                lr: o.gen_lr,
+                kernel: o.kernel,
+                phi_norm: o.phi_norm,
+                mix_prob: o.mix_prob,
+            })
+        } else {
+            None
+        };
+        if let Some(h) = o.bandwidth {
+            super::svgd::check_bandwidth(Bandwidth::Fixed(h))?;
+        }
+        let train = TrainConfig {
+            sampler: o.sampler,
+            k: o.k,
+            langevin_step: o.langevin_step,
+            svgd_step: o.svgd_step,
+            bandwidth: o.bandwidth,
+            batch: o.batch,
+            steps: 1000,
+            lr: o.lr,
+            weight_decay: o.weight_decay,
+            seed: o.seed,
+            log_every: o.log_every,
+            gen,
+            ..TrainConfig::paper(o.hidden, o.algo)
+        };
+        Ok(RunConfig {
+            model: o.model,
+            widths: o.widths.clone(),
+            activation: o.activation.name().into(),
+            sigma0: o.sigma0,
+            d: 0,
+            data,
+            valid: o.valid.clone(),
+            raw_u8: o.raw_u8,
+            standardize: o.standardize,
+            holdout: o.holdout,
+            train,
+        })
+    }
+
+    /// Reads `dir/config.json` of a run written by [`TrainJob::run`].
+    pub fn read(dir: &Path) -> Result<Self> {
+        let path = dir.join("config.json");
+        let text = std::fs::read_to_string(&path).with_context(|| {
+            format!(
+                "--resume {}: no config.json there; give a run directory written by `stein train`",
+                dir.display()
+            )
+        })?;
+        serde_json::from_str(&text)
+            .with_context(|| format!("{}: not a stein run configuration", path.display()))
+    }
+}
+
+/// A training job ready to run: its configuration resolved, its data read and checked.
+pub struct TrainJob {
+    out: PathBuf,
+    run: RunConfig,
+    resuming: bool,
+    checkpoint_every: u64,
+    /// (every K updates, image shape) of the image grids.
+    grids: Option<(u64, (usize, usize))>,
+    spec: ModelSpec,
+    data: Data,
+    valid: Option<Data>,
+}
+
+/// What a finished job reports.
+#[derive(Clone, Debug)]
+pub struct TrainSummary {
+    /// Updates done in all.
+    pub steps: u64,
+    /// The run directory.
+    pub out: PathBuf,
+    /// The last line of `metrics.jsonl` written by this call (none if it logged nothing).
+    pub last: Option<Metrics>,
+}
+
+impl TrainJob {
+    /// A new run on `data` (a `.npy` or `.csv` file, or `ring8`/`ring8-valid`) into the run
+    /// directory `out`. Reads and checks the data and every option; opens no device and
+    /// writes nothing.
+    pub fn new(
+        data: PathBuf,
+        out: PathBuf,
+        options: &TrainOptions,
+        schedule: &Schedule,
+    ) -> Result<Self> {
+        check_schedule(schedule)?;
+        let run = RunConfig::new(data, options)?;
+        Self::prepare(out, run, false, schedule)
+    }
+
+    /// Continues the run in `dir` from its last checkpoint, with its own configuration; only
+    /// `schedule` is taken from the caller (with `steps` the new total).
+    pub fn resume(dir: PathBuf, schedule: &Schedule) -> Result<Self> {
+        check_schedule(schedule)?;
+        let run = RunConfig::read(&dir)?;
+        Self::prepare(dir, run, true, schedule)
+    }
+
+    /// The run's configuration (with `d` and the number of updates resolved).
+    pub fn config(&self) -> &RunConfig {
+        &self.run
+    }
+
+    /// The run directory.
+    pub fn out(&self) -> &Path {
+        &self.out
+    }
+
+    /// The training data (after a hold-out and standardisation).
+    pub fn data(&self) -> &Data {
+        &self.data
+    }
+
+    fn prepare(out: PathBuf, mut run: RunConfig, resuming: bool, s: &Schedule) -> Result<Self> {
+        if let Some(steps) = s.steps {
+            run.train.steps = steps;
+        }
+        run.train.validate()?;
+        let opts = DataOptions {
+            raw_u8: run.raw_u8,
+            standardize: run.standardize,
+        };
+        let mut data = load_data(&run.data, opts)?;
+        let mut held = None;
+        if run.holdout > 0 {
+            let (t, v) = data.holdout(run.holdout, run.train.seed)?;
+            data = t;
+            held = Some(v);
+        }
+        if let Some(e) = s.epochs {
+            ensure!(e > 0.0 && e.is_finite(), "--epochs must be positive");
+            let steps = (e * data.n as f64 / run.train.batch as f64).ceil().max(1.0) as u64;
+            run.train.steps = steps;
+        }
+        if resuming {
+            ensure!(
+                data.d == run.d,
+                "--resume: {} now has d = {} but the run was trained with d = {}; the run's config is incompatible with its data",
+                run.data.display(),
+                data.d,
+                run.d
+            );
+        }
+        run.d = data.d;
+        let valid = match &run.valid {
+            Some(p) => {
+                let v = load_data(p, opts)?;
+                ensure!(
+                    v.d == data.d,
+                    "{}: validation data has d = {} but the training data has d = {}",
+                    p.display(),
+                    v.d,
+                    data.d
+                );
+                // Standardised with the training data's statistics, not its own.
+                Some(match &data.standardization {
+                    Some(stats) => v.standardized_with(stats),
+                    None => v,
+                })
+            }
+            None => held,
+        };
+        let spec = match run.model {
+            ModelKind::Mlp => ModelSpec::Mlp {
+                d: data.d,
+                hidden: run.widths.clone(),
+                activation: run.activation.clone(),
+                sigma0: run.sigma0,
+            },
+            ModelKind::Grbm => ModelSpec::Grbm {
+                d: data.d,
+                hidden: run.train.hidden,
+            },
+        };
+        if valid.is_some() {
+            match &spec {
+                ModelSpec::Grbm { hidden, .. } => ensure!(
+                    *hidden <= crate::model::rbm::MAX_EXACT_HIDDEN,
+                    "--valid evaluates the exact log-likelihood, which needs H <= {} (got --hidden {hidden}); drop --valid and evaluate the model with `stein eval --method ais`",
+                    crate::model::rbm::MAX_EXACT_HIDDEN,
+                ),
+                ModelSpec::Mlp { d, .. } => ensure!(
+                    *d <= 2,
+                    "--valid during MLP training evaluates the log-likelihood by quadrature, which needs d <= 2 (the data has d = {d}); drop --valid and run `stein eval` (AIS) on the model"
+                ),
+            }
+        }
+        let grids = match s.grid_every {
+            0 => None,
+            every => Some((
+                every,
+                crate::io::plot::image_shape(data.d, s.image_shape)
+                    .context("--grid-every draws image grids")?,
+            )),
+        };
+        ensure!(
+            !out.is_file(),
+            "--out {} is a file; give a directory",
+            out.display()
+        );
+        Ok(Self {
+            out,
+            run,
+            resuming,
+            checkpoint_every: s.checkpoint_every,
+            grids,
+            spec,
+            data,
+            valid,
+        })
+    }
+
+    /// Trains on `ctx`: makes the run directory (removed again if this call made it and the
+    /// run fails before its first checkpoint), writes the files the module docs list, and
+    /// reports progress to `progress`.
+    pub fn run(&self, ctx: &GpuContext, progress: &mut dyn Progress) -> Result<TrainSummary> {
+        let out = &self.out;
+        let created = !out.exists();
+        std::fs::create_dir_all(out)
+            .with_context(|| format!("creating --out {}", out.display()))?;
+        let result = self.run_in(ctx, progress);
+        if result.is_err() && created && !out.join("checkpoint.safetensors").exists() {
+            // No partial output: the directory is this run's own and holds nothing to resume.
+            let _ = std::fs::remove_dir_all(out);
+        }
+        result
+    }
+
+    /// The part of [`TrainJob::run`] after the run directory exists.
+    fn run_in(&self, ctx: &GpuContext, progress: &mut dyn Progress) -> Result<TrainSummary> {
+        let (out, run, spec, valid) = (&self.out, &self.run, &self.spec, &self.valid);
+        let cfg = run.train.clone();
+        if let (true, Some(v)) = (run.holdout > 0, valid) {
+            write_npy_f32(&out.join("valid.npy"), &v.x, &[v.n, v.d])?;
+        }
+        let k = Kernels::new(ctx)?;
+        let mk = ModelKernels::new(ctx)?;
+        // The exact log-likelihood of an RBM on validation data must fit the device before
+        // the run starts.
+        if let (Some(_), Some(shape)) = (valid, spec.rbm()) {
+            crate::model::rbm::check_exact_log_z(ctx, shape).context(
+                "validation (--valid or --holdout) takes the exact log-likelihood, which does not fit \
+                 this device; train without them and evaluate with `stein eval --method ais`",
+            )?;
+        }
+        // θ is made on the host before it goes to the device: its size is checked first, so
+        // that an oversized model names the device's limit instead of exhausting the host's
+        // memory.
+        ctx.check_binding(
+            "θ (the model's parameters)",
+            (spec.n_params()? as u64).saturating_mul(4),
+        )?;
+        let theta0 = spec.init_theta(cfg.seed)?;
+        let eta0 = match &cfg.gen {
+            Some(g) if cfg.algo.has_generator() => Some(g.spec(self.data.d)?.init_eta(cfg.seed)),
+            _ => None,
+        };
+        let session = Session {
+            job: self,
+            ctx,
+            k: &k,
+            kernels: &mk,
+        };
+        match spec {
+            ModelSpec::Grbm { .. } => {
+                let model = crate::model::rbm::RbmModel {
+                    kernels: &mk.rbm,
+                    shape: spec.rbm().expect("rbm"),
+                };
+                let t = Trainer::new(ctx, &k, model, &theta0, cfg)?;
+                session.train(
+                    match &eta0 {
+                        Some(eta) => t.with_generator(&mk.mlp, eta)?,
+                        None => t,
+                    },
+                    progress,
+                )
+            }
+            ModelSpec::Mlp { .. } => {
+                let model = crate::model::mlp::MlpModel {
+                    kernels: &mk.mlp,
+                    shape: spec.mlp()?.expect("mlp"),
+                };
+                let t = Trainer::new(ctx, &k, model, &theta0, cfg)?;
+                session.train(
+                    match &eta0 {
+                        Some(eta) => t.with_generator(&mk.mlp, eta)?,
+                        None => t,
+                    },
+                    progress,
+                )
+            }
+        }
+    }
+}
+
+fn check_schedule(s: &Schedule) -> Result<()> {
+    ensure!(
+        s.checkpoint_every >= 1,
+        "--checkpoint-every must be at least 1"
+    );
+    Ok(())
+}
+
+/// A job on a device: everything the training loop needs besides the trainer.
+struct Session<'a> {
+    job: &'a TrainJob,
+    ctx: &'a GpuContext,
+    k: &'a Kernels,
+    kernels: &'a ModelKernels,
+}
+
+impl Session<'_> {
+    /// 64 Langevin samples of the energy and, with a generator, 64 generator samples, as PNG
+    /// grids in RUN_DIR/grids.
+    fn write_grids(
+        &self,
+        theta: &[f32],
+        generated: Option<(GenSpec, Vec<f32>)>,
+        step: u64,
+        shape: (usize, usize),
+    ) -> Result<()> {
+        let ctx = self.ctx;
+        let dir = self.job.out.join("grids");
+        std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+        let n = 64;
+        let d = self.job.spec.dim();
+        let seed = self.job.run.train.seed;
+        if let Some((gspec, eta)) = generated {
+            let key = crate::cpu::hash::stream_key(seed ^ 0x0067_7269, 0);
+            let (gk, mlp) = (&self.kernels.gen, &self.kernels.mlp);
+            let x = crate::model::generator::sample(ctx, gk, mlp, &gspec, &eta, n, key)?;
+            crate::io::plot::write_image_grid(
+                &dir.join(format!("step_{step:07}_generator.png")),
+                &x,
+                shape,
+                &format!("generator samples after {step} updates"),
+            )?;
+        }
+        let energy = self.job.spec.energy(ctx, self.kernels, theta, n)?;
+        let mut rng = SplitMix64::new(seed ^ 0x6c61_6e67);
+        let x0: Vec<f32> = (0..n * d).map(|_| rng.next_normal() as f32).collect();
+        let x = crate::model::langevin_samples(
+            ctx,
+            self.k,
+            energy.as_ref(),
+            &x0,
+            (500, 0.01, seed ^ 0x6c61_6e67),
+        )?;
+        crate::io::plot::write_image_grid(
+            &dir.join(format!("step_{step:07}_langevin.png")),
+            &x,
+            shape,
+            &format!("Langevin samples of the energy after {step} updates"),
+        )
+    }
+
+    /// Mean validation log-likelihood at θ: exact for the RBM, quadrature for d <= 2.
+    fn valid_loglik(&self, theta: &[f32]) -> Result<Option<f64>> {
+        let Some(v) = &self.job.valid else {
+            return Ok(None);
+        };
+        let (ctx, spec, data) = (self.ctx, &self.job.spec, &self.job.data);
+        Ok(Some(if let Some(shape) = spec.rbm() {
+            crate::train::rbm_loglik(ctx, &self.kernels.rbm, shape, theta, &v.x)?.0
+        } else {
+            let energy = spec.energy(ctx, self.kernels, theta, 4096)?;
+            let (lo, hi) = crate::eval::data_box(&data.x, data.d, 0.5, 5.0);
+            let q = crate::eval::log_partition_quadrature(ctx, energy.as_ref(), &lo, &hi, 256)?;
+            crate::eval::mean_energy(ctx, energy.as_ref(), &v.x)? - q.log_z
+        }))
+    }
+
+    /// d = 2: the learned density exp(f) (shading and contours, from f on a 200×200 grid of
+    /// the data's box), the training data (dark, at most 2000 points) and 500 model samples
+    /// (orange: SVGD from N(0, I), 1000 AdaGrad steps of 0.05, median bandwidth); the
+    /// samples are also written to model_samples.npy.
+    fn plot_density(
+        &self,
+        theta: &[f32],
+        generated: Option<(&GenSpec, &[f32])>,
+        path: &Path,
+    ) -> Result<()> {
+        let (ctx, data, spec) = (self.ctx, &self.job.data, &self.job.spec);
+        let seed = self.job.run.train.seed;
+        let energy = spec.energy(ctx, self.kernels, theta, 4096)?;
+        let (lo, hi) = crate::eval::data_box(&data.x, 2, 0.15, 0.5);
+        let m = 200;
+        let (f, _) = crate::eval::grid_energies(ctx, energy.as_ref(), &lo, &hi, m)?;
+        let n = 500;
+        let (samples, title) = if let Some((gspec, eta)) = generated {
+            // A generator's run: its samples (stream_key(seed, 0), as `stein sample --generator`).
+            let key = crate::cpu::hash::stream_key(seed, 0);
+            let (gk, mlp) = (&self.kernels.gen, &self.kernels.mlp);
+            let x = crate::model::generator::sample(ctx, gk, mlp, gspec, eta, n, key)?;
+            write_npy_f32(&path.with_file_name("generator_samples.npy"), &x, &[n, 2])?;
+            (
+                x,
+                "learned density: data (dark), generator samples (orange)",
+            )
+        } else {
+            let mut rng = SplitMix64::new(seed ^ 0x706c_6f74);
+            let x0: Vec<f32> = (0..2 * n).map(|_| rng.next_normal() as f32).collect();
+            let target = Box::new(crate::model::EnergyScore::new(
+                ctx,
+                spec.energy(ctx, self.kernels, theta, n)?,
+            )?);
+            let mut engine = Svgd::new(ctx, self.k, target, &x0, n, Optimizer::Adagrad)?;
+            for _ in 0..1000 {
+                engine.step(0.05, Bandwidth::Median)?;
+            }
+            let x = engine.particles()?;
+            write_npy_f32(&path.with_file_name("model_samples.npy"), &x, &[n, 2])?;
+            (
+                x,
+                "learned density: data (dark), model samples by SVGD (orange)",
+            )
+        };
+        // Bilinear interpolation of the grid (cell midpoints) at a pixel.
+        let step = [(hi[0] - lo[0]) / m as f64, (hi[1] - lo[1]) / m as f64];
+        let at = |i: usize, j: usize| f[i.min(m - 1) * m + j.min(m - 1)];
+        let log_density = |x: f64, y: f64| {
+            let u = ((x - lo[0]) / step[0] - 0.5).clamp(0.0, (m - 1) as f64);
+            let v = ((y - lo[1]) / step[1] - 0.5).clamp(0.0, (m - 1) as f64);
+            let (i, j) = (u.floor() as usize, v.floor() as usize);
+            let (a, b) = (u - i as f64, v - j as f64);
+            (1.0 - a) * ((1.0 - b) * at(i, j) + b * at(i, j + 1))
+                + a * ((1.0 - b) * at(i + 1, j) + b * at(i + 1, j + 1))
+        };
+        let shown = &data.x[..data.x.len().min(4000)];
+        crate::io::plot::plot_density_2d(
+            path,
+            shown,
+            &samples,
+            &log_density,
+            title,
+            Some([lo[0], hi[0], lo[1], hi[1]]),
+        )
+    }
+
+    /// The training loop: resume, config.json, metrics, grids, checkpoints, final files.
+    fn train<M: crate::model::Trainable>(
+        &self,
+        mut trainer: Trainer<M>,
+        progress: &mut dyn Progress,
+    ) -> Result<TrainSummary> {
+        let (ctx, job) = (self.ctx, self.job);
+        let (out, run, data) = (&job.out, &job.run, &job.data);
+        let cfg = trainer.cfg.clone();
+        let metrics_path = out.join("metrics.jsonl");
+        let checkpoint_path = out.join("checkpoint.safetensors");
+        if job.resuming {
+            let ck = crate::io::safetensors::Tensors::read(&checkpoint_path)?;
+            let saved: TrainConfig = serde_json::from_str(
+                ck.metadata
+                    .get("config")
+                    .map(String::as_str)
+                    .unwrap_or("{}"),
+            )
+            .with_context(|| {
+                format!(
+                    "{}: no training configuration in the checkpoint",
+                    checkpoint_path.display()
+                )
+            })?;
+            let same = TrainConfig {
+                steps: cfg.steps,
+                ..saved
+            };
+            ensure!(
+                serde_json::to_value(&same)? == serde_json::to_value(&cfg)?,
+                "--resume: the checkpoint was written with a different configuration than {}/config.json; the run is incompatible",
+                out.display()
+            );
+            trainer
+                .restore(&ck)
+                .with_context(|| format!("--resume from {}", checkpoint_path.display()))?;
+            ensure!(
+                trainer.t < cfg.steps,
+                "--resume: the run already has {} updates; give a larger --steps",
+                trainer.t
+            );
+            // Metrics after the checkpoint belong to updates that will be redone.
+            let kept: Vec<String> = std::fs::read_to_string(&metrics_path)
+                .unwrap_or_default()
+                .lines()
+                .filter(|l| {
+                    serde_json::from_str::<serde_json::Value>(l)
+                        .ok()
+                        .and_then(|v| v["step"].as_u64())
+                        .is_some_and(|s| s <= trainer.t)
+                })
+                .map(|l| format!("{l}\n"))
+                .collect();
+            crate::io::write_atomic(&metrics_path, kept.concat().as_bytes())?;
+        }
+        // config.json: the run configuration as trained, and the adapter.
+        let mut config = serde_json::to_value(RunConfig {
+            d: data.d,
+            train: cfg.clone(),
+            ..run.clone()
+        })?;
+        config["adapter"] = ctx.adapter_label().into();
+        crate::io::write_atomic(
+            &out.join("config.json"),
+            serde_json::to_string_pretty(&config)?.as_bytes(),
+        )?;
+        let mut metrics = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&metrics_path)
+            .with_context(|| format!("opening {}", metrics_path.display()))?;
+        progress.update(trainer.t, cfg.steps);
+        let mut last = Instant::now();
+        let mut last_metrics = None;
+        for step in trainer.t + 1..=cfg.steps {
+            let log = step % cfg.log_every == 0 || step == cfg.steps;
+            if let Some((gap, norm)) = trainer.step(&data.x, data.n, log)? {
+                let secs = last.elapsed().as_secs_f64() / cfg.log_every.min(step) as f64;
+                let valid_loglik = if job.valid.is_some() {
+                    self.valid_loglik(&trainer.theta()?)?
+                } else {
+                    None
+                };
+                last = Instant::now();
+                let m = Metrics {
+                    step,
+                    energy_gap: gap,
+                    grad_norm: norm,
+                    step_seconds: secs,
+                    valid_loglik,
+                    h: trainer.bandwidth()?,
+                };
+                let line = serde_json::to_string(&m)?;
+                use std::io::Write;
+                writeln!(metrics, "{line}")
+                    .with_context(|| format!("writing {}", metrics_path.display()))?;
+                progress.status(&format!(
+                    "gap {gap:.3}{}",
+                    valid_loglik
+                        .map(|l| format!("  valid LL {l:.2}"))
+                        .unwrap_or_default()
+                ));
+                last_metrics = Some(m);
+            }
+            if let Some((every, shape)) = job.grids {
+                if step % every == 0 || step == cfg.steps {
+                    self.write_grids(&trainer.theta()?, trainer.generator()?, step, shape)?;
+                }
+            }
+            if step % job.checkpoint_every == 0 || step == cfg.steps {
+                trainer.checkpoint()?.write(&checkpoint_path)?;
+            }
+            progress.update(step, cfg.steps);
+        }
+        progress.finish();
+        let theta = trainer.theta()?;
+        let mut t = job.spec.to_tensors(&theta)?;
+        t.metadata
+            .insert("config".into(), serde_json::to_string(&cfg)?);
+        t.write(&out.join("model.safetensors"))?;
+        let gen = trainer.generator()?;
+        if let Some((gspec, eta)) = &gen {
+            let mut g = gspec.to_tensors(eta)?;
+            g.metadata
+                .insert("config".into(), serde_json::to_string(&cfg)?);
+            g.write(&out.join("generator.safetensors"))?;
+        }
+        if data.d == 2 {
+            let generated = gen.as_ref().map(|(s, e)| (s, e.as_slice()));
+            self.plot_density(&theta, generated, &out.join("density.png"))?;
+        }
+        Ok(TrainSummary {
+            steps: cfg.steps,
+            out: out.clone(),
+            last: last_metrics,
+        })
+    }
+}
