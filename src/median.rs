@@ -399,11 +399,11 @@ impl MedianSelector {
     /// times its share): lists again only the row blocks that hold those rows, with exact
     /// slots from the pass's counts `c`, and returns the complete lists of the rows that
     /// overflowed (`None` for the others, whose lists were complete). A row block is a
-    /// workgroup's rows ([`Kernels::bracket_block_rows`]), a few hundred, against a full pass
-    /// over all n rows for one overflowing row before (2026-11-30: at n = 16 384 one or two rows
-    /// overflowed at d = 2 and 16, which cost a second full pass, 0.25 s of a 0.9 s step at
-    /// d = 16). Returns `None` (list every row again) when the blocks hold over half of the
-    /// rows or their exact lists outgrow the capacity.
+    /// workgroup's rows ([`Kernels::bracket_block_rows`]), a few hundred, instead of a second
+    /// full pass over all n rows (on llvmpipe at n = 16 384 one or two rows overflow at d = 2
+    /// and 16, and a full pass cost 0.25 s of a 0.9 s step at d = 16). Returns `None` (list
+    /// every row again) when the blocks hold over half of the rows or their exact lists
+    /// outgrow the capacity.
     fn relist(
         &mut self,
         ctx: &GpuContext,

@@ -194,7 +194,7 @@ impl Kernel {
         self.record_resources(ctx, enc, &resources, groups)
     }
 
-    /// [`Kernel::record`] with the uniform (binding 0) from a [`Recorder`]'s arena and
+    /// [`Kernel::record`] with the uniform (binding 0) from a [`Recorder`](crate::gpu::Recorder)'s arena and
     /// `buffers` bound from binding 1 on.
     pub fn record_with(
         &self,

@@ -195,12 +195,9 @@ pub(crate) fn shuffle_rows(d: usize) -> usize {
 /// Columns per pass of `svgd_phi_shuffle`'s lane loop (its override COLS): two share each
 /// row value and each accumulator's blend, but double the loop body, which at large d
 /// outgrows the instruction cache (at d = 64 the two-column body is 24 KB; four columns,
-/// 45 KB, ran 1.65× slower with the same instructions per pair). llvmpipe, n = 16384,
-/// pairs/s, one against two columns, alternated, two rounds, with the records in a read-only
-/// storage texture (late 2026-11-30): d = 88 8.3e7–1.08e8 / 1.25e8–1.31e8, d = 96
-/// 1.07e8–1.12e8 / 1.00e8–1.09e8, d = 100 1.10e8–1.17e8 / 8.0e7–8.2e7, d = 112
-/// 9.8e7–1.03e8 / 7.1e7–8.3e7, d = 128 7.8e7–8.7e7 / 7.1e7–7.4e7. (With the sampled texture
-/// before it two columns still won at d = 100: 8.6e7 / 9.5e7.)
+/// 45 KB, ran 1.65× slower with the same instructions per pair). On llvmpipe (n = 16384, one
+/// against two columns, alternated) two columns won up to d = 88 and one from d = 96 on; the
+/// figures are in docs/lavapipe.md.
 pub(crate) fn shuffle_cols(d: usize) -> u32 {
     if d <= 92 {
         2

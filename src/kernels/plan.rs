@@ -80,8 +80,8 @@ pub fn chunk_plan(n: usize, cols: usize) -> Vec<(u32, u32, u32)> {
 /// `per_column` counts passes through loop ends, as llvmpipe's limiter does: the column
 /// loop's own pass, every inner iteration, and each inner loop's exit pass (its last check
 /// runs the body's end once more with no lane active). Refused where even one column does
-/// not fit (at d past about 30 000 to 60 000 on llvmpipe, by kernel), which before
-/// 2026-12-01 went ahead with one column a chunk and came back truncated.
+/// not fit (at d past about 30 000 to 60 000 on llvmpipe, by kernel): going ahead with one
+/// column a chunk there comes back truncated.
 pub fn chunk_columns(
     ctx: &GpuContext,
     what: &str,

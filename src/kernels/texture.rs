@@ -26,10 +26,10 @@ pub(crate) fn texture_shape(texels: usize) -> (usize, usize) {
 
 /// The particles as an rgba32float texture, four coordinates a texel (`x_texture_pack`),
 /// which the median's sample and bracket passes read on CPU adapters
-/// ([`Kernels::median_x_texture`]): there a storage-buffer load whose index differs between
+/// ([`Kernels::median_x_texture`](super::Kernels::median_x_texture)): there a storage-buffer load whose index differs between
 /// lanes is a loop over the lanes, a texel load one gather. The KSD's kernels read such
 /// textures too: of x and the score, or of `ksd_pack`'s records (n rows of
-/// [`ksd_record_floats`] values; [`KsdRecords`]).
+/// [`ksd_record_floats`](super::ksd_record_floats) values; [`KsdRecords`](super::KsdRecords)).
 pub struct XTexture {
     pub(crate) texture: wgpu::Texture,
     pub(crate) view: wgpu::TextureView,
