@@ -5,6 +5,7 @@
 mod integration {
     pub mod ais;
     pub mod algorithms;
+    pub mod bandwidth;
     pub mod cli;
     pub mod common;
     pub mod generator;
