@@ -604,7 +604,7 @@ impl<'a, M: Trainable> Trainer<'a, M> {
                     anyhow::anyhow!("rowsum φ: the bandwidth stays on the device")
                 })?;
                 g.ops
-                    .record_rowsum_norm(ctx, self.k, &mut enc, &mut g.batch, phi, h)?;
+                    .record_rowsum_norm(ctx, self.k, &mut enc, &g.batch, phi, h)?;
                 g.batch.rowsum_phi()
             } else {
                 phi

@@ -67,10 +67,10 @@ fn generator_kernels_match_cpu_reference() -> Result<()> {
             let phib = GpuVec::from_slice(ctx, "phi", &phi32)?;
             let g = GpuVec::nan_filled(ctx, "d eta", spec.len())?;
             let scale = 1.0 / n as f64;
-            let mut enc = ctx.device.create_command_encoder(&Default::default());
+            let mut enc = stein::gpu::Recorder::new(ctx);
             gk.record_sample(ctx, &mut enc, &mlp, &etab, &batch, key)?;
             gk.record_eta_grad(ctx, &mut enc, &mlp, &etab, &batch, &phib, scale, &g)?;
-            ctx.queue.submit([enc.finish()]);
+            enc.submit(ctx);
             let z = cpu::generator::latent(key, n * nz);
             let got_z = batch.z.read(ctx)?;
             ensure!(
@@ -111,20 +111,20 @@ fn generator_rowsum_normalisation_matches_cpu_reference() -> Result<()> {
         let spec = GenSpec::new(4, &[9], d, Activation::Silu, GenOutput::Identity)?;
         let eta32 = spec.init_eta(5);
         let etab = GpuVec::from_slice(ctx, "eta", &eta32)?;
-        let mut batch = GenBatch::new(ctx, &spec, n)?;
+        let batch = GenBatch::new(ctx, &spec, n)?;
         let (phi32, phi) = normals(n, d, 1.0, 9);
         let phib = GpuVec::from_slice(ctx, "phi", &phi32)?;
         let h = 0.05 * d as f64;
-        let mut enc = ctx.device.create_command_encoder(&Default::default());
+        let mut enc = stein::gpu::Recorder::new(ctx);
         gk.record_sample(ctx, &mut enc, &mlp, &etab, &batch, 3)?;
-        ctx.queue.submit([enc.finish()]);
+        enc.submit(ctx);
         batch
             .rowsum_phi()
             .write(ctx, &vec![f32::NAN; n * d])
             .context("NaN fill")?;
-        let mut enc = ctx.device.create_command_encoder(&Default::default());
-        gk.record_rowsum_norm(ctx, k, &mut enc, &mut batch, &phib, h)?;
-        ctx.queue.submit([enc.finish()]);
+        let mut enc = stein::gpu::Recorder::new(ctx);
+        gk.record_rowsum_norm(ctx, k, &mut enc, &batch, &phib, h)?;
+        enc.submit(ctx);
         let x = to_f64(&batch.x.read(ctx)?);
         let want = cpu::generator::rowsum_norm(&x, &phi, d, h);
         let got = batch.rowsum_phi().read(ctx)?;

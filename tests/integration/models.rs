@@ -99,12 +99,12 @@ fn rbm_kernels_match_cpu_reference() -> Result<()> {
             let f = GpuVec::nan_filled(ctx, "f", n)?;
             let sc = GpuVec::nan_filled(ctx, "score", n * d)?;
             let g = GpuVec::nan_filled(ctx, "g", s.len())?;
-            let mut enc = ctx.device.create_command_encoder(&Default::default());
-            k.record_hidden(ctx, &mut enc, s, &theta, &xb, &batch, 0)?;
+            let mut enc = stein::gpu::Recorder::new(ctx);
+            k.record_hidden(ctx, &mut enc, s, &theta, &xb, &batch)?;
             k.record_energy(ctx, &mut enc, s, &theta, &xb, &batch, &f)?;
             k.record_score(ctx, &mut enc, s, &theta, &xb, &batch, &sc)?;
             k.record_grad(ctx, &mut enc, s, &xb, &batch, &wb, &g)?;
-            ctx.queue.submit([enc.finish()]);
+            enc.submit(ctx);
             // The kernels take the f32 θ: compare with the reference at the same θ.
             let th_r: Vec<f64> = th32.iter().map(|&v| f64::from(v)).collect();
             let what = |q: &str| format!("rbm {q} n={n} d={d} H={h}");
@@ -183,9 +183,9 @@ fn gaussian_energy_matches_its_reference() -> Result<()> {
             GpuVec::nan_filled(ctx, "f", n)?,
             GpuVec::nan_filled(ctx, "score", n * d)?,
         );
-        let mut enc = ctx.device.create_command_encoder(&Default::default());
+        let mut enc = stein::gpu::Recorder::new(ctx);
         energy.record_energy_score(ctx, &mut enc, &xb, &f, &score)?;
-        ctx.queue.submit([enc.finish()]);
+        enc.submit(ctx);
         let rows = |i: usize| &x[i * d..(i + 1) * d];
         let f_want: Vec<f64> = (0..n).map(|i| energy.energy(rows(i))).collect();
         let s_want: Vec<f64> = (0..n).flat_map(|i| energy.score(rows(i))).collect();
@@ -264,9 +264,9 @@ fn rbm_gibbs_sweep_matches_the_reference_draw() -> Result<()> {
         }
         let key = cpu::hash::stream_key(1, n as u64);
         let what = |part: &str| format!("{part} n={n} d={d} H={h}");
-        let mut enc = ctx.device.create_command_encoder(&Default::default());
-        k.record_hidden(ctx, &mut enc, s, &theta, &xb, &batch, key)?;
-        ctx.queue.submit([enc.finish()]);
+        let mut enc = stein::gpu::Recorder::new(ctx);
+        k.record_hidden(ctx, &mut enc, s, &theta, &xb, &batch)?;
+        enc.submit(ctx);
         let y_want = cpu::rbm::hidden(&th_r, s, &x);
         let t_want: Vec<f64> = y_want.iter().map(|v| v.tanh()).collect();
         let scale = max_abs(&y_want).max(1.0);
@@ -284,9 +284,9 @@ fn rbm_gibbs_sweep_matches_the_reference_draw() -> Result<()> {
             1.0,
             &what("tanh y"),
         )?;
-        let mut enc = ctx.device.create_command_encoder(&Default::default());
-        k.record_gibbs(ctx, &mut enc, s, &theta, &xb, &batch)?;
-        ctx.queue.submit([enc.finish()]);
+        let mut enc = stein::gpu::Recorder::new(ctx);
+        k.record_gibbs(ctx, &mut enc, s, &theta, &xb, &batch, key)?;
+        enc.submit(ctx);
         let (h_want, x_want) = cpu::rbm::gibbs(&th_r, s, &x, key);
         let h_got = batch.hs.read(ctx)?;
         // Decisions agree but where the uniform lies within f32 rounding of sigmoid(2y).
