@@ -327,21 +327,21 @@ pub fn ais_log_partition_with_progress(
     let mut by_temperature = vec![0u64; temps - 1];
     for wave in 0..waves {
         let params = AisParams {
-                n: n as u32,
-                d: d as u32,
-                chains: chains as u32,
-                runs: wave_runs as u32,
-                temperatures: temps as u32,
-                first_chain: (wave * n) as u32,
-                seed: cpu::hash::fold_seed(cfg.seed),
-                accept_stream: ACCEPT_STREAM,
-                slot_len: SLOT_LEN as u32,
-                up_above: cfg.up_above(),
-                eps_min: cfg.min_step as f32,
-                eps_max: cfg.max_step as f32,
-                eps_up: cfg.step_up as f32,
-                eps_down: cfg.step_down as f32,
-                _pad: [0; 2],
+            n: n as u32,
+            d: d as u32,
+            chains: chains as u32,
+            runs: wave_runs as u32,
+            temperatures: temps as u32,
+            first_chain: (wave * n) as u32,
+            seed: cpu::hash::fold_seed(cfg.seed),
+            accept_stream: ACCEPT_STREAM,
+            slot_len: SLOT_LEN as u32,
+            up_above: cfg.up_above(),
+            eps_min: cfg.min_step as f32,
+            eps_max: cfg.max_step as f32,
+            eps_up: cfg.step_up as f32,
+            eps_down: cfg.step_down as f32,
+            _pad: [0; 2],
         };
         let mut state = vec![1u32];
         state.extend(std::iter::repeat_n(
@@ -490,11 +490,7 @@ fn record_temperature(
         ctx,
         enc,
         params,
-        &[
-            &s.chain.buffer,
-            &s.run_state.buffer,
-            &s.history.buffer,
-        ],
+        &[&s.chain.buffer, &s.run_state.buffer, &s.history.buffer],
         g_run,
     )?;
     // Last: it advances k, which every kernel above reads.

@@ -111,12 +111,7 @@ impl super::Energy for DiagGaussianEnergy {
             ctx,
             enc,
             &params,
-            &[
-                &self.packed.buffer,
-                &x.buffer,
-                &f.buffer,
-                &score.buffer,
-            ],
+            &[&self.packed.buffer, &x.buffer, &f.buffer, &score.buffer],
             g,
         )
     }

@@ -358,13 +358,8 @@ impl GenKernels {
                     ..pair_params(n, d, h)
                 },
             );
-            k.mmd_rows.record_with(
-                ctx,
-                enc,
-                &u,
-                &[&batch.x.buffer, &batch.rows.buffer],
-                g,
-            )?;
+            k.mmd_rows
+                .record_with(ctx, enc, &u, &[&batch.x.buffer, &batch.rows.buffer], g)?;
         }
         let p = GenParams {
             len: (n * d) as u32,

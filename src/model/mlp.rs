@@ -615,11 +615,7 @@ impl MlpKernels {
                     ctx,
                     enc,
                     &layer,
-                    &[
-                        &a_in.buffer,
-                        &delta_out.buffer,
-                        &g.buffer,
-                    ],
+                    &[&a_in.buffer, &delta_out.buffer, &g.buffer],
                     self.grid(ctx, &self.param_grad, items)?,
                 )?;
             }

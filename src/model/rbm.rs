@@ -161,12 +161,7 @@ impl RbmKernels {
             ctx,
             enc,
             &params,
-            &[
-                &theta.buffer,
-                &x.buffer,
-                &batch.y.buffer,
-                &batch.t.buffer,
-            ],
+            &[&theta.buffer, &x.buffer, &batch.y.buffer, &batch.t.buffer],
             g,
         )
     }
@@ -194,12 +189,7 @@ impl RbmKernels {
             ctx,
             enc,
             &params,
-            &[
-                &theta.buffer,
-                &x.buffer,
-                &batch.y.buffer,
-                &f.buffer,
-            ],
+            &[&theta.buffer, &x.buffer, &batch.y.buffer, &f.buffer],
             g,
         )
     }
@@ -227,12 +217,7 @@ impl RbmKernels {
             ctx,
             enc,
             &params,
-            &[
-                &theta.buffer,
-                &x.buffer,
-                &batch.t.buffer,
-                &score.buffer,
-            ],
+            &[&theta.buffer, &x.buffer, &batch.t.buffer, &score.buffer],
             g,
         )
     }
@@ -264,12 +249,7 @@ impl RbmKernels {
             ctx,
             enc,
             &params,
-            &[
-                &x.buffer,
-                &batch.t.buffer,
-                &w.buffer,
-                &g.buffer,
-            ],
+            &[&x.buffer, &batch.t.buffer, &w.buffer, &g.buffer],
             groups,
         )
     }
@@ -311,11 +291,7 @@ impl RbmKernels {
             ctx,
             enc,
             &visible,
-            &[
-                &theta.buffer,
-                &batch.hs.buffer,
-                &x.buffer,
-            ],
+            &[&theta.buffer, &batch.hs.buffer, &x.buffer],
             g,
         )
     }
@@ -353,13 +329,8 @@ impl RbmKernels {
             },
         );
         let g = self.logz_terms.groups_for(ctx, states)?;
-        self.logz_terms.record_with(
-            ctx,
-            &mut enc,
-            &params,
-            &[&theta.buffer, &terms.buffer],
-            g,
-        )?;
+        self.logz_terms
+            .record_with(ctx, &mut enc, &params, &[&theta.buffer, &terms.buffer], g)?;
         enc.submit(ctx);
         let t = terms.read(ctx)?;
         let mx = t
