@@ -379,6 +379,57 @@ fn mlp_energy_trait_records_f_and_score() -> Result<()> {
     assert_close(&score.read(ctx)?, &want, TOL_MLP, max_abs(&want), "score")
 }
 
+/// Two evaluations of one energy at different inputs recorded into one encoder (as SteinCD's
+/// and the generator's scores share the trainer's workspace) each get their own f and score:
+/// every layer's uniform comes from the encoder's arena, so none is shared by two dispatches.
+#[test]
+fn mlp_evaluations_in_one_encoder_are_independent() -> Result<()> {
+    let Some((ctx, _)) = gpu()? else {
+        return Ok(());
+    };
+    let k = MlpKernels::new(ctx)?;
+    let s = MlpShape {
+        d: 3,
+        hidden: vec![9, 5],
+        act: Activation::Silu,
+        sigma0: 2.0,
+    };
+    let n = 17;
+    let th32 = s.init_theta(4);
+    let th = to_f64(&th32);
+    let model = MlpEnergy::new(ctx, &k, s.clone(), &th32, n)?;
+    let mut enc = stein::gpu::Recorder::new(ctx);
+    let mut outs = Vec::new();
+    for seed in [5, 6] {
+        let (x32, x) = normals(n, s.d, 1.5, seed);
+        let xb = GpuVec::from_slice(ctx, "x", &x32)?;
+        let f = GpuVec::nan_filled(ctx, "f", n)?;
+        let score = GpuVec::nan_filled(ctx, "score", n * s.d)?;
+        model.record_energy_score(ctx, &mut enc, &xb, &f, &score)?;
+        outs.push((x, f, score));
+    }
+    enc.submit(ctx);
+    for (i, (x, f, score)) in outs.iter().enumerate() {
+        let want = cpu::mlp::energy(&th, &s, x);
+        assert_close(
+            &f.read(ctx)?,
+            &want,
+            TOL_MLP,
+            max_abs(&want),
+            &format!("energy {i}"),
+        )?;
+        let want = cpu::mlp::score(&th, &s, x);
+        assert_close(
+            &score.read(ctx)?,
+            &want,
+            TOL_MLP,
+            max_abs(&want),
+            &format!("score {i}"),
+        )?;
+    }
+    Ok(())
+}
+
 #[test]
 fn mlp_refuses_bad_sizes_and_batches_past_the_loop_limit() -> Result<()> {
     let Some((ctx, _)) = gpu()? else {
