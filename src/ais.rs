@@ -25,8 +25,8 @@
 //!
 //! **On the device, no readback inside the loop.** The temperature index k lives in a device
 //! buffer that `ais_select`, the temperature's last kernel, advances, and t_k, t_k − t_{k−1}
-//! come from a schedule buffer indexed by it, so one uniform serves every temperature (a
-//! uniform rewritten within an encoder would show only its last value). Each temperature
+//! come from a schedule buffer indexed by it, so one uniform value serves every temperature of
+//! a wave (one slot of each submit's [`Recorder`] arena). Each temperature
 //! records `ais_propose` (momentum and x'), the model at x' ([`Energy::record_energy_score`],
 //! once per temperature: f and the score of the current state are kept and selected on
 //! accept), `ais_accept` (weight and Metropolis test per chain), `ais_adapt` (step sizes) and

@@ -182,9 +182,9 @@ impl Kernel {
     }
 
     /// Records one dispatch of `groups` workgroups with the uniform (binding 0, every kernel's)
-    /// from a [`Recorder`]'s arena and `buffers` bound from binding 1 on. There is no way to
-    /// bind a uniform from a buffer of one's own: a uniform written with `queue.write_buffer`
-    /// from a record function would alias within the encoder.
+    /// from a [`Recorder`](super::Recorder)'s arena and `buffers` bound from binding 1 on.
+    /// There is no way to bind a uniform from a buffer of one's own: a uniform written with
+    /// `queue.write_buffer` from a record function would alias within the encoder.
     pub fn record_with(
         &self,
         ctx: &GpuContext,
