@@ -25,8 +25,8 @@
 //!
 //! **On the device, no readback inside the loop.** The temperature index k lives in a device
 //! buffer that `ais_select`, the temperature's last kernel, advances, and t_k, t_k − t_{k−1}
-//! come from a schedule buffer indexed by it, so one uniform serves every temperature (a
-//! uniform rewritten within an encoder would show only its last value). Each temperature
+//! come from a schedule buffer indexed by it, so one uniform value serves every temperature of
+//! a wave (one slot of each submit's [`Recorder`] arena). Each temperature
 //! records `ais_propose` (momentum and x'), the model at x' ([`Energy::record_energy_score`],
 //! once per temperature: f and the score of the current state are kept and selected on
 //! accept), `ais_accept` (weight and Metropolis test per chain), `ais_adapt` (step sizes) and
@@ -56,7 +56,7 @@ use crate::cpu;
 use crate::gpu::params::AisParams;
 use crate::gpu::pipeline::Kernel;
 use crate::gpu::shader;
-use crate::gpu::{GpuContext, GpuUniform, GpuVec};
+use crate::gpu::{GpuContext, GpuVec, Recorder, UniformSlot};
 use crate::model::Energy;
 
 /// Xor'ed into a temperature's stream key for the accept uniforms, so they are independent of
@@ -254,7 +254,6 @@ pub fn ais_log_partition(
 
 /// Device buffers of one wave of `n` chains in `d` dimensions.
 struct WaveState {
-    params: GpuUniform<AisParams>,
     sched: GpuVec<f32>,
     run_state: GpuVec<u32>,
     x: GpuVec<f32>,
@@ -306,7 +305,6 @@ pub fn ais_log_partition_with_progress(
     sched.push(0.0);
     sched.extend(t.windows(2).map(|w| (w[1] - w[0]) as f32));
     let s = WaveState {
-        params: GpuUniform::new(ctx, "ais params", &AisParams::default()),
         sched: GpuVec::from_slice(ctx, "ais schedule", &sched)?,
         run_state: GpuVec::zeros(ctx, "ais run state", 1 + 2 * wave_runs)?,
         x: GpuVec::zeros(ctx, "ais x", nd)?,
@@ -328,26 +326,23 @@ pub fn ais_log_partition_with_progress(
     let mut final_step_sizes = Vec::with_capacity(waves * wave_runs);
     let mut by_temperature = vec![0u64; temps - 1];
     for wave in 0..waves {
-        s.params.set(
-            ctx,
-            &AisParams {
-                n: n as u32,
-                d: d as u32,
-                chains: chains as u32,
-                runs: wave_runs as u32,
-                temperatures: temps as u32,
-                first_chain: (wave * n) as u32,
-                seed: cpu::hash::fold_seed(cfg.seed),
-                accept_stream: ACCEPT_STREAM,
-                slot_len: SLOT_LEN as u32,
-                up_above: cfg.up_above(),
-                eps_min: cfg.min_step as f32,
-                eps_max: cfg.max_step as f32,
-                eps_up: cfg.step_up as f32,
-                eps_down: cfg.step_down as f32,
-                _pad: [0; 2],
-            },
-        );
+        let params = AisParams {
+            n: n as u32,
+            d: d as u32,
+            chains: chains as u32,
+            runs: wave_runs as u32,
+            temperatures: temps as u32,
+            first_chain: (wave * n) as u32,
+            seed: cpu::hash::fold_seed(cfg.seed),
+            accept_stream: ACCEPT_STREAM,
+            slot_len: SLOT_LEN as u32,
+            up_above: cfg.up_above(),
+            eps_min: cfg.min_step as f32,
+            eps_max: cfg.max_step as f32,
+            eps_up: cfg.step_up as f32,
+            eps_down: cfg.step_down as f32,
+            _pad: [0; 2],
+        };
         let mut state = vec![1u32];
         state.extend(std::iter::repeat_n(
             (cfg.initial_step as f32).to_bits(),
@@ -356,23 +351,28 @@ pub fn ais_log_partition_with_progress(
         state.extend(std::iter::repeat_n(0, wave_runs));
         s.run_state.write(ctx, &state)?;
 
-        let mut enc = ctx.device.create_command_encoder(&Default::default());
+        // Every encoder of the wave binds the wave's uniform from its own arena.
+        let mut enc = Recorder::new(ctx);
+        let first = enc.uniform(ctx, &params);
         enc.clear_buffer(&s.chain.buffer, 0, None);
-        k.init.record(
+        k.init.record_with(
             ctx,
             &mut enc,
-            &[&s.params.buffer, &s.x.buffer, &s.chain.buffer],
+            &first,
+            &[&s.x.buffer, &s.chain.buffer],
             g_chain,
         )?;
         // f(x) into the chain state's first n entries, its score into gx.
         energy.record_energy_score(ctx, &mut enc, &s.x, &s.chain, &s.gx)?;
+        let mut uniform = Some(first);
         let mut pending: Option<(wgpu::SubmissionIndex, usize)> = None;
         for step in 1..temps {
-            record_temperature(ctx, k, energy, &s, &mut enc, (g_coord, g_chain, g_run))?;
+            let p = uniform.get_or_insert_with(|| enc.uniform(ctx, &params));
+            record_temperature(ctx, k, energy, &s, &mut enc, p, (g_coord, g_chain, g_run))?;
             if step % cfg.temperatures_per_submit == 0 || step == temps - 1 {
-                let done = enc;
-                enc = ctx.device.create_command_encoder(&Default::default());
-                let index = ctx.queue.submit([done.finish()]);
+                let done = std::mem::replace(&mut enc, Recorder::new(ctx));
+                uniform = None;
+                let index = ctx.queue.submit([done.finish(ctx)]);
                 // Keep one batch queued behind the one running: wait for the previous.
                 if let Some((prev, prev_step)) = pending.replace((index, step)) {
                     wait_for(ctx, prev)?;
@@ -452,14 +452,15 @@ fn record_temperature(
     k: &AisKernels,
     energy: &dyn Energy,
     s: &WaveState,
-    enc: &mut wgpu::CommandEncoder,
+    enc: &mut Recorder,
+    params: &UniformSlot,
     (g_coord, g_chain, g_run): (Grid, Grid, Grid),
 ) -> Result<()> {
-    k.propose.record(
+    k.propose.record_with(
         ctx,
         enc,
+        params,
         &[
-            &s.params.buffer,
             &s.sched.buffer,
             &s.run_state.buffer,
             &s.x.buffer,
@@ -470,11 +471,11 @@ fn record_temperature(
         g_coord,
     )?;
     energy.record_energy_score(ctx, enc, &s.xp, &s.fp, &s.gp)?;
-    k.accept.record(
+    k.accept.record_with(
         ctx,
         enc,
+        params,
         &[
-            &s.params.buffer,
             &s.sched.buffer,
             &s.run_state.buffer,
             &s.xp.buffer,
@@ -485,23 +486,19 @@ fn record_temperature(
         ],
         g_chain,
     )?;
-    k.adapt.record(
+    k.adapt.record_with(
         ctx,
         enc,
-        &[
-            &s.params.buffer,
-            &s.chain.buffer,
-            &s.run_state.buffer,
-            &s.history.buffer,
-        ],
+        params,
+        &[&s.chain.buffer, &s.run_state.buffer, &s.history.buffer],
         g_run,
     )?;
     // Last: it advances k, which every kernel above reads.
-    k.select.record(
+    k.select.record_with(
         ctx,
         enc,
+        params,
         &[
-            &s.params.buffer,
             &s.chain.buffer,
             &s.xp.buffer,
             &s.gp.buffer,

@@ -15,7 +15,7 @@ use serde::Serialize;
 
 use crate::gpu::params::PeakParams;
 use crate::gpu::pipeline::Kernel;
-use crate::gpu::{shader, GpuContext, GpuUniform, GpuVec};
+use crate::gpu::{shader, GpuContext, GpuVec, Recorder};
 use crate::io::target::{Gmm, SplitMix64};
 use crate::kernels::Kernels;
 use crate::svgd::{Bandwidth, GmmScore, Optimizer, Svgd};
@@ -141,7 +141,6 @@ pub struct MaddPeak {
 /// `madd_peak` on the device: the kernel and its buffers for one set of chains.
 pub struct MaddPeakRun {
     kernel: Kernel,
-    params: GpuUniform<PeakParams>,
     km: GpuVec<f32>,
     out: GpuVec<f32>,
     len: usize,
@@ -160,7 +159,6 @@ impl MaddPeakRun {
         ctx.check_groups("madd_peak", len.div_ceil(64) as u64)?;
         Ok(Self {
             kernel,
-            params: GpuUniform::new(ctx, "madd_peak params", &PeakParams::default()),
             km: GpuVec::from_slice(ctx, "madd_peak k, m", km)?,
             out: GpuVec::nan_filled(ctx, "madd_peak out", len)?,
             len,
@@ -170,7 +168,8 @@ impl MaddPeakRun {
     /// Runs every invocation's chains for `iters` loop passes and waits.
     pub fn run(&self, ctx: &GpuContext, iters: u32) -> Result<()> {
         ctx.check_loop("madd_peak", u64::from(iters) + 1)?;
-        self.params.set(
+        let mut enc = Recorder::new(ctx);
+        let params = enc.uniform(
             ctx,
             &PeakParams {
                 iters,
@@ -178,14 +177,14 @@ impl MaddPeakRun {
                 _pad: [0; 2],
             },
         );
-        let mut enc = ctx.device.create_command_encoder(&Default::default());
-        self.kernel.record(
+        self.kernel.record_with(
             ctx,
             &mut enc,
-            &[&self.params.buffer, &self.km.buffer, &self.out.buffer],
+            &params,
+            &[&self.km.buffer, &self.out.buffer],
             (self.len.div_ceil(64) as u32, 1, 1),
         )?;
-        ctx.queue.submit([enc.finish()]);
+        enc.submit(ctx);
         ctx.wait()
     }
 
@@ -332,7 +331,7 @@ pub fn run(
             let h = crate::cpu::median::bandwidth_from_median(med, n);
             let check_max_rel_err = check_rows(&mut engine, &gmm, &x0, h)?;
             let phi_seconds = time_it(cfg.min_time, || {
-                let mut enc = crate::gpu::Recorder::new(ctx);
+                let mut enc = Recorder::new(ctx);
                 engine.record_phi_only(&mut enc, h)?;
                 enc.submit(ctx);
                 ctx.wait()

@@ -80,9 +80,9 @@ pub fn grid_energies(
             }
         }
         xb.write(ctx, &pts)?;
-        let mut enc = ctx.device.create_command_encoder(&Default::default());
+        let mut enc = crate::gpu::Recorder::new(ctx);
         model.record_energy_score(ctx, &mut enc, &xb, &fb, &sb)?;
-        ctx.queue.submit([enc.finish()]);
+        enc.submit(ctx);
         let f = fb.read(ctx)?;
         out.extend(f.iter().take(total - start).map(|&v| f64::from(v)));
     }
@@ -110,9 +110,9 @@ pub fn mean_energy(ctx: &GpuContext, model: &dyn Energy, data: &[f32]) -> Result
         let mut rows = data[start * d..(start + len) * d].to_vec();
         rows.resize(b * d, 0.0);
         xb.write(ctx, &rows)?;
-        let mut enc = ctx.device.create_command_encoder(&Default::default());
+        let mut enc = crate::gpu::Recorder::new(ctx);
         model.record_energy_score(ctx, &mut enc, &xb, &fb, &sb)?;
-        ctx.queue.submit([enc.finish()]);
+        enc.submit(ctx);
         total += fb.read(ctx)?[..len]
             .iter()
             .map(|&v| f64::from(v))

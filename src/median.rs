@@ -442,7 +442,9 @@ impl MedianSelector {
             mode: 1,
             ..self.base()
         };
-        // One submit per run of consecutive blocks: the chunks' uniforms are rewritten per run.
+        // One submit per run of consecutive blocks (a layout from before the uniform arena,
+        // when each run rewrote the chunks' uniforms; one submit for all runs would now do, and
+        // is left to the change that takes the median's passes into the step's encoder).
         // The counts are cleared first, so that rows the runs miss cannot pass the check below
         // with their first pass's counts.
         let mut start = 0;

@@ -8,7 +8,7 @@
 use anyhow::{ensure, Result};
 
 use crate::gpu::params::PairParams;
-use crate::gpu::{GpuContext, GpuUniform, GpuVec};
+use crate::gpu::{GpuContext, GpuVec, Recorder};
 use crate::kernels::{pair_params, Kernels};
 use crate::median::MedianSelector;
 
@@ -69,28 +69,22 @@ pub fn mmd2(
         aux: n as u32,
         ..pair_params(total, d, h)
     };
-    let uniforms: Vec<GpuUniform<PairParams>> = plan
-        .iter()
-        .map(|&(j_begin, j_end, flags)| {
-            GpuUniform::new(
-                ctx,
-                "mmd params",
-                &PairParams {
-                    j_begin,
-                    j_end,
-                    flags,
-                    ..base
-                },
-            )
-        })
-        .collect();
     let g = k.mmd_rows.groups_for(ctx, total)?;
-    let mut enc = ctx.device.create_command_encoder(&Default::default());
-    for u in &uniforms {
+    let mut enc = Recorder::new(ctx);
+    for &(j_begin, j_end, flags) in &plan {
+        let u = enc.uniform(
+            ctx,
+            &PairParams {
+                j_begin,
+                j_end,
+                flags,
+                ..base
+            },
+        );
         k.mmd_rows
-            .record(ctx, &mut enc, &[&u.buffer, &zb.buffer, &rows.buffer], g)?;
+            .record_with(ctx, &mut enc, &u, &[&zb.buffer, &rows.buffer], g)?;
     }
-    ctx.queue.submit([enc.finish()]);
+    enc.submit(ctx);
     let r = rows.read(ctx)?;
     let (mut kxx, mut kyy, mut kxy) = (0.0f64, 0.0f64, 0.0f64);
     for i in 0..total {

@@ -52,7 +52,9 @@ impl Algo {
     }
 }
 
-/// Most sampler steps per update (`--k`): each keeps its own batch buffers on the device.
+/// Most sampler steps per update (`--k`): one update records all of them into one encoder, each
+/// with its own dispatches, bind groups and uniform slots, so the bound keeps one submit's
+/// command buffer and uniform arena in check.
 pub const MAX_K: usize = 1000;
 
 /// The kernel of the generator's Stein direction.
@@ -233,10 +235,10 @@ impl TrainConfig {
         ensure!(self.batch >= 2, "--batch must be at least 2");
         ensure!(self.steps >= 1, "--steps must be at least 1");
         ensure!(self.k >= 1, "--k (sampler steps) must be at least 1");
-        // Each sampler step of an update keeps its own batch buffers on the device.
+        // Every sampler step of an update is recorded into the update's one submit.
         ensure!(
             self.k <= MAX_K,
-            "--k {} is more sampler steps per update than stein keeps buffers for (at most {MAX_K}); use a smaller --k",
+            "--k {} is more sampler steps per update than stein records into one submit (at most {MAX_K}); use a smaller --k",
             self.k
         );
         ensure!(
@@ -304,8 +306,9 @@ pub fn init_theta(shape: RbmShape, seed: u64) -> Vec<f32> {
         .collect()
 }
 
-/// The generator's device state in a SteinGAN or hybrid run.
-struct GenState<'a, W> {
+/// The generator's device state in a SteinGAN or hybrid run (the model's score of the generated
+/// batch runs in the trainer's `neg_work`).
+struct GenState<'a> {
     spec: GenSpec,
     mlp: &'a MlpKernels,
     ops: GenKernels,
@@ -314,7 +317,6 @@ struct GenState<'a, W> {
     v_adam: GpuVec<f32>,
     grad: GpuVec<f32>,
     batch: GenBatch,
-    work: W,
     /// Score, bandwidth and φ of the generated batch (the median recorded into the
     /// iteration's encoder where it fits; on the host for the row-sum normalisation).
     dir: SteinDirection,
@@ -345,13 +347,18 @@ pub struct Trainer<'a, M: Trainable> {
     /// SteinCD and the hybrid: score, bandwidth (the batch's median recorded into the
     /// update's encoder where it fits) and φ of the data batch.
     stein: Option<SteinDirection>,
-    neg_batches: Vec<M::Work>,
-    all_batch: M::Work,
+    /// The model's workspace for m rows: every sampler step, SteinCD's score of the data batch
+    /// and the generator's score of its batch, one after the other in the update's encoder.
+    /// Each reads only what its own dispatches wrote before it, and every uniform comes from
+    /// the encoder's arena, so one workspace serves them all.
+    neg_work: M::Work,
+    /// The workspace of eq. 23's gradient over x⁺ and x⁻ (2m rows).
+    all_work: M::Work,
     rng: SplitMix64,
     /// Updates done.
     pub t: u64,
     chains_ready: bool,
-    gen: Option<GenState<'a, M::Work>>,
+    gen: Option<GenState<'a>>,
     /// The last update's bandwidth where the host has it (`None`: on the device, or none).
     last_h: Option<f64>,
 }
@@ -382,7 +389,6 @@ impl<'a, M: Trainable> Trainer<'a, M> {
         )?;
         let mut w = vec![1.0 / m as f32; m];
         w.extend(vec![-1.0 / m as f32; m]);
-        let steps = cfg.k.max(1);
         Ok(Self {
             ctx,
             k,
@@ -404,10 +410,8 @@ impl<'a, M: Trainable> Trainer<'a, M> {
                 )?),
                 false => None,
             },
-            neg_batches: (0..steps)
-                .map(|_| model.work(ctx, m))
-                .collect::<Result<_>>()?,
-            all_batch: model.work(ctx, 2 * m)?,
+            neg_work: model.work(ctx, m)?,
+            all_work: model.work(ctx, 2 * m)?,
             rng: SplitMix64::new(cfg.seed ^ 0x0bad_5eed),
             t: 0,
             chains_ready: false,
@@ -442,7 +446,6 @@ impl<'a, M: Trainable> Trainer<'a, M> {
             v_adam: GpuVec::zeros(ctx, "generator adam v", len)?,
             grad: GpuVec::zeros(ctx, "generator grad", len)?,
             batch: GenBatch::new(ctx, &spec, m)?,
-            work: self.model.work(ctx, m)?,
             dir: SteinDirection::new(
                 ctx,
                 self.k,
@@ -535,7 +538,7 @@ impl<'a, M: Trainable> Trainer<'a, M> {
         match self.cfg.algo {
             Algo::SteinCd | Algo::Hybrid => {
                 // x⁻ = x⁺ + ε φ(x⁺): one plain step along the data batch's Stein direction.
-                let b = &self.neg_batches[0];
+                let b = &self.neg_work;
                 let xneg = &self.xneg;
                 let dir = self.stein.as_mut().expect("made for SteinCD");
                 let sel = dir.record(ctx, self.k, &mut enc, xneg, rule, |rec, score| {
@@ -554,7 +557,7 @@ impl<'a, M: Trainable> Trainer<'a, M> {
             Algo::Cd | Algo::Pcd => {
                 for s in 0..self.cfg.k {
                     let key = stream_key(self.cfg.seed, self.t * 64 + s as u64);
-                    let b = &self.neg_batches[s];
+                    let b = &self.neg_work;
                     match self.cfg.sampler {
                         Sampler::Gibbs => {
                             model.record_gibbs(ctx, &mut enc, theta, &self.xneg, b, key)?
@@ -581,7 +584,7 @@ impl<'a, M: Trainable> Trainer<'a, M> {
             let adam = self.adam(self.gen.as_ref().expect("checked").spec.len(), gc.lr, 0.0);
             let g = self.gen.as_mut().expect("checked");
             let x = &g.batch.x;
-            let (work, dir) = (&g.work, &mut g.dir);
+            let (work, dir) = (&self.neg_work, &mut g.dir);
             let score = |rec: &mut Recorder, score: &GpuVec<f32>| {
                 model.record_score(ctx, rec, theta, x, work, score)
             };
@@ -604,7 +607,7 @@ impl<'a, M: Trainable> Trainer<'a, M> {
                     anyhow::anyhow!("rowsum φ: the bandwidth stays on the device")
                 })?;
                 g.ops
-                    .record_rowsum_norm(ctx, self.k, &mut enc, &mut g.batch, phi, h)?;
+                    .record_rowsum_norm(ctx, self.k, &mut enc, &g.batch, phi, h)?;
                 g.batch.rowsum_phi()
             } else {
                 phi
@@ -655,7 +658,7 @@ impl<'a, M: Trainable> Trainer<'a, M> {
             &mut enc,
             theta,
             &self.xall,
-            &self.all_batch,
+            &self.all_work,
             &self.weights,
             &self.grad,
             log.then_some(&self.energy),

@@ -144,33 +144,3 @@ impl GpuVec<f32> {
         Self::from_slice(ctx, label, &vec![f32::NAN; len])
     }
 }
-
-/// A uniform buffer holding one `T`.
-pub struct GpuUniform<T: bytemuck::Pod> {
-    /// The wgpu buffer.
-    pub buffer: wgpu::Buffer,
-    _t: PhantomData<T>,
-}
-
-impl<T: bytemuck::Pod> GpuUniform<T> {
-    /// Creates the buffer with initial contents.
-    pub fn new(ctx: &GpuContext, label: &str, value: &T) -> Self {
-        let buffer = ctx
-            .device
-            .create_buffer_init(&wgpu::util::BufferInitDescriptor {
-                label: Some(label),
-                contents: bytemuck::bytes_of(value),
-                usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
-            });
-        Self {
-            buffer,
-            _t: PhantomData,
-        }
-    }
-
-    /// Replaces the contents (queued; ordered before later submits).
-    pub fn set(&self, ctx: &GpuContext, value: &T) {
-        ctx.queue
-            .write_buffer(&self.buffer, 0, bytemuck::bytes_of(value));
-    }
-}

@@ -13,5 +13,5 @@ pub mod shader;
 mod generate;
 
 pub use arena::{Recorder, UniformSlot};
-pub use buffer::{GpuUniform, GpuVec};
+pub use buffer::GpuVec;
 pub use context::{AdapterChoice, GpuContext, GpuOptions, PhiLayoutChoice};

@@ -181,21 +181,10 @@ impl Kernel {
         })
     }
 
-    /// Records one dispatch of `groups` workgroups with `buffers` bound in binding order.
-    pub fn record(
-        &self,
-        ctx: &GpuContext,
-        enc: &mut wgpu::CommandEncoder,
-        buffers: &[&wgpu::Buffer],
-        groups: (u32, u32, u32),
-    ) -> Result<()> {
-        let resources: Vec<wgpu::BindingResource> =
-            buffers.iter().map(|b| b.as_entire_binding()).collect();
-        self.record_resources(ctx, enc, &resources, groups)
-    }
-
-    /// [`Kernel::record`] with the uniform (binding 0) from a [`Recorder`](crate::gpu::Recorder)'s arena and
-    /// `buffers` bound from binding 1 on.
+    /// Records one dispatch of `groups` workgroups with the uniform (binding 0, every kernel's)
+    /// from a [`Recorder`](super::Recorder)'s arena and `buffers` bound from binding 1 on.
+    /// There is no way to bind a uniform from a buffer of one's own: a uniform written with
+    /// `queue.write_buffer` from a record function would alias within the encoder.
     pub fn record_with(
         &self,
         ctx: &GpuContext,
@@ -209,7 +198,8 @@ impl Kernel {
         self.record_resources(ctx, enc, &resources, groups)
     }
 
-    /// [`Kernel::record`] for kernels that also bind textures: `resources` in binding order.
+    /// [`Kernel::record_with`] for kernels that also bind textures: `resources` in binding
+    /// order, the uniform a [`UniformSlot::binding`].
     pub fn record_resources(
         &self,
         ctx: &GpuContext,

@@ -6,13 +6,12 @@ use anyhow::{ensure, Result};
 use crate::gpu::params::GmmParams;
 use crate::gpu::pipeline::Kernel;
 use crate::gpu::shader;
-use crate::gpu::{GpuContext, GpuUniform, GpuVec};
+use crate::gpu::{GpuContext, GpuVec, Recorder};
 
 /// f(x) = c − ½ Σ_a (x_a − μ_a)² / σ_a², with Z = exp(c) Π_a σ_a √(2π); batches of `n` rows.
 pub struct DiagGaussianEnergy {
     kernel: Kernel,
     packed: GpuVec<f32>,
-    params: GpuUniform<GmmParams>,
     mean: Vec<f64>,
     std: Vec<f64>,
     offset: f64,
@@ -41,16 +40,6 @@ impl DiagGaussianEnergy {
         Ok(Self {
             kernel: Kernel::new(ctx, &shader::GAUSSIAN_ENERGY, 64)?,
             packed: GpuVec::from_slice(ctx, "gaussian mean, precision, offset", &packed)?,
-            params: GpuUniform::new(
-                ctx,
-                "gaussian energy params",
-                &GmmParams {
-                    n: n as u32,
-                    d: d as u32,
-                    k: 1,
-                    _pad: 0,
-                },
-            ),
             mean: mean.to_vec(),
             std: std.to_vec(),
             offset,
@@ -97,7 +86,7 @@ impl super::Energy for DiagGaussianEnergy {
     fn record_energy_score(
         &self,
         ctx: &GpuContext,
-        enc: &mut wgpu::CommandEncoder,
+        enc: &mut Recorder,
         x: &GpuVec<f32>,
         f: &GpuVec<f32>,
         score: &GpuVec<f32>,
@@ -108,17 +97,21 @@ impl super::Energy for DiagGaussianEnergy {
             "gaussian energy: buffers shorter than the batch of {} rows",
             self.n
         );
+        let params = enc.uniform(
+            ctx,
+            &GmmParams {
+                n: self.n as u32,
+                d: self.mean.len() as u32,
+                k: 1,
+                _pad: 0,
+            },
+        );
         let g = self.kernel.groups_for(ctx, self.n)?;
-        self.kernel.record(
+        self.kernel.record_with(
             ctx,
             enc,
-            &[
-                &self.params.buffer,
-                &self.packed.buffer,
-                &x.buffer,
-                &f.buffer,
-                &score.buffer,
-            ],
+            &params,
+            &[&self.packed.buffer, &x.buffer, &f.buffer, &score.buffer],
             g,
         )
     }

@@ -23,7 +23,7 @@ use super::mlp::{Activation, MlpBatch, MlpKernels, MlpNet, Vjp};
 use crate::gpu::params::{GenParams, PairParams};
 use crate::gpu::pipeline::Kernel;
 use crate::gpu::shader;
-use crate::gpu::{GpuContext, GpuUniform, GpuVec};
+use crate::gpu::{GpuContext, GpuVec, Recorder};
 use crate::io::safetensors::Tensors;
 use crate::kernels::{pair_params, Kernels};
 
@@ -203,7 +203,8 @@ impl GenSpec {
     }
 }
 
-/// Per-batch device workspace of a generator for `n` samples.
+/// Per-batch device workspace of a generator for `n` samples (scratch buffers only: every
+/// uniform comes from the [`Recorder`]'s arena).
 pub struct GenBatch {
     spec: GenSpec,
     n: usize,
@@ -219,18 +220,12 @@ pub struct GenBatch {
     rows: GpuVec<f32>,
     dummy: GpuVec<f32>,
     mlp: MlpBatch,
-    draw: GpuUniform<GenParams>,
-    sigmoid: GpuUniform<GenParams>,
-    cotangent: GpuUniform<GenParams>,
-    norm: GpuUniform<GenParams>,
-    row_params: Vec<GpuUniform<PairParams>>,
 }
 
 impl GenBatch {
     /// The workspace of `spec` for batches of `n` samples.
     pub fn new(ctx: &GpuContext, spec: &GenSpec, n: usize) -> Result<Self> {
         let (nz, d) = (spec.nz(), spec.d());
-        let u = |label| GpuUniform::new(ctx, label, &GenParams::default());
         Ok(Self {
             spec: spec.clone(),
             n,
@@ -241,11 +236,6 @@ impl GenBatch {
             rows: GpuVec::zeros(ctx, "generator kernel row sums", 2 * n)?,
             dummy: GpuVec::zeros(ctx, "generator dummy", 1)?,
             mlp: MlpBatch::for_net(ctx, &spec.net, n)?,
-            draw: u("generator draw"),
-            sigmoid: u("generator sigmoid"),
-            cotangent: u("generator cotangent"),
-            norm: u("generator row-sum norm"),
-            row_params: Vec::new(),
         })
     }
 
@@ -281,27 +271,22 @@ impl GenKernels {
     fn op(
         &self,
         ctx: &GpuContext,
-        enc: &mut wgpu::CommandEncoder,
-        params: &GpuUniform<GenParams>,
+        enc: &mut Recorder,
         p: GenParams,
         (a, b, out): (&GpuVec<f32>, &GpuVec<f32>, &GpuVec<f32>),
     ) -> Result<()> {
-        params.set(ctx, &p);
+        let params = enc.uniform(ctx, &p);
         let g = self.ops.groups_for(ctx, p.len as usize)?;
-        self.ops.record(
-            ctx,
-            enc,
-            &[&params.buffer, &a.buffer, &b.buffer, &out.buffer],
-            g,
-        )
+        self.ops
+            .record_with(ctx, enc, &params, &[&a.buffer, &b.buffer, &out.buffer], g)
     }
 
     /// Records z ~ U(−1, 1)^{n × n_z} from stream `key` (element e of z from counter e), then
-    /// x = G(z; η) into `batch.x`. One draw per batch per submit (its uniform holds one key).
+    /// x = G(z; η) into `batch.x`.
     pub fn record_sample(
         &self,
         ctx: &GpuContext,
-        enc: &mut wgpu::CommandEncoder,
+        enc: &mut Recorder,
         mlp: &MlpKernels,
         eta: &GpuVec<f32>,
         batch: &GenBatch,
@@ -313,13 +298,7 @@ impl GenKernels {
             mode: 0,
             ..Default::default()
         };
-        self.op(
-            ctx,
-            enc,
-            &batch.draw,
-            p,
-            (&batch.dummy, &batch.dummy, &batch.z),
-        )?;
+        self.op(ctx, enc, p, (&batch.dummy, &batch.dummy, &batch.z))?;
         self.record_forward(ctx, enc, mlp, eta, batch)
     }
 
@@ -327,7 +306,7 @@ impl GenKernels {
     pub fn record_forward(
         &self,
         ctx: &GpuContext,
-        enc: &mut wgpu::CommandEncoder,
+        enc: &mut Recorder,
         mlp: &MlpKernels,
         eta: &GpuVec<f32>,
         batch: &GenBatch,
@@ -345,7 +324,7 @@ impl GenKernels {
                     mode: 1,
                     ..Default::default()
                 };
-                self.op(ctx, enc, &batch.sigmoid, p, (out, &batch.dummy, &batch.x))
+                self.op(ctx, enc, p, (out, &batch.dummy, &batch.x))
             }
         }
     }
@@ -356,8 +335,8 @@ impl GenKernels {
         &self,
         ctx: &GpuContext,
         k: &Kernels,
-        enc: &mut wgpu::CommandEncoder,
-        batch: &mut GenBatch,
+        enc: &mut Recorder,
+        batch: &GenBatch,
         phi: &GpuVec<f32>,
         h: f64,
     ) -> Result<()> {
@@ -367,16 +346,9 @@ impl GenKernels {
             "bandwidth h = {h} must be positive"
         );
         let plan = k.mmd_plan(ctx, n, d)?;
-        while batch.row_params.len() < plan.len() {
-            batch.row_params.push(GpuUniform::new(
-                ctx,
-                "generator row sums",
-                &PairParams::default(),
-            ));
-        }
         let g = k.mmd_rows.groups_for(ctx, n)?;
-        for (&(j_begin, j_end, flags), u) in plan.iter().zip(&batch.row_params) {
-            u.set(
+        for &(j_begin, j_end, flags) in &plan {
+            let u = enc.uniform(
                 ctx,
                 &PairParams {
                     j_begin,
@@ -386,12 +358,8 @@ impl GenKernels {
                     ..pair_params(n, d, h)
                 },
             );
-            k.mmd_rows.record(
-                ctx,
-                enc,
-                &[&u.buffer, &batch.x.buffer, &batch.rows.buffer],
-                g,
-            )?;
+            k.mmd_rows
+                .record_with(ctx, enc, &u, &[&batch.x.buffer, &batch.rows.buffer], g)?;
         }
         let p = GenParams {
             len: (n * d) as u32,
@@ -400,7 +368,7 @@ impl GenKernels {
             scale: n as f32,
             ..Default::default()
         };
-        self.op(ctx, enc, &batch.norm, p, (phi, &batch.rows, &batch.phin))
+        self.op(ctx, enc, p, (phi, &batch.rows, &batch.phin))
     }
 
     /// Records dη = scale · Σᵢ ∂G(zᵢ)/∂η · φᵢ into `g` (η's length), after
@@ -410,7 +378,7 @@ impl GenKernels {
     pub fn record_eta_grad(
         &self,
         ctx: &GpuContext,
-        enc: &mut wgpu::CommandEncoder,
+        enc: &mut Recorder,
         mlp: &MlpKernels,
         eta: &GpuVec<f32>,
         batch: &GenBatch,
@@ -434,7 +402,7 @@ impl GenKernels {
             scale: scale as f32,
             ..Default::default()
         };
-        self.op(ctx, enc, &batch.cotangent, p, (phi, &batch.x, &batch.cot))?;
+        self.op(ctx, enc, p, (phi, &batch.x, &batch.cot))?;
         let out = Vjp {
             dx: None,
             dtheta: Some(g),
@@ -455,8 +423,8 @@ pub fn sample(
 ) -> Result<Vec<f32>> {
     let eta = GpuVec::from_slice(ctx, "generator eta", eta)?;
     let batch = GenBatch::new(ctx, spec, n)?;
-    let mut enc = ctx.device.create_command_encoder(&Default::default());
+    let mut enc = Recorder::new(ctx);
     gk.record_sample(ctx, &mut enc, mlp, &eta, &batch, key)?;
-    ctx.queue.submit([enc.finish()]);
+    enc.submit(ctx);
     batch.x.read(ctx)
 }

@@ -42,9 +42,8 @@
 //! ([`GpuContext::check_loop`]): the parameter gradient there takes batches of at most 60 000
 //! rows.
 //!
-//! Every uniform of a batch depends only on the network, n and σ₀, so [`MlpBatch`] writes them
-//! once when it is made: a uniform written twice before one submit would show only its last
-//! value to every dispatch.
+//! Every uniform of a dispatch depends only on the network, n and σ₀; each record takes it from
+//! the [`Recorder`]'s arena, so [`MlpBatch`] holds scratch buffers only.
 
 use std::fmt;
 use std::str::FromStr;
@@ -54,7 +53,7 @@ use anyhow::{bail, ensure, Result};
 use crate::gpu::params::MlpParams;
 use crate::gpu::pipeline::Kernel;
 use crate::gpu::shader;
-use crate::gpu::{GpuContext, GpuUniform, GpuVec};
+use crate::gpu::{GpuContext, GpuVec, Recorder};
 use crate::io::target::SplitMix64;
 
 /// Samples per invocation of `mlp_forward` and `mlp_backward` (their WGSL `const ROWS`).
@@ -321,7 +320,8 @@ impl MlpShape {
 }
 
 /// Per-batch device workspace of a network for `n` rows: every layer's pre-activations,
-/// activations and cotangents, and the per-layer uniforms (written once, here).
+/// activations and cotangents (scratch: one workspace serves any number of records in one
+/// encoder, each reading what the records before it wrote).
 pub struct MlpBatch {
     net: MlpNet,
     n: usize,
@@ -336,12 +336,9 @@ pub struct MlpBatch {
     pub delta: Vec<GpuVec<f32>>,
     /// `[n·w_L]` ones: the output cotangent of the score.
     ones: GpuVec<f32>,
-    /// Per layer l: n, widths, offset, activation, flags, coef 0.
-    layer: Vec<GpuUniform<MlpParams>>,
-    /// For an energy ([`MlpBatch::new`]; `None` for a plain network): layer 0's uniform with
-    /// coef = −1/σ₀² (the score's input-layer backward) and `mlp_energy`'s uniform.
-    score_input: Option<GpuUniform<MlpParams>>,
-    energy: Option<GpuUniform<MlpParams>>,
+    /// For an energy ([`MlpBatch::new`]; `None` for a plain network): −1/σ₀², the coef of the
+    /// score's input-layer backward and of `mlp_energy`.
+    coef: Option<f32>,
 }
 
 impl MlpBatch {
@@ -370,7 +367,6 @@ impl MlpBatch {
         let mut z = Vec::with_capacity(layers);
         let mut a = Vec::with_capacity(layers);
         let mut delta = Vec::with_capacity(layers);
-        let mut layer = Vec::with_capacity(layers);
         for l in 0..layers {
             let w = net.fan_out(l);
             z.push(GpuVec::zeros(ctx, &format!("mlp z{}", l + 1), n * w)?);
@@ -378,27 +374,7 @@ impl MlpBatch {
             if l + 1 < layers {
                 delta.push(GpuVec::zeros(ctx, &format!("mlp delta{}", l + 1), n * w)?);
             }
-            layer.push(GpuUniform::new(
-                ctx,
-                &format!("mlp layer {l} params"),
-                &Self::params(&net, n, l, 0.0),
-            ));
         }
-        let score_input =
-            coef.map(|c| GpuUniform::new(ctx, "mlp score input", &Self::params(&net, n, 0, c)));
-        let energy = coef.map(|c| {
-            GpuUniform::new(
-                ctx,
-                "mlp energy params",
-                &MlpParams {
-                    n: n as u32,
-                    fan_in: net.d() as u32,
-                    fan_out: 1,
-                    coef: c,
-                    ..Default::default()
-                },
-            )
-        });
         Ok(Self {
             ones: GpuVec::from_slice(ctx, "mlp ones", &vec![1.0f32; n * net.out()])?,
             net,
@@ -406,13 +382,14 @@ impl MlpBatch {
             z,
             a,
             delta,
-            layer,
-            score_input,
-            energy,
+            coef,
         })
     }
 
-    fn params(net: &MlpNet, n: usize, l: usize, coef: f32) -> MlpParams {
+    /// The uniform of layer `l`'s kernels: n, widths, offset, activation, flags and `coef`
+    /// (0, but −1/σ₀² for the score's input-layer backward).
+    fn params(&self, l: usize, coef: f32) -> MlpParams {
+        let (net, n) = (&self.net, self.n);
         let mut flags = 0;
         if l + 1 < net.layers() {
             flags |= FLAG_ACT_OUT;
@@ -534,7 +511,7 @@ impl MlpKernels {
     pub fn record_forward(
         &self,
         ctx: &GpuContext,
-        enc: &mut wgpu::CommandEncoder,
+        enc: &mut Recorder,
         theta: &GpuVec<f32>,
         x: &GpuVec<f32>,
         batch: &MlpBatch,
@@ -546,11 +523,12 @@ impl MlpKernels {
             ctx.check_loop("mlp_forward", net.fan_in(l) as u64 + 1)?;
             let input = if l == 0 { x } else { &batch.a[l - 1] };
             let items = batch.n.div_ceil(ROWS) * net.fan_out(l).div_ceil(COLS);
-            self.forward.record(
+            let params = enc.uniform(ctx, &batch.params(l, 0.0));
+            self.forward.record_with(
                 ctx,
                 enc,
+                &params,
                 &[
-                    &batch.layer[l].buffer,
                     &theta.buffer,
                     &input.buffer,
                     &batch.z[l].buffer,
@@ -571,28 +549,27 @@ impl MlpKernels {
     pub fn record_backward(
         &self,
         ctx: &GpuContext,
-        enc: &mut wgpu::CommandEncoder,
+        enc: &mut Recorder,
         theta: &GpuVec<f32>,
         x: &GpuVec<f32>,
         batch: &MlpBatch,
         cotangent: &GpuVec<f32>,
         out: Vjp<'_>,
     ) -> Result<()> {
-        let first = batch.layer.first().expect("a network has a layer");
-        self.record_vjp(ctx, enc, theta, x, batch, cotangent, out, first)
+        self.record_vjp(ctx, enc, theta, x, batch, cotangent, out, 0.0)
     }
 
     #[allow(clippy::too_many_arguments)]
     fn record_vjp(
         &self,
         ctx: &GpuContext,
-        enc: &mut wgpu::CommandEncoder,
+        enc: &mut Recorder,
         theta: &GpuVec<f32>,
         x: &GpuVec<f32>,
         batch: &MlpBatch,
         cotangent: &GpuVec<f32>,
         out: Vjp<'_>,
-        input_params: &GpuUniform<MlpParams>,
+        input_coef: f32,
     ) -> Result<()> {
         let net = &batch.net;
         Self::check_theta(batch, theta)?;
@@ -630,33 +607,30 @@ impl MlpKernels {
             } else {
                 &batch.delta[l]
             };
+            let layer = enc.uniform(ctx, &batch.params(l, 0.0));
             if let Some(g) = out.dtheta {
                 let a_in = if l == 0 { x } else { &batch.a[l - 1] };
                 let items = (net.fan_in(l) + 1).div_ceil(COLS) * net.fan_out(l).div_ceil(COLS);
-                self.param_grad.record(
+                self.param_grad.record_with(
                     ctx,
                     enc,
-                    &[
-                        &batch.layer[l].buffer,
-                        &a_in.buffer,
-                        &delta_out.buffer,
-                        &g.buffer,
-                    ],
+                    &layer,
+                    &[&a_in.buffer, &delta_out.buffer, &g.buffer],
                     self.grid(ctx, &self.param_grad, items)?,
                 )?;
             }
             let (params, z_in, delta_in) = match (l, out.dx) {
                 (0, None) => continue,
-                (0, Some(dx)) => (input_params, x, dx),
-                _ => (&batch.layer[l], &batch.z[l - 1], &batch.delta[l - 1]),
+                (0, Some(dx)) => (enc.uniform(ctx, &batch.params(0, input_coef)), x, dx),
+                _ => (layer, &batch.z[l - 1], &batch.delta[l - 1]),
             };
             ctx.check_loop("mlp_backward", net.fan_out(l) as u64 + 1)?;
             let items = batch.n.div_ceil(ROWS) * net.fan_in(l).div_ceil(COLS);
-            self.backward.record(
+            self.backward.record_with(
                 ctx,
                 enc,
+                &params,
                 &[
-                    &params.buffer,
                     &theta.buffer,
                     &delta_out.buffer,
                     &z_in.buffer,
@@ -668,10 +642,11 @@ impl MlpKernels {
         Ok(())
     }
 
-    fn energy_parts(batch: &MlpBatch) -> Result<(&GpuUniform<MlpParams>, &GpuUniform<MlpParams>)> {
-        match (&batch.energy, &batch.score_input) {
-            (Some(e), Some(s)) => Ok((e, s)),
-            _ => bail!(
+    /// −1/σ₀² of an energy's workspace.
+    fn energy_coef(batch: &MlpBatch) -> Result<f32> {
+        match batch.coef {
+            Some(c) => Ok(c),
+            None => bail!(
                 "mlp: this workspace was made for a plain network (MlpBatch::for_net); \
                  the energy needs MlpBatch::new with an MlpShape"
             ),
@@ -683,19 +658,30 @@ impl MlpKernels {
     pub fn record_energy(
         &self,
         ctx: &GpuContext,
-        enc: &mut wgpu::CommandEncoder,
+        enc: &mut Recorder,
         x: &GpuVec<f32>,
         batch: &MlpBatch,
         f: &GpuVec<f32>,
     ) -> Result<()> {
-        let (params, _) = Self::energy_parts(batch)?;
+        let coef = Self::energy_coef(batch)?;
         Self::check_rows(batch, x, batch.net.d(), "input")?;
         Self::check_rows(batch, f, 1, "energy output")?;
         ctx.check_loop("mlp_energy", batch.net.d() as u64 + 1)?;
-        self.energy.record(
+        let params = enc.uniform(
+            ctx,
+            &MlpParams {
+                n: batch.n as u32,
+                fan_in: batch.net.d() as u32,
+                fan_out: 1,
+                coef,
+                ..Default::default()
+            },
+        );
+        self.energy.record_with(
             ctx,
             enc,
-            &[&params.buffer, &x.buffer, &batch.output().buffer, &f.buffer],
+            &params,
+            &[&x.buffer, &batch.output().buffer, &f.buffer],
             self.grid(ctx, &self.energy, batch.n)?,
         )
     }
@@ -705,18 +691,18 @@ impl MlpKernels {
     pub fn record_score(
         &self,
         ctx: &GpuContext,
-        enc: &mut wgpu::CommandEncoder,
+        enc: &mut Recorder,
         theta: &GpuVec<f32>,
         x: &GpuVec<f32>,
         batch: &MlpBatch,
         score: &GpuVec<f32>,
     ) -> Result<()> {
-        let (_, input_params) = Self::energy_parts(batch)?;
+        let coef = Self::energy_coef(batch)?;
         let out = Vjp {
             dx: Some(score),
             dtheta: None,
         };
-        self.record_vjp(ctx, enc, theta, x, batch, &batch.ones, out, input_params)
+        self.record_vjp(ctx, enc, theta, x, batch, &batch.ones, out, coef)
     }
 
     /// Records g = Σᵢ wᵢ ∇_θ f(xᵢ) into `g` (θ's length), after
@@ -727,14 +713,14 @@ impl MlpKernels {
     pub fn record_grad(
         &self,
         ctx: &GpuContext,
-        enc: &mut wgpu::CommandEncoder,
+        enc: &mut Recorder,
         theta: &GpuVec<f32>,
         x: &GpuVec<f32>,
         batch: &MlpBatch,
         w: &GpuVec<f32>,
         g: &GpuVec<f32>,
     ) -> Result<()> {
-        Self::energy_parts(batch)?;
+        Self::energy_coef(batch)?;
         let out = Vjp {
             dx: None,
             dtheta: Some(g),
@@ -791,7 +777,7 @@ impl super::Energy for MlpEnergy<'_> {
     fn record_energy_score(
         &self,
         ctx: &GpuContext,
-        enc: &mut wgpu::CommandEncoder,
+        enc: &mut Recorder,
         x: &GpuVec<f32>,
         f: &GpuVec<f32>,
         score: &GpuVec<f32>,
@@ -912,7 +898,7 @@ impl super::Trainable for MlpModel<'_> {
     fn record_score(
         &self,
         ctx: &GpuContext,
-        enc: &mut wgpu::CommandEncoder,
+        enc: &mut Recorder,
         theta: &GpuVec<f32>,
         x: &GpuVec<f32>,
         work: &MlpBatch,
@@ -924,7 +910,7 @@ impl super::Trainable for MlpModel<'_> {
     fn record_grad(
         &self,
         ctx: &GpuContext,
-        enc: &mut wgpu::CommandEncoder,
+        enc: &mut Recorder,
         theta: &GpuVec<f32>,
         x: &GpuVec<f32>,
         work: &MlpBatch,

@@ -6,7 +6,7 @@
 
 use anyhow::{bail, Result};
 
-use crate::gpu::{GpuContext, GpuVec};
+use crate::gpu::{GpuContext, GpuVec, Recorder};
 
 pub mod gaussian;
 pub mod generator;
@@ -26,7 +26,7 @@ pub trait Energy {
     fn record_energy_score(
         &self,
         ctx: &GpuContext,
-        enc: &mut wgpu::CommandEncoder,
+        enc: &mut Recorder,
         x: &GpuVec<f32>,
         f: &GpuVec<f32>,
         score: &GpuVec<f32>,
@@ -41,8 +41,9 @@ pub trait Energy {
 /// by the trainer: a per-batch workspace, the score, f with the weighted parameter gradient
 /// Σ_i w_i ∇θ f(x_i) (eq. 23 with w = ±1/m), and optionally a block-Gibbs sweep.
 pub trait Trainable {
-    /// Per-batch device workspace (its uniforms belong to one batch: make one per dispatch
-    /// sequence that needs different values within a submit).
+    /// Per-batch device workspace: scratch buffers only (every uniform comes from the
+    /// [`Recorder`]'s arena), so one workspace serves any number of records in one encoder,
+    /// each reading what the records before it wrote.
     type Work;
     /// Dimension d of x.
     fn dim(&self) -> usize;
@@ -55,7 +56,7 @@ pub trait Trainable {
     fn record_score(
         &self,
         ctx: &GpuContext,
-        enc: &mut wgpu::CommandEncoder,
+        enc: &mut Recorder,
         theta: &GpuVec<f32>,
         x: &GpuVec<f32>,
         work: &Self::Work,
@@ -66,7 +67,7 @@ pub trait Trainable {
     fn record_grad(
         &self,
         ctx: &GpuContext,
-        enc: &mut wgpu::CommandEncoder,
+        enc: &mut Recorder,
         theta: &GpuVec<f32>,
         x: &GpuVec<f32>,
         work: &Self::Work,
@@ -80,7 +81,7 @@ pub trait Trainable {
     fn record_gibbs(
         &self,
         _ctx: &GpuContext,
-        _enc: &mut wgpu::CommandEncoder,
+        _enc: &mut Recorder,
         _theta: &GpuVec<f32>,
         _x: &GpuVec<f32>,
         _work: &Self::Work,
@@ -112,7 +113,7 @@ impl crate::svgd::Score for EnergyScore<'_> {
         &self,
         ctx: &GpuContext,
         _k: &crate::kernels::Kernels,
-        enc: &mut crate::gpu::Recorder,
+        enc: &mut Recorder,
         x: &GpuVec<f32>,
         score: &GpuVec<f32>,
         n: usize,
@@ -149,7 +150,7 @@ pub fn langevin_samples(
     let f = GpuVec::<f32>::zeros(ctx, "langevin f", n)?;
     for s in 0..steps {
         let key = crate::cpu::hash::stream_key(seed, s);
-        let mut enc = crate::gpu::Recorder::new(ctx);
+        let mut enc = Recorder::new(ctx);
         energy.record_energy_score(ctx, &mut enc, &xb, &f, &score)?;
         k.record_langevin(ctx, &mut enc, (eta, key), &score, &xb)?;
         enc.submit(ctx);

@@ -6,7 +6,7 @@ use anyhow::{ensure, Result};
 use crate::gpu::params::RbmParams;
 use crate::gpu::pipeline::Kernel;
 use crate::gpu::shader;
-use crate::gpu::{GpuContext, GpuUniform, GpuVec};
+use crate::gpu::{GpuContext, GpuVec, Recorder};
 
 /// Sizes of an RBM and the offsets of its parameters in the flat θ.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -51,7 +51,9 @@ pub struct RbmKernels {
     logz_terms: Kernel,
 }
 
-/// Per-batch device buffers for the hidden layer.
+/// Per-batch device buffers for the hidden layer: scratch only (every uniform comes from the
+/// [`Recorder`]'s arena), so one batch serves any number of records in one encoder, each
+/// reading what the records before it wrote.
 pub struct RbmBatch {
     /// Pre-activations y, `[n, H]`.
     pub y: GpuVec<f32>,
@@ -59,8 +61,6 @@ pub struct RbmBatch {
     pub t: GpuVec<f32>,
     /// Sampled hidden units ±1, `[n, H]` (Gibbs).
     pub hs: GpuVec<f32>,
-    params: GpuUniform<RbmParams>,
-    visible_params: GpuUniform<RbmParams>,
     n: usize,
 }
 
@@ -79,8 +79,6 @@ impl RbmBatch {
             y: GpuVec::zeros(ctx, "rbm y", n * shape.h)?,
             t: GpuVec::zeros(ctx, "rbm tanh y", n * shape.h)?,
             hs: GpuVec::zeros(ctx, "rbm hidden sample", n * shape.h)?,
-            params: GpuUniform::new(ctx, "rbm params", &RbmParams::default()),
-            visible_params: GpuUniform::new(ctx, "rbm visible params", &RbmParams::default()),
             n,
         })
     }
@@ -134,45 +132,36 @@ impl RbmKernels {
         Ok(())
     }
 
-    /// Records y = Bᵀx + c and tanh(y) for the batch; every other record needs this first.
-    /// `key` is the random stream of the Gibbs sweep recorded after it in the same submit.
-    #[allow(clippy::too_many_arguments)]
-    pub fn record_hidden(
-        &self,
-        ctx: &GpuContext,
-        enc: &mut wgpu::CommandEncoder,
-        shape: RbmShape,
-        theta: &GpuVec<f32>,
-        x: &GpuVec<f32>,
-        batch: &RbmBatch,
-        key: u32,
-    ) -> Result<()> {
-        Self::check(shape, theta, x, batch)?;
-        let p = RbmParams {
+    /// The uniform of `batch`'s kernels with random stream `key` (read by the Gibbs kernels
+    /// only).
+    fn params(shape: RbmShape, batch: &RbmBatch, key: u32) -> RbmParams {
+        RbmParams {
             n: batch.n as u32,
             d: shape.d as u32,
             h: shape.h as u32,
             key,
-        };
-        batch.params.set(ctx, &p);
-        batch.visible_params.set(
-            ctx,
-            &RbmParams {
-                key: key ^ VISIBLE_STREAM,
-                ..p
-            },
-        );
+        }
+    }
+
+    /// Records y = Bᵀx + c and tanh(y) for the batch; every other record of the same x needs
+    /// this first.
+    pub fn record_hidden(
+        &self,
+        ctx: &GpuContext,
+        enc: &mut Recorder,
+        shape: RbmShape,
+        theta: &GpuVec<f32>,
+        x: &GpuVec<f32>,
+        batch: &RbmBatch,
+    ) -> Result<()> {
+        Self::check(shape, theta, x, batch)?;
+        let params = enc.uniform(ctx, &Self::params(shape, batch, 0));
         let g = self.hidden.groups_for(ctx, batch.n * shape.h)?;
-        self.hidden.record(
+        self.hidden.record_with(
             ctx,
             enc,
-            &[
-                &batch.params.buffer,
-                &theta.buffer,
-                &x.buffer,
-                &batch.y.buffer,
-                &batch.t.buffer,
-            ],
+            &params,
+            &[&theta.buffer, &x.buffer, &batch.y.buffer, &batch.t.buffer],
             g,
         )
     }
@@ -182,7 +171,7 @@ impl RbmKernels {
     pub fn record_energy(
         &self,
         ctx: &GpuContext,
-        enc: &mut wgpu::CommandEncoder,
+        enc: &mut Recorder,
         shape: RbmShape,
         theta: &GpuVec<f32>,
         x: &GpuVec<f32>,
@@ -194,17 +183,13 @@ impl RbmKernels {
             f.len >= batch.n,
             "rbm_energy: output shorter than the batch"
         );
+        let params = enc.uniform(ctx, &Self::params(shape, batch, 0));
         let g = self.energy.groups_for(ctx, batch.n)?;
-        self.energy.record(
+        self.energy.record_with(
             ctx,
             enc,
-            &[
-                &batch.params.buffer,
-                &theta.buffer,
-                &x.buffer,
-                &batch.y.buffer,
-                &f.buffer,
-            ],
+            &params,
+            &[&theta.buffer, &x.buffer, &batch.y.buffer, &f.buffer],
             g,
         )
     }
@@ -214,7 +199,7 @@ impl RbmKernels {
     pub fn record_score(
         &self,
         ctx: &GpuContext,
-        enc: &mut wgpu::CommandEncoder,
+        enc: &mut Recorder,
         shape: RbmShape,
         theta: &GpuVec<f32>,
         x: &GpuVec<f32>,
@@ -226,17 +211,13 @@ impl RbmKernels {
             score.len >= batch.n * shape.d,
             "rbm_score: output shorter than n·d"
         );
+        let params = enc.uniform(ctx, &Self::params(shape, batch, 0));
         let g = self.score.groups_for(ctx, batch.n * shape.d)?;
-        self.score.record(
+        self.score.record_with(
             ctx,
             enc,
-            &[
-                &batch.params.buffer,
-                &theta.buffer,
-                &x.buffer,
-                &batch.t.buffer,
-                &score.buffer,
-            ],
+            &params,
+            &[&theta.buffer, &x.buffer, &batch.t.buffer, &score.buffer],
             g,
         )
     }
@@ -246,7 +227,7 @@ impl RbmKernels {
     pub fn record_grad(
         &self,
         ctx: &GpuContext,
-        enc: &mut wgpu::CommandEncoder,
+        enc: &mut Recorder,
         shape: RbmShape,
         x: &GpuVec<f32>,
         batch: &RbmBatch,
@@ -262,51 +243,55 @@ impl RbmKernels {
             "rbm_grad: batch shorter than n·d"
         );
         ctx.check_loop("rbm_grad (one pass per batch row)", batch.n as u64 + 2)?;
+        let params = enc.uniform(ctx, &Self::params(shape, batch, 0));
         let groups = self.grad.groups_for(ctx, shape.len())?;
-        self.grad.record(
+        self.grad.record_with(
             ctx,
             enc,
-            &[
-                &batch.params.buffer,
-                &x.buffer,
-                &batch.t.buffer,
-                &w.buffer,
-                &g.buffer,
-            ],
+            &params,
+            &[&x.buffer, &batch.t.buffer, &w.buffer, &g.buffer],
             groups,
         )
     }
 
     /// Records one block-Gibbs sweep x → h → x in place, after [`RbmKernels::record_hidden`]
-    /// of `x` with the sweep's key: h_j = ±1 with p(+1) = sigmoid(2y_j) (uniforms of stream
-    /// `key`), then x ~ N(b + Bh, I) (normals of stream `key ^ VISIBLE_STREAM`).
+    /// of `x`: h_j = ±1 with p(+1) = sigmoid(2y_j) (uniforms of stream `key`), then
+    /// x ~ N(b + Bh, I) (normals of stream `key ^ VISIBLE_STREAM`).
+    #[allow(clippy::too_many_arguments)]
     pub fn record_gibbs(
         &self,
         ctx: &GpuContext,
-        enc: &mut wgpu::CommandEncoder,
+        enc: &mut Recorder,
         shape: RbmShape,
         theta: &GpuVec<f32>,
         x: &GpuVec<f32>,
         batch: &RbmBatch,
+        key: u32,
     ) -> Result<()> {
         Self::check(shape, theta, x, batch)?;
+        let p = Self::params(shape, batch, key);
+        let hidden = enc.uniform(ctx, &p);
+        let visible = enc.uniform(
+            ctx,
+            &RbmParams {
+                key: key ^ VISIBLE_STREAM,
+                ..p
+            },
+        );
         let g = self.gibbs_hidden.groups_for(ctx, batch.n * shape.h)?;
-        self.gibbs_hidden.record(
+        self.gibbs_hidden.record_with(
             ctx,
             enc,
-            &[&batch.params.buffer, &batch.y.buffer, &batch.hs.buffer],
+            &hidden,
+            &[&batch.y.buffer, &batch.hs.buffer],
             g,
         )?;
         let g = self.gibbs_visible.groups_for(ctx, batch.n * shape.d)?;
-        self.gibbs_visible.record(
+        self.gibbs_visible.record_with(
             ctx,
             enc,
-            &[
-                &batch.visible_params.buffer,
-                &theta.buffer,
-                &batch.hs.buffer,
-                &x.buffer,
-            ],
+            &visible,
+            &[&theta.buffer, &batch.hs.buffer, &x.buffer],
             g,
         )
     }
@@ -332,9 +317,10 @@ impl RbmKernels {
         );
         check_exact_log_z(ctx, shape)?;
         let states = 1usize << shape.h;
-        let params = GpuUniform::new(
+        let terms = GpuVec::<f32>::nan_filled(ctx, "logz terms", states)?;
+        let mut enc = Recorder::new(ctx);
+        let params = enc.uniform(
             ctx,
-            "logz params",
             &RbmParams {
                 n: states as u32,
                 d: shape.d as u32,
@@ -342,16 +328,10 @@ impl RbmKernels {
                 key: 0,
             },
         );
-        let terms = GpuVec::<f32>::nan_filled(ctx, "logz terms", states)?;
-        let mut enc = ctx.device.create_command_encoder(&Default::default());
         let g = self.logz_terms.groups_for(ctx, states)?;
-        self.logz_terms.record(
-            ctx,
-            &mut enc,
-            &[&params.buffer, &theta.buffer, &terms.buffer],
-            g,
-        )?;
-        ctx.queue.submit([enc.finish()]);
+        self.logz_terms
+            .record_with(ctx, &mut enc, &params, &[&theta.buffer, &terms.buffer], g)?;
+        enc.submit(ctx);
         let t = terms.read(ctx)?;
         let mx = t
             .iter()
@@ -411,13 +391,13 @@ impl super::Energy for RbmEnergy<'_> {
     fn record_energy_score(
         &self,
         ctx: &GpuContext,
-        enc: &mut wgpu::CommandEncoder,
+        enc: &mut Recorder,
         x: &GpuVec<f32>,
         f: &GpuVec<f32>,
         score: &GpuVec<f32>,
     ) -> Result<()> {
         let k = self.kernels;
-        k.record_hidden(ctx, enc, self.shape, &self.theta, x, &self.batch, 0)?;
+        k.record_hidden(ctx, enc, self.shape, &self.theta, x, &self.batch)?;
         k.record_energy(ctx, enc, self.shape, &self.theta, x, &self.batch, f)?;
         k.record_score(ctx, enc, self.shape, &self.theta, x, &self.batch, score)
     }
@@ -449,20 +429,20 @@ impl super::Trainable for RbmModel<'_> {
     fn record_score(
         &self,
         ctx: &GpuContext,
-        enc: &mut wgpu::CommandEncoder,
+        enc: &mut Recorder,
         theta: &GpuVec<f32>,
         x: &GpuVec<f32>,
         work: &RbmBatch,
         score: &GpuVec<f32>,
     ) -> Result<()> {
         let (k, s) = (self.kernels, self.shape);
-        k.record_hidden(ctx, enc, s, theta, x, work, 0)?;
+        k.record_hidden(ctx, enc, s, theta, x, work)?;
         k.record_score(ctx, enc, s, theta, x, work, score)
     }
     fn record_grad(
         &self,
         ctx: &GpuContext,
-        enc: &mut wgpu::CommandEncoder,
+        enc: &mut Recorder,
         theta: &GpuVec<f32>,
         x: &GpuVec<f32>,
         work: &RbmBatch,
@@ -471,7 +451,7 @@ impl super::Trainable for RbmModel<'_> {
         f: Option<&GpuVec<f32>>,
     ) -> Result<()> {
         let (k, s) = (self.kernels, self.shape);
-        k.record_hidden(ctx, enc, s, theta, x, work, 0)?;
+        k.record_hidden(ctx, enc, s, theta, x, work)?;
         k.record_grad(ctx, enc, s, x, work, weights, g)?;
         if let Some(f) = f {
             k.record_energy(ctx, enc, s, theta, x, work, f)?;
@@ -481,14 +461,14 @@ impl super::Trainable for RbmModel<'_> {
     fn record_gibbs(
         &self,
         ctx: &GpuContext,
-        enc: &mut wgpu::CommandEncoder,
+        enc: &mut Recorder,
         theta: &GpuVec<f32>,
         x: &GpuVec<f32>,
         work: &RbmBatch,
         key: u32,
     ) -> Result<()> {
         let (k, s) = (self.kernels, self.shape);
-        k.record_hidden(ctx, enc, s, theta, x, work, key)?;
-        k.record_gibbs(ctx, enc, s, theta, x, work)
+        k.record_hidden(ctx, enc, s, theta, x, work)?;
+        k.record_gibbs(ctx, enc, s, theta, x, work, key)
     }
 }

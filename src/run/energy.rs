@@ -33,8 +33,8 @@ pub fn energies(ctx: &GpuContext, spec: &ModelSpec, theta: &[f32], x: &[f32]) ->
     let xb = GpuVec::from_slice(ctx, "points", x)?;
     let f = GpuVec::<f32>::nan_filled(ctx, "f", n)?;
     let score = GpuVec::<f32>::zeros(ctx, "score", n * d)?;
-    let mut enc = ctx.device.create_command_encoder(&Default::default());
+    let mut enc = crate::gpu::Recorder::new(ctx);
     energy.record_energy_score(ctx, &mut enc, &xb, &f, &score)?;
-    ctx.queue.submit([enc.finish()]);
+    enc.submit(ctx);
     f.read(ctx)
 }

@@ -143,12 +143,11 @@ pub fn sample(
         let xb = GpuVec::from_slice(ctx, "samples", &x0)?;
         let batch = crate::model::rbm::RbmBatch::new(ctx, shape, n)?;
         for s in 0..steps {
-            // One submit per step: the batch's uniform holds one key at a time.
             let key = crate::cpu::hash::stream_key(seed, s);
-            let mut enc = ctx.device.create_command_encoder(&Default::default());
-            rk.record_hidden(ctx, &mut enc, shape, &theta, &xb, &batch, key)?;
-            rk.record_gibbs(ctx, &mut enc, shape, &theta, &xb, &batch)?;
-            ctx.queue.submit([enc.finish()]);
+            let mut enc = crate::gpu::Recorder::new(ctx);
+            rk.record_hidden(ctx, &mut enc, shape, &theta, &xb, &batch)?;
+            rk.record_gibbs(ctx, &mut enc, shape, &theta, &xb, &batch, key)?;
+            enc.submit(ctx);
         }
         xb.read(ctx)?
     } else {

@@ -67,10 +67,10 @@ fn generator_kernels_match_cpu_reference() -> Result<()> {
             let phib = GpuVec::from_slice(ctx, "phi", &phi32)?;
             let g = GpuVec::nan_filled(ctx, "d eta", spec.len())?;
             let scale = 1.0 / n as f64;
-            let mut enc = ctx.device.create_command_encoder(&Default::default());
+            let mut enc = stein::gpu::Recorder::new(ctx);
             gk.record_sample(ctx, &mut enc, &mlp, &etab, &batch, key)?;
             gk.record_eta_grad(ctx, &mut enc, &mlp, &etab, &batch, &phib, scale, &g)?;
-            ctx.queue.submit([enc.finish()]);
+            enc.submit(ctx);
             let z = cpu::generator::latent(key, n * nz);
             let got_z = batch.z.read(ctx)?;
             ensure!(
@@ -111,20 +111,20 @@ fn generator_rowsum_normalisation_matches_cpu_reference() -> Result<()> {
         let spec = GenSpec::new(4, &[9], d, Activation::Silu, GenOutput::Identity)?;
         let eta32 = spec.init_eta(5);
         let etab = GpuVec::from_slice(ctx, "eta", &eta32)?;
-        let mut batch = GenBatch::new(ctx, &spec, n)?;
+        let batch = GenBatch::new(ctx, &spec, n)?;
         let (phi32, phi) = normals(n, d, 1.0, 9);
         let phib = GpuVec::from_slice(ctx, "phi", &phi32)?;
         let h = 0.05 * d as f64;
-        let mut enc = ctx.device.create_command_encoder(&Default::default());
+        let mut enc = stein::gpu::Recorder::new(ctx);
         gk.record_sample(ctx, &mut enc, &mlp, &etab, &batch, 3)?;
-        ctx.queue.submit([enc.finish()]);
+        enc.submit(ctx);
         batch
             .rowsum_phi()
             .write(ctx, &vec![f32::NAN; n * d])
             .context("NaN fill")?;
-        let mut enc = ctx.device.create_command_encoder(&Default::default());
-        gk.record_rowsum_norm(ctx, k, &mut enc, &mut batch, &phib, h)?;
-        ctx.queue.submit([enc.finish()]);
+        let mut enc = stein::gpu::Recorder::new(ctx);
+        gk.record_rowsum_norm(ctx, k, &mut enc, &batch, &phib, h)?;
+        enc.submit(ctx);
         let x = to_f64(&batch.x.read(ctx)?);
         let want = cpu::generator::rowsum_norm(&x, &phi, d, h);
         let got = batch.rowsum_phi().read(ctx)?;
@@ -143,6 +143,55 @@ fn generator_rowsum_normalisation_matches_cpu_reference() -> Result<()> {
                 "n={n}: the row sums are all ≈ n, the case tests nothing"
             );
         }
+    }
+    Ok(())
+}
+
+/// Two draws with different keys recorded into one encoder through one batch each read their
+/// own key (and the sigmoid its own length): z and x = G(z) of each match the reference of its
+/// key. With one uniform buffer per batch written from the record functions, both draws used
+/// the second key.
+#[test]
+fn generator_draws_in_one_encoder_keep_their_own_keys() -> Result<()> {
+    let Some((ctx, _)) = gpu()? else {
+        return Ok(());
+    };
+    let mlp = MlpKernels::new(ctx)?;
+    let gk = GenKernels::new(ctx)?;
+    let (n, nz, d) = (33, 6, 3);
+    let spec = GenSpec::new(nz, &[10], d, Activation::Softplus, GenOutput::Sigmoid)?;
+    let eta32 = spec.init_eta(2);
+    let eta = to_f64(&eta32);
+    let etab = GpuVec::from_slice(ctx, "eta", &eta32)?;
+    let batch = GenBatch::new(ctx, &spec, n)?;
+    let keys = [cpu::hash::stream_key(8, 0), cpu::hash::stream_key(8, 1)];
+    let z1 = GpuVec::<f32>::nan_filled(ctx, "z of draw 1", n * nz)?;
+    let x1 = GpuVec::<f32>::nan_filled(ctx, "x of draw 1", n * d)?;
+    let mut enc = stein::gpu::Recorder::new(ctx);
+    gk.record_sample(ctx, &mut enc, &mlp, &etab, &batch, keys[0])?;
+    enc.copy_buffer_to_buffer(&batch.z.buffer, 0, &z1.buffer, 0, z1.bytes());
+    enc.copy_buffer_to_buffer(&batch.x.buffer, 0, &x1.buffer, 0, x1.bytes());
+    gk.record_sample(ctx, &mut enc, &mlp, &etab, &batch, keys[1])?;
+    enc.submit(ctx);
+    for (i, (key, (z, x))) in keys
+        .into_iter()
+        .zip([(&z1, &x1), (&batch.z, &batch.x)])
+        .enumerate()
+    {
+        let want_z = cpu::generator::latent(key, n * nz);
+        let got_z = z.read(ctx)?;
+        ensure!(
+            got_z.iter().zip(&want_z).all(|(&a, &b)| f64::from(a) == b),
+            "draw {i}: the latent draws are not those of its key"
+        );
+        let want = cpu::generator::forward(&eta, &spec, &want_z);
+        assert_close(
+            &x.read(ctx)?,
+            &want,
+            TOL_MLP,
+            max_abs(&want),
+            &format!("draw {i}: x = G(z)"),
+        )?;
     }
     Ok(())
 }

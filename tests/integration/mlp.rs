@@ -155,12 +155,12 @@ fn run_energy(
     let f = GpuVec::nan_filled(ctx, "f", n)?;
     let score = GpuVec::nan_filled(ctx, "score", n * s.d)?;
     let g = GpuVec::nan_filled(ctx, "g", s.len())?;
-    let mut enc = ctx.device.create_command_encoder(&Default::default());
+    let mut enc = stein::gpu::Recorder::new(ctx);
     k.record_forward(ctx, &mut enc, &theta, &xb, &batch)?;
     k.record_energy(ctx, &mut enc, &xb, &batch, &f)?;
     k.record_score(ctx, &mut enc, &theta, &xb, &batch, &score)?;
     k.record_grad(ctx, &mut enc, &theta, &xb, &batch, &wb, &g)?;
-    ctx.queue.submit([enc.finish()]);
+    enc.submit(ctx);
     Ok((f.read(ctx)?, score.read(ctx)?, g.read(ctx)?))
 }
 
@@ -277,7 +277,7 @@ fn mlp_backward_of_a_vector_output_matches_cpu_vjp() -> Result<()> {
         let dx = GpuVec::nan_filled(ctx, "dx", n * net.d())?;
         let dtheta = GpuVec::nan_filled(ctx, "dtheta", net.len())?;
         let out = GpuVec::nan_filled(ctx, "out copy", n * net.out())?;
-        let mut enc = ctx.device.create_command_encoder(&Default::default());
+        let mut enc = stein::gpu::Recorder::new(ctx);
         k.record_forward(ctx, &mut enc, &theta, &xb, &batch)?;
         enc.copy_buffer_to_buffer(&batch.output().buffer, 0, &out.buffer, 0, out.bytes());
         let vjp = Vjp {
@@ -285,7 +285,7 @@ fn mlp_backward_of_a_vector_output_matches_cpu_vjp() -> Result<()> {
             dtheta: Some(&dtheta),
         };
         k.record_backward(ctx, &mut enc, &theta, &xb, &batch, &ub, vjp)?;
-        ctx.queue.submit([enc.finish()]);
+        enc.submit(ctx);
         let what = |q: &str| format!("{q} {act} n={n} widths={widths:?}");
         let want = cpu::mlp::network(&th, &net, &x);
         assert_close(
@@ -308,7 +308,7 @@ fn mlp_backward_of_a_vector_output_matches_cpu_vjp() -> Result<()> {
         )?;
         // A plain network has no energy.
         let f = GpuVec::<f32>::zeros(ctx, "f", n)?;
-        let mut enc = ctx.device.create_command_encoder(&Default::default());
+        let mut enc = stein::gpu::Recorder::new(ctx);
         let err = k
             .record_energy(ctx, &mut enc, &xb, &batch, &f)
             .expect_err("energy of a plain network");
@@ -370,13 +370,64 @@ fn mlp_energy_trait_records_f_and_score() -> Result<()> {
     let xb = GpuVec::from_slice(ctx, "x", &x32)?;
     let f = GpuVec::nan_filled(ctx, "f", n)?;
     let score = GpuVec::nan_filled(ctx, "score", n * s.d)?;
-    let mut enc = ctx.device.create_command_encoder(&Default::default());
+    let mut enc = stein::gpu::Recorder::new(ctx);
     model.record_energy_score(ctx, &mut enc, &xb, &f, &score)?;
-    ctx.queue.submit([enc.finish()]);
+    enc.submit(ctx);
     let want = cpu::mlp::energy(&th, &s, &x);
     assert_close(&f.read(ctx)?, &want, TOL_MLP, max_abs(&want), "energy")?;
     let want = cpu::mlp::score(&th, &s, &x);
     assert_close(&score.read(ctx)?, &want, TOL_MLP, max_abs(&want), "score")
+}
+
+/// Two evaluations of one energy at different inputs recorded into one encoder (as SteinCD's
+/// and the generator's scores share the trainer's workspace) each get their own f and score:
+/// every layer's uniform comes from the encoder's arena, so none is shared by two dispatches.
+#[test]
+fn mlp_evaluations_in_one_encoder_are_independent() -> Result<()> {
+    let Some((ctx, _)) = gpu()? else {
+        return Ok(());
+    };
+    let k = MlpKernels::new(ctx)?;
+    let s = MlpShape {
+        d: 3,
+        hidden: vec![9, 5],
+        act: Activation::Silu,
+        sigma0: 2.0,
+    };
+    let n = 17;
+    let th32 = s.init_theta(4);
+    let th = to_f64(&th32);
+    let model = MlpEnergy::new(ctx, &k, s.clone(), &th32, n)?;
+    let mut enc = stein::gpu::Recorder::new(ctx);
+    let mut outs = Vec::new();
+    for seed in [5, 6] {
+        let (x32, x) = normals(n, s.d, 1.5, seed);
+        let xb = GpuVec::from_slice(ctx, "x", &x32)?;
+        let f = GpuVec::nan_filled(ctx, "f", n)?;
+        let score = GpuVec::nan_filled(ctx, "score", n * s.d)?;
+        model.record_energy_score(ctx, &mut enc, &xb, &f, &score)?;
+        outs.push((x, f, score));
+    }
+    enc.submit(ctx);
+    for (i, (x, f, score)) in outs.iter().enumerate() {
+        let want = cpu::mlp::energy(&th, &s, x);
+        assert_close(
+            &f.read(ctx)?,
+            &want,
+            TOL_MLP,
+            max_abs(&want),
+            &format!("energy {i}"),
+        )?;
+        let want = cpu::mlp::score(&th, &s, x);
+        assert_close(
+            &score.read(ctx)?,
+            &want,
+            TOL_MLP,
+            max_abs(&want),
+            &format!("score {i}"),
+        )?;
+    }
+    Ok(())
 }
 
 #[test]
@@ -413,7 +464,7 @@ fn mlp_refuses_bad_sizes_and_batches_past_the_loop_limit() -> Result<()> {
     let x = GpuVec::<f32>::zeros(ctx, "x", n)?;
     let w = GpuVec::from_slice(ctx, "w", &vec![1.0 / n as f32; n])?;
     let g = GpuVec::nan_filled(ctx, "g", s.len())?;
-    let mut enc = ctx.device.create_command_encoder(&Default::default());
+    let mut enc = stein::gpu::Recorder::new(ctx);
     let err = k
         .record_forward(ctx, &mut enc, &short_theta, &x, &batch)
         .expect_err("short θ");
@@ -430,10 +481,10 @@ fn mlp_refuses_bad_sizes_and_batches_past_the_loop_limit() -> Result<()> {
         let x = GpuVec::<f32>::zeros(ctx, "x", m)?;
         let w = GpuVec::from_slice(ctx, "w", &vec![1.0 / m as f32; m])?;
         let g = GpuVec::nan_filled(ctx, "g", s.len())?;
-        let mut enc = ctx.device.create_command_encoder(&Default::default());
+        let mut enc = stein::gpu::Recorder::new(ctx);
         k.record_forward(ctx, &mut enc, &theta, &x, &batch)?;
         k.record_grad(ctx, &mut enc, &theta, &x, &batch, &w, &g)?;
-        ctx.queue.submit([enc.finish()]);
+        enc.submit(ctx);
         let want = cpu::mlp::grad(&to_f64(&s.init_theta(0)), &s, &[0.0], &[1.0]);
         assert_close(
             &g.read(ctx)?,
@@ -451,7 +502,7 @@ fn mlp_refuses_bad_sizes_and_batches_past_the_loop_limit() -> Result<()> {
     } else {
         // No loop limit: the sum runs. At x = 0 with weights 1/n, g is ∇θ f(0).
         r?;
-        ctx.queue.submit([enc.finish()]);
+        enc.submit(ctx);
         let th = to_f64(&s.init_theta(0));
         let want = cpu::mlp::grad(&th, &s, &[0.0], &[1.0]);
         assert_close(

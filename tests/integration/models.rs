@@ -99,12 +99,12 @@ fn rbm_kernels_match_cpu_reference() -> Result<()> {
             let f = GpuVec::nan_filled(ctx, "f", n)?;
             let sc = GpuVec::nan_filled(ctx, "score", n * d)?;
             let g = GpuVec::nan_filled(ctx, "g", s.len())?;
-            let mut enc = ctx.device.create_command_encoder(&Default::default());
-            k.record_hidden(ctx, &mut enc, s, &theta, &xb, &batch, 0)?;
+            let mut enc = stein::gpu::Recorder::new(ctx);
+            k.record_hidden(ctx, &mut enc, s, &theta, &xb, &batch)?;
             k.record_energy(ctx, &mut enc, s, &theta, &xb, &batch, &f)?;
             k.record_score(ctx, &mut enc, s, &theta, &xb, &batch, &sc)?;
             k.record_grad(ctx, &mut enc, s, &xb, &batch, &wb, &g)?;
-            ctx.queue.submit([enc.finish()]);
+            enc.submit(ctx);
             // The kernels take the f32 θ: compare with the reference at the same θ.
             let th_r: Vec<f64> = th32.iter().map(|&v| f64::from(v)).collect();
             let what = |q: &str| format!("rbm {q} n={n} d={d} H={h}");
@@ -183,9 +183,9 @@ fn gaussian_energy_matches_its_reference() -> Result<()> {
             GpuVec::nan_filled(ctx, "f", n)?,
             GpuVec::nan_filled(ctx, "score", n * d)?,
         );
-        let mut enc = ctx.device.create_command_encoder(&Default::default());
+        let mut enc = stein::gpu::Recorder::new(ctx);
         energy.record_energy_score(ctx, &mut enc, &xb, &f, &score)?;
-        ctx.queue.submit([enc.finish()]);
+        enc.submit(ctx);
         let rows = |i: usize| &x[i * d..(i + 1) * d];
         let f_want: Vec<f64> = (0..n).map(|i| energy.energy(rows(i))).collect();
         let s_want: Vec<f64> = (0..n).flat_map(|i| energy.score(rows(i))).collect();
@@ -264,9 +264,9 @@ fn rbm_gibbs_sweep_matches_the_reference_draw() -> Result<()> {
         }
         let key = cpu::hash::stream_key(1, n as u64);
         let what = |part: &str| format!("{part} n={n} d={d} H={h}");
-        let mut enc = ctx.device.create_command_encoder(&Default::default());
-        k.record_hidden(ctx, &mut enc, s, &theta, &xb, &batch, key)?;
-        ctx.queue.submit([enc.finish()]);
+        let mut enc = stein::gpu::Recorder::new(ctx);
+        k.record_hidden(ctx, &mut enc, s, &theta, &xb, &batch)?;
+        enc.submit(ctx);
         let y_want = cpu::rbm::hidden(&th_r, s, &x);
         let t_want: Vec<f64> = y_want.iter().map(|v| v.tanh()).collect();
         let scale = max_abs(&y_want).max(1.0);
@@ -284,9 +284,9 @@ fn rbm_gibbs_sweep_matches_the_reference_draw() -> Result<()> {
             1.0,
             &what("tanh y"),
         )?;
-        let mut enc = ctx.device.create_command_encoder(&Default::default());
-        k.record_gibbs(ctx, &mut enc, s, &theta, &xb, &batch)?;
-        ctx.queue.submit([enc.finish()]);
+        let mut enc = stein::gpu::Recorder::new(ctx);
+        k.record_gibbs(ctx, &mut enc, s, &theta, &xb, &batch, key)?;
+        enc.submit(ctx);
         let (h_want, x_want) = cpu::rbm::gibbs(&th_r, s, &x, key);
         let h_got = batch.hs.read(ctx)?;
         // Decisions agree but where the uniform lies within f32 rounding of sigmoid(2y).
@@ -309,6 +309,77 @@ fn rbm_gibbs_sweep_matches_the_reference_draw() -> Result<()> {
             &what("gibbs visible"),
         )?;
     }
+    Ok(())
+}
+
+/// Two block-Gibbs sweeps with different keys recorded into one encoder through one batch
+/// (as the trainer records its k sampler steps) each read their own key: the first sweep's
+/// draws match the reference draw of its key, and the pair ends bit for bit where the same two
+/// sweeps end when submitted one at a time. With one uniform buffer per batch written from the
+/// record functions, both sweeps drew from the second key.
+#[test]
+fn rbm_gibbs_sweeps_in_one_encoder_keep_their_own_keys() -> Result<()> {
+    let Some((ctx, _)) = gpu()? else {
+        return Ok(());
+    };
+    let k = RbmKernels::new(ctx)?;
+    let (n, s) = (65, RbmShape { d: 5, h: 7 });
+    let th32: Vec<f32> = random_theta(s, 21).iter().map(|&v| v as f32).collect();
+    let th_r: Vec<f64> = th32.iter().map(|&v| f64::from(v)).collect();
+    let theta = GpuVec::from_slice(ctx, "theta", &th32)?;
+    let (x32, x) = normals(n, s.d, 1.0, 23);
+    let keys = [cpu::hash::stream_key(4, 0), cpu::hash::stream_key(4, 1)];
+    let batch = RbmBatch::new(ctx, s, n)?;
+    // One encoder: sweep, copy the first sweep's draws aside, sweep again.
+    let xb = GpuVec::from_slice(ctx, "x", &x32)?;
+    let x1 = GpuVec::<f32>::nan_filled(ctx, "x after sweep 1", n * s.d)?;
+    let h1 = GpuVec::<f32>::nan_filled(ctx, "h of sweep 1", n * s.h)?;
+    let mut enc = stein::gpu::Recorder::new(ctx);
+    k.record_hidden(ctx, &mut enc, s, &theta, &xb, &batch)?;
+    k.record_gibbs(ctx, &mut enc, s, &theta, &xb, &batch, keys[0])?;
+    enc.copy_buffer_to_buffer(&xb.buffer, 0, &x1.buffer, 0, x1.bytes());
+    enc.copy_buffer_to_buffer(&batch.hs.buffer, 0, &h1.buffer, 0, h1.bytes());
+    k.record_hidden(ctx, &mut enc, s, &theta, &xb, &batch)?;
+    k.record_gibbs(ctx, &mut enc, s, &theta, &xb, &batch, keys[1])?;
+    enc.submit(ctx);
+    let (h_want, x_want) = cpu::rbm::gibbs(&th_r, s, &x, keys[0]);
+    let h_got = h1.read(ctx)?;
+    let flips = h_got
+        .iter()
+        .zip(&h_want)
+        .filter(|(a, b)| f64::from(**a) != **b)
+        .count();
+    ensure!(
+        flips == 0,
+        "first sweep: {flips} of {} hidden draws differ from its key's",
+        h_want.len()
+    );
+    assert_close(
+        &x1.read(ctx)?,
+        &x_want,
+        TOL_SAMPLER,
+        1.0,
+        "first sweep's visible draw",
+    )?;
+    // The same sweeps, one submit each, through the same batch.
+    let xs = GpuVec::from_slice(ctx, "x, one submit a sweep", &x32)?;
+    for key in keys {
+        let mut enc = stein::gpu::Recorder::new(ctx);
+        k.record_hidden(ctx, &mut enc, s, &theta, &xs, &batch)?;
+        k.record_gibbs(ctx, &mut enc, s, &theta, &xs, &batch, key)?;
+        enc.submit(ctx);
+    }
+    let (one, apart) = (xb.read(ctx)?, xs.read(ctx)?);
+    ensure!(
+        one.iter()
+            .zip(&apart)
+            .all(|(a, b)| a.to_bits() == b.to_bits()),
+        "two sweeps in one encoder end elsewhere than in two submits"
+    );
+    ensure!(
+        one.iter().zip(&x1.read(ctx)?).any(|(a, b)| a != b),
+        "the second sweep left x unchanged"
+    );
     Ok(())
 }
 

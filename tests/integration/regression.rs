@@ -149,10 +149,10 @@ fn issue_2_elementwise_kernels_dispatch_past_65535_workgroups() -> Result<()> {
     let xb = GpuVec::from_slice(ctx, "x", &x32)?;
     let batch = RbmBatch::new(ctx, s, n)?;
     let sc = GpuVec::nan_filled(ctx, "score", n * s.d)?;
-    let mut enc = ctx.device.create_command_encoder(&Default::default());
-    rk.record_hidden(ctx, &mut enc, s, &theta, &xb, &batch, 0)?;
+    let mut enc = stein::gpu::Recorder::new(ctx);
+    rk.record_hidden(ctx, &mut enc, s, &theta, &xb, &batch)?;
     rk.record_score(ctx, &mut enc, s, &theta, &xb, &batch, &sc)?;
-    ctx.queue.submit([enc.finish()]);
+    enc.submit(ctx);
     let th64: Vec<f64> = th.iter().map(|&v| f64::from(v)).collect();
     let want = cpu::rbm::score(&th64, s, &x64);
     super::common::assert_close(
@@ -276,7 +276,7 @@ fn issue_2_rbm_loops_are_checked_against_the_loop_limit() -> Result<()> {
         GpuVec::<f32>::zeros(ctx, "w", n)?,
         GpuVec::<f32>::zeros(ctx, "g", small.len())?,
     );
-    let mut enc = ctx.device.create_command_encoder(&Default::default());
+    let mut enc = stein::gpu::Recorder::new(ctx);
     let e = RbmKernels::new(ctx)?
         .record_grad(ctx, &mut enc, small, &x, &batch, &w, &g)
         .err();
