@@ -7,7 +7,7 @@ use stein::gpu::{GpuContext, GpuVec, Recorder};
 use stein::io::target::{Gmm, SplitMix64};
 use stein::kernels::{pack_gmm, Kernels};
 
-use super::common::{self, assert_close, gpu, max_abs, normals, DS, NS, TOL_CHAINS};
+use super::common::{self, assert_close, gpu, max_abs, normals, Sweep, DS, NS, TOL_CHAINS};
 
 fn submit(ctx: &GpuContext, f: impl FnOnce(&mut Recorder) -> Result<()>) -> Result<()> {
     let mut enc = Recorder::new(ctx);
@@ -178,14 +178,32 @@ fn test_bandwidth(n: usize, d: usize) -> f64 {
     2.0 * d as f64 / ((n as f64) + 1.0).ln().max(0.5)
 }
 
+/// φ in the device's default layout (what `stein svgd` runs) against the f64 reference on
+/// the case table, the cloud offset from the origin (the kernels' centring must not matter).
+/// Axes: d = 1..4 are svgd_phi_small's pipelines, unrolled per d and the same in every
+/// layout, so this is their table, every n included; d = 17, 64 and 100 take the default
+/// layout's kernels below and past d = 64, which the every-layout table also runs (with
+/// n = [`N_LARGE`](common::N_LARGE) at d = 5 and 17), so the default suite runs them to
+/// n = 1000 here. The long suite runs the whole table.
 #[test]
 fn svgd_phi_matches_cpu_reference() -> Result<()> {
+    phi_default_layout(Sweep::Default)
+}
+
+/// [`svgd_phi_matches_cpu_reference`] on the whole case table.
+#[test]
+#[ignore = "long suite: scripts/test-long.sh"]
+fn svgd_phi_matches_cpu_reference_on_the_whole_table() -> Result<()> {
+    phi_default_layout(Sweep::Whole)
+}
+
+fn phi_default_layout(sweep: Sweep) -> Result<()> {
     let Some((ctx, k)) = gpu()? else {
         return Ok(());
     };
     // d = 4 too: the largest d of svgd_phi_small, whose pipelines are unrolled per d.
     for &d in DS.iter().chain(&[4]) {
-        for &n in NS {
+        for &n in NS.iter().filter(|&&n| sweep.runs(n, d, &[1, 2, 3, 4])) {
             // Offset the cloud from the origin: the kernel's centring must not matter.
             let (mut x32, _) = normals(n, d, 1.0, (7 * n + d) as u64);
             for v in x32.iter_mut() {
@@ -219,8 +237,31 @@ fn svgd_phi_matches_cpu_reference() -> Result<()> {
 /// d = SHUFFLE_DMAX (128, tested there) and gives d = 130 to the gemm kernel, the tiled layout gives
 /// d = 100 to the gemm kernel, and the lane layout gives it to the column blocks (where the
 /// gemm kernel fits, as on llvmpipe; the test names the kernel it expects).
+///
+/// What each axis covers: the layouts, every φ kernel for d >= 5; the chunking, the
+/// one-chunk path and the multi-chunk one (running sums, per-chunk uniforms; n = 1000 spans
+/// 28 chunks); d, each kernel's unrolled pipelines and the hand-overs above; n, the case
+/// table's size classes ([`NS`]: one particle, fewer than a subgroup, a workgroup of 64 rows
+/// and one either side, several and many workgroups, records past one texture row). The
+/// default suite runs every layout × chunking × d × n <= 1000, and n = 4099 in one chunk at
+/// d = 5 and 17 (each layout's kernels for d <= 64: the tiled layout's mid and wide ones);
+/// the long suite ([`svgd_phi_every_layout_matches_cpu_reference_on_the_whole_table`]) runs
+/// the whole table. The f64 references are shared between layouts and chunkings
+/// ([`common::phi_reference`]).
 #[test]
 fn svgd_phi_every_layout_matches_cpu_reference() -> Result<()> {
+    phi_every_layout(Sweep::Default)
+}
+
+/// [`svgd_phi_every_layout_matches_cpu_reference`] on the whole case table: n = 4099 at
+/// every d, in every layout and chunking.
+#[test]
+#[ignore = "long suite: scripts/test-long.sh"]
+fn svgd_phi_every_layout_matches_cpu_reference_on_the_whole_table() -> Result<()> {
+    phi_every_layout(Sweep::Whole)
+}
+
+fn phi_every_layout(sweep: Sweep) -> Result<()> {
     let Some((ctx, _)) = gpu()? else {
         return Ok(());
     };
@@ -235,6 +276,7 @@ fn svgd_phi_every_layout_matches_cpu_reference() -> Result<()> {
                 // 8 and 16: svgd_phi_mid's range, whose unrolled pipelines differ by d.
                 _ => &[5, 8, 16, 17, 33, 64, 100],
             };
+            let large_at: &[usize] = if chunked { &[] } else { &[5, 17] };
             for &d in dims {
                 let want = match (layout, d) {
                     (stein::kernels::PhiLayout::Shuffle(_), 5..=64) => Some("svgd_phi_shuffle_64"),
@@ -249,13 +291,11 @@ fn svgd_phi_every_layout_matches_cpu_reference() -> Result<()> {
                     ensure!(got == want, "{layout:?} d = {d}: {got}, expected {want}");
                 }
                 // Past d = 64 outside the gemm layout, n <= 1000 keeps the column blocks and
-                // the f64 reference quick (d = 100 runs on the whole table in the default
-                // layout's test).
+                // the f64 reference quick.
                 let wide = d > 64 && layout != stein::kernels::PhiLayout::Gemm;
-                for &n in NS
-                    .iter()
-                    .filter(|&&n| (d < 300 || n <= 257) && (!wide || n <= 1000))
-                {
+                for &n in NS.iter().filter(|&&n| {
+                    (d < 300 || n <= 257) && (!wide || n <= 1000) && sweep.runs(n, d, large_at)
+                }) {
                     let (x32, x64) = normals(n, d, 1.0, (13 * n + d) as u64);
                     let (s32, s64) = normals(n, d, 1.0, (17 * n + d) as u64);
                     let h = test_bandwidth(n, d);
@@ -504,8 +544,26 @@ fn cpu_rbf_repulsion_is_the_kernel_gradient() -> Result<()> {
     common::check_gradient(k, &grad, xj)
 }
 
+/// KSD² (V and U) against the f64 reference on the case table, in the device's default
+/// kernel (ksd_shuffle on llvmpipe, in both its forms there) and in the looped ksd_rows that
+/// hardware GPUs run (through the tiled layout). Axes: the kernels and forms; d, the
+/// unrolled pipelines of ksd_shuffle (one per d) and the looped kernel's dimension loop; n,
+/// the case table's size classes. The default suite runs every kernel × d × n <= 1000 and
+/// n = 4099 at d = 1 and 17; the long suite the whole table. The f64 reference of one input
+/// is shared by the three kernels ([`common::ksd_reference`]).
 #[test]
 fn ksd_rows_matches_cpu_reference() -> Result<()> {
+    ksd_table(Sweep::Default)
+}
+
+/// [`ksd_rows_matches_cpu_reference`] on the whole case table.
+#[test]
+#[ignore = "long suite: scripts/test-long.sh"]
+fn ksd_rows_matches_cpu_reference_on_the_whole_table() -> Result<()> {
+    ksd_table(Sweep::Whole)
+}
+
+fn ksd_table(sweep: Sweep) -> Result<()> {
     let Some((ctx, k)) = gpu()? else {
         return Ok(());
     };
@@ -523,7 +581,7 @@ fn ksd_rows_matches_cpu_reference() -> Result<()> {
         (tiled, "ksd_rows", None),
     ] {
         for &d in DS {
-            for &n in NS {
+            for &n in NS.iter().filter(|&&n| sweep.runs(n, d, &[1, 17])) {
                 let (x32, x64) = normals(n, d, 1.0, (3 * n + d) as u64);
                 // Score of N(0.3, I) at the particles: the KSD is small but not zero.
                 let s64: Vec<f64> = x64.iter().map(|v| 0.3 - v).collect();
@@ -996,10 +1054,10 @@ fn mmd_matches_cpu_reference() -> Result<()> {
             for h in [Some(0.9 * d as f64), None] {
                 let got = stein::mmd::mmd2(ctx, k, &x32, &y32, d, h)?;
                 let z: Vec<f64> = x.iter().chain(&y).copied().collect();
-                let med = cpu::median::median_sqdist(&z, d);
+                let med = common::median_reference(&z, d);
                 let want_h = h.unwrap_or(if med > 0.0 { med } else { 1.0 });
                 ensure_close_h(got.h, want_h)?;
-                let want = cpu::mmd::mmd2_unbiased(&x, &y, d, want_h);
+                let want = common::mmd_reference(&x, &y, d, want_h);
                 common::assert_close(
                     &[got.mmd2 as f32],
                     &[want],

@@ -272,7 +272,7 @@ fn median_is_exact_with_every_bracket_kernel() -> Result<()> {
                 (37, 128),
             ] {
                 let x = integer_particles(n, d, 2 + (n as i64) / 60, (n * 7 + d) as u64);
-                let want = cpu::median::median_sqdist(&x, d);
+                let want = super::common::median_reference(&x, d);
                 let x32: Vec<f32> = x.iter().map(|&v| v as f32).collect();
                 let xb = GpuVec::from_slice(ctx, "x", &x32)?;
                 for (samples, cap) in [(0, 1 << 20), (16, 7)] {

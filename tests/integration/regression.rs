@@ -98,10 +98,10 @@ fn issue_2_column_chunks_agree_with_the_reference() -> Result<()> {
         let xi: Vec<f64> = x.iter().map(|v| (v * 4.0).round()).collect();
         let xi32: Vec<f32> = xi.iter().map(|&v| v as f32).collect();
         let xib = GpuVec::from_slice(ctx, "xi", &xi32)?;
+        let want = cpu::median::median_sqdist(&xi, d);
         for (samples, cap) in [(0, 1 << 20), (16, 7)] {
             let mut sel = MedianSelector::with_limits(ctx, k, n, d, samples, cap)?;
             let got = sel.median_sqdist(ctx, k, &xib)?.med;
-            let want = cpu::median::median_sqdist(&xi, d);
             ensure!(
                 got == want,
                 "chunked median n={n} d={d} S={samples} cap={cap}: {got} vs {want}"
