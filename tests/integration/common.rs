@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 use std::hash::{Hash, Hasher};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
 
 use anyhow::{bail, Result};
 use stein::gpu::GpuContext;
@@ -210,18 +210,13 @@ pub fn check_gradient(f: impl Fn(&[f64]) -> f64, grad: &[f64], at: &[f64]) -> Re
 }
 
 /// The shared device with kernels whose column chunks are capped at `CHUNK` columns, so small
-/// test sizes exercise the multi-chunk paths that llvmpipe's loop limit makes real at large n.
-pub fn gpu_chunked() -> Result<Option<(&'static GpuContext, &'static Kernels)>> {
-    static K: OnceLock<Option<Kernels>> = OnceLock::new();
-    let Some((ctx, _)) = gpu()? else {
+/// test sizes exercise the multi-chunk paths that llvmpipe's loop limit makes real at large n:
+/// the default layout's kernels of [`gpu_phi_layout`], chunked.
+pub fn gpu_chunked() -> Result<Option<(&'static GpuContext, LayoutKernels)>> {
+    let Some((_, k)) = gpu()? else {
         return Ok(None);
     };
-    let k = K.get_or_init(|| {
-        let mut k = Kernels::new(ctx).expect("building the pipelines");
-        k.chunk_cap = Some(CHUNK);
-        Some(k)
-    });
-    Ok(k.as_ref().map(|k| (ctx, k)))
+    gpu_phi_layout(k.phi_layout, true)
 }
 
 /// The φ layouts for d >= 5 that this device can run: [`PhiLayout::Lane`] and
@@ -237,27 +232,48 @@ pub fn phi_layouts(ctx: &GpuContext) -> Vec<PhiLayout> {
     v
 }
 
+/// The kernels of one φ layout, held (see [`gpu_phi_layout`]); they deref to [`Kernels`].
+pub struct LayoutKernels(MutexGuard<'static, Kernels>);
+
+impl std::ops::Deref for LayoutKernels {
+    type Target = Kernels;
+    fn deref(&self) -> &Kernels {
+        &self.0
+    }
+}
+
 /// The shared device with kernels set to one φ `layout`, unchunked or chunked at [`CHUNK`]
-/// columns (built once per layout and chunking).
+/// columns. One [`Kernels`] per layout serves both chunkings (the column cap is set when it
+/// is taken), so the pipelines it builds on first use, specialised per d (on llvmpipe about
+/// 4 s for the shuffle layout's table), are built once per layout, not twice. The kernels are
+/// held until the returned value is dropped: a test must drop it before it asks for the same
+/// layout again, and should not hold it over long work on the host.
 pub fn gpu_phi_layout(
     layout: PhiLayout,
     chunked: bool,
-) -> Result<Option<(&'static GpuContext, &'static Kernels)>> {
-    type Cache = Mutex<Vec<((PhiLayout, bool), &'static Kernels)>>;
+) -> Result<Option<(&'static GpuContext, LayoutKernels)>> {
+    type Cache = Mutex<Vec<(PhiLayout, &'static Mutex<Kernels>)>>;
     static K: OnceLock<Cache> = OnceLock::new();
     let Some((ctx, _)) = gpu()? else {
         return Ok(None);
     };
-    let mut cache = K.get_or_init(Default::default).lock().unwrap();
-    if let Some((_, k)) = cache.iter().find(|(key, _)| *key == (layout, chunked)) {
-        return Ok(Some((ctx, k)));
-    }
-    let mut k = Kernels::new(ctx)?;
-    k.phi_layout = layout;
+    let kernels = {
+        let mut cache = K.get_or_init(Default::default).lock().unwrap();
+        match cache.iter().find(|(key, _)| *key == layout) {
+            Some((_, k)) => *k,
+            None => {
+                let mut k = Kernels::new(ctx)?;
+                k.phi_layout = layout;
+                let k: &'static Mutex<Kernels> = Box::leak(Box::new(Mutex::new(k)));
+                cache.push((layout, k));
+                k
+            }
+        }
+    };
+    // A test that failed while holding them left nothing half-done: the cap is set anew.
+    let mut k = kernels.lock().unwrap_or_else(PoisonError::into_inner);
     k.chunk_cap = chunked.then_some(CHUNK);
-    let k: &'static Kernels = Box::leak(Box::new(k));
-    cache.push(((layout, chunked), k));
-    Ok(Some((ctx, k)))
+    Ok(Some((ctx, LayoutKernels(k))))
 }
 
 /// Column chunk cap of [`gpu_chunked`]: a prime, so chunks end at awkward places.

@@ -267,7 +267,7 @@ fn phi_every_layout(sweep: Sweep) -> Result<()> {
     };
     for layout in common::phi_layouts(ctx) {
         for chunked in [false, true] {
-            let Some((ctx, k)) = common::gpu_phi_layout(layout, chunked)? else {
+            let Some((ctx, ref k)) = common::gpu_phi_layout(layout, chunked)? else {
                 return Ok(());
             };
             let dims: &[usize] = match layout {
@@ -329,7 +329,7 @@ fn svgd_phi_keeps_precision_far_from_the_origin_and_across_clusters() -> Result<
         .map(|(e, &v)| v + if (e / d) % 3 == 0 { 4.0 } else { -4.0 })
         .collect();
     for layout in common::phi_layouts(ctx) {
-        let Some((ctx, k)) = common::gpu_phi_layout(layout, false)? else {
+        let Some((ctx, ref k)) = common::gpu_phi_layout(layout, false)? else {
             return Ok(());
         };
         for (name, x32, h) in [
@@ -505,7 +505,7 @@ fn svgd_phi_is_bit_identical_on_rerun() -> Result<()> {
         return Ok(());
     };
     for layout in common::phi_layouts(ctx) {
-        let Some((ctx, k)) = common::gpu_phi_layout(layout, false)? else {
+        let Some((ctx, ref k)) = common::gpu_phi_layout(layout, false)? else {
             return Ok(());
         };
         for (n, d) in [(1000, 3), (1000, 17), (257, 100)] {
@@ -568,18 +568,17 @@ fn ksd_table(sweep: Sweep) -> Result<()> {
         return Ok(());
     };
     // The device's default kernel (ksd_shuffle on llvmpipe), and the looped ksd_rows that
-    // hardware GPUs run, through the tiled layout.
-    let Some((_, tiled)) = common::gpu_phi_layout(stein::kernels::PhiLayout::Tiled, false)? else {
-        return Ok(());
-    };
+    // hardware GPUs run, through the tiled layout (whose kernels are held for that pass only).
     // On CPU adapters the default kernel has two forms, each checked (normal clouds choose
     // the bilinear one).
     use stein::kernels::KsdForm::{Bilinear, Difference};
-    for (k, kernel, force) in [
-        (k, "default", None),
-        (k, "default, difference form", Some(Difference)),
-        (tiled, "ksd_rows", None),
+    for (kernel, force, looped) in [
+        ("default", None, false),
+        ("default, difference form", Some(Difference), false),
+        ("ksd_rows", None, true),
     ] {
+        let tiled = tiled_if(looped)?;
+        let k: &Kernels = tiled.as_ref().map_or(k, |(_, t)| &**t);
         for &d in DS {
             for &n in NS.iter().filter(|&&n| sweep.runs(n, d, &[1, 17])) {
                 let (x32, x64) = normals(n, d, 1.0, (3 * n + d) as u64);
@@ -602,6 +601,16 @@ fn ksd_table(sweep: Sweep) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// The tiled layout's kernels (which run the looped ksd_rows) where `looped`, held while the
+/// value lives.
+fn tiled_if(looped: bool) -> Result<Option<(&'static GpuContext, common::LayoutKernels)>> {
+    if looped {
+        common::gpu_phi_layout(stein::kernels::PhiLayout::Tiled, false)
+    } else {
+        Ok(None)
+    }
 }
 
 /// Particles far from their mean against h make the bilinear form's rounding (≈ 1e-7 (2/h)²
@@ -761,15 +770,14 @@ fn ksd_diagonal_pair_is_diag_bit_for_bit() -> Result<()> {
     let Some((ctx, k)) = gpu()? else {
         return Ok(());
     };
-    let Some((_, tiled)) = common::gpu_phi_layout(stein::kernels::PhiLayout::Tiled, false)? else {
-        return Ok(());
-    };
     use stein::kernels::KsdForm::{Bilinear, Difference};
-    for (k, kernel, force) in [
-        (k, "bilinear", Some(Bilinear)),
-        (k, "difference", Some(Difference)),
-        (tiled, "ksd_rows", None),
+    for (kernel, force, looped) in [
+        ("bilinear", Some(Bilinear), false),
+        ("difference", Some(Difference), false),
+        ("ksd_rows", None, true),
     ] {
+        let tiled = tiled_if(looped)?;
+        let k: &Kernels = tiled.as_ref().map_or(k, |(_, t)| &**t);
         for d in [1, 3, 17, 64] {
             let n = 9;
             let (x32, _) = normals(n, d, 1.0, 3);
@@ -1031,10 +1039,14 @@ fn pair_sample_matches_cpu_hash() -> Result<()> {
 #[test]
 fn mmd_matches_cpu_reference() -> Result<()> {
     for chunked in [false, true] {
-        let Some((ctx, k)) = (if chunked {
+        let held = if chunked {
             common::gpu_chunked()?
         } else {
-            gpu()?.map(|(c, k)| (c, k))
+            None
+        };
+        let Some((ctx, k)) = (match &held {
+            Some((c, k)) => Some((*c, &**k)),
+            None => gpu()?.map(|(c, k)| (c, k)),
         }) else {
             return Ok(());
         };
@@ -1108,7 +1120,7 @@ fn svgd_phi_gemm_past_the_loop_budget_matches_sampled_rows() -> Result<()> {
     if !stein::kernels::PhiLayout::gemm_fits(ctx) {
         return Ok(());
     }
-    let Some((ctx, k)) = common::gpu_phi_layout(stein::kernels::PhiLayout::Gemm, false)? else {
+    let Some((ctx, ref k)) = common::gpu_phi_layout(stein::kernels::PhiLayout::Gemm, false)? else {
         return Ok(());
     };
     phi_rows_past_the_loop_budget(ctx, k, 7000, 256)

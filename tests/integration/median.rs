@@ -182,7 +182,7 @@ fn median_lists_again_only_the_blocks_of_overflowing_rows() -> Result<()> {
     let x32: Vec<f32> = x.iter().map(|&v| v as f32).collect();
     for layout in super::common::phi_layouts(ctx) {
         for chunked in [false, true] {
-            let Some((ctx, k)) = super::common::gpu_phi_layout(layout, chunked)? else {
+            let Some((ctx, ref k)) = super::common::gpu_phi_layout(layout, chunked)? else {
                 return Ok(());
             };
             let xb = GpuVec::from_slice(ctx, "x", &x32)?;
@@ -273,7 +273,7 @@ fn median_is_exact_with_every_bracket_kernel() -> Result<()> {
     };
     for layout in super::common::phi_layouts(ctx) {
         for chunked in [false, true] {
-            let Some((ctx, k)) = super::common::gpu_phi_layout(layout, chunked)? else {
+            let Some((ctx, ref k)) = super::common::gpu_phi_layout(layout, chunked)? else {
                 return Ok(());
             };
             // pair_bracket_mid's range (5..=16) at both ends and between.
