@@ -234,20 +234,25 @@ fn phi_default_layout(sweep: Sweep) -> Result<()> {
 /// group (DV = 16) where smaller d use 2 to 8 (d = 5, 17, 33); d = 300 takes two dispatch
 /// passes of three sub-passes each (n <= 257 there, to keep the f64 reference quick).
 /// Past their unrolled kernels the other layouts hand over: the shuffle layout runs up to
-/// d = SHUFFLE_DMAX (128, tested there) and gives d = 130 to the gemm kernel, the tiled layout gives
-/// d = 100 to the gemm kernel, and the lane layout gives it to the column blocks (where the
-/// gemm kernel fits, as on llvmpipe; the test names the kernel it expects).
+/// d = SHUFFLE_DMAX (128, its kernel named there by the host in both suites and run there in
+/// the long one) and gives d = 130 to the gemm kernel, the tiled layout gives d = 100 to the
+/// gemm kernel, and the lane layout gives it to the column blocks (where the gemm kernel
+/// fits, as on llvmpipe; the test names the kernel it expects).
 ///
 /// What each axis covers: the layouts, every φ kernel for d >= 5; the chunking, the
 /// one-chunk path and the multi-chunk one (running sums, per-chunk uniforms; n = 1000 spans
-/// 28 chunks); d, each kernel's unrolled pipelines and the hand-overs above; n, the case
-/// table's size classes ([`NS`]: one particle, fewer than a subgroup, a workgroup of 64 rows
-/// and one either side, several and many workgroups, records past one texture row). The
-/// default suite runs every layout × chunking × d × n <= 1000, and n = 4099 in one chunk at
-/// d = 5 and 17 (each layout's kernels for d <= 64: the tiled layout's mid and wide ones);
-/// the long suite ([`svgd_phi_every_layout_matches_cpu_reference_on_the_whole_table`]) runs
-/// the whole table. The f64 references are shared between layouts and chunkings
-/// ([`common::phi_reference`]).
+/// 28 chunks); d, the ends of each kernel's range (svgd_phi_mid 5 and 16, the wide and
+/// shuffle_64 kernels 17 and 64, past 64 at 100), the gemm kernel's pass counts and the
+/// hand-overs above; n, the case table's size classes ([`NS`]: one particle, fewer than a
+/// subgroup, a workgroup of 64 rows and one either side, several and many workgroups,
+/// records past one texture row). Every d is a pipeline of its own, built on first use; on
+/// CI's lavapipe, with an empty shader cache, those builds are most of the suite's time, so
+/// the default suite runs the range ends only: every layout × chunking × those d × n <= 1000,
+/// and n = 4099 in one chunk at d = 5 and 17 (each layout's kernels for d <= 64: the tiled
+/// layout's mid and wide ones). The long suite
+/// ([`svgd_phi_every_layout_matches_cpu_reference_on_the_whole_table`]) adds d = 8 and 33
+/// (ranges' middles) and 128, and n = 4099 everywhere. The f64 references are shared
+/// between layouts and chunkings ([`common::phi_reference`]).
 #[test]
 fn svgd_phi_every_layout_matches_cpu_reference() -> Result<()> {
     phi_every_layout(Sweep::Default)
@@ -270,14 +275,17 @@ fn phi_every_layout(sweep: Sweep) -> Result<()> {
             let Some((ctx, ref k)) = common::gpu_phi_layout(layout, chunked)? else {
                 return Ok(());
             };
-            let dims: &[usize] = match layout {
-                stein::kernels::PhiLayout::Gemm => &[5, 9, 17, 33, 64, 100, 130, 300],
-                stein::kernels::PhiLayout::Shuffle(_) => &[5, 17, 33, 64, 128, 130],
-                // 8 and 16: svgd_phi_mid's range, whose unrolled pipelines differ by d.
-                _ => &[5, 8, 16, 17, 33, 64, 100],
+            // The dimensions both suites run, and those the long suite adds (a range's middle,
+            // and the shuffle kernel's last d, whose pipeline alone takes 46 s of a cold
+            // shader build on lavapipe).
+            let (dims, long_dims): (&[usize], &[usize]) = match layout {
+                stein::kernels::PhiLayout::Gemm => (&[5, 9, 17, 33, 64, 100, 130, 300], &[]),
+                stein::kernels::PhiLayout::Shuffle(_) => (&[5, 17, 64, 100, 130], &[33, 128]),
+                // 5 to 16: svgd_phi_mid's range, whose unrolled pipelines differ by d.
+                _ => (&[5, 16, 17, 64, 100], &[8, 33]),
             };
             let large_at: &[usize] = if chunked { &[] } else { &[5, 17] };
-            for &d in dims {
+            for &d in dims.iter().chain(long_dims) {
                 let want = match (layout, d) {
                     (stein::kernels::PhiLayout::Shuffle(_), 5..=64) => Some("svgd_phi_shuffle_64"),
                     (_, 0..=64) | (stein::kernels::PhiLayout::Gemm, _) => None,
@@ -289,6 +297,9 @@ fn phi_every_layout(sweep: Sweep) -> Result<()> {
                 if let Some(want) = want {
                     let got = k.phi_variant(d, 1000).kernel_name(d);
                     ensure!(got == want, "{layout:?} d = {d}: {got}, expected {want}");
+                }
+                if sweep == Sweep::Default && long_dims.contains(&d) {
+                    continue;
                 }
                 // Past d = 64 outside the gemm layout, n <= 1000 keeps the column blocks and
                 // the f64 reference quick.
@@ -549,7 +560,7 @@ fn cpu_rbf_repulsion_is_the_kernel_gradient() -> Result<()> {
 /// hardware GPUs run (through the tiled layout). Axes: the kernels and forms; d, the
 /// unrolled pipelines of ksd_shuffle (one per d) and the looped kernel's dimension loop; n,
 /// the case table's size classes. The default suite runs every kernel × d × n <= 1000 and
-/// n = 4099 at d = 1 and 17; the long suite the whole table. The f64 reference of one input
+/// n = 4099 at d = 1 and 17, the difference form to d = 64; the long suite the whole table. The f64 reference of one input
 /// is shared by the three kernels ([`common::ksd_reference`]).
 #[test]
 fn ksd_rows_matches_cpu_reference() -> Result<()> {
@@ -580,6 +591,11 @@ fn ksd_table(sweep: Sweep) -> Result<()> {
         let tiled = tiled_if(looped)?;
         let k: &Kernels = tiled.as_ref().map_or(k, |(_, t)| &**t);
         for &d in DS {
+            // ksd_shuffle_diff at d = 100: 34 s of a cold shader build on lavapipe, the
+            // suite's costliest pipeline; the default suite runs that form to d = 64.
+            if sweep == Sweep::Default && force == Some(Difference) && d > 64 {
+                continue;
+            }
             for &n in NS.iter().filter(|&&n| sweep.runs(n, d, &[1, 17])) {
                 let (x32, x64) = normals(n, d, 1.0, (3 * n + d) as u64);
                 // Score of N(0.3, I) at the particles: the KSD is small but not zero.

@@ -266,8 +266,23 @@ fn batch_median_matches_the_host_bandwidth() -> Result<()> {
 /// hardware GPUs use pair_bracket, _mid and _wide, which the other layouts select here) gives
 /// the exact median, unchunked and in column chunks, through the one-pass list and the
 /// narrowing path.
+///
+/// The default suite runs each bracket kernel's range ends and d = 3, 9 and 100; the long
+/// suite ([`median_is_exact_with_every_bracket_kernel_at_every_d`]) adds d = 40 and 128 (the
+/// shuffle kernel's last d: 13 s of a cold shader build on lavapipe).
 #[test]
 fn median_is_exact_with_every_bracket_kernel() -> Result<()> {
+    every_bracket_kernel(Sweep::Default)
+}
+
+/// [`median_is_exact_with_every_bracket_kernel`] with d = 40 and 128 too.
+#[test]
+#[ignore = "long suite: scripts/test-long.sh"]
+fn median_is_exact_with_every_bracket_kernel_at_every_d() -> Result<()> {
+    every_bracket_kernel(Sweep::Whole)
+}
+
+fn every_bracket_kernel(sweep: Sweep) -> Result<()> {
     let Some((ctx, _)) = gpu()? else {
         return Ok(());
     };
@@ -287,7 +302,10 @@ fn median_is_exact_with_every_bracket_kernel() -> Result<()> {
                 (100, 64),
                 (70, 100),
                 (37, 128),
-            ] {
+            ]
+            .into_iter()
+            .filter(|&(_, d)| sweep == Sweep::Whole || ![40, 128].contains(&d))
+            {
                 let x = integer_particles(n, d, 2 + (n as i64) / 60, (n * 7 + d) as u64);
                 let want = super::common::median_reference(&x, d);
                 let x32: Vec<f32> = x.iter().map(|&v| v as f32).collect();
