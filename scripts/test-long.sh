@@ -4,8 +4,7 @@
 # runs at every d, in every φ layout and chunking, and in the KSD, median and default-layout
 # φ tables (tests/integration: the tests ignored "long suite: scripts/test-long.sh"). The one
 # other ignored test, the MNIST-sized AIS timing (minutes on lavapipe, run by hand), is
-# skipped. CI does not run this suite: it takes longer than the default suite's integration
-# tests on lavapipe, and those already hold CI near its time budget.
+# skipped. CI does not run this suite (scripts/test.sh says why).
 # Arguments are passed on to the test binary (e.g. a name filter).
 set -euo pipefail
 cd "$(dirname "$0")/.."
