@@ -33,6 +33,52 @@ impl Dir {
     }
 }
 
+/// The geyser run (d = 2, 299 rows) that three tests share, trained once per process:
+/// `--standardize --hidden 3 --epochs 8 --batch 50` (⌈8·299/50⌉ = 48 updates). Every
+/// `stein train` on 2-D data ends with density.png, whose 500 SVGD samples (1000 steps, the
+/// exact median at each) take nearly all of a run's 8 s on lavapipe, against about 0.1 s for
+/// the training and each eval: one run serves the update count, the quadrature check and the
+/// refusals of a plain run. It lives in `CARGO_TARGET_TMPDIR`, one directory per process;
+/// directories of runs over an hour old are removed.
+fn geyser_run() -> &'static Path {
+    static RUN: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    RUN.get_or_init(|| {
+        let tmp = Path::new(env!("CARGO_TARGET_TMPDIR"));
+        let prefix = "cli-geyser-run-";
+        for e in std::fs::read_dir(tmp).into_iter().flatten().flatten() {
+            let stale = e.metadata().and_then(|m| m.modified()).is_ok_and(|t| {
+                t.elapsed()
+                    .is_ok_and(|age| age > std::time::Duration::from_secs(3600))
+            });
+            if stale && e.file_name().to_string_lossy().starts_with(prefix) {
+                let _ = std::fs::remove_dir_all(e.path());
+            }
+        }
+        let run = tmp.join(format!("{prefix}{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&run);
+        let o = stein(&[
+            "train",
+            "--data",
+            GEYSER,
+            "--standardize",
+            "--hidden",
+            "3",
+            "--epochs",
+            "8",
+            "--batch",
+            "50",
+            "--log-every",
+            "1000",
+            "--out",
+            &run.display().to_string(),
+        ]);
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        run
+    })
+}
+
+const GEYSER: &str = "../shared/data/geyser.csv";
+
 const MIX2: &str = r#"{"kind":"gmm","weights":[1,2],"means":[[-2,0],[2,0]],"stds":[[1,1],[1,1]]}"#;
 
 /// Asserts exit code 2, one line on stderr containing every `needle`, and no `out` file.
@@ -956,32 +1002,16 @@ fn train_reads_a_toml_config_and_the_command_line_wins() {
     );
 }
 
-/// `stein eval --method quadrature` (d <= 2) agrees with the exact RBM value on geyser.csv.
+/// `stein eval --method quadrature` (d <= 2) agrees with the exact RBM value on geyser.csv
+/// (the shared run, [`geyser_run`]).
 #[test]
 fn eval_by_quadrature_matches_exact_on_geyser() {
     if gpu().unwrap().is_none() {
         return;
     }
     let dir = Dir::new();
-    let data = "../shared/data/geyser.csv";
-    let run = dir.s("run");
-    let o = stein(&[
-        "train",
-        "--data",
-        data,
-        "--standardize",
-        "--hidden",
-        "3",
-        "--steps",
-        "50",
-        "--out",
-        &run,
-    ]);
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    let model = Path::new(&run)
-        .join("model.safetensors")
-        .display()
-        .to_string();
+    let data = GEYSER;
+    let model = geyser_run().join("model.safetensors").display().to_string();
     let ll = |method: &str| {
         let o = stein(&[
             "eval",
@@ -1106,34 +1136,17 @@ fn eval_by_ais_matches_exact_and_covers_the_mlp() {
     );
 }
 
-/// `--epochs E` trains ⌈E·N/batch⌉ updates (geyser: 299 rows).
+/// `--epochs E` trains ⌈E·N/batch⌉ updates (the shared geyser run, [`geyser_run`]: 299
+/// rows, E = 8, batch 50: 47.84, so 48).
 #[test]
 fn train_epochs_sets_the_update_count() {
     if gpu().unwrap().is_none() {
         return;
     }
     let dir = Dir::new();
-    let run = dir.s("run");
-    let o = stein(&[
-        "train",
-        "--data",
-        "../shared/data/geyser.csv",
-        "--standardize",
-        "--hidden",
-        "2",
-        "--epochs",
-        "2",
-        "--batch",
-        "50",
-        "--log-every",
-        "1000",
-        "--out",
-        &run,
-    ]);
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    let m = std::fs::read_to_string(Path::new(&run).join("metrics.jsonl")).unwrap();
+    let m = std::fs::read_to_string(geyser_run().join("metrics.jsonl")).unwrap();
     let v: serde_json::Value = serde_json::from_str(m.lines().last().unwrap()).unwrap();
-    assert_eq!(v["step"], 12);
+    assert_eq!(v["step"], 48);
     fails(
         &stein(&[
             "train",
@@ -1397,33 +1410,17 @@ fn stein_gan_trains_a_generator_resumes_exactly_and_rejects_bad_input() {
     );
 }
 
-/// Issue 4 bad input: a generator asked of a run that trained none, and samples (e.g. a
-/// generator's) whose dimension differs from the energy's data.
+/// Issue 4 bad input: a generator asked of a run that trained none (the shared geyser run,
+/// [`geyser_run`]), and samples (e.g. a generator's) whose dimension differs from the
+/// energy's data.
 #[test]
 fn generator_of_a_plain_run_and_mismatched_samples_are_refused() {
     if gpu().unwrap().is_none() {
         return;
     }
     let dir = Dir::new();
-    let run = dir.s("run");
-    let data = "../shared/data/geyser.csv";
-    let o = stein(&[
-        "train",
-        "--data",
-        data,
-        "--standardize",
-        "--hidden",
-        "2",
-        "--steps",
-        "5",
-        "--out",
-        &run,
-    ]);
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    let model = Path::new(&run)
-        .join("model.safetensors")
-        .display()
-        .to_string();
+    let data = GEYSER;
+    let model = geyser_run().join("model.safetensors").display().to_string();
     fails(
         &stein(&[
             "sample",

@@ -1,16 +1,43 @@
-//! Shared helpers: the device, seeded data, case tables and the tolerance check.
+//! Shared helpers: the device, seeded data, case tables, the tolerance check and the f64
+//! references, each computed once per input.
 
-use std::sync::{Mutex, OnceLock};
+use std::collections::HashMap;
+use std::hash::{Hash, Hasher};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
 
 use anyhow::{bail, Result};
 use stein::gpu::GpuContext;
 use stein::io::target::SplitMix64;
 use stein::kernels::{Kernels, PhiLayout};
 
-/// Particle counts of the case table: 1, 2, a small prime, WG − 1, WG, WG + 1, primes.
-pub const NS: &[usize] = &[1, 2, 3, 31, 64, 65, 257, 1000, 4099];
+/// Particle counts of the case table: 1, 2, a small prime, WG − 1, WG, WG + 1, primes,
+/// many workgroups (1000) and [`N_LARGE`].
+pub const NS: &[usize] = &[1, 2, 3, 31, 64, 65, 257, 1000, N_LARGE];
 /// Dimensions: 1, 2, 3, a prime, the φ kernel's chunk (64) and past it (100).
 pub const DS: &[usize] = &[1, 2, 3, 17, 64, 100];
+/// The case table's largest n, past 4096 (the records textures' width in texels, and the
+/// most workgroups of rows). Its pairwise rows cost 17 times those of n = 1000, so the
+/// default suite runs it at a few d per kernel ([`Sweep`]).
+pub const N_LARGE: usize = 4099;
+
+/// How much of a case table a test runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Sweep {
+    /// The default suite: every kernel, layout and size class (n = 1, 2, primes, WG ± 1;
+    /// d = 1, large d), with the costly cross products (n = [`N_LARGE`] at every d, layout and
+    /// chunking) cut to a few rows per kernel.
+    Default,
+    /// The whole table: the long suite (`scripts/test-long.sh`, tests ignored by default).
+    Whole,
+}
+
+impl Sweep {
+    /// Whether this sweep runs the row (n, d), where the default suite runs n = [`N_LARGE`]
+    /// only at the dimensions `large_at` (and every smaller n everywhere).
+    pub fn runs(self, n: usize, d: usize, large_at: &[usize]) -> bool {
+        self == Sweep::Whole || n < N_LARGE || large_at.contains(&d)
+    }
+}
 
 /// Tolerances, stated once: |got − want| <= max(rel · max(|want|, scale), abs).
 #[derive(Clone, Copy, Debug)]
@@ -183,18 +210,13 @@ pub fn check_gradient(f: impl Fn(&[f64]) -> f64, grad: &[f64], at: &[f64]) -> Re
 }
 
 /// The shared device with kernels whose column chunks are capped at `CHUNK` columns, so small
-/// test sizes exercise the multi-chunk paths that llvmpipe's loop limit makes real at large n.
-pub fn gpu_chunked() -> Result<Option<(&'static GpuContext, &'static Kernels)>> {
-    static K: OnceLock<Option<Kernels>> = OnceLock::new();
-    let Some((ctx, _)) = gpu()? else {
+/// test sizes exercise the multi-chunk paths that llvmpipe's loop limit makes real at large n:
+/// the default layout's kernels of [`gpu_phi_layout`], chunked.
+pub fn gpu_chunked() -> Result<Option<(&'static GpuContext, LayoutKernels)>> {
+    let Some((_, k)) = gpu()? else {
         return Ok(None);
     };
-    let k = K.get_or_init(|| {
-        let mut k = Kernels::new(ctx).expect("building the pipelines");
-        k.chunk_cap = Some(CHUNK);
-        Some(k)
-    });
-    Ok(k.as_ref().map(|k| (ctx, k)))
+    gpu_phi_layout(k.phi_layout, true)
 }
 
 /// The φ layouts for d >= 5 that this device can run: [`PhiLayout::Lane`] and
@@ -210,27 +232,48 @@ pub fn phi_layouts(ctx: &GpuContext) -> Vec<PhiLayout> {
     v
 }
 
+/// The kernels of one φ layout, held (see [`gpu_phi_layout`]); they deref to [`Kernels`].
+pub struct LayoutKernels(MutexGuard<'static, Kernels>);
+
+impl std::ops::Deref for LayoutKernels {
+    type Target = Kernels;
+    fn deref(&self) -> &Kernels {
+        &self.0
+    }
+}
+
 /// The shared device with kernels set to one φ `layout`, unchunked or chunked at [`CHUNK`]
-/// columns (built once per layout and chunking).
+/// columns. One [`Kernels`] per layout serves both chunkings (the column cap is set when it
+/// is taken), so the pipelines it builds on first use, specialised per d (on llvmpipe about
+/// 4 s for the shuffle layout's table), are built once per layout, not twice. The kernels are
+/// held until the returned value is dropped: a test must drop it before it asks for the same
+/// layout again, and should not hold it over long work on the host.
 pub fn gpu_phi_layout(
     layout: PhiLayout,
     chunked: bool,
-) -> Result<Option<(&'static GpuContext, &'static Kernels)>> {
-    type Cache = Mutex<Vec<((PhiLayout, bool), &'static Kernels)>>;
+) -> Result<Option<(&'static GpuContext, LayoutKernels)>> {
+    type Cache = Mutex<Vec<(PhiLayout, &'static Mutex<Kernels>)>>;
     static K: OnceLock<Cache> = OnceLock::new();
     let Some((ctx, _)) = gpu()? else {
         return Ok(None);
     };
-    let mut cache = K.get_or_init(Default::default).lock().unwrap();
-    if let Some((_, k)) = cache.iter().find(|(key, _)| *key == (layout, chunked)) {
-        return Ok(Some((ctx, k)));
-    }
-    let mut k = Kernels::new(ctx)?;
-    k.phi_layout = layout;
+    let kernels = {
+        let mut cache = K.get_or_init(Default::default).lock().unwrap();
+        match cache.iter().find(|(key, _)| *key == layout) {
+            Some((_, k)) => *k,
+            None => {
+                let mut k = Kernels::new(ctx)?;
+                k.phi_layout = layout;
+                let k: &'static Mutex<Kernels> = Box::leak(Box::new(Mutex::new(k)));
+                cache.push((layout, k));
+                k
+            }
+        }
+    };
+    // A test that failed while holding them left nothing half-done: the cap is set anew.
+    let mut k = kernels.lock().unwrap_or_else(PoisonError::into_inner);
     k.chunk_cap = chunked.then_some(CHUNK);
-    let k: &'static Kernels = Box::leak(Box::new(k));
-    cache.push(((layout, chunked), k));
-    Ok(Some((ctx, k)))
+    Ok(Some((ctx, LayoutKernels(k))))
 }
 
 /// Column chunk cap of [`gpu_chunked`]: a prime, so chunks end at awkward places.
@@ -257,7 +300,7 @@ pub fn run_phi(
 
 /// φ against the f64 reference, relative to the largest single term 1 + 2|x_i − x_j|/h.
 pub fn check_phi(got: &[f32], x: &[f64], s: &[f64], d: usize, h: f64, what: &str) -> Result<()> {
-    let want = stein::cpu::svgd::phi(x, s, d, h);
+    let want = phi_reference(x, s, d, h);
     let scale = 1.0 + 2.0 * (2.0 * d as f64).sqrt() / h;
     assert_close(got, &want, TOL_PAIRWISE, scale, what)
 }
@@ -320,7 +363,7 @@ pub fn check_ksd(
     h: f64,
     what: &str,
 ) -> Result<()> {
-    let (want_v, want_u) = stein::cpu::ksd::ksd2(x, s, d, h);
+    let (want_v, want_u) = ksd_reference(x, s, d, h);
     let n = (x.len() / d) as f64;
     let scale = (2.0 * d as f64 / h + 2.0 * d as f64) / n.sqrt();
     assert_close(&[got.0 as f32], &[want_v], TOL_PAIRWISE, scale, what)?;
@@ -333,4 +376,71 @@ pub fn check_ksd(
     } else {
         assert_close(&[got.1 as f32], &[want_u], TOL_PAIRWISE, scale, what)
     }
+}
+
+/// A cache of f64 references, keyed by a 128-bit fingerprint of their exact inputs.
+type Memo<T> = OnceLock<Mutex<HashMap<u128, Arc<OnceLock<T>>>>>;
+
+/// The f64 references, computed once per process for each input and shared by every test
+/// that asks again. The sweeps run one input through several kernels, layouts and column
+/// chunkings (φ's every-layout table puts each (n, d) through four layouts, twice; the KSD
+/// table through three kernels; the median's bracket table through eight kernel sets), and
+/// the O(n²·d) reference of one row of the table cost as much as all its GPU runs together.
+/// The key is the inputs' exact bits (and d, h), so two callers share a value only where
+/// the reference would be the same; a second caller waits for the first one's result
+/// rather than computing it again.
+fn memoized<T: Clone>(memo: &'static Memo<T>, key: u128, compute: impl FnOnce() -> T) -> T {
+    let cell = memo
+        .get_or_init(Default::default)
+        .lock()
+        .unwrap()
+        .entry(key)
+        .or_default()
+        .clone();
+    cell.get_or_init(compute).clone()
+}
+
+/// A 128-bit fingerprint of `what`, the bits of the slices `data` and the integers `extra`:
+/// two SipHash passes, each with its own prefix.
+fn fingerprint(what: &str, data: &[&[f64]], extra: &[u64]) -> u128 {
+    let pass = |prefix: u8| {
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        (prefix, what, extra).hash(&mut h);
+        for v in data {
+            v.len().hash(&mut h);
+            for x in *v {
+                h.write_u64(x.to_bits());
+            }
+        }
+        h.finish()
+    };
+    (u128::from(pass(0)) << 64) | u128::from(pass(1))
+}
+
+/// [`stein::cpu::svgd::phi`], memoized (see [`memoized`]).
+pub fn phi_reference(x: &[f64], s: &[f64], d: usize, h: f64) -> Arc<Vec<f64>> {
+    static MEMO: Memo<Arc<Vec<f64>>> = OnceLock::new();
+    let key = fingerprint("phi", &[x, s], &[d as u64, h.to_bits()]);
+    memoized(&MEMO, key, || Arc::new(stein::cpu::svgd::phi(x, s, d, h)))
+}
+
+/// [`stein::cpu::ksd::ksd2`] (V, U), memoized (see [`memoized`]).
+pub fn ksd_reference(x: &[f64], s: &[f64], d: usize, h: f64) -> (f64, f64) {
+    static MEMO: Memo<(f64, f64)> = OnceLock::new();
+    let key = fingerprint("ksd", &[x, s], &[d as u64, h.to_bits()]);
+    memoized(&MEMO, key, || stein::cpu::ksd::ksd2(x, s, d, h))
+}
+
+/// [`stein::cpu::median::median_sqdist`], memoized (see [`memoized`]).
+pub fn median_reference(x: &[f64], d: usize) -> f64 {
+    static MEMO: Memo<f64> = OnceLock::new();
+    let key = fingerprint("median", &[x], &[d as u64]);
+    memoized(&MEMO, key, || stein::cpu::median::median_sqdist(x, d))
+}
+
+/// [`stein::cpu::mmd::mmd2_unbiased`], memoized (see [`memoized`]).
+pub fn mmd_reference(x: &[f64], y: &[f64], d: usize, h: f64) -> f64 {
+    static MEMO: Memo<f64> = OnceLock::new();
+    let key = fingerprint("mmd", &[x, y], &[d as u64, h.to_bits()]);
+    memoized(&MEMO, key, || stein::cpu::mmd::mmd2_unbiased(x, y, d, h))
 }

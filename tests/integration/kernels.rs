@@ -7,7 +7,7 @@ use stein::gpu::{GpuContext, GpuVec, Recorder};
 use stein::io::target::{Gmm, SplitMix64};
 use stein::kernels::{pack_gmm, Kernels};
 
-use super::common::{self, assert_close, gpu, max_abs, normals, DS, NS, TOL_CHAINS};
+use super::common::{self, assert_close, gpu, max_abs, normals, Sweep, DS, NS, TOL_CHAINS};
 
 fn submit(ctx: &GpuContext, f: impl FnOnce(&mut Recorder) -> Result<()>) -> Result<()> {
     let mut enc = Recorder::new(ctx);
@@ -178,14 +178,32 @@ fn test_bandwidth(n: usize, d: usize) -> f64 {
     2.0 * d as f64 / ((n as f64) + 1.0).ln().max(0.5)
 }
 
+/// φ in the device's default layout (what `stein svgd` runs) against the f64 reference on
+/// the case table, the cloud offset from the origin (the kernels' centring must not matter).
+/// Axes: d = 1..4 are svgd_phi_small's pipelines, unrolled per d and the same in every
+/// layout, so this is their table, every n included; d = 17, 64 and 100 take the default
+/// layout's kernels below and past d = 64, which the every-layout table also runs (with
+/// n = [`N_LARGE`](common::N_LARGE) at d = 5 and 17), so the default suite runs them to
+/// n = 1000 here. The long suite runs the whole table.
 #[test]
 fn svgd_phi_matches_cpu_reference() -> Result<()> {
+    phi_default_layout(Sweep::Default)
+}
+
+/// [`svgd_phi_matches_cpu_reference`] on the whole case table.
+#[test]
+#[ignore = "long suite: scripts/test-long.sh"]
+fn svgd_phi_matches_cpu_reference_on_the_whole_table() -> Result<()> {
+    phi_default_layout(Sweep::Whole)
+}
+
+fn phi_default_layout(sweep: Sweep) -> Result<()> {
     let Some((ctx, k)) = gpu()? else {
         return Ok(());
     };
     // d = 4 too: the largest d of svgd_phi_small, whose pipelines are unrolled per d.
     for &d in DS.iter().chain(&[4]) {
-        for &n in NS {
+        for &n in NS.iter().filter(|&&n| sweep.runs(n, d, &[1, 2, 3, 4])) {
             // Offset the cloud from the origin: the kernel's centring must not matter.
             let (mut x32, _) = normals(n, d, 1.0, (7 * n + d) as u64);
             for v in x32.iter_mut() {
@@ -216,26 +234,58 @@ fn svgd_phi_matches_cpu_reference() -> Result<()> {
 /// group (DV = 16) where smaller d use 2 to 8 (d = 5, 17, 33); d = 300 takes two dispatch
 /// passes of three sub-passes each (n <= 257 there, to keep the f64 reference quick).
 /// Past their unrolled kernels the other layouts hand over: the shuffle layout runs up to
-/// d = SHUFFLE_DMAX (128, tested there) and gives d = 130 to the gemm kernel, the tiled layout gives
-/// d = 100 to the gemm kernel, and the lane layout gives it to the column blocks (where the
-/// gemm kernel fits, as on llvmpipe; the test names the kernel it expects).
+/// d = SHUFFLE_DMAX (128, its kernel named there by the host in both suites and run there in
+/// the long one) and gives d = 130 to the gemm kernel, the tiled layout gives d = 100 to the
+/// gemm kernel, and the lane layout gives it to the column blocks (where the gemm kernel
+/// fits, as on llvmpipe; the test names the kernel it expects).
+///
+/// What each axis covers: the layouts, every φ kernel for d >= 5; the chunking, the
+/// one-chunk path and the multi-chunk one (running sums, per-chunk uniforms; n = 1000 spans
+/// 28 chunks); d, the ends of each kernel's range (svgd_phi_mid 5 and 16, the wide and
+/// shuffle_64 kernels 17 and 64, past 64 at 100), the gemm kernel's pass counts and the
+/// hand-overs above; n, the case table's size classes ([`NS`]: one particle, fewer than a
+/// subgroup, a workgroup of 64 rows and one either side, several and many workgroups,
+/// records past one texture row). Every d is a pipeline of its own, built on first use; on
+/// CI's lavapipe, with an empty shader cache, those builds are most of the suite's time, so
+/// the default suite runs the range ends only: every layout × chunking × those d × n <= 1000,
+/// and n = 4099 in one chunk at d = 5 and 17 (each layout's kernels for d <= 64: the tiled
+/// layout's mid and wide ones). The long suite
+/// ([`svgd_phi_every_layout_matches_cpu_reference_on_the_whole_table`]) adds d = 8 and 33
+/// (ranges' middles) and 128, and n = 4099 everywhere. The f64 references are shared
+/// between layouts and chunkings ([`common::phi_reference`]).
 #[test]
 fn svgd_phi_every_layout_matches_cpu_reference() -> Result<()> {
+    phi_every_layout(Sweep::Default)
+}
+
+/// [`svgd_phi_every_layout_matches_cpu_reference`] on the whole case table: n = 4099 at
+/// every d, in every layout and chunking.
+#[test]
+#[ignore = "long suite: scripts/test-long.sh"]
+fn svgd_phi_every_layout_matches_cpu_reference_on_the_whole_table() -> Result<()> {
+    phi_every_layout(Sweep::Whole)
+}
+
+fn phi_every_layout(sweep: Sweep) -> Result<()> {
     let Some((ctx, _)) = gpu()? else {
         return Ok(());
     };
     for layout in common::phi_layouts(ctx) {
         for chunked in [false, true] {
-            let Some((ctx, k)) = common::gpu_phi_layout(layout, chunked)? else {
+            let Some((ctx, ref k)) = common::gpu_phi_layout(layout, chunked)? else {
                 return Ok(());
             };
-            let dims: &[usize] = match layout {
-                stein::kernels::PhiLayout::Gemm => &[5, 9, 17, 33, 64, 100, 130, 300],
-                stein::kernels::PhiLayout::Shuffle(_) => &[5, 17, 33, 64, 128, 130],
-                // 8 and 16: svgd_phi_mid's range, whose unrolled pipelines differ by d.
-                _ => &[5, 8, 16, 17, 33, 64, 100],
+            // The dimensions both suites run, and those the long suite adds (a range's middle,
+            // and the shuffle kernel's last d, whose pipeline alone takes 46 s of a cold
+            // shader build on lavapipe).
+            let (dims, long_dims): (&[usize], &[usize]) = match layout {
+                stein::kernels::PhiLayout::Gemm => (&[5, 9, 17, 33, 64, 100, 130, 300], &[]),
+                stein::kernels::PhiLayout::Shuffle(_) => (&[5, 17, 64, 100, 130], &[33, 128]),
+                // 5 to 16: svgd_phi_mid's range, whose unrolled pipelines differ by d.
+                _ => (&[5, 16, 17, 64, 100], &[8, 33]),
             };
-            for &d in dims {
+            let large_at: &[usize] = if chunked { &[] } else { &[5, 17] };
+            for &d in dims.iter().chain(long_dims) {
                 let want = match (layout, d) {
                     (stein::kernels::PhiLayout::Shuffle(_), 5..=64) => Some("svgd_phi_shuffle_64"),
                     (_, 0..=64) | (stein::kernels::PhiLayout::Gemm, _) => None,
@@ -248,14 +298,15 @@ fn svgd_phi_every_layout_matches_cpu_reference() -> Result<()> {
                     let got = k.phi_variant(d, 1000).kernel_name(d);
                     ensure!(got == want, "{layout:?} d = {d}: {got}, expected {want}");
                 }
+                if sweep == Sweep::Default && long_dims.contains(&d) {
+                    continue;
+                }
                 // Past d = 64 outside the gemm layout, n <= 1000 keeps the column blocks and
-                // the f64 reference quick (d = 100 runs on the whole table in the default
-                // layout's test).
+                // the f64 reference quick.
                 let wide = d > 64 && layout != stein::kernels::PhiLayout::Gemm;
-                for &n in NS
-                    .iter()
-                    .filter(|&&n| (d < 300 || n <= 257) && (!wide || n <= 1000))
-                {
+                for &n in NS.iter().filter(|&&n| {
+                    (d < 300 || n <= 257) && (!wide || n <= 1000) && sweep.runs(n, d, large_at)
+                }) {
                     let (x32, x64) = normals(n, d, 1.0, (13 * n + d) as u64);
                     let (s32, s64) = normals(n, d, 1.0, (17 * n + d) as u64);
                     let h = test_bandwidth(n, d);
@@ -289,7 +340,7 @@ fn svgd_phi_keeps_precision_far_from_the_origin_and_across_clusters() -> Result<
         .map(|(e, &v)| v + if (e / d) % 3 == 0 { 4.0 } else { -4.0 })
         .collect();
     for layout in common::phi_layouts(ctx) {
-        let Some((ctx, k)) = common::gpu_phi_layout(layout, false)? else {
+        let Some((ctx, ref k)) = common::gpu_phi_layout(layout, false)? else {
             return Ok(());
         };
         for (name, x32, h) in [
@@ -465,7 +516,7 @@ fn svgd_phi_is_bit_identical_on_rerun() -> Result<()> {
         return Ok(());
     };
     for layout in common::phi_layouts(ctx) {
-        let Some((ctx, k)) = common::gpu_phi_layout(layout, false)? else {
+        let Some((ctx, ref k)) = common::gpu_phi_layout(layout, false)? else {
             return Ok(());
         };
         for (n, d) in [(1000, 3), (1000, 17), (257, 100)] {
@@ -504,26 +555,48 @@ fn cpu_rbf_repulsion_is_the_kernel_gradient() -> Result<()> {
     common::check_gradient(k, &grad, xj)
 }
 
+/// KSD² (V and U) against the f64 reference on the case table, in the device's default
+/// kernel (ksd_shuffle on llvmpipe, in both its forms there) and in the looped ksd_rows that
+/// hardware GPUs run (through the tiled layout). Axes: the kernels and forms; d, the
+/// unrolled pipelines of ksd_shuffle (one per d) and the looped kernel's dimension loop; n,
+/// the case table's size classes. The default suite runs every kernel × d × n <= 1000 and
+/// n = 4099 at d = 1 and 17, the difference form to d = 64; the long suite the whole table. The f64 reference of one input
+/// is shared by the three kernels ([`common::ksd_reference`]).
 #[test]
 fn ksd_rows_matches_cpu_reference() -> Result<()> {
+    ksd_table(Sweep::Default)
+}
+
+/// [`ksd_rows_matches_cpu_reference`] on the whole case table.
+#[test]
+#[ignore = "long suite: scripts/test-long.sh"]
+fn ksd_rows_matches_cpu_reference_on_the_whole_table() -> Result<()> {
+    ksd_table(Sweep::Whole)
+}
+
+fn ksd_table(sweep: Sweep) -> Result<()> {
     let Some((ctx, k)) = gpu()? else {
         return Ok(());
     };
     // The device's default kernel (ksd_shuffle on llvmpipe), and the looped ksd_rows that
-    // hardware GPUs run, through the tiled layout.
-    let Some((_, tiled)) = common::gpu_phi_layout(stein::kernels::PhiLayout::Tiled, false)? else {
-        return Ok(());
-    };
+    // hardware GPUs run, through the tiled layout (whose kernels are held for that pass only).
     // On CPU adapters the default kernel has two forms, each checked (normal clouds choose
     // the bilinear one).
     use stein::kernels::KsdForm::{Bilinear, Difference};
-    for (k, kernel, force) in [
-        (k, "default", None),
-        (k, "default, difference form", Some(Difference)),
-        (tiled, "ksd_rows", None),
+    for (kernel, force, looped) in [
+        ("default", None, false),
+        ("default, difference form", Some(Difference), false),
+        ("ksd_rows", None, true),
     ] {
+        let tiled = tiled_if(looped)?;
+        let k: &Kernels = tiled.as_ref().map_or(k, |(_, t)| &**t);
         for &d in DS {
-            for &n in NS {
+            // ksd_shuffle_diff at d = 100: 34 s of a cold shader build on lavapipe, the
+            // suite's costliest pipeline; the default suite runs that form to d = 64.
+            if sweep == Sweep::Default && force == Some(Difference) && d > 64 {
+                continue;
+            }
+            for &n in NS.iter().filter(|&&n| sweep.runs(n, d, &[1, 17])) {
                 let (x32, x64) = normals(n, d, 1.0, (3 * n + d) as u64);
                 // Score of N(0.3, I) at the particles: the KSD is small but not zero.
                 let s64: Vec<f64> = x64.iter().map(|v| 0.3 - v).collect();
@@ -544,6 +617,16 @@ fn ksd_rows_matches_cpu_reference() -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// The tiled layout's kernels (which run the looped ksd_rows) where `looped`, held while the
+/// value lives.
+fn tiled_if(looped: bool) -> Result<Option<(&'static GpuContext, common::LayoutKernels)>> {
+    if looped {
+        common::gpu_phi_layout(stein::kernels::PhiLayout::Tiled, false)
+    } else {
+        Ok(None)
+    }
 }
 
 /// Particles far from their mean against h make the bilinear form's rounding (≈ 1e-7 (2/h)²
@@ -703,15 +786,14 @@ fn ksd_diagonal_pair_is_diag_bit_for_bit() -> Result<()> {
     let Some((ctx, k)) = gpu()? else {
         return Ok(());
     };
-    let Some((_, tiled)) = common::gpu_phi_layout(stein::kernels::PhiLayout::Tiled, false)? else {
-        return Ok(());
-    };
     use stein::kernels::KsdForm::{Bilinear, Difference};
-    for (k, kernel, force) in [
-        (k, "bilinear", Some(Bilinear)),
-        (k, "difference", Some(Difference)),
-        (tiled, "ksd_rows", None),
+    for (kernel, force, looped) in [
+        ("bilinear", Some(Bilinear), false),
+        ("difference", Some(Difference), false),
+        ("ksd_rows", None, true),
     ] {
+        let tiled = tiled_if(looped)?;
+        let k: &Kernels = tiled.as_ref().map_or(k, |(_, t)| &**t);
         for d in [1, 3, 17, 64] {
             let n = 9;
             let (x32, _) = normals(n, d, 1.0, 3);
@@ -973,10 +1055,14 @@ fn pair_sample_matches_cpu_hash() -> Result<()> {
 #[test]
 fn mmd_matches_cpu_reference() -> Result<()> {
     for chunked in [false, true] {
-        let Some((ctx, k)) = (if chunked {
+        let held = if chunked {
             common::gpu_chunked()?
         } else {
-            gpu()?.map(|(c, k)| (c, k))
+            None
+        };
+        let Some((ctx, k)) = (match &held {
+            Some((c, k)) => Some((*c, &**k)),
+            None => gpu()?.map(|(c, k)| (c, k)),
         }) else {
             return Ok(());
         };
@@ -996,10 +1082,10 @@ fn mmd_matches_cpu_reference() -> Result<()> {
             for h in [Some(0.9 * d as f64), None] {
                 let got = stein::mmd::mmd2(ctx, k, &x32, &y32, d, h)?;
                 let z: Vec<f64> = x.iter().chain(&y).copied().collect();
-                let med = cpu::median::median_sqdist(&z, d);
+                let med = common::median_reference(&z, d);
                 let want_h = h.unwrap_or(if med > 0.0 { med } else { 1.0 });
                 ensure_close_h(got.h, want_h)?;
-                let want = cpu::mmd::mmd2_unbiased(&x, &y, d, want_h);
+                let want = common::mmd_reference(&x, &y, d, want_h);
                 common::assert_close(
                     &[got.mmd2 as f32],
                     &[want],
@@ -1050,7 +1136,7 @@ fn svgd_phi_gemm_past_the_loop_budget_matches_sampled_rows() -> Result<()> {
     if !stein::kernels::PhiLayout::gemm_fits(ctx) {
         return Ok(());
     }
-    let Some((ctx, k)) = common::gpu_phi_layout(stein::kernels::PhiLayout::Gemm, false)? else {
+    let Some((ctx, ref k)) = common::gpu_phi_layout(stein::kernels::PhiLayout::Gemm, false)? else {
         return Ok(());
     };
     phi_rows_past_the_loop_budget(ctx, k, 7000, 256)

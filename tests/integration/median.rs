@@ -6,7 +6,7 @@ use stein::gpu::GpuVec;
 use stein::io::target::SplitMix64;
 use stein::median::MedianSelector;
 
-use super::common::{gpu, normals, DS, NS};
+use super::common::{gpu, normals, Sweep, DS, NS};
 
 /// Integer coordinates in [-r, r]: every squared distance is exact in f32, so the GPU's
 /// order statistic must equal the f64 one exactly. Small r gives many ties.
@@ -29,13 +29,30 @@ fn gpu_median(x: &[f64], n: usize, d: usize, limits: Option<(usize, usize)>) -> 
     Ok((r.med, r.passes))
 }
 
+/// The exact median on the case table, integer coordinates (exact squared distances, so the
+/// GPU's order statistic must equal the f64 sort's exactly). Axes: d, the bracket kernels'
+/// unrolled pipelines (one per d) and the looped one past them; n, the case table's size
+/// classes, with ties from few (range grows with n) to many. Each n = 4099 row sorts 17
+/// million distances on the host, so the default suite runs that n at d = 1 (the most
+/// ties) and d = 100 (the widest); the long suite the whole table.
 #[test]
 fn median_is_exact_on_the_case_table() -> Result<()> {
+    median_table(Sweep::Default)
+}
+
+/// [`median_is_exact_on_the_case_table`] on the whole case table.
+#[test]
+#[ignore = "long suite: scripts/test-long.sh"]
+fn median_is_exact_on_the_whole_case_table() -> Result<()> {
+    median_table(Sweep::Whole)
+}
+
+fn median_table(sweep: Sweep) -> Result<()> {
     if gpu()?.is_none() {
         return Ok(());
     }
     for &d in DS {
-        for &n in NS {
+        for &n in NS.iter().filter(|&&n| sweep.runs(n, d, &[1, 100])) {
             // Range grows with n so both tie-heavy and tie-free tables occur.
             let x = integer_particles(n, d, 3 + (n as i64) / 50, (n * 13 + d) as u64);
             let want = cpu::median::median_sqdist(&x, d);
@@ -165,7 +182,7 @@ fn median_lists_again_only_the_blocks_of_overflowing_rows() -> Result<()> {
     let x32: Vec<f32> = x.iter().map(|&v| v as f32).collect();
     for layout in super::common::phi_layouts(ctx) {
         for chunked in [false, true] {
-            let Some((ctx, k)) = super::common::gpu_phi_layout(layout, chunked)? else {
+            let Some((ctx, ref k)) = super::common::gpu_phi_layout(layout, chunked)? else {
                 return Ok(());
             };
             let xb = GpuVec::from_slice(ctx, "x", &x32)?;
@@ -249,14 +266,29 @@ fn batch_median_matches_the_host_bandwidth() -> Result<()> {
 /// hardware GPUs use pair_bracket, _mid and _wide, which the other layouts select here) gives
 /// the exact median, unchunked and in column chunks, through the one-pass list and the
 /// narrowing path.
+///
+/// The default suite runs each bracket kernel's range ends and d = 3, 9 and 100; the long
+/// suite ([`median_is_exact_with_every_bracket_kernel_at_every_d`]) adds d = 40 and 128 (the
+/// shuffle kernel's last d: 13 s of a cold shader build on lavapipe).
 #[test]
 fn median_is_exact_with_every_bracket_kernel() -> Result<()> {
+    every_bracket_kernel(Sweep::Default)
+}
+
+/// [`median_is_exact_with_every_bracket_kernel`] with d = 40 and 128 too.
+#[test]
+#[ignore = "long suite: scripts/test-long.sh"]
+fn median_is_exact_with_every_bracket_kernel_at_every_d() -> Result<()> {
+    every_bracket_kernel(Sweep::Whole)
+}
+
+fn every_bracket_kernel(sweep: Sweep) -> Result<()> {
     let Some((ctx, _)) = gpu()? else {
         return Ok(());
     };
     for layout in super::common::phi_layouts(ctx) {
         for chunked in [false, true] {
-            let Some((ctx, k)) = super::common::gpu_phi_layout(layout, chunked)? else {
+            let Some((ctx, ref k)) = super::common::gpu_phi_layout(layout, chunked)? else {
                 return Ok(());
             };
             // pair_bracket_mid's range (5..=16) at both ends and between.
@@ -270,9 +302,12 @@ fn median_is_exact_with_every_bracket_kernel() -> Result<()> {
                 (100, 64),
                 (70, 100),
                 (37, 128),
-            ] {
+            ]
+            .into_iter()
+            .filter(|&(_, d)| sweep == Sweep::Whole || ![40, 128].contains(&d))
+            {
                 let x = integer_particles(n, d, 2 + (n as i64) / 60, (n * 7 + d) as u64);
-                let want = cpu::median::median_sqdist(&x, d);
+                let want = super::common::median_reference(&x, d);
                 let x32: Vec<f32> = x.iter().map(|&v| v as f32).collect();
                 let xb = GpuVec::from_slice(ctx, "x", &x32)?;
                 for (samples, cap) in [(0, 1 << 20), (16, 7)] {

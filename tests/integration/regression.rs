@@ -22,15 +22,15 @@ fn issue_2_llvmpipe_loop_limit_in_looped_kernels() -> Result<()> {
     let Some((ctx, k)) = gpu()? else {
         return Ok(());
     };
-    let Some((_, blocks)) = gpu_phi_layout(PhiLayout::Lane, false)? else {
-        return Ok(());
-    };
     for (n, d) in [(1000, 70), (2000, 40)] {
         let (x32, x) = normals(n, d, 1.0, 70);
         let s: Vec<f64> = x.iter().map(|v| 0.5 - v).collect();
         let s32: Vec<f32> = s.iter().map(|&v| v as f32).collect();
         let h = 2.0 * d as f64 / (n as f64).ln();
         if d > 64 {
+            let Some((_, ref blocks)) = gpu_phi_layout(PhiLayout::Lane, false)? else {
+                return Ok(());
+            };
             ensure!(blocks.phi_variant(d, n) == PhiVariant::General);
             let scratch = PhiScratch::new(ctx, blocks, n, d)?;
             if ctx.info.name.contains("llvmpipe") {
@@ -39,7 +39,7 @@ fn issue_2_llvmpipe_loop_limit_in_looped_kernels() -> Result<()> {
                     "{n}·{d} inner iterations must be split on llvmpipe"
                 );
             }
-            for kernels in [blocks, k] {
+            for kernels in [&**blocks, k] {
                 let got = run_phi(ctx, kernels, &x32, &s32, (n, d), h)?;
                 let what = format!("phi {:?} n={n} d={d}", kernels.phi_variant(d, n));
                 check_phi(&got, &x, &s, d, h, &what)?;
@@ -58,12 +58,14 @@ fn issue_2_llvmpipe_loop_limit_in_looped_kernels() -> Result<()> {
 }
 
 /// Issue 2: the multi-chunk paths (per-chunk uniforms, running sums in scratch, cursors of
-/// the median's list) at small sizes, with chunks capped at a prime number of columns.
+/// the median's list) at small sizes, with chunks capped at a prime number of columns. The
+/// dimensions past 16 are ones the case table builds pipelines for anyway (64, 100): each
+/// new d is a cold shader build of φ, KSD and the median's kernels on lavapipe.
 #[test]
 fn issue_2_column_chunks_agree_with_the_reference() -> Result<()> {
-    let Some((ctx, k)) = gpu_chunked()? else {
+    if gpu()?.is_none() {
         return Ok(());
-    };
+    }
     for (n, d) in [
         (1, 3),
         (2, 1),
@@ -71,9 +73,13 @@ fn issue_2_column_chunks_agree_with_the_reference() -> Result<()> {
         (38, 2),
         (300, 2),
         (300, 9),
-        (131, 40),
-        (75, 70),
+        (131, 64),
+        (75, 100),
     ] {
+        // Held for one case at a time (the default layout's kernels, chunked).
+        let Some((ctx, ref k)) = gpu_chunked()? else {
+            return Ok(());
+        };
         let (x32, x) = normals(n, d, 1.0, (n * d) as u64);
         let (s32, s) = normals(n, d, 1.0, 5 + n as u64);
         let h = 0.7 * d as f64;
@@ -98,10 +104,10 @@ fn issue_2_column_chunks_agree_with_the_reference() -> Result<()> {
         let xi: Vec<f64> = x.iter().map(|v| (v * 4.0).round()).collect();
         let xi32: Vec<f32> = xi.iter().map(|&v| v as f32).collect();
         let xib = GpuVec::from_slice(ctx, "xi", &xi32)?;
+        let want = cpu::median::median_sqdist(&xi, d);
         for (samples, cap) in [(0, 1 << 20), (16, 7)] {
             let mut sel = MedianSelector::with_limits(ctx, k, n, d, samples, cap)?;
             let got = sel.median_sqdist(ctx, k, &xib)?.med;
-            let want = cpu::median::median_sqdist(&xi, d);
             ensure!(
                 got == want,
                 "chunked median n={n} d={d} S={samples} cap={cap}: {got} vs {want}"
@@ -183,18 +189,13 @@ fn issue_2_loop_budget_counts_exit_passes() -> Result<()> {
     let s: Vec<f64> = x.iter().map(|v| -v).collect();
     let s32: Vec<f32> = s.iter().map(|&v| v as f32).collect();
     let h = 4.0 * d as f64;
-    let Some((_, tiled)) = super::common::gpu_phi_layout(stein::kernels::PhiLayout::Tiled, false)?
-    else {
-        return Ok(());
+    let got = {
+        let Some((_, ref tiled)) = gpu_phi_layout(PhiLayout::Tiled, false)? else {
+            return Ok(());
+        };
+        run_ksd(ctx, tiled, &x32, &s32, (n, d), h)?
     };
-    check_ksd(
-        run_ksd(ctx, tiled, &x32, &s32, (n, d), h)?,
-        &x,
-        &s,
-        d,
-        h,
-        "ksd n=17000 d=2",
-    )?;
+    check_ksd(got, &x, &s, d, h, "ksd n=17000 d=2")?;
 
     // MMD rows over the 18 000 particles of both samples.
     let (n, m, d) = (9_000, 9_000, 2);
