@@ -372,7 +372,7 @@ pub fn ais_log_partition_with_progress(
             if step % cfg.temperatures_per_submit == 0 || step == temps - 1 {
                 let done = std::mem::replace(&mut enc, Recorder::new(ctx));
                 uniform = None;
-                let index = ctx.queue.submit([done.finish(ctx)]);
+                let index = done.submit(ctx);
                 // Keep one batch queued behind the one running: wait for the previous.
                 if let Some((prev, prev_step)) = pending.replace((index, step)) {
                     wait_for(ctx, prev)?;

@@ -19,6 +19,9 @@ use super::GpuContext;
 /// two blocks; a new block starts where the current one is full.
 const BLOCK_BYTES: u64 = 16 * 1024;
 
+/// Most blocks the device's pool keeps (1 MiB).
+const POOL_BLOCKS: usize = 64;
+
 /// One uniform value's place in a [`Recorder`]'s arena.
 #[derive(Clone, Debug)]
 pub struct UniformSlot {
@@ -84,11 +87,19 @@ impl Recorder {
             .last()
             .is_some_and(|b| b.bytes.len() as u64 + stride <= b.buffer.size());
         if !fits {
-            let buffer = ctx.device.create_buffer(&wgpu::BufferDescriptor {
-                label: Some("uniform arena"),
-                size: BLOCK_BYTES.max(stride),
-                usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
-                mapped_at_creation: false,
+            // A block a submitted recorder gave back, else a new one (creating a buffer costs
+            // about a millisecond on llvmpipe: per recorder, that was most of a small step).
+            let pooled = match stride <= BLOCK_BYTES {
+                true => ctx.arena_pool.lock().ok().and_then(|mut p| p.pop()),
+                false => None,
+            };
+            let buffer = pooled.unwrap_or_else(|| {
+                ctx.device.create_buffer(&wgpu::BufferDescriptor {
+                    label: Some("uniform arena"),
+                    size: BLOCK_BYTES.max(stride),
+                    usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
+                    mapped_at_creation: false,
+                })
             });
             self.blocks.push(Block {
                 buffer,
@@ -113,20 +124,34 @@ impl Recorder {
     }
 
     /// Uploads the arena (queued, so it lands before this command buffer runs) and finishes
-    /// the encoder.
+    /// the encoder. The caller submits; the blocks are dropped (see [`Recorder::submit`]).
     pub fn finish(self, ctx: &GpuContext) -> wgpu::CommandBuffer {
+        self.upload(ctx);
+        self.enc.finish()
+    }
+
+    fn upload(&self, ctx: &GpuContext) {
         for b in &self.blocks {
             if !b.bytes.is_empty() {
                 ctx.queue.write_buffer(&b.buffer, 0, &b.bytes);
             }
         }
-        self.enc.finish()
     }
 
-    /// [`Recorder::finish`] and submit.
-    pub fn submit(self, ctx: &GpuContext) {
-        let cb = self.finish(ctx);
-        ctx.queue.submit([cb]);
+    /// [`Recorder::finish`] and submit. The arena's blocks go back to the device's pool for
+    /// later recorders: a later recorder's `write_buffer` is queued after this submission, so
+    /// it cannot reach this submission's dispatches.
+    pub fn submit(self, ctx: &GpuContext) -> wgpu::SubmissionIndex {
+        self.upload(ctx);
+        let index = ctx.queue.submit([self.enc.finish()]);
+        if let Ok(mut pool) = ctx.arena_pool.lock() {
+            for b in self.blocks {
+                if b.buffer.size() == BLOCK_BYTES && pool.len() < POOL_BLOCKS {
+                    pool.push(b.buffer);
+                }
+            }
+        }
+        index
     }
 }
 

@@ -79,6 +79,8 @@ pub struct GpuContext {
     /// Errors wgpu reported outside an error scope (out of memory, validation); checked by
     /// [`GpuContext::wait`] so that no stale result is returned after one.
     errors: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+    /// Uniform arena blocks that submitted recorders gave back ([`super::Recorder::submit`]).
+    pub(crate) arena_pool: std::sync::Mutex<Vec<wgpu::Buffer>>,
 }
 
 /// Message for a machine with no usable adapter: what to install.
@@ -235,6 +237,7 @@ impl GpuContext {
             limits,
             options: opts.clone(),
             errors,
+            arena_pool: Default::default(),
         })
     }
 
