@@ -4,7 +4,7 @@
 //! [`BandwidthSelector`] serves a set of `n` particles in `d` dimensions (SVGD's particles,
 //! SteinCD's data batch, SteinGAN's generated batch). Its result is a [`Selected`]: h on the
 //! host where the selection produced it there, or (h, 1/h) in a device buffer that φ reads
-//! ([`crate::kernels::Kernels::record_svgd_phi_device_h`]), so a step with the median
+//! ([`crate::kernels::Kernels::record_svgd_phi_with`]), so a step with the median
 //! bandwidth can stay in one encoder. Which of the two:
 //! - [`Placement::Encoder`] (training batches, written into the step's encoder): the median
 //!   is recorded into that encoder ([`BatchMedian`], no readback) wherever the batch fits one
@@ -20,7 +20,7 @@
 use anyhow::{ensure, Result};
 
 use crate::gpu::{GpuContext, GpuVec, Recorder};
-use crate::kernels::Kernels;
+use crate::kernels::{Kernels, PhiBandwidth};
 use crate::median::{BatchMedian, MedianResult, MedianSelector};
 
 /// How the kernel bandwidth h is chosen.
@@ -144,16 +144,18 @@ impl BandwidthSelector {
         }
     }
 
-    /// The bandwidth `rule` of the particles `x` (`[n, d]`). A fixed h and a host selection
-    /// record nothing; an in-encoder median records its passes into `rec` (after whatever
-    /// wrote `x` there) and leaves h in [`BandwidthSelector::device_h`]. Where the exact
-    /// selector's passes run for an in-encoder selection, what `rec` holds is submitted first
-    /// (they read `x` back on the way).
+    /// The bandwidth `rule` of the particles `x` (`[n, d]`). `rec`: the step's encoder, when
+    /// `x` is written there (`None`: `x` is on the device already, and h comes from the
+    /// exact selector's passes on the host's behalf). A fixed h records nothing; an
+    /// in-encoder median records its passes into `rec` after what wrote `x` and leaves h on
+    /// the device ([`BandwidthSelector::phi_bandwidth`]). Where the exact selector's passes
+    /// run for an in-encoder selection, what `rec` holds is submitted first (they read `x`
+    /// back on the way).
     pub fn select(
         &mut self,
         ctx: &GpuContext,
         k: &Kernels,
-        rec: &mut Recorder,
+        rec: Option<&mut Recorder>,
         x: &GpuVec<f32>,
         rule: Bandwidth,
     ) -> Result<Selected> {
@@ -167,9 +169,16 @@ impl BandwidthSelector {
                 median: None,
             });
         }
-        if self.placement == (Placement::Encoder { host_h: false })
-            && rule == Bandwidth::Median
-            && BatchMedian::fits(ctx, self.n)
+        let rec = match rec {
+            Some(rec)
+                if self.placement == (Placement::Encoder { host_h: false })
+                    && rule == Bandwidth::Median
+                    && BatchMedian::fits(ctx, self.n) =>
+            {
+                rec
+            }
+            rec => return self.select_by_passes(ctx, k, rec, x, rule),
+        };
         {
             let (n, d) = (self.n, self.d);
             let bm = match &mut self.batch {
@@ -178,15 +187,27 @@ impl BandwidthSelector {
             };
             bm.record(ctx, k, rec, x)?;
             self.computed += 1;
-            return Ok(Selected {
+            Ok(Selected {
                 h: None,
                 median: None,
-            });
+            })
         }
+    }
+
+    /// The exact (or sampled) median by the selector's passes, kept for a host placement
+    /// until the particles move; `rec`'s commands are submitted first.
+    fn select_by_passes(
+        &mut self,
+        ctx: &GpuContext,
+        k: &Kernels,
+        rec: Option<&mut Recorder>,
+        x: &GpuVec<f32>,
+        rule: Bandwidth,
+    ) -> Result<Selected> {
         let m = match self.kept {
             Some((kind, m)) if kind == rule => m,
             _ => {
-                if self.placement != Placement::Host {
+                if let Some(rec) = rec {
                     // What wrote `x` into `rec` must land before the passes read it.
                     std::mem::replace(rec, Recorder::new(ctx)).submit(ctx);
                 }
@@ -216,5 +237,14 @@ impl BandwidthSelector {
     /// The device buffer holding (h, 1/h) after an in-encoder selection.
     pub fn device_h(&self) -> Option<&GpuVec<f32>> {
         self.batch.as_ref().map(|b| &b.h)
+    }
+
+    /// Where φ reads the bandwidth `sel` selected: h on the host, or the device buffer.
+    pub fn phi_bandwidth(&self, sel: &Selected) -> Result<PhiBandwidth<'_>> {
+        match (sel.h, self.device_h()) {
+            (Some(h), _) => Ok(PhiBandwidth::Host(h)),
+            (None, Some(h)) => Ok(PhiBandwidth::Device(h)),
+            (None, None) => anyhow::bail!("svgd_phi: the bandwidth was not selected"),
+        }
     }
 }

@@ -328,7 +328,7 @@ pub fn run(
                 Optimizer::Adagrad,
             )?;
             let med = engine.median()?.med;
-            let h = crate::cpu::median::bandwidth_from_median(med, n);
+            let h = crate::bandwidth::from_median(med, n);
             let check_max_rel_err = check_rows(&mut engine, &gmm, &x0, h)?;
             let phi_seconds = time_it(cfg.min_time, || {
                 let mut enc = Recorder::new(ctx);

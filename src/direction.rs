@@ -66,7 +66,7 @@ impl SteinDirection {
         rule: Bandwidth,
         score: impl FnOnce(&mut Recorder, &GpuVec<f32>) -> Result<()>,
     ) -> Result<Selected> {
-        let sel = self.bandwidth.select(ctx, k, rec, x, rule)?;
+        let sel = self.bandwidth.select(ctx, k, Some(&mut *rec), x, rule)?;
         score(rec, &self.score)?;
         self.record_phi(ctx, k, rec, x, &sel)?;
         Ok(sel)
@@ -82,23 +82,9 @@ impl SteinDirection {
         x: &GpuVec<f32>,
         sel: &Selected,
     ) -> Result<()> {
+        let h = self.bandwidth.phi_bandwidth(sel)?;
         let nd = (self.n, self.d);
-        match (sel.h, self.bandwidth.device_h()) {
-            (Some(h), _) => {
-                k.record_svgd_phi(ctx, rec, x, &self.score, &self.scratch, &self.phi, nd, h)
-            }
-            (None, Some(h)) => k.record_svgd_phi_device_h(
-                ctx,
-                rec,
-                x,
-                &self.score,
-                &self.scratch,
-                &self.phi,
-                nd,
-                h,
-            ),
-            (None, None) => anyhow::bail!("svgd_phi: the bandwidth was not selected"),
-        }
+        k.record_svgd_phi_with(ctx, rec, x, &self.score, &self.scratch, &self.phi, nd, h)
     }
 
     /// Records the update `x ← update(x, φ)` with parameters `p` and optimizer state `state`

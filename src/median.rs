@@ -766,7 +766,7 @@ fn prev_float(v: f32) -> f32 {
 /// an encoder, so a training iteration needs no readback: `pair_bracket` lists all
 /// M = n(n−1)/2 pair distances (exact per-row offsets), then `batch_median` (one workgroup)
 /// selects the middle order statistics exactly by radix selection and writes (h, 1/h) to
-/// [`BatchMedian::h`]; [`Kernels::record_svgd_phi_device_h`] feeds 1/h to φ. The same f32
+/// [`BatchMedian::h`]; [`Kernels::record_svgd_phi_with`] feeds 1/h to φ. The same f32
 /// distances as [`MedianSelector`]; med is averaged and divided by log(n + 1) in f32.
 pub struct BatchMedian {
     n: usize,

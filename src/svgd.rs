@@ -290,12 +290,11 @@ impl<'a> Svgd<'a> {
     /// The bandwidth for the current particles. The median is computed once per position of
     /// the particles: a KSD between steps and the next step share it.
     pub fn bandwidth(&mut self, bw: Bandwidth) -> Result<(f64, Option<MedianResult>)> {
-        // A host selection records nothing: the particles are on the device already.
-        let mut idle = Recorder::new(self.ctx);
+        // The particles are on the device already: no encoder to submit first.
         let sel = self
             .dir
             .bandwidth
-            .select(self.ctx, self.k, &mut idle, &self.x, bw)?;
+            .select(self.ctx, self.k, None, &self.x, bw)?;
         let h = sel.h.ok_or_else(|| {
             anyhow::anyhow!("svgd: the engine's bandwidth is selected on the host")
         })?;

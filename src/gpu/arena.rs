@@ -8,7 +8,7 @@
 //! (`min_uniform_buffer_offset_alignment` apart, as wgpu's `shadow` example binds its
 //! per-entity uniforms); [`Recorder::finish`] uploads the arena with one `write_buffer` per
 //! block, ordered before the encoder's commands. A copy recorded into the encoder (the device
-//! bandwidth of `record_svgd_phi_device_h`, at [`UniformSlot::offset`] plus the field's
+//! bandwidth of `record_svgd_phi_with`, at [`UniformSlot::offset`] plus the field's
 //! `std::mem::offset_of!`) lands after that upload and before the dispatches that follow it.
 
 use std::ops::{Deref, DerefMut};

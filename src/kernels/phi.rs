@@ -413,18 +413,23 @@ impl Kernels {
         (n, d): (usize, usize),
         h: f64,
     ) -> Result<()> {
-        ensure!(
-            h > 0.0 && h.is_finite(),
-            "svgd_phi: bandwidth h = {h} must be positive and finite"
-        );
-        self.record_phi_passes(ctx, enc, (x, score, phi), scratch, (n, d), PhiH::Host(h))
+        self.record_svgd_phi_with(
+            ctx,
+            enc,
+            x,
+            score,
+            scratch,
+            phi,
+            (n, d),
+            PhiBandwidth::Host(h),
+        )
     }
 
-    /// [`Kernels::record_svgd_phi`] with the bandwidth taken from the device: `h` holds
-    /// (h, 1/h) (as [`crate::median::BatchMedian`] writes it), 1/h copied into each chunk's
-    /// uniform slot inside the encoder, so no readback is needed.
+    /// [`Kernels::record_svgd_phi`] with the bandwidth where it lives: on the host, or on the
+    /// device as (h, 1/h) (as [`crate::median::BatchMedian`] writes it), 1/h then copied into
+    /// each chunk's uniform slot inside the encoder, so no readback is needed.
     #[allow(clippy::too_many_arguments)]
-    pub fn record_svgd_phi_device_h(
+    pub fn record_svgd_phi_with(
         &self,
         ctx: &GpuContext,
         enc: &mut Recorder,
@@ -433,10 +438,18 @@ impl Kernels {
         scratch: &PhiScratch,
         phi: &GpuVec<f32>,
         (n, d): (usize, usize),
-        h: &GpuVec<f32>,
+        h: PhiBandwidth,
     ) -> Result<()> {
-        ensure!(h.len >= 2, "svgd_phi: the bandwidth buffer holds (h, 1/h)");
-        self.record_phi_passes(ctx, enc, (x, score, phi), scratch, (n, d), PhiH::Device(h))
+        match h {
+            PhiBandwidth::Host(h) => ensure!(
+                h > 0.0 && h.is_finite(),
+                "svgd_phi: bandwidth h = {h} must be positive and finite"
+            ),
+            PhiBandwidth::Device(h) => {
+                ensure!(h.len >= 2, "svgd_phi: the bandwidth buffer holds (h, 1/h)")
+            }
+        }
+        self.record_phi_passes(ctx, enc, (x, score, phi), scratch, (n, d), h)
     }
 
     /// The chunk uniforms of one φ (one slot each, `aux` in every chunk), with 1/h copied in
@@ -448,7 +461,7 @@ impl Kernels {
         (x, score, phi): (&GpuVec<f32>, &GpuVec<f32>, &GpuVec<f32>),
         scratch: &PhiScratch,
         (n, d): (usize, usize),
-        h: PhiH,
+        h: PhiBandwidth,
     ) -> Result<()> {
         check_nd("svgd_phi", n, d, &[x, score, phi])?;
         ensure!(
@@ -467,9 +480,9 @@ impl Kernels {
             records.unwrap_or(0) as u32
         };
         let host_h = match h {
-            PhiH::Host(h) => h,
+            PhiBandwidth::Host(h) => h,
             // A placeholder, overwritten by the copies below before any pass reads it.
-            PhiH::Device(_) => 1.0,
+            PhiBandwidth::Device(_) => 1.0,
         };
         let params: Vec<UniformSlot> = scratch
             .chunks
@@ -487,7 +500,7 @@ impl Kernels {
                 )
             })
             .collect();
-        if let PhiH::Device(h) = h {
+        if let PhiBandwidth::Device(h) = h {
             // h holds (h, 1/h): 1/h into PairParams::inv_h of every slot. The arena's upload
             // lands before the encoder runs, so the copies are what the passes read.
             let inv_h = std::mem::offset_of!(PairParams, inv_h) as u64;
@@ -677,7 +690,7 @@ impl Kernels {
 
 /// Where φ's bandwidth comes from.
 #[derive(Clone, Copy)]
-enum PhiH<'a> {
+pub enum PhiBandwidth<'a> {
     /// Given by the host.
     Host(f64),
     /// (h, 1/h) in a device buffer.

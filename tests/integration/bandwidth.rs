@@ -30,9 +30,8 @@ fn every_placement_selects_the_median_bandwidth() -> Result<()> {
         let want = stein::cpu::median::median_bandwidth(&x64, d);
         let x = GpuVec::from_slice(ctx, "x", &x32)?;
         let mut host = BandwidthSelector::new(ctx, k, (n, d), Placement::Host)?;
-        let mut rec = Recorder::new(ctx);
         let h_host = host
-            .select(ctx, k, &mut rec, &x, Bandwidth::Median)?
+            .select(ctx, k, None, &x, Bandwidth::Median)?
             .h
             .expect("a host selection gives h");
         ensure!(
@@ -41,7 +40,7 @@ fn every_placement_selects_the_median_bandwidth() -> Result<()> {
         );
         let mut enc = BandwidthSelector::new(ctx, k, (n, d), Placement::Encoder { host_h: false })?;
         let mut rec = Recorder::new(ctx);
-        let sel = enc.select(ctx, k, &mut rec, &x, Bandwidth::Median)?;
+        let sel = enc.select(ctx, k, Some(&mut rec), &x, Bandwidth::Median)?;
         rec.submit(ctx);
         let h_dev = match sel.h {
             Some(h) => {
@@ -71,9 +70,21 @@ fn every_placement_selects_the_median_bandwidth() -> Result<()> {
             "n = {n}, d = {d}: in-encoder h {h_dev}, f64 sort {want}"
         );
         // A fixed h passes through; a non-positive one is refused with the rule's message.
-        let fixed = enc.select(ctx, k, &mut Recorder::new(ctx), &x, Bandwidth::Fixed(0.25))?;
+        let fixed = enc.select(
+            ctx,
+            k,
+            Some(&mut Recorder::new(ctx)),
+            &x,
+            Bandwidth::Fixed(0.25),
+        )?;
         ensure!(fixed.h == Some(0.25), "fixed h came back as {:?}", fixed.h);
-        let bad = enc.select(ctx, k, &mut Recorder::new(ctx), &x, Bandwidth::Fixed(-1.0));
+        let bad = enc.select(
+            ctx,
+            k,
+            Some(&mut Recorder::new(ctx)),
+            &x,
+            Bandwidth::Fixed(-1.0),
+        );
         ensure!(
             bad.is_err_and(|e| e.to_string().contains("must be positive")),
             "a negative h was accepted"

@@ -249,7 +249,8 @@ fn batch_median_matches_the_host_bandwidth() -> Result<()> {
     let bm = BatchMedian::new(ctx, k, n, d)?;
     let mut enc = stein::gpu::Recorder::new(ctx);
     bm.record(ctx, k, &mut enc, &xb)?;
-    k.record_svgd_phi_device_h(ctx, &mut enc, &xb, &sb, &scratch, &phi, (n, d), &bm.h)?;
+    let h = stein::kernels::PhiBandwidth::Device(&bm.h);
+    k.record_svgd_phi_with(ctx, &mut enc, &xb, &sb, &scratch, &phi, (n, d), h)?;
     enc.submit(ctx);
     let h = cpu::median::median_bandwidth(&x, d);
     super::common::check_phi(
