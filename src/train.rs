@@ -361,6 +361,9 @@ pub struct Trainer<'a, M: Trainable> {
     gen: Option<GenState<'a>>,
     /// The last update's bandwidth where the host has it (`None`: on the device, or none).
     last_h: Option<f64>,
+    /// Further metadata every [`Trainer::checkpoint`] carries (e.g. the data transform);
+    /// [`Trainer::restore`] ignores it.
+    pub metadata: std::collections::BTreeMap<String, String>,
 }
 
 impl<'a, M: Trainable> Trainer<'a, M> {
@@ -417,6 +420,7 @@ impl<'a, M: Trainable> Trainer<'a, M> {
             chains_ready: false,
             gen: None,
             last_h: None,
+            metadata: Default::default(),
             cfg,
             model,
         })
@@ -761,6 +765,9 @@ impl<'a, M: Trainable> Trainer<'a, M> {
             .insert("chains_ready".into(), self.chains_ready.to_string());
         t.metadata
             .insert("config".into(), serde_json::to_string(&self.cfg)?);
+        for (k, v) in &self.metadata {
+            t.metadata.entry(k.clone()).or_insert_with(|| v.clone());
+        }
         Ok(t)
     }
 

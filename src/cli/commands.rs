@@ -10,6 +10,7 @@ use serde_json::json;
 
 use stein::gpu::context::list_all_adapters;
 use stein::gpu::{AdapterChoice, GpuContext};
+use stein::io::data::{Transform, Units};
 use stein::io::npy::{read_matrix_f32, write_npy_f32};
 use stein::io::target::{load_target, Gmm};
 use stein::run::svgd::{check_bandwidth, load_particles, Init, Trace};
@@ -285,13 +286,17 @@ pub fn eval(choice: &AdapterChoice, a: EvalArgs) -> Result<()> {
         margin: a.margin,
     };
     options.check()?;
-    let (spec, theta) = stein::model::spec::ModelSpec::load(&a.model)?;
-    let data = stein::io::data::load_data(
+    let (spec, theta, transform) = stein::model::spec::ModelSpec::load_with_transform(&a.model)?;
+    // In the model's units: its stored transform applied (or, for older model files, the
+    // flags as given).
+    let data = stein::io::data::load_for_model(
         &a.data,
+        transform.as_ref(),
         stein::io::data::DataOptions {
             raw_u8: a.raw_u8,
             standardize: a.standardize,
         },
+        a.units,
     )?;
     ensure!(
         data.d == spec.dim(),
@@ -304,9 +309,13 @@ pub fn eval(choice: &AdapterChoice, a: EvalArgs) -> Result<()> {
     let ctx = open(choice)?;
     let samples = match &a.samples {
         Some(p) => {
-            let (s, n, d) = read_matrix_f32(p, "samples")?;
+            let (mut s, n, d) = read_matrix_f32(p, "samples")?;
             stein::run::eval::check_samples(n, d, data.d)
                 .with_context(|| p.display().to_string())?;
+            // The MMD² is taken in the model's units, as the data.
+            if let (Some(t), Units::Data) = (&transform, a.units) {
+                t.to_model(&mut s);
+            }
             Some(s)
         }
         None => None,
@@ -335,14 +344,18 @@ pub fn energy(choice: &AdapterChoice, a: EnergyArgs) -> Result<()> {
         &[("--out", out)],
         &[("--model", model), ("--points", points)],
     )?;
-    let (spec, theta) = stein::model::spec::ModelSpec::load(model)?;
-    let (x, n, d) = read_matrix_f32(points, "points")?;
+    let (spec, theta, transform) = stein::model::spec::ModelSpec::load_with_transform(model)?;
+    let (mut x, n, d) = read_matrix_f32(points, "points")?;
     ensure!(
         d == spec.dim(),
         "{}: points have d = {d} but the model has d = {}",
         points.display(),
         spec.dim()
     );
+    if let (Some(t), Units::Data) = (&transform, a.units) {
+        t.check_scale(points, &x)?;
+        t.to_model(&mut x);
+    }
     let ctx = open(choice)?;
     let f = stein::run::energy::energies(&ctx, &spec, &theta, &x)?;
     write_npy_f32(out, &f, &[n])?;
@@ -392,6 +405,14 @@ fn write_samples(
     write_npy_f32(&a.out, x, &[a.n, d])
 }
 
+/// Samples drawn in the model's units → `units`: with [`Units::Data`] the model's stored
+/// transform undone (models without one: unchanged).
+fn to_units(x: &mut [f32], transform: Option<&Transform>, units: Units) {
+    if let (Some(t), Units::Data) = (transform, units) {
+        t.to_data(x);
+    }
+}
+
 /// `stein sample` (Gibbs, Langevin or SVGD).
 pub fn sample(choice: &AdapterChoice, a: SampleArgs) -> Result<()> {
     check_sample_outputs(&a)?;
@@ -403,12 +424,13 @@ pub fn sample(choice: &AdapterChoice, a: SampleArgs) -> Result<()> {
         seed: a.seed,
     };
     options.check()?;
-    let (spec, theta) = stein::model::spec::ModelSpec::load(&a.model)?;
+    let (spec, theta, transform) = stein::model::spec::ModelSpec::load_with_transform(&a.model)?;
     let d = spec.dim();
     options.check_model(&spec)?;
     let shape = grid_shape(a.grid.as_deref(), a.image_shape, d)?;
     let ctx = open(choice)?;
-    let x = stein::run::sample::sample(&ctx, &spec, &theta, &options)?;
+    let mut x = stein::run::sample::sample(&ctx, &spec, &theta, &options)?;
+    to_units(&mut x, transform.as_ref(), a.units);
     write_samples(&a, &x, d, shape, "stein sample")?;
     println!(
         "{}",
@@ -422,11 +444,12 @@ pub fn sample_generator(choice: &AdapterChoice, a: SampleArgs) -> Result<()> {
     check_sample_outputs(&a)?;
     ensure!(a.n >= 1, "--n must be at least 1");
     let path = stein::run::sample::generator_path(&a.model)?;
-    let (spec, eta) = stein::model::generator::GenSpec::load(&path)?;
+    let (spec, eta, transform) = stein::model::generator::GenSpec::load_with_transform(&path)?;
     let d = spec.d();
     let shape = grid_shape(a.grid.as_deref(), a.image_shape, d)?;
     let ctx = open(choice)?;
-    let x = stein::run::sample::sample_generator(&ctx, &spec, &eta, a.n, a.seed)?;
+    let mut x = stein::run::sample::sample_generator(&ctx, &spec, &eta, a.n, a.seed)?;
+    to_units(&mut x, transform.as_ref(), a.units);
     write_samples(&a, &x, d, shape, "stein sample --generator")?;
     println!(
         "{}",

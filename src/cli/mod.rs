@@ -14,6 +14,7 @@ use clap::error::{ContextKind, ContextValue, ErrorKind};
 use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 
 use stein::gpu::AdapterChoice;
+use stein::io::data::Units;
 use stein::run::{EvalMethod, OptimizerKind, SampleMethod};
 
 use values::{BandwidthArg, ImageShape};
@@ -148,12 +149,20 @@ struct EvalArgs {
     /// Data: .npy [N, d] (f32, f64 or u8) or .csv with a header row.
     #[arg(long)]
     data: PathBuf,
-    /// Keep u8 data as 0..255 (default: divide by 255).
+    /// Keep u8 data as 0..255 (default: divide by 255). A model written by `stein train`
+    /// scales u8 data as its training data by itself: redundant then, and refused for a
+    /// model trained on u8 data divided by 255.
     #[arg(long)]
     raw_u8: bool,
-    /// Standardise CSV columns (as the model was trained).
+    /// Standardise the data's columns. A model written by `stein train` standardises with
+    /// its training statistics by itself: redundant then, and refused for a model trained
+    /// without it. Older model files: with the data's own statistics.
     #[arg(long)]
     standardize: bool,
+    /// Units of --data and --samples: data (the model's stored transform is applied) or model
+    /// (taken as they are, e.g. already standardised).
+    #[arg(long, value_enum, ignore_case = true, default_value = "data")]
+    units: Units,
     /// auto (exact for the RBM with H <= 20, else quadrature for d <= 2, else AIS), exact,
     /// quadrature or ais.
     #[arg(long, value_enum, ignore_case = true, default_value = "auto")]
@@ -194,6 +203,10 @@ struct EnergyArgs {
     /// Output .npy [n] f32.
     #[arg(long)]
     out: PathBuf,
+    /// Units of --points: data (the model's stored transform is applied) or model (taken as
+    /// they are). f is the model's, in its own units.
+    #[arg(long, value_enum, ignore_case = true, default_value = "data")]
+    units: Units,
 }
 
 #[derive(clap::Args)]
@@ -223,6 +236,10 @@ struct SampleArgs {
     /// Output .npy [n, d] f32.
     #[arg(long)]
     out: PathBuf,
+    /// Units of the samples (--out and --grid): data (the model's stored transform undone,
+    /// e.g. standardisation) or model (as the model draws them).
+    #[arg(long, value_enum, ignore_case = true, default_value = "data")]
+    units: Units,
     /// Also write the samples as a PNG grid of images (values in [0, 1]).
     #[arg(long)]
     grid: Option<PathBuf>,

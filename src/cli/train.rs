@@ -108,7 +108,7 @@ pub struct TrainArgs {
     pub valid: Option<PathBuf>,
     /// Hold out this many rows of --data (a shuffle deterministic in --seed) as validation
     /// data instead of --valid; with --standardize both parts use the training rows'
-    /// statistics. The held-out rows are written to RUN_DIR/valid.npy.
+    /// statistics. The held-out rows are written to RUN_DIR/valid.npy (in the data's units).
     #[arg(long, default_value = "0", conflicts_with = "valid")]
     #[serde(default)]
     pub holdout: Option<usize>,

@@ -201,6 +201,17 @@ impl GenSpec {
         let t = Tensors::read(path)?;
         Self::from_tensors(&t).with_context(|| format!("{}", path.display()))
     }
+
+    /// Reads a generator file with the data transform its run was trained in (`None` for a
+    /// file written before generator files carried one: treat it as the identity).
+    pub fn load_with_transform(
+        path: &std::path::Path,
+    ) -> Result<(GenSpec, Vec<f32>, Option<crate::io::data::Transform>)> {
+        let t = Tensors::read(path)?;
+        let (spec, eta) = Self::from_tensors(&t).with_context(|| format!("{}", path.display()))?;
+        let transform = crate::io::data::Transform::from_metadata_of(&t.metadata, spec.d(), path)?;
+        Ok((spec, eta, transform))
+    }
 }
 
 /// Per-batch device workspace of a generator for `n` samples (scratch buffers only: every

@@ -6,6 +6,11 @@
 //! | `grbm` | `B` \[d, H\], `b` \[d\], `c` \[H\] | `model = grbm` |
 //! | `mlp` | `W0` \[d, w₁\], `b0` \[w₁\], `W1` \[w₁, w₂\], `b1` \[w₂\], …, last `b` \[1\] | `model = mlp`, `activation`, `sigma0`, `widths` (JSON list, d first, 1 last) |
 //!
+//! Files written by `stein train` also carry `config` (the training configuration, JSON) and
+//! `transform`, the data [`Transform`] the model was trained in (JSON:
+//! `{"d": 2, "u8": null, "standardize": {"mean": [..], "std": [..]}}`, `u8` being `"unit"`,
+//! `"raw"` or null, `standardize` null when not standardised).
+//!
 //! For the MLP, f(x) = z^L(x) − ‖x‖²/(2σ₀²) with z^{l+1} = W_lᵀ a^l + b_l, a^0 = x,
 //! a^l = act(z^l) on hidden layers (see [`super::mlp`]).
 
@@ -16,6 +21,7 @@ use super::mlp::{Activation, MlpEnergy, MlpKernels, MlpShape};
 use super::rbm::{RbmEnergy, RbmKernels, RbmShape};
 use super::Energy;
 use crate::gpu::GpuContext;
+use crate::io::data::Transform;
 use crate::io::safetensors::Tensors;
 
 /// A model's kind and shape.
@@ -271,5 +277,16 @@ impl ModelSpec {
     pub fn load(path: &std::path::Path) -> Result<(ModelSpec, Vec<f32>)> {
         let t = Tensors::read(path)?;
         Self::from_tensors(&t).with_context(|| format!("{}", path.display()))
+    }
+
+    /// Reads a model file with the data transform it was trained in (`None` for a file
+    /// written before model files carried one: treat it as the identity).
+    pub fn load_with_transform(
+        path: &std::path::Path,
+    ) -> Result<(ModelSpec, Vec<f32>, Option<Transform>)> {
+        let t = Tensors::read(path)?;
+        let (spec, theta) = Self::from_tensors(&t).with_context(|| format!("{}", path.display()))?;
+        let transform = Transform::from_metadata_of(&t.metadata, spec.dim(), path)?;
+        Ok((spec, theta, transform))
     }
 }

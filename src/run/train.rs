@@ -4,11 +4,15 @@
 //! the end `model.safetensors` (and `generator.safetensors`) and for d = 2 a density plot.
 //! A run resumes from its directory exactly where its last checkpoint left it.
 //!
-//! Run directory: `config.json` (the [`RunConfig`] with `d` and the adapter),
-//! `metrics.jsonl` (one [`Metrics`] a log step), `checkpoint.safetensors`,
-//! `model.safetensors`, with a generator `generator.safetensors`; with `holdout` the
-//! held-out rows `valid.npy`; with `grid_every` `grids/step_NNNNNNN_*.png`; for d = 2
-//! `density.png` and `model_samples.npy` (or `generator_samples.npy`).
+//! Run directory: `config.json` (the [`RunConfig`] with `d`, the data transform and the
+//! adapter), `metrics.jsonl` (one [`Metrics`] a log step), `checkpoint.safetensors`,
+//! `model.safetensors`, with a generator `generator.safetensors` (all three carry the data
+//! [`Transform`] in their metadata); with `holdout` the held-out rows `valid.npy`; with
+//! `grid_every` `grids/step_NNNNNNN_*.png`; for d = 2 `density.png` and `model_samples.npy`
+//! (or `generator_samples.npy`). The model trains in the model's units (the data
+//! standardised with the training rows' statistics, or as read); `valid.npy`, the grids,
+//! the density plot and the sample files are in the data's units, the validation
+//! log-likelihood in the model's.
 //!
 //! ```no_run
 //! use stein::gpu::{AdapterChoice, GpuContext};
@@ -39,7 +43,7 @@ use serde::{Deserialize, Serialize};
 
 use super::Progress;
 use crate::gpu::GpuContext;
-use crate::io::data::{load_data, Data, DataOptions};
+use crate::io::data::{load_training, Data, DataOptions, TrainingData, Transform};
 use crate::io::npy::write_npy_f32;
 use crate::io::target::SplitMix64;
 use crate::kernels::Kernels;
@@ -216,6 +220,11 @@ pub struct RunConfig {
     /// Rows held out as validation data.
     #[serde(default)]
     pub holdout: usize,
+    /// The data transform (u8 scale, the training rows' column statistics), as the model
+    /// files carry it; `None` until the data is read, and in runs written before it was
+    /// stored.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub transform: Option<Transform>,
     /// The trainer's configuration.
     pub train: TrainConfig,
 }
@@ -289,6 +298,7 @@ impl RunConfig {
             raw_u8: o.raw_u8,
             standardize: o.standardize,
             holdout: o.holdout,
+            transform: None,
             train,
         })
     }
@@ -318,6 +328,8 @@ pub struct TrainJob {
     spec: ModelSpec,
     data: Data,
     valid: Option<Data>,
+    /// The held-out rows in data units, as read (for `valid.npy`).
+    held_out: Option<Vec<f32>>,
 }
 
 /// What a finished job reports.
@@ -369,6 +381,11 @@ impl TrainJob {
         &self.data
     }
 
+    /// The data transform the model is trained in (and its files carry).
+    pub fn transform(&self) -> &Transform {
+        &self.data.transform
+    }
+
     fn prepare(out: PathBuf, mut run: RunConfig, resuming: bool, s: &Schedule) -> Result<Self> {
         if let Some(steps) = s.steps {
             run.train.steps = steps;
@@ -378,13 +395,14 @@ impl TrainJob {
             raw_u8: run.raw_u8,
             standardize: run.standardize,
         };
-        let mut data = load_data(&run.data, opts)?;
-        let mut held = None;
-        if run.holdout > 0 {
-            let (t, v) = data.holdout(run.holdout, run.train.seed)?;
-            data = t;
-            held = Some(v);
-        }
+        // The transform (u8 scale, standardisation from the training rows alone) is the
+        // model's; validation data is read in it.
+        let holdout = (run.holdout > 0).then_some((run.holdout, run.train.seed));
+        let TrainingData {
+            train: data,
+            valid,
+            held_out,
+        } = load_training(&run.data, opts, holdout, run.valid.as_deref())?;
         if let Some(e) = s.epochs {
             ensure!(e > 0.0 && e.is_finite(), "--epochs must be positive");
             let steps = (e * data.n as f64 / run.train.batch as f64).ceil().max(1.0) as u64;
@@ -399,25 +417,15 @@ impl TrainJob {
                 run.d
             );
         }
+        if let (true, Some(t)) = (resuming, &run.transform) {
+            ensure!(
+                *t == data.transform,
+                "--resume: {} now gives another data transform (u8 scale or column statistics) than the run was trained with; the run's config is incompatible with its data",
+                run.data.display()
+            );
+        }
         run.d = data.d;
-        let valid = match &run.valid {
-            Some(p) => {
-                let v = load_data(p, opts)?;
-                ensure!(
-                    v.d == data.d,
-                    "{}: validation data has d = {} but the training data has d = {}",
-                    p.display(),
-                    v.d,
-                    data.d
-                );
-                // Standardised with the training data's statistics, not its own.
-                Some(match &data.standardization {
-                    Some(stats) => v.standardized_with(stats),
-                    None => v,
-                })
-            }
-            None => held,
-        };
+        run.transform = Some(data.transform.clone());
         let spec = match run.model {
             ModelKind::Mlp => ModelSpec::Mlp {
                 d: data.d,
@@ -465,6 +473,7 @@ impl TrainJob {
             spec,
             data,
             valid,
+            held_out,
         })
     }
 
@@ -488,8 +497,10 @@ impl TrainJob {
     fn run_in(&self, ctx: &GpuContext, progress: &mut dyn Progress) -> Result<TrainSummary> {
         let (out, run, spec, valid) = (&self.out, &self.run, &self.spec, &self.valid);
         let cfg = run.train.clone();
-        if let (true, Some(v)) = (run.holdout > 0, valid) {
-            write_npy_f32(&out.join("valid.npy"), &v.x, &[v.n, v.d])?;
+        if let Some(rows) = &self.held_out {
+            // In data units, so that `stein eval --data valid.npy` applies the transform.
+            let d = self.data.d;
+            write_npy_f32(&out.join("valid.npy"), rows, &[rows.len() / d, d])?;
         }
         let k = Kernels::new(ctx)?;
         let mk = ModelKernels::new(ctx)?;
@@ -570,7 +581,7 @@ struct Session<'a> {
 
 impl Session<'_> {
     /// 64 Langevin samples of the energy and, with a generator, 64 generator samples, as PNG
-    /// grids in RUN_DIR/grids.
+    /// grids in RUN_DIR/grids (in the data's units).
     fn write_grids(
         &self,
         theta: &[f32],
@@ -587,7 +598,8 @@ impl Session<'_> {
         if let Some((gspec, eta)) = generated {
             let key = crate::cpu::hash::stream_key(seed ^ 0x0067_7269, 0);
             let (gk, mlp) = (&self.kernels.gen, &self.kernels.mlp);
-            let x = crate::model::generator::sample(ctx, gk, mlp, &gspec, &eta, n, key)?;
+            let mut x = crate::model::generator::sample(ctx, gk, mlp, &gspec, &eta, n, key)?;
+            self.job.transform().to_data(&mut x);
             crate::io::plot::write_image_grid(
                 &dir.join(format!("step_{step:07}_generator.png")),
                 &x,
@@ -598,13 +610,14 @@ impl Session<'_> {
         let energy = self.job.spec.energy(ctx, self.kernels, theta, n)?;
         let mut rng = SplitMix64::new(seed ^ 0x6c61_6e67);
         let x0: Vec<f32> = (0..n * d).map(|_| rng.next_normal() as f32).collect();
-        let x = crate::model::langevin_samples(
+        let mut x = crate::model::langevin_samples(
             ctx,
             self.k,
             energy.as_ref(),
             &x0,
             (500, 0.01, seed ^ 0x6c61_6e67),
         )?;
+        self.job.transform().to_data(&mut x);
         crate::io::plot::write_image_grid(
             &dir.join(format!("step_{step:07}_langevin.png")),
             &x,
@@ -632,7 +645,9 @@ impl Session<'_> {
     /// d = 2: the learned density exp(f) (shading and contours, from f on a 200×200 grid of
     /// the data's box), the training data (dark, at most 2000 points) and 500 model samples
     /// (orange: SVGD from N(0, I), 1000 AdaGrad steps of 0.05, median bandwidth); the
-    /// samples are also written to model_samples.npy.
+    /// samples are also written to model_samples.npy. The plot, its axes (x = 0, y = 0 where
+    /// in view) and the samples are in the data's units: the model's units mapped back
+    /// through the transform.
     fn plot_density(
         &self,
         theta: &[f32],
@@ -640,18 +655,18 @@ impl Session<'_> {
         path: &Path,
     ) -> Result<()> {
         let (ctx, data, spec) = (self.ctx, &self.job.data, &self.job.spec);
+        let transform = self.job.transform();
         let seed = self.job.run.train.seed;
         let energy = spec.energy(ctx, self.kernels, theta, 4096)?;
         let (lo, hi) = crate::eval::data_box(&data.x, 2, 0.15, 0.5);
         let m = 200;
         let (f, _) = crate::eval::grid_energies(ctx, energy.as_ref(), &lo, &hi, m)?;
         let n = 500;
-        let (samples, title) = if let Some((gspec, eta)) = generated {
+        let (mut samples, title) = if let Some((gspec, eta)) = generated {
             // A generator's run: its samples (stream_key(seed, 0), as `stein sample --generator`).
             let key = crate::cpu::hash::stream_key(seed, 0);
             let (gk, mlp) = (&self.kernels.gen, &self.kernels.mlp);
             let x = crate::model::generator::sample(ctx, gk, mlp, gspec, eta, n, key)?;
-            write_npy_f32(&path.with_file_name("generator_samples.npy"), &x, &[n, 2])?;
             (
                 x,
                 "learned density: data (dark), generator samples (orange)",
@@ -667,17 +682,27 @@ impl Session<'_> {
             for _ in 0..1000 {
                 engine.step(0.05, Bandwidth::Median)?;
             }
-            let x = engine.particles()?;
-            write_npy_f32(&path.with_file_name("model_samples.npy"), &x, &[n, 2])?;
             (
-                x,
+                engine.particles()?,
                 "learned density: data (dark), model samples by SVGD (orange)",
             )
         };
-        // Bilinear interpolation of the grid (cell midpoints) at a pixel.
+        transform.to_data(&mut samples);
+        let name = match generated {
+            Some(_) => "generator_samples.npy",
+            None => "model_samples.npy",
+        };
+        write_npy_f32(&path.with_file_name(name), &samples, &[n, 2])?;
+        // Data units = model units × std + mean, per axis.
+        let (mean, std) = match &transform.standardize {
+            Some(s) => ([s.mean[0], s.mean[1]], [s.std[0], s.std[1]]),
+            None => ([0.0; 2], [1.0; 2]),
+        };
+        // Bilinear interpolation of the grid (cell midpoints, model units) at a pixel.
         let step = [(hi[0] - lo[0]) / m as f64, (hi[1] - lo[1]) / m as f64];
         let at = |i: usize, j: usize| f[i.min(m - 1) * m + j.min(m - 1)];
         let log_density = |x: f64, y: f64| {
+            let (x, y) = ((x - mean[0]) / std[0], (y - mean[1]) / std[1]);
             let u = ((x - lo[0]) / step[0] - 0.5).clamp(0.0, (m - 1) as f64);
             let v = ((y - lo[1]) / step[1] - 0.5).clamp(0.0, (m - 1) as f64);
             let (i, j) = (u.floor() as usize, v.floor() as usize);
@@ -685,14 +710,25 @@ impl Session<'_> {
             (1.0 - a) * ((1.0 - b) * at(i, j) + b * at(i, j + 1))
                 + a * ((1.0 - b) * at(i + 1, j) + b * at(i + 1, j + 1))
         };
-        let shown = &data.x[..data.x.len().min(4000)];
+        let mut shown = data.x[..data.x.len().min(4000)].to_vec();
+        transform.to_data(&mut shown);
+        let title = match transform.standardize {
+            Some(_) => format!("{title}, in the data's units"),
+            None => title.to_string(),
+        };
+        let bounds = [
+            lo[0] * std[0] + mean[0],
+            hi[0] * std[0] + mean[0],
+            lo[1] * std[1] + mean[1],
+            hi[1] * std[1] + mean[1],
+        ];
         crate::io::plot::plot_density_2d(
             path,
-            shown,
+            &shown,
             &samples,
             &log_density,
-            title,
-            Some([lo[0], hi[0], lo[1], hi[1]]),
+            &title,
+            Some(bounds),
         )
     }
 
@@ -705,6 +741,8 @@ impl Session<'_> {
         let (ctx, job) = (self.ctx, self.job);
         let (out, run, data) = (&job.out, &job.run, &job.data);
         let cfg = trainer.cfg.clone();
+        let transform = job.transform().to_json();
+        trainer.metadata.insert(Transform::METADATA_KEY.into(), transform.clone());
         let metrics_path = out.join("metrics.jsonl");
         let checkpoint_path = out.join("checkpoint.safetensors");
         if job.resuming {
@@ -816,12 +854,14 @@ impl Session<'_> {
         let mut t = job.spec.to_tensors(&theta)?;
         t.metadata
             .insert("config".into(), serde_json::to_string(&cfg)?);
+        t.metadata.insert(Transform::METADATA_KEY.into(), transform.clone());
         t.write(&out.join("model.safetensors"))?;
         let gen = trainer.generator()?;
         if let Some((gspec, eta)) = &gen {
             let mut g = gspec.to_tensors(eta)?;
             g.metadata
                 .insert("config".into(), serde_json::to_string(&cfg)?);
+            g.metadata.insert(Transform::METADATA_KEY.into(), transform);
             g.write(&out.join("generator.safetensors"))?;
         }
         if data.d == 2 {
