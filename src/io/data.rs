@@ -377,7 +377,12 @@ pub fn load_training(
         train
     };
     let valid = match (valid, &held) {
-        (Some(p), _) => Some(load_for_model(p, Some(&train.transform), opts, Units::Data)?),
+        (Some(p), _) => Some(load_for_model(
+            p,
+            Some(&train.transform),
+            opts,
+            Units::Data,
+        )?),
         (None, Some(v)) => Some(v.with_transform(&train.transform)),
         (None, None) => None,
     };
@@ -683,7 +688,10 @@ mod tests {
         // Raw values survive: every held-out row is a raw geyser row.
         let raw = load_data(&root.join("geyser.csv"), DataOptions::default()).unwrap();
         let s = t.transform.standardize.clone().unwrap();
-        assert_eq!(v.transform, t.transform, "held-out rows in the training transform");
+        assert_eq!(
+            v.transform, t.transform,
+            "held-out rows in the training transform"
+        );
         for r in v.x.chunks_exact(2) {
             let back = [
                 f64::from(r[0]) * s.std[0] + s.mean[0],
@@ -765,7 +773,11 @@ mod tests {
         }
         // JSON in model metadata reads back bit for bit.
         let mut meta = BTreeMap::new();
-        assert_eq!(Transform::from_metadata(&meta).unwrap(), None, "older files");
+        assert_eq!(
+            Transform::from_metadata(&meta).unwrap(),
+            None,
+            "older files"
+        );
         for t in [
             t,
             Transform::identity(3),
@@ -829,8 +841,14 @@ mod tests {
             standardize: true,
             ..Default::default()
         };
-        let e = unit.check_options(raw_u8, Units::Data).unwrap_err().to_string();
-        assert!(e.starts_with("--raw-u8") && e.contains("drop --raw-u8"), "{e}");
+        let e = unit
+            .check_options(raw_u8, Units::Data)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.starts_with("--raw-u8") && e.contains("drop --raw-u8"),
+            "{e}"
+        );
         raw.check_options(raw_u8, Units::Data).unwrap();
         let e = unit
             .check_options(standardize, Units::Data)
@@ -863,18 +881,32 @@ mod tests {
             standardize: true,
             ..Default::default()
         };
-        let TrainingData { train: t, valid, .. } =
-            load_training(&train, opts, None, Some(&other)).unwrap();
+        let TrainingData {
+            train: t, valid, ..
+        } = load_training(&train, opts, None, Some(&other)).unwrap();
         let v = valid.unwrap();
         let own = load_data(&other, opts).unwrap();
         assert_ne!(v.x, own.x, "the validation file's own statistics");
-        let got = load_for_model(&other, Some(&t.transform), DataOptions::default(), Units::Data)
-            .unwrap();
-        assert_eq!(got.x, v.x, "eval reads what training validated on, bit for bit");
+        let got = load_for_model(
+            &other,
+            Some(&t.transform),
+            DataOptions::default(),
+            Units::Data,
+        )
+        .unwrap();
+        assert_eq!(
+            got.x, v.x,
+            "eval reads what training validated on, bit for bit"
+        );
         let redundant = load_for_model(&other, Some(&t.transform), opts, Units::Data).unwrap();
         assert_eq!(redundant.x, v.x);
-        let as_is = load_for_model(&other, Some(&t.transform), DataOptions::default(), Units::Model)
-            .unwrap();
+        let as_is = load_for_model(
+            &other,
+            Some(&t.transform),
+            DataOptions::default(),
+            Units::Model,
+        )
+        .unwrap();
         assert_eq!(as_is.x, vec![90.0, 5.0, 50.0, 1.0]);
         // Without a transform (older model files): the options as given.
         let old = load_for_model(&other, None, opts, Units::Data).unwrap();
@@ -916,15 +948,36 @@ mod tests {
         };
         let raw = load_data(&u, raw_u8).unwrap();
         assert!(load_for_model(&u, Some(&unit.transform), raw_u8, Units::Data).is_err());
-        let got = load_for_model(&u, Some(&raw.transform), DataOptions::default(), Units::Data)
-            .unwrap();
+        let got = load_for_model(
+            &u,
+            Some(&raw.transform),
+            DataOptions::default(),
+            Units::Data,
+        )
+        .unwrap();
         assert_eq!(got.x, raw.x, "a raw-u8 model reads u8 data raw by itself");
         let scaled = write(dir.path(), "s.csv", "a,b\n0.5,0.25\n1,0\n");
-        assert!(load_for_model(&scaled, Some(&raw.transform), DataOptions::default(), Units::Data)
-            .is_err());
+        assert!(load_for_model(
+            &scaled,
+            Some(&raw.transform),
+            DataOptions::default(),
+            Units::Data
+        )
+        .is_err());
         let bytes255 = write(dir.path(), "b.csv", "a,b\n255,0\n3,7\n");
-        assert!(load_for_model(&bytes255, Some(&unit.transform), DataOptions::default(), Units::Data)
-            .is_err());
-        load_for_model(&scaled, Some(&unit.transform), DataOptions::default(), Units::Data).unwrap();
+        assert!(load_for_model(
+            &bytes255,
+            Some(&unit.transform),
+            DataOptions::default(),
+            Units::Data
+        )
+        .is_err());
+        load_for_model(
+            &scaled,
+            Some(&unit.transform),
+            DataOptions::default(),
+            Units::Data,
+        )
+        .unwrap();
     }
 }

@@ -285,7 +285,8 @@ impl ModelSpec {
         path: &std::path::Path,
     ) -> Result<(ModelSpec, Vec<f32>, Option<Transform>)> {
         let t = Tensors::read(path)?;
-        let (spec, theta) = Self::from_tensors(&t).with_context(|| format!("{}", path.display()))?;
+        let (spec, theta) =
+            Self::from_tensors(&t).with_context(|| format!("{}", path.display()))?;
         let transform = Transform::from_metadata_of(&t.metadata, spec.dim(), path)?;
         Ok((spec, theta, transform))
     }

@@ -722,14 +722,7 @@ impl Session<'_> {
             lo[1] * std[1] + mean[1],
             hi[1] * std[1] + mean[1],
         ];
-        crate::io::plot::plot_density_2d(
-            path,
-            &shown,
-            &samples,
-            &log_density,
-            &title,
-            Some(bounds),
-        )
+        crate::io::plot::plot_density_2d(path, &shown, &samples, &log_density, &title, Some(bounds))
     }
 
     /// The training loop: resume, config.json, metrics, grids, checkpoints, final files.
@@ -742,7 +735,9 @@ impl Session<'_> {
         let (out, run, data) = (&job.out, &job.run, &job.data);
         let cfg = trainer.cfg.clone();
         let transform = job.transform().to_json();
-        trainer.metadata.insert(Transform::METADATA_KEY.into(), transform.clone());
+        trainer
+            .metadata
+            .insert(Transform::METADATA_KEY.into(), transform.clone());
         let metrics_path = out.join("metrics.jsonl");
         let checkpoint_path = out.join("checkpoint.safetensors");
         if job.resuming {
@@ -854,7 +849,8 @@ impl Session<'_> {
         let mut t = job.spec.to_tensors(&theta)?;
         t.metadata
             .insert("config".into(), serde_json::to_string(&cfg)?);
-        t.metadata.insert(Transform::METADATA_KEY.into(), transform.clone());
+        t.metadata
+            .insert(Transform::METADATA_KEY.into(), transform.clone());
         t.write(&out.join("model.safetensors"))?;
         let gen = trainer.generator()?;
         if let Some((gspec, eta)) = &gen {
