@@ -275,6 +275,41 @@ fn samples_and_energies_are_in_the_data_units() {
         })
         .collect();
     assert_eq!(data_units, mapped);
+    // The MMD² of `stein eval --samples` is taken in the model's units, both sides
+    // transformed alike: the same (up to rounding) from either units.
+    let v = csv_rows(&dir.join("valid.csv"));
+    let vz: Vec<f32> = v
+        .iter()
+        .enumerate()
+        .map(|(e, &x)| {
+            let (m, s) = st[e % 2];
+            ((f64::from(x) - m) / s) as f32
+        })
+        .collect();
+    std::fs::write(dir.join("vz.npy"), encode_npy_f32(&vz, &[50, 2])).unwrap();
+    let mmd2 = |data: &str, samples: &str, units: &str| {
+        let o = stein(&[
+            "eval",
+            "--model",
+            &model,
+            "--data",
+            &out(data),
+            "--samples",
+            &out(samples),
+            "--units",
+            units,
+        ]);
+        let v: serde_json::Value = serde_json::from_str(&ok(&o)).unwrap();
+        v["mmd2"]["mmd2"].as_f64().unwrap()
+    };
+    let (a, b) = (
+        mmd2("valid.csv", "s-data.npy", "data"),
+        mmd2("vz.npy", "s-model.npy", "model"),
+    );
+    assert!(
+        (a - b).abs() < 1e-4,
+        "MMD² {a} in data units, {b} in model units"
+    );
     // The run's SVGD samples (density.png) are in the data's units: their column means lie
     // within the data's range (waiting 43–96 min, duration 1.6–5.5 min), not near 0.
     let ms = f32s(&run.join("model_samples.npy"));
