@@ -19,7 +19,8 @@ use anyhow::{ensure, Result};
 use crate::gpu::{GpuContext, GpuVec};
 use crate::model::spec::{ModelKernels, ModelSpec};
 
-/// f(xᵢ) of the model (`spec`, θ) at the rows of `x` (`[n, d]`, d the model's), on the device.
+/// f(xᵢ) of the model (`spec`, θ) at the rows of `x` (`[n, d]`, d the model's, in the
+/// model's units: see [`crate::io::data::Transform::to_model`]), on the device.
 pub fn energies(ctx: &GpuContext, spec: &ModelSpec, theta: &[f32], x: &[f32]) -> Result<Vec<f32>> {
     let d = spec.dim();
     ensure!(

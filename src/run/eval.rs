@@ -5,13 +5,20 @@
 //! ```no_run
 //! use std::path::Path;
 //! use stein::gpu::{AdapterChoice, GpuContext};
-//! use stein::io::data::{load_data, DataOptions};
+//! use stein::io::data::{load_for_model, DataOptions, Units};
 //! use stein::model::spec::ModelSpec;
 //! use stein::run::{eval, EvalOptions, Silent};
 //!
 //! # fn main() -> anyhow::Result<()> {
-//! let (spec, theta) = ModelSpec::load(Path::new("runs/ring8/model.safetensors"))?;
-//! let data = load_data(Path::new("ring8-valid"), DataOptions::default())?;
+//! let model = Path::new("runs/ring8/model.safetensors");
+//! let (spec, theta, transform) = ModelSpec::load_with_transform(model)?;
+//! // In the model's units: the transform it was trained in (u8 scale, standardisation).
+//! let data = load_for_model(
+//!     Path::new("ring8-valid"),
+//!     transform.as_ref(),
+//!     DataOptions::default(),
+//!     Units::Data,
+//! )?;
 //! let options = EvalOptions::default(); // exact for a small RBM, else quadrature, else AIS
 //! options.check()?;
 //! let ctx = GpuContext::new(&AdapterChoice::default())?;
@@ -172,7 +179,9 @@ pub fn check_samples(n: usize, d: usize, data_d: usize) -> Result<()> {
 }
 
 /// Evaluates the model (`spec`, θ) on `data`; with `samples` (`[n, d]`, see
-/// [`check_samples`]) also their MMD² against the data.
+/// [`check_samples`]) also their MMD² against the data. Both are in the model's units
+/// ([`crate::io::data::load_for_model`], [`crate::io::data::Transform::to_model`]), and so is
+/// the log-likelihood.
 pub fn evaluate(
     ctx: &GpuContext,
     spec: &ModelSpec,

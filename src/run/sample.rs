@@ -105,7 +105,8 @@ impl SampleOptions {
     }
 }
 
-/// Samples `[n, d]` of the model (`spec`, θ), started at N(0, I) drawn with the seed.
+/// Samples `[n, d]` of the model (`spec`, θ), started at N(0, I) drawn with the seed, in the
+/// model's units ([`crate::io::data::Transform::to_data`] maps them to the data's).
 pub fn sample(
     ctx: &GpuContext,
     spec: &ModelSpec,
@@ -186,7 +187,7 @@ pub fn generator_path(model: &Path) -> Result<PathBuf> {
 }
 
 /// `n` samples x = G(z; η) `[n, d]` of a generator, z ~ U(−1, 1)^{n_z} from the counter-based
-/// hash (stream `stream_key(seed, 0)`), on the device.
+/// hash (stream `stream_key(seed, 0)`), on the device, in the model's units.
 pub fn sample_generator(
     ctx: &GpuContext,
     spec: &GenSpec,
