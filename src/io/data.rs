@@ -931,7 +931,7 @@ mod tests {
         let bytes: Vec<u8> = (0..8u8).map(|v| v * 30).collect();
         let mut npy = b"\x93NUMPY\x01\x00".to_vec();
         let mut h = "{'descr': '|u1', 'fortran_order': False, 'shape': (4, 2), }".to_string();
-        while (10 + h.len() + 1) % 64 != 0 {
+        while !(10 + h.len() + 1).is_multiple_of(64) {
             h.push(' ');
         }
         h.push('\n');

@@ -47,7 +47,7 @@ fn f32s(path: &Path) -> Vec<f32> {
 
 fn u8_npy(bytes: &[u8], n: usize, d: usize) -> Vec<u8> {
     let mut h = format!("{{'descr': '|u1', 'fortran_order': False, 'shape': ({n}, {d}), }}");
-    while (10 + h.len() + 1) % 64 != 0 {
+    while !(10 + h.len() + 1).is_multiple_of(64) {
         h.push(' ');
     }
     h.push('\n');
@@ -501,4 +501,55 @@ fn u8_scale_mismatches_are_refused() {
         &eval(&r, &p("unit.npy"), &[]),
         &["unit.npy", "multiply the data by 255"],
     );
+}
+
+/// A resumed run recomputes its transform from the data and refuses to continue when the
+/// data file changed under it (other statistics), instead of going on in other units.
+#[test]
+fn resume_refuses_data_whose_statistics_changed() {
+    if gpu().unwrap().is_none() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("d.csv");
+    let rows = |shift: f64| -> String {
+        let body: Vec<String> = (0..40)
+            .map(|i| {
+                let i = f64::from(i);
+                format!("{},{},{}", i + shift, (i * 7.0) % 11.0, (i * 3.0) % 5.0)
+            })
+            .collect();
+        format!("a,b,c\n{}\n", body.join("\n"))
+    };
+    std::fs::write(&data, rows(0.0)).unwrap();
+    let run = dir.path().join("run").display().to_string();
+    let d = data.display().to_string();
+    ok(&stein(&[
+        "train",
+        "--data",
+        &d,
+        "--standardize",
+        "--hidden",
+        "2",
+        "--steps",
+        "4",
+        "--batch",
+        "10",
+        "--checkpoint-every",
+        "2",
+        "--out",
+        &run,
+    ]));
+    let model = std::fs::read(dir.path().join("run/model.safetensors")).unwrap();
+    std::fs::write(&data, rows(100.0)).unwrap();
+    refused(
+        &stein(&["train", "--resume", &run, "--steps", "8"]),
+        &["--resume", "transform"],
+    );
+    assert_eq!(
+        std::fs::read(dir.path().join("run/model.safetensors")).unwrap(),
+        model
+    );
+    std::fs::write(&data, rows(0.0)).unwrap();
+    ok(&stein(&["train", "--resume", &run, "--steps", "8"]));
 }
