@@ -1,6 +1,6 @@
 //! The one integration-test binary (one link of wgpu): GPU kernels against their f64
 //! references, the exact median, end-to-end SVGD, the library's workflows, and the command
-//! line's handling of bad input.
+//! line's handling of bad input and of outputs that exist.
 
 mod integration {
     pub mod ais;
@@ -13,6 +13,7 @@ mod integration {
     pub mod median;
     pub mod mlp;
     pub mod models;
+    pub mod outputs;
     pub mod regression;
     pub mod run;
     pub mod trainer;

@@ -35,8 +35,10 @@ pub struct Overwrite {
 /// `overwrite`, absent; none may name an input or another output. Each path comes with the
 /// option that named it.
 pub fn check(outputs: &[(&str, &Path)], inputs: &[(&str, &Path)], overwrite: bool) -> Result<()> {
+    // An output naming an input exists, but that is the thing to say.
+    check_distinct(outputs, inputs)?;
     for (flag, path) in outputs {
         check_output(path, flag, overwrite)?;
     }
-    check_distinct(outputs, inputs)
+    Ok(())
 }

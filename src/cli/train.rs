@@ -288,11 +288,13 @@ impl TrainArgs {
     /// records which options either gave.
     pub fn apply_config(&mut self, matches: &clap::ArgMatches) -> Result<()> {
         let given = |id: &str| matches.value_source(id) == Some(ValueSource::CommandLine);
+        let names = option_names();
         self.given = matches
             .ids()
             .map(|id| id.as_str())
             .filter(|id| given(id))
             .map(|id| id.replace('_', "-"))
+            .filter(|name| names.contains(name)) // not the struct's argument group
             .collect();
         let Some(path) = self.config.clone() else {
             return Ok(());
@@ -561,7 +563,14 @@ mod tests {
         let a = parse(&["train", "--config", p, "--hidden", "7"]);
         let o = a.options().unwrap();
         assert_eq!(o.algo, Algo::SteinCd);
-        assert_eq!((o.log_every, o.lr, o.hidden), (5, 1.0, 7));
+        assert_eq!((a.schedule().log_every, o.lr, o.hidden), (Some(5), 1.0, 7));
+        // What was given, by either: for a resume to compare with the run.
+        let mut given = a.given.clone();
+        given.sort();
+        assert_eq!(
+            given,
+            ["algo", "bandwidth", "config", "hidden", "log-every", "lr", "raw-u8", "widths"]
+        );
         assert_eq!(
             (o.widths, o.bandwidth, o.raw_u8),
             (vec![8, 4], Some(0.5), true)
@@ -601,6 +610,7 @@ mod tests {
             "{e}"
         );
         assert!(err("resume = \"x\"").contains("cannot be set from a config file"));
+        assert!(err("overwrite = true").contains("cannot be set from a config file"));
         assert!(err("bandwidth = \"wide\"").contains("--bandwidth `wide` is neither"));
         assert!(err("widths = \"a,b\"").contains("`widths` must list positive integers"));
     }

@@ -266,6 +266,15 @@ impl SvgdRun {
         if let Some(k) = self.ksd_every {
             ensure!(k >= 1, "--ksd-every must be at least 1");
         }
+        let mut outputs: Vec<(&str, &Path)> = self.out.iter().map(|p| ("--out", &**p)).collect();
+        outputs.extend(self.plot.as_deref().map(|p| ("--plot", p)));
+        let mut inputs: Vec<(&str, &Path)> =
+            target_file.map(|p| ("--target", p)).into_iter().collect();
+        if let Init::File(p) = &self.init {
+            inputs.push(("--init", p));
+        }
+        // First: an output naming an input exists, but that is the thing to say.
+        check_distinct(&outputs, &inputs)?;
         if let Some(out) = &self.out {
             check_output(out, "--out", self.overwrite)?;
         }
@@ -282,14 +291,7 @@ impl SvgdRun {
                 );
             }
         }
-        let mut outputs: Vec<(&str, &Path)> = self.out.iter().map(|p| ("--out", &**p)).collect();
-        outputs.extend(self.plot.as_deref().map(|p| ("--plot", p)));
-        let mut inputs: Vec<(&str, &Path)> =
-            target_file.map(|p| ("--target", p)).into_iter().collect();
-        if let Init::File(p) = &self.init {
-            inputs.push(("--init", p));
-        }
-        check_distinct(&outputs, &inputs)
+        Ok(())
     }
 
     /// The initial particles and their number, checked against the device.
