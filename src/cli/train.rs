@@ -364,9 +364,14 @@ impl TrainArgs {
         let schedule = self.schedule();
         if let Some(dir) = &self.resume {
             let run = RunConfig::read(dir)?;
-            let mut differences = run.differences(self.data.as_deref(), &self.options()?, &self.given);
+            let mut differences =
+                run.differences(self.data.as_deref(), &self.options()?, &self.given);
             if let Some(out) = self.out.as_deref().filter(|o| !same_dir(o, dir)) {
-                differences.push(format!("--out {} (the run is in {})", out.display(), dir.display()));
+                differences.push(format!(
+                    "--out {} (the run is in {})",
+                    out.display(),
+                    dir.display()
+                ));
             }
             if !differences.is_empty() {
                 bail!(
@@ -569,7 +574,16 @@ mod tests {
         given.sort();
         assert_eq!(
             given,
-            ["algo", "bandwidth", "config", "hidden", "log-every", "lr", "raw-u8", "widths"]
+            [
+                "algo",
+                "bandwidth",
+                "config",
+                "hidden",
+                "log-every",
+                "lr",
+                "raw-u8",
+                "widths"
+            ]
         );
         assert_eq!(
             (o.widths, o.bandwidth, o.raw_u8),

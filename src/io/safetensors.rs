@@ -201,7 +201,11 @@ mod tests {
         let bytes = t.encode();
         let mut back = Tensors::decode(&bytes).unwrap();
         back.verify().unwrap();
-        assert!(back.metadata.remove(CHECKSUM).unwrap().starts_with("fnv1a64:"));
+        assert!(back
+            .metadata
+            .remove(CHECKSUM)
+            .unwrap()
+            .starts_with("fnv1a64:"));
         assert_eq!(back, t);
         let hlen = u64::from_le_bytes(bytes[..8].try_into().unwrap()) as usize;
         assert_eq!(hlen % 8, 0);
@@ -221,7 +225,10 @@ mod tests {
         // One flipped bit of the last value.
         let mut flipped = bytes.clone();
         *flipped.last_mut().unwrap() ^= 1;
-        let e = format!("{:#}", Tensors::decode(&flipped).unwrap().verify().unwrap_err());
+        let e = format!(
+            "{:#}",
+            Tensors::decode(&flipped).unwrap().verify().unwrap_err()
+        );
         assert!(e.contains("does not match the checksum"), "{e}");
         // A changed entry, shape or name (the stored checksum kept).
         let changes: [&dyn Fn(&mut Tensors); 3] = [

@@ -369,9 +369,8 @@ impl SvgdRun {
             // The inputs are checked: the old snapshots go (`check` refused them unless
             // `overwrite`).
             for old in snapshots(dir) {
-                std::fs::remove_file(&old).with_context(|| {
-                    format!("--overwrite: cannot remove {}", old.display())
-                })?;
+                std::fs::remove_file(&old)
+                    .with_context(|| format!("--overwrite: cannot remove {}", old.display()))?;
             }
         }
         let k = Kernels::new(ctx)?;

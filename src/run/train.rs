@@ -56,8 +56,7 @@ use crate::model::mlp::Activation;
 use crate::model::spec::{ModelKernels, ModelSpec};
 use crate::svgd::{Bandwidth, Optimizer, Svgd};
 use crate::train::{
-    Algo, GanKernel, GenConfig, Metrics, PhiNorm, Sampler, TrainConfig, Trainer,
-    CHECKPOINT_FORMAT,
+    Algo, GanKernel, GenConfig, Metrics, PhiNorm, Sampler, TrainConfig, Trainer, CHECKPOINT_FORMAT,
 };
 
 /// The format of a run directory, stored in `config.json` as `format` (absent in runs written
@@ -391,10 +390,11 @@ impl RunConfig {
         options: &TrainOptions,
         given: &[String],
     ) -> Vec<String> {
-        let same_path = |a: &Path, b: &Path| match (std::fs::canonicalize(a), std::fs::canonicalize(b)) {
-            (Ok(a), Ok(b)) => a == b,
-            _ => a == b,
-        };
+        let same_path =
+            |a: &Path, b: &Path| match (std::fs::canonicalize(a), std::fs::canonicalize(b)) {
+                (Ok(a), Ok(b)) => a == b,
+                _ => a == b,
+            };
         let mut out = Vec::new();
         if let Some(data) = data.filter(|d| !same_path(d, &self.data)) {
             out.push(format!(
@@ -411,7 +411,11 @@ impl RunConfig {
             serde_json::Value::Null if key == "bandwidth" => "median".to_string(),
             serde_json::Value::Null => "none".to_string(),
             serde_json::Value::String(s) => s.clone(),
-            serde_json::Value::Array(a) => a.iter().map(|x| x.to_string()).collect::<Vec<_>>().join(","),
+            serde_json::Value::Array(a) => a
+                .iter()
+                .map(|x| x.to_string())
+                .collect::<Vec<_>>()
+                .join(","),
             other => other.to_string(),
         };
         for key in given {
@@ -426,7 +430,11 @@ impl RunConfig {
                 _ => a != b,
             };
             if differs {
-                out.push(format!("--{key} {} (the run has {})", show(key, a), show(key, b)));
+                out.push(format!(
+                    "--{key} {} (the run has {})",
+                    show(key, a),
+                    show(key, b)
+                ));
             }
         }
         out
@@ -497,9 +505,14 @@ fn check_format(
 ) -> Result<()> {
     let format = match stored {
         None => 1,
-        Some(v) => match v.as_u64().or_else(|| v.as_str().and_then(|s| s.parse().ok())) {
+        Some(v) => match v
+            .as_u64()
+            .or_else(|| v.as_str().and_then(|s| s.parse().ok()))
+        {
             Some(f) => f,
-            None => bail!("{context}: its {what} format `{v}` is not a version number; the {what} is damaged"),
+            None => bail!(
+                "{context}: its {what} format `{v}` is not a version number; the {what} is damaged"
+            ),
         },
     };
     ensure!(
@@ -791,7 +804,7 @@ impl TrainJob {
             }
             Start::Resume => {
                 let path = out.join("checkpoint.safetensors");
-                let read = self.checkpoint.as_ref().map(|(_, s)| s.clone());
+                let read = self.checkpoint.as_ref().map(|(_, s)| *s);
                 ensure!(
                     read == Some(stamp(&path)),
                     "--resume {}: the checkpoint changed after this job read it (another process ran the run); start the job again",
@@ -923,7 +936,10 @@ fn read_checkpoint(dir: &Path, run: &RunConfig) -> Result<Tensors> {
     if let Err(e) = ck.verify() {
         return Err(damaged(format!("it fails its integrity check: {e:#}")));
     }
-    let format = ck.metadata.get("format").map(|f| serde_json::Value::from(f.as_str()));
+    let format = ck
+        .metadata
+        .get("format")
+        .map(|f| serde_json::Value::from(f.as_str()));
     check_format(
         format.as_ref(),
         &format!("--resume {}", dir.display()),

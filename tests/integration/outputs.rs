@@ -88,21 +88,40 @@ fn a_finished_run_is_never_overwritten_unless_asked() {
         &train(&["--steps", "5", "--seed", "1", "--out", r]),
         &[r, "holds a run already", "--resume", "--overwrite"],
     );
-    assert_eq!(snapshot(&run), before, "a refused run changed the directory");
+    assert_eq!(
+        snapshot(&run),
+        before,
+        "a refused run changed the directory"
+    );
 
     // --overwrite removes the old run first (only its files), then writes the new one.
     std::fs::write(run.join("notes.txt"), "mine").unwrap();
     ok(&train(&[
-        "--steps", "5", "--log-every", "5", "--seed", "1", "--overwrite", "--out", r,
+        "--steps",
+        "5",
+        "--log-every",
+        "5",
+        "--seed",
+        "1",
+        "--overwrite",
+        "--out",
+        r,
     ]));
     let metrics = std::fs::read_to_string(run.join("metrics.jsonl")).unwrap();
     let steps: Vec<u64> = metrics
         .lines()
-        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["step"].as_u64().unwrap())
+        .map(|l| {
+            serde_json::from_str::<serde_json::Value>(l).unwrap()["step"]
+                .as_u64()
+                .unwrap()
+        })
         .collect();
     assert_eq!(steps, [5], "old metrics lines were kept: {metrics}");
     assert_eq!(config(&run)["train"]["seed"], 1);
-    assert_eq!(std::fs::read_to_string(run.join("notes.txt")).unwrap(), "mine");
+    assert_eq!(
+        std::fs::read_to_string(run.join("notes.txt")).unwrap(),
+        "mine"
+    );
 
     // A directory of other files is no run: refused, even with --overwrite, and left alone.
     let other = dir.path().join("photos");
@@ -131,7 +150,11 @@ fn output_files_and_snapshots_that_exist_are_refused_unless_asked() {
     )
     .unwrap();
     let x = s("x.npy");
-    std::fs::write(&x, encode_npy_f32(&[0.0, 1.0, 1.0, 0.0, -1.0, 0.5], &[3, 2])).unwrap();
+    std::fs::write(
+        &x,
+        encode_npy_f32(&[0.0, 1.0, 1.0, 0.0, -1.0, 0.5], &[3, 2]),
+    )
+    .unwrap();
     let out = s("phi.npy");
     std::fs::write(&out, "keep").unwrap();
     let phi = |extra: &[&str]| {
@@ -153,8 +176,21 @@ fn output_files_and_snapshots_that_exist_are_refused_unless_asked() {
     let final_ = s("final.npy");
     let svgd = |extra: &[&str]| {
         let mut args = vec![
-            "svgd", "--target", &target, "--n", "20", "--steps", "4", "--step-size", "0.1",
-            "--trace-every", "2", "--trace-dir", &t, "--out", &final_,
+            "svgd",
+            "--target",
+            &target,
+            "--n",
+            "20",
+            "--steps",
+            "4",
+            "--step-size",
+            "0.1",
+            "--trace-every",
+            "2",
+            "--trace-dir",
+            &t,
+            "--out",
+            &final_,
         ];
         args.extend_from_slice(extra);
         stein(&args)
@@ -183,8 +219,23 @@ fn a_run_directory_is_written_by_one_process_at_a_time() {
     let r = run.to_str().unwrap();
     // Long enough to be killed first; no checkpoint before it is.
     let mut first = Command::new(bin())
-        .args(["train", "--data", DIGITS, "--hidden", "3", "--steps", "100000000"])
-        .args(["--checkpoint-every", "100000000", "--log-every", "100000000", "--out", r])
+        .args([
+            "train",
+            "--data",
+            DIGITS,
+            "--hidden",
+            "3",
+            "--steps",
+            "100000000",
+        ])
+        .args([
+            "--checkpoint-every",
+            "100000000",
+            "--log-every",
+            "100000000",
+            "--out",
+            r,
+        ])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
@@ -210,7 +261,11 @@ fn a_run_directory_is_written_by_one_process_at_a_time() {
     // Killed before its first checkpoint: the lock is gone, and resume says what happened.
     refused(
         &stein(&["train", "--resume", r, "--steps", "5"]),
-        &["stopped before its first checkpoint", "100000000", "--overwrite"],
+        &[
+            "stopped before its first checkpoint",
+            "100000000",
+            "--overwrite",
+        ],
     );
     ok(&train(&["--steps", "5", "--overwrite", "--out", r]));
 }
@@ -226,14 +281,30 @@ fn a_resume_honours_the_schedule_and_refuses_other_changes() {
     let run = dir.path().join("run");
     let r = run.to_str().unwrap();
     ok(&train(&[
-        "--steps", "10", "--log-every", "5", "--checkpoint-every", "5", "--out", r,
+        "--steps",
+        "10",
+        "--log-every",
+        "5",
+        "--checkpoint-every",
+        "5",
+        "--out",
+        r,
     ]));
     let before = snapshot(&run);
     let line = refused(
-        &stein(&["train", "--resume", r, "--lr", "1e-3", "--algo", "pcd", "--steps", "16"]),
-        &["--lr 0.001 (the run has 0.0003)", "--algo pcd (the run has cd)", "--steps"],
+        &stein(&[
+            "train", "--resume", r, "--lr", "1e-3", "--algo", "pcd", "--steps", "16",
+        ]),
+        &[
+            "--lr 0.001 (the run has 0.0003)",
+            "--algo pcd (the run has cd)",
+            "--steps",
+        ],
     );
-    assert!(!line.contains("--steps 16"), "a schedule option listed: {line}");
+    assert!(
+        !line.contains("--steps 16"),
+        "a schedule option listed: {line}"
+    );
     // From a config file too.
     let toml = dir.path().join("more.toml");
     std::fs::write(&toml, "lr = 0.001\nsteps = 16\n").unwrap();
@@ -249,13 +320,27 @@ fn a_resume_honours_the_schedule_and_refuses_other_changes() {
 
     // The run's own options, given again, are no change; the schedule may change.
     ok(&stein(&[
-        "train", "--resume", r, "--data", DIGITS, "--hidden", "3", "--lr", "0.0003", "--steps",
-        "16", "--log-every", "2",
+        "train",
+        "--resume",
+        r,
+        "--data",
+        DIGITS,
+        "--hidden",
+        "3",
+        "--lr",
+        "0.0003",
+        "--steps",
+        "16",
+        "--log-every",
+        "2",
     ]));
     let c = config(&run);
     assert_eq!(c["train"]["steps"], 16);
     assert_eq!(c["train"]["log_every"], 2);
-    assert_eq!(c["checkpoint_every"], 5, "the run's own --checkpoint-every was not kept");
+    assert_eq!(
+        c["checkpoint_every"], 5,
+        "the run's own --checkpoint-every was not kept"
+    );
     assert_eq!(
         c["changes"],
         serde_json::json!([
@@ -266,7 +351,11 @@ fn a_resume_honours_the_schedule_and_refuses_other_changes() {
     let metrics = std::fs::read_to_string(run.join("metrics.jsonl")).unwrap();
     let steps: Vec<u64> = metrics
         .lines()
-        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["step"].as_u64().unwrap())
+        .map(|l| {
+            serde_json::from_str::<serde_json::Value>(l).unwrap()["step"]
+                .as_u64()
+                .unwrap()
+        })
         .collect();
     assert_eq!(steps, [5, 10, 12, 14, 16]);
 }
@@ -277,7 +366,7 @@ fn without_metadata(bytes: &[u8], key: &str) -> Vec<u8> {
     let mut header: serde_json::Value = serde_json::from_slice(&bytes[8..8 + hlen]).unwrap();
     header["__metadata__"].as_object_mut().unwrap().remove(key);
     let mut h = header.to_string().into_bytes();
-    while h.len() % 8 != 0 {
+    while !h.len().is_multiple_of(8) {
         h.push(b' ');
     }
     let mut out = (h.len() as u64).to_le_bytes().to_vec();
@@ -297,7 +386,14 @@ fn a_run_that_cannot_continue_says_why_and_what_to_do() {
     let dir = tempfile::tempdir().unwrap();
     let run = dir.path().join("run");
     let r = run.to_str().unwrap();
-    ok(&train(&["--steps", "10", "--checkpoint-every", "5", "--out", r]));
+    ok(&train(&[
+        "--steps",
+        "10",
+        "--checkpoint-every",
+        "5",
+        "--out",
+        r,
+    ]));
     let ck_path = run.join("checkpoint.safetensors");
     let ck = std::fs::read(&ck_path).unwrap();
     let resume = || stein(&["train", "--resume", r, "--steps", "12"]);
@@ -308,7 +404,11 @@ fn a_run_that_cannot_continue_says_why_and_what_to_do() {
     let mut old = cfg.clone();
     old.as_object_mut().unwrap().remove("format");
     std::fs::write(run.join("config.json"), old.to_string()).unwrap();
-    std::fs::write(&ck_path, without_metadata(&without_metadata(&ck, "format"), "checksum")).unwrap();
+    std::fs::write(
+        &ck_path,
+        without_metadata(&without_metadata(&ck, "format"), "checksum"),
+    )
+    .unwrap();
     ok(&resume());
 
     // Another format.
@@ -322,13 +422,20 @@ fn a_run_that_cannot_continue_says_why_and_what_to_do() {
     let mut damaged = ck.clone();
     *damaged.last_mut().unwrap() ^= 0x10;
     std::fs::write(&ck_path, &damaged).unwrap();
-    refused(&resume(), &["checkpoint", "damaged", "integrity check", "--overwrite"]);
+    refused(
+        &resume(),
+        &["checkpoint", "damaged", "integrity check", "--overwrite"],
+    );
 
     // No checkpoint: the run stopped before its first.
     std::fs::remove_file(&ck_path).unwrap();
     let line = refused(
         &resume(),
-        &["stopped before its first checkpoint", "every 5 updates", "--overwrite"],
+        &[
+            "stopped before its first checkpoint",
+            "every 5 updates",
+            "--overwrite",
+        ],
     );
     assert!(!line.contains("model file"), "{line}");
 
