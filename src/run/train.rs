@@ -765,26 +765,25 @@ impl TrainJob {
         let created = !out.exists();
         std::fs::create_dir_all(out)
             .with_context(|| format!("creating --out {}", out.display()))?;
-        let lock = RunLock::acquire(out);
-        let result = lock.and_then(|lock| {
-            // Checked again under the lock: another job may have run since `prepare`.
-            self.claim()?;
-            let result = self.run_in(ctx, progress);
-            if result.is_err()
-                && self.start != Start::Resume
-                && !out.join("checkpoint.safetensors").exists()
-            {
-                // No partial output: nothing here to resume.
-                let _ = run_dir::remove_run(out, &[]);
-            }
+        // In use by another job: nothing here is this job's to clean up.
+        let lock = RunLock::acquire(out)?;
+        // Checked again under the lock: another job may have run since `prepare`.
+        self.claim()?;
+        let result = self.run_in(ctx, progress);
+        if result.is_err()
+            && self.start != Start::Resume
+            && !out.join("checkpoint.safetensors").exists()
+        {
+            // No partial output: nothing here to resume. The lock goes last, after it is
+            // released (Windows removes no open file), and the directory if this call made it.
+            let _ = run_dir::remove_run(out, &[]);
             drop(lock);
-            result
-        });
-        if result.is_err() && created && run_dir::state(out).is_ok_and(|s| s == State::Empty) {
-            // The directory this call made, left as it was made (the lock released first:
-            // Windows removes no open file).
-            let _ = std::fs::remove_file(out.join(run_dir::LOCK));
-            let _ = std::fs::remove_dir(out);
+            if run_dir::state(out).is_ok_and(|s| s == State::Empty) {
+                let _ = std::fs::remove_file(out.join(run_dir::LOCK));
+                if created {
+                    let _ = std::fs::remove_dir(out);
+                }
+            }
         }
         result
     }
