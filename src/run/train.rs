@@ -907,7 +907,7 @@ fn check_directory(out: &Path, start: Start, checkpoint_every: u64) -> Result<()
             "--out {dir} is a directory with other files in it ({name}) and no stein run; give a new or empty directory (--overwrite replaces only a stein run)"
         ),
         (State::Run { checkpoint: false }, Start::Resume) => bail!(
-            "--resume {dir}: the run stopped before its first checkpoint (one is written every {checkpoint_every} updates), so there is nothing to continue; start it again with --out {dir} --overwrite (and a smaller --checkpoint-every)"
+            "--resume {dir}: the run stopped before its first checkpoint (one is written every {checkpoint_every} updates), so there is nothing to continue; start it again with --out {dir} --overwrite"
         ),
         (State::Run { checkpoint: true }, Start::Resume) => Ok(()),
         (_, Start::Resume) => bail!(
