@@ -199,11 +199,13 @@ strip_times() {
     done
 }
 
-# The first difference between the two run directories, or nothing.
+# The first difference between the two run directories, or nothing. A run directory's `lock`
+# holds the pid of the process that wrote the run: never the same, and not compared.
 first_difference() {
     local a="$1" b="$2" f
-    if ! diff <(cd "$a" && find . -type f | sort) <(cd "$b" && find . -type f | sort) >/dev/null; then
-        echo "the file lists: $(diff <(cd "$a" && find . -type f | sort) <(cd "$b" && find . -type f | sort) | grep '^[<>]' | head -1)"
+    files() { (cd "$1" && find . -type f ! -name lock | sort); }
+    if ! diff <(files "$a") <(files "$b") >/dev/null; then
+        echo "the file lists: $(diff <(files "$a") <(files "$b") | grep '^[<>]' | head -1)"
         return
     fi
     while IFS= read -r f; do
@@ -213,7 +215,7 @@ first_difference() {
                 cmp -s <(strip_times <"$a/$f") <(strip_times <"$b/$f") || { echo "${f#./}"; return; } ;;
             *) cmp -s "$a/$f" "$b/$f" || { echo "${f#./}"; return; } ;;
         esac
-    done < <(cd "$a" && find . -type f | sort)
+    done < <(files "$a")
 }
 
 # The runs that take a training batch's median (the allowed exception above).

@@ -5,7 +5,7 @@
 set -euo pipefail
 
 if ! command -v cargo >/dev/null 2>&1; then
-    echo "setup: cargo not found; install Rust from https://rustup.rs (stable, 1.87 or newer)" >&2
+    echo "setup: cargo not found; install Rust from https://rustup.rs (stable, 1.89 or newer)" >&2
     exit 2
 fi
 

@@ -57,6 +57,10 @@ impl Algo {
 /// command buffer and uniform arena in check.
 pub const MAX_K: usize = 1000;
 
+/// The format of a checkpoint, stored as its metadata entry `format` (absent in checkpoints
+/// written before the entry existed, which are this format too). A reader refuses others.
+pub const CHECKPOINT_FORMAT: u32 = 1;
+
 /// The kernel of the generator's Stein direction.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "kebab-case")]
@@ -755,6 +759,8 @@ impl<'a, M: Trainable> Trainer<'a, M> {
                 .insert("gen_adam_v".into(), (vec![len], g.v_adam.read(self.ctx)?));
         }
         let (state, spare) = self.rng.state();
+        t.metadata
+            .insert("format".into(), CHECKPOINT_FORMAT.to_string());
         t.metadata.insert("step".into(), self.t.to_string());
         t.metadata.insert("rng_state".into(), state.to_string());
         t.metadata.insert(

@@ -1,6 +1,7 @@
 //! The one integration-test binary (one link of wgpu): GPU kernels against their f64
 //! references, the exact median, end-to-end SVGD, the library's workflows, the command
-//! line's handling of bad input, and the data transform a model carries.
+//! line's handling of bad input and of outputs that exist, and the data transform a model
+//! carries.
 
 mod integration {
     pub mod ais;
@@ -13,6 +14,7 @@ mod integration {
     pub mod median;
     pub mod mlp;
     pub mod models;
+    pub mod outputs;
     pub mod preprocessing;
     pub mod regression;
     pub mod run;

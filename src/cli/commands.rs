@@ -14,8 +14,9 @@ use stein::io::data::{Transform, Units};
 use stein::io::npy::{read_matrix_f32, write_npy_f32};
 use stein::io::target::{load_target, Gmm};
 use stein::run::svgd::{check_bandwidth, load_particles, Init, Trace};
-use stein::run::{check_distinct, check_output, check_png, EvalOptions, SampleOptions, SvgdRun};
+use stein::run::{check_png, EvalOptions, SampleOptions, SvgdRun};
 
+use super::output;
 use super::progress::Bar;
 use super::values::ImageShape;
 use super::{BenchArgs, DemoArgs, EnergyArgs, EvalArgs, PhiArgs, SampleArgs, SvgdArgs};
@@ -83,10 +84,10 @@ pub fn info(choice: &AdapterChoice) -> Result<()> {
 pub fn phi(choice: &AdapterChoice, a: PhiArgs) -> Result<()> {
     let bw = a.bandwidth.0;
     check_bandwidth(bw)?;
-    check_output(&a.out, "--out")?;
-    check_distinct(
+    output::check(
         &[("--out", &a.out)],
         &[("--target", &a.target), ("--particles", &a.particles)],
+        a.replace.overwrite,
     )?;
     // The device first: a covariance it cannot hold is refused before its factorisation.
     let ctx = open(choice)?;
@@ -124,6 +125,7 @@ pub fn svgd(choice: &AdapterChoice, a: SvgdArgs) -> Result<()> {
         ksd_every: a.ksd_every,
         out: Some(a.out.clone()),
         plot: a.plot.clone(),
+        overwrite: a.overwrite,
     };
     run.check(Some(&a.target))?;
     let ctx = open(choice)?;
@@ -150,6 +152,11 @@ pub fn svgd(choice: &AdapterChoice, a: SvgdArgs) -> Result<()> {
 pub fn demo(choice: &AdapterChoice, a: DemoArgs) -> Result<()> {
     let (out_dir, steps) = (&a.out_dir, a.steps);
     ensure!(steps >= 1, "--steps must be at least 1");
+    let files = ["target.json", "particles.npy", "particles.png"].map(|f| out_dir.join(f));
+    if out_dir.is_dir() {
+        let outputs = files.each_ref().map(|f| ("--out-dir", f.as_path()));
+        output::check(&outputs, &[], a.replace.overwrite)?;
+    }
     std::fs::create_dir_all(out_dir).with_context(|| format!("creating {}", out_dir.display()))?;
     // A ring of six Gaussians: multi-modal, the case where SVGD's repulsion matters.
     let (weights, means): (Vec<f64>, Vec<Vec<f64>>) = (0..6)
@@ -184,6 +191,7 @@ pub fn demo(choice: &AdapterChoice, a: DemoArgs) -> Result<()> {
         trace_dir: None,
         ksd_every: Some((steps / 5).max(1)),
         plot: Some(out_dir.join("particles.png")),
+        overwrite: a.replace.overwrite,
     };
     svgd(choice, args)?;
     eprintln!(
@@ -202,6 +210,7 @@ pub fn bench(choice: &AdapterChoice, a: BenchArgs) -> Result<()> {
         step_budget: budget,
         json: json_path,
         phi_only,
+        replace,
     } = a;
     ensure!(
         n_min >= 2 && n_min <= n_max,
@@ -215,7 +224,7 @@ pub fn bench(choice: &AdapterChoice, a: BenchArgs) -> Result<()> {
         budget > 0.0 && budget <= 1e6,
         "--step-budget {budget} must be a positive number of seconds, at most 1e6"
     );
-    check_output(&json_path, "--json")?;
+    output::check(&[("--json", &json_path)], &[], replace.overwrite)?;
     let ctx = open(choice)?;
     let cfg = stein::bench::BenchConfig {
         n_min,
@@ -339,10 +348,10 @@ pub fn eval(choice: &AdapterChoice, a: EvalArgs) -> Result<()> {
 /// `stein energy`.
 pub fn energy(choice: &AdapterChoice, a: EnergyArgs) -> Result<()> {
     let (model, points, out) = (&a.model, &a.points, &a.out);
-    check_output(out, "--out")?;
-    check_distinct(
+    output::check(
         &[("--out", out)],
         &[("--model", model), ("--points", points)],
+        a.replace.overwrite,
     )?;
     let (spec, theta, transform) = stein::model::spec::ModelSpec::load_with_transform(model)?;
     let (mut x, n, d) = read_matrix_f32(points, "points")?;
@@ -365,18 +374,12 @@ pub fn energy(choice: &AdapterChoice, a: EnergyArgs) -> Result<()> {
 
 /// The checks of `stein sample`'s outputs: --out, and --grid with its shape.
 fn check_sample_outputs(a: &SampleArgs) -> Result<()> {
-    check_output(&a.out, "--out")?;
-    match &a.grid {
-        Some(g) => {
-            check_output(g, "--grid")?;
-            check_png(g, "--grid")?;
-            check_distinct(
-                &[("--out", &a.out), ("--grid", g)],
-                &[("--model", &a.model)],
-            )
-        }
-        None => check_distinct(&[("--out", &a.out)], &[("--model", &a.model)]),
+    let mut outputs = vec![("--out", a.out.as_path())];
+    if let Some(g) = &a.grid {
+        check_png(g, "--grid")?;
+        outputs.push(("--grid", g));
     }
+    output::check(&outputs, &[("--model", &a.model)], a.replace.overwrite)
 }
 
 /// The grid's image shape for samples of dimension `d`, when --grid is given.

@@ -1,8 +1,10 @@
 //! The `stein` command line: clap declarations of every command and option (typed values,
 //! `--config` TOML for `train`), the one-line form of argument errors, and each command as a
-//! call of the library's workflows ([`stein::run`]) followed by printing its result.
+//! call of the library's workflows ([`stein::run`]) followed by printing its result. What
+//! happens to outputs that exist is one rule for every command, stated in [`output`].
 
 mod commands;
+mod output;
 mod progress;
 mod train;
 mod values;
@@ -78,6 +80,8 @@ struct PhiArgs {
     /// or a positive number h.
     #[arg(long, default_value = "median", allow_hyphen_values = true, value_parser = values::parse::<BandwidthArg>)]
     bandwidth: BandwidthArg,
+    #[command(flatten)]
+    replace: output::Overwrite,
 }
 
 #[derive(clap::Args)]
@@ -129,6 +133,10 @@ struct SvgdArgs {
     /// PNG of the final particles over the target's density (d = 2).
     #[arg(long)]
     plot: Option<PathBuf>,
+    /// Replace output files that exist, and the snapshots of an earlier run in --trace-dir
+    /// (by default they are refused).
+    #[arg(long)]
+    overwrite: bool,
 }
 
 #[derive(clap::Args)]
@@ -139,6 +147,8 @@ struct DemoArgs {
     /// Number of steps.
     #[arg(long, default_value_t = 1000)]
     steps: u64,
+    #[command(flatten)]
+    replace: output::Overwrite,
 }
 
 #[derive(clap::Args)]
@@ -207,6 +217,8 @@ struct EnergyArgs {
     /// they are). f is the model's, in its own units.
     #[arg(long, value_enum, ignore_case = true, default_value = "data")]
     units: Units,
+    #[command(flatten)]
+    replace: output::Overwrite,
 }
 
 #[derive(clap::Args)]
@@ -246,6 +258,8 @@ struct SampleArgs {
     /// Image shape ROWSxCOLS for --grid (default: square, √d × √d).
     #[arg(long, value_parser = values::parse::<ImageShape>)]
     image_shape: Option<ImageShape>,
+    #[command(flatten)]
+    replace: output::Overwrite,
 }
 
 #[derive(clap::Args)]
@@ -268,6 +282,8 @@ struct BenchArgs {
     /// Time φ alone (fixed h from the median); skip the step and median columns.
     #[arg(long)]
     phi_only: bool,
+    #[command(flatten)]
+    replace: output::Overwrite,
 }
 
 /// Why parsing stopped without a command to run.

@@ -9,7 +9,7 @@ use serde::Deserialize;
 
 use stein::model::generator::GenOutput;
 use stein::model::mlp::Activation;
-use stein::run::{ModelKind, Schedule, TrainJob, TrainOptions};
+use stein::run::{ModelKind, RunConfig, Schedule, TrainJob, TrainOptions};
 use stein::svgd::Bandwidth;
 use stein::train::{Algo, GanKernel, PhiNorm, Sampler};
 
@@ -120,14 +120,16 @@ pub struct TrainArgs {
     #[arg(long, conflicts_with = "steps")]
     #[serde(default)]
     pub epochs: Option<f64>,
-    /// Write checkpoint.safetensors (θ, Adam state, chains, generator state) every K updates.
-    #[arg(long, default_value = "500")]
+    /// Write checkpoint.safetensors (θ, Adam state, chains, generator state) every K updates
+    /// (default 500; with --resume, the run's own unless given).
+    #[arg(long)]
     #[serde(default)]
     pub checkpoint_every: Option<u64>,
     /// Image data: every K updates (and at the end) write RUN_DIR/grids/step_NNNNNNN_*.png, 64
     /// samples of the energy by Langevin (500 steps of η = 0.01 from N(0, I)) and, with a
-    /// generator, 64 generator samples (the same z each time). 0: off.
-    #[arg(long, default_value = "0")]
+    /// generator, 64 generator samples (the same z each time). Default 0: off (with --resume,
+    /// the run's own unless given).
+    #[arg(long)]
     #[serde(default)]
     pub grid_every: Option<u64>,
     /// Image shape ROWSxCOLS for --grid-every (default: square).
@@ -139,10 +141,17 @@ pub struct TrainArgs {
     #[arg(long)]
     #[serde(skip)]
     pub config: Option<PathBuf>,
-    /// Continue the run in this directory from its last checkpoint, with its configuration.
-    #[arg(long, conflicts_with_all = ["data", "valid", "out"])]
+    /// Continue the run in this directory from its last checkpoint, with its options. --steps,
+    /// --epochs, --log-every, --checkpoint-every, --grid-every and --image-shape may change
+    /// (recorded in config.json); any other option given must be the run's.
+    #[arg(long)]
     #[serde(skip)]
     pub resume: Option<PathBuf>,
+    /// Remove the run in --out (only the files a run writes) and start again; without it a
+    /// directory holding a run is refused.
+    #[arg(long, conflicts_with = "resume")]
+    #[serde(skip)]
+    pub overwrite: bool,
     /// Batch size.
     #[arg(long, default_value = "100")]
     #[serde(default)]
@@ -159,8 +168,9 @@ pub struct TrainArgs {
     #[arg(long, default_value = "0")]
     #[serde(default)]
     pub seed: Option<u64>,
-    /// Metrics (and validation) every this many updates.
-    #[arg(long, default_value = "100")]
+    /// Metrics (and validation) every this many updates (default 100; with --resume, the
+    /// run's own unless given).
+    #[arg(long)]
     #[serde(default)]
     pub log_every: Option<u64>,
     /// Keep u8 data as 0..255.
@@ -176,6 +186,10 @@ pub struct TrainArgs {
     #[arg(long)]
     #[serde(default)]
     pub out: Option<PathBuf>,
+    /// The options given, on the command line or in --config, by long name.
+    #[arg(skip)]
+    #[serde(skip)]
+    pub given: Vec<String>,
 }
 
 impl TrainArgs {
@@ -213,6 +227,8 @@ impl TrainArgs {
             image_shape,
             config: _,
             resume: _,
+            overwrite: _,
+            given: _,
             batch,
             lr,
             weight_decay,
@@ -268,14 +284,24 @@ impl TrainArgs {
         );
     }
 
-    /// Fills the options not given on the command line from `--config FILE` (TOML).
+    /// Fills the options not given on the command line from `--config FILE` (TOML), and
+    /// records which options either gave.
     pub fn apply_config(&mut self, matches: &clap::ArgMatches) -> Result<()> {
+        let given = |id: &str| matches.value_source(id) == Some(ValueSource::CommandLine);
+        let names = option_names();
+        self.given = matches
+            .ids()
+            .map(|id| id.as_str())
+            .filter(|id| given(id))
+            .map(|id| id.replace('_', "-"))
+            .filter(|name| names.contains(name)) // not the struct's argument group
+            .collect();
         let Some(path) = self.config.clone() else {
             return Ok(());
         };
-        let given = |id: &str| matches.value_source(id) == Some(ValueSource::CommandLine);
-        let file = read_config(&path, &given)?;
+        let (file, keys) = read_config(&path, &given)?;
         self.merge(file, &given);
+        self.given.extend(keys);
         Ok(())
     }
 
@@ -315,28 +341,45 @@ impl TrainArgs {
             lr: self.lr.unwrap_or(d.lr),
             weight_decay: self.weight_decay.unwrap_or(d.weight_decay),
             seed: self.seed.unwrap_or(d.seed),
-            log_every: self.log_every.unwrap_or(d.log_every),
             raw_u8: self.raw_u8.unwrap_or(d.raw_u8),
             standardize: self.standardize.unwrap_or(d.standardize),
         })
     }
 
-    /// How long to train and what to write along the way.
+    /// How long to train and what to write along the way (what a resume may change).
     pub fn schedule(&self) -> Schedule {
-        let d = Schedule::default();
         Schedule {
             steps: self.steps,
             epochs: self.epochs,
-            checkpoint_every: self.checkpoint_every.unwrap_or(d.checkpoint_every),
-            grid_every: self.grid_every.unwrap_or(d.grid_every),
+            log_every: self.log_every,
+            checkpoint_every: self.checkpoint_every,
+            grid_every: self.grid_every,
             image_shape: self.image_shape.map(|s| s.0),
         }
     }
 
-    /// The job: a new run, or `--resume`.
+    /// The job: a new run (replacing an old one with `--overwrite`), or `--resume`, which
+    /// refuses options given that differ from the run's.
     pub fn job(&self) -> Result<TrainJob> {
         let schedule = self.schedule();
         if let Some(dir) = &self.resume {
+            let run = RunConfig::read(dir)?;
+            let mut differences =
+                run.differences(self.data.as_deref(), &self.options()?, &self.given);
+            if let Some(out) = self.out.as_deref().filter(|o| !same_dir(o, dir)) {
+                differences.push(format!(
+                    "--out {} (the run is in {})",
+                    out.display(),
+                    dir.display()
+                ));
+            }
+            if !differences.is_empty() {
+                bail!(
+                    "--resume {} continues the run with its own options, and these differ from them: {}; drop them (only --steps, --epochs, --log-every, --checkpoint-every, --grid-every and --image-shape may change), or start a new run in another --out",
+                    dir.display(),
+                    differences.join(", ")
+                );
+            }
             return TrainJob::resume(dir.clone(), &schedule);
         }
         let options = self.options()?;
@@ -348,7 +391,19 @@ impl TrainArgs {
             .out
             .clone()
             .context("give --out RUN_DIR (or `out` in --config)")?;
-        TrainJob::new(data, out, &options, &schedule)
+        if self.overwrite {
+            TrainJob::replacing(data, out, &options, &schedule)
+        } else {
+            TrainJob::new(data, out, &options, &schedule)
+        }
+    }
+}
+
+/// Whether two paths name the same directory.
+fn same_dir(a: &Path, b: &Path) -> bool {
+    match (std::fs::canonicalize(a), std::fs::canonicalize(b)) {
+        (Ok(a), Ok(b)) => a == b,
+        _ => a == b,
     }
 }
 
@@ -360,10 +415,11 @@ fn option_names() -> Vec<String> {
         .collect()
 }
 
-/// Reads `--config FILE`, skipping the keys `given` says the command line set. Refuses an
-/// unknown key (naming the closest option), `config` and `resume`, and a value of the wrong
-/// kind, each with one line naming the file and the key.
-fn read_config(path: &Path, given: &dyn Fn(&str) -> bool) -> Result<TrainArgs> {
+/// Reads `--config FILE`, skipping the keys `given` says the command line set; returns the
+/// options and the long names of those it set. Refuses an unknown key (naming the closest
+/// option), `config`, `resume` and `overwrite`, and a value of the wrong kind, each with one
+/// line naming the file and the key.
+fn read_config(path: &Path, given: &dyn Fn(&str) -> bool) -> Result<(TrainArgs, Vec<String>)> {
     let text = std::fs::read_to_string(path).with_context(|| {
         format!(
             "--config {}: cannot read the file; check the path",
@@ -377,7 +433,7 @@ fn read_config(path: &Path, given: &dyn Fn(&str) -> bool) -> Result<TrainArgs> {
     let mut kept = toml::Table::new();
     for (key, value) in table {
         let long = key.replace('_', "-");
-        if long == "config" || long == "resume" {
+        if long == "config" || long == "resume" || long == "overwrite" {
             bail!(
                 "--config {}: `{key}` cannot be set from a config file",
                 path.display()
@@ -411,9 +467,11 @@ fn read_config(path: &Path, given: &dyn Fn(&str) -> bool) -> Result<TrainArgs> {
         }
         kept.insert(long, value);
     }
-    toml::Value::Table(kept)
+    let keys = kept.keys().cloned().collect();
+    let args = toml::Value::Table(kept)
         .try_into()
-        .with_context(|| format!("--config {}", path.display()))
+        .with_context(|| format!("--config {}", path.display()))?;
+    Ok((args, keys))
 }
 
 /// serde's complaint about the value of `key`, as `` `key` must be … ``.
@@ -510,7 +568,23 @@ mod tests {
         let a = parse(&["train", "--config", p, "--hidden", "7"]);
         let o = a.options().unwrap();
         assert_eq!(o.algo, Algo::SteinCd);
-        assert_eq!((o.log_every, o.lr, o.hidden), (5, 1.0, 7));
+        assert_eq!((a.schedule().log_every, o.lr, o.hidden), (Some(5), 1.0, 7));
+        // What was given, by either: for a resume to compare with the run.
+        let mut given = a.given.clone();
+        given.sort();
+        assert_eq!(
+            given,
+            [
+                "algo",
+                "bandwidth",
+                "config",
+                "hidden",
+                "log-every",
+                "lr",
+                "raw-u8",
+                "widths"
+            ]
+        );
         assert_eq!(
             (o.widths, o.bandwidth, o.raw_u8),
             (vec![8, 4], Some(0.5), true)
@@ -550,6 +624,7 @@ mod tests {
             "{e}"
         );
         assert!(err("resume = \"x\"").contains("cannot be set from a config file"));
+        assert!(err("overwrite = true").contains("cannot be set from a config file"));
         assert!(err("bandwidth = \"wide\"").contains("--bandwidth `wide` is neither"));
         assert!(err("widths = \"a,b\"").contains("`widths` must list positive integers"));
     }

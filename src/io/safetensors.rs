@@ -3,11 +3,36 @@
 //! `{"name": {"dtype": "F32", "shape": [...], "data_offsets": [begin, end]}, "__metadata__":
 //! {...}}`, then the raw little-endian data. `safetensors.numpy.load_file` reads what this
 //! writes.
+//!
+//! Every file written here carries a checksum of its content in the metadata entry
+//! [`CHECKSUM`], and [`Tensors::read`] verifies it when present, so a damaged model or
+//! checkpoint is refused instead of used. Files from elsewhere (without the entry) are read
+//! as they are.
 
 use std::collections::BTreeMap;
 use std::path::Path;
 
 use anyhow::{bail, Context, Result};
+
+/// The metadata entry holding the checksum: `fnv1a64:` and 16 hex digits, the 64-bit FNV-1a
+/// hash of the content in this order: each other metadata entry by key (key, a 0 byte, value,
+/// a 0 byte), then each tensor by name (name, a 0 byte, each dimension as a little-endian
+/// u64, the values as little-endian f32).
+pub const CHECKSUM: &str = "checksum";
+
+/// 64-bit FNV-1a, fed in pieces.
+struct Fnv1a(u64);
+
+impl Fnv1a {
+    fn new() -> Self {
+        Self(0xcbf2_9ce4_8422_2325)
+    }
+    fn feed(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0 ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
+        }
+    }
+}
 
 /// Named f32 tensors with their shapes, plus string metadata.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -19,7 +44,49 @@ pub struct Tensors {
 }
 
 impl Tensors {
-    /// Encodes to bytes (tensors in name order).
+    /// The checksum of the tensors and the metadata (all but a stored checksum), as
+    /// [`CHECKSUM`] describes it.
+    pub fn checksum(&self) -> String {
+        let mut h = Fnv1a::new();
+        for (key, value) in self.metadata.iter().filter(|(k, _)| *k != CHECKSUM) {
+            h.feed(key.as_bytes());
+            h.feed(&[0]);
+            h.feed(value.as_bytes());
+            h.feed(&[0]);
+        }
+        for (name, (shape, data)) in &self.tensors {
+            h.feed(name.as_bytes());
+            h.feed(&[0]);
+            for &dim in shape {
+                h.feed(&(dim as u64).to_le_bytes());
+            }
+            for v in data {
+                h.feed(&v.to_le_bytes());
+            }
+        }
+        format!("fnv1a64:{:016x}", h.0)
+    }
+
+    /// Checks the stored checksum, if there is one, against the content; an error says what
+    /// differs.
+    pub fn verify(&self) -> Result<()> {
+        let Some(stored) = self.metadata.get(CHECKSUM) else {
+            return Ok(());
+        };
+        if !stored.starts_with("fnv1a64:") {
+            bail!("its checksum `{stored}` is of an unknown kind (this stein writes fnv1a64)");
+        }
+        let computed = self.checksum();
+        if *stored != computed {
+            bail!(
+                "its content does not match the checksum stored with it ({stored}, computed {computed})"
+            );
+        }
+        Ok(())
+    }
+
+    /// Encodes to bytes (tensors in name order), with the [`CHECKSUM`] entry of the content
+    /// (replacing any stored one).
     pub fn encode(&self) -> Vec<u8> {
         let mut header = serde_json::Map::new();
         let mut offset = 0usize;
@@ -31,12 +98,12 @@ impl Tensors {
             );
             offset = end;
         }
-        if !self.metadata.is_empty() {
-            header.insert(
-                "__metadata__".into(),
-                serde_json::to_value(&self.metadata).unwrap_or_default(),
-            );
-        }
+        let mut metadata = self.metadata.clone();
+        metadata.insert(CHECKSUM.into(), self.checksum());
+        header.insert(
+            "__metadata__".into(),
+            serde_json::to_value(&metadata).unwrap_or_default(),
+        );
         let mut h = serde_json::Value::Object(header).to_string().into_bytes();
         while !h.len().is_multiple_of(8) {
             h.push(b' ');
@@ -56,7 +123,7 @@ impl Tensors {
         super::write_atomic(path, &self.encode())
     }
 
-    /// Reads a file of F32 tensors.
+    /// Reads a file of F32 tensors and verifies its checksum, if it has one.
     pub fn read(path: &Path) -> Result<Self> {
         let bytes = std::fs::read(path).with_context(|| {
             format!(
@@ -64,8 +131,15 @@ impl Tensors {
                 path.display()
             )
         })?;
-        Self::decode(&bytes)
-            .with_context(|| format!("{}: not a valid safetensors model", path.display()))
+        let t = Self::decode(&bytes)
+            .with_context(|| format!("{}: not a valid safetensors model", path.display()))?;
+        if let Err(e) = t.verify() {
+            bail!(
+                "{} fails its integrity check ({e}): the file is damaged or was changed after stein wrote it; copy it again from its run directory or write it again",
+                path.display()
+            );
+        }
+        Ok(t)
     }
 
     /// Decodes bytes.
@@ -125,10 +199,59 @@ mod tests {
             .insert("c".into(), (vec![3], vec![-1.0, 0.0, 1.0]));
         t.metadata.insert("model".into(), "grbm".into());
         let bytes = t.encode();
-        assert_eq!(Tensors::decode(&bytes).unwrap(), t);
+        let mut back = Tensors::decode(&bytes).unwrap();
+        back.verify().unwrap();
+        assert!(back
+            .metadata
+            .remove(CHECKSUM)
+            .unwrap()
+            .starts_with("fnv1a64:"));
+        assert_eq!(back, t);
         let hlen = u64::from_le_bytes(bytes[..8].try_into().unwrap()) as usize;
         assert_eq!(hlen % 8, 0);
         assert!(Tensors::decode(&bytes[..bytes.len() - 4]).is_err());
         assert!(Tensors::decode(&[1, 2, 3]).is_err());
+    }
+
+    #[test]
+    fn the_checksum_catches_a_changed_value_name_shape_or_entry() {
+        let mut t = Tensors::default();
+        t.tensors
+            .insert("theta".into(), (vec![2, 2], vec![1.0, 2.0, 3.0, 4.0]));
+        t.metadata.insert("step".into(), "200".into());
+        let bytes = t.encode();
+        let good = Tensors::decode(&bytes).unwrap();
+        good.verify().unwrap();
+        // One flipped bit of the last value.
+        let mut flipped = bytes.clone();
+        *flipped.last_mut().unwrap() ^= 1;
+        let e = format!(
+            "{:#}",
+            Tensors::decode(&flipped).unwrap().verify().unwrap_err()
+        );
+        assert!(e.contains("does not match the checksum"), "{e}");
+        // A changed entry, shape or name (the stored checksum kept).
+        let changes: [&dyn Fn(&mut Tensors); 3] = [
+            &|t| {
+                t.metadata.insert("step".into(), "300".into());
+            },
+            &|t| t.tensors.get_mut("theta").unwrap().0 = vec![4, 1],
+            &|t| {
+                let v = t.tensors.remove("theta").unwrap();
+                t.tensors.insert("thetb".into(), v);
+            },
+        ];
+        for change in changes {
+            let mut c = good.clone();
+            change(&mut c);
+            assert!(c.verify().is_err());
+        }
+        // Without a checksum (a file from elsewhere): read as it is.
+        let mut none = good.clone();
+        none.metadata.remove(CHECKSUM);
+        none.verify().unwrap();
+        let mut other = good;
+        other.metadata.insert(CHECKSUM.into(), "md5:00".into());
+        assert!(format!("{:#}", other.verify().unwrap_err()).contains("unknown kind"));
     }
 }

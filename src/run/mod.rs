@@ -19,6 +19,7 @@
 
 pub mod energy;
 pub mod eval;
+mod run_dir;
 pub mod sample;
 pub mod svgd;
 pub mod train;
@@ -50,8 +51,10 @@ pub struct Silent;
 impl Progress for Silent {}
 
 /// Fails early when an output file could not be written at the end of a long run: its
-/// directory must exist and the path must not be a directory. `flag` names the option.
-pub fn check_output(path: &Path, flag: &str) -> Result<()> {
+/// directory must exist and the path must not be a directory; and, unless `overwrite`, the
+/// file must not exist (the rule of every `stein` command's outputs, stated in the command
+/// line's `cli/output.rs`). `flag` names the option.
+pub fn check_output(path: &Path, flag: &str, overwrite: bool) -> Result<()> {
     let dir = path
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
@@ -68,6 +71,11 @@ pub fn check_output(path: &Path, flag: &str) -> Result<()> {
         path.display()
     );
     crate::io::output_target(path).with_context(|| format!("{flag} {}", path.display()))?;
+    ensure!(
+        overwrite || std::fs::symlink_metadata(path).is_err(),
+        "{flag} {} exists; give --overwrite to replace it, or another path",
+        path.display()
+    );
     Ok(())
 }
 

@@ -82,7 +82,9 @@ pub enum Init {
 }
 
 /// Snapshots of the particles every `every` steps (and after the last) as
-/// `dir/step_NNNNNN.npy`; the directory is made if missing.
+/// `dir/step_NNNNNN.npy`; the directory is made if missing. A directory that holds snapshots
+/// already is refused unless the run may overwrite ([`SvgdRun::overwrite`]), which removes
+/// them before the first step.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Trace {
     /// Steps between snapshots.
@@ -112,6 +114,9 @@ pub struct SvgdRun {
     pub out: Option<PathBuf>,
     /// A PNG of the final particles over the target's density (d = 2 only).
     pub plot: Option<PathBuf>,
+    /// Replace outputs that exist (`out`, `plot`, the snapshots in the trace directory);
+    /// otherwise they are refused before the run starts.
+    pub overwrite: bool,
 }
 
 /// KSD² at one step of a run.
@@ -240,6 +245,7 @@ impl SvgdRun {
             ksd_every: None,
             out: None,
             plot: None,
+            overwrite: false,
         }
     }
 
@@ -260,13 +266,6 @@ impl SvgdRun {
         if let Some(k) = self.ksd_every {
             ensure!(k >= 1, "--ksd-every must be at least 1");
         }
-        if let Some(out) = &self.out {
-            check_output(out, "--out")?;
-        }
-        if let Some(p) = &self.plot {
-            check_output(p, "--plot")?;
-            check_png(p, "--plot")?;
-        }
         let mut outputs: Vec<(&str, &Path)> = self.out.iter().map(|p| ("--out", &**p)).collect();
         outputs.extend(self.plot.as_deref().map(|p| ("--plot", p)));
         let mut inputs: Vec<(&str, &Path)> =
@@ -274,7 +273,25 @@ impl SvgdRun {
         if let Init::File(p) = &self.init {
             inputs.push(("--init", p));
         }
-        check_distinct(&outputs, &inputs)
+        // First: an output naming an input exists, but that is the thing to say.
+        check_distinct(&outputs, &inputs)?;
+        if let Some(out) = &self.out {
+            check_output(out, "--out", self.overwrite)?;
+        }
+        if let Some(p) = &self.plot {
+            check_output(p, "--plot", self.overwrite)?;
+            check_png(p, "--plot")?;
+        }
+        if let Some(t) = &self.trace {
+            if let (false, Some(first)) = (self.overwrite, snapshots(&t.dir).first()) {
+                bail!(
+                    "--trace-dir {} holds snapshots of another run ({}); give --overwrite to replace them, or another directory",
+                    t.dir.display(),
+                    first.file_name().unwrap_or_default().to_string_lossy()
+                );
+            }
+        }
+        Ok(())
     }
 
     /// The initial particles and their number, checked against the device.
@@ -349,6 +366,12 @@ impl SvgdRun {
             trace.created_dir = (!dir.exists()).then(|| dir.clone());
             std::fs::create_dir_all(dir)
                 .with_context(|| format!("creating --trace-dir {}", dir.display()))?;
+            // The inputs are checked: the old snapshots go (`check` refused them unless
+            // `overwrite`).
+            for old in snapshots(dir) {
+                std::fs::remove_file(&old)
+                    .with_context(|| format!("--overwrite: cannot remove {}", old.display()))?;
+            }
         }
         let k = Kernels::new(ctx)?;
         let optimizer = self.optimizer.optimizer();
@@ -434,6 +457,27 @@ impl SvgdRun {
             ksd_trace,
         })
     }
+}
+
+/// The snapshots `step_NNNNNN.npy` in `dir`, sorted (none if it cannot be read).
+fn snapshots(dir: &Path) -> Vec<PathBuf> {
+    let mut found: Vec<PathBuf> = std::fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| {
+            p.file_name().and_then(|n| n.to_str()).is_some_and(|n| {
+                n.strip_prefix("step_")
+                    .and_then(|r| r.strip_suffix(".npy"))
+                    .is_some_and(|digits| {
+                        !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit())
+                    })
+            })
+        })
+        .collect();
+    found.sort();
+    found
 }
 
 /// The snapshots a run wrote, removed again (with the directory, if the run made it and it is

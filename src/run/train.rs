@@ -2,17 +2,22 @@
 //! read and split, then on the device the updates with `metrics.jsonl` every log step (and the
 //! validation log-likelihood), `checkpoint.safetensors` every K updates, image grids, and at
 //! the end `model.safetensors` (and `generator.safetensors`) and for d = 2 a density plot.
-//! A run resumes from its directory exactly where its last checkpoint left it.
+//! A run resumes from its directory exactly where its last checkpoint left it, with the
+//! [`Schedule`] changed if asked (each change recorded in `config.json`).
 //!
 //! Run directory: `config.json` (the [`RunConfig`] with `d`, the data transform and the
 //! adapter), `metrics.jsonl` (one [`Metrics`] a log step), `checkpoint.safetensors`,
 //! `model.safetensors`, with a generator `generator.safetensors` (all three carry the data
 //! [`Transform`] in their metadata); with `holdout` the held-out rows `valid.npy`; with
 //! `grid_every` `grids/step_NNNNNNN_*.png`; for d = 2 `density.png` and `model_samples.npy`
-//! (or `generator_samples.npy`). The model trains in the model's units (the data
-//! standardised with the training rows' statistics, or as read); `valid.npy`, the grids,
-//! the density plot and the sample files are in the data's units, the validation
-//! log-likelihood in the model's.
+//! (or `generator_samples.npy`); and `lock`, locked by the process writing the run. The
+//! model trains in the model's units (the data standardised with the training rows'
+//! statistics, or as read); `valid.npy`, the grids, the density plot and the sample files are
+//! in the data's units, the validation log-likelihood in the model's.
+//!
+//! A run directory is never overwritten by accident: [`TrainJob::new`] refuses one that holds
+//! a run, [`TrainJob::replacing`] removes the old run's files first, and no two jobs write
+//! one directory at once (the OS lock on `lock`, held while a job runs).
 //!
 //! ```no_run
 //! use stein::gpu::{AdapterChoice, GpuContext};
@@ -38,20 +43,28 @@
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use anyhow::{ensure, Context, Result};
+use anyhow::{bail, ensure, Context, Result};
 use serde::{Deserialize, Serialize};
 
+use super::run_dir::{self, RunLock, State};
 use super::Progress;
 use crate::gpu::GpuContext;
 use crate::io::data::{load_training, Data, DataOptions, TrainingData, Transform};
 use crate::io::npy::write_npy_f32;
+use crate::io::safetensors::Tensors;
 use crate::io::target::SplitMix64;
 use crate::kernels::Kernels;
 use crate::model::generator::{GenOutput, GenSpec};
 use crate::model::mlp::Activation;
 use crate::model::spec::{ModelKernels, ModelSpec};
 use crate::svgd::{Bandwidth, Optimizer, Svgd};
-use crate::train::{Algo, GanKernel, GenConfig, Metrics, PhiNorm, Sampler, TrainConfig, Trainer};
+use crate::train::{
+    Algo, GanKernel, GenConfig, Metrics, PhiNorm, Sampler, TrainConfig, Trainer, CHECKPOINT_FORMAT,
+};
+
+/// The format of a run directory, stored in `config.json` as `format` (absent in runs written
+/// before the field existed, which are this format too). A run of another format is refused.
+pub const RUN_FORMAT: u32 = 1;
 
 /// The energy model to train.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
@@ -64,8 +77,9 @@ pub enum ModelKind {
     Mlp,
 }
 
-/// The options of a new training run; [`Default`] gives `stein train`'s defaults. Data and
-/// the run directory are arguments of [`TrainJob::new`]; how long to train is a [`Schedule`].
+/// The options of a new training run, fixed for its life; [`Default`] gives `stein train`'s
+/// defaults. Data and the run directory are arguments of [`TrainJob::new`]; how long to train
+/// and what to write along the way is a [`Schedule`], which a resumed run may change.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(default, rename_all = "kebab-case")]
 pub struct TrainOptions {
@@ -119,8 +133,6 @@ pub struct TrainOptions {
     pub weight_decay: f64,
     /// Random seed.
     pub seed: u64,
-    /// Metrics (and validation) every this many updates.
-    pub log_every: u64,
     /// Keep u8 data as 0..255.
     pub raw_u8: bool,
     /// Standardise each column.
@@ -157,45 +169,55 @@ impl Default for TrainOptions {
             lr: paper.lr,
             weight_decay: paper.weight_decay,
             seed: paper.seed,
-            log_every: paper.log_every,
             raw_u8: false,
             standardize: false,
         }
     }
 }
 
-/// How long a job runs and what it writes along the way; for a resumed run too.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+/// How long a job runs and what it writes along the way: the options a resumed run may
+/// change. `None` is the default for a new run and the run's own when resuming.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default, rename_all = "kebab-case")]
 pub struct Schedule {
-    /// Updates in all: default 1000 for a new run, the run's own when resuming.
+    /// Updates in all (default 1000).
     pub steps: Option<u64>,
     /// Passes over the training data instead of `steps`: updates = ⌈E · N / batch⌉.
     pub epochs: Option<f64>,
-    /// A checkpoint every this many updates (and after the last).
-    pub checkpoint_every: u64,
-    /// Image grids of model samples every this many updates (and after the last); 0: none.
-    pub grid_every: u64,
+    /// Metrics (and validation) every this many updates (default 100).
+    pub log_every: Option<u64>,
+    /// A checkpoint every this many updates, and after the last (default 500).
+    pub checkpoint_every: Option<u64>,
+    /// Image grids of model samples every this many updates, and after the last (default 0:
+    /// none).
+    pub grid_every: Option<u64>,
     /// Image shape (rows, cols) of the grids (default: square).
     pub image_shape: Option<(usize, usize)>,
 }
 
-impl Default for Schedule {
-    fn default() -> Self {
-        Self {
-            steps: None,
-            epochs: None,
-            checkpoint_every: 500,
-            grid_every: 0,
-            image_shape: None,
-        }
-    }
+/// One change of a run's [`Schedule`] on resume, as `config.json` lists it under `changes`:
+/// the option (by its long name: `steps`, `log-every`, `checkpoint-every`, `grid-every`,
+/// `image-shape`) went from `from` to `to` when the run resumed after update `step`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Change {
+    /// Updates done when the change took effect (the checkpoint's); it applies from update
+    /// `step + 1` on.
+    pub step: u64,
+    /// The option's long name.
+    pub option: String,
+    /// Its value before.
+    pub from: serde_json::Value,
+    /// Its value from then on.
+    pub to: serde_json::Value,
 }
 
 /// What a run directory's `config.json` records: enough to resume it. (`config.json` also
 /// names the adapter.)
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct RunConfig {
+    /// The run directory's format, [`RUN_FORMAT`].
+    #[serde(default = "format_1")]
+    pub format: u32,
     /// Energy model.
     pub model: ModelKind,
     /// MLP hidden widths.
@@ -225,8 +247,30 @@ pub struct RunConfig {
     /// stored.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub transform: Option<Transform>,
-    /// The trainer's configuration.
+    /// The trainer's configuration (with the number of updates and the log interval).
     pub train: TrainConfig,
+    /// A checkpoint every this many updates.
+    #[serde(default = "checkpoint_every_500")]
+    pub checkpoint_every: u64,
+    /// Image grids every this many updates (0: none).
+    #[serde(default)]
+    pub grid_every: u64,
+    /// Image shape of the grids (none: square).
+    #[serde(default)]
+    pub image_shape: Option<(usize, usize)>,
+    /// The changes of the schedule on resume, oldest first.
+    #[serde(default)]
+    pub changes: Vec<Change>,
+}
+
+/// Runs without a `format` are format 1.
+fn format_1() -> u32 {
+    1
+}
+
+/// Runs from before the checkpoint interval was recorded took the default.
+fn checkpoint_every_500() -> u64 {
+    500
 }
 
 impl RunConfig {
@@ -283,11 +327,11 @@ impl RunConfig {
             lr: o.lr,
             weight_decay: o.weight_decay,
             seed: o.seed,
-            log_every: o.log_every,
             gen,
             ..TrainConfig::paper(o.hidden, o.algo)
         };
         Ok(RunConfig {
+            format: RUN_FORMAT,
             model: o.model,
             widths: o.widths.clone(),
             activation: o.activation.name().into(),
@@ -300,10 +344,113 @@ impl RunConfig {
             holdout: o.holdout,
             transform: None,
             train,
+            checkpoint_every: checkpoint_every_500(),
+            grid_every: 0,
+            image_shape: None,
+            changes: Vec::new(),
         })
     }
 
-    /// Reads `dir/config.json` of a run written by [`TrainJob::run`].
+    /// The options this run was started with (the generator's defaults where it has none).
+    pub fn options(&self) -> TrainOptions {
+        let t = &self.train;
+        let g = t.gen.clone().unwrap_or_default();
+        let activation = |name: &str| {
+            <Activation as clap::ValueEnum>::from_str(name, true).unwrap_or(Activation::Softplus)
+        };
+        TrainOptions {
+            model: self.model,
+            hidden: t.hidden,
+            widths: self.widths.clone(),
+            activation: activation(&self.activation),
+            sigma0: self.sigma0,
+            algo: t.algo,
+            nz: g.nz,
+            gen_widths: g.widths,
+            gen_activation: activation(&g.activation),
+            gen_output: g.output,
+            gen_lr: g.lr,
+            kernel: g.kernel,
+            phi_norm: g.phi_norm,
+            mix_prob: g.mix_prob,
+            sampler: t.sampler,
+            k: t.k,
+            langevin_step: t.langevin_step,
+            svgd_step: t.svgd_step,
+            bandwidth: t.bandwidth,
+            valid: self.valid.clone(),
+            holdout: self.holdout,
+            batch: t.batch,
+            lr: t.lr,
+            weight_decay: t.weight_decay,
+            seed: t.seed,
+            raw_u8: self.raw_u8,
+            standardize: self.standardize,
+        }
+    }
+
+    /// The options named in `given` (long names, as `stein train` spells them) on which `data`
+    /// and `options` differ from this run, as `--lr 0.001 (the run has 0.0003)`: what a resume
+    /// must refuse. Names of the [`Schedule`], which may change, and names that are no option
+    /// of a run (`out`, `config`, …) are passed over.
+    pub fn differences(
+        &self,
+        data: Option<&Path>,
+        options: &TrainOptions,
+        given: &[String],
+    ) -> Vec<String> {
+        let same_path =
+            |a: &Path, b: &Path| match (std::fs::canonicalize(a), std::fs::canonicalize(b)) {
+                (Ok(a), Ok(b)) => a == b,
+                _ => a == b,
+            };
+        let mut out = Vec::new();
+        if let Some(data) = data.filter(|d| !same_path(d, &self.data)) {
+            out.push(format!(
+                "--data {} (the run has {})",
+                data.display(),
+                self.data.display()
+            ));
+        }
+        let (mine, run) = (
+            serde_json::to_value(options).unwrap_or_default(),
+            serde_json::to_value(self.options()).unwrap_or_default(),
+        );
+        let show = |key: &str, v: &serde_json::Value| match v {
+            serde_json::Value::Null if key == "bandwidth" => "median".to_string(),
+            serde_json::Value::Null => "none".to_string(),
+            serde_json::Value::String(s) => s.clone(),
+            serde_json::Value::Array(a) => a
+                .iter()
+                .map(|x| x.to_string())
+                .collect::<Vec<_>>()
+                .join(","),
+            other => other.to_string(),
+        };
+        for key in given {
+            let (Some(a), Some(b)) = (mine.get(key), run.get(key)) else {
+                continue;
+            };
+            let differs = match key.as_str() {
+                "valid" => match (&options.valid, &self.valid) {
+                    (Some(a), Some(b)) => !same_path(a, b),
+                    (a, b) => a != b,
+                },
+                _ => a != b,
+            };
+            if differs {
+                out.push(format!(
+                    "--{key} {} (the run has {})",
+                    show(key, a),
+                    show(key, b)
+                ));
+            }
+        }
+        out
+    }
+
+    /// Reads `dir/config.json` of a run written by [`TrainJob::run`]; refuses a run of
+    /// another format than [`RUN_FORMAT`].
     pub fn read(dir: &Path) -> Result<Self> {
         let path = dir.join("config.json");
         let text = std::fs::read_to_string(&path).with_context(|| {
@@ -312,7 +459,15 @@ impl RunConfig {
                 dir.display()
             )
         })?;
-        serde_json::from_str(&text)
+        let value: serde_json::Value = serde_json::from_str(&text)
+            .with_context(|| format!("{}: not a stein run configuration", path.display()))?;
+        check_format(
+            value.get("format"),
+            &format!("--resume {}", dir.display()),
+            "run",
+            RUN_FORMAT,
+        )?;
+        serde_json::from_value(value)
             .with_context(|| format!("{}: not a stein run configuration", path.display()))
     }
 }
@@ -321,8 +476,9 @@ impl RunConfig {
 pub struct TrainJob {
     out: PathBuf,
     run: RunConfig,
-    resuming: bool,
-    checkpoint_every: u64,
+    start: Start,
+    /// Resuming: the checkpoint, read and checked, and when its file was last changed.
+    checkpoint: Option<(Tensors, Stamp)>,
     /// (every K updates, image shape) of the image grids.
     grids: Option<(u64, (usize, usize))>,
     spec: ModelSpec,
@@ -330,6 +486,56 @@ pub struct TrainJob {
     valid: Option<Data>,
     /// The held-out rows in data units, as read (for `valid.npy`).
     held_out: Option<Vec<f32>>,
+}
+
+/// How a job treats its run directory.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Start {
+    /// A new run in a new or empty directory.
+    New,
+    /// A new run that removes the old run in its directory first.
+    Replace,
+    /// The run in the directory, from its checkpoint.
+    Resume,
+}
+
+/// A file's length and modification time: a checkpoint read when a job was made must be the
+/// one still there when it runs.
+type Stamp = (u64, Option<std::time::SystemTime>);
+
+fn stamp(path: &Path) -> Stamp {
+    std::fs::metadata(path).map_or((0, None), |m| (m.len(), m.modified().ok()))
+}
+
+/// Fails unless a stored `format` (absent: 1) is `current`; `what` names the file's kind.
+fn check_format(
+    stored: Option<&serde_json::Value>,
+    context: &str,
+    what: &str,
+    current: u32,
+) -> Result<()> {
+    let format = match stored {
+        None => 1,
+        Some(v) => match v
+            .as_u64()
+            .or_else(|| v.as_str().and_then(|s| s.parse().ok()))
+        {
+            Some(f) => f,
+            None => bail!(
+                "{context}: its {what} format `{v}` is not a version number; the {what} is damaged"
+            ),
+        },
+    };
+    ensure!(
+        format == u64::from(current),
+        "{context}: the {what} is of format {format} and this stein reads format {current}; {}",
+        if format > u64::from(current) {
+            "continue it with the newer stein that wrote it, or start again with --overwrite"
+        } else {
+            "continue it with the stein that wrote it, or start again with --overwrite"
+        }
+    );
+    Ok(())
 }
 
 /// What a finished job reports.
@@ -345,8 +551,9 @@ pub struct TrainSummary {
 
 impl TrainJob {
     /// A new run on `data` (a `.npy` or `.csv` file, or `ring8`/`ring8-valid`) into the run
-    /// directory `out`. Reads and checks the data and every option; opens no device and
-    /// writes nothing.
+    /// directory `out`, which must be new or empty: one that holds a run is refused (resume it,
+    /// or replace it with [`TrainJob::replacing`]). Reads and checks the data and every option;
+    /// opens no device and writes nothing.
     pub fn new(
         data: PathBuf,
         out: PathBuf,
@@ -355,15 +562,30 @@ impl TrainJob {
     ) -> Result<Self> {
         check_schedule(schedule)?;
         let run = RunConfig::new(data, options)?;
-        Self::prepare(out, run, false, schedule)
+        Self::prepare(out, run, Start::New, schedule)
     }
 
-    /// Continues the run in `dir` from its last checkpoint, with its own configuration; only
-    /// `schedule` is taken from the caller (with `steps` the new total).
+    /// As [`TrainJob::new`], but a run in `out` is replaced: [`TrainJob::run`] removes the
+    /// files it wrote (only those) before it starts. A directory with other files and no run
+    /// is refused all the same.
+    pub fn replacing(
+        data: PathBuf,
+        out: PathBuf,
+        options: &TrainOptions,
+        schedule: &Schedule,
+    ) -> Result<Self> {
+        check_schedule(schedule)?;
+        let run = RunConfig::new(data, options)?;
+        Self::prepare(out, run, Start::Replace, schedule)
+    }
+
+    /// Continues the run in `dir` from its last checkpoint, with its own configuration;
+    /// only `schedule` is taken from the caller (with `steps` the new total), each change
+    /// recorded in `config.json`. Reads and checks the checkpoint (its format and checksum).
     pub fn resume(dir: PathBuf, schedule: &Schedule) -> Result<Self> {
         check_schedule(schedule)?;
         let run = RunConfig::read(&dir)?;
-        Self::prepare(dir, run, true, schedule)
+        Self::prepare(dir, run, Start::Resume, schedule)
     }
 
     /// The run's configuration (with `d` and the number of updates resolved).
@@ -386,9 +608,38 @@ impl TrainJob {
         &self.data.transform
     }
 
-    fn prepare(out: PathBuf, mut run: RunConfig, resuming: bool, s: &Schedule) -> Result<Self> {
+    fn prepare(out: PathBuf, mut run: RunConfig, start: Start, s: &Schedule) -> Result<Self> {
+        let resuming = start == Start::Resume;
+        ensure!(
+            !out.is_file(),
+            "--out {} is a file; give a directory",
+            out.display()
+        );
+        if out.is_dir() {
+            RunLock::check_free(&out)?;
+        }
+        check_directory(&out, start, run.checkpoint_every)?;
+        let before = (
+            run.train.steps,
+            run.train.log_every,
+            run.checkpoint_every,
+            run.grid_every,
+            run.image_shape,
+        );
         if let Some(steps) = s.steps {
             run.train.steps = steps;
+        }
+        if let Some(every) = s.log_every {
+            run.train.log_every = every;
+        }
+        if let Some(every) = s.checkpoint_every {
+            run.checkpoint_every = every;
+        }
+        if let Some(every) = s.grid_every {
+            run.grid_every = every;
+        }
+        if s.image_shape.is_some() {
+            run.image_shape = s.image_shape;
         }
         run.train.validate()?;
         let opts = DataOptions {
@@ -408,6 +659,47 @@ impl TrainJob {
             let steps = (e * data.n as f64 / run.train.batch as f64).ceil().max(1.0) as u64;
             run.train.steps = steps;
         }
+        let checkpoint = if resuming {
+            let ck = read_checkpoint(&out, &run)?;
+            let done: u64 = ck
+                .metadata
+                .get("step")
+                .and_then(|s| s.parse().ok())
+                .context("--resume: the checkpoint has no update count; it is damaged")?;
+            ensure!(
+                done < run.train.steps,
+                "--resume: the run already has {done} updates; give a larger --steps"
+            );
+            let after = (
+                run.train.steps,
+                run.train.log_every,
+                run.checkpoint_every,
+                run.grid_every,
+                run.image_shape,
+            );
+            use serde_json::json;
+            let named = [
+                ("steps", json!(before.0), json!(after.0)),
+                ("log-every", json!(before.1), json!(after.1)),
+                ("checkpoint-every", json!(before.2), json!(after.2)),
+                ("grid-every", json!(before.3), json!(after.3)),
+                ("image-shape", json!(before.4), json!(after.4)),
+            ];
+            for (option, from, to) in named {
+                if from != to {
+                    run.changes.push(Change {
+                        step: done,
+                        option: option.into(),
+                        from,
+                        to,
+                    });
+                }
+            }
+            let path = out.join("checkpoint.safetensors");
+            Some((ck, stamp(&path)))
+        } else {
+            None
+        };
         if resuming {
             ensure!(
                 data.d == run.d,
@@ -451,24 +743,19 @@ impl TrainJob {
                 ),
             }
         }
-        let grids = match s.grid_every {
+        let grids = match run.grid_every {
             0 => None,
             every => Some((
                 every,
-                crate::io::plot::image_shape(data.d, s.image_shape)
+                crate::io::plot::image_shape(data.d, run.image_shape)
                     .context("--grid-every draws image grids")?,
             )),
         };
-        ensure!(
-            !out.is_file(),
-            "--out {} is a file; give a directory",
-            out.display()
-        );
         Ok(Self {
             out,
             run,
-            resuming,
-            checkpoint_every: s.checkpoint_every,
+            start,
+            checkpoint,
             grids,
             spec,
             data,
@@ -477,20 +764,62 @@ impl TrainJob {
         })
     }
 
-    /// Trains on `ctx`: makes the run directory (removed again if this call made it and the
-    /// run fails before its first checkpoint), writes the files the module docs list, and
-    /// reports progress to `progress`.
+    /// Trains on `ctx`: makes the run directory, locks it for the whole job (another job on
+    /// it fails at once), removes the old run first when replacing one, writes the files the
+    /// module docs list, and reports progress to `progress`. A new run that fails before its
+    /// first checkpoint removes what it wrote (and the directory, if it made it).
     pub fn run(&self, ctx: &GpuContext, progress: &mut dyn Progress) -> Result<TrainSummary> {
         let out = &self.out;
         let created = !out.exists();
         std::fs::create_dir_all(out)
             .with_context(|| format!("creating --out {}", out.display()))?;
+        // In use by another job: nothing here is this job's to clean up.
+        let lock = RunLock::acquire(out)?;
+        // Checked again under the lock: another job may have run since `prepare`.
+        self.claim()?;
         let result = self.run_in(ctx, progress);
-        if result.is_err() && created && !out.join("checkpoint.safetensors").exists() {
-            // No partial output: the directory is this run's own and holds nothing to resume.
-            let _ = std::fs::remove_dir_all(out);
+        if result.is_err()
+            && self.start != Start::Resume
+            && !out.join("checkpoint.safetensors").exists()
+        {
+            // No partial output: nothing here to resume. The lock goes last, after it is
+            // released (Windows removes no open file), and the directory if this call made it.
+            let _ = run_dir::remove_run(out, &[]);
+            drop(lock);
+            if run_dir::state(out).is_ok_and(|s| s == State::Empty) {
+                let _ = std::fs::remove_file(out.join(run_dir::LOCK));
+                if created {
+                    let _ = std::fs::remove_dir(out);
+                }
+            }
         }
         result
+    }
+
+    /// Under the lock, before anything is written: the directory is as `prepare` found it
+    /// (a new run's still holds none, a resumed run's checkpoint is the one read), and an old
+    /// run being replaced is removed.
+    fn claim(&self) -> Result<()> {
+        let out = &self.out;
+        check_directory(out, self.start, self.run.checkpoint_every)?;
+        match self.start {
+            Start::New => {}
+            Start::Replace => {
+                let mut inputs: Vec<(&str, &Path)> = vec![("--data", &self.run.data)];
+                inputs.extend(self.run.valid.as_deref().map(|v| ("--valid", v)));
+                run_dir::remove_run(out, &inputs)?;
+            }
+            Start::Resume => {
+                let path = out.join("checkpoint.safetensors");
+                let read = self.checkpoint.as_ref().map(|(_, s)| *s);
+                ensure!(
+                    read == Some(stamp(&path)),
+                    "--resume {}: the checkpoint changed after this job read it (another process ran the run); start the job again",
+                    out.display()
+                );
+            }
+        }
+        Ok(())
     }
 
     /// The part of [`TrainJob::run`] after the run directory exists.
@@ -565,10 +894,85 @@ impl TrainJob {
 
 fn check_schedule(s: &Schedule) -> Result<()> {
     ensure!(
-        s.checkpoint_every >= 1,
+        s.checkpoint_every != Some(0),
         "--checkpoint-every must be at least 1"
     );
+    ensure!(s.log_every != Some(0), "--log-every must be at least 1");
     Ok(())
+}
+
+/// Fails unless `out` suits a job that starts as `start`: a new run needs a new or empty
+/// directory, a replacing one a run or an empty directory, a resumed one a run with a
+/// checkpoint. `checkpoint_every` is the run's, for the message.
+fn check_directory(out: &Path, start: Start, checkpoint_every: u64) -> Result<()> {
+    let dir = out.display();
+    match (run_dir::state(out)?, start) {
+        (State::Run { checkpoint: true }, Start::New) => bail!(
+            "--out {dir} holds a run already; continue it with `--resume {dir}`, or give --overwrite to remove it and start again"
+        ),
+        (State::Run { checkpoint: false }, Start::New) => bail!(
+            "--out {dir} holds a run that stopped before its first checkpoint; give --overwrite to remove it and start again"
+        ),
+        (State::Other(name), Start::New | Start::Replace) => bail!(
+            "--out {dir} is a directory with other files in it ({name}) and no stein run; give a new or empty directory (--overwrite replaces only a stein run)"
+        ),
+        (State::Run { checkpoint: false }, Start::Resume) => bail!(
+            "--resume {dir}: the run stopped before its first checkpoint (one is written every {checkpoint_every} updates), so there is nothing to continue; start it again with --out {dir} --overwrite"
+        ),
+        (State::Run { checkpoint: true }, Start::Resume) => Ok(()),
+        (_, Start::Resume) => bail!(
+            "--resume {dir}: no run there (no config.json); give a run directory written by `stein train`"
+        ),
+        _ => Ok(()),
+    }
+}
+
+/// Reads the checkpoint of the run in `dir` for a resume: its checksum, its format and the
+/// training configuration it was written with (which must be the run's, but for the
+/// schedule) are checked.
+fn read_checkpoint(dir: &Path, run: &RunConfig) -> Result<Tensors> {
+    let path = dir.join("checkpoint.safetensors");
+    let bytes = std::fs::read(&path)
+        .with_context(|| format!("--resume: cannot read the checkpoint {}", path.display()))?;
+    let damaged = |why: String| {
+        anyhow::anyhow!(
+            "--resume: the checkpoint {} is damaged ({why}); the run cannot continue from it: start it again with --out {} --overwrite",
+            path.display(),
+            dir.display()
+        )
+    };
+    let ck = Tensors::decode(&bytes).map_err(|e| damaged(format!("{e:#}")))?;
+    if let Err(e) = ck.verify() {
+        return Err(damaged(format!("it fails its integrity check: {e:#}")));
+    }
+    let format = ck
+        .metadata
+        .get("format")
+        .map(|f| serde_json::Value::from(f.as_str()));
+    check_format(
+        format.as_ref(),
+        &format!("--resume {}", dir.display()),
+        "checkpoint",
+        CHECKPOINT_FORMAT,
+    )?;
+    let saved: TrainConfig = serde_json::from_str(
+        ck.metadata
+            .get("config")
+            .map(String::as_str)
+            .unwrap_or("{}"),
+    )
+    .map_err(|_| damaged("no training configuration in it".into()))?;
+    let same = TrainConfig {
+        steps: run.train.steps,
+        log_every: run.train.log_every,
+        ..saved
+    };
+    ensure!(
+        serde_json::to_value(&same)? == serde_json::to_value(&run.train)?,
+        "--resume: the checkpoint was written with a different configuration than {}/config.json; the run is incompatible",
+        dir.display()
+    );
+    Ok(ck)
 }
 
 /// A job on a device: everything the training loop needs besides the trainer.
@@ -740,37 +1144,10 @@ impl Session<'_> {
             .insert(Transform::METADATA_KEY.into(), transform.clone());
         let metrics_path = out.join("metrics.jsonl");
         let checkpoint_path = out.join("checkpoint.safetensors");
-        if job.resuming {
-            let ck = crate::io::safetensors::Tensors::read(&checkpoint_path)?;
-            let saved: TrainConfig = serde_json::from_str(
-                ck.metadata
-                    .get("config")
-                    .map(String::as_str)
-                    .unwrap_or("{}"),
-            )
-            .with_context(|| {
-                format!(
-                    "{}: no training configuration in the checkpoint",
-                    checkpoint_path.display()
-                )
-            })?;
-            let same = TrainConfig {
-                steps: cfg.steps,
-                ..saved
-            };
-            ensure!(
-                serde_json::to_value(&same)? == serde_json::to_value(&cfg)?,
-                "--resume: the checkpoint was written with a different configuration than {}/config.json; the run is incompatible",
-                out.display()
-            );
+        if let Some((ck, _)) = &job.checkpoint {
             trainer
-                .restore(&ck)
+                .restore(ck)
                 .with_context(|| format!("--resume from {}", checkpoint_path.display()))?;
-            ensure!(
-                trainer.t < cfg.steps,
-                "--resume: the run already has {} updates; give a larger --steps",
-                trainer.t
-            );
             // Metrics after the checkpoint belong to updates that will be redone.
             let kept: Vec<String> = std::fs::read_to_string(&metrics_path)
                 .unwrap_or_default()
@@ -839,7 +1216,7 @@ impl Session<'_> {
                     self.write_grids(&trainer.theta()?, trainer.generator()?, step, shape)?;
                 }
             }
-            if step % job.checkpoint_every == 0 || step == cfg.steps {
+            if step % job.run.checkpoint_every == 0 || step == cfg.steps {
                 trainer.checkpoint()?.write(&checkpoint_path)?;
             }
             progress.update(step, cfg.steps);

@@ -140,6 +140,7 @@ fn phi_writes_npy_and_prints_json() {
         &out,
         "--bandwidth",
         "median-sampled",
+        "--overwrite",
     ]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let w: serde_json::Value =

@@ -121,7 +121,7 @@ fn bad_options_are_refused_before_a_device_is_needed() {
     };
     assert!(err(job(&o, &Schedule::default())).contains("f32"));
     let s = Schedule {
-        checkpoint_every: 0,
+        checkpoint_every: Some(0),
         ..Default::default()
     };
     assert!(err(job(&fine, &s)).contains("--checkpoint-every"));
@@ -150,13 +150,13 @@ fn a_training_job_resumes_exactly_from_the_library() {
         hidden: 4,
         algo: stein::train::Algo::SteinCd,
         holdout: 50,
-        log_every: 5,
         batch: 50,
         ..Default::default()
     };
     let schedule = |steps| Schedule {
         steps: Some(steps),
-        checkpoint_every: 5,
+        log_every: Some(5),
+        checkpoint_every: Some(5),
         ..Default::default()
     };
     let (a, b) = (dir.path().join("a"), dir.path().join("b"));
@@ -177,12 +177,20 @@ fn a_training_job_resumes_exactly_from_the_library() {
     assert_eq!((s.step, r.step), (20, 20));
     assert!(s.valid_loglik.unwrap().is_finite());
     assert_eq!(s.valid_loglik, r.valid_loglik);
-    for file in [
-        "model.safetensors",
-        "checkpoint.safetensors",
-        "config.json",
-        "valid.npy",
-    ] {
+    // config.json alike but for the change of --steps that the resume recorded.
+    let config = |dir: &std::path::Path| -> serde_json::Value {
+        serde_json::from_slice(&std::fs::read(dir.join("config.json")).unwrap()).unwrap()
+    };
+    let (mut ca, mut cb) = (config(&a), config(&b));
+    assert_eq!(ca["changes"], serde_json::json!([]));
+    assert_eq!(
+        cb["changes"],
+        serde_json::json!([{"step": 10, "option": "steps", "from": 10, "to": 20}])
+    );
+    ca["changes"] = serde_json::Value::Null;
+    cb["changes"] = serde_json::Value::Null;
+    assert_eq!(ca, cb, "config.json differs beyond the recorded change");
+    for file in ["model.safetensors", "checkpoint.safetensors", "valid.npy"] {
         assert_eq!(
             std::fs::read(a.join(file)).unwrap(),
             std::fs::read(b.join(file)).unwrap(),
