@@ -49,6 +49,23 @@ use crate::model::spec::{ModelKernels, ModelSpec};
 use crate::svgd::{Bandwidth, Optimizer, Svgd};
 use crate::train::{Algo, GanKernel, GenConfig, Metrics, PhiNorm, Sampler, TrainConfig, Trainer};
 
+/// Whether the files a run writes after its last update are all in `out`: the model, the
+/// generator (SteinGAN and hybrid runs) and for d = 2 the samples and the density plot.
+fn final_files_written(out: &Path, d: usize, cfg: &TrainConfig) -> bool {
+    let mut files = vec!["model.safetensors"];
+    if cfg.algo.has_generator() {
+        files.push("generator.safetensors");
+    }
+    if d == 2 {
+        files.push(match cfg.algo.has_generator() {
+            true => "generator_samples.npy",
+            false => "model_samples.npy",
+        });
+        files.push("density.png");
+    }
+    files.iter().all(|f| out.join(f).is_file())
+}
+
 /// The energy model to train.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "kebab-case")]
@@ -708,6 +725,12 @@ impl Session<'_> {
         let metrics_path = out.join("metrics.jsonl");
         let checkpoint_path = out.join("checkpoint.safetensors");
         if job.resuming {
+            // What a process killed inside a write left; the checkpoint it was replacing is
+            // whole, and is what this run continues from.
+            crate::io::remove_stale_temporaries(out)?;
+            if out.join("grids").is_dir() {
+                crate::io::remove_stale_temporaries(&out.join("grids"))?;
+            }
             let ck = crate::io::safetensors::Tensors::read(&checkpoint_path)?;
             let saved: TrainConfig = serde_json::from_str(
                 ck.metadata
@@ -733,8 +756,12 @@ impl Session<'_> {
             trainer
                 .restore(&ck)
                 .with_context(|| format!("--resume from {}", checkpoint_path.display()))?;
+            // A run stopped after its last checkpoint but before its final files were all
+            // written resumes to write them: the checkpoint holds the final state.
+            let finished = (trainer.t == cfg.steps && final_files_written(out, data.d, &cfg))
+                || trainer.t > cfg.steps;
             ensure!(
-                trainer.t < cfg.steps,
+                !finished,
                 "--resume: the run already has {} updates; give a larger --steps",
                 trainer.t
             );
