@@ -4,7 +4,8 @@
 
 mod commands;
 mod progress;
-mod train;
+// `pub(crate)`: tests/fuzz_readers.rs includes this module to fuzz the `--config` reader.
+pub(crate) mod train;
 mod values;
 
 use std::path::PathBuf;

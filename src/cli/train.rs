@@ -370,9 +370,19 @@ fn read_config(path: &Path, given: &dyn Fn(&str) -> bool) -> Result<TrainArgs> {
             path.display()
         )
     })?;
-    let table: toml::Table = text.parse().map_err(|e: toml::de::Error| {
-        anyhow::anyhow!("--config {}: {}", path.display(), e.message())
-    })?;
+    parse_config(&text, &path.display().to_string(), given)
+}
+
+/// [`read_config`] on the file's text; `origin` (the file's name) is in every error message.
+/// `given` says which options the command line gave (their keys are checked, not read).
+pub(crate) fn parse_config(
+    text: &str,
+    origin: &str,
+    given: &dyn Fn(&str) -> bool,
+) -> Result<TrainArgs> {
+    let table: toml::Table = text
+        .parse()
+        .map_err(|e: toml::de::Error| anyhow::anyhow!("--config {origin}: {}", e.message()))?;
     let names = option_names();
     let mut kept = toml::Table::new();
     for (key, value) in table {
@@ -380,7 +390,7 @@ fn read_config(path: &Path, given: &dyn Fn(&str) -> bool) -> Result<TrainArgs> {
         if long == "config" || long == "resume" {
             bail!(
                 "--config {}: `{key}` cannot be set from a config file",
-                path.display()
+                origin
             );
         }
         if !names.contains(&long) {
@@ -393,7 +403,7 @@ fn read_config(path: &Path, given: &dyn Fn(&str) -> bool) -> Result<TrainArgs> {
             };
             bail!(
                 "--config {}: unknown option `{key}`; {advice}",
-                path.display()
+                origin
             );
         }
         if given(&long.replace('-', "_")) {
@@ -405,7 +415,7 @@ fn read_config(path: &Path, given: &dyn Fn(&str) -> bool) -> Result<TrainArgs> {
         if let Err(e) = toml::Value::Table(one).try_into::<TrainArgs>() {
             bail!(
                 "--config {}: {}",
-                path.display(),
+                origin,
                 value_error(&key, e.message())
             );
         }
@@ -413,7 +423,7 @@ fn read_config(path: &Path, given: &dyn Fn(&str) -> bool) -> Result<TrainArgs> {
     }
     toml::Value::Table(kept)
         .try_into()
-        .with_context(|| format!("--config {}", path.display()))
+        .with_context(|| format!("--config {}", origin))
 }
 
 /// serde's complaint about the value of `key`, as `` `key` must be … ``.
@@ -451,10 +461,14 @@ fn closest<'a>(key: &str, names: &'a [String]) -> Option<&'a str> {
         }
         row[b.len()]
     };
+    let near = |n: &str| (n.len().max(key.len()) / 3).max(1);
     names
         .iter()
+        // The distance is at least the difference in length: a long key (a fuzzed file's)
+        // is not compared letter by letter with every name.
+        .filter(|n| n.len().abs_diff(key.len()) <= near(n))
         .map(|n| (distance(key, n), n))
-        .filter(|&(d, n)| d <= (n.len().max(key.len()) / 3).max(1))
+        .filter(|&(d, n)| d <= near(n))
         .min_by_key(|&(d, _)| d)
         .map(|(_, n)| n.as_str())
 }

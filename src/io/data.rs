@@ -6,7 +6,7 @@ use std::path::Path;
 
 use anyhow::{bail, Context, Result};
 
-use super::npy::{read_npy, NpyData};
+use super::npy::{decode_npy, NpyData};
 
 /// How to turn the file into floats.
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
@@ -152,24 +152,58 @@ pub fn load_data(path: &Path, opts: DataOptions) -> Result<Data> {
         .and_then(|e| e.to_str())
         .unwrap_or("")
         .to_ascii_lowercase();
-    let (mut x, n, d) = match ext.as_str() {
-        "npy" => read_npy_data(path, opts)?,
-        "csv" => read_csv(path)?,
+    let format = match ext.as_str() {
+        "npy" => DataFormat::Npy,
+        "csv" => DataFormat::Csv,
         _ => bail!(
             "{}: unknown data format; give a .npy array [N, d] or a .csv file with a header row",
             path.display()
         ),
     };
+    let bytes = std::fs::read(path).map_err(|e| match format {
+        DataFormat::Npy => anyhow::anyhow!(
+            "{}: cannot read file ({}); check the path",
+            path.display(),
+            e
+        ),
+        DataFormat::Csv => anyhow::Error::new(e).context(format!(
+            "{}: cannot read the file; check the path",
+            path.display()
+        )),
+    })?;
+    decode_data(&bytes, format, &path.display().to_string(), opts)
+}
+
+/// The two file formats of data.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DataFormat {
+    /// A NumPy `.npy` array `[N, d]`.
+    Npy,
+    /// CSV with a header row of numeric columns.
+    Csv,
+}
+
+/// [`load_data`] on a file's bytes; `origin` (the file's name) starts every error message.
+pub fn decode_data(
+    bytes: &[u8],
+    format: DataFormat,
+    origin: &str,
+    opts: DataOptions,
+) -> Result<Data> {
+    let (mut x, n, d) = match format {
+        DataFormat::Npy => decode_npy_data(bytes, origin, opts)?,
+        DataFormat::Csv => parse_csv(bytes, origin)?,
+    };
     if n == 0 || d == 0 {
         bail!(
             "{}: the data is empty (shape [{n}, {d}]); give at least one row and one column",
-            path.display()
+            origin
         );
     }
     if let Some(e) = x.iter().position(|v| !v.is_finite()) {
         bail!(
             "{}: row {}, column {} is {}; remove or impute missing values first",
-            path.display(),
+            origin,
             e / d,
             e % d,
             x[e]
@@ -187,7 +221,7 @@ pub fn load_data(path: &Path, opts: DataOptions) -> Result<Data> {
             if sd.is_nan() || sd <= 0.0 {
                 bail!(
                     "{}: column {a} is constant; drop it or do not --standardize",
-                    path.display()
+                    origin
                 );
             }
             for i in 0..n {
@@ -207,12 +241,16 @@ pub fn load_data(path: &Path, opts: DataOptions) -> Result<Data> {
     })
 }
 
-fn read_npy_data(path: &Path, opts: DataOptions) -> Result<(Vec<f32>, usize, usize)> {
-    let a = read_npy(path)?;
+fn decode_npy_data(
+    bytes: &[u8],
+    origin: &str,
+    opts: DataOptions,
+) -> Result<(Vec<f32>, usize, usize)> {
+    let a = decode_npy(bytes).map_err(|e| anyhow::anyhow!("{origin}: {e}"))?;
     if a.shape.len() != 2 {
         bail!(
             "{}: data must be a 2-D array [N, d], got shape {:?}; reshape it, e.g. x.reshape(len(x), -1)",
-            path.display(),
+            origin,
             a.shape
         );
     }
@@ -228,14 +266,21 @@ fn read_npy_data(path: &Path, opts: DataOptions) -> Result<(Vec<f32>, usize, usi
     Ok((x, n, d))
 }
 
-fn read_csv(path: &Path) -> Result<(Vec<f32>, usize, usize)> {
-    let text = std::fs::read_to_string(path)
-        .with_context(|| format!("{}: cannot read the file; check the path", path.display()))?;
+fn parse_csv(bytes: &[u8], origin: &str) -> Result<(Vec<f32>, usize, usize)> {
+    // The message `read_to_string` gave before the reader took bytes.
+    let text = std::str::from_utf8(bytes)
+        .map_err(|_| {
+            std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                "stream did not contain valid UTF-8",
+            )
+        })
+        .with_context(|| format!("{origin}: cannot read the file; check the path"))?;
     let mut lines = text.lines().filter(|l| !l.trim().is_empty());
     let header = lines.next().with_context(|| {
         format!(
             "{}: the file is empty; give a header row and data rows",
-            path.display()
+            origin
         )
     })?;
     let d = header.split(',').count();
@@ -246,7 +291,7 @@ fn read_csv(path: &Path) -> Result<(Vec<f32>, usize, usize)> {
         if cells.len() != d {
             bail!(
                 "{}: row {} has {} columns, the header has {d}",
-                path.display(),
+                origin,
                 r + 1,
                 cells.len()
             );
@@ -255,7 +300,7 @@ fn read_csv(path: &Path) -> Result<(Vec<f32>, usize, usize)> {
             let v: f32 = cell.trim().trim_matches('"').parse().map_err(|_| {
                 anyhow::anyhow!(
                     "{}: row {}, column {c} (`{}`) is not a number; give numeric columns only",
-                    path.display(),
+                    origin,
                     r + 1,
                     cell.trim()
                 )

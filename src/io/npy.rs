@@ -236,8 +236,24 @@ pub fn decode_npy(bytes: &[u8]) -> anyhow::Result<NpyArray> {
 /// row and column, counted from 0) and `float64` values outside the `float32`
 /// range.
 pub fn read_matrix_f32(path: &Path, what: &str) -> anyhow::Result<(Vec<f32>, usize, usize)> {
-    let arr = read_npy(path)?;
-    let p = path.display();
+    let bytes = std::fs::read(path).map_err(|e| {
+        anyhow!(
+            "{}: cannot read file ({}); check the path",
+            path.display(),
+            e
+        )
+    })?;
+    decode_matrix_f32(&bytes, &path.display().to_string(), what)
+}
+
+/// [`read_matrix_f32`] on a file's bytes; `origin` (the file's name) starts every message.
+pub fn decode_matrix_f32(
+    bytes: &[u8],
+    origin: &str,
+    what: &str,
+) -> anyhow::Result<(Vec<f32>, usize, usize)> {
+    let p = origin;
+    let arr = decode_npy(bytes).map_err(|e| anyhow!("{p}: {e}"))?;
     if arr.dtype == Dtype::U8 {
         bail!(
             "{p}: {what} has dtype uint8 but this input takes float arrays; convert with x.astype(np.float32)"
