@@ -22,6 +22,10 @@
 # behind; the full mode fails if none did) and after the last update (the final files were
 # being written).
 #
+# Made states. The finished reference run, its final files removed and a partial temporary
+# checkpoint beside it (what a kill after the last checkpoint, inside a write, leaves), must
+# resume to the same final files and no temporary file.
+#
 # Full disk. A run on a small generated CSV (d = 3, so no density plot) trains 20 updates;
 # `--resume --steps 40` then runs under `ulimit -f` (SIGXFSZ ignored, so writes fail with EFBIG
 # as on a full disk) sized so that the checkpoint at update 30 cannot be written. It must exit
@@ -70,7 +74,7 @@ cd "$work"
 
 fail() {
     echo "fault-inject: FAILED: $*" >&2
-    [ "$keep" = 1 ] || echo "fault-inject: rerun with --keep to inspect $work" >&2
+    [ "$keep" = 1 ] || echo "fault-inject: rerun with --keep to keep the work directory" >&2
     exit 1
 }
 
@@ -149,7 +153,8 @@ while [ "$kills" -lt "$kills_wanted" ]; do
         if [ "$mode" = fresh ]; then
             "$bin" "${train_args[@]}" --out "$dir" >"$dir.log" 2>&1 &
         else
-            "$bin" train --resume "$dir" >"$dir.log" 2>&1 &
+            # The checkpoint interval is the schedule's, not the run's: given again.
+            "$bin" train --resume "$dir" --checkpoint-every "$every" >"$dir.log" 2>&1 &
         fi
         pid=$!
         # The kill count only stops the killing; a started run always goes on to finish. After
@@ -215,6 +220,23 @@ if [ "$quick" = 0 ] && [ "$in_write" = 0 ]; then
 fi
 echo "fault-inject: $kills kills in $rounds runs ($resumes resumes, $restarts restarts before a first checkpoint, $in_write kills inside a checkpoint write, $after_last after the last update); every finished run is bit-identical to the uninterrupted one"
 
+# ---- the states a kill can leave, made on purpose --------------------------------------------
+# Random kills reach these only sometimes; here each is made from the finished reference run:
+# stopped after the last checkpoint with none of the final files written, and with the
+# partial temporary file of an interrupted checkpoint write beside it.
+cp -r ref made
+for f in $final_files; do
+    [ "$f" = checkpoint.safetensors ] || rm -f "made/$f"
+done
+head -c 100 ref/checkpoint.safetensors >made/.checkpoint.safetensors.tmp-4194304
+"$bin" train --resume made --checkpoint-every "$every" >made.log 2>&1 || { cat made.log >&2; fail "resuming a run stopped between its last checkpoint and its final files failed"; }
+for f in $final_files; do
+    cmp -s "ref/$f" "made/$f" || fail "the run resumed after its last checkpoint wrote a $f that differs from the uninterrupted run's"
+done
+left="$(find made -name '.*.tmp-*' | head -n 3)"
+[ -z "$left" ] || fail "resuming left the partial checkpoint write in place: $left"
+echo "fault-inject: a run stopped after its last checkpoint, a partial checkpoint write beside it, resumes to the same final files"
+
 # ---- a full disk during a checkpoint write ------------------------------------------------
 small=(train --data "$work/d3.csv" --model grbm --hidden 8 --batch 256 --log-every 1000
     --checkpoint-every 10 --seed 5)
@@ -227,7 +249,7 @@ if [ "$limit_kb" -lt 2 ]; then
     fail "the checkpoint ($size bytes) is too small to fail under ulimit -f while the other files are written"
 fi
 rc=0
-( trap '' XFSZ; ulimit -f "$limit_kb"; exec "$bin" train --resume disk --steps 40 ) >disk2.out 2>disk2.err || rc=$?
+( trap '' XFSZ; ulimit -f "$limit_kb"; exec "$bin" train --resume disk --steps 40 --checkpoint-every 10 ) >disk2.out 2>disk2.err || rc=$?
 [ "$rc" != 0 ] || fail "full disk: the resumed run exited 0 although its checkpoint could not be written"
 [ "$rc" -lt 128 ] || fail "full disk: the run died of signal $((rc - 128)) instead of reporting the error"
 errors="$(grep -c '^error:' disk2.err || true)"
@@ -238,6 +260,6 @@ fi
 cmp -s disk-checkpoint-20 disk/checkpoint.safetensors || fail "full disk: the previous checkpoint was changed"
 left="$(find disk -name '.*.tmp-*' | head -n 3)"
 [ -z "$left" ] || fail "full disk: temporary files left behind: $left"
-"$bin" train --resume disk --steps 40 >disk3.log 2>&1 || { cat disk3.log >&2; fail "full disk: resuming after the failed write failed"; }
+"$bin" train --resume disk --steps 40 --checkpoint-every 10 >disk3.log 2>&1 || { cat disk3.log >&2; fail "full disk: resuming after the failed write failed"; }
 cmp -s disk-ref/model.safetensors disk/model.safetensors || fail "full disk: the resumed model differs from the uninterrupted run's"
 echo "fault-inject: full disk (ulimit -f ${limit_kb} KiB) at a checkpoint write: exit $rc, \"$(head -c 160 disk2.err | head -n1)\"; the previous checkpoint kept, and the resumed run bit-identical"

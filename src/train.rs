@@ -843,11 +843,8 @@ impl<'t> CheckpointState<'t> {
             Ok(v)
         };
         let len = sizes.params;
-        let (theta, adam_m, adam_v) = (
-            get("theta", len)?,
-            get("adam_m", len)?,
-            get("adam_v", len)?,
-        );
+        let (theta, adam_m, adam_v) =
+            (get("theta", len)?, get("adam_m", len)?, get("adam_v", len)?);
         let chains = get("chains", sizes.chains)?;
         let generator = match sizes.generator {
             Some(len) => Some([

@@ -15,7 +15,10 @@ fuzz_target!(|data: &[u8]| {
         let sizes = CheckpointSizes {
             params: 3 * 4 + 3 + 4,
             chains: 8 * 3,
-            generator: t.tensors.contains_key("gen_eta").then_some((2 + 1) * 4 + (4 + 1) * 3),
+            generator: t
+                .tensors
+                .contains_key("gen_eta")
+                .then_some((2 + 1) * 4 + (4 + 1) * 3),
         };
         let _ = CheckpointState::read(&t, sizes);
     }

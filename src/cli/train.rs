@@ -360,10 +360,24 @@ fn option_names() -> Vec<String> {
         .collect()
 }
 
+/// The largest `--config` file read (1 MiB).
+const MAX_CONFIG_BYTES: u64 = 1 << 20;
+
 /// Reads `--config FILE`, skipping the keys `given` says the command line set. Refuses an
 /// unknown key (naming the closest option), `config` and `resume`, and a value of the wrong
 /// kind, each with one line naming the file and the key.
 fn read_config(path: &Path, given: &dyn Fn(&str) -> bool) -> Result<TrainArgs> {
+    // The TOML parser takes up to ~70 times a file's size in memory; a config file is a few
+    // hundred bytes, and a data file given by mistake should not take gigabytes to refuse.
+    if let Ok(meta) = std::fs::metadata(path) {
+        if meta.len() > MAX_CONFIG_BYTES {
+            bail!(
+                "--config {}: the file has {} bytes, more than a config file's limit of {MAX_CONFIG_BYTES}; give a TOML file of `stein train` options",
+                path.display(),
+                meta.len()
+            );
+        }
+    }
     let text = std::fs::read_to_string(path).with_context(|| {
         format!(
             "--config {}: cannot read the file; check the path",
@@ -401,10 +415,7 @@ pub(crate) fn parse_config(
                 None => "use the long names of `stein train --help` (e.g. lr, algo, langevin-step)"
                     .into(),
             };
-            bail!(
-                "--config {}: unknown option `{key}`; {advice}",
-                origin
-            );
+            bail!("--config {}: unknown option `{key}`; {advice}", origin);
         }
         if given(&long.replace('-', "_")) {
             continue; // the command line wins; its value is not even read
@@ -413,11 +424,7 @@ pub(crate) fn parse_config(
         let mut one = toml::Table::new();
         one.insert(long.clone(), value.clone());
         if let Err(e) = toml::Value::Table(one).try_into::<TrainArgs>() {
-            bail!(
-                "--config {}: {}",
-                origin,
-                value_error(&key, e.message())
-            );
+            bail!("--config {}: {}", origin, value_error(&key, e.message()));
         }
         kept.insert(long, value);
     }
@@ -566,5 +573,10 @@ mod tests {
         assert!(err("resume = \"x\"").contains("cannot be set from a config file"));
         assert!(err("bandwidth = \"wide\"").contains("--bandwidth `wide` is neither"));
         assert!(err("widths = \"a,b\"").contains("`widths` must list positive integers"));
+        let e = err(&"#".repeat((1 << 20) + 1));
+        assert!(
+            e.contains("more than a config file's limit of 1048576"),
+            "{e}"
+        );
     }
 }

@@ -72,8 +72,7 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
 /// many were removed.
 pub fn remove_stale_temporaries(dir: &Path) -> anyhow::Result<usize> {
     let mut removed = 0;
-    let entries =
-        fs::read_dir(dir).with_context(|| format!("cannot list {}", dir.display()))?;
+    let entries = fs::read_dir(dir).with_context(|| format!("cannot list {}", dir.display()))?;
     for entry in entries.flatten() {
         let name = entry.file_name();
         let Some(name) = name.to_str() else { continue };
@@ -228,7 +227,14 @@ mod tests {
         left.sort();
         assert_eq!(
             left,
-            [".d.tmp-1", ".hidden", ".x.tmp-", ".x.tmp-12a", "a.tmp-12", "checkpoint.safetensors"]
+            [
+                ".d.tmp-1",
+                ".hidden",
+                ".x.tmp-",
+                ".x.tmp-12a",
+                "a.tmp-12",
+                "checkpoint.safetensors"
+            ]
         );
     }
 

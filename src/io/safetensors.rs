@@ -8,6 +8,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use anyhow::{bail, Context, Result};
+use serde::Deserialize;
 
 /// Named f32 tensors with their shapes, plus string metadata.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -99,14 +100,13 @@ impl Tensors {
             if dtype != "F32" {
                 bail!("tensor `{name}` has dtype {dtype}; only F32 is supported");
             }
-            let shape: Vec<usize> = serde_json::from_value(v["shape"].clone())?;
-            let offs: Vec<usize> = serde_json::from_value(v["data_offsets"].clone())?;
+            // Read in place: a clone of a long list would double the header's memory.
+            let shape = Vec::<usize>::deserialize(&v["shape"])?;
+            let offs = Vec::<usize>::deserialize(&v["data_offsets"])?;
             if offs.len() != 2 || offs[0] > offs[1] || offs[1] > data.len() {
                 bail!("tensor `{name}` has offsets {offs:?} outside the data");
             }
-            let bytes_needed = shape
-                .iter()
-                .try_fold(4usize, |acc, &n| acc.checked_mul(n));
+            let bytes_needed = shape.iter().try_fold(4usize, |acc, &n| acc.checked_mul(n));
             if bytes_needed != Some(offs[1] - offs[0]) {
                 bail!(
                     "tensor `{name}` has {} bytes for shape {shape:?}",
@@ -191,7 +191,10 @@ mod tests {
         assert!(Tensors::decode(&raw(t, &[0; 8])).is_err());
         let t = r#"{"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]}}"#;
         let err = format!("{:#}", Tensors::decode(&raw(t, &[0; 8])).unwrap_err());
-        assert!(err.contains("cover 4 bytes of data but the file holds 8"), "{err}");
+        assert!(
+            err.contains("cover 4 bytes of data but the file holds 8"),
+            "{err}"
+        );
         assert!(Tensors::decode(&raw(t, &[0; 4])).is_ok());
     }
 }
