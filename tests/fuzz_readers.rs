@@ -19,7 +19,7 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
 
 // The `--config` TOML reader lives in the binary's `cli` module; it is compiled in here, as
-// the cargo-fuzz target does.
+// the cargo-fuzz target does (so the module's few unit tests also run in this binary).
 #[allow(dead_code, unused_imports)]
 #[path = "../src/cli/mod.rs"]
 mod cli;
