@@ -777,9 +777,73 @@ impl<'a, M: Trainable> Trainer<'a, M> {
         Ok(t)
     }
 
-    /// Continues from a [`Trainer::checkpoint`] of a run with the same shape and batch.
+    /// Continues from a [`Trainer::checkpoint`] of a run with the same shape and batch. The
+    /// checkpoint is checked in full ([`CheckpointState::read`]) before anything is written.
     pub fn restore(&mut self, t: &crate::io::safetensors::Tensors) -> Result<()> {
-        let get = |k: &str, len: usize| -> Result<&Vec<f32>> {
+        let sizes = CheckpointSizes {
+            params: self.model.n_params(),
+            chains: self.cfg.batch * self.model.dim(),
+            generator: self.gen.as_ref().map(|g| g.spec.len()),
+        };
+        let state = CheckpointState::read(t, sizes)?;
+        self.theta.write(self.ctx, state.theta)?;
+        self.m_adam.write(self.ctx, state.adam_m)?;
+        self.v_adam.write(self.ctx, state.adam_v)?;
+        self.xneg.write(self.ctx, state.chains)?;
+        if let (Some(g), Some([eta, m, v])) = (&self.gen, state.generator) {
+            g.eta.write(self.ctx, eta)?;
+            g.m_adam.write(self.ctx, m)?;
+            g.v_adam.write(self.ctx, v)?;
+        }
+        self.t = state.step;
+        self.rng = state.rng;
+        self.chains_ready = state.chains_ready;
+        Ok(())
+    }
+}
+
+/// The sizes a run's checkpoint must have: θ's length, the persistent chains' (batch × d) and,
+/// in a run with a generator, η's.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CheckpointSizes {
+    /// Length of θ (and of each Adam moment).
+    pub params: usize,
+    /// Length of the persistent chains, batch × d.
+    pub chains: usize,
+    /// Length of the generator's η, in SteinGAN and hybrid runs.
+    pub generator: Option<usize>,
+}
+
+/// A [`Trainer::checkpoint`] read back and checked against a run's sizes, on the host: what
+/// [`Trainer::restore`] puts on the device.
+#[derive(Clone, Debug)]
+pub struct CheckpointState<'t> {
+    /// θ.
+    pub theta: &'t [f32],
+    /// Adam's first moment of θ.
+    pub adam_m: &'t [f32],
+    /// Adam's second moment of θ.
+    pub adam_v: &'t [f32],
+    /// The persistent chains, batch × d.
+    pub chains: &'t [f32],
+    /// The generator's η and its Adam moments.
+    pub generator: Option<[&'t [f32]; 3]>,
+    /// Updates done.
+    pub step: u64,
+    /// The batch generator's state.
+    pub rng: SplitMix64,
+    /// Whether the persistent chains hold samples yet.
+    pub chains_ready: bool,
+}
+
+impl<'t> CheckpointState<'t> {
+    /// Checks that `t` holds every tensor of a run of `sizes`, with those lengths, and the
+    /// metadata `step`, `rng_state`, `rng_spare` and `chains_ready`.
+    pub fn read(
+        t: &'t crate::io::safetensors::Tensors,
+        sizes: CheckpointSizes,
+    ) -> Result<CheckpointState<'t>> {
+        let get = |k: &str, len: usize| -> Result<&'t [f32]> {
             let (_, v) = t
                 .tensors
                 .get(k)
@@ -791,33 +855,42 @@ impl<'a, M: Trainable> Trainer<'a, M> {
             );
             Ok(v)
         };
-        let len = self.model.n_params();
-        self.theta.write(self.ctx, get("theta", len)?)?;
-        self.m_adam.write(self.ctx, get("adam_m", len)?)?;
-        self.v_adam.write(self.ctx, get("adam_v", len)?)?;
-        self.xneg
-            .write(self.ctx, get("chains", self.cfg.batch * self.model.dim())?)?;
-        if let Some(g) = &self.gen {
-            let len = g.spec.len();
-            g.eta.write(self.ctx, get("gen_eta", len)?)?;
-            g.m_adam.write(self.ctx, get("gen_adam_m", len)?)?;
-            g.v_adam.write(self.ctx, get("gen_adam_v", len)?)?;
-        }
+        let len = sizes.params;
+        let (theta, adam_m, adam_v) =
+            (get("theta", len)?, get("adam_m", len)?, get("adam_v", len)?);
+        let chains = get("chains", sizes.chains)?;
+        let generator = match sizes.generator {
+            Some(len) => Some([
+                get("gen_eta", len)?,
+                get("gen_adam_m", len)?,
+                get("gen_adam_v", len)?,
+            ]),
+            None => None,
+        };
         let meta = |k: &str| {
             t.metadata
                 .get(k)
                 .ok_or_else(|| anyhow::anyhow!("checkpoint lacks metadata `{k}`"))
         };
-        self.t = meta("step")?.parse()?;
+        let step = meta("step")?.parse()?;
         let spare = meta("rng_spare")?;
         let spare = if spare.is_empty() {
             None
         } else {
             Some(f64::from_bits(spare.parse()?))
         };
-        self.rng = SplitMix64::from_state(meta("rng_state")?.parse()?, spare);
-        self.chains_ready = meta("chains_ready")? == "true";
-        Ok(())
+        let rng = SplitMix64::from_state(meta("rng_state")?.parse()?, spare);
+        let chains_ready = meta("chains_ready")? == "true";
+        Ok(CheckpointState {
+            theta,
+            adam_m,
+            adam_v,
+            chains,
+            generator,
+            step,
+            rng,
+            chains_ready,
+        })
     }
 }
 

@@ -9,6 +9,7 @@ mod integration {
     pub mod bandwidth;
     pub mod cli;
     pub mod common;
+    pub mod faults;
     pub mod generator;
     pub mod kernels;
     pub mod median;

@@ -6,7 +6,8 @@
 mod commands;
 mod output;
 mod progress;
-mod train;
+// `pub(crate)`: tests/fuzz_readers.rs includes this module to fuzz the `--config` reader.
+pub(crate) mod train;
 mod values;
 
 use std::path::PathBuf;

@@ -415,20 +415,44 @@ fn option_names() -> Vec<String> {
         .collect()
 }
 
+/// The largest `--config` file read (1 MiB).
+const MAX_CONFIG_BYTES: u64 = 1 << 20;
+
 /// Reads `--config FILE`, skipping the keys `given` says the command line set; returns the
 /// options and the long names of those it set. Refuses an unknown key (naming the closest
 /// option), `config`, `resume` and `overwrite`, and a value of the wrong kind, each with one
 /// line naming the file and the key.
 fn read_config(path: &Path, given: &dyn Fn(&str) -> bool) -> Result<(TrainArgs, Vec<String>)> {
+    // The TOML parser takes up to ~70 times a file's size in memory; a config file is a few
+    // hundred bytes, and a data file given by mistake should not take gigabytes to refuse.
+    if let Ok(meta) = std::fs::metadata(path) {
+        if meta.len() > MAX_CONFIG_BYTES {
+            bail!(
+                "--config {}: the file has {} bytes, more than a config file's limit of {MAX_CONFIG_BYTES}; give a TOML file of `stein train` options",
+                path.display(),
+                meta.len()
+            );
+        }
+    }
     let text = std::fs::read_to_string(path).with_context(|| {
         format!(
             "--config {}: cannot read the file; check the path",
             path.display()
         )
     })?;
-    let table: toml::Table = text.parse().map_err(|e: toml::de::Error| {
-        anyhow::anyhow!("--config {}: {}", path.display(), e.message())
-    })?;
+    parse_config(&text, &path.display().to_string(), given)
+}
+
+/// [`read_config`] on the file's text; `origin` (the file's name) is in every error message.
+/// `given` says which options the command line gave (their keys are checked, not read).
+pub(crate) fn parse_config(
+    text: &str,
+    origin: &str,
+    given: &dyn Fn(&str) -> bool,
+) -> Result<(TrainArgs, Vec<String>)> {
+    let table: toml::Table = text
+        .parse()
+        .map_err(|e: toml::de::Error| anyhow::anyhow!("--config {origin}: {}", e.message()))?;
     let names = option_names();
     let mut kept = toml::Table::new();
     for (key, value) in table {
@@ -436,7 +460,7 @@ fn read_config(path: &Path, given: &dyn Fn(&str) -> bool) -> Result<(TrainArgs, 
         if long == "config" || long == "resume" || long == "overwrite" {
             bail!(
                 "--config {}: `{key}` cannot be set from a config file",
-                path.display()
+                origin
             );
         }
         if !names.contains(&long) {
@@ -447,10 +471,7 @@ fn read_config(path: &Path, given: &dyn Fn(&str) -> bool) -> Result<(TrainArgs, 
                 None => "use the long names of `stein train --help` (e.g. lr, algo, langevin-step)"
                     .into(),
             };
-            bail!(
-                "--config {}: unknown option `{key}`; {advice}",
-                path.display()
-            );
+            bail!("--config {}: unknown option `{key}`; {advice}", origin);
         }
         if given(&long.replace('-', "_")) {
             continue; // the command line wins; its value is not even read
@@ -459,18 +480,14 @@ fn read_config(path: &Path, given: &dyn Fn(&str) -> bool) -> Result<(TrainArgs, 
         let mut one = toml::Table::new();
         one.insert(long.clone(), value.clone());
         if let Err(e) = toml::Value::Table(one).try_into::<TrainArgs>() {
-            bail!(
-                "--config {}: {}",
-                path.display(),
-                value_error(&key, e.message())
-            );
+            bail!("--config {}: {}", origin, value_error(&key, e.message()));
         }
         kept.insert(long, value);
     }
     let keys = kept.keys().cloned().collect();
     let args = toml::Value::Table(kept)
         .try_into()
-        .with_context(|| format!("--config {}", path.display()))?;
+        .with_context(|| format!("--config {origin}"))?;
     Ok((args, keys))
 }
 
@@ -509,10 +526,14 @@ fn closest<'a>(key: &str, names: &'a [String]) -> Option<&'a str> {
         }
         row[b.len()]
     };
+    let near = |n: &str| (n.len().max(key.len()) / 3).max(1);
     names
         .iter()
+        // The distance is at least the difference in length: a long key (a fuzzed file's)
+        // is not compared letter by letter with every name.
+        .filter(|n| n.len().abs_diff(key.len()) <= near(n))
         .map(|n| (distance(key, n), n))
-        .filter(|&(d, n)| d <= (n.len().max(key.len()) / 3).max(1))
+        .filter(|&(d, n)| d <= near(n))
         .min_by_key(|&(d, _)| d)
         .map(|(_, n)| n.as_str())
 }
@@ -627,5 +648,10 @@ mod tests {
         assert!(err("overwrite = true").contains("cannot be set from a config file"));
         assert!(err("bandwidth = \"wide\"").contains("--bandwidth `wide` is neither"));
         assert!(err("widths = \"a,b\"").contains("`widths` must list positive integers"));
+        let e = err(&"#".repeat((1 << 20) + 1));
+        assert!(
+            e.contains("more than a config file's limit of 1048576"),
+            "{e}"
+        );
     }
 }

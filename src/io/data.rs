@@ -14,7 +14,7 @@ use std::path::Path;
 use anyhow::{bail, ensure, Context, Result};
 use serde::{Deserialize, Serialize};
 
-use super::npy::{read_npy, NpyData};
+use super::npy::{decode_npy, NpyData};
 
 /// How to turn the file into floats.
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
@@ -481,27 +481,61 @@ pub fn load_data(path: &Path, opts: DataOptions) -> Result<Data> {
         .and_then(|e| e.to_str())
         .unwrap_or("")
         .to_ascii_lowercase();
-    let (x, n, d, u8) = match ext.as_str() {
-        "npy" => read_npy_data(path, opts)?,
-        "csv" => {
-            let (x, n, d) = read_csv(path)?;
-            (x, n, d, None)
-        }
+    let format = match ext.as_str() {
+        "npy" => DataFormat::Npy,
+        "csv" => DataFormat::Csv,
         _ => bail!(
             "{}: unknown data format; give a .npy array [N, d] or a .csv file with a header row",
             path.display()
         ),
     };
+    let bytes = std::fs::read(path).map_err(|e| match format {
+        DataFormat::Npy => anyhow::anyhow!(
+            "{}: cannot read file ({}); check the path",
+            path.display(),
+            e
+        ),
+        DataFormat::Csv => anyhow::Error::new(e).context(format!(
+            "{}: cannot read the file; check the path",
+            path.display()
+        )),
+    })?;
+    decode_data(&bytes, format, &path.display().to_string(), opts)
+}
+
+/// The two file formats of data.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DataFormat {
+    /// A NumPy `.npy` array `[N, d]`.
+    Npy,
+    /// CSV with a header row of numeric columns.
+    Csv,
+}
+
+/// [`load_data`] on a file's bytes; `origin` (the file's name) starts every error message.
+pub fn decode_data(
+    bytes: &[u8],
+    format: DataFormat,
+    origin: &str,
+    opts: DataOptions,
+) -> Result<Data> {
+    let (x, n, d, u8) = match format {
+        DataFormat::Npy => decode_npy_data(bytes, origin, opts)?,
+        DataFormat::Csv => {
+            let (x, n, d) = parse_csv(bytes, origin)?;
+            (x, n, d, None)
+        }
+    };
     if n == 0 || d == 0 {
         bail!(
             "{}: the data is empty (shape [{n}, {d}]); give at least one row and one column",
-            path.display()
+            origin
         );
     }
     if let Some(e) = x.iter().position(|v| !v.is_finite()) {
         bail!(
             "{}: row {}, column {} is {}; remove or impute missing values first",
-            path.display(),
+            origin,
             e / d,
             e % d,
             x[e]
@@ -518,22 +552,23 @@ pub fn load_data(path: &Path, opts: DataOptions) -> Result<Data> {
         },
     };
     if opts.standardize {
-        data.standardized(path)
+        data.standardized(Path::new(origin))
     } else {
         Ok(data)
     }
 }
 
 /// The values, rows, columns, and for a u8 file how it was scaled.
-fn read_npy_data(
-    path: &Path,
+fn decode_npy_data(
+    bytes: &[u8],
+    origin: &str,
     opts: DataOptions,
 ) -> Result<(Vec<f32>, usize, usize, Option<U8Scale>)> {
-    let a = read_npy(path)?;
+    let a = decode_npy(bytes).map_err(|e| anyhow::anyhow!("{origin}: {e}"))?;
     if a.shape.len() != 2 {
         bail!(
             "{}: data must be a 2-D array [N, d], got shape {:?}; reshape it, e.g. x.reshape(len(x), -1)",
-            path.display(),
+            origin,
             a.shape
         );
     }
@@ -553,14 +588,21 @@ fn read_npy_data(
     })
 }
 
-fn read_csv(path: &Path) -> Result<(Vec<f32>, usize, usize)> {
-    let text = std::fs::read_to_string(path)
-        .with_context(|| format!("{}: cannot read the file; check the path", path.display()))?;
+fn parse_csv(bytes: &[u8], origin: &str) -> Result<(Vec<f32>, usize, usize)> {
+    // The message `read_to_string` gave before the reader took bytes.
+    let text = std::str::from_utf8(bytes)
+        .map_err(|_| {
+            std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                "stream did not contain valid UTF-8",
+            )
+        })
+        .with_context(|| format!("{origin}: cannot read the file; check the path"))?;
     let mut lines = text.lines().filter(|l| !l.trim().is_empty());
     let header = lines.next().with_context(|| {
         format!(
             "{}: the file is empty; give a header row and data rows",
-            path.display()
+            origin
         )
     })?;
     let d = header.split(',').count();
@@ -571,7 +613,7 @@ fn read_csv(path: &Path) -> Result<(Vec<f32>, usize, usize)> {
         if cells.len() != d {
             bail!(
                 "{}: row {} has {} columns, the header has {d}",
-                path.display(),
+                origin,
                 r + 1,
                 cells.len()
             );
@@ -580,7 +622,7 @@ fn read_csv(path: &Path) -> Result<(Vec<f32>, usize, usize)> {
             let v: f32 = cell.trim().trim_matches('"').parse().map_err(|_| {
                 anyhow::anyhow!(
                     "{}: row {}, column {c} (`{}`) is not a number; give numeric columns only",
-                    path.display(),
+                    origin,
                     r + 1,
                     cell.trim()
                 )

@@ -66,6 +66,29 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Removes from `dir` the temporary files that [`write_atomic`] leaves when its process is
+/// killed between creating one and renaming it (`.<name>.tmp-<pid>`, never a complete output).
+/// For a directory no other process writes, such as a run directory being resumed. Returns how
+/// many were removed.
+pub fn remove_stale_temporaries(dir: &Path) -> anyhow::Result<usize> {
+    let mut removed = 0;
+    let entries = fs::read_dir(dir).with_context(|| format!("cannot list {}", dir.display()))?;
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(name) = name.to_str() else { continue };
+        let is_temporary = name.starts_with('.')
+            && name.rsplit_once(".tmp-").is_some_and(|(stem, pid)| {
+                stem.len() > 1 && !pid.is_empty() && pid.bytes().all(|b| b.is_ascii_digit())
+            });
+        if is_temporary && entry.file_type().is_ok_and(|t| t.is_file()) {
+            fs::remove_file(entry.path())
+                .with_context(|| format!("cannot remove {}", entry.path().display()))?;
+            removed += 1;
+        }
+    }
+    Ok(removed)
+}
+
 /// Where a write to `path` lands: `path` itself when it does not exist or is a regular file,
 /// the file a symbolic link names when that is a regular file; anything else is an error
 /// saying what the path is and what to give instead.
@@ -179,6 +202,40 @@ mod tests {
             .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
             .collect();
         assert_eq!(names, vec!["a.bin".to_string()]);
+    }
+
+    #[test]
+    fn stale_temporaries_are_removed_and_nothing_else() {
+        let dir = tempfile::tempdir().unwrap();
+        for name in [
+            ".checkpoint.safetensors.tmp-4242",
+            ".metrics.jsonl.tmp-7",
+            "checkpoint.safetensors",
+            ".hidden",
+            ".x.tmp-",
+            ".x.tmp-12a",
+            "a.tmp-12",
+        ] {
+            fs::write(dir.path().join(name), b"x").unwrap();
+        }
+        fs::create_dir(dir.path().join(".d.tmp-1")).unwrap();
+        assert_eq!(remove_stale_temporaries(dir.path()).unwrap(), 2);
+        let mut left: Vec<_> = fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        left.sort();
+        assert_eq!(
+            left,
+            [
+                ".d.tmp-1",
+                ".hidden",
+                ".x.tmp-",
+                ".x.tmp-12a",
+                "a.tmp-12",
+                "checkpoint.safetensors"
+            ]
+        );
     }
 
     #[test]

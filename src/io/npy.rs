@@ -21,6 +21,10 @@ const MAGIC: &[u8; 6] = b"\x93NUMPY";
 /// are a multiple of this many bytes.
 const ALIGN: usize = 64;
 
+/// The longest header read, NumPy's own limit (`max_header_size` of `np.load`): a plain
+/// array's header is under 200 bytes, and parsing one takes some 30 times its length.
+const MAX_HEADER_LEN: usize = 10_000;
+
 /// Element type of an `.npy` array.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Dtype {
@@ -150,6 +154,11 @@ pub fn decode_npy(bytes: &[u8]) -> anyhow::Result<NpyArray> {
     } else {
         u32::from_le_bytes([bytes[8], bytes[9], bytes[10], bytes[11]]) as usize
     };
+    if header_len > MAX_HEADER_LEN {
+        bail!(
+            "header of {header_len} bytes is longer than NumPy reads ({MAX_HEADER_LEN}); the file is corrupt or was not written by np.save"
+        );
+    }
     let header_end = prefix
         .checked_add(header_len)
         .ok_or_else(|| anyhow!("header length {header_len} is too large; the file is corrupt"))?;
@@ -236,8 +245,24 @@ pub fn decode_npy(bytes: &[u8]) -> anyhow::Result<NpyArray> {
 /// row and column, counted from 0) and `float64` values outside the `float32`
 /// range.
 pub fn read_matrix_f32(path: &Path, what: &str) -> anyhow::Result<(Vec<f32>, usize, usize)> {
-    let arr = read_npy(path)?;
-    let p = path.display();
+    let bytes = std::fs::read(path).map_err(|e| {
+        anyhow!(
+            "{}: cannot read file ({}); check the path",
+            path.display(),
+            e
+        )
+    })?;
+    decode_matrix_f32(&bytes, &path.display().to_string(), what)
+}
+
+/// [`read_matrix_f32`] on a file's bytes; `origin` (the file's name) starts every message.
+pub fn decode_matrix_f32(
+    bytes: &[u8],
+    origin: &str,
+    what: &str,
+) -> anyhow::Result<(Vec<f32>, usize, usize)> {
+    let p = origin;
+    let arr = decode_npy(bytes).map_err(|e| anyhow!("{p}: {e}"))?;
     if arr.dtype == Dtype::U8 {
         bail!(
             "{p}: {what} has dtype uint8 but this input takes float arrays; convert with x.astype(np.float32)"
@@ -949,6 +974,17 @@ mod tests {
             .unwrap_err()
             .to_string()
             .contains("1 extra"));
+        // a header longer than NumPy reads
+        let long = raw_npy(
+            2,
+            &format!(
+                "{{'descr': '<f4', 'fortran_order': False, 'shape': (1,), }}{}",
+                " ".repeat(10_000)
+            ),
+            &[0; 4],
+        );
+        let err = decode_npy(&long).unwrap_err().to_string();
+        assert!(err.contains("longer than NumPy reads (10000)"), "{err}");
         // not npy at all
         assert!(decode_npy(b"hello world")
             .unwrap_err()

@@ -13,6 +13,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use anyhow::{bail, Context, Result};
+use serde::Deserialize;
 
 /// The metadata entry holding the checksum: `fnv1a64:` and 16 hex digits, the 64-bit FNV-1a
 /// hash of the content in this order: each other metadata entry by key (key, a 0 byte, value,
@@ -142,19 +143,28 @@ impl Tensors {
         Ok(t)
     }
 
-    /// Decodes bytes.
+    /// Decodes bytes. Every size in the header is checked against the bytes before anything
+    /// is allocated, and the tensors must tile the data exactly, as the format requires (no
+    /// gaps, no overlaps, nothing after the last), so the tensors decoded never take more
+    /// memory than the file.
     pub fn decode(bytes: &[u8]) -> Result<Self> {
         if bytes.len() < 8 {
             bail!("file shorter than its 8-byte header length");
         }
-        let hlen = u64::from_le_bytes(bytes[..8].try_into()?) as usize;
-        if 8 + hlen > bytes.len() {
+        let hlen = u64::from_le_bytes(bytes[..8].try_into()?);
+        let Some(header_end) = usize::try_from(hlen)
+            .ok()
+            .and_then(|h| h.checked_add(8))
+            .filter(|&end| end <= bytes.len())
+        else {
             bail!("header length {hlen} past the end of the file");
-        }
+        };
         let header: serde_json::Map<String, serde_json::Value> =
-            serde_json::from_slice(&bytes[8..8 + hlen])?;
-        let data = &bytes[8 + hlen..];
+            serde_json::from_slice(&bytes[8..header_end])?;
+        let data = &bytes[header_end..];
         let mut out = Tensors::default();
+        // (begin, end, name, shape) of each tensor, checked to tile the data before decoding.
+        let mut spans = Vec::new();
         for (name, v) in header {
             if name == "__metadata__" {
                 out.metadata = serde_json::from_value(v)?;
@@ -164,19 +174,39 @@ impl Tensors {
             if dtype != "F32" {
                 bail!("tensor `{name}` has dtype {dtype}; only F32 is supported");
             }
-            let shape: Vec<usize> = serde_json::from_value(v["shape"].clone())?;
-            let offs: Vec<usize> = serde_json::from_value(v["data_offsets"].clone())?;
+            // Read in place: a clone of a long list would double the header's memory.
+            let shape = Vec::<usize>::deserialize(&v["shape"])?;
+            let offs = Vec::<usize>::deserialize(&v["data_offsets"])?;
             if offs.len() != 2 || offs[0] > offs[1] || offs[1] > data.len() {
                 bail!("tensor `{name}` has offsets {offs:?} outside the data");
             }
-            let raw = &data[offs[0]..offs[1]];
-            if raw.len() != 4 * shape.iter().product::<usize>() {
+            let bytes_needed = shape.iter().try_fold(4usize, |acc, &n| acc.checked_mul(n));
+            if bytes_needed != Some(offs[1] - offs[0]) {
                 bail!(
                     "tensor `{name}` has {} bytes for shape {shape:?}",
-                    raw.len()
+                    offs[1] - offs[0]
                 );
             }
-            let vals = raw
+            spans.push((offs[0], offs[1], name, shape));
+        }
+        spans.sort_by_key(|&(begin, end, ..)| (begin, end));
+        let mut at = 0;
+        for (begin, end, name, _) in &spans {
+            if *begin != at {
+                bail!(
+                    "tensor `{name}` starts at byte {begin} of the data, not at {at} where the previous one ends; tensors must not overlap or leave gaps"
+                );
+            }
+            at = *end;
+        }
+        if at != data.len() {
+            bail!(
+                "the tensors cover {at} bytes of data but the file holds {}; the file is corrupt",
+                data.len()
+            );
+        }
+        for (begin, end, name, shape) in spans {
+            let vals = data[begin..end]
                 .chunks_exact(4)
                 .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
                 .collect();
@@ -253,5 +283,41 @@ mod tests {
         let mut other = good;
         other.metadata.insert(CHECKSUM.into(), "md5:00".into());
         assert!(format!("{:#}", other.verify().unwrap_err()).contains("unknown kind"));
+    }
+
+    /// A file whose header is `json`, padded, followed by `data`.
+    fn raw(json: &str, data: &[u8]) -> Vec<u8> {
+        let mut out = (json.len() as u64).to_le_bytes().to_vec();
+        out.extend(json.as_bytes());
+        out.extend(data);
+        out
+    }
+
+    #[test]
+    fn sizes_from_the_header_are_checked_before_use() {
+        // A header length near 2^64 once wrapped 8 + len to a small number and panicked.
+        let mut bytes = u64::MAX.to_le_bytes().to_vec();
+        bytes.extend(b"{}");
+        let err = format!("{:#}", Tensors::decode(&bytes).unwrap_err());
+        assert!(err.contains("past the end of the file"), "{err}");
+        // A shape whose element count overflows once matched an empty slice.
+        let t = r#"{"a":{"dtype":"F32","shape":[4611686018427387904,4],"data_offsets":[0,0]}}"#;
+        let err = format!("{:#}", Tensors::decode(&raw(t, &[])).unwrap_err());
+        assert!(err.contains("has 0 bytes for shape"), "{err}");
+        // Tensors sharing one stretch of data once each got a copy of it: a file of n tensors
+        // over the same bytes decoded to n times its size.
+        let t = r#"{"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},"b":{"dtype":"F32","shape":[2],"data_offsets":[0,8]}}"#;
+        let err = format!("{:#}", Tensors::decode(&raw(t, &[0; 8])).unwrap_err());
+        assert!(err.contains("must not overlap"), "{err}");
+        // A gap, and bytes after the last tensor.
+        let t = r#"{"a":{"dtype":"F32","shape":[1],"data_offsets":[4,8]}}"#;
+        assert!(Tensors::decode(&raw(t, &[0; 8])).is_err());
+        let t = r#"{"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]}}"#;
+        let err = format!("{:#}", Tensors::decode(&raw(t, &[0; 8])).unwrap_err());
+        assert!(
+            err.contains("cover 4 bytes of data but the file holds 8"),
+            "{err}"
+        );
+        assert!(Tensors::decode(&raw(t, &[0; 4])).is_ok());
     }
 }

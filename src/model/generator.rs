@@ -177,7 +177,9 @@ impl GenSpec {
             output,
         )?;
         let net = &spec.net;
-        let mut eta = Vec::with_capacity(net.len());
+        // The shapes are checked against the widths before η is put together, so a file
+        // whose metadata claims a huge network allocates nothing for it.
+        let mut parts: Vec<&[f32]> = Vec::with_capacity(2 * net.layers());
         for l in 0..net.layers() {
             let get = |k: String| {
                 t.tensors
@@ -190,9 +192,10 @@ impl GenSpec {
                 ws == &vec![net.fan_in(l), net.fan_out(l)] && bs == &vec![net.fan_out(l)],
                 "W{l} or b{l} does not match the widths {widths:?}"
             );
-            eta.extend_from_slice(w);
-            eta.extend_from_slice(b);
+            parts.push(w);
+            parts.push(b);
         }
+        let eta = parts.concat();
         Ok((spec, eta))
     }
 

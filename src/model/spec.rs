@@ -254,7 +254,9 @@ impl ModelSpec {
                         .context("metadata `sigma0` is not a number")?,
                 };
                 let net = spec.mlp()?.expect("mlp").net();
-                let mut theta = Vec::with_capacity(net.len());
+                // The shapes are checked against the widths before θ is put together, so a file
+                // whose metadata claims a huge network allocates nothing for it.
+                let mut parts: Vec<&[f32]> = Vec::with_capacity(2 * net.layers());
                 for l in 0..net.layers() {
                     let (ws, w) = get(&format!("W{l}"))?;
                     let (bs, b) = get(&format!("b{l}"))?;
@@ -262,9 +264,10 @@ impl ModelSpec {
                         ws == &vec![net.fan_in(l), net.fan_out(l)] && bs == &vec![net.fan_out(l)],
                         "W{l} or b{l} does not match the widths {widths:?}"
                     );
-                    theta.extend_from_slice(w);
-                    theta.extend_from_slice(b);
+                    parts.push(w);
+                    parts.push(b);
                 }
+                let theta = parts.concat();
                 Ok((spec, theta))
             }
             other => bail!(

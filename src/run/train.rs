@@ -66,6 +66,29 @@ use crate::train::{
 /// before the field existed, which are this format too). A run of another format is refused.
 pub const RUN_FORMAT: u32 = 1;
 
+/// Whether the files a run writes after its last update are all in `out` and written after
+/// its checkpoint: the model, the generator (SteinGAN and hybrid runs) and for d = 2 the
+/// samples and the density plot. (A resumed run's older final files are not its last ones.)
+fn final_files_written(out: &Path, d: usize, cfg: &TrainConfig) -> bool {
+    let mut files = vec!["model.safetensors"];
+    if cfg.algo.has_generator() {
+        files.push("generator.safetensors");
+    }
+    if d == 2 {
+        files.push(match cfg.algo.has_generator() {
+            true => "generator_samples.npy",
+            false => "model_samples.npy",
+        });
+        files.push("density.png");
+    }
+    let modified = |p: &Path| std::fs::metadata(p).and_then(|m| m.modified()).ok();
+    let checkpoint = modified(&out.join("checkpoint.safetensors"));
+    files.iter().all(|f| {
+        let p = out.join(f);
+        p.is_file() && modified(&p) >= checkpoint
+    })
+}
+
 /// The energy model to train.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "kebab-case")]
@@ -666,8 +689,12 @@ impl TrainJob {
                 .get("step")
                 .and_then(|s| s.parse().ok())
                 .context("--resume: the checkpoint has no update count; it is damaged")?;
+            // A run stopped after its last checkpoint but before its final files were all
+            // written resumes to write them: the checkpoint holds the final state.
+            let finished = done > run.train.steps
+                || (done == run.train.steps && final_files_written(&out, data.d, &run.train));
             ensure!(
-                done < run.train.steps,
+                !finished,
                 "--resume: the run already has {done} updates; give a larger --steps"
             );
             let after = (
@@ -1145,6 +1172,12 @@ impl Session<'_> {
         let metrics_path = out.join("metrics.jsonl");
         let checkpoint_path = out.join("checkpoint.safetensors");
         if let Some((ck, _)) = &job.checkpoint {
+            // What a process killed inside a write left; the checkpoint it was replacing is
+            // whole, and is what this run continues from.
+            crate::io::remove_stale_temporaries(out)?;
+            if out.join("grids").is_dir() {
+                crate::io::remove_stale_temporaries(&out.join("grids"))?;
+            }
             trainer
                 .restore(ck)
                 .with_context(|| format!("--resume from {}", checkpoint_path.display()))?;
