@@ -62,7 +62,8 @@ impl Score for WgslScore {
     }
     fn set_steps(&self, steps: u64) {
         // The flag keeps the first step as a u32; u32::MAX means "clean".
-        self.after_steps.set(steps.min(u64::from(u32::MAX - 1)) as u32);
+        self.after_steps
+            .set(steps.min(u64::from(u32::MAX - 1)) as u32);
     }
     fn check(&self, ctx: &GpuContext) -> Result<()> {
         self.kernels.check(ctx, "grad_log_p")

@@ -310,10 +310,15 @@ impl<'a> Svgd<'a> {
     /// the particles: a KSD between steps and the next step share it.
     pub fn bandwidth(&mut self, bw: Bandwidth) -> Result<(f64, Option<MedianResult>)> {
         // The particles are on the device already: no encoder to submit first.
-        let sel = self
+        let sel = match self
             .dir
             .bandwidth
-            .select(self.ctx, self.k, None, &self.x, bw)?;
+            .select(self.ctx, self.k, None, &self.x, bw)
+        {
+            Ok(sel) => sel,
+            // A median refused for NaN particles: where the score made them so, it says where.
+            Err(e) => return Err(self.check_score().err().unwrap_or(e)),
+        };
         let h = sel.h.ok_or_else(|| {
             anyhow::anyhow!("svgd: the engine's bandwidth is selected on the host")
         })?;

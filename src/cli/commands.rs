@@ -18,7 +18,9 @@ use stein::run::{check_distinct, check_output, check_png, EvalOptions, SampleOpt
 
 use super::progress::Bar;
 use super::values::ImageShape;
-use super::{BenchArgs, CheckTargetArgs, DemoArgs, EnergyArgs, EvalArgs, PhiArgs, SampleArgs, SvgdArgs};
+use super::{
+    BenchArgs, CheckTargetArgs, DemoArgs, EnergyArgs, EvalArgs, PhiArgs, SampleArgs, SvgdArgs,
+};
 
 /// Opens the device the options choose; the environment is read here, at the edge, and
 /// passed down ([`gpu_options`]).

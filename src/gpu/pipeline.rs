@@ -89,8 +89,15 @@ impl Kernel {
         let mut constants = vec![("WG", f64::from(wg))];
         constants.extend_from_slice(extra);
         let trusted = spec.trusted || ctx.options.unchecked;
-        Self::build(ctx, spec.name, spec.source(), spec.bindings, trusted, &constants)
-            .map(|k| Self { wg, ..k })
+        Self::build(
+            ctx,
+            spec.name,
+            spec.source(),
+            spec.bindings,
+            trusted,
+            &constants,
+        )
+        .map(|k| Self { wg, ..k })
     }
 
     /// A kernel from WGSL assembled at run time (a user's target, which stein cannot vouch
@@ -108,7 +115,11 @@ impl Kernel {
             .map(|k| Self { wg, ..k })
             // One line: wgpu's validation errors span several.
             .map_err(|e| {
-                anyhow::anyhow!(e.to_string().split_whitespace().collect::<Vec<_>>().join(" "))
+                anyhow::anyhow!(e
+                    .to_string()
+                    .split_whitespace()
+                    .collect::<Vec<_>>()
+                    .join(" "))
             })
     }
 

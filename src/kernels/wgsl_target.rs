@@ -52,12 +52,57 @@ const STEIN_NAMES: &[&str] = &["DIM", "x", "set_grad", "add_grad", "log_p", "gra
 
 /// WGSL's keywords and reserved words a constant or data array may not be named.
 const WGSL_WORDS: &[&str] = &[
-    "alias", "break", "case", "const", "const_assert", "continue", "continuing", "default",
-    "diagnostic", "discard", "else", "enable", "false", "fn", "for", "if", "let", "loop",
-    "override", "requires", "return", "struct", "switch", "true", "var", "while", "f32", "f16",
-    "i32", "u32", "bool", "vec2", "vec3", "vec4", "mat2x2", "mat3x3", "mat4x4", "array",
-    "atomic", "ptr", "sampler", "texture_2d", "self", "super", "static", "private", "storage",
-    "uniform", "function", "workgroup", "handle",
+    "alias",
+    "break",
+    "case",
+    "const",
+    "const_assert",
+    "continue",
+    "continuing",
+    "default",
+    "diagnostic",
+    "discard",
+    "else",
+    "enable",
+    "false",
+    "fn",
+    "for",
+    "if",
+    "let",
+    "loop",
+    "override",
+    "requires",
+    "return",
+    "struct",
+    "switch",
+    "true",
+    "var",
+    "while",
+    "f32",
+    "f16",
+    "i32",
+    "u32",
+    "bool",
+    "vec2",
+    "vec3",
+    "vec4",
+    "mat2x2",
+    "mat3x3",
+    "mat4x4",
+    "array",
+    "atomic",
+    "ptr",
+    "sampler",
+    "texture_2d",
+    "self",
+    "super",
+    "static",
+    "private",
+    "storage",
+    "uniform",
+    "function",
+    "workgroup",
+    "handle",
 ];
 
 /// A named data array of a WGSL target, as f32.
@@ -124,9 +169,8 @@ impl WgslTarget {
         base: &Path,
         device_check: DeviceCheck,
     ) -> Result<Self> {
-        let raw: RawWgsl = serde_json::from_str(s).map_err(|e| {
-            anyhow!("{origin}: invalid wgsl target ({e}); write it like {EXAMPLE}")
-        })?;
+        let raw: RawWgsl = serde_json::from_str(s)
+            .map_err(|e| anyhow!("{origin}: invalid wgsl target ({e}); write it like {EXAMPLE}"))?;
         ensure!(
             raw.dim >= 1 && raw.dim <= u32::MAX as usize,
             "{origin}: \"dim\" is {}; give the particles' dimension, at least 1",
@@ -458,13 +502,19 @@ fn check_user_module(m: &naga::Module, path: &str) -> Result<()> {
         TypeInner::Scalar(s) => Some(s),
         _ => None,
     };
-    let find = |name: &str| m.functions.iter().find(|(_, f)| f.name.as_deref() == Some(name));
-    let signature = "a WGSL target defines fn log_p(i: u32) -> f32 and fn grad_log_p(i: u32) (docs/targets.md)";
+    let find = |name: &str| {
+        m.functions
+            .iter()
+            .find(|(_, f)| f.name.as_deref() == Some(name))
+    };
+    let signature =
+        "a WGSL target defines fn log_p(i: u32) -> f32 and fn grad_log_p(i: u32) (docs/targets.md)";
     let one_u32 = |f: &naga::Function| {
         f.arguments.len() == 1 && scalar(f.arguments[0].ty) == Some(Scalar::U32)
     };
     match find("log_p") {
-        Some((_, f)) if one_u32(f) && f.result.as_ref().and_then(|r| scalar(r.ty)) == Some(Scalar::F32) => {}
+        Some((_, f))
+            if one_u32(f) && f.result.as_ref().and_then(|r| scalar(r.ty)) == Some(Scalar::F32) => {}
         Some(_) => bail!("{path}: log_p has the wrong signature; {signature}"),
         None => bail!("{path}: defines no log_p; {signature}"),
     }
@@ -479,11 +529,9 @@ fn check_user_module(m: &naga::Module, path: &str) -> Result<()> {
             e.name
         );
     }
-    if let Some((_, g)) = m
-        .global_variables
-        .iter()
-        .find(|(_, g)| g.binding.is_some() && !g.name.as_deref().unwrap_or("").starts_with("stein_"))
-    {
+    if let Some((_, g)) = m.global_variables.iter().find(|(_, g)| {
+        g.binding.is_some() && !g.name.as_deref().unwrap_or("").starts_with("stein_")
+    }) {
         bail!(
             "{path}: declares the binding `{}`; stein binds the particles and the data itself (read them with x(i, k) and the data arrays' accessors)",
             g.name.as_deref().unwrap_or("?")
@@ -517,14 +565,9 @@ pub struct WgslKernels {
 impl WgslKernels {
     /// Uploads the data and builds the score pipeline.
     pub fn new(ctx: &GpuContext, target: &WgslTarget) -> Result<Self> {
-        let score = Kernel::from_source(
-            ctx,
-            SCORE_ENTRY,
-            &target.module,
-            BINDINGS,
-            ("STEIN_WG", WG),
-        )
-        .with_context(|| target.source_path.display().to_string())?;
+        let score =
+            Kernel::from_source(ctx, SCORE_ENTRY, &target.module, BINDINGS, ("STEIN_WG", WG))
+                .with_context(|| target.source_path.display().to_string())?;
         Ok(Self {
             target: target.clone(),
             score,
@@ -558,7 +601,14 @@ impl WgslKernels {
     ) -> Result<()> {
         let d = self.target.dim;
         super::check_nd(SCORE_ENTRY, n, d, &[x, score])?;
-        self.dispatch(ctx, enc, &self.score, [x, score, &self.placeholder], n, after_steps)
+        self.dispatch(
+            ctx,
+            enc,
+            &self.score,
+            [x, score, &self.placeholder],
+            n,
+            after_steps,
+        )
     }
 
     fn dispatch(
@@ -595,7 +645,11 @@ impl WgslKernels {
     pub fn log_p(&self, ctx: &GpuContext, x: &[f32]) -> Result<Vec<f32>> {
         let d = self.target.dim;
         let rows = x.len() / d;
-        ensure!(rows >= 1 && x.len() == rows * d, "log_p: {} values are not rows of d = {d}", x.len());
+        ensure!(
+            rows >= 1 && x.len() == rows * d,
+            "log_p: {} values are not rows of d = {d}",
+            x.len()
+        );
         let kernel = match self.log_p.get() {
             Some(k) => k,
             None => {
@@ -631,7 +685,11 @@ impl WgslKernels {
             return Ok(());
         }
         let (steps, particle, kind) = (f[0], f[1] / 8, f[1] % 8);
-        let (src, origin, d) = (self.target.source_path.display(), &self.target.origin, self.target.dim);
+        let (src, origin, d) = (
+            self.target.source_path.display(),
+            &self.target.origin,
+            self.target.dim,
+        );
         let at = format!("at particle {particle} after {steps} steps");
         bail!(match kind {
             KIND_X_INDEX => format!("{src}: x(i, k) was read with k >= dim = {d} (or i past the particles) {at}; the code models another dimension than \"dim\": {d} in {origin}, fix one"),

@@ -206,7 +206,10 @@ fn wgsl_differences(
 fn host_differences(target: &Target, x: &[f32], n: usize, d: usize) -> Result<Vec<f64>> {
     let mut fd = vec![0.0; n * d];
     for i in 0..n {
-        let mut p: Vec<f64> = x[i * d..(i + 1) * d].iter().map(|&v| f64::from(v)).collect();
+        let mut p: Vec<f64> = x[i * d..(i + 1) * d]
+            .iter()
+            .map(|&v| f64::from(v))
+            .collect();
         for c in 0..d {
             let v = p[c];
             let h = step(v, f64::EPSILON);
