@@ -69,7 +69,7 @@ enum Command {
 
 #[derive(clap::Args)]
 struct PhiArgs {
-    /// Target density (JSON: a Gaussian mixture or a full-covariance Gaussian).
+    /// Target density (JSON: a Gaussian mixture, a full-covariance Gaussian, or WGSL code).
     #[arg(long)]
     target: PathBuf,
     /// Particles, .npy [n, d] of f32 or f64.
@@ -99,7 +99,7 @@ struct CheckTargetArgs {
 
 #[derive(clap::Args)]
 struct SvgdArgs {
-    /// Target density (JSON: a Gaussian mixture or a full-covariance Gaussian).
+    /// Target density (JSON: a Gaussian mixture, a full-covariance Gaussian, or WGSL code).
     #[arg(long)]
     target: PathBuf,
     /// Initial particles, .npy [n, d]; otherwise --n with --init-mean and --init-std.

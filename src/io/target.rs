@@ -844,13 +844,13 @@ mod tests {
         let t = r#"{"kind":"gaussian","mean":[1,-2,0.5],"cov":[[2,0.8,0.1],[0.8,1,-0.3],[0.1,-0.3,0.5]]}"#;
         let g = from_json_str(t, "t.json").unwrap();
         for x in [[0.0, 0.0, 0.0], [1.5, -3.0, 2.0], [-4.0, 1.0, 0.3]] {
-            let s = g.grad_log_density(&x);
+            let s = g.grad_log_density(&x).unwrap();
             for a in 0..3 {
                 let step = 1e-5;
                 let (mut hi, mut lo) = (x, x);
                 hi[a] += step;
                 lo[a] -= step;
-                let fd = (g.log_density(&hi) - g.log_density(&lo)) / (2.0 * step);
+                let fd = (g.log_density(&hi).unwrap() - g.log_density(&lo).unwrap()) / (2.0 * step);
                 assert!(
                     (fd - s[a]).abs() < 1e-6 * s[a].abs().max(1.0),
                     "x = {x:?}, a = {a}: {fd} vs {}",
