@@ -21,6 +21,7 @@
 //! - [`kernels`]: one typed host wrapper per WGSL kernel, recording and never submitting;
 //! - [`bandwidth`], [`direction`], [`median`]: the kernel bandwidth and the Stein direction
 //!   (score → bandwidth → φ → update) that every algorithm records through;
+//! - [`score`]: targets written in WGSL by the user, and a score computed by a Rust closure;
 //! - [`svgd`], [`train`], [`ais`], [`eval`], [`mmd`], [`bench`](mod@bench): the algorithms, which own the
 //!   device state and decide when to submit and read back;
 //! - [`model`]: the energies (RBM, MLP) and the SteinGAN generator;
@@ -47,5 +48,6 @@ pub mod median;
 pub mod mmd;
 pub mod model;
 pub mod run;
+pub mod score;
 pub mod svgd;
 pub mod train;

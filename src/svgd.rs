@@ -32,7 +32,19 @@ pub trait Score {
     fn device_bytes(&self) -> u64 {
         0
     }
+    /// Says how many steps the particles of the next [`Score::record`] have taken, for the
+    /// messages of [`Score::check`] (0: the initial particles).
+    fn set_steps(&self, _steps: u64) {}
+    /// Fails when an evaluation recorded so far went wrong (a NaN score, an index past the
+    /// target's dimension), naming the first step and particle. A score that keeps such a
+    /// flag on the device reads it back here: callers check where they read back anyway,
+    /// never once per step.
+    fn check(&self, _ctx: &GpuContext) -> Result<()> {
+        Ok(())
+    }
 }
+
+pub use crate::score::{HostScore, WgslScore};
 
 /// A Gaussian mixture on the device.
 pub struct GmmScore {
@@ -124,6 +136,7 @@ pub fn target_score<'a>(ctx: &GpuContext, t: &Target) -> Result<Box<dyn Score + 
     Ok(match t {
         Target::Gmm(g) => Box::new(GmmScore::new(ctx, g)?),
         Target::Gaussian(g) => Box::new(GaussianScore::new(ctx, g)?),
+        Target::Wgsl(w) => Box::new(WgslScore::new(ctx, w)?),
     })
 }
 
@@ -270,6 +283,12 @@ impl<'a> Svgd<'a> {
             + 3 * 32
     }
 
+    /// Fails when a score evaluated so far went wrong ([`Score::check`]; a small readback
+    /// for scores that keep a flag on the device, nothing for the built-in targets).
+    pub fn check_score(&self) -> Result<()> {
+        self.target.check(self.ctx)
+    }
+
     /// The current particles.
     pub fn particles(&self) -> Result<Vec<f32>> {
         self.x.read(self.ctx)
@@ -291,10 +310,15 @@ impl<'a> Svgd<'a> {
     /// the particles: a KSD between steps and the next step share it.
     pub fn bandwidth(&mut self, bw: Bandwidth) -> Result<(f64, Option<MedianResult>)> {
         // The particles are on the device already: no encoder to submit first.
-        let sel = self
+        let sel = match self
             .dir
             .bandwidth
-            .select(self.ctx, self.k, None, &self.x, bw)?;
+            .select(self.ctx, self.k, None, &self.x, bw)
+        {
+            Ok(sel) => sel,
+            // A median refused for NaN particles: where the score made them so, it says where.
+            Err(e) => return Err(self.check_score().err().unwrap_or(e)),
+        };
         let h = sel.h.ok_or_else(|| {
             anyhow::anyhow!("svgd: the engine's bandwidth is selected on the host")
         })?;
@@ -321,9 +345,12 @@ impl<'a> Svgd<'a> {
     pub fn phi(&mut self, bw: Bandwidth) -> Result<(Vec<f32>, f64)> {
         let (h, _) = self.bandwidth(bw)?;
         let mut enc = Recorder::new(self.ctx);
+        self.target.set_steps(self.t);
         self.record_phi(&mut enc, h)?;
         enc.submit(self.ctx);
-        Ok((self.dir.phi.read(self.ctx)?, h))
+        let phi = self.dir.phi.read(self.ctx)?;
+        self.check_score()?;
+        Ok((phi, h))
     }
 
     /// One SVGD step x ← x + ε·update(φ). One submit after the median passes.
@@ -334,6 +361,7 @@ impl<'a> Svgd<'a> {
         let (h, median) = self.bandwidth(bw)?;
         // The update below moves the particles.
         self.dir.bandwidth.moved();
+        self.target.set_steps(self.t);
         self.t += 1;
         let mut enc = Recorder::new(self.ctx);
         self.record_phi(&mut enc, h)?;
@@ -377,6 +405,7 @@ impl<'a> Svgd<'a> {
     /// bandwidth h (U is NaN for n = 1).
     pub fn ksd(&mut self, h: f64) -> Result<(f64, f64)> {
         let mut enc = Recorder::new(self.ctx);
+        self.target.set_steps(self.t);
         self.target
             .record(self.ctx, self.k, &mut enc, &self.x, &self.dir.score, self.n)?;
         let bufs = match &mut self.ksd {
@@ -387,6 +416,7 @@ impl<'a> Svgd<'a> {
         self.k
             .ksd_rows(self.ctx, enc, bufs, &self.x, &self.dir.score, h)?;
         let (rows, diag) = bufs.read(self.ctx)?;
+        self.check_score()?;
         Ok(ksd_from_rows(&rows, &diag))
     }
 

@@ -19,5 +19,6 @@ mod integration {
     pub mod preprocessing;
     pub mod regression;
     pub mod run;
+    pub mod targets;
     pub mod trainer;
 }

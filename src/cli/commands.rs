@@ -19,7 +19,9 @@ use stein::run::{check_png, EvalOptions, SampleOptions, SvgdRun};
 use super::output;
 use super::progress::Bar;
 use super::values::ImageShape;
-use super::{BenchArgs, DemoArgs, EnergyArgs, EvalArgs, PhiArgs, SampleArgs, SvgdArgs};
+use super::{
+    BenchArgs, CheckTargetArgs, DemoArgs, EnergyArgs, EvalArgs, PhiArgs, SampleArgs, SvgdArgs,
+};
 
 /// Opens the device the options choose; the environment is read here, at the edge, and
 /// passed down ([`gpu_options`]).
@@ -97,6 +99,36 @@ pub fn phi(choice: &AdapterChoice, a: PhiArgs) -> Result<()> {
     let (phi, h) = stein::run::svgd::phi(&ctx, &target, &x, n, bw)?;
     write_npy_f32(&a.out, &phi, &[n, d])?;
     println!("{}", json!({"n": n, "d": d, "h": h}));
+    Ok(())
+}
+
+/// `stein check-target`: the report on stdout (JSON), an error when it fails.
+pub fn check_target(choice: &AdapterChoice, a: CheckTargetArgs) -> Result<()> {
+    ensure!(
+        a.tolerance > 0.0 && a.tolerance.is_finite(),
+        "--tolerance {} must be a positive number",
+        a.tolerance
+    );
+    let ctx = open(choice)?;
+    let target = load_target(&a.target, &|what, bytes| ctx.check_binding(what, bytes))?;
+    let (x, n) = load_particles(&a.particles, target.dim())?;
+    let r = stein::run::check_target::check_target(&ctx, &target, &x, n, a.tolerance)?;
+    println!("{}", serde_json::to_value(&r)?);
+    ensure!(
+        r.passed,
+        "{}: the score differs from finite differences of the log-density by {:.3e} (relative) at particle {} coordinate {} (score {:.6e}, finite difference {:.6e}), above --tolerance {:e}; check the gradient against the log-density",
+        a.target.display(),
+        r.worst_rel_err,
+        r.particle,
+        r.coordinate,
+        r.score,
+        r.finite_difference,
+        r.tolerance
+    );
+    eprintln!(
+        "check-target: n = {}, d = {}, worst relative error {:.3e} (particle {}, coordinate {}; {}, {}) within {:e}",
+        r.n, r.d, r.worst_rel_err, r.particle, r.coordinate, r.precision, r.step, r.tolerance
+    );
     Ok(())
 }
 

@@ -48,6 +48,10 @@ enum Command {
     Phi(PhiArgs),
     /// Run SVGD and write the final particles.
     Svgd(SvgdArgs),
+    /// Check a target's score against central finite differences of its log-density at
+    /// given particles (f32 on the device for a WGSL target, f64 on the host otherwise);
+    /// fails when the worst relative error is above --tolerance.
+    CheckTarget(CheckTargetArgs),
     /// A demo on a built-in 2-D target: 500 particles, a plot and the final particles.
     Demo(DemoArgs),
     /// Train an energy model (Gaussian-Bernoulli RBM or MLP) by CD, PCD, SteinCD, SteinGAN or
@@ -68,7 +72,7 @@ enum Command {
 
 #[derive(clap::Args)]
 struct PhiArgs {
-    /// Target density (JSON: a Gaussian mixture or a full-covariance Gaussian).
+    /// Target density (JSON: a Gaussian mixture, a full-covariance Gaussian, or WGSL code).
     #[arg(long)]
     target: PathBuf,
     /// Particles, .npy [n, d] of f32 or f64.
@@ -86,8 +90,21 @@ struct PhiArgs {
 }
 
 #[derive(clap::Args)]
+struct CheckTargetArgs {
+    /// Target density (JSON; docs/targets.md for WGSL targets).
+    target: PathBuf,
+    /// Particles to check at, .npy [n, d] of f32 or f64.
+    #[arg(long)]
+    particles: PathBuf,
+    /// Largest relative error accepted (relative to each particle's largest gradient
+    /// component).
+    #[arg(long, default_value_t = stein::run::check_target::DEFAULT_TOLERANCE)]
+    tolerance: f64,
+}
+
+#[derive(clap::Args)]
 struct SvgdArgs {
-    /// Target density (JSON: a Gaussian mixture or a full-covariance Gaussian).
+    /// Target density (JSON: a Gaussian mixture, a full-covariance Gaussian, or WGSL code).
     #[arg(long)]
     target: PathBuf,
     /// Initial particles, .npy [n, d]; otherwise --n with --init-mean and --init-std.
@@ -383,6 +400,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Info => commands::info(&choice),
         Command::Phi(a) => commands::phi(&choice, a),
         Command::Svgd(a) => commands::svgd(&choice, a),
+        Command::CheckTarget(a) => commands::check_target(&choice, a),
         Command::Demo(a) => commands::demo(&choice, a),
         Command::Train(a) => train::train(&choice, &a),
         Command::Eval(a) => commands::eval(&choice, a),

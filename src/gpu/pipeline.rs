@@ -86,8 +86,54 @@ impl Kernel {
         wg: u32,
         extra: &[(&str, f64)],
     ) -> Result<Self> {
-        let bindings = spec.bindings;
-        check_storage_limits(spec.name, bindings, &ctx.limits)?;
+        let mut constants = vec![("WG", f64::from(wg))];
+        constants.extend_from_slice(extra);
+        let trusted = spec.trusted || ctx.options.unchecked;
+        Self::build(
+            ctx,
+            spec.name,
+            spec.source(),
+            spec.bindings,
+            trusted,
+            &constants,
+        )
+        .map(|k| Self { wg, ..k })
+    }
+
+    /// A kernel from WGSL assembled at run time (a user's target, which stein cannot vouch
+    /// for: always built with wgpu's runtime checks), entry point `name`, its workgroup size
+    /// `wg` given to the override `wg_override.0`.
+    pub fn from_source(
+        ctx: &GpuContext,
+        name: &'static str,
+        source: &str,
+        bindings: &'static [Binding],
+        (wg_override, wg): (&str, u32),
+    ) -> Result<Self> {
+        let constants = [(wg_override, f64::from(wg))];
+        Self::build(ctx, name, source.to_string(), bindings, false, &constants)
+            .map(|k| Self { wg, ..k })
+            // One line: wgpu's validation errors span several.
+            .map_err(|e| {
+                anyhow::anyhow!(e
+                    .to_string()
+                    .split_whitespace()
+                    .collect::<Vec<_>>()
+                    .join(" "))
+            })
+    }
+
+    /// The pipeline of entry point `name` in `source` with its explicit layout `bindings`,
+    /// built inside a validation error scope.
+    fn build(
+        ctx: &GpuContext,
+        name: &'static str,
+        source: String,
+        bindings: &'static [Binding],
+        trusted: bool,
+        constants: &[(&str, f64)],
+    ) -> Result<Self> {
+        check_storage_limits(name, bindings, &ctx.limits)?;
         let entries: Vec<wgpu::BindGroupLayoutEntry> = bindings
             .iter()
             .enumerate()
@@ -119,20 +165,19 @@ impl Kernel {
                 count: None,
             })
             .collect();
-        let source = spec.source();
-        log::trace!("building `{}`:\n{source}", spec.name);
+        log::trace!("building `{name}`:\n{source}");
         let scope = ctx.device.push_error_scope(wgpu::ErrorFilter::Validation);
         let layout = ctx
             .device
             .create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
-                label: Some(spec.name),
+                label: Some(name),
                 entries: &entries,
             });
         let desc = wgpu::ShaderModuleDescriptor {
-            label: Some(spec.name),
+            label: Some(name),
             source: wgpu::ShaderSource::Wgsl(source.into()),
         };
-        let module = if spec.trusted || ctx.options.unchecked {
+        let module = if trusted {
             // SAFETY: a trusted kernel's header proves its indices in bounds and its loops
             // finite from sizes its host wrapper checks before every dispatch;
             // `GpuOptions::unchecked` is the user's own opt-in for measurements.
@@ -146,35 +191,30 @@ impl Kernel {
         let pipeline_layout = ctx
             .device
             .create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
-                label: Some(spec.name),
+                label: Some(name),
                 bind_group_layouts: &[Some(&layout)],
                 immediate_size: 0,
             });
-        let mut constants = vec![("WG", f64::from(wg))];
-        constants.extend_from_slice(extra);
         let pipeline = ctx
             .device
             .create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
-                label: Some(spec.name),
+                label: Some(name),
                 layout: Some(&pipeline_layout),
                 module: &module,
-                entry_point: Some(spec.name),
+                entry_point: Some(name),
                 compilation_options: wgpu::PipelineCompilationOptions {
-                    constants: &constants,
+                    constants,
                     ..Default::default()
                 },
                 cache: None,
             });
         if let Some(err) = pollster::block_on(scope.pop()) {
-            bail!(
-                "building pipeline `{}` with {constants:?}: {err}",
-                spec.name
-            );
+            bail!("building pipeline `{name}` with {constants:?}: {err}");
         }
-        log::debug!("built pipeline `{}` ({constants:?})", spec.name);
+        log::debug!("built pipeline `{name}` ({constants:?})");
         Ok(Self {
-            name: spec.name,
-            wg,
+            name,
+            wg: 0,
             pipeline,
             layout,
             bindings,

@@ -17,6 +17,13 @@
 //!
 //! `stds` holds one standard deviation per component per dimension. Weights
 //! need not sum to 1; they are normalised when loaded.
+//!
+//! A third kind is the user's own density written in WGSL ([`WgslTarget`], docs/targets.md):
+//!
+//! ```json
+//! {"kind": "wgsl", "source": "banana.wgsl", "dim": 2,
+//!  "data": {"X": "x.npy"}, "constants": {"b": 100.0}}
+//! ```
 
 use std::f64::consts::PI;
 use std::path::Path;
@@ -24,8 +31,10 @@ use std::path::Path;
 use anyhow::{anyhow, bail};
 use serde::Deserialize;
 
+pub use crate::kernels::wgsl_target::{DataArray, WgslTarget};
+
 /// Target kinds this module understands, for error messages.
-const SUPPORTED_KINDS: &str = "\"gmm\", \"gaussian\"";
+const SUPPORTED_KINDS: &str = "\"gmm\", \"gaussian\", \"wgsl\"";
 
 /// Called with what a target's device copy needs and its size in bytes, before the host
 /// does work that grows faster than the file (`GpuContext::check_binding` fits).
@@ -43,6 +52,8 @@ pub enum Target {
     Gmm(Gmm),
     /// Gaussian with a full covariance.
     Gaussian(Gaussian),
+    /// The user's log-density and score written in WGSL (device only: no host form).
+    Wgsl(WgslTarget),
 }
 
 impl Target {
@@ -51,22 +62,26 @@ impl Target {
         match self {
             Target::Gmm(g) => g.dim(),
             Target::Gaussian(g) => g.dim(),
+            Target::Wgsl(w) => w.dim,
         }
     }
 
-    /// Normalised log density at `x`.
-    pub fn log_density(&self, x: &[f64]) -> f64 {
+    /// Normalised log density at `x` on the host (f64), where the target has a host form
+    /// (not [`Target::Wgsl`]: its density lives on the device).
+    pub fn log_density(&self, x: &[f64]) -> Option<f64> {
         match self {
-            Target::Gmm(g) => g.log_density(x),
-            Target::Gaussian(g) => g.log_density(x),
+            Target::Gmm(g) => Some(g.log_density(x)),
+            Target::Gaussian(g) => Some(g.log_density(x)),
+            Target::Wgsl(_) => None,
         }
     }
 
-    /// The score ∇ log p at `x` (f64 reference).
-    pub fn grad_log_density(&self, x: &[f64]) -> Vec<f64> {
+    /// The score ∇ log p at `x` (f64 reference), where the target has a host form.
+    pub fn grad_log_density(&self, x: &[f64]) -> Option<Vec<f64>> {
         match self {
-            Target::Gmm(g) => g.grad_log_density(x),
-            Target::Gaussian(g) => g.grad_log_density(x),
+            Target::Gmm(g) => Some(g.grad_log_density(x)),
+            Target::Gaussian(g) => Some(g.grad_log_density(x)),
+            Target::Wgsl(_) => None,
         }
     }
 }
@@ -288,7 +303,8 @@ pub fn load_target(path: &Path, device_check: DeviceCheck) -> anyhow::Result<Tar
             e
         )
     })?;
-    from_json_str_checked(&text, &path.display().to_string(), device_check)
+    let base = path.parent().unwrap_or(Path::new(""));
+    from_json_in(&text, &path.display().to_string(), base, device_check)
 }
 
 /// Parses and validates a target from JSON text; `origin` (usually the file
@@ -304,10 +320,22 @@ struct KindOnly {
     kind: Option<serde_json::Value>,
 }
 
-/// [`from_json_str`] with a [`DeviceCheck`].
+/// [`from_json_str`] with a [`DeviceCheck`]; a WGSL target's files are found relative to
+/// the current directory.
 pub fn from_json_str_checked(
     s: &str,
     origin: &str,
+    device_check: DeviceCheck,
+) -> anyhow::Result<Target> {
+    from_json_in(s, origin, Path::new(""), device_check)
+}
+
+/// [`from_json_str_checked`] with the directory a WGSL target's `source` and `data` paths
+/// are relative to (the target file's).
+pub fn from_json_in(
+    s: &str,
+    origin: &str,
+    base: &Path,
     device_check: DeviceCheck,
 ) -> anyhow::Result<Target> {
     let example =
@@ -340,6 +368,9 @@ pub fn from_json_str_checked(
                 origin,
                 device_check,
             )?));
+        }
+        Some(serde_json::Value::String(kind)) if kind == "wgsl" => {
+            return Ok(Target::Wgsl(WgslTarget::from_json(s, origin, base, device_check)?));
         }
         Some(serde_json::Value::String(kind)) => {
             bail!("{origin}: unknown target kind \"{kind}\"; supported kinds: {SUPPORTED_KINDS}")
@@ -813,13 +844,13 @@ mod tests {
         let t = r#"{"kind":"gaussian","mean":[1,-2,0.5],"cov":[[2,0.8,0.1],[0.8,1,-0.3],[0.1,-0.3,0.5]]}"#;
         let g = from_json_str(t, "t.json").unwrap();
         for x in [[0.0, 0.0, 0.0], [1.5, -3.0, 2.0], [-4.0, 1.0, 0.3]] {
-            let s = g.grad_log_density(&x);
+            let s = g.grad_log_density(&x).unwrap();
             for a in 0..3 {
                 let step = 1e-5;
                 let (mut hi, mut lo) = (x, x);
                 hi[a] += step;
                 lo[a] -= step;
-                let fd = (g.log_density(&hi) - g.log_density(&lo)) / (2.0 * step);
+                let fd = (g.log_density(&hi).unwrap() - g.log_density(&lo).unwrap()) / (2.0 * step);
                 assert!(
                     (fd - s[a]).abs() < 1e-6 * s[a].abs().max(1.0),
                     "x = {x:?}, a = {a}: {fd} vs {}",

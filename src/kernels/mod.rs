@@ -12,6 +12,7 @@ mod plan;
 mod scores;
 mod texture;
 mod update;
+pub mod wgsl_target;
 
 pub use ksd::*;
 pub use pairs::*;

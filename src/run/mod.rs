@@ -16,7 +16,9 @@
 //! | held-out log-likelihood (exact, quadrature, AIS) and MMD² | [`EvalOptions`] | [`EvalReport`] |
 //! | samples of a trained model (Gibbs, Langevin, SVGD) or of a generator | [`SampleOptions`] | samples |
 //! | f(x) of a trained model | [`energy::energies`] | f |
+//! | a target's score against finite differences of its log-density | [`check_target::check_target`] | [`check_target::GradCheck`] |
 
+pub mod check_target;
 pub mod energy;
 pub mod eval;
 mod run_dir;

@@ -349,6 +349,10 @@ impl SvgdRun {
         self.check(None)?;
         if self.plot.is_some() {
             ensure!(
+                target.log_density(&[0.0; 2]).is_some(),
+                "--plot draws the target's density on the host, which a wgsl target does not have; leave out --plot"
+            );
+            ensure!(
                 target.dim() == 2,
                 "--plot draws 2-D targets only; this target has d = {}",
                 target.dim()
@@ -395,9 +399,15 @@ impl SvgdRun {
         for step in 1..=self.steps {
             let info = engine.step(self.step_size, self.bandwidth)?;
             last_h = info.h;
+            if step == 1 {
+                // A target's mistakes at the initial particles (a WGSL target's wrong dim, a
+                // NaN score) stop the run here, not after all steps: one small readback.
+                engine.check_score()?;
+            }
             if let Some(Trace { every, dir }) = &self.trace {
                 if step % every == 0 || step == self.steps {
                     let x = engine.particles()?;
+                    engine.check_score()?;
                     let path = dir.join(format!("step_{step:06}.npy"));
                     let existed = path.exists();
                     write_npy_f32(&path, &x, &[n, d])?;
@@ -419,6 +429,7 @@ impl SvgdRun {
         let seconds = start.elapsed().as_secs_f64();
         progress.finish();
         let x = engine.particles()?;
+        engine.check_score()?;
         ensure!(
             x.iter().all(|v| v.is_finite()),
             "particles diverged to NaN or inf; lower --step-size (now {})",
@@ -431,7 +442,7 @@ impl SvgdRun {
             crate::io::plot::plot_particles_2d(
                 p,
                 &x,
-                &move |a, b| g.log_density(&[a, b]),
+                &move |a, b| g.log_density(&[a, b]).unwrap_or(f64::NAN),
                 "stein svgd",
                 None,
             )?;

@@ -1,0 +1,707 @@
+//! Targets written in WGSL by the user: the JSON's files read and checked, the user's code
+//! spliced into stein's score and log-density kernels, validated with naga (a mistake is one
+//! line naming the user's file, line and column), and the pipelines that run it. The
+//! conventions the user writes to are in docs/targets.md.
+//!
+//! The module stein builds is the user's file first, unchanged, so that naga's line and
+//! column are the user's own; then stein's part: `DIM`, the constants, each data array's
+//! `<name>_rows`, `<name>_cols` and accessor, the particle accessor `x(i, k)`, `set_grad`,
+//! `add_grad`, the bindings (all named `stein_*`) and two entry points. WGSL allows
+//! declarations in any order, so the user's code may use what comes after it.
+//!
+//! Errors the user's code makes at run time (reading `x(i, k)` with `k ≥ DIM`, a data row
+//! past its array, a coordinate `grad_log_p` left unset, a NaN or infinite score) are kept
+//! on the device in a two-word flag: the first step at which one happened and, for that
+//! step, the lowest particle with its kind. The host reads it only where the run reads
+//! back anyway ([`crate::svgd::Score::check`]).
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, OnceLock};
+
+use anyhow::{anyhow, bail, ensure, Context, Result};
+use serde::Deserialize;
+
+use crate::gpu::pipeline::{Binding, Kernel};
+use crate::gpu::{GpuContext, GpuVec, Recorder};
+use crate::io::npy::{format_shape, read_npy, Dtype, NpyData};
+use crate::io::target::DeviceCheck;
+use Binding::{ReadOnly as R, ReadWrite as W, Uniform as U};
+
+/// Entry point of the score kernel: `grad_log_p(i)` for each particle.
+pub const SCORE_ENTRY: &str = "stein_target_score";
+/// Entry point of the log-density kernel: `log_p(i)` for each row.
+pub const LOG_P_ENTRY: &str = "stein_target_log_p";
+/// The binding table of both entry points: parameters, particles, packed data, score,
+/// log-densities, flag.
+pub const BINDINGS: &[Binding] = &[U, R, R, W, W, W];
+/// Workgroup size of both entry points (override `STEIN_WG`).
+const WG: u32 = 64;
+/// What the score kernel writes before calling `grad_log_p`: a NaN whose payload says
+/// "not set" (passed through the uniform: naga refuses a NaN constant).
+pub const UNSET: u32 = 0x7fc0_5e1e;
+/// Flag kinds, in the order they are reported for one particle (causes before symptoms).
+const KIND_X_INDEX: u32 = 1;
+const KIND_GRAD_INDEX: u32 = 2;
+const KIND_DATA_INDEX: u32 = 3;
+const KIND_UNSET: u32 = 4;
+const KIND_NONFINITE: u32 = 5;
+
+/// Names stein declares beside the user's code (besides everything starting `stein_`).
+const STEIN_NAMES: &[&str] = &["DIM", "x", "set_grad", "add_grad", "log_p", "grad_log_p"];
+
+/// WGSL's keywords and reserved words a constant or data array may not be named.
+const WGSL_WORDS: &[&str] = &[
+    "alias",
+    "break",
+    "case",
+    "const",
+    "const_assert",
+    "continue",
+    "continuing",
+    "default",
+    "diagnostic",
+    "discard",
+    "else",
+    "enable",
+    "false",
+    "fn",
+    "for",
+    "if",
+    "let",
+    "loop",
+    "override",
+    "requires",
+    "return",
+    "struct",
+    "switch",
+    "true",
+    "var",
+    "while",
+    "f32",
+    "f16",
+    "i32",
+    "u32",
+    "bool",
+    "vec2",
+    "vec3",
+    "vec4",
+    "mat2x2",
+    "mat3x3",
+    "mat4x4",
+    "array",
+    "atomic",
+    "ptr",
+    "sampler",
+    "texture_2d",
+    "self",
+    "super",
+    "static",
+    "private",
+    "storage",
+    "uniform",
+    "function",
+    "workgroup",
+    "handle",
+];
+
+/// A named data array of a WGSL target, as f32.
+#[derive(Clone)]
+pub struct DataArray {
+    /// Name in the WGSL (its accessor's).
+    pub name: String,
+    /// Rows (the length of a 1-D array).
+    pub rows: usize,
+    /// Columns (1 for a 1-D array).
+    pub cols: usize,
+    /// Whether the file held a 1-D array (its accessor takes one index).
+    pub one_d: bool,
+    /// Row-major values.
+    pub values: Arc<Vec<f32>>,
+}
+
+impl std::fmt::Debug for DataArray {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "DataArray({} [{}, {}])", self.name, self.rows, self.cols)
+    }
+}
+
+/// A target written in WGSL by the user, read and validated with naga (no device needed).
+#[derive(Clone, Debug)]
+pub struct WgslTarget {
+    /// The target file, as errors name it.
+    pub origin: String,
+    /// The WGSL file (relative to the target file's directory when given relative).
+    pub source_path: PathBuf,
+    /// The user's WGSL.
+    pub user_source: String,
+    /// Dimension of the particles.
+    pub dim: usize,
+    /// Data arrays in name order.
+    pub data: Vec<DataArray>,
+    /// Constants `(name, value)` in name order, declared as `const name: f32`.
+    pub constants: Vec<(String, f64)>,
+    /// The module stein builds ([`assemble`]); validated by naga.
+    pub module: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawWgsl {
+    #[allow(dead_code)]
+    kind: String,
+    source: String,
+    dim: usize,
+    #[serde(default)]
+    data: BTreeMap<String, String>,
+    #[serde(default)]
+    constants: BTreeMap<String, f64>,
+}
+
+const EXAMPLE: &str = r#"{"kind": "wgsl", "source": "banana.wgsl", "dim": 2, "data": {"X": "x.npy"}, "constants": {"b": 100.0}}"#;
+
+impl WgslTarget {
+    /// Parses a `"wgsl"` target's JSON, reads its source and data (paths relative to `base`)
+    /// and validates the assembled module.
+    pub fn from_json(
+        s: &str,
+        origin: &str,
+        base: &Path,
+        device_check: DeviceCheck,
+    ) -> Result<Self> {
+        let raw: RawWgsl = serde_json::from_str(s)
+            .map_err(|e| anyhow!("{origin}: invalid wgsl target ({e}); write it like {EXAMPLE}"))?;
+        ensure!(
+            raw.dim >= 1 && raw.dim <= u32::MAX as usize,
+            "{origin}: \"dim\" is {}; give the particles' dimension, at least 1",
+            raw.dim
+        );
+        let source_path = base.join(&raw.source);
+        let user_source = std::fs::read_to_string(&source_path).map_err(|e| {
+            anyhow!(
+                "{origin}: cannot read \"source\" {} ({e}); paths are relative to the target file",
+                source_path.display()
+            )
+        })?;
+        let mut names: Vec<String> = Vec::new();
+        let mut constants = Vec::new();
+        for (name, &v) in &raw.constants {
+            check_name(origin, "constant", name, &names)?;
+            ensure!(
+                v.is_finite() && (v as f32).is_finite(),
+                "{origin}: constant \"{name}\" is {v:e}, outside f32's range; rescale it"
+            );
+            names.push(name.clone());
+            constants.push((name.clone(), v));
+        }
+        let mut data = Vec::new();
+        let mut total: u64 = 0;
+        for (name, file) in &raw.data {
+            check_name(origin, "data array", name, &names)?;
+            for derived in [format!("{name}_rows"), format!("{name}_cols")] {
+                ensure!(
+                    !names.contains(&derived),
+                    "{origin}: constant \"{derived}\" collides with data array \"{name}\"'s shape constant; rename one"
+                );
+            }
+            names.extend([name.clone(), format!("{name}_rows"), format!("{name}_cols")]);
+            let array = read_data(origin, name, &base.join(file))?;
+            total = total.saturating_add(4 * array.values.len() as u64);
+            data.push(array);
+        }
+        ensure!(
+            total / 4 <= u64::from(u32::MAX),
+            "{origin}: the data arrays hold {} values, past 2^32; use less data",
+            total / 4
+        );
+        device_check(&format!("{origin}: the data arrays"), total)?;
+        let mut t = WgslTarget {
+            origin: origin.to_string(),
+            source_path,
+            user_source,
+            dim: raw.dim,
+            data,
+            constants,
+            module: String::new(),
+        };
+        t.module = assemble(&t)?;
+        Ok(t)
+    }
+
+    /// The data arrays packed one after the other, in name order (one zero when there are
+    /// none: a binding is never empty).
+    pub fn packed_data(&self) -> Vec<f32> {
+        let mut out: Vec<f32> = self
+            .data
+            .iter()
+            .flat_map(|a| a.values.iter().copied())
+            .collect();
+        if out.is_empty() {
+            out.push(0.0);
+        }
+        out
+    }
+}
+
+/// Checks a user-given name: a WGSL identifier, not a keyword, not stein's, not given twice.
+fn check_name(origin: &str, what: &str, name: &str, taken: &[String]) -> Result<()> {
+    let mut chars = name.chars();
+    let ident = chars
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+        && name != "_"
+        && !name.starts_with("__");
+    ensure!(
+        ident,
+        "{origin}: {what} name \"{name}\" is not a WGSL identifier; use letters, digits and _ (not first a digit)"
+    );
+    ensure!(
+        !WGSL_WORDS.contains(&name),
+        "{origin}: {what} name \"{name}\" is a WGSL keyword or type; rename it"
+    );
+    ensure!(
+        !STEIN_NAMES.contains(&name) && !name.starts_with("stein_"),
+        "{origin}: {what} name \"{name}\" is one stein declares (DIM, x, set_grad, add_grad, log_p, grad_log_p, stein_*); rename it"
+    );
+    ensure!(
+        !taken.iter().any(|t| t == name),
+        "{origin}: \"{name}\" names both a constant and a data array (or a shape constant); rename one"
+    );
+    Ok(())
+}
+
+/// Reads one data array: a 1-D or 2-D float `.npy`, finite, as f32.
+fn read_data(origin: &str, name: &str, path: &Path) -> Result<DataArray> {
+    let arr = read_npy(path).map_err(|e| anyhow!("{origin}: data array \"{name}\": {e}"))?;
+    let p = path.display();
+    let (rows, cols, one_d) = match arr.shape.as_slice() {
+        &[n] => (n, 1, true),
+        &[n, d] => (n, d, false),
+        s => bail!(
+            "{origin}: data array \"{name}\" ({p}) has shape {}; give a 1-D or 2-D array",
+            format_shape(s)
+        ),
+    };
+    ensure!(
+        rows >= 1 && cols >= 1,
+        "{origin}: data array \"{name}\" ({p}) is empty (shape {}); give at least one value",
+        format_shape(&arr.shape)
+    );
+    ensure!(
+        rows <= u32::MAX as usize && cols <= u32::MAX as usize,
+        "{origin}: data array \"{name}\" ({p}) is too large for u32 indices"
+    );
+    let values: Vec<f32> = match arr.data {
+        NpyData::F32(v) => v,
+        NpyData::F64(v) => v.iter().map(|&x| x as f32).collect(),
+        NpyData::U8(_) => bail!(
+            "{origin}: data array \"{name}\" ({p}) has dtype {}; save it as float32 or float64",
+            Dtype::U8.name()
+        ),
+    };
+    if let Some(j) = values.iter().position(|v| !v.is_finite()) {
+        bail!(
+            "{origin}: data array \"{name}\" ({p}) has a non-finite value at row {}, column {} (or past f32's range); clean the data",
+            j / cols,
+            j % cols
+        );
+    }
+    Ok(DataArray {
+        name: name.to_string(),
+        rows,
+        cols,
+        one_d,
+        values: Arc::new(values),
+    })
+}
+
+/// A constant as a WGSL f32 literal that reads back as the same f32.
+fn f32_literal(v: f64) -> String {
+    let s = format!("{:?}", v as f32);
+    if s.contains(['.', 'e', 'E']) {
+        s
+    } else {
+        format!("{s}.0")
+    }
+}
+
+/// stein's declarations beside the user's code (everything but the entry points).
+fn declarations(t: &WgslTarget) -> String {
+    let d = t.dim;
+    let mut s = String::new();
+    s.push_str(&format!(
+        "\n// ---- stein: the declarations of a WGSL target (docs/targets.md) ----\n\
+struct SteinTargetParams {{ n: u32, after_steps: u32, unset: u32, _pad: u32 }}\n\
+override STEIN_WG: u32 = 64u;\n\
+@group(0) @binding(0) var<uniform> stein_p: SteinTargetParams;\n\
+@group(0) @binding(1) var<storage, read> stein_x: array<f32>;\n\
+@group(0) @binding(2) var<storage, read> stein_data: array<f32>;\n\
+@group(0) @binding(3) var<storage, read_write> stein_score: array<f32>;\n\
+@group(0) @binding(4) var<storage, read_write> stein_log_p: array<f32>;\n\
+@group(0) @binding(5) var<storage, read_write> stein_flag: array<atomic<u32>, 2>;\n\
+var<private> stein_i: u32;\n\
+const DIM: u32 = {d}u;\n\
+fn stein_fail(kind: u32) {{\n\
+    let s = stein_p.after_steps;\n\
+    if atomicMin(&stein_flag[0], s) >= s {{\n\
+        atomicMin(&stein_flag[1], min(stein_i, 0x1fffffffu) * 8u + kind);\n\
+    }}\n\
+}}\n\
+fn x(i: u32, k: u32) -> f32 {{\n\
+    if i >= stein_p.n || k >= DIM {{ stein_fail({KIND_X_INDEX}u); return 0.0; }}\n\
+    return stein_x[i * DIM + k];\n\
+}}\n\
+fn set_grad(i: u32, k: u32, v: f32) {{\n\
+    if i >= stein_p.n || k >= DIM {{ stein_fail({KIND_GRAD_INDEX}u); return; }}\n\
+    stein_score[i * DIM + k] = v;\n\
+}}\n\
+fn add_grad(i: u32, k: u32, v: f32) {{\n\
+    if i >= stein_p.n || k >= DIM {{ stein_fail({KIND_GRAD_INDEX}u); return; }}\n\
+    let old = stein_score[i * DIM + k];\n\
+    stein_score[i * DIM + k] = select(old, 0.0, bitcast<u32>(old) == stein_p.unset) + v;\n\
+}}\n"
+    ));
+    for (name, v) in &t.constants {
+        s.push_str(&format!("const {name}: f32 = {};\n", f32_literal(*v)));
+    }
+    let mut offset = 0usize;
+    for a in &t.data {
+        let (name, rows, cols) = (&a.name, a.rows, a.cols);
+        s.push_str(&format!(
+            "const {name}_rows: u32 = {rows}u;\nconst {name}_cols: u32 = {cols}u;\n"
+        ));
+        if a.one_d {
+            s.push_str(&format!(
+                "fn {name}(r: u32) -> f32 {{\n    if r >= {rows}u {{ stein_fail({KIND_DATA_INDEX}u); return 0.0; }}\n    return stein_data[{offset}u + r];\n}}\n"
+            ));
+        } else {
+            s.push_str(&format!(
+                "fn {name}(r: u32, c: u32) -> f32 {{\n    if r >= {rows}u || c >= {cols}u {{ stein_fail({KIND_DATA_INDEX}u); return 0.0; }}\n    return stein_data[{offset}u + r * {cols}u + c];\n}}\n"
+            ));
+        }
+        offset += rows * cols;
+    }
+    s
+}
+
+/// stein's two entry points.
+fn entry_points() -> String {
+    format!(
+        "@compute @workgroup_size(STEIN_WG)\n\
+fn {SCORE_ENTRY}(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {{\n\
+    let i = gid.x + gid.y * (nwg.x * STEIN_WG);\n\
+    if i >= stein_p.n {{ return; }}\n\
+    stein_i = i;\n\
+    for (var k = 0u; k < DIM; k++) {{ stein_score[i * DIM + k] = bitcast<f32>(stein_p.unset); }}\n\
+    grad_log_p(i);\n\
+    for (var k = 0u; k < DIM; k++) {{\n\
+        let b = bitcast<u32>(stein_score[i * DIM + k]);\n\
+        if b == stein_p.unset {{ stein_fail({KIND_UNSET}u); }}\n\
+        else if (b & 0x7f800000u) == 0x7f800000u {{ stein_fail({KIND_NONFINITE}u); }}\n\
+    }}\n\
+}}\n\
+@compute @workgroup_size(STEIN_WG)\n\
+fn {LOG_P_ENTRY}(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {{\n\
+    let i = gid.x + gid.y * (nwg.x * STEIN_WG);\n\
+    if i >= stein_p.n {{ return; }}\n\
+    stein_i = i;\n\
+    stein_log_p[i] = log_p(i);\n\
+}}\n"
+    )
+}
+
+/// Where a span lies in the user's file: `path:line:column`, or `None` outside it.
+fn user_location(full: &str, user_len: usize, span: naga::Span) -> Option<(u32, u32)> {
+    let r = span.to_range()?;
+    (r.start < user_len).then(|| {
+        let l = span.location(full);
+        (l.line_number, l.line_position)
+    })
+}
+
+/// One line: newlines and runs of spaces folded.
+fn one_line(s: &str) -> String {
+    s.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// Builds the module of `t` and validates it with naga: the user's code first, then stein's
+/// declarations and entry points. A mistake is reported at the user's line and column.
+pub fn assemble(t: &WgslTarget) -> Result<String> {
+    let path = t.source_path.display().to_string();
+    let user = &t.user_source;
+    let names = || {
+        let data: Vec<&str> = t.data.iter().map(|a| a.name.as_str()).collect();
+        let consts: Vec<&str> = t.constants.iter().map(|c| c.0.as_str()).collect();
+        format!(
+            "data arrays given in {}: [{}]; constants: [{}]",
+            t.origin,
+            data.join(", "),
+            consts.join(", ")
+        )
+    };
+    let parse = |src: &str| -> Result<naga::Module> {
+        naga::front::wgsl::parse_str(src).map_err(|e| {
+            let at = e
+                .labels()
+                .find_map(|(span, _)| user_location(src, user.len(), span));
+            let msg = one_line(e.message());
+            let hint = if msg.contains("no definition in scope") {
+                format!("; {}", names())
+            } else {
+                String::new()
+            };
+            match at {
+                Some((l, c)) => anyhow!("{path}:{l}:{c}: {msg}{hint}"),
+                None => anyhow!(
+                    "{path}: {msg} (against the names stein declares: DIM, x, set_grad, add_grad, stein_*, the constants and data arrays; docs/targets.md){hint}"
+                ),
+            }
+        })
+    };
+    // The user's code with stein's declarations, without the entry points: its own mistakes
+    // first, then whether it defines the two functions.
+    let decls = format!("{user}\n{}", declarations(t));
+    let m = parse(&decls)?;
+    check_user_module(&m, &path)?;
+    let full = format!("{decls}{}", entry_points());
+    let m = parse(&full)?;
+    let mut v = naga::valid::Validator::new(
+        naga::valid::ValidationFlags::all(),
+        naga::valid::Capabilities::default(),
+    );
+    if let Err(e) = v.validate(&m) {
+        let mut msg = e.as_inner().to_string();
+        let mut src = std::error::Error::source(e.as_inner());
+        while let Some(inner) = src {
+            msg.push_str(": ");
+            msg.push_str(&inner.to_string());
+            src = inner.source();
+        }
+        let at = e
+            .spans()
+            .filter_map(|(span, _)| {
+                let len = span.to_range()?.len();
+                user_location(&full, user.len(), *span).map(|lc| (len, lc))
+            })
+            .min();
+        let msg = one_line(&msg);
+        return Err(match at {
+            Some((_, (l, c))) => anyhow!("{path}:{l}:{c}: {msg}"),
+            None => anyhow!("{path}: {msg}"),
+        });
+    }
+    Ok(full)
+}
+
+/// The user's module defines `fn log_p(i: u32) -> f32` and `fn grad_log_p(i: u32)`, and no
+/// bindings or entry points of its own.
+fn check_user_module(m: &naga::Module, path: &str) -> Result<()> {
+    use naga::{Scalar, TypeInner};
+    let scalar = |ty: naga::Handle<naga::Type>| match m.types[ty].inner {
+        TypeInner::Scalar(s) => Some(s),
+        _ => None,
+    };
+    let find = |name: &str| {
+        m.functions
+            .iter()
+            .find(|(_, f)| f.name.as_deref() == Some(name))
+    };
+    let signature =
+        "a WGSL target defines fn log_p(i: u32) -> f32 and fn grad_log_p(i: u32) (docs/targets.md)";
+    let one_u32 = |f: &naga::Function| {
+        f.arguments.len() == 1 && scalar(f.arguments[0].ty) == Some(Scalar::U32)
+    };
+    match find("log_p") {
+        Some((_, f))
+            if one_u32(f) && f.result.as_ref().and_then(|r| scalar(r.ty)) == Some(Scalar::F32) => {}
+        Some(_) => bail!("{path}: log_p has the wrong signature; {signature}"),
+        None => bail!("{path}: defines no log_p; {signature}"),
+    }
+    match find("grad_log_p") {
+        Some((_, f)) if one_u32(f) && f.result.is_none() => {}
+        Some(_) => bail!("{path}: grad_log_p has the wrong signature; {signature}"),
+        None => bail!("{path}: defines no grad_log_p; {signature}"),
+    }
+    if let Some(e) = m.entry_points.first() {
+        bail!(
+            "{path}: declares the entry point `{}`; a target defines log_p and grad_log_p only, stein adds the kernels",
+            e.name
+        );
+    }
+    if let Some((_, g)) = m.global_variables.iter().find(|(_, g)| {
+        g.binding.is_some() && !g.name.as_deref().unwrap_or("").starts_with("stein_")
+    }) {
+        bail!(
+            "{path}: declares the binding `{}`; stein binds the particles and the data itself (read them with x(i, k) and the data arrays' accessors)",
+            g.name.as_deref().unwrap_or("?")
+        );
+    }
+    Ok(())
+}
+
+/// The uniform of both entry points (`SteinTargetParams`).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, bytemuck::Pod, bytemuck::Zeroable)]
+struct TargetParams {
+    n: u32,
+    after_steps: u32,
+    unset: u32,
+    _pad: u32,
+}
+
+/// A WGSL target's pipelines and device buffers (data, flag).
+pub struct WgslKernels {
+    target: WgslTarget,
+    score: Kernel,
+    log_p: OnceLock<Kernel>,
+    data: GpuVec<f32>,
+    /// `[first step, lowest particle · 8 + kind]`, `u32::MAX` while clean.
+    flag: GpuVec<u32>,
+    /// What the score kernel binds for the log-densities it does not write.
+    placeholder: GpuVec<f32>,
+}
+
+impl WgslKernels {
+    /// Uploads the data and builds the score pipeline.
+    pub fn new(ctx: &GpuContext, target: &WgslTarget) -> Result<Self> {
+        let score =
+            Kernel::from_source(ctx, SCORE_ENTRY, &target.module, BINDINGS, ("STEIN_WG", WG))
+                .with_context(|| target.source_path.display().to_string())?;
+        Ok(Self {
+            target: target.clone(),
+            score,
+            log_p: OnceLock::new(),
+            data: GpuVec::from_slice(ctx, "wgsl target data", &target.packed_data())?,
+            flag: GpuVec::from_slice(ctx, "wgsl target flag", &[u32::MAX; 2])?,
+            placeholder: GpuVec::zeros(ctx, "wgsl target log p placeholder", 1)?,
+        })
+    }
+
+    /// The target.
+    pub fn target(&self) -> &WgslTarget {
+        &self.target
+    }
+
+    /// Bytes of device memory held (data and flag).
+    pub fn device_bytes(&self) -> u64 {
+        self.data.bytes() + self.flag.bytes() + 4
+    }
+
+    /// Records `score = ∇ log p(x)` for the first `n` rows of `x` (`after_steps`: the steps
+    /// the particles have taken, for the flag).
+    pub fn record_score(
+        &self,
+        ctx: &GpuContext,
+        enc: &mut Recorder,
+        x: &GpuVec<f32>,
+        score: &GpuVec<f32>,
+        n: usize,
+        after_steps: u32,
+    ) -> Result<()> {
+        let d = self.target.dim;
+        super::check_nd(SCORE_ENTRY, n, d, &[x, score])?;
+        self.dispatch(
+            ctx,
+            enc,
+            &self.score,
+            [x, score, &self.placeholder],
+            n,
+            after_steps,
+        )
+    }
+
+    fn dispatch(
+        &self,
+        ctx: &GpuContext,
+        enc: &mut Recorder,
+        kernel: &Kernel,
+        [x, score, log_p]: [&GpuVec<f32>; 3],
+        n: usize,
+        after_steps: u32,
+    ) -> Result<()> {
+        let params = enc.uniform(
+            ctx,
+            &TargetParams {
+                n: u32::try_from(n).context("wgsl target: more than 2^32 particles")?,
+                after_steps,
+                unset: UNSET,
+                _pad: 0,
+            },
+        );
+        let g = kernel.groups_for(ctx, n)?;
+        let buffers = [
+            &x.buffer,
+            &self.data.buffer,
+            &score.buffer,
+            &log_p.buffer,
+            &self.flag.buffer,
+        ];
+        kernel.record_with(ctx, enc, &params, &buffers, g)
+    }
+
+    /// log p at each row of `x` (`[rows, d]`, row-major), read back. One submit; the
+    /// pipeline is built on first use.
+    pub fn log_p(&self, ctx: &GpuContext, x: &[f32]) -> Result<Vec<f32>> {
+        let d = self.target.dim;
+        let rows = x.len() / d;
+        ensure!(
+            rows >= 1 && x.len() == rows * d,
+            "log_p: {} values are not rows of d = {d}",
+            x.len()
+        );
+        let kernel = match self.log_p.get() {
+            Some(k) => k,
+            None => {
+                let k = Kernel::from_source(
+                    ctx,
+                    LOG_P_ENTRY,
+                    &self.target.module,
+                    BINDINGS,
+                    ("STEIN_WG", WG),
+                )
+                .with_context(|| self.target.source_path.display().to_string())?;
+                let _ = self.log_p.set(k);
+                self.log_p.get().expect("just set")
+            }
+        };
+        let xs = GpuVec::from_slice(ctx, "wgsl target log p rows", x)?;
+        let scratch = GpuVec::zeros(ctx, "wgsl target log p score", rows * d)?;
+        let out = GpuVec::nan_filled(ctx, "wgsl target log p", rows)?;
+        let mut enc = Recorder::new(ctx);
+        self.dispatch(ctx, &mut enc, kernel, [&xs, &scratch, &out], rows, 0)?;
+        enc.submit(ctx);
+        let v = out.read(ctx)?;
+        self.check(ctx, "log_p")?;
+        Ok(v)
+    }
+
+    /// Fails, naming the first step and particle, when the flag says an evaluation went
+    /// wrong (`what`: the function the message names for a non-finite value). Reads back 8
+    /// bytes.
+    pub fn check(&self, ctx: &GpuContext, what: &str) -> Result<()> {
+        let f = self.flag.read(ctx)?;
+        if f[0] == u32::MAX {
+            return Ok(());
+        }
+        let (steps, particle, kind) = (f[0], f[1] / 8, f[1] % 8);
+        let (src, origin, d) = (
+            self.target.source_path.display(),
+            &self.target.origin,
+            self.target.dim,
+        );
+        let at = format!("at particle {particle} after {steps} steps");
+        bail!(match kind {
+            KIND_X_INDEX => format!("{src}: x(i, k) was read with k >= dim = {d} (or i past the particles) {at}; the code models another dimension than \"dim\": {d} in {origin}, fix one"),
+            KIND_GRAD_INDEX => format!("{src}: set_grad/add_grad wrote coordinate k >= dim = {d} (or i past the particles) {at}; the code models another dimension than \"dim\": {d} in {origin}, fix one"),
+            KIND_DATA_INDEX => format!("{src}: a data array was read past its <name>_rows or <name>_cols {at}; check the loops over the data"),
+            KIND_UNSET => format!("{src}: grad_log_p left a coordinate unset {at}; \"dim\" is {d} in {origin}: set all {d} coordinates with set_grad or add_grad, or fix \"dim\""),
+            _ => format!("{src}: {what} returned NaN or inf {at} (the first non-finite score); check the target there (stein check-target), or lower --step-size"),
+        });
+    }
+
+    /// Clears the flag (for a caller that reported it and goes on).
+    pub fn clear(&self, ctx: &GpuContext) -> Result<()> {
+        self.flag.write(ctx, &[u32::MAX; 2])
+    }
+}
