@@ -81,6 +81,11 @@ pub struct GpuContext {
     errors: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
     /// Uniform arena blocks that submitted recorders gave back ([`super::Recorder::submit`]).
     pub(crate) arena_pool: std::sync::Mutex<Vec<wgpu::Buffer>>,
+    /// Every pipeline built on this device, by its source and override values
+    /// ([`super::pipeline::Kernel::with_constants`]): a second [`crate::kernels::Kernels`] (a
+    /// model's kernels, another φ layout's, a Python call's) reuses them instead of building
+    /// them again, which on a CPU driver is seconds of shader compilation per unrolled kernel.
+    pub(crate) pipelines: super::pipeline::PipelineCache,
 }
 
 /// Message for a machine with no usable adapter: what to install.
@@ -238,12 +243,19 @@ impl GpuContext {
             options: opts.clone(),
             errors,
             arena_pool: Default::default(),
+            pipelines: Default::default(),
         })
     }
 
     /// Opens the default adapter (no filters; no environment variable is read).
     pub fn default_adapter() -> Result<Self> {
         Self::new(&AdapterChoice::default())
+    }
+
+    /// How many distinct pipelines have been built on this device: every kernel object made
+    /// here shares them (a second [`crate::kernels::Kernels`] builds none).
+    pub fn pipelines_built(&self) -> usize {
+        self.pipelines.len()
     }
 
     /// One line naming the adapter, for logs, benchmark tables and JSON.

@@ -10,7 +10,7 @@ use super::shader::ShaderSpec;
 use super::GpuContext;
 
 /// How a binding is used.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Binding {
     /// `var<uniform>`.
     Uniform,
@@ -123,8 +123,9 @@ impl Kernel {
             })
     }
 
-    /// The pipeline of entry point `name` in `source` with its explicit layout `bindings`,
-    /// built inside a validation error scope.
+    /// The kernel of entry point `name` in `source` with its explicit layout `bindings`: the
+    /// device's pipeline for these (source, override values, checks) if one was built before
+    /// (by any [`Kernel`] on this [`GpuContext`]), else a new one, kept for the next.
     fn build(
         ctx: &GpuContext,
         name: &'static str,
@@ -134,6 +135,50 @@ impl Kernel {
         constants: &[(&str, f64)],
     ) -> Result<Self> {
         check_storage_limits(name, bindings, &ctx.limits)?;
+        let key = PipelineKey {
+            name,
+            source_hash: fnv1a(source.as_bytes()),
+            constants: constants
+                .iter()
+                .map(|&(k, v)| (k.to_owned(), v.to_bits()))
+                .collect(),
+            trusted,
+            bindings,
+        };
+        // Held while a pipeline is built: two kernels asking for the same one at once build
+        // it once. (Building is cheap next to its first dispatch on a CPU driver, which
+        // compiles it; that happens outside the lock.)
+        let mut cache = ctx
+            .pipelines
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let (pipeline, layout) = match cache.get(&key) {
+            Some(built) => built.clone(),
+            None => {
+                let built = Self::compile(ctx, name, source, bindings, trusted, constants)?;
+                cache.insert(key, built.clone());
+                built
+            }
+        };
+        Ok(Self {
+            name,
+            wg: 0,
+            pipeline,
+            layout,
+            bindings,
+        })
+    }
+
+    /// Builds the pipeline and its bind-group layout inside a validation error scope.
+    fn compile(
+        ctx: &GpuContext,
+        name: &'static str,
+        source: String,
+        bindings: &'static [Binding],
+        trusted: bool,
+        constants: &[(&str, f64)],
+    ) -> Result<(wgpu::ComputePipeline, wgpu::BindGroupLayout)> {
         let entries: Vec<wgpu::BindGroupLayoutEntry> = bindings
             .iter()
             .enumerate()
@@ -212,13 +257,7 @@ impl Kernel {
             bail!("building pipeline `{name}` with {constants:?}: {err}");
         }
         log::debug!("built pipeline `{name}` ({constants:?})");
-        Ok(Self {
-            name,
-            wg: 0,
-            pipeline,
-            layout,
-            bindings,
-        })
+        Ok((pipeline, layout))
     }
 
     /// Records one dispatch of `groups` workgroups with the uniform (binding 0, every kernel's)
@@ -316,6 +355,46 @@ impl Kernel {
         );
         Ok((groups.min(max) as u32, rows as u32, 1))
     }
+}
+
+/// What makes two pipelines the same: the entry point, its WGSL, its override values (as
+/// bits, so that the key is `Eq`), whether its runtime checks are off, and its bindings.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+struct PipelineKey {
+    name: &'static str,
+    source_hash: u64,
+    constants: Vec<(String, u64)>,
+    trusted: bool,
+    bindings: &'static [Binding],
+}
+
+/// The pipelines built on one device ([`GpuContext`]'s), shared by every [`Kernel`] made
+/// there: a second [`crate::kernels::Kernels`] (another φ layout's, a model's, a later call's)
+/// builds none of them again, where on a CPU driver each unrolled kernel is seconds of
+/// shader compilation at its first dispatch.
+#[derive(Default)]
+pub(crate) struct PipelineCache(
+    std::sync::Mutex<
+        std::collections::HashMap<PipelineKey, (wgpu::ComputePipeline, wgpu::BindGroupLayout)>,
+    >,
+);
+
+impl PipelineCache {
+    /// Pipelines built so far.
+    pub(crate) fn len(&self) -> usize {
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .len()
+    }
+}
+
+/// 64-bit FNV-1a of a WGSL source: the generated sources differ per variant, and a collision
+/// would also need the same entry point and override values.
+fn fnv1a(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, &b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
+    })
 }
 
 #[cfg(test)]
