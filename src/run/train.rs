@@ -37,7 +37,7 @@ use std::time::Instant;
 use anyhow::{ensure, Context, Result};
 use serde::{Deserialize, Serialize};
 
-use super::Progress;
+use super::{Diverged, Progress};
 use crate::gpu::GpuContext;
 use crate::io::data::{load_data, Data, DataOptions};
 use crate::io::npy::write_npy_f32;
@@ -320,7 +320,7 @@ pub struct TrainJob {
     valid: Option<Data>,
 }
 
-/// What a finished job reports.
+/// What a finished (or stopped) job reports.
 #[derive(Clone, Debug)]
 pub struct TrainSummary {
     /// Updates done in all.
@@ -329,6 +329,10 @@ pub struct TrainSummary {
     pub out: PathBuf,
     /// The last line of `metrics.jsonl` written by this call (none if it logged nothing).
     pub last: Option<Metrics>,
+    /// The job stopped on [`Progress::should_stop`] after `steps` updates, short of its
+    /// total: `checkpoint.safetensors` holds that update and no model file was written;
+    /// [`TrainJob::resume`] continues it.
+    pub interrupted: bool,
 }
 
 impl TrainJob {
@@ -771,9 +775,14 @@ impl Session<'_> {
         progress.update(trainer.t, cfg.steps);
         let mut last = Instant::now();
         let mut last_metrics = None;
+        // The update of the last checkpoint written, named when the run diverges.
+        let mut checkpointed = job.resuming.then_some(trainer.t);
         for step in trainer.t + 1..=cfg.steps {
             let log = step % cfg.log_every == 0 || step == cfg.steps;
-            if let Some((gap, norm)) = trainer.step(&data.x, data.n, log)? {
+            let stepped = trainer
+                .step(&data.x, data.n, log)
+                .map_err(|e| diverged_with_checkpoint(e, checkpointed, &checkpoint_path));
+            if let Some((gap, norm)) = stepped? {
                 let secs = last.elapsed().as_secs_f64() / cfg.log_every.min(step) as f64;
                 let valid_loglik = if job.valid.is_some() {
                     self.valid_loglik(&trainer.theta()?)?
@@ -806,10 +815,25 @@ impl Session<'_> {
                     self.write_grids(&trainer.theta()?, trainer.generator()?, step, shape)?;
                 }
             }
-            if step % job.checkpoint_every == 0 || step == cfg.steps {
-                trainer.checkpoint()?.write(&checkpoint_path)?;
+            let stop = step < cfg.steps && progress.should_stop();
+            if step % job.checkpoint_every == 0 || step == cfg.steps || stop {
+                trainer
+                    .checkpoint()
+                    .map_err(|e| diverged_with_checkpoint(e, checkpointed, &checkpoint_path))?
+                    .write(&checkpoint_path)?;
+                checkpointed = Some(step);
             }
             progress.update(step, cfg.steps);
+            if stop {
+                // Asked to stop: the checkpoint of this update is written; nothing else is.
+                progress.finish();
+                return Ok(TrainSummary {
+                    steps: step,
+                    out: out.clone(),
+                    last: last_metrics,
+                    interrupted: true,
+                });
+            }
         }
         progress.finish();
         let theta = trainer.theta()?;
@@ -832,6 +856,27 @@ impl Session<'_> {
             steps: cfg.steps,
             out: out.clone(),
             last: last_metrics,
+            interrupted: false,
         })
+    }
+}
+
+/// A [`Diverged`] error of the trainer with what the run directory keeps: the checkpoint of
+/// the last good update, or nothing. Other errors pass unchanged.
+fn diverged_with_checkpoint(
+    e: anyhow::Error,
+    checkpointed: Option<u64>,
+    path: &Path,
+) -> anyhow::Error {
+    match e.downcast_ref::<Diverged>() {
+        Some(Diverged(m)) => Diverged(match checkpointed {
+            Some(t) => format!(
+                "{m}; the last good checkpoint, of update {t}, is kept in {}",
+                path.display()
+            ),
+            None => format!("{m}; no checkpoint was written before it, so nothing is kept"),
+        })
+        .into(),
+        None => e,
     }
 }
