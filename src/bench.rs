@@ -476,7 +476,6 @@ pub fn run_with(
         let of_d = planned.iter().filter(|&&(pd, _)| pd == d).count() as u64;
         while n <= cfg.n_max {
             stop_check(progress, done)?;
-            progress.status(&format!("n = {n}, d = {d}"));
             let mut check = || stop_check(progress, done);
             check_size(n, d)?;
             let (gmm, x0) = bench_problem(n, d, 7)?;
@@ -526,6 +525,10 @@ pub fn run_with(
                 of_madd_peak: (n as f64) * (n as f64) / phi_seconds * 2.0 * d as f64 / ceiling,
             };
             report(&row);
+            progress.status(&format!(
+                "n = {n}, d = {d}: {:.3e} pairs/s",
+                row.pairs_per_second
+            ));
             rows.push(row);
             done += 1;
             progress.update(done, total);

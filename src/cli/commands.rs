@@ -133,7 +133,7 @@ pub fn svgd(choice: &AdapterChoice, a: SvgdArgs) -> Result<()> {
     let steps = a.steps;
     let mut reporter = Reporter::new("svgd", "steps").with_estimate(move |e| {
         format!(
-            "this run will take about {} ({steps} steps of {} each, from {:.2e} pairs/s measured here); Ctrl-C stops it after the current step and keeps the particles",
+            "this run will take about {} ({steps} steps of {} each, from {:.2e} pairs/s measured here); Ctrl-C stops it after the current step and keeps the particles (a second Ctrl-C ends it at once)",
             duration(e.seconds),
             duration(e.seconds_per_step),
             e.pairs_per_second
@@ -253,7 +253,7 @@ pub fn bench(choice: &AdapterChoice, a: BenchArgs) -> Result<()> {
     println!("adapter: {}", ctx.adapter_label());
     let mut reporter = Reporter::new("bench", "sizes").with_estimate(|e| {
         format!(
-            "this sweep will take about {} (its slowest step {}); Ctrl-C stops it",
+            "this sweep will take about {} (its slowest step {}); Ctrl-C stops it, keeping nothing",
             duration(e.seconds),
             duration(e.seconds_per_step)
         )

@@ -55,6 +55,7 @@ struct Lines {
     every: Duration,
     start: Option<(Instant, u64)>,
     last: Instant,
+    last_done: u64,
 }
 
 /// Text of an estimate line, made by the command that knows what its steps are.
@@ -90,6 +91,7 @@ impl Reporter {
                 every: s.every,
                 start: None,
                 last: Instant::now(),
+                last_done: 0,
             })
         };
         Reporter {
@@ -131,11 +133,11 @@ impl Progress for Reporter {
                 match l.start {
                     None => {
                         l.start = Some((now, done));
-                        l.last = now;
+                        (l.last, l.last_done) = (now, done);
                         None
                     }
-                    Some((t0, d0)) if done > d0 && now - l.last >= l.every => {
-                        l.last = now;
+                    Some((t0, d0)) if done > l.last_done && now - l.last >= l.every => {
+                        (l.last, l.last_done) = (now, done);
                         let rate = (done - d0) as f64 / (now - t0).as_secs_f64().max(1e-9);
                         Some(progress_line(
                             self.label,

@@ -779,10 +779,15 @@ impl Session<'_> {
         let mut checkpointed = job.resuming.then_some(trainer.t);
         for step in trainer.t + 1..=cfg.steps {
             let log = step % cfg.log_every == 0 || step == cfg.steps;
+            // Asked to stop: this update is the last, with a checkpoint.
+            let stop = step < cfg.steps && progress.should_stop();
+            let checkpoint = step % job.checkpoint_every == 0 || step == cfg.steps || stop;
+            // A checkpoint's update is checked for divergence like a logged one (the energy
+            // gap and ‖θ‖), so that no checkpoint holds a diverged state.
             let stepped = trainer
-                .step(&data.x, data.n, log)
-                .map_err(|e| diverged_with_checkpoint(e, checkpointed, &checkpoint_path));
-            if let Some((gap, norm)) = stepped? {
+                .step(&data.x, data.n, log || checkpoint)
+                .map_err(|e| diverged_with_checkpoint(e, checkpointed, &checkpoint_path))?;
+            if let (true, Some((gap, norm))) = (log, stepped) {
                 let secs = last.elapsed().as_secs_f64() / cfg.log_every.min(step) as f64;
                 let valid_loglik = if job.valid.is_some() {
                     self.valid_loglik(&trainer.theta()?)?
@@ -815,8 +820,7 @@ impl Session<'_> {
                     self.write_grids(&trainer.theta()?, trainer.generator()?, step, shape)?;
                 }
             }
-            let stop = step < cfg.steps && progress.should_stop();
-            if step % job.checkpoint_every == 0 || step == cfg.steps || stop {
+            if checkpoint {
                 trainer
                     .checkpoint()
                     .map_err(|e| diverged_with_checkpoint(e, checkpointed, &checkpoint_path))?
