@@ -570,3 +570,45 @@ fn check_rows(engine: &mut Svgd, gmm: &Gmm, x0: &[f32], h: f64) -> Result<f64> {
     ensure!(worst < 1e-3, "bench: φ disagrees with the f64 reference (relative error {worst:e}); refusing to time a wrong kernel");
     Ok(worst)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(n_max: usize) -> BenchConfig {
+        BenchConfig {
+            n_min: 1024,
+            n_max,
+            dims: vec![2],
+            step_budget: Duration::from_secs(10),
+            // Three timed runs of every figure.
+            min_time: Duration::from_millis(1),
+            phi_only: false,
+        }
+    }
+
+    /// Each row: the median for h, then φ, the ceiling, the median and the step, each with a
+    /// warm-up and three runs; figures grow as n² from the probe at n_min; a dimension stops
+    /// after the first row whose step passes the budget.
+    #[test]
+    fn the_sweep_estimate_follows_the_sweep() {
+        let probe = Probe {
+            d: 2,
+            phi_seconds: 0.5,
+            step_seconds: 2.0,
+        };
+        // Ceiling runs of 0.1 s: 300 ms needs three, 0.4 s with the warm-up.
+        let row = |s: f64| 1.5 * s + 4.0 * 0.5 * s + 0.4 + 4.0 * 1.5 * s + 4.0 * 2.0 * s;
+        let one = sweep_estimate(&config(1024), &[probe], 0.1);
+        assert!((one.seconds - row(1.0)).abs() < 1e-9, "{one:?}");
+        assert_eq!(one.seconds_per_step, 2.0);
+        // n = 1024, 2048 (step 8 s), 4096 (step 32 s: past the 10 s budget, the last row).
+        let want = row(1.0) + row(4.0) + row(16.0);
+        for n_max in [4096, 1 << 20] {
+            let e = sweep_estimate(&config(n_max), &[probe], 0.1);
+            assert!((e.seconds - want).abs() < 1e-9, "n_max {n_max}: {e:?}");
+            assert_eq!(e.seconds_per_step, 32.0);
+        }
+        assert_eq!(planned_sizes(&config(4096)), [(2, 1024), (2, 2048), (2, 4096)]);
+    }
+}

@@ -595,3 +595,33 @@ impl Drop for TraceFiles {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_estimate_scales_as_n_squared_times_steps() {
+        let e = estimate_from_rate(5_000_000, 1000, 1e8);
+        assert_eq!(e.seconds_per_step, 2.5e5);
+        assert_eq!(e.seconds, 2.5e8);
+        assert_eq!(e.pairs_per_second, 1e8);
+    }
+
+    #[test]
+    fn a_partial_file_is_named_by_its_step_and_never_replaces_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("p.npy");
+        let first = partial_path(&out, 7);
+        assert_eq!(first, dir.path().join("p.partial-step-7.npy"));
+        std::fs::write(&first, b"kept").unwrap();
+        assert_eq!(
+            partial_path(&out, 7),
+            dir.path().join("p.partial-step-7-2.npy")
+        );
+        assert_eq!(
+            partial_path(&dir.path().join("p"), 3),
+            dir.path().join("p.partial-step-3")
+        );
+    }
+}

@@ -440,3 +440,95 @@ fn issue_18_a_diverging_training_run_stops_with_exit_code_3() {
     assert!(lines[0].contains("so nothing is kept"), "{lines:?}");
     assert!(!other.exists());
 }
+
+/// Stops after `after` questions: the caller of a library workflow asking it to stop (as a
+/// Python binding will on Ctrl-C).
+struct StopAfter {
+    asked: u64,
+    after: u64,
+}
+
+impl stein::run::Progress for StopAfter {
+    fn should_stop(&mut self) -> bool {
+        self.asked += 1;
+        self.asked > self.after
+    }
+}
+
+/// From the library: a training job asked to stop ends after the update in progress with a
+/// checkpoint of it and `interrupted` set, and resumes to the same model as a job never
+/// stopped; an SVGD run returns the particles reached, with `partial` naming the file
+/// written instead of `out`.
+#[test]
+fn library_workflows_stop_when_their_caller_asks() {
+    use stein::run::svgd::Init;
+    use stein::run::{Schedule, SvgdRun, TrainJob, TrainOptions};
+    let Some((ctx, _)) = gpu().unwrap() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    // d = 3: no density plot, which d = 2 runs draw.
+    let (x, _) = super::common::normals(300, 3, 1.0, 11);
+    let data = dir.path().join("data.npy");
+    std::fs::write(&data, stein::io::npy::encode_npy_f32(&x, &[300, 3])).unwrap();
+    let options = TrainOptions {
+        hidden: 4,
+        log_every: 5,
+        batch: 50,
+        ..Default::default()
+    };
+    let schedule = |steps| Schedule {
+        steps: Some(steps),
+        checkpoint_every: 1000,
+        ..Default::default()
+    };
+    let (a, b) = (dir.path().join("a"), dir.path().join("b"));
+    // Asked before each update: `true` before the 8th makes it the last.
+    let mut stop = StopAfter { asked: 0, after: 7 };
+    let stopped = TrainJob::new(data.clone(), b.clone(), &options, &schedule(20))
+        .unwrap()
+        .run(ctx, &mut stop)
+        .unwrap();
+    assert!(stopped.interrupted);
+    assert_eq!(stopped.steps, 8);
+    assert!(!b.join("model.safetensors").exists());
+    let ck = Tensors::read(&b.join("checkpoint.safetensors")).unwrap();
+    assert_eq!(ck.metadata["step"], "8");
+    let resumed = TrainJob::resume(b.clone(), &schedule(20))
+        .unwrap()
+        .run(ctx, &mut stein::run::Silent)
+        .unwrap();
+    assert!(!resumed.interrupted);
+    TrainJob::new(data, a.clone(), &options, &schedule(20))
+        .unwrap()
+        .run(ctx, &mut stein::run::Silent)
+        .unwrap();
+    let model = |d: &Path| std::fs::read(d.join("model.safetensors")).unwrap();
+    assert!(model(&a) == model(&b), "stopped and resumed differs");
+
+    let target = stein::io::target::from_json_str(MIX2, "MIX2").unwrap();
+    let out = dir.path().join("p.npy");
+    let run = SvgdRun {
+        out: Some(out.clone()),
+        ..SvgdRun::new(
+            Init::Normal {
+                n: 40,
+                mean: vec![0.0],
+                std: 1.0,
+                seed: 3,
+            },
+            100,
+            0.1,
+        )
+    };
+    // Asked after each step: `true` after the 5th.
+    let r = run
+        .run(ctx, &target, &mut StopAfter { asked: 0, after: 4 })
+        .unwrap();
+    assert!(r.interrupted && r.steps == 5 && r.ksd2_u.is_nan(), "{r:?}");
+    let partial = dir.path().join("p.partial-step-5.npy");
+    assert_eq!(r.partial.as_deref(), Some(partial.as_path()));
+    let (saved, _, _) = stein::io::npy::read_matrix_f32(&partial, "particles").unwrap();
+    assert_eq!(saved, r.particles);
+    assert!(!out.exists());
+}
