@@ -102,7 +102,9 @@ pub fn time_it(min_time: Duration, f: impl FnMut() -> Result<()>) -> Result<f64>
 
 /// Runs of [`time_it`] after its warm-up: at least 3, and more (at most 50) until `min_time`.
 fn timed_runs(min_time: Duration, seconds: f64) -> f64 {
-    (min_time.as_secs_f64() / seconds.max(1e-9)).ceil().clamp(3.0, 50.0)
+    (min_time.as_secs_f64() / seconds.max(1e-9))
+        .ceil()
+        .clamp(3.0, 50.0)
 }
 
 /// [`time_it`] that calls `check` before each run and fails with its error.
@@ -502,9 +504,7 @@ pub fn run_with(
                 (f64::NAN, f64::NAN)
             } else {
                 (
-                    time_checked(cfg.min_time, &mut check, || {
-                        engine.median().map(|_| ())
-                    })?,
+                    time_checked(cfg.min_time, &mut check, || engine.median().map(|_| ()))?,
                     time_checked(cfg.min_time, &mut check, || {
                         engine.step(1e-3, Bandwidth::Median)?;
                         ctx.wait()
@@ -609,6 +609,9 @@ mod tests {
             assert!((e.seconds - want).abs() < 1e-9, "n_max {n_max}: {e:?}");
             assert_eq!(e.seconds_per_step, 32.0);
         }
-        assert_eq!(planned_sizes(&config(4096)), [(2, 1024), (2, 2048), (2, 4096)]);
+        assert_eq!(
+            planned_sizes(&config(4096)),
+            [(2, 1024), (2, 2048), (2, 4096)]
+        );
     }
 }

@@ -736,10 +736,8 @@ fn pick(cand: &mut [f32], ranks: &[u64], below: u64) -> Vec<f32> {
 
 /// The error when the particles hold NaN (a diverged run).
 fn diverged() -> anyhow::Error {
-    crate::run::Diverged(
-        "particles contain NaN (the run diverged); lower the step size".into(),
-    )
-    .into()
+    crate::run::Diverged("particles contain NaN (the run diverged); lower the step size".into())
+        .into()
 }
 
 /// Number of unordered pairs i < j.

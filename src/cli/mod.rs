@@ -407,7 +407,11 @@ pub fn run(cli: Cli) -> Result<()> {
     // default action (they have nothing to finish).
     if matches!(
         cli.command,
-        Command::Svgd(_) | Command::Demo(_) | Command::Train(_) | Command::Eval(_) | Command::Bench(_)
+        Command::Svgd(_)
+            | Command::Demo(_)
+            | Command::Train(_)
+            | Command::Eval(_)
+            | Command::Bench(_)
     ) {
         signals::install()
             .map_err(|e| anyhow::anyhow!("cannot install the SIGINT/SIGTERM handlers: {e}"))?;

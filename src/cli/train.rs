@@ -464,7 +464,10 @@ pub fn train(choice: &stein::gpu::AdapterChoice, args: &TrainArgs) -> Result<()>
     let job = args.job()?;
     let ctx = super::commands::open(choice)?;
     let total = job.config().train.steps;
-    let summary = job.run(&ctx, &mut super::progress::Reporter::new("train", "updates"))?;
+    let summary = job.run(
+        &ctx,
+        &mut super::progress::Reporter::new("train", "updates"),
+    )?;
     if summary.interrupted {
         let out = summary.out.display();
         return Err(super::stopped(format!(

@@ -555,7 +555,11 @@ impl SvgdRun {
         // Each KSD² (every K steps, before the first and of the final particles) is about
         // one pass over the n² pairs, as a step is.
         let ksd = self.ksd_every.map_or(0, |e| self.steps / e + 1) + 1;
-        Ok(Some(estimate_from_rate(n, self.steps + ksd, pairs_per_second)))
+        Ok(Some(estimate_from_rate(
+            n,
+            self.steps + ksd,
+            pairs_per_second,
+        )))
     }
 }
 

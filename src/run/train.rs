@@ -2,7 +2,11 @@
 //! read and split, then on the device the updates with `metrics.jsonl` every log step (and the
 //! validation log-likelihood), `checkpoint.safetensors` every K updates, image grids, and at
 //! the end `model.safetensors` (and `generator.safetensors`) and for d = 2 a density plot.
-//! A run resumes from its directory exactly where its last checkpoint left it.
+//! A run resumes from its directory exactly where its last checkpoint left it. A run asked to
+//! stop ([`Progress::should_stop`], asked before each update) makes that update its last and
+//! checkpoints it; a run that diverges ([`Diverged`]: the energy gap or ‖θ‖ past
+//! [`crate::train::DIVERGED_GAP`] / [`crate::train::DIVERGED_THETA_NORM`], or NaN) stops with
+//! the checkpoint of the last checked update kept.
 //!
 //! Run directory: `config.json` (the [`RunConfig`] with `d` and the adapter),
 //! `metrics.jsonl` (one [`Metrics`] a log step), `checkpoint.safetensors`,
@@ -474,7 +478,8 @@ impl TrainJob {
 
     /// Trains on `ctx`: makes the run directory (removed again if this call made it and the
     /// run fails before its first checkpoint), writes the files the module docs list, and
-    /// reports progress to `progress`.
+    /// reports progress to `progress`. When `progress` asks to stop, returns after the next
+    /// update with its checkpoint and [`TrainSummary::interrupted`] set.
     pub fn run(&self, ctx: &GpuContext, progress: &mut dyn Progress) -> Result<TrainSummary> {
         let out = &self.out;
         let created = !out.exists();

@@ -139,7 +139,10 @@ fn stop_line(lines: &[String]) -> &str {
 
 /// The number after `prefix` in `line`.
 fn number_after(line: &str, prefix: &str) -> u64 {
-    let at = line.find(prefix).unwrap_or_else(|| panic!("`{line}` lacks `{prefix}`")) + prefix.len();
+    let at = line
+        .find(prefix)
+        .unwrap_or_else(|| panic!("`{line}` lacks `{prefix}`"))
+        + prefix.len();
     line[at..]
         .chars()
         .take_while(char::is_ascii_digit)
@@ -161,7 +164,16 @@ fn issue_18_sigterm_ends_training_with_a_checkpoint_to_resume() {
     let dir = tempfile::tempdir().unwrap();
     let (run, straight) = (dir.path().join("run"), dir.path().join("straight"));
     let (run_s, straight_s) = (run.display().to_string(), straight.display().to_string());
-    let common = ["--data", DIGITS, "--hidden", "5", "--algo", "pcd", "--log-every", "1"];
+    let common = [
+        "--data",
+        DIGITS,
+        "--hidden",
+        "5",
+        "--algo",
+        "pcd",
+        "--log-every",
+        "1",
+    ];
     let args = |extra: &[&str]| -> Vec<String> {
         ["train"]
             .iter()
@@ -331,27 +343,68 @@ fn issue_18_headless_runs_print_progress_lines() {
         (
             "train: ",
             vec![
-                "train", "--data", DIGITS, "--hidden", "3", "--steps", "12", "--log-every", "4",
-                "--out", &run,
+                "train",
+                "--data",
+                DIGITS,
+                "--hidden",
+                "3",
+                "--steps",
+                "12",
+                "--log-every",
+                "4",
+                "--out",
+                &run,
             ],
         ),
         (
             "svgd: ",
             vec![
-                "svgd", "--target", &t, "--n", "50", "--steps", "12", "--step-size", "0.1",
-                "--ksd-every", "4", "--out",
+                "svgd",
+                "--target",
+                &t,
+                "--n",
+                "50",
+                "--steps",
+                "12",
+                "--step-size",
+                "0.1",
+                "--ksd-every",
+                "4",
+                "--out",
             ],
         ),
         (
             "eval: ",
             vec![
-                "eval", "--model", &model, "--data", DIGITS, "--method", "ais",
-                "--ais-temperatures", "20", "--ais-runs", "2", "--ais-chains", "10",
+                "eval",
+                "--model",
+                &model,
+                "--data",
+                DIGITS,
+                "--method",
+                "ais",
+                "--ais-temperatures",
+                "20",
+                "--ais-runs",
+                "2",
+                "--ais-chains",
+                "10",
             ],
         ),
         (
             "bench: ",
-            vec!["bench", "--n-min", "64", "--n-max", "128", "--dims", "2", "--phi-only", "--json", &json],
+            vec![
+                "bench",
+                "--n-min",
+                "64",
+                "--n-max",
+                "128",
+                "--dims",
+                "2",
+                "--phi-only",
+                "--json",
+                &json,
+            ],
         ),
     ];
     for (i, quiet) in [(0, false), (1, true)] {
@@ -377,7 +430,10 @@ fn issue_18_headless_runs_print_progress_lines() {
             if quiet {
                 assert!(progress.is_empty(), "--quiet {args:?}: {progress:?}");
             } else {
-                assert!(!progress.is_empty(), "{args:?}: no progress line in {lines:?}");
+                assert!(
+                    !progress.is_empty(),
+                    "{args:?}: no progress line in {lines:?}"
+                );
                 // done/total, a rate, and the live metric where the command has one.
                 let first = progress[0];
                 assert!(first.contains('/') && first.contains('%'), "{first}");
@@ -410,10 +466,19 @@ fn issue_18_a_diverging_training_run_stops_with_exit_code_3() {
     let run = dir.path().join("run");
     let run_s = run.display().to_string();
     let train = |extra: &[&str]| {
-        let base = ["train", "--data", DIGITS, "--hidden", "5", "--lr", "1e6", "--steps", "50"];
+        let base = [
+            "train", "--data", DIGITS, "--hidden", "5", "--lr", "1e6", "--steps", "50",
+        ];
         stein(&[&base[..], extra].concat())
     };
-    let o = train(&["--log-every", "1", "--checkpoint-every", "1", "--out", &run_s]);
+    let o = train(&[
+        "--log-every",
+        "1",
+        "--checkpoint-every",
+        "1",
+        "--out",
+        &run_s,
+    ]);
     let lines = stderr_lines(&o);
     assert_eq!(o.status.code(), Some(3), "{lines:?}");
     assert_eq!(lines.len(), 1, "{lines:?}");
@@ -429,8 +494,15 @@ fn issue_18_a_diverging_training_run_stops_with_exit_code_3() {
     let ck = Tensors::read(&run.join("checkpoint.safetensors")).unwrap();
     assert_eq!(ck.metadata["step"], "1");
     let theta = &ck.tensors["theta"].1;
-    let norm = theta.iter().map(|&v| f64::from(v).powi(2)).sum::<f64>().sqrt();
-    assert!(norm.is_finite() && norm <= stein::train::DIVERGED_THETA_NORM, "‖θ‖ {norm}");
+    let norm = theta
+        .iter()
+        .map(|&v| f64::from(v).powi(2))
+        .sum::<f64>()
+        .sqrt();
+    assert!(
+        norm.is_finite() && norm <= stein::train::DIVERGED_THETA_NORM,
+        "‖θ‖ {norm}"
+    );
     assert!(!run.join("model.safetensors").exists());
     // Without a checkpoint before the divergence, the run directory it made is removed.
     let other = dir.path().join("other");
