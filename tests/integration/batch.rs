@@ -3,6 +3,8 @@
 //! terminal; a diverging training run stops with exit code 3 and keeps only checked
 //! checkpoints; a long SVGD run prints its time estimate first. The signal tests send real
 //! signals to real `stein` processes (Unix only).
+// The process helpers serve the signal tests, which run on Unix only.
+#![cfg_attr(not(unix), allow(dead_code))]
 
 use std::io::{BufRead, BufReader};
 use std::path::Path;
