@@ -285,6 +285,74 @@ fn issue_18_sigint_ends_svgd_with_the_particles_in_a_partial_file() {
     assert!(x.iter().all(|v| v.is_finite()));
 }
 
+/// AIS and the bench stop on SIGINT too, at the next batch of temperatures or the next timed
+/// run, with one line saying that nothing was written (an unfinished estimate or sweep is
+/// worth nothing), and exit code 130.
+#[cfg(unix)]
+#[test]
+fn eval_and_bench_stop_on_sigint_and_write_nothing() {
+    if gpu().unwrap().is_none() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let run = dir.path().join("run").display().to_string();
+    let o = stein(&[
+        "train", "--data", DIGITS, "--hidden", "3", "--steps", "5", "--out", &run,
+    ]);
+    assert!(o.status.success(), "{:?}", stderr_lines(&o));
+    let model = format!("{run}/model.safetensors");
+    let json = dir.path().join("bench.json");
+    let json_s = json.display().to_string();
+    let cases: [(&[&str], &str); 2] = [
+        (
+            &[
+                "eval",
+                "--model",
+                &model,
+                "--data",
+                DIGITS,
+                "--method",
+                "ais",
+                "--ais-temperatures",
+                "1000000",
+                "--ais-runs",
+                "2",
+                "--ais-chains",
+                "10",
+            ],
+            " AIS temperature steps; nothing was written: an unfinished AIS estimate",
+        ),
+        (
+            &[
+                "bench",
+                "--n-min",
+                "64",
+                "--n-max",
+                "1048576",
+                "--dims",
+                "2",
+                "--phi-only",
+                "--json",
+                &json_s,
+            ],
+            " bench configurations; nothing was written",
+        ),
+    ];
+    for (args, want) in cases {
+        let mut p = Running::spawn(&[args, &["--progress-every", "0"]].concat());
+        p.wait_for(&format!("{}: ", args[0]));
+        p.signal("INT");
+        let (code, lines) = p.finish();
+        assert_eq!(code, Some(130), "{lines:?}");
+        let line = stop_line(&lines);
+        assert!(
+            line.starts_with("stein: interrupted after ") && line.contains(want),
+            "{line}"
+        );
+    }
+    assert!(!json.exists());
+}
+
 /// A second signal ends the command at once, without waiting for the step in progress (here
 /// the first step of 200 000 particles, minutes on lavapipe), and writes nothing.
 #[cfg(unix)]
