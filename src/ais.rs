@@ -48,6 +48,7 @@
 //! temperatures and the slots in f64 on the host, which also adds the constant
 //! Σ_k (t_k − t_{k−1})·(d/2) log 2π = (d/2) log 2π once.
 
+use std::ops::ControlFlow;
 use std::time::Instant;
 
 use anyhow::{ensure, Context, Result};
@@ -249,7 +250,9 @@ pub fn ais_log_partition(
     energy: &dyn Energy,
     cfg: &AisConfig,
 ) -> Result<AisResult> {
-    ais_log_partition_with_progress(ctx, kernels, energy, cfg, &mut |_, _| {})
+    ais_log_partition_with_progress(ctx, kernels, energy, cfg, &mut |_, _| {
+        ControlFlow::Continue(())
+    })
 }
 
 /// Device buffers of one wave of `n` chains in `d` dimensions.
@@ -268,13 +271,15 @@ struct WaveState {
 
 /// Estimates log ∫ exp(f(x)) dx of `energy` by AIS. The energy's batch must be a positive
 /// multiple of `cfg.chains` ([`wave_chains`] suggests one); `progress(done, total)` is called
-/// as temperature steps (summed over waves) complete.
+/// as temperature steps (summed over waves) complete, and on [`ControlFlow::Break`] the
+/// estimate stops there with the error [`crate::run::Interrupted`] (an unfinished AIS
+/// estimate is worth nothing).
 pub fn ais_log_partition_with_progress(
     ctx: &GpuContext,
     k: &AisKernels,
     energy: &dyn Energy,
     cfg: &AisConfig,
-    progress: &mut dyn FnMut(usize, usize),
+    progress: &mut dyn FnMut(usize, usize) -> ControlFlow<()>,
 ) -> Result<AisResult> {
     let start = Instant::now();
     cfg.validate()?;
@@ -376,13 +381,30 @@ pub fn ais_log_partition_with_progress(
                 // Keep one batch queued behind the one running: wait for the previous.
                 if let Some((prev, prev_step)) = pending.replace((index, step)) {
                     wait_for(ctx, prev)?;
-                    progress(wave * (temps - 1) + prev_step, total_steps);
+                    let done = wave * (temps - 1) + prev_step;
+                    if progress(done, total_steps).is_break() {
+                        ctx.wait().context("AIS on the device")?;
+                        return Err(crate::run::Interrupted {
+                            done: done as u64,
+                            total: total_steps as u64,
+                            unit: "AIS temperature steps",
+                        }
+                        .into());
+                    }
                 }
             }
         }
         drop(enc);
         ctx.wait().context("AIS on the device")?;
-        progress((wave + 1) * (temps - 1), total_steps);
+        let done = (wave + 1) * (temps - 1);
+        if progress(done, total_steps).is_break() && wave + 1 < waves {
+            return Err(crate::run::Interrupted {
+                done: done as u64,
+                total: total_steps as u64,
+                unit: "AIS temperature steps",
+            }
+            .into());
+        }
 
         let chain_state = s.chain.read(ctx)?;
         let run_state = s.run_state.read(ctx)?;

@@ -220,11 +220,13 @@ impl BandwidthSelector {
                 }
             }
         };
-        ensure!(
-            m.med.is_finite(),
-            "particles diverged (their median squared distance is {}); lower the step size",
-            m.med
-        );
+        if !m.med.is_finite() {
+            return Err(crate::run::Diverged(format!(
+                "particles diverged (their median squared distance is {}); lower the step size",
+                m.med
+            ))
+            .into());
+        }
         if self.placement == Placement::Host {
             self.kept = Some((rule, m));
         }

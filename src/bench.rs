@@ -18,6 +18,7 @@ use crate::gpu::pipeline::Kernel;
 use crate::gpu::{shader, GpuContext, GpuVec, Recorder};
 use crate::io::target::{Gmm, SplitMix64};
 use crate::kernels::Kernels;
+use crate::run::{Estimate, Interrupted, Progress};
 use crate::svgd::{Bandwidth, GmmScore, Optimizer, Svgd};
 
 /// What to sweep.
@@ -95,11 +96,29 @@ pub struct BenchReport {
 const CEILING_TIME: Duration = Duration::from_millis(300);
 
 /// Median of repeated timings of `f`, at least 3 runs and at least `min_time` in total.
-pub fn time_it(min_time: Duration, mut f: impl FnMut() -> Result<()>) -> Result<f64> {
+pub fn time_it(min_time: Duration, f: impl FnMut() -> Result<()>) -> Result<f64> {
+    time_checked(min_time, &mut || Ok(()), f)
+}
+
+/// Runs of [`time_it`] after its warm-up: at least 3, and more (at most 50) until `min_time`.
+fn timed_runs(min_time: Duration, seconds: f64) -> f64 {
+    (min_time.as_secs_f64() / seconds.max(1e-9))
+        .ceil()
+        .clamp(3.0, 50.0)
+}
+
+/// [`time_it`] that calls `check` before each run and fails with its error.
+fn time_checked(
+    min_time: Duration,
+    check: &mut dyn FnMut() -> Result<()>,
+    mut f: impl FnMut() -> Result<()>,
+) -> Result<f64> {
+    check()?;
     f()?; // warm-up: pipeline caches, first-touch of buffers
     let mut times = Vec::new();
     let start = Instant::now();
     while times.len() < 3 || (start.elapsed() < min_time && times.len() < 50) {
+        check()?;
         let t = Instant::now();
         f()?;
         times.push(t.elapsed().as_secs_f64());
@@ -285,13 +304,135 @@ impl MaddPeakMeter {
     }
 }
 
+/// The sizes the sweep plans, in order: for each d, n from `n_min` doubling up to `n_max`
+/// (a d's larger n are skipped once a step exceeds the budget).
+pub fn planned_sizes(cfg: &BenchConfig) -> Vec<(usize, usize)> {
+    let mut sizes = Vec::new();
+    for &d in &cfg.dims {
+        let mut n = cfg.n_min;
+        while n <= cfg.n_max {
+            sizes.push((d, n));
+            match n.checked_mul(2) {
+                Some(next) => n = next,
+                None => break,
+            }
+        }
+    }
+    sizes
+}
+
+/// A probe of one dimension at `n_min`: seconds of φ and of a full step there.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Probe {
+    /// Dimension.
+    pub d: usize,
+    /// Seconds of φ alone at n_min.
+    pub phi_seconds: f64,
+    /// Seconds of a full step at n_min (ignored with `phi_only`).
+    pub step_seconds: f64,
+}
+
+/// The sweep's time from one probe per dimension: each figure grows as n² from its probe,
+/// each timing takes its warm-up and [`time_it`]'s runs, the ceiling beside each row takes
+/// `ceiling_seconds` a run, and a dimension stops once a step passes the budget, as
+/// [`run_with`] does. Returns the estimate with the slowest step it plans.
+pub fn sweep_estimate(cfg: &BenchConfig, probes: &[Probe], ceiling_seconds: f64) -> Estimate {
+    let timing = |min: Duration, x: f64| x * (1.0 + timed_runs(min, x));
+    let (mut total, mut slowest) = (0.0, 0.0f64);
+    for p in probes {
+        let mut n = cfg.n_min;
+        while n <= cfg.n_max {
+            let s = (n as f64 / cfg.n_min as f64).powi(2);
+            let (phi, step) = (p.phi_seconds * s, p.step_seconds * s);
+            let median = (step - phi).max(0.0);
+            // The median for h and the checked rows come before the timings.
+            total += median + timing(cfg.min_time, phi) + timing(CEILING_TIME, ceiling_seconds);
+            let mut longest = phi;
+            if !cfg.phi_only {
+                total += timing(cfg.min_time, median) + timing(cfg.min_time, step);
+                longest = longest.max(step);
+            }
+            slowest = slowest.max(longest);
+            if longest > cfg.step_budget.as_secs_f64() {
+                break;
+            }
+            match n.checked_mul(2) {
+                Some(next) => n = next,
+                None => break,
+            }
+        }
+    }
+    let first = probes.first().map_or(f64::NAN, |p| {
+        (cfg.n_min as f64).powi(2) / p.phi_seconds.max(1e-9)
+    });
+    Estimate {
+        seconds: total,
+        seconds_per_step: slowest,
+        pairs_per_second: first,
+    }
+}
+
+/// One φ and (without `phi_only`) one full step at `n_min` for each dimension, each after
+/// a warm-up.
+fn probe(ctx: &GpuContext, k: &Kernels, cfg: &BenchConfig) -> Result<Vec<Probe>> {
+    let mut probes = Vec::new();
+    for &d in &cfg.dims {
+        let n = cfg.n_min;
+        let (gmm, x0) = bench_problem(n, d, 7)?;
+        let score = Box::new(GmmScore::new(ctx, &gmm)?);
+        let mut engine = Svgd::new(ctx, k, score, &x0, n, Optimizer::Adagrad)?;
+        let h = crate::bandwidth::from_median(engine.median()?.med, n);
+        let once = |f: &mut dyn FnMut() -> Result<()>| -> Result<f64> {
+            f()?;
+            let t = Instant::now();
+            f()?;
+            Ok(t.elapsed().as_secs_f64())
+        };
+        let phi_seconds = once(&mut || {
+            let mut enc = Recorder::new(ctx);
+            engine.record_phi_only(&mut enc, h)?;
+            enc.submit(ctx);
+            ctx.wait()
+        })?;
+        let step_seconds = if cfg.phi_only {
+            f64::NAN
+        } else {
+            once(&mut || {
+                engine.step(1e-3, Bandwidth::Median)?;
+                ctx.wait()
+            })?
+        };
+        probes.push(Probe {
+            d,
+            phi_seconds,
+            step_seconds,
+        });
+    }
+    Ok(probes)
+}
+
 /// Runs the sweep, calling `peak` once the ceiling is first measured and `report` after each
 /// row.
 pub fn run(
     ctx: &GpuContext,
     cfg: &BenchConfig,
     peak: impl FnOnce(&MaddPeak),
+    report: impl FnMut(&BenchRow),
+) -> Result<BenchReport> {
+    run_with(ctx, cfg, peak, report, &mut crate::run::Silent)
+}
+
+/// [`run`] that reports to `progress`: an estimate of the sweep's time before it starts
+/// (from a probe of φ and a step at `n_min` for each d, [`sweep_estimate`]), the rows done of
+/// those planned ([`planned_sizes`]) with the size being measured, and a stop between any two
+/// timed runs when [`Progress::should_stop`] asks (the error [`Interrupted`]: a sweep cut
+/// short keeps nothing).
+pub fn run_with(
+    ctx: &GpuContext,
+    cfg: &BenchConfig,
+    peak: impl FnOnce(&MaddPeak),
     mut report: impl FnMut(&BenchRow),
+    progress: &mut dyn Progress,
 ) -> Result<BenchReport> {
     ensure!(
         cfg.n_min >= 2 && cfg.n_min <= cfg.n_max,
@@ -309,14 +450,35 @@ pub fn run(
     for &d in &cfg.dims {
         check_size(cfg.n_min, d)?;
     }
+    let planned = planned_sizes(cfg);
+    let total = planned.len() as u64;
+    let mut done = 0u64;
+    let stop_check = |progress: &mut dyn Progress, done: u64| -> Result<()> {
+        if progress.should_stop() {
+            return Err(Interrupted {
+                done,
+                total,
+                unit: "bench configurations",
+            }
+            .into());
+        }
+        Ok(())
+    };
     let meter = MaddPeakMeter::new(ctx)?;
     let madd = meter.measure(ctx, cfg.min_time)?;
     peak(&madd);
     let k = Kernels::new(ctx)?;
+    stop_check(progress, 0)?;
+    progress.estimate(&sweep_estimate(cfg, &probe(ctx, &k, cfg)?, madd.seconds));
+    progress.update(0, total);
     let mut rows = Vec::new();
     for &d in &cfg.dims {
         let mut n = cfg.n_min;
+        let first = done;
+        let of_d = planned.iter().filter(|&&(pd, _)| pd == d).count() as u64;
         while n <= cfg.n_max {
+            stop_check(progress, done)?;
+            let mut check = || stop_check(progress, done);
             check_size(n, d)?;
             let (gmm, x0) = bench_problem(n, d, 7)?;
             let mut engine = Svgd::new(
@@ -330,19 +492,20 @@ pub fn run(
             let med = engine.median()?.med;
             let h = crate::bandwidth::from_median(med, n);
             let check_max_rel_err = check_rows(&mut engine, &gmm, &x0, h)?;
-            let phi_seconds = time_it(cfg.min_time, || {
+            let phi_seconds = time_checked(cfg.min_time, &mut check, || {
                 let mut enc = Recorder::new(ctx);
                 engine.record_phi_only(&mut enc, h)?;
                 enc.submit(ctx);
                 ctx.wait()
             })?;
+            check()?;
             let ceiling = meter.measure(ctx, CEILING_TIME)?.madds_per_second;
             let (median_seconds, step_seconds) = if cfg.phi_only {
                 (f64::NAN, f64::NAN)
             } else {
                 (
-                    time_it(cfg.min_time, || engine.median().map(|_| ()))?,
-                    time_it(cfg.min_time, || {
+                    time_checked(cfg.min_time, &mut check, || engine.median().map(|_| ()))?,
+                    time_checked(cfg.min_time, &mut check, || {
                         engine.step(1e-3, Bandwidth::Median)?;
                         ctx.wait()
                     })?,
@@ -362,7 +525,13 @@ pub fn run(
                 of_madd_peak: (n as f64) * (n as f64) / phi_seconds * 2.0 * d as f64 / ceiling,
             };
             report(&row);
+            progress.status(&format!(
+                "n = {n}, d = {d}: {:.3e} pairs/s",
+                row.pairs_per_second
+            ));
             rows.push(row);
+            done += 1;
+            progress.update(done, total);
             if step_seconds.max(phi_seconds) > cfg.step_budget.as_secs_f64() {
                 break;
             }
@@ -371,7 +540,11 @@ pub fn run(
                 None => break,
             }
         }
+        // Sizes skipped over the budget count as done.
+        done = first + of_d;
+        progress.update(done, total);
     }
+    progress.finish();
     Ok(BenchReport {
         adapter: ctx.adapter_label(),
         madd_peak: madd,
@@ -396,4 +569,49 @@ fn check_rows(engine: &mut Svgd, gmm: &Gmm, x0: &[f32], h: f64) -> Result<f64> {
     }
     ensure!(worst < 1e-3, "bench: φ disagrees with the f64 reference (relative error {worst:e}); refusing to time a wrong kernel");
     Ok(worst)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(n_max: usize) -> BenchConfig {
+        BenchConfig {
+            n_min: 1024,
+            n_max,
+            dims: vec![2],
+            step_budget: Duration::from_secs(10),
+            // Three timed runs of every figure.
+            min_time: Duration::from_millis(1),
+            phi_only: false,
+        }
+    }
+
+    /// Each row: the median for h, then φ, the ceiling, the median and the step, each with a
+    /// warm-up and three runs; figures grow as n² from the probe at n_min; a dimension stops
+    /// after the first row whose step passes the budget.
+    #[test]
+    fn the_sweep_estimate_follows_the_sweep() {
+        let probe = Probe {
+            d: 2,
+            phi_seconds: 0.5,
+            step_seconds: 2.0,
+        };
+        // Ceiling runs of 0.1 s: 300 ms needs three, 0.4 s with the warm-up.
+        let row = |s: f64| 1.5 * s + 4.0 * 0.5 * s + 0.4 + 4.0 * 1.5 * s + 4.0 * 2.0 * s;
+        let one = sweep_estimate(&config(1024), &[probe], 0.1);
+        assert!((one.seconds - row(1.0)).abs() < 1e-9, "{one:?}");
+        assert_eq!(one.seconds_per_step, 2.0);
+        // n = 1024, 2048 (step 8 s), 4096 (step 32 s: past the 10 s budget, the last row).
+        let want = row(1.0) + row(4.0) + row(16.0);
+        for n_max in [4096, 1 << 20] {
+            let e = sweep_estimate(&config(n_max), &[probe], 0.1);
+            assert!((e.seconds - want).abs() < 1e-9, "n_max {n_max}: {e:?}");
+            assert_eq!(e.seconds_per_step, 32.0);
+        }
+        assert_eq!(
+            planned_sizes(&config(4096)),
+            [(2, 1024), (2, 2048), (2, 4096)]
+        );
+    }
 }

@@ -1,5 +1,7 @@
 //! The `stein` command line: parse, dispatch, print the error. Every error is one line on
-//! stderr with exit code 2; the commands are in `cli`, the work in the library's `stein::run`.
+//! stderr with exit code 2 (3 when the run diverged); a command stopped by SIGINT or SIGTERM
+//! prints what it kept and exits with 130 or 143. The commands are in `cli`, the work in the
+//! library's `stein::run`.
 
 mod cli;
 
@@ -28,8 +30,15 @@ fn main() -> ExitCode {
     match cli::run(command) {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
+            // Stopped by a signal after keeping what it could: 130 (SIGINT) or 143 (SIGTERM).
+            if let Some(stop) = err.downcast_ref::<cli::Stopped>() {
+                eprintln!("stein: {stop}");
+                return ExitCode::from(stop.code);
+            }
             eprintln!("error: {err:#}");
-            ExitCode::from(2)
+            // A diverged run is not a user error: 3, so that a sweep can tell them apart.
+            let diverged = err.chain().any(|e| e.is::<stein::run::Diverged>());
+            ExitCode::from(if diverged { 3 } else { 2 })
         }
     }
 }

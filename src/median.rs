@@ -300,7 +300,9 @@ impl MedianSelector {
             *passes += 1;
             (below, inside) = sums(&c);
             // NaN distances are neither below nor inside any bracket.
-            ensure!(self.samples > 0 || below + inside == m, "{DIVERGED}");
+            if !(self.samples > 0 || below + inside == m) {
+                return Err(diverged());
+            }
             let fits = (0..n).all(|i| u64::from(c[2 * i + 1]) <= slots[i]);
             if rmin >= below && rmax < below + inside {
                 let relisted = if fits {
@@ -338,10 +340,9 @@ impl MedianSelector {
         // The sample misled, or a row overflowed its slots: move or narrow the bracket with
         // exact counts until the wanted ranks lie in a bracket that fits the list.
         for _ in 0..80 {
-            ensure!(
-                !lo.is_nan() && !hi.is_nan() && below + inside <= m,
-                "{DIVERGED}"
-            );
+            if lo.is_nan() || hi.is_nan() || below + inside > m {
+                return Err(diverged());
+            }
             if rmax < below {
                 hi = prev_float(lo);
                 lo = 0.0;
@@ -593,7 +594,9 @@ impl MedianSelector {
         k.record_pair_sample(ctx, &mut enc, p, x, self.xt.as_ref(), &self.sample)?;
         enc.submit(ctx);
         let sample = self.sample.read_prefix(ctx, s)?;
-        ensure!(!sample.iter().any(|v| v.is_nan()), "{DIVERGED}");
+        if sample.iter().any(|v| v.is_nan()) {
+            return Err(diverged());
+        }
         Ok(sample)
     }
 
@@ -731,8 +734,11 @@ fn pick(cand: &mut [f32], ranks: &[u64], below: u64) -> Vec<f32> {
         .collect()
 }
 
-/// The message when the particles hold NaN (a diverged run).
-const DIVERGED: &str = "particles contain NaN (the run diverged); lower the step size";
+/// The error when the particles hold NaN (a diverged run).
+fn diverged() -> anyhow::Error {
+    crate::run::Diverged("particles contain NaN (the run diverged); lower the step size".into())
+        .into()
+}
 
 /// Number of unordered pairs i < j.
 pub fn pairs(n: usize) -> u64 {

@@ -23,6 +23,7 @@ use crate::model::generator::{GenBatch, GenKernels, GenSpec};
 use crate::model::mlp::MlpKernels;
 use crate::model::rbm::{RbmKernels, RbmShape};
 use crate::model::Trainable;
+use crate::run::Diverged;
 
 /// Where the negatives come from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
@@ -60,6 +61,17 @@ pub const MAX_K: usize = 1000;
 /// The format of a checkpoint, stored as its metadata entry `format` (absent in checkpoints
 /// written before the entry existed, which are this format too). A reader refuses others.
 pub const CHECKPOINT_FORMAT: u32 = 1;
+
+/// A training run whose energy gap (mean f over the data batch minus mean f over the
+/// negatives) leaves ±this has diverged: f32 energies that large are 8 or more apart, so the
+/// gap no longer measures anything. (A GRBM on raw 0..255 MNIST pixels, `--raw-u8`, sits near
+/// −3e6.) Checked at every log step.
+pub const DIVERGED_GAP: f64 = 1e8;
+
+/// A training run whose parameter norm ‖θ‖₂ exceeds this has diverged (a trained model's
+/// entries are O(1) to O(100): a million of them have a norm near 1e3 to 1e5). Checked at
+/// every log step and before every checkpoint, which is never written past it.
+pub const DIVERGED_THETA_NORM: f64 = 1e8;
 
 /// The kernel of the generator's Stein direction.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
@@ -689,10 +701,62 @@ impl<'a, M: Trainable> Trainer<'a, M> {
         let mean = |v: &[f32]| v.iter().map(|&x| f64::from(x)).sum::<f64>() / v.len() as f64;
         let gap = mean(&f[..m]) - mean(&f[m..]);
         let norm = g.iter().map(|&x| f64::from(x).powi(2)).sum::<f64>().sqrt();
+        let lower = self.what_to_lower();
         if !gap.is_finite() || !norm.is_finite() {
-            bail!("training diverged at update {} (energy gap {gap}, gradient norm {norm}); lower --lr or the sampler step size", self.t);
+            return Err(Diverged(format!(
+                "training diverged at update {} (energy gap {gap}, gradient norm {norm}); {lower}",
+                self.t
+            ))
+            .into());
         }
+        if gap.abs() > DIVERGED_GAP {
+            return Err(Diverged(format!(
+                "training diverged at update {}: the energy gap {gap:.3e} is beyond ±{DIVERGED_GAP:.0e}; {lower}",
+                self.t
+            ))
+            .into());
+        }
+        self.check_theta_norm(&self.theta.read(ctx)?)?;
         Ok(Some((gap, norm)))
+    }
+
+    /// What to change when the run diverges: the learning rate and the step size that made
+    /// the negatives.
+    fn what_to_lower(&self) -> String {
+        let c = &self.cfg;
+        let gen_lr = c.gen.as_ref().map_or(f64::NAN, |g| g.lr);
+        let sampler = match (c.algo, c.sampler) {
+            (Algo::SteinCd, _) => format!(" or --svgd-step (now {})", c.svgd_step),
+            (Algo::Hybrid, _) => format!(
+                " or --svgd-step (now {}) or --gen-lr (now {gen_lr})",
+                c.svgd_step
+            ),
+            (Algo::SteinGan, _) => format!(" or --gen-lr (now {gen_lr})"),
+            (Algo::Cd | Algo::Pcd, Sampler::Langevin) => {
+                format!(" or --langevin-step (now {})", c.langevin_step)
+            }
+            (Algo::Cd | Algo::Pcd, Sampler::Gibbs) => String::new(),
+        };
+        format!("lower --lr (now {}){sampler}", c.lr)
+    }
+
+    /// Fails with [`Diverged`] when θ holds NaN or inf or its norm exceeds
+    /// [`DIVERGED_THETA_NORM`].
+    fn check_theta_norm(&self, theta: &[f32]) -> Result<()> {
+        let norm = theta
+            .iter()
+            .map(|&x| f64::from(x).powi(2))
+            .sum::<f64>()
+            .sqrt();
+        if !norm.is_finite() || norm > DIVERGED_THETA_NORM {
+            return Err(Diverged(format!(
+                "training diverged by update {}: the parameter norm ‖θ‖ is {norm:.3e}, beyond {DIVERGED_THETA_NORM:.0e}; {}",
+                self.t,
+                self.what_to_lower()
+            ))
+            .into());
+        }
+        Ok(())
     }
 
     /// The kernel bandwidth of the last update's Stein direction: SteinCD's (and the
@@ -736,9 +800,7 @@ impl<'a, M: Trainable> Trainer<'a, M> {
         let (d, m, len) = (self.model.dim(), self.cfg.batch, self.model.n_params());
         let theta = self.theta.read(self.ctx)?;
         // Never overwrite the last good checkpoint with a diverged state.
-        if theta.iter().any(|v| !v.is_finite()) {
-            bail!("training diverged before update {} (θ holds NaN or inf); the last good checkpoint is kept; lower --lr or the sampler step size", self.t);
-        }
+        self.check_theta_norm(&theta)?;
         t.tensors.insert("theta".into(), (vec![len], theta));
         t.tensors
             .insert("adam_m".into(), (vec![len], self.m_adam.read(self.ctx)?));
@@ -750,7 +812,11 @@ impl<'a, M: Trainable> Trainer<'a, M> {
             let len = g.spec.len();
             let eta = g.eta.read(self.ctx)?;
             if eta.iter().any(|v| !v.is_finite()) {
-                bail!("training diverged before update {} (the generator's η holds NaN or inf); the last good checkpoint is kept; lower --gen-lr", self.t);
+                return Err(Diverged(format!(
+                    "training diverged by update {} (the generator's η holds NaN or inf); lower --gen-lr",
+                    self.t
+                ))
+                .into());
             }
             t.tensors.insert("gen_eta".into(), (vec![len], eta));
             t.tensors

@@ -7,6 +7,7 @@ mod integration {
     pub mod ais;
     pub mod algorithms;
     pub mod bandwidth;
+    pub mod batch;
     pub mod cli;
     pub mod common;
     pub mod faults;

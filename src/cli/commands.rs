@@ -17,7 +17,7 @@ use stein::run::svgd::{check_bandwidth, load_particles, Init, Trace};
 use stein::run::{check_png, EvalOptions, SampleOptions, SvgdRun};
 
 use super::output;
-use super::progress::Bar;
+use super::progress::{duration, Reporter};
 use super::values::ImageShape;
 use super::{
     BenchArgs, CheckTargetArgs, DemoArgs, EnergyArgs, EvalArgs, PhiArgs, SampleArgs, SvgdArgs,
@@ -165,7 +165,33 @@ pub fn svgd(choice: &AdapterChoice, a: SvgdArgs) -> Result<()> {
     if init.is_none() {
         bail!("give --init X.npy, or --n N (with --init-mean M and --init-std S; default 0 and 1)");
     }
-    let r = run.run(&ctx, &target, &mut Bar::new())?;
+    let steps = a.steps;
+    let mut reporter = Reporter::new("svgd", "steps").with_estimate(move |e| {
+        format!(
+            "this run will take about {} ({steps} steps of {} each, from {:.2e} pairs/s measured here); Ctrl-C stops it after the current step and keeps the particles (a second Ctrl-C ends it at once)",
+            duration(e.seconds),
+            duration(e.seconds_per_step),
+            e.pairs_per_second
+        )
+    });
+    let r = run.run(&ctx, &target, &mut reporter)?;
+    if r.interrupted {
+        let kept = match &r.partial {
+            Some(p) => format!(
+                "the particles after step {} are in {}{}; to go on from them: stein svgd --init {} --steps {} with the other options as before (the optimizer's state starts afresh)",
+                r.steps,
+                p.display(),
+                if a.trace_dir.is_some() { " (the snapshots so far are kept)" } else { "" },
+                p.display(),
+                a.steps - r.steps
+            ),
+            None => "nothing was written".into(),
+        };
+        return Err(super::stopped(format!(
+            "interrupted at step {} of {}; {kept}",
+            r.steps, a.steps
+        )));
+    }
     eprintln!(
         "svgd: n = {}, d = {}, {} steps in {:.3} s ({:.3} ms/step) on {}; final KSD² (U) = {:.4e}",
         r.n,
@@ -267,7 +293,14 @@ pub fn bench(choice: &AdapterChoice, a: BenchArgs) -> Result<()> {
         ..Default::default()
     };
     println!("adapter: {}", ctx.adapter_label());
-    let report = stein::bench::run(
+    let mut reporter = Reporter::new("bench", "sizes").with_estimate(|e| {
+        format!(
+            "this sweep will take about {} (its slowest step {}); Ctrl-C stops it, keeping nothing",
+            duration(e.seconds),
+            duration(e.seconds_per_step)
+        )
+    });
+    let report = stein::bench::run_with(
         &ctx,
         &cfg,
         |p| {
@@ -303,7 +336,11 @@ pub fn bench(choice: &AdapterChoice, a: BenchArgs) -> Result<()> {
                 r.phi_kernel
             );
         },
-    )?;
+        &mut reporter,
+    )
+    .map_err(|e| {
+        super::stopped_keeping_nothing(e, "the table above is all there is; --json is written at the end of a sweep")
+    })?;
     stein::io::write_atomic(
         &json_path,
         serde_json::to_string_pretty(&report)?.as_bytes(),
@@ -368,8 +405,11 @@ pub fn eval(choice: &AdapterChoice, a: EvalArgs) -> Result<()> {
         &data,
         samples.as_deref(),
         &options,
-        &mut Bar::new(),
-    )?;
+        &mut Reporter::new("eval", "AIS temperature steps"),
+    )
+    .map_err(|e| {
+        super::stopped_keeping_nothing(e, "an unfinished AIS estimate is worth nothing; fewer --ais-temperatures or --ais-runs give a quicker one")
+    })?;
     if let Some(w) = report.warning() {
         eprintln!("warning: {w}");
     }

@@ -6,6 +6,7 @@
 mod commands;
 mod output;
 mod progress;
+mod signals;
 // `pub(crate)`: tests/fuzz_readers.rs includes this module to fuzz the `--config` reader.
 pub(crate) mod train;
 mod values;
@@ -36,6 +37,15 @@ pub struct Cli {
     /// Use the adapter whose name contains this text (WGPU_ADAPTER_NAME also works).
     #[arg(long, global = true)]
     adapter: Option<String>,
+    /// When stderr is not a terminal (a log file, a pipe), print a progress line (done/total,
+    /// rate, time left, the live metric) at most every this many seconds; 0: at every step.
+    /// On a terminal a progress bar is drawn instead.
+    #[arg(long, global = true, value_name = "SECONDS", default_value_t = 10.0)]
+    progress_every: f64,
+    /// Show no progress: no bar, no progress lines, no time estimate (results and errors
+    /// still print).
+    #[arg(long, global = true)]
+    quiet: bool,
     #[command(subcommand)]
     command: Command,
 }
@@ -390,12 +400,73 @@ fn clap_error_line(e: &clap::Error) -> String {
     format!("{msg}; {SEE}")
 }
 
+/// A command stopped by SIGINT or SIGTERM after keeping what it could: `stein` prints
+/// `stein: LINE` (what was kept and how to go on) and exits with `code` (130 or 143).
+#[derive(Debug)]
+pub struct Stopped {
+    /// Exit code: 128 + the signal's number.
+    pub code: u8,
+    /// What was kept and how to continue, one line.
+    pub line: String,
+}
+
+impl std::fmt::Display for Stopped {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.line)
+    }
+}
+
+impl std::error::Error for Stopped {}
+
+/// The [`Stopped`] error of a command the first signal stopped, with its line.
+fn stopped(line: String) -> anyhow::Error {
+    Stopped {
+        code: signals::exit_code(),
+        line,
+    }
+    .into()
+}
+
+/// A library [`stein::run::Interrupted`] (a computation that keeps nothing) as [`Stopped`],
+/// with `why` saying why nothing is kept; other errors pass unchanged.
+fn stopped_keeping_nothing(e: anyhow::Error, why: &str) -> anyhow::Error {
+    match e.downcast_ref::<stein::run::Interrupted>() {
+        Some(i) => stopped(format!(
+            "interrupted after {} of {} {}; nothing was written: {why}",
+            i.done, i.total, i.unit
+        )),
+        None => e,
+    }
+}
+
 /// Runs the command.
 pub fn run(cli: Cli) -> Result<()> {
     let choice = AdapterChoice {
         backend: cli.backend.clone(),
         name: cli.adapter.clone(),
     };
+    anyhow::ensure!(
+        cli.progress_every >= 0.0 && cli.progress_every <= 1e9,
+        "--progress-every {} must be a number of seconds, 0 or more",
+        cli.progress_every
+    );
+    progress::configure(progress::Settings {
+        quiet: cli.quiet,
+        every: std::time::Duration::from_secs_f64(cli.progress_every),
+    });
+    // The long commands stop cleanly on the first SIGINT or SIGTERM; the others keep the
+    // default action (they have nothing to finish).
+    if matches!(
+        cli.command,
+        Command::Svgd(_)
+            | Command::Demo(_)
+            | Command::Train(_)
+            | Command::Eval(_)
+            | Command::Bench(_)
+    ) {
+        signals::install()
+            .map_err(|e| anyhow::anyhow!("cannot install the SIGINT/SIGTERM handlers: {e}"))?;
+    }
     match cli.command {
         Command::Info => commands::info(&choice),
         Command::Phi(a) => commands::phi(&choice, a),

@@ -542,7 +542,19 @@ fn closest<'a>(key: &str, names: &'a [String]) -> Option<&'a str> {
 pub fn train(choice: &stein::gpu::AdapterChoice, args: &TrainArgs) -> Result<()> {
     let job = args.job()?;
     let ctx = super::commands::open(choice)?;
-    let summary = job.run(&ctx, &mut super::progress::Bar::new())?;
+    let total = job.config().train.steps;
+    let summary = job.run(
+        &ctx,
+        &mut super::progress::Reporter::new("train", "updates"),
+    )?;
+    if summary.interrupted {
+        let out = summary.out.display();
+        return Err(super::stopped(format!(
+            "interrupted at update {} of {total}; checkpoint written to {}; continue with: stein train --resume {out}",
+            summary.steps,
+            summary.out.join("checkpoint.safetensors").display()
+        )));
+    }
     eprintln!(
         "train: {} updates; wrote {}/model.safetensors",
         summary.steps,

@@ -262,7 +262,14 @@ pub fn evaluate(
                 &kernels,
                 energy.as_ref(),
                 ais,
-                &mut |done, total| progress.update(done as u64, total as u64),
+                &mut |done, total| {
+                    progress.update(done as u64, total as u64);
+                    if progress.should_stop() {
+                        std::ops::ControlFlow::Break(())
+                    } else {
+                        std::ops::ControlFlow::Continue(())
+                    }
+                },
             )?;
             progress.finish();
             let eval_energy = spec.energy(ctx, &mk, theta, 4096.min(data.n))?;

@@ -155,10 +155,9 @@ pub fn sample(
         let energy = spec.energy(ctx, &mk, theta, n)?;
         crate::model::langevin_samples(ctx, &k, energy.as_ref(), &x0, (steps, step_size, seed))?
     };
-    ensure!(
-        x.iter().all(|v| v.is_finite()),
-        "samples diverged; lower --step-size"
-    );
+    if !x.iter().all(|v| v.is_finite()) {
+        return Err(super::Diverged("samples diverged; lower --step-size".into()).into());
+    }
     Ok(x)
 }
 

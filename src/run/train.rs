@@ -3,7 +3,11 @@
 //! validation log-likelihood), `checkpoint.safetensors` every K updates, image grids, and at
 //! the end `model.safetensors` (and `generator.safetensors`) and for d = 2 a density plot.
 //! A run resumes from its directory exactly where its last checkpoint left it, with the
-//! [`Schedule`] changed if asked (each change recorded in `config.json`).
+//! [`Schedule`] changed if asked (each change recorded in `config.json`). A run asked to
+//! stop ([`Progress::should_stop`], asked before each update) makes that update its last and
+//! checkpoints it; a run that diverges ([`Diverged`]: the energy gap or ‖θ‖ past
+//! [`crate::train::DIVERGED_GAP`] / [`crate::train::DIVERGED_THETA_NORM`], or NaN) stops with
+//! the checkpoint of the last checked update kept.
 //!
 //! Run directory: `config.json` (the [`RunConfig`] with `d`, the data transform and the
 //! adapter), `metrics.jsonl` (one [`Metrics`] a log step), `checkpoint.safetensors`,
@@ -47,7 +51,7 @@ use anyhow::{bail, ensure, Context, Result};
 use serde::{Deserialize, Serialize};
 
 use super::run_dir::{self, RunLock, State};
-use super::Progress;
+use super::{Diverged, Progress};
 use crate::gpu::GpuContext;
 use crate::io::data::{load_training, Data, DataOptions, TrainingData, Transform};
 use crate::io::npy::write_npy_f32;
@@ -561,7 +565,7 @@ fn check_format(
     Ok(())
 }
 
-/// What a finished job reports.
+/// What a finished (or stopped) job reports.
 #[derive(Clone, Debug)]
 pub struct TrainSummary {
     /// Updates done in all.
@@ -570,6 +574,10 @@ pub struct TrainSummary {
     pub out: PathBuf,
     /// The last line of `metrics.jsonl` written by this call (none if it logged nothing).
     pub last: Option<Metrics>,
+    /// The job stopped on [`Progress::should_stop`] after `steps` updates, short of its
+    /// total: `checkpoint.safetensors` holds that update and no model file was written;
+    /// [`TrainJob::resume`] continues it.
+    pub interrupted: bool,
 }
 
 impl TrainJob {
@@ -794,7 +802,9 @@ impl TrainJob {
     /// Trains on `ctx`: makes the run directory, locks it for the whole job (another job on
     /// it fails at once), removes the old run first when replacing one, writes the files the
     /// module docs list, and reports progress to `progress`. A new run that fails before its
-    /// first checkpoint removes what it wrote (and the directory, if it made it).
+    /// first checkpoint removes what it wrote (and the directory, if it made it). When
+    /// `progress` asks to stop, returns after the next update with its checkpoint and
+    /// [`TrainSummary::interrupted`] set.
     pub fn run(&self, ctx: &GpuContext, progress: &mut dyn Progress) -> Result<TrainSummary> {
         let out = &self.out;
         let created = !out.exists();
@@ -1214,9 +1224,19 @@ impl Session<'_> {
         progress.update(trainer.t, cfg.steps);
         let mut last = Instant::now();
         let mut last_metrics = None;
+        // The update of the last checkpoint written, named when the run diverges.
+        let mut checkpointed = job.checkpoint.is_some().then_some(trainer.t);
         for step in trainer.t + 1..=cfg.steps {
             let log = step % cfg.log_every == 0 || step == cfg.steps;
-            if let Some((gap, norm)) = trainer.step(&data.x, data.n, log)? {
+            // Asked to stop: this update is the last, with a checkpoint.
+            let stop = step < cfg.steps && progress.should_stop();
+            let checkpoint = step % job.run.checkpoint_every == 0 || step == cfg.steps || stop;
+            // A checkpoint's update is checked for divergence like a logged one (the energy
+            // gap and ‖θ‖), so that no checkpoint holds a diverged state.
+            let stepped = trainer
+                .step(&data.x, data.n, log || checkpoint)
+                .map_err(|e| diverged_with_checkpoint(e, checkpointed, &checkpoint_path))?;
+            if let (true, Some((gap, norm))) = (log, stepped) {
                 let secs = last.elapsed().as_secs_f64() / cfg.log_every.min(step) as f64;
                 let valid_loglik = if job.valid.is_some() {
                     self.valid_loglik(&trainer.theta()?)?
@@ -1249,10 +1269,24 @@ impl Session<'_> {
                     self.write_grids(&trainer.theta()?, trainer.generator()?, step, shape)?;
                 }
             }
-            if step % job.run.checkpoint_every == 0 || step == cfg.steps {
-                trainer.checkpoint()?.write(&checkpoint_path)?;
+            if checkpoint {
+                trainer
+                    .checkpoint()
+                    .map_err(|e| diverged_with_checkpoint(e, checkpointed, &checkpoint_path))?
+                    .write(&checkpoint_path)?;
+                checkpointed = Some(step);
             }
             progress.update(step, cfg.steps);
+            if stop {
+                // Asked to stop: the checkpoint of this update is written; nothing else is.
+                progress.finish();
+                return Ok(TrainSummary {
+                    steps: step,
+                    out: out.clone(),
+                    last: last_metrics,
+                    interrupted: true,
+                });
+            }
         }
         progress.finish();
         let theta = trainer.theta()?;
@@ -1278,6 +1312,27 @@ impl Session<'_> {
             steps: cfg.steps,
             out: out.clone(),
             last: last_metrics,
+            interrupted: false,
         })
+    }
+}
+
+/// A [`Diverged`] error of the trainer with what the run directory keeps: the checkpoint of
+/// the last good update, or nothing. Other errors pass unchanged.
+fn diverged_with_checkpoint(
+    e: anyhow::Error,
+    checkpointed: Option<u64>,
+    path: &Path,
+) -> anyhow::Error {
+    match e.downcast_ref::<Diverged>() {
+        Some(Diverged(m)) => Diverged(match checkpointed {
+            Some(t) => format!(
+                "{m}; the last good checkpoint, of update {t}, is kept in {}",
+                path.display()
+            ),
+            None => format!("{m}; no checkpoint was written before it, so nothing is kept"),
+        })
+        .into(),
+        None => e,
     }
 }

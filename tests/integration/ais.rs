@@ -2,6 +2,7 @@
 //! streams), and both against normalisers known exactly (the RBM's 2^H-state sum, a Gaussian's
 //! closed form).
 
+use std::ops::ControlFlow;
 use std::sync::OnceLock;
 
 use anyhow::{ensure, Context, Result};
@@ -487,10 +488,50 @@ fn ais_rejects_bad_input_with_a_clear_error() -> Result<()> {
     // progress reported up to the total.
     let mut calls = Vec::new();
     let ok = ais_log_partition_with_progress(ctx, ak, &energy, &base, &mut |done, total| {
-        calls.push((done, total))
+        calls.push((done, total));
+        ControlFlow::Continue(())
     })?;
     ensure!(ok.log_z.is_finite(), "log Z {}", ok.log_z);
     ensure!(calls == [(9, 9)], "progress calls {calls:?}");
+    Ok(())
+}
+
+/// Asked to stop, AIS ends at the next batch of temperatures it waits for with the error
+/// `Interrupted`, naming how far it got: an unfinished estimate is not returned.
+#[test]
+fn ais_stops_when_its_observer_asks() -> Result<()> {
+    let Some((ctx, ak, rk)) = ais_gpu()? else {
+        return Ok(());
+    };
+    let s = RbmShape { d: 3, h: 2 };
+    let (th32, _) = rbm_theta(s, 0.5, 1);
+    let energy = RbmEnergy::new(ctx, rk, s, &th32, 20)?;
+    let cfg = AisConfig {
+        temperatures: 41,
+        runs: 2,
+        chains: 10,
+        temperatures_per_submit: 5,
+        ..AisConfig::default()
+    };
+    let mut calls = Vec::new();
+    let err = ais_log_partition_with_progress(ctx, ak, &energy, &cfg, &mut |done, total| {
+        calls.push((done, total));
+        if done >= 10 {
+            ControlFlow::Break(())
+        } else {
+            ControlFlow::Continue(())
+        }
+    })
+    .err()
+    .context("AIS asked to stop returned an estimate")?;
+    let stop = err
+        .downcast_ref::<stein::run::Interrupted>()
+        .with_context(|| format!("not Interrupted: {err:#}"))?;
+    ensure!(
+        (stop.done, stop.total) == (10, 40),
+        "stopped at {stop:?}, calls {calls:?}"
+    );
+    ensure!(calls == [(5, 40), (10, 40)], "progress calls {calls:?}");
     Ok(())
 }
 
@@ -571,6 +612,7 @@ fn ais_mnist_sized_rbm_against_exact() -> Result<()> {
     let energy = RbmEnergy::new(ctx, rk, s, &th32, batch)?;
     let got = ais_log_partition_with_progress(ctx, ak, &energy, &cfg, &mut |done, total| {
         eprintln!("  {done} / {total} temperature steps");
+        ControlFlow::Continue(())
     })?;
     eprintln!(
         "MNIST-sized RBM on {}: {} waves of {batch} chains",

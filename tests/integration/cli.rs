@@ -596,8 +596,9 @@ fn outputs_may_not_overwrite_inputs_or_each_other() {
     fails(&o, &["--bandwidth 1e-300", "f32"], &final_npy);
 }
 
-/// A run that diverges says so and leaves nothing: no --out, and the trace snapshots it
-/// wrote before the divergence showed are removed with the trace directory it made.
+/// A run that diverges says so in one line, exits with 3 (a diverged run, not a user error)
+/// and leaves nothing: no --out, and the trace snapshots it wrote before the divergence
+/// showed are removed with the trace directory it made.
 #[test]
 fn a_diverging_run_says_so_and_writes_nothing() {
     if gpu().unwrap().is_none() {
@@ -627,7 +628,11 @@ fn a_diverging_run_says_so_and_writes_nothing() {
             "--out",
             &out.display().to_string(),
         ]);
-        fails(&o, &["diverged"], &out);
+        let err = String::from_utf8_lossy(&o.stderr);
+        let lines: Vec<&str> = err.lines().filter(|l| !l.trim().is_empty()).collect();
+        assert_eq!(o.status.code(), Some(3), "stderr: {err}");
+        assert!(lines.len() == 1 && lines[0].contains("diverged"), "{err}");
+        assert!(!out.exists(), "{} was written", out.display());
         assert!(
             !trace.exists(),
             "{:?}",
