@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 use std::hash::{Hash, Hasher};
-use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use anyhow::{bail, Result};
 use stein::gpu::GpuContext;
@@ -232,8 +232,8 @@ pub fn phi_layouts(ctx: &GpuContext) -> Vec<PhiLayout> {
     v
 }
 
-/// The kernels of one φ layout, held (see [`gpu_phi_layout`]); they deref to [`Kernels`].
-pub struct LayoutKernels(MutexGuard<'static, Kernels>);
+/// The kernels of one φ layout (see [`gpu_phi_layout`]); they deref to [`Kernels`].
+pub struct LayoutKernels(Kernels);
 
 impl std::ops::Deref for LayoutKernels {
     type Target = Kernels;
@@ -242,36 +242,19 @@ impl std::ops::Deref for LayoutKernels {
     }
 }
 
-/// The shared device with kernels set to one φ `layout`, unchunked or chunked at [`CHUNK`]
-/// columns. One [`Kernels`] per layout serves both chunkings (the column cap is set when it
-/// is taken), so the pipelines it builds on first use, specialised per d (on llvmpipe about
-/// 4 s for the shuffle layout's table), are built once per layout, not twice. The kernels are
-/// held until the returned value is dropped: a test must drop it before it asks for the same
-/// layout again, and should not hold it over long work on the host.
+/// The shared device with kernels of its own set to one φ `layout`, unchunked or chunked at
+/// [`CHUNK`] columns. Each call makes a new [`Kernels`], so tests of one layout run side by
+/// side; the pipelines, specialised per d and built on first use (on llvmpipe seconds each,
+/// compiled at their first dispatch), are the device's and are built once for all of them.
 pub fn gpu_phi_layout(
     layout: PhiLayout,
     chunked: bool,
 ) -> Result<Option<(&'static GpuContext, LayoutKernels)>> {
-    type Cache = Mutex<Vec<(PhiLayout, &'static Mutex<Kernels>)>>;
-    static K: OnceLock<Cache> = OnceLock::new();
     let Some((ctx, _)) = gpu()? else {
         return Ok(None);
     };
-    let kernels = {
-        let mut cache = K.get_or_init(Default::default).lock().unwrap();
-        match cache.iter().find(|(key, _)| *key == layout) {
-            Some((_, k)) => *k,
-            None => {
-                let mut k = Kernels::new(ctx)?;
-                k.phi_layout = layout;
-                let k: &'static Mutex<Kernels> = Box::leak(Box::new(Mutex::new(k)));
-                cache.push((layout, k));
-                k
-            }
-        }
-    };
-    // A test that failed while holding them left nothing half-done: the cap is set anew.
-    let mut k = kernels.lock().unwrap_or_else(PoisonError::into_inner);
+    let mut k = Kernels::new(ctx)?;
+    k.phi_layout = layout;
     k.chunk_cap = chunked.then_some(CHUNK);
     Ok(Some((ctx, LayoutKernels(k))))
 }

@@ -5,7 +5,7 @@ use stein::cpu;
 use stein::gpu::params::UpdateParams;
 use stein::gpu::{GpuContext, GpuVec, Recorder};
 use stein::io::target::{Gmm, SplitMix64};
-use stein::kernels::{pack_gmm, Kernels};
+use stein::kernels::{pack_gmm, Kernels, PhiLayout};
 
 use super::common::{self, assert_close, gpu, max_abs, normals, Sweep, DS, NS, TOL_CHAINS};
 
@@ -253,78 +253,117 @@ fn phi_default_layout(sweep: Sweep) -> Result<()> {
 /// ([`svgd_phi_every_layout_matches_cpu_reference_on_the_whole_table`]) adds d = 8 and 33
 /// (ranges' middles) and 128, and n = 4099 everywhere. The f64 references are shared
 /// between layouts and chunkings ([`common::phi_reference`]). From n = 257 on, each case
-/// runs twice and must be bit-identical.
+/// runs twice and must be bit-identical. One test per layout, so that they run side by side
+/// (a layout the device lacks passes with a note; llvmpipe has all four, which
+/// [`llvmpipe_runs_the_shuffle_layout`] and [`common::phi_layouts`] check).
 #[test]
-fn svgd_phi_every_layout_matches_cpu_reference() -> Result<()> {
-    phi_every_layout(Sweep::Default)
+fn svgd_phi_lane_layout_matches_cpu_reference() -> Result<()> {
+    phi_one_layout(PhiLayout::Lane, Sweep::Default)
 }
 
-/// [`svgd_phi_every_layout_matches_cpu_reference`] on the whole case table: n = 4099 at
-/// every d, in every layout and chunking.
+/// [`svgd_phi_lane_layout_matches_cpu_reference`] for the tiled layout.
+#[test]
+fn svgd_phi_tiled_layout_matches_cpu_reference() -> Result<()> {
+    phi_one_layout(PhiLayout::Tiled, Sweep::Default)
+}
+
+/// [`svgd_phi_lane_layout_matches_cpu_reference`] for the shuffle layout.
+#[test]
+fn svgd_phi_shuffle_layout_matches_cpu_reference() -> Result<()> {
+    let Some((ctx, _)) = gpu()? else {
+        return Ok(());
+    };
+    match PhiLayout::shuffle_size(ctx) {
+        Some(sg) => phi_one_layout(PhiLayout::Shuffle(sg), Sweep::Default),
+        None => {
+            eprintln!("this device has no subgroup size the shuffle layout takes: skipped");
+            Ok(())
+        }
+    }
+}
+
+/// [`svgd_phi_lane_layout_matches_cpu_reference`] for the gemm layout.
+#[test]
+fn svgd_phi_gemm_layout_matches_cpu_reference() -> Result<()> {
+    let Some((ctx, _)) = gpu()? else {
+        return Ok(());
+    };
+    if !PhiLayout::gemm_fits(ctx) {
+        eprintln!("this device cannot run the gemm layout's workgroups: skipped");
+        return Ok(());
+    }
+    phi_one_layout(PhiLayout::Gemm, Sweep::Default)
+}
+
+/// [`svgd_phi_lane_layout_matches_cpu_reference`] and the other layouts' tests on the whole
+/// case table: n = 4099 at every d, in every layout and chunking.
 #[test]
 #[ignore = "long suite: scripts/test-long.sh"]
 fn svgd_phi_every_layout_matches_cpu_reference_on_the_whole_table() -> Result<()> {
-    phi_every_layout(Sweep::Whole)
-}
-
-fn phi_every_layout(sweep: Sweep) -> Result<()> {
     let Some((ctx, _)) = gpu()? else {
         return Ok(());
     };
     for layout in common::phi_layouts(ctx) {
-        for chunked in [false, true] {
-            let Some((ctx, ref k)) = common::gpu_phi_layout(layout, chunked)? else {
-                return Ok(());
+        phi_one_layout(layout, Sweep::Whole)?;
+    }
+    Ok(())
+}
+
+/// One layout's cases (see [`svgd_phi_lane_layout_matches_cpu_reference`]), unchunked and
+/// chunked.
+fn phi_one_layout(layout: PhiLayout, sweep: Sweep) -> Result<()> {
+    for chunked in [false, true] {
+        let Some((ctx, ref k)) = common::gpu_phi_layout(layout, chunked)? else {
+            return Ok(());
+        };
+        // The dimensions both suites run, and those the long suite adds (a range's middle,
+        // and the shuffle kernel's last d, whose pipeline alone takes 46 s of a cold
+        // shader build on lavapipe).
+        let (dims, long_dims): (&[usize], &[usize]) = match layout {
+            PhiLayout::Gemm => (&[5, 9, 17, 33, 64, 100, 130, 300], &[]),
+            PhiLayout::Shuffle(_) => (&[5, 17, 64, 100, 130], &[33, 128]),
+            // 5 to 16: svgd_phi_mid's range, whose unrolled pipelines differ by d.
+            _ => (&[5, 16, 17, 64, 100], &[8, 33]),
+        };
+        let large_at: &[usize] = if chunked { &[] } else { &[5, 17] };
+        for &d in dims.iter().chain(long_dims) {
+            let want = match (layout, d) {
+                (PhiLayout::Shuffle(_), 5..=64) => Some("svgd_phi_shuffle_64"),
+                (_, 0..=64) | (PhiLayout::Gemm, _) => None,
+                (PhiLayout::Shuffle(_), 65..=128) => Some("svgd_phi_shuffle"),
+                (PhiLayout::Lane, _) => Some("svgd_phi_kblock"),
+                _ if k.phi_gemm => Some("svgd_phi_gemm"),
+                _ => Some("svgd_phi_kblock"),
             };
-            // The dimensions both suites run, and those the long suite adds (a range's middle,
-            // and the shuffle kernel's last d, whose pipeline alone takes 46 s of a cold
-            // shader build on lavapipe).
-            let (dims, long_dims): (&[usize], &[usize]) = match layout {
-                stein::kernels::PhiLayout::Gemm => (&[5, 9, 17, 33, 64, 100, 130, 300], &[]),
-                stein::kernels::PhiLayout::Shuffle(_) => (&[5, 17, 64, 100, 130], &[33, 128]),
-                // 5 to 16: svgd_phi_mid's range, whose unrolled pipelines differ by d.
-                _ => (&[5, 16, 17, 64, 100], &[8, 33]),
-            };
-            let large_at: &[usize] = if chunked { &[] } else { &[5, 17] };
-            for &d in dims.iter().chain(long_dims) {
-                let want = match (layout, d) {
-                    (stein::kernels::PhiLayout::Shuffle(_), 5..=64) => Some("svgd_phi_shuffle_64"),
-                    (_, 0..=64) | (stein::kernels::PhiLayout::Gemm, _) => None,
-                    (stein::kernels::PhiLayout::Shuffle(_), 65..=128) => Some("svgd_phi_shuffle"),
-                    (stein::kernels::PhiLayout::Lane, _) => Some("svgd_phi_kblock"),
-                    _ if k.phi_gemm => Some("svgd_phi_gemm"),
-                    _ => Some("svgd_phi_kblock"),
-                };
-                if let Some(want) = want {
-                    let got = k.phi_variant(d, 1000).kernel_name(d);
-                    ensure!(got == want, "{layout:?} d = {d}: {got}, expected {want}");
-                }
-                if sweep == Sweep::Default && long_dims.contains(&d) {
-                    continue;
-                }
-                // Past d = 64 outside the gemm layout, n <= 1000 keeps the column blocks and
-                // the f64 reference quick.
-                let wide = d > 64 && layout != stein::kernels::PhiLayout::Gemm;
-                for &n in NS.iter().filter(|&&n| {
-                    (d < 300 || n <= 257) && (!wide || n <= 1000) && sweep.runs(n, d, large_at)
-                }) {
-                    let (x32, x64) = normals(n, d, 1.0, (13 * n + d) as u64);
-                    let (s32, s64) = normals(n, d, 1.0, (17 * n + d) as u64);
-                    let h = test_bandwidth(n, d);
-                    let got = common::run_phi(ctx, k, &x32, &s32, (n, d), h)?;
-                    let what = format!("phi layout {layout:?} chunked={chunked} n={n} d={d}");
-                    common::check_phi(&got, &x64, &s64, d, h, &what)?;
-                    // Bit-identical on rerun (tiled sums in a fixed order, no atomics), from
-                    // n = 257 (several workgroups of rows and columns) on.
-                    if n >= 257 {
-                        let again = common::run_phi(ctx, k, &x32, &s32, (n, d), h)?;
-                        ensure!(
-                            got.iter()
-                                .zip(&again)
-                                .all(|(p, q)| p.to_bits() == q.to_bits()),
-                            "{what}: a rerun differs"
-                        );
-                    }
+            if let Some(want) = want {
+                let got = k.phi_variant(d, 1000).kernel_name(d);
+                ensure!(got == want, "{layout:?} d = {d}: {got}, expected {want}");
+            }
+            if sweep == Sweep::Default && long_dims.contains(&d) {
+                continue;
+            }
+            // Past d = 64 outside the gemm layout, n <= 1000 keeps the column blocks and
+            // the f64 reference quick.
+            let wide = d > 64 && layout != PhiLayout::Gemm;
+            for &n in NS.iter().filter(|&&n| {
+                (d < 300 || n <= 257) && (!wide || n <= 1000) && sweep.runs(n, d, large_at)
+            }) {
+                let (x32, x64) = normals(n, d, 1.0, (13 * n + d) as u64);
+                let (s32, s64) = normals(n, d, 1.0, (17 * n + d) as u64);
+                let h = test_bandwidth(n, d);
+                let got = common::run_phi(ctx, k, &x32, &s32, (n, d), h)?;
+                let what = format!("phi layout {layout:?} chunked={chunked} n={n} d={d}");
+                common::check_phi(&got, &x64, &s64, d, h, &what)?;
+                // Bit-identical on rerun (tiled sums in a fixed order, no atomics), from
+                // n = 257 (several workgroups of rows and columns) on.
+                if n >= 257 {
+                    let again = common::run_phi(ctx, k, &x32, &s32, (n, d), h)?;
+                    ensure!(
+                        got.iter()
+                            .zip(&again)
+                            .all(|(p, q)| p.to_bits() == q.to_bits()),
+                        "{what}: a rerun differs"
+                    );
                 }
             }
         }
@@ -510,7 +549,7 @@ fn llvmpipe_runs_the_shuffle_layout() -> Result<()> {
     };
     if ctx.info.name.contains("llvmpipe") {
         assert!(
-            matches!(k.phi_layout, stein::kernels::PhiLayout::Shuffle(_)),
+            matches!(k.phi_layout, PhiLayout::Shuffle(_)),
             "llvmpipe should default to the shuffle layout, got {:?} (subgroup sizes {}..{}, features {:?})",
             k.phi_layout,
             ctx.info.subgroup_min_size,
@@ -601,7 +640,7 @@ fn ksd_table(sweep: Sweep) -> Result<()> {
         return Ok(());
     };
     // The device's default kernel (ksd_shuffle on llvmpipe), and the looped ksd_rows that
-    // hardware GPUs run, through the tiled layout (whose kernels are held for that pass only).
+    // hardware GPUs run, through the tiled layout.
     // On CPU adapters the default kernel has two forms, each checked (normal clouds choose
     // the bilinear one).
     use stein::kernels::KsdForm::{Bilinear, Difference};
@@ -645,7 +684,7 @@ fn ksd_table(sweep: Sweep) -> Result<()> {
 /// value lives.
 fn tiled_if(looped: bool) -> Result<Option<(&'static GpuContext, common::LayoutKernels)>> {
     if looped {
-        common::gpu_phi_layout(stein::kernels::PhiLayout::Tiled, false)
+        common::gpu_phi_layout(PhiLayout::Tiled, false)
     } else {
         Ok(None)
     }
@@ -1155,10 +1194,10 @@ fn svgd_phi_gemm_past_the_loop_budget_matches_sampled_rows() -> Result<()> {
     let Some((ctx, _)) = gpu()? else {
         return Ok(());
     };
-    if !stein::kernels::PhiLayout::gemm_fits(ctx) {
+    if !PhiLayout::gemm_fits(ctx) {
         return Ok(());
     }
-    let Some((ctx, ref k)) = common::gpu_phi_layout(stein::kernels::PhiLayout::Gemm, false)? else {
+    let Some((ctx, ref k)) = common::gpu_phi_layout(PhiLayout::Gemm, false)? else {
         return Ok(());
     };
     phi_rows_past_the_loop_budget(ctx, k, 7000, 256)

@@ -79,7 +79,7 @@ fn issue_2_column_chunks_agree_with_the_reference() -> Result<()> {
         (131, 64),
         (75, 100),
     ] {
-        // Held for one case at a time (the default layout's kernels, chunked).
+        // The default layout's kernels, chunked.
         let Some((ctx, ref k)) = gpu_chunked()? else {
             return Ok(());
         };
