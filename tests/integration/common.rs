@@ -242,16 +242,41 @@ impl std::ops::Deref for LayoutKernels {
     }
 }
 
-/// The shared device with kernels of its own set to one φ `layout`, unchunked or chunked at
-/// [`CHUNK`] columns. Each call makes a new [`Kernels`], so tests of one layout run side by
-/// side; the pipelines, specialised per d and built on first use (on llvmpipe seconds each,
-/// compiled at their first dispatch), are the device's and are built once for all of them.
+/// A device with kernels of their own set to one φ `layout`, unchunked or chunked at
+/// [`CHUNK`] columns: the shared device ([`gpu`]) for its default layout, and for each other
+/// layout a device of that layout's own. Each call makes a new [`Kernels`], so tests of one
+/// layout run side by side; the pipelines, specialised per d and built on first use, are their
+/// device's and are built once for all of them.
+///
+/// Why a device per layout: a CPU driver compiles a pipeline at its first dispatch, on the
+/// device's one queue thread (lavapipe's), so on one device every test's first builds wait
+/// in a single line; the other layouts' kernels (most of the suite's first builds) compile on
+/// their own queues, beside the shared device's. Each layout's kernels differ from the
+/// others', so nothing is compiled twice for it.
 pub fn gpu_phi_layout(
     layout: PhiLayout,
     chunked: bool,
 ) -> Result<Option<(&'static GpuContext, LayoutKernels)>> {
-    let Some((ctx, _)) = gpu()? else {
+    type Devices = Mutex<Vec<(PhiLayout, &'static GpuContext)>>;
+    static DEVICES: OnceLock<Devices> = OnceLock::new();
+    let Some((shared, default)) = gpu()? else {
         return Ok(None);
+    };
+    let ctx = if layout == default.phi_layout {
+        shared
+    } else {
+        let mut devices = DEVICES
+            .get_or_init(Default::default)
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        match devices.iter().find(|(l, _)| *l == layout) {
+            Some((_, ctx)) => *ctx,
+            None => {
+                let ctx: &'static GpuContext = Box::leak(Box::new(GpuContext::default_adapter()?));
+                devices.push((layout, ctx));
+                ctx
+            }
+        }
     };
     let mut k = Kernels::new(ctx)?;
     k.phi_layout = layout;

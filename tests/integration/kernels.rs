@@ -650,7 +650,9 @@ fn ksd_table(sweep: Sweep) -> Result<()> {
         ("ksd_rows", None, true),
     ] {
         let tiled = tiled_if(looped)?;
-        let k: &Kernels = tiled.as_ref().map_or(k, |(_, t)| &**t);
+        // The tiled layout's kernels live on that layout's device.
+        let (ctx, k): (&GpuContext, &Kernels) =
+            tiled.as_ref().map_or((ctx, k), |(c, t)| (*c, &**t));
         for &d in DS {
             // ksd_shuffle_diff at d = 100: 34 s of a cold shader build on lavapipe, the
             // suite's costliest pipeline; the default suite runs that form to d = 64.
@@ -854,7 +856,9 @@ fn ksd_diagonal_pair_is_diag_bit_for_bit() -> Result<()> {
         ("ksd_rows", None, true),
     ] {
         let tiled = tiled_if(looped)?;
-        let k: &Kernels = tiled.as_ref().map_or(k, |(_, t)| &**t);
+        // The tiled layout's kernels live on that layout's device.
+        let (ctx, k): (&GpuContext, &Kernels) =
+            tiled.as_ref().map_or((ctx, k), |(c, t)| (*c, &**t));
         for d in [1, 3, 17, 64] {
             let n = 9;
             let (x32, _) = normals(n, d, 1.0, 3);

@@ -31,18 +31,19 @@ fn issue_2_llvmpipe_loop_limit_in_looped_kernels() -> Result<()> {
         let s32: Vec<f32> = s.iter().map(|&v| v as f32).collect();
         let h = 2.0 * d as f64 / (n as f64).ln();
         if d > 64 {
-            let Some((_, ref blocks)) = gpu_phi_layout(PhiLayout::Lane, false)? else {
+            // On the lane layout's own device (see gpu_phi_layout).
+            let Some((blocks_ctx, ref blocks)) = gpu_phi_layout(PhiLayout::Lane, false)? else {
                 return Ok(());
             };
             ensure!(blocks.phi_variant(d, n) == PhiVariant::General);
-            let scratch = PhiScratch::new(ctx, blocks, n, d)?;
+            let scratch = PhiScratch::new(blocks_ctx, blocks, n, d)?;
             if ctx.info.name.contains("llvmpipe") {
                 ensure!(
                     scratch.chunks() > 1,
                     "{n}·{d} inner iterations must be split on llvmpipe"
                 );
             }
-            for kernels in [&**blocks, k] {
+            for (ctx, kernels) in [(blocks_ctx, &**blocks), (ctx, k)] {
                 let got = run_phi(ctx, kernels, &x32, &s32, (n, d), h)?;
                 let what = format!("phi {:?} n={n} d={d}", kernels.phi_variant(d, n));
                 check_phi(&got, &x, &s, d, h, &what)?;
@@ -193,10 +194,10 @@ fn issue_2_loop_budget_counts_exit_passes() -> Result<()> {
     let s32: Vec<f32> = s.iter().map(|&v| v as f32).collect();
     let h = 4.0 * d as f64;
     let got = {
-        let Some((_, ref tiled)) = gpu_phi_layout(PhiLayout::Tiled, false)? else {
+        let Some((tiled_ctx, ref tiled)) = gpu_phi_layout(PhiLayout::Tiled, false)? else {
             return Ok(());
         };
-        run_ksd(ctx, tiled, &x32, &s32, (n, d), h)?
+        run_ksd(tiled_ctx, tiled, &x32, &s32, (n, d), h)?
     };
     check_ksd(got, &x, &s, d, h, "ksd n=17000 d=2")?;
 
