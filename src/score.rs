@@ -1,13 +1,17 @@
-//! Scores beyond the built-in targets: a target written in WGSL by the user ([`WgslScore`])
-//! and a score computed on the host by a Rust closure ([`HostScore`]), the hook for models
-//! whose gradient lives outside stein (NumPy, JAX or PyTorch through the Python package).
+//! Scores beyond the built-in targets: a target written in WGSL by the user ([`WgslScore`]),
+//! a score computed on the host by a Rust closure ([`HostScore`]), the hook for models
+//! whose gradient lives outside stein (NumPy, JAX or PyTorch through the Python package),
+//! and the Bayesian models of algorithms.md §5 ([`LogisticScore`]).
 
 use std::cell::{Cell, RefCell};
 
-use anyhow::{bail, Context, Result};
+use anyhow::{bail, ensure, Context, Result};
 
+use crate::gpu::params::LogisticParams;
+use crate::gpu::pipeline::Kernel;
+use crate::gpu::shader::LOGISTIC_SCORE;
 use crate::gpu::{GpuContext, GpuVec, Recorder};
-use crate::io::target::WgslTarget;
+use crate::io::target::{Logistic, WgslTarget};
 use crate::kernels::wgsl_target::WgslKernels;
 use crate::kernels::Kernels;
 use crate::svgd::Score;
@@ -143,6 +147,93 @@ impl<F: FnMut(&[f32], &mut [f32]) -> Result<()>> Score for HostScore<F> {
         }
         // Queued: lands before the submit of `enc`, which holds what reads the score.
         score.write(ctx, &s)
+    }
+    fn set_steps(&self, steps: u64) {
+        self.after_steps.set(steps);
+    }
+}
+
+/// Checks that `logistic_score`'s loops fit one invocation on this adapter: per minibatch
+/// row 2·dw + 2 passes, the tile loads (m·d / 64, one per tile more), and the prior's dw.
+pub fn check_logistic_score_loops(ctx: &GpuContext, t: &Logistic) -> Result<()> {
+    let (m, d) = (t.batch as u64, t.dim() as u64);
+    let tiles = m.div_ceil((4096 / d).max(1));
+    let passes = m * (2 * d + 2) + (m * d).div_ceil(64) + 2 * tiles + 2 * d + 4;
+    ctx.check_loop(
+        &format!("logistic_score ({m} rows a minibatch at d = {d}; --score-batch sets the rows)"),
+        passes,
+    )
+}
+
+/// The score of Bayesian logistic regression (algorithms.md §5.1) on the device: one
+/// invocation per particle, the minibatch's rows shared through workgroup memory. The
+/// minibatch of each step comes from the step count the engine sets ([`Score::set_steps`]),
+/// passed in the dispatch's uniform: nothing is read back.
+pub struct LogisticScore {
+    target: Logistic,
+    kernel: Kernel,
+    rows: GpuVec<f32>,
+    after_steps: Cell<u64>,
+}
+
+impl LogisticScore {
+    /// Uploads the rows (in the permutation's order) and builds the pipeline.
+    pub fn new(ctx: &GpuContext, target: &Logistic) -> Result<Self> {
+        check_logistic_score_loops(ctx, target)?;
+        ensure!(
+            u32::try_from(target.rows * target.dim()).is_ok(),
+            "{}: the data has too many values for u32 indices; use fewer rows",
+            target.origin
+        );
+        Ok(Self {
+            target: target.clone(),
+            kernel: Kernel::new(ctx, &LOGISTIC_SCORE, 64)?,
+            rows: GpuVec::from_slice(ctx, "logistic rows", &target.device_rows())?,
+            after_steps: Cell::new(0),
+        })
+    }
+}
+
+impl Score for LogisticScore {
+    fn dim(&self) -> usize {
+        self.target.dim()
+    }
+    fn record(
+        &self,
+        ctx: &GpuContext,
+        _k: &Kernels,
+        enc: &mut Recorder,
+        x: &GpuVec<f32>,
+        score: &GpuVec<f32>,
+        n: usize,
+    ) -> Result<()> {
+        let t = &self.target;
+        let d = t.dim();
+        crate::kernels::check_nd("logistic_score", n, d, &[x, score])?;
+        let params = enc.uniform(
+            ctx,
+            &LogisticParams {
+                n: u32::try_from(n).context("logistic_score: more than 2^32 particles")?,
+                d: d as u32,
+                rows: t.rows as u32,
+                batch: t.batch as u32,
+                begin: t.batch_begin(self.after_steps.get()) as u32,
+                scale: (t.rows as f64 / t.batch as f64) as f32,
+                a0: t.a0 as f32,
+                b0: t.b0 as f32,
+            },
+        );
+        let g = self.kernel.groups_for(ctx, n)?;
+        self.kernel.record_with(
+            ctx,
+            enc,
+            &params,
+            &[&x.buffer, &self.rows.buffer, &score.buffer],
+            g,
+        )
+    }
+    fn device_bytes(&self) -> u64 {
+        self.rows.bytes() + 32
     }
     fn set_steps(&self, steps: u64) {
         self.after_steps.set(steps);

@@ -8,6 +8,7 @@ mod integration {
     pub mod algorithms;
     pub mod bandwidth;
     pub mod batch;
+    pub mod bayes;
     pub mod cli;
     pub mod common;
     pub mod faults;

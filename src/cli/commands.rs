@@ -135,7 +135,15 @@ pub fn check_target(choice: &AdapterChoice, a: CheckTargetArgs) -> Result<()> {
 /// `stein svgd`.
 pub fn svgd(choice: &AdapterChoice, a: SvgdArgs) -> Result<()> {
     let init = match (&a.init, a.n) {
-        (Some(path), _) => Some(Init::File(path.clone())),
+        (Some(p), n) if p.as_os_str() == "prior" => Some(Init::Prior {
+            n: n.context("--init prior draws --n particles; give --n N")?,
+            seed: a.seed,
+        }),
+        (Some(path), Some(_)) => bail!(
+            "--init {} gives the particles and their number; leave out --n (or use --init prior --n N)",
+            path.display()
+        ),
+        (Some(path), None) => Some(Init::File(path.clone())),
         (None, Some(n)) => Some(Init::Normal {
             n,
             mean: a.init_mean.clone().unwrap_or_else(|| vec![0.0]),
@@ -161,9 +169,10 @@ pub fn svgd(choice: &AdapterChoice, a: SvgdArgs) -> Result<()> {
     };
     run.check(Some(&a.target))?;
     let ctx = open(choice)?;
-    let target = load_target(&a.target, &|what, bytes| ctx.check_binding(what, bytes))?;
+    let target = load_target(&a.target, &|what, bytes| ctx.check_binding(what, bytes))?
+        .with_score_batch(a.score_batch)?;
     if init.is_none() {
-        bail!("give --init X.npy, or --n N (with --init-mean M and --init-std S; default 0 and 1)");
+        bail!("give --init X.npy, or --n N (with --init-mean M and --init-std S; default 0 and 1), or --init prior --n N for a Bayesian target");
     }
     let steps = a.steps;
     let mut reporter = Reporter::new("svgd", "steps").with_estimate(move |e| {
@@ -233,6 +242,7 @@ pub fn demo(choice: &AdapterChoice, a: DemoArgs) -> Result<()> {
     let args = SvgdArgs {
         target: out_dir.join("target.json"),
         init: None,
+        score_batch: None,
         n: Some(500),
         init_mean: Some(vec![0.0, 0.0]),
         init_std: Some(2.0),

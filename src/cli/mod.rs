@@ -114,13 +114,21 @@ struct CheckTargetArgs {
 
 #[derive(clap::Args)]
 struct SvgdArgs {
-    /// Target density (JSON: a Gaussian mixture, a full-covariance Gaussian, or WGSL code).
+    /// Target density (JSON: a Gaussian mixture, a full-covariance Gaussian, WGSL code, or a
+    /// Bayesian model: logistic).
     #[arg(long)]
     target: PathBuf,
-    /// Initial particles, .npy [n, d]; otherwise --n with --init-mean and --init-std.
-    #[arg(long, conflicts_with_all = ["n", "init_mean", "init_std"])]
+    /// Initial particles, .npy [n, d]; or `prior` with --n: the model authors' draws for a
+    /// Bayesian target (seeded by --seed); otherwise --n with --init-mean and --init-std.
+    #[arg(long, conflicts_with_all = ["init_mean", "init_std"])]
     init: Option<PathBuf>,
-    /// Number of particles drawn from N(init-mean, init-std²).
+    /// Rows of the data per score evaluation, for the Bayesian targets: minibatches taken in
+    /// the order of the target's fixed permutation, cycling, the likelihood scaled by N/B
+    /// (default: all rows).
+    #[arg(long)]
+    score_batch: Option<usize>,
+    /// Number of particles drawn from N(init-mean, init-std²) (or from the prior, with
+    /// --init prior).
     #[arg(long)]
     n: Option<usize>,
     /// Mean of the initial particles: one number, or one per dimension (comma-separated);

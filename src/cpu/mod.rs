@@ -7,6 +7,7 @@ pub mod generator;
 pub mod gmm;
 pub mod hash;
 pub mod ksd;
+pub mod logistic;
 pub mod median;
 pub mod mlp;
 pub mod mmd;

@@ -25,6 +25,28 @@ pub struct PairParams {
     pub aux: u32,
 }
 
+/// `logistic_score` (shaders/kernels/logistic_score.wgsl).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, Pod, Zeroable)]
+pub struct LogisticParams {
+    /// Particles.
+    pub n: u32,
+    /// Dimension of θ (the weights and log α).
+    pub d: u32,
+    /// Rows of the data, N.
+    pub rows: u32,
+    /// Rows of this minibatch, m.
+    pub batch: u32,
+    /// The minibatch's first row, in the permuted order.
+    pub begin: u32,
+    /// N / m.
+    pub scale: f32,
+    /// Gamma shape of α.
+    pub a0: f32,
+    /// Gamma rate of α.
+    pub b0: f32,
+}
+
 /// `gmm_score`.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, Pod, Zeroable)]

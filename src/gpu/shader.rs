@@ -45,6 +45,15 @@ pub const GMM_SCORE: ShaderSpec = ShaderSpec {
     trusted: false,
 };
 
+/// The score of the built-in Bayesian logistic regression (algorithms.md §5.1).
+pub const LOGISTIC_SCORE: ShaderSpec = ShaderSpec {
+    name: "logistic_score",
+    parts: &[part!("kernels/logistic_score.wgsl")],
+    bindings: &[U, R, R, W],
+    workgroup_sizes: &[64],
+    trusted: false,
+};
+
 /// Full-covariance Gaussian score.
 pub const GAUSSIAN_SCORE: ShaderSpec = ShaderSpec {
     name: "gaussian_score",
@@ -668,6 +677,7 @@ pub const MADD_PEAK: ShaderSpec = ShaderSpec {
 /// Every kernel the crate can build. The naga tests iterate this list.
 pub const ALL: &[&ShaderSpec] = &[
     &GMM_SCORE,
+    &LOGISTIC_SCORE,
     &GAUSSIAN_SCORE,
     &SVGD_PHI_KBLOCK,
     &SVGD_PHI_KRHO,
@@ -735,7 +745,9 @@ impl ShaderSpec {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::gpu::params::{GmmParams, PairParams, RbmParams, SelectParams, UpdateParams};
+    use crate::gpu::params::{
+        GmmParams, LogisticParams, PairParams, RbmParams, SelectParams, UpdateParams,
+    };
 
     /// Kernels that use subgroup operations. The host builds them only on devices with
     /// `wgpu::Features::SUBGROUP` (src/kernels.rs: `PhiLayout::shuffle_size` gates the shuffle
@@ -1253,6 +1265,10 @@ mod tests {
         assert_eq!(
             wgsl_struct_size(&GMM_SCORE, "GmmParams"),
             size(size_of::<GmmParams>())
+        );
+        assert_eq!(
+            wgsl_struct_size(&LOGISTIC_SCORE, "LogisticParams"),
+            size(size_of::<LogisticParams>())
         );
         assert_eq!(
             wgsl_struct_size(&UPDATE_ADAM, "UpdateParams"),

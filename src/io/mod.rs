@@ -5,6 +5,7 @@
 //! is either absent, the old version, or the complete new version — never a
 //! half-written file.
 
+pub mod bayes;
 pub mod data;
 pub mod npy;
 pub mod plot;

@@ -31,10 +31,11 @@ use std::path::Path;
 use anyhow::{anyhow, bail};
 use serde::Deserialize;
 
+pub use crate::io::bayes::Logistic;
 pub use crate::kernels::wgsl_target::{DataArray, WgslTarget};
 
 /// Target kinds this module understands, for error messages.
-const SUPPORTED_KINDS: &str = "\"gmm\", \"gaussian\", \"wgsl\"";
+const SUPPORTED_KINDS: &str = "\"gmm\", \"gaussian\", \"wgsl\", \"logistic\"";
 
 /// Called with what a target's device copy needs and its size in bytes, before the host
 /// does work that grows faster than the file (`GpuContext::check_binding` fits).
@@ -54,6 +55,9 @@ pub enum Target {
     Gaussian(Gaussian),
     /// The user's log-density and score written in WGSL (device only: no host form).
     Wgsl(WgslTarget),
+    /// Bayesian logistic regression (algorithms.md §5.1; its host form is on the minibatch
+    /// of step 0).
+    Logistic(Logistic),
 }
 
 impl Target {
@@ -63,6 +67,7 @@ impl Target {
             Target::Gmm(g) => g.dim(),
             Target::Gaussian(g) => g.dim(),
             Target::Wgsl(w) => w.dim,
+            Target::Logistic(l) => l.dim(),
         }
     }
 
@@ -73,6 +78,7 @@ impl Target {
             Target::Gmm(g) => Some(g.log_density(x)),
             Target::Gaussian(g) => Some(g.log_density(x)),
             Target::Wgsl(_) => None,
+            Target::Logistic(l) => Some(crate::cpu::logistic::log_density(l, x, 0)),
         }
     }
 
@@ -82,6 +88,28 @@ impl Target {
             Target::Gmm(g) => Some(g.grad_log_density(x)),
             Target::Gaussian(g) => Some(g.grad_log_density(x)),
             Target::Wgsl(_) => None,
+            Target::Logistic(l) => Some(crate::cpu::logistic::grad(l, x, 0)),
+        }
+    }
+
+    /// The same target with minibatches of `m` rows for its score (`--score-batch`; `None`:
+    /// the full data). Only the Bayesian models have rows to batch.
+    pub fn with_score_batch(self, m: Option<usize>) -> anyhow::Result<Target> {
+        match (self, m) {
+            (Target::Logistic(l), m) => Ok(Target::Logistic(l.with_batch(m)?)),
+            (t, None) => Ok(t),
+            (_, Some(_)) => bail!(
+                "--score-batch applies to the Bayesian models (kind \"logistic\"); this target has no data rows to batch, leave it out"
+            ),
+        }
+    }
+
+    /// `n` initial particles drawn as the authors of the model drew them (`--init prior`),
+    /// for the targets that have such a rule.
+    pub fn prior_init(&self, n: usize, seed: u64) -> Option<Vec<f32>> {
+        match self {
+            Target::Logistic(l) => Some(l.prior_init(n, seed)),
+            _ => None,
         }
     }
 }
@@ -371,6 +399,14 @@ pub fn from_json_in(
         }
         Some(serde_json::Value::String(kind)) if kind == "wgsl" => {
             return Ok(Target::Wgsl(WgslTarget::from_json(s, origin, base, device_check)?));
+        }
+        Some(serde_json::Value::String(kind)) if kind == "logistic" => {
+            return Ok(Target::Logistic(Logistic::from_json(
+                s,
+                origin,
+                base,
+                device_check,
+            )?));
         }
         Some(serde_json::Value::String(kind)) => {
             bail!("{origin}: unknown target kind \"{kind}\"; supported kinds: {SUPPORTED_KINDS}")

@@ -67,6 +67,14 @@ pub enum Init {
     File(PathBuf),
     /// Given particles, row-major `[n, d]`.
     Particles(Vec<f32>),
+    /// `n` draws of the target's own initialisation rule ([`Target::prior_init`]: the
+    /// authors' draws for the Bayesian models) with `seed`.
+    Prior {
+        /// Number of particles.
+        n: usize,
+        /// Random seed.
+        seed: u64,
+    },
     /// `n` draws from N(mean, std²) by [`SplitMix64`] with `seed`; `mean` holds one value (for
     /// every coordinate) or d values.
     Normal {
@@ -352,6 +360,20 @@ impl SvgdRun {
                 return Ok((x.clone(), x.len() / d));
             }
             Init::Normal { n, mean, std, seed } => (*n, mean, *std, *seed),
+            Init::Prior { n, seed } => {
+                ensure!(*n >= 1, "--n must be at least 1");
+                let bytes = n
+                    .checked_mul(d)
+                    .and_then(|l| l.checked_mul(4))
+                    .with_context(|| {
+                        format!("--n {n} with d = {d} overflows; use fewer particles")
+                    })?;
+                ctx.check_binding("--n particles", bytes as u64)?;
+                let x = target.prior_init(*n, *seed).context(
+                    "--init prior draws from a Bayesian model's prior (kind \"logistic\"); this target has none: give --init X.npy or --n with --init-mean and --init-std",
+                )?;
+                return Ok((x, *n));
+            }
         };
         ensure!(n >= 1, "--n must be at least 1");
         // Check the device can hold them before generating them on the host.
