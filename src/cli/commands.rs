@@ -20,7 +20,8 @@ use super::output;
 use super::progress::{duration, Reporter};
 use super::values::ImageShape;
 use super::{
-    BenchArgs, CheckTargetArgs, DemoArgs, EnergyArgs, EvalArgs, PhiArgs, SampleArgs, SvgdArgs,
+    BenchArgs, CheckTargetArgs, DemoArgs, EnergyArgs, EvalArgs, PhiArgs, PredictArgs, SampleArgs,
+    SvgdArgs,
 };
 
 /// Opens the device the options choose; the environment is read here, at the edge, and
@@ -128,6 +129,43 @@ pub fn check_target(choice: &AdapterChoice, a: CheckTargetArgs) -> Result<()> {
     eprintln!(
         "check-target: n = {}, d = {}, worst relative error {:.3e} (particle {}, coordinate {}; {}, {}) within {:e}",
         r.n, r.d, r.worst_rel_err, r.particle, r.coordinate, r.precision, r.step, r.tolerance
+    );
+    Ok(())
+}
+
+/// `stein predict`: the report on stdout (JSON) and in `--out`, a summary on stderr. All on
+/// the host: no device opens.
+pub fn predict(a: PredictArgs) -> Result<()> {
+    let inputs: [(&str, &Path); 3] = [
+        ("--target", &a.target),
+        ("--particles", &a.particles),
+        ("--data", &a.data),
+    ];
+    if let Some(out) = &a.out {
+        output::check(&[("--out", out)], &inputs, a.replace.overwrite)?;
+    }
+    let target = load_target(&a.target, &stein::io::target::no_device_check)?;
+    let (x, n) = load_particles(&a.particles, target.dim())?;
+    let options = stein::run::predict::PredictOptions {
+        dev_rule: a.dev_rule,
+    };
+    let r = stein::run::predict::predict(&target, &x, n, &a.data, options)?;
+    if let Some(out) = &a.out {
+        stein::io::write_atomic(out, serde_json::to_string_pretty(&r)?.as_bytes())?;
+    }
+    println!("{}", serde_json::to_value(&r)?);
+    let metrics = [
+        r.accuracy.map(|v| format!("accuracy {v:.4}")),
+        r.rmse.map(|v| format!("RMSE {v:.4}")),
+        Some(format!("test log-likelihood {:.4}", r.test_log_likelihood)),
+    ];
+    let metrics: Vec<String> = metrics.into_iter().flatten().collect();
+    eprintln!(
+        "predict: {} model, {} particles on {} test rows: {}",
+        r.kind,
+        r.n,
+        r.rows,
+        metrics.join(", ")
     );
     Ok(())
 }

@@ -62,6 +62,10 @@ enum Command {
     /// given particles (f32 on the device for a WGSL target, f64 on the host otherwise);
     /// fails when the worst relative error is above --tolerance.
     CheckTarget(CheckTargetArgs),
+    /// Posterior-predictive metrics of a Bayesian model's particles on test rows (logistic:
+    /// accuracy and test log-likelihood), averaged over the particles as the SVGD paper's
+    /// authors average; the test CSV is standardised with the training rows' statistics.
+    Predict(PredictArgs),
     /// A demo on a built-in 2-D target: 500 particles, a plot and the final particles.
     Demo(DemoArgs),
     /// Train an energy model (Gaussian-Bernoulli RBM or MLP) by CD, PCD, SteinCD, SteinGAN or
@@ -110,6 +114,28 @@ struct CheckTargetArgs {
     /// component).
     #[arg(long, default_value_t = stein::run::check_target::DEFAULT_TOLERANCE)]
     tolerance: f64,
+}
+
+#[derive(clap::Args)]
+struct PredictArgs {
+    /// Target file of a Bayesian model (kind logistic), whose training data gives the
+    /// standardisation and the classes.
+    #[arg(long)]
+    target: PathBuf,
+    /// Particles, .npy [n, d] of f32 or f64 (e.g. `stein svgd --out`).
+    #[arg(long)]
+    particles: PathBuf,
+    /// Test rows: a CSV with the training CSV's columns, the label included.
+    #[arg(long)]
+    data: PathBuf,
+    /// Apply the authors' development-set rule for the noise precision γ (kind bnn only).
+    #[arg(long)]
+    dev_rule: bool,
+    /// Also write the JSON report to this file.
+    #[arg(long)]
+    out: Option<PathBuf>,
+    #[command(flatten)]
+    replace: output::Overwrite,
 }
 
 #[derive(clap::Args)]
@@ -480,6 +506,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Phi(a) => commands::phi(&choice, a),
         Command::Svgd(a) => commands::svgd(&choice, a),
         Command::CheckTarget(a) => commands::check_target(&choice, a),
+        Command::Predict(a) => commands::predict(a),
         Command::Demo(a) => commands::demo(&choice, a),
         Command::Train(a) => train::train(&choice, &a),
         Command::Eval(a) => commands::eval(&choice, a),

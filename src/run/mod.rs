@@ -18,10 +18,12 @@
 //! | samples of a trained model (Gibbs, Langevin, SVGD) or of a generator | [`SampleOptions`] | samples |
 //! | f(x) of a trained model | [`energy::energies`] | f |
 //! | a target's score against finite differences of its log-density | [`check_target::check_target`] | [`check_target::GradCheck`] |
+//! | posterior-predictive metrics of a Bayesian model's particles on test rows | [`predict::predict`], [`predict::PredictOptions`] | [`predict::Prediction`] |
 
 pub mod check_target;
 pub mod energy;
 pub mod eval;
+pub mod predict;
 mod run_dir;
 pub mod sample;
 pub mod svgd;

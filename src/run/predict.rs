@@ -1,0 +1,193 @@
+//! The posterior-predictive metrics of a Bayesian model's particles on held-out rows
+//! (`stein predict`, algorithms.md §5): what the SVGD paper's authors report, averaged over
+//! the particles as their code averages, in f64 on the host (particles are few, so no device).
+//!
+//! The test CSV has the training CSV's columns (the label or target column included, in any
+//! order); it is standardised with the TRAINING rows' statistics, which the target file's data
+//! gives, and its labels are mapped through the training classes.
+//!
+//! | kind | metrics |
+//! |---|---|
+//! | `logistic` | accuracy = mean_t [p̄_t > 0.5] and test log-likelihood = mean_t log p̄_t, p̄_t = mean_i σ(y_t w_iᵀx_t) ([`crate::cpu::logistic::predictive`]) |
+//! | `bnn` | RMSE and test log-likelihood in the data's units, `dev_rule` the authors' development-set rule for γ (not built yet) |
+
+use std::path::Path;
+
+use anyhow::{anyhow, bail, ensure, Result};
+use serde::Serialize;
+
+use crate::io::bayes::{Csv, Logistic};
+use crate::io::target::Target;
+
+/// Options of [`predict`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct PredictOptions {
+    /// Apply the authors' development-set rule for the noise precision γ before evaluating
+    /// (algorithms.md §5.2; kind `bnn` only, refused for other kinds).
+    pub dev_rule: bool,
+}
+
+/// The metrics of [`predict`]: those the kind has are set, the others are `None` (and left
+/// out of the JSON).
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Prediction {
+    /// The model: `"logistic"` or `"bnn"`.
+    pub kind: &'static str,
+    /// Particles averaged over.
+    pub n: usize,
+    /// Their dimension.
+    pub d: usize,
+    /// Test rows.
+    pub rows: usize,
+    /// Logistic: the fraction of test rows whose particle-averaged probability of the true
+    /// label is above 1/2.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub accuracy: Option<f64>,
+    /// bnn: root mean squared error of the particle-mean prediction, in the data's units.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rmse: Option<f64>,
+    /// Mean over test rows of the log of the particle-averaged likelihood of the row.
+    pub test_log_likelihood: f64,
+    /// bnn: whether the development-set rule was applied.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dev_rule: Option<bool>,
+}
+
+/// The posterior-predictive metrics of `particles` (`[n, d]`, θ as the target's kind packs
+/// it) on the rows of the CSV file `test_csv` (module docs). Errors are one line naming
+/// `--target`, `--particles` or `--data`: a target that is not a Bayesian model, particles of
+/// the wrong dimension or not finite, a test CSV missing a training column or holding one the
+/// training data lacks, a label that is not a training class, a feature that is not finite.
+pub fn predict(
+    target: &Target,
+    particles: &[f32],
+    n: usize,
+    test_csv: &Path,
+    options: PredictOptions,
+) -> Result<Prediction> {
+    let kind = match target {
+        Target::Logistic(_) => "logistic",
+        Target::Gmm(_) => "gmm",
+        Target::Gaussian(_) => "gaussian",
+        Target::Wgsl(_) => "wgsl",
+    };
+    // The kind `bnn` drops in here: `Target::Bnn(b) => bnn(b, particles, n, test_csv,
+    // options)` through `cpu::bnn::metrics`, with `--dev-rule` honoured.
+    let Target::Logistic(l) = target else {
+        bail!(
+            "--target is a {kind} target; predict needs a Bayesian model (kind \"logistic\" or \"bnn\") whose particles it averages over"
+        );
+    };
+    ensure!(
+        !options.dev_rule,
+        "--dev-rule applies to kind \"bnn\" (the development-set rule for the noise precision γ); a logistic model has no γ, leave it out"
+    );
+    let d = target.dim();
+    check_particles(particles, n, d)?;
+    let (x, y) = logistic_rows(l, test_csv)?;
+    let rows = y.len();
+    let (accuracy, ll) = crate::cpu::logistic::predictive(l, &x, &y, particles, n);
+    Ok(Prediction {
+        kind,
+        n,
+        d,
+        rows,
+        accuracy: Some(accuracy),
+        rmse: None,
+        test_log_likelihood: ll,
+        dev_rule: None,
+    })
+}
+
+/// Particles: n ≥ 1 rows of the target's d, all finite.
+fn check_particles(particles: &[f32], n: usize, d: usize) -> Result<()> {
+    ensure!(
+        n >= 1 && particles.len() == n * d,
+        "--particles: {} values are not n >= 1 rows of the target's d = {d}; give particles of the target's dimension",
+        particles.len()
+    );
+    if let Some(j) = particles.iter().position(|v| !v.is_finite()) {
+        bail!(
+            "--particles: particle {} coordinate {} is {}; give finite particles",
+            j / d,
+            j % d,
+            particles[j]
+        );
+    }
+    Ok(())
+}
+
+/// Reads the test CSV `path` for the logistic model `l`: its features as the model sees them
+/// (standardised with the training statistics, the intercept last, `[rows, dw]`) and its
+/// labels as ±1 through the training classes.
+fn logistic_rows(l: &Logistic, path: &Path) -> Result<(Vec<f64>, Vec<f64>)> {
+    let csv = read_test_csv(path)?;
+    let p = path.display();
+    let cols = csv.header.len();
+    let column = |name: &str| -> Result<usize> {
+        csv.header.iter().position(|h| h == name).ok_or_else(|| {
+            anyhow!(
+                "--data {p}: column \"{name}\" of the training data is missing (test columns: {}); give the training data's columns",
+                csv.header.join(", ")
+            )
+        })
+    };
+    let feature_cols = l
+        .features
+        .iter()
+        .map(|f| column(f))
+        .collect::<Result<Vec<usize>>>()?;
+    let lc = column(&l.label)?;
+    if let Some(extra) = csv
+        .header
+        .iter()
+        .find(|h| **h != l.label && !l.features.contains(h))
+    {
+        bail!(
+            "--data {p}: column \"{extra}\" is not in the training data (training columns: {}, {}); give the training data's columns only",
+            l.features.join(", "),
+            l.label
+        );
+    }
+    let mut raw = Vec::with_capacity(csv.rows * feature_cols.len());
+    let mut y = Vec::with_capacity(csv.rows);
+    for r in 0..csv.rows {
+        let row = &csv.values[r * cols..(r + 1) * cols];
+        for (&c, name) in feature_cols.iter().zip(&l.features) {
+            let v = row[c];
+            ensure!(
+                v.is_finite(),
+                "--data {p}: feature \"{name}\" is {v} in row {}; features must be finite, clean the data",
+                r + 1
+            );
+            raw.push(v);
+        }
+        let v = row[lc];
+        y.push(if v == l.classes[1] {
+            1.0
+        } else if v == l.classes[0] {
+            -1.0
+        } else {
+            bail!(
+                "--data {p}: label \"{}\" is {v} in row {}, not one of the training classes ({}, {}); give test rows labelled as the training rows are",
+                l.label,
+                r + 1,
+                l.classes[0],
+                l.classes[1]
+            )
+        });
+    }
+    Ok((l.model_features(&raw, csv.rows), y))
+}
+
+/// The test CSV, with an error for a file that cannot be read naming `--data`.
+fn read_test_csv(path: &Path) -> Result<Csv> {
+    let p = path.display();
+    ensure!(
+        !path.is_dir(),
+        "--data {p} is a directory; give the test CSV file"
+    );
+    std::fs::File::open(path)
+        .map_err(|e| anyhow!("--data {p}: cannot read the test data ({e}); check the path"))?;
+    Csv::read(path, &format!("--data {p}"))
+}
