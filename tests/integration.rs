@@ -18,6 +18,7 @@ mod integration {
     pub mod mlp;
     pub mod models;
     pub mod outputs;
+    pub mod predict;
     pub mod preprocessing;
     pub mod regression;
     pub mod run;
