@@ -14,6 +14,7 @@ mod integration {
     pub mod faults;
     pub mod generator;
     pub mod kernels;
+    pub mod logistic_example;
     pub mod median;
     pub mod mlp;
     pub mod models;
