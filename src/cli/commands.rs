@@ -145,10 +145,12 @@ pub fn predict(a: PredictArgs) -> Result<()> {
         output::check(&[("--out", out)], &inputs, a.replace.overwrite)?;
     }
     let target = load_target(&a.target, &stein::io::target::no_device_check)?;
-    let (x, n) = load_particles(&a.particles, target.dim())?;
     let options = stein::run::predict::PredictOptions {
         dev_rule: a.dev_rule,
     };
+    // The kind first: particles of another model's dimension are not the thing to say.
+    stein::run::predict::check(&target, options)?;
+    let (x, n) = load_particles(&a.particles, target.dim())?;
     let r = stein::run::predict::predict(&target, &x, n, &a.data, options)?;
     if let Some(out) = &a.out {
         stein::io::write_atomic(out, serde_json::to_string_pretty(&r)?.as_bytes())?;

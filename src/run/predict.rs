@@ -65,30 +65,17 @@ pub fn predict(
     test_csv: &Path,
     options: PredictOptions,
 ) -> Result<Prediction> {
-    let kind = match target {
-        Target::Logistic(_) => "logistic",
-        Target::Gmm(_) => "gmm",
-        Target::Gaussian(_) => "gaussian",
-        Target::Wgsl(_) => "wgsl",
-    };
-    // The kind `bnn` drops in here: `Target::Bnn(b) => bnn(b, particles, n, test_csv,
-    // options)` through `cpu::bnn::metrics`, with `--dev-rule` honoured.
+    check(target, options)?;
     let Target::Logistic(l) = target else {
-        bail!(
-            "--target is a {kind} target; predict needs a Bayesian model (kind \"logistic\" or \"bnn\") whose particles it averages over"
-        );
+        bail!("predict: no metrics for this target kind"); // `check` refused it already
     };
-    ensure!(
-        !options.dev_rule,
-        "--dev-rule applies to kind \"bnn\" (the development-set rule for the noise precision γ); a logistic model has no γ, leave it out"
-    );
     let d = target.dim();
     check_particles(particles, n, d)?;
     let (x, y) = logistic_rows(l, test_csv)?;
     let rows = y.len();
     let (accuracy, ll) = crate::cpu::logistic::predictive(l, &x, &y, particles, n);
     Ok(Prediction {
-        kind,
+        kind: "logistic",
         n,
         d,
         rows,
@@ -97,6 +84,28 @@ pub fn predict(
         test_log_likelihood: ll,
         dev_rule: None,
     })
+}
+
+/// Fails unless `target` is a Bayesian model [`predict`] evaluates and `options` apply to it
+/// (a caller checks this before reading particles of the target's dimension).
+pub fn check(target: &Target, options: PredictOptions) -> Result<()> {
+    let kind = match target {
+        Target::Logistic(_) => "logistic",
+        Target::Gmm(_) => "gmm",
+        Target::Gaussian(_) => "gaussian",
+        Target::Wgsl(_) => "wgsl",
+    };
+    // The kind `bnn` drops in here and in `predict`: `Target::Bnn(b)` evaluated through
+    // `cpu::bnn::metrics`, with `--dev-rule` honoured.
+    ensure!(
+        kind == "logistic",
+        "--target is a {kind} target; predict needs a Bayesian model (kind \"logistic\" or \"bnn\") whose particles it averages over"
+    );
+    ensure!(
+        !options.dev_rule,
+        "--dev-rule applies to kind \"bnn\" (the development-set rule for the noise precision γ); a logistic model has no γ, leave it out"
+    );
+    Ok(())
 }
 
 /// Particles: n ≥ 1 rows of the target's d, all finite.

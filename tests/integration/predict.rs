@@ -388,9 +388,10 @@ fn bad_predict_input_is_refused_in_one_line() -> Result<()> {
         &["--dev-rule"],
         &["--dev-rule applies to kind \"bnn\""],
     )?;
+    // The kind is said first, whatever the particles' dimension (2 here, 3 given).
     let gmm = dir.write(
         "gmm.json",
-        r#"{"kind":"gmm","weights":[1],"means":[[0,0,0]],"stds":[[1,1,1]]}"#,
+        r#"{"kind":"gmm","weights":[1],"means":[[0,0]],"stds":[[1,1]]}"#,
     );
     refused(
         &gmm.display().to_string(),
