@@ -204,6 +204,64 @@ class Experiment:
                                                                  "dmean_max", "sd_ratio_median",
                                                                  "wall_s")))
 
+    # the cross-check ----------------------------------------------------------------------
+    def check(self):
+        """svgd_jax.py (float32 and float64) against svgd_numpy.py from the same initial
+        particles and minibatches, a few steps, on the first split of each model."""
+        for model, data, frac, name in (("bnn", "boston-housing.csv", 0.9, "boston"),
+                                        ("logistic", "breast-cancer.csv", 0.8, "cancer")):
+            d = self.split(os.path.join(DATA, data), frac, 1, name)
+            x0, ref = os.path.join(d, "check-x0.npy"), os.path.join(d, "check-numpy.npy")
+            steps = self.a.check_steps
+            r = self.python_tool("numpy", model, d, 1, steps, ["--out-init", x0], ref)
+            for x64 in (False, True):
+                out = os.path.join(d, f"check-jax{'64' if x64 else '32'}.npy")
+                j = self.python_tool("jax", model, d, 1, steps,
+                                     ["--init-npy", x0] + (["--x64"] if x64 else []), out)
+                rec = {"exp": "check", "model": model, "steps": steps,
+                       "dtype": f"svgd_jax.py, {'float64' if x64 else 'float32'}",
+                       "status": "ok" if r["status"] == j["status"] == "ok" else "failed"}
+                if rec["status"] == "ok":
+                    a, b, start = np.load(ref), np.load(out), np.load(x0)
+                    diff = np.abs(a - b)
+                    rec.update({"max_abs_diff": float(diff.max()),
+                                "max_rel_diff": float((diff / np.maximum(1, np.abs(a))).max()),
+                                "max_move": float(np.abs(a - start).max()),
+                                "values": int(a.size)})
+                self.emit("check", rec)
+                say(f"check {model} {rec['dtype']}: " + brief(rec, ("max_abs_diff",
+                                                                     "max_rel_diff")))
+            if model == "logistic" and "stein" in self.a.tools:
+                self.check_stein(d, steps)
+
+    def check_stein(self, d, steps):
+        """stein's logistic SVGD against svgd_numpy.py from the same particles on the full
+        data (no minibatch, so that the two need not share a permutation)."""
+        x0, x0f = os.path.join(d, "check-x0.npy"), os.path.join(d, "check-x0-f32.npy")
+        ref, out = os.path.join(d, "check-numpy-full.npy"), os.path.join(d, "check-stein.npy")
+        np.save(x0f, np.load(x0).astype(np.float32))
+        r = self.python_tool("numpy", "logistic", d, 1, steps,
+                             ["--init-npy", x0f, "--batch", "1000000"], ref)
+        target = os.path.join(d, "check-logistic.json")
+        with open(target, "w") as f:
+            json.dump({"kind": "logistic", "data": "train.csv", "label": "label"}, f)
+        rc, _, err, _ = run([self.a.stein, "svgd", "--target", target, "--init", x0f,
+                             "--steps", str(steps), "--step-size", "0.05", "--out", out,
+                             "--quiet", "--overwrite"], self.log)
+        rec = {"exp": "check", "model": "logistic (full data)", "steps": steps,
+               "dtype": "stein, float32", "status": "ok" if rc == 0 and r["status"] == "ok"
+               else "failed"}
+        if rec["status"] == "ok":
+            a, b, start = np.load(ref), np.load(out).astype(np.float64), np.load(x0f)
+            diff = np.abs(a - b)
+            rec.update({"max_abs_diff": float(diff.max()),
+                        "max_rel_diff": float((diff / np.maximum(1, np.abs(a))).max()),
+                        "max_move": float(np.abs(a - start).max()), "values": int(a.size)})
+        else:
+            rec["error"] = first_error(err) if rc != 0 else r.get("error")
+        self.emit("check", rec)
+        say("check stein logistic: " + brief(rec, ("max_abs_diff", "max_rel_diff")))
+
     # (iii) -------------------------------------------------------------------------------
     def timing(self):
         a = self.a
@@ -367,6 +425,19 @@ def tables(exp, header):
                 f"{sum(x['divergences'] for x in nuts)}. Moments over the 32 coordinates of "
                 "θ = (w, intercept, log α); max over splits of the max, median over splits of "
                 "the medians.")
+    if "check" in recs:
+        out += ["", "### Cross-check: svgd_jax.py and stein against svgd_numpy.py", "",
+                "| model | implementation, dtype | steps | max \\|Δ\\| | max \\|Δ\\| / max(1, \\|x\\|) "
+                "| largest move from the start | values |", "|---|---|---|---|---|---|---|"]
+        for x in recs["check"]:
+            if x["status"] != "ok":
+                out.append(f"| {x['model']} | {x['dtype']} | {x['steps']} | failed | | | |")
+                continue
+            out.append(f"| {x['model']} | {x['dtype']} | {x['steps']} | {x['max_abs_diff']:.2e} | "
+                       f"{x['max_rel_diff']:.2e} | {x['max_move']:.3g} | {x['values']} |")
+        out.append("\nSame initial particles (svgd_numpy.py's draws, --init-npy) and the same "
+                   "minibatches; svgd_numpy.py in float64. stein's row: the full data (no "
+                   "--score-batch), as its minibatch permutation is its own.")
     if "time" in recs:
         out += ["", "### (iii) Time to result (one process per run, first split)", "",
                 "| model | implementation | iterations | wall s (whole run) | wall s (1 iteration) "
@@ -390,7 +461,9 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true",
                     help="2 splits each, 200 BNN / 500 logistic iterations, short NUTS")
-    ap.add_argument("--parts", default="bnn,logistic,time")
+    ap.add_argument("--parts", default="check,bnn,logistic,time",
+                    help="of check (svgd_jax.py vs svgd_numpy.py), bnn, logistic, time")
+    ap.add_argument("--check-steps", type=int, default=5)
     ap.add_argument("--tools", default="stein,numpy,jax", help="of stein, numpy, jax")
     ap.add_argument("--time-models", default="bnn,logistic")
     ap.add_argument("--stein", default=os.environ.get("STEIN", "target/release/stein"))
@@ -422,6 +495,8 @@ def main():
     a.tools = [t for t in a.tools.split(",") if t]
     a.time_models = a.time_models.split(",")
     parts = a.parts.split(",")
+    if any(p not in ("check", "bnn", "logistic", "time") for p in parts):
+        sys.exit("experiments: --parts takes check, bnn, logistic and time, comma-separated")
     if any(t not in ("stein", "numpy", "jax") for t in a.tools):
         sys.exit("experiments: --tools takes stein, numpy and jax, comma-separated")
     if "stein" in a.tools and not a.from_raw:
@@ -444,7 +519,8 @@ def main():
                 sys.exit(f"experiments: {p} exists; pass --overwrite to replace it")
             os.remove(p)
     for part in parts if not a.from_raw else []:
-        getattr(exp, {"bnn": "bnn", "logistic": "logistic", "time": "timing"}[part])()
+        getattr(exp, {"bnn": "bnn", "logistic": "logistic", "time": "timing",
+                      "check": "check"}[part])()
     header = (f"## Bayesian experiments on {a.machine}, {a.date}{' (quick subset)' if q else ''}\n\n"
               f"Settings: bnn {a.bnn_splits} splits × {a.bnn_iters} iterations; logistic "
               f"{a.logistic_splits} splits × {a.logistic_iters} iterations; raw records in "
