@@ -422,7 +422,11 @@ def tables(exp, header):
                 f"{max(x['r_hat_max'] for x in nuts):.4f}, min ESS "
                 f"{min(x['ess_min'] for x in nuts):.0f}, median ESS "
                 f"{np.median([x['ess_median'] for x in nuts]):.0f}, divergences "
-                f"{sum(x['divergences'] for x in nuts)}. Moments over the 32 coordinates of "
+                f"{sum(x['divergences'] for x in nuts)}"
+                + ("" if not any("score_mean_max_z" in x for x in nuts) else
+                   "; Stein's identity at the samples, max |mean score| / s.e. "
+                   f"{max(x.get('score_mean_max_z', 0) for x in nuts):.2f}")
+                + ". Moments over the 32 coordinates of "
                 "θ = (w, intercept, log α); max over splits of the max, median over splits of "
                 "the medians.")
     if "check" in recs:
