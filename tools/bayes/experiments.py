@@ -45,6 +45,12 @@ DATA = os.path.join(ROOT, "..", "shared", "data")
 PAPER_BNN = {"rmse": 2.96, "test_ll": -2.50}
 
 
+
+def die(msg):
+    """One line on stderr, exit status 2 (a user's mistake)."""
+    print(msg, file=sys.stderr)
+    sys.exit(2)
+
 def run(cmd, log):
     """Runs cmd, returns (rc, stdout, stderr, wall seconds)."""
     t = time.perf_counter()
@@ -92,7 +98,7 @@ class Experiment:
             rc, _, err, _ = run([self.py, os.path.join(HERE, "split.py"), data, "--fraction",
                                  str(fraction), "--seed", str(seed), "--out-dir", d], self.log)
             if rc != 0:
-                sys.exit(f"experiments: split failed: {first_error(err)}")
+                die(f"experiments: split failed: {first_error(err)}")
         return d
 
     def python_tool(self, tool, model, d, seed, iters, extra, out=None):
@@ -476,7 +482,7 @@ def main():
     ap.add_argument("--bench", default="bench")
     ap.add_argument("--work")
     ap.add_argument("--suffix", default="", help="appended to the raw and table file names "
-                    "(e.g. -stein for a run of one tool)")
+                    "(e.g. --suffix=-stein for a run of one tool)")
     ap.add_argument("--bnn-splits", type=int)
     ap.add_argument("--bnn-iters", type=int)
     ap.add_argument("--logistic-splits", type=int)
@@ -500,13 +506,13 @@ def main():
     a.time_models = a.time_models.split(",")
     parts = a.parts.split(",")
     if any(p not in ("check", "bnn", "logistic", "time") for p in parts):
-        sys.exit("experiments: --parts takes check, bnn, logistic and time, comma-separated")
+        die("experiments: --parts takes check, bnn, logistic and time, comma-separated")
     if any(t not in ("stein", "numpy", "jax") for t in a.tools):
-        sys.exit("experiments: --tools takes stein, numpy and jax, comma-separated")
+        die("experiments: --tools takes stein, numpy and jax, comma-separated")
     if "stein" in a.tools and not a.from_raw:
         a.stein = os.path.abspath(a.stein)
         if not os.access(a.stein, os.X_OK):
-            sys.exit(f"experiments: no stein binary at {a.stein}; run cargo build --release or "
+            die(f"experiments: no stein binary at {a.stein}; run cargo build --release or "
                      "set STEIN")
     a.work = a.work or os.path.join("out", "bayes-quick" if q else "bayes")
     os.makedirs(a.work, exist_ok=True)
@@ -516,11 +522,11 @@ def main():
         p = exp.raw_path(part)
         if a.from_raw:
             if not os.path.exists(p):
-                sys.exit(f"experiments: no raw file {p}; run the experiment first")
+                die(f"experiments: no raw file {p}; run the experiment first")
             exp.records[part] = [json.loads(l) for l in open(p) if l.strip()]
         elif os.path.exists(p):
             if not a.overwrite:
-                sys.exit(f"experiments: {p} exists; pass --overwrite to replace it")
+                die(f"experiments: {p} exists; pass --overwrite to replace it")
             os.remove(p)
     for part in parts if not a.from_raw else []:
         getattr(exp, {"bnn": "bnn", "logistic": "logistic", "time": "timing",

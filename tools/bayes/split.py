@@ -17,6 +17,12 @@ import random
 import sys
 
 
+
+def die(msg):
+    """One line on stderr, exit status 2 (a user's mistake)."""
+    print(msg, file=sys.stderr)
+    sys.exit(2)
+
 def split_rows(rows, fraction, seed):
     """Shuffles a copy of `rows` with Python's Mersenne Twister seeded by `seed`; returns
     (train, test)."""
@@ -35,23 +41,23 @@ def main():
     ap.add_argument("--overwrite", action="store_true")
     a = ap.parse_args()
     if not 0.0 < a.fraction < 1.0:
-        sys.exit(f"split.py: --fraction {a.fraction} is not in (0, 1); give e.g. 0.9")
+        die(f"split.py: --fraction {a.fraction} is not in (0, 1); give e.g. 0.9")
     try:
         with open(a.data) as f:
             lines = [l.rstrip("\r\n") for l in f if l.strip()]
     except OSError as e:
-        sys.exit(f"split.py: cannot read {a.data} ({e.strerror})")
+        die(f"split.py: cannot read {a.data} ({e.strerror})")
     if len(lines) < 3:
-        sys.exit(f"split.py: {a.data} needs a header and at least two rows")
+        die(f"split.py: {a.data} needs a header and at least two rows")
     header, rows = lines[0], lines[1:]
     train, test = split_rows(rows, a.fraction, a.seed)
     if not train or not test:
-        sys.exit(f"split.py: --fraction {a.fraction} leaves an empty part of {len(rows)} rows")
+        die(f"split.py: --fraction {a.fraction} leaves an empty part of {len(rows)} rows")
     os.makedirs(a.out_dir, exist_ok=True)
     paths = [os.path.join(a.out_dir, n) for n in ("train.csv", "test.csv")]
     for p in paths:
         if os.path.exists(p) and not a.overwrite:
-            sys.exit(f"split.py: {p} exists; pass --overwrite to replace it")
+            die(f"split.py: {p} exists; pass --overwrite to replace it")
     for p, part in zip(paths, (train, test)):
         tmp = p + ".tmp"
         with open(tmp, "w") as f:
