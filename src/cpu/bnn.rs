@@ -52,8 +52,7 @@ pub fn log_density(t: &Bnn, theta: &[f64], step: u64) -> f64 {
         .map(|r| (forward(t, theta, &t.x[r * t.d..(r + 1) * t.d]) - t.y[r]).powi(2))
         .sum();
     let ln2pi = (2.0 * PI).ln();
-    scale * (-0.5 * m * (ln2pi - lg) - 0.5 * gamma * sse) + (t.a0 - 1.0) * lg - t.b0 * gamma
-        + lg
+    scale * (-0.5 * m * (ln2pi - lg) - 0.5 * gamma * sse) + (t.a0 - 1.0) * lg - t.b0 * gamma + lg
         - 0.5 * p as f64 * (ln2pi - ll)
         - 0.5 * lambda * weights_sq(t, theta)
         + (t.a0 - 1.0) * ll

@@ -154,12 +154,7 @@ pub fn batch_start(step: u64, batch: usize, rows: usize) -> usize {
 
 /// Rows as a score kernel reads them: for each row of `perm` in order, its `width` values of
 /// `x` (`[rows, width]`), then `last(row)`; f32.
-fn permuted_rows(
-    perm: &[usize],
-    x: &[f64],
-    width: usize,
-    last: impl Fn(usize) -> f64,
-) -> Vec<f32> {
+fn permuted_rows(perm: &[usize], x: &[f64], width: usize, last: impl Fn(usize) -> f64) -> Vec<f32> {
     let mut out = Vec::with_capacity(perm.len() * (width + 1));
     for &r in perm {
         out.extend(x[r * width..(r + 1) * width].iter().map(|&v| v as f32));
@@ -521,7 +516,9 @@ impl Bnn {
             })?;
         device_check(
             &format!("{origin}: the data"),
-            (csv.rows as u64).saturating_mul(cols as u64).saturating_mul(4),
+            (csv.rows as u64)
+                .saturating_mul(cols as u64)
+                .saturating_mul(4),
         )?;
         device_check(
             &format!("{origin}: one particle of {dim} weights"),

@@ -24,6 +24,9 @@
 //! {"kind": "wgsl", "source": "banana.wgsl", "dim": 2,
 //!  "data": {"X": "x.npy"}, "constants": {"b": 100.0}}
 //! ```
+//!
+//! and the built-in Bayesian models of algorithms.md §5, `"logistic"` ([`Logistic`]) and
+//! `"bnn"` ([`Bnn`]), read by [`crate::io::bayes`].
 
 use std::f64::consts::PI;
 use std::path::Path;

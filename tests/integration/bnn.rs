@@ -288,7 +288,12 @@ fn bnn_score_steps_stay_on_the_device() -> Result<()> {
 fn bnn_log_density_is_the_formula_by_hand() -> Result<()> {
     let dir = Dir::new();
     dir.write("two.csv", "x,y\n0,1\n2,3\n");
-    let t = load_bnn(&dir.target("two", "two.csv", "y", r#""hidden": 1, "standardize": false"#))?;
+    let t = load_bnn(&dir.target(
+        "two",
+        "two.csv",
+        "y",
+        r#""hidden": 1, "standardize": false"#,
+    ))?;
     ensure!(t.dim() == 6 && t.weights() == 4, "{}", t.dim());
     let th = [1.0, 0.0, 2.0, 0.5, 0.0, 0.0];
     let want = -3.0 * (2.0 * PI).ln() - 4.075;
@@ -297,7 +302,10 @@ fn bnn_log_density_is_the_formula_by_hand() -> Result<()> {
     ensure!(bnn::forward(&t, &th, &[2.0]) == 4.5, "forward");
     // ∂/∂b2 = −γ Σ r − λ b2 = −1 − 0.5; ∂/∂log γ = 2/2 − 2.5/2 − 0.1 + 1.
     let g = bnn::grad(&t, &th, 0);
-    ensure!((g[3] + 1.5).abs() < 1e-12 && (g[4] - 0.65).abs() < 1e-12, "{g:?}");
+    ensure!(
+        (g[3] + 1.5).abs() < 1e-12 && (g[4] - 0.65).abs() < 1e-12,
+        "{g:?}"
+    );
     ensure!(bnn::log_density(&t, &th[..5], 0).is_nan(), "wrong length");
     Ok(())
 }
@@ -377,8 +385,14 @@ fn bnn_prior_init_is_the_authors() -> Result<()> {
             -mse.ln()
         );
     }
-    ensure!((v1 * 14.0 - 1.0).abs() < 0.02, "W1 variance {v1}, want 1/14");
-    ensure!((v2 * 51.0 - 1.0).abs() < 0.05, "w2 variance {v2}, want 1/51");
+    ensure!(
+        (v1 * 14.0 - 1.0).abs() < 0.02,
+        "W1 variance {v1}, want 1/14"
+    );
+    ensure!(
+        (v2 * 51.0 - 1.0).abs() < 0.05,
+        "w2 variance {v2}, want 1/51"
+    );
     let want = 0.1f64.ln() - 0.577_215_664_9;
     ensure!((ll - want).abs() < 0.25, "mean log λ {ll}, want {want}");
 
@@ -414,14 +428,23 @@ fn bnn_dev_rows_are_the_files_last_and_out_of_the_statistics() -> Result<()> {
     dir.write("sq.csv", &csv);
     let t = load_bnn(&dir.target("sq", "sq.csv", "y", r#""dev_fraction": 0.1"#))?;
     ensure!(t.rows == 23 && t.dev_rows == 2, "{} {}", t.rows, t.dev_rows);
-    ensure!(t.dev_x == [23.0, 24.0] && t.dev_y == [529.0, 576.0], "dev rows");
+    ensure!(
+        t.dev_x == [23.0, 24.0] && t.dev_y == [529.0, 576.0],
+        "dev rows"
+    );
     let mut p = t.perm.clone();
     p.sort();
-    ensure!(p == (0..23).collect::<Vec<_>>(), "the permutation is of the training rows");
+    ensure!(
+        p == (0..23).collect::<Vec<_>>(),
+        "the permutation is of the training rows"
+    );
     let mean: f64 = (0..23).map(f64::from).sum::<f64>() / 23.0;
     let var: f64 = (0..23).map(|r| (f64::from(r) - mean).powi(2)).sum::<f64>() / 23.0;
     let my: f64 = (0..23).map(|r| f64::from(r * r)).sum::<f64>() / 23.0;
-    let vy: f64 = (0..23).map(|r| (f64::from(r * r) - my).powi(2)).sum::<f64>() / 23.0;
+    let vy: f64 = (0..23)
+        .map(|r| (f64::from(r * r) - my).powi(2))
+        .sum::<f64>()
+        / 23.0;
     ensure!(
         (t.mean[0] - mean).abs() < 1e-12
             && (t.std[0] - var.sqrt()).abs() < 1e-12
@@ -433,15 +456,32 @@ fn bnn_dev_rows_are_the_files_last_and_out_of_the_statistics() -> Result<()> {
         t.mean_y,
         t.std_y
     );
-    ensure!((t.x[22] - (22.0 - mean) / var.sqrt()).abs() < 1e-12, "x standardised");
-    ensure!((t.y[22] - (484.0 - my) / vy.sqrt()).abs() < 1e-12, "y standardised");
+    ensure!(
+        (t.x[22] - (22.0 - mean) / var.sqrt()).abs() < 1e-12,
+        "x standardised"
+    );
+    ensure!(
+        (t.y[22] - (484.0 - my) / vy.sqrt()).abs() < 1e-12,
+        "y standardised"
+    );
     let t = load_bnn(&dir.target("sq3", "sq.csv", "y", r#""dev_fraction": 0.3"#))?;
-    ensure!(t.dev_rows == 8 && t.rows == 17, "7.5 rounds to 8: {}", t.dev_rows);
+    ensure!(
+        t.dev_rows == 8 && t.rows == 17,
+        "7.5 rounds to 8: {}",
+        t.dev_rows
+    );
     let t = load_bnn(&dir.target("sq0", "sq.csv", "y", ""))?;
-    ensure!(t.dev_rows == 0 && t.rows == 25 && t.dev_x.is_empty(), "no dev rows");
+    ensure!(
+        t.dev_rows == 0 && t.rows == 25 && t.dev_x.is_empty(),
+        "no dev rows"
+    );
     dir.write("big.csv", &synthetic_csv(6000, 1, 2));
     let t = load_bnn(&dir.target("big", "big.csv", "y", r#""dev_fraction": 0.1"#))?;
-    ensure!(t.dev_rows == 500 && t.rows == 5500, "at most 500: {}", t.dev_rows);
+    ensure!(
+        t.dev_rows == 500 && t.rows == 5500,
+        "at most 500: {}",
+        t.dev_rows
+    );
     Ok(())
 }
 
@@ -452,7 +492,12 @@ fn bnn_dev_rows_are_the_files_last_and_out_of_the_statistics() -> Result<()> {
 fn bnn_metrics_match_a_hand_computed_case() -> Result<()> {
     let dir = Dir::new();
     dir.write("tiny.csv", "x,y\n0,1\n2,3\n");
-    let t = load_bnn(&dir.target("tiny", "tiny.csv", "y", r#""hidden": 1, "standardize": false"#))?;
+    let t = load_bnn(&dir.target(
+        "tiny",
+        "tiny.csv",
+        "y",
+        r#""hidden": 1, "standardize": false"#,
+    ))?;
     let a = [1.0, 0.0, 1.0, 0.0, 0.0, 0.3];
     let b = [1.0, 0.0, 2.0, 1.0, 4f64.ln(), -0.2];
     let parts: Vec<f64> = a.iter().chain(&b).copied().collect();
@@ -490,7 +535,10 @@ fn bnn_metrics_match_a_hand_computed_case() -> Result<()> {
     let t = load_bnn(&dir.target("std", "std.csv", "y", r#""hidden": 1, "dev_fraction": 0.3"#))?;
     ensure!(t.rows == 4 && t.dev_rows == 2, "{}", t.dev_rows);
     let p = bnn::predict_data_units(&t, &a, &[3.0 + 5f64.sqrt(), 0.0]);
-    ensure!((p[0] - 5.0).abs() < 1e-12 && (p[1] - 3.0).abs() < 1e-12, "{p:?}");
+    ensure!(
+        (p[0] - 5.0).abs() < 1e-12 && (p[1] - 3.0).abs() < 1e-12,
+        "{p:?}"
+    );
     // The rule: dev rows x = (3, 5) → standardised (0, 2/√5); particle a predicts (3, 3 + 4/√5)
     // in data units against y = (4, 7): log γ' = −log mean((1, 4 − 4/√5)²) beats log γ = 0.
     let mse = (1.0 + (4.0 - 4.0 / 5f64.sqrt()).powi(2)) / 2.0;
@@ -660,9 +708,19 @@ fn bad_bnn_input_is_refused_in_one_line() -> Result<()> {
     let inf = t("inf", "a,b,y\n1,2,0\n2,3,-inf\n", "");
     refused(&dir, &inf, &[], &["response \"y\" is -inf in row 2"])?;
     let flat = t("flat", "a,b,y\n1,2,7\n2,3,7\n", "");
-    refused(&dir, &flat, &[], &["response \"y\" is 7 in every training row"])?;
+    refused(
+        &dir,
+        &flat,
+        &[],
+        &["response \"y\" is 7 in every training row"],
+    )?;
     for f in ["-0.1", "1", "1.5"] {
-        let p = dir.target(&format!("f{f}"), "good.csv", "y", &format!(r#""dev_fraction": {f}"#));
+        let p = dir.target(
+            &format!("f{f}"),
+            "good.csv",
+            "y",
+            &format!(r#""dev_fraction": {f}"#),
+        );
         refused(&dir, &p, &[], &["\"dev_fraction\"", "[0, 1)"])?;
     }
     let few = dir.target("few", "good.csv", "y", r#""dev_fraction": 0.1"#);
@@ -670,7 +728,12 @@ fn bad_bnn_input_is_refused_in_one_line() -> Result<()> {
     let h0 = dir.target("h0", "good.csv", "y", r#""hidden": 0"#);
     refused(&dir, &h0, &[], &["\"hidden\" is 0"])?;
     let hneg = dir.target("hneg", "good.csv", "y", r#""hidden": -3"#);
-    refused(&dir, &hneg, &[], &["invalid bnn target", "\"kind\": \"bnn\""])?;
+    refused(
+        &dir,
+        &hneg,
+        &[],
+        &["invalid bnn target", "\"kind\": \"bnn\""],
+    )?;
     let typo = dir.target("typo", "good.csv", "y", r#""hiden": 5"#);
     refused(&dir, &typo, &[], &["unknown field `hiden`"])?;
     let only = t("only", "y\n1\n2\n", "");
@@ -686,7 +749,12 @@ fn bad_bnn_input_is_refused_in_one_line() -> Result<()> {
         return Ok(());
     }
     let wide = dir.target("wide", "good.csv", "y", r#""hidden": 3902"#);
-    refused(&dir, &wide, &[], &["3905 floats past its 3904", "\"hidden\""])?;
+    refused(
+        &dir,
+        &wide,
+        &[],
+        &["3905 floats past its 3904", "\"hidden\""],
+    )?;
     let (ctx, _) = gpu()?.unwrap();
     if ctx.loop_limit().is_some() {
         dir.write("many.csv", &synthetic_csv(2500, 13, 1));
