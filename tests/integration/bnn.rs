@@ -204,8 +204,9 @@ fn compare(ctx: &GpuContext, k: &Kernels, t: &Bnn, steps: u64, ns: &[usize]) -> 
 }
 
 /// The f32 score against the f64 reference: Boston housing (d = 13, N = 506) with H = 50 at
-/// n = 1, 2, 7, 63, 64, 65, 257, the full data and minibatches of 100 at step 5 (rows 500..506
-/// then 0..94); H = 3 and 65 (past one invocation per unit); d = 1 with H = 1 and 3 on 37
+/// n = 1, 2, 7, 63, 64, 65, 257 on minibatches of 100 at step 5 (rows 500..506 then 0..94)
+/// and n = 1, 2, 7, 65 on the full data; H = 3 and 65 (past one invocation per unit); d = 1
+/// with H = 1 and 3 on 37
 /// rows, minibatches of 10 at step 5 (rows 13..23 of the second pass).
 #[test]
 fn bnn_score_matches_f64_reference() -> Result<()> {
@@ -221,12 +222,14 @@ fn bnn_score_matches_f64_reference() -> Result<()> {
         b50.d,
         b50.dim()
     );
+    // The full data costs lavapipe about 13 ms a particle: the awkward counts run on
+    // minibatches, the full data on a few.
+    compare(ctx, k, &b50, 0, &[1, 2, 7, 65])?;
     let all = [1, 2, 7, 63, 64, 65, 257];
-    compare(ctx, k, &b50, 0, &all)?;
     compare(ctx, k, &b50.clone().with_batch(Some(100))?, 5, &all)?;
     for h in [3, 65] {
         let t = boston_target(&dir, h)?;
-        compare(ctx, k, &t, 0, &[1, 2, 65])?;
+        compare(ctx, k, &t, 0, &[1, 2])?;
         compare(ctx, k, &t.with_batch(Some(100))?, 5, &[1, 2, 65])?;
     }
     for h in [1, 3] {
@@ -615,9 +618,9 @@ fn svgd_on_boston_bnn_runs_and_fits() -> Result<()> {
         "--seed",
         "3",
         "--steps",
-        "60",
+        "30",
         "--step-size",
-        "0.01",
+        "0.02",
         "--score-batch",
         "100",
         "--out",
