@@ -1,17 +1,17 @@
 //! Scores beyond the built-in targets: a target written in WGSL by the user ([`WgslScore`]),
 //! a score computed on the host by a Rust closure ([`HostScore`]), the hook for models
 //! whose gradient lives outside stein (NumPy, JAX or PyTorch through the Python package),
-//! and the Bayesian models of algorithms.md §5 ([`LogisticScore`]).
+//! and the Bayesian models of algorithms.md §5 ([`LogisticScore`], [`BnnScore`]).
 
 use std::cell::{Cell, RefCell};
 
 use anyhow::{bail, ensure, Context, Result};
 
-use crate::gpu::params::LogisticParams;
+use crate::gpu::params::{BnnParams, LogisticParams};
 use crate::gpu::pipeline::Kernel;
-use crate::gpu::shader::LOGISTIC_SCORE;
+use crate::gpu::shader::{BNN_SCORE, LOGISTIC_SCORE};
 use crate::gpu::{GpuContext, GpuVec, Recorder};
-use crate::io::target::{Logistic, WgslTarget};
+use crate::io::target::{Bnn, Logistic, WgslTarget};
 use crate::kernels::wgsl_target::WgslKernels;
 use crate::kernels::Kernels;
 use crate::svgd::Score;
@@ -234,6 +234,142 @@ impl Score for LogisticScore {
     }
     fn device_bytes(&self) -> u64 {
         self.rows.bytes() + 32
+    }
+    fn set_steps(&self, steps: u64) {
+        self.after_steps.set(steps);
+    }
+}
+
+/// Workgroup size of `bnn_score` (one workgroup per particle).
+const BNN_WG: u64 = 64;
+
+/// Floats of `bnn_score`'s row tile in workgroup memory: a row takes d + 1 + H of them.
+pub const BNN_TILE: usize = 3904;
+
+/// Loop passes of `bnn_score`'s busiest invocation (the first: it owns the most hidden units
+/// and rows, and sums the partials), every loop's exit counted, for m rows a minibatch at d
+/// inputs and H hidden units. Follows the kernel's loops one by one.
+pub fn bnn_score_passes(m: usize, d: usize, h: usize) -> u64 {
+    let (m, d, h, wg) = (m as u64, d as u64, h as u64, BNN_WG);
+    let w = d + 1;
+    let per_tile = (BNN_TILE as u64 / (w + h)).max(1);
+    let units = h.div_ceil(wg);
+    // The prior, the tile loop's exit, the final sum of the partials.
+    let mut passes = units * (d + 1) + units + 1 + 1 + wg + 1;
+    let mut r0 = 0;
+    while r0 < m {
+        let c = per_tile.min(m - r0);
+        let own_rows = c.div_ceil(wg);
+        passes += 1 // the tile loop
+            + (c * w).div_ceil(wg) + 1 // the load
+            + units + 1 + units * ((c + 1) + c * (d + 1)) // forward
+            + own_rows + 1 + own_rows * (h + 1) // residuals
+            + units + 1 + units * ((c + 1) + (d + 1) + d * (c + 1)); // backward
+        r0 += per_tile;
+    }
+    passes
+}
+
+/// Checks that `bnn_score` can run the target on this adapter: a row of d inputs, the response
+/// and H hidden values fits its workgroup tile, and its loops fit one invocation
+/// ([`bnn_score_passes`], about 2·m·(d + 1)·ceil(H/64) passes).
+pub fn check_bnn_score(ctx: &GpuContext, t: &Bnn) -> Result<()> {
+    let (m, d, h) = (t.batch, t.d, t.hidden);
+    ensure!(
+        d + 1 + h <= BNN_TILE,
+        "{}: bnn_score keeps a row's {d} inputs, response and {h} hidden values in workgroup memory, {} floats past its {BNN_TILE}; use fewer \"hidden\" units or input columns",
+        t.origin,
+        d + 1 + h
+    );
+    ctx.check_loop(
+        &format!(
+            "bnn_score ({m} rows a minibatch at d = {d}, {h} hidden units; --score-batch sets the rows)"
+        ),
+        bnn_score_passes(m, d, h),
+    )
+}
+
+/// The score of Bayesian neural network regression (algorithms.md §5.2) on the device: one
+/// workgroup per particle, its invocations sharing the hidden units and the minibatch's rows
+/// through workgroup memory (the kernel's header says why). The minibatch of each step comes
+/// from the step count the engine sets ([`Score::set_steps`]), passed in the dispatch's
+/// uniform: nothing is read back.
+pub struct BnnScore {
+    target: Bnn,
+    kernel: Kernel,
+    rows: GpuVec<f32>,
+    after_steps: Cell<u64>,
+}
+
+impl BnnScore {
+    /// Uploads the training rows (in the permutation's order) and builds the pipeline.
+    pub fn new(ctx: &GpuContext, target: &Bnn) -> Result<Self> {
+        check_bnn_score(ctx, target)?;
+        ensure!(
+            u32::try_from(target.rows * (target.d + 1)).is_ok(),
+            "{}: the data has too many values for u32 indices; use fewer rows",
+            target.origin
+        );
+        Ok(Self {
+            target: target.clone(),
+            kernel: Kernel::new(ctx, &BNN_SCORE, BNN_WG as u32)?,
+            rows: GpuVec::from_slice(ctx, "bnn rows", &target.device_rows())?,
+            after_steps: Cell::new(0),
+        })
+    }
+
+    /// The target.
+    pub fn target(&self) -> &Bnn {
+        &self.target
+    }
+}
+
+impl Score for BnnScore {
+    fn dim(&self) -> usize {
+        self.target.dim()
+    }
+    fn record(
+        &self,
+        ctx: &GpuContext,
+        _k: &Kernels,
+        enc: &mut Recorder,
+        x: &GpuVec<f32>,
+        score: &GpuVec<f32>,
+        n: usize,
+    ) -> Result<()> {
+        let t = &self.target;
+        let d = t.dim();
+        crate::kernels::check_nd("bnn_score", n, d, &[x, score])?;
+        ensure!(
+            n.checked_mul(d).is_some_and(|v| u32::try_from(v).is_ok()),
+            "bnn_score: {n} particles of {d} values pass u32 indices; use fewer particles"
+        );
+        let params = enc.uniform(
+            ctx,
+            &BnnParams {
+                n: n as u32,
+                d: t.d as u32,
+                hidden: t.hidden as u32,
+                rows: t.rows as u32,
+                batch: t.batch as u32,
+                begin: t.batch_begin(self.after_steps.get()) as u32,
+                scale: (t.rows as f64 / t.batch as f64) as f32,
+                a0: t.a0 as f32,
+                b0: t.b0 as f32,
+                _pad: [0; 3],
+            },
+        );
+        let g = self.kernel.groups_for(ctx, n * BNN_WG as usize)?;
+        self.kernel.record_with(
+            ctx,
+            enc,
+            &params,
+            &[&x.buffer, &self.rows.buffer, &score.buffer],
+            g,
+        )
+    }
+    fn device_bytes(&self) -> u64 {
+        self.rows.bytes() + 48
     }
     fn set_steps(&self, steps: u64) {
         self.after_steps.set(steps);

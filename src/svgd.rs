@@ -44,7 +44,7 @@ pub trait Score {
     }
 }
 
-pub use crate::score::{HostScore, LogisticScore, WgslScore};
+pub use crate::score::{BnnScore, HostScore, LogisticScore, WgslScore};
 
 /// A Gaussian mixture on the device.
 pub struct GmmScore {
@@ -138,6 +138,7 @@ pub fn target_score<'a>(ctx: &GpuContext, t: &Target) -> Result<Box<dyn Score + 
         Target::Gaussian(g) => Box::new(GaussianScore::new(ctx, g)?),
         Target::Wgsl(w) => Box::new(WgslScore::new(ctx, w)?),
         Target::Logistic(l) => Box::new(LogisticScore::new(ctx, l)?),
+        Target::Bnn(b) => Box::new(BnnScore::new(ctx, b)?),
     })
 }
 

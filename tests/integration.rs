@@ -9,6 +9,7 @@ mod integration {
     pub mod bandwidth;
     pub mod batch;
     pub mod bayes;
+    pub mod bnn;
     pub mod cli;
     pub mod common;
     pub mod faults;

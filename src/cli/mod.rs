@@ -141,7 +141,7 @@ struct PredictArgs {
 #[derive(clap::Args)]
 struct SvgdArgs {
     /// Target density (JSON: a Gaussian mixture, a full-covariance Gaussian, WGSL code, or a
-    /// Bayesian model: logistic).
+    /// Bayesian model: logistic or bnn).
     #[arg(long)]
     target: PathBuf,
     /// Initial particles, .npy [n, d]; or `prior` with --n: the model authors' draws for a

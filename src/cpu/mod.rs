@@ -3,6 +3,7 @@
 //! Inputs are row-major `[n, d]` slices.
 
 pub mod ais;
+pub mod bnn;
 pub mod generator;
 pub mod gmm;
 pub mod hash;

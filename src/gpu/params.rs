@@ -47,6 +47,32 @@ pub struct LogisticParams {
     pub b0: f32,
 }
 
+/// `bnn_score` (shaders/kernels/bnn_score.wgsl).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, Pod, Zeroable)]
+pub struct BnnParams {
+    /// Particles.
+    pub n: u32,
+    /// Inputs per row, d.
+    pub d: u32,
+    /// Hidden units, H.
+    pub hidden: u32,
+    /// Training rows, N.
+    pub rows: u32,
+    /// Rows of this minibatch, m.
+    pub batch: u32,
+    /// The minibatch's first row, in the permuted order.
+    pub begin: u32,
+    /// N / m.
+    pub scale: f32,
+    /// Gamma shape of γ and λ.
+    pub a0: f32,
+    /// Gamma rate of γ and λ.
+    pub b0: f32,
+    /// Padding.
+    pub _pad: [u32; 3],
+}
+
 /// `gmm_score`.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, Pod, Zeroable)]

@@ -54,6 +54,15 @@ pub const LOGISTIC_SCORE: ShaderSpec = ShaderSpec {
     trusted: false,
 };
 
+/// The score of the built-in Bayesian neural network regression (algorithms.md §5.2).
+pub const BNN_SCORE: ShaderSpec = ShaderSpec {
+    name: "bnn_score",
+    parts: &[part!("kernels/bnn_score.wgsl")],
+    bindings: &[U, R, R, W],
+    workgroup_sizes: &[64],
+    trusted: false,
+};
+
 /// Full-covariance Gaussian score.
 pub const GAUSSIAN_SCORE: ShaderSpec = ShaderSpec {
     name: "gaussian_score",
@@ -678,6 +687,7 @@ pub const MADD_PEAK: ShaderSpec = ShaderSpec {
 pub const ALL: &[&ShaderSpec] = &[
     &GMM_SCORE,
     &LOGISTIC_SCORE,
+    &BNN_SCORE,
     &GAUSSIAN_SCORE,
     &SVGD_PHI_KBLOCK,
     &SVGD_PHI_KRHO,
@@ -746,7 +756,7 @@ impl ShaderSpec {
 mod tests {
     use super::*;
     use crate::gpu::params::{
-        GmmParams, LogisticParams, PairParams, RbmParams, SelectParams, UpdateParams,
+        BnnParams, GmmParams, LogisticParams, PairParams, RbmParams, SelectParams, UpdateParams,
     };
 
     /// Kernels that use subgroup operations. The host builds them only on devices with
@@ -1269,6 +1279,10 @@ mod tests {
         assert_eq!(
             wgsl_struct_size(&LOGISTIC_SCORE, "LogisticParams"),
             size(size_of::<LogisticParams>())
+        );
+        assert_eq!(
+            wgsl_struct_size(&BNN_SCORE, "BnnParams"),
+            size(size_of::<BnnParams>())
         );
         assert_eq!(
             wgsl_struct_size(&UPDATE_ADAM, "UpdateParams"),

@@ -4,6 +4,7 @@
 //!
 //! ```json
 //! {"kind": "logistic", "data": "train.csv", "label": "label"}
+//! {"kind": "bnn", "data": "train.csv", "response": "MEDV"}
 //! ```
 
 use std::path::Path;
@@ -132,6 +133,34 @@ pub fn gamma(rng: &mut SplitMix64, shape: f64, scale: f64) -> f64 {
             return d * v * scale;
         }
     }
+}
+
+/// The rows of a minibatch asked for by `--score-batch m` (`None`: all `rows`), checked to
+/// lie in 1..=rows.
+pub fn batch_size(m: Option<usize>, rows: usize) -> Result<usize> {
+    let m = m.unwrap_or(rows);
+    ensure!(
+        m >= 1 && m <= rows,
+        "--score-batch {m} must be between 1 and the data's {rows} rows"
+    );
+    Ok(m)
+}
+
+/// Where the minibatch of step `s` starts in a permutation of `rows` rows walked `batch` rows a
+/// step, cycling: `(s·batch) mod rows`.
+pub fn batch_start(step: u64, batch: usize, rows: usize) -> usize {
+    ((u128::from(step) * batch as u128) % rows as u128) as usize
+}
+
+/// Rows as a score kernel reads them: for each row of `perm` in order, its `width` values of
+/// `x` (`[rows, width]`), then `last(row)`; f32.
+fn permuted_rows(perm: &[usize], x: &[f64], width: usize, last: impl Fn(usize) -> f64) -> Vec<f32> {
+    let mut out = Vec::with_capacity(perm.len() * (width + 1));
+    for &r in perm {
+        out.extend(x[r * width..(r + 1) * width].iter().map(|&v| v as f32));
+        out.push(last(r) as f32);
+    }
+    out
 }
 
 /// Bayesian logistic regression (algorithms.md §5.1): θ = (w, log α), w of length dw (the
@@ -316,19 +345,13 @@ impl Logistic {
 
     /// The same model with minibatches of `m` rows (`None`: the full data).
     pub fn with_batch(mut self, m: Option<usize>) -> Result<Self> {
-        let m = m.unwrap_or(self.rows);
-        ensure!(
-            m >= 1 && m <= self.rows,
-            "--score-batch {m} must be between 1 and the data's {} rows",
-            self.rows
-        );
-        self.batch = m;
+        self.batch = batch_size(m, self.rows)?;
         Ok(self)
     }
 
     /// The minibatch of step `s` starts at position `(s·m) mod N` of the permutation.
     pub fn batch_begin(&self, step: u64) -> usize {
-        ((u128::from(step) * self.batch as u128) % self.rows as u128) as usize
+        batch_start(step, self.batch, self.rows)
     }
 
     /// The rows of the minibatch of step `s`, in order.
@@ -340,16 +363,7 @@ impl Logistic {
     /// The rows in the permutation's order as the device reads them: the dw features, then
     /// the label as (y + 1)/2.
     pub fn device_rows(&self) -> Vec<f32> {
-        let mut out = Vec::with_capacity(self.rows * (self.dw + 1));
-        for &r in &self.perm {
-            out.extend(
-                self.x[r * self.dw..(r + 1) * self.dw]
-                    .iter()
-                    .map(|&v| v as f32),
-            );
-            out.push(((self.y[r] + 1.0) / 2.0) as f32);
-        }
-        out
+        permuted_rows(&self.perm, &self.x, self.dw, |r| (self.y[r] + 1.0) / 2.0)
     }
 
     /// The authors' initial particles (§5.1): α ~ Gamma(a0, scale b0), w ~ N(0, α⁻¹ I),
@@ -364,6 +378,345 @@ impl Logistic {
                 out.push((sd * rng.next_normal()) as f32);
             }
             out.push(alpha.ln() as f32);
+        }
+        out
+    }
+}
+
+/// Bayesian neural network regression (algorithms.md §5.2): one hidden layer of H ReLU units,
+/// ŷ = w2ᵀ relu(W1ᵀx + b1) + b2 on standardised inputs, y | x, θ ~ N(ŷ, γ⁻¹) on the
+/// standardised response, every weight and bias ~ N(0, λ⁻¹), γ, λ ~ Gamma(a0, rate b0).
+/// θ = (W1 `[d, H]` row-major (W1\[k, j\] at k·H + j), b1 `[H]`, w2 `[H]`, b2, log γ, log λ),
+/// packed in that order as the authors' `pack_weights` does: dimension d·H + 2H + 3. The
+/// minibatch of step s is the m rows `perm[(s·m + j) mod N]`, j < m, as for [`Logistic`].
+///
+/// With `dev_fraction` f > 0 the last round(f·N_file) rows of the file (at most 500; NumPy's
+/// rounding, half to even) are the authors' development set: kept raw in `dev_x`, `dev_y`,
+/// never seen by the score, and left out of the statistics.
+#[derive(Clone, Debug)]
+pub struct Bnn {
+    /// The target file, as errors name it.
+    pub origin: String,
+    /// The input columns, in the data's order: every column but the response.
+    pub inputs: Vec<String>,
+    /// The response column.
+    pub response: String,
+    /// Training rows N (the file's rows less the development rows).
+    pub rows: usize,
+    /// Inputs per row, d.
+    pub d: usize,
+    /// Hidden units, H.
+    pub hidden: usize,
+    /// Training inputs as the model sees them `[N, d]`: standardised, in the file's order.
+    pub x: Vec<f64>,
+    /// Training response as the model sees it `[N]`: standardised.
+    pub y: Vec<f64>,
+    /// Whether inputs and response are standardised.
+    pub standardize: bool,
+    /// The training rows' input means `[d]` (0 when not standardised).
+    pub mean: Vec<f64>,
+    /// Their standard deviations `[d]` (divisor N; 1 for a constant input, and when not
+    /// standardised).
+    pub std: Vec<f64>,
+    /// The training rows' response mean (0 when not standardised).
+    pub mean_y: f64,
+    /// Its standard deviation (divisor N; 1 for a constant response, and when not
+    /// standardised). Predictions map back to data units as ŷ·std_y + mean_y.
+    pub std_y: f64,
+    /// Development rows (0 without `dev_fraction`).
+    pub dev_rows: usize,
+    /// Their inputs `[dev_rows, d]`, raw (data units).
+    pub dev_x: Vec<f64>,
+    /// Their response `[dev_rows]`, raw (data units).
+    pub dev_y: Vec<f64>,
+    /// Gamma shape of γ and λ.
+    pub a0: f64,
+    /// Gamma rate of γ and λ.
+    pub b0: f64,
+    /// The fixed permutation of the training rows the minibatches walk through.
+    pub perm: Vec<usize>,
+    /// Rows per minibatch, m (N: the full data).
+    pub batch: usize,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawBnn {
+    #[allow(dead_code)]
+    kind: String,
+    data: String,
+    response: String,
+    #[serde(default = "bnn_hidden")]
+    hidden: usize,
+    #[serde(default = "one")]
+    a0: f64,
+    #[serde(default = "bnn_b0")]
+    b0: f64,
+    #[serde(default)]
+    dev_fraction: f64,
+    #[serde(default = "yes")]
+    standardize: bool,
+    #[serde(default)]
+    seed: u64,
+}
+
+fn bnn_hidden() -> usize {
+    50
+}
+fn bnn_b0() -> f64 {
+    0.1
+}
+
+const BNN_EXAMPLE: &str = r#"{"kind": "bnn", "data": "train.csv", "response": "MEDV"}"#;
+
+/// The authors' cap on the development rows.
+pub const BNN_MAX_DEV_ROWS: usize = 500;
+
+/// Rows the authors' γ initialisation evaluates each particle's network on, at most.
+pub const BNN_INIT_ROWS: usize = 1000;
+
+impl Bnn {
+    /// Parses a `"bnn"` target's JSON and reads its data (relative to `base`).
+    pub fn from_json(
+        s: &str,
+        origin: &str,
+        base: &Path,
+        device_check: DeviceCheck,
+    ) -> Result<Self> {
+        let raw: RawBnn = serde_json::from_str(s).map_err(|e| {
+            anyhow!("{origin}: invalid bnn target ({e}); write it like {BNN_EXAMPLE}")
+        })?;
+        check_gamma(origin, raw.a0, raw.b0)?;
+        ensure!(
+            raw.hidden >= 1,
+            "{origin}: \"hidden\" is 0; give at least 1 hidden unit (the authors used 50)"
+        );
+        let f = raw.dev_fraction;
+        ensure!(
+            (0.0..1.0).contains(&f),
+            "{origin}: \"dev_fraction\" {f} must be in [0, 1) (the authors held out 0.1 of the training rows)"
+        );
+        let csv = Csv::read(&base.join(&raw.data), origin)?;
+        let rc = csv.column(&raw.response, origin, "response")?;
+        let cols = csv.header.len();
+        ensure!(
+            cols >= 2,
+            "{origin}: data {} has only the response column \"{}\"; give at least one input column",
+            raw.data,
+            raw.response
+        );
+        let d = cols - 1;
+        let h = raw.hidden;
+        let dim = d
+            .checked_mul(h)
+            .and_then(|v| v.checked_add(2 * h + 3))
+            .filter(|&v| u32::try_from(v).is_ok())
+            .with_context(|| {
+                format!("{origin}: {d} inputs and {h} hidden units give too many weights; use fewer hidden units")
+            })?;
+        device_check(
+            &format!("{origin}: the data"),
+            (csv.rows as u64)
+                .saturating_mul(cols as u64)
+                .saturating_mul(4),
+        )?;
+        device_check(
+            &format!("{origin}: one particle of {dim} weights"),
+            (dim as u64).saturating_mul(4),
+        )?;
+        let inputs: Vec<String> = (0..cols)
+            .filter(|&c| c != rc)
+            .map(|c| csv.header[c].clone())
+            .collect();
+        let mut t = Bnn {
+            origin: origin.to_string(),
+            inputs,
+            response: raw.response,
+            rows: 0,
+            d,
+            hidden: h,
+            x: Vec::new(),
+            y: Vec::new(),
+            standardize: raw.standardize,
+            mean: vec![0.0; d],
+            std: vec![1.0; d],
+            mean_y: 0.0,
+            std_y: 1.0,
+            dev_rows: 0,
+            dev_x: Vec::new(),
+            dev_y: Vec::new(),
+            a0: raw.a0,
+            b0: raw.b0,
+            perm: Vec::new(),
+            batch: 0,
+        };
+        let (mut x, mut y) = t.data_rows(&csv, origin)?;
+        let all = csv.rows;
+        let dev = ((f * all as f64).round_ties_even() as usize).min(BNN_MAX_DEV_ROWS);
+        ensure!(
+            f == 0.0 || dev >= 1,
+            "{origin}: \"dev_fraction\" {f} of {all} rows rounds to no development rows; give a larger fraction, or 0 for none"
+        );
+        let n = all - dev;
+        ensure!(
+            n >= 1,
+            "{origin}: \"dev_fraction\" {f} of {all} rows leaves no training rows; give a smaller fraction"
+        );
+        t.dev_x = x.split_off(n * d);
+        t.dev_y = y.split_off(n);
+        t.dev_rows = dev;
+        ensure!(
+            y.iter().any(|&v| v != y[0]),
+            "{origin}: response \"{}\" is {} in every training row; a regression needs a response that varies",
+            t.response,
+            y[0]
+        );
+        if raw.standardize {
+            (t.mean, t.std) = feature_stats(&x, n, d);
+            let (my, sy) = feature_stats(&y, n, 1);
+            (t.mean_y, t.std_y) = (my[0], sy[0]);
+        }
+        t.x = t.standardize_inputs(&x);
+        t.y = y.iter().map(|v| (v - t.mean_y) / t.std_y).collect();
+        t.rows = n;
+        t.perm = permutation(n, raw.seed);
+        t.batch = n;
+        Ok(t)
+    }
+
+    /// The model's inputs and response in `csv` (raw, `[rows, d]` and `[rows]`), taken by
+    /// column name, so a test file may order its columns differently; every value finite.
+    pub fn data_rows(&self, csv: &Csv, origin: &str) -> Result<(Vec<f64>, Vec<f64>)> {
+        let cols = csv.header.len();
+        let ic: Vec<usize> = self
+            .inputs
+            .iter()
+            .map(|name| csv.column(name, origin, "input"))
+            .collect::<Result<_>>()?;
+        let rc = csv.column(&self.response, origin, "response")?;
+        let mut x = Vec::with_capacity(csv.rows * ic.len());
+        let mut y = Vec::with_capacity(csv.rows);
+        for r in 0..csv.rows {
+            for &c in &ic {
+                let v = csv.values[r * cols + c];
+                ensure!(
+                    v.is_finite(),
+                    "{origin}: input \"{}\" is {v} in row {}; inputs must be finite, clean the data",
+                    csv.header[c],
+                    r + 1
+                );
+                x.push(v);
+            }
+            let v = csv.values[r * cols + rc];
+            ensure!(
+                v.is_finite(),
+                "{origin}: response \"{}\" is {v} in row {}; the response must be finite, clean the data",
+                self.response,
+                r + 1
+            );
+            y.push(v);
+        }
+        Ok((x, y))
+    }
+
+    /// Dimension of θ: d·H + 2H + 3.
+    pub fn dim(&self) -> usize {
+        self.d * self.hidden + 2 * self.hidden + 3
+    }
+
+    /// Weights and biases P = d·H + 2H + 1 (θ less log γ and log λ).
+    pub fn weights(&self) -> usize {
+        self.dim() - 2
+    }
+
+    /// Offset of b1 in θ (W1 fills `0..d·H`).
+    pub fn b1_offset(&self) -> usize {
+        self.d * self.hidden
+    }
+
+    /// Offset of w2 in θ.
+    pub fn w2_offset(&self) -> usize {
+        self.b1_offset() + self.hidden
+    }
+
+    /// Offset of b2 in θ; log γ follows at +1, log λ at +2 (the last).
+    pub fn b2_offset(&self) -> usize {
+        self.w2_offset() + self.hidden
+    }
+
+    /// Raw input rows `[rows, d]` standardised with the training statistics.
+    pub fn standardize_inputs(&self, raw: &[f64]) -> Vec<f64> {
+        raw.iter()
+            .enumerate()
+            .map(|(e, v)| (v - self.mean[e % self.d]) / self.std[e % self.d])
+            .collect()
+    }
+
+    /// The same model with minibatches of `m` rows (`None`: the full data).
+    pub fn with_batch(mut self, m: Option<usize>) -> Result<Self> {
+        self.batch = batch_size(m, self.rows)?;
+        Ok(self)
+    }
+
+    /// The minibatch of step `s` starts at position `(s·m) mod N` of the permutation.
+    pub fn batch_begin(&self, step: u64) -> usize {
+        batch_start(step, self.batch, self.rows)
+    }
+
+    /// The training rows of the minibatch of step `s`, in order.
+    pub fn batch_rows(&self, step: u64) -> impl Iterator<Item = usize> + '_ {
+        let b = self.batch_begin(step);
+        (0..self.batch).map(move |j| self.perm[(b + j) % self.rows])
+    }
+
+    /// The training rows in the permutation's order as the device reads them: the d
+    /// standardised inputs, then the standardised response.
+    pub fn device_rows(&self) -> Vec<f32> {
+        permuted_rows(&self.perm, &self.x, self.d, |r| self.y[r])
+    }
+
+    /// The authors' initial particles (§5.2), `[n, dim]`: W1 ~ N(0, 1/(d + 1)), b1 = 0,
+    /// w2 ~ N(0, 1/(H + 1)), b2 = 0, log λ = log of a Gamma(a0, *scale* b0) draw, and
+    /// log γ = −log of the mean squared error (standardised units) of the particle's network
+    /// (its weights as rounded to f32) on min(N, 1000) training rows drawn without
+    /// replacement (all rows when N ≤ 1000). Deterministic in `seed`.
+    pub fn prior_init(&self, n: usize, seed: u64) -> Vec<f32> {
+        let mut rng = SplitMix64::new(seed);
+        let (d, h) = (self.d, self.hidden);
+        let dim = self.dim();
+        let (s1, s2) = (1.0 / ((d + 1) as f64).sqrt(), 1.0 / ((h + 1) as f64).sqrt());
+        let k = self.rows.min(BNN_INIT_ROWS);
+        let mut rows: Vec<usize> = (0..self.rows).collect();
+        let mut out = Vec::with_capacity(n * dim);
+        let mut theta = vec![0.0; dim];
+        for _ in 0..n {
+            theta.iter_mut().for_each(|v| *v = 0.0);
+            for v in &mut theta[..d * h] {
+                *v = f64::from((s1 * rng.next_normal()) as f32);
+            }
+            for v in &mut theta[self.w2_offset()..self.b2_offset()] {
+                *v = f64::from((s2 * rng.next_normal()) as f32);
+            }
+            let lambda = gamma(&mut rng, self.a0, self.b0);
+            // The first k of a partial Fisher–Yates shuffle: k rows without replacement.
+            if k < self.rows {
+                for i in 0..k {
+                    let j = i + (rng.next_u64() % (self.rows - i) as u64) as usize;
+                    rows.swap(i, j);
+                }
+            }
+            let mse = rows[..k]
+                .iter()
+                .map(|&r| {
+                    let e = crate::cpu::bnn::forward(self, &theta, &self.x[r * d..(r + 1) * d])
+                        - self.y[r];
+                    e * e
+                })
+                .sum::<f64>()
+                / k as f64;
+            theta[dim - 2] = -mse.ln();
+            theta[dim - 1] = lambda.ln();
+            out.extend(theta.iter().map(|&v| v as f32));
         }
         out
     }

@@ -24,6 +24,9 @@
 //! {"kind": "wgsl", "source": "banana.wgsl", "dim": 2,
 //!  "data": {"X": "x.npy"}, "constants": {"b": 100.0}}
 //! ```
+//!
+//! and the built-in Bayesian models of algorithms.md §5, `"logistic"` ([`Logistic`]) and
+//! `"bnn"` ([`Bnn`]), read by [`crate::io::bayes`].
 
 use std::f64::consts::PI;
 use std::path::Path;
@@ -31,11 +34,11 @@ use std::path::Path;
 use anyhow::{anyhow, bail};
 use serde::Deserialize;
 
-pub use crate::io::bayes::Logistic;
+pub use crate::io::bayes::{Bnn, Logistic};
 pub use crate::kernels::wgsl_target::{DataArray, WgslTarget};
 
 /// Target kinds this module understands, for error messages.
-const SUPPORTED_KINDS: &str = "\"gmm\", \"gaussian\", \"wgsl\", \"logistic\"";
+const SUPPORTED_KINDS: &str = "\"gmm\", \"gaussian\", \"wgsl\", \"logistic\", \"bnn\"";
 
 /// Called with what a target's device copy needs and its size in bytes, before the host
 /// does work that grows faster than the file (`GpuContext::check_binding` fits).
@@ -58,6 +61,9 @@ pub enum Target {
     /// Bayesian logistic regression (algorithms.md §5.1; its host form is on the minibatch
     /// of step 0).
     Logistic(Logistic),
+    /// Bayesian neural network regression (algorithms.md §5.2; its host form is on the
+    /// minibatch of step 0).
+    Bnn(Bnn),
 }
 
 impl Target {
@@ -68,6 +74,7 @@ impl Target {
             Target::Gaussian(g) => g.dim(),
             Target::Wgsl(w) => w.dim,
             Target::Logistic(l) => l.dim(),
+            Target::Bnn(b) => b.dim(),
         }
     }
 
@@ -79,6 +86,7 @@ impl Target {
             Target::Gaussian(g) => Some(g.log_density(x)),
             Target::Wgsl(_) => None,
             Target::Logistic(l) => Some(crate::cpu::logistic::log_density(l, x, 0)),
+            Target::Bnn(b) => Some(crate::cpu::bnn::log_density(b, x, 0)),
         }
     }
 
@@ -89,6 +97,7 @@ impl Target {
             Target::Gaussian(g) => Some(g.grad_log_density(x)),
             Target::Wgsl(_) => None,
             Target::Logistic(l) => Some(crate::cpu::logistic::grad(l, x, 0)),
+            Target::Bnn(b) => Some(crate::cpu::bnn::grad(b, x, 0)),
         }
     }
 
@@ -97,9 +106,10 @@ impl Target {
     pub fn with_score_batch(self, m: Option<usize>) -> anyhow::Result<Target> {
         match (self, m) {
             (Target::Logistic(l), m) => Ok(Target::Logistic(l.with_batch(m)?)),
+            (Target::Bnn(b), m) => Ok(Target::Bnn(b.with_batch(m)?)),
             (t, None) => Ok(t),
             (_, Some(_)) => bail!(
-                "--score-batch applies to the Bayesian models (kind \"logistic\"); this target has no data rows to batch, leave it out"
+                "--score-batch applies to the Bayesian models (kinds \"logistic\", \"bnn\"); this target has no data rows to batch, leave it out"
             ),
         }
     }
@@ -109,6 +119,7 @@ impl Target {
     pub fn prior_init(&self, n: usize, seed: u64) -> Option<Vec<f32>> {
         match self {
             Target::Logistic(l) => Some(l.prior_init(n, seed)),
+            Target::Bnn(b) => Some(b.prior_init(n, seed)),
             _ => None,
         }
     }
@@ -407,6 +418,9 @@ pub fn from_json_in(
                 base,
                 device_check,
             )?));
+        }
+        Some(serde_json::Value::String(kind)) if kind == "bnn" => {
+            return Ok(Target::Bnn(Bnn::from_json(s, origin, base, device_check)?));
         }
         Some(serde_json::Value::String(kind)) => {
             bail!("{origin}: unknown target kind \"{kind}\"; supported kinds: {SUPPORTED_KINDS}")

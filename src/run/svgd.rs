@@ -370,7 +370,7 @@ impl SvgdRun {
                     })?;
                 ctx.check_binding("--n particles", bytes as u64)?;
                 let x = target.prior_init(*n, *seed).context(
-                    "--init prior draws from a Bayesian model's prior (kind \"logistic\"); this target has none: give --init X.npy or --n with --init-mean and --init-std",
+                    "--init prior draws from a Bayesian model's prior (kinds \"logistic\", \"bnn\"); this target has none: give --init X.npy or --n with --init-mean and --init-std",
                 )?;
                 return Ok((x, *n));
             }
