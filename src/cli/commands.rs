@@ -147,6 +147,7 @@ pub fn predict(a: PredictArgs) -> Result<()> {
     let target = load_target(&a.target, &stein::io::target::no_device_check)?;
     let options = stein::run::predict::PredictOptions {
         dev_rule: a.dev_rule,
+        gamma_units: a.gamma_units,
     };
     // The kind first: particles of another model's dimension are not the thing to say.
     stein::run::predict::check(&target, options)?;

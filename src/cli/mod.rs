@@ -118,19 +118,24 @@ struct CheckTargetArgs {
 
 #[derive(clap::Args)]
 struct PredictArgs {
-    /// Target file of a Bayesian model (kind logistic), whose training data gives the
-    /// standardisation and the classes.
+    /// Target file of a Bayesian model (kind logistic or bnn), whose training data gives the
+    /// standardisation (and the classes, or the development rows).
     #[arg(long)]
     target: PathBuf,
     /// Particles, .npy [n, d] of f32 or f64 (e.g. `stein svgd --out`).
     #[arg(long)]
     particles: PathBuf,
-    /// Test rows: a CSV with the training CSV's columns, the label included.
+    /// Test rows: a CSV with the training CSV's columns, the label or response included.
     #[arg(long)]
     data: PathBuf,
-    /// Apply the authors' development-set rule for the noise precision γ (kind bnn only).
+    /// Apply the authors' development-set rule for the noise precision γ (kind bnn, whose
+    /// target sets "dev_fraction").
     #[arg(long)]
     dev_rule: bool,
+    /// How a bnn particle's γ (trained on the standardised response) is read: as the
+    /// authors' code reads it, or divided by the response's variance, the data's units.
+    #[arg(long, value_enum, default_value_t = stein::cpu::bnn::GammaUnits::Authors)]
+    gamma_units: stein::cpu::bnn::GammaUnits,
     /// Also write the JSON report to this file.
     #[arg(long)]
     out: Option<PathBuf>,

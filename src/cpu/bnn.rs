@@ -140,11 +140,40 @@ fn particle_count(t: &Bnn, particles: &[f64]) -> Result<usize> {
     Ok(particles.len() / dim)
 }
 
+/// How the evaluation reads a particle's γ, trained as the precision of the *standardised*
+/// response (module docs).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum GammaUnits {
+    /// As the authors' code: γ_i is the precision of the data-units prediction as it stands
+    /// (algorithms.md §5.2 read literally; the published figures use it, with the
+    /// development-set rule).
+    #[default]
+    Authors,
+    /// γ_i / std_y², the same noise mapped to the data's units: the predictive density the
+    /// model itself implies. The development-set rule then compares the heuristic with this.
+    Data,
+}
+
+/// Particle i's log γ as the evaluation reads it in `units`.
+fn evaluated_log_gamma(t: &Bnn, theta: &[f64], units: GammaUnits) -> f64 {
+    let lg = theta[t.dim() - 2];
+    match units {
+        GammaUnits::Authors => lg,
+        GammaUnits::Data => lg - 2.0 * t.std_y.ln(),
+    }
+}
+
 /// The authors' development-set rule (§5.2), for each particle of `particles` (`[n, dim]`):
 /// with its development predictions ŷ in the data's units, log γ' = −log(mean (ŷ − y)²)
 /// replaces log γ where Σ_dev log N(y; ŷ, γ'⁻¹) > Σ_dev log N(y; ŷ, γ⁻¹). Returns the log γ
-/// of each particle after the rule. Needs development rows (`dev_fraction` > 0).
+/// of each particle after the rule, γ read as the authors read it. Needs development rows
+/// (`dev_fraction` > 0).
 pub fn dev_log_gamma(t: &Bnn, particles: &[f64]) -> Result<Vec<f64>> {
+    dev_log_gamma_in(t, particles, GammaUnits::Authors)
+}
+
+/// [`dev_log_gamma`] with γ read in `units`.
+pub fn dev_log_gamma_in(t: &Bnn, particles: &[f64], units: GammaUnits) -> Result<Vec<f64>> {
     let n = particle_count(t, particles)?;
     ensure!(
         t.dev_rows >= 1,
@@ -156,7 +185,7 @@ pub fn dev_log_gamma(t: &Bnn, particles: &[f64]) -> Result<Vec<f64>> {
         .map(|i| {
             let theta = &particles[i * dim..(i + 1) * dim];
             let pred = predict_data_units(t, theta, &t.dev_x);
-            let lg = theta[dim - 2];
+            let lg = evaluated_log_gamma(t, theta, units);
             let mse = pred
                 .iter()
                 .zip(&t.dev_y)
@@ -184,6 +213,18 @@ pub fn metrics(
     y_raw: &[f64],
     dev_rule: bool,
 ) -> Result<BnnMetrics> {
+    metrics_in(t, particles, x_raw, y_raw, dev_rule, GammaUnits::Authors)
+}
+
+/// [`metrics`] with γ read in `units`.
+pub fn metrics_in(
+    t: &Bnn,
+    particles: &[f64],
+    x_raw: &[f64],
+    y_raw: &[f64],
+    dev_rule: bool,
+    units: GammaUnits,
+) -> Result<BnnMetrics> {
     let n = particle_count(t, particles)?;
     let rows = y_raw.len();
     ensure!(
@@ -195,9 +236,11 @@ pub fn metrics(
     );
     let dim = t.dim();
     let log_gamma = if dev_rule {
-        dev_log_gamma(t, particles)?
+        dev_log_gamma_in(t, particles, units)?
     } else {
-        (0..n).map(|i| particles[i * dim + dim - 2]).collect()
+        (0..n)
+            .map(|i| evaluated_log_gamma(t, &particles[i * dim..(i + 1) * dim], units))
+            .collect()
     };
     let preds: Vec<Vec<f64>> = (0..n)
         .map(|i| predict_data_units(t, &particles[i * dim..(i + 1) * dim], x_raw))

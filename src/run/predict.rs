@@ -9,14 +9,15 @@
 //! | kind | metrics |
 //! |---|---|
 //! | `logistic` | accuracy = mean_t [p̄_t > 0.5] and test log-likelihood = mean_t log p̄_t, p̄_t = mean_i σ(y_t w_iᵀx_t) ([`crate::cpu::logistic::predictive`]) |
-//! | `bnn` | RMSE and test log-likelihood in the data's units, `dev_rule` the authors' development-set rule for γ (not built yet) |
+//! | `bnn` | RMSE of the particle-mean prediction and test log-likelihood, in the data's units; `dev_rule` the authors' development-set rule for γ, `gamma_units` how γ is read ([`crate::cpu::bnn::metrics_in`]) |
 
 use std::path::Path;
 
 use anyhow::{anyhow, bail, ensure, Result};
 use serde::Serialize;
 
-use crate::io::bayes::{Csv, Logistic};
+use crate::cpu::bnn::GammaUnits;
+use crate::io::bayes::{Bnn, Csv, Logistic};
 use crate::io::target::Target;
 
 /// Options of [`predict`].
@@ -25,6 +26,9 @@ pub struct PredictOptions {
     /// Apply the authors' development-set rule for the noise precision γ before evaluating
     /// (algorithms.md §5.2; kind `bnn` only, refused for other kinds).
     pub dev_rule: bool,
+    /// How the noise precision γ is read (kind `bnn`): as the authors' code reads it, or
+    /// mapped to the data's units ([`GammaUnits`]).
+    pub gamma_units: GammaUnits,
 }
 
 /// The metrics of [`predict`]: those the kind has are set, the others are `None` (and left
@@ -51,6 +55,9 @@ pub struct Prediction {
     /// bnn: whether the development-set rule was applied.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub dev_rule: Option<bool>,
+    /// bnn: how γ was read, `"authors"` or `"data"`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub gamma_units: Option<&'static str>,
 }
 
 /// The posterior-predictive metrics of `particles` (`[n, d]`, θ as the target's kind packs
@@ -66,23 +73,68 @@ pub fn predict(
     options: PredictOptions,
 ) -> Result<Prediction> {
     check(target, options)?;
-    let Target::Logistic(l) = target else {
-        bail!("predict: no metrics for this target kind"); // `check` refused it already
-    };
     let d = target.dim();
     check_particles(particles, n, d)?;
-    let (x, y) = logistic_rows(l, test_csv)?;
-    let rows = y.len();
-    let (accuracy, ll) = crate::cpu::logistic::predictive(l, &x, &y, particles, n);
+    match target {
+        Target::Bnn(b) => bnn_prediction(b, particles, n, test_csv, options),
+        Target::Logistic(l) => {
+            let (x, y) = logistic_rows(l, test_csv)?;
+            let rows = y.len();
+            let (accuracy, ll) = crate::cpu::logistic::predictive(l, &x, &y, particles, n);
+            Ok(Prediction {
+                kind: "logistic",
+                n,
+                d,
+                rows,
+                accuracy: Some(accuracy),
+                rmse: None,
+                test_log_likelihood: ll,
+                dev_rule: None,
+                gamma_units: None,
+            })
+        }
+        _ => bail!("predict: no metrics for this target kind"), // `check` refused it already
+    }
+}
+
+/// The bnn arm of [`predict`]: the test rows read by the training columns' names, the
+/// metrics of [`crate::cpu::bnn::metrics_in`].
+fn bnn_prediction(
+    b: &Bnn,
+    particles: &[f32],
+    n: usize,
+    test_csv: &Path,
+    options: PredictOptions,
+) -> Result<Prediction> {
+    let csv = read_test_csv(test_csv)?;
+    let p = test_csv.display();
+    if let Some(extra) = csv
+        .header
+        .iter()
+        .find(|h| **h != b.response && !b.inputs.contains(h))
+    {
+        bail!(
+            "--data {p}: column \"{extra}\" is not in the training data (training columns: {}, {}); give the training data's columns only",
+            b.inputs.join(", "),
+            b.response
+        );
+    }
+    let (x, y) = b.data_rows(&csv, &format!("--data {p}"))?;
+    let theta: Vec<f64> = particles.iter().map(|&v| f64::from(v)).collect();
+    let m = crate::cpu::bnn::metrics_in(b, &theta, &x, &y, options.dev_rule, options.gamma_units)?;
     Ok(Prediction {
-        kind: "logistic",
+        kind: "bnn",
         n,
-        d,
-        rows,
-        accuracy: Some(accuracy),
-        rmse: None,
-        test_log_likelihood: ll,
-        dev_rule: None,
+        d: b.dim(),
+        rows: y.len(),
+        accuracy: None,
+        rmse: Some(m.rmse),
+        test_log_likelihood: m.log_likelihood,
+        dev_rule: Some(options.dev_rule),
+        gamma_units: Some(match options.gamma_units {
+            GammaUnits::Authors => "authors",
+            GammaUnits::Data => "data",
+        }),
     })
 }
 
@@ -91,20 +143,30 @@ pub fn predict(
 pub fn check(target: &Target, options: PredictOptions) -> Result<()> {
     let kind = match target {
         Target::Logistic(_) => "logistic",
+        Target::Bnn(_) => "bnn",
         Target::Gmm(_) => "gmm",
         Target::Gaussian(_) => "gaussian",
         Target::Wgsl(_) => "wgsl",
     };
-    // The kind `bnn` drops in here and in `predict`: `Target::Bnn(b)` evaluated through
-    // `cpu::bnn::metrics`, with `--dev-rule` honoured.
     ensure!(
-        kind == "logistic",
+        kind == "logistic" || kind == "bnn",
         "--target is a {kind} target; predict needs a Bayesian model (kind \"logistic\" or \"bnn\") whose particles it averages over"
     );
     ensure!(
-        !options.dev_rule,
+        kind == "bnn" || !options.dev_rule,
         "--dev-rule applies to kind \"bnn\" (the development-set rule for the noise precision γ); a logistic model has no γ, leave it out"
     );
+    ensure!(
+        kind == "bnn" || options.gamma_units == GammaUnits::Authors,
+        "--gamma-units applies to kind \"bnn\" (how its noise precision γ is read); a logistic model has no γ, leave it out"
+    );
+    if let Target::Bnn(b) = target {
+        ensure!(
+            !options.dev_rule || b.dev_rows >= 1,
+            "--dev-rule needs the target's development rows; set \"dev_fraction\" in {} (the authors used 0.1) and train on it, or leave --dev-rule out",
+            b.origin
+        );
+    }
     Ok(())
 }
 

@@ -779,3 +779,100 @@ fn bnn_score_loop_passes_follow_the_sizes() {
     let two = bnn_score_passes(100, 13, 65);
     assert!(two > 2 * paper - 400, "{two} vs {paper}");
 }
+
+/// `stein predict` on a bnn target: the report equals `cpu::bnn::metrics_in` on the same
+/// particles (test columns reordered), `--gamma-units data` reads log γ − 2 log std_y, the
+/// development-set rule needs development rows, and `--gamma-units` is refused for logistic.
+#[test]
+fn predict_on_a_bnn_target_reports_the_reference_metrics() -> Result<()> {
+    let dir = Dir::new();
+    dir.write(
+        "train.csv",
+        "x,z,y\n0,1,1\n2,0,5\n4,1,1\n6,0,5\n1,1,2\n5,0,4\n3,1,4\n5,1,7\n",
+    );
+    dir.write("test.csv", "y,z,x\n2,1,1\n6,0,4\n3,1,2.5\n");
+    let target = dir.target("t", "train.csv", "y", r#""hidden": 2, "dev_fraction": 0.25"#);
+    let t = load_bnn(&target)?;
+    ensure!(t.std_y != 1.0, "a response to standardise");
+    let parts = particles(&t, 3, 11);
+    let p = dir.path("p.npy");
+    write_npy_f32(&p, &parts, &[3, t.dim()])?;
+    let theta: Vec<f64> = parts.iter().map(|&v| f64::from(v)).collect();
+    let (x, y) = ([1.0, 1.0, 4.0, 0.0, 2.5, 1.0], [2.0, 6.0, 3.0]);
+    let run = |extra: &[&str]| -> Result<serde_json::Value> {
+        let mut args = vec![
+            "predict",
+            "--target",
+            &target,
+            "--particles",
+            p.to_str().unwrap(),
+            "--data",
+        ];
+        let test = dir.s("test.csv");
+        args.push(&test);
+        args.extend(extra);
+        let o = stein(&args);
+        ensure!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        Ok(serde_json::from_slice(&o.stdout)?)
+    };
+    for (extra, dev_rule, units) in [
+        (&[][..], false, bnn::GammaUnits::Authors),
+        (&["--dev-rule"][..], true, bnn::GammaUnits::Authors),
+        (&["--gamma-units", "data"][..], false, bnn::GammaUnits::Data),
+        (&["--dev-rule", "--gamma-units", "data"][..], true, bnn::GammaUnits::Data),
+    ] {
+        let r = run(extra)?;
+        let want = bnn::metrics_in(&t, &theta, &x, &y, dev_rule, units)?;
+        let (rmse, ll) = (r["rmse"].as_f64(), r["test_log_likelihood"].as_f64());
+        ensure!(
+            rmse == Some(want.rmse) && ll == Some(want.log_likelihood),
+            "{extra:?}: {r} vs {want:?}"
+        );
+        ensure!(r["kind"] == "bnn" && r["dev_rule"] == dev_rule, "{r}");
+    }
+    // Data units are the authors' reading of log γ − 2 log std_y.
+    let mut shifted = theta.clone();
+    for i in 0..3 {
+        shifted[i * t.dim() + t.dim() - 2] -= 2.0 * t.std_y.ln();
+    }
+    let a = bnn::metrics_in(&t, &theta, &x, &y, false, bnn::GammaUnits::Data)?;
+    let b = bnn::metrics(&t, &shifted, &x, &y, false)?;
+    ensure!(
+        (a.log_likelihood - b.log_likelihood).abs() < 1e-12 && a.rmse == b.rmse,
+        "{a:?} vs {b:?}"
+    );
+
+    // Refusals: one line, exit 2.
+    let no_dev = dir.target("nodev", "train.csv", "y", r#""hidden": 2"#);
+    let logistic = dir.write(
+        "l.json",
+        r#"{"kind": "logistic", "data": "lt.csv", "label": "c"}"#,
+    );
+    dir.write("lt.csv", "a,c\n1,0\n2,1\n3,0\n");
+    dir.write("lp.npy", "");
+    write_npy_f32(&dir.path("lp.npy"), &[0.0; 3], &[1, 3])?;
+    let test = dir.s("test.csv");
+    let ltest = dir.s("lt.csv");
+    let lp = dir.s("lp.npy");
+    let ps = p.display().to_string();
+    let logistic = logistic.display().to_string();
+    for (args, want) in [
+        (
+            vec!["--target", &no_dev, "--particles", &ps, "--data", &test, "--dev-rule"],
+            "dev_fraction",
+        ),
+        (
+            vec!["--target", &logistic, "--particles", &lp, "--data", &ltest, "--gamma-units", "data"],
+            "--gamma-units",
+        ),
+    ] {
+        let mut all = vec!["predict"];
+        all.extend(args);
+        let o = stein(&all);
+        let err = String::from_utf8_lossy(&o.stderr);
+        ensure!(o.status.code() == Some(2), "{:?}: {err}", o.status.code());
+        ensure!(err.trim().lines().count() == 1 && err.contains(want), "{err}");
+        ensure!(o.stdout.is_empty(), "nothing on stdout");
+    }
+    Ok(())
+}
