@@ -258,9 +258,9 @@ def add_common_args(ap):
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--dev-fraction", type=float, default=0.1, help="bnn development set")
     ap.add_argument("--no-dev-rule", action="store_true", help="bnn: skip the dev-set rule")
-    ap.add_argument("--gamma-units", choices=["data", "authors"], default="data",
-                    help="bnn: γ converted to the data's units (default) or used as the "
-                    "authors' evaluation code does")
+    ap.add_argument("--gamma-units", choices=["authors", "data"], default="authors",
+                    help="bnn: γ used as the authors' evaluation code does (default, as "
+                    "stein predict) or converted to the data's units, γ / std_y²")
     ap.add_argument("--init-npy", help="initial particles .npy [n, dim] instead of the draws")
     ap.add_argument("--out-init", help="write the initial particles here (.npy, float64)")
     ap.add_argument("--out", help="write the final particles here (.npy, float32 as stein's)")
