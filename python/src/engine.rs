@@ -268,10 +268,10 @@ fn svgd<'py>(
 
 /// SVGD step by step on the device: particles, optimizer state and score stay there; each
 /// call reads back only what it returns.
-#[pyclass(unsendable, module = "stein._stein")]
+#[pyclass(module = "stein._stein")]
 pub struct SvgdEngine {
     // Declared first, so dropped first: it borrows `kernels` and `ctx`.
-    engine: Svgd<'static>,
+    engine: Engine,
     _target: TargetArg,
     _kernels: Arc<Kernels>,
     ctx: Arc<GpuContext>,
@@ -280,6 +280,18 @@ pub struct SvgdEngine {
     bw: Bandwidth,
 }
 
+/// The engine, movable to another Python thread.
+struct Engine(Svgd<'static>);
+
+// SAFETY: the engine's parts are device buffers (Send + Sync), and scores of this crate's
+// making: the library's device scores and the host score over an `Arc<Py<PyAny>>`, whose
+// `Cell`s are Send. Python reaches the engine only through `SvgdEngine`'s methods, and every
+// one that touches it takes `&mut self` (PyO3's borrow flag: one caller at a time); the
+// `&self` getters read plain integers of `Svgd`, never a `Cell`.
+unsafe impl Send for Engine {}
+// SAFETY: as above.
+unsafe impl Sync for Engine {}
+
 impl SvgdEngine {
     /// Runs `f` on the engine with the GIL released; errors become Python exceptions.
     fn with<T: Send>(
@@ -287,7 +299,7 @@ impl SvgdEngine {
         py: Python<'_>,
         f: impl FnOnce(&mut Svgd<'static>) -> Result<T> + Send,
     ) -> PyResult<T> {
-        let engine = AssertSend(&mut self.engine);
+        let engine = AssertSend(&mut self.engine.0);
         let r = py.detach(move || {
             let engine = engine;
             guard(|| f(engine.0))
@@ -341,7 +353,7 @@ impl SvgdEngine {
         });
         let (engine, kernels) = made.map_err(|e| py_err(e, Some(&slot), Some(&ctx)))?.0;
         Ok(Self {
-            engine,
+            engine: Engine(engine),
             _target: t,
             _kernels: kernels,
             ctx,
@@ -387,7 +399,7 @@ impl SvgdEngine {
 
     /// Replaces the particles (same shape; the optimizer's state is kept).
     fn set_particles(&mut self, py: Python<'_>, x: &[u8]) -> PyResult<()> {
-        let x = floats(x, self.engine.n(), self.engine.d(), "particles")?;
+        let x = floats(x, self.engine.0.n(), self.engine.0.d(), "particles")?;
         if !x.iter().all(|v| v.is_finite()) {
             return Err(PyValueError::new_err("particles contain NaN or inf"));
         }
@@ -419,18 +431,18 @@ impl SvgdEngine {
     /// Steps taken.
     #[getter]
     fn steps_taken(&self) -> u64 {
-        self.engine.steps_taken()
+        self.engine.0.steps_taken()
     }
 
     /// Number of particles.
     #[getter]
     fn n(&self) -> usize {
-        self.engine.n()
+        self.engine.0.n()
     }
 
     /// Dimension.
     #[getter]
     fn d(&self) -> usize {
-        self.engine.d()
+        self.engine.0.d()
     }
 }

@@ -185,7 +185,18 @@ impl Device {
         let ctx = py
             .detach(|| {
                 guard(|| {
-                    GpuContext::open(&opts).map_err(|e| DeviceFailure(format!("{e:#}")).into())
+                    GpuContext::open(&opts).map_err(|e| {
+                        // A filter of the caller's that matches nothing is bad input; a
+                        // machine without an adapter, or a device that fails to open, is not.
+                        let line = format!("{e:#}");
+                        let input = line.starts_with("unknown backend")
+                            || line.starts_with("no compute-capable adapter matches");
+                        if input {
+                            e
+                        } else {
+                            DeviceFailure(line).into()
+                        }
+                    })
                 })
             })
             .map_err(|e| py_err(e, None, None))?;

@@ -108,7 +108,8 @@ def _matrix(x: ArrayLike, name: str, d: Optional[int] = None) -> np.ndarray:
         raise ValueError(f"{name} must have at least one row and one column; got shape {a.shape}")
     if d is not None and dd != d:
         raise ValueError(f"{name} has d = {dd} but {d} is needed; give {name} of shape (n, {d})")
-    a = np.ascontiguousarray(a, dtype=np.float32)
+    with np.errstate(over="ignore", invalid="ignore"):  # reported below, by position
+        a = np.ascontiguousarray(a, dtype=np.float32)
     bad = ~np.isfinite(a)
     if bad.any():
         i, j = np.argwhere(bad)[0]
