@@ -249,7 +249,7 @@ fn svgd<'py>(
                     anyhow!("the callback raised {line}")
                 })
             };
-            let watch = callback.is_some().then(|| Watch {
+            let watch = callback.is_some().then_some(Watch {
                 every: callback_every,
                 f: &mut call,
             });
