@@ -181,22 +181,23 @@ def test_ctrl_c_stops_the_step_level_engine():
 
 
 def test_the_gil_is_released_while_the_device_works():
-    # A long run in a thread; this thread runs Python meanwhile. With the GIL held for the
-    # whole run, the event could not be set before the run ends.
-    s = stein.SVGD(GAUSS, np.random.default_rng(8).normal(size=(512, 2)), step_size=0.01)
-    s.step(1)
-    started, done_here, order = threading.Event(), threading.Event(), []
+    # A run of seconds in a thread; this thread, once the run has started, runs Python. Were
+    # the GIL held for the whole run, this thread's line could only come after the run's.
+    import time
+
+    x0 = np.random.default_rng(8).normal(size=(512, 2))
+    stein.SVGD(GAUSS, x0, step_size=0.01).step(1)  # the pipelines, built
+    started, order = threading.Event(), []
 
     def work():
         started.set()
-        s.step(400)
+        stein.svgd(GAUSS, x0, steps=400, step_size=0.01, progress=False)
         order.append("run")
 
     th = threading.Thread(target=work)
     th.start()
     started.wait()
-    sum(range(1000))
+    time.sleep(0.2)  # the run is on the device by now (it only orders the two lines)
     order.append("python")
-    done_here.set()
     th.join()
     assert order == ["python", "run"]
