@@ -105,7 +105,9 @@ fn a_run_takes_a_host_score_and_a_watch_that_stops_it() {
     let host = |t: Target| {
         stein::score::HostScore::new(2, move |x: &[f32], s: &mut [f32]| {
             for (xi, si) in x.chunks(2).zip(s.chunks_mut(2)) {
-                let g = t.grad_log_density(&[f64::from(xi[0]), f64::from(xi[1])]).unwrap();
+                let g = t
+                    .grad_log_density(&[f64::from(xi[0]), f64::from(xi[1])])
+                    .unwrap();
                 si[0] = g[0] as f32;
                 si[1] = g[1] as f32;
             }
@@ -131,7 +133,10 @@ fn a_run_takes_a_host_score_and_a_watch_that_stops_it() {
         seen.push((step, x.to_vec()));
         Ok(step < 6)
     };
-    let watch = Watch { every: 3, f: &mut f };
+    let watch = Watch {
+        every: 3,
+        f: &mut f,
+    };
     let source = ScoreSource::Score(Box::new(host(target.clone())));
     let stopped = run
         .run_with(ctx, source, &mut stein::run::Silent, Some(watch))
