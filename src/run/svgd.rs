@@ -34,7 +34,7 @@ use crate::gpu::GpuContext;
 use crate::io::npy::{read_matrix_f32, write_npy_f32};
 use crate::io::target::{SplitMix64, Target};
 use crate::kernels::Kernels;
-use crate::svgd::{target_score, Bandwidth, Optimizer, Svgd};
+use crate::svgd::{target_score, Bandwidth, Optimizer, Score, Svgd};
 
 /// The particle update, by name (the `--optimizer` of `stein svgd`).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
@@ -274,13 +274,58 @@ pub fn phi(
 ) -> Result<(Vec<f32>, f64)> {
     check_bandwidth(bandwidth)?;
     let k = Kernels::new(ctx)?;
-    let mut engine = Svgd::new(ctx, &k, target_score(ctx, target)?, x, n, Optimizer::Sgd)?;
+    phi_on(ctx, &k, target_score(ctx, target)?, x, n, bandwidth)
+}
+
+/// [`phi`] under a score the caller made (a [`crate::score::HostScore`]: the Python
+/// package's NumPy scores), of the score's dimension.
+pub fn phi_with_score(
+    ctx: &GpuContext,
+    score: Box<dyn Score + '_>,
+    x: &[f32],
+    n: usize,
+    bandwidth: Bandwidth,
+) -> Result<(Vec<f32>, f64)> {
+    check_bandwidth(bandwidth)?;
+    let k = Kernels::new(ctx)?;
+    phi_on(ctx, &k, score, x, n, bandwidth)
+}
+
+fn phi_on<'a>(
+    ctx: &'a GpuContext,
+    k: &'a Kernels,
+    score: Box<dyn Score + 'a>,
+    x: &[f32],
+    n: usize,
+    bandwidth: Bandwidth,
+) -> Result<(Vec<f32>, f64)> {
+    let mut engine = Svgd::new(ctx, k, score, x, n, Optimizer::Sgd)?;
     let (phi, h) = engine.phi(bandwidth)?;
     ensure!(
         phi.iter().all(|v| v.is_finite()),
         "φ has non-finite values (h = {h:e}); check the target, the particles and --bandwidth"
     );
     Ok((phi, h))
+}
+
+/// Where the score of a run comes from.
+pub enum ScoreSource<'s> {
+    /// A target: its device score, its host density (for the plot) and its prior draws.
+    Target(&'s Target),
+    /// A score made by the caller (a [`crate::score::HostScore`]: the Python package's NumPy
+    /// scores), of the score's dimension. It has no density to plot, no prior to draw from,
+    /// and no second copy for the time estimate, which is skipped.
+    Score(Box<dyn Score + 's>),
+}
+
+/// Sees the particles of a run every `every` steps (and after the last): `f(step, x)` with x
+/// `[n, d]` row-major, read back for it; returning `Ok(false)` stops the run there as
+/// [`Progress::should_stop`] does (an error ends the run with it).
+pub struct Watch<'w> {
+    /// Steps between calls.
+    pub every: u64,
+    /// The observer.
+    pub f: &'w mut dyn FnMut(u64, &[f32]) -> Result<bool>,
 }
 
 impl SvgdRun {
@@ -347,8 +392,12 @@ impl SvgdRun {
     }
 
     /// The initial particles and their number, checked against the device.
-    fn initial_particles(&self, target: &Target, ctx: &GpuContext) -> Result<(Vec<f32>, usize)> {
-        let d = target.dim();
+    fn initial_particles(
+        &self,
+        d: usize,
+        target: Option<&Target>,
+        ctx: &GpuContext,
+    ) -> Result<(Vec<f32>, usize)> {
         let (n, mean, std, seed) = match &self.init {
             Init::File(path) => return load_particles(path, d),
             Init::Particles(x) => {
@@ -369,7 +418,7 @@ impl SvgdRun {
                         format!("--n {n} with d = {d} overflows; use fewer particles")
                     })?;
                 ctx.check_binding("--n particles", bytes as u64)?;
-                let x = target.prior_init(*n, *seed).context(
+                let x = target.and_then(|t| t.prior_init(*n, *seed)).context(
                     "--init prior draws from a Bayesian model's prior (kinds \"logistic\", \"bnn\"); this target has none: give --init X.npy or --n with --init-mean and --init-std",
                 )?;
                 return Ok((x, *n));
@@ -412,8 +461,38 @@ impl SvgdRun {
         target: &Target,
         progress: &mut dyn Progress,
     ) -> Result<SvgdResult> {
+        self.run_with(ctx, ScoreSource::Target(target), progress, None)
+    }
+
+    /// [`SvgdRun::run`] with the score from `source` (a target, or a score the caller made),
+    /// and `watch` shown the particles every K steps.
+    pub fn run_with(
+        &self,
+        ctx: &GpuContext,
+        source: ScoreSource<'_>,
+        progress: &mut dyn Progress,
+        mut watch: Option<Watch<'_>>,
+    ) -> Result<SvgdResult> {
         self.check(None)?;
-        if self.plot.is_some() {
+        let (target, given) = match source {
+            ScoreSource::Target(t) => (Some(t), None),
+            ScoreSource::Score(s) => (None, Some(s)),
+        };
+        if let Some(w) = &watch {
+            ensure!(
+                w.every >= 1,
+                "the callback's interval must be at least 1 step"
+            );
+        }
+        if let (None, Some(_)) = (target, &self.plot) {
+            bail!("--plot draws the target's density on the host, which a score given as a function does not have; leave out --plot");
+        }
+        let d = match (target, &given) {
+            (Some(t), _) => t.dim(),
+            (None, Some(s)) => s.dim(),
+            (None, None) => bail!("svgd: a run needs a target or a score"),
+        };
+        if let (Some(target), Some(_)) = (target, &self.plot) {
             ensure!(
                 target.log_density(&[0.0; 2]).is_some(),
                 "--plot draws the target's density on the host, which a wgsl target does not have; leave out --plot"
@@ -424,8 +503,7 @@ impl SvgdRun {
                 target.dim()
             );
         }
-        let (x0, n) = self.initial_particles(target, ctx)?;
-        let d = target.dim();
+        let (x0, n) = self.initial_particles(d, target, ctx)?;
         let mut trace = TraceFiles::default();
         if let Some(Trace { dir, .. }) = &self.trace {
             ensure!(
@@ -445,9 +523,16 @@ impl SvgdRun {
         }
         let k = Kernels::new(ctx)?;
         let optimizer = self.optimizer.optimizer();
-        let mut engine = Svgd::new(ctx, &k, target_score(ctx, target)?, &x0, n, optimizer)?;
-        if let Some(e) = self.estimate(ctx, &k, target, &x0, n)? {
-            progress.estimate(&e);
+        let score = match (target, given) {
+            (_, Some(s)) => s,
+            (Some(t), None) => target_score(ctx, t)?,
+            (None, None) => bail!("svgd: a run needs a target or a score"),
+        };
+        let mut engine = Svgd::new(ctx, &k, score, &x0, n, optimizer)?;
+        if let Some(target) = target {
+            if let Some(e) = self.estimate(ctx, &k, target, &x0, n)? {
+                progress.estimate(&e);
+            }
         }
         progress.update(0, self.steps);
         let mut ksd_trace = Vec::new();
@@ -493,8 +578,16 @@ impl SvgdRun {
                     progress.status(&format!("KSD² {:.3e}", p.ksd2_u));
                 }
             }
+            let mut go_on = true;
+            if let Some(Watch { every, f }) = &mut watch {
+                if step % *every == 0 || step == self.steps {
+                    let x = engine.particles()?;
+                    engine.check_score()?;
+                    go_on = f(step, &x)?;
+                }
+            }
             progress.update(step, self.steps);
-            if step < self.steps && progress.should_stop() {
+            if step < self.steps && (!go_on || progress.should_stop()) {
                 stopped = Some(step);
                 break;
             }
@@ -543,7 +636,7 @@ impl SvgdRun {
         }
         let last = ksd_now(&mut engine, self.steps)?;
         // The plot first: if it fails, no --out is left behind either.
-        if let Some(p) = &self.plot {
+        if let (Some(p), Some(target)) = (&self.plot, target) {
             let g = target.clone();
             crate::io::plot::plot_particles_2d(
                 p,

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 use stein::io::npy::encode_npy_f32;
 use stein::io::target::{Gmm, Target};
-use stein::run::svgd::{mean_cov, Init};
+use stein::run::svgd::{mean_cov, Init, ScoreSource, Watch};
 use stein::run::{Progress, Schedule, SvgdRun, TrainJob, TrainOptions};
 use stein::svgd::{target_score, Bandwidth, Optimizer, Svgd};
 
@@ -86,6 +86,81 @@ fn an_svgd_run_is_the_engine_loop_and_reports_its_progress() {
     assert_eq!(seen.updates.last(), Some(&(steps, steps)));
     assert_eq!(seen.updates.len() as u64, steps + 1);
     assert_eq!((seen.statuses, seen.finished), (3, 1));
+}
+
+/// `run_with` on a score the caller made (a host score of the same mixture, f64 on the host)
+/// follows the target's run, and a watch sees the particles every K steps and may stop it.
+#[test]
+fn a_run_takes_a_host_score_and_a_watch_that_stops_it() {
+    let Some((ctx, _)) = gpu().unwrap() else {
+        return;
+    };
+    let target = mixture();
+    let (n, steps) = (40, 10);
+    let (x0, _) = normals(n, 2, 1.5, 5);
+    let run = SvgdRun {
+        optimizer: stein::run::OptimizerKind::Sgd,
+        ..SvgdRun::new(Init::Particles(x0.clone()), steps, 0.1)
+    };
+    let host = |t: Target| {
+        stein::score::HostScore::new(2, move |x: &[f32], s: &mut [f32]| {
+            for (xi, si) in x.chunks(2).zip(s.chunks_mut(2)) {
+                let g = t
+                    .grad_log_density(&[f64::from(xi[0]), f64::from(xi[1])])
+                    .unwrap();
+                si[0] = g[0] as f32;
+                si[1] = g[1] as f32;
+            }
+            Ok(())
+        })
+    };
+    let built = run.run(ctx, &target, &mut stein::run::Silent).unwrap();
+    let source = ScoreSource::Score(Box::new(host(target.clone())));
+    let r = run
+        .run_with(ctx, source, &mut stein::run::Silent, None)
+        .unwrap();
+    let most = built
+        .particles
+        .iter()
+        .zip(&r.particles)
+        .map(|(a, b)| (a - b).abs())
+        .fold(0f32, f32::max);
+    assert!(most < 1e-4, "host score run differs by {most}");
+    assert!(!r.interrupted && r.ksd2_u.is_finite());
+
+    let mut seen = Vec::new();
+    let mut f = |step: u64, x: &[f32]| -> anyhow::Result<bool> {
+        seen.push((step, x.to_vec()));
+        Ok(step < 6)
+    };
+    let watch = Watch {
+        every: 3,
+        f: &mut f,
+    };
+    let source = ScoreSource::Score(Box::new(host(target.clone())));
+    let stopped = run
+        .run_with(ctx, source, &mut stein::run::Silent, Some(watch))
+        .unwrap();
+    assert_eq!(seen.iter().map(|s| s.0).collect::<Vec<_>>(), [3, 6]);
+    assert!(stopped.interrupted && stopped.steps == 6 && stopped.ksd2_u.is_nan());
+    assert_eq!(seen[1].1, stopped.particles);
+
+    // No density to plot, no prior to draw from.
+    let plot = SvgdRun {
+        plot: Some(std::env::temp_dir().join("never-written.png")),
+        ..run.clone()
+    };
+    let source = ScoreSource::Score(Box::new(host(target.clone())));
+    let e = plot
+        .run_with(ctx, source, &mut stein::run::Silent, None)
+        .unwrap_err();
+    assert!(format!("{e:#}").contains("leave out --plot"), "{e:#}");
+    let prior = SvgdRun::new(Init::Prior { n: 4, seed: 0 }, 1, 0.1);
+    let source = ScoreSource::Score(Box::new(host(target)));
+    let e = prior
+        .run_with(ctx, source, &mut stein::run::Silent, None)
+        .unwrap_err();
+    assert!(format!("{e:#}").contains("--init prior"), "{e:#}");
 }
 
 #[test]
