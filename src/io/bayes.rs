@@ -113,6 +113,23 @@ pub fn permutation(n: usize, seed: u64) -> Vec<usize> {
     p
 }
 
+/// Where the minibatch of `m` rows of step `step` starts in a permutation of `n` rows:
+/// `(step·m) mod n`. The rows of that step are `perm[(begin + j) mod n]`, j < m, cycling past
+/// the permutation's end. Shared by every target that batches rows (the built-in models and
+/// WGSL targets with `"rows"`), so that the same seed and N walk the same rows.
+pub fn batch_begin(step: u64, m: usize, n: usize) -> usize {
+    ((u128::from(step) * m as u128) % n as u128) as usize
+}
+
+/// Checks a `--score-batch` of `m` rows against the data's `n` rows.
+pub fn check_batch(m: usize, n: usize) -> Result<()> {
+    ensure!(
+        m >= 1 && m <= n,
+        "--score-batch {m} must be between 1 and the data's {n} rows"
+    );
+    Ok(())
+}
+
 /// A Gamma(shape, scale) draw (Marsaglia and Tsang; shape < 1 through shape + 1).
 pub fn gamma(rng: &mut SplitMix64, shape: f64, scale: f64) -> f64 {
     if shape < 1.0 {
@@ -317,18 +334,14 @@ impl Logistic {
     /// The same model with minibatches of `m` rows (`None`: the full data).
     pub fn with_batch(mut self, m: Option<usize>) -> Result<Self> {
         let m = m.unwrap_or(self.rows);
-        ensure!(
-            m >= 1 && m <= self.rows,
-            "--score-batch {m} must be between 1 and the data's {} rows",
-            self.rows
-        );
+        check_batch(m, self.rows)?;
         self.batch = m;
         Ok(self)
     }
 
     /// The minibatch of step `s` starts at position `(s·m) mod N` of the permutation.
     pub fn batch_begin(&self, step: u64) -> usize {
-        ((u128::from(step) * self.batch as u128) % self.rows as u128) as usize
+        batch_begin(step, self.batch, self.rows)
     }
 
     /// The rows of the minibatch of step `s`, in order.

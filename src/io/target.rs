@@ -93,13 +93,15 @@ impl Target {
     }
 
     /// The same target with minibatches of `m` rows for its score (`--score-batch`; `None`:
-    /// the full data). Only the Bayesian models have rows to batch.
+    /// the full data). Only the Bayesian models and WGSL targets that name their rows have
+    /// rows to batch.
     pub fn with_score_batch(self, m: Option<usize>) -> anyhow::Result<Target> {
         match (self, m) {
             (Target::Logistic(l), m) => Ok(Target::Logistic(l.with_batch(m)?)),
+            (Target::Wgsl(w), m) => Ok(Target::Wgsl(w.with_batch(m)?)),
             (t, None) => Ok(t),
             (_, Some(_)) => bail!(
-                "--score-batch applies to the Bayesian models (kind \"logistic\"); this target has no data rows to batch, leave it out"
+                "--score-batch applies to targets with data rows (kind \"logistic\", or \"wgsl\" with \"rows\"); this target has none to batch, leave it out"
             ),
         }
     }
