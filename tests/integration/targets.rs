@@ -931,3 +931,68 @@ fn bad_wgsl_minibatches_are_refused_in_one_line() -> Result<()> {
         &["batch_row(j) was called with j >= batch_size() at particle 0 after 0 steps"],
     )
 }
+
+/// The pixels of a PNG, decoded.
+fn png_pixels(path: &Path) -> Result<Vec<u8>> {
+    let decoder = png::Decoder::new(std::io::BufReader::new(std::fs::File::open(path)?));
+    let mut reader = decoder.read_info()?;
+    let mut buf = vec![0; reader.output_buffer_size().unwrap_or(0)];
+    let info = reader.next_frame(&mut buf)?;
+    buf.truncate(info.buffer_size());
+    Ok(buf)
+}
+
+/// `svgd --plot` on a WGSL target draws its density from `log_p` on the device: the banana's
+/// plot matches the one drawn from its f64 log-density on the host at the same particles
+/// (f32 against f64 may move a contour by a pixel here and there); a WGSL target of d = 10
+/// is refused in one line, exit 2, nothing written.
+#[test]
+fn wgsl_plot_draws_the_users_log_p() -> Result<()> {
+    let Some((ctx, _)) = gpu()? else {
+        return Ok(());
+    };
+    let dir = Dir::new();
+    let t = load(&examples().join("banana.json"))?;
+    let (x, _) = normals(50, 2, 1.0, 60);
+    let png = dir.path("banana.png");
+    let run = SvgdRun {
+        plot: Some(png.clone()),
+        ..SvgdRun::new(Init::Particles(x), 5, 0.05)
+    };
+    let r = run.run(ctx, &t, &mut Silent)?;
+    let host = dir.path("host.png");
+    stein::io::plot::plot_particles_2d(
+        &host,
+        &r.particles,
+        &|x0, x1| {
+            let (a, b, s) = (1.0, 100.0, 20.0);
+            let r = x1 - x0 * x0;
+            -(b * r * r + (a - x0) * (a - x0)) / s
+        },
+        "stein svgd",
+        None,
+    )?;
+    let (got, want) = (png_pixels(&png)?, png_pixels(&host)?);
+    ensure!(got.len() == want.len() && got.len() == 640 * 640 * 3);
+    let differ = got
+        .chunks(3)
+        .zip(want.chunks(3))
+        .filter(|(a, b)| a != b)
+        .count();
+    ensure!(
+        differ < 640 * 640 / 200,
+        "{differ} of 640² pixels differ from the host's plot"
+    );
+    // The shading is there: not one colour.
+    ensure!(got.chunks(3).any(|p| p != &got[..3]));
+    let funnel = examples().join("funnel.json").display().to_string();
+    let plot = dir.s("funnel.png");
+    refused_with(
+        &dir,
+        &funnel,
+        &["--plot", &plot],
+        &["--plot draws 2-D targets only; this target has d = 10"],
+    )?;
+    ensure!(!dir.path("funnel.png").exists());
+    Ok(())
+}
