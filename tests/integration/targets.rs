@@ -996,3 +996,106 @@ fn wgsl_plot_draws_the_users_log_p() -> Result<()> {
     ensure!(!dir.path("funnel.png").exists());
     Ok(())
 }
+
+/// `stein bench --target` times every kind of target phase by phase: each row checked
+/// (φ against f64 with the device's score; the score against the host form where the target
+/// has one), every time positive, a minibatched target timed on its minibatch; the CLI prints
+/// the table and writes the JSON.
+#[test]
+fn bench_target_times_every_kind_of_target() -> Result<()> {
+    let Some((ctx, _)) = gpu()? else {
+        return Ok(());
+    };
+    use stein::bench::target::{run, TargetBenchConfig};
+    let dir = Dir::new();
+    let (xd, _) = normals(7, 3, 1.0, 21);
+    let (yd, _) = normals(7, 1, 1.0, 22);
+    write_npy_f32(&dir.path("X.npy"), &xd, &[7, 3])?;
+    write_npy_f32(&dir.path("y.npy"), &yd, &[7])?;
+    dir.write("batched.wgsl", BATCHED_WGSL);
+    let wgsl = dir.write(
+        "batched.json",
+        r#"{"kind": "wgsl", "source": "batched.wgsl", "dim": 3, "data": {"X": "X.npy", "y": "y.npy"}, "rows": "X"}"#,
+    );
+    let csv: String = std::iter::once("a,b,label\n".to_string())
+        .chain((0..9).map(|r| format!("{},{},{}\n", r, (r * r) % 5, r % 2)))
+        .collect();
+    dir.write("nine.csv", &csv);
+    let logistic = dir.write(
+        "logistic.json",
+        r#"{"kind": "logistic", "data": "nine.csv", "label": "label"}"#,
+    );
+    let gmm = dir.write(
+        "gmm.json",
+        r#"{"kind": "gmm", "weights": [1, 2], "means": [[0, 0], [2, 1]], "stds": [[1, 1], [0.5, 2]]}"#,
+    );
+    let gaussian = dir.write(
+        "gaussian.json",
+        r#"{"kind": "gaussian", "mean": [0, 1, 2], "cov": [[1, 0.5, 0], [0.5, 2, 0], [0, 0, 1]]}"#,
+    );
+    let cfg = TargetBenchConfig {
+        n_min: 5,
+        n_max: 10,
+        min_time: std::time::Duration::from_millis(1),
+        ..Default::default()
+    };
+    for (path, batch, kind, host) in [
+        (&gmm, None, "gmm", true),
+        (&gaussian, None, "gaussian", true),
+        (&logistic, Some(4), "logistic", true),
+        (&wgsl, Some(3), "wgsl", false),
+    ] {
+        let t = load(path)?.with_score_batch(batch)?;
+        let mut seen = Vec::new();
+        let r = run(ctx, &t, &cfg, |row| seen.push(row.n), &mut Silent)?;
+        ensure!(r.kind == kind && r.d == t.dim() && r.score_batch == batch, "{kind}");
+        ensure!(seen == [5, 10] && r.results.len() == 2, "{kind}: {seen:?}");
+        for row in &r.results {
+            let times = [
+                row.step_seconds,
+                row.median_seconds,
+                row.score_seconds,
+                row.phi_seconds,
+                row.update_seconds,
+            ];
+            ensure!(times.iter().all(|&s| s > 0.0 && s.is_finite()), "{kind}: {row:?}");
+            ensure!(row.check_max_rel_err < 1e-3, "{kind}: {row:?}");
+            ensure!(
+                row.score_check_max_rel_err.is_some() == host
+                    && row.score_check_max_rel_err.unwrap_or(0.0) < 1e-3,
+                "{kind}: {row:?}"
+            );
+        }
+    }
+    let json = dir.s("bench.json");
+    let banana = examples().join("banana.json").display().to_string();
+    let o = stein(&[
+        "bench", "--target", &banana, "--n-min", "64", "--n-max", "64", "--json", &json,
+    ]);
+    ensure!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let table = String::from_utf8_lossy(&o.stdout);
+    ensure!(
+        table.contains("score (s)") && table.contains("kind wgsl, d = 2"),
+        "{table}"
+    );
+    let v: serde_json::Value = serde_json::from_slice(&std::fs::read(&json)?)?;
+    ensure!(
+        v["kind"] == "wgsl" && v["results"][0]["n"] == 64 && v["results"][0]["score_seconds"].as_f64() > Some(0.0),
+        "{v}"
+    );
+    // The options that do not apply: one line, exit 2.
+    for args in [
+        vec!["bench", "--target", &banana, "--dims", "2"],
+        vec!["bench", "--target", &banana, "--phi-only"],
+        vec!["bench", "--score-batch", "3"],
+        vec!["bench", "--target", &banana, "--score-batch", "3", "--json", &json, "--overwrite"],
+    ] {
+        let o = stein(&args);
+        let err = String::from_utf8_lossy(&o.stderr);
+        ensure!(
+            o.status.code() == Some(2) && err.trim().lines().count() == 1,
+            "{args:?}: {err}"
+        );
+    }
+    Ok(())
+}
