@@ -123,9 +123,7 @@ fn particles(t: &Target, n: usize) -> (Vec<f32>, &'static str) {
         Some(x) => (x, "the target's prior (--init prior), seed 7"),
         None => {
             let mut rng = SplitMix64::new(7);
-            let x = (0..n * t.dim())
-                .map(|_| rng.next_normal() as f32)
-                .collect();
+            let x = (0..n * t.dim()).map(|_| rng.next_normal() as f32).collect();
             (x, "N(0, 1), seed 7")
         }
     }
@@ -189,8 +187,7 @@ pub fn run(
         let score = target_score(ctx, target)?;
         let mut engine = Svgd::new(ctx, &k, score, &x0, n, Optimizer::Adagrad)?;
         let h = crate::bandwidth::from_median(engine.median()?.med, n);
-        let (check_max_rel_err, score_check_max_rel_err) =
-            check_rows(&mut engine, target, &x0, h)?;
+        let (check_max_rel_err, score_check_max_rel_err) = check_rows(&mut engine, target, &x0, h)?;
         let wait = |enc: Recorder| {
             enc.submit(ctx);
             ctx.wait()

@@ -393,7 +393,9 @@ fn bench_target(
 ) -> Result<()> {
     println!("adapter: {}", ctx.adapter_label());
     let batch = match t {
-        stein::io::target::Target::Logistic(l) => format!(", minibatches of {} of {} rows", l.batch, l.rows),
+        stein::io::target::Target::Logistic(l) => {
+            format!(", minibatches of {} of {} rows", l.batch, l.rows)
+        }
         stein::io::target::Target::Wgsl(w) => w.batches.as_ref().map_or(String::new(), |b| {
             format!(", minibatches of {} of {} rows", b.batch, b.rows)
         }),
@@ -407,7 +409,16 @@ fn bench_target(
     );
     println!(
         "{:>7} {:>4} {:>10} {:>10} {:>10} {:>10} {:>10} {:>12} {:>9} {:>10}  phi kernel",
-        "n", "d", "step (s)", "median (s)", "score (s)", "phi (s)", "update (s)", "pairs/s", "score/phi", "device MiB"
+        "n",
+        "d",
+        "step (s)",
+        "median (s)",
+        "score (s)",
+        "phi (s)",
+        "update (s)",
+        "pairs/s",
+        "score/phi",
+        "device MiB"
     );
     let mut reporter = Reporter::new("bench", "sizes");
     let report = stein::bench::target::run(

@@ -874,11 +874,7 @@ fn bad_wgsl_minibatches_are_refused_in_one_line() -> Result<()> {
         "--out",
         &out,
     ]);
-    ensure!(
-        o.status.success(),
-        "{}",
-        String::from_utf8_lossy(&o.stderr)
-    );
+    ensure!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     refused_with(
         &dir,
         &good,
@@ -1048,7 +1044,10 @@ fn bench_target_times_every_kind_of_target() -> Result<()> {
         let t = load(path)?.with_score_batch(batch)?;
         let mut seen = Vec::new();
         let r = run(ctx, &t, &cfg, |row| seen.push(row.n), &mut Silent)?;
-        ensure!(r.kind == kind && r.d == t.dim() && r.score_batch == batch, "{kind}");
+        ensure!(
+            r.kind == kind && r.d == t.dim() && r.score_batch == batch,
+            "{kind}"
+        );
         ensure!(seen == [5, 10] && r.results.len() == 2, "{kind}: {seen:?}");
         for row in &r.results {
             let times = [
@@ -1058,7 +1057,10 @@ fn bench_target_times_every_kind_of_target() -> Result<()> {
                 row.phi_seconds,
                 row.update_seconds,
             ];
-            ensure!(times.iter().all(|&s| s > 0.0 && s.is_finite()), "{kind}: {row:?}");
+            ensure!(
+                times.iter().all(|&s| s > 0.0 && s.is_finite()),
+                "{kind}: {row:?}"
+            );
             ensure!(row.check_max_rel_err < 1e-3, "{kind}: {row:?}");
             ensure!(
                 row.score_check_max_rel_err.is_some() == host
@@ -1080,7 +1082,9 @@ fn bench_target_times_every_kind_of_target() -> Result<()> {
     );
     let v: serde_json::Value = serde_json::from_slice(&std::fs::read(&json)?)?;
     ensure!(
-        v["kind"] == "wgsl" && v["results"][0]["n"] == 64 && v["results"][0]["score_seconds"].as_f64() > Some(0.0),
+        v["kind"] == "wgsl"
+            && v["results"][0]["n"] == 64
+            && v["results"][0]["score_seconds"].as_f64() > Some(0.0),
         "{v}"
     );
     // The options that do not apply: one line, exit 2.
@@ -1088,7 +1092,16 @@ fn bench_target_times_every_kind_of_target() -> Result<()> {
         vec!["bench", "--target", &banana, "--dims", "2"],
         vec!["bench", "--target", &banana, "--phi-only"],
         vec!["bench", "--score-batch", "3"],
-        vec!["bench", "--target", &banana, "--score-batch", "3", "--json", &json, "--overwrite"],
+        vec![
+            "bench",
+            "--target",
+            &banana,
+            "--score-batch",
+            "3",
+            "--json",
+            &json,
+            "--overwrite",
+        ],
     ] {
         let o = stein(&args);
         let err = String::from_utf8_lossy(&o.stderr);
