@@ -310,13 +310,16 @@ fn pixel_centres(size: usize, [x0, x1, y0, y1]: [f64; 4]) -> Vec<[f64; 2]> {
         .collect()
 }
 
+/// A log-density evaluated at many points `[x, y]` in one call, one value each.
+pub type GridDensity<'a> = dyn FnMut(&[[f64; 2]]) -> anyhow::Result<Vec<f64>> + 'a;
+
 /// [`plot_particles_2d`] with the log-density evaluated at all pixel centres in one call
 /// (`log_density` gets the points `[x, y]` and returns one value each): for a density
 /// evaluated on the device, such as a WGSL target's `log_p`. Its error is returned as it is.
 pub fn plot_particles_2d_batched(
     path: &Path,
     particles: &[f32],
-    log_density: &mut dyn FnMut(&[[f64; 2]]) -> anyhow::Result<Vec<f64>>,
+    log_density: &mut GridDensity,
     title: &str,
     bounds: Option<[f64; 4]>,
 ) -> anyhow::Result<()> {

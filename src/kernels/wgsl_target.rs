@@ -746,8 +746,7 @@ impl WgslKernels {
             &self.score,
             [x, score, &self.placeholder],
             n,
-            after_steps,
-            self.batch(Some(steps)),
+            (after_steps, self.batch(Some(steps))),
         )
     }
 
@@ -758,8 +757,7 @@ impl WgslKernels {
         kernel: &Kernel,
         [x, score, log_p]: [&GpuVec<f32>; 3],
         n: usize,
-        after_steps: u32,
-        (batch_begin, batch_size, batch_scale): Batch,
+        (after_steps, (batch_begin, batch_size, batch_scale)): (u32, Batch),
     ) -> Result<()> {
         let params = enc.uniform(
             ctx,
@@ -816,7 +814,14 @@ impl WgslKernels {
         let out = GpuVec::nan_filled(ctx, "wgsl target log p", rows)?;
         let mut enc = Recorder::new(ctx);
         let full = self.batch(None);
-        self.dispatch(ctx, &mut enc, kernel, [&xs, &scratch, &out], rows, 0, full)?;
+        self.dispatch(
+            ctx,
+            &mut enc,
+            kernel,
+            [&xs, &scratch, &out],
+            rows,
+            (0, full),
+        )?;
         enc.submit(ctx);
         let v = out.read(ctx)?;
         self.check(ctx, "log_p")?;
