@@ -8,6 +8,8 @@
 //! multiply-adds (d for the distance's dot product, d for the accumulation), so
 //! pairs/s · 2d / ceiling is the share of the device's arithmetic φ turns into pairs.
 
+pub mod target;
+
 use std::time::{Duration, Instant};
 
 use anyhow::{ensure, Context, Result};

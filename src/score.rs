@@ -22,7 +22,7 @@ use crate::svgd::Score;
 /// device and reported by [`Score::check`], naming the first step and particle.
 pub struct WgslScore {
     kernels: WgslKernels,
-    after_steps: Cell<u32>,
+    after_steps: Cell<u64>,
 }
 
 impl WgslScore {
@@ -65,9 +65,7 @@ impl Score for WgslScore {
         self.kernels.device_bytes() + 16
     }
     fn set_steps(&self, steps: u64) {
-        // The flag keeps the first step as a u32; u32::MAX means "clean".
-        self.after_steps
-            .set(steps.min(u64::from(u32::MAX - 1)) as u32);
+        self.after_steps.set(steps);
     }
     fn check(&self, ctx: &GpuContext) -> Result<()> {
         self.kernels.check(ctx, "grad_log_p")

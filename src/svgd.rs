@@ -343,6 +343,11 @@ impl<'a> Svgd<'a> {
         self.dir.record_phi(self.ctx, self.k, enc, &self.x, &sel)
     }
 
+    /// The score as the last φ, step or KSD left it in its buffer (read back).
+    pub fn score_values(&self) -> Result<Vec<f32>> {
+        self.dir.score.read(self.ctx)
+    }
+
     /// φ at the current particles (read back).
     pub fn phi(&mut self, bw: Bandwidth) -> Result<(Vec<f32>, f64)> {
         let (h, _) = self.bandwidth(bw)?;
@@ -367,6 +372,33 @@ impl<'a> Svgd<'a> {
         self.t += 1;
         let mut enc = Recorder::new(self.ctx);
         self.record_phi(&mut enc, h)?;
+        self.record_update(&mut enc, step_size)?;
+        enc.submit(self.ctx);
+        Ok(StepInfo { h, median })
+    }
+
+    /// Records the score alone at the current particles, for the minibatch of the next step
+    /// (benchmarks time this: [`crate::bench::target`]).
+    pub fn record_score(&self, enc: &mut Recorder) -> Result<()> {
+        self.target.set_steps(self.t);
+        self.target
+            .record(self.ctx, self.k, enc, &self.x, &self.dir.score, self.n)
+    }
+
+    /// Records the update alone, x ← x + ε·update(φ) with the φ its buffer holds, as a step
+    /// of its own (benchmarks time this: [`crate::bench::target`]).
+    pub fn record_update_only(&mut self, enc: &mut Recorder, step_size: f64) -> Result<()> {
+        ensure!(
+            step_size > 0.0 && step_size.is_finite(),
+            "step size {step_size} must be positive and finite"
+        );
+        self.dir.bandwidth.moved();
+        self.t += 1;
+        self.record_update(enc, step_size)
+    }
+
+    /// Records the update of step `self.t` (counted already) from the φ buffer.
+    fn record_update(&self, enc: &mut Recorder, step_size: f64) -> Result<()> {
         let len = (self.n * self.d) as u32;
         let t = self.t.min(u64::from(u32::MAX)) as u32;
         let p = match self.optimizer {
@@ -398,9 +430,7 @@ impl<'a> Svgd<'a> {
         };
         let state: Vec<&GpuVec<f32>> = self.state.iter().collect();
         self.dir
-            .record_update(self.ctx, self.k, &mut enc, p, &self.x, &state)?;
-        enc.submit(self.ctx);
-        Ok(StepInfo { h, median })
+            .record_update(self.ctx, self.k, enc, p, &self.x, &state)
     }
 
     /// KSD² (V-statistic, U-statistic) of the current particles under the target, with

@@ -1,15 +1,19 @@
 // Bayesian logistic regression (algorithms.md §5.1), the built-in {"kind": "logistic"} model
 // written as a WGSL target. θ = (w, log α), w of length dw = DIM − 1 = X_cols;
 // w | α ~ N(0, α⁻¹ I), α ~ Gamma(a0, rate b0), p(y_t = ±1 | x_t, w) = σ(y_t wᵀx_t). Up to a
-// constant,
-//   log p(θ) = Σ_t log σ(y_t wᵀx_t) + (dw/2) log α − (α/2)‖w‖² + (a0 − 1) log α − b0 α + log α
+// constant, on the step's minibatch B of m of the N rows (all rows, m = N, without
+// `--score-batch`),
+//   log p(θ) = (N/m) Σ_{t∈B} log σ(y_t wᵀx_t) + (dw/2) log α − (α/2)‖w‖² + (a0 − 1) log α
+//              − b0 α + log α
 // (the last term the Jacobian of log α), and its gradient
-//   ∇_w = Σ_t ((y_t + 1)/2 − σ(wᵀx_t)) x_t − α w
+//   ∇_w = (N/m) Σ_{t∈B} ((y_t + 1)/2 − σ(wᵀx_t)) x_t − α w
 //   ∂/∂log α = dw/2 − (α/2)‖w‖² + (a0 − 1) − b0 α + 1.
+// The target file's "rows": "X" makes batch_size(), batch_row(j) and batch_scale() (= N/m)
+// walk X's rows as the built-in model walks them for the same "seed".
 // Data: X [N, dw], the features standardised with the rows' mean and standard deviation and
 // an intercept column of ones last; y [N], the labels ±1. logistic-x.npy and logistic-y.npy
-// hold breast-cancer.csv so (tools/logistic_example_data.py writes them). Every row, every
-// step: about 2·N·dw loop passes per particle (36 000 here; llvmpipe stops at 65 535).
+// hold breast-cancer.csv so (tools/logistic_example_data.py writes them). About 2·m·dw loop
+// passes per particle and step (36 000 on the full data; llvmpipe stops at 65 535).
 
 // σ(z), with exp of a non-positive argument only: no overflow at either end.
 fn sigmoid(z: f32) -> f32 {
@@ -31,14 +35,15 @@ fn log_p(i: u32) -> f32 {
         w2 = fma(x(i, k), x(i, k), w2);
     }
     var lik = 0.0;
-    for (var t = 0u; t < X_rows; t++) {
+    for (var j = 0u; j < batch_size(); j++) {
+        let t = batch_row(j);
         var z = 0.0;
         for (var k = 0u; k < dw; k++) {
             z = fma(X(t, k), x(i, k), z);
         }
         lik += log_sigmoid(y(t) * z);
     }
-    return lik + (0.5 * f32(dw) + a0) * log_alpha - 0.5 * alpha * w2 - b0 * alpha;
+    return batch_scale() * lik + (0.5 * f32(dw) + a0) * log_alpha - 0.5 * alpha * w2 - b0 * alpha;
 }
 
 fn grad_log_p(i: u32) {
@@ -54,12 +59,14 @@ fn grad_log_p(i: u32) {
         w2 = fma(w[k], w[k], w2);
         g[k] = -alpha * w[k];
     }
-    for (var t = 0u; t < X_rows; t++) {
+    let scale = batch_scale();
+    for (var j = 0u; j < batch_size(); j++) {
+        let t = batch_row(j);
         var z = 0.0;
         for (var k = 0u; k < dw; k++) {
             z = fma(X(t, k), w[k], z);
         }
-        let c = 0.5 * (y(t) + 1.0) - sigmoid(z);
+        let c = scale * (0.5 * (y(t) + 1.0) - sigmoid(z));
         for (var k = 0u; k < dw; k++) {
             g[k] = fma(c, X(t, k), g[k]);
         }

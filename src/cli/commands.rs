@@ -316,6 +316,8 @@ pub fn bench(choice: &AdapterChoice, a: BenchArgs) -> Result<()> {
         n_min,
         n_max,
         dims,
+        target,
+        score_batch,
         step_budget: budget,
         json: json_path,
         phi_only,
@@ -325,6 +327,28 @@ pub fn bench(choice: &AdapterChoice, a: BenchArgs) -> Result<()> {
         n_min >= 2 && n_min <= n_max,
         "--n-min must be at least 2 and at most --n-max"
     );
+    if let Some(target) = target {
+        ensure!(
+            budget > 0.0 && budget <= 1e6,
+            "--step-budget {budget} must be a positive number of seconds, at most 1e6"
+        );
+        output::check(
+            &[("--json", &json_path)],
+            &[("--target", &target)],
+            replace.overwrite,
+        )?;
+        let ctx = open(choice)?;
+        let t = load_target(&target, &|what, bytes| ctx.check_binding(what, bytes))?
+            .with_score_batch(score_batch)?;
+        let cfg = stein::bench::target::TargetBenchConfig {
+            n_min,
+            n_max,
+            step_budget: Duration::from_secs_f64(budget),
+            ..Default::default()
+        };
+        return bench_target(&ctx, &t, &target, &cfg, &json_path);
+    }
+    let dims = dims.unwrap_or_else(|| vec![2, 16, 64]);
     ensure!(
         !dims.is_empty() && dims.iter().all(|&d| d >= 1),
         "--dims must list dimensions >= 1"
@@ -396,6 +420,74 @@ pub fn bench(choice: &AdapterChoice, a: BenchArgs) -> Result<()> {
         &json_path,
         serde_json::to_string_pretty(&report)?.as_bytes(),
     )?;
+    println!("wrote {}", json_path.display());
+    Ok(())
+}
+
+/// `stein bench --target`: the table on stdout as the rows come, the JSON at the end.
+fn bench_target(
+    ctx: &GpuContext,
+    t: &stein::io::target::Target,
+    path: &Path,
+    cfg: &stein::bench::target::TargetBenchConfig,
+    json_path: &Path,
+) -> Result<()> {
+    println!("adapter: {}", ctx.adapter_label());
+    let batch = match t {
+        stein::io::target::Target::Logistic(l) => {
+            format!(", minibatches of {} of {} rows", l.batch, l.rows)
+        }
+        stein::io::target::Target::Wgsl(w) => w.batches.as_ref().map_or(String::new(), |b| {
+            format!(", minibatches of {} of {} rows", b.batch, b.rows)
+        }),
+        _ => String::new(),
+    };
+    println!(
+        "target: {} (kind {}, d = {}{batch})",
+        path.display(),
+        t.kind(),
+        t.dim()
+    );
+    println!(
+        "{:>7} {:>4} {:>10} {:>10} {:>10} {:>10} {:>10} {:>12} {:>9} {:>10}  phi kernel",
+        "n",
+        "d",
+        "step (s)",
+        "median (s)",
+        "score (s)",
+        "phi (s)",
+        "update (s)",
+        "pairs/s",
+        "score/phi",
+        "device MiB"
+    );
+    let mut reporter = Reporter::new("bench", "sizes");
+    let report = stein::bench::target::run(
+        ctx,
+        t,
+        cfg,
+        |r| {
+            println!(
+                "{:>7} {:>4} {:>10.4} {:>10.4} {:>10.4} {:>10.4} {:>10.4} {:>12.3e} {:>9.3} {:>10.2}  {}",
+                r.n,
+                r.d,
+                r.step_seconds,
+                r.median_seconds,
+                r.score_seconds,
+                r.phi_seconds,
+                r.update_seconds,
+                r.pairs_per_second,
+                r.score_per_phi,
+                r.device_bytes as f64 / (1u64 << 20) as f64,
+                r.phi_kernel
+            );
+        },
+        &mut reporter,
+    )
+    .map_err(|e| {
+        super::stopped_keeping_nothing(e, "the table above is all there is; --json is written at the end of a sweep")
+    })?;
+    stein::io::write_atomic(json_path, serde_json::to_string_pretty(&report)?.as_bytes())?;
     println!("wrote {}", json_path.display());
     Ok(())
 }

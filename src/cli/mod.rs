@@ -80,7 +80,7 @@ enum Command {
     /// at N(0, I),
     /// or (--generator) from a SteinGAN run's generator, x = G(z), z ~ U(−1, 1)^n_z.
     Sample(SampleArgs),
-    /// Particle-count benchmark: time per step, time of φ, pair interactions per second, and φ's share of the adapter's multiply-add ceiling.
+    /// Particle-count benchmark: time per step, time of φ, pair interactions per second, and φ's share of the adapter's multiply-add ceiling; with --target, the step on that target phase by phase (score, median, φ, update).
     Bench(BenchArgs),
 }
 
@@ -337,9 +337,17 @@ struct BenchArgs {
     /// Largest n (the sweep stops early for a d once a step takes over --step-budget s).
     #[arg(long, default_value_t = 65536)]
     n_max: usize,
-    /// Dimensions, comma-separated.
-    #[arg(long, default_value = "2,16,64", value_delimiter = ',')]
-    dims: Vec<usize>,
+    /// Dimensions, comma-separated (default 2,16,64; not with --target, whose dimension is
+    /// its own).
+    #[arg(long, value_delimiter = ',', conflicts_with = "target")]
+    dims: Option<Vec<usize>>,
+    /// Time the step on this target (a target file, any kind) instead of the built-in
+    /// mixture: the score, the median, φ and the update each alone, and the full step.
+    #[arg(long, conflicts_with = "phi_only")]
+    target: Option<std::path::PathBuf>,
+    /// With --target: rows of the data per score evaluation, as `stein svgd --score-batch`.
+    #[arg(long, requires = "target")]
+    score_batch: Option<usize>,
     /// Seconds a full step may take before larger n are skipped.
     #[arg(long, default_value_t = 10.0)]
     step_budget: f64,

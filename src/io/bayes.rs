@@ -114,6 +114,23 @@ pub fn permutation(n: usize, seed: u64) -> Vec<usize> {
     p
 }
 
+/// Where the minibatch of `m` rows of step `step` starts in a permutation of `n` rows:
+/// `(step·m) mod n`. The rows of that step are `perm[(begin + j) mod n]`, j < m, cycling past
+/// the permutation's end. Shared by every target that batches rows (the built-in models and
+/// WGSL targets with `"rows"`), so that the same seed and N walk the same rows.
+pub fn batch_begin(step: u64, m: usize, n: usize) -> usize {
+    ((u128::from(step) * m as u128) % n as u128) as usize
+}
+
+/// Checks a `--score-batch` of `m` rows against the data's `n` rows.
+pub fn check_batch(m: usize, n: usize) -> Result<()> {
+    ensure!(
+        m >= 1 && m <= n,
+        "--score-batch {m} must be between 1 and the data's {n} rows"
+    );
+    Ok(())
+}
+
 /// A Gamma(shape, scale) draw (Marsaglia and Tsang; shape < 1 through shape + 1).
 pub fn gamma(rng: &mut SplitMix64, shape: f64, scale: f64) -> f64 {
     if shape < 1.0 {
@@ -136,20 +153,11 @@ pub fn gamma(rng: &mut SplitMix64, shape: f64, scale: f64) -> f64 {
 }
 
 /// The rows of a minibatch asked for by `--score-batch m` (`None`: all `rows`), checked to
-/// lie in 1..=rows.
+/// lie in 1..=rows ([`check_batch`]).
 pub fn batch_size(m: Option<usize>, rows: usize) -> Result<usize> {
     let m = m.unwrap_or(rows);
-    ensure!(
-        m >= 1 && m <= rows,
-        "--score-batch {m} must be between 1 and the data's {rows} rows"
-    );
+    check_batch(m, rows)?;
     Ok(m)
-}
-
-/// Where the minibatch of step `s` starts in a permutation of `rows` rows walked `batch` rows a
-/// step, cycling: `(s·batch) mod rows`.
-pub fn batch_start(step: u64, batch: usize, rows: usize) -> usize {
-    ((u128::from(step) * batch as u128) % rows as u128) as usize
 }
 
 /// Rows as a score kernel reads them: for each row of `perm` in order, its `width` values of
@@ -351,7 +359,7 @@ impl Logistic {
 
     /// The minibatch of step `s` starts at position `(s·m) mod N` of the permutation.
     pub fn batch_begin(&self, step: u64) -> usize {
-        batch_start(step, self.batch, self.rows)
+        batch_begin(step, self.batch, self.rows)
     }
 
     /// The rows of the minibatch of step `s`, in order.
@@ -660,7 +668,7 @@ impl Bnn {
 
     /// The minibatch of step `s` starts at position `(s·m) mod N` of the permutation.
     pub fn batch_begin(&self, step: u64) -> usize {
-        batch_start(step, self.batch, self.rows)
+        batch_begin(step, self.batch, self.rows)
     }
 
     /// The training rows of the minibatch of step `s`, in order.

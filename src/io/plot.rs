@@ -288,6 +288,67 @@ fn render_particles_2d(
     log_density: &dyn Fn(f64, f64) -> f64,
     bounds: Option<[f64; 4]>,
 ) -> anyhow::Result<Vec<u8>> {
+    check_sets(sets)?;
+    let view = view_box(sets[0].0, bounds)?;
+    let dens = pixel_centres(size, view)
+        .iter()
+        .map(|&[x, y]| log_density(x, y))
+        .collect();
+    Ok(render_grid(size, sets, dens, view))
+}
+
+/// The centres of a `size × size` plot's pixels in the view box `[x0, x1, y0, y1]`, row by
+/// row from the top, each row from the left.
+fn pixel_centres(size: usize, [x0, x1, y0, y1]: [f64; 4]) -> Vec<[f64; 2]> {
+    let sx = (x1 - x0) / size as f64;
+    let sy = (y1 - y0) / size as f64;
+    (0..size * size)
+        .map(|p| {
+            let (j, i) = (p / size, p % size);
+            [x0 + (i as f64 + 0.5) * sx, y1 - (j as f64 + 0.5) * sy]
+        })
+        .collect()
+}
+
+/// A log-density evaluated at many points `[x, y]` in one call, one value each.
+pub type GridDensity<'a> = dyn FnMut(&[[f64; 2]]) -> anyhow::Result<Vec<f64>> + 'a;
+
+/// [`plot_particles_2d`] with the log-density evaluated at all pixel centres in one call
+/// (`log_density` gets the points `[x, y]` and returns one value each): for a density
+/// evaluated on the device, such as a WGSL target's `log_p`. Its error is returned as it is.
+pub fn plot_particles_2d_batched(
+    path: &Path,
+    particles: &[f32],
+    log_density: &mut GridDensity,
+    title: &str,
+    bounds: Option<[f64; 4]>,
+) -> anyhow::Result<()> {
+    let at = |e: anyhow::Error| anyhow!("{}: {}", path.display(), e);
+    let sets = [(particles, DOT_RGB)];
+    check_sets(&sets).map_err(at)?;
+    let view = view_box(particles, bounds).map_err(at)?;
+    let points = pixel_centres(PLOT_SIZE, view);
+    let dens = log_density(&points)?;
+    anyhow::ensure!(
+        dens.len() == points.len(),
+        "plot: {} log-densities for {} pixels",
+        dens.len(),
+        points.len()
+    );
+    let rgb = render_grid(PLOT_SIZE, &sets, dens, view);
+    let png = encode_png(
+        PLOT_SIZE as u32,
+        PLOT_SIZE as u32,
+        png::ColorType::Rgb,
+        &rgb,
+        title,
+    )
+    .map_err(at)?;
+    write_atomic(path, &png)
+}
+
+/// Fails unless every set holds 2-D points.
+fn check_sets(sets: &[(&[f32], [u8; 3])]) -> anyhow::Result<()> {
     for (particles, _) in sets {
         if !particles.len().is_multiple_of(2) {
             bail!(
@@ -296,25 +357,26 @@ fn render_particles_2d(
             );
         }
     }
-    let [x0, x1, y0, y1] = view_box(sets[0].0, bounds)?;
+    Ok(())
+}
+
+/// Renders the particle plot from the log-density at the pixel centres ([`pixel_centres`]).
+fn render_grid(
+    size: usize,
+    sets: &[(&[f32], [u8; 3])],
+    mut dens: Vec<f64>,
+    [x0, x1, y0, y1]: [f64; 4],
+) -> Vec<u8> {
     let (w, h) = (size, size);
     let sx = (x1 - x0) / w as f64;
     let sy = (y1 - y0) / h as f64;
 
     // density on the pixel grid, relative to its maximum
-    let mut dens = vec![0.0f64; w * h];
-    let mut max = f64::NEG_INFINITY;
-    for j in 0..h {
-        let y = y1 - (j as f64 + 0.5) * sy;
-        for i in 0..w {
-            let x = x0 + (i as f64 + 0.5) * sx;
-            let l = log_density(x, y);
-            dens[j * w + i] = l;
-            if l.is_finite() && l > max {
-                max = l;
-            }
-        }
-    }
+    let max = dens
+        .iter()
+        .copied()
+        .filter(|l| l.is_finite())
+        .fold(f64::NEG_INFINITY, f64::max);
     for v in &mut dens {
         *v = if max.is_finite() && !v.is_nan() {
             if *v == f64::INFINITY {
@@ -406,7 +468,7 @@ fn render_particles_2d(
             }
         }
     }
-    Ok(img)
+    img
 }
 
 #[cfg(test)]

@@ -67,6 +67,17 @@ pub enum Target {
 }
 
 impl Target {
+    /// The kind, as the target file names it.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Target::Gmm(_) => "gmm",
+            Target::Gaussian(_) => "gaussian",
+            Target::Wgsl(_) => "wgsl",
+            Target::Logistic(_) => "logistic",
+            Target::Bnn(_) => "bnn",
+        }
+    }
+
     /// Dimension.
     pub fn dim(&self) -> usize {
         match self {
@@ -102,14 +113,16 @@ impl Target {
     }
 
     /// The same target with minibatches of `m` rows for its score (`--score-batch`; `None`:
-    /// the full data). Only the Bayesian models have rows to batch.
+    /// the full data). Only the Bayesian models and WGSL targets that name their rows have
+    /// rows to batch.
     pub fn with_score_batch(self, m: Option<usize>) -> anyhow::Result<Target> {
         match (self, m) {
             (Target::Logistic(l), m) => Ok(Target::Logistic(l.with_batch(m)?)),
             (Target::Bnn(b), m) => Ok(Target::Bnn(b.with_batch(m)?)),
+            (Target::Wgsl(w), m) => Ok(Target::Wgsl(w.with_batch(m)?)),
             (t, None) => Ok(t),
             (_, Some(_)) => bail!(
-                "--score-batch applies to the Bayesian models (kinds \"logistic\", \"bnn\"); this target has no data rows to batch, leave it out"
+                "--score-batch applies to targets with data rows (kinds \"logistic\" and \"bnn\", or \"wgsl\" with \"rows\"); this target has none to batch, leave it out"
             ),
         }
     }

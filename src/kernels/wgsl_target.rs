@@ -33,8 +33,8 @@ pub const SCORE_ENTRY: &str = "stein_target_score";
 /// Entry point of the log-density kernel: `log_p(i)` for each row.
 pub const LOG_P_ENTRY: &str = "stein_target_log_p";
 /// The binding table of both entry points: parameters, particles, packed data, score,
-/// log-densities, flag.
-pub const BINDINGS: &[Binding] = &[U, R, R, W, W, W];
+/// log-densities, flag, the minibatches' row permutation.
+pub const BINDINGS: &[Binding] = &[U, R, R, W, W, W, R];
 /// Workgroup size of both entry points (override `STEIN_WG`).
 const WG: u32 = 64;
 /// What the score kernel writes before calling `grad_log_p`: a NaN whose payload says
@@ -44,11 +44,22 @@ pub const UNSET: u32 = 0x7fc0_5e1e;
 const KIND_X_INDEX: u32 = 1;
 const KIND_GRAD_INDEX: u32 = 2;
 const KIND_DATA_INDEX: u32 = 3;
-const KIND_UNSET: u32 = 4;
-const KIND_NONFINITE: u32 = 5;
+const KIND_BATCH_INDEX: u32 = 4;
+const KIND_UNSET: u32 = 5;
+const KIND_NONFINITE: u32 = 6;
 
 /// Names stein declares beside the user's code (besides everything starting `stein_`).
-const STEIN_NAMES: &[&str] = &["DIM", "x", "set_grad", "add_grad", "log_p", "grad_log_p"];
+const STEIN_NAMES: &[&str] = &[
+    "DIM",
+    "x",
+    "set_grad",
+    "add_grad",
+    "log_p",
+    "grad_log_p",
+    "batch_size",
+    "batch_row",
+    "batch_scale",
+];
 
 /// WGSL's keywords and reserved words a constant or data array may not be named.
 const WGSL_WORDS: &[&str] = &[
@@ -126,6 +137,41 @@ impl std::fmt::Debug for DataArray {
     }
 }
 
+/// The rows a WGSL target's minibatches walk through (`"rows"` in its file): the minibatch
+/// of step s is the m rows `perm[(s·m + j) mod N]`, j < m, the walk of the built-in models
+/// ([`crate::io::bayes::batch_begin`]), so that the same `seed` and N give the same rows.
+#[derive(Clone, Debug)]
+pub struct RowBatches {
+    /// The data array whose rows they are.
+    pub array: String,
+    /// Its rows, N.
+    pub rows: usize,
+    /// The fixed permutation of `0..N` ([`crate::io::bayes::permutation`] of `seed`).
+    pub perm: Arc<Vec<u32>>,
+    /// Rows per minibatch, m (N, the full data, unless `--score-batch` says otherwise).
+    pub batch: usize,
+}
+
+impl RowBatches {
+    /// Where the minibatch of step `step` starts in the permutation.
+    pub fn begin(&self, step: u64) -> usize {
+        crate::io::bayes::batch_begin(step, self.batch, self.rows)
+    }
+
+    /// The rows of the minibatch of step `step`, in the order `batch_row(j)` gives them.
+    pub fn batch_rows(&self, step: u64) -> Vec<usize> {
+        let b = self.begin(step);
+        (0..self.batch)
+            .map(|j| self.perm[(b + j) % self.rows] as usize)
+            .collect()
+    }
+
+    /// N / m, as `batch_scale()` gives it.
+    pub fn scale(&self) -> f32 {
+        (self.rows as f64 / self.batch as f64) as f32
+    }
+}
+
 /// A target written in WGSL by the user, read and validated with naga (no device needed).
 #[derive(Clone, Debug)]
 pub struct WgslTarget {
@@ -141,6 +187,9 @@ pub struct WgslTarget {
     pub data: Vec<DataArray>,
     /// Constants `(name, value)` in name order, declared as `const name: f32`.
     pub constants: Vec<(String, f64)>,
+    /// The rows minibatches walk through, when the file names them (`"rows"`); then
+    /// `batch_size()`, `batch_row(j)` and `batch_scale()` are declared.
+    pub batches: Option<RowBatches>,
     /// The module stein builds ([`assemble`]); validated by naga.
     pub module: String,
 }
@@ -156,6 +205,8 @@ struct RawWgsl {
     data: BTreeMap<String, String>,
     #[serde(default)]
     constants: BTreeMap<String, f64>,
+    rows: Option<String>,
+    seed: Option<u64>,
 }
 
 const EXAMPLE: &str = r#"{"kind": "wgsl", "source": "banana.wgsl", "dim": 2, "data": {"X": "x.npy"}, "constants": {"b": 100.0}}"#;
@@ -215,6 +266,32 @@ impl WgslTarget {
             total / 4
         );
         device_check(&format!("{origin}: the data arrays"), total)?;
+        let batches = match (&raw.rows, raw.seed) {
+            (None, None) => None,
+            (None, Some(_)) => bail!(
+                "{origin}: \"seed\" orders the minibatches' rows, and the file names no \"rows\"; add \"rows\": \"<data array>\" or leave out \"seed\""
+            ),
+            (Some(name), seed) => {
+                let a = data.iter().find(|a| &a.name == name).ok_or_else(|| {
+                    let given: Vec<&str> = data.iter().map(|a| a.name.as_str()).collect();
+                    anyhow!(
+                        "{origin}: \"rows\" names \"{name}\", which is not a data array (given: [{}]); name the data array whose rows the minibatches walk",
+                        given.join(", ")
+                    )
+                })?;
+                device_check(&format!("{origin}: the rows' permutation"), 4 * a.rows as u64)?;
+                let perm = crate::io::bayes::permutation(a.rows, seed.unwrap_or(0))
+                    .into_iter()
+                    .map(|r| r as u32)
+                    .collect();
+                Some(RowBatches {
+                    array: name.clone(),
+                    rows: a.rows,
+                    perm: Arc::new(perm),
+                    batch: a.rows,
+                })
+            }
+        };
         let mut t = WgslTarget {
             origin: origin.to_string(),
             source_path,
@@ -222,10 +299,28 @@ impl WgslTarget {
             dim: raw.dim,
             data,
             constants,
+            batches,
             module: String::new(),
         };
         t.module = assemble(&t)?;
         Ok(t)
+    }
+
+    /// The same target with minibatches of `m` rows for its score (`--score-batch`; `None`:
+    /// the full data). The file must name its rows (`"rows"`).
+    pub fn with_batch(mut self, m: Option<usize>) -> Result<Self> {
+        match (&mut self.batches, m) {
+            (_, None) => {}
+            (Some(b), Some(m)) => {
+                crate::io::bayes::check_batch(m, b.rows)?;
+                b.batch = m;
+            }
+            (None, Some(_)) => bail!(
+                "--score-batch needs the rows to batch: add \"rows\": \"<data array>\" to {} (docs/targets.md, minibatches), or leave out --score-batch",
+                self.origin
+            ),
+        }
+        Ok(self)
     }
 
     /// The data arrays packed one after the other, in name order (one zero when there are
@@ -262,7 +357,7 @@ fn check_name(origin: &str, what: &str, name: &str, taken: &[String]) -> Result<
     );
     ensure!(
         !STEIN_NAMES.contains(&name) && !name.starts_with("stein_"),
-        "{origin}: {what} name \"{name}\" is one stein declares (DIM, x, set_grad, add_grad, log_p, grad_log_p, stein_*); rename it"
+        "{origin}: {what} name \"{name}\" is one stein declares (DIM, x, set_grad, add_grad, log_p, grad_log_p, batch_size, batch_row, batch_scale, stein_*); rename it"
     );
     ensure!(
         !taken.iter().any(|t| t == name),
@@ -332,7 +427,7 @@ fn declarations(t: &WgslTarget) -> String {
     let mut s = String::new();
     s.push_str(&format!(
         "\n// ---- stein: the declarations of a WGSL target (docs/targets.md) ----\n\
-struct SteinTargetParams {{ n: u32, after_steps: u32, unset: u32, _pad: u32 }}\n\
+struct SteinTargetParams {{ n: u32, after_steps: u32, unset: u32, batch_begin: u32, batch_size: u32, batch_scale: f32, _pad0: u32, _pad1: u32 }}\n\
 override STEIN_WG: u32 = 64u;\n\
 @group(0) @binding(0) var<uniform> stein_p: SteinTargetParams;\n\
 @group(0) @binding(1) var<storage, read> stein_x: array<f32>;\n\
@@ -340,6 +435,7 @@ override STEIN_WG: u32 = 64u;\n\
 @group(0) @binding(3) var<storage, read_write> stein_score: array<f32>;\n\
 @group(0) @binding(4) var<storage, read_write> stein_log_p: array<f32>;\n\
 @group(0) @binding(5) var<storage, read_write> stein_flag: array<atomic<u32>, 2>;\n\
+@group(0) @binding(6) var<storage, read> stein_perm: array<u32>;\n\
 var<private> stein_i: u32;\n\
 const DIM: u32 = {d}u;\n\
 fn stein_fail(kind: u32) {{\n\
@@ -362,6 +458,18 @@ fn add_grad(i: u32, k: u32, v: f32) {{\n\
     stein_score[i * DIM + k] = select(old, 0.0, bitcast<u32>(old) == stein_p.unset) + v;\n\
 }}\n"
     ));
+    if let Some(b) = &t.batches {
+        let rows = b.rows;
+        s.push_str(&format!(
+            "fn batch_size() -> u32 {{ return stein_p.batch_size; }}\n\
+fn batch_scale() -> f32 {{ return stein_p.batch_scale; }}\n\
+fn batch_row(j: u32) -> u32 {{\n\
+    if j >= stein_p.batch_size {{ stein_fail({KIND_BATCH_INDEX}u); return 0u; }}\n\
+    let left = {rows}u - stein_p.batch_begin;\n\
+    return stein_perm[select(j - left, stein_p.batch_begin + j, j < left)];\n\
+}}\n"
+        ));
+    }
     for (name, v) in &t.constants {
         s.push_str(&format!("const {name}: f32 = {};\n", f32_literal(*v)));
     }
@@ -447,7 +555,12 @@ pub fn assemble(t: &WgslTarget) -> Result<String> {
                 .find_map(|(span, _)| user_location(src, user.len(), span));
             let msg = one_line(e.message());
             let hint = if msg.contains("no definition in scope") {
-                format!("; {}", names())
+                let batch = if t.batches.is_none() && msg.contains("`batch_") {
+                    "; batch_size, batch_row and batch_scale exist when the target file names the rows minibatches walk (\"rows\": \"<data array>\")"
+                } else {
+                    ""
+                };
+                format!("; {}{batch}", names())
             } else {
                 String::new()
             };
@@ -547,15 +660,23 @@ struct TargetParams {
     n: u32,
     after_steps: u32,
     unset: u32,
-    _pad: u32,
+    batch_begin: u32,
+    batch_size: u32,
+    batch_scale: f32,
+    _pad: [u32; 2],
 }
 
-/// A WGSL target's pipelines and device buffers (data, flag).
+/// The minibatch a dispatch reads: (first position in the permutation, rows, N/m).
+type Batch = (u32, u32, f32);
+
+/// A WGSL target's pipelines and device buffers (data, flag, permutation).
 pub struct WgslKernels {
     target: WgslTarget,
     score: Kernel,
     log_p: OnceLock<Kernel>,
     data: GpuVec<f32>,
+    /// The rows' permutation (one 0 without `"rows"`: a binding is never empty).
+    perm: GpuVec<u32>,
     /// `[first step, lowest particle · 8 + kind]`, `u32::MAX` while clean.
     flag: GpuVec<u32>,
     /// What the score kernel binds for the log-densities it does not write.
@@ -573,6 +694,10 @@ impl WgslKernels {
             score,
             log_p: OnceLock::new(),
             data: GpuVec::from_slice(ctx, "wgsl target data", &target.packed_data())?,
+            perm: match &target.batches {
+                Some(b) => GpuVec::from_slice(ctx, "wgsl target rows", &b.perm)?,
+                None => GpuVec::zeros(ctx, "wgsl target rows placeholder", 1)?,
+            },
             flag: GpuVec::from_slice(ctx, "wgsl target flag", &[u32::MAX; 2])?,
             placeholder: GpuVec::zeros(ctx, "wgsl target log p placeholder", 1)?,
         })
@@ -583,13 +708,25 @@ impl WgslKernels {
         &self.target
     }
 
-    /// Bytes of device memory held (data and flag).
+    /// Bytes of device memory held (data, flag and permutation).
     pub fn device_bytes(&self) -> u64 {
-        self.data.bytes() + self.flag.bytes() + 4
+        self.data.bytes() + self.flag.bytes() + self.perm.bytes() + 4
     }
 
-    /// Records `score = ∇ log p(x)` for the first `n` rows of `x` (`after_steps`: the steps
-    /// the particles have taken, for the flag).
+    /// The minibatch of step `steps` (the full data without minibatches, or with `None`).
+    fn batch(&self, steps: Option<u64>) -> Batch {
+        match &self.target.batches {
+            None => (0, 0, 1.0),
+            Some(b) => match steps {
+                Some(s) => (b.begin(s) as u32, b.batch as u32, b.scale()),
+                None => (0, b.rows as u32, 1.0),
+            },
+        }
+    }
+
+    /// Records `score = ∇ log p(x)` for the first `n` rows of `x` at the particles that have
+    /// taken `steps` steps: the flag names that step, and the user's `batch_row(j)` reads the
+    /// minibatch of that step.
     pub fn record_score(
         &self,
         ctx: &GpuContext,
@@ -597,17 +734,19 @@ impl WgslKernels {
         x: &GpuVec<f32>,
         score: &GpuVec<f32>,
         n: usize,
-        after_steps: u32,
+        steps: u64,
     ) -> Result<()> {
         let d = self.target.dim;
         super::check_nd(SCORE_ENTRY, n, d, &[x, score])?;
+        // The flag keeps the first step as a u32; u32::MAX means "clean".
+        let after_steps = steps.min(u64::from(u32::MAX - 1)) as u32;
         self.dispatch(
             ctx,
             enc,
             &self.score,
             [x, score, &self.placeholder],
             n,
-            after_steps,
+            (after_steps, self.batch(Some(steps))),
         )
     }
 
@@ -618,7 +757,7 @@ impl WgslKernels {
         kernel: &Kernel,
         [x, score, log_p]: [&GpuVec<f32>; 3],
         n: usize,
-        after_steps: u32,
+        (after_steps, (batch_begin, batch_size, batch_scale)): (u32, Batch),
     ) -> Result<()> {
         let params = enc.uniform(
             ctx,
@@ -626,7 +765,10 @@ impl WgslKernels {
                 n: u32::try_from(n).context("wgsl target: more than 2^32 particles")?,
                 after_steps,
                 unset: UNSET,
-                _pad: 0,
+                batch_begin,
+                batch_size,
+                batch_scale,
+                _pad: [0; 2],
             },
         );
         let g = kernel.groups_for(ctx, n)?;
@@ -636,11 +778,13 @@ impl WgslKernels {
             &score.buffer,
             &log_p.buffer,
             &self.flag.buffer,
+            &self.perm.buffer,
         ];
         kernel.record_with(ctx, enc, &params, &buffers, g)
     }
 
-    /// log p at each row of `x` (`[rows, d]`, row-major), read back. One submit; the
+    /// log p at each row of `x` (`[rows, d]`, row-major), read back, on the full data (the
+    /// user's `batch_row(j)` walks all N rows, `batch_scale()` is 1). One submit; the
     /// pipeline is built on first use.
     pub fn log_p(&self, ctx: &GpuContext, x: &[f32]) -> Result<Vec<f32>> {
         let d = self.target.dim;
@@ -669,7 +813,15 @@ impl WgslKernels {
         let scratch = GpuVec::zeros(ctx, "wgsl target log p score", rows * d)?;
         let out = GpuVec::nan_filled(ctx, "wgsl target log p", rows)?;
         let mut enc = Recorder::new(ctx);
-        self.dispatch(ctx, &mut enc, kernel, [&xs, &scratch, &out], rows, 0)?;
+        let full = self.batch(None);
+        self.dispatch(
+            ctx,
+            &mut enc,
+            kernel,
+            [&xs, &scratch, &out],
+            rows,
+            (0, full),
+        )?;
         enc.submit(ctx);
         let v = out.read(ctx)?;
         self.check(ctx, "log_p")?;
@@ -695,6 +847,7 @@ impl WgslKernels {
             KIND_X_INDEX => format!("{src}: x(i, k) was read with k >= dim = {d} (or i past the particles) {at}; the code models another dimension than \"dim\": {d} in {origin}, fix one"),
             KIND_GRAD_INDEX => format!("{src}: set_grad/add_grad wrote coordinate k >= dim = {d} (or i past the particles) {at}; the code models another dimension than \"dim\": {d} in {origin}, fix one"),
             KIND_DATA_INDEX => format!("{src}: a data array was read past its <name>_rows or <name>_cols {at}; check the loops over the data"),
+            KIND_BATCH_INDEX => format!("{src}: batch_row(j) was called with j >= batch_size() {at}; loop j from 0 to batch_size()"),
             KIND_UNSET => format!("{src}: grad_log_p left a coordinate unset {at}; \"dim\" is {d} in {origin}: set all {d} coordinates with set_grad or add_grad, or fix \"dim\""),
             _ => format!("{src}: {what} returned NaN or inf {at} (the first non-finite score); check the target there (stein check-target), or lower --step-size"),
         });

@@ -141,13 +141,7 @@ fn bnn_prediction(
 /// Fails unless `target` is a Bayesian model [`predict`] evaluates and `options` apply to it
 /// (a caller checks this before reading particles of the target's dimension).
 pub fn check(target: &Target, options: PredictOptions) -> Result<()> {
-    let kind = match target {
-        Target::Logistic(_) => "logistic",
-        Target::Bnn(_) => "bnn",
-        Target::Gmm(_) => "gmm",
-        Target::Gaussian(_) => "gaussian",
-        Target::Wgsl(_) => "wgsl",
-    };
+    let kind = target.kind();
     ensure!(
         kind == "logistic" || kind == "bnn",
         "--target is a {kind} target; predict needs a Bayesian model (kind \"logistic\" or \"bnn\") whose particles it averages over"

@@ -494,10 +494,6 @@ impl SvgdRun {
         };
         if let (Some(target), Some(_)) = (target, &self.plot) {
             ensure!(
-                target.log_density(&[0.0; 2]).is_some(),
-                "--plot draws the target's density on the host, which a wgsl target does not have; leave out --plot"
-            );
-            ensure!(
                 target.dim() == 2,
                 "--plot draws 2-D targets only; this target has d = {}",
                 target.dim()
@@ -637,14 +633,7 @@ impl SvgdRun {
         let last = ksd_now(&mut engine, self.steps)?;
         // The plot first: if it fails, no --out is left behind either.
         if let (Some(p), Some(target)) = (&self.plot, target) {
-            let g = target.clone();
-            crate::io::plot::plot_particles_2d(
-                p,
-                &x,
-                &move |a, b| g.log_density(&[a, b]).unwrap_or(f64::NAN),
-                "stein svgd",
-                None,
-            )?;
+            plot(ctx, target, p, &x)?;
         }
         if let Some(out) = &self.out {
             write_npy_f32(out, &x, &[n, d])?;
@@ -709,6 +698,40 @@ impl SvgdRun {
             self.steps + ksd,
             pairs_per_second,
         )))
+    }
+}
+
+/// The PNG of `--plot`: the particles `x` over the target's density, evaluated on the host
+/// where the target has a host form, and for a WGSL target by its `log_p` on the device, the
+/// plot's pixel centres as the particles of one dispatch (on the full data).
+fn plot(ctx: &GpuContext, target: &Target, path: &Path, x: &[f32]) -> Result<()> {
+    match target {
+        Target::Wgsl(w) => {
+            let kernels = crate::kernels::wgsl_target::WgslKernels::new(ctx, w)?;
+            crate::io::plot::plot_particles_2d_batched(
+                path,
+                x,
+                &mut |points| {
+                    let flat: Vec<f32> = points.iter().flatten().map(|&v| v as f32).collect();
+                    let lp = kernels.log_p(ctx, &flat).context(
+                        "--plot evaluates log_p at the plot's pixels (the particle numbers here are pixels)",
+                    )?;
+                    Ok(lp.into_iter().map(f64::from).collect())
+                },
+                "stein svgd",
+                None,
+            )
+        }
+        _ => {
+            let g = target.clone();
+            crate::io::plot::plot_particles_2d(
+                path,
+                x,
+                &move |a, b| g.log_density(&[a, b]).unwrap_or(f64::NAN),
+                "stein svgd",
+                None,
+            )
+        }
     }
 }
 

@@ -588,3 +588,526 @@ fn check_target_finds_a_wrong_gradient_and_passes_the_right_one() -> Result<()> 
     );
     Ok(())
 }
+
+/// A Gaussian linear model whose likelihood walks the minibatch: y_t ~ N(x_tᵀw, 1), scaled by
+/// N/m, no prior; log_p the same sum.
+const BATCHED_WGSL: &str = "\
+fn fit(i: u32, t: u32) -> f32 {
+    var f = 0.0;
+    for (var k = 0u; k < X_cols; k++) {
+        f += X(t, k) * x(i, k);
+    }
+    return f;
+}
+
+fn log_p(i: u32) -> f32 {
+    var s = 0.0;
+    for (var j = 0u; j < batch_size(); j++) {
+        let t = batch_row(j);
+        let r = y(t) - fit(i, t);
+        s -= 0.5 * r * r;
+    }
+    return batch_scale() * s;
+}
+
+fn grad_log_p(i: u32) {
+    for (var k = 0u; k < DIM; k++) {
+        set_grad(i, k, 0.0);
+    }
+    for (var j = 0u; j < batch_size(); j++) {
+        let t = batch_row(j);
+        let r = batch_scale() * (y(t) - fit(i, t));
+        for (var k = 0u; k < DIM; k++) {
+            add_grad(i, k, r * X(t, k));
+        }
+    }
+}
+";
+
+/// The batched model's score in f64: Σ_{t ∈ rows} scale·(y_t − x_tᵀw) x_t at each particle.
+fn batched_grad(xs: &[f64], ys: &[f64], w: &[f64], rows: &[usize], scale: f64) -> Vec<f64> {
+    let d = w.len();
+    let mut g = vec![0.0; d];
+    for &t in rows {
+        let f: f64 = (0..d).map(|c| xs[t * d + c] * w[c]).sum();
+        let r = scale * (ys[t] - f);
+        for c in 0..d {
+            g[c] += r * xs[t * d + c];
+        }
+    }
+    g
+}
+
+/// Minibatches of a WGSL target: the score at steps 0 to 7 (7 rows in batches of 3, so steps 2
+/// and 4 cycle past the permutation's end) against an f64 sum over the rows
+/// `perm[(s·m + j) mod N]` of the seed's permutation, at awkward particle counts; the rows
+/// are those the built-in logistic model walks for the same seed and N; `log_p` and the
+/// score without `--score-batch` take all rows, scaled by 1.
+#[test]
+fn wgsl_minibatches_walk_the_builtin_models_rows() -> Result<()> {
+    let Some((ctx, k)) = gpu()? else {
+        return Ok(());
+    };
+    let dir = Dir::new();
+    let (rows, d, m, seed) = (7usize, 3usize, 3usize, 5u64);
+    let (xd, xd64) = normals(rows, d, 1.0, 21);
+    let (yd, yd64) = normals(rows, 1, 2.0, 22);
+    write_npy_f32(&dir.path("X.npy"), &xd, &[rows, d])?;
+    write_npy_f32(&dir.path("y.npy"), &yd, &[rows])?;
+    dir.write("batched.wgsl", BATCHED_WGSL);
+    let json = dir.write(
+        "batched.json",
+        r#"{"kind": "wgsl", "source": "batched.wgsl", "dim": 3, "data": {"X": "X.npy", "y": "y.npy"},
+            "rows": "X", "seed": 5}"#,
+    );
+    // The built-in logistic model on 7 rows with the same seed walks the same rows.
+    let csv: String = std::iter::once("a,label\n".to_string())
+        .chain((0..rows).map(|r| format!("{r},{}\n", r % 2)))
+        .collect();
+    dir.write("seven.csv", &csv);
+    let logistic = dir.write(
+        "logistic.json",
+        r#"{"kind": "logistic", "data": "seven.csv", "label": "label", "seed": 5}"#,
+    );
+    let Target::Logistic(l) = load(&logistic)?.with_score_batch(Some(m))? else {
+        anyhow::bail!("not a logistic target")
+    };
+    let Target::Wgsl(full) = load(&json)? else {
+        anyhow::bail!("not a wgsl target")
+    };
+    let w = full.clone().with_batch(Some(m))?;
+    let b = w.batches.as_ref().expect("rows given");
+    let perm = stein::io::bayes::permutation(rows, seed);
+    for step in 0..8u64 {
+        let want: Vec<usize> = (0..m)
+            .map(|j| perm[(step as usize * m + j) % rows])
+            .collect();
+        ensure!(b.batch_rows(step) == want, "step {step}: rows {want:?}");
+        ensure!(
+            l.batch_rows(step).collect::<Vec<_>>() == want,
+            "step {step}: the logistic model walks other rows"
+        );
+    }
+    let s = WgslScore::new(ctx, &w)?;
+    let scale = rows as f64 / m as f64;
+    for n in [1, 2, 63, 65] {
+        let (x32, x64) = normals(n, d, 1.0, n as u64 + 30);
+        for step in [0u64, 1, 2, 4, 7] {
+            s.set_steps(step);
+            let got = score_at(ctx, k, &s, &x32, n)?;
+            let batch = b.batch_rows(step);
+            let want: Vec<f64> = x64
+                .chunks(d)
+                .flat_map(|p| batched_grad(&xd64, &yd64, p, &batch, scale))
+                .collect();
+            assert_close(
+                &got,
+                &want,
+                TOL_USER,
+                max_abs(&want),
+                &format!("n = {n}, step {step}"),
+            )?;
+        }
+    }
+    // Without --score-batch: every row, every step; log_p too.
+    let s = WgslScore::new(ctx, &full)?;
+    let (n, all) = (65, (0..rows).collect::<Vec<_>>());
+    let (x32, x64) = normals(n, d, 1.0, 40);
+    s.set_steps(3);
+    let got = score_at(ctx, k, &s, &x32, n)?;
+    let want: Vec<f64> = x64
+        .chunks(d)
+        .flat_map(|p| batched_grad(&xd64, &yd64, p, &all, 1.0))
+        .collect();
+    assert_close(&got, &want, TOL_USER, max_abs(&want), "all rows")?;
+    let lp = s.log_p(ctx, &x32)?;
+    let want: Vec<f64> = x64
+        .chunks(d)
+        .map(|p| {
+            (0..rows)
+                .map(|t| {
+                    let f: f64 = (0..d).map(|c| xd64[t * d + c] * p[c]).sum();
+                    -0.5 * (yd64[t] - f).powi(2)
+                })
+                .sum()
+        })
+        .collect();
+    assert_close(&lp, &want, TOL_USER, max_abs(&want), "log_p, all rows")
+}
+
+/// examples/targets/logistic.wgsl, the built-in logistic model written as a WGSL target with
+/// the same data, rows and seed, moves particles as the built-in does with `--score-batch`:
+/// 23 rows in batches of 5 (steps 4 and 9 cycle past the end), φ at the initial particles and
+/// 10 AdaGrad steps within a few f32 roundings.
+#[test]
+fn wgsl_logistic_with_minibatches_gives_the_builtins_svgd() -> Result<()> {
+    let Some((ctx, _)) = gpu()? else {
+        return Ok(());
+    };
+    let dir = Dir::new();
+    let rows = 23;
+    let (f, _) = normals(rows, 3, 2.0, 50);
+    let csv: String = std::iter::once("a,b,c,label\n".to_string())
+        .chain((0..rows).map(|r| {
+            let label = u8::from(f[3 * r] + 0.5 * f[3 * r + 1] > 0.3);
+            format!("{},{},{},{label}\n", f[3 * r], f[3 * r + 1], f[3 * r + 2])
+        }))
+        .collect();
+    dir.write("train.csv", &csv);
+    let json = dir.write(
+        "builtin.json",
+        r#"{"kind": "logistic", "data": "train.csv", "label": "label", "seed": 9}"#,
+    );
+    let builtin = load(&json)?.with_score_batch(Some(5))?;
+    let Target::Logistic(l) = &builtin else {
+        anyhow::bail!("not a logistic target")
+    };
+    write_npy_f64(&dir.path("X.npy"), &l.x, &[rows, l.dw])?;
+    write_npy_f64(&dir.path("y.npy"), &l.y, &[rows])?;
+    let source = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/targets/logistic.wgsl");
+    let wjson = dir.write(
+        "wgsl.json",
+        &format!(
+            r#"{{"kind": "wgsl", "source": {:?}, "dim": {}, "data": {{"X": "X.npy", "y": "y.npy"}},
+                "rows": "X", "seed": 9, "constants": {{"a0": 1.0, "b0": 0.01}}}}"#,
+            source.display().to_string(),
+            l.dim()
+        ),
+    );
+    let wgsl = load(&wjson)?.with_score_batch(Some(5))?;
+    let (n, d) = (37, l.dim());
+    let x = builtin.prior_init(n, 3).expect("a prior");
+    let (phi_w, h_w) = stein::run::svgd::phi(ctx, &wgsl, &x, n, Bandwidth::Median)?;
+    let (phi_b, h_b) = stein::run::svgd::phi(ctx, &builtin, &x, n, Bandwidth::Median)?;
+    ensure!(h_w == h_b, "bandwidths {h_w} and {h_b}");
+    let want: Vec<f64> = phi_b.iter().map(|&v| f64::from(v)).collect();
+    let tol = Tol {
+        rel: 1e-4,
+        abs: 1e-5,
+    };
+    assert_close(&phi_w, &want, tol, max_abs(&want), "phi")?;
+    let run = SvgdRun::new(Init::Particles(x), 10, 0.05);
+    let rw = run.run(ctx, &wgsl, &mut Silent)?;
+    let rb = run.run(ctx, &builtin, &mut Silent)?;
+    ensure!(rw.d == d);
+    let want: Vec<f64> = rb.particles.iter().map(|&v| f64::from(v)).collect();
+    assert_close(
+        &rw.particles,
+        &want,
+        tol,
+        max_abs(&want),
+        "particles after 10 steps",
+    )
+}
+
+/// Runs `stein svgd` on `target` with `extra` arguments; checks exit 2, one line containing
+/// every `want`, no output.
+fn refused_with(dir: &Dir, target: &str, extra: &[&str], want: &[&str]) -> Result<()> {
+    let out = dir.s("out.npy");
+    let mut args = vec![
+        "svgd",
+        "--target",
+        target,
+        "--n",
+        "70",
+        "--steps",
+        "3",
+        "--step-size",
+        "0.01",
+        "--out",
+        &out,
+    ];
+    args.extend_from_slice(extra);
+    let o = stein(&args);
+    let err = String::from_utf8_lossy(&o.stderr);
+    ensure!(
+        o.status.code() == Some(2),
+        "exit {:?}: {err}",
+        o.status.code()
+    );
+    ensure!(err.trim().lines().count() == 1, "one line: {err}");
+    for w in want {
+        ensure!(err.contains(w), "want {w:?} in: {err}");
+    }
+    ensure!(!dir.path("out.npy").exists(), "output written: {err}");
+    Ok(())
+}
+
+/// Minibatches asked of a WGSL target wrongly: one line each, exit 2, nothing written; the
+/// same target runs with `--score-batch`.
+#[test]
+fn bad_wgsl_minibatches_are_refused_in_one_line() -> Result<()> {
+    if gpu()?.is_none() {
+        return Ok(());
+    }
+    let dir = Dir::new();
+    let (xd, _) = normals(7, 3, 1.0, 21);
+    let (yd, _) = normals(7, 1, 1.0, 22);
+    write_npy_f32(&dir.path("X.npy"), &xd, &[7, 3])?;
+    write_npy_f32(&dir.path("y.npy"), &yd, &[7])?;
+    dir.write("batched.wgsl", BATCHED_WGSL);
+    let target = |name: &str, extra: &str| {
+        dir.write(
+            &format!("{name}.json"),
+            &format!(
+                r#"{{"kind": "wgsl", "source": "batched.wgsl", "dim": 3, "data": {{"X": "X.npy", "y": "y.npy"}}{extra}}}"#
+            ),
+        )
+        .display()
+        .to_string()
+    };
+    let good = target("good", r#", "rows": "X""#);
+    let out = dir.s("ok.npy");
+    let o = stein(&[
+        "svgd",
+        "--target",
+        &good,
+        "--n",
+        "5",
+        "--steps",
+        "4",
+        "--step-size",
+        "0.01",
+        "--score-batch",
+        "3",
+        "--out",
+        &out,
+    ]);
+    ensure!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    refused_with(
+        &dir,
+        &good,
+        &["--score-batch", "8"],
+        &["--score-batch 8 must be between 1 and the data's 7 rows"],
+    )?;
+    let no_rows = target("norows", "");
+    let banana = examples().join("banana.json").display().to_string();
+    refused_with(
+        &dir,
+        &banana,
+        &["--score-batch", "3"],
+        &["--score-batch needs the rows to batch", "\"rows\""],
+    )?;
+    refused_with(
+        &dir,
+        &target("wrong", r#", "rows": "Z""#),
+        &[],
+        &["\"rows\" names \"Z\", which is not a data array (given: [X, y])"],
+    )?;
+    refused_with(
+        &dir,
+        &target("seed", r#", "seed": 3"#),
+        &[],
+        &["\"seed\" orders the minibatches' rows"],
+    )?;
+    // The code calls batch_row, and the file names no rows: naga's unknown name, with a hint.
+    refused_with(
+        &dir,
+        &no_rows,
+        &[],
+        &[
+            "batched.wgsl:11:26: no definition in scope for identifier: `batch_size`",
+            "\"rows\": \"<data array>\"",
+        ],
+    )?;
+    // batch_row past the minibatch.
+    dir.write(
+        "past.wgsl",
+        &BATCHED_WGSL.replace("let t = batch_row(j);", "let t = batch_row(j + 1u);"),
+    );
+    let past = dir.write(
+        "past.json",
+        r#"{"kind": "wgsl", "source": "past.wgsl", "dim": 3, "data": {"X": "X.npy", "y": "y.npy"}, "rows": "X"}"#,
+    );
+    refused_with(
+        &dir,
+        &past.display().to_string(),
+        &[],
+        &["batch_row(j) was called with j >= batch_size() at particle 0 after 0 steps"],
+    )
+}
+
+/// The pixels of a PNG, decoded.
+fn png_pixels(path: &Path) -> Result<Vec<u8>> {
+    let decoder = png::Decoder::new(std::io::BufReader::new(std::fs::File::open(path)?));
+    let mut reader = decoder.read_info()?;
+    let mut buf = vec![0; reader.output_buffer_size().unwrap_or(0)];
+    let info = reader.next_frame(&mut buf)?;
+    buf.truncate(info.buffer_size());
+    Ok(buf)
+}
+
+/// `svgd --plot` on a WGSL target draws its density from `log_p` on the device: the banana's
+/// plot matches the one drawn from its f64 log-density on the host at the same particles
+/// (f32 against f64 may move a contour by a pixel here and there); a WGSL target of d = 10
+/// is refused in one line, exit 2, nothing written.
+#[test]
+fn wgsl_plot_draws_the_users_log_p() -> Result<()> {
+    let Some((ctx, _)) = gpu()? else {
+        return Ok(());
+    };
+    let dir = Dir::new();
+    let t = load(&examples().join("banana.json"))?;
+    let (x, _) = normals(50, 2, 1.0, 60);
+    let png = dir.path("banana.png");
+    let run = SvgdRun {
+        plot: Some(png.clone()),
+        ..SvgdRun::new(Init::Particles(x), 5, 0.05)
+    };
+    let r = run.run(ctx, &t, &mut Silent)?;
+    let host = dir.path("host.png");
+    stein::io::plot::plot_particles_2d(
+        &host,
+        &r.particles,
+        &|x0, x1| {
+            let (a, b, s) = (1.0, 100.0, 20.0);
+            let r = x1 - x0 * x0;
+            -(b * r * r + (a - x0) * (a - x0)) / s
+        },
+        "stein svgd",
+        None,
+    )?;
+    let (got, want) = (png_pixels(&png)?, png_pixels(&host)?);
+    ensure!(got.len() == want.len() && got.len() == 640 * 640 * 3);
+    let differ = got
+        .chunks(3)
+        .zip(want.chunks(3))
+        .filter(|(a, b)| a != b)
+        .count();
+    ensure!(
+        differ < 640 * 640 / 200,
+        "{differ} of 640² pixels differ from the host's plot"
+    );
+    // The shading is there: not one colour.
+    ensure!(got.chunks(3).any(|p| p != &got[..3]));
+    let funnel = examples().join("funnel.json").display().to_string();
+    let plot = dir.s("funnel.png");
+    refused_with(
+        &dir,
+        &funnel,
+        &["--plot", &plot],
+        &["--plot draws 2-D targets only; this target has d = 10"],
+    )?;
+    ensure!(!dir.path("funnel.png").exists());
+    Ok(())
+}
+
+/// `stein bench --target` times every kind of target phase by phase: each row checked
+/// (φ against f64 with the device's score; the score against the host form where the target
+/// has one), every time positive, a minibatched target timed on its minibatch; the CLI prints
+/// the table and writes the JSON.
+#[test]
+fn bench_target_times_every_kind_of_target() -> Result<()> {
+    let Some((ctx, _)) = gpu()? else {
+        return Ok(());
+    };
+    use stein::bench::target::{run, TargetBenchConfig};
+    let dir = Dir::new();
+    let (xd, _) = normals(7, 3, 1.0, 21);
+    let (yd, _) = normals(7, 1, 1.0, 22);
+    write_npy_f32(&dir.path("X.npy"), &xd, &[7, 3])?;
+    write_npy_f32(&dir.path("y.npy"), &yd, &[7])?;
+    dir.write("batched.wgsl", BATCHED_WGSL);
+    let wgsl = dir.write(
+        "batched.json",
+        r#"{"kind": "wgsl", "source": "batched.wgsl", "dim": 3, "data": {"X": "X.npy", "y": "y.npy"}, "rows": "X"}"#,
+    );
+    let csv: String = std::iter::once("a,b,label\n".to_string())
+        .chain((0..9).map(|r| format!("{},{},{}\n", r, (r * r) % 5, r % 2)))
+        .collect();
+    dir.write("nine.csv", &csv);
+    let logistic = dir.write(
+        "logistic.json",
+        r#"{"kind": "logistic", "data": "nine.csv", "label": "label"}"#,
+    );
+    let gmm = dir.write(
+        "gmm.json",
+        r#"{"kind": "gmm", "weights": [1, 2], "means": [[0, 0], [2, 1]], "stds": [[1, 1], [0.5, 2]]}"#,
+    );
+    let gaussian = dir.write(
+        "gaussian.json",
+        r#"{"kind": "gaussian", "mean": [0, 1, 2], "cov": [[1, 0.5, 0], [0.5, 2, 0], [0, 0, 1]]}"#,
+    );
+    let cfg = TargetBenchConfig {
+        n_min: 5,
+        n_max: 10,
+        min_time: std::time::Duration::from_millis(1),
+        ..Default::default()
+    };
+    for (path, batch, kind, host) in [
+        (&gmm, None, "gmm", true),
+        (&gaussian, None, "gaussian", true),
+        (&logistic, Some(4), "logistic", true),
+        (&wgsl, Some(3), "wgsl", false),
+    ] {
+        let t = load(path)?.with_score_batch(batch)?;
+        let mut seen = Vec::new();
+        let r = run(ctx, &t, &cfg, |row| seen.push(row.n), &mut Silent)?;
+        ensure!(
+            r.kind == kind && r.d == t.dim() && r.score_batch == batch,
+            "{kind}"
+        );
+        ensure!(seen == [5, 10] && r.results.len() == 2, "{kind}: {seen:?}");
+        for row in &r.results {
+            let times = [
+                row.step_seconds,
+                row.median_seconds,
+                row.score_seconds,
+                row.phi_seconds,
+                row.update_seconds,
+            ];
+            ensure!(
+                times.iter().all(|&s| s > 0.0 && s.is_finite()),
+                "{kind}: {row:?}"
+            );
+            ensure!(row.check_max_rel_err < 1e-3, "{kind}: {row:?}");
+            ensure!(
+                row.score_check_max_rel_err.is_some() == host
+                    && row.score_check_max_rel_err.unwrap_or(0.0) < 1e-3,
+                "{kind}: {row:?}"
+            );
+        }
+    }
+    let json = dir.s("bench.json");
+    let banana = examples().join("banana.json").display().to_string();
+    let o = stein(&[
+        "bench", "--target", &banana, "--n-min", "64", "--n-max", "64", "--json", &json,
+    ]);
+    ensure!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let table = String::from_utf8_lossy(&o.stdout);
+    ensure!(
+        table.contains("score (s)") && table.contains("kind wgsl, d = 2"),
+        "{table}"
+    );
+    let v: serde_json::Value = serde_json::from_slice(&std::fs::read(&json)?)?;
+    ensure!(
+        v["kind"] == "wgsl"
+            && v["results"][0]["n"] == 64
+            && v["results"][0]["score_seconds"].as_f64() > Some(0.0),
+        "{v}"
+    );
+    // The options that do not apply: one line, exit 2.
+    for args in [
+        vec!["bench", "--target", &banana, "--dims", "2"],
+        vec!["bench", "--target", &banana, "--phi-only"],
+        vec!["bench", "--score-batch", "3"],
+        vec![
+            "bench",
+            "--target",
+            &banana,
+            "--score-batch",
+            "3",
+            "--json",
+            &json,
+            "--overwrite",
+        ],
+    ] {
+        let o = stein(&args);
+        let err = String::from_utf8_lossy(&o.stderr);
+        ensure!(
+            o.status.code() == Some(2) && err.trim().lines().count() == 1,
+            "{args:?}: {err}"
+        );
+    }
+    Ok(())
+}
