@@ -149,6 +149,9 @@ class Experiment:
         if metrics:
             rec.update(metrics)
             rec.update({"eval": "stein predict", "predict_wall_s": round(pwall, 4)})
+            # The same particles through bayes_common's evaluation: a check of stein predict.
+            theta = np.load(out).astype(np.float64)
+            rec["python_eval"] = evaluate(model, d, seed, theta)
         else:
             rec["eval"] = "python-eval"
             rec["predict_error"] = first_error(err) if rc != 0 else "output not understood"
@@ -308,9 +311,10 @@ def parse_predict(text):
     rec = last_json(text)
     out = {}
     if rec:
-        for k in ("accuracy", "rmse", "test_ll", "log_likelihood", "ll"):
+        for k in ("accuracy", "rmse", "test_ll", "test_log_likelihood", "log_likelihood", "ll"):
             if isinstance(rec.get(k), (int, float)):
-                out["test_ll" if k in ("log_likelihood", "ll") else k] = float(rec[k])
+                out["test_ll" if k in ("test_log_likelihood", "log_likelihood", "ll") else k] = \
+                    float(rec[k])
     else:
         for k, v in re.findall(r"(accuracy|rmse|test[_ ]ll|log[- ]likelihood)\s*[:=]\s*"
                                r"(-?[0-9.]+(?:e-?[0-9]+)?)", text, re.I):
