@@ -6,7 +6,8 @@
 //! ceiling (`madd_peak.wgsl`), before the sweep and beside every row ([`MaddPeakMeter`]), and
 //! reports each φ against the reading next to it: a pair needs at least 2d
 //! multiply-adds (d for the distance's dot product, d for the accumulation), so
-//! pairs/s · 2d / ceiling is the share of the device's arithmetic φ turns into pairs.
+//! pairs/s · 2d / ceiling is the share of the device's arithmetic φ turns into pairs. Each
+//! row also counts the queue submissions and readbacks of one step ([`crate::gpu::GpuCounts`]).
 
 use std::time::{Duration, Instant};
 
@@ -15,7 +16,7 @@ use serde::Serialize;
 
 use crate::gpu::params::PeakParams;
 use crate::gpu::pipeline::Kernel;
-use crate::gpu::{shader, GpuContext, GpuVec, Recorder};
+use crate::gpu::{shader, GpuContext, GpuCounts, GpuVec, Recorder};
 use crate::io::target::{Gmm, SplitMix64};
 use crate::kernels::Kernels;
 use crate::run::{Estimate, Interrupted, Progress};
@@ -67,6 +68,13 @@ pub struct BenchRow {
     pub pairs_per_second: f64,
     /// Seconds per exact median.
     pub median_seconds: f64,
+    /// Queue submissions of one full step with the median bandwidth (a readback's copy
+    /// counts as one); `None` with `phi_only`.
+    pub step_submits: Option<u64>,
+    /// Readbacks of one full step with the median bandwidth; `None` with `phi_only`.
+    pub step_readbacks: Option<u64>,
+    /// The same two counts for one step with a fixed bandwidth.
+    pub fixed_step_counts: crate::gpu::GpuCounts,
     /// Device memory held by the engine.
     pub device_bytes: u64,
     /// Largest relative error of φ against the f64 reference on the checked rows.
@@ -500,6 +508,20 @@ pub fn run_with(
             })?;
             check()?;
             let ceiling = meter.measure(ctx, CEILING_TIME)?.madds_per_second;
+            // One step of each kind, counted (nothing else uses the device meanwhile).
+            let counted = |engine: &mut Svgd, bw: Bandwidth| -> Result<GpuCounts> {
+                ctx.wait()?;
+                let before = ctx.counts();
+                engine.step(1e-3, bw)?;
+                let counts = ctx.counts() - before;
+                ctx.wait()?;
+                Ok(counts)
+            };
+            let fixed_step_counts = counted(&mut engine, Bandwidth::Fixed(h))?;
+            let step_counts = match cfg.phi_only {
+                true => None,
+                false => Some(counted(&mut engine, Bandwidth::Median)?),
+            };
             let (median_seconds, step_seconds) = if cfg.phi_only {
                 (f64::NAN, f64::NAN)
             } else {
@@ -518,6 +540,9 @@ pub fn run_with(
                 phi_seconds,
                 pairs_per_second: (n as f64) * (n as f64) / phi_seconds,
                 median_seconds,
+                step_submits: step_counts.map(|c| c.submits),
+                step_readbacks: step_counts.map(|c| c.readbacks),
+                fixed_step_counts,
                 device_bytes: engine.device_bytes(),
                 check_max_rel_err,
                 phi_kernel: k.phi_variant(d, n).kernel_name(d),

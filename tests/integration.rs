@@ -11,6 +11,7 @@ mod integration {
     pub mod bayes;
     pub mod cli;
     pub mod common;
+    pub mod counts;
     pub mod faults;
     pub mod generator;
     pub mod kernels;

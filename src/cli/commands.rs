@@ -359,10 +359,11 @@ pub fn bench(choice: &AdapterChoice, a: BenchArgs) -> Result<()> {
                 p.madds_per_second, p.invocations, p.iters, p.seconds
             );
             println!(
-                "{:>7} {:>4} {:>12} {:>12} {:>12} {:>14} {:>10} {:>8} {:>12}  phi kernel",
+                "{:>7} {:>4} {:>12} {:>9} {:>12} {:>12} {:>14} {:>10} {:>8} {:>12}  phi kernel",
                 "n",
                 "d",
                 "step (s)",
+                "sub/read",
                 "median (s)",
                 "phi (s)",
                 "pairs/s (phi)",
@@ -373,10 +374,14 @@ pub fn bench(choice: &AdapterChoice, a: BenchArgs) -> Result<()> {
         },
         |r| {
             println!(
-                "{:>7} {:>4} {:>12.4} {:>12.4} {:>12.4} {:>14.3e} {:>10.3e} {:>7.1}% {:>12.2}  {}",
+                "{:>7} {:>4} {:>12.4} {:>9} {:>12.4} {:>12.4} {:>14.3e} {:>10.3e} {:>7.1}% {:>12.2}  {}",
                 r.n,
                 r.d,
                 r.step_seconds,
+                match (r.step_submits, r.step_readbacks) {
+                    (Some(s), Some(b)) => format!("{s}/{b}"),
+                    _ => "-".into(),
+                },
                 r.median_seconds,
                 r.phi_seconds,
                 r.pairs_per_second,
