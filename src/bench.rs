@@ -38,6 +38,8 @@ pub struct BenchConfig {
     /// Time φ alone (with the median's h); the step and median columns are left out (NaN,
     /// null in JSON). For quick kernel comparisons.
     pub phi_only: bool,
+    /// Time each phase of a step too ([`PhaseProfile`]).
+    pub profile: bool,
 }
 
 impl Default for BenchConfig {
@@ -49,6 +51,7 @@ impl Default for BenchConfig {
             step_budget: Duration::from_secs(10),
             min_time: Duration::from_millis(500),
             phi_only: false,
+            profile: false,
         }
     }
 }
@@ -75,6 +78,8 @@ pub struct BenchRow {
     pub step_readbacks: Option<u64>,
     /// The same two counts for one step with a fixed bandwidth.
     pub fixed_step_counts: crate::gpu::GpuCounts,
+    /// Each phase's time (`--profile`; not with `phi_only`).
+    pub profile: Option<PhaseProfile>,
     /// Device memory held by the engine.
     pub device_bytes: u64,
     /// Largest relative error of φ against the f64 reference on the checked rows.
@@ -86,6 +91,25 @@ pub struct BenchRow {
     /// pairs_per_second · 2d / madd_peak_per_second: the share of the device's arithmetic φ
     /// turns into pairs (2d multiply-adds a pair at the least).
     pub of_madd_peak: f64,
+}
+
+/// The phases of one step timed one by one (`stein bench --profile`). Each phase is recorded
+/// alone, submitted and waited for, and timed on the host's clock like the rest of the table
+/// (median of at least three runs): it includes one submit and one wait, which the step pays
+/// once for all phases. Device timestamps (`wgpu::Features::TIMESTAMP_QUERY`) are not read
+/// yet, on any adapter; `clock` says which clock timed the phases.
+#[derive(Clone, Debug, Serialize)]
+pub struct PhaseProfile {
+    /// `"wall"`: the host's clock around submit and wait.
+    pub clock: &'static str,
+    /// Seconds of the score at the particles.
+    pub score_seconds: f64,
+    /// Seconds of the exact median (all its passes, with their submits and readbacks).
+    pub median_seconds: f64,
+    /// Seconds of φ with the median's h.
+    pub phi_seconds: f64,
+    /// Seconds of the optimizer's update.
+    pub update_seconds: f64,
 }
 
 /// The benchmark's result, as written to JSON.
@@ -533,6 +557,29 @@ pub fn run_with(
                     })?,
                 )
             };
+            let profile = match cfg.profile && !cfg.phi_only {
+                false => None,
+                true => {
+                    let mut alone = |f: &mut dyn FnMut(&mut Svgd, &mut Recorder) -> Result<()>| {
+                        time_checked(cfg.min_time, &mut check, || {
+                            let mut enc = Recorder::new(ctx);
+                            f(&mut engine, &mut enc)?;
+                            enc.submit(ctx);
+                            ctx.wait()
+                        })
+                    };
+                    let score_seconds = alone(&mut |e, enc| e.record_score(enc))?;
+                    let phi_seconds = alone(&mut |e, enc| e.record_phi_only(enc, h))?;
+                    let update_seconds = alone(&mut |e, enc| e.record_update_only(enc, 1e-3))?;
+                    Some(PhaseProfile {
+                        clock: "wall",
+                        score_seconds,
+                        median_seconds,
+                        phi_seconds,
+                        update_seconds,
+                    })
+                }
+            };
             let row = BenchRow {
                 n,
                 d,
@@ -543,6 +590,7 @@ pub fn run_with(
                 step_submits: step_counts.map(|c| c.submits),
                 step_readbacks: step_counts.map(|c| c.readbacks),
                 fixed_step_counts,
+                profile,
                 device_bytes: engine.device_bytes(),
                 check_max_rel_err,
                 phi_kernel: k.phi_variant(d, n).kernel_name(d),
@@ -609,6 +657,7 @@ mod tests {
             // Three timed runs of every figure.
             min_time: Duration::from_millis(1),
             phi_only: false,
+            profile: false,
         }
     }
 

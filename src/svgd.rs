@@ -366,9 +366,19 @@ impl<'a> Svgd<'a> {
         self.t += 1;
         let mut enc = Recorder::new(self.ctx);
         self.record_phi(&mut enc, h)?;
+        let p = self.update_params(step_size);
+        let state: Vec<&GpuVec<f32>> = self.state.iter().collect();
+        self.dir
+            .record_update(self.ctx, self.k, &mut enc, p, &self.x, &state)?;
+        enc.submit(self.ctx);
+        Ok(StepInfo { h, median })
+    }
+
+    /// The optimizer's parameters for the update of step `self.t` (already counted).
+    fn update_params(&self, step_size: f64) -> UpdateParams {
         let len = (self.n * self.d) as u32;
         let t = self.t.min(u64::from(u32::MAX)) as u32;
-        let p = match self.optimizer {
+        match self.optimizer {
             Optimizer::Sgd => UpdateParams {
                 len,
                 t,
@@ -394,12 +404,27 @@ impl<'a> Svgd<'a> {
                 bc2: (1.0 / (1.0 - beta2.powf(self.t as f64))) as f32,
                 ..Default::default()
             },
-        };
+        }
+    }
+
+    /// Records the score at the current particles alone (a phase of `stein bench --profile`).
+    pub fn record_score(&self, enc: &mut Recorder) -> Result<()> {
+        self.target
+            .record(self.ctx, self.k, enc, &self.x, &self.dir.score, self.n)
+    }
+
+    /// Records the optimizer's update along the φ buffer as it stands, with the last step's
+    /// parameters (a phase of `stein bench --profile`: it moves the particles).
+    pub fn record_update_only(&mut self, enc: &mut Recorder, step_size: f64) -> Result<()> {
+        ensure!(
+            self.t >= 1,
+            "svgd: an update alone needs a step taken first"
+        );
+        self.dir.bandwidth.moved();
+        let p = self.update_params(step_size);
         let state: Vec<&GpuVec<f32>> = self.state.iter().collect();
         self.dir
-            .record_update(self.ctx, self.k, &mut enc, p, &self.x, &state)?;
-        enc.submit(self.ctx);
-        Ok(StepInfo { h, median })
+            .record_update(self.ctx, self.k, enc, p, &self.x, &state)
     }
 
     /// KSD² (V-statistic, U-statistic) of the current particles under the target, with

@@ -318,6 +318,7 @@ pub fn bench(choice: &AdapterChoice, a: BenchArgs) -> Result<()> {
         step_budget: budget,
         json: json_path,
         phi_only,
+        profile,
         replace,
     } = a;
     ensure!(
@@ -340,6 +341,7 @@ pub fn bench(choice: &AdapterChoice, a: BenchArgs) -> Result<()> {
         dims,
         step_budget: Duration::from_secs_f64(budget),
         phi_only,
+        profile,
         ..Default::default()
     };
     println!("adapter: {}", ctx.adapter_label());
@@ -390,6 +392,12 @@ pub fn bench(choice: &AdapterChoice, a: BenchArgs) -> Result<()> {
                 r.device_bytes as f64 / (1u64 << 20) as f64,
                 r.phi_kernel
             );
+            if let Some(p) = &r.profile {
+                println!(
+                    "{:>7} {:>4} phases ({} clock, each submitted alone): score {:.4} s, median {:.4} s, phi {:.4} s, update {:.4} s",
+                    "", "", p.clock, p.score_seconds, p.median_seconds, p.phi_seconds, p.update_seconds
+                );
+            }
         },
         &mut reporter,
     )

@@ -25,8 +25,11 @@ use stein::train::{init_theta, Algo, GenConfig, TrainConfig, Trainer};
 
 use super::common::normals;
 
+/// The lock a test holds while it counts, and the device it counts on.
+type Turn = (MutexGuard<'static, ()>, &'static (GpuContext, Kernels));
+
 /// A device for these tests alone, and the lock each test holds while it counts.
-fn device() -> Result<Option<(MutexGuard<'static, ()>, &'static (GpuContext, Kernels))>> {
+fn device() -> Result<Option<Turn>> {
     static DEV: OnceLock<Option<(GpuContext, Kernels)>> = OnceLock::new();
     static LOCK: Mutex<()> = Mutex::new(());
     // The shared device's check: no adapter fails (or skips) as every GPU test does.
@@ -172,7 +175,10 @@ fn check_training(algo: Algo, batch: usize, bandwidth: Option<f64>, want: GpuCou
         submits: want.submits + 3,
         readbacks: want.readbacks + 3,
     };
-    ensure!(c == logged, "{what}: the logged update made {c:?}, want {logged:?}");
+    ensure!(
+        c == logged,
+        "{what}: the logged update made {c:?}, want {logged:?}"
+    );
     Ok(())
 }
 
@@ -180,7 +186,13 @@ fn check_training(algo: Algo, batch: usize, bandwidth: Option<f64>, want: GpuCou
 /// the median bandwidth and a fixed one: one submit, no readback.
 #[test]
 fn every_training_iteration_is_one_submit() -> Result<()> {
-    for algo in [Algo::Cd, Algo::Pcd, Algo::SteinCd, Algo::SteinGan, Algo::Hybrid] {
+    for algo in [
+        Algo::Cd,
+        Algo::Pcd,
+        Algo::SteinCd,
+        Algo::SteinGan,
+        Algo::Hybrid,
+    ] {
         for bandwidth in [None, Some(0.5)] {
             check_training(algo, 64, bandwidth, ONE_SUBMIT)?;
         }
@@ -209,7 +221,8 @@ fn a_training_iteration_on_a_large_batch_is_one_submit() -> Result<()> {
 }
 
 /// `stein bench` reports the counts of one step per row: with a fixed h one submit and no
-/// readback, with the median what a step with the median makes here.
+/// readback, with the median what a step with the median makes here; with `--profile` the
+/// time of each phase.
 #[test]
 fn the_benchmark_reports_the_counts_of_a_step() -> Result<()> {
     let Some((_turn, (ctx, k))) = device()? else {
@@ -220,11 +233,27 @@ fn the_benchmark_reports_the_counts_of_a_step() -> Result<()> {
         n_max: 64,
         dims: vec![2],
         min_time: std::time::Duration::from_millis(1),
+        profile: true,
         ..Default::default()
     };
     let report = stein::bench::run(ctx, &cfg, |_| {}, |_| {})?;
     let row = &report.rows[0];
     ensure!(row.fixed_step_counts == ONE_SUBMIT, "{row:?}");
+    // --profile: every phase timed, on the host's clock.
+    let p = row
+        .profile
+        .as_ref()
+        .ok_or_else(|| anyhow::anyhow!("no profile: {row:?}"))?;
+    let phases = [
+        p.score_seconds,
+        p.median_seconds,
+        p.phi_seconds,
+        p.update_seconds,
+    ];
+    ensure!(
+        p.clock == "wall" && phases.iter().all(|s| s.is_finite() && *s > 0.0),
+        "{p:?}"
+    );
     let mut e = engine(ctx, k, 64, 2)?;
     let c = count(ctx, || e.step(0.05, Bandwidth::Median).map(|_| ()))?;
     ensure!(
