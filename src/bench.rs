@@ -6,7 +6,8 @@
 //! ceiling (`madd_peak.wgsl`), before the sweep and beside every row ([`MaddPeakMeter`]), and
 //! reports each φ against the reading next to it: a pair needs at least 2d
 //! multiply-adds (d for the distance's dot product, d for the accumulation), so
-//! pairs/s · 2d / ceiling is the share of the device's arithmetic φ turns into pairs.
+//! pairs/s · 2d / ceiling is the share of the device's arithmetic φ turns into pairs. Each
+//! row also counts the queue submissions and readbacks of one step ([`crate::gpu::GpuCounts`]).
 
 pub mod target;
 
@@ -17,7 +18,7 @@ use serde::Serialize;
 
 use crate::gpu::params::PeakParams;
 use crate::gpu::pipeline::Kernel;
-use crate::gpu::{shader, GpuContext, GpuVec, Recorder};
+use crate::gpu::{shader, GpuContext, GpuCounts, GpuVec, Recorder};
 use crate::io::target::{Gmm, SplitMix64};
 use crate::kernels::Kernels;
 use crate::run::{Estimate, Interrupted, Progress};
@@ -39,6 +40,8 @@ pub struct BenchConfig {
     /// Time φ alone (with the median's h); the step and median columns are left out (NaN,
     /// null in JSON). For quick kernel comparisons.
     pub phi_only: bool,
+    /// Time each phase of a step too ([`PhaseProfile`]).
+    pub profile: bool,
 }
 
 impl Default for BenchConfig {
@@ -50,6 +53,7 @@ impl Default for BenchConfig {
             step_budget: Duration::from_secs(10),
             min_time: Duration::from_millis(500),
             phi_only: false,
+            profile: false,
         }
     }
 }
@@ -69,6 +73,15 @@ pub struct BenchRow {
     pub pairs_per_second: f64,
     /// Seconds per exact median.
     pub median_seconds: f64,
+    /// Queue submissions of one full step with the median bandwidth (a readback's copy
+    /// counts as one); `None` with `phi_only`.
+    pub step_submits: Option<u64>,
+    /// Readbacks of one full step with the median bandwidth; `None` with `phi_only`.
+    pub step_readbacks: Option<u64>,
+    /// The same two counts for one step with a fixed bandwidth.
+    pub fixed_step_counts: crate::gpu::GpuCounts,
+    /// Each phase's time (`--profile`; not with `phi_only`).
+    pub profile: Option<PhaseProfile>,
     /// Device memory held by the engine.
     pub device_bytes: u64,
     /// Largest relative error of φ against the f64 reference on the checked rows.
@@ -80,6 +93,25 @@ pub struct BenchRow {
     /// pairs_per_second · 2d / madd_peak_per_second: the share of the device's arithmetic φ
     /// turns into pairs (2d multiply-adds a pair at the least).
     pub of_madd_peak: f64,
+}
+
+/// The phases of one step timed one by one (`stein bench --profile`). Each phase is recorded
+/// alone, submitted and waited for, and timed on the host's clock like the rest of the table
+/// (median of at least three runs): it includes one submit and one wait, which the step pays
+/// once for all phases. Device timestamps (`wgpu::Features::TIMESTAMP_QUERY`) are not read
+/// yet, on any adapter; `clock` says which clock timed the phases.
+#[derive(Clone, Debug, Serialize)]
+pub struct PhaseProfile {
+    /// `"wall"`: the host's clock around submit and wait.
+    pub clock: &'static str,
+    /// Seconds of the score at the particles.
+    pub score_seconds: f64,
+    /// Seconds of the exact median (all its passes, with their submits and readbacks).
+    pub median_seconds: f64,
+    /// Seconds of φ with the median's h.
+    pub phi_seconds: f64,
+    /// Seconds of the optimizer's update.
+    pub update_seconds: f64,
 }
 
 /// The benchmark's result, as written to JSON.
@@ -502,6 +534,20 @@ pub fn run_with(
             })?;
             check()?;
             let ceiling = meter.measure(ctx, CEILING_TIME)?.madds_per_second;
+            // One step of each kind, counted (nothing else uses the device meanwhile).
+            let counted = |engine: &mut Svgd, bw: Bandwidth| -> Result<GpuCounts> {
+                ctx.wait()?;
+                let before = ctx.counts();
+                engine.step(1e-3, bw)?;
+                let counts = ctx.counts() - before;
+                ctx.wait()?;
+                Ok(counts)
+            };
+            let fixed_step_counts = counted(&mut engine, Bandwidth::Fixed(h))?;
+            let step_counts = match cfg.phi_only {
+                true => None,
+                false => Some(counted(&mut engine, Bandwidth::Median)?),
+            };
             let (median_seconds, step_seconds) = if cfg.phi_only {
                 (f64::NAN, f64::NAN)
             } else {
@@ -513,6 +559,29 @@ pub fn run_with(
                     })?,
                 )
             };
+            let profile = match cfg.profile && !cfg.phi_only {
+                false => None,
+                true => {
+                    let mut alone = |f: &mut dyn FnMut(&mut Svgd, &mut Recorder) -> Result<()>| {
+                        time_checked(cfg.min_time, &mut check, || {
+                            let mut enc = Recorder::new(ctx);
+                            f(&mut engine, &mut enc)?;
+                            enc.submit(ctx);
+                            ctx.wait()
+                        })
+                    };
+                    let score_seconds = alone(&mut |e, enc| e.record_score(enc))?;
+                    let phi_seconds = alone(&mut |e, enc| e.record_phi_only(enc, h))?;
+                    let update_seconds = alone(&mut |e, enc| e.record_update_only(enc, 1e-3))?;
+                    Some(PhaseProfile {
+                        clock: "wall",
+                        score_seconds,
+                        median_seconds,
+                        phi_seconds,
+                        update_seconds,
+                    })
+                }
+            };
             let row = BenchRow {
                 n,
                 d,
@@ -520,6 +589,10 @@ pub fn run_with(
                 phi_seconds,
                 pairs_per_second: (n as f64) * (n as f64) / phi_seconds,
                 median_seconds,
+                step_submits: step_counts.map(|c| c.submits),
+                step_readbacks: step_counts.map(|c| c.readbacks),
+                fixed_step_counts,
+                profile,
                 device_bytes: engine.device_bytes(),
                 check_max_rel_err,
                 phi_kernel: k.phi_variant(d, n).kernel_name(d),
@@ -586,6 +659,7 @@ mod tests {
             // Three timed runs of every figure.
             min_time: Duration::from_millis(1),
             phi_only: false,
+            profile: false,
         }
     }
 

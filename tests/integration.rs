@@ -12,6 +12,7 @@ mod integration {
     pub mod bnn;
     pub mod cli;
     pub mod common;
+    pub mod counts;
     pub mod faults;
     pub mod generator;
     pub mod kernels;

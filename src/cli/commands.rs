@@ -321,6 +321,7 @@ pub fn bench(choice: &AdapterChoice, a: BenchArgs) -> Result<()> {
         step_budget: budget,
         json: json_path,
         phi_only,
+        profile,
         replace,
     } = a;
     ensure!(
@@ -365,6 +366,7 @@ pub fn bench(choice: &AdapterChoice, a: BenchArgs) -> Result<()> {
         dims,
         step_budget: Duration::from_secs_f64(budget),
         phi_only,
+        profile,
         ..Default::default()
     };
     println!("adapter: {}", ctx.adapter_label());
@@ -384,10 +386,11 @@ pub fn bench(choice: &AdapterChoice, a: BenchArgs) -> Result<()> {
                 p.madds_per_second, p.invocations, p.iters, p.seconds
             );
             println!(
-                "{:>7} {:>4} {:>12} {:>12} {:>12} {:>14} {:>10} {:>8} {:>12}  phi kernel",
+                "{:>7} {:>4} {:>12} {:>9} {:>12} {:>12} {:>14} {:>10} {:>8} {:>12}  phi kernel",
                 "n",
                 "d",
                 "step (s)",
+                "sub/read",
                 "median (s)",
                 "phi (s)",
                 "pairs/s (phi)",
@@ -398,10 +401,14 @@ pub fn bench(choice: &AdapterChoice, a: BenchArgs) -> Result<()> {
         },
         |r| {
             println!(
-                "{:>7} {:>4} {:>12.4} {:>12.4} {:>12.4} {:>14.3e} {:>10.3e} {:>7.1}% {:>12.2}  {}",
+                "{:>7} {:>4} {:>12.4} {:>9} {:>12.4} {:>12.4} {:>14.3e} {:>10.3e} {:>7.1}% {:>12.2}  {}",
                 r.n,
                 r.d,
                 r.step_seconds,
+                match (r.step_submits, r.step_readbacks) {
+                    (Some(s), Some(b)) => format!("{s}/{b}"),
+                    _ => "-".into(),
+                },
                 r.median_seconds,
                 r.phi_seconds,
                 r.pairs_per_second,
@@ -410,6 +417,12 @@ pub fn bench(choice: &AdapterChoice, a: BenchArgs) -> Result<()> {
                 r.device_bytes as f64 / (1u64 << 20) as f64,
                 r.phi_kernel
             );
+            if let Some(p) = &r.profile {
+                println!(
+                    "{:>7} {:>4} phases ({} clock, each submitted alone): score {:.4} s, median {:.4} s, phi {:.4} s, update {:.4} s",
+                    "", "", p.clock, p.score_seconds, p.median_seconds, p.phi_seconds, p.update_seconds
+                );
+            }
         },
         &mut reporter,
     )

@@ -357,6 +357,9 @@ struct BenchArgs {
     /// Time φ alone (fixed h from the median); skip the step and median columns.
     #[arg(long)]
     phi_only: bool,
+    /// Also time each phase of a step (score, median, φ, update) alone, on the host's clock.
+    #[arg(long)]
+    profile: bool,
     #[command(flatten)]
     replace: output::Overwrite,
 }

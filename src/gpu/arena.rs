@@ -124,7 +124,8 @@ impl Recorder {
     }
 
     /// Uploads the arena (queued, so it lands before this command buffer runs) and finishes
-    /// the encoder. The caller submits; the blocks are dropped (see [`Recorder::submit`]).
+    /// the encoder. The caller submits through [`GpuContext::submit`] (counted); the blocks are
+    /// dropped (see [`Recorder::submit`]).
     pub fn finish(self, ctx: &GpuContext) -> wgpu::CommandBuffer {
         self.upload(ctx);
         self.enc.finish()
@@ -143,7 +144,7 @@ impl Recorder {
     /// it cannot reach this submission's dispatches.
     pub fn submit(self, ctx: &GpuContext) -> wgpu::SubmissionIndex {
         self.upload(ctx);
-        let index = ctx.queue.submit([self.enc.finish()]);
+        let index = ctx.submit([self.enc.finish()]);
         if let Ok(mut pool) = ctx.arena_pool.lock() {
             for b in self.blocks {
                 if b.buffer.size() == BLOCK_BYTES && pool.len() < POOL_BLOCKS {

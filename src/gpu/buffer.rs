@@ -116,7 +116,8 @@ impl<T: bytemuck::Pod> GpuVec<T> {
         });
         let mut enc = ctx.device.create_command_encoder(&Default::default());
         enc.copy_buffer_to_buffer(&self.buffer, 0, &staging, 0, size.min(self.buffer.size()));
-        ctx.queue.submit([enc.finish()]);
+        ctx.count_readback();
+        ctx.submit([enc.finish()]);
         let (tx, rx) = std::sync::mpsc::channel();
         staging.slice(..).map_async(wgpu::MapMode::Read, move |r| {
             let _ = tx.send(r);

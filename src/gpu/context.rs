@@ -86,6 +86,31 @@ pub struct GpuContext {
     /// model's kernels, another φ layout's, a Python call's) reuses them instead of building
     /// them again, which on a CPU driver is seconds of shader compilation per unrolled kernel.
     pub(crate) pipelines: super::pipeline::PipelineCache,
+    /// Queue submissions made on this device ([`GpuContext::counts`]).
+    submits: std::sync::atomic::AtomicU64,
+    /// Readbacks (buffers mapped and read on the host) made on this device.
+    readbacks: std::sync::atomic::AtomicU64,
+}
+
+/// What the host asked of a device so far: every queue submission (a readback's copy
+/// included) and every readback (a buffer mapped and read on the host). A step that stays on
+/// the device is one submit and no readback; [`GpuContext::counts`] before and after tells.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub struct GpuCounts {
+    /// Queue submissions.
+    pub submits: u64,
+    /// Readbacks.
+    pub readbacks: u64,
+}
+
+impl std::ops::Sub for GpuCounts {
+    type Output = GpuCounts;
+    fn sub(self, rhs: GpuCounts) -> GpuCounts {
+        GpuCounts {
+            submits: self.submits - rhs.submits,
+            readbacks: self.readbacks - rhs.readbacks,
+        }
+    }
 }
 
 /// Message for a machine with no usable adapter: what to install.
@@ -244,6 +269,8 @@ impl GpuContext {
             errors,
             arena_pool: Default::default(),
             pipelines: Default::default(),
+            submits: Default::default(),
+            readbacks: Default::default(),
         })
     }
 
@@ -256,6 +283,34 @@ impl GpuContext {
     /// here shares them (a second [`crate::kernels::Kernels`] builds none).
     pub fn pipelines_built(&self) -> usize {
         self.pipelines.len()
+    }
+
+    /// Submissions and readbacks made on this device so far (all threads together: a count
+    /// of one piece of work needs the device to itself while it runs).
+    pub fn counts(&self) -> GpuCounts {
+        use std::sync::atomic::Ordering::Relaxed;
+        GpuCounts {
+            submits: self.submits.load(Relaxed),
+            readbacks: self.readbacks.load(Relaxed),
+        }
+    }
+
+    /// Submits command buffers to the queue, counted ([`GpuContext::counts`]): every submit
+    /// of the library goes through here.
+    pub fn submit<I: IntoIterator<Item = wgpu::CommandBuffer>>(
+        &self,
+        buffers: I,
+    ) -> wgpu::SubmissionIndex {
+        self.submits
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        self.queue.submit(buffers)
+    }
+
+    /// Counts one readback ([`GpuContext::counts`]); the one place that maps a buffer for
+    /// reading calls it.
+    pub(crate) fn count_readback(&self) {
+        self.readbacks
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     }
 
     /// One line naming the adapter, for logs, benchmark tables and JSON.

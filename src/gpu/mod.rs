@@ -14,4 +14,4 @@ mod generate;
 
 pub use arena::{Recorder, UniformSlot};
 pub use buffer::GpuVec;
-pub use context::{AdapterChoice, GpuContext, GpuOptions, PhiLayoutChoice};
+pub use context::{AdapterChoice, GpuContext, GpuCounts, GpuOptions, PhiLayoutChoice};

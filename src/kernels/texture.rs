@@ -106,7 +106,7 @@ pub fn read_rgba32(ctx: &GpuContext, texture: &wgpu::Texture, floats: usize) -> 
         },
         texture.size(),
     );
-    ctx.queue.submit([enc.finish()]);
+    ctx.submit([enc.finish()]);
     all.read_prefix(ctx, floats)
 }
 
