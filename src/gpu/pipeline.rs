@@ -135,6 +135,10 @@ impl Kernel {
         constants: &[(&str, f64)],
     ) -> Result<Self> {
         check_storage_limits(name, bindings, &ctx.limits)?;
+        let source = match ctx.params_in_storage() {
+            true => params_as_storage(name, source, bindings, &ctx.limits)?,
+            false => source,
+        };
         let key = PipelineKey {
             name,
             source_hash: fnv1a(source.as_bytes()),
@@ -197,6 +201,9 @@ impl Kernel {
                     },
                     _ => wgpu::BindingType::Buffer {
                         ty: match b {
+                            Binding::Uniform if ctx.params_in_storage() => {
+                                wgpu::BufferBindingType::Storage { read_only: true }
+                            }
                             Binding::Uniform => wgpu::BufferBindingType::Uniform,
                             Binding::ReadOnly => {
                                 wgpu::BufferBindingType::Storage { read_only: true }
@@ -355,6 +362,43 @@ impl Kernel {
         );
         Ok((groups.min(max) as u32, rows as u32, 1))
     }
+}
+
+/// The declaration of a kernel's parameters, binding 0 (every kernel's, stein's and a WGSL
+/// target's prelude alike).
+const UNIFORM_PARAMS: &str = "@group(0) @binding(0) var<uniform>";
+
+/// `source` with its parameters (binding 0) declared a read-only storage buffer, for devices
+/// that read them so ([`GpuContext::params_in_storage`]): the one declaration rewritten, the
+/// binding counted against the storage-buffer limit.
+fn params_as_storage(
+    name: &str,
+    source: String,
+    bindings: &[Binding],
+    limits: &wgpu::Limits,
+) -> Result<String> {
+    if bindings.first() != Some(&Binding::Uniform) {
+        return Ok(source);
+    }
+    let (buffers, _) = storage_counts(bindings);
+    ensure!(
+        buffers < limits.max_storage_buffers_per_shader_stage,
+        "kernel `{name}` binds {} storage buffers with its parameters, more than this \
+         adapter's max_storage_buffers_per_shader_stage = {}; use an adapter that allows {}",
+        buffers + 1,
+        limits.max_storage_buffers_per_shader_stage,
+        buffers + 1
+    );
+    if source.matches(UNIFORM_PARAMS).count() != 1 {
+        // Not stein's one declaration (a WGSL target that declares binding 0 again, say):
+        // left as it is, for wgpu's validation to name what is wrong.
+        return Ok(source);
+    }
+    Ok(source.replacen(
+        UNIFORM_PARAMS,
+        "@group(0) @binding(0) var<storage, read>",
+        1,
+    ))
 }
 
 /// What makes two pipelines the same: the entry point, its WGSL, its override values (as
