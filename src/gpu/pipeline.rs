@@ -454,6 +454,50 @@ mod tests {
         assert_eq!(storage_counts(&[U, R, R, R, TW, W]), (4, 1));
     }
 
+    /// On CPU adapters every kernel's parameters become a read-only storage buffer
+    /// ([`GpuContext::params_in_storage`]): each registered kernel declares them once, and the
+    /// rewritten kernel is valid WGSL with binding 0 in the storage address space.
+    #[test]
+    fn every_kernel_reads_its_parameters_from_storage_once_rewritten() {
+        let limits = wgpu::Limits::default();
+        for spec in crate::gpu::shader::ALL {
+            assert_eq!(spec.bindings.first(), Some(&U), "{}", spec.name);
+            let source = spec.source();
+            assert_eq!(source.matches(UNIFORM_PARAMS).count(), 1, "{}", spec.name);
+            let rewritten = params_as_storage(spec.name, source, spec.bindings, &limits).unwrap();
+            assert!(!rewritten.contains("var<uniform>"), "{}", spec.name);
+            let module = naga::front::wgsl::parse_str(&rewritten)
+                .unwrap_or_else(|e| panic!("{}: {}", spec.name, e.emit_to_string(&rewritten)));
+            naga::valid::Validator::new(
+                naga::valid::ValidationFlags::all(),
+                naga::valid::Capabilities::SUBGROUP,
+            )
+            .validate(&module)
+            .unwrap_or_else(|e| panic!("{}: {}", spec.name, e.emit_to_string(&rewritten)));
+            let params = module
+                .global_variables
+                .iter()
+                .find(|(_, g)| {
+                    g.binding.as_ref().is_some_and(|b| (b.group, b.binding) == (0, 0))
+                })
+                .expect("binding 0");
+            assert_eq!(
+                params.1.space,
+                naga::AddressSpace::Storage {
+                    access: naga::StorageAccess::LOAD
+                },
+                "{}",
+                spec.name
+            );
+        }
+        // Past the storage-buffer limit with the parameters counted: refused by name.
+        let eight = [U, R, R, R, R, W, W, W, W];
+        let err = params_as_storage("eight", String::new(), &eight, &limits)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("`eight`") && err.contains("9 storage buffers"), "{err}");
+    }
+
     #[test]
     fn a_kernel_past_the_storage_limits_is_refused_by_name() {
         // WebGPU's defaults: 8 storage buffers and 4 storage textures per stage.
