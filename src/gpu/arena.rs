@@ -72,7 +72,13 @@ impl Recorder {
         Self {
             enc: ctx.device.create_command_encoder(&Default::default()),
             blocks: Vec::new(),
-            align: u64::from(ctx.limits.min_uniform_buffer_offset_alignment).max(16),
+            // A slot is bound as a uniform or, on CPU adapters, as a read-only storage buffer
+            // (`GpuContext::params_in_storage`).
+            align: u64::from(match ctx.params_in_storage() {
+                true => ctx.limits.min_storage_buffer_offset_alignment,
+                false => ctx.limits.min_uniform_buffer_offset_alignment,
+            })
+            .max(16),
             slots: 0,
         }
     }
@@ -93,11 +99,15 @@ impl Recorder {
                 true => ctx.arena_pool.lock().ok().and_then(|mut p| p.pop()),
                 false => None,
             };
+            let usage = match ctx.params_in_storage() {
+                true => wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_DST,
+                false => wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
+            };
             let buffer = pooled.unwrap_or_else(|| {
                 ctx.device.create_buffer(&wgpu::BufferDescriptor {
                     label: Some("uniform arena"),
                     size: BLOCK_BYTES.max(stride),
-                    usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
+                    usage,
                     mapped_at_creation: false,
                 })
             });

@@ -313,6 +313,17 @@ impl GpuContext {
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     }
 
+    /// Whether every kernel reads its parameters (binding 0) as a read-only storage buffer
+    /// instead of a uniform: on CPU adapters. Mesa's lavapipe (22.3, Debian 12's) inlines the
+    /// values of a uniform that decides a branch or a loop bound into a freshly compiled copy
+    /// of the shader at every dispatch of it, and never frees the copies: a run grew by a
+    /// compiled shader per dispatch (`stein svgd`, d = 16: about 1.4 MB a step, without
+    /// bound). It inlines nothing from storage buffers. The bytes are the same (a uniform's
+    /// layout is its storage layout), so are the kernels' results.
+    pub fn params_in_storage(&self) -> bool {
+        self.info.device_type == wgpu::DeviceType::Cpu
+    }
+
     /// One line naming the adapter, for logs, benchmark tables and JSON.
     pub fn adapter_label(&self) -> String {
         format!(

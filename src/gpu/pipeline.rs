@@ -135,6 +135,10 @@ impl Kernel {
         constants: &[(&str, f64)],
     ) -> Result<Self> {
         check_storage_limits(name, bindings, &ctx.limits)?;
+        let source = match ctx.params_in_storage() {
+            true => params_as_storage(name, source, bindings, &ctx.limits)?,
+            false => source,
+        };
         let key = PipelineKey {
             name,
             source_hash: fnv1a(source.as_bytes()),
@@ -197,6 +201,9 @@ impl Kernel {
                     },
                     _ => wgpu::BindingType::Buffer {
                         ty: match b {
+                            Binding::Uniform if ctx.params_in_storage() => {
+                                wgpu::BufferBindingType::Storage { read_only: true }
+                            }
                             Binding::Uniform => wgpu::BufferBindingType::Uniform,
                             Binding::ReadOnly => {
                                 wgpu::BufferBindingType::Storage { read_only: true }
@@ -357,6 +364,43 @@ impl Kernel {
     }
 }
 
+/// The declaration of a kernel's parameters, binding 0 (every kernel's, stein's and a WGSL
+/// target's prelude alike).
+const UNIFORM_PARAMS: &str = "@group(0) @binding(0) var<uniform>";
+
+/// `source` with its parameters (binding 0) declared a read-only storage buffer, for devices
+/// that read them so ([`GpuContext::params_in_storage`]): the one declaration rewritten, the
+/// binding counted against the storage-buffer limit.
+fn params_as_storage(
+    name: &str,
+    source: String,
+    bindings: &[Binding],
+    limits: &wgpu::Limits,
+) -> Result<String> {
+    if bindings.first() != Some(&Binding::Uniform) {
+        return Ok(source);
+    }
+    let (buffers, _) = storage_counts(bindings);
+    ensure!(
+        buffers < limits.max_storage_buffers_per_shader_stage,
+        "kernel `{name}` binds {} storage buffers with its parameters, more than this \
+         adapter's max_storage_buffers_per_shader_stage = {}; use an adapter that allows {}",
+        buffers + 1,
+        limits.max_storage_buffers_per_shader_stage,
+        buffers + 1
+    );
+    if source.matches(UNIFORM_PARAMS).count() != 1 {
+        // Not stein's one declaration (a WGSL target that declares binding 0 again, say):
+        // left as it is, for wgpu's validation to name what is wrong.
+        return Ok(source);
+    }
+    Ok(source.replacen(
+        UNIFORM_PARAMS,
+        "@group(0) @binding(0) var<storage, read>",
+        1,
+    ))
+}
+
 /// What makes two pipelines the same: the entry point, its WGSL, its override values (as
 /// bits, so that the key is `Eq`), whether its runtime checks are off, and its bindings.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -408,6 +452,50 @@ mod tests {
         assert_eq!(storage_counts(&[U, R, R, W]), (3, 0));
         assert_eq!(storage_counts(&[U, R, R, W, W, T, T]), (4, 2));
         assert_eq!(storage_counts(&[U, R, R, R, TW, W]), (4, 1));
+    }
+
+    /// On CPU adapters every kernel's parameters become a read-only storage buffer
+    /// ([`GpuContext::params_in_storage`]): each registered kernel declares them once, and the
+    /// rewritten kernel is valid WGSL with binding 0 in the storage address space.
+    #[test]
+    fn every_kernel_reads_its_parameters_from_storage_once_rewritten() {
+        let limits = wgpu::Limits::default();
+        for spec in crate::gpu::shader::ALL {
+            assert_eq!(spec.bindings.first(), Some(&U), "{}", spec.name);
+            let source = spec.source();
+            assert_eq!(source.matches(UNIFORM_PARAMS).count(), 1, "{}", spec.name);
+            let rewritten = params_as_storage(spec.name, source, spec.bindings, &limits).unwrap();
+            assert!(!rewritten.contains("var<uniform>"), "{}", spec.name);
+            let module = naga::front::wgsl::parse_str(&rewritten)
+                .unwrap_or_else(|e| panic!("{}: {}", spec.name, e.emit_to_string(&rewritten)));
+            naga::valid::Validator::new(
+                naga::valid::ValidationFlags::all(),
+                naga::valid::Capabilities::SUBGROUP,
+            )
+            .validate(&module)
+            .unwrap_or_else(|e| panic!("{}: {}", spec.name, e.emit_to_string(&rewritten)));
+            let params = module
+                .global_variables
+                .iter()
+                .find(|(_, g)| {
+                    g.binding.as_ref().is_some_and(|b| (b.group, b.binding) == (0, 0))
+                })
+                .expect("binding 0");
+            assert_eq!(
+                params.1.space,
+                naga::AddressSpace::Storage {
+                    access: naga::StorageAccess::LOAD
+                },
+                "{}",
+                spec.name
+            );
+        }
+        // Past the storage-buffer limit with the parameters counted: refused by name.
+        let eight = [U, R, R, R, R, W, W, W, W];
+        let err = params_as_storage("eight", String::new(), &eight, &limits)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("`eight`") && err.contains("9 storage buffers"), "{err}");
     }
 
     #[test]

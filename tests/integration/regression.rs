@@ -3,8 +3,10 @@
 use anyhow::{ensure, Result};
 use stein::cpu;
 use stein::gpu::GpuVec;
+use stein::io::target::{Gaussian, Target};
 use stein::kernels::{PhiLayout, PhiScratch, PhiVariant};
 use stein::median::MedianSelector;
+use stein::svgd::{target_score, Bandwidth, Optimizer, Svgd};
 
 use super::common::{
     check_ksd, check_phi, gpu, gpu_chunked, gpu_phi_layout, normals, run_ksd, run_phi, CHUNK,
@@ -347,6 +349,95 @@ fn issue_2_a_column_past_the_loop_budget_is_refused() -> Result<()> {
     ensure!(
         stein::median::BatchMedian::fits(ctx, 1024) && !stein::median::BatchMedian::fits(ctx, 2048),
         "the batch median's loop count"
+    );
+    Ok(())
+}
+
+/// Resident bytes of this process (`/proc/self/statm`, Linux), None elsewhere.
+fn resident_bytes() -> Option<u64> {
+    let statm = std::fs::read_to_string("/proc/self/statm").ok()?;
+    let pages: u64 = statm.split_whitespace().nth(1)?.parse().ok()?;
+    // The page size without libc: 4 KiB on the x86-64 and most aarch64 Linux machines CI
+    // runs; a larger page only makes the bound below easier to exceed, never to miss.
+    Some(pages * 4096)
+}
+
+/// Set in the child process of [`issue_leak_svgd_memory_stays_flat_over_steps`].
+const LEAK_CHILD: &str = "STEIN_TEST_LEAK_CHILD";
+
+/// A long `stein svgd` grew without bound on lavapipe (Mesa 22.3): ~1.3 MB a step at d = 16,
+/// n = 100 (286 MB at 100 steps, 1.49 GB at 1000; the SVGD paper's 6000-step logistic run
+/// reached 10 GB). lavapipe compiled a fresh copy of a shader at every dispatch whose
+/// branches or loop bounds read a uniform (the uniform's values inlined) and never freed it;
+/// kernels now read their parameters from a storage buffer on CPU adapters
+/// (`GpuContext::params_in_storage`). 200 steps after the first 100 (which build the
+/// pipelines) must add less than 32 MB of resident memory, where the leak added ~260 MB.
+/// Measured in a child process running this test alone, so that no other test's
+/// allocations count; skipped off Linux.
+#[test]
+fn issue_leak_svgd_memory_stays_flat_over_steps() -> Result<()> {
+    if resident_bytes().is_none() {
+        return Ok(());
+    }
+    if std::env::var_os(LEAK_CHILD).is_none() {
+        if gpu()?.is_none() {
+            return Ok(());
+        }
+        // The test's name as the harness lists it: this module's path without the crate's.
+        let module = module_path!().split_once("::").map_or("", |(_, m)| m);
+        let name = format!("{module}::issue_leak_svgd_memory_stays_flat_over_steps");
+        let out = std::process::Command::new(std::env::current_exe()?)
+            .args([
+                "--exact",
+                &name,
+                "--nocapture",
+                "--test-threads",
+                "1",
+            ])
+            .env(LEAK_CHILD, "1")
+            .output()?;
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        ensure!(out.status.success(), "the child run failed:\n{text}");
+        // The child must have run the test, not filtered it away.
+        ensure!(text.contains("1 passed"), "the child ran no test:\n{text}");
+        return Ok(());
+    }
+    let Some((ctx, k)) = gpu()? else {
+        return Ok(());
+    };
+    let (n, d) = (100, 16);
+    let eye: Vec<Vec<f64>> = (0..d)
+        .map(|i| (0..d).map(|j| f64::from(u8::from(i == j))).collect())
+        .collect();
+    let target = Target::Gaussian(Gaussian::new(vec![0.0; d], eye, "leak")?);
+    let (x0, _) = normals(n, d, 1.0, 19);
+    let mut engine = Svgd::new(
+        ctx,
+        k,
+        target_score(ctx, &target)?,
+        &x0,
+        n,
+        Optimizer::Sgd,
+    )?;
+    let mut run = |steps: usize| -> Result<u64> {
+        for _ in 0..steps {
+            engine.step(0.05, Bandwidth::Fixed(1.0))?;
+        }
+        ctx.wait()?;
+        resident_bytes().ok_or_else(|| anyhow::anyhow!("statm went away"))
+    };
+    let after_100 = run(100)?;
+    let after_300 = run(200)?;
+    let grown = after_300.saturating_sub(after_100);
+    println!("resident: {after_100} B after 100 steps, {after_300} B after 300");
+    ensure!(
+        grown < 32 << 20,
+        "200 SVGD steps grew resident memory by {} MB ({after_100} → {after_300} bytes)",
+        grown >> 20
     );
     Ok(())
 }
