@@ -478,7 +478,9 @@ mod tests {
                 .global_variables
                 .iter()
                 .find(|(_, g)| {
-                    g.binding.as_ref().is_some_and(|b| (b.group, b.binding) == (0, 0))
+                    g.binding
+                        .as_ref()
+                        .is_some_and(|b| (b.group, b.binding) == (0, 0))
                 })
                 .expect("binding 0");
             assert_eq!(
@@ -495,7 +497,10 @@ mod tests {
         let err = params_as_storage("eight", String::new(), &eight, &limits)
             .unwrap_err()
             .to_string();
-        assert!(err.contains("`eight`") && err.contains("9 storage buffers"), "{err}");
+        assert!(
+            err.contains("`eight`") && err.contains("9 storage buffers"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -387,13 +387,7 @@ fn issue_leak_svgd_memory_stays_flat_over_steps() -> Result<()> {
         let module = module_path!().split_once("::").map_or("", |(_, m)| m);
         let name = format!("{module}::issue_leak_svgd_memory_stays_flat_over_steps");
         let out = std::process::Command::new(std::env::current_exe()?)
-            .args([
-                "--exact",
-                &name,
-                "--nocapture",
-                "--test-threads",
-                "1",
-            ])
+            .args(["--exact", &name, "--nocapture", "--test-threads", "1"])
             .env(LEAK_CHILD, "1")
             .output()?;
         let text = format!(
@@ -415,14 +409,7 @@ fn issue_leak_svgd_memory_stays_flat_over_steps() -> Result<()> {
         .collect();
     let target = Target::Gaussian(Gaussian::new(vec![0.0; d], eye, "leak")?);
     let (x0, _) = normals(n, d, 1.0, 19);
-    let mut engine = Svgd::new(
-        ctx,
-        k,
-        target_score(ctx, &target)?,
-        &x0,
-        n,
-        Optimizer::Sgd,
-    )?;
+    let mut engine = Svgd::new(ctx, k, target_score(ctx, &target)?, &x0, n, Optimizer::Sgd)?;
     let mut run = |steps: usize| -> Result<u64> {
         for _ in 0..steps {
             engine.step(0.05, Bandwidth::Fixed(1.0))?;
