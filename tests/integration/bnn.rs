@@ -791,7 +791,12 @@ fn predict_on_a_bnn_target_reports_the_reference_metrics() -> Result<()> {
         "x,z,y\n0,1,1\n2,0,5\n4,1,1\n6,0,5\n1,1,2\n5,0,4\n3,1,4\n5,1,7\n",
     );
     dir.write("test.csv", "y,z,x\n2,1,1\n6,0,4\n3,1,2.5\n");
-    let target = dir.target("t", "train.csv", "y", r#""hidden": 2, "dev_fraction": 0.25"#);
+    let target = dir.target(
+        "t",
+        "train.csv",
+        "y",
+        r#""hidden": 2, "dev_fraction": 0.25"#,
+    );
     let t = load_bnn(&target)?;
     ensure!(t.std_y != 1.0, "a response to standardise");
     let parts = particles(&t, 3, 11);
@@ -819,7 +824,11 @@ fn predict_on_a_bnn_target_reports_the_reference_metrics() -> Result<()> {
         (&[][..], false, bnn::GammaUnits::Authors),
         (&["--dev-rule"][..], true, bnn::GammaUnits::Authors),
         (&["--gamma-units", "data"][..], false, bnn::GammaUnits::Data),
-        (&["--dev-rule", "--gamma-units", "data"][..], true, bnn::GammaUnits::Data),
+        (
+            &["--dev-rule", "--gamma-units", "data"][..],
+            true,
+            bnn::GammaUnits::Data,
+        ),
     ] {
         let r = run(extra)?;
         let want = bnn::metrics_in(&t, &theta, &x, &y, dev_rule, units)?;
@@ -858,11 +867,28 @@ fn predict_on_a_bnn_target_reports_the_reference_metrics() -> Result<()> {
     let logistic = logistic.display().to_string();
     for (args, want) in [
         (
-            vec!["--target", &no_dev, "--particles", &ps, "--data", &test, "--dev-rule"],
+            vec![
+                "--target",
+                &no_dev,
+                "--particles",
+                &ps,
+                "--data",
+                &test,
+                "--dev-rule",
+            ],
             "dev_fraction",
         ),
         (
-            vec!["--target", &logistic, "--particles", &lp, "--data", &ltest, "--gamma-units", "data"],
+            vec![
+                "--target",
+                &logistic,
+                "--particles",
+                &lp,
+                "--data",
+                &ltest,
+                "--gamma-units",
+                "data",
+            ],
             "--gamma-units",
         ),
     ] {
@@ -871,7 +897,10 @@ fn predict_on_a_bnn_target_reports_the_reference_metrics() -> Result<()> {
         let o = stein(&all);
         let err = String::from_utf8_lossy(&o.stderr);
         ensure!(o.status.code() == Some(2), "{:?}: {err}", o.status.code());
-        ensure!(err.trim().lines().count() == 1 && err.contains(want), "{err}");
+        ensure!(
+            err.trim().lines().count() == 1 && err.contains(want),
+            "{err}"
+        );
         ensure!(o.stdout.is_empty(), "nothing on stdout");
     }
     Ok(())
