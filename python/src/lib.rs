@@ -340,7 +340,7 @@ impl TargetArg {
             "callable" => {
                 if score_batch.is_some() {
                     return Err(PyValueError::new_err(
-                        "score_batch applies to the Bayesian targets (kind \"logistic\"); a score function batches its own data, leave it out",
+                        "score_batch applies to targets with data rows (kinds \"logistic\" and \"bnn\", or \"wgsl\" with \"rows\"); a score function batches its own data, leave it out",
                     ));
                 }
                 return Ok(TargetArg::Callable(Arc::new(value.clone().unbind()), d));

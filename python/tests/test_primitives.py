@@ -163,7 +163,7 @@ def test_bad_targets_and_bandwidths(tmp_path, x50):
         stein.phi(x50, GAUSS, "widest")
     with pytest.raises(ValueError, match="positive number|outside what f32"):
         stein.phi(x50, GAUSS, -1.0)
-    with pytest.raises(ValueError, match="score-batch applies to the Bayesian models"):
+    with pytest.raises(ValueError, match="score-batch applies to targets with data rows"):
         stein.phi(x50, GAUSS, score_batch=3)
 
 
