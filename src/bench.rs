@@ -114,6 +114,37 @@ pub struct PhaseProfile {
     pub update_seconds: f64,
 }
 
+/// Times the score, φ at `h` and the update of `engine`, each recorded alone, submitted and
+/// waited for ([`PhaseProfile`]; the median's time, taken by the caller, joins them). Shared
+/// by `stein bench --profile` and `stein bench --target`.
+pub(crate) fn time_phases(
+    ctx: &GpuContext,
+    engine: &mut Svgd,
+    h: f64,
+    median_seconds: f64,
+    min_time: Duration,
+    check: &mut dyn FnMut() -> Result<()>,
+) -> Result<PhaseProfile> {
+    let mut alone = |f: &mut dyn FnMut(&mut Svgd, &mut Recorder) -> Result<()>| {
+        time_checked(min_time, check, || {
+            let mut enc = Recorder::new(ctx);
+            f(engine, &mut enc)?;
+            enc.submit(ctx);
+            ctx.wait()
+        })
+    };
+    let score_seconds = alone(&mut |e, enc| e.record_score(enc))?;
+    let phi_seconds = alone(&mut |e, enc| e.record_phi_only(enc, h))?;
+    let update_seconds = alone(&mut |e, enc| e.record_update_only(enc, 1e-3))?;
+    Ok(PhaseProfile {
+        clock: "wall",
+        score_seconds,
+        median_seconds,
+        phi_seconds,
+        update_seconds,
+    })
+}
+
 /// The benchmark's result, as written to JSON.
 #[derive(Clone, Debug, Serialize)]
 pub struct BenchReport {
@@ -142,7 +173,7 @@ fn timed_runs(min_time: Duration, seconds: f64) -> f64 {
 }
 
 /// [`time_it`] that calls `check` before each run and fails with its error.
-fn time_checked(
+pub(crate) fn time_checked(
     min_time: Duration,
     check: &mut dyn FnMut() -> Result<()>,
     mut f: impl FnMut() -> Result<()>,
@@ -561,26 +592,14 @@ pub fn run_with(
             };
             let profile = match cfg.profile && !cfg.phi_only {
                 false => None,
-                true => {
-                    let mut alone = |f: &mut dyn FnMut(&mut Svgd, &mut Recorder) -> Result<()>| {
-                        time_checked(cfg.min_time, &mut check, || {
-                            let mut enc = Recorder::new(ctx);
-                            f(&mut engine, &mut enc)?;
-                            enc.submit(ctx);
-                            ctx.wait()
-                        })
-                    };
-                    let score_seconds = alone(&mut |e, enc| e.record_score(enc))?;
-                    let phi_seconds = alone(&mut |e, enc| e.record_phi_only(enc, h))?;
-                    let update_seconds = alone(&mut |e, enc| e.record_update_only(enc, 1e-3))?;
-                    Some(PhaseProfile {
-                        clock: "wall",
-                        score_seconds,
-                        median_seconds,
-                        phi_seconds,
-                        update_seconds,
-                    })
-                }
+                true => Some(time_phases(
+                    ctx,
+                    &mut engine,
+                    h,
+                    median_seconds,
+                    cfg.min_time,
+                    &mut check,
+                )?),
             };
             let row = BenchRow {
                 n,

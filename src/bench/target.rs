@@ -11,8 +11,8 @@ use std::time::Duration;
 use anyhow::{ensure, Result};
 use serde::Serialize;
 
-use super::time_checked;
-use crate::gpu::{GpuContext, Recorder};
+use super::{time_checked, time_phases, PhaseProfile};
+use crate::gpu::GpuContext;
 use crate::io::target::{SplitMix64, Target};
 use crate::kernels::Kernels;
 use crate::run::{Interrupted, Progress};
@@ -179,27 +179,21 @@ pub fn run(
         let mut engine = Svgd::new(ctx, &k, score, &x0, n, Optimizer::Adagrad)?;
         let h = crate::bandwidth::from_median(engine.median()?.med, n);
         let (check_max_rel_err, score_check_max_rel_err) = check_rows(&mut engine, target, &x0, h)?;
-        let wait = |enc: Recorder| {
-            enc.submit(ctx);
-            ctx.wait()
-        };
-        let score_seconds = time_checked(cfg.min_time, &mut check, || {
-            let mut enc = Recorder::new(ctx);
-            engine.record_score(&mut enc)?;
-            wait(enc)
-        })?;
-        let phi_seconds = time_checked(cfg.min_time, &mut check, || {
-            let mut enc = Recorder::new(ctx);
-            engine.record_phi_only(&mut enc, h)?;
-            wait(enc)
-        })?;
         let median_seconds =
             time_checked(cfg.min_time, &mut check, || engine.median().map(|_| ()))?;
-        let update_seconds = time_checked(cfg.min_time, &mut check, || {
-            let mut enc = Recorder::new(ctx);
-            engine.record_update_only(&mut enc, 1e-3)?;
-            wait(enc)
-        })?;
+        let PhaseProfile {
+            score_seconds,
+            phi_seconds,
+            update_seconds,
+            ..
+        } = time_phases(
+            ctx,
+            &mut engine,
+            h,
+            median_seconds,
+            cfg.min_time,
+            &mut check,
+        )?;
         let step_seconds = time_checked(cfg.min_time, &mut check, || {
             engine.step(1e-3, Bandwidth::Median)?;
             ctx.wait()

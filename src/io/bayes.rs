@@ -122,6 +122,14 @@ pub fn batch_begin(step: u64, m: usize, n: usize) -> usize {
     ((u128::from(step) * m as u128) % n as u128) as usize
 }
 
+/// The rows of step `step`'s minibatch of `m` in the permutation `perm` of N rows:
+/// `perm[(begin + j) mod N]`, j < m, with `begin` from [`batch_begin`].
+pub fn minibatch<T: Copy>(perm: &[T], m: usize, step: u64) -> impl Iterator<Item = T> + '_ {
+    let n = perm.len();
+    let b = batch_begin(step, m, n);
+    (0..m).map(move |j| perm[(b + j) % n])
+}
+
 /// Checks a `--score-batch` of `m` rows against the data's `n` rows.
 pub fn check_batch(m: usize, n: usize) -> Result<()> {
     ensure!(
@@ -364,8 +372,7 @@ impl Logistic {
 
     /// The rows of the minibatch of step `s`, in order.
     pub fn batch_rows(&self, step: u64) -> impl Iterator<Item = usize> + '_ {
-        let b = self.batch_begin(step);
-        (0..self.batch).map(move |j| self.perm[(b + j) % self.rows])
+        minibatch(&self.perm, self.batch, step)
     }
 
     /// The rows in the permutation's order as the device reads them: the dw features, then
@@ -673,8 +680,7 @@ impl Bnn {
 
     /// The training rows of the minibatch of step `s`, in order.
     pub fn batch_rows(&self, step: u64) -> impl Iterator<Item = usize> + '_ {
-        let b = self.batch_begin(step);
-        (0..self.batch).map(move |j| self.perm[(b + j) % self.rows])
+        minibatch(&self.perm, self.batch, step)
     }
 
     /// The training rows in the permutation's order as the device reads them: the d

@@ -160,9 +160,8 @@ impl RowBatches {
 
     /// The rows of the minibatch of step `step`, in the order `batch_row(j)` gives them.
     pub fn batch_rows(&self, step: u64) -> Vec<usize> {
-        let b = self.begin(step);
-        (0..self.batch)
-            .map(|j| self.perm[(b + j) % self.rows] as usize)
+        crate::io::bayes::minibatch(&self.perm, self.batch, step)
+            .map(|r| r as usize)
             .collect()
     }
 

@@ -108,17 +108,7 @@ fn bnn_prediction(
 ) -> Result<Prediction> {
     let csv = read_test_csv(test_csv)?;
     let p = test_csv.display();
-    if let Some(extra) = csv
-        .header
-        .iter()
-        .find(|h| **h != b.response && !b.inputs.contains(h))
-    {
-        bail!(
-            "--data {p}: column \"{extra}\" is not in the training data (training columns: {}, {}); give the training data's columns only",
-            b.inputs.join(", "),
-            b.response
-        );
-    }
+    only_training_columns(&csv, &b.inputs, &b.response, test_csv)?;
     let (x, y) = b.data_rows(&csv, &format!("--data {p}"))?;
     let theta: Vec<f64> = particles.iter().map(|&v| f64::from(v)).collect();
     let m = crate::cpu::bnn::metrics_in(b, &theta, &x, &y, options.dev_rule, options.gamma_units)?;
@@ -203,17 +193,7 @@ fn logistic_rows(l: &Logistic, path: &Path) -> Result<(Vec<f64>, Vec<f64>)> {
         .map(|f| column(f))
         .collect::<Result<Vec<usize>>>()?;
     let lc = column(&l.label)?;
-    if let Some(extra) = csv
-        .header
-        .iter()
-        .find(|h| **h != l.label && !l.features.contains(h))
-    {
-        bail!(
-            "--data {p}: column \"{extra}\" is not in the training data (training columns: {}, {}); give the training data's columns only",
-            l.features.join(", "),
-            l.label
-        );
-    }
+    only_training_columns(&csv, &l.features, &l.label, path)?;
     let mut raw = Vec::with_capacity(csv.rows * feature_cols.len());
     let mut y = Vec::with_capacity(csv.rows);
     for r in 0..csv.rows {
@@ -243,6 +223,22 @@ fn logistic_rows(l: &Logistic, path: &Path) -> Result<(Vec<f64>, Vec<f64>)> {
         });
     }
     Ok((l.model_features(&raw, csv.rows), y))
+}
+
+/// Refuses a test CSV with a column the training data lacks (its `inputs` and `target`).
+fn only_training_columns(csv: &Csv, inputs: &[String], target: &str, path: &Path) -> Result<()> {
+    if let Some(extra) = csv
+        .header
+        .iter()
+        .find(|h| *h != target && !inputs.contains(h))
+    {
+        bail!(
+            "--data {}: column \"{extra}\" is not in the training data (training columns: {}, {target}); give the training data's columns only",
+            path.display(),
+            inputs.join(", ")
+        );
+    }
+    Ok(())
 }
 
 /// The test CSV, with an error for a file that cannot be read naming `--data`.

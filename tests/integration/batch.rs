@@ -14,17 +14,10 @@ use std::time::Duration;
 
 use stein::io::safetensors::Tensors;
 
-use super::common::gpu;
+use super::common::{gpu, stein};
 
 const DIGITS: &str = "../shared/data/digits8-train-images.npy";
 const MIX2: &str = r#"{"kind":"gmm","weights":[1,2],"means":[[-2,0],[2,0]],"stds":[[1,1],[1,1]]}"#;
-
-fn stein(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_stein"))
-        .args(args)
-        .output()
-        .expect("running stein")
-}
 
 fn stderr_lines(o: &Output) -> Vec<String> {
     String::from_utf8_lossy(&o.stderr)

@@ -4,7 +4,6 @@
 //! initialisation, a short run that learns, and bad data refused in one line.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
 
 use anyhow::{ensure, Result};
 use stein::cpu::logistic;
@@ -13,7 +12,7 @@ use stein::io::target::{load_target, no_device_check, Logistic, SplitMix64, Targ
 use stein::kernels::Kernels;
 use stein::svgd::{LogisticScore, Score};
 
-use super::common::gpu;
+use super::common::{gpu, stein};
 
 fn breast_cancer() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data/breast-cancer.csv")
@@ -193,13 +192,6 @@ fn logistic_prior_init_is_the_authors() -> Result<()> {
     ensure!((la - want).abs() < 0.06, "mean log α {la}, want {want}");
     ensure!((aw2 - 1.0).abs() < 0.03, "mean α w² {aw2}");
     Ok(())
-}
-
-fn stein(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_stein"))
-        .args(args)
-        .output()
-        .expect("running stein")
 }
 
 /// A short run from the prior with minibatches of 100 classifies the training rows: the

@@ -7,7 +7,6 @@
 
 use std::f64::consts::PI;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
 
 use anyhow::{ensure, Result};
 use stein::cpu::bnn;
@@ -18,30 +17,18 @@ use stein::kernels::Kernels;
 use stein::score::bnn_score_passes;
 use stein::svgd::{BnnScore, Score};
 
-use super::common::gpu;
+use super::common::{gpu, stein, Dir};
 
 fn boston() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data/boston-housing.csv")
 }
 
-/// A temporary directory for targets and data.
-struct Dir(tempfile::TempDir);
+/// `Dir` with bnn target files.
+trait BnnDir {
+    fn target(&self, name: &str, data: &str, response: &str, extra: &str) -> String;
+}
 
-impl Dir {
-    fn new() -> Self {
-        Dir(tempfile::tempdir().unwrap())
-    }
-    fn path(&self, name: &str) -> PathBuf {
-        self.0.path().join(name)
-    }
-    fn write(&self, name: &str, text: &str) -> PathBuf {
-        let p = self.path(name);
-        std::fs::write(&p, text).unwrap();
-        p
-    }
-    fn s(&self, name: &str) -> String {
-        self.path(name).display().to_string()
-    }
+impl BnnDir for Dir {
     /// Writes `name.json` = `{"kind": "bnn", "data": data, "response": response, extra}`.
     fn target(&self, name: &str, data: &str, response: &str, extra: &str) -> String {
         let extra = if extra.is_empty() {
@@ -562,13 +549,6 @@ fn bnn_metrics_match_a_hand_computed_case() -> Result<()> {
         "particles of the wrong length"
     );
     Ok(())
-}
-
-fn stein(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_stein"))
-        .args(args)
-        .output()
-        .expect("running stein")
 }
 
 /// `stein check-target` on a bnn target passes the model's gradient at its initial particles

@@ -5,14 +5,7 @@ use std::process::{Command, Output};
 
 use stein::io::npy::encode_npy_f32;
 
-use super::common::gpu;
-
-fn stein(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_stein"))
-        .args(args)
-        .output()
-        .expect("running stein")
-}
+use super::common::{gpu, stein};
 
 struct Dir(tempfile::TempDir);
 

@@ -452,3 +452,31 @@ pub fn mmd_reference(x: &[f64], y: &[f64], d: usize, h: f64) -> f64 {
     let key = fingerprint("mmd", &[x, y], &[d as u64, h.to_bits()]);
     memoized(&MEMO, key, || stein::cpu::mmd::mmd2_unbiased(x, y, d, h))
 }
+
+/// A temporary directory with files, removed when dropped.
+pub struct Dir(tempfile::TempDir);
+
+impl Dir {
+    pub fn new() -> Self {
+        Dir(tempfile::tempdir().unwrap())
+    }
+    pub fn path(&self, name: &str) -> std::path::PathBuf {
+        self.0.path().join(name)
+    }
+    pub fn write(&self, name: &str, text: &str) -> std::path::PathBuf {
+        let p = self.path(name);
+        std::fs::write(&p, text).unwrap();
+        p
+    }
+    pub fn s(&self, name: &str) -> String {
+        self.path(name).display().to_string()
+    }
+}
+
+/// Runs the `stein` binary with `args`.
+pub fn stein(args: &[&str]) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_stein"))
+        .args(args)
+        .output()
+        .expect("running stein")
+}

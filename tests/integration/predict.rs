@@ -5,39 +5,13 @@
 //! line with exit 2 and nothing written. All on the host: no device.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
 
 use anyhow::{ensure, Result};
 use stein::io::npy::write_npy_f32;
 use stein::io::target::{load_target, no_device_check, SplitMix64, Target};
 use stein::run::predict::{predict, PredictOptions, Prediction};
 
-/// A temporary directory with files.
-struct Dir(tempfile::TempDir);
-
-impl Dir {
-    fn new() -> Self {
-        Dir(tempfile::tempdir().unwrap())
-    }
-    fn path(&self, name: &str) -> PathBuf {
-        self.0.path().join(name)
-    }
-    fn write(&self, name: &str, text: &str) -> PathBuf {
-        let p = self.path(name);
-        std::fs::write(&p, text).unwrap();
-        p
-    }
-    fn s(&self, name: &str) -> String {
-        self.path(name).display().to_string()
-    }
-}
-
-fn stein(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_stein"))
-        .args(args)
-        .output()
-        .expect("running stein")
-}
+use super::common::{stein, Dir};
 
 fn load(path: &Path) -> Result<Target> {
     load_target(path, &no_device_check)

@@ -3,19 +3,12 @@
 //! samples come back in the data's units, and data of the wrong scale is refused.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
 
 use stein::io::npy::{encode_npy_f32, read_npy, NpyData};
 use stein::io::safetensors::Tensors;
 
-use super::common::gpu;
-
-fn stein(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_stein"))
-        .args(args)
-        .output()
-        .expect("running stein")
-}
+use super::common::{gpu, stein};
 
 fn ok(o: &Output) -> String {
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));

@@ -4,7 +4,6 @@
 //! line with exit 2 and nothing written.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
 
 use anyhow::{ensure, Result};
 use stein::gpu::{GpuContext, GpuVec, Recorder};
@@ -15,7 +14,7 @@ use stein::run::svgd::Init;
 use stein::run::{Silent, SvgdRun};
 use stein::svgd::{Bandwidth, HostScore, Optimizer, Score, Svgd, WgslScore};
 
-use super::common::{assert_close, gpu, max_abs, normals, Tol};
+use super::common::{assert_close, gpu, max_abs, normals, stein, Dir, Tol};
 
 /// The f32 score against an f64 reference: one rounding of each term, a few terms.
 const TOL_USER: Tol = Tol {
@@ -105,26 +104,6 @@ fn wgsl_funnel_score_matches_f64_reference() -> Result<()> {
         })
         .collect();
     assert_close(&got, &want, TOL_USER, max_abs(&want), "funnel")
-}
-
-/// A temporary directory with files.
-struct Dir(tempfile::TempDir);
-
-impl Dir {
-    fn new() -> Self {
-        Dir(tempfile::tempdir().unwrap())
-    }
-    fn path(&self, name: &str) -> PathBuf {
-        self.0.path().join(name)
-    }
-    fn write(&self, name: &str, text: &str) -> PathBuf {
-        let p = self.path(name);
-        std::fs::write(&p, text).unwrap();
-        p
-    }
-    fn s(&self, name: &str) -> String {
-        self.path(name).display().to_string()
-    }
 }
 
 /// A Gaussian with its precision and mean as data arrays: score P(μ − x).
@@ -372,13 +351,6 @@ fn host_score_equals_the_device_score_of_the_same_model() -> Result<()> {
     let err = format!("{:#}", e.step(0.1, Bandwidth::Median).unwrap_err());
     ensure!(err.contains("particle 3 coordinate 1"), "{err}");
     Ok(())
-}
-
-fn stein(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_stein"))
-        .args(args)
-        .output()
-        .expect("running stein")
 }
 
 /// The banana example copied into `dir` as `name.wgsl` with `edit` applied, and its target
