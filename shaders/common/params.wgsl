@@ -62,6 +62,14 @@ struct SelectParams {
     _pad1: u32,
 }
 
+// The median bandwidth from the selected order statistics: median_finish.
+struct FinishParams {
+    n: u32,        // particles (n odd: one order statistic, n even: two)
+    ln_hi: u32,    // ln(n + 1) as the host's f64 computes it, its bits: high word
+    ln_lo: u32,    // low word
+    _pad: u32,
+}
+
 // Gaussian-Bernoulli RBM kernels: rbm_hidden, rbm_energy, rbm_score, rbm_grad.
 struct RbmParams {
     n: u32,        // samples in the batch

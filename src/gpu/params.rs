@@ -155,6 +155,21 @@ pub struct SelectParams {
     pub _pad: u32,
 }
 
+/// `median_finish`: the median bandwidth from the selected order statistics.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, Pod, Zeroable)]
+pub struct FinishParams {
+    /// Particles (n odd: one order statistic, n even: two).
+    pub n: u32,
+    /// `ln(n + 1)` as the host's f64 computes it ([`crate::bandwidth::from_median`]): the
+    /// high word of its bits.
+    pub ln_hi: u32,
+    /// The low word.
+    pub ln_lo: u32,
+    /// Padding.
+    pub _pad: u32,
+}
+
 /// Gaussian-Bernoulli RBM kernels.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, Pod, Zeroable)]

@@ -333,6 +333,20 @@ pub const BATCH_MEDIAN: ShaderSpec = ShaderSpec {
     trusted: false,
 };
 
+/// The median bandwidth (h, 1/h) from the selected order statistics, in software binary64 so
+/// that it is the host's f64 result bit for bit (one invocation).
+pub const MEDIAN_FINISH: ShaderSpec = ShaderSpec {
+    name: "median_finish",
+    parts: &[
+        part!("common/params.wgsl"),
+        part!("common/softf64.wgsl"),
+        part!("kernels/median_finish.wgsl"),
+    ],
+    bindings: &[U, R, W],
+    workgroup_sizes: &[1],
+    trusted: false,
+};
+
 /// Median passes for d <= 16, unrolled (generated).
 pub const PAIR_BRACKET_MID: ShaderSpec = ShaderSpec {
     name: "pair_bracket_mid",
@@ -709,6 +723,7 @@ pub const ALL: &[&ShaderSpec] = &[
     &PAIR_BRACKET,
     &PAIR_HISTOGRAM,
     &BATCH_MEDIAN,
+    &MEDIAN_FINISH,
     &PAIR_BRACKET_MID,
     &PAIR_BRACKET_SHUFFLE,
     &KSD_PACK,
@@ -1291,6 +1306,10 @@ mod tests {
         assert_eq!(
             wgsl_struct_size(&PAIR_BRACKET, "SelectParams"),
             size(size_of::<SelectParams>())
+        );
+        assert_eq!(
+            wgsl_struct_size(&MEDIAN_FINISH, "FinishParams"),
+            size(size_of::<crate::gpu::params::FinishParams>())
         );
         assert_eq!(
             wgsl_struct_size(&RBM_GRAD, "RbmParams"),

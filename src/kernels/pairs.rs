@@ -8,7 +8,7 @@ use super::phi::PhiLayout;
 use super::plan::*;
 use super::texture::{x_texture_size, XTexture};
 use super::{check_nd, Kernels};
-use crate::gpu::params::SelectParams;
+use crate::gpu::params::{FinishParams, SelectParams};
 use crate::gpu::shader;
 use crate::gpu::{GpuContext, GpuVec, Recorder};
 
@@ -248,6 +248,40 @@ impl Kernels {
             },
         );
         kernel.record_with(ctx, enc, &params, &[&list.buffer, &h.buffer], (1, 1, 1))
+    }
+
+    /// Records `median_finish`: the median bandwidth of `n` particles from the selected order
+    /// statistics' bits in `sel` (v0 <= v1, the two middle values of the n² squared distances
+    /// for even n; v0 alone for odd n) into `out` as (h, 1/h): exactly the f32s
+    /// `from_median(med, n) as f32` and `(1.0 / h) as f32` of the host's f64 (NaN for both
+    /// where an order statistic is NaN, infinite or negative). Kernel `median_finish.wgsl`;
+    /// reference [`crate::bandwidth::from_median`].
+    pub fn record_median_finish(
+        &self,
+        ctx: &GpuContext,
+        enc: &mut Recorder,
+        n: usize,
+        sel: &GpuVec<u32>,
+        out: &GpuVec<f32>,
+    ) -> Result<()> {
+        let values = 2 - n % 2;
+        ensure!(
+            n >= 1 && n <= u32::MAX as usize && sel.len >= values && out.len >= 2,
+            "median_finish: needs 1 <= n < 2^32, {values} order statistics and room for (h, 1/h)"
+        );
+        // The same expression as bandwidth::from_median, so the same bits.
+        let ln = ((n as f64) + 1.0).ln().to_bits();
+        let kernel = self.cached(ctx, &shader::MEDIAN_FINISH, 1, &[])?;
+        let params = enc.uniform(
+            ctx,
+            &FinishParams {
+                n: n as u32,
+                ln_hi: (ln >> 32) as u32,
+                ln_lo: ln as u32,
+                _pad: 0,
+            },
+        );
+        kernel.record_with(ctx, enc, &params, &[&sel.buffer, &out.buffer], (1, 1, 1))
     }
 
     /// Rows per workgroup of the pair_bracket kernel for (n, d) (a row block: block b holds
