@@ -21,7 +21,7 @@ use anyhow::{ensure, Result};
 
 use crate::gpu::{GpuContext, GpuVec, Recorder};
 use crate::kernels::{Kernels, PhiBandwidth};
-use crate::median::{BatchMedian, MedianResult, MedianSelector};
+use crate::median::{BatchMedian, DeviceMedian, MedianResult, MedianSelector};
 
 /// How the kernel bandwidth h is chosen.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -69,6 +69,13 @@ pub struct Selected {
     pub median: Option<MedianResult>,
 }
 
+/// The in-encoder selections.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum OnDevice {
+    Batch,
+    Exact,
+}
+
 /// Selects h for a set of `n` particles in `d` dimensions; see the module doc.
 pub struct BandwidthSelector {
     n: usize,
@@ -78,6 +85,11 @@ pub struct BandwidthSelector {
     batch: Option<BatchMedian>,
     /// The exact selector's buffers (made on first use).
     passes: Option<MedianSelector>,
+    /// The selection recorded into an encoder for any n it fits ([`DeviceMedian::fits`];
+    /// made on first use).
+    device: Option<DeviceMedian>,
+    /// Which in-encoder selection wrote the device h last.
+    device_last: Option<OnDevice>,
     /// The last host selection, kept until [`BandwidthSelector::moved`]: a KSD between steps
     /// and the next step share it.
     kept: Option<(Bandwidth, MedianResult)>,
@@ -101,10 +113,20 @@ impl BandwidthSelector {
             d,
             placement,
             batch: None,
+            // The host selector's buffers where the device path cannot serve n.
             passes: match placement {
-                Placement::Host => Some(MedianSelector::new(ctx, k, n, d)?),
-                Placement::Encoder { .. } => None,
+                Placement::Host if !DeviceMedian::fits(ctx, n) => {
+                    Some(MedianSelector::new(ctx, k, n, d)?)
+                }
+                _ => None,
             },
+            device: match placement {
+                Placement::Host if DeviceMedian::fits(ctx, n) => {
+                    Some(DeviceMedian::new(ctx, k, n, d)?)
+                }
+                _ => None,
+            },
+            device_last: None,
             kept: None,
             computed: 0,
         })
@@ -113,6 +135,7 @@ impl BandwidthSelector {
     /// Bytes of device memory held.
     pub fn device_bytes(&self) -> u64 {
         self.passes.as_ref().map_or(0, MedianSelector::device_bytes)
+            + self.device.as_ref().map_or(0, DeviceMedian::device_bytes)
     }
 
     /// Medians computed so far.
@@ -133,7 +156,49 @@ impl BandwidthSelector {
         k: &Kernels,
         x: &GpuVec<f32>,
     ) -> Result<MedianResult> {
+        if DeviceMedian::fits(ctx, self.n) {
+            let mut rec = Recorder::new(ctx);
+            self.device(ctx, k)?.record(ctx, k, &mut rec, x)?;
+            rec.submit(ctx);
+            return self.device(ctx, k)?.result(ctx);
+        }
         self.passes(ctx, k)?.median_sqdist(ctx, k, x)
+    }
+
+    fn device(&mut self, ctx: &GpuContext, k: &Kernels) -> Result<&mut DeviceMedian> {
+        let (n, d) = (self.n, self.d);
+        match &mut self.device {
+            Some(p) => Ok(p),
+            none => Ok(none.insert(DeviceMedian::new(ctx, k, n, d)?)),
+        }
+    }
+
+    /// Records the exact median of `x` into `rec` (the step's encoder, after what wrote `x`),
+    /// leaving h on the device for φ ([`BandwidthSelector::phi_bandwidth`]), where the device
+    /// path serves n and no median of these particles is kept: returns whether it did. The
+    /// SVGD engine's steps take it, so a step is one submit with no readback.
+    pub fn record_median(
+        &mut self,
+        ctx: &GpuContext,
+        k: &Kernels,
+        rec: &mut Recorder,
+        x: &GpuVec<f32>,
+    ) -> Result<bool> {
+        if self.kept.is_some() || !DeviceMedian::fits(ctx, self.n) {
+            return Ok(false);
+        }
+        self.device(ctx, k)?.record(ctx, k, rec, x)?;
+        self.device_last = Some(OnDevice::Exact);
+        self.computed += 1;
+        Ok(true)
+    }
+
+    /// What the last in-encoder exact median found (one readback; for the steps that log).
+    pub fn last_device_median(&self, ctx: &GpuContext) -> Result<Option<MedianResult>> {
+        match (&self.device, self.device_last) {
+            (Some(dm), Some(OnDevice::Exact)) => dm.result(ctx).map(Some),
+            _ => Ok(None),
+        }
     }
 
     fn passes(&mut self, ctx: &GpuContext, k: &Kernels) -> Result<&mut MedianSelector> {
@@ -173,12 +238,22 @@ impl BandwidthSelector {
             Some(rec)
                 if self.placement == (Placement::Encoder { host_h: false })
                     && rule == Bandwidth::Median
-                    && BatchMedian::fits(ctx, self.n) =>
+                    && (BatchMedian::fits(ctx, self.n) || DeviceMedian::fits(ctx, self.n)) =>
             {
                 rec
             }
             rec => return self.select_by_passes(ctx, k, rec, x, rule),
         };
+        if !BatchMedian::fits(ctx, self.n) {
+            // Past one selection workgroup: the exact selection, recorded all the same.
+            self.device(ctx, k)?.record(ctx, k, rec, x)?;
+            self.device_last = Some(OnDevice::Exact);
+            self.computed += 1;
+            return Ok(Selected {
+                h: None,
+                median: None,
+            });
+        }
         {
             let (n, d) = (self.n, self.d);
             let bm = match &mut self.batch {
@@ -186,6 +261,7 @@ impl BandwidthSelector {
                 none => none.insert(BatchMedian::new(ctx, k, n, d)?),
             };
             bm.record(ctx, k, rec, x)?;
+            self.device_last = Some(OnDevice::Batch);
             self.computed += 1;
             Ok(Selected {
                 h: None,
@@ -212,11 +288,10 @@ impl BandwidthSelector {
                     std::mem::replace(rec, Recorder::new(ctx)).submit(ctx);
                 }
                 self.computed += 1;
-                let p = self.passes(ctx, k)?;
                 if rule == Bandwidth::Median {
-                    p.median_sqdist(ctx, k, x)?
+                    self.median(ctx, k, x)?
                 } else {
-                    p.median_sampled(ctx, k, x)?
+                    self.passes(ctx, k)?.median_sampled(ctx, k, x)?
                 }
             }
         };
@@ -238,7 +313,10 @@ impl BandwidthSelector {
 
     /// The device buffer holding (h, 1/h) after an in-encoder selection.
     pub fn device_h(&self) -> Option<&GpuVec<f32>> {
-        self.batch.as_ref().map(|b| &b.h)
+        match self.device_last? {
+            OnDevice::Batch => self.batch.as_ref().map(|b| &b.h),
+            OnDevice::Exact => self.device.as_ref().map(|b| &b.h),
+        }
     }
 
     /// Where φ reads the bandwidth `sel` selected: h on the host, or the device buffer.

@@ -172,9 +172,10 @@ impl Optimizer {
 /// What a step did.
 #[derive(Clone, Copy, Debug)]
 pub struct StepInfo {
-    /// The bandwidth used.
-    pub h: f64,
-    /// The median computation, when the bandwidth was the median.
+    /// The bandwidth used, where the host knows it; `None` when the median was selected on
+    /// the device inside the step (read it with [`Svgd::last_bandwidth`], one readback).
+    pub h: Option<f64>,
+    /// The median computation, when the bandwidth was a median the host selected.
     pub median: Option<MedianResult>,
 }
 
@@ -360,21 +361,61 @@ impl<'a> Svgd<'a> {
         Ok((phi, h))
     }
 
-    /// One SVGD step x ← x + ε·update(φ). One submit after the median passes.
+    /// One SVGD step x ← x + ε·update(φ): one submit and no readback. With the exact median
+    /// the selection is recorded into the step's encoder (where the device path serves n;
+    /// [`crate::median::DeviceMedian`]), unless a KSD or φ call already selected it for
+    /// these particles on the host.
     pub fn step(&mut self, step_size: f64, bw: Bandwidth) -> Result<StepInfo> {
         if !(step_size > 0.0 && step_size.is_finite()) {
             bail!("step size {step_size} must be positive and finite");
         }
-        let (h, median) = self.bandwidth(bw)?;
+        let mut enc = Recorder::new(self.ctx);
+        let on_device = bw == Bandwidth::Median
+            && self
+                .dir
+                .bandwidth
+                .record_median(self.ctx, self.k, &mut enc, &self.x)?;
+        let info = if on_device {
+            StepInfo {
+                h: None,
+                median: None,
+            }
+        } else {
+            let (h, median) = self.bandwidth(bw)?;
+            StepInfo {
+                h: Some(h),
+                median,
+            }
+        };
         // The update below moves the particles.
         self.dir.bandwidth.moved();
         self.target.set_steps(self.t);
         self.t += 1;
-        let mut enc = Recorder::new(self.ctx);
-        self.record_phi(&mut enc, h)?;
+        self.target
+            .record(self.ctx, self.k, &mut enc, &self.x, &self.dir.score, self.n)?;
+        let sel = Selected {
+            h: info.h,
+            median: None,
+        };
+        self.dir
+            .record_phi(self.ctx, self.k, &mut enc, &self.x, &sel)?;
         self.record_update(&mut enc, step_size)?;
         enc.submit(self.ctx);
-        Ok(StepInfo { h, median })
+        Ok(info)
+    }
+
+    /// The bandwidth of the last step and its median, read back from the device where the
+    /// step selected it there (one readback; `info.h` where the host knew it).
+    pub fn last_bandwidth(&self, info: &StepInfo) -> Result<(f64, Option<MedianResult>)> {
+        if let Some(h) = info.h {
+            return Ok((h, info.median));
+        }
+        let m = self
+            .dir
+            .bandwidth
+            .last_device_median(self.ctx)?
+            .ok_or_else(|| anyhow::anyhow!("svgd: no median was selected on the device"))?;
+        Ok((crate::bandwidth::from_median(m.med, self.n), Some(m)))
     }
 
     /// Records the score alone at the current particles, for the minibatch of the next step

@@ -132,3 +132,25 @@ struct GenParams {
     _pad1: u32,
     _pad2: u32,
 }
+
+// The device median's passes (src/median/device.rs): median_control, select_hist,
+// pair_row_list, median_gather.
+struct MedianParams {
+    n: u32,          // particles
+    d: u32,          // dimension
+    stage: u32,      // median_control: which stage
+    round: u32,      // the stage's round (radix digit, narrowing level)
+    groups: u32,     // workgroups whose histograms a stage sums
+    samples: u32,    // pairs in the sample (0: no sample, every pair is listed)
+    lo_idx: u32,     // sample positions of the bracket ends (see `flags`)
+    hi_idx: u32,
+    k0: u32,         // off-diagonal ranks of the two order statistics (k0 <= k1)
+    k1: u32,
+    flags: u32,      // bits 0, 1: order statistic q is a diagonal zero; bit 2: lo = 0;
+                     // bit 3: hi = +inf
+    slot_total: u32, // the list's slot area; the relisted rows' region follows it
+    region: u32,     // size of that region
+    rows_max: u32,   // most rows listed again before the narrowing takes over
+    chunk: u32,      // pair_row_list: columns per workgroup (dispatch y)
+    m: u32,          // pairs, n(n - 1)/2
+}

@@ -19,7 +19,9 @@ pub struct GpuVec<T: bytemuck::Pod> {
     _t: PhantomData<T>,
 }
 
+// INDIRECT: the device median's stages write the workgroup counts of later passes.
 const USAGE: wgpu::BufferUsages = wgpu::BufferUsages::STORAGE
+    .union(wgpu::BufferUsages::INDIRECT)
     .union(wgpu::BufferUsages::COPY_SRC)
     .union(wgpu::BufferUsages::COPY_DST);
 

@@ -273,3 +273,42 @@ pub struct GenParams {
     /// Padding.
     pub _pad: [u32; 3],
 }
+
+/// The device median's passes (`median_control`, `select_hist`, `pair_row_list`,
+/// `median_gather`; src/median/device.rs says what each field means to each stage).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, Pod, Zeroable)]
+pub struct MedianParams {
+    /// Particles.
+    pub n: u32,
+    /// Dimension.
+    pub d: u32,
+    /// `median_control`'s stage.
+    pub stage: u32,
+    /// The stage's round (radix digit, narrowing level; PLAN: pair_row_list's column chunks).
+    pub round: u32,
+    /// Workgroups whose histograms a stage sums (PLAN: pair_histogram's workgroups).
+    pub groups: u32,
+    /// Pairs in the sample (0: every pair is listed).
+    pub samples: u32,
+    /// Sample position of the bracket's low end.
+    pub lo_idx: u32,
+    /// Sample position of its high end.
+    pub hi_idx: u32,
+    /// Off-diagonal rank of the first order statistic.
+    pub k0: u32,
+    /// Off-diagonal rank of the second (k0 <= k1).
+    pub k1: u32,
+    /// Bits 0, 1: order statistic q is a diagonal zero; bit 2: lo = 0; bit 3: hi = +inf.
+    pub flags: u32,
+    /// The list's slot area; the relisted rows' region follows it.
+    pub slot_total: u32,
+    /// Size of that region.
+    pub region: u32,
+    /// Most rows listed again before the narrowing takes over.
+    pub rows_max: u32,
+    /// pair_row_list: columns per workgroup.
+    pub chunk: u32,
+    /// Pairs, n(n − 1)/2.
+    pub m: u32,
+}

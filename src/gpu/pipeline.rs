@@ -26,6 +26,14 @@ pub enum Binding {
     TextureWrite,
 }
 
+/// How a recorded pass gets its workgroup counts.
+enum Dispatch<'a> {
+    /// Given by the host.
+    Direct((u32, u32, u32)),
+    /// Read by the device from a buffer at a byte offset.
+    Indirect(&'a wgpu::Buffer, u64),
+}
+
 /// One compiled compute kernel.
 pub struct Kernel {
     /// Entry point / file stem.
@@ -293,6 +301,45 @@ impl Kernel {
         resources: &[wgpu::BindingResource],
         groups: (u32, u32, u32),
     ) -> Result<()> {
+        let max = ctx.limits.max_compute_workgroups_per_dimension;
+        if groups.0 > max || groups.1 > max || groups.2 > max {
+            bail!(
+                "{}: {groups:?} workgroups exceed max_compute_workgroups_per_dimension = {max}",
+                self.name
+            );
+        }
+        if groups.0 == 0 || groups.1 == 0 || groups.2 == 0 {
+            // Never skip silently: an empty dispatch leaves stale outputs behind.
+            bail!(
+                "{}: empty dispatch {groups:?}; the caller must reject empty inputs",
+                self.name
+            );
+        }
+        self.record_dispatch(ctx, enc, resources, Dispatch::Direct(groups))
+    }
+
+    /// [`Kernel::record_resources`] with the workgroup counts read by the device from
+    /// `args` at byte `offset` (three u32: x, y, z), as an earlier pass of the same encoder
+    /// wrote them. A count of 0 dispatches nothing: the kernels dispatched so (the device
+    /// median's exceptional passes) write only what a later stage reads when they ran.
+    pub fn record_indirect(
+        &self,
+        ctx: &GpuContext,
+        enc: &mut wgpu::CommandEncoder,
+        resources: &[wgpu::BindingResource],
+        args: &wgpu::Buffer,
+        offset: u64,
+    ) -> Result<()> {
+        self.record_dispatch(ctx, enc, resources, Dispatch::Indirect(args, offset))
+    }
+
+    fn record_dispatch(
+        &self,
+        ctx: &GpuContext,
+        enc: &mut wgpu::CommandEncoder,
+        resources: &[wgpu::BindingResource],
+        dispatch: Dispatch,
+    ) -> Result<()> {
         if resources.len() != self.bindings.len() {
             bail!(
                 "{}: {} resources given for {} bindings",
@@ -308,20 +355,6 @@ impl Kernel {
                 "{}: binding {i} is a {b:?}, given {}",
                 self.name,
                 if texture { "a texture" } else { "a buffer" }
-            );
-        }
-        let max = ctx.limits.max_compute_workgroups_per_dimension;
-        if groups.0 > max || groups.1 > max || groups.2 > max {
-            bail!(
-                "{}: {groups:?} workgroups exceed max_compute_workgroups_per_dimension = {max}",
-                self.name
-            );
-        }
-        if groups.0 == 0 || groups.1 == 0 || groups.2 == 0 {
-            // Never skip silently: an empty dispatch leaves stale outputs behind.
-            bail!(
-                "{}: empty dispatch {groups:?}; the caller must reject empty inputs",
-                self.name
             );
         }
         let entries: Vec<wgpu::BindGroupEntry> = resources
@@ -343,7 +376,10 @@ impl Kernel {
         });
         pass.set_pipeline(&self.pipeline);
         pass.set_bind_group(0, &group, &[]);
-        pass.dispatch_workgroups(groups.0, groups.1, groups.2);
+        match dispatch {
+            Dispatch::Direct((x, y, z)) => pass.dispatch_workgroups(x, y, z),
+            Dispatch::Indirect(args, offset) => pass.dispatch_workgroups_indirect(args, offset),
+        }
         Ok(())
     }
 

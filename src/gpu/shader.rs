@@ -347,6 +347,58 @@ pub const MEDIAN_FINISH: ShaderSpec = ShaderSpec {
     trusted: false,
 };
 
+/// The device median's one-workgroup stages (src/median/device.rs).
+pub const MEDIAN_CONTROL: ShaderSpec = ShaderSpec {
+    name: "median_control",
+    parts: &[
+        part!("common/params.wgsl"),
+        part!("common/median_state.wgsl"),
+        part!("kernels/median_control.wgsl"),
+    ],
+    bindings: &[U, W, R, R, R, W, W],
+    workgroup_sizes: &[256],
+    trusted: false,
+};
+
+/// One radix round's per-workgroup digit histograms (the device median's selections).
+pub const SELECT_HIST: ShaderSpec = ShaderSpec {
+    name: "select_hist",
+    parts: &[
+        part!("common/params.wgsl"),
+        part!("common/median_state.wgsl"),
+        part!("kernels/select_hist.wgsl"),
+    ],
+    bindings: &[U, R, R, W],
+    workgroup_sizes: &[256],
+    trusted: false,
+};
+
+/// The complete in-bracket lists of the rows that overflowed their slots (device median).
+pub const PAIR_ROW_LIST: ShaderSpec = ShaderSpec {
+    name: "pair_row_list",
+    parts: &[
+        part!("common/params.wgsl"),
+        part!("common/median_state.wgsl"),
+        part!("kernels/pair_row_list.wgsl"),
+    ],
+    bindings: &[U, R, W, R, R, R, W],
+    workgroup_sizes: &[64],
+    trusted: false,
+};
+
+/// The device median's candidates into one dense list.
+pub const MEDIAN_GATHER: ShaderSpec = ShaderSpec {
+    name: "median_gather",
+    parts: &[
+        part!("common/params.wgsl"),
+        part!("common/median_state.wgsl"),
+        part!("kernels/median_gather.wgsl"),
+    ],
+    bindings: &[U, R, R, R, R, W],
+    workgroup_sizes: &[64],
+    trusted: false,
+};
+
 /// Median passes for d <= 16, unrolled (generated).
 pub const PAIR_BRACKET_MID: ShaderSpec = ShaderSpec {
     name: "pair_bracket_mid",
@@ -724,6 +776,10 @@ pub const ALL: &[&ShaderSpec] = &[
     &PAIR_HISTOGRAM,
     &BATCH_MEDIAN,
     &MEDIAN_FINISH,
+    &MEDIAN_CONTROL,
+    &SELECT_HIST,
+    &PAIR_ROW_LIST,
+    &MEDIAN_GATHER,
     &PAIR_BRACKET_MID,
     &PAIR_BRACKET_SHUFFLE,
     &KSD_PACK,
@@ -1326,6 +1382,10 @@ mod tests {
         assert_eq!(
             wgsl_struct_size(&GENERATOR_OPS, "GenParams"),
             size(size_of::<crate::gpu::params::GenParams>())
+        );
+        assert_eq!(
+            wgsl_struct_size(&MEDIAN_CONTROL, "MedianParams"),
+            size(size_of::<crate::gpu::params::MedianParams>())
         );
         assert_eq!(
             wgsl_struct_size(&MLP_BACKWARD, "MlpParams"),

@@ -2,7 +2,7 @@
 //! `batch_median`): one host wrapper per kernel; [`crate::median`] runs the selection
 //! algorithm on them. f64 references in [`crate::cpu::median`].
 
-use anyhow::{ensure, Result};
+use anyhow::{ensure, Context, Result};
 
 use super::phi::PhiLayout;
 use super::plan::*;
@@ -32,6 +32,29 @@ pub fn bracket_shuffle_size(layout: PhiLayout, d: usize) -> Option<u32> {
 
 /// Bins of `pair_histogram` (its const BINS).
 pub const HISTOGRAM_BINS: usize = 1024;
+
+/// Where a pass over the pairs finds what the device median's stages wrote
+/// ([`crate::median::DeviceMedian`]): its bracket [lo, hi] as two f32 at byte `bracket` of
+/// `st` (copied into each dispatch's uniform inside the encoder), and for the passes that run
+/// only when needed, their workgroup counts at byte `args.1` of `args.0` (indirect).
+#[derive(Clone, Copy)]
+pub struct DeviceBracket<'a> {
+    /// The state buffer.
+    pub st: &'a wgpu::Buffer,
+    /// Byte offset of (lo, hi) in it.
+    pub bracket: u64,
+    /// Indirect dispatch arguments (buffer, byte offset).
+    pub args: Option<(&'a wgpu::Buffer, u64)>,
+}
+
+impl DeviceBracket<'_> {
+    /// Copies (lo, hi) into `SelectParams::lo, hi` of the uniform slot `u` (the arena's
+    /// upload lands before the encoder runs, so the pass reads the copy).
+    fn copy_bracket(&self, enc: &mut Recorder, u: &crate::gpu::UniformSlot) {
+        let lo = std::mem::offset_of!(SelectParams, lo) as u64;
+        enc.copy_buffer_to_buffer(self.st, self.bracket, u.buffer(), u.offset() + lo, 8);
+    }
+}
 
 impl Kernels {
     /// Column chunks of `pair_bracket` for (n, d).
@@ -137,6 +160,20 @@ impl Kernels {
         x: &GpuVec<f32>,
         hist: &GpuVec<u32>,
     ) -> Result<()> {
+        self.record_pair_histogram_from(ctx, enc, p, x, hist, None)
+    }
+
+    /// [`Kernels::record_pair_histogram`] with the bracket and the workgroup counts where the
+    /// device left them ([`DeviceBracket`]).
+    pub fn record_pair_histogram_from(
+        &self,
+        ctx: &GpuContext,
+        enc: &mut Recorder,
+        p: SelectParams,
+        x: &GpuVec<f32>,
+        hist: &GpuVec<u32>,
+        dev: Option<DeviceBracket>,
+    ) -> Result<()> {
         let (n, d) = (p.n as usize, p.d as usize);
         ensure!(n >= 1 && d >= 1, "pair_histogram: needs n >= 1 and d >= 1");
         let groups = n.div_ceil(4 * 64);
@@ -157,7 +194,19 @@ impl Kernels {
                     ..p
                 },
             );
-            kernel.record_with(ctx, enc, &u, &[&x.buffer, &hist.buffer], (g, 1, 1))?;
+            let resources = [
+                u.binding(),
+                x.buffer.as_entire_binding(),
+                hist.buffer.as_entire_binding(),
+            ];
+            match &dev {
+                None => kernel.record_resources(ctx, enc, &resources, (g, 1, 1))?,
+                Some(dev) => {
+                    dev.copy_bracket(enc, &u);
+                    let (args, at) = dev.args.context("pair_histogram: no indirect arguments")?;
+                    kernel.record_indirect(ctx, enc, &resources, args, at)?;
+                }
+            }
         }
         Ok(())
     }
@@ -308,6 +357,24 @@ impl Kernels {
         counts: &GpuVec<u32>,
         out: &GpuVec<f32>,
     ) -> Result<()> {
+        self.record_pair_bracket_from(ctx, enc, p, blocks, (x, xt), offsets, counts, out, None)
+    }
+
+    /// [`Kernels::record_pair_bracket_blocks`] with the bracket where the device left it
+    /// ([`DeviceBracket`]; its `args` are not used: the list pass always runs).
+    #[allow(clippy::too_many_arguments)]
+    pub fn record_pair_bracket_from(
+        &self,
+        ctx: &GpuContext,
+        enc: &mut Recorder,
+        p: SelectParams,
+        blocks: std::ops::Range<u32>,
+        (x, xt): (&GpuVec<f32>, Option<&XTexture>),
+        offsets: &GpuVec<u32>,
+        counts: &GpuVec<u32>,
+        out: &GpuVec<f32>,
+        dev: Option<DeviceBracket>,
+    ) -> Result<()> {
         let (n, d) = (p.n as usize, p.d as usize);
         ensure!(n >= 1 && d >= 1, "pair_bracket: needs n >= 1 and d >= 1");
         ensure!(
@@ -357,6 +424,9 @@ impl Kernels {
             ];
             if let (Some(_), Some(t)) = (sg, xt) {
                 resources.push(wgpu::BindingResource::TextureView(&t.view));
+            }
+            if let Some(dev) = &dev {
+                dev.copy_bracket(enc, &u);
             }
             kernel.record_resources(ctx, enc, &resources, (g, 1, 1))?;
         }

@@ -545,11 +545,11 @@ impl SvgdRun {
             ksd_trace.push(ksd_now(&mut engine, 0)?);
         }
         let start = Instant::now();
-        let mut last_h = f64::NAN;
+        let mut last = None;
         let mut stopped = None;
         for step in 1..=self.steps {
             let info = engine.step(self.step_size, self.bandwidth)?;
-            last_h = info.h;
+            last = Some(info);
             if step == 1 {
                 // A target's mistakes at the initial particles (a WGSL target's wrong dim, a
                 // NaN score) stop the run here, not after all steps: one small readback.
@@ -600,6 +600,11 @@ impl SvgdRun {
             ))
             .into());
         }
+        // The last step's h, read back once where the step selected it on the device.
+        let last_h = match &last {
+            Some(info) => engine.last_bandwidth(info)?.0,
+            None => f64::NAN,
+        };
         if let Some(steps) = stopped {
             // Asked to stop: the particles reached go to a partial file, never to `out`.
             let partial = match &self.out {

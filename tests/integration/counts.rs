@@ -5,10 +5,8 @@
 //! The counts are per device ([`GpuContext::counts`]), and the other tests share theirs, so
 //! these tests open a device of their own and take turns on it (one lock).
 //!
-//! The median's selection still submits and reads back between its passes (its passes move
-//! into the step's encoder with the rest of item 1): the tests that assert one submit and no
-//! readback for a step that takes the selector's passes are `#[ignore]`d until then, each with
-//! the counts it sees today in its reason. They must not be weakened to pass.
+//! The exact median is recorded into the step's encoder ([`stein::median::DeviceMedian`]),
+//! at every size it serves, for SVGD steps and training batches alike.
 
 use std::sync::{Mutex, MutexGuard, OnceLock};
 
@@ -114,10 +112,6 @@ fn an_svgd_step_with_a_fixed_bandwidth_is_one_submit() -> Result<()> {
 /// samples a bracket first (n = 2100): one submit and no readback, the median recorded into
 /// the step's encoder.
 #[test]
-#[ignore = "fails until the median's passes are recorded into the step (issue 21 item 1): \
-            on lavapipe a step with the median at n = 2 is 4 submits and 2 readbacks (list \
-            every pair, read counts and list, then the step), more where a sample brackets \
-            first"]
 fn an_svgd_step_with_the_median_is_one_submit() -> Result<()> {
     let Some((_turn, (ctx, k))) = device()? else {
         return Ok(());
@@ -203,9 +197,6 @@ fn every_training_iteration_is_one_submit() -> Result<()> {
 /// A batch past one selection workgroup (on llvmpipe past about 1900 rows; elsewhere past
 /// [`BatchMedian::MAX_N`]): still one submit and no readback.
 #[test]
-#[ignore = "fails until the median's passes are recorded into the step (issue 21 item 1): \
-            on lavapipe a SteinCD iteration on a batch of 2048 is 5 submits and 2 readbacks \
-            (what it recorded, the selector's list pass and its two readbacks, the rest)"]
 fn a_training_iteration_on_a_large_batch_is_one_submit() -> Result<()> {
     let Some((ctx, _)) = super::common::gpu()? else {
         return Ok(());

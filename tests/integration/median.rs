@@ -514,3 +514,106 @@ fn the_sampled_median_is_near_the_exact_one_and_exact_for_small_n() -> Result<()
     }
     Ok(())
 }
+
+/// The device median (`DeviceMedian`: every pass recorded into one encoder, no readback)
+/// against the host-driven selector, bit for bit: its median, and its 1/h against the host's
+/// `(1 / from_median(med, n)) as f32` (the value φ is given on the host path). `knobs`
+/// force its rare paths.
+fn device_against_host(
+    x32: &[f32],
+    n: usize,
+    d: usize,
+    knobs: stein::median::Knobs,
+) -> Result<stein::median::MedianResult> {
+    use stein::gpu::Recorder;
+    use stein::median::DeviceMedian;
+    let (ctx, k) = gpu()?.expect("gpu");
+    let xb = GpuVec::from_slice(ctx, "x", x32)?;
+    let host = MedianSelector::new(ctx, k, n, d)?.median_sqdist(ctx, k, &xb)?;
+    let mut dm = DeviceMedian::with_knobs(ctx, k, n, d, knobs)?;
+    // Pre-filled with NaN by the constructor; written by the recorded passes.
+    for _ in 0..2 {
+        let mut rec = Recorder::new(ctx);
+        dm.record(ctx, k, &mut rec, &xb)?;
+        rec.submit(ctx);
+        let got = dm.result(ctx)?;
+        ensure!(
+            got.med.to_bits() == host.med.to_bits(),
+            "n={n} d={d} {knobs:?}: device median {} ({} passes), host {}",
+            got.med,
+            got.passes,
+            host.med
+        );
+        let h = stein::bandwidth::from_median(host.med, n);
+        let dev_h = dm.h.read(ctx)?;
+        ensure!(
+            dev_h[1].to_bits() == ((1.0 / h) as f32).to_bits() && dev_h[0].to_bits() == (h as f32).to_bits(),
+            "n={n} d={d}: device (h, 1/h) = {dev_h:?}, host h = {h}"
+        );
+    }
+    Ok(dm.result(ctx)?)
+}
+
+/// The device median equals the host selector's on the case table's sizes (n = 1, 2, primes,
+/// workgroup sizes ± 1, past the list-everything size 2048 where the sample brackets), at
+/// d = 1 (the most ties), 2, 17 and 100, on tie-heavy integer and on float particles.
+#[test]
+fn device_median_is_the_host_selectors_bit_for_bit() -> Result<()> {
+    if gpu()?.is_none() {
+        return Ok(());
+    }
+    for (n, d) in [
+        (1, 1),
+        (2, 1),
+        (3, 2),
+        (31, 17),
+        (64, 1),
+        (65, 3),
+        (255, 2),
+        (257, 100),
+        (1000, 2),
+        (2049, 1),
+        (2053, 17),
+    ] {
+        let xi = integer_particles(n, d, 3 + (n as i64) / 50, (n * 7 + d) as u64);
+        let xi: Vec<f32> = xi.iter().map(|&v| v as f32).collect();
+        device_against_host(&xi, n, d, Default::default())?;
+        let (xf, _) = normals(n, d, 1.5, (n + 3 * d) as u64);
+        device_against_host(&xf, n, d, Default::default())?;
+    }
+    Ok(())
+}
+
+/// Its rare paths, forced: rows past their slots listed again (slots cut to a fifth), and
+/// the narrowing passes (a sample of 64 pairs whose bracket misses, or no row allowed a
+/// second listing), each still the host's median bit for bit.
+#[test]
+fn device_median_rare_paths_are_exact() -> Result<()> {
+    use stein::median::Knobs;
+    if gpu()?.is_none() {
+        return Ok(());
+    }
+    for (n, d) in [(2049, 2), (577, 5)] {
+        let (x, _) = normals(n, d, 1.0, (n * d) as u64);
+        let relist = Knobs {
+            samples: Some(1 << 16),
+            slot_scale: 0.2,
+            ..Default::default()
+        };
+        let r = device_against_host(&x, n, d, relist)?;
+        ensure!(r.passes == 2, "n={n}: the relisting pass did not run ({r:?})");
+        let narrow = Knobs {
+            samples: Some(1 << 16),
+            slot_scale: 0.2,
+            rows_max: Some(0),
+        };
+        let r = device_against_host(&x, n, d, narrow)?;
+        ensure!(r.passes == 9, "n={n}: the narrowing passes did not run ({r:?})");
+        let tiny = Knobs {
+            samples: Some(64),
+            ..Default::default()
+        };
+        device_against_host(&x, n, d, tiny)?;
+    }
+    Ok(())
+}

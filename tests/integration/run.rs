@@ -70,7 +70,8 @@ fn an_svgd_run_is_the_engine_loop_and_reports_its_progress() {
     .unwrap();
     let mut h = f64::NAN;
     for _ in 0..steps {
-        h = engine.step(0.1, Bandwidth::Median).unwrap().h;
+        let info = engine.step(0.1, Bandwidth::Median).unwrap();
+        h = engine.last_bandwidth(&info).unwrap().0;
     }
     assert_eq!(r.particles, engine.particles().unwrap(), "particles differ");
     assert_eq!(r.h, h);

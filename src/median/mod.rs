@@ -21,6 +21,9 @@
 
 use anyhow::{ensure, Result};
 
+mod device;
+pub use device::{DeviceMedian, Knobs};
+
 use crate::gpu::params::SelectParams;
 use crate::gpu::{GpuContext, GpuVec, Recorder};
 use crate::kernels::{Kernels, XTexture};

@@ -1,0 +1,556 @@
+//! The exact median of algorithms.md §1 recorded into a command encoder: every pass of the
+//! selection runs on the device and leaves its result in device buffers (the bandwidth
+//! (h, 1/h) that φ reads, and a small state buffer the host reads only when asked), so a step
+//! with the median bandwidth is one submit with no readback.
+//!
+//! The algorithm is [`super::MedianSelector`]'s, with the host's decisions made by
+//! one-workgroup stages (`median_control.wgsl`) between the passes:
+//! 1. `pair_sample` draws S hashed pairs (none where every pair fits the list: M ≤ 2²¹);
+//!    `select_hist` + PICK select the sample's order statistics at the bracket positions (±5
+//!    standard errors of a sample quantile, plus two), and BRACKET makes them [lo, hi].
+//! 2. `pair_bracket` (list mode; its bracket copied in from the state) counts each row's
+//!    distances below lo and inside, and lists the inside ones into per-row slots sized, as
+//!    the host selector sizes them, from the sample's share. PLAN checks the wanted ranks lie
+//!    inside, and plans for each row where its candidates are.
+//! 3. A row that found more than its slots (a dense neighbourhood) is listed again, complete,
+//!    by `pair_row_list` into a region after the slots (indirect dispatch: as many
+//!    workgroups as such rows, none usually).
+//! 4. `median_gather` packs the candidates densely; four radix rounds (`select_hist` + PICK,
+//!    8 bits each) select the two order statistics exactly from the f32 bit patterns.
+//! 5. If the bracket missed a rank or too many rows overflowed (the sample misled: rare),
+//!    NARROW rounds take over: `pair_histogram` over all pairs (indirect: no workgroups
+//!    otherwise), 1024 bins a round, four rounds a statistic, each exact.
+//! 6. RESOLVE puts the two values (0 for a diagonal rank) in `sel`; `median_finish` computes
+//!    h = med / ln(n + 1) and 1/h in exactly rounded binary64 arithmetic and writes f32
+//!    (h, 1/h), the same bits as the host's `(1.0 / from_median(med, n)) as f32`.
+//!
+//! Every count is an integer and every selection depends only on the multiset of f32
+//! distances, which every pass computes with the same expression: the result is the host
+//! selector's, bit for bit, and the same on every run. Ranks are u32 on the device, so this
+//! path serves n ≤ 92 681 (M < 2³²) and, on llvmpipe, n within its loop limit
+//! ([`DeviceMedian::fits`]); [`crate::bandwidth`] takes the host selector beyond.
+
+use std::sync::Arc;
+
+use anyhow::{ensure, Result};
+
+use super::{pairs, MedianResult};
+use crate::gpu::params::{MedianParams, SelectParams};
+use crate::gpu::pipeline::Kernel;
+use crate::gpu::shader;
+use crate::gpu::{GpuContext, GpuVec, Recorder};
+use crate::kernels::{DeviceBracket, Kernels, XTexture};
+
+/// Indices into the state buffer (shaders/common/median_state.wgsl).
+mod st {
+    pub const LO: usize = 0;
+    pub const FLAGS: usize = 2;
+    pub const INSIDE: usize = 4;
+    pub const OVF: usize = 12;
+    pub const NLO: usize = 13;
+    pub const SEL0: usize = 18;
+    pub const IND_ROWS: usize = 20;
+    pub const IND_HIST: usize = 24;
+    pub const CURSOR: usize = 32;
+    pub const FLAG_NARROW: u32 = 1;
+    pub const FLAG_NAN: u32 = 2;
+}
+
+/// median_control's stages (its consts).
+#[derive(Clone, Copy)]
+enum Stage {
+    Begin = 0,
+    Pick = 1,
+    Bracket = 2,
+    Plan = 3,
+    Narrow = 4,
+    Resolve = 5,
+}
+
+/// Radix rounds of 8 bits over f32 bit patterns.
+const RADIX_ROUNDS: u32 = 4;
+/// Narrowing rounds per order statistic (1024 bins each take [0, +inf] to one value).
+const NARROW_ROUNDS: u32 = 4;
+
+/// The device median's buffers and plan for `n` particles in `d` dimensions.
+pub struct DeviceMedian {
+    n: usize,
+    d: usize,
+    /// The static part of every stage's uniform.
+    base: MedianParams,
+    /// select_hist's workgroups.
+    groups: u32,
+    sample: GpuVec<f32>,
+    offsets: GpuVec<u32>,
+    counts: GpuVec<u32>,
+    list: GpuVec<f32>,
+    dense: GpuVec<f32>,
+    rowplan: GpuVec<u32>,
+    ovf: GpuVec<u32>,
+    hist: GpuVec<u32>,
+    st: GpuVec<u32>,
+    /// The indirect dispatches' arguments, copied from the state (a buffer cannot be a
+    /// pass's indirect arguments and bound writable in it).
+    args: GpuVec<u32>,
+    sel: GpuVec<u32>,
+    /// (h, 1/h), written by the recorded passes; φ reads 1/h.
+    pub h: GpuVec<f32>,
+    xt: Option<XTexture>,
+    calls: u32,
+    control: Arc<Kernel>,
+    select_hist: Arc<Kernel>,
+    row_list: Arc<Kernel>,
+    gather: Arc<Kernel>,
+}
+
+/// Settings that force the rare paths (tests): the sample size (`Some(0)`: list every
+/// pair), a factor on the rows' slots (below 1: rows overflow and are listed again), and the
+/// most rows listed again (0: any overflow takes the narrowing passes).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Knobs {
+    /// Pairs sampled, instead of the plan's.
+    pub samples: Option<usize>,
+    /// Factor on every row's slots.
+    pub slot_scale: f64,
+    /// Rows listed again at most, instead of min(n, 65535).
+    pub rows_max: Option<usize>,
+}
+
+impl Default for Knobs {
+    fn default() -> Self {
+        Self {
+            samples: None,
+            slot_scale: 1.0,
+            rows_max: None,
+        }
+    }
+}
+
+/// The static plan: sample size, bracket positions, per-row slots.
+struct Plan {
+    samples: usize,
+    lo_idx: i64,
+    hi_idx: i64,
+    slots: Vec<u64>,
+}
+
+/// The list capacity the host selector allows (its `capacity` clamp), and the most sampled
+/// pairs this path draws to keep the slots within it.
+const LIST_MAX: u64 = 1 << 24;
+const SAMPLES_MAX: usize = 1 << 24;
+
+impl DeviceMedian {
+    /// Whether (n, d) can take this path on this device: n ≥ 1, n(n−1)/2 < 2³², and (on
+    /// llvmpipe) a row's candidates within the loop limit of one invocation.
+    pub fn fits(ctx: &GpuContext, n: usize) -> bool {
+        n >= 1 && pairs(n) < 1 << 32 && ctx.loop_fits(n as u64 + 2)
+    }
+
+    /// The full ranks (of the n² multiset) the median averages: NumPy's middle one, or two.
+    fn full_ranks(n: usize) -> [u64; 2] {
+        let total = n as u64 * n as u64;
+        if total % 2 == 1 {
+            [total / 2; 2]
+        } else {
+            [total / 2 - 1, total / 2]
+        }
+    }
+
+    /// The sample and the slots, as [`super::MedianSelector`] plans them (a larger sample
+    /// where its slots would outgrow the list).
+    fn plan(n: usize, k: [u64; 2], knobs: Knobs) -> Plan {
+        let m = pairs(n);
+        let mut samples = if m <= 1 << 21 { 0 } else { 1 << 20 };
+        if let Some(s) = knobs.samples {
+            samples = if n >= 2 { s.min(m as usize) } else { 0 };
+        }
+        loop {
+            let (lo_idx, hi_idx, share) = if samples == 0 {
+                (0, 0, 1.0)
+            } else {
+                let s = samples as f64;
+                let position = |r: u64, side: f64| -> i64 {
+                    let q = r as f64 / m as f64;
+                    let sd = (s * q * (1.0 - q)).sqrt();
+                    (q * s + side * (5.0 * sd + 2.0)).floor() as i64
+                };
+                let lo_idx = position(k[0], -1.0);
+                let hi_idx = position(k[1], 1.0) + 1;
+                let share =
+                    ((hi_idx.min(samples as i64) - lo_idx.max(0)) as f64 / s).clamp(0.0, 1.0);
+                (lo_idx, hi_idx, share)
+            };
+            let slots: Vec<u64> = (0..n)
+                .map(|i| {
+                    let mi = (n - 1 - i) as f64;
+                    if share >= 1.0 {
+                        mi as u64
+                    } else {
+                        ((mi * share * 1.25 + 3.0 * (mi * share).sqrt() + 4.0).ceil()
+                            * knobs.slot_scale)
+                            .floor()
+                            .min(mi) as u64
+                    }
+                })
+                .collect();
+            let total: u64 = slots.iter().sum();
+            if samples == 0 || total <= LIST_MAX || samples >= SAMPLES_MAX || knobs.samples.is_some()
+            {
+                return Plan {
+                    samples,
+                    lo_idx,
+                    hi_idx,
+                    slots,
+                };
+            }
+            samples = (samples * 4).min(SAMPLES_MAX).min(m as usize);
+        }
+    }
+
+    /// Plans and allocates for `n` particles in `d` dimensions ([`DeviceMedian::fits`]).
+    pub fn new(ctx: &GpuContext, k: &Kernels, n: usize, d: usize) -> Result<Self> {
+        Self::with_knobs(ctx, k, n, d, Knobs::default())
+    }
+
+    /// [`DeviceMedian::new`] with the rare paths forced ([`Knobs`]; tests).
+    pub fn with_knobs(
+        ctx: &GpuContext,
+        k: &Kernels,
+        n: usize,
+        d: usize,
+        knobs: Knobs,
+    ) -> Result<Self> {
+        ensure!(
+            Self::fits(ctx, n) && d >= 1,
+            "device median: n = {n} is past this path (n(n-1)/2 < 2^32, and the loop limit)"
+        );
+        let m = pairs(n);
+        let full = Self::full_ranks(n);
+        let zero = [full[0] < n as u64, full[1] < n as u64];
+        let kq = full.map(|r| r.saturating_sub(n as u64) / 2);
+        // Off-diagonal ranks of the statistics that are not diagonal zeros (either, for both).
+        let ranks = match zero {
+            [true, false] => [kq[1], kq[1]],
+            [false, true] => [kq[0], kq[0]],
+            _ => kq,
+        };
+        let plan = Self::plan(n, ranks, knobs);
+        let slot_total: u64 = plan.slots.iter().sum();
+        // The region for rows listed again: half the slots (a row past its slots holds
+        // less than twice them), at least 4096 values, at most what all pairs need.
+        let region = if plan.samples == 0 {
+            1
+        } else {
+            // (Slots cut by a knob leave up to every pair to list again.)
+            if knobs.slot_scale < 1.0 {
+                m
+            } else {
+                (slot_total / 2).max(4096).min(m.max(1))
+            }
+        };
+        let capacity = slot_total + region;
+        ensure!(
+            capacity < 1 << 32,
+            "device median: a list of {capacity} values for n = {n}"
+        );
+        let rows_max = knobs.rows_max.unwrap_or(n).min(n).min(65_535);
+        let mut offsets = Vec::with_capacity(n + 1);
+        let mut at = 0u32;
+        offsets.push(0);
+        for &sl in &plan.slots {
+            at += sl as u32;
+            offsets.push(at);
+        }
+        let samples = plan.samples;
+        let mut flags = u32::from(zero[0]) | u32::from(zero[1]) << 1;
+        if plan.lo_idx < 0 {
+            flags |= 4;
+        }
+        if plan.hi_idx >= samples as i64 {
+            flags |= 8;
+        }
+        // pair_row_list: columns per workgroup within the loop limit (d + 2 passes a column).
+        let per = (ctx.loop_budget() / (d as u64 + 3)).clamp(1, 1 << 16);
+        let chunk = (64 * per).min(n.next_multiple_of(64) as u64) as u32;
+        let row_chunks = (n as u32).div_ceil(chunk);
+        let count_max = (capacity as usize).max(samples);
+        let groups = count_max.div_ceil(256 * 16).clamp(1, 128) as u32;
+        let hgroups = n.div_ceil(256);
+        let base = MedianParams {
+            n: n as u32,
+            d: d as u32,
+            samples: samples as u32,
+            lo_idx: plan.lo_idx.max(0) as u32,
+            hi_idx: plan.hi_idx.clamp(0, samples.max(1) as i64 - 1) as u32,
+            k0: ranks[0].min(ranks[1]) as u32,
+            k1: ranks[0].max(ranks[1]) as u32,
+            flags,
+            slot_total: slot_total as u32,
+            region: region as u32,
+            rows_max: rows_max as u32,
+            chunk,
+            m: m as u32,
+            round: row_chunks,
+            groups: hgroups as u32,
+            ..Default::default()
+        };
+        ctx.check_loop("select_hist (values an invocation)", count_max as u64 / (256 * u64::from(groups)) + 2)?;
+        k.bracket_plan(ctx, n, d)?;
+        k.histogram_plan(ctx, n, d)?;
+        let cached = |spec, wg| k.cached(ctx, spec, wg, &[]);
+        Ok(Self {
+            n,
+            d,
+            base,
+            groups,
+            sample: GpuVec::zeros(ctx, "median sample", samples.max(1))?,
+            offsets: GpuVec::from_slice(ctx, "median slots", &offsets)?,
+            counts: GpuVec::zeros(ctx, "median counts", 2 * n)?,
+            list: GpuVec::zeros(ctx, "median candidates", capacity as usize)?,
+            dense: GpuVec::zeros(ctx, "median dense candidates", capacity as usize)?,
+            rowplan: GpuVec::zeros(ctx, "median row plan", 2 * n)?,
+            ovf: GpuVec::zeros(ctx, "median relisted rows", rows_max.max(1))?,
+            hist: GpuVec::zeros(
+                ctx,
+                "median histograms",
+                (groups as usize * 513).max(hgroups * 1025),
+            )?,
+            st: GpuVec::zeros(ctx, "median state", st::CURSOR + rows_max.max(1))?,
+            args: GpuVec::zeros(ctx, "median indirect arguments", 8)?,
+            sel: GpuVec::zeros(ctx, "median order statistics", 2)?,
+            h: GpuVec::nan_filled(ctx, "median h", 2)?,
+            xt: if k.median_x_texture(n, d) {
+                Some(XTexture::new(ctx, n, d)?)
+            } else {
+                None
+            },
+            calls: 0,
+            control: cached(&shader::MEDIAN_CONTROL, 256)?,
+            select_hist: cached(&shader::SELECT_HIST, 256)?,
+            row_list: cached(&shader::PAIR_ROW_LIST, 64)?,
+            gather: cached(&shader::MEDIAN_GATHER, 64)?,
+        })
+    }
+
+    /// Bytes of device memory held.
+    pub fn device_bytes(&self) -> u64 {
+        [
+            self.sample.bytes(),
+            self.offsets.bytes(),
+            self.counts.bytes(),
+            self.list.bytes(),
+            self.dense.bytes(),
+            self.rowplan.bytes(),
+            self.ovf.bytes(),
+            self.hist.bytes(),
+            self.st.bytes(),
+            self.args.bytes(),
+            self.sel.bytes(),
+            self.h.bytes(),
+            self.xt.as_ref().map_or(0, |t| t.bytes()),
+        ]
+        .iter()
+        .sum()
+    }
+
+    /// Records the whole selection for the particles `x` (`[n, d]`, written earlier in `enc`
+    /// or before it): afterwards [`DeviceMedian::h`] holds (h, 1/h).
+    pub fn record(
+        &mut self,
+        ctx: &GpuContext,
+        k: &Kernels,
+        enc: &mut Recorder,
+        x: &GpuVec<f32>,
+    ) -> Result<()> {
+        ensure!(
+            x.len >= self.n * self.d,
+            "median: particle buffer shorter than n·d"
+        );
+        // The host selector's seed rule: its sample is the same for the same call count.
+        self.calls = self.calls.wrapping_add(1);
+        self.stage(ctx, enc, Stage::Begin, 0, 0)?;
+        if self.n >= 2 {
+            self.record_passes(ctx, k, enc, x)?;
+        }
+        self.stage(ctx, enc, Stage::Resolve, 0, 0)?;
+        let sel = (st::SEL0 * 4) as u64;
+        enc.copy_buffer_to_buffer(&self.st.buffer, sel, &self.sel.buffer, 0, 8);
+        k.record_median_finish(ctx, enc, self.n, &self.sel, &self.h)
+    }
+
+    fn record_passes(
+        &mut self,
+        ctx: &GpuContext,
+        k: &Kernels,
+        enc: &mut Recorder,
+        x: &GpuVec<f32>,
+    ) -> Result<()> {
+        let (n, d) = (self.n, self.d);
+        let select = SelectParams {
+            n: n as u32,
+            d: d as u32,
+            ..Default::default()
+        };
+        if let Some(xt) = &self.xt {
+            k.record_x_texture(ctx, enc, x, xt)?;
+        }
+        if self.base.samples > 0 {
+            let p = SelectParams {
+                samples: self.base.samples,
+                seed: 0x9e37_79b9u32.wrapping_mul(self.calls),
+                ..select
+            };
+            k.record_pair_sample(ctx, enc, p, x, self.xt.as_ref(), &self.sample)?;
+            self.radix(ctx, enc, &self.sample)?;
+            self.stage(ctx, enc, Stage::Bracket, 0, 0)?;
+        }
+        let blocks = n.div_ceil(k.bracket_block_rows(n, d)) as u32;
+        let dev = DeviceBracket {
+            st: &self.st.buffer,
+            bracket: (st::LO * 4) as u64,
+            args: None,
+        };
+        k.record_pair_bracket_from(
+            ctx,
+            enc,
+            SelectParams { mode: 1, ..select },
+            0..blocks,
+            (x, self.xt.as_ref()),
+            &self.offsets,
+            &self.counts,
+            &self.list,
+            Some(dev),
+        )?;
+        self.stage(ctx, enc, Stage::Plan, self.base.round, self.base.groups)?;
+        // Both indirect dispatches' arguments: (rows, chunks, 1), then (groups or 0, 1, 1).
+        const _: () = assert!(st::IND_HIST == st::IND_ROWS + 4);
+        let ind = (st::IND_ROWS * 4) as u64;
+        enc.copy_buffer_to_buffer(&self.st.buffer, ind, &self.args.buffer, 0, 32);
+        // The rows past their slots, listed again (no workgroups when none).
+        let u = enc.uniform(ctx, &self.base);
+        self.row_list.record_indirect(
+            ctx,
+            enc,
+            &[
+                u.binding(),
+                x.buffer.as_entire_binding(),
+                self.st.buffer.as_entire_binding(),
+                self.rowplan.buffer.as_entire_binding(),
+                self.ovf.buffer.as_entire_binding(),
+                self.counts.buffer.as_entire_binding(),
+                self.list.buffer.as_entire_binding(),
+            ],
+            &self.args.buffer,
+            0,
+        )?;
+        let u = enc.uniform(ctx, &self.base);
+        let g = self.gather.groups_for(ctx, n)?;
+        self.gather.record_with(
+            ctx,
+            enc,
+            &u,
+            &[
+                &self.st.buffer,
+                &self.counts.buffer,
+                &self.rowplan.buffer,
+                &self.list.buffer,
+                &self.dense.buffer,
+            ],
+            g,
+        )?;
+        self.radix(ctx, enc, &self.dense)?;
+        // The exact fallback: no workgroups unless PLAN set FLAG_NARROW.
+        let dev = DeviceBracket {
+            st: &self.st.buffer,
+            bracket: (st::NLO * 4) as u64,
+            args: Some((&self.args.buffer, 16)),
+        };
+        for round in 0..2 * NARROW_ROUNDS {
+            k.record_pair_histogram_from(ctx, enc, select, x, &self.hist, Some(dev))?;
+            self.stage(ctx, enc, Stage::Narrow, round, self.base.groups)?;
+        }
+        Ok(())
+    }
+
+    /// Four radix rounds over `vals` (its count and target ranks in the state).
+    fn radix(&self, ctx: &GpuContext, enc: &mut Recorder, vals: &GpuVec<f32>) -> Result<()> {
+        for round in 0..RADIX_ROUNDS {
+            let u = enc.uniform(
+                ctx,
+                &MedianParams {
+                    round,
+                    groups: self.groups,
+                    ..self.base
+                },
+            );
+            self.select_hist.record_with(
+                ctx,
+                enc,
+                &u,
+                &[&vals.buffer, &self.st.buffer, &self.hist.buffer],
+                (self.groups, 1, 1),
+            )?;
+            self.stage(ctx, enc, Stage::Pick, round, self.groups)?;
+        }
+        Ok(())
+    }
+
+    fn stage(
+        &self,
+        ctx: &GpuContext,
+        enc: &mut Recorder,
+        stage: Stage,
+        round: u32,
+        groups: u32,
+    ) -> Result<()> {
+        let u = enc.uniform(
+            ctx,
+            &MedianParams {
+                stage: stage as u32,
+                round,
+                groups,
+                ..self.base
+            },
+        );
+        self.control.record_with(
+            ctx,
+            enc,
+            &u,
+            &[
+                &self.st.buffer,
+                &self.hist.buffer,
+                &self.counts.buffer,
+                &self.offsets.buffer,
+                &self.rowplan.buffer,
+                &self.ovf.buffer,
+            ],
+            (1, 1, 1),
+        )
+    }
+
+    /// What the last recorded selection found, read back (one readback): the median as the
+    /// host selector computes it from the same two f32 order statistics, in f64.
+    pub fn result(&self, ctx: &GpuContext) -> Result<MedianResult> {
+        let s = self.st.read_prefix(ctx, st::CURSOR)?;
+        if s[st::FLAGS] & st::FLAG_NAN != 0 {
+            return Err(super::diverged());
+        }
+        let v = [s[st::SEL0], s[st::SEL0 + 1]].map(|b| f64::from(f32::from_bits(b)));
+        let med = if (self.n as u64 * self.n as u64) % 2 == 1 {
+            v[0]
+        } else {
+            (v[0] + v[1]) / 2.0
+        };
+        let narrowed = s[st::FLAGS] & st::FLAG_NARROW != 0;
+        let passes = match self.n {
+            0 | 1 => 0,
+            _ if narrowed => 1 + 2 * NARROW_ROUNDS,
+            _ => 1 + u32::from(s[st::OVF] > 0),
+        };
+        Ok(MedianResult {
+            med,
+            passes,
+            candidates: u64::from(s[st::INSIDE]),
+        })
+    }
+}
