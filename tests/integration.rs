@@ -25,6 +25,7 @@ mod integration {
     pub mod preprocessing;
     pub mod regression;
     pub mod run;
+    pub mod softf64;
     pub mod targets;
     pub mod trainer;
 }
