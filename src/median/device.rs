@@ -307,7 +307,11 @@ impl DeviceMedian {
             offsets: GpuVec::from_slice(ctx, "median slots", &offsets)?,
             counts: GpuVec::zeros(ctx, "median counts", 2 * n)?,
             list: GpuVec::zeros(ctx, "median candidates", capacity as usize)?,
-            dense: GpuVec::zeros(ctx, "median dense candidates", capacity as usize)?,
+            dense: GpuVec::zeros(
+                ctx,
+                "median dense candidates",
+                if samples == 0 { 1 } else { capacity as usize },
+            )?,
             rowplan: GpuVec::zeros(ctx, "median row plan", 2 * n)?,
             ovf: GpuVec::zeros(ctx, "median relisted rows", rows_max.max(1))?,
             hist: GpuVec::zeros(
@@ -405,23 +409,35 @@ impl DeviceMedian {
             self.stage(ctx, enc, Stage::Bracket, 0, 0)?;
         }
         let blocks = n.div_ceil(k.bracket_block_rows(n, d)) as u32;
-        let dev = DeviceBracket {
+        // The bracket: BRACKET's from the state, or every pair, [0, +inf].
+        let dev = (self.base.samples > 0).then_some(DeviceBracket {
             st: &self.st.buffer,
             bracket: (st::LO * 4) as u64,
             args: None,
+        });
+        let list = SelectParams {
+            mode: 1,
+            lo: 0.0,
+            hi: f32::INFINITY,
+            ..select
         };
         k.record_pair_bracket_from(
             ctx,
             enc,
-            SelectParams { mode: 1, ..select },
+            list,
             0..blocks,
             (x, self.xt.as_ref()),
             &self.offsets,
             &self.counts,
             &self.list,
-            Some(dev),
+            dev,
         )?;
         self.stage(ctx, enc, Stage::Plan, self.base.round, self.base.groups)?;
+        if self.base.samples == 0 {
+            // Every pair listed at exact offsets: the list is dense, no row overflows, and
+            // the ranks lie inside [0, +inf] (PLAN flags the NaN that would say otherwise).
+            return self.radix(ctx, enc, &self.list);
+        }
         // Both indirect dispatches' arguments: (rows, chunks, 1), then (groups or 0, 1, 1).
         const _: () = assert!(st::IND_HIST == st::IND_ROWS + 4);
         let ind = (st::IND_ROWS * 4) as u64;
