@@ -382,10 +382,7 @@ impl<'a> Svgd<'a> {
             }
         } else {
             let (h, median) = self.bandwidth(bw)?;
-            StepInfo {
-                h: Some(h),
-                median,
-            }
+            StepInfo { h: Some(h), median }
         };
         // The update below moves the particles.
         self.dir.bandwidth.moved();

@@ -24,6 +24,7 @@ const ST_SEL0: u32 = 18u;     // the two order statistics the median averages (b
 const ST_SEL1: u32 = 19u;
 const ST_IND_ROWS: u32 = 20u; // indirect dispatch (x, y, z) of pair_row_list
 const ST_IND_HIST: u32 = 24u; // indirect dispatch (x, y, z) of the narrowing pair_histogram
+const ST_IND_NARROW: u32 = 28u; // indirect dispatch (1 or 0, 1, 1) of the NARROW stages
 const ST_CURSOR: u32 = 32u;   // per relisted row: its write cursor (atomic in pair_row_list)
 
 const FLAG_NARROW: u32 = 1u;

@@ -13,7 +13,7 @@
 //            for median_gather, and the radix targets (ranks minus the count below lo). Where
 //            the bracket missed a rank, or too many rows overflowed, it sets FLAG_NARROW: the
 //            narrowing stages' pair_histogram passes then get their workgroups (indirect).
-//   NARROW   round r of the fallback (only with FLAG_NARROW): pair_histogram's 1024 bins of
+//   NARROW   round r of the fallback (dispatched only with FLAG_NARROW): pair_histogram's 1024 bins of
 //            the bracket [st[ST_NLO], st[ST_NHI]] in f32 bits; keeps the bin of off-diagonal
 //            rank k_q, q = r / 4. Four rounds take the full range [0, +inf] to one value.
 //   RESOLVE  the two order statistics the median averages into st[ST_SEL0..2] (0 for a
@@ -24,7 +24,7 @@
 //   pair_histogram's [groups * 1025]) | 3 counts [2n] | 4 offsets [n + 1] (the rows' slots)
 //   | 5 rowplan [2n] (written: per row, where its candidates are and where they go)
 //   | 6 ovf [rows_max] (written: the rows listed again)
-// Dispatch: (1, 1, 1).
+// Dispatch: (1, 1, 1); NARROW indirect, (1, 1, 1) only with FLAG_NARROW.
 override WG: u32 = 256u;
 
 const BEGIN: u32 = 0u;
@@ -80,6 +80,7 @@ fn begin(lid: u32) {
     for (var a = 0u; a < 3u; a++) {
         st[ST_IND_ROWS + a] = select(0u, 1u, a > 0u);
         st[ST_IND_HIST + a] = select(0u, 1u, a > 0u);
+        st[ST_IND_NARROW + a] = select(0u, 1u, a > 0u);
     }
 }
 
@@ -105,6 +106,9 @@ fn pick(lid: u32) {
         st[ST_NAN] = st[ST_NAN] + nans;
     }
     let shift = 24u - 8u * p.round;
+    // select_hist counted once where both prefixes agreed (its mask keeps the higher digits).
+    let mask = select(0xffffffffu << (32u - 8u * p.round), 0u, p.round == 0u);
+    let same = (st[ST_P0] & mask) == (st[ST_P1] & mask);
     for (var q = 0u; q < 2u; q++) {
         var rank = st[ST_R0 + q];
         var prefix = st[ST_P0 + q];
@@ -112,10 +116,11 @@ fn pick(lid: u32) {
             rank = st[ST_T0 + q];
             prefix = 0u;
         }
+        let h = select(q, 0u, same);
         var acc = 0u;
         var b = 0u;
         loop {
-            let c = bins[q * 256u + b];
+            let c = bins[h * 256u + b];
             if rank < acc + c || b == 255u {
                 break;
             }
@@ -205,6 +210,7 @@ fn plan(lid: u32) {
         st[ST_IND_ROWS] = select(tr, 0u, narrowing);
         st[ST_IND_ROWS + 1u] = p.round;
         st[ST_IND_HIST] = select(0u, p.groups, narrowing);
+        st[ST_IND_NARROW] = select(0u, 1u, narrowing);
         st[ST_NLO] = 0u;
         st[ST_NHI] = INF_BITS;
         sh_narrow = narrowing;

@@ -2,8 +2,8 @@
 // workgroup, the histogram of the 8-bit digit `round` (from the top) of the f32 bit patterns
 // (monotone for non-negative floats) of vals[0 .. st[ST_COUNT]), for each of the two order
 // statistics q among the values whose higher digits match its running prefix st[ST_P0 + q]:
-//   hist[g * 513 + q * 256 + digit] = this workgroup's count; hist[g * 513 + 512] = NaNs
-//   (round 0 only). median_control's PICK stage sums the workgroups and picks the digits.
+//   hist[g * 513 + q * 256 + digit] = this workgroup's count (q = 1 left at zero where both
+//   prefixes agree); hist[g * 513 + 512] = NaNs (round 0 only). median_control's PICK stage sums the workgroups and picks the digits.
 // Integer counts in workgroup memory: the same totals in any order (deterministic).
 // Parts: common/median_state.wgsl
 // Bindings: 0 uniform MedianParams | 1 vals [count] (f32 bits) | 2 st | 3 hist [groups * 513]
@@ -32,13 +32,16 @@ fn select_hist(@builtin(local_invocation_index) lid: u32,
     let count = st[ST_COUNT];
     let stride = p.groups * WG;
     var nans = 0u;
+    // Two statistics on one prefix (round 0, and nearly always later: they are neighbours)
+    // share one histogram, which PICK reads for both.
+    let same = p0 == p1;
     for (var e = wid.x * WG + lid; e < count; e += stride) {
         let bits = vals[e];
         let digit = (bits >> shift) & 255u;
         if (bits & mask) == p0 {
             atomicAdd(&local[digit], 1u);
         }
-        if (bits & mask) == p1 {
+        if !same && (bits & mask) == p1 {
             atomicAdd(&local[256u + digit], 1u);
         }
         if (bits & 0x7fffffffu) > 0x7f800000u {

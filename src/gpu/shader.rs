@@ -373,6 +373,19 @@ pub const SELECT_HIST: ShaderSpec = ShaderSpec {
     trusted: false,
 };
 
+/// The radix selection of a short list in one workgroup (device median).
+pub const SELECT_SMALL: ShaderSpec = ShaderSpec {
+    name: "select_small",
+    parts: &[
+        part!("common/params.wgsl"),
+        part!("common/median_state.wgsl"),
+        part!("kernels/select_small.wgsl"),
+    ],
+    bindings: &[U, R, W],
+    workgroup_sizes: &[256],
+    trusted: false,
+};
+
 /// The complete in-bracket lists of the rows that overflowed their slots (device median).
 pub const PAIR_ROW_LIST: ShaderSpec = ShaderSpec {
     name: "pair_row_list",
@@ -778,6 +791,7 @@ pub const ALL: &[&ShaderSpec] = &[
     &MEDIAN_FINISH,
     &MEDIAN_CONTROL,
     &SELECT_HIST,
+    &SELECT_SMALL,
     &PAIR_ROW_LIST,
     &MEDIAN_GATHER,
     &PAIR_BRACKET_MID,

@@ -51,6 +51,7 @@ mod st {
     pub const SEL0: usize = 18;
     pub const IND_ROWS: usize = 20;
     pub const IND_HIST: usize = 24;
+    pub const IND_NARROW: usize = 28;
     pub const CURSOR: usize = 32;
     pub const FLAG_NARROW: u32 = 1;
     pub const FLAG_NAN: u32 = 2;
@@ -67,6 +68,8 @@ enum Stage {
     Resolve = 5,
 }
 
+/// The longest list `select_small` selects from (one workgroup reads it four times).
+const SMALL: usize = 1 << 16;
 /// Radix rounds of 8 bits over f32 bit patterns.
 const RADIX_ROUNDS: u32 = 4;
 /// Narrowing rounds per order statistic (1024 bins each take [0, +inf] to one value).
@@ -99,6 +102,7 @@ pub struct DeviceMedian {
     calls: u32,
     control: Arc<Kernel>,
     select_hist: Arc<Kernel>,
+    select_small: Arc<Kernel>,
     row_list: Arc<Kernel>,
     gather: Arc<Kernel>,
 }
@@ -156,11 +160,23 @@ impl DeviceMedian {
         }
     }
 
+    /// Pairs to sample for M pairs: none up to 2¹⁶ (every pair is listed), else about
+    /// (10·M)^⅔ (a power of two in [2¹², 2²⁰]), which balances the two radix selections: the
+    /// sample's S values against the bracket's ≈ 10·M/√S candidates (the sample's size
+    /// changes the work, never the result).
+    fn sample_size(m: u64) -> usize {
+        if m <= 1 << 16 {
+            return 0;
+        }
+        let s = (10.0 * m as f64).powf(2.0 / 3.0);
+        (s as usize).next_power_of_two().clamp(1 << 12, 1 << 20)
+    }
+
     /// The sample and the slots, as [`super::MedianSelector`] plans them (a larger sample
     /// where its slots would outgrow the list).
     fn plan(n: usize, k: [u64; 2], knobs: Knobs) -> Plan {
         let m = pairs(n);
-        let mut samples = if m <= 1 << 21 { 0 } else { 1 << 20 };
+        let mut samples = Self::sample_size(m);
         if let Some(s) = knobs.samples {
             samples = if n >= 2 { s.min(m as usize) } else { 0 };
         }
@@ -194,7 +210,10 @@ impl DeviceMedian {
                 })
                 .collect();
             let total: u64 = slots.iter().sum();
-            if samples == 0 || total <= LIST_MAX || samples >= SAMPLES_MAX || knobs.samples.is_some()
+            if samples == 0
+                || total <= LIST_MAX
+                || samples >= SAMPLES_MAX
+                || knobs.samples.is_some()
             {
                 return Plan {
                     samples,
@@ -294,7 +313,10 @@ impl DeviceMedian {
             groups: hgroups as u32,
             ..Default::default()
         };
-        ctx.check_loop("select_hist (values an invocation)", count_max as u64 / (256 * u64::from(groups)) + 2)?;
+        ctx.check_loop(
+            "select_hist (values an invocation)",
+            count_max as u64 / (256 * u64::from(groups)) + 2,
+        )?;
         k.bracket_plan(ctx, n, d)?;
         k.histogram_plan(ctx, n, d)?;
         let cached = |spec, wg| k.cached(ctx, spec, wg, &[]);
@@ -320,7 +342,7 @@ impl DeviceMedian {
                 (groups as usize * 513).max(hgroups * 1025),
             )?,
             st: GpuVec::zeros(ctx, "median state", st::CURSOR + rows_max.max(1))?,
-            args: GpuVec::zeros(ctx, "median indirect arguments", 8)?,
+            args: GpuVec::zeros(ctx, "median indirect arguments", 12)?,
             sel: GpuVec::zeros(ctx, "median order statistics", 2)?,
             h: GpuVec::nan_filled(ctx, "median h", 2)?,
             xt: if k.median_x_texture(n, d) {
@@ -331,6 +353,7 @@ impl DeviceMedian {
             calls: 0,
             control: cached(&shader::MEDIAN_CONTROL, 256)?,
             select_hist: cached(&shader::SELECT_HIST, 256)?,
+            select_small: cached(&shader::SELECT_SMALL, 256)?,
             row_list: cached(&shader::PAIR_ROW_LIST, 64)?,
             gather: cached(&shader::MEDIAN_GATHER, 64)?,
         })
@@ -405,7 +428,7 @@ impl DeviceMedian {
                 ..select
             };
             k.record_pair_sample(ctx, enc, p, x, self.xt.as_ref(), &self.sample)?;
-            self.radix(ctx, enc, &self.sample)?;
+            self.radix(ctx, enc, &self.sample, self.base.samples as usize)?;
             self.stage(ctx, enc, Stage::Bracket, 0, 0)?;
         }
         let blocks = n.div_ceil(k.bracket_block_rows(n, d)) as u32;
@@ -436,12 +459,14 @@ impl DeviceMedian {
         if self.base.samples == 0 {
             // Every pair listed at exact offsets: the list is dense, no row overflows, and
             // the ranks lie inside [0, +inf] (PLAN flags the NaN that would say otherwise).
-            return self.radix(ctx, enc, &self.list);
+            return self.radix(ctx, enc, &self.list, self.list.len);
         }
-        // Both indirect dispatches' arguments: (rows, chunks, 1), then (groups or 0, 1, 1).
-        const _: () = assert!(st::IND_HIST == st::IND_ROWS + 4);
+        // The indirect dispatches' arguments: (rows, chunks, 1), (groups or 0, 1, 1) and
+        // (1 or 0, 1, 1).
+        const _: () =
+            assert!(st::IND_HIST == st::IND_ROWS + 4 && st::IND_NARROW == st::IND_ROWS + 8);
         let ind = (st::IND_ROWS * 4) as u64;
-        enc.copy_buffer_to_buffer(&self.st.buffer, ind, &self.args.buffer, 0, 32);
+        enc.copy_buffer_to_buffer(&self.st.buffer, ind, &self.args.buffer, 0, 48);
         // The rows past their slots, listed again (no workgroups when none).
         let u = enc.uniform(ctx, &self.base);
         self.row_list.record_indirect(
@@ -474,7 +499,7 @@ impl DeviceMedian {
             ],
             g,
         )?;
-        self.radix(ctx, enc, &self.dense)?;
+        self.radix(ctx, enc, &self.dense, self.dense.len)?;
         // The exact fallback: no workgroups unless PLAN set FLAG_NARROW.
         let dev = DeviceBracket {
             st: &self.st.buffer,
@@ -483,13 +508,31 @@ impl DeviceMedian {
         };
         for round in 0..2 * NARROW_ROUNDS {
             k.record_pair_histogram_from(ctx, enc, select, x, &self.hist, Some(dev))?;
-            self.stage(ctx, enc, Stage::Narrow, round, self.base.groups)?;
+            self.stage_at(ctx, enc, Stage::Narrow, round, self.base.groups, Some(32))?;
         }
         Ok(())
     }
 
-    /// Four radix rounds over `vals` (its count and target ranks in the state).
-    fn radix(&self, ctx: &GpuContext, enc: &mut Recorder, vals: &GpuVec<f32>) -> Result<()> {
+    /// The radix selection over `vals` (its count and target ranks in the state): four
+    /// rounds of `select_hist` and PICK, or for a list of at most `SMALL` values (`count_max`
+    /// its most) `select_small` in one dispatch.
+    fn radix(
+        &self,
+        ctx: &GpuContext,
+        enc: &mut Recorder,
+        vals: &GpuVec<f32>,
+        count_max: usize,
+    ) -> Result<()> {
+        if count_max <= SMALL {
+            let u = enc.uniform(ctx, &self.base);
+            return self.select_small.record_with(
+                ctx,
+                enc,
+                &u,
+                &[&vals.buffer, &self.st.buffer],
+                (1, 1, 1),
+            );
+        }
         for round in 0..RADIX_ROUNDS {
             let u = enc.uniform(
                 ctx,
@@ -519,6 +562,19 @@ impl DeviceMedian {
         round: u32,
         groups: u32,
     ) -> Result<()> {
+        self.stage_at(ctx, enc, stage, round, groups, None)
+    }
+
+    /// A `median_control` stage; `indirect`: its workgroup count read at that byte of `args`.
+    fn stage_at(
+        &self,
+        ctx: &GpuContext,
+        enc: &mut Recorder,
+        stage: Stage,
+        round: u32,
+        groups: u32,
+        indirect: Option<u64>,
+    ) -> Result<()> {
         let u = enc.uniform(
             ctx,
             &MedianParams {
@@ -528,20 +584,23 @@ impl DeviceMedian {
                 ..self.base
             },
         );
-        self.control.record_with(
-            ctx,
-            enc,
-            &u,
-            &[
-                &self.st.buffer,
-                &self.hist.buffer,
-                &self.counts.buffer,
-                &self.offsets.buffer,
-                &self.rowplan.buffer,
-                &self.ovf.buffer,
-            ],
-            (1, 1, 1),
-        )
+        let resources = [
+            u.binding(),
+            self.st.buffer.as_entire_binding(),
+            self.hist.buffer.as_entire_binding(),
+            self.counts.buffer.as_entire_binding(),
+            self.offsets.buffer.as_entire_binding(),
+            self.rowplan.buffer.as_entire_binding(),
+            self.ovf.buffer.as_entire_binding(),
+        ];
+        match indirect {
+            None => self
+                .control
+                .record_resources(ctx, enc, &resources, (1, 1, 1)),
+            Some(at) => self
+                .control
+                .record_indirect(ctx, enc, &resources, &self.args.buffer, at),
+        }
     }
 
     /// What the last recorded selection found, read back (one readback): the median as the

@@ -547,7 +547,8 @@ fn device_against_host(
         let h = stein::bandwidth::from_median(host.med, n);
         let dev_h = dm.h.read(ctx)?;
         ensure!(
-            dev_h[1].to_bits() == ((1.0 / h) as f32).to_bits() && dev_h[0].to_bits() == (h as f32).to_bits(),
+            dev_h[1].to_bits() == ((1.0 / h) as f32).to_bits()
+                && dev_h[0].to_bits() == (h as f32).to_bits(),
             "n={n} d={d}: device (h, 1/h) = {dev_h:?}, host h = {h}"
         );
     }
@@ -601,14 +602,20 @@ fn device_median_rare_paths_are_exact() -> Result<()> {
             ..Default::default()
         };
         let r = device_against_host(&x, n, d, relist)?;
-        ensure!(r.passes == 2, "n={n}: the relisting pass did not run ({r:?})");
+        ensure!(
+            r.passes == 2,
+            "n={n}: the relisting pass did not run ({r:?})"
+        );
         let narrow = Knobs {
             samples: Some(1 << 16),
             slot_scale: 0.2,
             rows_max: Some(0),
         };
         let r = device_against_host(&x, n, d, narrow)?;
-        ensure!(r.passes == 9, "n={n}: the narrowing passes did not run ({r:?})");
+        ensure!(
+            r.passes == 9,
+            "n={n}: the narrowing passes did not run ({r:?})"
+        );
         let tiny = Knobs {
             samples: Some(64),
             ..Default::default()
