@@ -7,13 +7,14 @@
 //! ([`crate::kernels::Kernels::record_svgd_phi_with`]), so a step with the median
 //! bandwidth can stay in one encoder. Which of the two:
 //! - [`Placement::Encoder`] (training batches, written into the step's encoder): the median
-//!   is recorded into that encoder ([`BatchMedian`], no readback) wherever the batch fits one
-//!   selection workgroup; larger batches, and callers that need h on the host
-//!   (`host_h`), take the exact selector's passes after what the encoder holds is submitted.
-//! - [`Placement::Host`] (the SVGD engine, whose callers print h and whose KSD reuses it):
-//!   the exact selector ([`MedianSelector`]), h = med / log(n + 1) in f64. Its count and list
-//!   passes still read back between passes; a later change moves them into the encoder too,
-//!   behind this same interface.
+//!   is recorded into that encoder, no readback: [`BatchMedian`] where the batch fits one
+//!   selection workgroup, [`DeviceMedian`] beyond. Callers that need h on the host (`host_h`)
+//!   get it read back.
+//! - [`Placement::Host`] (the SVGD engine): a step records [`DeviceMedian`] into its encoder
+//!   ([`BandwidthSelector::record_median`]) and h stays on the device; where the host asks
+//!   for h (a KSD, `phi`, a logged step) the same selection runs with one readback and is
+//!   kept until the particles move, h = med / log(n + 1) in f64. Past what the device path
+//!   serves (n > 92 681, or llvmpipe's loop limit) the host-driven [`MedianSelector`] runs.
 //!
 //! The f64 sort of all n² distances (`cpu::median`) is the test oracle only: no hot path uses it.
 
