@@ -1094,6 +1094,7 @@ impl Session<'_> {
         theta: &[f32],
         generated: Option<(&GenSpec, &[f32])>,
         path: &Path,
+        heading: &str,
     ) -> Result<()> {
         let (ctx, data, spec) = (self.ctx, &self.job.data, &self.job.spec);
         let transform = self.job.transform();
@@ -1103,15 +1104,12 @@ impl Session<'_> {
         let m = 200;
         let (f, _) = crate::eval::grid_energies(ctx, energy.as_ref(), &lo, &hi, m)?;
         let n = 500;
-        let (mut samples, title) = if let Some((gspec, eta)) = generated {
+        let (mut samples, labels) = if let Some((gspec, eta)) = generated {
             // A generator's run: its samples (stream_key(seed, 0), as `stein sample --generator`).
             let key = crate::cpu::hash::stream_key(seed, 0);
             let (gk, mlp) = (&self.kernels.gen, &self.kernels.mlp);
             let x = crate::model::generator::sample(ctx, gk, mlp, gspec, eta, n, key)?;
-            (
-                x,
-                "learned density: data (dark), generator samples (orange)",
-            )
+            (x, format!("generator samples ({n})"))
         } else {
             let mut rng = SplitMix64::new(seed ^ 0x706c_6f74);
             let x0: Vec<f32> = (0..2 * n).map(|_| rng.next_normal() as f32).collect();
@@ -1125,7 +1123,7 @@ impl Session<'_> {
             }
             (
                 engine.particles()?,
-                "learned density: data (dark), model samples by SVGD (orange)",
+                format!("model samples by SVGD ({n}, 1000 steps)"),
             )
         };
         transform.to_data(&mut samples);
@@ -1153,17 +1151,26 @@ impl Session<'_> {
         };
         let mut shown = data.x[..data.x.len().min(4000)].to_vec();
         transform.to_data(&mut shown);
-        let title = match transform.standardize {
-            Some(_) => format!("{title}, in the data's units"),
-            None => title.to_string(),
+        let units = match transform.standardize {
+            Some(_) => " (data's units)",
+            None => "",
         };
+        let title = format!("{heading}{units}");
+        let data_label = format!("training data ({} shown)", shown.len() / 2);
         let bounds = [
             lo[0] * std[0] + mean[0],
             hi[0] * std[0] + mean[0],
             lo[1] * std[1] + mean[1],
             hi[1] * std[1] + mean[1],
         ];
-        crate::io::plot::plot_density_2d(path, &shown, &samples, &log_density, &title, Some(bounds))
+        crate::io::plot::plot_density_2d(
+            path,
+            (&shown, &samples),
+            [&data_label, &labels],
+            &log_density,
+            &title,
+            Some(bounds),
+        )
     }
 
     /// The training loop: resume, config.json, metrics, grids, checkpoints, final files.
@@ -1263,6 +1270,7 @@ impl Session<'_> {
                         .unwrap_or_default()
                 ));
                 last_metrics = Some(m);
+                super::plots::plot_run_curves(out, &out.join(super::plots::CURVES))?;
             }
             if let Some((every, shape)) = job.grids {
                 if step % every == 0 || step == cfg.steps {
@@ -1306,7 +1314,17 @@ impl Session<'_> {
         }
         if data.d == 2 {
             let generated = gen.as_ref().map(|(s, e)| (s, e.as_slice()));
-            self.plot_density(&theta, generated, &out.join("density.png"))?;
+            let ll = last_metrics
+                .as_ref()
+                .and_then(|m| m.valid_loglik)
+                .map(|l| format!(", validation log-likelihood {l:.4}"))
+                .unwrap_or_default();
+            let heading = format!(
+                "{}: learned density after {} updates{ll}",
+                super::plots::run_label(&config),
+                cfg.steps
+            );
+            self.plot_density(&theta, generated, &out.join("density.png"), &heading)?;
         }
         Ok(TrainSummary {
             steps: cfg.steps,
