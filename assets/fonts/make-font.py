@@ -16,7 +16,7 @@ from fontTools.ttLib import TTFont
 SRC = "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf"
 OUT = "assets/fonts/DejaVuSans-subset.ttf"
 UNICODES = ("U+0020-007E,U+00A0-00FF,U+0391-03A9,U+03B1-03C9,U+2010-2027,U+2070-209F,"
-            "U+2190-2193,U+2200-22FF,U+2016")
+            "U+2190-2193,U+2200-22FF,U+2016,U+1D40")
 
 subprocess.run([sys.executable, "-m", "fontTools.subset", SRC, f"--unicodes={UNICODES}",
                 "--layout-features=kern", "--no-hinting", f"--output-file={OUT}"], check=True)

@@ -439,6 +439,21 @@ pub struct Panel {
     pub log_y: bool,
     /// The lines.
     pub lines: Vec<Line>,
+    /// Where the legend goes (where the lines are expected to leave room).
+    pub legend: Corner,
+}
+
+/// A corner of a chart.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Corner {
+    /// Top left.
+    UpperLeft,
+    /// Top right.
+    UpperRight,
+    /// Bottom left.
+    LowerLeft,
+    /// Bottom right.
+    LowerRight,
 }
 
 /// Draws `panels` side by side (`cols` a row) under `title` as a `width × height` PNG.
@@ -522,6 +537,15 @@ fn tick(v: f64) -> String {
     }
 }
 
+/// A tick's value with rounding noise of the axis's span (`2.78e-17` for 0) taken away.
+fn snap(v: f64, (lo, hi): (f64, f64)) -> f64 {
+    if v.abs() < 1e-9 * (hi - lo) {
+        0.0
+    } else {
+        v
+    }
+}
+
 /// Draws one chart of [`plot_panels`].
 fn draw_panel(area: &DrawingArea<BitMapBackend, Shift>, panel: &Panel) -> anyhow::Result<()> {
     let lines: Vec<(&Line, Vec<(f64, f64)>)> = panel
@@ -546,8 +570,8 @@ fn draw_panel(area: &DrawingArea<BitMapBackend, Shift>, panel: &Panel) -> anyhow
                 .configure_mesh()
                 .x_desc(panel.x_label.as_str())
                 .y_desc(panel.y_label.as_str())
-                .x_label_formatter(&|v| tick(*v))
-                .y_label_formatter(&|v| tick(*v))
+                .x_label_formatter(&|v| tick(snap(*v, xr)))
+                .y_label_formatter(&|v| tick(snap(*v, yr)))
                 .x_labels(8)
                 .y_labels(8)
                 .light_line_style(BLACK.mix(0.05))
@@ -603,7 +627,12 @@ fn draw_panel(area: &DrawingArea<BitMapBackend, Shift>, panel: &Panel) -> anyhow
             if lines.len() > 1 || lines.iter().any(|(l, _)| !l.label.is_empty()) {
                 chart
                     .configure_series_labels()
-                    .position(SeriesLabelPosition::UpperRight)
+                    .position(match panel.legend {
+                        Corner::UpperLeft => SeriesLabelPosition::UpperLeft,
+                        Corner::UpperRight => SeriesLabelPosition::UpperRight,
+                        Corner::LowerLeft => SeriesLabelPosition::LowerLeft,
+                        Corner::LowerRight => SeriesLabelPosition::LowerRight,
+                    })
                     .background_style(WHITE.mix(0.85))
                     .border_style(BLACK.mix(0.4))
                     .label_font(font(12))

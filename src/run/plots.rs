@@ -8,7 +8,7 @@ use std::path::Path;
 use anyhow::{bail, Context, Result};
 use serde_json::Value;
 
-use crate::io::plot::{plot_panels, Line, Panel};
+use crate::io::plot::{plot_panels, Corner, Line, Panel};
 
 /// The picture of a run's curves in its directory, rewritten at each log step.
 pub const CURVES: &str = "curves.png";
@@ -119,6 +119,7 @@ pub fn plot_run_curves(dir: &Path, out: &Path) -> Result<()> {
                     colour: k,
                     dashed: false,
                 }],
+                legend: Corner::UpperRight,
             })
         })
         .collect();
@@ -279,6 +280,7 @@ pub fn plot_bench(path: &Path, report: &Value, peers: &[(String, Value)]) -> Res
             log_x: true,
             log_y: true,
             lines: pairs,
+            legend: Corner::LowerRight,
         },
         Panel {
             caption: "seconds per SVGD step (median, score, φ, update)".into(),
@@ -287,8 +289,14 @@ pub fn plot_bench(path: &Path, report: &Value, peers: &[(String, Value)]) -> Res
             log_x: true,
             log_y: true,
             lines: seconds,
+            legend: Corner::UpperLeft,
         },
     ];
-    let title = format!("stein bench on {adapter}: speed against the number of particles");
+    // The adapter's name without its backend and driver, which make the title too long.
+    let adapter = match adapter.find(") (") {
+        Some(i) if adapter.len() > 48 => &adapter[..=i],
+        _ => adapter.as_str(),
+    };
+    let title = format!("stein bench on {adapter}: speed against the number of particles n");
     plot_panels(path, &title, &panels, 2, BENCH_SIZE)
 }

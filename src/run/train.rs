@@ -1051,19 +1051,21 @@ impl Session<'_> {
         let energy = self.job.spec.energy(ctx, self.kernels, theta, n)?;
         let mut rng = SplitMix64::new(seed ^ 0x6c61_6e67);
         let x0: Vec<f32> = (0..n * d).map(|_| rng.next_normal() as f32).collect();
-        let mut x = crate::model::langevin_samples(
+        let x = crate::model::langevin_samples(
             ctx,
             self.k,
             energy.as_ref(),
             &x0,
             (500, 0.01, seed ^ 0x6c61_6e67),
         )?;
-        self.job.transform().to_data(&mut x);
-        crate::io::plot::write_image_grid(
+        super::sample::write_grid(
             &dir.join(format!("step_{step:07}_langevin.png")),
+            &self.job.spec,
+            theta,
             &x,
+            &|x| self.job.transform().to_data(x),
             shape,
-            &format!("Langevin samples of the energy after {step} updates"),
+            &format!("Langevin samples of the energy after {step} updates (500 steps of 0.01)"),
         )
     }
 
@@ -1151,11 +1153,7 @@ impl Session<'_> {
         };
         let mut shown = data.x[..data.x.len().min(4000)].to_vec();
         transform.to_data(&mut shown);
-        let units = match transform.standardize {
-            Some(_) => " (data's units)",
-            None => "",
-        };
-        let title = format!("{heading}{units}");
+        let title = heading;
         let data_label = format!("training data ({} shown)", shown.len() / 2);
         let bounds = [
             lo[0] * std[0] + mean[0],
@@ -1317,10 +1315,10 @@ impl Session<'_> {
             let ll = last_metrics
                 .as_ref()
                 .and_then(|m| m.valid_loglik)
-                .map(|l| format!(", validation log-likelihood {l:.4}"))
+                .map(|l| format!(", validation LL {l:.4}"))
                 .unwrap_or_default();
             let heading = format!(
-                "{}: learned density after {} updates{ll}",
+                "Learned density of {}, {} updates{ll}",
                 super::plots::run_label(&config),
                 cfg.steps
             );
