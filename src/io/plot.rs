@@ -885,3 +885,370 @@ fn encode_png(
     }
     Ok(out)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Cursor;
+
+    fn decode(path: &Path) -> (png::OutputInfo, Vec<u8>, Vec<(String, String)>) {
+        let bytes = std::fs::read(path).unwrap();
+        let decoder = png::Decoder::new(Cursor::new(bytes));
+        let mut reader = decoder.read_info().unwrap();
+        let mut buf = vec![0; reader.output_buffer_size().unwrap()];
+        let info = reader.next_frame(&mut buf).unwrap();
+        buf.truncate(info.buffer_size());
+        let mut texts: Vec<(String, String)> = reader
+            .info()
+            .uncompressed_latin1_text
+            .iter()
+            .map(|t| (t.keyword.clone(), t.text.clone()))
+            .collect();
+        for t in &reader.info().utf8_text {
+            texts.push((t.keyword.clone(), t.get_text().unwrap()));
+        }
+        (info, buf, texts)
+    }
+
+    fn two_bumps(x: f64, y: f64) -> f64 {
+        let a = -0.5 * ((x + 1.0).powi(2) + y * y) / 0.25;
+        let b = -0.5 * ((x - 1.5).powi(2) + (y - 0.5).powi(2));
+        a.max(b) + (1.0 + (-(a - b).abs()).exp()).ln()
+    }
+
+    /// Pixels of `rgb` that are `c`.
+    fn count(rgb: &[u8], c: RGBColor) -> usize {
+        rgb.chunks_exact(3)
+            .filter(|p| p == &[c.0, c.1, c.2])
+            .count()
+    }
+
+    /// Dark pixels (text, ticks, dots) in the rows `rows` of an RGB picture `width` wide.
+    fn dark_in_rows(rgb: &[u8], width: usize, rows: std::ops::Range<usize>) -> usize {
+        rgb[rows.start * width * 3..rows.end * width * 3]
+            .chunks_exact(3)
+            .filter(|p| p.iter().all(|&v| v < 90))
+            .count()
+    }
+
+    #[test]
+    fn the_font_is_compiled_in_and_draws_text() {
+        assert!(plotters::style::register_font(FAMILY, FontStyle::Normal, FONT).is_ok());
+        let rgb = canvas(200, 40, |root| {
+            root.draw_text("particles x₁ ‖φ‖ KSD²", &font(16), (4, 10))
+                .or_bug()
+        })
+        .unwrap();
+        assert!(dark_in_rows(&rgb, 200, 0..40) > 100, "no text drawn");
+    }
+
+    #[test]
+    fn renders_particles_over_density_with_title_axes_and_legend() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("plot.png");
+        let particles: Vec<f32> = vec![-1.0, 0.0, 1.5, 0.5, 0.0, -1.0, 2.0, 2.0, f32::NAN, 0.0];
+        plot_particles_2d(&p, &particles, &two_bumps, "step 10 — 5 particles", None).unwrap();
+        let (info, buf, texts) = decode(&p);
+        assert_eq!((info.width, info.height), (PLOT_SIZE, PLOT_SIZE));
+        assert_eq!(info.color_type, png::ColorType::Rgb);
+        let w = PLOT_SIZE as usize;
+        let shaded = buf
+            .chunks_exact(3)
+            .filter(|c| c.iter().any(|&v| v < 250) && c.iter().all(|&v| v > 100))
+            .count();
+        assert!(shaded > 20_000, "shaded pixels: {shaded}");
+        assert!(count(&buf, CONTOUR_RGB) > 1000, "contour pixels");
+        assert!(count(&buf, DOT_RGB) >= 4 * 9, "particle pixels");
+        // The title (top 40 rows) and the x axis's ticks and label (bottom 60) are drawn.
+        assert!(dark_in_rows(&buf, w, 0..40) > 200, "no title");
+        assert!(dark_in_rows(&buf, w, w - 60..w) > 200, "no x axis");
+        // The y axis's tick labels, left of the plot area.
+        let left = buf
+            .chunks_exact(3 * w)
+            .map(|row| {
+                row[..3 * 60]
+                    .chunks_exact(3)
+                    .filter(|p| p.iter().all(|&v| v < 90))
+                    .count()
+            })
+            .sum::<usize>();
+        assert!(left > 100, "no y axis: {left}");
+        assert!(
+            texts
+                .iter()
+                .any(|(k, t)| k == "Title" && t == "step 10 — 5 particles"),
+            "{texts:?}"
+        );
+    }
+
+    #[test]
+    fn fixed_bounds_and_degenerate_inputs() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("b.png");
+        // all particles at one point, fixed bounds, density -inf everywhere
+        plot_particles_2d(
+            &p,
+            &[3.0, 3.0, 3.0, 3.0],
+            &|_, _| f64::NEG_INFINITY,
+            "latin title",
+            Some([-5.0, 5.0, -5.0, 5.0]),
+        )
+        .unwrap();
+        let (_, _, texts) = decode(&p);
+        assert!(texts
+            .iter()
+            .any(|(k, t)| k == "Title" && t == "latin title"));
+        plot_particles_2d(
+            &p,
+            &[3.0, 3.0],
+            &|x, _| if x > 3.0 { f64::NAN } else { 0.0 },
+            "",
+            None,
+        )
+        .unwrap();
+        plot_particles_2d(&p, &[], &|x, y| -(x * x + y * y), "", None).unwrap();
+        let e = plot_particles_2d(&p, &[1.0, 2.0, 3.0], &|_, _| 0.0, "", None)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("b.png") && e.contains("not a multiple of 2"),
+            "{e}"
+        );
+        let e = plot_particles_2d(&p, &[1.0, 2.0], &|_, _| 0.0, "", Some([1.0, 0.0, 0.0, 1.0]))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("bounds"), "{e}");
+        let e = plot_particles_2d(
+            &dir.path().join("no/such.png"),
+            &[1.0, 2.0],
+            &|_, _| 0.0,
+            "",
+            None,
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("does not exist"), "{e}");
+    }
+
+    #[test]
+    fn density_plot_draws_both_sets_and_batched_matches_pointwise() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("d.png");
+        let data = [-1.0f32, 0.0, -0.9, 0.1];
+        let samples = [1.5f32, 0.5, 1.4, 0.4, 1.6, 0.6];
+        plot_density_2d(
+            &p,
+            (&data, &samples),
+            ["data", "samples"],
+            &two_bumps,
+            "t",
+            None,
+        )
+        .unwrap();
+        let (info, buf, _) = decode(&p);
+        assert_eq!((info.width, info.height), (PLOT_SIZE, PLOT_SIZE));
+        assert!(count(&buf, SAMPLE_RGB) > 3 * 9, "sample dots");
+        assert!(count(&buf, DOT_RGB) > 2 * 9, "data dots");
+        // The batched form evaluates the same pixels: the same picture.
+        let (a, b) = (dir.path().join("a.png"), dir.path().join("b.png"));
+        let x = [0.0f32, 0.0, 1.0, 1.0];
+        plot_particles_2d(&a, &x, &two_bumps, "t", None).unwrap();
+        let mut each = |pts: &[[f64; 2]]| Ok(pts.iter().map(|p| two_bumps(p[0], p[1])).collect());
+        plot_particles_2d_batched(&b, &x, &mut each, "t", None).unwrap();
+        assert_eq!(decode(&a).1, decode(&b).1);
+        // Its error is returned as it is.
+        let mut fail = |_: &[[f64; 2]]| -> anyhow::Result<Vec<f64>> { bail!("device lost") };
+        let e = plot_particles_2d_batched(&b, &x, &mut fail, "t", None).unwrap_err();
+        assert_eq!(e.to_string(), "device lost");
+    }
+
+    #[test]
+    fn panels_draw_lines_on_linear_and_log_axes() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("c.png");
+        let line = |colour, dashed, points: Vec<(f64, f64)>| Line {
+            label: format!("line {colour}"),
+            points,
+            colour,
+            dashed,
+        };
+        let panels = [
+            Panel {
+                caption: "linear".into(),
+                x_label: "update".into(),
+                y_label: "gap".into(),
+                log_x: false,
+                log_y: false,
+                lines: vec![line(
+                    0,
+                    false,
+                    (0..50).map(|i| (i as f64, (i as f64).sin())).collect(),
+                )],
+                legend: Corner::UpperRight,
+            },
+            Panel {
+                caption: "log-log".into(),
+                x_label: "n".into(),
+                y_label: "pairs/s".into(),
+                log_x: true,
+                log_y: true,
+                lines: vec![
+                    line(1, false, vec![(1e3, 1e8), (1e4, 1e9), (1e5, 2e9)]),
+                    // Non-positive values cannot be drawn on log axes: left out.
+                    line(
+                        1,
+                        true,
+                        vec![(1e3, 5e7), (0.0, 1.0), (1e5, -1.0), (1e4, 4e8)],
+                    ),
+                ],
+                legend: Corner::LowerRight,
+            },
+            Panel {
+                caption: "empty".into(),
+                x_label: "update".into(),
+                y_label: "MMD²".into(),
+                log_x: false,
+                log_y: true,
+                lines: vec![line(2, false, vec![])],
+                legend: Corner::UpperLeft,
+            },
+        ];
+        plot_panels(&p, "three charts", &panels, 2, (900, 700)).unwrap();
+        let (info, buf, texts) = decode(&p);
+        assert_eq!((info.width, info.height), (900, 700));
+        assert!(count(&buf, SERIES_RGB[0]) > 300, "the first line");
+        assert!(count(&buf, SERIES_RGB[1]) > 300, "the log-log lines");
+        assert!(dark_in_rows(&buf, 900, 0..30) > 200, "no title");
+        assert!(texts
+            .iter()
+            .any(|(k, t)| k == "Title" && t == "three charts"));
+        assert!(plot_panels(&p, "none", &[], 2, (900, 700)).is_err());
+    }
+
+    #[test]
+    fn tick_labels_are_short() {
+        assert_eq!(tick(0.0), "0");
+        assert_eq!(tick(0.15), "0.15");
+        assert_eq!(tick(1024.0), "1024");
+        assert_eq!(tick(1e9), "1e9");
+        assert_eq!(tick(2.5e-5), "2.5e-5");
+        assert_eq!(snap(2.78e-17, (-0.2, 0.2)), 0.0);
+        assert_eq!(axis_range([5.0, 5.0].into_iter(), false), (2.5, 7.5));
+        assert_eq!(axis_range([3e3, 2e5].into_iter(), true), (1e3, 1e6));
+    }
+
+    #[test]
+    fn writes_rgb_and_gray() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("g.png");
+        let gray: Vec<u8> = (0..12u8).map(|v| v * 20).collect();
+        write_png_gray(&p, 4, 3, &gray).unwrap();
+        let (info, buf, _) = decode(&p);
+        assert_eq!(
+            (info.width, info.height, info.color_type),
+            (4, 3, png::ColorType::Grayscale)
+        );
+        assert_eq!(buf, gray);
+        let rgb: Vec<u8> = (0..18u8).collect();
+        let q = dir.path().join("c.png");
+        write_png_rgb(&q, 3, 2, &rgb).unwrap();
+        let (info, buf, _) = decode(&q);
+        assert_eq!(
+            (info.width, info.height, info.color_type),
+            (3, 2, png::ColorType::Rgb)
+        );
+        assert_eq!(buf, rgb);
+        let e = write_png_rgb(&q, 3, 3, &rgb).unwrap_err().to_string();
+        assert!(e.contains("needs 27 bytes but 18"), "{e}");
+        assert!(write_png_gray(&q, 0, 3, &[]).is_err());
+    }
+
+    /// The grid's cell `q` of grid `g`: its top-left pixel.
+    fn cell(
+        (rows, cols, scale, per_row): (usize, usize, usize, usize),
+        head: usize,
+        gw: usize,
+        g: usize,
+        q: usize,
+    ) -> (usize, usize) {
+        let (gr, gc) = (q / per_row, q % per_row);
+        (
+            g * (gw + 16) + SEPARATOR + gc * (cols * scale + SEPARATOR),
+            head + SEPARATOR + gr * (rows * scale + SEPARATOR),
+        )
+    }
+
+    #[test]
+    fn image_grid_scales_up_each_sample_into_its_cell() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("grid.png");
+        // 5 images of 2x3: image q is uniformly q/4; scale 84/3 = 28 → cells of 56 x 84.
+        let samples: Vec<f32> = (0..5).flat_map(|q| vec![q as f32 / 4.0; 6]).collect();
+        let shape = image_shape(6, Some((2, 3))).unwrap();
+        write_image_grid(&path, &samples, shape, "five images of 2x3").unwrap();
+        let (info, px, _) = decode(&path);
+        let (w, scale) = (info.width as usize, 28);
+        let gw = 3 * (3 * scale + 2) + 2;
+        let head = TEXT_LINE + 8;
+        assert_eq!(info.height as usize, head + 2 * (2 * scale + 2) + 2);
+        assert!(w >= gw);
+        let at = |(x, y): (usize, usize)| &px[(y * w + x) * 3..(y * w + x) * 3 + 3];
+        let geom = (2, 3, scale, 3);
+        for q in 0..5usize {
+            let (x, y) = cell(geom, head, gw, 0, q);
+            let v = (q as f32 / 4.0 * 255.0).round() as u8;
+            assert_eq!(at((x + 5, y + 5)), [v; 3], "image {q}");
+            assert_eq!(
+                at((x + 3 * scale - 1, y + 2 * scale - 1)),
+                [v; 3],
+                "image {q}'s corner"
+            );
+            assert_eq!(at((x - 1, y + 5)), SEPARATOR_RGB, "separator left of {q}");
+        }
+        let (x, y) = cell(geom, head, gw, 0, 5);
+        assert_eq!(at((x + 5, y + 5)), [255; 3], "missing sixth cell is white");
+        assert!(dark_in_rows(&px, w, 0..head) > 20, "no title");
+        assert!(image_shape(784, None).unwrap() == (28, 28));
+        assert!(image_shape(10, None).is_err() && image_shape(6, Some((4, 2))).is_err());
+        // A product that wraps in usize (2^58 + 1)·64 = 64 mod 2^64 is refused, not taken.
+        assert!(image_shape(64, Some(((1 << 58) + 1, 64))).is_err());
+    }
+
+    #[test]
+    fn mnist_sized_grids_get_three_pixels_a_pixel_and_two_grids_sit_side_by_side() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("mnist.png");
+        let a: Vec<f32> = (0..64 * 784).map(|i| (i % 784) as f32 / 784.0).collect();
+        let b = vec![0.5f32; 64 * 784];
+        write_image_grids(
+            &path,
+            &[("left", &a), ("right", &b)],
+            (28, 28),
+            "t",
+            &["a note"],
+        )
+        .unwrap();
+        let (info, px, _) = decode(&path);
+        let gw = 8 * (28 * 3 + 2) + 2;
+        let head = TEXT_LINE * 3 + 8;
+        assert_eq!(
+            (info.width as usize, info.height as usize),
+            (2 * gw + 16, head + gw)
+        );
+        let w = info.width as usize;
+        let at = |(x, y): (usize, usize)| &px[(y * w + x) * 3..(y * w + x) * 3 + 3];
+        // Pixel (r, c) of image 9 of the left grid fills 3x3 screen pixels.
+        let (x, y) = cell((28, 28, 3, 8), head, gw, 0, 9);
+        let (r, c) = (10, 20);
+        let want = ((r * 28 + c) as f32 / 784.0 * 255.0).round() as u8;
+        for (dy, dx) in [(0, 0), (2, 2), (1, 2)] {
+            assert_eq!(at((x + 3 * c + dx, y + 3 * r + dy)), [want; 3]);
+        }
+        let (x, y) = cell((28, 28, 3, 8), head, gw, 1, 63);
+        assert_eq!(at((x + 40, y + 40)), [128; 3], "right grid");
+        let e = write_image_grids(&path, &[("a", &a), ("b", &b[..784])], (28, 28), "t", &[])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("do not make whole"), "{e}");
+    }
+}

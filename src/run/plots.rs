@@ -300,3 +300,120 @@ pub fn plot_bench(path: &Path, report: &Value, peers: &[(String, Value)]) -> Res
     let title = format!("stein bench on {adapter}: speed against the number of particles n");
     plot_panels(path, &title, &panels, 2, BENCH_SIZE)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    /// Width, height and the number of non-white pixels of a PNG.
+    fn inked(path: &Path) -> (u32, u32, usize) {
+        let file = std::io::BufReader::new(std::fs::File::open(path).unwrap());
+        let mut reader = png::Decoder::new(file).read_info().unwrap();
+        let mut buf = vec![0; reader.output_buffer_size().unwrap()];
+        let info = reader.next_frame(&mut buf).unwrap();
+        let ink = buf
+            .chunks_exact(3)
+            .filter(|p| p != &[255, 255, 255])
+            .count();
+        (info.width, info.height, ink)
+    }
+
+    #[test]
+    fn curves_of_a_run_still_writing_its_metrics() {
+        let dir = tempfile::tempdir().unwrap();
+        let run = dir.path();
+        let config =
+            json!({"model": "grbm", "train": {"algo": "stein-cd", "hidden": 8, "steps": 100}});
+        std::fs::write(run.join("config.json"), config.to_string()).unwrap();
+        let out = run.join(CURVES);
+        // No metrics yet: the two charts say so.
+        plot_run_curves(run, &out).unwrap();
+        let (w, h, empty) = inked(&out);
+        assert_eq!((w, h), CURVES_SIZE);
+        let lines: Vec<String> = (1..=5)
+            .map(|s| {
+                json!({"step": 10 * s, "energy_gap": 0.1 * s as f64, "grad_norm": 10f64.powi(-s),
+                       "step_seconds": 0.01, "valid_loglik": -3.0 + 0.1 * s as f64,
+                       "mmd2": 0.01 / s as f64})
+                .to_string()
+            })
+            .collect();
+        // An unfinished last line, as a run writing it leaves for a moment.
+        let text = format!("{}\n{{\"step\": 60, \"energy_g", lines.join("\n"));
+        std::fs::write(run.join("metrics.jsonl"), text).unwrap();
+        plot_run_curves(run, &out).unwrap();
+        let (_, _, full) = inked(&out);
+        assert!(
+            full > empty + 2000,
+            "{full} inked pixels against {empty} with no metrics"
+        );
+        assert_eq!(
+            run_label(&config),
+            "GRBM (H = 8), stein-cd",
+            "the title's model"
+        );
+        let mlp = json!({"model": "mlp", "widths": [64, 64], "train": {"algo": "cd"}});
+        assert_eq!(run_label(&mlp), "MLP energy (64-64), cd");
+        let e = plot_run_curves(&run.join("nope"), &out)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("not a directory"), "{e}");
+        std::fs::create_dir(run.join("empty")).unwrap();
+        let e = plot_run_curves(&run.join("empty"), &out)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("holds no run"), "{e}");
+    }
+
+    #[test]
+    fn bench_picture_with_the_peers_of_tools() {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("bench.png");
+        let rows: Vec<Value> = [2u64, 16]
+            .iter()
+            .flat_map(|&d| {
+                [1024u64, 2048, 4096].map(|n| {
+                    let phi = (n * n * d) as f64 * 1e-11;
+                    json!({"n": n, "d": d, "phi_seconds": phi, "pairs_per_second": (n * n) as f64 / phi,
+                           "step_seconds": 2.0 * phi})
+                })
+            })
+            .collect();
+        let stein =
+            json!({"adapter": "llvmpipe (LLVM 15) (Vulkan, Cpu, driver llvmpipe)", "rows": rows});
+        // torch_phi_baseline.py, cpu_phi_baseline.py (several peers a row) and a file of runs.
+        let torch = json!({"adapter": "NVIDIA H200", "rows": [
+            {"n": 1024, "d": 16, "phi_seconds": 1e-4, "pairs_per_second": 1e10},
+            {"n": 4096, "d": 16, "phi_seconds": 1e-3, "pairs_per_second": 1.6e10}]});
+        let cpu = json!({"machine": "x86_64, 2 CPUs", "rows": [
+            {"n": 2048, "d": 2, "numpy_phi_seconds": 0.5, "numpy_pairs_per_second": 8e6,
+             "jax_phi_seconds": 0.1, "jax_pairs_per_second": 4e7}]});
+        let runs = json!({"peer_runs": [{"machine": "m", "rows": [
+            {"n": 1024, "d": 2, "keops_phi_seconds": 0.01}]}]});
+        let s = sweep(&cpu, "cpu").unwrap();
+        assert_eq!(s.pairs.len(), 2, "numpy and jax");
+        assert_eq!(s.pairs[&("jax".to_string(), 2)], vec![(2048.0, 4e7)]);
+        assert!(s.seconds[&("numpy".to_string(), 2)][0].2, "φ alone");
+        let r = sweep(&runs, "runs").unwrap();
+        assert_eq!(
+            r.pairs[&("keops".to_string(), 2)],
+            vec![(1024.0, 1024.0 * 1024.0 / 0.01)]
+        );
+        plot_bench(&out, &stein, &[]).unwrap();
+        let (w, h, alone) = inked(&out);
+        assert_eq!((w, h), BENCH_SIZE);
+        let peers = [
+            ("t.json".to_string(), torch),
+            ("c.json".into(), cpu),
+            ("r.json".into(), runs),
+        ];
+        plot_bench(&out, &stein, &peers).unwrap();
+        let (_, _, with_peers) = inked(&out);
+        assert!(with_peers > alone + 500, "{with_peers} against {alone}");
+        let e = plot_bench(&out, &stein, &[("x.json".into(), json!({"rows": []}))])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("--peer x.json has no benchmark rows"), "{e}");
+    }
+}
