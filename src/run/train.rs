@@ -1,6 +1,7 @@
 //! A training job and its run directory: the options resolved into a [`RunConfig`], the data
 //! read and split, then on the device the updates with `metrics.jsonl` every log step (and the
-//! validation log-likelihood), `checkpoint.safetensors` every K updates, image grids, and at
+//! validation log-likelihood) and `curves.png` drawn from it (at most once a second, and at
+//! the last update), `checkpoint.safetensors` every K updates, image grids, and at
 //! the end `model.safetensors` (and `generator.safetensors`) and for d = 2 a density plot.
 //! A run resumes from its directory exactly where its last checkpoint left it, with the
 //! [`Schedule`] changed if asked (each change recorded in `config.json`). A run asked to
@@ -10,7 +11,8 @@
 //! the checkpoint of the last checked update kept.
 //!
 //! Run directory: `config.json` (the [`RunConfig`] with `d`, the data transform and the
-//! adapter), `metrics.jsonl` (one [`Metrics`] a log step), `checkpoint.safetensors`,
+//! adapter), `metrics.jsonl` (one [`Metrics`] a log step), `curves.png` (the metrics against
+//! the update, [`super::plots::plot_run_curves`]), `checkpoint.safetensors`,
 //! `model.safetensors`, with a generator `generator.safetensors` (all three carry the data
 //! [`Transform`] in their metadata); with `holdout` the held-out rows `valid.npy`; with
 //! `grid_every` `grids/step_NNNNNNN_*.png`; for d = 2 `density.png` and `model_samples.npy`
@@ -1229,6 +1231,7 @@ impl Session<'_> {
         progress.update(trainer.t, cfg.steps);
         let mut last = Instant::now();
         let mut last_metrics = None;
+        let mut drawn = None;
         // The update of the last checkpoint written, named when the run diverges.
         let mut checkpointed = job.checkpoint.is_some().then_some(trainer.t);
         for step in trainer.t + 1..=cfg.steps {
@@ -1268,7 +1271,13 @@ impl Session<'_> {
                         .unwrap_or_default()
                 ));
                 last_metrics = Some(m);
-                super::plots::plot_run_curves(out, &out.join(super::plots::CURVES))?;
+                // curves.png at each log step, but at most once a second (a picture takes
+                // some 50 ms) and always at the last update.
+                if step == cfg.steps || drawn.is_none_or(|t: Instant| t.elapsed().as_secs_f64() >= 1.0)
+                {
+                    super::plots::plot_run_curves(out, &out.join(super::plots::CURVES))?;
+                    drawn = Some(Instant::now());
+                }
             }
             if let Some((every, shape)) = job.grids {
                 if step % every == 0 || step == cfg.steps {
