@@ -20,8 +20,8 @@ use super::output;
 use super::progress::{duration, Reporter};
 use super::values::ImageShape;
 use super::{
-    BenchArgs, CheckTargetArgs, DemoArgs, EnergyArgs, EvalArgs, PhiArgs, PredictArgs, SampleArgs,
-    SvgdArgs,
+    BenchArgs, CheckTargetArgs, DemoArgs, EnergyArgs, EvalArgs, PhiArgs, PlotArgs, PredictArgs,
+    SampleArgs, SvgdArgs,
 };
 
 /// Opens the device the options choose; the environment is read here, at the edge, and
@@ -322,8 +322,18 @@ pub fn bench(choice: &AdapterChoice, a: BenchArgs) -> Result<()> {
         json: json_path,
         phi_only,
         profile,
+        plot,
+        peer,
         replace,
     } = a;
+    // The picture's checks and the peers are read before the sweep, not after it.
+    let peers = read_peers(&peer)?;
+    let mut outputs = vec![("--json", json_path.as_path())];
+    if let Some(p) = &plot {
+        check_png(p, "--plot")?;
+        outputs.push(("--plot", p));
+    }
+    let inputs: Vec<(&str, &Path)> = peer.iter().map(|p| ("--peer", p.as_path())).collect();
     ensure!(
         n_min >= 2 && n_min <= n_max,
         "--n-min must be at least 2 and at most --n-max"
@@ -333,11 +343,9 @@ pub fn bench(choice: &AdapterChoice, a: BenchArgs) -> Result<()> {
             budget > 0.0 && budget <= 1e6,
             "--step-budget {budget} must be a positive number of seconds, at most 1e6"
         );
-        output::check(
-            &[("--json", &json_path)],
-            &[("--target", &target)],
-            replace.overwrite,
-        )?;
+        let mut inputs = inputs.clone();
+        inputs.push(("--target", &target));
+        output::check(&outputs, &inputs, replace.overwrite)?;
         let ctx = open(choice)?;
         let t = load_target(&target, &|what, bytes| ctx.check_binding(what, bytes))?
             .with_score_batch(score_batch)?;
@@ -347,7 +355,7 @@ pub fn bench(choice: &AdapterChoice, a: BenchArgs) -> Result<()> {
             step_budget: Duration::from_secs_f64(budget),
             ..Default::default()
         };
-        return bench_target(&ctx, &t, &target, &cfg, &json_path);
+        return bench_target(&ctx, &t, &target, &cfg, &json_path, plot.as_deref(), &peers);
     }
     let dims = dims.unwrap_or_else(|| vec![2, 16, 64]);
     ensure!(
@@ -358,7 +366,7 @@ pub fn bench(choice: &AdapterChoice, a: BenchArgs) -> Result<()> {
         budget > 0.0 && budget <= 1e6,
         "--step-budget {budget} must be a positive number of seconds, at most 1e6"
     );
-    output::check(&[("--json", &json_path)], &[], replace.overwrite)?;
+    output::check(&outputs, &inputs, replace.overwrite)?;
     let ctx = open(choice)?;
     let cfg = stein::bench::BenchConfig {
         n_min,
@@ -429,6 +437,10 @@ pub fn bench(choice: &AdapterChoice, a: BenchArgs) -> Result<()> {
     .map_err(|e| {
         super::stopped_keeping_nothing(e, "the table above is all there is; --json is written at the end of a sweep")
     })?;
+    if let Some(p) = &plot {
+        stein::run::plots::plot_bench(p, &serde_json::to_value(&report)?, &peers)?;
+        println!("wrote {}", p.display());
+    }
     stein::io::write_atomic(
         &json_path,
         serde_json::to_string_pretty(&report)?.as_bytes(),
@@ -444,6 +456,8 @@ fn bench_target(
     path: &Path,
     cfg: &stein::bench::target::TargetBenchConfig,
     json_path: &Path,
+    plot: Option<&Path>,
+    peers: &[(String, serde_json::Value)],
 ) -> Result<()> {
     println!("adapter: {}", ctx.adapter_label());
     let batch = match t {
@@ -500,6 +514,10 @@ fn bench_target(
     .map_err(|e| {
         super::stopped_keeping_nothing(e, "the table above is all there is; --json is written at the end of a sweep")
     })?;
+    if let Some(p) = plot {
+        stein::run::plots::plot_bench(p, &serde_json::to_value(&report)?, peers)?;
+        println!("wrote {}", p.display());
+    }
     stein::io::write_atomic(json_path, serde_json::to_string_pretty(&report)?.as_bytes())?;
     println!("wrote {}", json_path.display());
     Ok(())
@@ -622,18 +640,32 @@ fn grid_shape(
     }
 }
 
-/// Writes the samples: the grid first, then --out; prints the summary.
+/// Writes the samples (drawn in the model's units, written in `units`): the grid first (an
+/// RBM's beside its visible means, when `model` is its spec and θ), then --out.
 fn write_samples(
     a: &SampleArgs,
     x: &[f32],
-    d: usize,
-    shape: Option<(usize, usize)>,
+    (d, shape): (usize, Option<(usize, usize)>),
+    model: Option<(&stein::model::spec::ModelSpec, &[f32])>,
+    transform: Option<&Transform>,
     title: &str,
 ) -> Result<()> {
+    let shown = |x: &mut [f32]| to_units(x, transform, a.units);
     if let (Some(g), Some(shape)) = (&a.grid, shape) {
-        stein::io::plot::write_image_grid(g, x, shape, title)?;
+        match model {
+            Some((spec, theta)) => {
+                stein::run::sample::write_grid(g, spec, theta, x, &shown, shape, title)?
+            }
+            None => {
+                let mut y = x.to_vec();
+                shown(&mut y);
+                stein::io::plot::write_image_grid(g, &y, shape, title)?
+            }
+        }
     }
-    write_npy_f32(&a.out, x, &[a.n, d])
+    let mut y = x.to_vec();
+    shown(&mut y);
+    write_npy_f32(&a.out, &y, &[a.n, d])
 }
 
 /// Samples drawn in the model's units → `units`: with [`Units::Data`] the model's stored
@@ -660,9 +692,21 @@ pub fn sample(choice: &AdapterChoice, a: SampleArgs) -> Result<()> {
     options.check_model(&spec)?;
     let shape = grid_shape(a.grid.as_deref(), a.image_shape, d)?;
     let ctx = open(choice)?;
-    let mut x = stein::run::sample::sample(&ctx, &spec, &theta, &options)?;
-    to_units(&mut x, transform.as_ref(), a.units);
-    write_samples(&a, &x, d, shape, "stein sample")?;
+    let x = stein::run::sample::sample(&ctx, &spec, &theta, &options)?;
+    let title = format!(
+        "stein sample: {} samples by {}, {} steps",
+        a.n,
+        options.method.name(),
+        options.steps
+    );
+    write_samples(
+        &a,
+        &x,
+        (d, shape),
+        Some((&spec, &theta)),
+        transform.as_ref(),
+        &title,
+    )?;
     println!(
         "{}",
         json!({"n": a.n, "d": d, "method": options.method.name(), "steps": options.steps})
@@ -679,12 +723,73 @@ pub fn sample_generator(choice: &AdapterChoice, a: SampleArgs) -> Result<()> {
     let d = spec.d();
     let shape = grid_shape(a.grid.as_deref(), a.image_shape, d)?;
     let ctx = open(choice)?;
-    let mut x = stein::run::sample::sample_generator(&ctx, &spec, &eta, a.n, a.seed)?;
-    to_units(&mut x, transform.as_ref(), a.units);
-    write_samples(&a, &x, d, shape, "stein sample --generator")?;
+    let x = stein::run::sample::sample_generator(&ctx, &spec, &eta, a.n, a.seed)?;
+    let title = format!("stein sample --generator: {} samples x = G(z)", a.n);
+    write_samples(&a, &x, (d, shape), None, transform.as_ref(), &title)?;
     println!(
         "{}",
         json!({"n": a.n, "d": d, "method": "generator", "nz": spec.nz()})
     );
+    Ok(())
+}
+
+/// The peers' benchmark JSON files (`--peer`), each with its path as its name.
+fn read_peers(paths: &[std::path::PathBuf]) -> Result<Vec<(String, serde_json::Value)>> {
+    paths
+        .iter()
+        .map(|p| {
+            let text = std::fs::read_to_string(p)
+                .with_context(|| format!("--peer {}: cannot read it", p.display()))?;
+            let json = serde_json::from_str(&text).map_err(|e| {
+                anyhow::anyhow!(
+                    "--peer {}: not JSON ({e}); give a JSON file written by tools/*.py or stein bench",
+                    p.display()
+                )
+            })?;
+            Ok((p.display().to_string(), json))
+        })
+        .collect()
+}
+
+/// `stein plot`: a run directory's curves, or a benchmark JSON's sweep.
+pub fn plot(a: PlotArgs) -> Result<()> {
+    let source = &a.source;
+    ensure!(
+        source.exists(),
+        "{} does not exist; give a run directory or a benchmark JSON",
+        source.display()
+    );
+    let run = source.is_dir();
+    ensure!(
+        !run || a.peer.is_empty(),
+        "--peer goes with a benchmark JSON, and {} is a run directory",
+        source.display()
+    );
+    let out = match &a.out {
+        Some(o) => o.clone(),
+        None if run => source.join(stein::run::plots::CURVES),
+        None => source.with_extension("png"),
+    };
+    check_png(&out, "--out")?;
+    let mut inputs: Vec<(&str, &Path)> = a.peer.iter().map(|p| ("--peer", p.as_path())).collect();
+    if !run {
+        inputs.push(("SOURCE", source));
+    }
+    output::check(&[("--out", &out)], &inputs, a.replace.overwrite)?;
+    if run {
+        stein::run::plots::plot_run_curves(source, &out)?;
+    } else {
+        let peers = read_peers(&a.peer)?;
+        let text = std::fs::read_to_string(source)
+            .with_context(|| format!("cannot read {}", source.display()))?;
+        let report: serde_json::Value = serde_json::from_str(&text).map_err(|e| {
+            anyhow::anyhow!(
+                "{} is neither a run directory nor JSON ({e}); give a run directory or the JSON of stein bench",
+                source.display()
+            )
+        })?;
+        stein::run::plots::plot_bench(&out, &report, &peers)?;
+    }
+    println!("wrote {}", out.display());
     Ok(())
 }

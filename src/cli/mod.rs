@@ -82,6 +82,26 @@ enum Command {
     Sample(SampleArgs),
     /// Particle-count benchmark: time per step, time of φ, pair interactions per second, and φ's share of the adapter's multiply-add ceiling; with --target, the step on that target phase by phase (score, median, φ, update).
     Bench(BenchArgs),
+    /// Draw a picture from files stein wrote: a run directory's training curves (the energy
+    /// gap, the gradient norm, the validation log-likelihood and MMD² where logged; a run
+    /// still training may be drawn), or a `stein bench` JSON's speed against n with --peer
+    /// files' lines beside it. Needs no GPU.
+    Plot(PlotArgs),
+}
+
+#[derive(clap::Args)]
+struct PlotArgs {
+    /// A run directory (`stein train --out`) or a benchmark JSON (`stein bench --json`).
+    source: PathBuf,
+    /// The PNG to write (default: RUN_DIR/curves.png, or the JSON's path with .png).
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// With a benchmark JSON: a peer's JSON (as tools/*.py write it, or another `stein bench`
+    /// JSON) whose lines are drawn dashed beside stein's; may be given more than once.
+    #[arg(long)]
+    peer: Vec<PathBuf>,
+    #[command(flatten)]
+    replace: output::Overwrite,
 }
 
 #[derive(clap::Args)]
@@ -360,6 +380,14 @@ struct BenchArgs {
     /// Also time each phase of a step (score, median, φ, update) alone, on the host's clock.
     #[arg(long)]
     profile: bool,
+    /// Also draw the sweep as a PNG: pairs per second and seconds per step against n,
+    /// log–log, one line per d (`stein plot` draws it again from the JSON).
+    #[arg(long)]
+    plot: Option<PathBuf>,
+    /// With --plot: a peer's benchmark JSON (as tools/*.py write it) drawn dashed beside
+    /// stein's lines; may be given more than once.
+    #[arg(long, requires = "plot")]
+    peer: Vec<PathBuf>,
     #[command(flatten)]
     replace: output::Overwrite,
 }
@@ -530,6 +558,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Sample(a) if a.generator => commands::sample_generator(&choice, a),
         Command::Sample(a) => commands::sample(&choice, a),
         Command::Bench(a) => commands::bench(&choice, a),
+        Command::Plot(a) => commands::plot(a),
     }
 }
 

@@ -23,6 +23,7 @@
 pub mod check_target;
 pub mod energy;
 pub mod eval;
+pub mod plots;
 pub mod predict;
 mod run_dir;
 pub mod sample;

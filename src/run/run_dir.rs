@@ -21,9 +21,10 @@ pub(crate) const LOCK: &str = "lock";
 /// The files a run writes in its directory (besides `lock` and the image grids in [`GRIDS`]).
 /// A file that a run starts to write must be listed here: `--overwrite` removes these and
 /// nothing else.
-const RUN_FILES: [&str; 9] = [
+const RUN_FILES: [&str; 10] = [
     "config.json",
     "metrics.jsonl",
+    super::plots::CURVES,
     "checkpoint.safetensors",
     "model.safetensors",
     "generator.safetensors",

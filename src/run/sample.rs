@@ -207,3 +207,58 @@ pub fn sample_generator(
     );
     Ok(x)
 }
+
+/// The visible means of a Gaussian-Bernoulli RBM given its hidden units, averaged over the
+/// hidden units given each sample: E[x | x's hidden units] = b + B·tanh(Bᵀx + c), per row of
+/// `x` (`[n, d]`, the model's units). The RBM's samples are these means plus N(0, I) noise,
+/// which at the scale of an image's pixels hides what the model learned; image grids of an
+/// RBM show both ([`write_grid`]).
+pub fn rbm_visible_means(theta: &[f32], shape: crate::model::rbm::RbmShape, x: &[f32]) -> Vec<f32> {
+    let theta: Vec<f64> = theta.iter().map(|&v| v as f64).collect();
+    let xs: Vec<f64> = x.iter().map(|&v| v as f64).collect();
+    let y = crate::cpu::rbm::hidden(&theta, shape, &xs);
+    let (d, h) = (shape.d, shape.h);
+    let mut out = vec![0f32; x.len()];
+    for (i, row) in out.chunks_exact_mut(d).enumerate() {
+        let t: Vec<f64> = y[i * h..(i + 1) * h].iter().map(|v| v.tanh()).collect();
+        for (a, o) in row.iter_mut().enumerate() {
+            let bt: f64 = (0..h).map(|j| theta[shape.b_mat(a, j)] * t[j]).sum();
+            *o = (theta[shape.b(a)] + bt) as f32;
+        }
+    }
+    out
+}
+
+/// Writes samples `x` of `spec` (the model's units) as an image grid titled `title`, after
+/// `shown` maps them to the units shown (the data's): for a Gaussian-Bernoulli RBM, beside the
+/// grid of their visible means ([`rbm_visible_means`]), with a line saying why.
+pub fn write_grid(
+    path: &Path,
+    spec: &ModelSpec,
+    theta: &[f32],
+    x: &[f32],
+    shown: &dyn Fn(&mut [f32]),
+    shape: (usize, usize),
+    title: &str,
+) -> Result<()> {
+    let mut samples = x.to_vec();
+    shown(&mut samples);
+    let Some(rbm) = spec.rbm() else {
+        return crate::io::plot::write_image_grid(path, &samples, shape, title);
+    };
+    let mut means = rbm_visible_means(theta, rbm, x);
+    shown(&mut means);
+    crate::io::plot::write_image_grids(
+        path,
+        &[
+            ("samples x", &samples),
+            ("their visible means b + B·tanh(Bᵀx + c)", &means),
+        ],
+        shape,
+        title,
+        &[
+            "An RBM's samples are its visible means plus N(0, I) noise, which hides the images;",
+            "the right grid is E[x | h] averaged over the hidden units h given each sample.",
+        ],
+    )
+}

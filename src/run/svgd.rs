@@ -638,7 +638,13 @@ impl SvgdRun {
         let last = ksd_now(&mut engine, self.steps)?;
         // The plot first: if it fails, no --out is left behind either.
         if let (Some(p), Some(target)) = (&self.plot, target) {
-            plot(ctx, target, p, &x)?;
+            let title = format!(
+                "SVGD on a {} target: n = {n}, {} steps, final KSD² (U) = {:.3e}",
+                target.kind(),
+                self.steps,
+                last.ksd2_u
+            );
+            plot(ctx, target, p, &x, &title)?;
         }
         if let Some(out) = &self.out {
             write_npy_f32(out, &x, &[n, d])?;
@@ -709,7 +715,7 @@ impl SvgdRun {
 /// The PNG of `--plot`: the particles `x` over the target's density, evaluated on the host
 /// where the target has a host form, and for a WGSL target by its `log_p` on the device, the
 /// plot's pixel centres as the particles of one dispatch (on the full data).
-fn plot(ctx: &GpuContext, target: &Target, path: &Path, x: &[f32]) -> Result<()> {
+fn plot(ctx: &GpuContext, target: &Target, path: &Path, x: &[f32], title: &str) -> Result<()> {
     match target {
         Target::Wgsl(w) => {
             let kernels = crate::kernels::wgsl_target::WgslKernels::new(ctx, w)?;
@@ -723,7 +729,7 @@ fn plot(ctx: &GpuContext, target: &Target, path: &Path, x: &[f32]) -> Result<()>
                     )?;
                     Ok(lp.into_iter().map(f64::from).collect())
                 },
-                "stein svgd",
+                title,
                 None,
             )
         }
@@ -733,7 +739,7 @@ fn plot(ctx: &GpuContext, target: &Target, path: &Path, x: &[f32]) -> Result<()>
                 path,
                 x,
                 &move |a, b| g.log_density(&[a, b]).unwrap_or(f64::NAN),
-                "stein svgd",
+                title,
                 None,
             )
         }

@@ -1,6 +1,7 @@
 //! A training job and its run directory: the options resolved into a [`RunConfig`], the data
 //! read and split, then on the device the updates with `metrics.jsonl` every log step (and the
-//! validation log-likelihood), `checkpoint.safetensors` every K updates, image grids, and at
+//! validation log-likelihood) and `curves.png` drawn from it (at most once a second, and at
+//! the last update), `checkpoint.safetensors` every K updates, image grids, and at
 //! the end `model.safetensors` (and `generator.safetensors`) and for d = 2 a density plot.
 //! A run resumes from its directory exactly where its last checkpoint left it, with the
 //! [`Schedule`] changed if asked (each change recorded in `config.json`). A run asked to
@@ -10,7 +11,8 @@
 //! the checkpoint of the last checked update kept.
 //!
 //! Run directory: `config.json` (the [`RunConfig`] with `d`, the data transform and the
-//! adapter), `metrics.jsonl` (one [`Metrics`] a log step), `checkpoint.safetensors`,
+//! adapter), `metrics.jsonl` (one [`Metrics`] a log step), `curves.png` (the metrics against
+//! the update, [`super::plots::plot_run_curves`]), `checkpoint.safetensors`,
 //! `model.safetensors`, with a generator `generator.safetensors` (all three carry the data
 //! [`Transform`] in their metadata); with `holdout` the held-out rows `valid.npy`; with
 //! `grid_every` `grids/step_NNNNNNN_*.png`; for d = 2 `density.png` and `model_samples.npy`
@@ -1051,19 +1053,21 @@ impl Session<'_> {
         let energy = self.job.spec.energy(ctx, self.kernels, theta, n)?;
         let mut rng = SplitMix64::new(seed ^ 0x6c61_6e67);
         let x0: Vec<f32> = (0..n * d).map(|_| rng.next_normal() as f32).collect();
-        let mut x = crate::model::langevin_samples(
+        let x = crate::model::langevin_samples(
             ctx,
             self.k,
             energy.as_ref(),
             &x0,
             (500, 0.01, seed ^ 0x6c61_6e67),
         )?;
-        self.job.transform().to_data(&mut x);
-        crate::io::plot::write_image_grid(
+        super::sample::write_grid(
             &dir.join(format!("step_{step:07}_langevin.png")),
+            &self.job.spec,
+            theta,
             &x,
+            &|x| self.job.transform().to_data(x),
             shape,
-            &format!("Langevin samples of the energy after {step} updates"),
+            &format!("Langevin samples of the energy after {step} updates (500 steps of 0.01)"),
         )
     }
 
@@ -1094,6 +1098,7 @@ impl Session<'_> {
         theta: &[f32],
         generated: Option<(&GenSpec, &[f32])>,
         path: &Path,
+        heading: &str,
     ) -> Result<()> {
         let (ctx, data, spec) = (self.ctx, &self.job.data, &self.job.spec);
         let transform = self.job.transform();
@@ -1103,15 +1108,12 @@ impl Session<'_> {
         let m = 200;
         let (f, _) = crate::eval::grid_energies(ctx, energy.as_ref(), &lo, &hi, m)?;
         let n = 500;
-        let (mut samples, title) = if let Some((gspec, eta)) = generated {
+        let (mut samples, labels) = if let Some((gspec, eta)) = generated {
             // A generator's run: its samples (stream_key(seed, 0), as `stein sample --generator`).
             let key = crate::cpu::hash::stream_key(seed, 0);
             let (gk, mlp) = (&self.kernels.gen, &self.kernels.mlp);
             let x = crate::model::generator::sample(ctx, gk, mlp, gspec, eta, n, key)?;
-            (
-                x,
-                "learned density: data (dark), generator samples (orange)",
-            )
+            (x, format!("generator samples ({n})"))
         } else {
             let mut rng = SplitMix64::new(seed ^ 0x706c_6f74);
             let x0: Vec<f32> = (0..2 * n).map(|_| rng.next_normal() as f32).collect();
@@ -1125,7 +1127,7 @@ impl Session<'_> {
             }
             (
                 engine.particles()?,
-                "learned density: data (dark), model samples by SVGD (orange)",
+                format!("model samples by SVGD ({n}, 1000 steps)"),
             )
         };
         transform.to_data(&mut samples);
@@ -1153,17 +1155,22 @@ impl Session<'_> {
         };
         let mut shown = data.x[..data.x.len().min(4000)].to_vec();
         transform.to_data(&mut shown);
-        let title = match transform.standardize {
-            Some(_) => format!("{title}, in the data's units"),
-            None => title.to_string(),
-        };
+        let title = heading;
+        let data_label = format!("training data ({} shown)", shown.len() / 2);
         let bounds = [
             lo[0] * std[0] + mean[0],
             hi[0] * std[0] + mean[0],
             lo[1] * std[1] + mean[1],
             hi[1] * std[1] + mean[1],
         ];
-        crate::io::plot::plot_density_2d(path, &shown, &samples, &log_density, &title, Some(bounds))
+        crate::io::plot::plot_density_2d(
+            path,
+            (&shown, &samples),
+            [&data_label, &labels],
+            &log_density,
+            &title,
+            Some(bounds),
+        )
     }
 
     /// The training loop: resume, config.json, metrics, grids, checkpoints, final files.
@@ -1224,6 +1231,7 @@ impl Session<'_> {
         progress.update(trainer.t, cfg.steps);
         let mut last = Instant::now();
         let mut last_metrics = None;
+        let mut drawn = None;
         // The update of the last checkpoint written, named when the run diverges.
         let mut checkpointed = job.checkpoint.is_some().then_some(trainer.t);
         for step in trainer.t + 1..=cfg.steps {
@@ -1263,6 +1271,13 @@ impl Session<'_> {
                         .unwrap_or_default()
                 ));
                 last_metrics = Some(m);
+                // curves.png at each log step, but at most once a second (a picture takes
+                // some 50 ms) and always at the last update.
+                if step == cfg.steps || drawn.is_none_or(|t: Instant| t.elapsed().as_secs_f64() >= 1.0)
+                {
+                    super::plots::plot_run_curves(out, &out.join(super::plots::CURVES))?;
+                    drawn = Some(Instant::now());
+                }
             }
             if let Some((every, shape)) = job.grids {
                 if step % every == 0 || step == cfg.steps {
@@ -1306,7 +1321,17 @@ impl Session<'_> {
         }
         if data.d == 2 {
             let generated = gen.as_ref().map(|(s, e)| (s, e.as_slice()));
-            self.plot_density(&theta, generated, &out.join("density.png"))?;
+            let ll = last_metrics
+                .as_ref()
+                .and_then(|m| m.valid_loglik)
+                .map(|l| format!(", validation LL {l:.4}"))
+                .unwrap_or_default();
+            let heading = format!(
+                "Learned density of {}, {} updates{ll}",
+                super::plots::run_label(&config),
+                cfg.steps
+            );
+            self.plot_density(&theta, generated, &out.join("density.png"), &heading)?;
         }
         Ok(TrainSummary {
             steps: cfg.steps,

@@ -72,6 +72,107 @@ fn geyser_run() -> &'static Path {
 
 const GEYSER: &str = "../shared/data/geyser.csv";
 
+/// Width and height of a PNG.
+fn png_size(path: &Path) -> (usize, usize) {
+    let dec = png::Decoder::new(std::io::BufReader::new(std::fs::File::open(path).unwrap()));
+    let info = dec.read_info().unwrap().info().clone();
+    (info.width as usize, info.height as usize)
+}
+
+/// How many pixels of an RGB PNG are not white: a picture with something drawn on it.
+fn inked(path: &Path) -> usize {
+    let dec = png::Decoder::new(std::io::BufReader::new(std::fs::File::open(path).unwrap()));
+    let mut reader = dec.read_info().unwrap();
+    let mut buf = vec![0; reader.output_buffer_size().unwrap()];
+    reader.next_frame(&mut buf).unwrap();
+    buf.chunks_exact(3)
+        .filter(|p| p != &[255, 255, 255])
+        .count()
+}
+
+/// A run directory ends with curves.png (1100x840) and, for d = 2, density.png (800x800),
+/// both drawn; `stein plot RUN_DIR` draws the curves again elsewhere, refuses to replace the
+/// run's own without --overwrite, and refuses a directory that holds no run, in one line.
+#[test]
+fn run_directory_pictures_and_stein_plot() {
+    if gpu().unwrap().is_none() {
+        return;
+    }
+    let run = geyser_run();
+    for (file, size) in [("curves.png", (1100, 840)), ("density.png", (800, 800))] {
+        let p = run.join(file);
+        assert_eq!(png_size(&p), size, "{file}");
+        assert!(inked(&p) > 20_000, "{file} is nearly blank");
+    }
+    let dir = Dir::new();
+    let out = dir.s("c.png");
+    let r = run.display().to_string();
+    let o = stein(&["plot", &r, "--out", &out]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(png_size(Path::new(&out)), (1100, 840));
+    assert!(inked(Path::new(&out)) > 20_000);
+    fails(
+        &stein(&["plot", &r]),
+        &["curves.png", "--overwrite"],
+        &dir.path("none"),
+    );
+    std::fs::create_dir(dir.path("empty")).unwrap();
+    fails(
+        &stein(&["plot", &dir.s("empty")]),
+        &["holds no run"],
+        &dir.path("empty/curves.png"),
+    );
+}
+
+/// `stein bench --plot` draws the sweep with a peer's lines (the JSON of
+/// tools/torch_phi_baseline.py); a peer that is not JSON is refused before the sweep, and
+/// `stein plot BENCH_JSON` draws it again.
+#[test]
+fn bench_plot_with_a_peer() {
+    if gpu().unwrap().is_none() {
+        return;
+    }
+    let dir = Dir::new();
+    let peer = dir.write(
+        "torch.json",
+        br#"{"adapter": "NVIDIA H200", "rows": [{"n": 64, "d": 2, "phi_seconds": 1e-5, "pairs_per_second": 4.1e8}, {"n": 128, "d": 2, "phi_seconds": 2e-5, "pairs_per_second": 8.2e8}]}"#,
+    );
+    let (json, png) = (dir.s("bench.json"), dir.s("bench.png"));
+    let bad = dir.write("bad.json", b"{");
+    let args = |peer: &str| {
+        [
+            "bench", "--dims", "2", "--n-min", "64", "--n-max", "128", "--json", &json, "--plot",
+            &png, "--peer",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .chain([peer.to_string()])
+        .collect::<Vec<String>>()
+    };
+    let run = |peer: &str| {
+        let a = args(peer);
+        stein(&a.iter().map(String::as_str).collect::<Vec<_>>())
+    };
+    fails(
+        &run(&bad),
+        &["--peer", "bad.json", "not JSON"],
+        Path::new(&json),
+    );
+    let o = run(&peer);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(png_size(Path::new(&png)), (1400, 640));
+    assert!(inked(Path::new(&png)) > 20_000);
+    let again = dir.s("again.png");
+    let o = stein(&["plot", &json, "--peer", &peer, "--out", &again]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(png_size(Path::new(&again)), (1400, 640));
+    fails(
+        &stein(&["plot", &json]),
+        &["--overwrite"],
+        &dir.path("none"),
+    );
+}
+
 const MIX2: &str = r#"{"kind":"gmm","weights":[1,2],"means":[[-2,0],[2,0]],"stds":[[1,1],[1,1]]}"#;
 
 /// Asserts exit code 2, one line on stderr containing every `needle`, and no `out` file.
@@ -909,10 +1010,12 @@ fn energy_and_sample_from_a_trained_rbm() {
         &png,
     ]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    let dec = png::Decoder::new(std::io::BufReader::new(std::fs::File::open(&png).unwrap()));
-    let info = dec.read_info().unwrap().info().clone();
-    // 4 per row, 3 rows, 8x8 scaled by 4 to 32x32, 2-pixel gaps.
-    assert_eq!((info.width, info.height), (4 * 34 + 2, 3 * 34 + 2));
+    // An RBM's grid: 4 per row, 3 rows, 8x8 scaled by 11 to 88x88 between 2-pixel
+    // separators, twice (the samples and their visible means), under the title, two lines of
+    // notes and the grids' labels.
+    let (w, h) = png_size(Path::new(&png));
+    assert_eq!(h, 4 * 24 + 8 + 3 * 90 + 2);
+    assert!(w >= 2 * (4 * 90 + 2) + 16, "{w}");
     fails(
         &stein(&[
             "sample",
@@ -1485,15 +1588,13 @@ fn train_writes_sample_grids_every_k_updates() {
     for step in [5, 10] {
         for kind in ["generator", "langevin"] {
             let p = Path::new(&run).join(format!("grids/step_{step:07}_{kind}.png"));
-            let dec = png::Decoder::new(std::io::BufReader::new(std::fs::File::open(&p).unwrap()));
-            let info = dec.read_info().unwrap().info().clone();
-            // 64 images of 8x8 scaled by 4: 8 per row, 34 px cells.
-            assert_eq!(
-                (info.width, info.height),
-                (8 * 34 + 2, 8 * 34 + 2),
-                "{}",
-                p.display()
-            );
+            // 64 images of 8x8 scaled by 11: 8 per row, 90 px cells with their separators;
+            // the RBM's Langevin grid beside its visible means, with two lines of notes.
+            let (w, h) = png_size(&p);
+            let (grids, lines) = if kind == "langevin" { (2, 4) } else { (1, 1) };
+            let side = 8 * 90 + 2;
+            assert_eq!(h, lines * 24 + 8 + side, "{}", p.display());
+            assert!(w >= grids * side + (grids - 1) * 16, "{}", p.display());
         }
     }
     fails(
