@@ -1,6 +1,18 @@
 //! The pictures of whole runs: a training run's curves (`curves.png`, from its `metrics.jsonl`)
 //! and a benchmark sweep's speed against n (from `stein bench`'s JSON and the peers' JSON that
 //! `tools/` writes). The drawing itself is [`crate::io::plot`].
+//!
+//! ```no_run
+//! use std::path::Path;
+//! use stein::run::plots::plot_run_curves;
+//!
+//! # fn main() -> anyhow::Result<()> {
+//! // A run still training may be drawn: this only reads its files.
+//! let run = Path::new("runs/ring8");
+//! plot_run_curves(run, Path::new("ring8-now.png"))?;
+//! # Ok(())
+//! # }
+//! ```
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -144,6 +156,9 @@ pub fn plot_run_curves(dir: &Path, out: &Path) -> Result<()> {
     plot_panels(out, &title, &panels, 2, CURVES_SIZE)
 }
 
+/// Per `(quantity, d)`: its (n, seconds, whether the seconds are φ's alone) points.
+type Seconds = BTreeMap<(String, u64), Vec<(f64, f64, bool)>>;
+
 /// A benchmark's rows as lines: for each timed quantity (stein's and torch's
 /// `pairs_per_second`, or the CPU peers' `numpy_pairs_per_second`, ...) and each d, pairs per
 /// second against n and the time per step against n (φ's time where the step was not timed,
@@ -152,7 +167,7 @@ struct Sweep {
     /// `(quantity, d)` → (n, pairs/s) points.
     pairs: BTreeMap<(String, u64), Vec<(f64, f64)>>,
     /// `(quantity, d)` → (n, seconds, whether the seconds are φ's alone) points.
-    seconds: BTreeMap<(String, u64), Vec<(f64, f64, bool)>>,
+    seconds: Seconds,
 }
 
 /// The rows of a benchmark JSON: `rows` (stein bench, tools/*.py) or `results` (stein bench

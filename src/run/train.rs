@@ -1168,7 +1168,7 @@ impl Session<'_> {
             (&shown, &samples),
             [&data_label, &labels],
             &log_density,
-            &title,
+            title,
             Some(bounds),
         )
     }
@@ -1273,7 +1273,8 @@ impl Session<'_> {
                 last_metrics = Some(m);
                 // curves.png at each log step, but at most once a second (a picture takes
                 // some 50 ms) and always at the last update.
-                if step == cfg.steps || drawn.is_none_or(|t: Instant| t.elapsed().as_secs_f64() >= 1.0)
+                if step == cfg.steps
+                    || drawn.is_none_or(|t: Instant| t.elapsed().as_secs_f64() >= 1.0)
                 {
                     super::plots::plot_run_curves(out, &out.join(super::plots::CURVES))?;
                     drawn = Some(Instant::now());
