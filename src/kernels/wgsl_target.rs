@@ -17,7 +17,7 @@
 //! failed check sets its kind's bit in a word of the invocation's own (`stein_err`), and the
 //! entry point reports the lowest bit once, at its end. (llvmpipe runs the body of an `if`
 //! whatever its lanes decide, so a check that called the atomics cost them at every data
-//! access: 4.4× the time of the logistic example, docs/benchmarks/llvmpipe.md.)
+//! access; docs/lavapipe.md §4.)
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
