@@ -9,7 +9,7 @@ use anyhow::{bail, ensure, Context, Result};
 
 use crate::gpu::params::{BnnParams, LogisticParams};
 use crate::gpu::pipeline::Kernel;
-use crate::gpu::shader::{BNN_SCORE, LOGISTIC_SCORE};
+use crate::gpu::shader::{BNN_SCORE, LOGISTIC_SCORE, LOGISTIC_SCORE_D};
 use crate::gpu::{GpuContext, GpuVec, Recorder};
 use crate::io::target::{Bnn, Logistic, WgslTarget};
 use crate::kernels::wgsl_target::WgslKernels;
@@ -151,12 +151,22 @@ impl<F: FnMut(&[f32], &mut [f32]) -> Result<()>> Score for HostScore<F> {
     }
 }
 
-/// Checks that `logistic_score`'s loops fit one invocation on this adapter: per minibatch
-/// row 2·dw + 2 passes, the tile loads (m·d / 64, one per tile more), and the prior's dw.
+/// Largest d for which the logistic score takes `logistic_score_d`, the kernel specialised on
+/// d with w and the gradient in registers; past it, `logistic_score` with a runtime d.
+pub const LOGISTIC_D_MAX: usize = 64;
+
+/// Checks that the logistic score's loops fit one invocation on this adapter. Per minibatch
+/// row: `logistic_score_d` (d <= [`LOGISTIC_D_MAX`]) 2·d + 1 passes, counted as if the
+/// compiler unrolled none; `logistic_score` 2·dw + 2, the tile loads (m·d / 64, one per tile
+/// more), and the prior's dw.
 pub fn check_logistic_score_loops(ctx: &GpuContext, t: &Logistic) -> Result<()> {
     let (m, d) = (t.batch as u64, t.dim() as u64);
-    let tiles = m.div_ceil((4096 / d).max(1));
-    let passes = m * (2 * d + 2) + (m * d).div_ceil(64) + 2 * tiles + 2 * d + 4;
+    let passes = if t.dim() <= LOGISTIC_D_MAX {
+        (2 * m + 2) * d + m + 1
+    } else {
+        let tiles = m.div_ceil((4096 / d).max(1));
+        m * (2 * d + 2) + (m * d).div_ceil(64) + 2 * tiles + 2 * d + 4
+    };
     ctx.check_loop(
         &format!("logistic_score ({m} rows a minibatch at d = {d}; --score-batch sets the rows)"),
         passes,
@@ -164,9 +174,11 @@ pub fn check_logistic_score_loops(ctx: &GpuContext, t: &Logistic) -> Result<()> 
 }
 
 /// The score of Bayesian logistic regression (algorithms.md §5.1) on the device: one
-/// invocation per particle, the minibatch's rows shared through workgroup memory. The
-/// minibatch of each step comes from the step count the engine sets ([`Score::set_steps`]),
-/// passed in the dispatch's uniform: nothing is read back.
+/// invocation per particle; up to d = [`LOGISTIC_D_MAX`] a kernel specialised on d keeps w
+/// and the gradient in registers and reads each value of the minibatch's rows once, past it
+/// the rows are shared through workgroup memory. The minibatch of each step comes from the
+/// step count the engine sets ([`Score::set_steps`]), passed in the dispatch's uniform:
+/// nothing is read back.
 pub struct LogisticScore {
     target: Logistic,
     kernel: Kernel,
@@ -183,9 +195,15 @@ impl LogisticScore {
             "{}: the data has too many values for u32 indices; use fewer rows",
             target.origin
         );
+        let d = target.dim();
+        let kernel = if d <= LOGISTIC_D_MAX {
+            Kernel::with_constants(ctx, &LOGISTIC_SCORE_D, 64, &[("D", d as f64)])?
+        } else {
+            Kernel::new(ctx, &LOGISTIC_SCORE, 64)?
+        };
         Ok(Self {
             target: target.clone(),
-            kernel: Kernel::new(ctx, &LOGISTIC_SCORE, 64)?,
+            kernel,
             rows: GpuVec::from_slice(ctx, "logistic rows", &target.device_rows())?,
             after_steps: Cell::new(0),
         })

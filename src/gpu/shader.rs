@@ -54,6 +54,16 @@ pub const LOGISTIC_SCORE: ShaderSpec = ShaderSpec {
     trusted: false,
 };
 
+/// [`LOGISTIC_SCORE`] specialised on the dimension (override `D`), w and the gradient in
+/// registers: the kernel for d <= `LOGISTIC_D_MAX`.
+pub const LOGISTIC_SCORE_D: ShaderSpec = ShaderSpec {
+    name: "logistic_score_d",
+    parts: &[part!("kernels/logistic_score_d.wgsl")],
+    bindings: &[U, R, R, W],
+    workgroup_sizes: &[64],
+    trusted: false,
+};
+
 /// The score of the built-in Bayesian neural network regression (algorithms.md §5.2).
 pub const BNN_SCORE: ShaderSpec = ShaderSpec {
     name: "bnn_score",
@@ -766,6 +776,7 @@ pub const MADD_PEAK: ShaderSpec = ShaderSpec {
 pub const ALL: &[&ShaderSpec] = &[
     &GMM_SCORE,
     &LOGISTIC_SCORE,
+    &LOGISTIC_SCORE_D,
     &BNN_SCORE,
     &GAUSSIAN_SCORE,
     &SVGD_PHI_KBLOCK,
@@ -999,6 +1010,8 @@ mod tests {
             "pair_bracket_mid" => dims(&[5, 16]),
             "pair_bracket_wide" => dims(&[17, 64]),
             "pair_histogram" => dims(&[1, 4, 5, 64, 65, 128, 129, ANY_D]),
+            // The logistic score up to LOGISTIC_D_MAX (d >= 2: the intercept and log α).
+            "logistic_score_d" => dims(&[2, 3, 32, crate::score::LOGISTIC_D_MAX]),
             // Every d up to BRACKET_SHUFFLE_DMAX and KSD_SHUFFLE_DMAX on the shuffle layout.
             "pair_bracket_shuffle" | "ksd_shuffle" | "ksd_shuffle_diff" => {
                 with_sg(&[1, 4, 5, 64, 65, 128])
@@ -1363,6 +1376,10 @@ mod tests {
         );
         assert_eq!(
             wgsl_struct_size(&LOGISTIC_SCORE, "LogisticParams"),
+            size(size_of::<LogisticParams>())
+        );
+        assert_eq!(
+            wgsl_struct_size(&LOGISTIC_SCORE_D, "LogisticParams"),
             size(size_of::<LogisticParams>())
         );
         assert_eq!(

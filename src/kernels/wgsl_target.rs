@@ -13,7 +13,11 @@
 //! past its array, a coordinate `grad_log_p` left unset, a NaN or infinite score) are kept
 //! on the device in a two-word flag: the first step at which one happened and, for that
 //! step, the lowest particle with its kind. The host reads it only where the run reads
-//! back anyway ([`crate::svgd::Score::check`]).
+//! back anyway ([`crate::svgd::Score::check`]). The accessors check without branching: a
+//! failed check sets its kind's bit in a word of the invocation's own (`stein_err`), and the
+//! entry point reports the lowest bit once, at its end. (llvmpipe runs the body of an `if`
+//! whatever its lanes decide, so a check that called the atomics cost them at every data
+//! access; docs/lavapipe.md §4.)
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -436,6 +440,7 @@ override STEIN_WG: u32 = 64u;\n\
 @group(0) @binding(5) var<storage, read_write> stein_flag: array<atomic<u32>, 2>;\n\
 @group(0) @binding(6) var<storage, read> stein_perm: array<u32>;\n\
 var<private> stein_i: u32;\n\
+var<private> stein_err: u32;\n\
 const DIM: u32 = {d}u;\n\
 fn stein_fail(kind: u32) {{\n\
     let s = stein_p.after_steps;\n\
@@ -443,18 +448,22 @@ fn stein_fail(kind: u32) {{\n\
         atomicMin(&stein_flag[1], min(stein_i, 0x1fffffffu) * 8u + kind);\n\
     }}\n\
 }}\n\
+fn stein_check(ok: bool, kind: u32) -> bool {{\n\
+    stein_err |= select(1u << kind, 0u, ok);\n\
+    return ok;\n\
+}}\n\
 fn x(i: u32, k: u32) -> f32 {{\n\
-    if i >= stein_p.n || k >= DIM {{ stein_fail({KIND_X_INDEX}u); return 0.0; }}\n\
-    return stein_x[i * DIM + k];\n\
+    let ok = stein_check((i < stein_p.n) & (k < DIM), {KIND_X_INDEX}u);\n\
+    return select(0.0, stein_x[select(0u, i * DIM + k, ok)], ok);\n\
 }}\n\
 fn set_grad(i: u32, k: u32, v: f32) {{\n\
-    if i >= stein_p.n || k >= DIM {{ stein_fail({KIND_GRAD_INDEX}u); return; }}\n\
-    stein_score[i * DIM + k] = v;\n\
+    if stein_check((i < stein_p.n) & (k < DIM), {KIND_GRAD_INDEX}u) {{ stein_score[i * DIM + k] = v; }}\n\
 }}\n\
 fn add_grad(i: u32, k: u32, v: f32) {{\n\
-    if i >= stein_p.n || k >= DIM {{ stein_fail({KIND_GRAD_INDEX}u); return; }}\n\
-    let old = stein_score[i * DIM + k];\n\
-    stein_score[i * DIM + k] = select(old, 0.0, bitcast<u32>(old) == stein_p.unset) + v;\n\
+    if stein_check((i < stein_p.n) & (k < DIM), {KIND_GRAD_INDEX}u) {{\n\
+        let old = stein_score[i * DIM + k];\n\
+        stein_score[i * DIM + k] = select(old, 0.0, bitcast<u32>(old) == stein_p.unset) + v;\n\
+    }}\n\
 }}\n"
     ));
     if let Some(b) = &t.batches {
@@ -463,9 +472,9 @@ fn add_grad(i: u32, k: u32, v: f32) {{\n\
             "fn batch_size() -> u32 {{ return stein_p.batch_size; }}\n\
 fn batch_scale() -> f32 {{ return stein_p.batch_scale; }}\n\
 fn batch_row(j: u32) -> u32 {{\n\
-    if j >= stein_p.batch_size {{ stein_fail({KIND_BATCH_INDEX}u); return 0u; }}\n\
+    let ok = stein_check(j < stein_p.batch_size, {KIND_BATCH_INDEX}u);\n\
     let left = {rows}u - stein_p.batch_begin;\n\
-    return stein_perm[select(j - left, stein_p.batch_begin + j, j < left)];\n\
+    return select(0u, stein_perm[select(0u, select(j - left, stein_p.batch_begin + j, j < left), ok)], ok);\n\
 }}\n"
         ));
     }
@@ -480,11 +489,11 @@ fn batch_row(j: u32) -> u32 {{\n\
         ));
         if a.one_d {
             s.push_str(&format!(
-                "fn {name}(r: u32) -> f32 {{\n    if r >= {rows}u {{ stein_fail({KIND_DATA_INDEX}u); return 0.0; }}\n    return stein_data[{offset}u + r];\n}}\n"
+                "fn {name}(r: u32) -> f32 {{\n    let ok = stein_check(r < {rows}u, {KIND_DATA_INDEX}u);\n    return select(0.0, stein_data[{offset}u + select(0u, r, ok)], ok);\n}}\n"
             ));
         } else {
             s.push_str(&format!(
-                "fn {name}(r: u32, c: u32) -> f32 {{\n    if r >= {rows}u || c >= {cols}u {{ stein_fail({KIND_DATA_INDEX}u); return 0.0; }}\n    return stein_data[{offset}u + r * {cols}u + c];\n}}\n"
+                "fn {name}(r: u32, c: u32) -> f32 {{\n    let ok = stein_check((r < {rows}u) & (c < {cols}u), {KIND_DATA_INDEX}u);\n    return select(0.0, stein_data[{offset}u + select(0u, r * {cols}u + c, ok)], ok);\n}}\n"
             ));
         }
         offset += rows * cols;
@@ -504,9 +513,10 @@ fn {SCORE_ENTRY}(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_wor
     grad_log_p(i);\n\
     for (var k = 0u; k < DIM; k++) {{\n\
         let b = bitcast<u32>(stein_score[i * DIM + k]);\n\
-        if b == stein_p.unset {{ stein_fail({KIND_UNSET}u); }}\n\
-        else if (b & 0x7f800000u) == 0x7f800000u {{ stein_fail({KIND_NONFINITE}u); }}\n\
+        stein_check(b != stein_p.unset, {KIND_UNSET}u);\n\
+        stein_check((b & 0x7f800000u) != 0x7f800000u, {KIND_NONFINITE}u);\n\
     }}\n\
+    if stein_err != 0u {{ stein_fail(firstTrailingBit(stein_err)); }}\n\
 }}\n\
 @compute @workgroup_size(STEIN_WG)\n\
 fn {LOG_P_ENTRY}(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {{\n\
@@ -514,6 +524,7 @@ fn {LOG_P_ENTRY}(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_wor
     if i >= stein_p.n {{ return; }}\n\
     stein_i = i;\n\
     stein_log_p[i] = log_p(i);\n\
+    if stein_err != 0u {{ stein_fail(firstTrailingBit(stein_err)); }}\n\
 }}\n"
     )
 }

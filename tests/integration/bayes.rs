@@ -134,6 +134,75 @@ fn logistic_score_matches_f64_reference() -> Result<()> {
     Ok(())
 }
 
+/// The f32 score against the f64 reference at the dimensions where the kernel changes: the
+/// smallest (one feature and the intercept, d = 3), the last d `logistic_score_d` is
+/// specialised on (LOGISTIC_D_MAX = 64) and the first past it (65, `logistic_score`), on 37
+/// rows of made-up data, the full data and minibatches of 10 cycling past the end, at n = 1,
+/// 2, 63 and 65.
+#[test]
+fn logistic_score_matches_f64_reference_at_every_kernels_dims() -> Result<()> {
+    let Some((ctx, k)) = gpu()? else {
+        return Ok(());
+    };
+    let dir = Dir::new();
+    let max = stein::score::LOGISTIC_D_MAX;
+    for d in [3, max, max + 1] {
+        let features = d - 2;
+        let mut rng = SplitMix64::new(d as u64);
+        let mut csv: Vec<String> = vec![(0..features)
+            .map(|c| format!("f{c}"))
+            .chain(["label".to_string()])
+            .collect::<Vec<_>>()
+            .join(",")];
+        for r in 0..37 {
+            let mut row: Vec<String> = (0..features)
+                .map(|_| format!("{:.4}", rng.next_normal()))
+                .collect();
+            row.push(((r % 3 == 0) as u8).to_string());
+            csv.push(row.join(","));
+        }
+        let data = dir.write(&format!("d{d}.csv"), &(csv.join("\n") + "\n"));
+        let json = dir.write(
+            &format!("d{d}.json"),
+            &format!(
+                r#"{{"kind": "logistic", "data": "{}", "label": "label"}}"#,
+                data.display()
+            ),
+        );
+        let base = match load_target(&json, &no_device_check)? {
+            Target::Logistic(l) => l,
+            _ => anyhow::bail!("not a logistic target"),
+        };
+        ensure!(base.dim() == d && base.rows == 37, "d {}", base.dim());
+        // The full data; 10 rows at step 3 (rows 30..37 then 0..3).
+        for (batch, steps) in [(None, 0), (Some(10), 3)] {
+            let t = base.clone().with_batch(batch)?;
+            let s = LogisticScore::new(ctx, &t)?;
+            for n in [1, 2, 63, 65] {
+                let x = particles(&t, n, n as u64);
+                let got = score_at(ctx, k, &s, &x, n, steps)?;
+                for i in 0..n {
+                    let th: Vec<f64> = x[i * d..(i + 1) * d]
+                        .iter()
+                        .map(|&v| f64::from(v))
+                        .collect();
+                    let want = logistic::grad(&t, &th, steps);
+                    let scale = want.iter().fold(1e-3f64, |m, v| m.max(v.abs()));
+                    for c in 0..d {
+                        let g = f64::from(got[i * d + c]);
+                        ensure!(
+                            (g - want[c]).abs() <= 1e-4 * scale,
+                            "d {d} batch {batch:?} step {steps} n {n}: particle {i} coordinate {c}: {g} vs {}",
+                            want[c]
+                        );
+                    }
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
 /// The reference gradient against central differences of the reference log-density, on a
 /// minibatch that cycles past the permutation's end; and the minibatch is what §5.1 says.
 #[test]

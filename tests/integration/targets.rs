@@ -494,6 +494,36 @@ fn bad_wgsl_targets_are_refused_in_one_line() -> Result<()> {
         "{err}"
     );
     ensure!(!dir.path("out.npy").exists());
+    // A coordinate past dim written at particle 3 only, inside the user's own branch.
+    let past = banana_variant(&dir, "past", 2, |s| {
+        s.replace(
+            "set_grad(i, 1u, -2.0 * b * r / s);",
+            "set_grad(i, 1u, -2.0 * b * r / s);\n    if i == 3u { add_grad(i, 2u, 1.0); }",
+        )
+    });
+    refused(
+        &dir,
+        &past,
+        &["set_grad/add_grad wrote coordinate k >= dim = 2 (or i past the particles) at particle 3 after 0 steps"],
+    )?;
+    // A data array read one row past its end, at particle 4 only.
+    write_npy_f32(&dir.path("z.npy"), &[1.0, 2.0, 3.0], &[3])?;
+    dir.write(
+        "rows.wgsl",
+        &std::fs::read_to_string(examples().join("banana.wgsl"))?.replace(
+            "set_grad(i, 1u, -2.0 * b * r / s);",
+            "set_grad(i, 1u, -2.0 * b * r / s + 0.0 * Z(select(2u, Z_rows, i == 4u)));",
+        ),
+    );
+    let rows = dir.write(
+        "rows.json",
+        r#"{"kind": "wgsl", "source": "rows.wgsl", "dim": 2, "data": {"Z": "z.npy"}, "constants": {"a": 1.0, "b": 100.0, "s": 20.0}}"#,
+    );
+    refused(
+        &dir,
+        &rows.display().to_string(),
+        &["rows.wgsl: a data array was read past its <name>_rows or <name>_cols at particle 4 after 0 steps"],
+    )?;
     // A data array that is not there, and a constant named like stein's accessor.
     let json = dir.write(
         "missing.json",
