@@ -95,11 +95,13 @@ pub struct BenchRow {
     pub of_madd_peak: f64,
 }
 
-/// The phases of one step timed one by one (`stein bench --profile`). Each phase is recorded
-/// alone, submitted and waited for, and timed on the host's clock like the rest of the table
-/// (median of at least three runs): it includes one submit and one wait, which the step pays
-/// once for all phases. Device timestamps (`wgpu::Features::TIMESTAMP_QUERY`) are not read
-/// yet, on any adapter; `clock` says which clock timed the phases.
+/// The phases of one step (`stein bench --profile`): score, median, φ and update. Where a
+/// hardware adapter has timestamp queries (`clock` = "device") one whole step is recorded with every
+/// compute pass timed on the device ([`crate::svgd::Svgd::profile_step`]; the median of five
+/// steps per pass), each phase the sum of its passes, every pass listed in `passes`.
+/// Otherwise (`clock` = "wall", and `note` says so) each phase is recorded alone, submitted
+/// and waited for, and timed on the host's clock like the rest of the table (median of at
+/// least three runs): it then includes one submit and one wait, which a step pays once.
 #[derive(Clone, Debug, Serialize)]
 pub struct PhaseProfile {
     /// `"wall"`: the host's clock around submit and wait.
@@ -112,6 +114,70 @@ pub struct PhaseProfile {
     pub phi_seconds: f64,
     /// Seconds of the optimizer's update.
     pub update_seconds: f64,
+    /// Each compute pass of the step, in order, where the device timed them.
+    pub passes: Vec<crate::gpu::PassTime>,
+    /// What the wall clock's figures include, where it timed them.
+    pub note: Option<&'static str>,
+}
+
+/// `stein bench --profile`'s phases: on the device where the adapter has timestamp queries,
+/// else [`time_phases`] on the host's clock.
+fn profile_phases(
+    ctx: &GpuContext,
+    engine: &mut Svgd,
+    h: f64,
+    median_seconds: f64,
+    min_time: Duration,
+    check: &mut dyn FnMut() -> Result<()>,
+) -> Result<PhaseProfile> {
+    // llvmpipe writes timestamps that do not bracket a dispatch's work (at n = 4096, d = 2 its
+    // timestamps gave φ's pass 0.05 ms where the host's clock gives 21 ms): CPU adapters keep
+    // the wall clock.
+    if !ctx.has_timestamps() || ctx.info.device_type == wgpu::DeviceType::Cpu {
+        return time_phases(ctx, engine, h, median_seconds, min_time, check);
+    }
+    check()?;
+    engine.profile_step(1e-3, Bandwidth::Median)?; // warm-up
+    let mut runs = Vec::new();
+    for _ in 0..5 {
+        check()?;
+        runs.push(engine.profile_step(1e-3, Bandwidth::Median)?);
+    }
+    let first = runs[0].clone();
+    anyhow::ensure!(
+        runs.iter()
+            .all(|r| r.len() == first.len()
+                && r.iter().zip(&first).all(|(a, b)| a.kernel == b.kernel)),
+        "bench --profile: the timed steps recorded different passes"
+    );
+    let passes: Vec<crate::gpu::PassTime> = first
+        .iter()
+        .enumerate()
+        .map(|(i, p)| {
+            let mut t: Vec<f64> = runs.iter().map(|r| r[i].seconds).collect();
+            t.sort_by(f64::total_cmp);
+            crate::gpu::PassTime {
+                seconds: t[t.len() / 2],
+                ..p.clone()
+            }
+        })
+        .collect();
+    let phase = |name: &str| -> f64 {
+        passes
+            .iter()
+            .filter(|p| p.phase == name)
+            .map(|p| p.seconds)
+            .sum()
+    };
+    Ok(PhaseProfile {
+        clock: "device",
+        score_seconds: phase("score"),
+        median_seconds: phase("median"),
+        phi_seconds: phase("phi"),
+        update_seconds: phase("update"),
+        note: None,
+        passes,
+    })
 }
 
 /// Times the score, φ at `h` and the update of `engine`, each recorded alone, submitted and
@@ -142,6 +208,12 @@ pub(crate) fn time_phases(
         median_seconds,
         phi_seconds,
         update_seconds,
+        passes: Vec::new(),
+        note: Some(
+            "each phase recorded alone and timed on the host's clock from submit to wait (one \
+             submit and wait each, which a step pays once): the adapter has no timestamp \
+             queries, or is a CPU adapter, whose timestamps do not bracket a dispatch's work",
+        ),
     })
 }
 
@@ -592,7 +664,7 @@ pub fn run_with(
             };
             let profile = match cfg.profile && !cfg.phi_only {
                 false => None,
-                true => Some(time_phases(
+                true => Some(profile_phases(
                     ctx,
                     &mut engine,
                     h,

@@ -9,7 +9,7 @@ pub use crate::bandwidth::Bandwidth;
 use crate::bandwidth::{Placement, Selected};
 use crate::direction::SteinDirection;
 use crate::gpu::params::UpdateParams;
-use crate::gpu::{GpuContext, GpuVec, Recorder};
+use crate::gpu::{GpuContext, GpuVec, PassTime, Recorder};
 use crate::io::target::{Gaussian, Gmm, Target};
 use crate::kernels::{pack_gmm, Kernels, KsdBuffers};
 use crate::median::MedianResult;
@@ -366,15 +366,38 @@ impl<'a> Svgd<'a> {
     /// [`crate::median::DeviceMedian`]), unless a KSD or φ call already selected it for
     /// these particles on the host.
     pub fn step(&mut self, step_size: f64, bw: Bandwidth) -> Result<StepInfo> {
+        let mut enc = Recorder::new(self.ctx);
+        let info = self.record_step(&mut enc, step_size, bw)?;
+        enc.submit(self.ctx);
+        Ok(info)
+    }
+
+    /// [`Svgd::step`] with every compute pass timed on the device, by phase (`median`,
+    /// `score`, `phi`, `update`; [`GpuContext::time_passes`], where the adapter has timestamp
+    /// queries): what `stein bench --profile` reports. The step is taken.
+    pub fn profile_step(&mut self, step_size: f64, bw: Bandwidth) -> Result<Vec<PassTime>> {
+        let ctx = self.ctx;
+        let passes = ctx.time_passes(|enc| self.record_step(enc, step_size, bw).map(|_| ()));
+        ctx.set_phase("");
+        passes
+    }
+
+    /// Records one step into `enc` (the median's passes included where they run there).
+    fn record_step(
+        &mut self,
+        enc: &mut Recorder,
+        step_size: f64,
+        bw: Bandwidth,
+    ) -> Result<StepInfo> {
         if !(step_size > 0.0 && step_size.is_finite()) {
             bail!("step size {step_size} must be positive and finite");
         }
-        let mut enc = Recorder::new(self.ctx);
+        self.ctx.set_phase("median");
         let on_device = bw == Bandwidth::Median
             && self
                 .dir
                 .bandwidth
-                .record_median(self.ctx, self.k, &mut enc, &self.x)?;
+                .record_median(self.ctx, self.k, enc, &self.x)?;
         let info = if on_device {
             StepInfo {
                 h: None,
@@ -388,16 +411,17 @@ impl<'a> Svgd<'a> {
         self.dir.bandwidth.moved();
         self.target.set_steps(self.t);
         self.t += 1;
+        self.ctx.set_phase("score");
         self.target
-            .record(self.ctx, self.k, &mut enc, &self.x, &self.dir.score, self.n)?;
+            .record(self.ctx, self.k, enc, &self.x, &self.dir.score, self.n)?;
         let sel = Selected {
             h: info.h,
             median: None,
         };
-        self.dir
-            .record_phi(self.ctx, self.k, &mut enc, &self.x, &sel)?;
-        self.record_update(&mut enc, step_size)?;
-        enc.submit(self.ctx);
+        self.ctx.set_phase("phi");
+        self.dir.record_phi(self.ctx, self.k, enc, &self.x, &sel)?;
+        self.ctx.set_phase("update");
+        self.record_update(enc, step_size)?;
         Ok(info)
     }
 

@@ -426,9 +426,13 @@ pub fn bench(choice: &AdapterChoice, a: BenchArgs) -> Result<()> {
                 r.phi_kernel
             );
             if let Some(p) = &r.profile {
+                let how = match p.clock {
+                    "device" => "device clock, one step's passes",
+                    _ => "wall clock, each submitted alone",
+                };
                 println!(
-                    "{:>7} {:>4} phases ({} clock, each submitted alone): score {:.4} s, median {:.4} s, phi {:.4} s, update {:.4} s",
-                    "", "", p.clock, p.score_seconds, p.median_seconds, p.phi_seconds, p.update_seconds
+                    "{:>7} {:>4} phases ({how}): score {:.4} s, median {:.4} s, phi {:.4} s, update {:.4} s",
+                    "", "", p.score_seconds, p.median_seconds, p.phi_seconds, p.update_seconds
                 );
             }
         },

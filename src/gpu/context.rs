@@ -90,6 +90,8 @@ pub struct GpuContext {
     submits: std::sync::atomic::AtomicU64,
     /// Readbacks (buffers mapped and read on the host) made on this device.
     readbacks: std::sync::atomic::AtomicU64,
+    /// The pass timer while a recording is timed ([`GpuContext::time_passes`]).
+    pub(crate) timer: std::sync::Mutex<Option<super::timer::PassTimer>>,
 }
 
 /// What the host asked of a device so far: every queue submission (a readback's copy
@@ -247,8 +249,9 @@ impl GpuContext {
             label: Some("stein"),
             required_limits: limits.clone(),
             // Subgroups serve svgd_phi_shuffle and pair_bracket_shuffle (CPU adapters);
-            // nothing else needs a feature.
-            required_features: adapter.features() & wgpu::Features::SUBGROUP,
+            // timestamps `stein bench --profile` (GpuContext::time_passes).
+            required_features: adapter.features()
+                & (wgpu::Features::SUBGROUP | wgpu::Features::TIMESTAMP_QUERY),
             ..Default::default()
         }))
         .with_context(|| format!("opening a device on {}", describe(&info)))?;
@@ -271,6 +274,7 @@ impl GpuContext {
             pipelines: Default::default(),
             submits: Default::default(),
             readbacks: Default::default(),
+            timer: Default::default(),
         })
     }
 

@@ -8,6 +8,7 @@ pub mod context;
 pub mod params;
 pub mod pipeline;
 pub mod shader;
+pub mod timer;
 
 #[cfg(test)]
 mod generate;
@@ -15,3 +16,4 @@ mod generate;
 pub use arena::{Recorder, UniformSlot};
 pub use buffer::GpuVec;
 pub use context::{AdapterChoice, GpuContext, GpuCounts, GpuOptions, PhiLayoutChoice};
+pub use timer::PassTime;

@@ -370,9 +370,17 @@ impl Kernel {
             layout: &self.layout,
             entries: &entries,
         });
+        // While a recording is timed (`stein bench --profile`), the pass's start and end.
+        let slot = ctx.timestamp_slot(self.name);
         let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor {
             label: Some(self.name),
-            timestamp_writes: None,
+            timestamp_writes: slot
+                .as_ref()
+                .map(|(set, i)| wgpu::ComputePassTimestampWrites {
+                    query_set: set,
+                    beginning_of_pass_write_index: Some(*i),
+                    end_of_pass_write_index: Some(*i + 1),
+                }),
         });
         pass.set_pipeline(&self.pipeline);
         pass.set_bind_group(0, &group, &[]);
