@@ -91,6 +91,9 @@ pub struct BandwidthSelector {
     device: Option<DeviceMedian>,
     /// Which in-encoder selection wrote the device h last.
     device_last: Option<OnDevice>,
+    /// The last step's device median, read before a host query's selection overwrote the
+    /// device state ([`BandwidthSelector::last_device_median`]).
+    step_result: Option<MedianResult>,
     /// The last host selection, kept until [`BandwidthSelector::moved`]: a KSD between steps
     /// and the next step share it.
     kept: Option<(Bandwidth, MedianResult)>,
@@ -128,6 +131,7 @@ impl BandwidthSelector {
                 _ => None,
             },
             device_last: None,
+            step_result: None,
             kept: None,
             computed: 0,
         })
@@ -158,6 +162,11 @@ impl BandwidthSelector {
         x: &GpuVec<f32>,
     ) -> Result<MedianResult> {
         if DeviceMedian::fits(ctx, self.n) {
+            // A step's median not yet read would be overwritten: keep it (one readback, on
+            // the steps that ask for h anyway).
+            if self.device_last == Some(OnDevice::Exact) && self.step_result.is_none() {
+                self.step_result = Some(self.device(ctx, k)?.result(ctx)?);
+            }
             let mut rec = Recorder::new(ctx);
             self.device(ctx, k)?.record(ctx, k, &mut rec, x)?;
             rec.submit(ctx);
@@ -190,14 +199,16 @@ impl BandwidthSelector {
         }
         self.device(ctx, k)?.record(ctx, k, rec, x)?;
         self.device_last = Some(OnDevice::Exact);
+        self.step_result = None;
         self.computed += 1;
         Ok(true)
     }
 
     /// What the last in-encoder exact median found (one readback; for the steps that log).
     pub fn last_device_median(&self, ctx: &GpuContext) -> Result<Option<MedianResult>> {
-        match (&self.device, self.device_last) {
-            (Some(dm), Some(OnDevice::Exact)) => dm.result(ctx).map(Some),
+        match (&self.device, self.device_last, self.step_result) {
+            (_, Some(OnDevice::Exact), Some(r)) => Ok(Some(r)),
+            (Some(dm), Some(OnDevice::Exact), None) => dm.result(ctx).map(Some),
             _ => Ok(None),
         }
     }
@@ -249,6 +260,7 @@ impl BandwidthSelector {
             // Past one selection workgroup: the exact selection, recorded all the same.
             self.device(ctx, k)?.record(ctx, k, rec, x)?;
             self.device_last = Some(OnDevice::Exact);
+            self.step_result = None;
             self.computed += 1;
             return Ok(Selected {
                 h: None,

@@ -161,15 +161,15 @@ impl DeviceMedian {
     }
 
     /// Pairs to sample for M pairs: none up to 2¹⁶ (every pair is listed), else about
-    /// (10·M)^⅔ (a power of two in [2¹², 2²⁰]), which balances the two radix selections: the
-    /// sample's S values against the bracket's ≈ 10·M/√S candidates (the sample's size
-    /// changes the work, never the result).
+    /// (10·M)^⅔ (in [2¹², 2²²]), which balances the two radix selections: the sample's S
+    /// values against the bracket's ≈ 10·M/√S candidates, and keeps memory growing as
+    /// n^(4/3) rather than n² (the sample's size changes the work, never the result).
     fn sample_size(m: u64) -> usize {
         if m <= 1 << 16 {
             return 0;
         }
-        let s = (10.0 * m as f64).powf(2.0 / 3.0);
-        (s as usize).next_power_of_two().clamp(1 << 12, 1 << 20)
+        let s = (10.0 * m as f64).powf(2.0 / 3.0) as usize;
+        s.next_multiple_of(1 << 12).clamp(1 << 12, 1 << 22)
     }
 
     /// The sample and the slots, as [`super::MedianSelector`] plans them (a larger sample
@@ -255,8 +255,8 @@ impl DeviceMedian {
         };
         let plan = Self::plan(n, ranks, knobs);
         let slot_total: u64 = plan.slots.iter().sum();
-        // The region for rows listed again: half the slots (a row past its slots holds
-        // less than twice them), at least 4096 values, at most what all pairs need.
+        // The region for rows listed again: a quarter of the slots (at n = 16 384 one or two
+        // rows overflow a step), at least 4096 values, at most what all pairs need.
         let region = if plan.samples == 0 {
             1
         } else {
@@ -264,7 +264,7 @@ impl DeviceMedian {
             if knobs.slot_scale < 1.0 {
                 m
             } else {
-                (slot_total / 2).max(4096).min(m.max(1))
+                (slot_total / 4).max(4096).min(m.max(1))
             }
         };
         let capacity = slot_total + region;

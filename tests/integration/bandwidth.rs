@@ -1,7 +1,7 @@
 //! The bandwidth selector: every placement gives the median bandwidth of algorithms.md §1.
-//! The exact selector's passes (the SVGD engine's, and a training batch's past one selection
-//! workgroup) give the f64 sort's h to f32 rounding of the distances; the in-encoder selection
-//! leaves (h, 1/h) on the device, h equal to the passes' to f32 rounding, and no readback.
+//! A host selection gives the f64 sort's h to f32 rounding of the distances; the in-encoder
+//! selection leaves (h, 1/h) on the device with no readback: one workgroup's `batch_median`
+//! (h to f32 rounding), or past it `DeviceMedian` (the host's 1/h bit for bit).
 
 use anyhow::{ensure, Result};
 use stein::bandwidth::{Bandwidth, BandwidthSelector, Placement};
@@ -20,7 +20,7 @@ fn every_placement_selects_the_median_bandwidth() -> Result<()> {
         return Ok(());
     };
     // A batch that one selection workgroup serves, and one past it on this device (or past
-    // BatchMedian::MAX_N), which takes the exact selector's passes after a submit.
+    // BatchMedian::MAX_N), which DeviceMedian serves.
     let past = (1..=BatchMedian::MAX_N + 1)
         .rev()
         .find(|&n| !BatchMedian::fits(ctx, n))
@@ -42,29 +42,27 @@ fn every_placement_selects_the_median_bandwidth() -> Result<()> {
         let mut rec = Recorder::new(ctx);
         let sel = enc.select(ctx, k, Some(&mut rec), &x, Bandwidth::Median)?;
         rec.submit(ctx);
-        let h_dev = match sel.h {
-            Some(h) => {
-                ensure!(
-                    !BatchMedian::fits(ctx, n),
-                    "n = {n}: a batch that fits one workgroup went through the passes"
-                );
-                h
-            }
-            None => {
-                ensure!(
-                    BatchMedian::fits(ctx, n),
-                    "n = {n}: past one workgroup, yet the bandwidth stayed on the device"
-                );
-                let h = enc.device_h().expect("in-encoder selection").read(ctx)?;
-                ensure!(
-                    (f64::from(h[1]) * f64::from(h[0]) - 1.0).abs() < 1e-6,
-                    "n = {n}: the device holds h = {}, 1/h = {}",
-                    h[0],
-                    h[1]
-                );
-                f64::from(h[0])
-            }
-        };
+        // Every size keeps h on the device (one workgroup's selection, or DeviceMedian past
+        // it, which gives the host selection's 1/h bit for bit).
+        ensure!(
+            sel.h.is_none(),
+            "n = {n}: an in-encoder selection gave h on the host"
+        );
+        let h = enc.device_h().expect("in-encoder selection").read(ctx)?;
+        ensure!(
+            (f64::from(h[1]) * f64::from(h[0]) - 1.0).abs() < 1e-6,
+            "n = {n}: the device holds h = {}, 1/h = {}",
+            h[0],
+            h[1]
+        );
+        if !BatchMedian::fits(ctx, n) {
+            ensure!(
+                h[1].to_bits() == ((1.0 / h_host) as f32).to_bits(),
+                "n = {n}: past one workgroup the device's 1/h {} is not the host's {h_host}",
+                h[1]
+            );
+        }
+        let h_dev = f64::from(h[0]);
         ensure!(
             (h_dev - want).abs() <= H_REL * want,
             "n = {n}, d = {d}: in-encoder h {h_dev}, f64 sort {want}"
