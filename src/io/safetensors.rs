@@ -1,8 +1,14 @@
-//! Minimal writer and reader of Hugging Face's safetensors format for f32
-//! tensors: 8-byte little-endian header length, a JSON header
+//! Model, checkpoint and generator files in Hugging Face's safetensors format (f32 tensors and
+//! string metadata): read through the `safetensors` crate, written by stein's own encoder
+//! because the crate's writes the metadata map in a different order in each process, and
+//! stein's files are deterministic byte for byte.
+//!
+//! The format: an 8-byte little-endian header length, a JSON header
 //! `{"name": {"dtype": "F32", "shape": [...], "data_offsets": [begin, end]}, "__metadata__":
-//! {...}}`, then the raw little-endian data. `safetensors.numpy.load_file` reads what this
-//! writes.
+//! {...}}` padded with spaces to a multiple of 8 bytes, then the raw little-endian data.
+//! `safetensors.numpy.load_file` reads what this writes. The crate checks every size in a
+//! header against the bytes before anything is allocated for the data; the messages for what
+//! it refuses are stein's ([`Tensors::decode`]).
 //!
 //! Every file written here carries a checksum of its content in the metadata entry
 //! [`CHECKSUM`], and [`Tensors::read`] verifies it when present, so a damaged model or
@@ -151,7 +157,7 @@ impl Tensors {
     pub fn decode(bytes: &[u8]) -> Result<Self> {
         let (header_len, header) =
             SafeTensors::read_metadata(bytes).map_err(|e| describe(e, bytes))?;
-        let data = &bytes[8 + header_len..];
+        let data = bytes.get(8 + header_len..).unwrap_or_default();
         let mut out = Tensors {
             metadata: header
                 .metadata()
@@ -161,7 +167,11 @@ impl Tensors {
                 .collect(),
             ..Tensors::default()
         };
-        for (name, info) in header.tensors() {
+        // In the order of the data, so that a message names the same tensor every time.
+        for name in header.offset_keys() {
+            let Some(info) = header.info(&name) else {
+                continue;
+            };
             if info.dtype != Dtype::F32 {
                 bail!(
                     "tensor `{name}` has dtype {}; only F32 is supported",
@@ -169,7 +179,10 @@ impl Tensors {
                 );
             }
             let (begin, end) = info.data_offsets;
-            let vals = data[begin..end]
+            let Some(bytes) = data.get(begin..end) else {
+                bail!("tensor `{name}` has offsets [{begin}, {end}] outside the data");
+            };
+            let vals = bytes
                 .chunks_exact(4)
                 .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
                 .collect();
@@ -207,9 +220,11 @@ fn describe(e: SafeTensorError, bytes: &[u8]) -> anyhow::Error {
         }
         (SafeTensorError::MetadataIncompleteBuffer, Some(n)) => anyhow!(
             "the tensors do not cover the file's {} bytes of data exactly; the file is corrupt",
-            bytes.len() as u64 - 8 - n
+            (bytes.len() as u64).saturating_sub(8).saturating_sub(n)
         ),
-        (e, _) => e.into(),
+        // Its own words (invalid UTF-8 or JSON in the header), without the source error that
+        // its words already include.
+        (e, _) => anyhow!("{e}"),
     }
 }
 
@@ -324,5 +339,9 @@ mod tests {
             "{err}"
         );
         assert!(Tensors::decode(&raw(t, &[0; 4])).is_ok());
+        // Not JSON: the parser's words, once.
+        let err = format!("{:#}", Tensors::decode(&raw("{\"a\":", &[])).unwrap_err());
+        assert!(err.starts_with("invalid JSON in header: EOF"), "{err}");
+        assert_eq!(err.matches("EOF").count(), 1, "{err}");
     }
 }
