@@ -1,5 +1,14 @@
-//! NumPy `.npy` files: a reader for format versions 1.0, 2.0 and 3.0 and a
-//! version 1.0 writer.
+//! NumPy `.npy` arrays, read and written by hand rather than with `npyz` (0.9): its reader
+//! allocates the header length a file declares before reading it (4 GiB asked by a 20-byte
+//! file), takes some 590 times a header's size in memory to parse it, and refuses the
+//! `(3L, 2L)` and `u'<f4'` headers of Python 2's NumPy; its writer writes shapes as
+//! `(3, 2, )` where NumPy writes `(3, 2)`.
+//!
+//! This module reads format versions 1.0, 2.0 and 3.0 and writes version 1.0 exactly as
+//! `np.save` does. Headers longer than NumPy reads (10 000 bytes) are refused before anything
+//! is allocated for them, shapes are multiplied with overflow checks (`npyz` multiplies
+//! unchecked: a shape of (2^62, 4) reports 0 elements), and the data's length is checked
+//! against the shape before it is decoded.
 //!
 //! Supported element types are little-endian `float32` (`'<f4'`), little-endian
 //! `float64` (`'<f8'`) and `uint8` (`'|u1'`, also accepted as `'<u1'`). Arrays

@@ -1,8 +1,14 @@
-//! Minimal writer and reader of Hugging Face's safetensors format for f32
-//! tensors: 8-byte little-endian header length, a JSON header
+//! Model, checkpoint and generator files in Hugging Face's safetensors format (f32 tensors and
+//! string metadata): read through the `safetensors` crate, written by stein's own encoder
+//! because the crate's writes the metadata map in a different order in each process, and
+//! stein's files are deterministic byte for byte.
+//!
+//! The format: an 8-byte little-endian header length, a JSON header
 //! `{"name": {"dtype": "F32", "shape": [...], "data_offsets": [begin, end]}, "__metadata__":
-//! {...}}`, then the raw little-endian data. `safetensors.numpy.load_file` reads what this
-//! writes.
+//! {...}}` padded with spaces to a multiple of 8 bytes, then the raw little-endian data.
+//! `safetensors.numpy.load_file` reads what this writes. The crate checks every size in a
+//! header against the bytes before anything is allocated for the data; the messages for what
+//! it refuses are stein's ([`Tensors::decode`]).
 //!
 //! Every file written here carries a checksum of its content in the metadata entry
 //! [`CHECKSUM`], and [`Tensors::read`] verifies it when present, so a damaged model or
@@ -12,8 +18,8 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use anyhow::{bail, Context, Result};
-use serde::Deserialize;
+use anyhow::{anyhow, bail, Context, Result};
+use safetensors::{Dtype, SafeTensorError, SafeTensors};
 
 /// The metadata entry holding the checksum: `fnv1a64:` and 16 hex digits, the 64-bit FNV-1a
 /// hash of the content in this order: each other metadata entry by key (key, a 0 byte, value,
@@ -143,76 +149,82 @@ impl Tensors {
         Ok(t)
     }
 
-    /// Decodes bytes. Every size in the header is checked against the bytes before anything
-    /// is allocated, and the tensors must tile the data exactly, as the format requires (no
-    /// gaps, no overlaps, nothing after the last), so the tensors decoded never take more
-    /// memory than the file.
+    /// Decodes bytes. The safetensors crate parses the header and checks every size in it
+    /// against the bytes before anything is allocated for the data: the header length, each
+    /// shape against its byte count (without overflow), and that the tensors tile the data
+    /// exactly, as the format requires (no gaps, no overlaps, nothing after the last), so the
+    /// tensors decoded never take more memory than the file.
     pub fn decode(bytes: &[u8]) -> Result<Self> {
-        if bytes.len() < 8 {
-            bail!("file shorter than its 8-byte header length");
-        }
-        let hlen = u64::from_le_bytes(bytes[..8].try_into()?);
-        let Some(header_end) = usize::try_from(hlen)
-            .ok()
-            .and_then(|h| h.checked_add(8))
-            .filter(|&end| end <= bytes.len())
-        else {
-            bail!("header length {hlen} past the end of the file");
+        let (header_len, header) =
+            SafeTensors::read_metadata(bytes).map_err(|e| describe(e, bytes))?;
+        let data = bytes.get(8 + header_len..).unwrap_or_default();
+        let mut out = Tensors {
+            metadata: header
+                .metadata()
+                .iter()
+                .flatten()
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
+            ..Tensors::default()
         };
-        let header: serde_json::Map<String, serde_json::Value> =
-            serde_json::from_slice(&bytes[8..header_end])?;
-        let data = &bytes[header_end..];
-        let mut out = Tensors::default();
-        // (begin, end, name, shape) of each tensor, checked to tile the data before decoding.
-        let mut spans = Vec::new();
-        for (name, v) in header {
-            if name == "__metadata__" {
-                out.metadata = serde_json::from_value(v)?;
+        // In the order of the data, so that a message names the same tensor every time.
+        for name in header.offset_keys() {
+            let Some(info) = header.info(&name) else {
                 continue;
-            }
-            let dtype = v["dtype"].as_str().unwrap_or("");
-            if dtype != "F32" {
-                bail!("tensor `{name}` has dtype {dtype}; only F32 is supported");
-            }
-            // Read in place: a clone of a long list would double the header's memory.
-            let shape = Vec::<usize>::deserialize(&v["shape"])?;
-            let offs = Vec::<usize>::deserialize(&v["data_offsets"])?;
-            if offs.len() != 2 || offs[0] > offs[1] || offs[1] > data.len() {
-                bail!("tensor `{name}` has offsets {offs:?} outside the data");
-            }
-            let bytes_needed = shape.iter().try_fold(4usize, |acc, &n| acc.checked_mul(n));
-            if bytes_needed != Some(offs[1] - offs[0]) {
+            };
+            if info.dtype != Dtype::F32 {
                 bail!(
-                    "tensor `{name}` has {} bytes for shape {shape:?}",
-                    offs[1] - offs[0]
+                    "tensor `{name}` has dtype {}; only F32 is supported",
+                    info.dtype
                 );
             }
-            spans.push((offs[0], offs[1], name, shape));
-        }
-        spans.sort_by_key(|&(begin, end, ..)| (begin, end));
-        let mut at = 0;
-        for (begin, end, name, _) in &spans {
-            if *begin != at {
-                bail!(
-                    "tensor `{name}` starts at byte {begin} of the data, not at {at} where the previous one ends; tensors must not overlap or leave gaps"
-                );
-            }
-            at = *end;
-        }
-        if at != data.len() {
-            bail!(
-                "the tensors cover {at} bytes of data but the file holds {}; the file is corrupt",
-                data.len()
-            );
-        }
-        for (begin, end, name, shape) in spans {
-            let vals = data[begin..end]
+            let (begin, end) = info.data_offsets;
+            let Some(bytes) = data.get(begin..end) else {
+                bail!("tensor `{name}` has offsets [{begin}, {end}] outside the data");
+            };
+            let vals = bytes
                 .chunks_exact(4)
                 .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
                 .collect();
-            out.tensors.insert(name, (shape, vals));
+            out.tensors.insert(name, (info.shape.clone(), vals));
         }
         Ok(out)
+    }
+}
+
+/// The crate's error on `bytes` in words that say what is wrong with the file.
+fn describe(e: SafeTensorError, bytes: &[u8]) -> anyhow::Error {
+    let header_len = bytes
+        .get(..8)
+        .map(|b| u64::from_le_bytes(b.try_into().unwrap_or_default()));
+    match (e, header_len) {
+        (SafeTensorError::HeaderTooSmall, _) | (_, None) => {
+            anyhow!("file shorter than its 8-byte header length")
+        }
+        (SafeTensorError::HeaderTooLarge | SafeTensorError::InvalidHeaderLength, Some(n))
+            if n.checked_add(8).is_none_or(|end| end > bytes.len() as u64) =>
+        {
+            anyhow!("header length {n} past the end of the file")
+        }
+        (SafeTensorError::HeaderTooLarge, Some(n)) => {
+            anyhow!("header length {n} is over the 100 MB the format allows")
+        }
+        (SafeTensorError::InvalidOffset(name), _) => anyhow!(
+            "tensor `{name}` does not start where the previous one ends; tensors must not overlap or leave gaps"
+        ),
+        (SafeTensorError::TensorInvalidInfo, _) => {
+            anyhow!("a tensor's byte count does not match its dtype and shape; the file is corrupt")
+        }
+        (SafeTensorError::ValidationOverflow, _) => {
+            anyhow!("a tensor's shape holds more elements than can be counted; the file is corrupt")
+        }
+        (SafeTensorError::MetadataIncompleteBuffer, Some(n)) => anyhow!(
+            "the tensors do not cover the file's {} bytes of data exactly; the file is corrupt",
+            (bytes.len() as u64).saturating_sub(8).saturating_sub(n)
+        ),
+        // Its own words (invalid UTF-8 or JSON in the header), without the source error that
+        // its words already include.
+        (e, _) => anyhow!("{e}"),
     }
 }
 
@@ -303,7 +315,15 @@ mod tests {
         // A shape whose element count overflows once matched an empty slice.
         let t = r#"{"a":{"dtype":"F32","shape":[4611686018427387904,4],"data_offsets":[0,0]}}"#;
         let err = format!("{:#}", Tensors::decode(&raw(t, &[])).unwrap_err());
-        assert!(err.contains("has 0 bytes for shape"), "{err}");
+        assert!(err.contains("more elements than can be counted"), "{err}");
+        // A byte count that does not match the shape.
+        let t = r#"{"a":{"dtype":"F32","shape":[3],"data_offsets":[0,8]}}"#;
+        let err = format!("{:#}", Tensors::decode(&raw(t, &[0; 8])).unwrap_err());
+        assert!(err.contains("does not match its dtype and shape"), "{err}");
+        // Another dtype.
+        let t = r#"{"a":{"dtype":"F64","shape":[1],"data_offsets":[0,8]}}"#;
+        let err = format!("{:#}", Tensors::decode(&raw(t, &[0; 8])).unwrap_err());
+        assert!(err.contains("has dtype F64; only F32"), "{err}");
         // Tensors sharing one stretch of data once each got a copy of it: a file of n tensors
         // over the same bytes decoded to n times its size.
         let t = r#"{"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},"b":{"dtype":"F32","shape":[2],"data_offsets":[0,8]}}"#;
@@ -315,9 +335,13 @@ mod tests {
         let t = r#"{"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]}}"#;
         let err = format!("{:#}", Tensors::decode(&raw(t, &[0; 8])).unwrap_err());
         assert!(
-            err.contains("cover 4 bytes of data but the file holds 8"),
+            err.contains("do not cover the file's 8 bytes of data exactly"),
             "{err}"
         );
         assert!(Tensors::decode(&raw(t, &[0; 4])).is_ok());
+        // Not JSON: the parser's words, once.
+        let err = format!("{:#}", Tensors::decode(&raw("{\"a\":", &[])).unwrap_err());
+        assert!(err.starts_with("invalid JSON in header: EOF"), "{err}");
+        assert_eq!(err.matches("EOF").count(), 1, "{err}");
     }
 }
