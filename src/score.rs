@@ -128,8 +128,18 @@ impl<F: FnMut(&[f32], &mut [f32]) -> Result<()>> Score for HostScore<F> {
         // What was recorded before may write x: submit it, and record on afresh.
         std::mem::replace(enc, Recorder::new(ctx)).submit(ctx);
         let xs = x.read_prefix(ctx, n * d)?;
-        let mut s = vec![f32::NAN; n * d];
         let steps = self.after_steps.get();
+        // Particles that left the floats are the run's divergence, not the closure's fault
+        // (the median, on the device, no longer looks at them on the host).
+        if let Some(j) = xs.iter().position(|v| !v.is_finite()) {
+            return Err(crate::run::Diverged(format!(
+                "particles diverged to {} (particle {} after {steps} steps); lower the step size",
+                xs[j],
+                j / d
+            ))
+            .into());
+        }
+        let mut s = vec![f32::NAN; n * d];
         let mut f = self
             .f
             .try_borrow_mut()
