@@ -159,6 +159,9 @@ impl<F: FnMut(&[f32], &mut [f32]) -> Result<()>> Score for HostScore<F> {
     fn set_steps(&self, steps: u64) {
         self.after_steps.set(steps);
     }
+    fn on_host(&self) -> bool {
+        true
+    }
 }
 
 /// Largest d for which the logistic score takes `logistic_score_d`, the kernel specialised on

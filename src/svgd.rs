@@ -42,6 +42,11 @@ pub trait Score {
     fn check(&self, _ctx: &GpuContext) -> Result<()> {
         Ok(())
     }
+    /// Whether the score is computed on the host (x read back at every evaluation): a step
+    /// then reads back anyway, and takes its median with the host's checks first.
+    fn on_host(&self) -> bool {
+        false
+    }
 }
 
 pub use crate::score::{BnnScore, HostScore, LogisticScore, WgslScore};
@@ -393,7 +398,10 @@ impl<'a> Svgd<'a> {
             bail!("step size {step_size} must be positive and finite");
         }
         self.ctx.set_phase("median");
+        // A host score reads x back anyway: its steps take the median through the host, which
+        // refuses particles that diverged (an infinite median) before the closure sees them.
         let on_device = bw == Bandwidth::Median
+            && !self.target.on_host()
             && self
                 .dir
                 .bandwidth
