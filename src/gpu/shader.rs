@@ -73,6 +73,17 @@ pub const BNN_SCORE: ShaderSpec = ShaderSpec {
     trusted: false,
 };
 
+/// [`BNN_SCORE`] specialised on the input width (override `D`), a hidden unit per invocation
+/// with its W1 column and gradient in registers, the rows read from a texture: the kernel for
+/// d <= `BNN_D_MAX` and H <= `BNN_H_MAX`.
+pub const BNN_SCORE_D: ShaderSpec = ShaderSpec {
+    name: "bnn_score_d",
+    parts: &[part!("kernels/bnn_score_d.wgsl")],
+    bindings: &[U, R, T, W],
+    workgroup_sizes: &[64],
+    trusted: false,
+};
+
 /// Full-covariance Gaussian score.
 pub const GAUSSIAN_SCORE: ShaderSpec = ShaderSpec {
     name: "gaussian_score",
@@ -699,6 +710,7 @@ pub const ALL: &[&ShaderSpec] = &[
     &LOGISTIC_SCORE,
     &LOGISTIC_SCORE_D,
     &BNN_SCORE,
+    &BNN_SCORE_D,
     &GAUSSIAN_SCORE,
     &SVGD_PHI_KBLOCK,
     &SVGD_PHI_KRHO,
