@@ -939,6 +939,8 @@ mod tests {
             "pair_histogram" => dims(&[1, 4, 5, 64, 65, 128, 129, ANY_D]),
             // The logistic score up to LOGISTIC_D_MAX (d >= 2: the intercept and log α).
             "logistic_score_d" => dims(&[2, 3, 32, crate::score::LOGISTIC_D_MAX]),
+            // The bnn score up to BNN_D_MAX inputs; a row's texels change at d = 4k − 1 / 4k.
+            "bnn_score_d" => dims(&[1, 3, 4, 13, crate::score::BNN_D_MAX]),
             // Every d up to BRACKET_SHUFFLE_DMAX and KSD_SHUFFLE_DMAX on the shuffle layout.
             "pair_bracket_shuffle" | "ksd_shuffle" | "ksd_shuffle_diff" => {
                 with_sg(&[1, 4, 5, 64, 65, 128])
