@@ -429,11 +429,7 @@ impl BnnScore {
             check_bnn_score(ctx, target)?;
             (
                 Kernel::new(ctx, &BNN_SCORE, BNN_WG as u32)?,
-                BnnRows::Buffer(GpuVec::from_slice(
-                    ctx,
-                    "bnn rows",
-                    &target.device_rows(),
-                )?),
+                BnnRows::Buffer(GpuVec::from_slice(ctx, "bnn rows", &target.device_rows())?),
             )
         };
         Ok(Self {

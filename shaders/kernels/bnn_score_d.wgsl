@@ -53,7 +53,8 @@ struct BnnParams {
 @group(0) @binding(2) var rows: texture_storage_2d<rgba32float, read>;
 @group(0) @binding(3) var<storage, read_write> score: array<f32>;
 
-// Per row of the tile and lane, w2_j·relu(z_tj); at the end the lanes' partial sums.
+// w2_j·relu(z_tj) of lane j and row t at j·TILE + t (TILE odd: on a GPU neither the forward's
+// stores nor the residuals' loads meet in a memory bank); at the end the lanes' partial sums.
 var<workgroup> act: array<f32, 4032>;
 // Per row of the tile, the residual r_t.
 var<workgroup> resid: array<f32, LANES>;
@@ -123,7 +124,7 @@ fn bnn_score_d(
             for (var q = 0u; q < d4; q++) {
                 z += dot(texel(r * d4 + q), w[q]);
             }
-            act[t * LANES + li] = w2 * max(z, 0.0);
+            act[li * TILE + t] = w2 * max(z, 0.0);
             r = select(r + 1u, 0u, r + 1u == p.rows);
         }
         workgroupBarrier();
@@ -131,7 +132,7 @@ fn bnn_score_d(
         if li < count {
             var yhat = 0.0;
             for (var u = 0u; u < h; u++) {
-                yhat += act[li * LANES + u];
+                yhat += act[u * TILE + li];
             }
             let rl = (first + li) % p.rows;
             let y = texel(rl * d4 + D / 4u)[D % 4u];
