@@ -9,7 +9,7 @@ use anyhow::{bail, ensure, Context, Result};
 
 use crate::gpu::params::{BnnParams, LogisticParams};
 use crate::gpu::pipeline::Kernel;
-use crate::gpu::shader::{BNN_SCORE, LOGISTIC_SCORE, LOGISTIC_SCORE_D};
+use crate::gpu::shader::{BNN_SCORE, BNN_SCORE_D, LOGISTIC_SCORE, LOGISTIC_SCORE_D};
 use crate::gpu::{GpuContext, GpuVec, Recorder};
 use crate::io::target::{Bnn, Logistic, WgslTarget};
 use crate::kernels::wgsl_target::WgslKernels;
@@ -318,31 +318,137 @@ pub fn check_bnn_score(ctx: &GpuContext, t: &Bnn) -> Result<()> {
     )
 }
 
+/// Largest input width d for which the bnn score takes `bnn_score_d`, the kernel specialised
+/// on d (its W1 column and gradient in registers, the rows read from a texture); past it, or
+/// past [`BNN_H_MAX`] hidden units, `bnn_score`.
+pub const BNN_D_MAX: usize = 64;
+
+/// Largest number of hidden units `bnn_score_d` takes: one per invocation of its workgroup.
+pub const BNN_H_MAX: usize = 64;
+
+/// Rows of a tile of `bnn_score_d` (its const TILE).
+const BNN_D_TILE: u64 = 63;
+
+/// Loop passes of `bnn_score_d`'s busiest invocation (the first: it sums the partials), every
+/// loop's exit counted and none taken as unrolled, for m rows a minibatch at d inputs and H
+/// hidden units. Follows the kernel's loops one by one.
+pub fn bnn_score_d_passes(m: usize, d: usize, h: usize) -> u64 {
+    let (m, d, h) = (m as u64, d as u64, h as u64);
+    let d4 = d / 4 + 1;
+    // The W1 column (d4 texels of 4), the write-out (the same), the final sum of the partials.
+    let column = d4 * 5 + 1;
+    let mut passes = 2 * column + 64 + 1 + 1; // and the tile loop's exit
+    let mut r0 = 0;
+    while r0 < m {
+        let c = BNN_D_TILE.min(m - r0);
+        passes += 1 // the tile loop
+            + c + 1 + c * (d4 + 1) // forward
+            + h + 1 // residuals
+            + c + 1 + c * 2 * (d4 + 1); // backward
+        r0 += BNN_D_TILE;
+    }
+    passes
+}
+
+/// Whether `bnn_score_d` takes the target on this adapter: d <= [`BNN_D_MAX`], H <=
+/// [`BNN_H_MAX`], its loops fit one invocation and its row texture the device.
+fn bnn_score_d_fits(ctx: &GpuContext, t: &Bnn) -> bool {
+    let texels = t.rows * (t.d / 4 + 1);
+    let (width, height) = crate::kernels::texture_shape(texels);
+    let max = ctx.limits.max_texture_dimension_2d as usize;
+    t.d <= BNN_D_MAX
+        && t.hidden <= BNN_H_MAX
+        && width <= max
+        && height <= max
+        && ctx.loop_fits(bnn_score_d_passes(t.batch, t.d, t.hidden))
+}
+
+/// The training rows as `bnn_score_d` reads them: an rgba32float texture, d/4 + 1 texels a
+/// row (the d inputs, the response, zeros), row by row in the permutation's order.
+struct BnnRowTexture {
+    texture: wgpu::Texture,
+    view: wgpu::TextureView,
+}
+
+impl BnnRowTexture {
+    fn new(ctx: &GpuContext, t: &Bnn) -> Result<Self> {
+        let w = t.d + 1;
+        let d4 = t.d / 4 + 1;
+        let (width, height) = crate::kernels::texture_shape(t.rows * d4);
+        let (texture, view) = crate::kernels::rgba32_texture(
+            ctx,
+            ("bnn_score_d", "bnn row texture"),
+            (t.rows, w),
+            (width, height),
+            wgpu::TextureUsages::COPY_DST,
+        )?;
+        let mut texels = vec![0f32; 4 * width * height];
+        for (r, row) in t.device_rows().chunks_exact(w).enumerate() {
+            texels[4 * d4 * r..4 * d4 * r + w].copy_from_slice(row);
+        }
+        ctx.queue.write_texture(
+            texture.as_image_copy(),
+            bytemuck::cast_slice(&texels),
+            wgpu::TexelCopyBufferLayout {
+                offset: 0,
+                bytes_per_row: Some(16 * width as u32),
+                rows_per_image: Some(height as u32),
+            },
+            texture.size(),
+        );
+        Ok(Self { texture, view })
+    }
+}
+
+/// Where `bnn_score`'s rows live: a buffer for `bnn_score`, a texture for `bnn_score_d`.
+enum BnnRows {
+    Buffer(GpuVec<f32>),
+    Texture(BnnRowTexture),
+}
+
 /// The score of Bayesian neural network regression (algorithms.md §5.2) on the device: one
-/// workgroup per particle, its invocations sharing the hidden units and the minibatch's rows
-/// through workgroup memory (the kernel's header says why). The minibatch of each step comes
-/// from the step count the engine sets ([`Score::set_steps`]), passed in the dispatch's
-/// uniform: nothing is read back.
+/// workgroup per particle. Up to d = [`BNN_D_MAX`] inputs and H = [`BNN_H_MAX`] hidden units,
+/// `bnn_score_d` gives each invocation one hidden unit with its weights and their gradient in
+/// registers and reads the rows from a texture; past either, `bnn_score` shares the hidden
+/// units and the minibatch's rows through workgroup memory (the kernels' headers say why). The
+/// minibatch of each step comes from the step count the engine sets ([`Score::set_steps`]),
+/// passed in the dispatch's uniform: nothing is read back.
 pub struct BnnScore {
     target: Bnn,
     kernel: Kernel,
-    rows: GpuVec<f32>,
+    rows: BnnRows,
     after_steps: Cell<u64>,
 }
 
 impl BnnScore {
     /// Uploads the training rows (in the permutation's order) and builds the pipeline.
     pub fn new(ctx: &GpuContext, target: &Bnn) -> Result<Self> {
-        check_bnn_score(ctx, target)?;
         ensure!(
             u32::try_from(target.rows * (target.d + 1)).is_ok(),
             "{}: the data has too many values for u32 indices; use fewer rows",
             target.origin
         );
+        let (kernel, rows) = if bnn_score_d_fits(ctx, target) {
+            (
+                Kernel::with_constants(
+                    ctx,
+                    &BNN_SCORE_D,
+                    BNN_WG as u32,
+                    &[("D", target.d as f64)],
+                )?,
+                BnnRows::Texture(BnnRowTexture::new(ctx, target)?),
+            )
+        } else {
+            check_bnn_score(ctx, target)?;
+            (
+                Kernel::new(ctx, &BNN_SCORE, BNN_WG as u32)?,
+                BnnRows::Buffer(GpuVec::from_slice(ctx, "bnn rows", &target.device_rows())?),
+            )
+        };
         Ok(Self {
             target: target.clone(),
-            kernel: Kernel::new(ctx, &BNN_SCORE, BNN_WG as u32)?,
-            rows: GpuVec::from_slice(ctx, "bnn rows", &target.device_rows())?,
+            kernel,
+            rows,
             after_steps: Cell::new(0),
         })
     }
@@ -350,6 +456,11 @@ impl BnnScore {
     /// The target.
     pub fn target(&self) -> &Bnn {
         &self.target
+    }
+
+    /// The kernel that computes the score: `bnn_score_d` or `bnn_score`.
+    pub fn kernel_name(&self) -> &'static str {
+        self.kernel.name
     }
 }
 
@@ -389,16 +500,28 @@ impl Score for BnnScore {
             },
         );
         let g = self.kernel.groups_for(ctx, n * BNN_WG as usize)?;
-        self.kernel.record_with(
+        let rows = match &self.rows {
+            BnnRows::Buffer(b) => b.buffer.as_entire_binding(),
+            BnnRows::Texture(t) => wgpu::BindingResource::TextureView(&t.view),
+        };
+        self.kernel.record_resources(
             ctx,
             enc,
-            &params,
-            &[&x.buffer, &self.rows.buffer, &score.buffer],
+            &[
+                params.binding(),
+                x.buffer.as_entire_binding(),
+                rows,
+                score.buffer.as_entire_binding(),
+            ],
             g,
         )
     }
     fn device_bytes(&self) -> u64 {
-        self.rows.bytes() + 48
+        let rows = match &self.rows {
+            BnnRows::Buffer(b) => b.bytes(),
+            BnnRows::Texture(t) => crate::kernels::texture_bytes(&t.texture),
+        };
+        rows + 48
     }
     fn set_steps(&self, steps: u64) {
         self.after_steps.set(steps);

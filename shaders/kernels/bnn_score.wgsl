@@ -10,7 +10,8 @@
 //   ∂/∂log γ   = (N/m)(m/2 − (γ/2) Σ_t r_t²) + (a0 − 1) − b0 γ + 1
 //   ∂/∂log λ   = P/2 − (λ/2)‖weights‖² + (a0 − 1) − b0 λ + 1
 // The rows are stored in the order of the target's fixed permutation, so a minibatch is m
-// consecutive rows from `begin`, cycling past the end.
+// consecutive rows from `begin`, cycling past the end. The host takes bnn_score_d up to d = 64
+// inputs and H = 64 hidden units (where its loops and texture fit), this kernel past them.
 // Bindings: 0 uniform BnnParams | 1 x [n,D] | 2 rows [N, d+1]: d standardised inputs, then the
 //           standardised response | 3 score [n,D] (written)
 // Dispatch: one workgroup of WG = 64 invocations per particle: (n, 1, 1), or the 2-D grid past

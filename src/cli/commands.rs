@@ -468,6 +468,9 @@ fn bench_target(
         stein::io::target::Target::Logistic(l) => {
             format!(", minibatches of {} of {} rows", l.batch, l.rows)
         }
+        stein::io::target::Target::Bnn(b) => {
+            format!(", minibatches of {} of {} rows", b.batch, b.rows)
+        }
         stein::io::target::Target::Wgsl(w) => w.batches.as_ref().map_or(String::new(), |b| {
             format!(", minibatches of {} of {} rows", b.batch, b.rows)
         }),

@@ -73,6 +73,17 @@ pub const BNN_SCORE: ShaderSpec = ShaderSpec {
     trusted: false,
 };
 
+/// [`BNN_SCORE`] specialised on the input width (override `D`), a hidden unit per invocation
+/// with its W1 column and gradient in registers, the rows read from a texture: the kernel for
+/// d <= `BNN_D_MAX` and H <= `BNN_H_MAX`.
+pub const BNN_SCORE_D: ShaderSpec = ShaderSpec {
+    name: "bnn_score_d",
+    parts: &[part!("kernels/bnn_score_d.wgsl")],
+    bindings: &[U, R, T, W],
+    workgroup_sizes: &[64],
+    trusted: false,
+};
+
 /// Full-covariance Gaussian score.
 pub const GAUSSIAN_SCORE: ShaderSpec = ShaderSpec {
     name: "gaussian_score",
@@ -778,6 +789,7 @@ pub const ALL: &[&ShaderSpec] = &[
     &LOGISTIC_SCORE,
     &LOGISTIC_SCORE_D,
     &BNN_SCORE,
+    &BNN_SCORE_D,
     &GAUSSIAN_SCORE,
     &SVGD_PHI_KBLOCK,
     &SVGD_PHI_KRHO,
@@ -1012,6 +1024,8 @@ mod tests {
             "pair_histogram" => dims(&[1, 4, 5, 64, 65, 128, 129, ANY_D]),
             // The logistic score up to LOGISTIC_D_MAX (d >= 2: the intercept and log α).
             "logistic_score_d" => dims(&[2, 3, 32, crate::score::LOGISTIC_D_MAX]),
+            // The bnn score up to BNN_D_MAX inputs; a row's texels change at d = 4k − 1 / 4k.
+            "bnn_score_d" => dims(&[1, 3, 4, 13, crate::score::BNN_D_MAX]),
             // Every d up to BRACKET_SHUFFLE_DMAX and KSD_SHUFFLE_DMAX on the shuffle layout.
             "pair_bracket_shuffle" | "ksd_shuffle" | "ksd_shuffle_diff" => {
                 with_sg(&[1, 4, 5, 64, 65, 128])

@@ -27,7 +27,7 @@ use crate::gpu::params::PairParams;
 use crate::gpu::pipeline::Kernel;
 use crate::gpu::shader;
 use crate::gpu::{GpuContext, GpuVec};
-use texture::rgba32_texture;
+pub(crate) use texture::rgba32_texture;
 
 /// Cache key of [`Kernels::cached`]: kernel, workgroup size, overrides.
 type DimKey = (&'static str, u32, String);

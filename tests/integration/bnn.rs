@@ -14,7 +14,7 @@ use stein::gpu::{GpuContext, GpuVec, Recorder};
 use stein::io::npy::{read_matrix_f32, write_npy_f32};
 use stein::io::target::{load_target, no_device_check, Bnn, SplitMix64, Target};
 use stein::kernels::Kernels;
-use stein::score::bnn_score_passes;
+use stein::score::{bnn_score_d_passes, bnn_score_passes, BNN_D_MAX, BNN_H_MAX};
 use stein::svgd::{BnnScore, Score};
 
 use super::common::{gpu, stein, Dir};
@@ -223,6 +223,42 @@ fn bnn_score_matches_f64_reference() -> Result<()> {
         let t = synthetic_target(&dir, 37, 1, h)?;
         compare(ctx, k, &t, 0, &[1, 2, 7, 65])?;
         compare(ctx, k, &t.with_batch(Some(10))?, 5, &[1, 2, 7, 65])?;
+    }
+    Ok(())
+}
+
+/// `bnn_score_d` (d <= BNN_D_MAX, H <= BNN_H_MAX) and `bnn_score` past either, each taken
+/// where it should be, against the f64 reference (the tolerance of [`compare`]) on 130
+/// synthetic rows: the full data (two whole tiles of 63 rows and 4 more) and minibatches of 64
+/// at step 2 (rows 128, 129, then 0..62: past the end); d = 1, 3, 4 and 5 (the response in the last lane of a texel, or
+/// alone in a texel of its own), 13 and the largest, 64, then 65; H = 1, 63 and the largest,
+/// 64, then 65; n = 1, 2, 7 and 65.
+#[test]
+fn bnn_score_d_matches_f64_reference_at_its_sizes() -> Result<()> {
+    let Some((ctx, k)) = gpu()? else {
+        return Ok(());
+    };
+    let dir = Dir::new();
+    let cases = [
+        (1, 1, "bnn_score_d"),
+        (3, 7, "bnn_score_d"),
+        (4, 64, "bnn_score_d"),
+        (5, 63, "bnn_score_d"),
+        (13, 50, "bnn_score_d"),
+        (BNN_D_MAX, 3, "bnn_score_d"),
+        (BNN_D_MAX + 1, 3, "bnn_score"),
+        (4, BNN_H_MAX + 1, "bnn_score"),
+    ];
+    for (d, h, kernel) in cases {
+        let t = synthetic_target(&dir, 130, d, h)?;
+        let s = BnnScore::new(ctx, &t)?;
+        ensure!(
+            s.kernel_name() == kernel,
+            "d {d} H {h}: {} instead of {kernel}",
+            s.kernel_name()
+        );
+        compare(ctx, k, &t, 0, &[1, 2, 7, 65])?;
+        compare(ctx, k, &t.with_batch(Some(64))?, 2, &[1, 2, 7])?;
     }
     Ok(())
 }
@@ -740,15 +776,18 @@ fn bad_bnn_input_is_refused_in_one_line() -> Result<()> {
     )?;
     let (ctx, _) = gpu()?.unwrap();
     if ctx.loop_limit().is_some() {
-        dir.write("many.csv", &synthetic_csv(2500, 13, 1));
+        // Past the loop limit of both kernels (bnn_score_d takes up to about 3600 rows at
+        // d = 13, H = 50; bnn_score about 2300).
+        dir.write("many.csv", &synthetic_csv(6000, 13, 1));
         let many = dir.target("many", "many.csv", "y", "");
-        refused(&dir, &many, &[], &["bnn_score (2500 rows", "--score-batch"])?;
+        refused(&dir, &many, &[], &["bnn_score (6000 rows", "--score-batch"])?;
     }
     Ok(())
 }
 
-/// The loop count of `bnn_score` grows as the kernel's loops do: about 2·m·(d + 1) per unit
-/// slot (the authors' size is far inside llvmpipe's 65 535, the full 506 Boston rows too).
+/// The loop counts of `bnn_score` and `bnn_score_d` grow as the kernels' loops do: about
+/// 2·m·(d + 1) per unit slot and m·(3·(d/4 + 1) + 6) (the authors' size is far inside
+/// llvmpipe's 65 535, the full 506 Boston rows too).
 #[test]
 fn bnn_score_loop_passes_follow_the_sizes() {
     let paper = bnn_score_passes(100, 13, 50);
@@ -758,6 +797,12 @@ fn bnn_score_loop_passes_follow_the_sizes() {
     // H = 65 takes a second unit slot: about twice the forward and backward passes.
     let two = bnn_score_passes(100, 13, 65);
     assert!(two > 2 * paper - 400, "{two} vs {paper}");
+    // bnn_score_d: about m·(3·(d/4 + 1) + 6) + (m/63)·H, fewer than bnn_score at d = 13.
+    let d_paper = bnn_score_d_passes(100, 13, 50);
+    assert!((1700..2000).contains(&d_paper), "{d_paper}");
+    assert!(bnn_score_d_passes(2500, 13, 50) < 60_000);
+    assert!(bnn_score_d_passes(6000, 13, 50) > 65_535);
+    assert!(bnn_score_d_passes(506, 64, 50) > 2 * bnn_score_d_passes(506, 13, 50));
 }
 
 /// `stein predict` on a bnn target: the report equals `cpu::bnn::metrics_in` on the same
