@@ -153,4 +153,8 @@ struct MedianParams {
     rows_max: u32,   // most rows listed again before the narrowing takes over
     chunk: u32,      // pair_row_list: columns per workgroup (dispatch y)
     m: u32,          // pairs, n(n - 1)/2
+    ln_hi: u32,      // median_small: ln(n + 1) as the host's f64 bits
+    ln_lo: u32,
+    _pad0: u32,
+    _pad1: u32,
 }

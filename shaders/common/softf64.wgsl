@@ -301,3 +301,29 @@ fn f64_to_f32(a: vec2<u32>) -> u32 {
     }
     return sign + (u32(exp) << 23u) + sig;
 }
+
+// ---- the median bandwidth (median_finish, median_small) ----
+
+// An order statistic the bandwidth can use: finite and not negative (-0 included).
+fn finish_input_ok(b: u32) -> bool {
+    return b < F32_INF_BITS || b == 0x80000000u;
+}
+
+// The f32 bits of (h, 1/h) for n particles from the order statistics' bits b0 and b1 (b1
+// ignored for odd n) and ln(n + 1) as binary64 bits `ln` (positive finite).
+fn median_finish_bits(n: u32, b0: u32, b1: u32, ln: vec2<u32>) -> vec2<u32> {
+    let two = (n & 1u) == 0u;
+    if !finish_input_ok(b0) || (two && !finish_input_ok(b1)) {
+        return vec2<u32>(F32_NAN_BITS, F32_NAN_BITS);
+    }
+    // -0 as +0 (the sum and the test med > 0 treat them alike).
+    var med = f64_from_f32(b0 & 0x7fffffffu);
+    if two {
+        med = f64_halve(f64_add(med, f64_from_f32(b1 & 0x7fffffffu)));
+    }
+    if f64_is_zero(med) {
+        return vec2<u32>(0x3f800000u, 0x3f800000u);
+    }
+    let h = f64_div(med, ln);
+    return vec2<u32>(f64_to_f32(h), f64_to_f32(f64_div(F64_ONE, h)));
+}

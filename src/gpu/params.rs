@@ -311,4 +311,10 @@ pub struct MedianParams {
     pub chunk: u32,
     /// Pairs, n(n − 1)/2.
     pub m: u32,
+    /// median_small: ln(n + 1) as the host's f64, high 32 bits.
+    pub ln_hi: u32,
+    /// Its low 32 bits.
+    pub ln_lo: u32,
+    /// Padding.
+    pub _pad: [u32; 2],
 }

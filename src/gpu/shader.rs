@@ -394,6 +394,20 @@ pub const SELECT_HIST: ShaderSpec = ShaderSpec {
     trusted: false,
 };
 
+/// The whole device median after a list pass of every pair, in one workgroup.
+pub const MEDIAN_SMALL: ShaderSpec = ShaderSpec {
+    name: "median_small",
+    parts: &[
+        part!("common/params.wgsl"),
+        part!("common/median_state.wgsl"),
+        part!("common/softf64.wgsl"),
+        part!("kernels/median_small.wgsl"),
+    ],
+    bindings: &[U, R, R, W, W],
+    workgroup_sizes: &[256],
+    trusted: false,
+};
+
 /// The radix selection of a short list in one workgroup (device median).
 pub const SELECT_SMALL: ShaderSpec = ShaderSpec {
     name: "select_small",
@@ -815,6 +829,7 @@ pub const ALL: &[&ShaderSpec] = &[
     &MEDIAN_CONTROL,
     &SELECT_HIST,
     &SELECT_SMALL,
+    &MEDIAN_SMALL,
     &PAIR_ROW_LIST,
     &MEDIAN_GATHER,
     &PAIR_BRACKET_MID,

@@ -103,6 +103,7 @@ pub struct DeviceMedian {
     control: Arc<Kernel>,
     select_hist: Arc<Kernel>,
     select_small: Arc<Kernel>,
+    small: Arc<Kernel>,
     row_list: Arc<Kernel>,
     gather: Arc<Kernel>,
 }
@@ -295,6 +296,8 @@ impl DeviceMedian {
         let count_max = (capacity as usize).max(samples);
         let groups = count_max.div_ceil(256 * 16).clamp(1, 128) as u32;
         let hgroups = n.div_ceil(256);
+        // median_small's ln(n + 1), the host's f64 (bandwidth::from_median), as its bits.
+        let ln = ((n as f64) + 1.0).ln().to_bits();
         let base = MedianParams {
             n: n as u32,
             d: d as u32,
@@ -309,6 +312,8 @@ impl DeviceMedian {
             rows_max: rows_max as u32,
             chunk,
             m: m as u32,
+            ln_hi: (ln >> 32) as u32,
+            ln_lo: ln as u32,
             round: row_chunks,
             groups: hgroups as u32,
             ..Default::default()
@@ -354,6 +359,7 @@ impl DeviceMedian {
             control: cached(&shader::MEDIAN_CONTROL, 256)?,
             select_hist: cached(&shader::SELECT_HIST, 256)?,
             select_small: cached(&shader::SELECT_SMALL, 256)?,
+            small: cached(&shader::MEDIAN_SMALL, 256)?,
             row_list: cached(&shader::PAIR_ROW_LIST, 64)?,
             gather: cached(&shader::MEDIAN_GATHER, 64)?,
         })
@@ -395,6 +401,23 @@ impl DeviceMedian {
         );
         // The host selector's seed rule: its sample is the same for the same call count.
         self.calls = self.calls.wrapping_add(1);
+        if self.base.samples == 0 && self.n >= 2 && self.base.m as usize <= SMALL {
+            // Every pair listed: the list pass, then median_small does the rest at once.
+            self.record_list(ctx, k, enc, x)?;
+            let u = enc.uniform(ctx, &self.base);
+            return self.small.record_with(
+                ctx,
+                enc,
+                &u,
+                &[
+                    &self.list.buffer,
+                    &self.counts.buffer,
+                    &self.st.buffer,
+                    &self.h.buffer,
+                ],
+                (1, 1, 1),
+            );
+        }
         self.stage(ctx, enc, Stage::Begin, 0, 0)?;
         if self.n >= 2 {
             self.record_passes(ctx, k, enc, x)?;
@@ -405,7 +428,9 @@ impl DeviceMedian {
         k.record_median_finish(ctx, enc, self.n, &self.sel, &self.h)
     }
 
-    fn record_passes(
+    /// Records the x texture's packing, the sample and its selection (where the plan samples)
+    /// and the list pass.
+    fn record_list(
         &mut self,
         ctx: &GpuContext,
         k: &Kernels,
@@ -455,6 +480,23 @@ impl DeviceMedian {
             &self.list,
             dev,
         )?;
+        Ok(())
+    }
+
+    fn record_passes(
+        &mut self,
+        ctx: &GpuContext,
+        k: &Kernels,
+        enc: &mut Recorder,
+        x: &GpuVec<f32>,
+    ) -> Result<()> {
+        let (n, d) = (self.n, self.d);
+        let select = SelectParams {
+            n: n as u32,
+            d: d as u32,
+            ..Default::default()
+        };
+        self.record_list(ctx, k, enc, x)?;
         self.stage(ctx, enc, Stage::Plan, self.base.round, self.base.groups)?;
         if self.base.samples == 0 {
             // Every pair listed at exact offsets: the list is dense, no row overflows, and
