@@ -39,10 +39,16 @@ pub enum Bandwidth {
 /// h = med / log(n + 1) (algorithms.md §1); h = 1 when med = 0 (all particles equal).
 pub fn from_median(med: f64, n: usize) -> f64 {
     if med > 0.0 {
-        med / ((n as f64) + 1.0).ln()
+        med / log_n1(n)
     } else {
         1.0
     }
+}
+
+/// log(n + 1) in f64, the bandwidth's divisor: one expression, so that the device's software
+/// binary64 (`median_finish`, `median_small`, given its bits) divides by the same number.
+pub fn log_n1(n: usize) -> f64 {
+    ((n as f64) + 1.0).ln()
 }
 
 /// Where a selector leaves the median bandwidth.

@@ -12,6 +12,7 @@
 // The rows are stored in the order of the target's fixed permutation, so a minibatch is m
 // consecutive rows from `begin`, cycling past the end. The host takes bnn_score_d up to d = 64
 // inputs and H = 64 hidden units (where its loops and texture fit), this kernel past them.
+// Parts: common/bnn.wgsl (BnnParams, the last three coordinates)
 // Bindings: 0 uniform BnnParams | 1 x [n,D] | 2 rows [N, d+1]: d standardised inputs, then the
 //           standardised response | 3 score [n,D] (written)
 // Dispatch: one workgroup of WG = 64 invocations per particle: (n, 1, 1), or the 2-D grid past
@@ -37,21 +38,6 @@ override WG: u32 = 64u;
 // (3·LANES) make 4096 floats, the 16 KiB every WebGPU device offers. WG must be ≤ LANES.
 const TILE: u32 = 3904u;
 const LANES: u32 = 64u;
-
-struct BnnParams {
-    n: u32,        // particles
-    d: u32,        // inputs per row
-    hidden: u32,   // H
-    rows: u32,     // N, training rows
-    batch: u32,    // m, rows of this minibatch (1..=N)
-    begin: u32,    // the minibatch's first row, in permuted order
-    scale: f32,    // N / m
-    a0: f32,       // Gamma shape of γ and λ
-    b0: f32,       // Gamma rate of γ and λ
-    _pad0: u32,
-    _pad1: u32,
-    _pad2: u32,
-}
 
 @group(0) @binding(0) var<uniform> p: BnnParams;
 @group(0) @binding(1) var<storage, read> x: array<f32>;
@@ -177,10 +163,9 @@ fn bnn_score(
             ssum += partial[LANES + l];
             rsum += partial[2u * LANES + l];
         }
-        score[base + ob2] = fma(c, rsum, -lambda * b2);
-        score[base + ob2 + 1u] = p.scale * (0.5 * f32(p.batch) - 0.5 * gamma * ssum)
-            + (p.a0 - 1.0) - p.b0 * gamma + 1.0;
-        score[base + ob2 + 2u] = 0.5 * f32(dim - 2u) - 0.5 * lambda * wsum
-            + (p.a0 - 1.0) - p.b0 * lambda + 1.0;
+        let t = bnn_hyper_scores(p, c, b2, gamma, lambda, wsum, ssum, rsum, dim);
+        score[base + ob2] = t.x;
+        score[base + ob2 + 1u] = t.y;
+        score[base + ob2 + 2u] = t.z;
     }
 }

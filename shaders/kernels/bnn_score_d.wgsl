@@ -2,6 +2,7 @@
 // bnn_score computes it (see its header for the formulas), specialised on the input width
 // d = D (an override) for d ≤ DMAX and H ≤ LANES hidden units; the host takes bnn_score past
 // either (src/score.rs BNN_D_MAX, BNN_H_MAX).
+// Parts: common/bnn.wgsl (BnnParams, the last three coordinates)
 // Bindings: 0 uniform BnnParams | 1 x [n,D'] (D' = d·H + 2H + 3) | 2 the training rows as an
 //           rgba32float read-only storage texture, D4 = d/4 + 1 texels a row: row r's inputs
 //           then its standardised response in texels r·D4 .. r·D4 + D4 at (t % TEX_W,
@@ -32,21 +33,6 @@ const D4MAX: u32 = 17u;
 // WebGPU device offers.
 const TILE: u32 = 63u;
 const TEX_W: u32 = 4096u;
-
-struct BnnParams {
-    n: u32,        // particles
-    d: u32,        // inputs per row (= D)
-    hidden: u32,   // H ≤ LANES
-    rows: u32,     // N, training rows
-    batch: u32,    // m, rows of this minibatch (1..=N)
-    begin: u32,    // the minibatch's first row, in permuted order
-    scale: f32,    // N / m
-    a0: f32,       // Gamma shape of γ and λ
-    b0: f32,       // Gamma rate of γ and λ
-    _pad0: u32,
-    _pad1: u32,
-    _pad2: u32,
-}
 
 @group(0) @binding(0) var<uniform> p: BnnParams;
 @group(0) @binding(1) var<storage, read> x: array<f32>;
@@ -189,10 +175,9 @@ fn bnn_score_d(
             ssum += act[LANES + l];
             rsum += act[2u * LANES + l];
         }
-        score[base + ob2] = fma(c, rsum, -lambda * b2);
-        score[base + ob2 + 1u] = p.scale * (0.5 * f32(p.batch) - 0.5 * gamma * ssum)
-            + (p.a0 - 1.0) - p.b0 * gamma + 1.0;
-        score[base + ob2 + 2u] = 0.5 * f32(dim - 2u) - 0.5 * lambda * wsum
-            + (p.a0 - 1.0) - p.b0 * lambda + 1.0;
+        let t = bnn_hyper_scores(p, c, b2, gamma, lambda, wsum, ssum, rsum, dim);
+        score[base + ob2] = t.x;
+        score[base + ob2 + 1u] = t.y;
+        score[base + ob2 + 2u] = t.z;
     }
 }

@@ -4,27 +4,22 @@
 // sizes is most of the median. It does what median_control's PLAN, select_small, RESOLVE and
 // median_finish do on the longer path:
 //   - sums the rows' counts: every pair lies in [0, +inf], so fewer than M is NaN;
-//   - selects the two off-diagonal order statistics k0 <= k1 by radix selection, 8 bits a
-//     round from the top of the f32 bit patterns, integer counts in workgroup memory (one
-//     histogram while both prefixes agree; deterministic);
+//   - selects the two off-diagonal order statistics k0 <= k1 (common/radix_small.wgsl);
 //   - puts them (0 for a diagonal one, NaN bits after a NaN) in st[ST_SEL0..2], with the
 //     candidates and flags the host reads when asked;
 //   - writes (h, 1/h) from them as median_finish does (softf64: the host's f64, bit for bit).
-// Parts: common/params.wgsl, common/median_state.wgsl, common/softf64.wgsl
-// Bindings: 0 uniform MedianParams | 1 list [m] (f32 bits) | 2 counts [2n] | 3 st
+// Parts: common/params.wgsl, common/median_state.wgsl, common/softf64.wgsl,
+//   common/radix_small.wgsl
+// Bindings: 0 uniform MedianParams | 1 vals [m] (the list, f32 bits) | 2 counts [2n] | 3 st
 //   | 4 out [2] = (h, 1/h) (written)
 // Dispatch: (1, 1, 1).
-override WG: u32 = 256u;
-
 @group(0) @binding(0) var<uniform> p: MedianParams;
-@group(0) @binding(1) var<storage, read> list: array<u32>;
+// Binding 1, `vals`, and the override WG are common/radix_small.wgsl's.
 @group(0) @binding(2) var<storage, read> counts: array<u32>;
 @group(0) @binding(3) var<storage, read_write> st: array<u32>;
 @group(0) @binding(4) var<storage, read_write> out: array<f32>;
 
-var<workgroup> hist: array<atomic<u32>, 512>;
 var<workgroup> sums: array<u32, 256>;
-var<workgroup> chosen: array<u32, 4>;
 
 @compute @workgroup_size(WG)
 fn median_small(@builtin(local_invocation_index) lid: u32) {
@@ -40,54 +35,11 @@ fn median_small(@builtin(local_invocation_index) lid: u32) {
         all += sums[t];
     }
     let nan = all != p.m;
-    var rank = vec2<u32>(p.k0, p.k1);
-    var prefix = vec2<u32>(0u);
-    var mask = 0u;
-    for (var round = 0u; round < 4u; round++) {
-        let shift = 24u - 8u * round;
-        for (var b = lid; b < 512u; b += WG) {
-            atomicStore(&hist[b], 0u);
-        }
-        workgroupBarrier();
-        let same = prefix.x == prefix.y;
-        for (var e = lid; e < p.m; e += WG) {
-            let bits = list[e];
-            let digit = (bits >> shift) & 255u;
-            if (bits & mask) == prefix.x {
-                atomicAdd(&hist[digit], 1u);
-            }
-            if !same && (bits & mask) == prefix.y {
-                atomicAdd(&hist[256u + digit], 1u);
-            }
-        }
-        workgroupBarrier();
-        if lid == 0u {
-            for (var q = 0u; q < 2u; q++) {
-                let h = select(q, 0u, same);
-                var acc = 0u;
-                var b = 0u;
-                loop {
-                    let c = atomicLoad(&hist[h * 256u + b]);
-                    if rank[q] < acc + c || b == 255u {
-                        break;
-                    }
-                    acc += c;
-                    b += 1u;
-                }
-                chosen[2u * q] = prefix[q] | (b << shift);
-                chosen[2u * q + 1u] = rank[q] - min(acc, rank[q]);
-            }
-        }
-        workgroupBarrier();
-        prefix = vec2<u32>(chosen[0], chosen[2]);
-        rank = vec2<u32>(chosen[1], chosen[3]);
-        mask |= 255u << shift;
-        workgroupBarrier();
-    }
+    let picked = radix_select_small(lid, p.m, vec2<u32>(p.k0, p.k1));
     if lid != 0u {
         return;
     }
-    var v = prefix;
+    var v = picked.bits;
     for (var q = 0u; q < 2u; q++) {
         if ((p.flags >> q) & 1u) != 0u {
             v[q] = 0u;

@@ -67,7 +67,7 @@ pub const LOGISTIC_SCORE_D: ShaderSpec = ShaderSpec {
 /// The score of the built-in Bayesian neural network regression (algorithms.md §5.2).
 pub const BNN_SCORE: ShaderSpec = ShaderSpec {
     name: "bnn_score",
-    parts: &[part!("kernels/bnn_score.wgsl")],
+    parts: &[part!("common/bnn.wgsl"), part!("kernels/bnn_score.wgsl")],
     bindings: &[U, R, R, W],
     workgroup_sizes: &[64],
     trusted: false,
@@ -78,7 +78,7 @@ pub const BNN_SCORE: ShaderSpec = ShaderSpec {
 /// d <= `BNN_D_MAX` and H <= `BNN_H_MAX`.
 pub const BNN_SCORE_D: ShaderSpec = ShaderSpec {
     name: "bnn_score_d",
-    parts: &[part!("kernels/bnn_score_d.wgsl")],
+    parts: &[part!("common/bnn.wgsl"), part!("kernels/bnn_score_d.wgsl")],
     bindings: &[U, R, T, W],
     workgroup_sizes: &[64],
     trusted: false,
@@ -401,6 +401,7 @@ pub const MEDIAN_SMALL: ShaderSpec = ShaderSpec {
         part!("common/params.wgsl"),
         part!("common/median_state.wgsl"),
         part!("common/softf64.wgsl"),
+        part!("common/radix_small.wgsl"),
         part!("kernels/median_small.wgsl"),
     ],
     bindings: &[U, R, R, W, W],
@@ -414,6 +415,7 @@ pub const SELECT_SMALL: ShaderSpec = ShaderSpec {
     parts: &[
         part!("common/params.wgsl"),
         part!("common/median_state.wgsl"),
+        part!("common/radix_small.wgsl"),
         part!("kernels/select_small.wgsl"),
     ],
     bindings: &[U, R, W],

@@ -152,20 +152,9 @@ impl Kernels {
     /// bins in f32 bit space, slot 1024 = count below lo) into `hist`
     /// (`ceil(n / 256) · 1025` values), one dispatch per chunk of
     /// [`Kernels::histogram_plan`], each with its own uniform slot.
+    /// `dev`: the bracket and the workgroup counts where the device left them
+    /// ([`DeviceBracket`]), instead of `p.lo`, `p.hi` and the full grid.
     pub fn record_pair_histogram(
-        &self,
-        ctx: &GpuContext,
-        enc: &mut Recorder,
-        p: SelectParams,
-        x: &GpuVec<f32>,
-        hist: &GpuVec<u32>,
-    ) -> Result<()> {
-        self.record_pair_histogram_from(ctx, enc, p, x, hist, None)
-    }
-
-    /// [`Kernels::record_pair_histogram`] with the bracket and the workgroup counts where the
-    /// device left them ([`DeviceBracket`]).
-    pub fn record_pair_histogram_from(
         &self,
         ctx: &GpuContext,
         enc: &mut Recorder,
@@ -267,7 +256,7 @@ impl Kernels {
     ) -> Result<()> {
         let (n, d) = (p.n as usize, p.d as usize);
         let blocks = n.div_ceil(self.bracket_block_rows(n, d)) as u32;
-        self.record_pair_bracket_blocks(ctx, enc, p, 0..blocks, (x, xt), offsets, counts, out)
+        self.record_pair_bracket_blocks(ctx, enc, p, 0..blocks, (x, xt), offsets, counts, out, None)
     }
 
     /// Records `batch_median`: the exact median bandwidth of a batch of `n` rows in `d`
@@ -318,8 +307,7 @@ impl Kernels {
             n >= 1 && n <= u32::MAX as usize && sel.len >= values && out.len >= 2,
             "median_finish: needs 1 <= n < 2^32, {values} order statistics and room for (h, 1/h)"
         );
-        // The same expression as bandwidth::from_median, so the same bits.
-        let ln = ((n as f64) + 1.0).ln().to_bits();
+        let ln = crate::bandwidth::log_n1(n).to_bits();
         let kernel = self.cached(ctx, &shader::MEDIAN_FINISH, 1, &[])?;
         let params = enc.uniform(
             ctx,
@@ -345,25 +333,10 @@ impl Kernels {
 
     /// [`Kernels::record_pair_bracket`] over the rows of the row blocks `blocks` only (see
     /// [`Kernels::bracket_block_rows`]); the other rows' counts and list slots are left alone.
+    /// `dev`: the bracket where the device left it ([`DeviceBracket`]; its `args` are not used:
+    /// the list pass always runs), instead of `p.lo` and `p.hi`.
     #[allow(clippy::too_many_arguments)]
     pub fn record_pair_bracket_blocks(
-        &self,
-        ctx: &GpuContext,
-        enc: &mut Recorder,
-        p: SelectParams,
-        blocks: std::ops::Range<u32>,
-        (x, xt): (&GpuVec<f32>, Option<&XTexture>),
-        offsets: &GpuVec<u32>,
-        counts: &GpuVec<u32>,
-        out: &GpuVec<f32>,
-    ) -> Result<()> {
-        self.record_pair_bracket_from(ctx, enc, p, blocks, (x, xt), offsets, counts, out, None)
-    }
-
-    /// [`Kernels::record_pair_bracket_blocks`] with the bracket where the device left it
-    /// ([`DeviceBracket`]; its `args` are not used: the list pass always runs).
-    #[allow(clippy::too_many_arguments)]
-    pub fn record_pair_bracket_from(
         &self,
         ctx: &GpuContext,
         enc: &mut Recorder,

@@ -296,8 +296,8 @@ impl DeviceMedian {
         let count_max = (capacity as usize).max(samples);
         let groups = count_max.div_ceil(256 * 16).clamp(1, 128) as u32;
         let hgroups = n.div_ceil(256);
-        // median_small's ln(n + 1), the host's f64 (bandwidth::from_median), as its bits.
-        let ln = ((n as f64) + 1.0).ln().to_bits();
+        // median_small's ln(n + 1), the host's f64, as its bits.
+        let ln = crate::bandwidth::log_n1(n).to_bits();
         let base = MedianParams {
             n: n as u32,
             d: d as u32,
@@ -428,6 +428,15 @@ impl DeviceMedian {
         k.record_median_finish(ctx, enc, self.n, &self.sel, &self.h)
     }
 
+    /// The pair passes' uniform for these particles (their passes fill in the rest).
+    fn select_params(&self) -> SelectParams {
+        SelectParams {
+            n: self.n as u32,
+            d: self.d as u32,
+            ..Default::default()
+        }
+    }
+
     /// Records the x texture's packing, the sample and its selection (where the plan samples)
     /// and the list pass.
     fn record_list(
@@ -438,11 +447,7 @@ impl DeviceMedian {
         x: &GpuVec<f32>,
     ) -> Result<()> {
         let (n, d) = (self.n, self.d);
-        let select = SelectParams {
-            n: n as u32,
-            d: d as u32,
-            ..Default::default()
-        };
+        let select = self.select_params();
         if let Some(xt) = &self.xt {
             k.record_x_texture(ctx, enc, x, xt)?;
         }
@@ -469,7 +474,7 @@ impl DeviceMedian {
             hi: f32::INFINITY,
             ..select
         };
-        k.record_pair_bracket_from(
+        k.record_pair_bracket_blocks(
             ctx,
             enc,
             list,
@@ -490,12 +495,8 @@ impl DeviceMedian {
         enc: &mut Recorder,
         x: &GpuVec<f32>,
     ) -> Result<()> {
-        let (n, d) = (self.n, self.d);
-        let select = SelectParams {
-            n: n as u32,
-            d: d as u32,
-            ..Default::default()
-        };
+        let n = self.n;
+        let select = self.select_params();
         self.record_list(ctx, k, enc, x)?;
         self.stage(ctx, enc, Stage::Plan, self.base.round, self.base.groups)?;
         if self.base.samples == 0 {
@@ -549,7 +550,7 @@ impl DeviceMedian {
             args: Some((&self.args.buffer, 16)),
         };
         for round in 0..2 * NARROW_ROUNDS {
-            k.record_pair_histogram_from(ctx, enc, select, x, &self.hist, Some(dev))?;
+            k.record_pair_histogram(ctx, enc, select, x, &self.hist, Some(dev))?;
             self.stage_at(ctx, enc, Stage::Narrow, round, self.base.groups, Some(32))?;
         }
         Ok(())

@@ -1,4 +1,8 @@
-//! Exact median of the implicit n² squared distances, on the GPU, with memory O(n).
+//! Exact median of the implicit n² squared distances, on the GPU, with memory O(n): the
+//! host-driven selector ([`MedianSelector`], its decisions on the host between passes, for
+//! n past the device path, `--bandwidth median-sampled` and the MMD's pooled median), the
+//! in-encoder selections ([`DeviceMedian`] in `device.rs`, every step's; [`BatchMedian`], a
+//! small training batch's), and their shared helpers.
 //!
 //! The full multiset of algorithms.md §1 is {0 (n times, the diagonal)} ∪ {D_ij twice, i < j};
 //! sorted, its rank r is 0 for r < n and otherwise the off-diagonal value of rank ⌊(r − n)/2⌋.
@@ -447,8 +451,8 @@ impl MedianSelector {
             ..self.base()
         };
         // One submit per run of consecutive blocks (a layout from before the uniform arena,
-        // when each run rewrote the chunks' uniforms; one submit for all runs would now do, and
-        // is left to the change that takes the median's passes into the step's encoder).
+        // when each run rewrote the chunks' uniforms; one submit for all runs would now do:
+        // this selector serves only what the device path does not, so it is left so).
         // The counts are cleared first, so that rows the runs miss cannot pass the check below
         // with their first pass's counts.
         let mut start = 0;
@@ -470,6 +474,7 @@ impl MedianSelector {
                 &self.offsets,
                 &self.counts,
                 &self.list,
+                None,
             )?;
             enc.submit(ctx);
             start = end;
@@ -524,7 +529,7 @@ impl MedianSelector {
         };
         // The histogram reads x from its buffer: a due pack waits for the next pass.
         let mut enc = Recorder::new(ctx);
-        k.record_pair_histogram(ctx, &mut enc, p, x, hist)?;
+        k.record_pair_histogram(ctx, &mut enc, p, x, hist, None)?;
         enc.submit(ctx);
         let h = hist.read(ctx)?;
         let mut bins = vec![0u64; BINS];

@@ -238,7 +238,7 @@ fn issue_2_loop_budget_counts_exit_passes() -> Result<()> {
             ..Default::default()
         };
         let mut enc = stein::gpu::Recorder::new(ctx);
-        k.record_pair_histogram(ctx, &mut enc, p, &xb, &hist)?;
+        k.record_pair_histogram(ctx, &mut enc, p, &xb, &hist, None)?;
         enc.submit(ctx);
         let total: u64 = hist.read(ctx)?.iter().map(|&c| u64::from(c)).sum();
         let pairs = (n * (n - 1) / 2) as u64;
