@@ -3,7 +3,7 @@
 //! font compiled into stein (`assets/fonts`), so that no picture depends on the machine's fonts.
 //!
 //! Every picture is drawn into an RGB buffer by plotters' bitmap backend and encoded by the
-//! `png` crate ([`encode_png`]), with its title also stored as the PNG text chunk `Title`, and
+//! `png` crate (`encode_png`), with its title also stored as the PNG text chunk `Title`, and
 //! written atomically ([`write_atomic`]).
 
 use std::path::Path;
