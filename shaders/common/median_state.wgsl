@@ -25,6 +25,8 @@ const ST_SEL1: u32 = 19u;
 const ST_IND_ROWS: u32 = 20u; // indirect dispatch (x, y, z) of pair_row_list
 const ST_IND_HIST: u32 = 24u; // indirect dispatch (x, y, z) of the narrowing pair_histogram
 const ST_IND_NARROW: u32 = 28u; // indirect dispatch (1 or 0, 1, 1) of the NARROW stages
+const ST_WHOLE: u32 = 31u;    // one-workgroup selections of over RADIX_CAP values that bypassed
+                              //   their bracket (common/radix_small.wgsl; tests)
 const ST_CURSOR: u32 = 32u;   // per relisted row: its write cursor (atomic in pair_row_list)
 
 const FLAG_NARROW: u32 = 1u;

@@ -155,6 +155,7 @@ struct MedianParams {
     m: u32,          // pairs, n(n - 1)/2
     ln_hi: u32,      // median_small: ln(n + 1) as the host's f64 bits
     ln_lo: u32,
-    _pad0: u32,
+    seg: u32,        // median_small: each invocation's segment of the filtered values
+                     // (0: no filter)
     _pad1: u32,
 }

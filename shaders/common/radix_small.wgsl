@@ -1,49 +1,105 @@
 // One workgroup's exact radix selection of two order statistics (the device median's
 // select_small and median_small): the values whose f32 bit patterns (monotone for non-negative
-// floats) are vals[0 .. count), the ranks `targets` (ascending), 8 bits a round from the top,
-// four rounds; integer counts in workgroup memory (the same totals in any order:
+// floats) are vals[0 .. count), the ranks `targets` (ascending), in u32 order of the bits, 8
+// bits a round from the top; integer counts in workgroup memory (the same totals in any order:
 // deterministic), one histogram while both statistics share their prefix. The values are this
-// part's binding 1, `vals` (the kernels that include it bind their list there), and every
-// invocation of the workgroup (WG of them) calls it (its barriers).
+// part's binding 1, `vals` (the kernels that include it bind their list there), read through
+// `radix_load(e)`, which each kernel that includes this part defines (median_small reads its
+// filtered values from elsewhere); every invocation of the workgroup (WG of them, at most 256)
+// calls it (its barriers).
+//
+// Lists longer than RADIX_CAP are bracketed first, because a histogram costs an atomic add per
+// counted value, and on llvmpipe one costs tens of nanoseconds (a loop over the lanes, run
+// whether or not a lane takes the branch) while a load and two compares cost a few: a stride
+// sample (radix_sample_size) is selected at the targets' positions ± (RADIX_SIGMAS·σ + 2),
+// every value is counted against that bracket [lo, hi] in registers, the ones inside are
+// compacted into workgroup memory, and the radix rounds run over those only, from the first
+// byte where lo and hi differ. Where the bracket misses a target or holds more than RADIX_CAP
+// values (a stride sample that misleads, or ties), the radix runs over every value: the same
+// result, only slower.
 // Returns the two values' bits, their ranks within their final prefix (0 when the ranks were
-// in range) and, valid in invocation 0, the NaN patterns counted in round 0.
+// in range) and, valid in invocation 0, the NaN patterns among the values and whether the
+// bracket was bypassed.
 override WG: u32 = 256u;
+// The bracket's half-width in standard deviations of a sample rank (tests set it below zero:
+// an empty bracket, so the selection over every value runs).
+override RADIX_SIGMAS: f32 = 3.0;
 
 @group(0) @binding(1) var<storage, read> vals: array<u32>;
 
+// The largest stride sample and the most values the bracket may hold: both live in radix_buf
+// (with one slot past them for the compaction's discarded writes). 16 KiB of workgroup memory
+// in all, the least WebGPU grants.
+const RADIX_SAMPLE: u32 = 3072u;
+const RADIX_CAP: u32 = 3200u;
+
 var<workgroup> radix_hist: array<atomic<u32>, 513>;
 var<workgroup> radix_chosen: array<u32, 4>;
+// The stride sample; then each invocation's (below, inside, NaN) counts and the inside values'
+// offsets; then the inside values.
+var<workgroup> radix_buf: array<u32, 3201>;
+var<workgroup> radix_tot: vec3<u32>;
+var<workgroup> radix_bracket_u: vec2<u32>;
 
 struct RadixResult {
     bits: vec2<u32>,
     rank: vec2<u32>,
     nans: u32,
+    // 1 where a list longer than RADIX_CAP was selected over every value (its bracket missed
+    // a target or held too many values), else 0: the tests check that they force it.
+    whole: u32,
 }
 
-fn radix_select_small(lid: u32, count: u32, targets: vec2<u32>) -> RadixResult {
+// The radix rounds from `first` (0..3) with `start` (the bits above it, shared by both
+// statistics), over radix_buf (`sampled`) or radix_load's values, counting only the values in
+// [lo, hi].
+fn radix_rounds(
+    lid: u32,
+    count: u32,
+    targets: vec2<u32>,
+    sampled: bool,
+    lo: u32,
+    hi: u32,
+    first: u32,
+    start: u32,
+) -> RadixResult {
     var rank = targets;
-    var prefix = vec2<u32>(0u);
-    var mask = 0u;
+    var prefix = vec2<u32>(start);
+    var mask = select(0u, 0xffffffffu << (32u - 8u * first), first > 0u);
     var nans = 0u;
-    for (var round = 0u; round < 4u; round++) {
+    for (var round = first; round < 4u; round++) {
         let shift = 24u - 8u * round;
         for (var b = lid; b < 513u; b += WG) {
             atomicStore(&radix_hist[b], 0u);
         }
         workgroupBarrier();
         let same = prefix.x == prefix.y;
-        for (var e = lid; e < count; e += WG) {
-            let bits = vals[e];
-            let digit = (bits >> shift) & 255u;
-            if (bits & mask) == prefix.x {
-                atomicAdd(&radix_hist[digit], 1u);
+        // One branch with one atomic a value (llvmpipe runs every branch body, lane by lane
+        // where it holds an atomic, whatever the lanes decide): a value carries at most one of
+        // two different prefixes. NaN patterns counted in registers, added once.
+        var nan = 0u;
+        if sampled {
+            for (var e = lid; e < count; e += WG) {
+                let bits = radix_buf[e];
+                let m0 = bits >= lo && bits <= hi && (bits & mask) == prefix.x;
+                let m1 = bits >= lo && bits <= hi && !same && (bits & mask) == prefix.y;
+                if m0 || m1 {
+                    atomicAdd(&radix_hist[select(256u, 0u, m0) + ((bits >> shift) & 255u)], 1u);
+                }
             }
-            if !same && (bits & mask) == prefix.y {
-                atomicAdd(&radix_hist[256u + digit], 1u);
+        } else {
+            for (var e = lid; e < count; e += WG) {
+                let bits = radix_load(e);
+                let m0 = bits >= lo && bits <= hi && (bits & mask) == prefix.x;
+                let m1 = bits >= lo && bits <= hi && !same && (bits & mask) == prefix.y;
+                if m0 || m1 {
+                    atomicAdd(&radix_hist[select(256u, 0u, m0) + ((bits >> shift) & 255u)], 1u);
+                }
+                nan += u32(round == 0u && (bits & 0x7fffffffu) > 0x7f800000u);
             }
-            if round == 0u && (bits & 0x7fffffffu) > 0x7f800000u {
-                atomicAdd(&radix_hist[512u], 1u);
-            }
+        }
+        if round == 0u && nan > 0u {
+            atomicAdd(&radix_hist[512u], nan);
         }
         workgroupBarrier();
         if lid == 0u {
@@ -56,7 +112,7 @@ fn radix_select_small(lid: u32, count: u32, targets: vec2<u32>) -> RadixResult {
                 var b = 0u;
                 loop {
                     let c = atomicLoad(&radix_hist[h * 256u + b]);
-                    if rank[q] < acc + c || b == 255u {
+                    if rank[q] < c + acc || b == 255u {
                         break;
                     }
                     acc += c;
@@ -72,5 +128,118 @@ fn radix_select_small(lid: u32, count: u32, targets: vec2<u32>) -> RadixResult {
         mask |= 255u << shift;
         workgroupBarrier();
     }
-    return RadixResult(prefix, rank, nans);
+    return RadixResult(prefix, rank, nans, 0u);
+}
+
+// The stride sample's size for a bracket of count values sized for `cap` inside: the smallest
+// of 1024, 2048 and 3072 whose RADIX_SIGMAS·σ + 2 margin fits (its selection costs an atomic
+// add per value on llvmpipe, so no more than needed).
+fn radix_sample_size(count: u32, cap: f32) -> u32 {
+    for (var s = 1024u; s < RADIX_SAMPLE; s += 1024u) {
+        let fs = f32(s);
+        if 0.5 * (cap * fs / f32(count) - 8.0) >= RADIX_SIGMAS * 0.5 * sqrt(fs) + 2.0 {
+            return s;
+        }
+    }
+    return RADIX_SAMPLE;
+}
+
+// The sample position `side` (−1: below, +1: above) of the bracket around rank t of count, in
+// a sample of s: RADIX_SIGMAS·σ + 2 positions out, or fewer where the bracket would hold more
+// than `cap` values.
+fn radix_position(t: u32, count: u32, side: f32, cap: f32, s: u32) -> i32 {
+    let fs = f32(s);
+    let q = f32(t) / f32(count);
+    let fits = 0.5 * (cap * fs / f32(count) - 8.0);
+    let margin = min(RADIX_SIGMAS * sqrt(fs * q * (1.0 - q)) + 2.0, fits);
+    return i32(floor(q * fs + side * margin));
+}
+
+// The bracket [lo, hi] (bit patterns) around the ranks `targets` of the count values that
+// radix_load reads, from a stride sample of them (radix_sample_size), sized for `cap` values
+// inside. Not uniform in the analysis's sense (it comes through workgroup memory).
+fn radix_bracket(lid: u32, count: u32, targets: vec2<u32>, cap: f32) -> vec2<u32> {
+    let s = radix_sample_size(count, cap);
+    let stride = count / s;
+    let rest = count % s;
+    for (var i = lid; i < s; i += WG) {
+        radix_buf[i] = radix_load(i * stride + (i * rest) / s);
+    }
+    workgroupBarrier();
+    let plo = radix_position(targets.x, count, -1.0, cap, s);
+    let phi = radix_position(targets.y, count, 1.0, cap, s) + 1;
+    let at = vec2<u32>(u32(clamp(plo, 0, i32(s) - 1)), u32(clamp(phi, 0, i32(s) - 1)));
+    let picked = radix_rounds(lid, s, at, true, 0u, 0xffffffffu, 0u, 0u);
+    return vec2<u32>(
+        select(picked.bits.x, 0u, plo < 0),
+        select(picked.bits.y, 0xffffffffu, phi >= i32(s)),
+    );
+}
+
+// The radix rounds over the values in `bracket` only (it holds the targets' ranks once the
+// `below` values under it are taken off), from the first byte where its ends differ.
+fn radix_inside(lid: u32, count: u32, targets: vec2<u32>, bracket: vec2<u32>, below: u32,
+                sampled: bool) -> RadixResult {
+    let first = min(countLeadingZeros(bracket.x ^ bracket.y) / 8u, 3u);
+    let start = select(0u, bracket.x & (0xffffffffu << (32u - 8u * first)), first > 0u);
+    let t = targets - vec2<u32>(below);
+    return radix_rounds(lid, count, t, sampled, bracket.x, bracket.y, first, start);
+}
+
+fn radix_select_small(lid: u32, count: u32, targets: vec2<u32>) -> RadixResult {
+    if count <= RADIX_CAP || count > (1u << 22u) {
+        return radix_rounds(lid, count, targets, false, 0u, 0xffffffffu, 0u, 0u);
+    }
+    let br = radix_bracket(lid, count, targets, f32(RADIX_CAP));
+    let lo = br.x;
+    let hi = br.y;
+    // Every value against [lo, hi], in registers (no branches, no atomics).
+    var below = 0u;
+    var inside = 0u;
+    var nan = 0u;
+    for (var e = lid; e < count; e += WG) {
+        let bits = radix_load(e);
+        below += u32(bits < lo);
+        inside += u32(bits >= lo && bits <= hi);
+        nan += u32((bits & 0x7fffffffu) > 0x7f800000u);
+    }
+    radix_buf[3u * lid] = below;
+    radix_buf[3u * lid + 1u] = inside;
+    radix_buf[3u * lid + 2u] = nan;
+    workgroupBarrier();
+    if lid == 0u {
+        // The totals, and each invocation's offset among the inside values, in order.
+        var tot = vec3<u32>(0u);
+        for (var t = 0u; t < WG; t++) {
+            let c = vec3<u32>(radix_buf[3u * t], radix_buf[3u * t + 1u], radix_buf[3u * t + 2u]);
+            radix_buf[3u * t + 1u] = tot.y;
+            tot += c;
+        }
+        radix_tot = tot;
+        radix_bracket_u = vec2<u32>(lo, hi);
+    }
+    workgroupBarrier();
+    var at_out = radix_buf[3u * lid + 1u];
+    // Uniform from here: the barriers below depend on them (and order the read above before
+    // the writes below).
+    let sums = workgroupUniformLoad(&radix_tot);
+    let bracket = workgroupUniformLoad(&radix_bracket_u);
+    if targets.x < sums.x || targets.y >= sums.x + sums.y || sums.y > RADIX_CAP {
+        var whole = radix_rounds(lid, count, targets, false, 0u, 0xffffffffu, 0u, 0u);
+        whole.whole = 1u;
+        return whole;
+    }
+    // The inside values into radix_buf, each invocation's in its order at its offset; the
+    // others written to the spare slot past RADIX_CAP (a store without a branch: llvmpipe
+    // runs a branch's stores lane by lane).
+    for (var e = lid; e < count; e += WG) {
+        let bits = radix_load(e);
+        let ok = bits >= bracket.x && bits <= bracket.y;
+        radix_buf[select(RADIX_CAP, at_out, ok)] = bits;
+        at_out += u32(ok);
+    }
+    workgroupBarrier();
+    var r = radix_inside(lid, sums.y, targets, bracket, sums.x, true);
+    r.nans = sums.z;
+    return r;
 }

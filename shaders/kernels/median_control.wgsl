@@ -70,6 +70,7 @@ fn begin(lid: u32) {
     st[ST_FLAGS] = 0u;
     st[ST_NAN] = 0u;
     st[ST_OVF] = 0u;
+    st[ST_WHOLE] = 0u;
     st[ST_COUNT] = p.samples;
     st[ST_T0] = select(p.lo_idx, 0u, (p.flags & 4u) != 0u);
     st[ST_T1] = select(p.hi_idx, max(p.samples, 1u) - 1u, (p.flags & 8u) != 0u);

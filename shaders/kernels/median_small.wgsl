@@ -1,44 +1,125 @@
 // median_small: the whole device median after the list pass, in one workgroup and one
-// dispatch, where every pair was listed (M = n(n - 1)/2 <= 2^16 pairs, at exact offsets, so
-// the list is dense): on llvmpipe each dispatch costs about 0.1 ms to start, which at these
-// sizes is most of the median. It does what median_control's PLAN, select_small, RESOLVE and
+// dispatch, where every pair was listed (M = n(n - 1)/2 pairs, at exact offsets, so the list is
+// dense): on llvmpipe each dispatch costs tens of microseconds to start, which at these sizes
+// is much of the median. It does what median_control's PLAN, select_small, RESOLVE and
 // median_finish do on the longer path:
 //   - sums the rows' counts: every pair lies in [0, +inf], so fewer than M is NaN;
 //   - selects the two off-diagonal order statistics k0 <= k1 (common/radix_small.wgsl);
+//     past 2^16 pairs (p.seg > 0) a filter runs first, in three dispatches: stage 0 (this
+//     kernel, p.stage = 0) brackets the targets from a stride sample of the list,
+//     median_filter counts every pair against the bracket across workgroups and keeps those
+//     inside (about a twentieth) in per-invocation segments, and stage 1 (p.stage = 1)
+//     gathers them in order and selects among them. A bracket that misses a target, or a
+//     segment that overflows, leaves stage 1 to select from the whole list: the same result,
+//     slower;
 //   - puts them (0 for a diagonal one, NaN bits after a NaN) in st[ST_SEL0..2], with the
 //     candidates and flags the host reads when asked;
 //   - writes (h, 1/h) from them as median_finish does (softf64: the host's f64, bit for bit).
 // Parts: common/params.wgsl, common/median_state.wgsl, common/softf64.wgsl,
 //   common/radix_small.wgsl
 // Bindings: 0 uniform MedianParams | 1 vals [m] (the list, f32 bits) | 2 counts [2n] | 3 st
-//   | 4 out [2] = (h, 1/h) (written)
-// Dispatch: (1, 1, 1).
+//   | 4 out [2] = (h, 1/h) (written) | 5 scratch (median_filter's layout; stage 1 writes the
+//   gathered values and offsets)
+// Dispatch: (1, 1, 1), with p.stage 0, then median_filter, then p.stage 1 where p.seg > 0.
 @group(0) @binding(0) var<uniform> p: MedianParams;
 // Binding 1, `vals`, and the override WG are common/radix_small.wgsl's.
 @group(0) @binding(2) var<storage, read> counts: array<u32>;
 @group(0) @binding(3) var<storage, read_write> st: array<u32>;
 @group(0) @binding(4) var<storage, read_write> out: array<f32>;
+@group(0) @binding(5) var<storage, read_write> scratch: array<u32>;
 
 var<workgroup> sums: array<u32, 256>;
+// The filter's totals: below the bracket, inside it, NaN patterns, segments overflowed.
+var<workgroup> filter_tot: vec4<u32>;
+
+// Where radix_load reads: the list, or (after the filter) the gathered values at `gathered_at`.
+var<private> gathered: bool = false;
+var<private> gathered_at: u32 = 0u;
+
+fn radix_load(e: u32) -> u32 {
+    if gathered {
+        return scratch[gathered_at + e];
+    }
+    return vals[e];
+}
+
+// Stage 0 of the filter (p.seg > 0): the bracket, from a stride sample of the list, into
+// st[ST_LO], st[ST_HI] for median_filter (sized for its segments, not for radix_buf).
+fn bracket_stage(lid: u32, targets: vec2<u32>) {
+    let br = radix_bracket(lid, p.m, targets, 1e9);
+    if lid == 0u {
+        st[ST_LO] = br.x;
+        st[ST_HI] = br.y;
+    }
+}
+
+// Stage 1 (after median_filter): the filter's totals, its segments gathered in invocation
+// order behind them, and the selection among those (targets less the pairs below).
+fn filtered(lid: u32, targets: vec2<u32>) -> RadixResult {
+    let seg = p.seg;
+    let total = p.groups * WG;
+    let behind = total * (seg + 1u);
+    let at = behind + total * seg;
+    if lid == 0u {
+        var tot = vec4<u32>(0u);
+        for (var t = 0u; t < total; t++) {
+            let c = scratch[at + 4u * t + 1u];
+            scratch[at + 4u * t + 3u] = tot.y;
+            tot += vec4<u32>(scratch[at + 4u * t], c, scratch[at + 4u * t + 2u], u32(c > seg));
+        }
+        filter_tot = tot;
+    }
+    storageBarrier();
+    let tot = workgroupUniformLoad(&filter_tot);
+    if targets.x < tot.x || targets.y >= tot.x + tot.y || tot.w > 0u {
+        var whole = radix_rounds(lid, p.m, targets, false, 0u, 0xffffffffu, 0u, 0u);
+        whole.whole = 1u;
+        return whole;
+    }
+    for (var t = lid; t < total; t += WG) {
+        let c = scratch[at + 4u * t + 1u];
+        let to = behind + scratch[at + 4u * t + 3u];
+        for (var j = 0u; j < c; j++) {
+            scratch[to + j] = scratch[t * (seg + 1u) + j];
+        }
+    }
+    storageBarrier();
+    workgroupBarrier();
+    gathered = true;
+    gathered_at = behind;
+    var r = radix_select_small(lid, tot.y, targets - vec2<u32>(tot.x));
+    r.nans = tot.z;
+    return r;
+}
 
 @compute @workgroup_size(WG)
 fn median_small(@builtin(local_invocation_index) lid: u32) {
+    let targets = vec2<u32>(p.k0, p.k1);
+    if p.stage == 0u && p.seg > 0u {
+        bracket_stage(lid, targets);
+        return;
+    }
     // Every pair's count, in row order per invocation, then in invocation order.
     var listed = 0u;
     for (var i = lid; i < p.n; i += WG) {
         listed += counts[2u * i] + counts[2u * i + 1u];
     }
     sums[lid] = listed;
-    workgroupBarrier();
+    var picked: RadixResult;
+    if p.seg == 0u {
+        picked = radix_select_small(lid, p.m, targets);
+    } else {
+        picked = filtered(lid, targets);
+    }
+    if lid != 0u {
+        return;
+    }
+    // Invocation 0 alone sums the counts (the selection's barriers ordered the writes above).
     var all = 0u;
     for (var t = 0u; t < WG; t++) {
         all += sums[t];
     }
     let nan = all != p.m;
-    let picked = radix_select_small(lid, p.m, vec2<u32>(p.k0, p.k1));
-    if lid != 0u {
-        return;
-    }
     var v = picked.bits;
     for (var q = 0u; q < 2u; q++) {
         if ((p.flags >> q) & 1u) != 0u {
@@ -51,6 +132,7 @@ fn median_small(@builtin(local_invocation_index) lid: u32) {
     st[ST_FLAGS] = select(0u, FLAG_NAN, nan);
     st[ST_INSIDE] = all;
     st[ST_OVF] = 0u;
+    st[ST_WHOLE] = picked.whole;
     st[ST_SEL0] = v.x;
     st[ST_SEL1] = v.y;
     // Through variables: the bits reach the stores at run time, never as a constant NaN.

@@ -10,11 +10,24 @@
 // Binding 1, `vals`, and the override WG are common/radix_small.wgsl's.
 @group(0) @binding(2) var<storage, read_write> st: array<u32>;
 
+fn radix_load(e: u32) -> u32 {
+    return vals[e];
+}
+
+// (count, target 0, target 1), read from the state once and uniform (the selection's control
+// flow and barriers depend on them).
+var<workgroup> task: vec3<u32>;
+
 @compute @workgroup_size(WG)
 fn select_small(@builtin(local_invocation_index) lid: u32) {
-    let r = radix_select_small(lid, st[ST_COUNT], vec2<u32>(st[ST_T0], st[ST_T1]));
+    if lid == 0u {
+        task = vec3<u32>(st[ST_COUNT], st[ST_T0], st[ST_T1]);
+    }
+    let a = workgroupUniformLoad(&task);
+    let r = radix_select_small(lid, a.x, a.yz);
     if lid == 0u {
         st[ST_NAN] = st[ST_NAN] + r.nans;
+        st[ST_WHOLE] = st[ST_WHOLE] + r.whole;
         st[ST_P0] = r.bits.x;
         st[ST_P1] = r.bits.y;
         st[ST_R0] = r.rank.x;

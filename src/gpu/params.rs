@@ -315,6 +315,9 @@ pub struct MedianParams {
     pub ln_hi: u32,
     /// Its low 32 bits.
     pub ln_lo: u32,
+    /// median_small: each invocation's segment of the values its filter keeps (0: no
+    /// filter, the radix selection reads the list itself).
+    pub seg: u32,
     /// Padding.
-    pub _pad: [u32; 2],
+    pub _pad: u32,
 }

@@ -404,8 +404,21 @@ pub const MEDIAN_SMALL: ShaderSpec = ShaderSpec {
         part!("common/radix_small.wgsl"),
         part!("kernels/median_small.wgsl"),
     ],
-    bindings: &[U, R, R, W, W],
-    workgroup_sizes: &[256],
+    bindings: &[U, R, R, W, W, W],
+    workgroup_sizes: &[64],
+    trusted: false,
+};
+
+/// median_small's filter across workgroups: the listed pairs inside its bracket, kept.
+pub const MEDIAN_FILTER: ShaderSpec = ShaderSpec {
+    name: "median_filter",
+    parts: &[
+        part!("common/params.wgsl"),
+        part!("common/median_state.wgsl"),
+        part!("kernels/median_filter.wgsl"),
+    ],
+    bindings: &[U, R, R, W],
+    workgroup_sizes: &[64],
     trusted: false,
 };
 
@@ -419,7 +432,7 @@ pub const SELECT_SMALL: ShaderSpec = ShaderSpec {
         part!("kernels/select_small.wgsl"),
     ],
     bindings: &[U, R, W],
-    workgroup_sizes: &[256],
+    workgroup_sizes: &[64],
     trusted: false,
 };
 
@@ -832,6 +845,7 @@ pub const ALL: &[&ShaderSpec] = &[
     &SELECT_HIST,
     &SELECT_SMALL,
     &MEDIAN_SMALL,
+    &MEDIAN_FILTER,
     &PAIR_ROW_LIST,
     &MEDIAN_GATHER,
     &PAIR_BRACKET_MID,

@@ -52,6 +52,7 @@ mod st {
     pub const IND_ROWS: usize = 20;
     pub const IND_HIST: usize = 24;
     pub const IND_NARROW: usize = 28;
+    pub const WHOLE: usize = 31;
     pub const CURSOR: usize = 32;
     pub const FLAG_NARROW: u32 = 1;
     pub const FLAG_NAN: u32 = 2;
@@ -70,6 +71,16 @@ enum Stage {
 
 /// The longest list `select_small` selects from (one workgroup reads it four times).
 const SMALL: usize = 1 << 16;
+/// The most pairs listed whole for `median_small` (n ≤ 627), past which the sample brackets the list
+/// pass. Below it one workgroup selecting from the whole list (a filter pass, then a few
+/// percent of the pairs) costs less than the sampled path's twenty-odd dispatches: on
+/// llvmpipe, at n = 512, about half (docs/benchmarks/llvmpipe.md).
+const LIST_ALL: u64 = 3 << 16;
+/// median_small's workgroup size, which its segments are sized for.
+const SMALL_WG: u64 = 64;
+/// median_small's stride sample for the filter's bracket (common/radix_small.wgsl's
+/// radix_sample_size with no cap on the values inside).
+const RADIX_SAMPLE: f64 = 1024.0;
 /// Radix rounds of 8 bits over f32 bit patterns.
 const RADIX_ROUNDS: u32 = 4;
 /// Narrowing rounds per order statistic (1024 bins each take [0, +inf] to one value).
@@ -96,6 +107,11 @@ pub struct DeviceMedian {
     /// pass's indirect arguments and bound writable in it).
     args: GpuVec<u32>,
     sel: GpuVec<u32>,
+    /// median_filter's segments, median_small's gathered values, the counts.
+    scratch: GpuVec<u32>,
+    /// median_filter's workgroups (0: median_small selects from the list directly).
+    filter_groups: u32,
+    filter: Arc<Kernel>,
     /// (h, 1/h), written by the recorded passes; φ reads 1/h.
     pub h: GpuVec<f32>,
     xt: Option<XTexture>,
@@ -119,6 +135,9 @@ pub struct Knobs {
     pub slot_scale: f64,
     /// Rows listed again at most, instead of min(n, 65535).
     pub rows_max: Option<usize>,
+    /// The one-workgroup selections' bracket half-width in standard deviations, instead of 3
+    /// (below zero: no value inside, so they select over every value).
+    pub radix_sigmas: Option<f64>,
 }
 
 impl Default for Knobs {
@@ -127,6 +146,7 @@ impl Default for Knobs {
             samples: None,
             slot_scale: 1.0,
             rows_max: None,
+            radix_sigmas: None,
         }
     }
 }
@@ -161,16 +181,35 @@ impl DeviceMedian {
         }
     }
 
-    /// Pairs to sample for M pairs: none up to 2¹⁶ (every pair is listed), else about
+    /// Pairs to sample for M pairs: none up to 2¹⁹ (every pair is listed), else about
     /// (10·M)^⅔ (in [2¹², 2²²]), which balances the two radix selections: the sample's S
     /// values against the bracket's ≈ 10·M/√S candidates, and keeps memory growing as
     /// n^(4/3) rather than n² (the sample's size changes the work, never the result).
     fn sample_size(m: u64) -> usize {
-        if m <= 1 << 16 {
+        if m <= LIST_ALL {
             return 0;
         }
         let s = (10.0 * m as f64).powf(2.0 / 3.0) as usize;
         s.next_multiple_of(1 << 12).clamp(1 << 12, 1 << 22)
+    }
+
+    /// median_filter's segment per invocation and its workgroups (0, 0: no filter, the list
+    /// is short enough for median_small to select from directly): the pairs its bracket holds,
+    /// RADIX_SIGMAS = 3 standard deviations of a sample rank either side of the median's
+    /// position (a fraction of about (6σ + 5)/S of the pairs, σ = √(S/4); planned as
+    /// (8σ + 6)/S), spread over the invocations, with room for their binomial spread. A
+    /// segment that overflows costs time, never the result.
+    fn segment(m: u64, samples: usize) -> (u32, u32) {
+        if samples > 0 || m <= SMALL as u64 {
+            return (0, 0);
+        }
+        // About 256 pairs an invocation.
+        let groups = m.div_ceil(SMALL_WG * 256).clamp(1, 64);
+        let sigma = (RADIX_SAMPLE / 4.0).sqrt();
+        let share = (8.0 * sigma + 6.0) / RADIX_SAMPLE;
+        let each = share * m as f64 / (groups * SMALL_WG) as f64;
+        let seg = (1.25 * each + 4.0 * each.sqrt() + 16.0).ceil() as u32;
+        (seg, groups as u32)
     }
 
     /// The sample and the slots, as [`super::MedianSelector`] plans them (a larger sample
@@ -314,6 +353,7 @@ impl DeviceMedian {
             m: m as u32,
             ln_hi: (ln >> 32) as u32,
             ln_lo: ln as u32,
+            seg: Self::segment(m, samples).0,
             round: row_chunks,
             groups: hgroups as u32,
             ..Default::default()
@@ -325,6 +365,8 @@ impl DeviceMedian {
         k.bracket_plan(ctx, n, d)?;
         k.histogram_plan(ctx, n, d)?;
         let cached = |spec, wg| k.cached(ctx, spec, wg, &[]);
+        let sigmas = knobs.radix_sigmas.map(|s| vec![("RADIX_SIGMAS", s)]);
+        let radix = |spec| k.cached(ctx, spec, 64, sigmas.as_deref().unwrap_or(&[]));
         Ok(Self {
             n,
             d,
@@ -350,6 +392,18 @@ impl DeviceMedian {
             args: GpuVec::zeros(ctx, "median indirect arguments", 12)?,
             sel: GpuVec::zeros(ctx, "median order statistics", 2)?,
             h: GpuVec::nan_filled(ctx, "median h", 2)?,
+            scratch: {
+                // median_filter's layout: T segments of seg + 1, T seg gathered, 4 T counts.
+                let (seg, groups) = Self::segment(m, samples);
+                let t = (u64::from(groups) * SMALL_WG) as usize;
+                GpuVec::zeros(
+                    ctx,
+                    "median filtered pairs",
+                    (t * (2 * seg as usize + 5)).max(1),
+                )?
+            },
+            filter_groups: Self::segment(m, samples).1,
+            filter: cached(&shader::MEDIAN_FILTER, SMALL_WG as u32)?,
             xt: if k.median_x_texture(n, d) {
                 Some(XTexture::new(ctx, n, d)?)
             } else {
@@ -358,8 +412,13 @@ impl DeviceMedian {
             calls: 0,
             control: cached(&shader::MEDIAN_CONTROL, 256)?,
             select_hist: cached(&shader::SELECT_HIST, 256)?,
-            select_small: cached(&shader::SELECT_SMALL, 256)?,
-            small: cached(&shader::MEDIAN_SMALL, 256)?,
+            select_small: radix(&shader::SELECT_SMALL)?,
+            small: k.cached(
+                ctx,
+                &shader::MEDIAN_SMALL,
+                SMALL_WG as u32,
+                sigmas.as_deref().unwrap_or(&[]),
+            )?,
             row_list: cached(&shader::PAIR_ROW_LIST, 64)?,
             gather: cached(&shader::MEDIAN_GATHER, 64)?,
         })
@@ -380,6 +439,7 @@ impl DeviceMedian {
             self.args.bytes(),
             self.sel.bytes(),
             self.h.bytes(),
+            self.scratch.bytes(),
             self.xt.as_ref().map_or(0, |t| t.bytes()),
         ]
         .iter()
@@ -401,22 +461,37 @@ impl DeviceMedian {
         );
         // The host selector's seed rule: its sample is the same for the same call count.
         self.calls = self.calls.wrapping_add(1);
-        if self.base.samples == 0 && self.n >= 2 && self.base.m as usize <= SMALL {
-            // Every pair listed: the list pass, then median_small does the rest at once.
+        if self.base.samples == 0 && self.n >= 2 && self.base.m <= LIST_ALL as u32 {
+            // Every pair listed: the list pass, then median_small does the rest at once, or
+            // past 2¹⁶ pairs brackets (stage 0), median_filter keeps the pairs inside, and
+            // median_small selects among them (stage 1).
             self.record_list(ctx, k, enc, x)?;
-            let u = enc.uniform(ctx, &self.base);
-            return self.small.record_with(
-                ctx,
-                enc,
-                &u,
-                &[
-                    &self.list.buffer,
-                    &self.counts.buffer,
-                    &self.st.buffer,
-                    &self.h.buffer,
-                ],
-                (1, 1, 1),
-            );
+            let small = |stage| MedianParams {
+                stage,
+                groups: self.filter_groups,
+                ..self.base
+            };
+            let buffers = [
+                &self.list.buffer,
+                &self.counts.buffer,
+                &self.st.buffer,
+                &self.h.buffer,
+                &self.scratch.buffer,
+            ];
+            if self.filter_groups > 0 {
+                let u = enc.uniform(ctx, &small(0));
+                self.small.record_with(ctx, enc, &u, &buffers, (1, 1, 1))?;
+                let u = enc.uniform(ctx, &small(0));
+                self.filter.record_with(
+                    ctx,
+                    enc,
+                    &u,
+                    &[&self.list.buffer, &self.st.buffer, &self.scratch.buffer],
+                    (self.filter_groups, 1, 1),
+                )?;
+            }
+            let u = enc.uniform(ctx, &small(1));
+            return self.small.record_with(ctx, enc, &u, &buffers, (1, 1, 1));
         }
         self.stage(ctx, enc, Stage::Begin, 0, 0)?;
         if self.n >= 2 {
@@ -644,6 +719,14 @@ impl DeviceMedian {
                 .control
                 .record_indirect(ctx, enc, &resources, &self.args.buffer, at),
         }
+    }
+
+    /// How many of the last recorded selection's one-workgroup radix selections of a list
+    /// longer than their bracket's capacity selected over every value instead (their stride
+    /// sample's bracket missed a target or held too many values; common/radix_small.wgsl),
+    /// read back. Tests check that they force this path.
+    pub fn whole_selections(&self, ctx: &GpuContext) -> Result<u32> {
+        Ok(self.st.read_prefix(ctx, st::CURSOR)?[st::WHOLE])
     }
 
     /// What the last recorded selection found, read back (one readback): the median as the

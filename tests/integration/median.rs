@@ -552,7 +552,11 @@ fn device_against_host(
             "n={n} d={d}: device (h, 1/h) = {dev_h:?}, host h = {h}"
         );
     }
-    dm.result(ctx)
+    let mut r = dm.result(ctx)?;
+    // The one-workgroup selections that bypassed their bracket, in the field the caller
+    // checks (tests only).
+    r.candidates = u64::from(dm.whole_selections(ctx)?);
+    Ok(r)
 }
 
 /// The device median equals the host selector's on the case table's sizes (n = 1, 2, primes,
@@ -572,6 +576,7 @@ fn device_median_is_the_host_selectors_bit_for_bit() -> Result<()> {
         (65, 3),
         (255, 2),
         (257, 100),
+        (400, 17),
         (1000, 2),
         (2049, 1),
         (2053, 17),
@@ -581,6 +586,44 @@ fn device_median_is_the_host_selectors_bit_for_bit() -> Result<()> {
         device_against_host(&xi, n, d, Default::default())?;
         let (xf, _) = normals(n, d, 1.5, (n + 3 * d) as u64);
         device_against_host(&xf, n, d, Default::default())?;
+    }
+    Ok(())
+}
+
+/// The one-workgroup radix selection of a list longer than its bracket's capacity
+/// (common/radix_small.wgsl: median_small for every pair up to 2¹⁶, select_small for the
+/// sample and the candidates): the stride sample's bracket taken, bypassed because it misses
+/// (forced by a negative width), and bypassed because ties put too many values inside it,
+/// each the host's median bit for bit.
+#[test]
+fn device_median_one_workgroup_selection_paths_are_exact() -> Result<()> {
+    use stein::median::Knobs;
+    if gpu()?.is_none() {
+        return Ok(());
+    }
+    // n = 300 lists its 44 850 pairs for median_small to select from directly; n = 500 its
+    // 124 750 for median_filter to bracket first; n = 1000 samples 32 768 pairs for
+    // select_small, which then selects among the bracket's candidates.
+    for (n, d) in [(300, 3), (500, 2), (1000, 2)] {
+        let (x, _) = normals(n, d, 1.0, (3 * n + d) as u64);
+        let r = device_against_host(&x, n, d, Knobs::default())?;
+        ensure!(r.candidates == 0, "n={n}: a bracket was bypassed ({r:?})");
+        let miss = Knobs {
+            radix_sigmas: Some(-100.0),
+            ..Default::default()
+        };
+        let r = device_against_host(&x, n, d, miss)?;
+        ensure!(r.candidates >= 1, "n={n}: no bracket was bypassed ({r:?})");
+        // Three values, so three distances (0, 1, 4): the median's tie is most of the list.
+        let xi: Vec<f32> = integer_particles(n, 1, 1, n as u64)
+            .iter()
+            .map(|&v| v as f32)
+            .collect();
+        let r = device_against_host(&xi, n, 1, Knobs::default())?;
+        ensure!(
+            r.candidates >= 1,
+            "n={n}: the tie did not overflow a bracket ({r:?})"
+        );
     }
     Ok(())
 }
@@ -610,6 +653,7 @@ fn device_median_rare_paths_are_exact() -> Result<()> {
             samples: Some(1 << 16),
             slot_scale: 0.2,
             rows_max: Some(0),
+            ..Default::default()
         };
         let r = device_against_host(&x, n, d, narrow)?;
         ensure!(
