@@ -3,10 +3,10 @@
 // floats) are vals[0 .. count), the ranks `targets` (ascending), in u32 order of the bits, 8
 // bits a round from the top; integer counts in workgroup memory (the same totals in any order:
 // deterministic), one histogram while both statistics share their prefix. The values are this
-// part's binding 1, `vals` (the kernels that include it bind their list there), read through
-// `radix_load(e)`, which each kernel that includes this part defines (median_small reads its
-// filtered values from elsewhere); every invocation of the workgroup (WG of them, at most 256)
-// calls it (its barriers).
+// part's binding 1, `vals` (the kernels that include it bind their list there), or, once a
+// kernel sets `radix_gathered`, its binding 2, `scratch`, from `radix_at` on (median_small's
+// filtered values; select_small binds a placeholder there); every invocation of the workgroup
+// (WG of them, at most 256) calls it (its barriers).
 //
 // Lists longer than RADIX_CAP are bracketed first, because a histogram costs an atomic add per
 // counted value, and on llvmpipe one costs tens of nanoseconds (a loop over the lanes, run
@@ -26,6 +26,18 @@ override WG: u32 = 256u;
 override RADIX_SIGMAS: f32 = 3.0;
 
 @group(0) @binding(1) var<storage, read> vals: array<u32>;
+@group(0) @binding(2) var<storage, read_write> scratch: array<u32>;
+
+// Where radix_load reads: vals, or scratch from radix_at on.
+var<private> radix_gathered: bool = false;
+var<private> radix_at: u32 = 0u;
+
+fn radix_load(e: u32) -> u32 {
+    if radix_gathered {
+        return scratch[radix_at + e];
+    }
+    return vals[e];
+}
 
 // The largest stride sample and the most values the bracket may hold: both live in radix_buf
 // (with one slot past them for the compaction's discarded writes). 16 KiB of workgroup memory

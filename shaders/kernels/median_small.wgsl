@@ -17,31 +17,20 @@
 //   - writes (h, 1/h) from them as median_finish does (softf64: the host's f64, bit for bit).
 // Parts: common/params.wgsl, common/median_state.wgsl, common/softf64.wgsl,
 //   common/radix_small.wgsl
-// Bindings: 0 uniform MedianParams | 1 vals [m] (the list, f32 bits) | 2 counts [2n] | 3 st
-//   | 4 out [2] = (h, 1/h) (written) | 5 scratch (median_filter's layout; stage 1 writes the
-//   gathered values and offsets)
+// Bindings: 0 uniform MedianParams | 1 vals [m] (the list, f32 bits) | 2 scratch
+//   (median_filter's layout; stage 1 writes the gathered values and offsets) | 3 counts [2n]
+//   | 4 st | 5 out [2] = (h, 1/h) (written)
 // Dispatch: (1, 1, 1), with p.stage 0, then median_filter, then p.stage 1 where p.seg > 0.
 @group(0) @binding(0) var<uniform> p: MedianParams;
-// Binding 1, `vals`, and the override WG are common/radix_small.wgsl's.
-@group(0) @binding(2) var<storage, read> counts: array<u32>;
-@group(0) @binding(3) var<storage, read_write> st: array<u32>;
-@group(0) @binding(4) var<storage, read_write> out: array<f32>;
-@group(0) @binding(5) var<storage, read_write> scratch: array<u32>;
+// Bindings 1 and 2, `vals` and `scratch`, and the override WG are common/radix_small.wgsl's.
+@group(0) @binding(3) var<storage, read> counts: array<u32>;
+@group(0) @binding(4) var<storage, read_write> st: array<u32>;
+@group(0) @binding(5) var<storage, read_write> out: array<f32>;
 
 var<workgroup> sums: array<u32, 256>;
 // The filter's totals: below the bracket, inside it, NaN patterns, segments overflowed.
 var<workgroup> filter_tot: vec4<u32>;
 
-// Where radix_load reads: the list, or (after the filter) the gathered values at `gathered_at`.
-var<private> gathered: bool = false;
-var<private> gathered_at: u32 = 0u;
-
-fn radix_load(e: u32) -> u32 {
-    if gathered {
-        return scratch[gathered_at + e];
-    }
-    return vals[e];
-}
 
 // Stage 0 of the filter (p.seg > 0): the bracket, from a stride sample of the list, into
 // st[ST_LO], st[ST_HI] for median_filter (sized for its segments, not for radix_buf).
@@ -85,8 +74,8 @@ fn filtered(lid: u32, targets: vec2<u32>) -> RadixResult {
     }
     storageBarrier();
     workgroupBarrier();
-    gathered = true;
-    gathered_at = behind;
+    radix_gathered = true;
+    radix_at = behind;
     var r = radix_select_small(lid, tot.y, targets - vec2<u32>(tot.x));
     r.nans = tot.z;
     return r;

@@ -1,18 +1,14 @@
 // select_small: the device median's radix selection (select_hist + median_control's PICK, four
 // rounds) in one workgroup and one dispatch (common/radix_small.wgsl), for lists short enough
-// that one workgroup reads them four times faster than eight dispatches start (llvmpipe starts
-// a dispatch in about 0.1 ms): targets st[ST_T0..2] among vals[0 .. st[ST_COUNT]), results
+// that one workgroup selects from them faster than eight dispatches start: targets st[ST_T0..2] among vals[0 .. st[ST_COUNT]), results
 // into the state as PICK leaves them.
 // Parts: common/median_state.wgsl, common/radix_small.wgsl
-// Bindings: 0 uniform MedianParams | 1 vals [st[ST_COUNT]] (f32 bits) | 2 st
+// Bindings: 0 uniform MedianParams | 1 vals [st[ST_COUNT]] (f32 bits) | 2 scratch (unused: a
+//   placeholder for common/radix_small.wgsl's second list) | 3 st
 // Dispatch: (1, 1, 1).
 @group(0) @binding(0) var<uniform> p: MedianParams;
-// Binding 1, `vals`, and the override WG are common/radix_small.wgsl's.
-@group(0) @binding(2) var<storage, read_write> st: array<u32>;
-
-fn radix_load(e: u32) -> u32 {
-    return vals[e];
-}
+// Bindings 1 and 2, `vals` and `scratch`, and the override WG are common/radix_small.wgsl's.
+@group(0) @binding(3) var<storage, read_write> st: array<u32>;
 
 // (count, target 0, target 1), read from the state once and uniform (the selection's control
 // flow and barriers depend on them).

@@ -404,7 +404,7 @@ pub const MEDIAN_SMALL: ShaderSpec = ShaderSpec {
         part!("common/radix_small.wgsl"),
         part!("kernels/median_small.wgsl"),
     ],
-    bindings: &[U, R, R, W, W, W],
+    bindings: &[U, R, W, R, W, W],
     workgroup_sizes: &[64],
     trusted: false,
 };
@@ -431,7 +431,7 @@ pub const SELECT_SMALL: ShaderSpec = ShaderSpec {
         part!("common/radix_small.wgsl"),
         part!("kernels/select_small.wgsl"),
     ],
-    bindings: &[U, R, W],
+    bindings: &[U, R, W, W],
     workgroup_sizes: &[64],
     trusted: false,
 };

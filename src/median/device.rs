@@ -5,7 +5,8 @@
 //!
 //! The algorithm is [`super::MedianSelector`]'s, with the host's decisions made by
 //! one-workgroup stages (`median_control.wgsl`) between the passes:
-//! 1. `pair_sample` draws S hashed pairs (none where every pair fits the list: M ≤ 2²¹);
+//! 1. `pair_sample` draws S hashed pairs (none up to M = 3·2¹⁶ pairs: there every pair is
+//!    listed and `median_small` selects, with `median_filter` in front past 2¹⁶);
 //!    `select_hist` + PICK select the sample's order statistics at the bracket positions (±5
 //!    standard errors of a sample quantile, plus two), and BRACKET makes them [lo, hi].
 //! 2. `pair_bracket` (list mode; its bracket copied in from the state) counts each row's
@@ -71,10 +72,11 @@ enum Stage {
 
 /// The longest list `select_small` selects from (one workgroup reads it four times).
 const SMALL: usize = 1 << 16;
-/// The most pairs listed whole for `median_small` (n ≤ 627), past which the sample brackets the list
-/// pass. Below it one workgroup selecting from the whole list (a filter pass, then a few
-/// percent of the pairs) costs less than the sampled path's twenty-odd dispatches: on
-/// llvmpipe, at n = 512, about half (docs/benchmarks/llvmpipe.md).
+/// The most pairs listed whole for `median_small` (n ≤ 627), past which the sample brackets
+/// the list pass. Below it the whole list, filtered across workgroups and then selected in
+/// one, costs less than the sampled path's twenty-odd dispatches; above it, more (the
+/// median alone on llvmpipe: 2.0 against 2.6 ms at n = 512, 2.4 against 2.6 at n = 600,
+/// 3.5 against 3.0 at n = 724).
 const LIST_ALL: u64 = 3 << 16;
 /// median_small's workgroup size, which its segments are sized for.
 const SMALL_WG: u64 = 64;
@@ -473,10 +475,10 @@ impl DeviceMedian {
             };
             let buffers = [
                 &self.list.buffer,
+                &self.scratch.buffer,
                 &self.counts.buffer,
                 &self.st.buffer,
                 &self.h.buffer,
-                &self.scratch.buffer,
             ];
             if self.filter_groups > 0 {
                 let u = enc.uniform(ctx, &small(0));
@@ -643,11 +645,12 @@ impl DeviceMedian {
     ) -> Result<()> {
         if count_max <= SMALL {
             let u = enc.uniform(ctx, &self.base);
+            // (scratch: radix_small's second list, unused here.)
             return self.select_small.record_with(
                 ctx,
                 enc,
                 &u,
-                &[&vals.buffer, &self.st.buffer],
+                &[&vals.buffer, &self.scratch.buffer, &self.st.buffer],
                 (1, 1, 1),
             );
         }
