@@ -775,8 +775,8 @@ mod tests {
                 "d = {d}: COLS = {c}"
             );
         }
-        // n = 16384, d = 64: 16384 records of 33 texels, 132 rows of 4096.
-        assert_eq!(shuffle_texture_size(16384, 64, 8), (4096, 132));
+        // n = 16384, d = 64: 16384 records of 33 texels, 132 rows of 4096, rounded up to 256.
+        assert_eq!(shuffle_texture_size(16384, 64, 8), (4096, 256));
         assert_eq!(shuffle_texture_size(1, 5, 8), (4096, 1));
         // The x texture: ceil(d / 4) texels a particle.
         assert_eq!(x_texture_size(16384, 64), (4096, 64));

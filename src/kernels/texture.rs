@@ -16,11 +16,21 @@ pub fn x_texture_size(n: usize, d: usize) -> (usize, usize) {
     texture_shape(n * d.div_ceil(4))
 }
 
-/// (width, height) of a texture that holds `texels` row by row, SHUFFLE_TEXTURE_WIDTH wide.
+/// (width, height) of a texture that holds `texels` row by row, SHUFFLE_TEXTURE_WIDTH wide,
+/// its height rounded up to a power of two: llvmpipe (Mesa 22.3) builds every kernel that
+/// reads a texture once for power-of-two heights and once more for any other, and its disk
+/// cache keeps only the first build, so a process whose heights fell in the other class paid
+/// a second full build each time (φ's shuffle kernel at d = 100: about 40 s; the test suite
+/// with an empty cache: 335 → 254–283 s). At most twice a texture's rows; the rows past
+/// `texels` are never read, and the checks against the device's texture limit (a power of
+/// two) take the rounded height.
 pub(crate) fn texture_shape(texels: usize) -> (usize, usize) {
     (
         SHUFFLE_TEXTURE_WIDTH,
-        texels.div_ceil(SHUFFLE_TEXTURE_WIDTH).max(1),
+        texels
+            .div_ceil(SHUFFLE_TEXTURE_WIDTH)
+            .max(1)
+            .next_power_of_two(),
     )
 }
 

@@ -12,7 +12,7 @@ use stein::io::target::{load_target, no_device_check, Logistic, SplitMix64, Targ
 use stein::kernels::Kernels;
 use stein::svgd::{LogisticScore, Score};
 
-use super::common::{gpu, stein};
+use super::common::{gpu, stein, stein_gemm};
 
 fn breast_cancer() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data/breast-cancer.csv")
@@ -272,7 +272,7 @@ fn svgd_on_logistic_learns_the_training_rows() -> Result<()> {
     }
     let dir = Dir::new();
     let out = dir.s("p.npy");
-    let o = stein(&[
+    let o = stein_gemm(&[
         "svgd",
         "--target",
         &dir.s("t.json"),

@@ -5,7 +5,7 @@ use std::process::{Command, Output};
 
 use stein::io::npy::encode_npy_f32;
 
-use super::common::{gpu, stein};
+use super::common::{gpu, stein, stein_gemm};
 
 struct Dir(tempfile::TempDir);
 
@@ -982,7 +982,7 @@ fn energy_and_sample_from_a_trained_rbm() {
     }
     for method in ["gibbs", "langevin", "svgd"] {
         let s_out = dir.s(&format!("{method}.npy"));
-        let o = stein(&[
+        let o = stein_gemm(&[
             "sample", "--model", &model, "--method", method, "--n", "50", "--steps", "20", "--out",
             &s_out,
         ]);
@@ -1420,7 +1420,7 @@ fn stein_gan_trains_a_generator_resumes_exactly_and_rejects_bad_input() {
     assert!(Path::new(&h).join("generator.safetensors").is_file());
     let data8 = "../shared/data/digits8-train-images.npy";
     let h2 = dir.s("h2");
-    let o = stein(&[
+    let o = stein_gemm(&[
         "train",
         "--data",
         data8,

@@ -480,3 +480,15 @@ pub fn stein(args: &[&str]) -> std::process::Output {
         .output()
         .expect("running stein")
 }
+
+/// [`stein`] with φ in the gemm layout (`STEIN_PHI_LAYOUT=gemm`), whose looped kernel builds
+/// in about a second at any d on lavapipe, where the default layout's unrolled kernel is a
+/// cold build of 15 to 20 s at d = 32 or 64, in every process that runs it first: for runs
+/// whose φ is not what the test checks.
+pub fn stein_gemm(args: &[&str]) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_stein"))
+        .env("STEIN_PHI_LAYOUT", "gemm")
+        .args(args)
+        .output()
+        .expect("running stein")
+}
