@@ -339,6 +339,7 @@ impl DeviceMedian {
         let hgroups = n.div_ceil(256);
         // median_small's ln(n + 1), the host's f64, as its bits.
         let ln = crate::bandwidth::log_n1(n).to_bits();
+        let (seg, filter_groups) = Self::segment(m, samples);
         let base = MedianParams {
             n: n as u32,
             d: d as u32,
@@ -355,7 +356,7 @@ impl DeviceMedian {
             m: m as u32,
             ln_hi: (ln >> 32) as u32,
             ln_lo: ln as u32,
-            seg: Self::segment(m, samples).0,
+            seg,
             round: row_chunks,
             groups: hgroups as u32,
             ..Default::default()
@@ -368,7 +369,8 @@ impl DeviceMedian {
         k.histogram_plan(ctx, n, d)?;
         let cached = |spec, wg| k.cached(ctx, spec, wg, &[]);
         let sigmas = knobs.radix_sigmas.map(|s| vec![("RADIX_SIGMAS", s)]);
-        let radix = |spec| k.cached(ctx, spec, 64, sigmas.as_deref().unwrap_or(&[]));
+        // select_small and median_small: SMALL_WG invocations, the tests' bracket width.
+        let radix = |spec| k.cached(ctx, spec, SMALL_WG as u32, sigmas.as_deref().unwrap_or(&[]));
         Ok(Self {
             n,
             d,
@@ -394,17 +396,13 @@ impl DeviceMedian {
             args: GpuVec::zeros(ctx, "median indirect arguments", 12)?,
             sel: GpuVec::zeros(ctx, "median order statistics", 2)?,
             h: GpuVec::nan_filled(ctx, "median h", 2)?,
-            scratch: {
-                // median_filter's layout: T segments of seg + 1, T seg gathered, 4 T counts.
-                let (seg, groups) = Self::segment(m, samples);
-                let t = (u64::from(groups) * SMALL_WG) as usize;
-                GpuVec::zeros(
-                    ctx,
-                    "median filtered pairs",
-                    (t * (2 * seg as usize + 5)).max(1),
-                )?
-            },
-            filter_groups: Self::segment(m, samples).1,
+            // median_filter's layout: T segments of seg + 1, T seg gathered, 4 T counts.
+            scratch: GpuVec::zeros(
+                ctx,
+                "median filtered pairs",
+                (filter_groups as usize * SMALL_WG as usize * (2 * seg as usize + 5)).max(1),
+            )?,
+            filter_groups,
             filter: cached(&shader::MEDIAN_FILTER, SMALL_WG as u32)?,
             xt: if k.median_x_texture(n, d) {
                 Some(XTexture::new(ctx, n, d)?)
@@ -415,12 +413,7 @@ impl DeviceMedian {
             control: cached(&shader::MEDIAN_CONTROL, 256)?,
             select_hist: cached(&shader::SELECT_HIST, 256)?,
             select_small: radix(&shader::SELECT_SMALL)?,
-            small: k.cached(
-                ctx,
-                &shader::MEDIAN_SMALL,
-                SMALL_WG as u32,
-                sigmas.as_deref().unwrap_or(&[]),
-            )?,
+            small: radix(&shader::MEDIAN_SMALL)?,
             row_list: cached(&shader::PAIR_ROW_LIST, 64)?,
             gather: cached(&shader::MEDIAN_GATHER, 64)?,
         })
@@ -481,9 +474,9 @@ impl DeviceMedian {
                 &self.h.buffer,
             ];
             if self.filter_groups > 0 {
+                // Stage 0 and median_filter read the same uniform.
                 let u = enc.uniform(ctx, &small(0));
                 self.small.record_with(ctx, enc, &u, &buffers, (1, 1, 1))?;
-                let u = enc.uniform(ctx, &small(0));
                 self.filter.record_with(
                     ctx,
                     enc,

@@ -475,7 +475,13 @@ impl Dir {
 
 /// Runs the `stein` binary with `args`.
 pub fn stein(args: &[&str]) -> std::process::Output {
+    stein_with(args, &[])
+}
+
+/// [`stein`] with these environment variables set.
+fn stein_with(args: &[&str], env: &[(&str, &str)]) -> std::process::Output {
     std::process::Command::new(env!("CARGO_BIN_EXE_stein"))
+        .envs(env.iter().copied())
         .args(args)
         .output()
         .expect("running stein")
@@ -486,9 +492,5 @@ pub fn stein(args: &[&str]) -> std::process::Output {
 /// cold build of 15 to 20 s at d = 32 or 64, in every process that runs it first: for runs
 /// whose φ is not what the test checks.
 pub fn stein_gemm(args: &[&str]) -> std::process::Output {
-    std::process::Command::new(env!("CARGO_BIN_EXE_stein"))
-        .env("STEIN_PHI_LAYOUT", "gemm")
-        .args(args)
-        .output()
-        .expect("running stein")
+    stein_with(args, &[("STEIN_PHI_LAYOUT", "gemm")])
 }

@@ -518,13 +518,14 @@ fn the_sampled_median_is_near_the_exact_one_and_exact_for_small_n() -> Result<()
 /// The device median (`DeviceMedian`: every pass recorded into one encoder, no readback)
 /// against the host-driven selector, bit for bit: its median, and its 1/h against the host's
 /// `(1 / from_median(med, n)) as f32` (the value φ is given on the host path). `knobs`
-/// force its rare paths.
+/// force its rare paths. Returns the device's result and how many of its one-workgroup
+/// selections bypassed their bracket ([`stein::median::DeviceMedian::whole_selections`]).
 fn device_against_host(
     x32: &[f32],
     n: usize,
     d: usize,
     knobs: stein::median::Knobs,
-) -> Result<stein::median::MedianResult> {
+) -> Result<(stein::median::MedianResult, u32)> {
     use stein::gpu::Recorder;
     use stein::median::DeviceMedian;
     let (ctx, k) = gpu()?.expect("gpu");
@@ -552,11 +553,7 @@ fn device_against_host(
             "n={n} d={d}: device (h, 1/h) = {dev_h:?}, host h = {h}"
         );
     }
-    let mut r = dm.result(ctx)?;
-    // The one-workgroup selections that bypassed their bracket, in the field the caller
-    // checks (tests only).
-    r.candidates = u64::from(dm.whole_selections(ctx)?);
-    Ok(r)
+    Ok((dm.result(ctx)?, dm.whole_selections(ctx)?))
 }
 
 /// The device median equals the host selector's on the case table's sizes (n = 1, 2, primes,
@@ -606,22 +603,22 @@ fn device_median_one_workgroup_selection_paths_are_exact() -> Result<()> {
     // select_small, which then selects among the bracket's candidates.
     for (n, d) in [(300, 3), (500, 2), (1000, 2)] {
         let (x, _) = normals(n, d, 1.0, (3 * n + d) as u64);
-        let r = device_against_host(&x, n, d, Knobs::default())?;
-        ensure!(r.candidates == 0, "n={n}: a bracket was bypassed ({r:?})");
+        let (r, whole) = device_against_host(&x, n, d, Knobs::default())?;
+        ensure!(whole == 0, "n={n}: a bracket was bypassed ({r:?})");
         let miss = Knobs {
             radix_sigmas: Some(-100.0),
             ..Default::default()
         };
-        let r = device_against_host(&x, n, d, miss)?;
-        ensure!(r.candidates >= 1, "n={n}: no bracket was bypassed ({r:?})");
+        let (r, whole) = device_against_host(&x, n, d, miss)?;
+        ensure!(whole >= 1, "n={n}: no bracket was bypassed ({r:?})");
         // Three values, so three distances (0, 1, 4): the median's tie is most of the list.
         let xi: Vec<f32> = integer_particles(n, 1, 1, n as u64)
             .iter()
             .map(|&v| v as f32)
             .collect();
-        let r = device_against_host(&xi, n, 1, Knobs::default())?;
+        let (r, whole) = device_against_host(&xi, n, 1, Knobs::default())?;
         ensure!(
-            r.candidates >= 1,
+            whole >= 1,
             "n={n}: the tie did not overflow a bracket ({r:?})"
         );
     }
@@ -644,7 +641,7 @@ fn device_median_rare_paths_are_exact() -> Result<()> {
             slot_scale: 0.2,
             ..Default::default()
         };
-        let r = device_against_host(&x, n, d, relist)?;
+        let (r, _) = device_against_host(&x, n, d, relist)?;
         ensure!(
             r.passes == 2,
             "n={n}: the relisting pass did not run ({r:?})"
@@ -655,7 +652,7 @@ fn device_median_rare_paths_are_exact() -> Result<()> {
             rows_max: Some(0),
             ..Default::default()
         };
-        let r = device_against_host(&x, n, d, narrow)?;
+        let (r, _) = device_against_host(&x, n, d, narrow)?;
         ensure!(
             r.passes == 9,
             "n={n}: the narrowing passes did not run ({r:?})"
