@@ -13,8 +13,10 @@ scripts/setup.sh
 if cargo fmt --version >/dev/null 2>&1; then
     cargo fmt --all -- --check
 fi
+# Lints of both crates, the Python binding's included (one invocation, one check of the
+# dependencies they share).
 if cargo clippy --version >/dev/null 2>&1; then
-    cargo clippy --release --all-targets --quiet -- -D warnings
+    cargo clippy --release --workspace --all-targets --quiet -- -D warnings
 fi
 cargo bench --no-run --quiet
 cargo test --release "$@"

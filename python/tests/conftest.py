@@ -2,6 +2,7 @@
 line, bit for bit on the same device) and small inputs."""
 
 import os
+import signal
 import subprocess
 from pathlib import Path
 
@@ -14,9 +15,19 @@ REPO = Path(__file__).resolve().parents[2]
 DATA = REPO.parent / "shared" / "data"
 
 
+@pytest.fixture(autouse=True, scope="session")
+def python_handles_ctrl_c():
+    """Python's own Ctrl-C handler for the session. The Ctrl-C tests send SIGINT to this
+    process; a shell starts background jobs (`scripts/test.sh &`) with SIGINT ignored, Python
+    then leaves it ignored, and those tests' 10^8-step runs would go on for hours."""
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, previous)
+
+
 def stein_binary() -> Path:
-    """The `stein` binary of this checkout (`cargo build --release`; CI builds it before the
-    Python suite). STEIN_BIN overrides."""
+    """The `stein` binary of this checkout (`cargo test --release` or `cargo build --release`;
+    scripts/test-python.sh builds it as `cargo test` does). STEIN_BIN overrides."""
     env = os.environ.get("STEIN_BIN")
     if env:
         return Path(env)

@@ -27,7 +27,14 @@ const ST_IND_HIST: u32 = 24u; // indirect dispatch (x, y, z) of the narrowing pa
 const ST_IND_NARROW: u32 = 28u; // indirect dispatch (1 or 0, 1, 1) of the NARROW stages
 const ST_WHOLE: u32 = 31u;    // one-workgroup selections of over RADIX_CAP values that bypassed
                               //   their bracket (common/radix_small.wgsl; tests)
-const ST_CURSOR: u32 = 32u;   // per relisted row: its write cursor (atomic in pair_row_list)
+// The previous selection, for the next one's first bracket where every pair is listed
+// (median_small; common/radix_small.wgsl's radix_guess): it changes the work, never the result.
+const ST_PREV0: u32 = 32u;    // its two off-diagonal order statistics (bits)
+const ST_PREV1: u32 = 33u;
+const ST_PREV_OK: u32 = 34u;  // 1 where they are a guess (a selection ran, no NaN)
+const ST_PREV_W: u32 = 35u;   // the bracket's relative half-width (f32 bits)
+const ST_GUESSES: u32 = 36u;  // selections whose guessed bracket held both ranks (tests)
+const ST_CURSOR: u32 = 40u;   // per relisted row: its write cursor (atomic in pair_row_list)
 
 const FLAG_NARROW: u32 = 1u;
 const FLAG_NAN: u32 = 2u;

@@ -17,9 +17,14 @@
 // byte where lo and hi differ. Where the bracket misses a target or holds more than RADIX_CAP
 // values (a stride sample that misleads, or ties), the radix runs over every value: the same
 // result, only slower.
+// A caller may guess a bracket first (median_small: the previous selection's statistics ±
+// a relative width, radix_guess), tried before the stride sample at any length: where
+// particles move little between steps it holds both ranks and a few hundred values, and the
+// sample's radix rounds (four atomic adds for each of its 1024-3072 values) are not needed.
+// Where it misses, the sample's bracket follows: a guess changes the work, never the result.
 // Returns the two values' bits, their ranks within their final prefix (0 when the ranks were
-// in range) and, valid in invocation 0, the NaN patterns among the values and whether the
-// bracket was bypassed.
+// in range) and, valid in invocation 0, the NaN patterns among the values, whether the
+// bracket was bypassed and how the guess fared.
 override WG: u32 = 256u;
 // The bracket's half-width in standard deviations of a sample rank (tests set it below zero:
 // an empty bracket, so the selection over every value runs).
@@ -60,6 +65,24 @@ struct RadixResult {
     // 1 where a list longer than RADIX_CAP was selected over every value (its bracket missed
     // a target or held too many values), else 0: the tests check that they force it.
     whole: u32,
+    // Where the caller guessed a bracket: 1 where it held both ranks (and `inside`, the
+    // values it held), 2 where it missed a rank, 3 where it held too many values.
+    guessed: u32,
+    inside: u32,
+}
+
+// The bracket's relative half-width that a guess starts with, and the values it aims to hold
+// (median_small adapts the width to them, step by step): few enough that the radix rounds over
+// them cost little, many enough that the statistics' drift between steps stays inside.
+const RADIX_GUESS_W0: f32 = 0.03125;
+const RADIX_GUESS_INSIDE: f32 = 768.0;
+
+// The bracket [lo, hi] (bits) around the previous selection's statistics `prev` (bits), with
+// relative half-width w.
+fn radix_guess(prev: vec2<u32>, w: f32) -> vec2<u32> {
+    let lo = max(bitcast<f32>(prev.x) * (1.0 - w), 0.0);
+    let hi = bitcast<f32>(prev.y) * (1.0 + w);
+    return vec2<u32>(bitcast<u32>(lo), bitcast<u32>(hi));
 }
 
 // The radix rounds from `first` (0..3) with `start` (the bits above it, shared by both
@@ -140,7 +163,7 @@ fn radix_rounds(
         mask |= 255u << shift;
         workgroupBarrier();
     }
-    return RadixResult(prefix, rank, nans, 0u);
+    return RadixResult(prefix, rank, nans, 0u, 0u, 0u);
 }
 
 // The stride sample's size for a bracket of count values sized for `cap` inside: the smallest
@@ -198,14 +221,18 @@ fn radix_inside(lid: u32, count: u32, targets: vec2<u32>, bracket: vec2<u32>, be
     return radix_rounds(lid, count, t, sampled, bracket.x, bracket.y, first, start);
 }
 
-fn radix_select_small(lid: u32, count: u32, targets: vec2<u32>) -> RadixResult {
-    if count <= RADIX_CAP || count > (1u << 22u) {
-        return radix_rounds(lid, count, targets, false, 0u, 0xffffffffu, 0u, 0u);
-    }
-    let br = radix_bracket(lid, count, targets, f32(RADIX_CAP));
+// Selects within the bracket `br` where it holds both ranks and at most RADIX_CAP values:
+// every value counted against it in registers (no branches, no atomics), the ones inside
+// compacted into radix_buf, the radix rounds over those. `ok` false (and nothing selected)
+// where it does not; the caller then brackets otherwise. `br` need not be uniform.
+struct RadixTry {
+    ok: bool,
+    r: RadixResult,
+}
+
+fn radix_try(lid: u32, count: u32, targets: vec2<u32>, br: vec2<u32>) -> RadixTry {
     let lo = br.x;
     let hi = br.y;
-    // Every value against [lo, hi], in registers (no branches, no atomics).
     var below = 0u;
     var inside = 0u;
     var nan = 0u;
@@ -215,6 +242,8 @@ fn radix_select_small(lid: u32, count: u32, targets: vec2<u32>) -> RadixResult {
         inside += u32(bits >= lo && bits <= hi);
         nan += u32((bits & 0x7fffffffu) > 0x7f800000u);
     }
+    // (The previous attempt's readers of radix_buf are done before these writes.)
+    workgroupBarrier();
     radix_buf[3u * lid] = below;
     radix_buf[3u * lid + 1u] = inside;
     radix_buf[3u * lid + 2u] = nan;
@@ -236,10 +265,10 @@ fn radix_select_small(lid: u32, count: u32, targets: vec2<u32>) -> RadixResult {
     // the writes below).
     let sums = workgroupUniformLoad(&radix_tot);
     let bracket = workgroupUniformLoad(&radix_bracket_u);
+    var none: RadixResult;
     if targets.x < sums.x || targets.y >= sums.x + sums.y || sums.y > RADIX_CAP {
-        var whole = radix_rounds(lid, count, targets, false, 0u, 0xffffffffu, 0u, 0u);
-        whole.whole = 1u;
-        return whole;
+        none.guessed = select(3u, 2u, targets.x < sums.x || targets.y >= sums.x + sums.y);
+        return RadixTry(false, none);
     }
     // The inside values into radix_buf, each invocation's in its order at its offset; the
     // others written to the spare slot past RADIX_CAP (a store without a branch: llvmpipe
@@ -253,5 +282,42 @@ fn radix_select_small(lid: u32, count: u32, targets: vec2<u32>) -> RadixResult {
     workgroupBarrier();
     var r = radix_inside(lid, sums.y, targets, bracket, sums.x, true);
     r.nans = sums.z;
+    r.inside = sums.y;
+    return RadixTry(true, r);
+}
+
+// The two order statistics of the `count` values radix_load reads: within `guess` first where
+// `guessed` (uniform: the caller's previous selection, radix_guess), else or where it misses
+// within a stride sample's bracket past RADIX_CAP values, else over every value.
+fn radix_select_small(lid: u32, count: u32, targets: vec2<u32>, guess: vec2<u32>,
+                      guessed: bool) -> RadixResult {
+    var r: RadixResult;
+    var missed = 0u;
+    if count > (1u << 22u) {
+        r = radix_rounds(lid, count, targets, false, 0u, 0xffffffffu, 0u, 0u);
+    } else {
+        if guessed {
+            let t = radix_try(lid, count, targets, guess);
+            if t.ok {
+                r = t.r;
+                r.guessed = 1u;
+                return r;
+            }
+            missed = t.r.guessed;
+        }
+        if count <= RADIX_CAP {
+            r = radix_rounds(lid, count, targets, false, 0u, 0xffffffffu, 0u, 0u);
+        } else {
+            let br = radix_bracket(lid, count, targets, f32(RADIX_CAP));
+            let t = radix_try(lid, count, targets, br);
+            if t.ok {
+                r = t.r;
+            } else {
+                r = radix_rounds(lid, count, targets, false, 0u, 0xffffffffu, 0u, 0u);
+                r.whole = 1u;
+            }
+        }
+    }
+    r.guessed = missed;
     return r;
 }

@@ -12,8 +12,14 @@
 //     gathers them in order and selects among them. A bracket that misses a target, or a
 //     segment that overflows, leaves stage 1 to select from the whole list: the same result,
 //     slower;
+//     From the second selection on, the first bracket is a guess (stage 0's, or the direct
+//     selection's): the previous selection's statistics ± a relative width that adapts, step
+//     by step, to hold about RADIX_GUESS_INSIDE values (common/radix_small.wgsl); where it
+//     misses a rank or holds too many, the stride sample's bracket follows (after the
+//     filter, within the list in this workgroup);
 //   - puts them (0 for a diagonal one, NaN bits after a NaN) in st[ST_SEL0..2], with the
-//     candidates and flags the host reads when asked;
+//     candidates and flags the host reads when asked, and keeps them as the next guess
+//     (st[ST_PREV0 ..= ST_GUESSES]);
 //   - writes (h, 1/h) from them as median_finish does (softf64: the host's f64, bit for bit).
 // Parts: common/params.wgsl, common/median_state.wgsl, common/softf64.wgsl,
 //   common/radix_small.wgsl
@@ -30,12 +36,30 @@
 var<workgroup> sums: array<u32, 256>;
 // The filter's totals: below the bracket, inside it, NaN patterns, segments overflowed.
 var<workgroup> filter_tot: vec4<u32>;
+// The previous selection (st[ST_PREV0 ..= ST_PREV_W]), read once, uniform.
+var<workgroup> prev_st: vec4<u32>;
+
+// The previous selection's statistics and bracket width, and whether they make a guess (the
+// tests' negative RADIX_SIGMAS forbids one, as it empties the sample's bracket).
+fn previous(lid: u32) -> vec4<u32> {
+    if lid == 0u {
+        prev_st = vec4<u32>(st[ST_PREV0], st[ST_PREV1], st[ST_PREV_OK], st[ST_PREV_W]);
+    }
+    var g = workgroupUniformLoad(&prev_st);
+    g.z = u32(g.z == 1u && RADIX_SIGMAS >= 0.0);
+    return g;
+}
 
 
-// Stage 0 of the filter (p.seg > 0): the bracket, from a stride sample of the list, into
-// st[ST_LO], st[ST_HI] for median_filter (sized for its segments, not for radix_buf).
+// Stage 0 of the filter (p.seg > 0): the bracket, the previous selection's guess or from a
+// stride sample of the list, into st[ST_LO], st[ST_HI] for median_filter (sized for its
+// segments, not for radix_buf).
 fn bracket_stage(lid: u32, targets: vec2<u32>) {
-    let br = radix_bracket(lid, p.m, targets, 1e9);
+    let g = previous(lid);
+    var br = radix_guess(g.xy, bitcast<f32>(g.w));
+    if g.z == 0u {
+        br = radix_bracket(lid, p.m, targets, 1e9);
+    }
     if lid == 0u {
         st[ST_LO] = br.x;
         st[ST_HI] = br.y;
@@ -44,7 +68,7 @@ fn bracket_stage(lid: u32, targets: vec2<u32>) {
 
 // Stage 1 (after median_filter): the filter's totals, its segments gathered in invocation
 // order behind them, and the selection among those (targets less the pairs below).
-fn filtered(lid: u32, targets: vec2<u32>) -> RadixResult {
+fn filtered(lid: u32, targets: vec2<u32>, guessed: bool) -> RadixResult {
     let seg = p.seg;
     let total = p.groups * WG;
     let behind = total * (seg + 1u);
@@ -61,6 +85,13 @@ fn filtered(lid: u32, targets: vec2<u32>) -> RadixResult {
     storageBarrier();
     let tot = workgroupUniformLoad(&filter_tot);
     if targets.x < tot.x || targets.y >= tot.x + tot.y || tot.w > 0u {
+        // A guess that missed: the stride sample's bracket next (within the list, in one
+        // workgroup). A sample's bracket that missed: every value.
+        if guessed {
+            var r = radix_select_small(lid, p.m, targets, vec2<u32>(0u), false);
+            r.guessed = select(3u, 2u, targets.x < tot.x || targets.y >= tot.x + tot.y);
+            return r;
+        }
         var whole = radix_rounds(lid, p.m, targets, false, 0u, 0xffffffffu, 0u, 0u);
         whole.whole = 1u;
         return whole;
@@ -76,8 +107,10 @@ fn filtered(lid: u32, targets: vec2<u32>) -> RadixResult {
     workgroupBarrier();
     radix_gathered = true;
     radix_at = behind;
-    var r = radix_select_small(lid, tot.y, targets - vec2<u32>(tot.x));
+    var r = radix_select_small(lid, tot.y, targets - vec2<u32>(tot.x), vec2<u32>(0u), false);
     r.nans = tot.z;
+    r.guessed = u32(guessed);
+    r.inside = tot.y;
     return r;
 }
 
@@ -94,11 +127,14 @@ fn median_small(@builtin(local_invocation_index) lid: u32) {
         listed += counts[2u * i] + counts[2u * i + 1u];
     }
     sums[lid] = listed;
+    let g = previous(lid);
+    let guessed = g.z == 1u;
     var picked: RadixResult;
     if p.seg == 0u {
-        picked = radix_select_small(lid, p.m, targets);
+        picked = radix_select_small(lid, p.m, targets, radix_guess(g.xy, bitcast<f32>(g.w)),
+                                    guessed);
     } else {
-        picked = filtered(lid, targets);
+        picked = filtered(lid, targets, guessed);
     }
     if lid != 0u {
         return;
@@ -124,6 +160,26 @@ fn median_small(@builtin(local_invocation_index) lid: u32) {
     st[ST_WHOLE] = picked.whole;
     st[ST_SEL0] = v.x;
     st[ST_SEL1] = v.y;
+    // The next selection's guess: these statistics, and a width that aims its bracket at
+    // RADIX_GUESS_INSIDE values (scaled by the share this one held, within a factor of 2;
+    // four times wider after a missed rank, four times narrower after too many values).
+    var w = RADIX_GUESS_W0;
+    if guessed {
+        let was = bitcast<f32>(g.w);
+        switch picked.guessed {
+            case 1u: {
+                let aim = RADIX_GUESS_INSIDE / f32(max(picked.inside, 1u));
+                w = was * clamp(aim, 0.5, 2.0);
+                st[ST_GUESSES] = st[ST_GUESSES] + 1u;
+            }
+            case 2u: { w = was * 4.0; }
+            default: { w = was * 0.25; }
+        }
+    }
+    st[ST_PREV0] = picked.bits.x;
+    st[ST_PREV1] = picked.bits.y;
+    st[ST_PREV_OK] = u32(!nan);
+    st[ST_PREV_W] = bitcast<u32>(clamp(w, 1e-6, 1.0));
     // Through variables: the bits reach the stores at run time, never as a constant NaN.
     var r = median_finish_bits(p.n, v.x, v.y, vec2<u32>(p.ln_hi, p.ln_lo));
     out[0] = bitcast<f32>(r.x);

@@ -625,6 +625,73 @@ fn device_median_one_workgroup_selection_paths_are_exact() -> Result<()> {
     Ok(())
 }
 
+/// From its second selection on, where every pair is listed (n ≤ 627), the device median
+/// brackets around its previous order statistics before it tries a stride sample. Particles
+/// that moved a little (the guess holds both ranks), moved far (it misses one: the sample's
+/// bracket next), or fell onto three values (the tie holds too many values): each selection
+/// is the host selector's median bit for bit, and the guess is taken exactly where it fits.
+/// Sizes: M = 1 pair, M ≤ RADIX_CAP (selected directly without a guess), the one-workgroup
+/// bracket (n = 300) and median_filter's (n = 500).
+#[test]
+fn device_median_guessed_brackets_are_exact() -> Result<()> {
+    use stein::gpu::Recorder;
+    use stein::median::DeviceMedian;
+    let Some((ctx, k)) = gpu()? else {
+        return Ok(());
+    };
+    for (n, d) in [(2, 1), (64, 2), (300, 3), (500, 2)] {
+        let (x0, _) = normals(n, d, 1.0, (7 * n + d) as u64);
+        let scaled = |f: f32| x0.iter().map(|&v| v * f).collect::<Vec<f32>>();
+        let ties: Vec<f32> = integer_particles(n, d, 1, n as u64)
+            .iter()
+            .map(|&v| v as f32)
+            .collect();
+        let mut dm = DeviceMedian::new(ctx, k, n, d)?;
+        // (particles, whether the previous selection's guess is taken: None where that
+        // depends on the values, as for the tie at M ≤ RADIX_CAP, which cannot hold too many)
+        let tie_overflows = n * (n - 1) / 2 > 3200;
+        let steps: [(Vec<f32>, Option<bool>); 5] = [
+            (x0.clone(), Some(false)),
+            (scaled(1.001), Some(true)),
+            (scaled(3.0), Some(false)),
+            (ties, tie_overflows.then_some(false)),
+            (x0.clone(), None),
+        ];
+        let mut before = 0;
+        for (i, (x, guess)) in steps.iter().enumerate() {
+            let xb = GpuVec::from_slice(ctx, "x", x)?;
+            let host = MedianSelector::new(ctx, k, n, d)?.median_sqdist(ctx, k, &xb)?;
+            let mut rec = Recorder::new(ctx);
+            dm.record(ctx, k, &mut rec, &xb)?;
+            rec.submit(ctx);
+            let got = dm.result(ctx)?;
+            ensure!(
+                got.med.to_bits() == host.med.to_bits(),
+                "n={n} d={d} selection {i}: device median {}, host {}",
+                got.med,
+                host.med
+            );
+            let h = stein::bandwidth::from_median(host.med, n);
+            let dev_h = dm.h.read(ctx)?;
+            ensure!(
+                dev_h[1].to_bits() == ((1.0 / h) as f32).to_bits(),
+                "n={n} d={d} selection {i}: device 1/h = {}, host h = {h}",
+                dev_h[1]
+            );
+            let taken = dm.guessed_selections(ctx)?;
+            if let Some(hit) = guess {
+                ensure!(
+                    (taken == before + 1) == *hit && taken <= before + 1,
+                    "n={n} d={d} selection {i}: guessed brackets taken {before} -> {taken}, \
+                     expected a hit: {hit}"
+                );
+            }
+            before = taken;
+        }
+    }
+    Ok(())
+}
+
 /// Its rare paths, forced: rows past their slots listed again (slots cut to a fifth), and
 /// the narrowing passes (a sample of 64 pairs whose bracket misses, or no row allowed a
 /// second listing), each still the host's median bit for bit.
