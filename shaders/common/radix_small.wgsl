@@ -18,10 +18,11 @@
 // values (a stride sample that misleads, or ties), the radix runs over every value: the same
 // result, only slower.
 // A caller may guess a bracket first (median_small: the previous selection's statistics ±
-// a relative width, radix_guess), tried before the stride sample at any length: where
-// particles move little between steps it holds both ranks and a few hundred values, and the
-// sample's radix rounds (four atomic adds for each of its 1024-3072 values) are not needed.
-// Where it misses, the sample's bracket follows: a guess changes the work, never the result.
+// a relative width, radix_guess), tried at any length: where particles move little between
+// steps it holds both ranks and a few hundred values, and the stride sample's radix rounds
+// (four atomic adds for each of its 1024-3072 values), or up to RADIX_CAP values the radix
+// over every value, are not needed. Where it misses, those follow: a guess changes the work,
+// never the result.
 // Returns the two values' bits, their ranks within their final prefix (0 when the ranks were
 // in range) and, valid in invocation 0, the NaN patterns among the values, whether the
 // bracket was bypassed and how the guess fared.
@@ -221,14 +222,17 @@ fn radix_inside(lid: u32, count: u32, targets: vec2<u32>, bracket: vec2<u32>, be
     return radix_rounds(lid, count, t, sampled, bracket.x, bracket.y, first, start);
 }
 
-// Selects within the bracket `br` where it holds both ranks and at most RADIX_CAP values:
-// every value counted against it in registers (no branches, no atomics), the ones inside
-// compacted into radix_buf, the radix rounds over those. `ok` false (and nothing selected)
-// where it does not; the caller then brackets otherwise. `br` need not be uniform.
 struct RadixTry {
     ok: bool,
     r: RadixResult,
 }
+
+// Selects within the bracket `br` where it holds both ranks and at most RADIX_CAP values:
+// every value counted against it in registers (no branches, no atomics), the ones inside
+// compacted into radix_buf, the radix rounds over those. `ok` false (and nothing selected,
+// r.guessed 2 for a missed rank, 3 for too many values) where it does not; the caller then
+// brackets otherwise. `br` must be the same in every invocation (invocation 0's is the one
+// the compaction uses), though the analysis need not see it as uniform.
 
 fn radix_try(lid: u32, count: u32, targets: vec2<u32>, br: vec2<u32>) -> RadixTry {
     let lo = br.x;

@@ -12,11 +12,11 @@
 //     gathers them in order and selects among them. A bracket that misses a target, or a
 //     segment that overflows, leaves stage 1 to select from the whole list: the same result,
 //     slower;
-//     From the second selection on, the first bracket is a guess (stage 0's, or the direct
-//     selection's): the previous selection's statistics ± a relative width that adapts, step
-//     by step, to hold about RADIX_GUESS_INSIDE values (common/radix_small.wgsl); where it
-//     misses a rank or holds too many, the stride sample's bracket follows (after the
-//     filter, within the list in this workgroup);
+//     Where the list is selected directly (up to 2^16 pairs), from the second selection on,
+//     the first bracket is a guess: the previous selection's statistics ± a relative width
+//     that adapts, step by step, to hold about RADIX_GUESS_INSIDE values
+//     (common/radix_small.wgsl); where it misses a rank or holds too many, the stride
+//     sample's bracket follows, and the next selection does not guess;
 //   - puts them (0 for a diagonal one, NaN bits after a NaN) in st[ST_SEL0..2], with the
 //     candidates and flags the host reads when asked, and keeps them as the next guess
 //     (st[ST_PREV0 ..= ST_GUESSES]);
@@ -39,27 +39,21 @@ var<workgroup> filter_tot: vec4<u32>;
 // The previous selection (st[ST_PREV0 ..= ST_PREV_W]), read once, uniform.
 var<workgroup> prev_st: vec4<u32>;
 
-// The previous selection's statistics and bracket width, and whether they make a guess (the
-// tests' negative RADIX_SIGMAS forbids one, as it empties the sample's bracket).
+// The previous selection's statistics, whether they make a guess (ST_PREV_OK) and the
+// bracket's width, as the state holds them.
 fn previous(lid: u32) -> vec4<u32> {
     if lid == 0u {
         prev_st = vec4<u32>(st[ST_PREV0], st[ST_PREV1], st[ST_PREV_OK], st[ST_PREV_W]);
     }
-    var g = workgroupUniformLoad(&prev_st);
-    g.z = u32(g.z == 1u && RADIX_SIGMAS >= 0.0);
-    return g;
+    return workgroupUniformLoad(&prev_st);
 }
 
-
-// Stage 0 of the filter (p.seg > 0): the bracket, the previous selection's guess or from a
-// stride sample of the list, into st[ST_LO], st[ST_HI] for median_filter (sized for its
-// segments, not for radix_buf).
+// Stage 0 of the filter (p.seg > 0): the bracket, from a stride sample of the list, into
+// st[ST_LO], st[ST_HI] for median_filter (sized for its segments, not for radix_buf). No
+// guess here: one that missed would leave stage 1 to select from the whole list in one
+// workgroup.
 fn bracket_stage(lid: u32, targets: vec2<u32>) {
-    let g = previous(lid);
-    var br = radix_guess(g.xy, bitcast<f32>(g.w));
-    if g.z == 0u {
-        br = radix_bracket(lid, p.m, targets, 1e9);
-    }
+    let br = radix_bracket(lid, p.m, targets, 1e9);
     if lid == 0u {
         st[ST_LO] = br.x;
         st[ST_HI] = br.y;
@@ -68,7 +62,7 @@ fn bracket_stage(lid: u32, targets: vec2<u32>) {
 
 // Stage 1 (after median_filter): the filter's totals, its segments gathered in invocation
 // order behind them, and the selection among those (targets less the pairs below).
-fn filtered(lid: u32, targets: vec2<u32>, guessed: bool) -> RadixResult {
+fn filtered(lid: u32, targets: vec2<u32>) -> RadixResult {
     let seg = p.seg;
     let total = p.groups * WG;
     let behind = total * (seg + 1u);
@@ -85,13 +79,6 @@ fn filtered(lid: u32, targets: vec2<u32>, guessed: bool) -> RadixResult {
     storageBarrier();
     let tot = workgroupUniformLoad(&filter_tot);
     if targets.x < tot.x || targets.y >= tot.x + tot.y || tot.w > 0u {
-        // A guess that missed: the stride sample's bracket next (within the list, in one
-        // workgroup). A sample's bracket that missed: every value.
-        if guessed {
-            var r = radix_select_small(lid, p.m, targets, vec2<u32>(0u), false);
-            r.guessed = select(3u, 2u, targets.x < tot.x || targets.y >= tot.x + tot.y);
-            return r;
-        }
         var whole = radix_rounds(lid, p.m, targets, false, 0u, 0xffffffffu, 0u, 0u);
         whole.whole = 1u;
         return whole;
@@ -109,8 +96,6 @@ fn filtered(lid: u32, targets: vec2<u32>, guessed: bool) -> RadixResult {
     radix_at = behind;
     var r = radix_select_small(lid, tot.y, targets - vec2<u32>(tot.x), vec2<u32>(0u), false);
     r.nans = tot.z;
-    r.guessed = u32(guessed);
-    r.inside = tot.y;
     return r;
 }
 
@@ -128,13 +113,14 @@ fn median_small(@builtin(local_invocation_index) lid: u32) {
     }
     sums[lid] = listed;
     let g = previous(lid);
-    let guessed = g.z == 1u;
+    // Where the list is selected directly, and not in the tests that empty every bracket.
+    let guessed = g.z == 1u && p.seg == 0u && RADIX_SIGMAS >= 0.0;
     var picked: RadixResult;
     if p.seg == 0u {
         picked = radix_select_small(lid, p.m, targets, radix_guess(g.xy, bitcast<f32>(g.w)),
                                     guessed);
     } else {
-        picked = filtered(lid, targets, guessed);
+        picked = filtered(lid, targets);
     }
     if lid != 0u {
         return;
@@ -163,22 +149,37 @@ fn median_small(@builtin(local_invocation_index) lid: u32) {
     // The next selection's guess: these statistics, and a width that aims its bracket at
     // RADIX_GUESS_INSIDE values (scaled by the share this one held, within a factor of 2;
     // four times wider after a missed rank, four times narrower after too many values).
+    // After a guess that failed the next selection does not guess (ST_PREV_OK = 2, the width
+    // kept for the one after), so particles that move far each step pay its wasted count
+    // pass on every other step at most. No guess after a NaN (ST_PREV_OK = 0).
+    let was = bitcast<f32>(g.w);
     var w = RADIX_GUESS_W0;
+    var next = 1u;
     if guessed {
-        let was = bitcast<f32>(g.w);
         switch picked.guessed {
             case 1u: {
                 let aim = RADIX_GUESS_INSIDE / f32(max(picked.inside, 1u));
                 w = was * clamp(aim, 0.5, 2.0);
                 st[ST_GUESSES] = st[ST_GUESSES] + 1u;
             }
-            case 2u: { w = was * 4.0; }
-            default: { w = was * 0.25; }
+            case 2u: {
+                w = was * 4.0;
+                next = 2u;
+            }
+            default: {
+                w = was * 0.25;
+                next = 2u;
+            }
         }
+    } else if g.z == 2u {
+        w = was;
+    }
+    if nan {
+        next = 0u;
     }
     st[ST_PREV0] = picked.bits.x;
     st[ST_PREV1] = picked.bits.y;
-    st[ST_PREV_OK] = u32(!nan);
+    st[ST_PREV_OK] = next;
     st[ST_PREV_W] = bitcast<u32>(clamp(w, 1e-6, 1.0));
     // Through variables: the bits reach the stores at run time, never as a constant NaN.
     var r = median_finish_bits(p.n, v.x, v.y, vec2<u32>(p.ln_hi, p.ln_lo));

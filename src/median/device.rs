@@ -6,8 +6,8 @@
 //! The algorithm is [`super::MedianSelector`]'s, with the host's decisions made by
 //! one-workgroup stages (`median_control.wgsl`) between the passes:
 //! 1. `pair_sample` draws S hashed pairs (none up to M = 3·2¹⁶ pairs: there every pair is
-//!    listed and `median_small` selects, with `median_filter` in front past 2¹⁶, bracketing
-//!    first around the previous selection's statistics from the second selection on);
+//!    listed and `median_small` selects, with `median_filter` in front past 2¹⁶, and up to
+//!    2¹⁶ bracketing first around the previous selection's statistics);
 //!    `select_hist` + PICK select the sample's order statistics at the bracket positions (±5
 //!    standard errors of a sample quantile, plus two), and BRACKET makes them [lo, hi].
 //! 2. `pair_bracket` (list mode; its bracket copied in from the state) counts each row's
@@ -728,10 +728,11 @@ impl DeviceMedian {
     }
 
     /// How many selections so far took their first bracket from the previous selection's
-    /// statistics and found both ranks inside it (where every pair is listed, n ≤ 627: from
-    /// the second selection on, `median_small` brackets around the last one's order
-    /// statistics, the width adapted to hold about 768 values, before it tries a stride
-    /// sample; common/radix_small.wgsl), read back. Tests check both outcomes.
+    /// statistics and found both ranks inside it (where `median_small` selects from the list
+    /// directly, up to 2¹⁶ pairs (n ≤ 362): from the second selection on it brackets around
+    /// the last one's order statistics, the width adapted to hold about 768 values, before
+    /// the stride sample, and not on the selection after a guess that failed;
+    /// common/radix_small.wgsl), read back. Tests check both outcomes.
     pub fn guessed_selections(&self, ctx: &GpuContext) -> Result<u32> {
         Ok(self.st.read_prefix(ctx, st::CURSOR)?[st::GUESSES])
     }
