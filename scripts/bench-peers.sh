@@ -6,7 +6,9 @@
 # picture of all three (`stein bench --plot --peer`, drawn from the JSON).
 #   scripts/bench-peers.sh OUT [DIMS] [N_MIN] [N_MAX]    (default 2,16,64 4096 65536)
 # Needs target/release/stein (or STEIN=...) and a Python with a CUDA build of torch (PYTHON=...);
-# a peer that cannot run is reported and skipped, never faked.
+# a peer that cannot run is reported and skipped, never faked. TORCH_DEVICE=cpu runs the
+# full-step peer on the CPU instead (to check this script on a machine without a GPU; the
+# φ baseline is CUDA only and is then skipped).
 set -uo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 out=${1:?usage: scripts/bench-peers.sh OUT [DIMS] [N_MIN] [N_MAX]}
@@ -22,8 +24,12 @@ peers=()
 for tool in torch_svgd_step:torch-step torch_phi_baseline:torch-phi; do
     script=${tool%%:*}
     json=$out/${tool##*:}.json
+    extra=()
+    if [ -n "${TORCH_DEVICE:-}" ] && [ "$script" = torch_svgd_step ]; then
+        extra=(--device "$TORCH_DEVICE")
+    fi
     if "$py" "$root/tools/$script.py" --dims "$dims" --n-min "$nmin" --n-max "$nmax" \
-        --json "$json"; then
+        --json "$json" "${extra[@]}"; then
         peers+=(--peer "$json")
     else
         echo "bench-peers: tools/$script.py did not run (no torch or no GPU?); skipped" >&2

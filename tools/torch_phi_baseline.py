@@ -100,8 +100,8 @@ def main():
             n *= 2
             del x, s, got
             torch.cuda.empty_cache()
-    report = dict(adapter=torch.cuda.get_device_name(), torch=torch.__version__, tf32=False,
-                  rows=rows_out)
+    report = dict(tool="PyTorch φ", adapter=torch.cuda.get_device_name(), torch=torch.__version__,
+                  tf32=False, rows=rows_out)
     with open(args.json, "w") as f:
         json.dump(report, f, indent=1)
 

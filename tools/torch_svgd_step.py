@@ -28,8 +28,10 @@ CUDA-synchronised), with the checks' errors.
 
 Usage: python3 tools/torch_svgd_step.py [--dims 2,16,64] [--n-min 1024] [--n-max 65536]
                                         [--json torch-step.json]
-Needs a CUDA build of PyTorch; not part of the project's tests. UNRUN: written on a machine
-without torch or a GPU, checked by reading only.
+Needs a CUDA build of PyTorch for the comparison; not part of the project's tests.
+`--device cpu` runs the same step on the CPU, to check the script where no GPU is lent: run
+so on the 2-core development machine (torch 2.15 from PyPI), its checks' errors were at most
+1.0e-5 (φ) and 1e-7 (median) at n = 256–2048, d = 2 and 16. Its GPU timings are unmeasured.
 """
 import argparse
 import json
@@ -116,15 +118,20 @@ class Engine:
         adagrad_(self.x, self.g, phi, step_size, self.t)
 
 
+def sync():
+    if torch.cuda.is_available():
+        torch.cuda.synchronize()
+
+
 def timed(f, min_time=0.5):
     f()
-    torch.cuda.synchronize()
+    sync()
     times = []
     start = time.perf_counter()
     while len(times) < 3 or (time.perf_counter() - start < min_time and len(times) < 50):
         t = time.perf_counter()
         f()
-        torch.cuda.synchronize()
+        sync()
         times.append(time.perf_counter() - t)
     times.sort()
     return times[len(times) // 2]
@@ -162,8 +169,10 @@ def main():
     ap.add_argument("--n-max", type=int, default=65536)
     ap.add_argument("--mem-gb", type=float, default=40.0, help="the n×n matrices' budget")
     ap.add_argument("--json", default="torch-step.json")
+    ap.add_argument("--device", default="cuda",
+                    help="cuda (the comparison), or cpu to check this script without a GPU")
     args = ap.parse_args()
-    dev = torch.device("cuda")
+    dev = torch.device(args.device)
     torch.backends.cuda.matmul.allow_tf32 = False
     torch.backends.cudnn.allow_tf32 = False
     rows = []
@@ -198,9 +207,12 @@ def main():
             print(json.dumps(row), flush=True)
             rows.append(row)
             del x, s, phi, g, eng
-            torch.cuda.empty_cache()
+            if dev.type == "cuda":
+                torch.cuda.empty_cache()
             n *= 2
-    report = dict(adapter=torch.cuda.get_device_name(), torch=torch.__version__,
+    adapter = (torch.cuda.get_device_name() if dev.type == "cuda"
+               else f"CPU ({torch.get_num_threads()} threads)")
+    report = dict(tool="PyTorch full step", adapter=adapter, torch=torch.__version__,
                   cuda=torch.version.cuda, tf32=False, problem="stein bench (bench_problem)",
                   optimizer="adagrad", bandwidth="median (NumPy convention)", rows=rows)
     with open(args.json, "w") as f:

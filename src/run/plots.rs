@@ -228,14 +228,22 @@ fn sweep(json: &Value, what: &str) -> Result<Sweep> {
 }
 
 /// The name of a benchmark's source: its adapter or machine.
+/// A source's name in the legend: its device (`adapter` or `machine`), after its `tool` where
+/// the JSON names one (two PyTorch peers on one GPU, the full step and φ alone, would
+/// otherwise share a name).
 fn source_name(json: &Value, fallback: &str) -> String {
     let runs = json["peer_runs"].as_array();
     let first = runs.and_then(|r| r.first()).unwrap_or(json);
-    first["adapter"]
+    let device = first["adapter"]
         .as_str()
         .or_else(|| first["machine"].as_str())
-        .map(str::to_string)
-        .unwrap_or_else(|| fallback.to_string())
+        .map(str::to_string);
+    match (first["tool"].as_str(), device) {
+        (Some(tool), Some(device)) => format!("{tool} on {device}"),
+        (Some(tool), None) => tool.to_string(),
+        (None, Some(device)) => device,
+        (None, None) => fallback.to_string(),
+    }
 }
 
 /// Draws `stein bench`'s sweep (`report`, its JSON) into `path`: pair interactions per second
@@ -406,6 +414,13 @@ mod tests {
              "jax_phi_seconds": 0.1, "jax_pairs_per_second": 4e7}]});
         let runs = json!({"peer_runs": [{"machine": "m", "rows": [
             {"n": 1024, "d": 2, "keops_phi_seconds": 0.01}]}]});
+        assert_eq!(source_name(&torch, "t.json"), "NVIDIA H200");
+        let step = json!({"tool": "PyTorch full step", "adapter": "NVIDIA H200", "rows": []});
+        assert_eq!(
+            source_name(&step, "s.json"),
+            "PyTorch full step on NVIDIA H200"
+        );
+        assert_eq!(source_name(&json!({"rows": []}), "p.json"), "p.json");
         let s = sweep(&cpu, "cpu").unwrap();
         assert_eq!(s.pairs.len(), 2, "numpy and jax");
         assert_eq!(s.pairs[&("jax".to_string(), 2)], vec![(2048.0, 4e7)]);
