@@ -7,8 +7,7 @@
 #   scripts/bench-peers.sh OUT [DIMS] [N_MIN] [N_MAX]    (default 2,16,64 4096 65536)
 # Needs target/release/stein (or STEIN=...) and a Python with a CUDA build of torch (PYTHON=...);
 # a peer that cannot run is reported and skipped, never faked. TORCH_DEVICE=cpu runs the
-# full-step peer on the CPU instead (to check this script on a machine without a GPU; the
-# φ baseline is CUDA only and is then skipped).
+# PyTorch peers on the CPU instead (to check this script on a machine without a GPU).
 set -uo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 out=${1:?usage: scripts/bench-peers.sh OUT [DIMS] [N_MIN] [N_MAX]}
@@ -25,7 +24,7 @@ for tool in torch_svgd_step:torch-step torch_phi_baseline:torch-phi; do
     script=${tool%%:*}
     json=$out/${tool##*:}.json
     extra=()
-    if [ -n "${TORCH_DEVICE:-}" ] && [ "$script" = torch_svgd_step ]; then
+    if [ -n "${TORCH_DEVICE:-}" ]; then
         extra=(--device "$TORCH_DEVICE")
     fi
     if "$py" "$root/tools/$script.py" --dims "$dims" --n-min "$nmin" --n-max "$nmax" \

@@ -51,15 +51,20 @@ def median_bandwidth(x):
     return float(med) / math.log(n + 1)
 
 
+def sync():
+    if torch.cuda.is_available():
+        torch.cuda.synchronize()
+
+
 def timed(f, min_time=0.5):
     f()
-    torch.cuda.synchronize()
+    sync()
     times = []
     t_start = time.perf_counter()
     while len(times) < 3 or (time.perf_counter() - t_start < min_time and len(times) < 50):
         t = time.perf_counter()
         f()
-        torch.cuda.synchronize()
+        sync()
         times.append(time.perf_counter() - t)
     times.sort()
     return times[len(times) // 2]
@@ -72,8 +77,10 @@ def main():
     ap.add_argument("--n-max", type=int, default=1 << 20)
     ap.add_argument("--budget", type=float, default=2.0, help="stop growing n once φ takes longer")
     ap.add_argument("--json", default="torch-baseline.json")
+    ap.add_argument("--device", default="cuda",
+                    help="cuda (the comparison), or cpu to check this script without a GPU")
     args = ap.parse_args()
-    dev = torch.device("cuda")
+    dev = torch.device(args.device)
     torch.backends.cuda.matmul.allow_tf32 = False  # plain float32, as stein computes
     rows_out = []
     for d in [int(v) for v in args.dims.split(",")]:
@@ -99,9 +106,12 @@ def main():
                 break
             n *= 2
             del x, s, got
-            torch.cuda.empty_cache()
-    report = dict(tool="PyTorch φ", adapter=torch.cuda.get_device_name(), torch=torch.__version__,
-                  tf32=False, rows=rows_out)
+            if dev.type == "cuda":
+                torch.cuda.empty_cache()
+    adapter = (torch.cuda.get_device_name() if dev.type == "cuda"
+               else f"CPU ({torch.get_num_threads()} threads)")
+    report = dict(tool="PyTorch φ", adapter=adapter, torch=torch.__version__, tf32=False,
+                  rows=rows_out)
     with open(args.json, "w") as f:
         json.dump(report, f, indent=1)
 

@@ -420,8 +420,15 @@ pub struct Line {
     pub points: Vec<(f64, f64)>,
     /// Colour index (into a fixed palette); lines of one index share a colour.
     pub colour: usize,
-    /// Drawn dashed, with hollow markers (a peer's line beside stein's).
-    pub dashed: bool,
+    /// `Some(k)`: the k-th peer's line beside stein's, drawn thin with the k-th dashes (its
+    /// legend's too) and hollow markers (triangle, cross, circle, then again), so that two
+    /// peers at one d (one colour) stay apart. `None`: a solid line with filled circles.
+    pub peer: Option<usize>,
+}
+
+/// The k-th peer's dashes (length, gap in pixels): its line's and its legend's.
+fn peer_dashes(k: usize) -> (i32, i32) {
+    [(6, 4), (2, 3), (12, 4)][k % 3]
 }
 
 /// One chart of a picture: lines against a shared kind of x.
@@ -591,15 +598,21 @@ fn draw_panel(area: &DrawingArea<BitMapBackend, Shift>, panel: &Panel) -> anyhow
             }
             for (line, points) in &lines {
                 let c = SERIES_RGB[line.colour % SERIES_RGB.len()];
-                let dashed = line.dashed;
-                let style = if dashed {
+                let peer = line.peer;
+                let style = if peer.is_some() {
                     c.stroke_width(1)
                 } else {
                     c.stroke_width(2)
                 };
-                if dashed {
+                if let Some(k) = peer {
+                    let (dash, gap) = peer_dashes(k);
                     chart
-                        .draw_series(DashedLineSeries::new(points.iter().copied(), 6, 4, style))
+                        .draw_series(DashedLineSeries::new(
+                            points.iter().copied(),
+                            dash,
+                            gap,
+                            style,
+                        ))
                         .or_bug()?;
                 } else {
                     chart
@@ -610,10 +623,11 @@ fn draw_panel(area: &DrawingArea<BitMapBackend, Shift>, panel: &Panel) -> anyhow
                 if markers {
                     chart
                         .draw_series(points.iter().map(|&p| -> DynElement<_, _> {
-                            if dashed {
-                                TriangleMarker::new(p, 4, c.stroke_width(1)).into_dyn()
-                            } else {
-                                Circle::new(p, 3, c.filled()).into_dyn()
+                            match peer.map(|k| k % 3) {
+                                Some(0) => TriangleMarker::new(p, 4, style).into_dyn(),
+                                Some(1) => Cross::new(p, 3, style).into_dyn(),
+                                Some(_) => Circle::new(p, 3, style).into_dyn(),
+                                None => Circle::new(p, 3, c.filled()).into_dyn(),
                             }
                         }))
                         .or_bug()?;
@@ -622,7 +636,16 @@ fn draw_panel(area: &DrawingArea<BitMapBackend, Shift>, panel: &Panel) -> anyhow
                     .draw_series(std::iter::empty::<Circle<(f64, f64), i32>>())
                     .or_bug()?
                     .label(line.label.as_str())
-                    .legend(move |(x, y)| PathElement::new([(x, y), (x + 18, y)], style));
+                    .legend(move |(x, y)| {
+                        // Solid for stein: one dash as long as the mark.
+                        let (dash, gap) = peer.map_or((18, 0), peer_dashes);
+                        plotters::element::DashedPathElement::new(
+                            [(x, y), (x + 18, y)],
+                            dash,
+                            gap,
+                            style,
+                        )
+                    });
             }
             if lines.len() > 1 || lines.iter().any(|(l, _)| !l.label.is_empty()) {
                 chart
@@ -1066,11 +1089,11 @@ mod tests {
     fn panels_draw_lines_on_linear_and_log_axes() {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("c.png");
-        let line = |colour, dashed, points: Vec<(f64, f64)>| Line {
+        let line = |colour, peer, points: Vec<(f64, f64)>| Line {
             label: format!("line {colour}"),
             points,
             colour,
-            dashed,
+            peer,
         };
         let panels = [
             Panel {
@@ -1081,7 +1104,7 @@ mod tests {
                 log_y: false,
                 lines: vec![line(
                     0,
-                    false,
+                    None,
                     (0..50).map(|i| (i as f64, (i as f64).sin())).collect(),
                 )],
                 legend: Corner::UpperRight,
@@ -1093,11 +1116,11 @@ mod tests {
                 log_x: true,
                 log_y: true,
                 lines: vec![
-                    line(1, false, vec![(1e3, 1e8), (1e4, 1e9), (1e5, 2e9)]),
+                    line(1, None, vec![(1e3, 1e8), (1e4, 1e9), (1e5, 2e9)]),
                     // Non-positive values cannot be drawn on log axes: left out.
                     line(
                         1,
-                        true,
+                        Some(0),
                         vec![(1e3, 5e7), (0.0, 1.0), (1e5, -1.0), (1e4, 4e8)],
                     ),
                 ],
@@ -1109,7 +1132,7 @@ mod tests {
                 y_label: "MMD²".into(),
                 log_x: false,
                 log_y: true,
-                lines: vec![line(2, false, vec![])],
+                lines: vec![line(2, None, vec![])],
                 legend: Corner::UpperLeft,
             },
         ];

@@ -129,7 +129,7 @@ pub fn plot_run_curves(dir: &Path, out: &Path) -> Result<()> {
                     label: String::new(),
                     points,
                     colour: k,
-                    dashed: false,
+                    peer: None,
                 }],
                 legend: Corner::UpperRight,
             })
@@ -252,11 +252,11 @@ fn source_name(json: &Value, fallback: &str) -> String {
 /// adds its lines, dashed.
 pub fn plot_bench(path: &Path, report: &Value, peers: &[(String, Value)]) -> Result<()> {
     let adapter = source_name(report, "this adapter");
-    let mut sources = vec![("stein".to_string(), sweep(report, "the benchmark")?, false)];
-    for (name, json) in peers {
+    let mut sources = vec![("stein".to_string(), sweep(report, "the benchmark")?, None)];
+    for (k, (name, json)) in peers.iter().enumerate() {
         let s = sweep(json, &format!("--peer {name}"))?;
         let label = source_name(json, name);
-        sources.push((label, s, true));
+        sources.push((label, s, Some(k)));
     }
     let mut dims: Vec<u64> = sources
         .iter()
@@ -277,7 +277,7 @@ pub fn plot_bench(path: &Path, report: &Value, peers: &[(String, Value)]) -> Res
                 label: name(source, q, *d),
                 points: points.clone(),
                 colour: colour(*d),
-                dashed: *peer,
+                peer: *peer,
             });
         }
         for ((q, d), points) in &s.seconds {
@@ -291,7 +291,7 @@ pub fn plot_bench(path: &Path, report: &Value, peers: &[(String, Value)]) -> Res
                 },
                 points: points.iter().map(|p| (p.0, p.1)).collect(),
                 colour: colour(*d),
-                dashed: *peer,
+                peer: *peer,
             });
         }
     }
