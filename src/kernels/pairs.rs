@@ -31,7 +31,7 @@ pub fn bracket_shuffle_size(layout: PhiLayout, d: usize) -> Option<u32> {
 }
 
 /// Bins of `pair_histogram` (its const BINS).
-pub const HISTOGRAM_BINS: usize = 1024;
+pub const HISTOGRAM_BINS: usize = 2048;
 
 /// Where a pass over the pairs finds what the device median's stages wrote
 /// ([`crate::median::DeviceMedian`]): its bracket [lo, hi] as two f32 at byte `bracket` of
@@ -150,7 +150,7 @@ impl Kernels {
 
     /// Records the per-workgroup histogram of the distances in `[p.lo, p.hi]` (BINS = 1024
     /// bins in f32 bit space, slot 1024 = count below lo) into `hist`
-    /// (`ceil(n / 256) · 1025` values), one dispatch per chunk of
+    /// (`ceil(n / 256) · (HISTOGRAM_BINS + 1)` values), one dispatch per chunk of
     /// [`Kernels::histogram_plan`], each with its own uniform slot.
     /// `dev`: the bracket and the workgroup counts where the device left them
     /// ([`DeviceBracket`]), instead of `p.lo`, `p.hi` and the full grid.

@@ -87,8 +87,11 @@ const SMALL_WG: u64 = 64;
 const RADIX_SAMPLE: f64 = 1024.0;
 /// Radix rounds of 8 bits over f32 bit patterns.
 const RADIX_ROUNDS: u32 = 4;
-/// Narrowing rounds per order statistic (1024 bins each take [0, +inf] to one value).
-const NARROW_ROUNDS: u32 = 4;
+/// Narrowing rounds per order statistic: pair_histogram's 2048 bins take [0, +inf] (2³¹ bit
+/// patterns) to one value in three (widths 2²⁰, 2⁹, 1), where 1024 bins took four; the
+/// rounds are recorded every step (indirect, with no workgroups unless the sample misled), so
+/// each one fewer is two dispatches fewer (median_control.wgsl's NARROW_ROUNDS).
+const NARROW_ROUNDS: u32 = 3;
 
 /// The device median's buffers and plan for `n` particles in `d` dimensions.
 pub struct DeviceMedian {
@@ -392,7 +395,7 @@ impl DeviceMedian {
             hist: GpuVec::zeros(
                 ctx,
                 "median histograms",
-                (groups as usize * 513).max(hgroups * 1025),
+                (groups as usize * 513).max(hgroups * (crate::kernels::HISTOGRAM_BINS + 1)),
             )?,
             st: GpuVec::zeros(ctx, "median state", st::CURSOR + rows_max.max(1))?,
             args: GpuVec::zeros(ctx, "median indirect arguments", 12)?,
