@@ -45,6 +45,11 @@ struct UpdateParams {
     _pad2: u32,
 }
 
+// pair_histogram's bins over [lo, hi]; its output is groups * (HISTOGRAM_BINS + 1) counts, the
+// last of each group's the count below lo. median_control's NARROW stage reads them
+// (src/kernels/pairs.rs mirrors it).
+const HISTOGRAM_BINS: u32 = 2048u;
+
 // Exact median selection over the implicit pairwise squared distances:
 // pair_sample, pair_count, pair_list.
 struct SelectParams {

@@ -246,8 +246,8 @@ fn radix_try(lid: u32, count: u32, targets: vec2<u32>, br: vec2<u32>) -> RadixTr
         inside += u32(bits >= lo && bits <= hi);
         nan += u32((bits & 0x7fffffffu) > 0x7f800000u);
     }
-    // (The previous attempt's readers of radix_buf are done before these writes.)
-    workgroupBarrier();
+    // (No barrier needed before these writes: radix_buf's earlier readers, a failed attempt's
+    // or the stride sample's radix rounds, each end at a barrier.)
     radix_buf[3u * lid] = below;
     radix_buf[3u * lid + 1u] = inside;
     radix_buf[3u * lid + 2u] = nan;

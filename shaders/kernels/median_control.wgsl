@@ -14,7 +14,7 @@
 //            the bracket missed a rank, or too many rows overflowed, it sets FLAG_NARROW: the
 //            narrowing stages' pair_histogram passes then get their workgroups (indirect).
 //   NARROW   round r of the fallback (dispatched only with FLAG_NARROW): pair_histogram's
-//            NARROW_BINS bins of the bracket [st[ST_NLO], st[ST_NHI]] in f32 bits; keeps the
+//            HISTOGRAM_BINS bins of the bracket [st[ST_NLO], st[ST_NHI]] in f32 bits; keeps the
 //            bin of off-diagonal rank k_q, q = r / NARROW_ROUNDS. Three rounds of 2048 bins take
 //            the full range [0, +inf] (2^31 bit patterns) to one value: 2^20, 2^9, then 1.
 //   RESOLVE  the two order statistics the median averages into st[ST_SEL0..2] (0 for a
@@ -22,7 +22,8 @@
 // Every sum is of integers, in a fixed order: deterministic.
 // Parts: common/median_state.wgsl
 // Bindings: 0 uniform MedianParams | 1 st | 2 hist (select_hist's [groups * 513] or
-//   pair_histogram's [groups * (NARROW_BINS + 1)]) | 3 counts [2n] | 4 offsets [n + 1] (the rows' slots)
+//   pair_histogram's [groups * (HISTOGRAM_BINS + 1)]) | 3 counts [2n]
+//   | 4 offsets [n + 1] (the rows' slots)
 //   | 5 rowplan [2n] (written: per row, where its candidates are and where they go)
 //   | 6 ovf [rows_max] (written: the rows listed again)
 // Dispatch: (1, 1, 1); NARROW indirect, (1, 1, 1) only with FLAG_NARROW.
@@ -45,12 +46,11 @@ const NAN_BITS: u32 = 0x7fc00000u;
 @group(0) @binding(5) var<storage, read_write> rowplan: array<u32>;
 @group(0) @binding(6) var<storage, read_write> ovf: array<u32>;
 
-// pair_histogram's bins (its BINS), and the narrowing rounds a statistic (device.rs's
-// NARROW_ROUNDS).
-const NARROW_BINS: u32 = 2048u;
+// The narrowing rounds a statistic (device.rs mirrors it): HISTOGRAM_BINS (common/params.wgsl)
+// bins a round take [0, +inf] to one value in three.
 const NARROW_ROUNDS: u32 = 3u;
 
-var<workgroup> bins: array<u32, 2048>;
+var<workgroup> bins: array<u32, HISTOGRAM_BINS>;
 var<workgroup> sh_below: array<u32, 256>;
 var<workgroup> sh_inside: array<u32, 256>;
 var<workgroup> sh_rows: array<u32, 256>;
@@ -249,10 +249,10 @@ fn narrow(lid: u32) {
     if (st[ST_FLAGS] & FLAG_NARROW) == 0u {
         return;
     }
-    for (var b = lid; b < NARROW_BINS; b += WG) {
+    for (var b = lid; b < HISTOGRAM_BINS; b += WG) {
         var t = 0u;
         for (var g = 0u; g < p.groups; g++) {
-            t += hist[g * (NARROW_BINS + 1u) + b];
+            t += hist[g * (HISTOGRAM_BINS + 1u) + b];
         }
         bins[b] = t;
     }
@@ -262,17 +262,17 @@ fn narrow(lid: u32) {
     }
     var below = 0u;
     for (var g = 0u; g < p.groups; g++) {
-        below += hist[g * (NARROW_BINS + 1u) + NARROW_BINS];
+        below += hist[g * (HISTOGRAM_BINS + 1u) + HISTOGRAM_BINS];
     }
     let q = p.round / NARROW_ROUNDS;
     let k = select(p.k0, p.k1, q == 1u);
     let lo = st[ST_NLO];
     let hi = st[ST_NHI];
-    let width = (hi - lo) / NARROW_BINS + 1u;
+    let width = (hi - lo) / HISTOGRAM_BINS + 1u;
     var acc = below;
     var b = 0u;
     loop {
-        if b == NARROW_BINS {
+        if b == HISTOGRAM_BINS {
             break;
         }
         if k < acc + bins[b] {
@@ -281,7 +281,7 @@ fn narrow(lid: u32) {
         acc += bins[b];
         b += 1u;
     }
-    if k < below || b == NARROW_BINS {
+    if k < below || b == HISTOGRAM_BINS {
         // Pairs are missing from [0, +inf]: NaN distances.
         st[ST_FLAGS] = st[ST_FLAGS] | FLAG_NAN;
         return;

@@ -16,13 +16,13 @@
 // Dispatch: (ceil(n / (4 WG)), 1, 1).
 override WG: u32 = 64u;
 override D: u32 = 2u;
-const BINS: u32 = 2048u;
+const BINS: u32 = HISTOGRAM_BINS;
 
 @group(0) @binding(0) var<uniform> p: SelectParams;
 @group(0) @binding(1) var<storage, read> x: array<f32>;
 @group(0) @binding(2) var<storage, read_write> hist: array<u32>;
 
-var<workgroup> local: array<atomic<u32>, 2048>;
+var<workgroup> local: array<atomic<u32>, BINS>;
 
 fn coord(r: vec4<u32>, a: u32) -> vec4<f32> {
     return vec4<f32>(x[r.x * D + a], x[r.y * D + a], x[r.z * D + a], x[r.w * D + a]);

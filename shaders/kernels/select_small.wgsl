@@ -1,7 +1,7 @@
 // select_small: the device median's radix selection (select_hist + median_control's PICK, four
 // rounds) in one workgroup and one dispatch (common/radix_small.wgsl), for lists short enough
-// that one workgroup selects from them faster than eight dispatches start: targets st[ST_T0..2] among vals[0 .. st[ST_COUNT]), results
-// into the state as PICK leaves them.
+// that one workgroup selects from them faster than eight dispatches start: targets
+// st[ST_T0..2] among vals[0 .. st[ST_COUNT]), results into the state as PICK leaves them.
 // Parts: common/median_state.wgsl, common/radix_small.wgsl
 // Bindings: 0 uniform MedianParams | 1 vals [st[ST_COUNT]] (f32 bits) | 2 scratch (unused: a
 //   placeholder for common/radix_small.wgsl's second list) | 3 st

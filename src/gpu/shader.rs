@@ -1408,6 +1408,54 @@ mod tests {
         layouter[handle].size
     }
 
+    /// The value of the WGSL `const` `name` in `spec`'s module (a u32 literal).
+    fn wgsl_const(spec: &ShaderSpec, name: &str) -> u32 {
+        let (module, _) = parsed(spec);
+        let (_, c) = module
+            .constants
+            .iter()
+            .find(|(_, c)| c.name.as_deref() == Some(name))
+            .unwrap_or_else(|| panic!("{name} not found in {}", spec.name));
+        match module.global_expressions[c.init] {
+            naga::Expression::Literal(naga::Literal::U32(v)) => v,
+            ref e => panic!("{name} in {}: {e:?}, not a u32 literal", spec.name),
+        }
+    }
+
+    /// The device median's constants that Rust mirrors: its state buffer's indices
+    /// (common/median_state.wgsl), pair_histogram's bins and the narrowing rounds.
+    #[test]
+    fn wgsl_consts_match_their_rust_mirrors() {
+        use crate::median::device::{st, NARROW_ROUNDS};
+        let u = |v: usize| u32::try_from(v).unwrap();
+        for spec in [&PAIR_HISTOGRAM, &MEDIAN_CONTROL] {
+            assert_eq!(
+                wgsl_const(spec, "HISTOGRAM_BINS"),
+                u(crate::kernels::HISTOGRAM_BINS)
+            );
+        }
+        assert_eq!(wgsl_const(&MEDIAN_CONTROL, "NARROW_ROUNDS"), NARROW_ROUNDS);
+        for (name, index) in [
+            ("ST_LO", st::LO),
+            ("ST_FLAGS", st::FLAGS),
+            ("ST_INSIDE", st::INSIDE),
+            ("ST_OVF", st::OVF),
+            ("ST_NLO", st::NLO),
+            ("ST_SEL0", st::SEL0),
+            ("ST_IND_ROWS", st::IND_ROWS),
+            ("ST_IND_HIST", st::IND_HIST),
+            ("ST_IND_NARROW", st::IND_NARROW),
+            ("ST_WHOLE", st::WHOLE),
+            ("ST_GUESSES", st::GUESSES),
+            ("ST_CURSOR", st::CURSOR),
+        ] {
+            assert_eq!(wgsl_const(&MEDIAN_SMALL, name), u(index), "{name}");
+        }
+        for (name, flag) in [("FLAG_NARROW", st::FLAG_NARROW), ("FLAG_NAN", st::FLAG_NAN)] {
+            assert_eq!(wgsl_const(&MEDIAN_SMALL, name), flag, "{name}");
+        }
+    }
+
     #[test]
     fn uniform_structs_match_their_rust_mirrors() {
         let size = |s: usize| u32::try_from(s).unwrap();

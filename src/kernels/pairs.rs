@@ -148,8 +148,9 @@ impl Kernels {
         ))
     }
 
-    /// Records the per-workgroup histogram of the distances in `[p.lo, p.hi]` (BINS = 1024
-    /// bins in f32 bit space, slot 1024 = count below lo) into `hist`
+    /// Records the per-workgroup histogram of the distances in `[p.lo, p.hi]`
+    /// ([`HISTOGRAM_BINS`] bins in f32 bit space, the slot after them the count below lo) into
+    /// `hist`
     /// (`ceil(n / 256) · (HISTOGRAM_BINS + 1)` values), one dispatch per chunk of
     /// [`Kernels::histogram_plan`], each with its own uniform slot.
     /// `dev`: the bracket and the workgroup counts where the device left them

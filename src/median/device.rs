@@ -44,7 +44,7 @@ use crate::gpu::{GpuContext, GpuVec, Recorder};
 use crate::kernels::{DeviceBracket, Kernels, XTexture};
 
 /// Indices into the state buffer (shaders/common/median_state.wgsl).
-mod st {
+pub(crate) mod st {
     pub const LO: usize = 0;
     pub const FLAGS: usize = 2;
     pub const INSIDE: usize = 4;
@@ -91,7 +91,7 @@ const RADIX_ROUNDS: u32 = 4;
 /// patterns) to one value in three (widths 2²⁰, 2⁹, 1), where 1024 bins took four; the
 /// rounds are recorded every step (indirect, with no workgroups unless the sample misled), so
 /// each one fewer is two dispatches fewer (median_control.wgsl's NARROW_ROUNDS).
-const NARROW_ROUNDS: u32 = 3;
+pub(crate) const NARROW_ROUNDS: u32 = 3;
 
 /// The device median's buffers and plan for `n` particles in `d` dimensions.
 pub struct DeviceMedian {
@@ -188,7 +188,7 @@ impl DeviceMedian {
         }
     }
 
-    /// Pairs to sample for M pairs: none up to 2¹⁹ (every pair is listed), else about
+    /// Pairs to sample for M pairs: none up to LIST_ALL (every pair is listed), else about
     /// (10·M)^⅔ (in [2¹², 2²²]), which balances the two radix selections: the sample's S
     /// values against the bracket's ≈ 10·M/√S candidates, and keeps memory growing as
     /// n^(4/3) rather than n² (the sample's size changes the work, never the result).

@@ -25,7 +25,7 @@
 
 use anyhow::{ensure, Result};
 
-mod device;
+pub(crate) mod device;
 pub use device::{DeviceMedian, Knobs};
 
 use crate::gpu::params::SelectParams;

@@ -526,7 +526,6 @@ fn device_against_host(
     d: usize,
     knobs: stein::median::Knobs,
 ) -> Result<(stein::median::MedianResult, u32)> {
-    use stein::gpu::Recorder;
     use stein::median::DeviceMedian;
     let (ctx, k) = gpu()?.expect("gpu");
     let xb = GpuVec::from_slice(ctx, "x", x32)?;
@@ -537,27 +536,49 @@ fn device_against_host(
     // bypassed brackets of both are counted.
     let mut whole = 0;
     for _ in 0..2 {
-        let mut rec = Recorder::new(ctx);
-        dm.record(ctx, k, &mut rec, &xb)?;
-        rec.submit(ctx);
-        let got = dm.result(ctx)?;
-        ensure!(
-            got.med.to_bits() == host.med.to_bits(),
-            "n={n} d={d} {knobs:?}: device median {} ({} passes), host {}",
-            got.med,
-            got.passes,
-            host.med
-        );
-        let h = stein::bandwidth::from_median(host.med, n);
-        let dev_h = dm.h.read(ctx)?;
-        ensure!(
-            dev_h[1].to_bits() == ((1.0 / h) as f32).to_bits()
-                && dev_h[0].to_bits() == (h as f32).to_bits(),
-            "n={n} d={d}: device (h, 1/h) = {dev_h:?}, host h = {h}"
-        );
+        let got = select_against_host(&mut dm, &xb, Some(&host), n, d, &format!("{knobs:?}"))?;
+        ensure!(got.is_some(), "n={n} d={d}: the device saw a NaN");
         whole += dm.whole_selections(ctx)?;
     }
     Ok((dm.result(ctx)?, whole))
+}
+
+/// Records one selection of `dm` over the particles `xb` and checks it against the host
+/// selector's result on them, `host` (None where the host refused a NaN): the same median bit
+/// for bit and (h, 1/h) the host's `from_median` and `(1 / h) as f32` bit for bit, or both
+/// refusing. Returns the device's result (None for the NaN).
+fn select_against_host(
+    dm: &mut stein::median::DeviceMedian,
+    xb: &GpuVec<f32>,
+    host: Option<&stein::median::MedianResult>,
+    n: usize,
+    d: usize,
+    what: &str,
+) -> Result<Option<stein::median::MedianResult>> {
+    let (ctx, k) = gpu()?.expect("gpu");
+    let mut rec = stein::gpu::Recorder::new(ctx);
+    dm.record(ctx, k, &mut rec, xb)?;
+    rec.submit(ctx);
+    let (got, host) = match (dm.result(ctx), host) {
+        (Err(_), None) => return Ok(None),
+        (Ok(got), Some(host)) => (got, host),
+        (got, host) => anyhow::bail!("n={n} d={d} {what}: device {got:?}, host {host:?}"),
+    };
+    ensure!(
+        got.med.to_bits() == host.med.to_bits(),
+        "n={n} d={d} {what}: device median {} ({} passes), host {}",
+        got.med,
+        got.passes,
+        host.med
+    );
+    let h = stein::bandwidth::from_median(host.med, n);
+    let dev_h = dm.h.read(ctx)?;
+    ensure!(
+        dev_h[1].to_bits() == ((1.0 / h) as f32).to_bits()
+            && dev_h[0].to_bits() == (h as f32).to_bits(),
+        "n={n} d={d} {what}: device (h, 1/h) = {dev_h:?}, host h = {h}"
+    );
+    Ok(Some(got))
 }
 
 /// The device median equals the host selector's on the case table's sizes (n = 1, 2, primes,
@@ -639,38 +660,19 @@ fn device_median_one_workgroup_selection_paths_are_exact() -> Result<()> {
 /// is taken exactly where expected. n = 500 (median_filter's path) never guesses.
 #[test]
 fn device_median_guessed_brackets_are_exact() -> Result<()> {
-    use stein::gpu::Recorder;
     use stein::median::DeviceMedian;
     let Some((ctx, k)) = gpu()? else {
         return Ok(());
     };
     // One selection: the device against the host on `x`, and whether a guess was taken.
+    // One selection checked against the host's, and whether it took a guess.
     let select = |dm: &mut DeviceMedian, x: &[f32], n: usize, d: usize| -> Result<bool> {
         let xb = GpuVec::from_slice(ctx, "x", x)?;
         let before = dm.guessed_selections(ctx)?;
-        let host = MedianSelector::new(ctx, k, n, d)?.median_sqdist(ctx, k, &xb);
-        let mut rec = Recorder::new(ctx);
-        dm.record(ctx, k, &mut rec, &xb)?;
-        rec.submit(ctx);
-        match (dm.result(ctx), host) {
-            (Ok(got), Ok(host)) => {
-                ensure!(
-                    got.med.to_bits() == host.med.to_bits(),
-                    "n={n} d={d}: device median {}, host {}",
-                    got.med,
-                    host.med
-                );
-                let h = stein::bandwidth::from_median(host.med, n);
-                let dev_h = dm.h.read(ctx)?;
-                ensure!(
-                    dev_h[1].to_bits() == ((1.0 / h) as f32).to_bits(),
-                    "n={n} d={d}: device 1/h = {}, host h = {h}",
-                    dev_h[1]
-                );
-            }
-            (Err(_), Err(_)) => {}
-            (got, host) => anyhow::bail!("n={n} d={d}: device {got:?}, host {host:?}"),
-        }
+        let host = MedianSelector::new(ctx, k, n, d)?
+            .median_sqdist(ctx, k, &xb)
+            .ok();
+        select_against_host(dm, &xb, host.as_ref(), n, d, "")?;
         let after = dm.guessed_selections(ctx)?;
         ensure!(
             after <= before + 1,
