@@ -160,7 +160,10 @@ fn gpu_options(backend: Option<String>, adapter: Option<String>) -> GpuOptions {
             name: adapter.or_else(|| std::env::var("WGPU_ADAPTER_NAME").ok()),
         },
         backends: wgpu::Backends::from_env(),
-        instance_flags: instance.flags,
+        instance_flags: stein::gpu::stein_instance_flags(
+            instance.flags,
+            std::env::var_os("WGPU_VALIDATION_INDIRECT_CALL").is_some(),
+        ),
         backend_options: instance.backend_options,
         unchecked: std::env::var_os("STEIN_UNCHECKED").is_some(),
         phi_layout: std::env::var("STEIN_PHI_LAYOUT")

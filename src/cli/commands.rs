@@ -42,7 +42,10 @@ pub(crate) fn gpu_options(choice: &AdapterChoice) -> stein::gpu::GpuOptions {
             name: (choice.name.clone()).or_else(|| std::env::var("WGPU_ADAPTER_NAME").ok()),
         },
         backends: wgpu::Backends::from_env(),
-        instance_flags: instance.flags,
+        instance_flags: stein::gpu::stein_instance_flags(
+            instance.flags,
+            std::env::var_os("WGPU_VALIDATION_INDIRECT_CALL").is_some(),
+        ),
         backend_options: instance.backend_options,
         unchecked: std::env::var_os("STEIN_UNCHECKED").is_some(),
         phi_layout: std::env::var("STEIN_PHI_LAYOUT")

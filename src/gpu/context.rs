@@ -46,15 +46,15 @@ impl PhiLayoutChoice {
 /// `WGPU_BACKEND`, `WGPU_ADAPTER_NAME`, wgpu's instance variables, `STEIN_UNCHECKED` and
 /// `STEIN_PHI_LAYOUT`, as wgpu reads its own only in the `*_from_env` constructors an
 /// application chooses to call.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
 pub struct GpuOptions {
     /// The adapter asked for.
     pub adapter: AdapterChoice,
     /// Backends searched when `adapter.backend` is unset (`WGPU_BACKEND`); `None`: Vulkan,
     /// Metal and DX12, then GL when they have no adapter.
     pub backends: Option<wgpu::Backends>,
-    /// The wgpu instance's flags (`wgpu::InstanceFlags::default()` unless the application
-    /// takes them from the environment).
+    /// The wgpu instance's flags ([`stein_instance_flags`] of wgpu's defaults unless the
+    /// application takes them from the environment).
     pub instance_flags: wgpu::InstanceFlags,
     /// The wgpu instance's backend options.
     pub backend_options: wgpu::BackendOptions,
@@ -182,6 +182,36 @@ fn describe(info: &wgpu::AdapterInfo) -> String {
         "\"{}\" ({:?}, {:?})",
         info.name, info.backend, info.device_type
     )
+}
+
+impl Default for GpuOptions {
+    fn default() -> Self {
+        Self {
+            adapter: AdapterChoice::default(),
+            backends: None,
+            instance_flags: stein_instance_flags(wgpu::InstanceFlags::default(), false),
+            backend_options: wgpu::BackendOptions::default(),
+            unchecked: false,
+            phi_layout: None,
+        }
+    }
+}
+
+/// The instance flags stein opens its device with: `flags` (wgpu's defaults, or what its
+/// environment variables make of them) without wgpu's validation of indirect dispatches,
+/// unless `asked` (`WGPU_VALIDATION_INDIRECT_CALL` was set). wgpu checks every indirect
+/// dispatch's workgroup counts with a compute pass of its own before it runs, on behalf of
+/// code that cannot bound them; stein's indirect dispatches (the device median's rare passes,
+/// recorded every step, empty unless needed) read counts its own one-workgroup stages write,
+/// each bounded by a size the host checked against the device's limits when it planned them.
+/// The check adds a dispatch of its own per indirect dispatch: on llvmpipe 0.1–0.15 ms a step
+/// at n = 64–128 in one alternated comparison of the guessed list pass (banana target), within
+/// the noise of a later one (`bench/llvmpipe-2cores-2026-12-07-guessed-list/`).
+pub fn stein_instance_flags(mut flags: wgpu::InstanceFlags, asked: bool) -> wgpu::InstanceFlags {
+    if !asked {
+        flags.remove(wgpu::InstanceFlags::VALIDATION_INDIRECT_CALL);
+    }
+    flags
 }
 
 impl GpuContext {

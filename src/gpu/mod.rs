@@ -15,5 +15,7 @@ mod generate;
 
 pub use arena::{Recorder, UniformSlot};
 pub use buffer::GpuVec;
-pub use context::{AdapterChoice, GpuContext, GpuCounts, GpuOptions, PhiLayoutChoice};
+pub use context::{
+    stein_instance_flags, AdapterChoice, GpuContext, GpuCounts, GpuOptions, PhiLayoutChoice,
+};
 pub use timer::PassTime;

@@ -282,7 +282,7 @@ impl Kernel {
     pub fn record_with(
         &self,
         ctx: &GpuContext,
-        enc: &mut wgpu::CommandEncoder,
+        enc: &mut super::Recorder,
         uniform: &UniformSlot,
         buffers: &[&wgpu::Buffer],
         groups: (u32, u32, u32),
@@ -297,7 +297,7 @@ impl Kernel {
     pub fn record_resources(
         &self,
         ctx: &GpuContext,
-        enc: &mut wgpu::CommandEncoder,
+        enc: &mut super::Recorder,
         resources: &[wgpu::BindingResource],
         groups: (u32, u32, u32),
     ) -> Result<()> {
@@ -320,12 +320,14 @@ impl Kernel {
 
     /// [`Kernel::record_resources`] with the workgroup counts read by the device from
     /// `args` at byte `offset` (three u32: x, y, z), as an earlier pass of the same encoder
-    /// wrote them. A count of 0 dispatches nothing: the kernels dispatched so (the device
+    /// wrote them. The device opens without wgpu's check of those counts
+    /// ([`super::context::stein_instance_flags`]): the kernel that writes them must keep each
+    /// within `max_compute_workgroups_per_dimension`. A count of 0 dispatches nothing: the kernels dispatched so (the device
     /// median's exceptional passes) write only what a later stage reads when they ran.
     pub fn record_indirect(
         &self,
         ctx: &GpuContext,
-        enc: &mut wgpu::CommandEncoder,
+        enc: &mut super::Recorder,
         resources: &[wgpu::BindingResource],
         args: &wgpu::Buffer,
         offset: u64,
@@ -336,7 +338,7 @@ impl Kernel {
     fn record_dispatch(
         &self,
         ctx: &GpuContext,
-        enc: &mut wgpu::CommandEncoder,
+        enc: &mut super::Recorder,
         resources: &[wgpu::BindingResource],
         dispatch: Dispatch,
     ) -> Result<()> {
@@ -370,18 +372,26 @@ impl Kernel {
             layout: &self.layout,
             entries: &entries,
         });
-        // While a recording is timed (`stein bench --profile`), the pass's start and end.
-        let slot = ctx.timestamp_slot(self.name);
-        let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor {
-            label: Some(self.name),
-            timestamp_writes: slot
-                .as_ref()
-                .map(|(set, i)| wgpu::ComputePassTimestampWrites {
-                    query_set: set,
-                    beginning_of_pass_write_index: Some(*i),
-                    end_of_pass_write_index: Some(*i + 1),
-                }),
-        });
+        // While a recording is timed (`stein bench --profile`), a pass of its own with its
+        // start and end; otherwise the recorder's open pass.
+        let timed = ctx.timestamp_slot(self.name);
+        let mut own;
+        let pass = match &timed {
+            Some((set, i)) => {
+                enc.end_pass();
+                let own_pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor {
+                    label: Some(self.name),
+                    timestamp_writes: Some(wgpu::ComputePassTimestampWrites {
+                        query_set: set,
+                        beginning_of_pass_write_index: Some(*i),
+                        end_of_pass_write_index: Some(*i + 1),
+                    }),
+                });
+                own = own_pass.forget_lifetime();
+                &mut own
+            }
+            None => enc.pass(),
+        };
         pass.set_pipeline(&self.pipeline);
         pass.set_bind_group(0, &group, &[]);
         match dispatch {

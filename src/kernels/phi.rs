@@ -631,7 +631,7 @@ impl Kernels {
     pub fn record_phi_columns(
         &self,
         ctx: &GpuContext,
-        enc: &mut wgpu::CommandEncoder,
+        enc: &mut crate::gpu::Recorder,
         params: &UniformSlot,
         (x, score): (&GpuVec<f32>, &GpuVec<f32>),
         center: &GpuVec<f32>,
