@@ -59,7 +59,7 @@ struct SelectParams {
     hi: f32,
     samples: u32,  // pair_sample: number of pairs to draw
     seed: u32,     // pair_sample: stream of the counter-based hash
-    mode: u32,     // pair_bracket: 0 count, 1 list
+    mode: u32,     // pair_bracket: 0 count, 1 list, 2 list and mark NaN rows (bracket.wgsl)
     j_begin: u32,  // pair_bracket: column chunk [j_begin, j_end) of this dispatch
     j_end: u32,
     flags: u32,    // pair_bracket: bit 0 first chunk
@@ -143,9 +143,9 @@ struct GenParams {
 struct MedianParams {
     n: u32,          // particles
     d: u32,          // dimension
-    stage: u32,      // median_control: which stage
+    stage: u32,      // median_control, median_small: which stage
     round: u32,      // the stage's round (radix digit, narrowing level)
-    groups: u32,     // workgroups whose histograms a stage sums
+    groups: u32,     // workgroups whose histograms a stage sums (median_small: row blocks)
     samples: u32,    // pairs in the sample (0: no sample, every pair is listed)
     lo_idx: u32,     // sample positions of the bracket ends (see `flags`)
     hi_idx: u32,
@@ -160,7 +160,6 @@ struct MedianParams {
     m: u32,          // pairs, n(n - 1)/2
     ln_hi: u32,      // median_small: ln(n + 1) as the host's f64 bits
     ln_lo: u32,
-    seg: u32,        // median_small: each invocation's segment of the filtered values
-                     // (0: no filter)
+    _pad0: u32,
     _pad1: u32,
 }

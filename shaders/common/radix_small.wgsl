@@ -5,7 +5,7 @@
 // deterministic), one histogram while both statistics share their prefix. The values are this
 // part's binding 1, `vals` (the kernels that include it bind their list there), or, once a
 // kernel sets `radix_gathered`, its binding 2, `scratch`, from `radix_at` on (median_small's
-// filtered values; select_small binds a placeholder there); every invocation of the workgroup
+// gathered values; select_small binds a placeholder there); every invocation of the workgroup
 // (WG of them, at most 256) calls it (its barriers).
 //
 // Lists longer than RADIX_CAP are bracketed first, because a histogram costs an atomic add per
@@ -17,15 +17,9 @@
 // byte where lo and hi differ. Where the bracket misses a target or holds more than RADIX_CAP
 // values (a stride sample that misleads, or ties), the radix runs over every value: the same
 // result, only slower.
-// A caller may guess a bracket first (median_small: the previous selection's statistics ±
-// a relative width, radix_guess), tried at any length: where particles move little between
-// steps it holds both ranks and a few hundred values, and the stride sample's radix rounds
-// (four atomic adds for each of its 1024-3072 values), or up to RADIX_CAP values the radix
-// over every value, are not needed. Where it misses, those follow: a guess changes the work,
-// never the result.
 // Returns the two values' bits, their ranks within their final prefix (0 when the ranks were
-// in range) and, valid in invocation 0, the NaN patterns among the values, whether the
-// bracket was bypassed and how the guess fared.
+// in range) and, valid in invocation 0, the NaN patterns among the values and whether the
+// bracket was bypassed.
 override WG: u32 = 256u;
 // The bracket's half-width in standard deviations of a sample rank (tests set it below zero:
 // an empty bracket, so the selection over every value runs).
@@ -66,24 +60,10 @@ struct RadixResult {
     // 1 where a list longer than RADIX_CAP was selected over every value (its bracket missed
     // a target or held too many values), else 0: the tests check that they force it.
     whole: u32,
-    // Where the caller guessed a bracket: 1 where it held both ranks (and `inside`, the
-    // values it held), 2 where it missed a rank, 3 where it held too many values.
+    // Where the caller guessed a bracket (radix_select_guessed): 1 where it held both ranks
+    // (and `inside`, the values it held), 2 where it missed a rank, 3 where it held too many.
     guessed: u32,
     inside: u32,
-}
-
-// The bracket's relative half-width that a guess starts with, and the values it aims to hold
-// (median_small adapts the width to them, step by step): few enough that the radix rounds over
-// them cost little, many enough that the statistics' drift between steps stays inside.
-const RADIX_GUESS_W0: f32 = 0.03125;
-const RADIX_GUESS_INSIDE: f32 = 768.0;
-
-// The bracket [lo, hi] (bits) around the previous selection's statistics `prev` (bits), with
-// relative half-width w.
-fn radix_guess(prev: vec2<u32>, w: f32) -> vec2<u32> {
-    let lo = max(bitcast<f32>(prev.x) * (1.0 - w), 0.0);
-    let hi = bitcast<f32>(prev.y) * (1.0 + w);
-    return vec2<u32>(bitcast<u32>(lo), bitcast<u32>(hi));
 }
 
 // The radix rounds from `first` (0..3) with `start` (the bits above it, shared by both
@@ -229,10 +209,10 @@ struct RadixTry {
 
 // Selects within the bracket `br` where it holds both ranks and at most RADIX_CAP values:
 // every value counted against it in registers (no branches, no atomics), the ones inside
-// compacted into radix_buf, the radix rounds over those. `ok` false (and nothing selected,
-// r.guessed 2 for a missed rank, 3 for too many values) where it does not; the caller then
-// brackets otherwise. `br` must be the same in every invocation (invocation 0's is the one
-// the compaction uses), though the analysis need not see it as uniform.
+// compacted into radix_buf, the radix rounds over those. `ok` false (and nothing selected)
+// where it does not; the caller then selects over every value. `br` must be the same in every
+// invocation (invocation 0's is the one the compaction uses), though the analysis need not
+// see it as uniform.
 
 fn radix_try(lid: u32, count: u32, targets: vec2<u32>, br: vec2<u32>) -> RadixTry {
     let lo = br.x;
@@ -290,38 +270,41 @@ fn radix_try(lid: u32, count: u32, targets: vec2<u32>, br: vec2<u32>) -> RadixTr
     return RadixTry(true, r);
 }
 
-// The two order statistics of the `count` values radix_load reads: within `guess` first where
-// `guessed` (uniform: the caller's previous selection, radix_guess), else or where it misses
-// within a stride sample's bracket past RADIX_CAP values, else over every value.
-fn radix_select_small(lid: u32, count: u32, targets: vec2<u32>, guess: vec2<u32>,
-                      guessed: bool) -> RadixResult {
-    var r: RadixResult;
-    var missed = 0u;
-    if count > (1u << 22u) {
-        r = radix_rounds(lid, count, targets, false, 0u, 0xffffffffu, 0u, 0u);
-    } else {
-        if guessed {
-            let t = radix_try(lid, count, targets, guess);
-            if t.ok {
-                r = t.r;
-                r.guessed = 1u;
-                return r;
-            }
-            missed = t.r.guessed;
-        }
-        if count <= RADIX_CAP {
-            r = radix_rounds(lid, count, targets, false, 0u, 0xffffffffu, 0u, 0u);
-        } else {
-            let br = radix_bracket(lid, count, targets, f32(RADIX_CAP));
-            let t = radix_try(lid, count, targets, br);
-            if t.ok {
-                r = t.r;
-            } else {
-                r = radix_rounds(lid, count, targets, false, 0u, 0xffffffffu, 0u, 0u);
-                r.whole = 1u;
-            }
-        }
+// The two order statistics of the `count` values radix_load reads: within a stride sample's
+// bracket past RADIX_CAP values, else (or where that bracket misses) over every value.
+fn radix_select_small(lid: u32, count: u32, targets: vec2<u32>) -> RadixResult {
+    if count <= RADIX_CAP || count > (1u << 22u) {
+        return radix_rounds(lid, count, targets, false, 0u, 0xffffffffu, 0u, 0u);
     }
+    let br = radix_bracket(lid, count, targets, f32(RADIX_CAP));
+    let t = radix_try(lid, count, targets, br);
+    if t.ok {
+        return t.r;
+    }
+    var r = radix_rounds(lid, count, targets, false, 0u, 0xffffffffu, 0u, 0u);
+    r.whole = 1u;
+    return r;
+}
+
+// radix_select_small, within the bracket `guess` first where `guessed` (uniform; median_small
+// where the list holds every pair: the previous selection's statistics ± a width): where
+// particles move little between steps it holds both ranks and a few hundred values, and the
+// stride sample's radix rounds (four atomic adds for each of its 1024-3072 values), or up to
+// RADIX_CAP values the radix over every value, are not needed. Where it misses, those follow
+// (r.guessed says how it fared): a guess changes the work, never the result.
+fn radix_select_guessed(lid: u32, count: u32, targets: vec2<u32>, guess: vec2<u32>,
+                        guessed: bool) -> RadixResult {
+    var missed = 0u;
+    if guessed && count <= (1u << 22u) {
+        let t = radix_try(lid, count, targets, guess);
+        if t.ok {
+            var r = t.r;
+            r.guessed = 1u;
+            return r;
+        }
+        missed = t.r.guessed;
+    }
+    var r = radix_select_small(lid, count, targets);
     r.guessed = missed;
     return r;
 }

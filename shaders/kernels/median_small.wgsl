@@ -1,137 +1,89 @@
-// median_small: the whole device median after the list pass, in one workgroup and one
-// dispatch, where every pair was listed (M = n(n - 1)/2 pairs, at exact offsets, so the list is
-// dense): on llvmpipe each dispatch costs tens of microseconds to start, which at these sizes
-// is much of the median. It does what median_control's PLAN, select_small, RESOLVE and
-// median_finish do on the longer path:
-//   - sums the rows' counts: every pair lies in [0, +inf], so fewer than M is NaN;
-//   - selects the two off-diagonal order statistics k0 <= k1 (common/radix_small.wgsl);
-//     past 2^16 pairs (p.seg > 0) a filter runs first, in three dispatches: stage 0 (this
-//     kernel, p.stage = 0) brackets the targets from a stride sample of the list,
-//     median_filter counts every pair against the bracket across workgroups and keeps those
-//     inside (about a twentieth) in per-invocation segments, and stage 1 (p.stage = 1)
-//     gathers them in order and selects among them. A bracket that misses a target, or a
-//     segment that overflows, leaves stage 1 to select from the whole list: the same result,
-//     slower;
-//     Where the list is selected directly (up to 2^16 pairs), from the second selection on,
-//     the first bracket is a guess: the previous selection's statistics ± a relative width
-//     that adapts, step by step, to hold about RADIX_GUESS_INSIDE values
-//     (common/radix_small.wgsl); where it misses a rank or holds too many, the stride
-//     sample's bracket follows, and the next selection does not guess;
-//   - puts them (0 for a diagonal one, NaN bits after a NaN) in st[ST_SEL0..2], with the
-//     candidates and flags the host reads when asked, and keeps them as the next guess
-//     (st[ST_PREV0 ..= ST_GUESSES]);
-//   - writes (h, 1/h) from them as median_finish does (softf64: the host's f64, bit for bit).
+// median_small: the whole device median after the list pass where every pair is listed
+// (M = n(n - 1)/2 <= 2^19 pairs, n <= 1024), in one workgroup: on llvmpipe each dispatch
+// costs tens of microseconds to start, which at these sizes is much of the median. It does
+// what median_control's PLAN, select_small, RESOLVE and median_finish do on the longer path.
+// The list pass (pair_bracket, mode 2) lists each row's distances inside the bracket
+// [st[ST_LO], st[ST_HI]] at the start of the row's region (n - 1 - i values, at exact
+// offsets), counts those below it, and marks a row that met a NaN (bit 31 of its below
+// count). The bracket is the one the previous selection left (finish below):
+//   - [0, +inf] on the first selection, after a NaN, and in the tests that empty every
+//     bracket: every pair is listed, densely, and stage 1 selects among all of them;
+//   - else a guess: the previous selection's two statistics ± a relative width that adapts,
+//     step by step, to hold about GUESS_INSIDE values. Where it holds both ranks, stage 1
+//     gathers the rows' few values and selects among them: no pass over every pair in one
+//     workgroup. Where it misses a rank, stage 1 sets the bracket to [0, +inf] and the
+//     indirect arguments of a second list pass (pair_bracket, mode 1, every row) and of
+//     stage 2, which selects among every pair: the same result, slower.
+// Up to DIRECT pairs (device.rs; p.round = 1) the list pass lists every pair each time
+// ([0, +inf] from its uniform) and the guess is the one-workgroup selection's first bracket
+// instead (common/radix_small.wgsl radix_select_guessed): at these sizes a pass over the list
+// costs less than the second list pass and stage 2 recorded every step.
+// The guess changes the work, never the result: the selection's values are the host
+// selector's, bit for bit.
+// A row that met a NaN makes the result NaN at once (every pair lies in [0, +inf] otherwise).
+// Finishing (either stage): the two values (0 for a diagonal one, NaN bits after a NaN) in
+// st[ST_SEL0..2], with the candidates and flags the host reads when asked; the next
+// selection's guess (st[ST_PREV0 ..= ST_PREV_W]) and bracket (st[ST_LO], st[ST_HI]); and
+// (h, 1/h) from them as median_finish computes it (softf64: the host's f64, bit for bit).
 // Parts: common/params.wgsl, common/median_state.wgsl, common/softf64.wgsl,
 //   common/radix_small.wgsl
-// Bindings: 0 uniform MedianParams | 1 vals [m] (the list, f32 bits) | 2 scratch
-//   (median_filter's layout; stage 1 writes the gathered values and offsets) | 3 counts [2n]
-//   | 4 st | 5 out [2] = (h, 1/h) (written)
-// Dispatch: (1, 1, 1), with p.stage 0, then median_filter, then p.stage 1 where p.seg > 0.
+// Loops: the radix rounds over every pair run 4 M / WG times an invocation (device.rs checks
+//   them against llvmpipe's loop limit).
+// Bindings: 0 uniform MedianParams | 1 vals [m] (the list, f32 bits) | 2 scratch [m] (the
+//   gathered values) | 3 counts [2n] | 4 offsets [n + 1] | 5 st | 6 out [2] = (h, 1/h)
+// Dispatch: (1, 1, 1) with p.stage 1 after the list pass; past DIRECT pairs, indirect
+//   (1 or 0, 1, 1) with p.stage 2 after the second list pass.
 @group(0) @binding(0) var<uniform> p: MedianParams;
 // Bindings 1 and 2, `vals` and `scratch`, and the override WG are common/radix_small.wgsl's.
 @group(0) @binding(3) var<storage, read> counts: array<u32>;
-@group(0) @binding(4) var<storage, read_write> st: array<u32>;
-@group(0) @binding(5) var<storage, read_write> out: array<f32>;
+@group(0) @binding(4) var<storage, read> offsets: array<u32>;
+@group(0) @binding(5) var<storage, read_write> st: array<u32>;
+@group(0) @binding(6) var<storage, read_write> out: array<f32>;
 
-var<workgroup> sums: array<u32, 256>;
-// The filter's totals: below the bracket, inside it, NaN patterns, segments overflowed.
-var<workgroup> filter_tot: vec4<u32>;
+// The guess's relative half-width at first, and the values it aims to hold: few enough that
+// the radix rounds over them cost little, many enough that the statistics' drift between
+// steps of particles that move stays inside (a miss costs a second list pass and a selection
+// over every pair). The width follows the values held, within a factor of 2 a step, four
+// times wider after a miss.
+const GUESS_W0: f32 = 0.03125;
+const GUESS_INSIDE: f32 = 2048.0;
+// Where every pair is listed each step (p.round = 1: up to device.rs DIRECT pairs), the guess
+// only spares the one-workgroup selection its stride sample, and the radix rounds over the
+// values it holds cost an atomic add each: fewer.
+const DIRECT_INSIDE: f32 = 768.0;
+// Particles that move steadily move the statistics by about as much each step: the width is
+// at least this many times the last step's relative change.
+const GUESS_DRIFT: f32 = 3.0;
+
+// The rows' totals: below the bracket, inside it, rows that met a NaN.
+var<workgroup> row_tot: vec3<u32>;
 // The previous selection (st[ST_PREV0 ..= ST_PREV_W]), read once, uniform.
 var<workgroup> prev_st: vec4<u32>;
 
-// The previous selection's statistics, whether they make a guess (ST_PREV_OK) and the
-// bracket's width, as the state holds them.
-fn previous(lid: u32) -> vec4<u32> {
-    if lid == 0u {
-        prev_st = vec4<u32>(st[ST_PREV0], st[ST_PREV1], st[ST_PREV_OK], st[ST_PREV_W]);
-    }
-    return workgroupUniformLoad(&prev_st);
+// The bracket [lo, hi] (bits) around the statistics `prev` (bits), relative half-width w.
+fn guess(prev: vec2<u32>, w: f32) -> vec2<u32> {
+    // (w = 1: 0, not inf * 0 = NaN where the statistic is +inf.)
+    let lo = select(0.0, max(bitcast<f32>(prev.x) * (1.0 - w), 0.0), w < 1.0);
+    let hi = bitcast<f32>(prev.y) * (1.0 + w);
+    return vec2<u32>(bitcast<u32>(lo), bitcast<u32>(hi));
 }
 
-// Stage 0 of the filter (p.seg > 0): the bracket, from a stride sample of the list, into
-// st[ST_LO], st[ST_HI] for median_filter (sized for its segments, not for radix_buf). No
-// guess here: one that missed would leave stage 1 to select from the whole list in one
-// workgroup.
-fn bracket_stage(lid: u32, targets: vec2<u32>) {
-    let br = radix_bracket(lid, p.m, targets, 1e9);
-    if lid == 0u {
-        st[ST_LO] = br.x;
-        st[ST_HI] = br.y;
-    }
+// The statistics' relative change from `prev` to `now` (bits), the larger of the two, at most
+// 1 (also where it is not finite).
+fn drift(prev: vec2<u32>, now: vec2<u32>) -> f32 {
+    let a = vec2<f32>(bitcast<f32>(prev.x), bitcast<f32>(prev.y));
+    let b = vec2<f32>(bitcast<f32>(now.x), bitcast<f32>(now.y));
+    let c = abs(b - a) / max(a, vec2<f32>(1e-30));
+    let m = max(c.x, c.y);
+    return select(1.0, m, m < 1.0);
 }
 
-// Stage 1 (after median_filter): the filter's totals, its segments gathered in invocation
-// order behind them, and the selection among those (targets less the pairs below).
-fn filtered(lid: u32, targets: vec2<u32>) -> RadixResult {
-    let seg = p.seg;
-    let total = p.groups * WG;
-    let behind = total * (seg + 1u);
-    let at = behind + total * seg;
-    if lid == 0u {
-        var tot = vec4<u32>(0u);
-        for (var t = 0u; t < total; t++) {
-            let c = scratch[at + 4u * t + 1u];
-            scratch[at + 4u * t + 3u] = tot.y;
-            tot += vec4<u32>(scratch[at + 4u * t], c, scratch[at + 4u * t + 2u], u32(c > seg));
-        }
-        filter_tot = tot;
-    }
-    storageBarrier();
-    let tot = workgroupUniformLoad(&filter_tot);
-    if targets.x < tot.x || targets.y >= tot.x + tot.y || tot.w > 0u {
-        var whole = radix_rounds(lid, p.m, targets, false, 0u, 0xffffffffu, 0u, 0u);
-        whole.whole = 1u;
-        return whole;
-    }
-    for (var t = lid; t < total; t += WG) {
-        let c = scratch[at + 4u * t + 1u];
-        let to = behind + scratch[at + 4u * t + 3u];
-        for (var j = 0u; j < c; j++) {
-            scratch[to + j] = scratch[t * (seg + 1u) + j];
-        }
-    }
-    storageBarrier();
-    workgroupBarrier();
-    radix_gathered = true;
-    radix_at = behind;
-    var r = radix_select_small(lid, tot.y, targets - vec2<u32>(tot.x), vec2<u32>(0u), false);
-    r.nans = tot.z;
-    return r;
-}
-
-@compute @workgroup_size(WG)
-fn median_small(@builtin(local_invocation_index) lid: u32) {
-    let targets = vec2<u32>(p.k0, p.k1);
-    if p.stage == 0u && p.seg > 0u {
-        bracket_stage(lid, targets);
-        return;
-    }
-    // Every pair's count, in row order per invocation, then in invocation order.
-    var listed = 0u;
-    for (var i = lid; i < p.n; i += WG) {
-        listed += counts[2u * i] + counts[2u * i + 1u];
-    }
-    sums[lid] = listed;
-    let g = previous(lid);
-    // Where the list is selected directly, and not in the tests that empty every bracket.
-    let guessed = g.z == 1u && p.seg == 0u && RADIX_SIGMAS >= 0.0;
-    var picked: RadixResult;
-    if p.seg == 0u {
-        picked = radix_select_small(lid, p.m, targets, radix_guess(g.xy, bitcast<f32>(g.w)),
-                                    guessed);
-    } else {
-        picked = filtered(lid, targets);
-    }
-    if lid != 0u {
-        return;
-    }
-    // Invocation 0 alone sums the counts (the selection's barriers ordered the writes above).
-    var all = 0u;
-    for (var t = 0u; t < WG; t++) {
-        all += sums[t];
-    }
-    let nan = all != p.m;
-    var v = picked.bits;
+// Invocation 0 finishes the selection `r` among `among` values (nan: a row met a NaN; hit:
+// the guess held both ranks; w: the next guess's width, at least GUESS_DRIFT times the
+// statistics' change since `prev` where `moved`).
+fn finish(r: RadixResult, among: u32, nan: bool, hit: bool, w: f32, prev: vec2<u32>,
+          moved: bool) {
+    var v = r.bits;
     for (var q = 0u; q < 2u; q++) {
         if ((p.flags >> q) & 1u) != 0u {
             v[q] = 0u;
@@ -141,48 +93,156 @@ fn median_small(@builtin(local_invocation_index) lid: u32) {
         }
     }
     st[ST_FLAGS] = select(0u, FLAG_NAN, nan);
-    st[ST_INSIDE] = all;
-    st[ST_OVF] = 0u;
-    st[ST_WHOLE] = picked.whole;
+    st[ST_INSIDE] = among;
+    // Stage 2: every row listed again (the host's result counts a second list pass).
+    st[ST_OVF] = select(0u, p.n, p.stage == 2u);
+    st[ST_WHOLE] = r.whole;
     st[ST_SEL0] = v.x;
     st[ST_SEL1] = v.y;
-    // The next selection's guess: these statistics, and a width that aims its bracket at
-    // RADIX_GUESS_INSIDE values (scaled by the share this one held, within a factor of 2;
-    // four times wider after a missed rank, four times narrower after too many values).
-    // After a guess that failed the next selection does not guess (ST_PREV_OK = 2, the width
-    // kept for the one after), so particles that move far each step pay its wasted count
-    // pass on every other step at most. No guess after a NaN (ST_PREV_OK = 0).
-    let was = bitcast<f32>(g.w);
-    var w = RADIX_GUESS_W0;
-    var next = 1u;
-    if guessed {
-        switch picked.guessed {
-            case 1u: {
-                let aim = RADIX_GUESS_INSIDE / f32(max(picked.inside, 1u));
-                w = was * clamp(aim, 0.5, 2.0);
-                st[ST_GUESSES] = st[ST_GUESSES] + 1u;
-            }
-            case 2u: {
-                w = was * 4.0;
-                next = 2u;
-            }
-            default: {
-                w = was * 0.25;
-                next = 2u;
-            }
-        }
-    } else if g.z == 2u {
-        w = was;
+    if hit {
+        st[ST_GUESSES] = st[ST_GUESSES] + 1u;
     }
-    if nan {
-        next = 0u;
+    // No guess after a NaN, nor in the tests that empty every bracket.
+    let next = !nan && RADIX_SIGMAS >= 0.0;
+    var wide = w;
+    if moved {
+        wide = max(wide, GUESS_DRIFT * drift(prev, r.bits));
     }
-    st[ST_PREV0] = picked.bits.x;
-    st[ST_PREV1] = picked.bits.y;
-    st[ST_PREV_OK] = next;
-    st[ST_PREV_W] = bitcast<u32>(clamp(w, 1e-6, 1.0));
+    let width = clamp(wide, 1e-6, 1.0);
+    st[ST_PREV0] = r.bits.x;
+    st[ST_PREV1] = r.bits.y;
+    st[ST_PREV_OK] = select(0u, 1u, next);
+    st[ST_PREV_W] = bitcast<u32>(width);
+    var br = vec2<u32>(0u, F32_INF_BITS);
+    if next {
+        br = guess(r.bits, width);
+    }
+    st[ST_LO] = br.x;
+    st[ST_HI] = br.y;
     // Through variables: the bits reach the stores at run time, never as a constant NaN.
-    var r = median_finish_bits(p.n, v.x, v.y, vec2<u32>(p.ln_hi, p.ln_lo));
-    out[0] = bitcast<f32>(r.x);
-    out[1] = bitcast<f32>(r.y);
+    var h = median_finish_bits(p.n, v.x, v.y, vec2<u32>(p.ln_hi, p.ln_lo));
+    out[0] = bitcast<f32>(h.x);
+    out[1] = bitcast<f32>(h.y);
+}
+
+@compute @workgroup_size(WG)
+fn median_small(@builtin(local_invocation_index) lid: u32) {
+    let targets = vec2<u32>(p.k0, p.k1);
+    if lid == 0u {
+        prev_st = vec4<u32>(st[ST_PREV0], st[ST_PREV1], st[ST_PREV_OK], st[ST_PREV_W]);
+    }
+    let prev = workgroupUniformLoad(&prev_st);
+    let w = bitcast<f32>(prev.w);
+    if p.stage == 1u && lid == 0u {
+        // No second list pass nor stage 2 unless the guess misses (below).
+        for (var q = 0u; q < 3u; q++) {
+            st[ST_IND_ROWS + q] = select(1u, 0u, q == 0u);
+            st[ST_IND_NARROW + q] = select(1u, 0u, q == 0u);
+        }
+    }
+    if p.stage == 2u {
+        // After a miss: every pair listed again; stage 1 widened the guess.
+        let r = radix_select_small(lid, p.m, targets);
+        if lid == 0u {
+            finish(r, p.m, false, false, w, prev.xy, true);
+        }
+        return;
+    }
+    // The rows' counts, each invocation's rows in order, then the invocations in order: the
+    // offsets of each invocation's gathered values.
+    var below = 0u;
+    var inside = 0u;
+    var nan = 0u;
+    for (var i = lid; i < p.n; i += WG) {
+        let b = counts[2u * i];
+        below += b & 0x7fffffffu;
+        inside += counts[2u * i + 1u];
+        nan |= b >> 31u;
+    }
+    radix_buf[3u * lid] = below;
+    radix_buf[3u * lid + 1u] = inside;
+    radix_buf[3u * lid + 2u] = nan;
+    workgroupBarrier();
+    if lid == 0u {
+        var tot = vec3<u32>(0u);
+        for (var t = 0u; t < WG; t++) {
+            let c = vec3<u32>(radix_buf[3u * t], radix_buf[3u * t + 1u], radix_buf[3u * t + 2u]);
+            radix_buf[3u * t + 1u] = tot.y;
+            tot = vec3<u32>(tot.xy + c.xy, tot.z | c.z);
+        }
+        row_tot = tot;
+    }
+    let tot = workgroupUniformLoad(&row_tot);
+    var none: RadixResult;
+    if tot.z != 0u {
+        if lid == 0u {
+            finish(none, p.m, true, false, GUESS_W0, prev.xy, false);
+        }
+        return;
+    }
+    let guessed = prev.z == 1u;
+    if p.round == 1u {
+        // Every pair listed (up to DIRECT pairs, [0, +inf] from the uniform): the guess is
+        // the one-workgroup selection's first bracket.
+        let r = radix_select_guessed(lid, p.m, targets, guess(prev.xy, w), guessed);
+        if lid == 0u {
+            var wn = GUESS_W0;
+            switch r.guessed {
+                case 1u: {
+                    wn = w * clamp(DIRECT_INSIDE / f32(max(r.inside, 1u)), 0.5, 2.0);
+                }
+                case 2u: {
+                    wn = w * 4.0;
+                }
+                case 3u: {
+                    wn = w * 0.25;
+                }
+                default: {}
+            }
+            // (Not widened by the statistics' change: a width past RADIX_CAP values here
+            // makes the guess hold too many, where the gathered selection takes any count.)
+            finish(r, p.m, false, r.guessed == 1u, wn, prev.xy, false);
+        }
+        return;
+    }
+    if !guessed {
+        // Every pair is in the list.
+        let r = radix_select_small(lid, p.m, targets);
+        if lid == 0u {
+            finish(r, p.m, false, false, GUESS_W0, prev.xy, false);
+        }
+        return;
+    }
+    if targets.x < tot.x || targets.y >= tot.x + tot.y {
+        // The guess missed a rank: every row listed again, then stage 2.
+        if lid == 0u {
+            st[ST_LO] = 0u;
+            st[ST_HI] = F32_INF_BITS;
+            st[ST_PREV_W] = bitcast<u32>(clamp(w * 4.0, 1e-6, 1.0));
+            st[ST_IND_ROWS] = p.groups;
+            st[ST_IND_NARROW] = 1u;
+        }
+        return;
+    }
+    // The rows' values inside the guess, gathered in row order per invocation (each
+    // invocation's offset read from radix_buf after the barrier above, before the barriers
+    // below and the selection that rewrites it).
+    var dst = radix_buf[3u * lid + 1u];
+    for (var i = lid; i < p.n; i += WG) {
+        let c = counts[2u * i + 1u];
+        let src = offsets[i];
+        for (var j = 0u; j < c; j++) {
+            scratch[dst + j] = vals[src + j];
+        }
+        dst += c;
+    }
+    storageBarrier();
+    workgroupBarrier();
+    radix_gathered = true;
+    radix_at = 0u;
+    let r = radix_select_small(lid, tot.y, targets - vec2<u32>(tot.x));
+    if lid == 0u {
+        let aim = clamp(GUESS_INSIDE / f32(max(tot.y, 1u)), 0.5, 2.0);
+        finish(r, tot.y, false, true, w * aim, prev.xy, true);
+    }
 }

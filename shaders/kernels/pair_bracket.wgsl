@@ -1,6 +1,7 @@
 // pair_bracket: one pass over the implicit upper triangle of squared distances
 // D_ij = |x_i - x_j|^2, j > i, against a bracket [lo, hi] (both inclusive):
 //   counts[2i] = #{j > i : D_ij < lo}, counts[2i+1] = #{j > i : lo <= D_ij <= hi}
+//   (mode 2: bit 31 of counts[2i] set where row i met a NaN, common/bracket.wgsl)
 //   and, in list mode, the in-bracket D_ij of row i in j order at out[offsets[i] + c], for
 //   c < offsets[i+1] - offsets[i] (a row that finds more than its slots counts them all and
 //   lists its first ones; the host sees it and lists again, with exact offsets, the row blocks
@@ -36,7 +37,8 @@ fn pair_bracket(@builtin(local_invocation_id) lid3: vec3<u32>,
     let ra = vec4<u32>(base, base + WG, base + 2u * WG, base + 3u * WG);
     let rc = min(ra, vec4<u32>(p.n - 1u));
     let live = ra < vec4<u32>(p.n);
-    let listing = p.mode == 1u;
+    let listing = p.mode != 0u;
+    let marking = p.mode == 2u;
     let first = (p.flags & 1u) != 0u;
     var x0 = vec4<f32>(0.0);
     var x1 = vec4<f32>(0.0);
@@ -79,7 +81,7 @@ fn pair_bracket(@builtin(local_invocation_id) lid3: vec3<u32>,
             }
         }
         let mine = live & (vec4<u32>(t) > ra);
-        let st = bracket_column(s, mine, p.lo, p.hi, start, end, &below, &inside);
+        let st = bracket_column(s, mine, p.lo, p.hi, start, end, &below, &inside, marking);
         if listing {
             if st.fits.x { out[st.at.x] = s.x; }
             if st.fits.y { out[st.at.y] = s.y; }

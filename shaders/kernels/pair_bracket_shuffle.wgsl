@@ -41,7 +41,8 @@ fn texel(t: u32) -> vec4<f32> {
 @compute @workgroup_size(WG)
 fn pair_bracket_shuffle(@builtin(local_invocation_id) lid3: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(subgroup_invocation_id) sid: u32) {
     let base = (p.block0 + wid.x) * WG * 8u + lid3.x;
-    let listing = p.mode == 1u;
+    let listing = p.mode != 0u;
+    let marking = p.mode == 2u;
     let first = (p.flags & 1u) != 0u;
     let ra0 = vec4<u32>(base + 0u * WG, base + 1u * WG, base + 2u * WG, base + 3u * WG);
     let rc0 = min(ra0, vec4<u32>(p.n - 1u));
@@ -1042,7 +1043,7 @@ fn pair_bracket_shuffle(@builtin(local_invocation_id) lid3: vec3<u32>, @builtin(
             if D > 126u { let e = x0_126 - xs126; s0 = fma(e, e, s0); }
             if D > 127u { let e = x0_127 - xs127; s0 = fma(e, e, s0); }
             let mine0 = live0 & col & (vec4<u32>(t) > ra0);
-            let st0 = bracket_column(s0, mine0, p.lo, p.hi, start0, end0, &below0, &inside0);
+            let st0 = bracket_column(s0, mine0, p.lo, p.hi, start0, end0, &below0, &inside0, marking);
             let e1_0 = x1_0 - xs0;
             var s1 = e1_0 * e1_0;
             if D > 1u { let e = x1_1 - xs1; s1 = fma(e, e, s1); }
@@ -1173,7 +1174,7 @@ fn pair_bracket_shuffle(@builtin(local_invocation_id) lid3: vec3<u32>, @builtin(
             if D > 126u { let e = x1_126 - xs126; s1 = fma(e, e, s1); }
             if D > 127u { let e = x1_127 - xs127; s1 = fma(e, e, s1); }
             let mine1 = live1 & col & (vec4<u32>(t) > ra1);
-            let st1 = bracket_column(s1, mine1, p.lo, p.hi, start1, end1, &below1, &inside1);
+            let st1 = bracket_column(s1, mine1, p.lo, p.hi, start1, end1, &below1, &inside1, marking);
             var pend0 = st0.fits & vec4<bool>(listing);
             var pend1 = st1.fits & vec4<bool>(listing);
             loop {

@@ -20,7 +20,7 @@ fn select_small(@builtin(local_invocation_index) lid: u32) {
         task = vec3<u32>(st[ST_COUNT], st[ST_T0], st[ST_T1]);
     }
     let a = workgroupUniformLoad(&task);
-    let r = radix_select_small(lid, a.x, a.yz, vec2<u32>(0u), false);
+    let r = radix_select_small(lid, a.x, a.yz);
     if lid == 0u {
         st[ST_NAN] = st[ST_NAN] + r.nans;
         st[ST_WHOLE] = st[ST_WHOLE] + r.whole;

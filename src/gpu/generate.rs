@@ -849,7 +849,8 @@ fn texel(t: u32) -> vec4<f32> {{
 @compute @workgroup_size(WG)
 fn pair_bracket_shuffle(@builtin(local_invocation_id) lid3: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(subgroup_invocation_id) sid: u32) {{
     let base = (p.block0 + wid.x) * WG * {rows}u + lid3.x;
-    let listing = p.mode == 1u;
+    let listing = p.mode != 0u;
+    let marking = p.mode == 2u;
     let first = (p.flags & 1u) != 0u;"
     );
     for g in 0..groups {
@@ -908,7 +909,7 @@ fn pair_bracket_shuffle(@builtin(local_invocation_id) lid3: vec3<u32>, @builtin(
             l,
             "            let mine{g} = live{g} & col & (vec4<u32>(t) > ra{g});"
         );
-        ln!(l, "            let st{g} = bracket_column(s{g}, mine{g}, p.lo, p.hi, start{g}, end{g}, &below{g}, &inside{g});");
+        ln!(l, "            let st{g} = bracket_column(s{g}, mine{g}, p.lo, p.hi, start{g}, end{g}, &below{g}, &inside{g}, marking);");
     }
     // The listed distances, one row a pass of one loop over the column's 4 G rows: llvmpipe
     // runs every store as a loop over its 8 lanes whatever their masks, and one store per row

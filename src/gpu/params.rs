@@ -141,7 +141,7 @@ pub struct SelectParams {
     pub samples: u32,
     /// Hash stream.
     pub seed: u32,
-    /// 0 count, 1 list.
+    /// 0 count, 1 list, 2 list and mark rows that meet a NaN (bit 31 of their below count).
     pub mode: u32,
     /// First column of this dispatch's chunk.
     pub j_begin: u32,
@@ -283,11 +283,12 @@ pub struct MedianParams {
     pub n: u32,
     /// Dimension.
     pub d: u32,
-    /// `median_control`'s stage.
+    /// `median_control`'s stage (`median_small`'s: 1 after the list pass, 2 after the second).
     pub stage: u32,
     /// The stage's round (radix digit, narrowing level; PLAN: pair_row_list's column chunks).
     pub round: u32,
-    /// Workgroups whose histograms a stage sums (PLAN: pair_histogram's workgroups).
+    /// Workgroups whose histograms a stage sums (PLAN: pair_histogram's workgroups;
+    /// `median_small`: the second list pass's row blocks).
     pub groups: u32,
     /// Pairs in the sample (0: every pair is listed).
     pub samples: u32,
@@ -315,9 +316,6 @@ pub struct MedianParams {
     pub ln_hi: u32,
     /// Its low 32 bits.
     pub ln_lo: u32,
-    /// median_small: each invocation's segment of the values its filter keeps (0: no
-    /// filter, the radix selection reads the list itself).
-    pub seg: u32,
     /// Padding.
-    pub _pad: u32,
+    pub _pad: [u32; 2],
 }

@@ -404,20 +404,7 @@ pub const MEDIAN_SMALL: ShaderSpec = ShaderSpec {
         part!("common/radix_small.wgsl"),
         part!("kernels/median_small.wgsl"),
     ],
-    bindings: &[U, R, W, R, W, W],
-    workgroup_sizes: &[64],
-    trusted: false,
-};
-
-/// median_small's filter across workgroups: the listed pairs inside its bracket, kept.
-pub const MEDIAN_FILTER: ShaderSpec = ShaderSpec {
-    name: "median_filter",
-    parts: &[
-        part!("common/params.wgsl"),
-        part!("common/median_state.wgsl"),
-        part!("kernels/median_filter.wgsl"),
-    ],
-    bindings: &[U, R, R, W],
+    bindings: &[U, R, W, R, R, W, W],
     workgroup_sizes: &[64],
     trusted: false,
 };
@@ -845,7 +832,6 @@ pub const ALL: &[&ShaderSpec] = &[
     &SELECT_HIST,
     &SELECT_SMALL,
     &MEDIAN_SMALL,
-    &MEDIAN_FILTER,
     &PAIR_ROW_LIST,
     &MEDIAN_GATHER,
     &PAIR_BRACKET_MID,
@@ -1437,6 +1423,7 @@ mod tests {
         assert_eq!(wgsl_const(&MEDIAN_CONTROL, "NARROW_ROUNDS"), NARROW_ROUNDS);
         for (name, index) in [
             ("ST_LO", st::LO),
+            ("ST_HI", st::HI),
             ("ST_FLAGS", st::FLAGS),
             ("ST_INSIDE", st::INSIDE),
             ("ST_OVF", st::OVF),

@@ -334,8 +334,9 @@ impl Kernels {
 
     /// [`Kernels::record_pair_bracket`] over the rows of the row blocks `blocks` only (see
     /// [`Kernels::bracket_block_rows`]); the other rows' counts and list slots are left alone.
-    /// `dev`: the bracket where the device left it ([`DeviceBracket`]; its `args` are not used:
-    /// the list pass always runs), instead of `p.lo` and `p.hi`.
+    /// `dev`: the bracket where the device left it ([`DeviceBracket`]), instead of `p.lo` and
+    /// `p.hi`; with its `args`, each chunk's dispatch is indirect (the device median's second
+    /// list pass: `blocks`' workgroups where a stage asked for them, else none).
     #[allow(clippy::too_many_arguments)]
     pub fn record_pair_bracket_blocks(
         &self,
@@ -402,7 +403,10 @@ impl Kernels {
             if let Some(dev) = &dev {
                 dev.copy_bracket(enc, &u);
             }
-            kernel.record_resources(ctx, enc, &resources, (g, 1, 1))?;
+            match dev.and_then(|dev| dev.args) {
+                Some((args, at)) => kernel.record_indirect(ctx, enc, &resources, args, at)?,
+                None => kernel.record_resources(ctx, enc, &resources, (g, 1, 1))?,
+            }
         }
         Ok(())
     }

@@ -5,9 +5,7 @@
 //!
 //! The algorithm is [`super::MedianSelector`]'s, with the host's decisions made by
 //! one-workgroup stages (`median_control.wgsl`) between the passes:
-//! 1. `pair_sample` draws S hashed pairs (none up to M = 3·2¹⁶ pairs: there every pair is
-//!    listed and `median_small` selects, with `median_filter` in front past 2¹⁶, and up to
-//!    2¹⁶ bracketing first around the previous selection's statistics);
+//! 1. `pair_sample` draws S hashed pairs (none up to M = 2¹⁹ pairs: see below);
 //!    `select_hist` + PICK select the sample's order statistics at the bracket positions (±5
 //!    standard errors of a sample quantile, plus two), and BRACKET makes them [lo, hi].
 //! 2. `pair_bracket` (list mode; its bracket copied in from the state) counts each row's
@@ -25,6 +23,18 @@
 //! 6. RESOLVE puts the two values (0 for a diagonal rank) in `sel`; `median_finish` computes
 //!    h = med / ln(n + 1) and 1/h in exactly rounded binary64 arithmetic and writes f32
 //!    (h, 1/h), the same bits as the host's `(1.0 / from_median(med, n)) as f32`.
+//!
+//! Up to M = 2¹⁹ pairs (n ≤ 1024) no sample is drawn: the list pass (`pair_bracket`, mode 2)
+//! lists the pairs inside a bracket the previous selection left in the state, at the start of
+//! each row's region, and `median_small` (one workgroup) does the rest. The bracket is
+//! [0, +inf] the first time and after a NaN (every pair listed, selected among in one
+//! workgroup), else a guess: the previous statistics ± a relative width that follows the
+//! values it held and how far the statistics moved. Where the guess holds both ranks,
+//! `median_small` gathers the rows' values inside it (about two thousand) and selects among
+//! them; where it misses a rank, a second list pass of every pair and a second
+//! `median_small` stage follow (indirect: no workgroups otherwise). Particles that move
+//! steadily keep the guess (the banana target at step size 0.05: every selection but the
+//! first, n = 128–1024).
 //!
 //! Every count is an integer and every selection depends only on the multiset of f32
 //! distances, which every pass computes with the same expression: the result is the host
@@ -46,6 +56,7 @@ use crate::kernels::{DeviceBracket, Kernels, XTexture};
 /// Indices into the state buffer (shaders/common/median_state.wgsl).
 pub(crate) mod st {
     pub const LO: usize = 0;
+    pub const HI: usize = 1;
     pub const FLAGS: usize = 2;
     pub const INSIDE: usize = 4;
     pub const OVF: usize = 12;
@@ -74,17 +85,24 @@ enum Stage {
 
 /// The longest list `select_small` selects from (one workgroup reads it four times).
 const SMALL: usize = 1 << 16;
-/// The most pairs listed whole for `median_small` (n ≤ 627), past which the sample brackets
-/// the list pass. Below it the whole list, filtered across workgroups and then selected in
-/// one, costs less than the sampled path's twenty-odd dispatches; above it, more (the
-/// median alone on llvmpipe: 2.0 against 2.6 ms at n = 512, 2.4 against 2.6 at n = 600,
-/// 3.5 against 3.0 at n = 724).
-const LIST_ALL: u64 = 3 << 16;
-/// median_small's workgroup size, which its segments are sized for.
+/// The most pairs listed for `median_small` (n ≤ 1024), past which the sample brackets the
+/// list pass. Below it the list pass behind the previous selection's guess and one
+/// workgroup's selection among the few pairs inside cost less than the sampled path's
+/// twenty-odd dispatches (banana target on llvmpipe, 300 steps: 2.8 against 4.3 ms a step at
+/// n = 700, 4.2 against 6.0 at n = 1024); past it the first selection, and any after a
+/// missed guess, select among every pair in one workgroup, whose radix rounds over 2¹⁹ pairs
+/// loop 4·2¹⁹/64 = 32 768 times an invocation, within llvmpipe's limit of 65 535 (at
+/// n = 1448 they passed it and the selection was wrong).
+const LIST_ALL: u64 = 1 << 19;
+/// The most pairs (n ≤ 181) for which the list pass lists every pair each step and
+/// median_small brackets its one-workgroup selection with the previous selection's guess
+/// (median_small.wgsl's p.round = 1): there a pass over the list in one workgroup costs less
+/// than the guessed list pass's second list pass and stage 2, recorded every step (banana
+/// target on llvmpipe, medians of three runs: n = 128, 1.24 against 1.39 ms a step; at
+/// n = 256 the guessed list pass was the faster, 1.56 against 1.67).
+const DIRECT: u64 = 1 << 14;
+/// select_small's and median_small's workgroup size.
 const SMALL_WG: u64 = 64;
-/// median_small's stride sample for the filter's bracket (common/radix_small.wgsl's
-/// radix_sample_size with no cap on the values inside).
-const RADIX_SAMPLE: f64 = 1024.0;
 /// Radix rounds of 8 bits over f32 bit patterns.
 const RADIX_ROUNDS: u32 = 4;
 /// Narrowing rounds per order statistic: pair_histogram's 2048 bins take [0, +inf] (2³¹ bit
@@ -114,11 +132,8 @@ pub struct DeviceMedian {
     /// pass's indirect arguments and bound writable in it).
     args: GpuVec<u32>,
     sel: GpuVec<u32>,
-    /// median_filter's segments, median_small's gathered values, the counts.
+    /// median_small's values gathered from inside a guessed bracket.
     scratch: GpuVec<u32>,
-    /// median_filter's workgroups (0: median_small selects from the list directly).
-    filter_groups: u32,
-    filter: Arc<Kernel>,
     /// (h, 1/h), written by the recorded passes; φ reads 1/h.
     pub h: GpuVec<f32>,
     xt: Option<XTexture>,
@@ -143,7 +158,8 @@ pub struct Knobs {
     /// Rows listed again at most, instead of min(n, 65535).
     pub rows_max: Option<usize>,
     /// The one-workgroup selections' bracket half-width in standard deviations, instead of 3
-    /// (below zero: no value inside, so they select over every value).
+    /// (below zero: no value inside, so they select over every value; and median_small
+    /// never guesses).
     pub radix_sigmas: Option<f64>,
 }
 
@@ -200,23 +216,12 @@ impl DeviceMedian {
         s.next_multiple_of(1 << 12).clamp(1 << 12, 1 << 22)
     }
 
-    /// median_filter's segment per invocation and its workgroups (0, 0: no filter, the list
-    /// is short enough for median_small to select from directly): the pairs its bracket holds,
-    /// RADIX_SIGMAS = 3 standard deviations of a sample rank either side of the median's
-    /// position (a fraction of about (6σ + 5)/S of the pairs, σ = √(S/4); planned as
-    /// (8σ + 6)/S), spread over the invocations, with room for their binomial spread. A
-    /// segment that overflows costs time, never the result.
-    fn segment(m: u64, samples: usize) -> (u32, u32) {
-        if samples > 0 || m <= SMALL as u64 {
-            return (0, 0);
-        }
-        // About 256 pairs an invocation.
-        let groups = m.div_ceil(SMALL_WG * 256).clamp(1, 64);
-        let sigma = (RADIX_SAMPLE / 4.0).sqrt();
-        let share = (8.0 * sigma + 6.0) / RADIX_SAMPLE;
-        let each = share * m as f64 / (groups * SMALL_WG) as f64;
-        let seg = (1.25 * each + 4.0 * each.sqrt() + 16.0).ceil() as u32;
-        (seg, groups as u32)
+    /// The state before the first selection: no guess, and the bracket [0, +inf] for the
+    /// list pass of every pair (median_small.wgsl).
+    fn initial_state(rows_max: usize) -> Vec<u32> {
+        let mut s = vec![0; st::CURSOR + rows_max.max(1)];
+        s[st::HI] = f32::INFINITY.to_bits();
+        s
     }
 
     /// The sample and the slots, as [`super::MedianSelector`] plans them (a larger sample
@@ -344,7 +349,6 @@ impl DeviceMedian {
         let hgroups = n.div_ceil(256);
         // median_small's ln(n + 1), the host's f64, as its bits.
         let ln = crate::bandwidth::log_n1(n).to_bits();
-        let (seg, filter_groups) = Self::segment(m, samples);
         let base = MedianParams {
             n: n as u32,
             d: d as u32,
@@ -361,7 +365,6 @@ impl DeviceMedian {
             m: m as u32,
             ln_hi: (ln >> 32) as u32,
             ln_lo: ln as u32,
-            seg,
             round: row_chunks,
             groups: hgroups as u32,
             ..Default::default()
@@ -370,6 +373,13 @@ impl DeviceMedian {
             "select_hist (values an invocation)",
             count_max as u64 / (256 * u64::from(groups)) + 2,
         )?;
+        if samples == 0 && m <= LIST_ALL {
+            // median_small's radix rounds over every pair: one loop, RADIX_ROUNDS times.
+            ctx.check_loop(
+                "median_small (values an invocation)",
+                u64::from(RADIX_ROUNDS) * m.div_ceil(SMALL_WG) + 2,
+            )?;
+        }
         k.bracket_plan(ctx, n, d)?;
         k.histogram_plan(ctx, n, d)?;
         let cached = |spec, wg| k.cached(ctx, spec, wg, &[]);
@@ -397,18 +407,19 @@ impl DeviceMedian {
                 "median histograms",
                 (groups as usize * 513).max(hgroups * (crate::kernels::HISTOGRAM_BINS + 1)),
             )?,
-            st: GpuVec::zeros(ctx, "median state", st::CURSOR + rows_max.max(1))?,
+            st: GpuVec::from_slice(ctx, "median state", &Self::initial_state(rows_max))?,
             args: GpuVec::zeros(ctx, "median indirect arguments", 12)?,
             sel: GpuVec::zeros(ctx, "median order statistics", 2)?,
             h: GpuVec::nan_filled(ctx, "median h", 2)?,
-            // median_filter's layout: T segments of seg + 1, T seg gathered, 4 T counts.
             scratch: GpuVec::zeros(
                 ctx,
-                "median filtered pairs",
-                (filter_groups as usize * SMALL_WG as usize * (2 * seg as usize + 5)).max(1),
+                "median gathered pairs",
+                if samples == 0 && m <= LIST_ALL {
+                    m.max(1) as usize
+                } else {
+                    1
+                },
             )?,
-            filter_groups,
-            filter: cached(&shader::MEDIAN_FILTER, SMALL_WG as u32)?,
             xt: if k.median_x_texture(n, d) {
                 Some(XTexture::new(ctx, n, d)?)
             } else {
@@ -461,37 +472,54 @@ impl DeviceMedian {
         );
         // The host selector's seed rule: its sample is the same for the same call count.
         self.calls = self.calls.wrapping_add(1);
-        if self.base.samples == 0 && self.n >= 2 && self.base.m <= LIST_ALL as u32 {
-            // Every pair listed: the list pass, then median_small does the rest at once, or
-            // past 2¹⁶ pairs brackets (stage 0), median_filter keeps the pairs inside, and
-            // median_small selects among them (stage 1).
+        if self.list_all() {
+            // Every pair listed: the list pass (behind the previous selection's guess, or
+            // [0, +inf]), then median_small (stage 1) does the rest at once; where the guess
+            // missed a rank, a second list pass of every pair and stage 2 follow (indirect:
+            // no workgroups otherwise).
             self.record_list(ctx, k, enc, x)?;
+            let blocks = self.row_blocks(k);
             let small = |stage| MedianParams {
                 stage,
-                groups: self.filter_groups,
+                groups: blocks,
+                round: u32::from(!self.list_guessed()),
                 ..self.base
             };
             let buffers = [
                 &self.list.buffer,
                 &self.scratch.buffer,
                 &self.counts.buffer,
+                &self.offsets.buffer,
                 &self.st.buffer,
                 &self.h.buffer,
             ];
-            if self.filter_groups > 0 {
-                // Stage 0 and median_filter read the same uniform.
-                let u = enc.uniform(ctx, &small(0));
-                self.small.record_with(ctx, enc, &u, &buffers, (1, 1, 1))?;
-                self.filter.record_with(
-                    ctx,
-                    enc,
-                    &u,
-                    &[&self.list.buffer, &self.st.buffer, &self.scratch.buffer],
-                    (self.filter_groups, 1, 1),
-                )?;
-            }
             let u = enc.uniform(ctx, &small(1));
-            return self.small.record_with(ctx, enc, &u, &buffers, (1, 1, 1));
+            self.small.record_with(ctx, enc, &u, &buffers, (1, 1, 1))?;
+            if !self.list_guessed() {
+                return Ok(());
+            }
+            self.copy_args(enc);
+            let relist = SelectParams {
+                mode: 1,
+                ..self.select_params()
+            };
+            k.record_pair_bracket_blocks(
+                ctx,
+                enc,
+                relist,
+                0..blocks,
+                (x, self.xt.as_ref()),
+                &self.offsets,
+                &self.counts,
+                &self.list,
+                Some(self.list_bracket(Some((&self.args.buffer, 0)))),
+            )?;
+            let u = enc.uniform(ctx, &small(2));
+            let mut resources = vec![u.binding()];
+            resources.extend(buffers.iter().map(|b| b.as_entire_binding()));
+            return self
+                .small
+                .record_indirect(ctx, enc, &resources, &self.args.buffer, 32);
         }
         self.stage(ctx, enc, Stage::Begin, 0, 0)?;
         if self.n >= 2 {
@@ -501,6 +529,42 @@ impl DeviceMedian {
         let sel = (st::SEL0 * 4) as u64;
         enc.copy_buffer_to_buffer(&self.st.buffer, sel, &self.sel.buffer, 0, 8);
         k.record_median_finish(ctx, enc, self.n, &self.sel, &self.h)
+    }
+
+    /// Whether every pair is listed and median_small selects (n ≥ 2, M ≤ LIST_ALL).
+    fn list_all(&self) -> bool {
+        self.base.samples == 0 && self.n >= 2 && u64::from(self.base.m) <= LIST_ALL
+    }
+
+    /// Whether the list pass of every pair lists only those inside the previous selection's
+    /// guess (past DIRECT pairs; up to it every pair is listed each time and the guess is
+    /// median_small's first bracket).
+    fn list_guessed(&self) -> bool {
+        self.list_all() && u64::from(self.base.m) > DIRECT
+    }
+
+    /// The list pass's row blocks (pair_bracket's workgroups for every row).
+    fn row_blocks(&self, k: &Kernels) -> u32 {
+        self.n.div_ceil(k.bracket_block_rows(self.n, self.d)) as u32
+    }
+
+    /// The list pass's bracket as the state holds it (st[ST_LO], st[ST_HI]), its dispatches
+    /// indirect with `args`.
+    fn list_bracket<'a>(&'a self, args: Option<(&'a wgpu::Buffer, u64)>) -> DeviceBracket<'a> {
+        DeviceBracket {
+            st: &self.st.buffer,
+            bracket: (st::LO * 4) as u64,
+            args,
+        }
+    }
+
+    /// Copies the indirect dispatches' arguments from the state: (rows, chunks, 1) at 0,
+    /// (groups or 0, 1, 1) at 16 and (1 or 0, 1, 1) at 32 bytes.
+    fn copy_args(&self, enc: &mut Recorder) {
+        const _: () =
+            assert!(st::IND_HIST == st::IND_ROWS + 4 && st::IND_NARROW == st::IND_ROWS + 8);
+        let ind = (st::IND_ROWS * 4) as u64;
+        enc.copy_buffer_to_buffer(&self.st.buffer, ind, &self.args.buffer, 0, 48);
     }
 
     /// The pair passes' uniform for these particles (their passes fill in the rest).
@@ -521,7 +585,6 @@ impl DeviceMedian {
         enc: &mut Recorder,
         x: &GpuVec<f32>,
     ) -> Result<()> {
-        let (n, d) = (self.n, self.d);
         let select = self.select_params();
         if let Some(xt) = &self.xt {
             k.record_x_texture(ctx, enc, x, xt)?;
@@ -536,15 +599,13 @@ impl DeviceMedian {
             self.radix(ctx, enc, &self.sample, self.base.samples as usize)?;
             self.stage(ctx, enc, Stage::Bracket, 0, 0)?;
         }
-        let blocks = n.div_ceil(k.bracket_block_rows(n, d)) as u32;
-        // The bracket: BRACKET's from the state, or every pair, [0, +inf].
-        let dev = (self.base.samples > 0).then_some(DeviceBracket {
-            st: &self.st.buffer,
-            bracket: (st::LO * 4) as u64,
-            args: None,
-        });
+        let blocks = self.row_blocks(k);
+        // The bracket: BRACKET's, or where every pair is listed the previous selection's
+        // guess or [0, +inf] (mode 2: rows that meet a NaN are marked), from the state; or,
+        // where the tests list every pair past LIST_ALL, [0, +inf].
+        let dev = (self.base.samples > 0 || self.list_guessed()).then(|| self.list_bracket(None));
         let list = SelectParams {
-            mode: 1,
+            mode: if self.list_all() { 2 } else { 1 },
             lo: 0.0,
             hi: f32::INFINITY,
             ..select
@@ -579,12 +640,7 @@ impl DeviceMedian {
             // the ranks lie inside [0, +inf] (PLAN flags the NaN that would say otherwise).
             return self.radix(ctx, enc, &self.list, self.list.len);
         }
-        // The indirect dispatches' arguments: (rows, chunks, 1), (groups or 0, 1, 1) and
-        // (1 or 0, 1, 1).
-        const _: () =
-            assert!(st::IND_HIST == st::IND_ROWS + 4 && st::IND_NARROW == st::IND_ROWS + 8);
-        let ind = (st::IND_ROWS * 4) as u64;
-        enc.copy_buffer_to_buffer(&self.st.buffer, ind, &self.args.buffer, 0, 48);
+        self.copy_args(enc);
         // The rows past their slots, listed again (no workgroups when none).
         let u = enc.uniform(ctx, &self.base);
         self.row_list.record_indirect(
@@ -730,12 +786,10 @@ impl DeviceMedian {
         Ok(self.st.read_prefix(ctx, st::CURSOR)?[st::WHOLE])
     }
 
-    /// How many selections so far took their first bracket from the previous selection's
-    /// statistics and found both ranks inside it (where `median_small` selects from the list
-    /// directly, up to 2¹⁶ pairs (n ≤ 362): from the second selection on it brackets around
-    /// the last one's order statistics, the width adapted to hold about 768 values, before
-    /// the stride sample, and not on the selection after a guess that failed;
-    /// common/radix_small.wgsl), read back. Tests check both outcomes.
+    /// How many selections so far listed only the pairs inside a bracket around the previous
+    /// selection's statistics and found both ranks inside it (up to 2¹⁹ pairs, n ≤ 1024:
+    /// every selection after the first and after a NaN guesses; median_small.wgsl), read
+    /// back. Tests check both outcomes.
     pub fn guessed_selections(&self, ctx: &GpuContext) -> Result<u32> {
         Ok(self.st.read_prefix(ctx, st::CURSOR)?[st::GUESSES])
     }

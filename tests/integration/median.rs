@@ -319,6 +319,43 @@ fn every_bracket_kernel(sweep: Sweep) -> Result<()> {
                         "{layout:?} chunked={chunked} n={n} d={d} S={samples} cap={cap}: gpu {got}, f64 sort {want}"
                     );
                 }
+                // The device median's list pass in mode 2 through the same kernel: every pair
+                // (first selection), then particles twice as far apart (the guess misses: past
+                // 2¹⁴ pairs the second list pass), again (a hit: the values gathered from the
+                // rows' starts), a NaN on the last particle (its pairs in the last column
+                // chunk), then the first particles again (no guess after the NaN).
+                let twice: Vec<f32> = x32.iter().map(|&v| 2.0 * v).collect();
+                let mut nan = twice.clone();
+                nan[n * d - 1] = f32::NAN;
+                let mut dm = stein::median::DeviceMedian::new(ctx, k, n, d)?;
+                for (i, (xs, want)) in [
+                    (&x32, Some(want)),
+                    (&twice, Some(4.0 * want)),
+                    (&twice, Some(4.0 * want)),
+                    (&nan, None),
+                    (&x32, Some(want)),
+                ]
+                .into_iter()
+                .enumerate()
+                {
+                    let xb = GpuVec::from_slice(ctx, "x", xs)?;
+                    let mut rec = stein::gpu::Recorder::new(ctx);
+                    dm.record(ctx, k, &mut rec, &xb)?;
+                    rec.submit(ctx);
+                    let got = dm.result(ctx).ok().map(|r| r.med);
+                    ensure!(
+                        got == want,
+                        "{layout:?} chunked={chunked} n={n} d={d} device selection {i}: {got:?}, want {want:?}"
+                    );
+                }
+                // Past 2¹⁴ pairs the third selection's guess holds (the list pass in mode 2
+                // behind it); up to 2¹⁴ every pair is listed, and the guess, the one-workgroup
+                // selection's bracket, may hold too many of these tied values.
+                let held = dm.guessed_selections(ctx)?;
+                ensure!(
+                    held == 1 || (held == 0 && n * (n - 1) / 2 <= 1 << 14),
+                    "{layout:?} chunked={chunked} n={n} d={d}: {held} guesses held, want 1"
+                );
             }
         }
     }
@@ -613,7 +650,7 @@ fn device_median_is_the_host_selectors_bit_for_bit() -> Result<()> {
 }
 
 /// The one-workgroup radix selection of a list longer than its bracket's capacity
-/// (common/radix_small.wgsl: median_small for every pair up to 2¹⁶, select_small for the
+/// (common/radix_small.wgsl: median_small for every pair up to 2¹⁹, select_small for the
 /// sample and the candidates): the stride sample's bracket taken, bypassed because it misses
 /// (forced by a negative width), and bypassed because ties put too many values inside it,
 /// each the host's median bit for bit.
@@ -623,16 +660,21 @@ fn device_median_one_workgroup_selection_paths_are_exact() -> Result<()> {
     if gpu()?.is_none() {
         return Ok(());
     }
-    // n = 300 lists its 44 850 pairs for median_small to select from directly; n = 500 its
-    // 124 750 for median_filter to bracket first; n = 1000 samples 32 768 pairs for
-    // select_small, which then selects among the bracket's candidates.
-    for (n, d) in [(300, 3), (500, 2), (1000, 2)] {
+    // n = 300 and 500 list their 44 850 and 124 750 pairs for median_small to select from (the
+    // first selection among every pair, the second among those inside the first's guess);
+    // n = 1000, made to sample 32 768 pairs, for select_small, which then selects among the
+    // bracket's candidates.
+    for (n, d, samples) in [(300, 3, None), (500, 2, None), (1000, 2, Some(1 << 15))] {
         let (x, _) = normals(n, d, 1.0, (3 * n + d) as u64);
-        let (r, whole) = device_against_host(&x, n, d, Knobs::default())?;
+        let sampled = Knobs {
+            samples,
+            ..Default::default()
+        };
+        let (r, whole) = device_against_host(&x, n, d, sampled)?;
         ensure!(whole == 0, "n={n}: a bracket was bypassed ({r:?})");
         let miss = Knobs {
             radix_sigmas: Some(-100.0),
-            ..Default::default()
+            ..sampled
         };
         let (r, whole) = device_against_host(&x, n, d, miss)?;
         ensure!(whole >= 1, "n={n}: no bracket was bypassed ({r:?})");
@@ -641,7 +683,7 @@ fn device_median_one_workgroup_selection_paths_are_exact() -> Result<()> {
             .iter()
             .map(|&v| v as f32)
             .collect();
-        let (r, whole) = device_against_host(&xi, n, 1, Knobs::default())?;
+        let (r, whole) = device_against_host(&xi, n, 1, sampled)?;
         ensure!(
             whole >= 1,
             "n={n}: the tie did not overflow a bracket ({r:?})"
@@ -650,22 +692,22 @@ fn device_median_one_workgroup_selection_paths_are_exact() -> Result<()> {
     Ok(())
 }
 
-/// Where `median_small` selects from the list directly (up to 2¹⁶ pairs), from its second
-/// selection on the device median brackets around its previous order statistics before it
-/// tries a stride sample, and skips that guess on the selection after one that failed.
-/// Particles that drift a little (the guess holds both ranks), jump (it misses a rank; the
-/// next selection does not guess; the one after does, around the new statistics), fall onto
-/// three values past RADIX_CAP pairs (the guess holds too many values), or hold a NaN (no
-/// guess after it): each selection is the host selector's median bit for bit, and the guess
-/// is taken exactly where expected. n = 500 (median_filter's path) never guesses.
+/// Where every pair is listed (up to 2¹⁹ pairs), from its second selection on the device
+/// median lists only the pairs inside a bracket around its previous order statistics, and
+/// where that misses a rank lists every pair again and selects among them (up to 2¹⁴ pairs
+/// it lists every pair each time and brackets its one-workgroup selection with the guess). Particles that
+/// drift a little (the guess holds both ranks), jump (it misses: listed again; the next guess,
+/// widened, holds them), hold a NaN (no guess after it), or fall onto three values past
+/// RADIX_CAP pairs (the guess holds them, too many to select among without falling back to
+/// every value): each selection is the host selector's median bit for bit, and the guess is
+/// taken exactly where expected.
 #[test]
 fn device_median_guessed_brackets_are_exact() -> Result<()> {
     use stein::median::DeviceMedian;
     let Some((ctx, k)) = gpu()? else {
         return Ok(());
     };
-    // One selection: the device against the host on `x`, and whether a guess was taken.
-    // One selection checked against the host's, and whether it took a guess.
+    // One selection checked against the host's, and whether its guess held both ranks.
     let select = |dm: &mut DeviceMedian, x: &[f32], n: usize, d: usize| -> Result<bool> {
         let xb = GpuVec::from_slice(ctx, "x", x)?;
         let before = dm.guessed_selections(ctx)?;
@@ -680,44 +722,51 @@ fn device_median_guessed_brackets_are_exact() -> Result<()> {
         );
         Ok(after == before + 1)
     };
-    for (n, d) in [(2, 1), (64, 2), (300, 3), (362, 2), (500, 2)] {
-        let direct = n * (n - 1) / 2 <= 1 << 16;
+    for (n, d) in [
+        (2, 1),
+        (64, 2),
+        (150, 1),
+        (300, 3),
+        (362, 2),
+        (627, 1),
+        (1024, 2),
+    ] {
         let (x0, _) = normals(n, d, 1.0, (7 * n + d) as u64);
         let scaled = |f: f32| x0.iter().map(|&v| v * f).collect::<Vec<f32>>();
         let mut nan = x0.clone();
         nan[d] = f32::NAN;
-        // Drift, a jump, a NaN; (particles, a guess expected where the list is direct; None
-        // where that depends on the size, and for the NaN step, which selects among whatever
-        // the list pass left: its result is the NaN error, and what matters is that the
-        // selection after it does not guess).
-        let drift = [
+        // (particles, whether the guess holds both ranks)
+        let direct = n * (n - 1) / 2 <= 1 << 14;
+        // (particles, whether the guess holds both ranks; None: either)
+        let steps = [
             (x0.clone(), Some(false)),
             (scaled(1.001), Some(true)),
             (scaled(1.002), Some(true)),
+            // Distances nine times as long: a miss (past 2¹⁴ pairs every pair listed again).
             (scaled(3.0), Some(false)),
-            (scaled(3.0), Some(false)),
-            // Centred on the same statistics, four times as wide: a hit, or at the larger n
-            // too many values (then no guess, then a hit with a quarter of the width).
-            (scaled(3.0), None),
-            (scaled(3.0), None),
+            // The width after a miss: four times as wide, and past 2¹⁴ pairs at least three
+            // times the last change (capped at the statistics' size): a hit; up to 2¹⁴ a hit,
+            // or too many values for the one-workgroup bracket (then a quarter as wide).
+            (scaled(3.0), (!direct).then_some(true)),
             (scaled(3.0), Some(true)),
-            (nan, None),
+            (scaled(3.001), Some(true)),
+            // A NaN: the result is the NaN error, and the selection after it does not guess.
+            (nan, Some(false)),
             (scaled(3.0), Some(false)),
             (scaled(3.0), Some(true)),
         ];
         let mut dm = DeviceMedian::new(ctx, k, n, d)?;
-        for (i, (x, hit)) in drift.iter().enumerate() {
+        for (i, (x, hit)) in steps.iter().enumerate() {
             let took = select(&mut dm, x, n, d)?;
-            if let Some(hit) = hit {
-                ensure!(
-                    took == (*hit && direct),
-                    "n={n} d={d} selection {i}: guess taken {took}, expected {}",
-                    *hit && direct
-                );
-            }
+            ensure!(
+                hit.is_none_or(|hit| took == hit),
+                "n={n} d={d} selection {i}: guess held {took}, expected {hit:?}"
+            );
         }
         // Three values, past RADIX_CAP pairs: the tie is most of the list, so the guess
-        // around it holds too many values, and the selections fall back to every value.
+        // around it holds most pairs, and the selection among them falls back to every one;
+        // where every pair is listed each time (up to 2¹⁴ pairs) the guess, the one-workgroup
+        // selection's first bracket, holds too many values and never counts as held.
         if n * (n - 1) / 2 > 3200 {
             let ties: Vec<f32> = integer_particles(n, d, 1, n as u64)
                 .iter()
@@ -726,8 +775,9 @@ fn device_median_guessed_brackets_are_exact() -> Result<()> {
             let mut dm = DeviceMedian::new(ctx, k, n, d)?;
             for i in 0..3 {
                 ensure!(
-                    !select(&mut dm, &ties, n, d)?,
-                    "n={n} d={d} tie {i}: a guess was taken"
+                    select(&mut dm, &ties, n, d)? == (i > 0 && !direct),
+                    "n={n} d={d} tie {i}: the guess held the ranks {} times",
+                    dm.guessed_selections(ctx)?
                 );
                 ensure!(
                     dm.whole_selections(ctx)? >= 1,
