@@ -202,6 +202,29 @@ fn radix_inside(lid: u32, count: u32, targets: vec2<u32>, bracket: vec2<u32>, be
     return radix_rounds(lid, count, t, sampled, bracket.x, bracket.y, first, start);
 }
 
+// Every invocation's three counts `c`, summed over the workgroup (returned, uniform), and in
+// radix_buf[3 lid + 1] each invocation's offset: the sum of the second counts of the
+// invocations before it (radix_try's compaction, median_small's gather). Every invocation
+// calls it; its writes to radix_buf need radix_buf's earlier readers to have ended at a
+// barrier, and a caller reads its offset before the next write to radix_buf's first 3 WG
+// words.
+fn radix_lane_totals(lid: u32, c: vec3<u32>) -> vec3<u32> {
+    radix_buf[3u * lid] = c.x;
+    radix_buf[3u * lid + 1u] = c.y;
+    radix_buf[3u * lid + 2u] = c.z;
+    workgroupBarrier();
+    if lid == 0u {
+        var tot = vec3<u32>(0u);
+        for (var t = 0u; t < WG; t++) {
+            let v = vec3<u32>(radix_buf[3u * t], radix_buf[3u * t + 1u], radix_buf[3u * t + 2u]);
+            radix_buf[3u * t + 1u] = tot.y;
+            tot += v;
+        }
+        radix_tot = tot;
+    }
+    return workgroupUniformLoad(&radix_tot);
+}
+
 struct RadixTry {
     ok: bool,
     r: RadixResult,
@@ -226,28 +249,15 @@ fn radix_try(lid: u32, count: u32, targets: vec2<u32>, br: vec2<u32>) -> RadixTr
         inside += u32(bits >= lo && bits <= hi);
         nan += u32((bits & 0x7fffffffu) > 0x7f800000u);
     }
-    // (No barrier needed before these writes: radix_buf's earlier readers, a failed attempt's
-    // or the stride sample's radix rounds, each end at a barrier.)
-    radix_buf[3u * lid] = below;
-    radix_buf[3u * lid + 1u] = inside;
-    radix_buf[3u * lid + 2u] = nan;
-    workgroupBarrier();
+    // (No barrier needed before radix_lane_totals' writes: radix_buf's earlier readers, a
+    // failed attempt's or the stride sample's radix rounds, each end at a barrier.)
+    let sums = radix_lane_totals(lid, vec3<u32>(below, inside, nan));
+    var at_out = radix_buf[3u * lid + 1u];
     if lid == 0u {
-        // The totals, and each invocation's offset among the inside values, in order.
-        var tot = vec3<u32>(0u);
-        for (var t = 0u; t < WG; t++) {
-            let c = vec3<u32>(radix_buf[3u * t], radix_buf[3u * t + 1u], radix_buf[3u * t + 2u]);
-            radix_buf[3u * t + 1u] = tot.y;
-            tot += c;
-        }
-        radix_tot = tot;
         radix_bracket_u = vec2<u32>(lo, hi);
     }
-    workgroupBarrier();
-    var at_out = radix_buf[3u * lid + 1u];
-    // Uniform from here: the barriers below depend on them (and order the read above before
-    // the writes below).
-    let sums = workgroupUniformLoad(&radix_tot);
+    // Uniform from here: the barriers below depend on it (and its load orders the read above
+    // before the writes below).
     let bracket = workgroupUniformLoad(&radix_bracket_u);
     var none: RadixResult;
     if targets.x < sums.x || targets.y >= sums.x + sums.y || sums.y > RADIX_CAP {

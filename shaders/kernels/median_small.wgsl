@@ -55,8 +55,6 @@ const DIRECT_INSIDE: f32 = 768.0;
 // at least this many times the last step's relative change.
 const GUESS_DRIFT: f32 = 3.0;
 
-// The rows' totals: below the bracket, inside it, rows that met a NaN.
-var<workgroup> row_tot: vec3<u32>;
 // The previous selection (st[ST_PREV0 ..= ST_PREV_W]), read once, uniform.
 var<workgroup> prev_st: vec4<u32>;
 
@@ -148,8 +146,8 @@ fn median_small(@builtin(local_invocation_index) lid: u32) {
         }
         return;
     }
-    // The rows' counts, each invocation's rows in order, then the invocations in order: the
-    // offsets of each invocation's gathered values.
+    // The rows' counts (below, inside, rows that met a NaN), each invocation's rows in order,
+    // then the invocations in order: the offsets of each invocation's gathered values.
     var below = 0u;
     var inside = 0u;
     var nan = 0u;
@@ -157,22 +155,9 @@ fn median_small(@builtin(local_invocation_index) lid: u32) {
         let b = counts[2u * i];
         below += b & 0x7fffffffu;
         inside += counts[2u * i + 1u];
-        nan |= b >> 31u;
+        nan += b >> 31u;
     }
-    radix_buf[3u * lid] = below;
-    radix_buf[3u * lid + 1u] = inside;
-    radix_buf[3u * lid + 2u] = nan;
-    workgroupBarrier();
-    if lid == 0u {
-        var tot = vec3<u32>(0u);
-        for (var t = 0u; t < WG; t++) {
-            let c = vec3<u32>(radix_buf[3u * t], radix_buf[3u * t + 1u], radix_buf[3u * t + 2u]);
-            radix_buf[3u * t + 1u] = tot.y;
-            tot = vec3<u32>(tot.xy + c.xy, tot.z | c.z);
-        }
-        row_tot = tot;
-    }
-    let tot = workgroupUniformLoad(&row_tot);
+    let tot = radix_lane_totals(lid, vec3<u32>(below, inside, nan));
     var none: RadixResult;
     if tot.z != 0u {
         if lid == 0u {

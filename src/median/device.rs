@@ -333,6 +333,8 @@ impl DeviceMedian {
             offsets.push(at);
         }
         let samples = plan.samples;
+        // Every pair listed for median_small (DeviceMedian::list_all).
+        let lists_all = samples == 0 && m <= LIST_ALL;
         let mut flags = u32::from(zero[0]) | u32::from(zero[1]) << 1;
         if plan.lo_idx < 0 {
             flags |= 4;
@@ -373,7 +375,7 @@ impl DeviceMedian {
             "select_hist (values an invocation)",
             count_max as u64 / (256 * u64::from(groups)) + 2,
         )?;
-        if samples == 0 && m <= LIST_ALL {
+        if lists_all {
             // median_small's radix rounds over every pair: one loop, RADIX_ROUNDS times.
             ctx.check_loop(
                 "median_small (values an invocation)",
@@ -414,11 +416,7 @@ impl DeviceMedian {
             scratch: GpuVec::zeros(
                 ctx,
                 "median gathered pairs",
-                if samples == 0 && m <= LIST_ALL {
-                    m.max(1) as usize
-                } else {
-                    1
-                },
+                if lists_all { m.max(1) as usize } else { 1 },
             )?,
             xt: if k.median_x_texture(n, d) {
                 Some(XTexture::new(ctx, n, d)?)
