@@ -230,31 +230,37 @@ struct RadixTry {
     r: RadixResult,
 }
 
-// Selects within the bracket `br` where it holds both ranks and at most RADIX_CAP values:
-// every value counted against it in registers (no branches, no atomics), the ones inside
-// compacted into radix_buf, the radix rounds over those. `ok` false (and nothing selected)
-// where it does not; the caller then selects over every value. `br` must be the same in every
-// invocation (invocation 0's is the one the compaction uses), though the analysis need not
-// see it as uniform.
-
-fn radix_try(lid: u32, count: u32, targets: vec2<u32>, br: vec2<u32>) -> RadixTry {
-    let lo = br.x;
-    let hi = br.y;
-    var below = 0u;
-    var inside = 0u;
-    var nan = 0u;
+// The values radix_load reads (e = lid, lid + WG, ... in each invocation) counted against
+// the bracket `br` in registers (no branches, no atomics): radix_lane_totals' (below, inside,
+// NaN) sums, each invocation's offset for radix_try's compaction left in radix_buf. A caller
+// that makes the values itself counts them as it writes them instead (median_small).
+fn radix_count(lid: u32, count: u32, br: vec2<u32>) -> vec3<u32> {
+    var c = vec3<u32>(0u);
     for (var e = lid; e < count; e += WG) {
-        let bits = radix_load(e);
-        below += u32(bits < lo);
-        inside += u32(bits >= lo && bits <= hi);
-        nan += u32((bits & 0x7fffffffu) > 0x7f800000u);
+        c += radix_counts(radix_load(e), br);
     }
     // (No barrier needed before radix_lane_totals' writes: radix_buf's earlier readers, a
     // failed attempt's or the stride sample's radix rounds, each end at a barrier.)
-    let sums = radix_lane_totals(lid, vec3<u32>(below, inside, nan));
+    return radix_lane_totals(lid, c);
+}
+
+// One value's (below, inside, NaN) against the bracket `br` (bit patterns, both ends in).
+fn radix_counts(bits: u32, br: vec2<u32>) -> vec3<u32> {
+    return vec3<u32>(u32(bits < br.x), u32(bits >= br.x && bits <= br.y),
+                     u32((bits & 0x7fffffffu) > 0x7f800000u));
+}
+
+// Selects within the bracket `br` where it holds both ranks and at most RADIX_CAP values:
+// `sums` and the offsets as radix_count leaves them; the values inside compacted into
+// radix_buf, the radix rounds over those. `ok` false (and nothing selected) where it does
+// not; the caller then selects over every value. `br` must be the same in every invocation
+// (invocation 0's is the one the compaction uses), though the analysis need not see it as
+// uniform.
+fn radix_try(lid: u32, count: u32, targets: vec2<u32>, br: vec2<u32>, sums: vec3<u32>)
+    -> RadixTry {
     var at_out = radix_buf[3u * lid + 1u];
     if lid == 0u {
-        radix_bracket_u = vec2<u32>(lo, hi);
+        radix_bracket_u = br;
     }
     // Uniform from here: the barriers below depend on it (and its load orders the read above
     // before the writes below).
@@ -287,7 +293,7 @@ fn radix_select_small(lid: u32, count: u32, targets: vec2<u32>) -> RadixResult {
         return radix_rounds(lid, count, targets, false, 0u, 0xffffffffu, 0u, 0u);
     }
     let br = radix_bracket(lid, count, targets, f32(RADIX_CAP));
-    let t = radix_try(lid, count, targets, br);
+    let t = radix_try(lid, count, targets, br, radix_count(lid, count, br));
     if t.ok {
         return t.r;
     }
@@ -297,16 +303,17 @@ fn radix_select_small(lid: u32, count: u32, targets: vec2<u32>) -> RadixResult {
 }
 
 // radix_select_small, within the bracket `guess` first where `guessed` (uniform; median_small
-// where the list holds every pair: the previous selection's statistics ± a width): where
-// particles move little between steps it holds both ranks and a few hundred values, and the
-// stride sample's radix rounds (four atomic adds for each of its 1024-3072 values), or up to
-// RADIX_CAP values the radix over every value, are not needed. Where it misses, those follow
-// (r.guessed says how it fared): a guess changes the work, never the result.
+// where it selects among every pair: the previous selection's statistics ± a width), `sums`
+// the values' counts against it as radix_count leaves them: where particles move little
+// between steps it holds both ranks and a few hundred values, and the stride sample's radix
+// rounds (four atomic adds for each of its 1024-3072 values), or up to RADIX_CAP values the
+// radix over every value, are not needed. Where it misses, those follow (r.guessed says how
+// it fared): a guess changes the work, never the result.
 fn radix_select_guessed(lid: u32, count: u32, targets: vec2<u32>, guess: vec2<u32>,
-                        guessed: bool) -> RadixResult {
+                        guessed: bool, sums: vec3<u32>) -> RadixResult {
     var missed = 0u;
     if guessed && count <= (1u << 22u) {
-        let t = radix_try(lid, count, targets, guess);
+        let t = radix_try(lid, count, targets, guess, sums);
         if t.ok {
             var r = t.r;
             r.guessed = 1u;

@@ -18,6 +18,11 @@
 // ([0, +inf] from its uniform) and the guess is the one-workgroup selection's first bracket
 // instead (common/radix_small.wgsl radix_select_guessed): at these sizes a pass over the list
 // costs less than the second list pass and stage 2 recorded every step.
+// Up to OWN_WORK pair coordinates, M d (device.rs; p.round = 2), no list pass runs: this
+// workgroup computes every pair's distance itself into scratch (list_own), counting them
+// against the guess as it writes them, and selects as for p.round = 1. One dispatch where
+// there were three (the x texture's packing, the list pass, this); at these sizes the list
+// pass is one workgroup too.
 // The guess changes the work, never the result: the selection's values are the host
 // selector's, bit for bit.
 // A row that met a NaN makes the result NaN at once (every pair lies in [0, +inf] otherwise).
@@ -27,18 +32,20 @@
 // (h, 1/h) from them as median_finish computes it (softf64: the host's f64, bit for bit).
 // Parts: common/params.wgsl, common/median_state.wgsl, common/softf64.wgsl,
 //   common/radix_small.wgsl
-// Loops: the radix rounds over every pair run 4 M / WG times an invocation (device.rs checks
-//   them against llvmpipe's loop limit).
+// Loops: the radix rounds over every pair run 4 M / WG times an invocation, list_own's
+//   coordinates M d / WG (device.rs checks them against llvmpipe's loop limit).
 // Bindings: 0 uniform MedianParams | 1 vals [m] (the list, f32 bits) | 2 scratch [m] (the
-//   gathered values) | 3 counts [2n] | 4 offsets [n + 1] | 5 st | 6 out [2] = (h, 1/h)
-// Dispatch: (1, 1, 1) with p.stage 1 after the list pass; past DIRECT pairs, indirect
-//   (1 or 0, 1, 1) with p.stage 2 after the second list pass.
+//   gathered values, or list_own's) | 3 counts [2n] | 4 offsets [n + 1] | 5 st |
+//   6 out [2] = (h, 1/h) | 7 x [n, d] (list_own's particles)
+// Dispatch: (1, 1, 1) with p.stage 1 after the list pass (p.round = 2: alone); past DIRECT
+//   pairs, indirect (1 or 0, 1, 1) with p.stage 2 after the second list pass.
 @group(0) @binding(0) var<uniform> p: MedianParams;
 // Bindings 1 and 2, `vals` and `scratch`, and the override WG are common/radix_small.wgsl's.
 @group(0) @binding(3) var<storage, read> counts: array<u32>;
 @group(0) @binding(4) var<storage, read> offsets: array<u32>;
 @group(0) @binding(5) var<storage, read_write> st: array<u32>;
 @group(0) @binding(6) var<storage, read_write> out: array<f32>;
+@group(0) @binding(7) var<storage, read> x: array<f32>;
 
 // The guess's relative half-width at first, and the values it aims to hold: few enough that
 // the radix rounds over them cost little, many enough that the statistics' drift between
@@ -47,9 +54,9 @@
 // times wider after a miss.
 const GUESS_W0: f32 = 0.03125;
 const GUESS_INSIDE: f32 = 2048.0;
-// Where every pair is listed each step (p.round = 1: up to device.rs DIRECT pairs), the guess
-// only spares the one-workgroup selection its stride sample, and the radix rounds over the
-// values it holds cost an atomic add each: fewer.
+// Where every pair is selected among each step (p.round = 1 and 2), the guess only spares
+// the one-workgroup selection its stride sample, and the radix rounds over the values it
+// holds cost an atomic add each: fewer.
 const DIRECT_INSIDE: f32 = 768.0;
 // Particles that move steadily move the statistics by about as much each step: the width is
 // at least this many times the last step's relative change.
@@ -123,6 +130,66 @@ fn finish(r: RadixResult, among: u32, nan: bool, hit: bool, w: f32, prev: vec2<u
     out[1] = bitcast<f32>(h.y);
 }
 
+// Where every pair is selected among (p.round 1 and 2), invocation 0 finishes with the next
+// guess's width from how this one fared (r.guessed).
+fn finish_direct(lid: u32, r: RadixResult, w: f32, prev: vec2<u32>) {
+    if lid != 0u {
+        return;
+    }
+    var wn = GUESS_W0;
+    switch r.guessed {
+        case 1u: {
+            wn = w * clamp(DIRECT_INSIDE / f32(max(r.inside, 1u)), 0.5, 2.0);
+        }
+        case 2u: {
+            wn = w * 4.0;
+        }
+        case 3u: {
+            wn = w * 0.25;
+        }
+        default: {}
+    }
+    // (Not widened by the statistics' change: a width past RADIX_CAP values here makes the
+    // guess hold too many, where the gathered selection takes any count.)
+    finish(r, p.m, false, r.guessed == 1u, wn, prev, false);
+}
+
+// Every pair's distance into scratch, in the list's row order (pair e = lid, lid + WG, ...:
+// row i, column i + 1 + c), counted against the bracket `br` as they are written: the sums
+// and offsets radix_count would leave (radix_select_guessed reads them from scratch after).
+// D_ij = |x_i - x_j|^2 as every pair pass computes it (pair_bracket.wgsl): r_0 * r_0, then
+// fma(r_a, r_a, s) for a = 1..d-1, so the same bits.
+fn list_own(lid: u32, br: vec2<u32>) -> vec3<u32> {
+    let n = p.n;
+    let d = p.d;
+    let m = p.m;
+    var counts = vec3<u32>(0u);
+    var i = 0u;
+    var c = lid;
+    var left = n - 1u;
+    for (var e = lid; e < m; e += WG) {
+        while c >= left {
+            c -= left;
+            i += 1u;
+            left -= 1u;
+        }
+        let xi = i * d;
+        let xj = (i + 1u + c) * d;
+        let r0 = x[xi] - x[xj];
+        var s = r0 * r0;
+        for (var a = 1u; a < d; a++) {
+            let r = x[xi + a] - x[xj + a];
+            s = fma(r, r, s);
+        }
+        let bits = bitcast<u32>(s);
+        scratch[e] = bits;
+        counts += radix_counts(bits, br);
+        c += WG;
+    }
+    storageBarrier();
+    return radix_lane_totals(lid, counts);
+}
+
 @compute @workgroup_size(WG)
 fn median_small(@builtin(local_invocation_index) lid: u32) {
     let targets = vec2<u32>(p.k0, p.k1);
@@ -144,6 +211,27 @@ fn median_small(@builtin(local_invocation_index) lid: u32) {
         if lid == 0u {
             finish(r, p.m, false, false, w, prev.xy, true);
         }
+        return;
+    }
+    if p.round == 2u {
+        // Up to OWN_WORK: no list pass; this workgroup lists every pair itself.
+        let guessed = prev.z == 1u;
+        var br = vec2<u32>(0u, F32_INF_BITS);
+        if guessed {
+            br = guess(prev.xy, w);
+        }
+        let sums = list_own(lid, br);
+        if sums.z != 0u {
+            var none: RadixResult;
+            if lid == 0u {
+                finish(none, p.m, true, false, GUESS_W0, prev.xy, false);
+            }
+            return;
+        }
+        radix_gathered = true;
+        radix_at = 0u;
+        let r = radix_select_guessed(lid, p.m, targets, br, guessed, sums);
+        finish_direct(lid, r, w, prev.xy);
         return;
     }
     // The rows' counts (below, inside, rows that met a NaN), each invocation's rows in order,
@@ -169,25 +257,13 @@ fn median_small(@builtin(local_invocation_index) lid: u32) {
     if p.round == 1u {
         // Every pair listed (up to DIRECT pairs, [0, +inf] from the uniform): the guess is
         // the one-workgroup selection's first bracket.
-        let r = radix_select_guessed(lid, p.m, targets, guess(prev.xy, w), guessed);
-        if lid == 0u {
-            var wn = GUESS_W0;
-            switch r.guessed {
-                case 1u: {
-                    wn = w * clamp(DIRECT_INSIDE / f32(max(r.inside, 1u)), 0.5, 2.0);
-                }
-                case 2u: {
-                    wn = w * 4.0;
-                }
-                case 3u: {
-                    wn = w * 0.25;
-                }
-                default: {}
-            }
-            // (Not widened by the statistics' change: a width past RADIX_CAP values here
-            // makes the guess hold too many, where the gathered selection takes any count.)
-            finish(r, p.m, false, r.guessed == 1u, wn, prev.xy, false);
+        let br = guess(prev.xy, w);
+        var sums = vec3<u32>(0u);
+        if guessed {
+            sums = radix_count(lid, p.m, br);
         }
+        let r = radix_select_guessed(lid, p.m, targets, br, guessed, sums);
+        finish_direct(lid, r, w, prev.xy);
         return;
     }
     if !guessed {

@@ -404,7 +404,7 @@ pub const MEDIAN_SMALL: ShaderSpec = ShaderSpec {
         part!("common/radix_small.wgsl"),
         part!("kernels/median_small.wgsl"),
     ],
-    bindings: &[U, R, W, R, R, W, W],
+    bindings: &[U, R, W, R, R, W, W, R],
     workgroup_sizes: &[64],
     trusted: false,
 };

@@ -101,6 +101,12 @@ const LIST_ALL: u64 = 1 << 19;
 /// target on llvmpipe, medians of three runs: n = 128, 1.24 against 1.39 ms a step; at
 /// n = 256 the guessed list pass was the faster, 1.56 against 1.67).
 const DIRECT: u64 = 1 << 14;
+/// The most pair coordinates, M·d, for which median_small lists every pair itself, counting
+/// them against the guess as it writes them (median_small.wgsl's p.round = 2): one dispatch
+/// where the x texture's packing, the list pass and median_small were three. At these sizes
+/// the list pass is one workgroup anyway (its row blocks hold 256 or 512 rows), and on
+/// llvmpipe each dispatch costs tens of microseconds to start.
+const OWN_WORK: u64 = 1 << 15;
 /// select_small's and median_small's workgroup size.
 const SMALL_WG: u64 = 64;
 /// Radix rounds of 8 bits over f32 bit patterns.
@@ -381,6 +387,13 @@ impl DeviceMedian {
                 "median_small (values an invocation)",
                 u64::from(RADIX_ROUNDS) * m.div_ceil(SMALL_WG) + 2,
             )?;
+            if m * d as u64 <= OWN_WORK {
+                // Its own list of every pair: each pair's coordinates.
+                ctx.check_loop(
+                    "median_small (coordinates an invocation)",
+                    (m * d as u64).div_ceil(SMALL_WG) + 2,
+                )?;
+            }
         }
         k.bracket_plan(ctx, n, d)?;
         k.histogram_plan(ctx, n, d)?;
@@ -418,7 +431,8 @@ impl DeviceMedian {
                 "median gathered pairs",
                 if lists_all { m.max(1) as usize } else { 1 },
             )?,
-            xt: if k.median_x_texture(n, d) {
+            // (Not where median_small lists every pair itself: DeviceMedian::lists_own.)
+            xt: if k.median_x_texture(n, d) && !(lists_all && m * d as u64 <= OWN_WORK) {
                 Some(XTexture::new(ctx, n, d)?)
             } else {
                 None
@@ -475,12 +489,19 @@ impl DeviceMedian {
             // [0, +inf]), then median_small (stage 1) does the rest at once; where the guess
             // missed a rank, a second list pass of every pair and stage 2 follow (indirect:
             // no workgroups otherwise).
-            self.record_list(ctx, k, enc, x)?;
+            let own = self.lists_own();
+            if !own {
+                self.record_list(ctx, k, enc, x)?;
+            }
             let blocks = self.row_blocks(k);
             let small = |stage| MedianParams {
                 stage,
                 groups: blocks,
-                round: u32::from(!self.list_guessed()),
+                round: if own {
+                    2
+                } else {
+                    u32::from(!self.list_guessed())
+                },
                 ..self.base
             };
             let buffers = [
@@ -490,6 +511,7 @@ impl DeviceMedian {
                 &self.offsets.buffer,
                 &self.st.buffer,
                 &self.h.buffer,
+                &x.buffer,
             ];
             let u = enc.uniform(ctx, &small(1));
             self.small.record_with(ctx, enc, &u, &buffers, (1, 1, 1))?;
@@ -534,11 +556,16 @@ impl DeviceMedian {
         self.base.samples == 0 && self.n >= 2 && u64::from(self.base.m) <= LIST_ALL
     }
 
+    /// Whether median_small lists every pair itself, with no list pass (M·d ≤ OWN_WORK).
+    fn lists_own(&self) -> bool {
+        self.list_all() && u64::from(self.base.m) * self.d as u64 <= OWN_WORK
+    }
+
     /// Whether the list pass of every pair lists only those inside the previous selection's
     /// guess (past DIRECT pairs; up to it every pair is listed each time and the guess is
     /// median_small's first bracket).
     fn list_guessed(&self) -> bool {
-        self.list_all() && u64::from(self.base.m) > DIRECT
+        self.list_all() && u64::from(self.base.m) > DIRECT && !self.lists_own()
     }
 
     /// The list pass's row blocks (pair_bracket's workgroups for every row).
