@@ -5,8 +5,8 @@
 // deterministic), one histogram while both statistics share their prefix. The values are this
 // part's binding 1, `vals` (the kernels that include it bind their list there), or, once a
 // kernel sets `radix_gathered`, its binding 2, `scratch`, from `radix_at` on (median_small's
-// gathered values; select_small binds a placeholder there); every invocation of the workgroup
-// (WG of them, at most 256) calls it (its barriers).
+// gathered values, or its own list of every pair; select_small binds a placeholder there);
+// every invocation of the workgroup (WG of them, at most 256) calls it (its barriers).
 //
 // Lists longer than RADIX_CAP are bracketed first, because a histogram costs an atomic add per
 // counted value, and on llvmpipe one costs tens of nanoseconds (a loop over the lanes, run
@@ -240,7 +240,8 @@ fn radix_count(lid: u32, count: u32, br: vec2<u32>) -> vec3<u32> {
         c += radix_counts(radix_load(e), br);
     }
     // (No barrier needed before radix_lane_totals' writes: radix_buf's earlier readers, a
-    // failed attempt's or the stride sample's radix rounds, each end at a barrier.)
+    // failed attempt's or the stride sample's radix rounds, or median_small's sum of the
+    // rows, each end at a barrier.)
     return radix_lane_totals(lid, c);
 }
 

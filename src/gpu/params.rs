@@ -283,9 +283,12 @@ pub struct MedianParams {
     pub n: u32,
     /// Dimension.
     pub d: u32,
-    /// `median_control`'s stage (`median_small`'s: 1 after the list pass, 2 after the second).
+    /// `median_control`'s stage (`median_small`'s: 1 after the list pass or alone, 2 after
+    /// the second list pass).
     pub stage: u32,
-    /// The stage's round (radix digit, narrowing level; PLAN: pair_row_list's column chunks).
+    /// The stage's round (radix digit, narrowing level; PLAN: pair_row_list's column chunks;
+    /// `median_small`: 0 behind the guessed list pass, 1 every pair listed by the list pass,
+    /// 2 every pair listed by itself).
     pub round: u32,
     /// Workgroups whose histograms a stage sums (PLAN: pair_histogram's workgroups;
     /// `median_small`: the second list pass's row blocks).

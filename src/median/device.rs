@@ -31,10 +31,14 @@
 //! workgroup), else a guess: the previous statistics ± a relative width that follows the
 //! values it held and how far the statistics moved. Where the guess holds both ranks,
 //! `median_small` gathers the rows' values inside it (about two thousand) and selects among
-//! them; where it misses a rank, a second list pass of every pair and a second
+//! them; where it misses a rank, `median_small` lists every pair itself and selects among
+//! them (up to M·d = 2¹⁸ pair coordinates), or a second list pass of every pair and a second
 //! `median_small` stage follow (indirect: no workgroups otherwise). Particles that move
 //! steadily keep the guess (the banana target at step size 0.05: every selection but the
-//! first, n = 128–1024).
+//! first, n = 128–1024). Up to M·d = 2¹⁵ no list pass runs: `median_small` computes every
+//! pair's distance itself each time, counting them against the guess as it writes them, and
+//! takes the guess as its selection's first bracket (one dispatch, where the list pass is one
+//! workgroup anyway).
 //!
 //! Every count is an integer and every selection depends only on the multiset of f32
 //! distances, which every pass computes with the same expression: the result is the host
@@ -94,18 +98,23 @@ const SMALL: usize = 1 << 16;
 /// loop 4·2¹⁹/64 = 32 768 times an invocation, within llvmpipe's limit of 65 535 (at
 /// n = 1448 they passed it and the selection was wrong).
 const LIST_ALL: u64 = 1 << 19;
-/// The most pairs (n ≤ 181) for which the list pass lists every pair each step and
-/// median_small brackets its one-workgroup selection with the previous selection's guess
-/// (median_small.wgsl's p.round = 1): there a pass over the list in one workgroup costs less
-/// than the guessed list pass's second list pass and stage 2, recorded every step (banana
-/// target on llvmpipe, medians of three runs: n = 128, 1.24 against 1.39 ms a step; at
-/// n = 256 the guessed list pass was the faster, 1.56 against 1.67).
-const DIRECT: u64 = 1 << 14;
+/// The most pair coordinates, M·d, for which median_small lists every pair itself where the
+/// guess missed a rank (median_small.wgsl's p.round = 1): one workgroup computes what the list
+/// pass's many do, a few milliseconds on llvmpipe at the limit, its loops at most 2¹⁸/64 + n
+/// times an invocation; past it a second list pass and a second stage are recorded every step,
+/// empty unless the guess missed (on llvmpipe an empty dispatch still costs tens of
+/// microseconds to start).
+const OWN_MISS_WORK: u64 = 1 << 18;
 /// The most pair coordinates, M·d, for which median_small lists every pair itself, counting
 /// them against the guess as it writes them (median_small.wgsl's p.round = 2): one dispatch
-/// where the x texture's packing, the list pass and median_small were three. At these sizes
-/// the list pass is one workgroup anyway (its row blocks hold 256 or 512 rows), and on
-/// llvmpipe each dispatch costs tens of microseconds to start.
+/// where the x texture's packing, the list pass
+/// and median_small were three. At these sizes the list pass is one workgroup anyway (its row
+/// blocks hold 256 or 512 rows), and on llvmpipe each dispatch costs tens of microseconds to
+/// start (banana target, 1000 steps, medians of six runs: n = 64, 0.82 → 0.67 ms a step;
+/// n = 150, 1.17 → 0.94). Past it the list pass's kernels, rows in registers and columns
+/// shared through the subgroup, compute the pairs faster than one workgroup's loop (2¹⁶ was
+/// slower at n = 256, d = 2). Its loops run at most 2¹⁵/64 + n times an invocation, far
+/// within llvmpipe's loop limit.
 const OWN_WORK: u64 = 1 << 15;
 /// select_small's and median_small's workgroup size.
 const SMALL_WG: u64 = 64;
@@ -138,7 +147,8 @@ pub struct DeviceMedian {
     /// pass's indirect arguments and bound writable in it).
     args: GpuVec<u32>,
     sel: GpuVec<u32>,
-    /// median_small's values gathered from inside a guessed bracket.
+    /// median_small's values gathered from inside a guessed bracket, or its own list of
+    /// every pair (DeviceMedian::lists_own).
     scratch: GpuVec<u32>,
     /// (h, 1/h), written by the recorded passes; φ reads 1/h.
     pub h: GpuVec<f32>,
@@ -339,8 +349,10 @@ impl DeviceMedian {
             offsets.push(at);
         }
         let samples = plan.samples;
-        // Every pair listed for median_small (DeviceMedian::list_all).
+        // Every pair listed for median_small (DeviceMedian::list_all), by itself where
+        // DeviceMedian::lists_own (no list pass: no list, no x texture).
         let lists_all = samples == 0 && m <= LIST_ALL;
+        let own = lists_all && n >= 2 && Self::own_list(m, d, OWN_WORK);
         let mut flags = u32::from(zero[0]) | u32::from(zero[1]) << 1;
         if plan.lo_idx < 0 {
             flags |= 4;
@@ -387,13 +399,6 @@ impl DeviceMedian {
                 "median_small (values an invocation)",
                 u64::from(RADIX_ROUNDS) * m.div_ceil(SMALL_WG) + 2,
             )?;
-            if m * d as u64 <= OWN_WORK {
-                // Its own list of every pair: each pair's coordinates.
-                ctx.check_loop(
-                    "median_small (coordinates an invocation)",
-                    (m * d as u64).div_ceil(SMALL_WG) + 2,
-                )?;
-            }
         }
         k.bracket_plan(ctx, n, d)?;
         k.histogram_plan(ctx, n, d)?;
@@ -409,7 +414,11 @@ impl DeviceMedian {
             sample: GpuVec::zeros(ctx, "median sample", samples.max(1))?,
             offsets: GpuVec::from_slice(ctx, "median slots", &offsets)?,
             counts: GpuVec::zeros(ctx, "median counts", 2 * n)?,
-            list: GpuVec::zeros(ctx, "median candidates", capacity as usize)?,
+            list: GpuVec::zeros(
+                ctx,
+                "median candidates",
+                if own { 1 } else { capacity as usize },
+            )?,
             dense: GpuVec::zeros(
                 ctx,
                 "median dense candidates",
@@ -428,11 +437,10 @@ impl DeviceMedian {
             h: GpuVec::nan_filled(ctx, "median h", 2)?,
             scratch: GpuVec::zeros(
                 ctx,
-                "median gathered pairs",
+                "median gathered or own-listed pairs",
                 if lists_all { m.max(1) as usize } else { 1 },
             )?,
-            // (Not where median_small lists every pair itself: DeviceMedian::lists_own.)
-            xt: if k.median_x_texture(n, d) && !(lists_all && m * d as u64 <= OWN_WORK) {
+            xt: if k.median_x_texture(n, d) && !own {
                 Some(XTexture::new(ctx, n, d)?)
             } else {
                 None
@@ -487,9 +495,11 @@ impl DeviceMedian {
         if self.list_all() {
             // Every pair listed: the list pass (behind the previous selection's guess, or
             // [0, +inf]), then median_small (stage 1) does the rest at once; where the guess
-            // missed a rank, a second list pass of every pair and stage 2 follow (indirect:
-            // no workgroups otherwise).
+            // missed a rank, median_small lists every pair itself (up to OWN_MISS_WORK), or a
+            // second list pass of every pair and stage 2 follow (indirect: no workgroups
+            // otherwise). Up to OWN_WORK median_small alone: it lists every pair itself.
             let own = self.lists_own();
+            let own_miss = Self::own_list(u64::from(self.base.m), self.d, OWN_MISS_WORK);
             if !own {
                 self.record_list(ctx, k, enc, x)?;
             }
@@ -497,11 +507,7 @@ impl DeviceMedian {
             let small = |stage| MedianParams {
                 stage,
                 groups: blocks,
-                round: if own {
-                    2
-                } else {
-                    u32::from(!self.list_guessed())
-                },
+                round: if own { 2 } else { u32::from(own_miss) },
                 ..self.base
             };
             let buffers = [
@@ -515,7 +521,7 @@ impl DeviceMedian {
             ];
             let u = enc.uniform(ctx, &small(1));
             self.small.record_with(ctx, enc, &u, &buffers, (1, 1, 1))?;
-            if !self.list_guessed() {
+            if own || own_miss {
                 return Ok(());
             }
             self.copy_args(enc);
@@ -556,16 +562,22 @@ impl DeviceMedian {
         self.base.samples == 0 && self.n >= 2 && u64::from(self.base.m) <= LIST_ALL
     }
 
-    /// Whether median_small lists every pair itself, with no list pass (M·d ≤ OWN_WORK).
+    /// Whether median_small lists every pair itself, with no list pass.
     fn lists_own(&self) -> bool {
-        self.list_all() && u64::from(self.base.m) * self.d as u64 <= OWN_WORK
+        self.list_all() && Self::own_list(u64::from(self.base.m), self.d, OWN_WORK)
+    }
+
+    /// Whether M pairs in d dimensions are within `work` pair coordinates (OWN_WORK,
+    /// OWN_MISS_WORK): few enough for median_small's own list.
+    fn own_list(m: u64, d: usize, work: u64) -> bool {
+        m * d as u64 <= work
     }
 
     /// Whether the list pass of every pair lists only those inside the previous selection's
-    /// guess (past DIRECT pairs; up to it every pair is listed each time and the guess is
-    /// median_small's first bracket).
+    /// guess (past OWN_WORK; below, median_small lists every pair itself each time and the
+    /// guess is its selection's first bracket).
     fn list_guessed(&self) -> bool {
-        self.list_all() && u64::from(self.base.m) > DIRECT && !self.lists_own()
+        self.list_all() && !self.lists_own()
     }
 
     /// The list pass's row blocks (pair_bracket's workgroups for every row).
@@ -811,10 +823,11 @@ impl DeviceMedian {
         Ok(self.st.read_prefix(ctx, st::CURSOR)?[st::WHOLE])
     }
 
-    /// How many selections so far listed only the pairs inside a bracket around the previous
-    /// selection's statistics and found both ranks inside it (up to 2¹⁹ pairs, n ≤ 1024:
-    /// every selection after the first and after a NaN guesses; median_small.wgsl), read
-    /// back. Tests check both outcomes.
+    /// How many selections so far found both ranks inside a bracket around the previous
+    /// selection's statistics (up to 2¹⁹ pairs, n ≤ 1024, every selection after the first and
+    /// after a NaN guesses: the list pass keeps only the pairs inside it, or, up to OWN_WORK,
+    /// the one-workgroup selection takes it as its first bracket; median_small.wgsl),
+    /// read back. Tests check both outcomes.
     pub fn guessed_selections(&self, ctx: &GpuContext) -> Result<u32> {
         Ok(self.st.read_prefix(ctx, st::CURSOR)?[st::GUESSES])
     }

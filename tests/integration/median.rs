@@ -292,12 +292,14 @@ fn every_bracket_kernel(sweep: Sweep) -> Result<()> {
             let Some((ctx, ref k)) = super::common::gpu_phi_layout(layout, chunked)? else {
                 return Ok(());
             };
-            // pair_bracket_mid's range (5..=16) at both ends and between.
+            // pair_bracket_mid's range (5..=16) at both ends and between; every size past
+            // M·d = 2¹⁵, where the device median's list pass runs (below, median_small lists
+            // the pairs itself).
             for (n, d) in [
-                (65, 3),
-                (97, 5),
+                (151, 3),
+                (129, 5),
                 (257, 9),
-                (61, 16),
+                (65, 16),
                 (300, 17),
                 (131, 40),
                 (100, 64),
@@ -319,10 +321,10 @@ fn every_bracket_kernel(sweep: Sweep) -> Result<()> {
                         "{layout:?} chunked={chunked} n={n} d={d} S={samples} cap={cap}: gpu {got}, f64 sort {want}"
                     );
                 }
-                // The device median's list pass in mode 2 through the same kernel (where
-                // M·d > 2¹⁵; below, median_small lists the pairs itself): every pair
-                // (first selection), then particles twice as far apart (the guess misses: past
-                // 2¹⁴ pairs the second list pass), again (a hit: the values gathered from the
+                // The device median's list pass in mode 2 through the same kernel: every pair
+                // (first selection), then particles twice as far apart (the guess misses:
+                // median_small lists every pair itself, or past M·d = 2¹⁸ the second list
+                // pass), again (a hit: the values gathered from the
                 // rows' starts), a NaN on the last particle (its pairs in the last column
                 // chunk), then the first particles again (no guess after the NaN).
                 let twice: Vec<f32> = x32.iter().map(|&v| 2.0 * v).collect();
@@ -349,12 +351,10 @@ fn every_bracket_kernel(sweep: Sweep) -> Result<()> {
                         "{layout:?} chunked={chunked} n={n} d={d} device selection {i}: {got:?}, want {want:?}"
                     );
                 }
-                // Past 2¹⁴ pairs the third selection's guess holds (the list pass in mode 2
-                // behind it); up to 2¹⁴ every pair is listed, and the guess, the one-workgroup
-                // selection's bracket, may hold too many of these tied values.
+                // The third selection's guess holds (the list pass in mode 2 behind it).
                 let held = dm.guessed_selections(ctx)?;
                 ensure!(
-                    held == 1 || (held == 0 && n * (n - 1) / 2 <= 1 << 14),
+                    held == 1,
                     "{layout:?} chunked={chunked} n={n} d={d}: {held} guesses held, want 1"
                 );
             }
@@ -581,6 +581,14 @@ fn device_against_host(
     Ok((dm.result(ctx)?, whole))
 }
 
+/// Whether the device median lists every pair of n particles in d dimensions each time and
+/// takes its guess as the one-workgroup selection's first bracket (device.rs: median_small's
+/// own list, up to OWN_WORK pair coordinates), rather than a list pass that keeps only the
+/// pairs inside the guess.
+fn every_pair_each_time(n: usize, d: usize) -> bool {
+    n * (n - 1) / 2 * d <= 1 << 15
+}
+
 /// Records one selection of `dm` over the particles `xb` and checks it against the host
 /// selector's result on them, `host` (None where the host refused a NaN): the same median bit
 /// for bit and (h, 1/h) the host's `from_median` and `(1 / h) as f32` bit for bit, or both
@@ -622,8 +630,8 @@ fn select_against_host(
 /// The device median equals the host selector's on the case table's sizes (n = 1, 2, primes,
 /// workgroup sizes ± 1, past the list-everything size 2048 where the sample brackets), at
 /// d = 1 (the most ties), 2, 17 and 100, on tie-heavy integer and on float particles; every
-/// path by size: median_small's own list (M·d ≤ 2¹⁵: n ≤ 65 here), the list of every pair
-/// (M ≤ 2¹⁴: n = 129, d = 5), the guessed list (up to 2¹⁹ pairs), the sample.
+/// path by size: median_small's own list (M·d ≤ 2¹⁵: n ≤ 65 here), the guessed list pass
+/// (up to 2¹⁹ pairs; a miss listed again by median_small up to M·d = 2¹⁸), the sample.
 #[test]
 fn device_median_is_the_host_selectors_bit_for_bit() -> Result<()> {
     if gpu()?.is_none() {
@@ -698,10 +706,10 @@ fn device_median_one_workgroup_selection_paths_are_exact() -> Result<()> {
 
 /// Where every pair is listed (up to 2¹⁹ pairs), from its second selection on the device
 /// median lists only the pairs inside a bracket around its previous order statistics, and
-/// where that misses a rank lists every pair again and selects among them (up to 2¹⁴ pairs
-/// it lists every pair each time, up to M·d = 2¹⁵ in median_small itself, and brackets its
-/// one-workgroup selection with the guess: n = 2, 64, 150 there, 163 and 181 listed by the
-/// list pass). Particles that
+/// where that misses a rank lists every pair again (median_small itself up to M·d = 2¹⁸: n up
+/// to 627 here; the second list pass past it: n = 1024) and selects among them; up to
+/// M·d = 2¹⁵ median_small lists every pair itself each time and brackets its one-workgroup
+/// selection with the guess (n = 2, 64, 150 and 256 at d = 1). Particles that
 /// drift a little (the guess holds both ranks), jump (it misses: listed again; the next guess,
 /// widened, holds them), hold a NaN (no guess after it), or fall onto three values past
 /// RADIX_CAP pairs (the guess holds them, too many to select among without falling back to
@@ -732,6 +740,7 @@ fn device_median_guessed_brackets_are_exact() -> Result<()> {
         (2, 1),
         (64, 2),
         (150, 1),
+        (256, 1),
         (163, 3),
         (181, 3),
         (300, 3),
@@ -744,16 +753,16 @@ fn device_median_guessed_brackets_are_exact() -> Result<()> {
         let mut nan = x0.clone();
         nan[d] = f32::NAN;
         // (particles, whether the guess holds both ranks)
-        let direct = n * (n - 1) / 2 <= 1 << 14;
+        let direct = every_pair_each_time(n, d);
         // (particles, whether the guess holds both ranks; None: either)
         let steps = [
             (x0.clone(), Some(false)),
             (scaled(1.001), Some(true)),
             (scaled(1.002), Some(true)),
-            // Distances nine times as long: a miss (past 2¹⁴ pairs every pair listed again).
+            // Distances nine times as long: a miss (past M·d = 2¹⁵ every pair listed again).
             (scaled(3.0), Some(false)),
-            // The width after a miss: four times as wide, and past 2¹⁴ pairs at least three
-            // times the last change (capped at the statistics' size): a hit; up to 2¹⁴ a hit,
+            // The width after a miss: four times as wide, and past M·d = 2¹⁵ at least three
+            // times the last change (capped at the statistics' size): a hit; up to 2¹⁵ a hit,
             // or too many values for the one-workgroup bracket (then a quarter as wide).
             (scaled(3.0), (!direct).then_some(true)),
             (scaled(3.0), Some(true)),
@@ -773,13 +782,13 @@ fn device_median_guessed_brackets_are_exact() -> Result<()> {
         }
         // Three values, past RADIX_CAP pairs: the tie is most of the list, so the guess
         // around it holds most pairs, and the selection among them falls back to every one;
-        // where every pair is listed each time (up to 2¹⁴ pairs) the guess, the one-workgroup
-        // selection's first bracket, holds too many values and never counts as held (at
-        // d ≤ 2; at d = 3 the distances take thirteen values, and it may hold: not checked).
-        if n * (n - 1) / 2 > 3200 && (d <= 2 || !direct) {
-            let ties: Vec<f32> = integer_particles(n, d, 1, n as u64)
+        // where every pair is listed each time (up to M·d = 2¹⁵) the guess, the one-workgroup
+        // selection's first bracket, holds too many values and never counts as held. (The
+        // first coordinate takes three values, the others are 0.)
+        if n * (n - 1) / 2 > 3200 {
+            let ties: Vec<f32> = integer_particles(n, 1, 1, n as u64)
                 .iter()
-                .map(|&v| v as f32)
+                .flat_map(|&v| std::iter::once(v as f32).chain(std::iter::repeat_n(0.0, d - 1)))
                 .collect();
             let mut dm = DeviceMedian::new(ctx, k, n, d)?;
             for i in 0..3 {
