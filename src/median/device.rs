@@ -35,7 +35,8 @@
 //! them (up to M·d = 2¹⁸ pair coordinates), or a second list pass of every pair and a second
 //! `median_small` stage follow (indirect: no workgroups otherwise). Particles that move
 //! steadily keep the guess (the banana target at step size 0.05: every selection but the
-//! first, n = 128–1024). Up to M·d = 2¹⁵ no list pass runs: `median_small` computes every
+//! first, n = 128–1024). Up to M·d = 2¹⁶ pair coordinates (2¹⁵ past 2¹⁴ pairs) no list
+//! pass runs: `median_small` computes every
 //! pair's distance itself each time, counting them against the guess as it writes them, and
 //! takes the guess as its selection's first bracket (one dispatch, where the list pass is one
 //! workgroup anyway).
@@ -105,17 +106,20 @@ const LIST_ALL: u64 = 1 << 19;
 /// empty unless the guess missed (on llvmpipe an empty dispatch still costs tens of
 /// microseconds to start).
 const OWN_MISS_WORK: u64 = 1 << 18;
-/// The most pair coordinates, M·d, for which median_small lists every pair itself, counting
-/// them against the guess as it writes them (median_small.wgsl's p.round = 2): one dispatch
-/// where the x texture's packing, the list pass
-/// and median_small were three. At these sizes the list pass is one workgroup anyway (its row
-/// blocks hold 256 or 512 rows), and on llvmpipe each dispatch costs tens of microseconds to
-/// start (banana target, 1000 steps, medians of six runs: n = 64, 0.82 → 0.67 ms a step;
-/// n = 150, 1.17 → 0.94). Past it the list pass's kernels, rows in registers and columns
-/// shared through the subgroup, compute the pairs faster than one workgroup's loop (2¹⁶ was
-/// slower at n = 256, d = 2). Its loops run at most 2¹⁵/64 + n times an invocation, far
-/// within llvmpipe's loop limit.
-const OWN_WORK: u64 = 1 << 15;
+/// The most pair coordinates, M·d, for which median_small lists every pair itself each time,
+/// counting them against the guess as it writes them (median_small.wgsl's p.round = 2), where
+/// M ≤ OWN_PAIRS; half as many past it. One dispatch where the x texture's packing, the list
+/// pass and median_small were three. At these sizes the list pass is one workgroup anyway (its
+/// row blocks hold 256 or 512 rows), and on llvmpipe each dispatch costs tens of microseconds
+/// to start (1000 steps, medians of six runs: banana target, n = 64, 0.82 → 0.67 ms a step,
+/// n = 150, 1.17 → 0.94; funnel, n = 181, d = 3: 1.26 → 1.08). Past it the list pass's
+/// kernels, rows in registers and columns shared through the subgroup, compute the pairs
+/// faster than one workgroup's loop (at n = 256, d = 2, 2¹⁶ coordinates but 2¹⁵ pairs, the own
+/// list was the slower). Its loops run at most 2¹⁶/64 + n times an invocation, far within
+/// llvmpipe's loop limit.
+const OWN_WORK: u64 = 1 << 16;
+/// See OWN_WORK.
+const OWN_PAIRS: u64 = 1 << 14;
 /// select_small's and median_small's workgroup size.
 const SMALL_WG: u64 = 64;
 /// Radix rounds of 8 bits over f32 bit patterns.
@@ -352,7 +356,7 @@ impl DeviceMedian {
         // Every pair listed for median_small (DeviceMedian::list_all), by itself where
         // DeviceMedian::lists_own (no list pass: no list, no x texture).
         let lists_all = samples == 0 && m <= LIST_ALL;
-        let own = lists_all && n >= 2 && Self::own_list(m, d, OWN_WORK);
+        let own = lists_all && n >= 2 && Self::own_list(m, d);
         let mut flags = u32::from(zero[0]) | u32::from(zero[1]) << 1;
         if plan.lo_idx < 0 {
             flags |= 4;
@@ -499,7 +503,7 @@ impl DeviceMedian {
             // second list pass of every pair and stage 2 follow (indirect: no workgroups
             // otherwise). Up to OWN_WORK median_small alone: it lists every pair itself.
             let own = self.lists_own();
-            let own_miss = Self::own_list(u64::from(self.base.m), self.d, OWN_MISS_WORK);
+            let own_miss = self.own_miss();
             if !own {
                 self.record_list(ctx, k, enc, x)?;
             }
@@ -564,13 +568,19 @@ impl DeviceMedian {
 
     /// Whether median_small lists every pair itself, with no list pass.
     fn lists_own(&self) -> bool {
-        self.list_all() && Self::own_list(u64::from(self.base.m), self.d, OWN_WORK)
+        self.list_all() && Self::own_list(u64::from(self.base.m), self.d)
     }
 
-    /// Whether M pairs in d dimensions are within `work` pair coordinates (OWN_WORK,
-    /// OWN_MISS_WORK): few enough for median_small's own list.
-    fn own_list(m: u64, d: usize, work: u64) -> bool {
-        m * d as u64 <= work
+    /// Whether M pairs in d dimensions are few enough for median_small to list them itself
+    /// each time (OWN_WORK, OWN_PAIRS).
+    fn own_list(m: u64, d: usize) -> bool {
+        let work = m * d as u64;
+        work <= OWN_WORK / 2 || (m <= OWN_PAIRS && work <= OWN_WORK)
+    }
+
+    /// Whether median_small lists every pair itself after a missed guess (OWN_MISS_WORK).
+    fn own_miss(&self) -> bool {
+        u64::from(self.base.m) * self.d as u64 <= OWN_MISS_WORK
     }
 
     /// Whether the list pass of every pair lists only those inside the previous selection's

@@ -292,14 +292,14 @@ fn every_bracket_kernel(sweep: Sweep) -> Result<()> {
             let Some((ctx, ref k)) = super::common::gpu_phi_layout(layout, chunked)? else {
                 return Ok(());
             };
-            // pair_bracket_mid's range (5..=16) at both ends and between; every size past
-            // M·d = 2¹⁵, where the device median's list pass runs (below, median_small lists
-            // the pairs itself).
+            // pair_bracket_mid's range (5..=16) at both ends and between; every size where
+            // the device median's list pass runs (past M·d = 2¹⁶, or 2¹⁵ past 2¹⁴ pairs;
+            // below, median_small lists the pairs itself).
             for (n, d) in [
-                (151, 3),
-                (129, 5),
+                (257, 3),
+                (163, 5),
                 (257, 9),
-                (65, 16),
+                (97, 16),
                 (300, 17),
                 (131, 40),
                 (100, 64),
@@ -583,10 +583,11 @@ fn device_against_host(
 
 /// Whether the device median lists every pair of n particles in d dimensions each time and
 /// takes its guess as the one-workgroup selection's first bracket (device.rs: median_small's
-/// own list, up to OWN_WORK pair coordinates), rather than a list pass that keeps only the
-/// pairs inside the guess.
+/// own list, OWN_WORK and OWN_PAIRS), rather than a list pass that keeps only the pairs inside
+/// the guess.
 fn every_pair_each_time(n: usize, d: usize) -> bool {
-    n * (n - 1) / 2 * d <= 1 << 15
+    let m = n * (n - 1) / 2;
+    m * d <= 1 << 15 || (m <= 1 << 14 && m * d <= 1 << 16)
 }
 
 /// Records one selection of `dm` over the particles `xb` and checks it against the host
@@ -630,8 +631,9 @@ fn select_against_host(
 /// The device median equals the host selector's on the case table's sizes (n = 1, 2, primes,
 /// workgroup sizes ± 1, past the list-everything size 2048 where the sample brackets), at
 /// d = 1 (the most ties), 2, 17 and 100, on tie-heavy integer and on float particles; every
-/// path by size: median_small's own list (M·d ≤ 2¹⁵: n ≤ 65 here), the guessed list pass
-/// (up to 2¹⁹ pairs; a miss listed again by median_small up to M·d = 2¹⁸), the sample.
+/// path by size: median_small's own list (M·d ≤ 2¹⁶ up to 2¹⁴ pairs: n ≤ 129 here), the
+/// guessed list pass (up to 2¹⁹ pairs; a miss listed again by median_small up to
+/// M·d = 2¹⁸), the sample.
 #[test]
 fn device_median_is_the_host_selectors_bit_for_bit() -> Result<()> {
     if gpu()?.is_none() {
@@ -706,10 +708,11 @@ fn device_median_one_workgroup_selection_paths_are_exact() -> Result<()> {
 
 /// Where every pair is listed (up to 2¹⁹ pairs), from its second selection on the device
 /// median lists only the pairs inside a bracket around its previous order statistics, and
-/// where that misses a rank lists every pair again (median_small itself up to M·d = 2¹⁸: n up
+/// where that misses a rank lists every pair again (median_small itself up to M·d = 2¹⁸: n = 181
 /// to 627 here; the second list pass past it: n = 1024) and selects among them; up to
-/// M·d = 2¹⁵ median_small lists every pair itself each time and brackets its one-workgroup
-/// selection with the guess (n = 2, 64, 150 and 256 at d = 1). Particles that
+/// M·d = 2¹⁶ (2¹⁵ past 2¹⁴ pairs) median_small lists every pair itself each time and brackets
+/// its one-workgroup selection with the guess (n = 2, 64, 150, 163, and 256 at d = 1).
+/// Particles that
 /// drift a little (the guess holds both ranks), jump (it misses: listed again; the next guess,
 /// widened, holds them), hold a NaN (no guess after it), or fall onto three values past
 /// RADIX_CAP pairs (the guess holds them, too many to select among without falling back to
@@ -742,7 +745,7 @@ fn device_median_guessed_brackets_are_exact() -> Result<()> {
         (150, 1),
         (256, 1),
         (163, 3),
-        (181, 3),
+        (181, 5),
         (300, 3),
         (362, 2),
         (627, 1),
@@ -759,10 +762,10 @@ fn device_median_guessed_brackets_are_exact() -> Result<()> {
             (x0.clone(), Some(false)),
             (scaled(1.001), Some(true)),
             (scaled(1.002), Some(true)),
-            // Distances nine times as long: a miss (past M·d = 2¹⁵ every pair listed again).
+            // Distances nine times as long: a miss (past the own list every pair listed again).
             (scaled(3.0), Some(false)),
-            // The width after a miss: four times as wide, and past M·d = 2¹⁵ at least three
-            // times the last change (capped at the statistics' size): a hit; up to 2¹⁵ a hit,
+            // The width after a miss: four times as wide, and past the own list at least three
+            // times the last change (capped at the statistics' size): a hit; below a hit,
             // or too many values for the one-workgroup bracket (then a quarter as wide).
             (scaled(3.0), (!direct).then_some(true)),
             (scaled(3.0), Some(true)),
@@ -782,7 +785,7 @@ fn device_median_guessed_brackets_are_exact() -> Result<()> {
         }
         // Three values, past RADIX_CAP pairs: the tie is most of the list, so the guess
         // around it holds most pairs, and the selection among them falls back to every one;
-        // where every pair is listed each time (up to M·d = 2¹⁵) the guess, the one-workgroup
+        // where median_small lists every pair each time the guess, the one-workgroup
         // selection's first bracket, holds too many values and never counts as held. (The
         // first coordinate takes three values, the others are 0.)
         if n * (n - 1) / 2 > 3200 {
