@@ -144,7 +144,7 @@ struct MedianParams {
     n: u32,          // particles
     d: u32,          // dimension
     stage: u32,      // median_control, median_small: which stage
-    round: u32,      // the stage's round (radix digit, narrowing level)
+    round: u32,      // the stage's round (radix digit, narrowing level; median_small: its path)
     groups: u32,     // workgroups whose histograms a stage sums (median_small: row blocks)
     samples: u32,    // pairs in the sample (0: no sample, every pair is listed)
     lo_idx: u32,     // sample positions of the bracket ends (see `flags`)

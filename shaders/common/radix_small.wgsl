@@ -240,8 +240,7 @@ fn radix_count(lid: u32, count: u32, br: vec2<u32>) -> vec3<u32> {
         c += radix_counts(radix_load(e), br);
     }
     // (No barrier needed before radix_lane_totals' writes: radix_buf's earlier readers, a
-    // failed attempt's or the stride sample's radix rounds, or median_small's sum of the
-    // rows, each end at a barrier.)
+    // failed attempt's or the stride sample's radix rounds, each end at a barrier.)
     return radix_lane_totals(lid, c);
 }
 
@@ -304,7 +303,7 @@ fn radix_select_small(lid: u32, count: u32, targets: vec2<u32>) -> RadixResult {
 }
 
 // radix_select_small, within the bracket `guess` first where `guessed` (uniform; median_small
-// where it selects among every pair: the previous selection's statistics ± a width), `sums`
+// at p.round = 2: the previous selection's statistics ± a width), `sums`
 // the values' counts against it as radix_count leaves them: where particles move little
 // between steps it holds both ranks and a few hundred values, and the stride sample's radix
 // rounds (four atomic adds for each of its 1024-3072 values), or up to RADIX_CAP values the

@@ -1,8 +1,8 @@
 // median_small: the whole device median where every pair is listed (M = n(n - 1)/2 <= 2^19
 // pairs, n <= 1024), after the list pass or (p.round = 2) alone, in one workgroup: on
 // llvmpipe each dispatch costs tens of microseconds to start, which at these sizes is much
-// of the median. It does
-// what median_control's PLAN, select_small, RESOLVE and median_finish do on the longer path.
+// of the median. It does what median_control's PLAN, select_small, RESOLVE and median_finish
+// do on the longer path.
 // The list pass (pair_bracket, mode 2) lists each row's distances inside the bracket
 // [st[ST_LO], st[ST_HI]] at the start of the row's region (n - 1 - i values, at exact
 // offsets), counts those below it, and marks a row that met a NaN (bit 31 of its below
@@ -17,7 +17,8 @@
 //     or, past that, sets the bracket to [0, +inf] and the indirect arguments of a second
 //     list pass (pair_bracket, mode 1, every row) and of stage 2, which selects among
 //     every pair: the same result, slower.
-// Up to OWN_WORK pair coordinates (device.rs; p.round = 2) no list pass runs: this
+// Up to OWN_WORK pair coordinates, half as many past OWN_PAIRS pairs (device.rs;
+// p.round = 2), no list pass runs: this
 // workgroup computes every pair's distance itself into scratch (list_own) each time,
 // counting them against the guess as it writes them, and the guess is its one-workgroup
 // selection's first bracket (common/radix_small.wgsl radix_select_guessed). One dispatch
@@ -36,7 +37,8 @@
 // Loops: the radix rounds over every pair run 4 M / WG times an invocation (device.rs checks
 //   them against llvmpipe's loop limit); list_own's M / WG pairs, n - 1 row steps and
 //   M d / WG coordinates, at most 2^18 / WG + n, stay far within it.
-// Bindings: 0 uniform MedianParams | 1 vals [m] (the list, f32 bits) | 2 scratch [m] (the
+// Bindings: 0 uniform MedianParams | 1 vals [m] (the list, f32 bits; one placeholder
+//   word at p.round = 2) | 2 scratch [m] (the
 //   gathered values, or list_own's) | 3 counts [2n] | 4 offsets [n + 1] | 5 st |
 //   6 out [2] = (h, 1/h) | 7 x [n, d] (list_own's particles)
 // Dispatch: (1, 1, 1) with p.stage 1 after the list pass (p.round = 2: alone); past
@@ -51,9 +53,9 @@
 
 // The guess's relative half-width at first, and the values it aims to hold: few enough that
 // the radix rounds over them cost little, many enough that the statistics' drift between
-// steps of particles that move stays inside (a miss costs a second list pass and a selection
-// over every pair). The width follows the values held, within a factor of 2 a step, four
-// times wider after a miss.
+// steps of particles that move stays inside (a miss costs a second listing of every pair,
+// by list_own or the second list pass, and a selection over every pair). The width follows
+// the values held, within a factor of 2 a step, four times wider after a miss.
 const GUESS_W0: f32 = 0.03125;
 const GUESS_INSIDE: f32 = 2048.0;
 // Where median_small lists every pair each step (p.round = 2), the guess only spares the
@@ -72,10 +74,19 @@ var<workgroup> list_st: vec2<u32>;
 // The bracket [lo, hi] (bits) around the statistics `prev` (bits), relative half-width w.
 fn guess(prev: vec2<u32>, w: f32) -> vec2<u32> {
     // (w = 1: 0, not inf * 0 = NaN where the statistic is +inf.)
-    let lo = select(0.0, max(bitcast<f32>(prev.x) * (1.0 - w), 0.0), w < 1.0);
-    let hi = bitcast<f32>(prev.y) * (1.0 + w);
+    var lo = select(0.0, max(bitcast<f32>(prev.x) * (1.0 - w), 0.0), w < 1.0);
+    var hi = bitcast<f32>(prev.y) * (1.0 + w);
+    // No subnormal end: a device that flushes them in compares but not in arithmetic
+    // would list values whose bits lie outside the bracket the gathered selection assumes.
+    if lo < F32_MIN_NORMAL {
+        lo = 0.0;
+    }
+    hi = max(hi, F32_MIN_NORMAL);
     return vec2<u32>(bitcast<u32>(lo), bitcast<u32>(hi));
 }
+
+// The smallest normal f32, 2^-126.
+const F32_MIN_NORMAL: f32 = 1.17549435e-38;
 
 // The statistics' relative change from `prev` to `now` (bits), the larger of the two, at most
 // 1 (also where it is not finite).
@@ -89,7 +100,8 @@ fn drift(prev: vec2<u32>, now: vec2<u32>) -> f32 {
 
 // Invocation 0 finishes the selection `r` among `among` values (nan: a row met a NaN; hit:
 // the guess held both ranks; w: the next guess's width, at least GUESS_DRIFT times the
-// statistics' change since `prev` where `moved`).
+// statistics' change since `prev` where `moved`; relisted: every pair was listed a second
+// time after a missed guess, by the second list pass or by list_own).
 fn finish(r: RadixResult, among: u32, nan: bool, hit: bool, w: f32, prev: vec2<u32>,
           moved: bool, relisted: bool) {
     var v = r.bits;
@@ -103,7 +115,7 @@ fn finish(r: RadixResult, among: u32, nan: bool, hit: bool, w: f32, prev: vec2<u
     }
     st[ST_FLAGS] = select(0u, FLAG_NAN, nan);
     st[ST_INSIDE] = among;
-    // Stage 2: every row listed again (the host's result counts a second list pass).
+    // After a miss every pair was listed again (the host's result counts a second pass).
     st[ST_OVF] = select(0u, p.n, relisted);
     st[ST_WHOLE] = r.whole;
     st[ST_SEL0] = v.x;
@@ -161,7 +173,7 @@ fn finish_own(lid: u32, r: RadixResult, w: f32, prev: vec2<u32>) {
 // Every pair's distance into scratch, in the list's row order (pair e = lid, lid + WG, ...:
 // row i, column i + 1 + c), each counted against the bracket `br` as it is written: returns
 // the (below, inside, NaN) sums and leaves the offsets in radix_buf, as radix_count would
-// over scratch (radix_select_guessed then reads the distances from scratch).
+// over scratch (the selection then reads the distances from scratch).
 // D_ij = |x_i - x_j|^2 as every pair pass computes it (pair_bracket.wgsl): r_0 * r_0, then
 // fma(r_a, r_a, s) for a = 1..d-1, so the same bits.
 fn list_own(lid: u32, br: vec2<u32>) -> vec3<u32> {
@@ -212,7 +224,7 @@ fn median_small(@builtin(local_invocation_index) lid: u32) {
     let listed = workgroupUniformLoad(&list_st);
     let w = bitcast<f32>(prev.w);
     if p.stage == 1u && lid == 0u {
-        // No second list pass nor stage 2 unless the guess misses (below).
+        // No second list pass nor stage 2 unless the guess misses at p.round = 0 (below).
         for (var q = 0u; q < 3u; q++) {
             st[ST_IND_ROWS + q] = select(1u, 0u, q == 0u);
             st[ST_IND_NARROW + q] = select(1u, 0u, q == 0u);
@@ -227,7 +239,8 @@ fn median_small(@builtin(local_invocation_index) lid: u32) {
         return;
     }
     let guessed = prev.z == 1u;
-    // The guess, or [0, +inf] where there is none (rounds 1 and 2 count against it).
+    // The guess, or [0, +inf] where there is none (round 2 counts against it; rounds 0 and 1
+    // read the list pass's counts against the bracket in the state, `listed`).
     var br = vec2<u32>(0u, F32_INF_BITS);
     if guessed {
         br = guess(prev.xy, w);
@@ -237,7 +250,7 @@ fn median_small(@builtin(local_invocation_index) lid: u32) {
     var sums = vec3<u32>(0u);
     var tot = vec3<u32>(0u);
     if p.round == 2u {
-        // Up to OWN_WORK: no list pass; this workgroup lists every pair itself.
+        // The own list (device.rs OWN_WORK): no list pass; this workgroup lists every pair.
         sums = list_own(lid, br);
         nan = sums.z != 0u;
     } else {

@@ -287,8 +287,9 @@ pub struct MedianParams {
     /// the second list pass).
     pub stage: u32,
     /// The stage's round (radix digit, narrowing level; PLAN: pair_row_list's column chunks;
-    /// `median_small`: 0 behind the guessed list pass, 1 every pair listed by the list pass,
-    /// 2 every pair listed by itself).
+    /// `median_small`: 0 behind the guessed list pass, a miss listed again by the second list
+    /// pass; 1 the same, a miss listed again by median_small itself; 2 every pair listed by
+    /// median_small itself each time).
     pub round: u32,
     /// Workgroups whose histograms a stage sums (PLAN: pair_histogram's workgroups;
     /// `median_small`: the second list pass's row blocks).

@@ -36,10 +36,9 @@
 //! `median_small` stage follow (indirect: no workgroups otherwise). Particles that move
 //! steadily keep the guess (the banana target at step size 0.05: every selection but the
 //! first, n = 128–1024). Up to M·d = 2¹⁶ pair coordinates (2¹⁵ past 2¹⁴ pairs) no list
-//! pass runs: `median_small` computes every
-//! pair's distance itself each time, counting them against the guess as it writes them, and
-//! takes the guess as its selection's first bracket (one dispatch, where the list pass is one
-//! workgroup anyway).
+//! pass runs: `median_small` computes every pair's distance itself each time, counting them
+//! against the guess as it writes them, and takes the guess as its selection's first bracket
+//! (one dispatch, where the list pass is one workgroup anyway).
 //!
 //! Every count is an integer and every selection depends only on the multiset of f32
 //! distances, which every pass computes with the same expression: the result is the host
@@ -106,6 +105,8 @@ const LIST_ALL: u64 = 1 << 19;
 /// empty unless the guess missed (on llvmpipe an empty dispatch still costs tens of
 /// microseconds to start).
 const OWN_MISS_WORK: u64 = 1 << 18;
+// list_own's loops after a miss, within llvmpipe's loop limit (GpuContext::loop_limit).
+const _: () = assert!(OWN_MISS_WORK / SMALL_WG + 1024 < 60_000);
 /// The most pair coordinates, M·d, for which median_small lists every pair itself each time,
 /// counting them against the guess as it writes them (median_small.wgsl's p.round = 2), where
 /// M ≤ OWN_PAIRS; half as many past it. One dispatch where the x texture's packing, the list
@@ -501,7 +502,8 @@ impl DeviceMedian {
             // [0, +inf]), then median_small (stage 1) does the rest at once; where the guess
             // missed a rank, median_small lists every pair itself (up to OWN_MISS_WORK), or a
             // second list pass of every pair and stage 2 follow (indirect: no workgroups
-            // otherwise). Up to OWN_WORK median_small alone: it lists every pair itself.
+            // otherwise). Up to OWN_WORK (own_list) median_small alone: it lists every pair
+            // itself.
             let own = self.lists_own();
             let own_miss = self.own_miss();
             if !own {
@@ -584,8 +586,8 @@ impl DeviceMedian {
     }
 
     /// Whether the list pass of every pair lists only those inside the previous selection's
-    /// guess (past OWN_WORK; below, median_small lists every pair itself each time and the
-    /// guess is its selection's first bracket).
+    /// guess (past the own list, own_list; within it median_small lists every pair itself
+    /// each time and the guess is its selection's first bracket).
     fn list_guessed(&self) -> bool {
         self.list_all() && !self.lists_own()
     }
@@ -835,8 +837,9 @@ impl DeviceMedian {
 
     /// How many selections so far found both ranks inside a bracket around the previous
     /// selection's statistics (up to 2¹⁹ pairs, n ≤ 1024, every selection after the first and
-    /// after a NaN guesses: the list pass keeps only the pairs inside it, or, up to OWN_WORK,
-    /// the one-workgroup selection takes it as its first bracket; median_small.wgsl),
+    /// after a NaN guesses: the list pass keeps only the pairs inside it, or, within the own
+    /// list (own_list), the one-workgroup selection takes it as its first bracket;
+    /// median_small.wgsl),
     /// read back. Tests check both outcomes.
     pub fn guessed_selections(&self, ctx: &GpuContext) -> Result<u32> {
         Ok(self.st.read_prefix(ctx, st::CURSOR)?[st::GUESSES])

@@ -711,8 +711,8 @@ fn device_median_one_workgroup_selection_paths_are_exact() -> Result<()> {
 /// where that misses a rank lists every pair again (median_small itself up to M·d = 2¹⁸: n = 181
 /// to 627 here; the second list pass past it: n = 1024) and selects among them; up to
 /// M·d = 2¹⁶ (2¹⁵ past 2¹⁴ pairs) median_small lists every pair itself each time and brackets
-/// its one-workgroup selection with the guess (n = 2, 64, 150, 163, and 256 at d = 1).
-/// Particles that
+/// its one-workgroup selection with the guess (n = 2, 64, 150 and 256 at d = 1, 163 at
+/// d = 3). Particles that
 /// drift a little (the guess holds both ranks), jump (it misses: listed again; the next guess,
 /// widened, holds them), hold a NaN (no guess after it), or fall onto three values past
 /// RADIX_CAP pairs (the guess holds them, too many to select among without falling back to
@@ -755,7 +755,6 @@ fn device_median_guessed_brackets_are_exact() -> Result<()> {
         let scaled = |f: f32| x0.iter().map(|&v| v * f).collect::<Vec<f32>>();
         let mut nan = x0.clone();
         nan[d] = f32::NAN;
-        // (particles, whether the guess holds both ranks)
         let direct = every_pair_each_time(n, d);
         // (particles, whether the guess holds both ranks; None: either)
         let steps = [
@@ -782,6 +781,15 @@ fn device_median_guessed_brackets_are_exact() -> Result<()> {
                 hit.is_none_or(|hit| took == hit),
                 "n={n} d={d} selection {i}: guess held {took}, expected {hit:?}"
             );
+            // The jump's miss lists every pair a second time (median_small's own list or
+            // the second list pass), and the result counts that pass.
+            if i == 3 && !direct {
+                let passes = dm.result(ctx)?.passes;
+                ensure!(
+                    passes == 2,
+                    "n={n} d={d} selection {i}: {passes} passes after a miss, want 2"
+                );
+            }
         }
         // Three values, past RADIX_CAP pairs: the tie is most of the list, so the guess
         // around it holds most pairs, and the selection among them falls back to every one;
