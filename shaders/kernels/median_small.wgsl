@@ -223,8 +223,9 @@ fn median_small(@builtin(local_invocation_index) lid: u32) {
     let prev = workgroupUniformLoad(&prev_st);
     let listed = workgroupUniformLoad(&list_st);
     let w = bitcast<f32>(prev.w);
-    if p.stage == 1u && lid == 0u {
-        // No second list pass nor stage 2 unless the guess misses at p.round = 0 (below).
+    if p.stage == 1u && p.round == 0u && lid == 0u {
+        // No second list pass nor stage 2 unless the guess misses (below; recorded only at
+        // p.round = 0).
         for (var q = 0u; q < 3u; q++) {
             st[ST_IND_ROWS + q] = select(1u, 0u, q == 0u);
             st[ST_IND_NARROW + q] = select(1u, 0u, q == 0u);

@@ -322,8 +322,9 @@ impl Kernel {
     /// `args` at byte `offset` (three u32: x, y, z), as an earlier pass of the same encoder
     /// wrote them. The device opens without wgpu's check of those counts
     /// ([`super::context::stein_instance_flags`]): the kernel that writes them must keep each
-    /// within `max_compute_workgroups_per_dimension`. A count of 0 dispatches nothing: the kernels dispatched so (the device
-    /// median's exceptional passes) write only what a later stage reads when they ran.
+    /// within `max_compute_workgroups_per_dimension`. A count of 0 dispatches nothing: the
+    /// kernels dispatched so (the device median's exceptional passes) write only what a later
+    /// stage reads when they ran.
     pub fn record_indirect(
         &self,
         ctx: &GpuContext,

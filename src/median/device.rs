@@ -568,8 +568,11 @@ impl DeviceMedian {
         self.base.samples == 0 && self.n >= 2 && u64::from(self.base.m) <= LIST_ALL
     }
 
-    /// Whether median_small lists every pair itself, with no list pass.
-    fn lists_own(&self) -> bool {
+    /// Whether `median_small` lists every pair itself each time, with no list pass, and takes
+    /// the previous selection's guess as its one-workgroup selection's first bracket (every
+    /// pair listed, M·d ≤ 2¹⁶ pair coordinates where M ≤ 2¹⁴ pairs, 2¹⁵ past it); else the
+    /// list pass runs (tests choose their sizes by it).
+    pub fn lists_own(&self) -> bool {
         self.list_all() && Self::own_list(u64::from(self.base.m), self.d)
     }
 

@@ -324,13 +324,17 @@ fn every_bracket_kernel(sweep: Sweep) -> Result<()> {
                 // The device median's list pass in mode 2 through the same kernel: every pair
                 // (first selection), then particles twice as far apart (the guess misses:
                 // median_small lists every pair itself, or past M·d = 2¹⁸ the second list
-                // pass), again (a hit: the values gathered from the
-                // rows' starts), a NaN on the last particle (its pairs in the last column
-                // chunk), then the first particles again (no guess after the NaN).
+                // pass), again (a hit: the values gathered from the rows' starts), a NaN on
+                // the last particle (its pairs in the last column chunk), then the first
+                // particles again (no guess after the NaN).
                 let twice: Vec<f32> = x32.iter().map(|&v| 2.0 * v).collect();
                 let mut nan = twice.clone();
                 nan[n * d - 1] = f32::NAN;
                 let mut dm = stein::median::DeviceMedian::new(ctx, k, n, d)?;
+                ensure!(
+                    !dm.lists_own(),
+                    "n={n} d={d}: median_small lists the pairs itself, no list pass runs"
+                );
                 for (i, (xs, want)) in [
                     (&x32, Some(want)),
                     (&twice, Some(4.0 * want)),
@@ -581,15 +585,6 @@ fn device_against_host(
     Ok((dm.result(ctx)?, whole))
 }
 
-/// Whether the device median lists every pair of n particles in d dimensions each time and
-/// takes its guess as the one-workgroup selection's first bracket (device.rs: median_small's
-/// own list, OWN_WORK and OWN_PAIRS), rather than a list pass that keeps only the pairs inside
-/// the guess.
-fn every_pair_each_time(n: usize, d: usize) -> bool {
-    let m = n * (n - 1) / 2;
-    m * d <= 1 << 15 || (m <= 1 << 14 && m * d <= 1 << 16)
-}
-
 /// Records one selection of `dm` over the particles `xb` and checks it against the host
 /// selector's result on them, `host` (None where the host refused a NaN): the same median bit
 /// for bit and (h, 1/h) the host's `from_median` and `(1 / h) as f32` bit for bit, or both
@@ -708,16 +703,16 @@ fn device_median_one_workgroup_selection_paths_are_exact() -> Result<()> {
 
 /// Where every pair is listed (up to 2¹⁹ pairs), from its second selection on the device
 /// median lists only the pairs inside a bracket around its previous order statistics, and
-/// where that misses a rank lists every pair again (median_small itself up to M·d = 2¹⁸: n = 181
-/// to 627 here; the second list pass past it: n = 1024) and selects among them; up to
-/// M·d = 2¹⁶ (2¹⁵ past 2¹⁴ pairs) median_small lists every pair itself each time and brackets
-/// its one-workgroup selection with the guess (n = 2, 64, 150 and 256 at d = 1, 163 at
-/// d = 3). Particles that
-/// drift a little (the guess holds both ranks), jump (it misses: listed again; the next guess,
-/// widened, holds them), hold a NaN (no guess after it), or fall onto three values past
-/// RADIX_CAP pairs (the guess holds them, too many to select among without falling back to
-/// every value): each selection is the host selector's median bit for bit, and the guess is
-/// taken exactly where expected.
+/// where that misses a rank lists every pair again (median_small itself up to M·d = 2¹⁸:
+/// n = 181 to 627 here; the second list pass past it: n = 1024) and selects among them; where
+/// `DeviceMedian::lists_own` (M·d ≤ 2¹⁶ up to 2¹⁴ pairs, 2¹⁵ past it) median_small lists
+/// every pair itself each time and brackets its one-workgroup selection with the guess
+/// (n = 2, 64, 150 and 256 at d = 1, 163 at d = 3). Particles that drift a little (the guess
+/// holds both ranks), jump (it misses: listed again; the next guess, widened, holds them),
+/// hold a NaN (no guess after it), or fall onto three values past RADIX_CAP pairs (the guess
+/// holds them, too many to select among without falling back to every value): each selection
+/// is the host selector's median bit for bit, and the guess is taken exactly where
+/// expected.
 #[test]
 fn device_median_guessed_brackets_are_exact() -> Result<()> {
     use stein::median::DeviceMedian;
@@ -755,7 +750,8 @@ fn device_median_guessed_brackets_are_exact() -> Result<()> {
         let scaled = |f: f32| x0.iter().map(|&v| v * f).collect::<Vec<f32>>();
         let mut nan = x0.clone();
         nan[d] = f32::NAN;
-        let direct = every_pair_each_time(n, d);
+        let mut dm = DeviceMedian::new(ctx, k, n, d)?;
+        let direct = dm.lists_own();
         // (particles, whether the guess holds both ranks; None: either)
         let steps = [
             (x0.clone(), Some(false)),
@@ -774,7 +770,6 @@ fn device_median_guessed_brackets_are_exact() -> Result<()> {
             (scaled(3.0), Some(false)),
             (scaled(3.0), Some(true)),
         ];
-        let mut dm = DeviceMedian::new(ctx, k, n, d)?;
         for (i, (x, hit)) in steps.iter().enumerate() {
             let took = select(&mut dm, x, n, d)?;
             ensure!(
